@@ -1,0 +1,48 @@
+# Vigie — the two commands of the quick start are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= var
+PYTEST_ARGS ?=
+# Debian packages: GStreamer's RTSP server for simulated cameras, ffmpeg for benchmarks,
+# docker-compose to validate the Compose file (no container engine is needed for that).
+DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
+	ffmpeg docker-compose
+
+.PHONY: setup run test test-fast lint bench asyncapi clean
+
+setup: $(VENV)/.installed
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(BIN)/vigie run --data $(DATA)
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Everything but the slow end-to-end tests, for a quick local loop.
+test-fast: setup
+	$(BIN)/pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check libs services tests bench
+	$(BIN)/mypy
+
+asyncapi: setup
+	$(BIN)/vigie asyncapi --output docs/asyncapi.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Vigie's shared library: contracts (subjects, messages, tables, buckets) and plumbing."""

@@ -1,0 +1,182 @@
+"""A durable pull consumer with one explicit outcome per message and in-flight bounded by capacity.
+
+STYLE.md "The bus": done → ack; transient failure → nak with a delay; poison → term. The worker
+fetches only as many messages as it has free slots, so a slow handler pushes back on the stream
+instead of piling messages up in memory. On stop it finishes what it can within the grace period and
+naks the rest, so that the next worker gets them at once rather than after ``ack_wait``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter
+
+from vigie.log import get_logger
+
+log = get_logger(__name__)
+
+MESSAGES = Counter(
+    "vigie_bus_messages_total", "Messages handled by pull consumers", ["stream", "outcome"]
+)
+
+
+class Outcome(enum.Enum):
+    ACK = "ack"  # done
+    TERM = "term"  # poison: never redeliver (the handler publishes an event saying why)
+    OWNED = "owned"  # the handler keeps the message and acknowledges it later itself
+
+
+@dataclass(frozen=True)
+class Nak:
+    """Transient failure: redeliver after ``delay_s``."""
+
+    delay_s: float = 1.0
+
+
+Handler = Callable[[Msg], Awaitable[Outcome | Nak]]
+
+# Errors of the network call itself; anything else is a bug and is logged with its traceback.
+TRANSIENT_NATS_ERRORS: tuple[type[BaseException], ...] = (
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+def durable_config(
+    durable: str,
+    subject: str,
+    *,
+    ack_wait_s: float,
+    max_ack_pending: int,
+    max_deliver: int = -1,
+    deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=durable,
+        name=durable,
+        filter_subject=subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_s,
+        max_ack_pending=max_ack_pending,
+        max_deliver=max_deliver,
+        deliver_policy=deliver_policy,
+    )
+
+
+class PullWorker:
+    """Runs ``handler`` over a durable pull consumer until ``stop`` is set."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        config: ConsumerConfig,
+        handler: Handler,
+        capacity: int,
+        fetch_timeout_s: float = 1.0,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._js = js
+        self._stream = stream
+        self._config = config
+        self._handler = handler
+        self._capacity = capacity
+        self._fetch_timeout_s = fetch_timeout_s
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def run(self, stop: asyncio.Event, *, grace_s: float) -> None:
+        assert self._config.durable_name and self._config.filter_subject
+        sub = await self._js.pull_subscribe(
+            self._config.filter_subject,
+            durable=self._config.durable_name,
+            stream=self._stream,
+            config=self._config,
+        )
+        try:
+            while not stop.is_set():
+                free = self._capacity - len(self._in_flight)
+                if free <= 0:
+                    await self._wait_for_slot(stop)
+                    continue
+                try:
+                    msgs = await sub.fetch(free, timeout=self._fetch_timeout_s)
+                except TRANSIENT_NATS_ERRORS:
+                    continue  # nothing to fetch, or reconnecting: try again
+                for msg in msgs:
+                    task = asyncio.create_task(self._handle(msg))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
+        finally:
+            await self._drain(grace_s)
+            try:
+                await sub.unsubscribe()
+            except TRANSIENT_NATS_ERRORS + (nats.errors.BadSubscriptionError,):
+                pass
+
+    async def _wait_for_slot(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({stopping, *self._in_flight}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+
+    async def _drain(self, grace_s: float) -> None:
+        """Let in-flight handlers finish for ``grace_s``; cancel the rest (they nak themselves)."""
+        if not self._in_flight:
+            return
+        pending = set(self._in_flight)
+        log.info("consumer_draining", stream=self._stream, in_flight=len(pending), grace_s=grace_s)
+        _done, still = await asyncio.wait(pending, timeout=grace_s)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.gather(*still, return_exceptions=True)
+            log.info("consumer_naked_in_flight", stream=self._stream, count=len(still))
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            outcome = await self._handler(msg)
+        except asyncio.CancelledError:
+            # Stopping: hand the message straight to the next worker.
+            await self._settle(msg, Nak(0))
+            raise
+        except TRANSIENT_NATS_ERRORS as exc:
+            log.warning("handler_transient_error", stream=self._stream, error=str(exc))
+            outcome = Nak(2.0)
+        except Exception:
+            log.exception("handler_failed", stream=self._stream, subject=msg.subject)
+            outcome = Nak(5.0)
+        await self._settle(msg, outcome)
+
+    async def _settle(self, msg: Msg, outcome: Outcome | Nak) -> None:
+        try:
+            if outcome is Outcome.ACK:
+                await msg.ack()
+            elif outcome is Outcome.TERM:
+                await msg.term()
+            elif isinstance(outcome, Nak):
+                await msg.nak(delay=outcome.delay_s if outcome.delay_s > 0 else None)
+        except TRANSIENT_NATS_ERRORS as exc:
+            # The server redelivers after ack_wait: nothing is lost, only delayed.
+            log.warning("settle_failed", stream=self._stream, error=str(exc))
+            return
+        label = outcome.value if isinstance(outcome, Outcome) else "nak"
+        MESSAGES.labels(self._stream, label).inc()

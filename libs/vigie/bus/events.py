@@ -1,0 +1,198 @@
+"""Events on ``<root>.events.<commune>.<kind>.<name>``: one named model per kind of event.
+
+Events are the integration surface for police systems (docs/asyncapi.yaml is generated from these
+models). Inbound parsing ignores unknown fields so that newer producers never break older consumers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import ClassVar, Literal
+
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from pydantic import BaseModel, ConfigDict, Field
+
+from vigie.bus.subjects import BusNames
+from vigie.log import redact
+
+SYSTEM_COMMUNE = "_system"  # events that concern no single commune
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Common envelope of every event."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    schema_version: int = Field(default=1, description="Version of this event's schema")
+    event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, description="Unique id")
+    time: datetime = Field(default_factory=_now, description="When it happened (UTC)")
+    commune: str = Field(description="Commune slug, or _system")
+
+    @classmethod
+    def event_type(cls) -> str:
+        return f"{cls.kind}.{cls.name}"
+
+
+class CameraEvent(Event):
+    camera: str = Field(description="Camera slug within the commune")
+    device_id: str | None = Field(default=None, description="Multi-sensor device, if any")
+
+
+class CameraWentOnline(CameraEvent):
+    kind = "camera"
+    name = "online"
+    summary = "Frames are flowing from the camera (again)."
+    width: int | None = None
+    height: int | None = None
+    codec: str | None = None
+
+
+class CameraWentOffline(CameraEvent):
+    kind = "camera"
+    name = "offline"
+    summary = "No frame received from the camera for the offline timeout."
+    reason: str = Field(description="Machine-readable cause: timeout, unreachable, unauthorized…")
+    detail: str = Field(default="", description="Human-readable detail, credentials redacted")
+
+
+class CameraStreamChanged(CameraEvent):
+    kind = "camera"
+    name = "stream_changed"
+    summary = "The camera's resolution or codec changed mid-stream."
+    codec: str
+    width: int
+    height: int
+    previous_codec: str | None = None
+    previous_width: int | None = None
+    previous_height: int | None = None
+
+
+class MaskingFailed(CameraEvent):
+    kind = "masking"
+    name = "failed"
+    summary = "Masking publishes nothing of this camera (fail closed), and says why."
+    reason: Literal[
+        "commissioning", "unknown_camera", "masks_unavailable", "decode", "mask", "encode", "other"
+    ]
+    detail: str = ""
+
+
+class MaskingRecovered(CameraEvent):
+    kind = "masking"
+    name = "recovered"
+    summary = "Masked video flows again, from a keyframe, under the named mask version."
+    mask_version: int
+
+
+class MaskingBelowNorms(CameraEvent):
+    kind = "masking"
+    name = "below_norms"
+    summary = "Stored resolution or frame rate below the arrêté of 3 August 2007 (R35)."
+    width: int
+    height: int
+    fps: float
+    min_width: int
+    min_height: int
+    min_fps: float
+
+
+class SegmentRecorded(CameraEvent):
+    kind = "segment"
+    name = "recorded"
+    summary = "A segment of masked video is in object storage and in the database."
+    key: str
+    start: datetime
+    end: datetime
+    frames: int
+    size_bytes: int
+    sha256: str
+    mask_version: int
+
+
+class RecorderStorageUnavailable(Event):
+    kind = "recorder"
+    name = "storage_unavailable"
+    summary = "Object storage or the database cannot be written; video waits in VIDEO."
+    camera: str | None = None
+    target: Literal["object_storage", "database"]
+    detail: str = ""
+
+
+class RecorderBacklog(CameraEvent):
+    kind = "recorder"
+    name = "backlog"
+    summary = "A camera's unrecorded backlog passed 50 % of VIDEO's limits."
+    pending_messages: int
+    pending_bytes: int
+    limit_fraction: float
+
+
+class RetentionPurged(CameraEvent):
+    kind = "retention"
+    name = "purged"
+    summary = "Expired recordings were erased (journaled in the register)."
+    cause: Literal["retention", "hold_released", "manual", "orphan"]
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    segments: int
+    objects: int
+
+
+class HandoverSwitched(Event):
+    kind = "handover"
+    name = "switched"
+    summary = "Live and playback rights of a commune passed between municipal and national police."
+    to: Literal["municipal_police", "national_police"]
+    by: Literal["schedule", "manual"]
+    reason: str = ""
+    until: datetime | None = None
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    CameraWentOnline,
+    CameraWentOffline,
+    CameraStreamChanged,
+    MaskingFailed,
+    MaskingRecovered,
+    MaskingBelowNorms,
+    SegmentRecorded,
+    RecorderStorageUnavailable,
+    RecorderBacklog,
+    RetentionPurged,
+    HandoverSwitched,
+)
+EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in EVENT_TYPES}
+
+
+def parse_event(subject: str, data: bytes) -> Event:
+    """Decode an event from its subject's kind and name; unknown kinds raise ``KeyError``."""
+    parts = subject.split(".")
+    if len(parts) != 5 or parts[1] != "events":
+        raise ValueError(f"not an event subject: {subject!r}")
+    cls = EVENTS_BY_TYPE[f"{parts[3]}.{parts[4]}"]
+    return cls.model_validate_json(data)
+
+
+def event_subject(names: BusNames, event: Event) -> str:
+    return names.events(event.commune, event.kind, event.name)
+
+
+def encode_event(event: Event) -> bytes:
+    """JSON with credentials redacted: an event may quote an error from a camera or a library."""
+    return redact(event.model_dump_json()).encode()
+
+
+async def publish_event(js: JetStreamContext, names: BusNames, event: Event) -> PubAck:
+    return await js.publish(
+        event_subject(names, event), encode_event(event), headers={"Nats-Msg-Id": event.event_id}
+    )

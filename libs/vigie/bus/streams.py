@@ -1,0 +1,80 @@
+"""The three JetStream streams, created or updated idempotently (DESIGN.md "Bus")."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vigie.bus.subjects import BusNames
+from vigie.log import get_logger
+
+log = get_logger(__name__)
+
+
+class StreamLimits(BaseSettings):
+    """Sizes of the streams; VIDEO's bound how long the recorder may be down without loss."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIE_BUS_", extra="ignore", frozen=True)
+
+    raw_max_age_s: float = Field(
+        default=10.0, gt=0, le=120, description="Unmasked frames live this long, in memory only"
+    )
+    raw_max_bytes: int = Field(default=512 * 2**20, gt=0, description="RAW memory ceiling")
+    video_max_age_s: float = Field(
+        default=6 * 3600, gt=0, le=7 * 86400, description="Masked frames wait this long for the recorder"
+    )
+    video_max_bytes: int = Field(default=20 * 2**30, gt=0, description="VIDEO disk ceiling")
+    events_max_age_s: float = Field(default=30 * 86400, gt=0, description="Events kept for replay")
+    duplicate_window_s: float = Field(default=120.0, gt=0, le=3600, description="Nats-Msg-Id window")
+
+
+def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
+    return [
+        # Invariant 1: unmasked frames never touch a disk, and vanish quickly.
+        StreamConfig(
+            name=names.raw_stream,
+            subjects=[names.all_raw],
+            storage=StorageType.MEMORY,
+            retention=RetentionPolicy.LIMITS,
+            discard=DiscardPolicy.OLD,
+            max_age=limits.raw_max_age_s,
+            max_bytes=limits.raw_max_bytes,
+            duplicate_window=min(limits.duplicate_window_s, limits.raw_max_age_s),
+            allow_direct=False,
+        ),
+        StreamConfig(
+            name=names.video_stream,
+            subjects=[names.all_video],
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.LIMITS,
+            discard=DiscardPolicy.OLD,
+            max_age=limits.video_max_age_s,
+            max_bytes=limits.video_max_bytes,
+            duplicate_window=limits.duplicate_window_s,
+        ),
+        StreamConfig(
+            name=names.events_stream,
+            subjects=[names.all_events],
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.LIMITS,
+            max_age=limits.events_max_age_s,
+            duplicate_window=limits.duplicate_window_s,
+        ),
+    ]
+
+
+async def ensure_streams(js: JetStreamContext, names: BusNames, limits: StreamLimits) -> None:
+    """Create the streams, or bring an existing one to the configured limits."""
+    for config in stream_configs(names, limits):
+        assert config.name is not None
+        try:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            await js.add_stream(config)
+            log.info("stream_created", stream=config.name)
+        else:
+            await js.update_stream(config)
+            log.info("stream_updated", stream=config.name)

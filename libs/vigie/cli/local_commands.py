@@ -1,0 +1,37 @@
+"""`vigie run` and `vigie status`: the embedded default."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from vigie.local.supervisor import default_footage, run
+    from vigie.log import configure_logging
+
+    configure_logging(level="info", fmt="console", service="supervisor")
+    footage = Path(args.footage) if args.footage else default_footage()
+    return run(Path(args.data), port_base=args.port_base, http_port=args.http_port, footage=footage)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from vigie.local.status import status
+
+    return status(Path(args.data), as_json=args.json)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run everything on this machine (the embedded default)")
+    p.add_argument("--data", default="var", help="data folder (default ./var); survives restarts")
+    p.add_argument("--port-base", type=int, default=18000,
+                   help="internal ports are base+1… (NATS, PostgreSQL, S3, RTSP, services)")
+    p.add_argument("--http-port", type=int, default=8080, help="port of the web interface")
+    p.add_argument("--footage", help="folder of clips for the simulated cameras "
+                   "(default ../shared/footage; a test pattern when absent)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("status", help="health of the services and state of every camera")
+    p.add_argument("--data", default="var", help="data folder of the running `vigie run`")
+    p.add_argument("--json", action="store_true", help="one JSON object for scripts")
+    p.set_defaults(func=_cmd_status)

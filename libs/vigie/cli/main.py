@@ -1,0 +1,113 @@
+"""`vigie`: one command for people and scripts (DESIGN.md "The vigie command")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from services import SERVICES, module_name
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _cmd_service(args: argparse.Namespace) -> int:
+    module = importlib.import_module(f"{module_name(args.name)}.__main__")
+    return int(module.main())
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from vigie.bus.streams import StreamLimits
+    from vigie.log import configure_logging
+    from vigie.provision import provision
+    from vigie.settings import CommonSettings, load_settings
+
+    common = load_settings(CommonSettings)
+    configure_logging(level=common.log_level, fmt=common.log_format, service="init")
+    result = asyncio.run(provision(common, load_settings(StreamLimits)))
+    print(json.dumps(result))
+    return 0
+
+
+def _cmd_nats_config(args: argparse.Namespace) -> int:
+    from vigie.bus.permissions import all_users, render_server_config
+    from vigie.bus.subjects import BusNames
+
+    externals: dict[str, list[str]] = {}
+    for spec in args.external:
+        user, _, communes = spec.partition("=")
+        externals[user] = [c for c in communes.split(",") if c]
+    passwords = {
+        u: f"$VIGIE_NATS_PASSWORD_{u.upper().replace('-', '_')}" for u in all_users(externals)
+    }
+    print(
+        render_server_config(
+            names=BusNames(),
+            passwords=passwords,
+            externals=externals,
+            host="0.0.0.0",
+            port=4222,
+            monitor_port=8222,
+            store_dir=args.store_dir,
+        ),
+        end="",
+    )
+    return 0
+
+
+def _cmd_asyncapi(args: argparse.Namespace) -> int:
+    from vigie.bus.asyncapi import render_document
+
+    text = render_document()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigie",
+        description="Vigie: video protection for communes, privacy masks burned in.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("service", help="run one service (settings from the environment)")
+    p.add_argument("name", choices=SERVICES)
+    p.set_defaults(func=_cmd_service)
+
+    p = sub.add_parser("init", help="apply migrations, create streams and buckets (idempotent)")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("nats-config", help="print the nats-server configuration for production")
+    p.add_argument("--external", action="append", default=[], metavar="USER=COMMUNE[,COMMUNE]",
+                   help="a read-only events subscriber limited to its communes")
+    p.add_argument("--store-dir", default="/data/jetstream", help="JetStream storage folder")
+    p.set_defaults(func=_cmd_nats_config)
+
+    p = sub.add_parser("asyncapi", help="print the AsyncAPI document of Vigie's events")
+    p.add_argument("--output", "-o", help="write to this file instead of standard output")
+    p.set_defaults(func=_cmd_asyncapi)
+
+    from vigie.cli import local_commands
+
+    local_commands.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Command = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

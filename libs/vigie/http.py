@@ -1,0 +1,77 @@
+"""The HTTP side every service has: /healthz (alive), /readyz (connected), /metrics, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+
+import uvicorn
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def add_health_routes(app: FastAPI, *, service: str, readiness: ReadinessCheck) -> None:
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, object]:
+        return {"service": service, "healthy": True}
+
+    @app.get("/readyz", tags=["health"], summary="Connected to everything it needs")
+    async def readyz(response: Response) -> dict[str, object]:
+        checks = await readiness()
+        ready = bool(checks) and all(checks.values())
+        response.status_code = 200 if ready else 503
+        return {"service": service, "ready": ready, "checks": checks}
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handlers: the service's runner owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpServer:
+    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        )
+        self._server = _Server(config)
+        self._host, self._port = host, port
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        # Bind here so that a busy port is a clean OSError (uvicorn would call sys.exit).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self._host, self._port))
+        except OSError:
+            sock.close()
+            raise
+        self._port = sock.getsockname()[1]
+        sock.set_inheritable(True)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # re-raise why it could not start (port busy…)
+                raise OSError("HTTP server stopped before it started")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._task, timeout=5)

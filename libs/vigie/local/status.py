@@ -1,0 +1,98 @@
+"""`vigie status`: each service's health and readiness, each camera's state, for people and scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from services import SERVICES
+
+CAMERAS_SQL = """
+SELECT c.commune || '/' || c.slug AS id, c.state, c.device_id,
+       coalesce(h.online, false) AS online, coalesce(h.ingest_status, 'unknown') AS ingest_status,
+       h.masking_ok, h.mask_version, h.width, h.height, h.codec,
+       extract(epoch FROM now() - h.last_frame_at) AS last_frame_age_s,
+       (SELECT count(*) FROM segments s
+         WHERE s.camera_id = c.id AND s.created_at > now() - interval '5 minutes') AS segments_last_5m
+FROM cameras c LEFT JOIN camera_health h ON h.camera_id = c.id
+ORDER BY c.commune, c.slug
+"""
+
+
+class StatusError(Exception):
+    pass
+
+
+def read_run_state(data: Path) -> dict[str, Any]:
+    path = data / "run.json"
+    if not path.exists():
+        raise StatusError(f"no running Vigie found in {data} (start it with `make run`)")
+    return dict(json.loads(path.read_text()))
+
+
+async def _service_health(client: httpx.AsyncClient, port: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"port": port, "healthy": False, "ready": False}
+    try:
+        health = await client.get(f"http://127.0.0.1:{port}/healthz")
+        result["healthy"] = health.status_code == 200
+        ready = await client.get(f"http://127.0.0.1:{port}/readyz")
+        result["ready"] = ready.status_code == 200
+        result["checks"] = ready.json().get("checks", {})
+    except httpx.HTTPError as exc:
+        result["error"] = type(exc).__name__
+    return result
+
+
+async def collect(data: Path) -> dict[str, Any]:
+    state = read_run_state(data)
+    ports: dict[str, int] = state["ports"]["services"]
+    async with httpx.AsyncClient(timeout=3) as client:
+        healths = await asyncio.gather(*(_service_health(client, ports[s]) for s in SERVICES))
+    services = dict(zip(SERVICES, healths, strict=True))
+    for name, info in services.items():
+        info["restarts"] = state.get("services", {}).get(name, {}).get("restarts", 0)
+    password = (data / "postgres" / "pg-password").read_text().strip()
+    dsn = f"postgresql://vigie:{password}@127.0.0.1:{state['ports']['postgres']}/vigie"
+    cameras: list[dict[str, Any]] = []
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            for row in await conn.fetch(CAMERAS_SQL):
+                cam = dict(row)
+                age = cam.pop("last_frame_age_s")
+                cam["last_frame_age_s"] = round(float(age), 1) if age is not None else None
+                cameras.append(cam)
+        finally:
+            await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StatusError(f"database unavailable: {type(exc).__name__}") from None
+    return {"web": state.get("web"), "services": services, "cameras": cameras}
+
+
+def render_text(status: dict[str, Any]) -> str:
+    lines = [f"Web: {status['web']}", "", "SERVICE          HEALTHY  READY  RESTARTS"]
+    for name, s in status["services"].items():
+        lines.append(f"{name:<16} {'yes' if s['healthy'] else 'NO':<8} "
+                     f"{'yes' if s['ready'] else 'NO':<6} {s['restarts']}")
+    lines += ["", "CAMERA                          STATE          ONLINE  MASKING  LAST FRAME  SEG/5MIN"]
+    for c in status["cameras"]:
+        masking = {True: "ok", False: "FAILED", None: "-"}[c["masking_ok"]]
+        age = f"{c['last_frame_age_s']:.1f}s" if c["last_frame_age_s"] is not None else "-"
+        lines.append(f"{c['id']:<31} {c['state']:<14} {'yes' if c['online'] else 'no':<7} "
+                     f"{masking:<8} {age:<11} {c['segments_last_5m']}")
+    return "\n".join(lines)
+
+
+def status(data: Path, *, as_json: bool) -> int:
+    try:
+        result = asyncio.run(collect(data.resolve()))
+    except StatusError as exc:
+        print(f"vigie status: {exc}")
+        return 2
+    print(json.dumps(result, default=str) if as_json else render_text(result))
+    return 0 if all(s["healthy"] for s in result["services"].values()) else 1

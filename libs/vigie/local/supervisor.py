@@ -1,0 +1,297 @@
+"""`vigie run`: the whole of Vigie on one machine, as children of one supervisor.
+
+Order: nats-server, PostgreSQL, the S3 endpoint, simulated cameras; then `vigie init` in-process,
+the demo seed, and the six services. A child that dies is restarted with a counted, logged backoff.
+SIGINT/SIGTERM stops services first, then servers, in the reverse order of starting, within 30 s.
+Everything lives under one data folder and survives a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services import SERVICES
+from vigie.bus.permissions import all_users
+from vigie.bus.streams import StreamLimits
+from vigie.local import demo
+from vigie.local.servers import (
+    ManagedProcess,
+    ServerStartError,
+    port_is_free,
+    start_nats,
+    start_postgres,
+    start_rclone_s3,
+    start_rtsp_cameras,
+)
+from vigie.log import get_logger
+from vigie.provision import provision
+from vigie.settings import CommonSettings
+
+log = get_logger("vigie.run")
+
+NATS_USER = {
+    "ingest": "ingest",
+    "masking": "masking",
+    "recorder": "recorder",
+    "viewer-gateway": "gateway",
+    "verbalisation": "verbalisation",
+    "retention": "retention",
+}
+STOP_BUDGET_S = 30.0
+
+
+class RunError(Exception):
+    """A problem that stops `vigie run` before anything runs, told in one line."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    nats: int
+    postgres: int
+    s3: int
+    rtsp: int
+    gateway: int
+    services: dict[str, int]
+
+    @classmethod
+    def from_base(cls, base: int, gateway: int) -> Ports:
+        svc = {name: base + 10 + i for i, name in enumerate(SERVICES)}
+        svc["viewer-gateway"] = gateway
+        return cls(base + 1, base + 3, base + 4, base + 5, gateway, svc)
+
+    def all(self) -> dict[str, int]:
+        return {"nats": self.nats, "postgres": self.postgres, "s3": self.s3, "rtsp": self.rtsp,
+                **{f"service {k}": v for k, v in self.services.items()}}
+
+
+@dataclass
+class Child:
+    name: str
+    process: ManagedProcess
+    restarts: int = 0
+    next_start: float = 0.0
+
+
+def check_data_dir(data: Path) -> None:
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        probe = data / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write to data folder {data}: {exc.strerror or exc}") from None
+
+
+def check_ports(ports: Ports) -> None:
+    for what, port in ports.all().items():
+        if not port_is_free(port):
+            raise RunError(f"port {port} ({what}) is already in use; stop what uses it or pass "
+                           f"--port-base/--http-port")
+
+
+def load_secrets(data: Path) -> dict[str, Any]:
+    path = data / "secrets.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    values = {
+        "nats": {u: secrets.token_urlsafe(18) for u in all_users()},
+        "s3_access_key": "vigie" + secrets.token_hex(6),
+        "s3_secret_key": secrets.token_hex(20),
+    }
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def default_footage() -> Path | None:
+    env = os.environ.get("VIGIE_FOOTAGE")
+    candidates = [Path(env)] if env else [Path.cwd().parent / "shared" / "footage"]
+    return next((p for p in candidates if p.is_dir()), None)
+
+
+def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str) -> dict[str, str]:
+    return {
+        "VIGIE_LOCAL_MODE": "true",
+        "VIGIE_NATS_URL": f"nats://127.0.0.1:{ports.nats}",
+        "VIGIE_NATS_USER": user,
+        "VIGIE_NATS_PASSWORD": sec["nats"][user],
+        "VIGIE_POSTGRES_DSN": pg_dsn,
+        "VIGIE_S3_ENDPOINT": f"127.0.0.1:{ports.s3}",
+        "VIGIE_S3_ACCESS_KEY": sec["s3_access_key"],
+        "VIGIE_S3_SECRET_KEY": sec["s3_secret_key"],
+        "VIGIE_LOG_FORMAT": "json",
+    }
+
+
+class Supervisor:
+    def __init__(self, data: Path, ports: Ports, footage: Path | None) -> None:
+        self.data = data
+        self.ports = ports
+        self.footage = footage
+        self.servers: list[tuple[str, ManagedProcess]] = []
+        self.children: dict[str, Child] = {}
+        self.stop = asyncio.Event()
+
+    def _state_file(self) -> Path:
+        return self.data / "run.json"
+
+    def write_state(self) -> None:
+        state = {
+            "pid": os.getpid(),
+            "ports": {"nats": self.ports.nats, "postgres": self.ports.postgres,
+                      "s3": self.ports.s3, "rtsp": self.ports.rtsp,
+                      "services": self.ports.services},
+            "web": f"http://127.0.0.1:{self.ports.gateway}/",
+            "servers": {name: p.pid for name, p in self.servers},
+            "services": {name: {"pid": c.process.pid, "restarts": c.restarts,
+                                "alive": c.process.alive()} for name, c in self.children.items()},
+        }
+        tmp = self._state_file().with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self._state_file())
+
+    async def start(self) -> None:
+        sec = load_secrets(self.data)
+        nats = await asyncio.to_thread(
+            start_nats, self.data / "nats", port=self.ports.nats, passwords=sec["nats"])
+        self.servers.append(("nats-server", nats.process))
+        pg = await asyncio.to_thread(start_postgres, self.data / "postgres", port=self.ports.postgres)
+        self.servers.append(("postgres", pg.process))
+        s3 = await asyncio.to_thread(
+            start_rclone_s3, self.data / "s3", port=self.ports.s3,
+            access_key=sec["s3_access_key"], secret_key=sec["s3_secret_key"])
+        self.servers.append(("s3", s3.process))
+        cameras = demo.demo_cameras(self.footage)
+        clips, patterns = demo.camera_mounts(cameras, self.footage)
+        rtsp = await asyncio.to_thread(
+            start_rtsp_cameras, self.data / "cameras", clips=clips, patterns=patterns,
+            port=self.ports.rtsp)
+        self.servers.append(("cameras", rtsp.process))
+
+        admin_env = common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user="admin")
+        common = CommonSettings(**{k.removeprefix("VIGIE_").lower(): v
+                                   for k, v in admin_env.items()})
+        result = await provision(common, StreamLimits())
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+            urls = {f"{c.commune}-{c.slug}": rtsp.url(f"{c.commune}-{c.slug}") for c in cameras}
+            password = await demo.seed(conn, cameras, urls)
+        finally:
+            await conn.close()
+        if password:
+            print(f"\nFirst administrator: login 'admin', password '{password}' "
+                  "(shown once; change it after logging in)\n", flush=True)
+        if result["lifecycle_rules"] is False:
+            print("Note: the local S3 endpoint (rclone) does not apply lifecycle rules; the "
+                  "retention service alone erases expired recordings.", flush=True)
+
+        for name in SERVICES:
+            env = {**os.environ,
+                   **common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user=NATS_USER[name])}
+            prefix = f"VIGIE_{name.upper().replace('-', '_')}_"
+            env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
+            env[prefix + "HTTP_HOST"] = "127.0.0.1"
+            argv = [sys.executable, "-m", "vigie.cli.main", "service", name]
+            proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env).start()
+            self.children[name] = Child(name, proc)
+        self.write_state()
+        print(f"Vigie is running. Web: http://127.0.0.1:{self.ports.gateway}/", flush=True)
+        print(f"  NATS nats://127.0.0.1:{self.ports.nats}  PostgreSQL 127.0.0.1:"
+              f"{self.ports.postgres}  S3 http://127.0.0.1:{self.ports.s3}  cameras "
+              f"rtsp://127.0.0.1:{self.ports.rtsp}/", flush=True)
+        print(f"  Logs in {self.data / 'logs'}; `vigie status` shows health. Ctrl-C stops.",
+              flush=True)
+
+    async def watch(self) -> None:
+        """Restart a dead child after a backoff that doubles with each restart (max 30 s)."""
+        while not self.stop.is_set():
+            now = time.monotonic()
+            changed = False
+            for child in self.children.values():
+                if child.process.alive():
+                    continue
+                if child.next_start == 0.0:
+                    code = child.process.proc.returncode if child.process.proc else None
+                    delay = min(30.0, 0.5 * 2**child.restarts)
+                    child.next_start = now + delay
+                    log.warning("child_died", child=child.name, exit_code=code,
+                                restarts=child.restarts, restart_in_s=delay)
+                elif now >= child.next_start:
+                    child.restarts += 1
+                    child.next_start = 0.0
+                    child.process.start()
+                    log.info("child_restarted", child=child.name, restarts=child.restarts)
+                    changed = True
+            if changed:
+                self.write_state()
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+
+    def shutdown(self) -> None:
+        deadline = time.monotonic() + STOP_BUDGET_S - 2
+        for child in self.children.values():
+            child.process.send_signal(signal.SIGTERM)
+        for child in self.children.values():
+            child.process.stop(timeout_s=max(1.0, min(15.0, deadline - time.monotonic())))
+        for _name, proc in reversed(self.servers):
+            sig = signal.SIGINT if proc.name == "postgres" else signal.SIGTERM
+            proc.stop(timeout_s=max(1.0, min(10.0, deadline - time.monotonic())), sig=sig)
+        try:
+            self._state_file().unlink()
+        except FileNotFoundError:
+            pass
+
+
+async def _run(data: Path, ports: Ports, footage: Path | None) -> int:
+    sup = Supervisor(data, ports, footage)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, sup.stop.set)
+    try:
+        starting = asyncio.create_task(sup.start())
+        stopping = asyncio.create_task(sup.stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+        else:
+            starting.result()
+            await sup.watch()
+        return 0
+    except (ServerStartError, ConnectionError, OSError) as exc:
+        print(f"vigie run: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("Stopping Vigie…", flush=True)
+        sup.shutdown()
+
+
+def run(data: Path, *, port_base: int, http_port: int, footage: Path | None) -> int:
+    data = data.resolve()
+    try:
+        check_data_dir(data)
+        lock = open(data / "run.lock", "w")  # noqa: SIM115 - held for the supervisor's lifetime
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"another `vigie run` is using {data}") from None
+        ports = Ports.from_base(port_base, http_port)
+        check_ports(ports)
+    except RunError as exc:
+        print(f"vigie run: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(data, ports, footage))

@@ -1,0 +1,53 @@
+"""`vigie init`: what must exist before services start: schema, streams, buckets.
+
+Run once per deployment start (the Compose one-shot job, or `vigie run`), with the admin NATS user.
+Every step is idempotent, so running it again is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from vigie.bus.connection import connect_nats, jetstream
+from vigie.bus.streams import StreamLimits, ensure_streams
+from vigie.bus.subjects import BusNames
+from vigie.db.migrate import migrate
+from vigie.db.pool import create_pool
+from vigie.log import get_logger
+from vigie.settings import CommonSettings
+from vigie.storage.objects import Buckets, ObjectStore
+
+log = get_logger(__name__)
+
+
+async def recordings_expiry_rules(pool: asyncpg.Pool) -> dict[str, int]:
+    """One rule per commune prefix at the commune's retention (the backstop of invariant 3)."""
+    rows = await pool.fetch("SELECT slug, retention_days FROM communes ORDER BY slug")
+    return {f"{r['slug']}/": r["retention_days"] for r in rows}
+
+
+async def provision(common: CommonSettings, limits: StreamLimits) -> dict[str, object]:
+    dsn = common.postgres_dsn.get_secret_value()
+    conn = await asyncpg.connect(dsn, timeout=common.connect_timeout_s)
+    try:
+        applied = await migrate(conn, schema=common.postgres_schema)
+    finally:
+        await conn.close()
+
+    nc = await connect_nats(common, name="vigie-init")
+    try:
+        await ensure_streams(jetstream(nc), BusNames(common.bus_root), limits)
+    finally:
+        await nc.drain()
+
+    store = ObjectStore.from_settings(common)
+    buckets = Buckets.with_prefix(common.bucket_prefix)
+    await store.ensure_buckets(buckets.all())
+    pool = await create_pool(dsn, schema=common.postgres_schema, max_size=2)
+    try:
+        rules = await recordings_expiry_rules(pool)
+    finally:
+        await pool.close()
+    lifecycle = await store.set_expiry_rules(buckets.recordings, rules) if rules else None
+    log.info("provisioned", migrations=applied, lifecycle_rules=lifecycle)
+    return {"migrations": applied, "lifecycle_rules": lifecycle}

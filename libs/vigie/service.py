@@ -1,0 +1,233 @@
+"""One way to run every service (STYLE.md "Shutdown").
+
+start HTTP (alive at once) → connect to what the service needs, with bounded logged retries
+(ready) → run the service's work until SIGTERM/SIGINT → stop taking work, let in-flight work finish
+within the grace period → drain NATS → close the pool and clients in the reverse order of opening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from vigie.bus.connection import connect_nats, jetstream
+from vigie.bus.subjects import BusNames
+from vigie.db.pool import TRANSIENT_DB_ERRORS, pool_from_settings
+from vigie.http import HttpServer, add_health_routes
+from vigie.log import get_logger, redact
+from vigie.settings import CommonSettings, ServiceSettings
+from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service holds: its settings, its connections and the stop signal."""
+
+    service: str
+    common: CommonSettings
+    names: BusNames
+    stop: asyncio.Event
+    nc: NATS | None = None
+    js: JetStreamContext | None = None
+    pool: asyncpg.Pool | None = None
+    store: ObjectStore | None = None
+    buckets: Buckets = field(default_factory=Buckets.with_prefix)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def require_js(self) -> JetStreamContext:
+        assert self.js is not None, "service declared no NATS need"
+        return self.js
+
+    def require_pool(self) -> asyncpg.Pool:
+        assert self.pool is not None, "service declared no database need"
+        return self.pool
+
+    def require_store(self) -> ObjectStore:
+        assert self.store is not None, "service declared no storage need"
+        return self.store
+
+    async def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {"started": bool(self.state.get("started"))}
+        if self.nc is not None:
+            checks["nats"] = self.nc.is_connected
+        if self.pool is not None:
+            try:
+                async with asyncio.timeout(2):
+                    await self.pool.fetchval("SELECT 1")
+                checks["postgres"] = True
+            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+                checks["postgres"] = False
+        if self.store is not None:
+            try:
+                async with asyncio.timeout(2):
+                    await self.store.ping()
+                checks["storage"] = True
+            except TRANSIENT_STORAGE_ERRORS:
+                checks["storage"] = False
+        return checks
+
+
+Work = Callable[[Runtime], Awaitable[None]]
+ApiFactory = Callable[[Runtime], FastAPI]
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_service(
+    *,
+    service: str,
+    common: CommonSettings,
+    http: ServiceSettings,
+    work: Work,
+    needs: frozenset[str] = frozenset({"nats", "postgres", "storage"}),
+    api: ApiFactory | None = None,
+) -> int:
+    """Run a service until a stop signal; returns the exit code."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    rt = Runtime(
+        service=service,
+        common=common,
+        names=BusNames(common.bus_root),
+        stop=stop,
+        buckets=Buckets.with_prefix(common.bucket_prefix),
+    )
+    app = api(rt) if api else FastAPI(title=f"vigie-{service}")
+    add_health_routes(app, service=service, readiness=rt.readiness)
+    server = HttpServer(app, host=http.http_host, port=http.http_port)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("http_port_unavailable", host=http.http_host, port=http.http_port, error=str(exc))
+        return 2
+    log.info("service_starting", http_port=server.port)
+    work_task: asyncio.Task[None] | None = None
+    try:
+        if not await _connect(rt, needs):
+            return 1 if not stop.is_set() else 0
+        rt.state["started"] = True
+        log.info("service_ready")
+        work_task = asyncio.create_task(work(rt))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({work_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if work_task.done():
+            work_task.result()  # a crash of the work loop is a crash of the service
+            return 0
+        log.info("service_stopping", grace_s=common.shutdown_grace_s)
+        try:
+            await asyncio.wait_for(asyncio.shield(work_task), timeout=common.shutdown_grace_s + 5)
+        except TimeoutError:
+            log.warning("service_work_cancelled_after_grace")
+            work_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work_task
+        return 0
+    except ConnectionError as exc:
+        log.error("service_dependency_unavailable", error=redact(str(exc)))
+        return 1
+    finally:
+        await _close(rt)
+        await server.stop()
+        log.info("service_stopped")
+
+
+async def _connect(rt: Runtime, needs: frozenset[str]) -> bool:
+    """Connect what the service needs; False if a stop signal came first."""
+
+    async def _all() -> None:
+        if "nats" in needs:
+            rt.nc = await connect_nats(rt.common, name=f"vigie-{rt.service}")
+            rt.js = jetstream(rt.nc)
+        if "postgres" in needs:
+            rt.pool = await pool_from_settings(rt.common)
+        if "storage" in needs:
+            rt.store = ObjectStore.from_settings(rt.common)
+            await _wait_storage(rt.store, rt.common.connect_timeout_s)
+
+    connecting = asyncio.create_task(_all())
+    stopping = asyncio.create_task(rt.stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        return False
+    connecting.result()
+    return True
+
+
+async def _wait_storage(store: ObjectStore, timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await store.ping()
+            return
+        except TRANSIENT_STORAGE_ERRORS as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ConnectionError(f"object storage unreachable after {attempt} attempts") from exc
+            log.warning("storage_connect_retry", attempt=attempt, error=redact(str(exc)))
+            await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+
+
+async def _close(rt: Runtime) -> None:
+    """Reverse order of opening: storage (nothing to close), pool, then NATS (drained)."""
+    if rt.pool is not None:
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+            await asyncio.wait_for(rt.pool.close(), timeout=5)
+    if rt.nc is not None and not rt.nc.is_closed:
+        try:
+            await asyncio.wait_for(rt.nc.drain(), timeout=5)
+        except (TimeoutError, OSError) as exc:
+            log.warning("nats_drain_incomplete", error=str(exc))
+            await rt.nc.close()
+
+
+def service_main(
+    *,
+    service: str,
+    settings_cls: type[ServiceSettings],
+    work: Callable[[Runtime, Any], Awaitable[None]],
+    needs: frozenset[str] = frozenset({"nats", "postgres", "storage"}),
+    api: Callable[[Runtime, Any], FastAPI] | None = None,
+) -> int:
+    """The body of every service's ``main()``: settings, logging, then ``run_service``."""
+    from vigie.log import configure_logging
+    from vigie.settings import load_settings
+
+    common = load_settings(CommonSettings)
+    own = load_settings(settings_cls)
+    configure_logging(level=common.log_level, fmt=common.log_format, service=service)
+    return asyncio.run(
+        run_service(
+            service=service,
+            common=common,
+            http=own,
+            work=lambda rt: work(rt, own),
+            needs=needs,
+            api=(lambda rt: api(rt, own)) if api else None,
+        )
+    )
+
+
+async def idle_until_stopped(rt: Runtime, _settings: Any = None) -> None:
+    """Work of a service whose logic has not been built yet: healthy, connected, doing nothing."""
+    await rt.stop.wait()

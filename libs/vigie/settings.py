@@ -1,0 +1,108 @@
+"""Typed settings: one common base (prefix ``VIGIE_``) and one class per service.
+
+Shared connection settings are written once (``VIGIE_NATS_URL``…) so that Compose can hold them in a
+single env file; what belongs to one service carries its own prefix (``VIGIE_INGEST_…``).
+Nothing here reads the environment at import time: ``load_settings`` is called from ``main()``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Secrets the embedded default generates are random; these are the well-known ones that must never
+# reach production (docker-compose examples, MinIO's defaults).
+_KNOWN_DEFAULT_SECRETS = frozenset({"", "minioadmin", "changeme", "password", "postgres", "vigie"})
+
+
+class SettingsError(SystemExit):
+    """A missing or malformed setting: the message names the environment variable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CommonSettings(BaseSettings):
+    """Connection settings every service shares."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore", frozen=True)
+
+    local_mode: bool = Field(
+        default=False,
+        description="Embedded default (`vigie run`): allows generated local secrets and plain HTTP.",
+    )
+    nats_url: str = Field(description="NATS server URL, e.g. nats://nats:4222")
+    nats_user: str | None = Field(default=None, description="NATS user of this service")
+    nats_password: SecretStr | None = Field(default=None, description="NATS password")
+    bus_root: str = Field(
+        default="vigie",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="First token of every subject; tests isolate themselves with their own root",
+    )
+    postgres_dsn: SecretStr = Field(description="PostgreSQL DSN (postgresql://user:pw@host/db)")
+    postgres_schema: str = Field(
+        default="public", pattern=r"^[a-z_][a-z0-9_]*$", description="Schema holding Vigie's tables"
+    )
+    s3_endpoint: str = Field(description="S3 endpoint host:port (MinIO in production)")
+    s3_access_key: str = Field(min_length=3, description="S3 access key")
+    s3_secret_key: SecretStr = Field(description="S3 secret key")
+    s3_secure: bool = Field(default=False, description="Use HTTPS towards the S3 endpoint")
+    s3_region: str = Field(default="us-east-1", description="S3 region (MinIO ignores it)")
+    bucket_prefix: str = Field(
+        default="", pattern=r"^[a-z0-9-]*$", description="Prefix of every bucket name (tests)"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json in production, console for a terminal"
+    )
+    connect_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="How long start-up waits for NATS/Postgres/S3"
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0, gt=0, le=120, description="How long in-flight work may take after SIGTERM"
+    )
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> CommonSettings:
+        if self.local_mode:
+            return self
+        secrets = {
+            "VIGIE_S3_SECRET_KEY": self.s3_secret_key.get_secret_value(),
+            "VIGIE_NATS_PASSWORD": self.nats_password.get_secret_value()
+            if self.nats_password
+            else None,
+        }
+        for name, value in secrets.items():
+            if value is not None and value.lower() in _KNOWN_DEFAULT_SECRETS:
+                raise ValueError(f"{name} is a well-known default secret; set a real one")
+        return self
+
+
+class ServiceSettings(BaseSettings):
+    """What every service has of its own: where its HTTP endpoints listen."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    http_host: str = Field(default="127.0.0.1", description="Address of /healthz, /readyz, /metrics")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="Port of the HTTP endpoints")
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings from the environment, or stop with a message naming each bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            env_name = f"{prefix}{field}".upper() if field else cls.__name__
+            problem = "is missing" if error["type"] == "missing" else error["msg"]
+            lines.append(f"setting {env_name} {problem}")
+        raise SettingsError("; ".join(lines)) from None

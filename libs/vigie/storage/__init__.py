@@ -1,0 +1,1 @@
+"""Object storage (MinIO or any S3): buckets recordings, evidence, exports."""

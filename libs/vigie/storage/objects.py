@@ -1,0 +1,199 @@
+"""The object store, through the minio SDK; blocking calls run in a thread.
+
+Lifecycle rules are set where the endpoint supports them. The embedded default's endpoint (rclone)
+refuses them (with a misleading 409 BucketAlreadyExists): there the retention service alone erases,
+and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+
+from vigie.log import get_logger
+from vigie.settings import CommonSettings
+
+log = get_logger(__name__)
+
+# Errors of the network call: the endpoint is down, hangs, or answers 5xx.
+TRANSIENT_STORAGE_ERRORS: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.HTTPError,
+    OSError,
+    TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class Buckets:
+    recordings: str
+    evidence: str
+    exports: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str = "") -> Buckets:
+        p = f"{prefix}-" if prefix else ""
+        return cls(recordings=f"{p}recordings", evidence=f"{p}evidence", exports=f"{p}exports")
+
+    def all(self) -> tuple[str, str, str]:
+        return (self.recordings, self.evidence, self.exports)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size_bytes: int
+    etag: str | None
+    last_modified: datetime | None
+
+
+class ObjectStore:
+    """Async facade over the minio client (one per process; the client is thread-safe)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        secure: bool = False,
+        region: str = "us-east-1",
+        timeout_s: float = 10.0,
+    ) -> None:
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+            retries=urllib3.Retry(total=0),  # retries are ours, with backoff and events
+            maxsize=16,
+        )
+        # region avoids the SDK's location lookup, which rclone answers with non-XML.
+        self._client = Minio(
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
+            http_client=http,
+        )
+
+    @classmethod
+    def from_settings(cls, common: CommonSettings) -> ObjectStore:
+        return cls(
+            common.s3_endpoint,
+            common.s3_access_key,
+            common.s3_secret_key.get_secret_value(),
+            secure=common.s3_secure,
+            region=common.s3_region,
+        )
+
+    async def ensure_buckets(self, names: Iterable[str]) -> None:
+        for name in names:
+            if not await asyncio.to_thread(self._client.bucket_exists, name):
+                try:
+                    await asyncio.to_thread(self._client.make_bucket, name)
+                    log.info("bucket_created", bucket=name)
+                except S3Error as exc:
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+    async def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        result = await asyncio.to_thread(
+            self._client.put_object,
+            bucket,
+            key,
+            io.BytesIO(data),
+            len(data),
+            content_type=content_type,
+            metadata=metadata,  # type: ignore[arg-type]
+        )
+        return str(result.etag)
+
+    async def get(self, bucket: str, key: str) -> bytes:
+        def _get() -> bytes:
+            response = self._client.get_object(bucket, key)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await asyncio.to_thread(_get)
+
+    async def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            st = await asyncio.to_thread(self._client.stat_object, bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                return None
+            raise
+        return ObjectInfo(str(st.object_name), int(st.size or 0), st.etag, st.last_modified)
+
+    async def list(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
+        def _list() -> list[ObjectInfo]:
+            return [
+                ObjectInfo(str(o.object_name), int(o.size or 0), o.etag, o.last_modified)
+                for o in self._client.list_objects(bucket, prefix=prefix, recursive=True)
+            ]
+
+        return await asyncio.to_thread(_list)
+
+    async def delete(self, bucket: str, key: str) -> None:
+        await asyncio.to_thread(self._client.remove_object, bucket, key)
+
+    async def delete_many(self, bucket: str, keys: Iterable[str]) -> list[str]:
+        """Batch delete; returns the keys that failed (deleting a missing key is not a failure)."""
+
+        def _delete() -> list[str]:
+            errors = self._client.remove_objects(bucket, [DeleteObject(k) for k in keys])
+            return [str(e.name) for e in errors]
+
+        return await asyncio.to_thread(_delete)
+
+    async def set_expiry_rules(self, bucket: str, rules: dict[str, int]) -> bool:
+        """One expiry rule per key prefix (days). False where the endpoint refuses lifecycle rules."""
+        config = LifecycleConfig(
+            [
+                Rule(
+                    ENABLED,
+                    rule_filter=Filter(prefix=prefix),
+                    rule_id=f"expire-{prefix.strip('/') or 'all'}",
+                    expiration=Expiration(days=days),
+                )
+                for prefix, days in sorted(rules.items())
+            ]
+        )
+        try:
+            await asyncio.to_thread(self._client.set_bucket_lifecycle, bucket, config)
+        except S3Error as exc:
+            log.warning(
+                "lifecycle_rules_unsupported",
+                bucket=bucket,
+                code=exc.code,
+                consequence="the retention service alone erases expired recordings",
+            )
+            return False
+        return True
+
+    async def get_expiry_rules(self, bucket: str) -> dict[str, int]:
+        config = await asyncio.to_thread(self._client.get_bucket_lifecycle, bucket)
+        if config is None:
+            return {}
+        return {
+            (r.rule_filter.prefix if r.rule_filter else "") or "": int(r.expiration.days)
+            for r in config.rules
+            if r.expiration and r.expiration.days
+        }
+
+    async def ping(self) -> None:
+        await asyncio.to_thread(self._client.list_buckets)

@@ -1,0 +1,16 @@
+"""Run the verbalisation service: `vigie service verbalisation` or `python -m services.verbalisation`."""
+
+from __future__ import annotations
+
+import sys
+
+from services.verbalisation.settings import VerbalisationSettings
+from vigie.service import idle_until_stopped, service_main
+
+
+def main() -> int:
+    return service_main(service="verbalisation", settings_cls=VerbalisationSettings, work=idle_until_stopped)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
