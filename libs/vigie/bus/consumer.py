@@ -103,13 +103,9 @@ class PullWorker:
         return len(self._in_flight)
 
     async def run(self, stop: asyncio.Event, *, grace_s: float) -> None:
-        assert self._config.durable_name and self._config.filter_subject
-        sub = await self._js.pull_subscribe(
-            self._config.filter_subject,
-            durable=self._config.durable_name,
-            stream=self._stream,
-            config=self._config,
-        )
+        sub = await self._subscribe(stop)
+        if sub is None:
+            return
         try:
             while not stop.is_set():
                 free = self._capacity - len(self._in_flight)
@@ -130,6 +126,29 @@ class PullWorker:
                 await sub.unsubscribe()
             except TRANSIENT_NATS_ERRORS + (nats.errors.BadSubscriptionError,):
                 pass
+
+    async def _subscribe(self, stop: asyncio.Event) -> JetStreamContext.PullSubscription | None:
+        """Bind to the durable, retrying while NATS is unreachable (a server restart)."""
+        assert self._config.durable_name and self._config.filter_subject
+        attempt = 0
+        while not stop.is_set():
+            attempt += 1
+            try:
+                return await self._js.pull_subscribe(
+                    self._config.filter_subject,
+                    durable=self._config.durable_name,
+                    stream=self._stream,
+                    config=self._config,
+                )
+            except TRANSIENT_NATS_ERRORS as exc:
+                delay = min(0.2 * 2**attempt, 5.0)
+                log.warning("consumer_subscribe_retry", stream=self._stream, attempt=attempt,
+                            error=type(exc).__name__, retry_in_s=delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+        return None
 
     async def _wait_for_slot(self, stop: asyncio.Event) -> None:
         stopping = asyncio.ensure_future(stop.wait())

@@ -106,10 +106,13 @@ def render_server_config(
         inbox = f"{inbox_prefix(user)}.>"
         pub = p.publish
         sub = p.subscribe if user == ADMIN_USER else [*p.subscribe, inbox]
+        # An empty allow list means "no restriction" to nats-server: say deny-all explicitly.
+        publish = (f"{{ allow: [{', '.join(map(_quote, pub))}] }}" if pub
+                   else '{ deny: [">"] }')
         lines = [
             f"      {{ user: {_quote(user)}, password: {_password(passwords[user])}",
             "        permissions: {",
-            f"          publish: {{ allow: [{', '.join(map(_quote, pub))}] }}",
+            f"          publish: {publish}",
             f"          subscribe: {{ allow: [{', '.join(map(_quote, sub))}] }}",
         ]
         if p.allow_responses:

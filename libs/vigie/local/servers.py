@@ -7,6 +7,7 @@ The same code serves both users so that tests exercise exactly what `make run` s
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import os
 import pwd
 import secrets
@@ -243,24 +244,39 @@ class PostgresServer:
         self.process.wait_until(lambda: tcp_answers(self.port), 60)
 
 
+def _reachable(ids: tuple[int, int] | None, path: Path) -> bool:
+    """Can the demoted user reach ``path``? (A root-only parent, e.g. pytest's tmp, would block.)"""
+    if ids is None:
+        return True
+    return subprocess.run(["test", "-x", str(path)], preexec_fn=_demote(ids), check=False).returncode == 0
+
+
 def start_postgres(
     folder: Path, *, port: int | None = None, password: str | None = None, database: str = "vigie"
 ) -> PostgresServer:
     """initdb (first time only) and start PostgreSQL listening on loopback, password required."""
-    data = folder / "pgdata"
     ids = _unprivileged()
     folder.mkdir(parents=True, exist_ok=True)
+    home = folder
+    if not _reachable(ids, folder):
+        # PostgreSQL runs unprivileged and cannot enter a root-only folder: keep its files in a
+        # stable place it can reach, named after the data folder so that a restart finds them.
+        digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+        home = Path("/var/tmp") / f"vigie-postgres-{digest}"
+        home.mkdir(mode=0o711, exist_ok=True)
+        (folder / "LOCATION").write_text(f"{home}\n")
+    data = home / "pgdata"
     secret_file = folder / "pg-password"
     if password is None:
         password = secret_file.read_text().strip() if secret_file.exists() else secrets.token_hex(16)
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
-        pwfile = folder / ".pwfile"
+        pwfile = home / ".pwfile"
         pwfile.write_text(password + "\n")
         secret_file.write_text(password + "\n")
         secret_file.chmod(0o600)
         if ids:
-            for p in (folder, data, pwfile):
+            for p in (home, data, pwfile):
                 os.chown(p, *ids)
         result = subprocess.run(
             [_pg_bin("initdb"), "-D", str(data), "-U", "vigie", "--pwfile", str(pwfile),
@@ -276,10 +292,11 @@ def start_postgres(
     port = port or free_port()
     argv = [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
             "-k", str(data)]
-    process = ManagedProcess("postgres", argv, folder / "postgres.log", preexec=_demote(ids))
+    log_path = home / "postgres.log"
+    process = ManagedProcess("postgres", argv, log_path, preexec=_demote(ids))
     if ids:
-        (folder / "postgres.log").touch()
-        os.chown(folder / "postgres.log", *ids)
+        log_path.touch()
+        os.chown(log_path, *ids)
     process.start()
     process.wait_until(lambda: tcp_answers(port), 60)
     server = PostgresServer(process, port, "vigie", password, "postgres", data)

@@ -17,7 +17,7 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import ENABLED, Filter
 from minio.deleteobjects import DeleteObject
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from vigie.log import get_logger
@@ -175,11 +175,12 @@ class ObjectStore:
         )
         try:
             await asyncio.to_thread(self._client.set_bucket_lifecycle, bucket, config)
-        except S3Error as exc:
+        except (S3Error, InvalidResponseError) as exc:
+            # rclone answers with a misleading 409 BucketAlreadyExists (not even parsed as S3).
             log.warning(
                 "lifecycle_rules_unsupported",
                 bucket=bucket,
-                code=exc.code,
+                error=type(exc).__name__,
                 consequence="the retention service alone erases expired recordings",
             )
             return False

@@ -1,0 +1,151 @@
+"""NATS users: only masking may read RAW, by any route (DESIGN.md "NATS users", invariant 1).
+
+A core subscription alone proves nothing (../shared/ENVIRONMENT.md): a user allowed the JetStream
+API could still read RAW through a pull consumer or a direct get. All three are tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from fractions import Fraction
+
+import nats
+import nats.errors
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client as NATS
+from nats.js.errors import APIError
+
+from tests.harness import unique
+from vigie.bus.connection import inbox_prefix, jetstream
+from vigie.bus.frames import Frame, publish_frame
+from vigie.bus.streams import StreamLimits, ensure_streams
+from vigie.bus.subjects import BusNames
+from vigie.local import servers
+
+pytestmark = pytest.mark.integration
+NAMES = BusNames()  # the production root: permissions are written for it
+
+
+async def _connect(server: servers.NatsServer, user: str) -> NATS:
+    errors: list[Exception] = []
+
+    async def _err(exc: Exception) -> None:
+        errors.append(exc)
+
+    nc = await nats.connect(server.url, user=user, password=server.passwords[user],
+                            inbox_prefix=inbox_prefix(user), error_cb=_err,
+                            allow_reconnect=False)
+    nc._test_errors = errors  # type: ignore[attr-defined]
+    return nc
+
+
+@pytest_asyncio.fixture
+async def raw_server(tmp_path) -> AsyncIterator[servers.NatsServer]:  # type: ignore[no-untyped-def]
+    """A nats-server of its own with the production streams, one RAW frame published by ingest."""
+    server = servers.start_nats(tmp_path / "nats", externals={"ext_palaiseau": ["palaiseau"]})
+    admin = await _connect(server, "admin")
+    await ensure_streams(jetstream(admin), NAMES, StreamLimits(raw_max_age_s=60))
+    await admin.close()
+    ingest = await _connect(server, "ingest")
+    frame = Frame(commune="palaiseau", camera="gare", codec="h264", width=64, height=64, pts=0,
+                  time_base=Fraction(1, 90000), keyframe=True, capture_time_ns=1, session="s",
+                  seq=0, data=b"UNMASKED")
+    await publish_frame(jetstream(ingest), NAMES, frame, stage="raw")
+    await ingest.close()
+    yield server
+    server.process.stop()
+
+
+async def _can_read_raw(server: servers.NatsServer, user: str) -> dict[str, bool]:
+    """Try the three routes to RAW; True where the unmasked payload came back."""
+    nc = await _connect(server, user)
+    js = jetstream(nc, timeout_s=2)
+    result = {}
+    # 1. core subscription (the frame is re-published live so a subscriber could see it)
+    got: list[bytes] = []
+    try:
+        sub = await nc.subscribe(NAMES.all_raw, cb=lambda m: got.append(m.data) or asyncio.sleep(0))
+        await nc.flush(timeout=2)
+    except (nats.errors.Error, TimeoutError):
+        sub = None
+    ingest = await _connect(server, "ingest")
+    frame = Frame(commune="palaiseau", camera="gare", codec="h264", width=64, height=64, pts=1,
+                  time_base=Fraction(1, 90000), keyframe=False, capture_time_ns=2, session="s",
+                  seq=1, data=b"UNMASKED")
+    await publish_frame(jetstream(ingest), NAMES, frame, stage="raw")
+    await ingest.close()
+    await asyncio.sleep(0.3)
+    result["subscription"] = b"UNMASKED" in got
+    if sub is not None:
+        try:
+            await sub.unsubscribe()
+        except nats.errors.Error:
+            pass
+    # 2. a JetStream pull consumer on the RAW stream
+    try:
+        psub = await js.pull_subscribe(NAMES.all_raw, durable=unique("d"), stream=NAMES.raw_stream)
+        msgs = await psub.fetch(1, timeout=2)
+        result["pull_consumer"] = any(m.data == b"UNMASKED" for m in msgs)
+    except (nats.errors.Error, APIError, TimeoutError):
+        result["pull_consumer"] = False
+    # 3. a direct get of a stored RAW message
+    try:
+        msg = await js.get_msg(NAMES.raw_stream, 1)
+        result["direct_get"] = msg.data == b"UNMASKED"
+    except (nats.errors.Error, APIError, TimeoutError):
+        result["direct_get"] = False
+    if not nc.is_closed:
+        await nc.close()
+    return result
+
+
+@pytest.mark.parametrize("user", ["recorder", "gateway", "verbalisation", "retention", "ingest",
+                                  "ext_palaiseau"])
+async def test_only_masking_reads_raw(raw_server: servers.NatsServer, user: str) -> None:
+    routes = await _can_read_raw(raw_server, user)
+    assert routes == {"subscription": False, "pull_consumer": False, "direct_get": False}
+
+
+async def test_masking_does_read_raw_through_its_consumer(raw_server: servers.NatsServer) -> None:
+    """The positive control: the same probe sees RAW when the user is allowed to."""
+    routes = await _can_read_raw(raw_server, "masking")
+    assert routes["pull_consumer"] is True
+
+
+async def test_external_subscriber_sees_only_its_communes_events(
+    raw_server: servers.NatsServer,
+) -> None:
+    ext = await _connect(raw_server, "ext_palaiseau")
+    got: list[str] = []
+
+    async def _cb(msg) -> None:  # type: ignore[no-untyped-def]
+        got.append(msg.subject)
+
+    await ext.subscribe("vigie.events.palaiseau.>", cb=_cb)
+    await ext.subscribe("vigie.events.ballainvilliers.>", cb=_cb)  # refused by the server
+    await ext.flush()
+    retention = await _connect(raw_server, "retention")
+    await retention.publish("vigie.events.palaiseau.camera.offline", b"{}")
+    await retention.publish("vigie.events.ballainvilliers.camera.offline", b"{}")
+    await retention.flush()
+    await asyncio.sleep(0.3)
+    assert got == ["vigie.events.palaiseau.camera.offline"]
+    # and it may publish nothing: an admin subscriber sees retention's message, not the external's
+    admin = await _connect(raw_server, "admin")
+    seen: list[bytes] = []
+
+    async def _admin_cb(msg) -> None:  # type: ignore[no-untyped-def]
+        seen.append(msg.data)
+
+    await admin.subscribe("vigie.events.palaiseau.>", cb=_admin_cb)
+    await admin.flush()
+    await ext.publish("vigie.events.palaiseau.camera.offline", b"from-external")
+    await ext.flush()
+    await retention.publish("vigie.events.palaiseau.camera.offline", b"from-retention")
+    await retention.flush()
+    await asyncio.sleep(0.3)
+    assert seen == [b"from-retention"]
+    for nc in (ext, retention, admin):
+        await nc.close()

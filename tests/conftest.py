@@ -1,0 +1,225 @@
+"""The real-server harness: nats-server, PostgreSQL, S3 (rclone, moto) and RTSP cameras, started
+once per test session on free loopback ports and health-polled; every test isolates itself by
+unique names (a subject root and stream prefix, a Postgres schema, a bucket prefix)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import jsonschema
+import pytest
+import pytest_asyncio
+import yaml
+from nats.aio.client import Client as NATS
+
+from tests.harness import FOOTAGE, REPO, unique
+from vigie.bus.asyncapi import schemas_by_event_type
+from vigie.bus.connection import connect_nats, jetstream
+from vigie.bus.streams import StreamLimits, ensure_streams
+from vigie.bus.subjects import BusNames
+from vigie.db.migrate import migrate
+from vigie.local import servers
+from vigie.settings import CommonSettings
+from vigie.storage.objects import Buckets, ObjectStore
+
+EXTERNALS = {"ext_palaiseau": ["palaiseau"]}
+
+
+@pytest.fixture(scope="session")
+def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def nats_server(work_dir: Path) -> Iterator[servers.NatsServer]:
+    server = servers.start_nats(work_dir / "nats", externals=EXTERNALS)
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(work_dir: Path) -> Iterator[servers.PostgresServer]:
+    server = servers.start_postgres(work_dir / "postgres")
+    yield server
+    server.process.stop(sig=2)
+
+
+@pytest.fixture(scope="session")
+def s3_server(work_dir: Path) -> Iterator[servers.S3Server]:
+    server = servers.start_rclone_s3(work_dir / "s3")
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(work_dir: Path) -> Iterator[servers.S3Server]:
+    server = servers.start_moto_s3(work_dir / "moto")
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture
+def bus_names() -> BusNames:
+    return BusNames(root=unique("t"))
+
+
+@pytest.fixture
+def pg_schema() -> str:
+    return unique("test_")
+
+
+@pytest.fixture
+def bucket_prefix() -> str:
+    return unique("t")
+
+
+@pytest.fixture
+def settings_for(
+    nats_server: servers.NatsServer,
+    pg_server: servers.PostgresServer,
+    s3_server: servers.S3Server,
+    bus_names: BusNames,
+    pg_schema: str,
+    bucket_prefix: str,
+) -> Callable[..., CommonSettings]:
+    """CommonSettings of this test's isolated names, as a given NATS user (admin by default)."""
+
+    def _make(user: str = "admin", **overrides: Any) -> CommonSettings:
+        values: dict[str, Any] = dict(
+            local_mode=True,
+            nats_url=nats_server.url,
+            nats_user=user,
+            nats_password=nats_server.passwords[user],
+            bus_root=bus_names.root,
+            postgres_dsn=pg_server.dsn,
+            postgres_schema=pg_schema,
+            s3_endpoint=s3_server.endpoint,
+            s3_access_key=s3_server.access_key,
+            s3_secret_key=s3_server.secret_key,
+            bucket_prefix=bucket_prefix,
+            connect_timeout_s=10,
+            log_format="console",
+        )
+        values.update(overrides)
+        return CommonSettings(**values)
+
+    return _make
+
+
+def settings_env(common: CommonSettings) -> dict[str, str]:
+    """The same settings as environment variables, for a service run as a subprocess."""
+    env = {}
+    for name, value in common.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"VIGIE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+@pytest_asyncio.fixture
+async def admin_nc(settings_for: Callable[..., CommonSettings]) -> AsyncIterator[NATS]:
+    nc = await connect_nats(settings_for("admin"), name="test-admin")
+    yield nc
+    await nc.close()
+
+
+@pytest_asyncio.fixture
+async def streams(admin_nc: NATS, bus_names: BusNames) -> AsyncIterator[BusNames]:
+    """RAW, VIDEO and EVENTS under this test's own root; deleted afterwards."""
+    js = jetstream(admin_nc)
+    await ensure_streams(js, bus_names, StreamLimits())
+    yield bus_names
+    for stream in (bus_names.raw_stream, bus_names.video_stream, bus_names.events_stream):
+        try:
+            await js.delete_stream(stream)
+        except Exception:  # noqa: BLE001 - best-effort cleanup of a test's own stream
+            pass
+
+
+@pytest_asyncio.fixture
+async def db(pg_server: servers.PostgresServer, pg_schema: str) -> AsyncIterator[asyncpg.Pool]:
+    """A migrated schema of this test's own, dropped afterwards."""
+    conn = await asyncpg.connect(pg_server.dsn)
+    try:
+        await migrate(conn, schema=pg_schema)
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(
+        pg_server.dsn, min_size=1, max_size=4, server_settings={"search_path": pg_schema}
+    )
+    assert pool is not None
+    yield pool
+    await pool.close()
+    conn = await asyncpg.connect(pg_server.dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{pg_schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
+async def store(
+    s3_server: servers.S3Server, bucket_prefix: str
+) -> AsyncIterator[tuple[ObjectStore, Buckets]]:
+    store = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+    buckets = Buckets.with_prefix(bucket_prefix)
+    await store.ensure_buckets(buckets.all())
+    yield store, buckets
+    for bucket in buckets.all():
+        keys = [o.key for o in await store.list(bucket)]
+        if keys:
+            await store.delete_many(bucket, keys)
+
+
+# --- every event published in the suite validates against docs/asyncapi.yaml ---------------------
+
+_EVENTS_SEEN: list[tuple[str, bytes]] = []
+
+
+@pytest_asyncio.fixture(scope="session", autouse=True)
+async def _event_schema_check(nats_server: servers.NatsServer) -> AsyncIterator[None]:
+    common = CommonSettings(
+        local_mode=True, nats_url=nats_server.url, nats_user="admin",
+        nats_password=nats_server.passwords["admin"], postgres_dsn="postgresql://x@127.0.0.1/x",
+        s3_endpoint="127.0.0.1:1", s3_access_key="unused", s3_secret_key="unused",
+    )
+    nc = await connect_nats(common, name="test-event-schema-check")
+
+    async def _collect(msg: Any) -> None:
+        _EVENTS_SEEN.append((msg.subject, msg.data))
+
+    await nc.subscribe("*.events.>", cb=_collect)
+    yield
+    await nc.flush()
+    await nc.close()
+    document = yaml.safe_load((REPO / "docs" / "asyncapi.yaml").read_text())
+    schemas = schemas_by_event_type(document)
+    problems = []
+    for subject, data in _EVENTS_SEEN:
+        kind, name = subject.split(".")[3:5]
+        schema = schemas.get(f"{kind}.{name}")
+        if schema is None:
+            problems.append(f"{subject}: not in docs/asyncapi.yaml")
+            continue
+        try:
+            jsonschema.validate(json.loads(data), schema)
+        except jsonschema.ValidationError as exc:
+            problems.append(f"{subject}: {exc.message}")
+    assert not problems, f"events not matching docs/asyncapi.yaml: {problems[:5]}"
+
+
+def events_seen() -> list[tuple[str, bytes]]:
+    return list(_EVENTS_SEEN)
+
+
+@pytest.fixture(scope="session")
+def footage() -> Path:
+    if not FOOTAGE.is_dir():
+        pytest.fail(f"footage folder {FOOTAGE} missing (set VIGIE_FOOTAGE)")
+    return FOOTAGE

@@ -1,0 +1,93 @@
+"""Passwords never reach a log line or an event, including exception texts (PyAV quotes the URL,
+password included, in its errors)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import av
+import pytest
+from nats.aio.client import Client as NATS
+
+from tests.conftest import events_seen
+from tests.harness import eventually
+from vigie.bus.connection import jetstream
+from vigie.bus.events import CameraWentOffline, encode_event, publish_event
+from vigie.bus.subjects import BusNames
+from vigie.log import configure_logging, get_logger, redact
+from vigie.settings import CommonSettings
+
+SECRET = "S3cretPW-9f2"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("text", [
+    f"rtsp://agent:{SECRET}@10.0.0.7:554/stream1",
+    f"postgresql://vigie:{SECRET}@db:5432/vigie",
+    f"host=db user=vigie password={SECRET} dbname=vigie",
+    f"error opening 'rtsp://admin:{SECRET}@cam/x': 401",
+    f"nats://recorder:{SECRET}@nats:4222",
+])
+def test_redact_removes_passwords(text: str) -> None:
+    cleaned = redact(text)
+    assert SECRET not in cleaned
+    assert "***" in cleaned
+
+
+@pytest.mark.unit
+def test_redact_keeps_what_is_not_secret() -> None:
+    assert redact("rtsp://10.0.0.7:554/stream1") == "rtsp://10.0.0.7:554/stream1"
+    assert redact("camera palaiseau/gare offline") == "camera palaiseau/gare offline"
+
+
+@pytest.mark.integration
+async def test_failing_rtsp_url_with_credentials_appears_in_no_log_or_event(
+    admin_nc: NATS, streams: BusNames
+) -> None:
+    url = f"rtsp://agent:{SECRET}@127.0.0.1:1/stream"
+    buffer = io.StringIO()
+    configure_logging(fmt="json", stream=buffer, service="test")
+    log = get_logger("test")
+    try:
+        av.open(url, options={"rtsp_transport": "tcp"}, timeout=2)
+    except av.error.FFmpegError as exc:
+        assert SECRET in str(exc), "precondition: PyAV quotes the password"
+        log.exception("camera_open_failed", url=url)
+        log.warning("camera_open_failed", error=str(exc), detail={"url": url})
+        event = CameraWentOffline(commune="palaiseau", camera="gare", reason="unreachable",
+                                  detail=str(exc))
+    else:
+        pytest.fail("connecting to a closed port should fail")
+    await publish_event(jetstream(admin_nc), streams, event)
+    text = buffer.getvalue()
+    assert "camera_open_failed" in text and "Traceback" in text
+    assert SECRET not in text
+    assert SECRET not in encode_event(event).decode()
+    subject = streams.events("palaiseau", "camera", "offline")
+    seen = await eventually(lambda: [d for s, d in events_seen() if s == subject], timeout_s=5,
+                            message="event not seen on the bus")
+    assert SECRET not in seen[0].decode() and json.loads(seen[0])["reason"] == "unreachable"
+
+
+@pytest.mark.integration
+def test_dsn_password_of_a_failing_service_is_not_logged(
+    settings_for: Callable[..., CommonSettings],
+) -> None:
+    env = {**os.environ,
+           "VIGIE_NATS_URL": "nats://127.0.0.1:1", "VIGIE_NATS_USER": "recorder",
+           "VIGIE_NATS_PASSWORD": SECRET,
+           "VIGIE_POSTGRES_DSN": f"postgresql://vigie:{SECRET}@127.0.0.1:1/vigie",
+           "VIGIE_S3_ENDPOINT": "127.0.0.1:1", "VIGIE_S3_ACCESS_KEY": "vigie-key",
+           "VIGIE_S3_SECRET_KEY": SECRET, "VIGIE_CONNECT_TIMEOUT_S": "2",
+           "VIGIE_RECORDER_HTTP_PORT": "0", "VIGIE_LOG_LEVEL": "debug"}
+    result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "service", "recorder"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "service_dependency_unavailable" in output
+    assert SECRET not in output

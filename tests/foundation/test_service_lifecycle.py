@@ -1,0 +1,58 @@
+"""Every service runs the same way: alive at once, ready when connected, clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from services import SERVICES
+from tests.conftest import settings_env
+from tests.harness import wait_for_sync
+from vigie.local.servers import free_port
+from vigie.settings import CommonSettings
+
+pytestmark = pytest.mark.integration
+
+NATS_USER = {"viewer-gateway": "gateway"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_health_readiness_and_sigterm(
+    service: str, settings_for: Callable[..., CommonSettings], streams: object, db: object,
+    store: object,
+) -> None:
+    port = free_port()
+    env = {**os.environ, **settings_env(settings_for(NATS_USER.get(service, service))),
+           f"VIGIE_{service.upper().replace('-', '_')}_HTTP_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", service], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def ready() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for_sync(ready, timeout_s=30, message=f"{service} never became ready")
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert health == {"service": service, "healthy": True}
+        checks = httpx.get(f"http://127.0.0.1:{port}/readyz").json()["checks"]
+        assert checks["nats"] and checks["postgres"] and checks["storage"]
+        assert "vigie_" in httpx.get(f"http://127.0.0.1:{port}/metrics").text or \
+            "python_info" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert time.monotonic() - t0 < 15
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.communicate()[0]
+    assert "service_stopped" in output

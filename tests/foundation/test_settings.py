@@ -1,0 +1,54 @@
+"""Settings: a missing or malformed one stops a service with a message naming it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vigie.settings import CommonSettings, SettingsError, load_settings
+
+pytestmark = pytest.mark.unit
+
+BASE = {
+    "VIGIE_NATS_URL": "nats://127.0.0.1:4222",
+    "VIGIE_POSTGRES_DSN": "postgresql://vigie:pw@127.0.0.1/vigie",
+    "VIGIE_S3_ENDPOINT": "127.0.0.1:9000",
+    "VIGIE_S3_ACCESS_KEY": "vigie-key",
+    "VIGIE_S3_SECRET_KEY": "a-long-random-secret",
+}
+
+
+def test_missing_and_malformed_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("VIGIE_"):
+            monkeypatch.delenv(key)
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("VIGIE_S3_ENDPOINT")
+    monkeypatch.setenv("VIGIE_CONNECT_TIMEOUT_S", "soon")
+    with pytest.raises(SettingsError) as err:
+        load_settings(CommonSettings)
+    assert "VIGIE_S3_ENDPOINT is missing" in err.value.message
+    assert "VIGIE_CONNECT_TIMEOUT_S" in err.value.message
+
+
+def test_default_secrets_refused_outside_local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VIGIE_S3_SECRET_KEY", "minioadmin")
+    with pytest.raises(SettingsError, match="VIGIE_S3_SECRET_KEY is a well-known default"):
+        load_settings(CommonSettings)
+    monkeypatch.setenv("VIGIE_LOCAL_MODE", "true")
+    assert load_settings(CommonSettings).local_mode
+
+
+def test_a_service_without_settings_exits_with_one_clear_line() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
+    result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "service", "recorder"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "setting VIGIE_NATS_URL is missing" in result.stderr
+    assert "Traceback" not in result.stderr

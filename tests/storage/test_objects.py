@@ -1,0 +1,45 @@
+"""Object storage round trips against rclone (the embedded default's endpoint) and lifecycle rules
+against moto's server (which stores them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import unique
+from vigie.local import servers
+from vigie.storage.objects import Buckets, ObjectStore
+
+pytestmark = pytest.mark.integration
+
+
+async def test_storage_round_trips(store: tuple[ObjectStore, Buckets]) -> None:
+    objects, buckets = store
+    key = "palaiseau/gare/2026/11/23/10/2026-11-23T10:00:00Z.mp4"
+    payload = bytes(range(256)) * 1000
+    await objects.put(buckets.recordings, key, payload, content_type="video/mp4")
+    assert await objects.get(buckets.recordings, key) == payload
+    info = await objects.stat(buckets.recordings, key)
+    assert info is not None and info.size_bytes == len(payload)
+    await objects.put(buckets.recordings, "palaiseau/other/x.mp4", b"x")
+    listed = [o.key for o in await objects.list(buckets.recordings, prefix="palaiseau/gare/")]
+    assert listed == [key]
+    failed = await objects.delete_many(buckets.recordings, [key, "palaiseau/other/x.mp4", "absent"])
+    assert failed == []
+    assert await objects.stat(buckets.recordings, key) is None
+    assert await objects.list(buckets.recordings) == []
+
+
+async def test_rclone_refuses_lifecycle_rules_and_says_so(store: tuple[ObjectStore, Buckets]) -> None:
+    objects, buckets = store
+    assert await objects.set_expiry_rules(buckets.recordings, {"palaiseau/": 15}) is False
+
+
+async def test_lifecycle_rules_stored_and_read_back(moto_server: servers.S3Server) -> None:
+    objects = ObjectStore(moto_server.endpoint, moto_server.access_key, moto_server.secret_key)
+    bucket = unique("t") + "-recordings"
+    await objects.ensure_buckets([bucket])
+    rules = {"palaiseau/": 15, "ballainvilliers/": 30}
+    assert await objects.set_expiry_rules(bucket, rules) is True
+    assert await objects.get_expiry_rules(bucket) == rules
+    assert await objects.set_expiry_rules(bucket, {"palaiseau/": 10}) is True
+    assert await objects.get_expiry_rules(bucket) == {"palaiseau/": 10}
