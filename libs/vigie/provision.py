@@ -6,6 +6,8 @@ Every step is idempotent, so running it again is harmless.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import asyncpg
 
 from vigie.bus.connection import connect_nats, jetstream
@@ -26,11 +28,20 @@ async def recordings_expiry_rules(pool: asyncpg.Pool) -> dict[str, int]:
     return {f"{r['slug']}/": r["retention_days"] for r in rows}
 
 
-async def provision(common: CommonSettings, limits: StreamLimits) -> dict[str, object]:
+async def provision(
+    common: CommonSettings,
+    limits: StreamLimits,
+    *,
+    seed: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> dict[str, object]:
+    """Migrate (then ``seed``, for the embedded default), streams, buckets, lifecycle rules."""
     dsn = common.postgres_dsn.get_secret_value()
     conn = await asyncpg.connect(dsn, timeout=common.connect_timeout_s)
     try:
         applied = await migrate(conn, schema=common.postgres_schema)
+        if seed is not None:
+            await conn.execute(f'SET search_path TO "{common.postgres_schema}"')
+            await seed(conn)
     finally:
         await conn.close()
 

@@ -183,13 +183,14 @@ class Supervisor:
         admin_env = common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user="admin")
         common = CommonSettings(**{k.removeprefix("VIGIE_").lower(): v
                                    for k, v in admin_env.items()})
-        result = await provision(common, StreamLimits())
-        conn = await asyncpg.connect(pg.dsn)
-        try:
-            urls = {f"{c.commune}-{c.slug}": rtsp.url(f"{c.commune}-{c.slug}") for c in cameras}
-            password = await demo.seed(conn, cameras, urls)
-        finally:
-            await conn.close()
+        urls = {f"{c.commune}-{c.slug}": rtsp.url(f"{c.commune}-{c.slug}") for c in cameras}
+        seeded: dict[str, str | None] = {}
+
+        async def _seed(conn: asyncpg.Connection) -> None:
+            seeded["password"] = await demo.seed(conn, cameras, urls)
+
+        result = await provision(common, StreamLimits(), seed=_seed)
+        password = seeded.get("password")
         if password:
             print(f"\nFirst administrator: login 'admin', password '{password}' "
                   "(shown once; change it after logging in)\n", flush=True)

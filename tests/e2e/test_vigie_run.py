@@ -1,0 +1,108 @@
+"""`vigie run`, the embedded default, end to end: everything healthy, a killed child restarted,
+a clean stop with nothing left behind, the same data on a second start, and clear bad-input errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.e2e.stack import free_port_base, pid_alive, start_stack
+from tests.harness import wait_for_sync
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_vigie_run_end_to_end(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    stack = start_stack(data)
+    try:
+        out = stack.output()
+        assert "First administrator: login 'admin', password '" in out
+        assert f"http://127.0.0.1:{stack.web_port}/" in out
+        assert "does not apply lifecycle rules" in out
+        code, status = stack.status()
+        assert code == 0, status
+        assert set(status["services"]) == {"ingest", "masking", "recorder", "viewer-gateway",
+                                           "verbalisation", "retention"}
+        assert all(s["healthy"] and s["ready"] for s in status["services"].values())
+        ids = {c["id"] for c in status["cameras"]}
+        assert {"palaiseau/rue-de-paris", "palaiseau/carrefour-gare",
+                "ballainvilliers/parking-mairie"} <= ids
+        assert all("segments_last_5m" in c and "online" in c for c in status["cameras"])
+
+        # A child killed with SIGKILL is restarted by the supervisor and reported by status.
+        victim = stack.state()["services"]["retention"]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        wait_for_sync(lambda: stack.status()[1].get("services", {}).get("retention", {})
+                      .get("restarts", 0) >= 1, timeout_s=30, message="child not restarted")
+        wait_for_sync(stack.all_ready, timeout_s=60, message="restarted child never ready")
+        assert stack.state()["services"]["retention"]["pid"] != victim
+        assert "child_died" in stack.output() and "child_restarted" in stack.output()
+
+        pids = [p for p in stack.state()["servers"].values()] + \
+               [s["pid"] for s in stack.state()["services"].values()]
+    finally:
+        elapsed = stack.stop()
+    assert elapsed < 30
+    assert stack.proc.returncode == 0
+    assert not [p for p in pids if pid_alive(p)], "processes left behind after SIGINT"
+
+    # Second start: same data, nothing seeded twice, no new administrator password.
+    again = start_stack(data)
+    try:
+        assert "First administrator" not in again.output()
+        code, status = again.status()
+        assert code == 0
+        assert {c["id"] for c in status["cameras"]} == ids
+        password = (data / "postgres" / "pg-password").read_text().strip()
+        dsn = f"postgresql://vigie:{password}@127.0.0.1:{again.base + 3}/vigie"
+
+        async def counts() -> tuple[int, int, int]:
+            conn = await asyncpg.connect(dsn)
+            try:
+                return (await conn.fetchval("SELECT count(*) FROM communes"),
+                        await conn.fetchval("SELECT count(*) FROM cameras"),
+                        await conn.fetchval("SELECT count(*) FROM users"))
+            finally:
+                await conn.close()
+
+        assert asyncio.run(counts()) == (2, len(ids), 1)
+    finally:
+        again.stop()
+
+
+def test_unwritable_data_folder_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "run", "--data",
+                             str(blocker / "var"), "--port-base", str(free_port_base())],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot write to data folder" in lines[0]
+
+
+def test_busy_port_is_one_clear_line_and_nothing_runs(tmp_path: Path) -> None:
+    base = free_port_base()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", base + 3))
+        busy.listen()
+        t0 = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "run", "--data",
+                                 str(tmp_path / "var"), "--port-base", str(base),
+                                 "--http-port", str(base + 20)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"port {base + 3} (postgres) is already in use" in lines[0]
+    assert time.monotonic() - t0 < 30
+    assert not (tmp_path / "var" / "nats").exists(), "nothing may have been started"
