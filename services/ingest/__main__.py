@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import sys
 
+from services.ingest.api import create_app
+from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
-from vigie.service import idle_until_stopped, service_main
+from vigie.service import Runtime, service_main
+
+
+async def work(rt: Runtime, settings: IngestSettings) -> None:
+    ingest = Ingest(js=rt.require_js(), names=rt.names, pool=rt.require_pool(), settings=settings)
+    rt.state["ingest"] = ingest
+    await ingest.run(rt.stop)
 
 
 def main() -> int:
-    return service_main(service="ingest", settings_cls=IngestSettings, work=idle_until_stopped)
+    return service_main(service="ingest", settings_cls=IngestSettings, work=work,
+                        needs=frozenset({"nats", "postgres"}), api=create_app)
 
 
 if __name__ == "__main__":

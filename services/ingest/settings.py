@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from vigie.settings import ServiceSettings
@@ -9,3 +10,20 @@ from vigie.settings import ServiceSettings
 
 class IngestSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIE_INGEST_", extra="ignore", frozen=True)
+
+    poll_interval_s: float = Field(
+        default=2.0, gt=0, le=60, description="How often the cameras table is re-read"
+    )
+    offline_after_s: float = Field(
+        default=5.0, gt=0, le=60, description="No frame for this long: camera.offline"
+    )
+    open_timeout_s: float = Field(default=5.0, gt=0, le=60, description="RTSP connect timeout")
+    read_timeout_s: float = Field(default=5.0, gt=0, le=60, description="RTSP read timeout")
+    backoff_initial_s: float = Field(default=0.5, gt=0, le=60, description="First reconnect delay")
+    backoff_max_s: float = Field(default=30.0, gt=0, le=600, description="Reconnect delay cap")
+    health_write_interval_s: float = Field(
+        default=2.0, gt=0, le=60, description="How often last-frame times are written to Postgres"
+    )
+    queue_frames: int = Field(
+        default=250, ge=10, le=10_000, description="Frames buffered per camera before shedding"
+    )

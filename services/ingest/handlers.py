@@ -1,0 +1,343 @@
+"""Ingest on the bus: one task per camera publishing access units to RAW, and the registry that
+starts, stops and restarts those tasks as the cameras table changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Gauge
+
+from services.ingest.core import Backoff, CaptureClock, Clock, IngestFailure, SystemClock, Timestamps
+from services.ingest.settings import IngestSettings
+from services.ingest.source import Packet, RtspSession, StreamInfo
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.bus.events import (
+    CameraStreamChanged,
+    CameraWentOffline,
+    CameraWentOnline,
+    Event,
+    publish_event,
+)
+from vigie.bus.frames import Frame, publish_frame
+from vigie.bus.subjects import BusNames
+from vigie.db.pool import TRANSIENT_DB_ERRORS
+from vigie.log import get_logger
+
+log = get_logger(__name__)
+
+LABELS = ["commune", "camera"]
+FRAMES_IN = Counter("vigie_ingest_frames_total", "Access units published to RAW", LABELS)
+BYTES_IN = Counter("vigie_ingest_bytes_total", "Bytes of access units published to RAW", LABELS)
+RECONNECTS = Counter("vigie_ingest_reconnects_total", "RTSP sessions started after the first", LABELS)
+SHED = Counter("vigie_ingest_shed_frames_total", "Frames dropped because RAW publishing lagged", LABELS)
+ONLINE = Gauge("vigie_ingest_camera_online", "1 when frames are flowing", LABELS)
+
+CAMERAS_SQL = """
+SELECT c.id, c.commune, c.slug, c.state, c.device_id, c.sensor_index, s.rtsp_url
+FROM cameras c JOIN camera_sources s ON s.camera_id = c.id
+WHERE c.state <> 'disabled'
+"""
+
+HEALTH_SQL = """
+INSERT INTO camera_health (camera_id, online, ingest_status, ingest_detail, last_frame_at,
+                           codec, width, height, fps, updated_at)
+VALUES ($1, $2, $3, $4, to_timestamp($5::double precision / 1e9), $6, $7, $8, $9, now())
+ON CONFLICT (camera_id) DO UPDATE SET
+    online = EXCLUDED.online, ingest_status = EXCLUDED.ingest_status,
+    ingest_detail = EXCLUDED.ingest_detail,
+    last_frame_at = coalesce(EXCLUDED.last_frame_at, camera_health.last_frame_at),
+    codec = coalesce(EXCLUDED.codec, camera_health.codec),
+    width = coalesce(EXCLUDED.width, camera_health.width),
+    height = coalesce(EXCLUDED.height, camera_health.height),
+    fps = coalesce(EXCLUDED.fps, camera_health.fps),
+    updated_at = now()
+"""
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    id: int
+    commune: str
+    slug: str
+    state: str
+    device_id: str | None
+    sensor_index: int | None
+    rtsp_url: str = field(repr=False)  # credentials inside: never logged
+
+
+@dataclass
+class CameraStatus:
+    """What ingest knows of a camera right now (served by /cameras, written to camera_health)."""
+
+    online: bool = False
+    status: str = "connecting"
+    detail: str = ""
+    last_frame_ns: int | None = None
+    info: StreamInfo | None = None
+    frames: int = 0
+    sessions: int = 0
+
+    def public(self) -> dict[str, Any]:
+        info = self.info
+        return {
+            "online": self.online, "status": self.status, "detail": self.detail,
+            "last_frame_ns": self.last_frame_ns, "frames": self.frames, "sessions": self.sessions,
+            "codec": info.codec if info else None, "width": info.width if info else None,
+            "height": info.height if info else None, "fps": info.fps if info else None,
+        }
+
+
+class CameraIngest:
+    """One camera: connect, publish every access unit, report health, reconnect with backoff."""
+
+    def __init__(self, cfg: CameraConfig, *, js: JetStreamContext, names: BusNames,
+                 pool: asyncpg.Pool, settings: IngestSettings, clock: Clock) -> None:
+        self.cfg = cfg
+        self.status = CameraStatus()
+        self._js, self._names, self._pool, self._settings = js, names, pool, settings
+        self._capture = CaptureClock(clock)
+        self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
+        self._labels = (cfg.commune, cfg.slug)
+        self._log = log.bind(commune=cfg.commune, camera=cfg.slug)
+        self._last_health_write = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last_info: StreamInfo | None = None
+        while not stop.is_set():
+            failure = await self._session(stop, last_info)
+            if self.status.info is not None:
+                last_info = self.status.info
+            if stop.is_set():
+                break
+            await self._went_offline(failure)
+            delay = self._backoff.next_delay()
+            self._log.info("camera_reconnect_scheduled", reason=failure.reason, retry_in_s=round(delay, 2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+            await self._write_health(force=True, online=False, status="stopped", detail="")
+        ONLINE.labels(*self._labels).set(0)
+
+    async def _session(self, stop: asyncio.Event, last_info: StreamInfo | None) -> IngestFailure:
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._settings.queue_frames)
+        session = RtspSession(
+            self.cfg.rtsp_url, open_timeout_s=self._settings.open_timeout_s,
+            read_timeout_s=self._settings.read_timeout_s, clock=self._capture, queue=queue,
+            on_shed=lambda: SHED.labels(*self._labels).inc(),
+        )
+        self.status.sessions += 1
+        if self.status.sessions > 1:
+            RECONNECTS.labels(*self._labels).inc()
+        session_id = uuid.uuid4().hex[:12]
+        seq = 0
+        timestamps = Timestamps()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                if stop.is_set():
+                    return IngestFailure("stopped")
+                try:
+                    item = queue.get_nowait()  # fast path: no future, no timer per frame
+                except asyncio.QueueEmpty:
+                    item = None
+                if item is not None:
+                    if isinstance(item, Packet):
+                        await self._publish(item, session_id, seq, timestamps)
+                        seq += 1
+                        continue
+                    if isinstance(item, IngestFailure):
+                        return item
+                    await self._opened(item, last_info)
+                    continue
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, stopping}, timeout=self._settings.offline_after_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if stopping in done:
+                    getter.cancel()
+                    return IngestFailure("stopped")
+                if not done:
+                    getter.cancel()
+                    return IngestFailure("timeout", f"no frame for {self._settings.offline_after_s} s")
+                item = getter.result()
+                if isinstance(item, IngestFailure):
+                    return item
+                if isinstance(item, StreamInfo):
+                    await self._opened(item, last_info)
+                    continue
+                await self._publish(item, session_id, seq, timestamps)
+                seq += 1
+        finally:
+            stopping.cancel()
+            session.close()
+
+    async def _opened(self, info: StreamInfo, last: StreamInfo | None) -> None:
+        self.status.info = info
+        self._log.info("camera_connected", codec=info.codec, width=info.width, height=info.height)
+        if last and (last.codec, last.width, last.height) != (info.codec, info.width, info.height):
+            await self._event(CameraStreamChanged(
+                commune=self.cfg.commune, camera=self.cfg.slug, device_id=self.cfg.device_id,
+                codec=info.codec, width=info.width, height=info.height,
+                previous_codec=last.codec, previous_width=last.width, previous_height=last.height))
+
+    async def _publish(self, packet: Packet, session_id: str, seq: int, ts: Timestamps) -> None:
+        info = self.status.info
+        assert info is not None
+        pts, dts = ts.fix(packet.pts, packet.dts)
+        # model_construct: every value is already typed here, and validation per frame costs
+        # about a third of ingest's CPU (bench/ingest.py).
+        frame = Frame.model_construct(
+            commune=self.cfg.commune, camera=self.cfg.slug, codec=info.codec,  # type: ignore[arg-type]
+            width=info.width, height=info.height, pts=pts, dts=dts, time_base=info.time_base,
+            keyframe=packet.keyframe, capture_time_ns=packet.capture_time_ns, session=session_id,
+            seq=seq, parameter_sets=info.extradata if packet.keyframe else None, data=packet.data,
+        )
+        await self._publish_with_retry(frame)
+        FRAMES_IN.labels(*self._labels).inc()
+        BYTES_IN.labels(*self._labels).inc(len(packet.data))
+        self.status.frames += 1
+        self.status.last_frame_ns = packet.capture_time_ns
+        if not self.status.online:
+            await self._went_online(info)
+        else:
+            await self._write_health()
+
+    async def _publish_with_retry(self, frame: Frame) -> None:
+        # Nats-Msg-Id makes a retried publish harmless; RAW frames older than RAW's max age are
+        # useless to masking, so give up after a few attempts and shed the frame out loud.
+        for attempt in range(3):
+            try:
+                await publish_frame(self._js, self._names, frame, stage="raw")
+                return
+            except TRANSIENT_NATS_ERRORS as exc:
+                self._log.warning("raw_publish_retry", attempt=attempt, error=type(exc).__name__)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        SHED.labels(*self._labels).inc()
+        self._log.warning("raw_frame_shed", seq=frame.seq)
+
+    async def _went_online(self, info: StreamInfo) -> None:
+        self.status.online, self.status.status, self.status.detail = True, "online", ""
+        self._backoff.reset()
+        ONLINE.labels(*self._labels).set(1)
+        self._log.info("camera_online")
+        await self._write_health(force=True)
+        await self._event(CameraWentOnline(
+            commune=self.cfg.commune, camera=self.cfg.slug, device_id=self.cfg.device_id,
+            width=info.width, height=info.height, codec=info.codec))
+
+    async def _went_offline(self, failure: IngestFailure) -> None:
+        was_online = self.status.online
+        changed = (self.status.status, self.status.detail) != (failure.reason, failure.detail)
+        self.status.online, self.status.status, self.status.detail = False, failure.reason, failure.detail
+        ONLINE.labels(*self._labels).set(0)
+        if was_online or changed:
+            self._log.warning("camera_offline", reason=failure.reason, detail=failure.detail)
+            await self._write_health(force=True)
+            await self._event(CameraWentOffline(
+                commune=self.cfg.commune, camera=self.cfg.slug, device_id=self.cfg.device_id,
+                reason=failure.reason, detail=failure.detail))
+
+    async def _write_health(self, *, force: bool = False, online: bool | None = None,
+                            status: str | None = None, detail: str | None = None) -> None:
+        now = asyncio.get_running_loop().time()
+        if not force and now - self._last_health_write < self._settings.health_write_interval_s:
+            return
+        self._last_health_write = now
+        info = self.status.info
+        try:
+            await self._pool.execute(
+                HEALTH_SQL, self.cfg.id, self.status.online if online is None else online,
+                status or self.status.status, self.status.detail if detail is None else detail,
+                self.status.last_frame_ns, info.codec if info else None,
+                info.width if info else None, info.height if info else None,
+                info.fps if info else None)
+        except TRANSIENT_DB_ERRORS as exc:
+            # Health is advisory; frames keep flowing while the database is away.
+            self._log.warning("health_write_failed", error=type(exc).__name__)
+
+    async def _event(self, event: Event) -> None:
+        try:
+            await publish_event(self._js, self._names, event)
+        except TRANSIENT_NATS_ERRORS as exc:
+            self._log.warning("event_publish_failed", event_type=event.event_type(),
+                              error=type(exc).__name__)
+
+
+@dataclass
+class _Running:
+    cfg: CameraConfig
+    worker: CameraIngest
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+class Ingest:
+    """Keeps one CameraIngest per enabled camera in step with the database, without a restart."""
+
+    def __init__(self, *, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool,
+                 settings: IngestSettings, clock: Clock | None = None) -> None:
+        self._js, self._names, self._pool, self._settings = js, names, pool, settings
+        self._clock = clock or SystemClock()
+        self.cameras: dict[int, _Running] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    await self.sync()
+                except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+                    log.warning("camera_list_unavailable", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._settings.poll_interval_s)
+        finally:
+            await asyncio.gather(*(self._stop_camera(cid) for cid in list(self.cameras)))
+
+    async def sync(self) -> None:
+        rows = await self._pool.fetch(CAMERAS_SQL)
+        wanted = {r["id"]: CameraConfig(r["id"], r["commune"], r["slug"], r["state"],
+                                        r["device_id"], r["sensor_index"], r["rtsp_url"])
+                  for r in rows}
+        for cid in [c for c in self.cameras if c not in wanted]:
+            log.info("camera_removed", commune=self.cameras[cid].cfg.commune,
+                     camera=self.cameras[cid].cfg.slug)
+            await self._stop_camera(cid)
+        for cid, cfg in wanted.items():
+            running = self.cameras.get(cid)
+            if running and running.cfg.rtsp_url == cfg.rtsp_url and not running.task.done():
+                running.worker.cfg = cfg  # state or device changes need no new session
+                continue
+            if running:
+                log.info("camera_reconfigured", commune=cfg.commune, camera=cfg.slug)
+                await self._stop_camera(cid)
+            self._start_camera(cfg)
+
+    def _start_camera(self, cfg: CameraConfig) -> None:
+        worker = CameraIngest(cfg, js=self._js, names=self._names, pool=self._pool,
+                              settings=self._settings, clock=self._clock)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop), name=f"ingest-{cfg.commune}-{cfg.slug}")
+        self.cameras[cfg.id] = _Running(cfg, worker, stop, task)
+        log.info("camera_added", commune=cfg.commune, camera=cfg.slug)
+
+    async def _stop_camera(self, camera_id: int) -> None:
+        running = self.cameras.pop(camera_id, None)
+        if running is None:
+            return
+        running.stop.set()
+        try:
+            await asyncio.wait_for(running.task, timeout=10)
+        except TimeoutError:
+            running.task.cancel()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Per camera and per multi-sensor device status, without URLs or credentials."""
+        return [{"id": f"{r.cfg.commune}/{r.cfg.slug}", "state": r.cfg.state,
+                 "device_id": r.cfg.device_id, "sensor_index": r.cfg.sensor_index,
+                 **r.worker.status.public()} for r in self.cameras.values()]

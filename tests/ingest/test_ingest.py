@@ -1,0 +1,295 @@
+"""Ingest against real RTSP cameras, nats-server and PostgreSQL (issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+from collections.abc import Callable
+
+import av
+import pytest
+from nats.aio.client import Client as NATS
+
+from tests.conftest import events_seen
+from tests.harness import eventually, unique
+from tests.ingest.conftest import CAMERA_PASSWORD, IngestHarness
+from vigie.bus.connection import jetstream
+from vigie.bus.frames import Frame
+from vigie.bus.subjects import BusNames
+from vigie.local import servers
+
+pytestmark = pytest.mark.integration
+
+
+async def _collect_raw(nc: NATS, names: BusNames, commune: str, camera: str, count: int,
+                       timeout_s: float = 20) -> list[Frame]:
+    js = jetstream(nc)
+    sub = await js.pull_subscribe(names.raw(commune, camera), stream=names.raw_stream)
+    frames: list[Frame] = []
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while len(frames) < count and asyncio.get_running_loop().time() < deadline:
+        try:
+            msgs = await sub.fetch(min(100, count - len(frames)), timeout=1)
+        except Exception:  # noqa: BLE001 - nats TimeoutError: nothing yet
+            continue
+        for m in msgs:
+            frames.append(Frame.from_message(m.headers, m.data))
+            await m.ack()
+    await sub.unsubscribe()
+    assert len(frames) >= count, f"only {len(frames)} frames in {timeout_s} s"
+    return frames
+
+
+def _events(names: BusNames, kind: str, name: str, camera: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    prefix = f"{names.root}.events."
+    out = []
+    for subject, data in events_seen():
+        if subject.startswith(prefix) and subject.endswith(f".{kind}.{name}"):
+            event = json.loads(data)
+            if camera is None or event.get("camera") == camera:
+                out.append(event)
+    return out
+
+
+async def test_clip_camera_to_raw_in_order_with_parameter_sets_and_no_audio(
+    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, admin_nc: NATS,
+    streams: BusNames,
+) -> None:
+    h = ingest_harness()
+    # "shop" carries AAC audio in its file: only video may come out.
+    await h.add_camera("palaiseau", "shop", cameras.url("shop"))
+    await h.add_camera("palaiseau", "mire", cameras.url("a"))
+    frames = await _collect_raw(admin_nc, streams, "palaiseau", "shop", 90)
+    assert [f.seq for f in frames] == list(range(frames[0].seq, frames[0].seq + len(frames)))
+    assert all(b.capture_time_ns > a.capture_time_ns for a, b in zip(frames, frames[1:]))
+    assert all(b.dts > a.dts for a, b in zip(frames, frames[1:]) if a.dts is not None and b.dts)
+    assert {f.codec for f in frames} == {"h264"} and {(f.width, f.height) for f in frames} == {(640, 360)}
+    keyframes = [f for f in frames if f.keyframe]
+    assert keyframes and all(f.parameter_sets for f in keyframes)
+    assert not any(f.parameter_sets for f in frames if not f.keyframe)
+    # A decoder fed from RAW at a keyframe (not the first) decodes every frame without error.
+    start = next(i for i, f in enumerate(frames) if f.keyframe and i > 0) if len(keyframes) > 1 \
+        else frames.index(keyframes[0])
+    decoder = av.CodecContext.create("h264", "r")
+    decoder.extradata = frames[start].parameter_sets
+    decoded = 0
+    for f in frames[start:]:
+        for picture in decoder.decode(av.Packet(f.data)):
+            assert (picture.width, picture.height) == (640, 360)
+            decoded += 1
+    assert decoded >= len(frames[start:]) - 3  # the decoder's own delay holds back a few
+
+    # The test pattern has no B-frames: pts strictly increase.
+    mire = await _collect_raw(admin_nc, streams, "palaiseau", "mire", 30)
+    assert all(b.pts > a.pts for a, b in zip(mire, mire[1:]))
+    online = await eventually(lambda: _events(streams, "camera", "online", "shop"), timeout_s=5,
+                              message="no camera.online event")
+    assert online[0]["codec"] == "h264" and online[0]["width"] == 640
+    health = await h.db.fetchrow(
+        "SELECT online, codec, width, last_frame_at FROM camera_health h "
+        "JOIN cameras c ON c.id = h.camera_id WHERE c.slug = 'shop'")
+    assert health["online"] and health["codec"] == "h264" and health["last_frame_at"] is not None
+
+
+async def test_camera_stopped_goes_offline_within_10s_and_comes_back(
+    ingest_harness: Callable[..., IngestHarness], tmp_path, admin_nc: NATS, streams: BusNames,  # type: ignore[no-untyped-def]
+) -> None:
+    own = servers.start_rtsp_cameras(tmp_path / "own", patterns=[servers.PatternMount("p", 320, 240, 25)],
+                                     name="own-camera")
+    try:
+        h = ingest_harness(offline_after_s=3.0)
+        await h.add_camera("palaiseau", "gare", own.url("p"))
+        await eventually(lambda: h.status("gare").get("online"), timeout_s=15,
+                         message="camera never online")
+        own.process.stop()
+        t0 = asyncio.get_running_loop().time()
+        offline = await eventually(lambda: _events(streams, "camera", "offline", "gare"),
+                                   timeout_s=10, message="no camera.offline within 10 s")
+        assert asyncio.get_running_loop().time() - t0 < 10
+        assert offline[0]["reason"] in {"timeout", "ended", "corrupt", "stream_error", "unreachable"}
+        assert not (await h.db.fetchval(
+            "SELECT online FROM camera_health h JOIN cameras c ON c.id = h.camera_id "
+            "WHERE c.slug = 'gare'"))
+        frames_before = h.status("gare")["frames"]
+        own.process.start()
+        await eventually(lambda: len(_events(streams, "camera", "online", "gare")) >= 2,
+                         timeout_s=20, message="no camera.online after the restart")
+        await eventually(lambda: h.status("gare")["frames"] > frames_before + 25, timeout_s=10,
+                         message="frames did not resume")
+        assert h.status("gare")["sessions"] >= 2
+    finally:
+        own.process.stop()
+
+
+class SilentServer:
+    """Accepts RTSP connections and never answers: the camera that never sends."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+async def test_bad_cameras_get_a_clear_status_and_do_not_delay_the_others(
+    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras,
+    locked_cameras: servers.RtspCameras, streams: BusNames,
+) -> None:
+    wrong_password = "WrongPW-" + unique("")
+    silent = SilentServer()
+    try:
+        h = ingest_harness()
+        await h.add_camera("palaiseau", "good", cameras.url("b"))
+        await h.add_camera("palaiseau", "unreachable", f"rtsp://127.0.0.1:{servers.free_port()}/x")
+        await h.add_camera("palaiseau", "locked", locked_cameras.url("locked", with_credentials=False)
+                           .replace("rtsp://", f"rtsp://agent:{wrong_password}@"))
+        await h.add_camera("palaiseau", "wrong-path", cameras.url("no-such-mount"))
+        await h.add_camera("palaiseau", "silent", f"rtsp://127.0.0.1:{silent.port}/x")
+        await eventually(lambda: h.status("good").get("online"), timeout_s=15,
+                         message="good camera never online")
+        await asyncio.sleep(2)  # let the bad ones fail and retry meanwhile
+        f0, t0 = h.status("good")["frames"], asyncio.get_running_loop().time()
+        await asyncio.sleep(6)
+        fps = (h.status("good")["frames"] - f0) / (asyncio.get_running_loop().time() - t0)
+        assert abs(fps - 25) / 25 <= 0.10, f"good camera at {fps:.1f} fps beside failing ones"
+        expected = {"unreachable": "unreachable", "locked": "unauthorized",
+                    "wrong-path": "not_found", "silent": "timeout"}
+        for slug, reason in expected.items():
+            await eventually(lambda s=slug: h.status(s).get("status") == reason, timeout_s=15,
+                             message=f"{slug} not reported as {reason}: {h.status(slug)}")
+            events = _events(streams, "camera", "offline", slug)
+            assert events and events[-1]["reason"] == reason
+        # Credentials appear in no log line, event, health row or API answer.
+        from fastapi.testclient import TestClient
+
+        from services.ingest.api import create_app
+        from vigie.service import Runtime
+
+        rt = Runtime(service="ingest", common=None, names=streams, stop=asyncio.Event())  # type: ignore[arg-type]
+        rt.state["ingest"] = h.ingest
+        api_text = TestClient(create_app(rt, None)).get("/cameras").text  # type: ignore[arg-type]
+        health = json.dumps([dict(r) for r in await h.db.fetch("SELECT * FROM camera_health")],
+                            default=str)
+        events_text = "".join(d.decode() for _, d in events_seen())
+        for text in (h.logs.getvalue(), api_text, health, events_text):
+            assert wrong_password not in text
+            assert CAMERA_PASSWORD not in text
+        assert "locked" in api_text
+    finally:
+        silent.close()
+
+
+async def test_cameras_added_disabled_and_edited_without_restart(
+    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, admin_nc: NATS,
+    streams: BusNames,
+) -> None:
+    h = ingest_harness(poll_interval_s=0.5)
+    await eventually(lambda: h.ingest.cameras == {}, timeout_s=2)
+    cid = await h.add_camera("ballainvilliers", "ecole", cameras.url("a"), device_id="dev-1",
+                             sensor_index=0)
+    await h.add_camera("ballainvilliers", "ecole-2", cameras.url("b"), device_id="dev-1",
+                       sensor_index=1)
+    await eventually(lambda: h.status("ecole").get("online") and h.status("ecole-2").get("online"),
+                     timeout_s=15, message="added cameras never online")
+    from services.ingest.api import device_health
+    assert device_health(h.ingest.snapshot()) == [
+        {"device_id": "dev-1", "state": "online", "sensors": 2, "sensors_online": 2}]
+    # edit: a new URL reconnects to the new source
+    old = h.ingest.cameras[cid].worker
+    await h.db.execute("UPDATE camera_sources SET rtsp_url = $1 WHERE camera_id = $2",
+                       cameras.url("c"), cid)
+
+    def new_worker_flowing() -> bool:
+        running = h.ingest.cameras.get(cid)
+        return bool(running and running.worker is not old and running.worker.status.frames > 10)
+
+    await eventually(new_worker_flowing, timeout_s=15, message="edited URL not applied")
+    assert h.ingest.cameras[cid].cfg.rtsp_url == cameras.url("c")
+    # disable: ingest stops the camera
+    await h.db.execute("UPDATE cameras SET state = 'disabled' WHERE id = $1", cid)
+    await eventually(lambda: cid not in h.ingest.cameras, timeout_s=5, message="not disabled")
+    assert device_health(h.ingest.snapshot()) == [
+        {"device_id": "dev-1", "state": "online", "sensors": 1, "sensors_online": 1}]
+    # re-enable
+    await h.db.execute("UPDATE cameras SET state = 'active' WHERE id = $1", cid)
+    await eventually(lambda: h.status("ecole").get("online"), timeout_s=15, message="not re-enabled")
+
+
+class CorruptingProxy:
+    """Relays RTSP over TCP; on its first connection, after a while, sends garbage instead."""
+
+    def __init__(self, upstream_port: int, corrupt_after_s: float) -> None:
+        self.upstream_port = upstream_port
+        self.corrupt_after_s = corrupt_after_s
+        self.connections = 0
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        corrupt = self.connections == 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, downstream: bool) -> None:
+            try:
+                while data := await src.read(65536):
+                    if downstream and corrupt and loop.time() - t0 > self.corrupt_after_s:
+                        data = bytes(random.getrandbits(8) for _ in range(4096))
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
+
+    async def close(self) -> None:
+        if self.server:
+            self.server.close()
+
+
+async def test_corrupt_stream_is_reported_and_recovered_from(
+    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, streams: BusNames,
+) -> None:
+    proxy = CorruptingProxy(cameras.port, corrupt_after_s=2.0)
+    port = await proxy.start()
+    try:
+        h = ingest_harness(offline_after_s=3.0)
+        await h.add_camera("palaiseau", "flaky", f"rtsp://127.0.0.1:{port}/a")
+        await eventually(lambda: h.status("flaky").get("online"), timeout_s=15,
+                         message="never online")
+        offline = await eventually(lambda: _events(streams, "camera", "offline", "flaky"),
+                                   timeout_s=20, message="corruption not reported")
+        assert offline[0]["reason"] in {"corrupt", "timeout", "stream_error", "ended"}
+        await eventually(lambda: len(_events(streams, "camera", "online", "flaky")) >= 2,
+                         timeout_s=20, message="did not recover")
+        frames = h.status("flaky")["frames"]
+        await eventually(lambda: h.status("flaky")["frames"] > frames + 20, timeout_s=10,
+                         message="frames did not resume after recovery")
+        assert proxy.connections >= 2
+    finally:
+        await proxy.close()
