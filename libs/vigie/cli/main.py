@@ -70,6 +70,27 @@ def _cmd_asyncapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mask_file(args: argparse.Namespace) -> int:
+    from vigie.media.encoder import EncoderOptions
+    from vigie.media.maskfile import MaskFileError, mask_file
+    from vigie.media.masks import MaskDocument, MaskError
+
+    try:
+        try:
+            text = Path(args.masks).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise MaskFileError(f"{args.masks}: {exc.strerror}") from None
+        document = MaskDocument.parse(text)
+        options = EncoderOptions(preset=args.preset, crf=args.crf, tune=None)
+        result = mask_file(document, Path(args.input), Path(args.output), options)
+    except (MaskFileError, MaskError) as exc:
+        print(f"vigie mask-file: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.frames_out} frames ({result.width}x{result.height}) written to {args.output} "
+          f"with mask version {document.version}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vigie",
@@ -93,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("asyncapi", help="print the AsyncAPI document of Vigie's events")
     p.add_argument("--output", "-o", help="write to this file instead of standard output")
     p.set_defaults(func=_cmd_asyncapi)
+
+    p = sub.add_parser("mask-file", help="apply a mask document to a video file (H.264 MP4 out)")
+    p.add_argument("--masks", required=True, help="mask document (JSON, DESIGN.md)")
+    p.add_argument("--preset", default="veryfast", help="libx264 preset")
+    p.add_argument("--crf", type=int, default=23, help="libx264 constant rate factor")
+    p.add_argument("input", help="any video FFmpeg decodes")
+    p.add_argument("output", help="H.264 MP4 to write")
+    p.set_defaults(func=_cmd_mask_file)
 
     from vigie.cli import local_commands
 

@@ -1,0 +1,1 @@
+"""Media: privacy masks, H.264 bitstream helpers, the masking pipeline."""

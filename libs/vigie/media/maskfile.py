@@ -1,0 +1,87 @@
+"""`vigie mask-file`: apply a mask document to a video file, exactly as the masking service does.
+
+Any video FFmpeg decodes in, H.264 MP4 out: every decodable frame kept with its timestamp, audio
+dropped. Used by the tests, the benchmark, and a commune checking its masks on a clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from vigie.media.encoder import EncoderOptions, configure
+from vigie.media.masks import MaskDocument, MaskGeometry, yuv_planes
+
+
+class MaskFileError(Exception):
+    """Bad input: one clear line for the user."""
+
+
+@dataclass(frozen=True)
+class MaskFileResult:
+    frames_in: int
+    frames_out: int
+    width: int
+    height: int
+
+
+def mask_file(document: MaskDocument, source: Path, target: Path,
+              options: EncoderOptions | None = None) -> MaskFileResult:
+    options = options or EncoderOptions(tune=None)
+    if not source.is_file():
+        raise MaskFileError(f"{source}: no such file")
+    try:
+        inp = av.open(str(source))
+    except av.error.FFmpegError as exc:
+        raise MaskFileError(f"{source}: not a video FFmpeg can read ({exc.strerror})") from None
+    with inp:
+        if not inp.streams.video:
+            raise MaskFileError(f"{source}: no video stream")
+        ist = inp.streams.video[0]
+        ist.thread_type = "AUTO"
+        rate = ist.average_rate or ist.guessed_rate
+        frames_in = frames_out = 0
+        geometry: MaskGeometry | None = None
+        with av.open(str(target), "w", format="mp4") as out:
+            ost = out.add_stream("libx264")
+            opened = False
+            last_pts = None
+            for packet in inp.demux(ist):
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError:
+                    continue  # an undecodable packet: its frame is not "decodable", skip it
+                for frame in decoded:
+                    frames_in += 1
+                    if frame.format.name != "yuv420p":
+                        frame = frame.reformat(format="yuv420p")
+                    if geometry is None or (geometry.width, geometry.height) != (frame.width, frame.height):
+                        if geometry is not None:
+                            raise MaskFileError(f"{source}: resolution changes mid-file")
+                        geometry = MaskGeometry(document, frame.width, frame.height)
+                    if not opened:
+                        configure(ost.codec_context, options, width=frame.width,
+                                  height=frame.height, time_base=ist.time_base,
+                                  fps=float(rate) if rate else None)
+                        ost.time_base = ist.time_base
+                        opened = True
+                    geometry.apply(*yuv_planes(frame))
+                    pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
+                    if last_pts is not None and pts <= last_pts:
+                        pts = last_pts + 1
+                    last_pts = pts
+                    frame.pts, frame.time_base = pts, ist.time_base
+                    frame.pict_type = av.video.frame.PictureType.I if frame.key_frame else \
+                        av.video.frame.PictureType.NONE
+                    for out_packet in ost.encode(frame):
+                        out.mux(out_packet)
+                        frames_out += 1
+            if not opened:
+                raise MaskFileError(f"{source}: no decodable video frame")
+            for out_packet in ost.encode(None):
+                out.mux(out_packet)
+                frames_out += 1
+    assert geometry is not None
+    return MaskFileResult(frames_in, frames_out, geometry.width, geometry.height)

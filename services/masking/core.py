@@ -1,0 +1,222 @@
+"""The per-camera masking pipeline: RAW access units in, masked H.264 access units out.
+
+Pure of the bus and the database, so that it can be driven frame by frame in tests. It fails
+closed: whenever the camera is not active, its masks are unknown, or a step fails, it returns
+nothing, and it resumes only at a source keyframe under valid masks (DESIGN.md invariant 1).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+import cv2
+
+from vigie.bus.frames import Frame
+from vigie.media.bitstream import parameter_sets
+from vigie.media.encoder import EncoderOptions, new_encoder
+from vigie.media.masks import MaskDocument, MaskGeometry, yuv_planes
+
+# R35 (arrêté of 3 August 2007, art. 2): floors of stored resolution and frame rate.
+NORMS = {False: (352, 288, 6.0), True: (704, 576, 12.0)}  # narrow_field → (w, h, fps)
+
+
+STARTING = "starting"
+
+
+@dataclass(frozen=True)
+class CameraPolicy:
+    """What the database says of a camera, as masking needs it."""
+
+    state: str  # commissioning | active | disabled
+    document: MaskDocument | None  # latest approved, None when there is none (or it is invalid)
+    encoder: EncoderOptions = field(default_factory=EncoderOptions)
+    narrow_field: bool = False
+    problem: str = ""  # why document is None, for the event
+
+
+@dataclass
+class Blocked:
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class _Meta:
+    capture_time_ns: int
+    source_keyframe: bool
+
+
+class CameraPipeline:
+    """Decode → mask in place on the YUV planes → encode, or pass through an unmasked H.264 camera.
+
+    ``process`` returns the VIDEO frames to publish for one RAW frame (zero, one, or a few when the
+    encoder catches up). ``blocked`` says why nothing is published, ``None`` when video flows.
+    """
+
+    def __init__(self, commune: str, camera: str) -> None:
+        self.commune, self.camera = commune, camera
+        self.policy: CameraPolicy | None = None
+        # "starting" is not a failure: no event until video flows or a real cause appears.
+        self.blocked: Blocked | None = Blocked(STARTING, "waiting for the first keyframe")
+        self.session = uuid.uuid4().hex[:12]
+        self.seq = 0
+        self._decoder: av.CodecContext | None = None
+        self._decoder_codec: str | None = None
+        self._encoder: av.CodecContext | None = None
+        self._encoder_key: tuple[int, int, EncoderOptions] | None = None
+        self._geometry: MaskGeometry | None = None
+        self._force_key = True
+        self._meta: dict[int, _Meta] = {}
+        self._time_base = Fraction(1, 90000)
+        self.last_raw_keyframe: Frame | None = None
+
+    # --- policy -----------------------------------------------------------------------------
+
+    def set_policy(self, policy: CameraPolicy) -> None:
+        """A new mask version applies from the next frame, which the encoder makes a keyframe."""
+        previous = self.policy
+        self.policy = policy
+        if policy.state != "active":
+            self._block(policy.state if policy.state == "commissioning" else "unknown_camera",
+                        f"camera is {policy.state}")
+        elif policy.document is None:
+            self._block("masks_unavailable", policy.problem or "no approved mask document")
+        elif previous is None or previous.document is None or \
+                previous.document.version != policy.document.version or \
+                previous.document != policy.document:
+            self._geometry = None
+            self._force_key = True
+
+    def _block(self, reason: str, detail: str = "") -> None:
+        self.blocked = Blocked(reason, detail)
+        self._reset_codecs()
+
+    def _reset_codecs(self) -> None:
+        self._decoder = None
+        self._encoder = None
+        self._meta.clear()
+        self._force_key = True
+
+    # --- frames -----------------------------------------------------------------------------
+
+    def process(self, raw: Frame) -> list[Frame]:
+        if raw.keyframe:
+            self.last_raw_keyframe = raw  # kept in memory only, for the commissioning snapshot
+        policy = self.policy
+        if policy is None or policy.state != "active" or policy.document is None:
+            return []
+        if self.blocked is not None:
+            if not raw.keyframe:
+                return []  # resume only at a keyframe, under the valid masks now loaded
+            self.blocked = None
+            self._reset_codecs()
+        document = policy.document
+        if raw.codec == "h264" and not document.masks:
+            return [self._passthrough(raw, document.version)]
+        try:
+            pictures = self._decode(raw)
+        except av.error.FFmpegError as exc:
+            self._block("decode", f"{type(exc).__name__}: {exc.strerror}")
+            return []
+        out: list[Frame] = []
+        for picture in pictures:
+            try:
+                self._mask(picture, document)
+            except (ValueError, cv2.error) as exc:
+                self._block("mask", str(exc))
+                return []
+            try:
+                out.extend(self._encode(picture, policy.encoder, document.version, raw))
+            except av.error.FFmpegError as exc:
+                self._block("encode", f"{type(exc).__name__}: {exc.strerror}")
+                return []
+        return out
+
+    def _passthrough(self, raw: Frame, version: int) -> Frame:
+        frame = raw.model_copy(update={"mask_version": version, "session": self.session,
+                                       "seq": self.seq})
+        self.seq += 1
+        return frame
+
+    def _decode(self, raw: Frame) -> list[av.VideoFrame]:
+        if self._decoder is None or self._decoder_codec != raw.codec:
+            if not raw.keyframe:
+                return []
+            self._decoder = av.CodecContext.create(raw.codec, "r")
+            if raw.parameter_sets:
+                self._decoder.extradata = raw.parameter_sets
+            self._decoder_codec = raw.codec
+        self._time_base = raw.time_base
+        self._meta[raw.pts] = _Meta(raw.capture_time_ns, raw.keyframe)
+        if len(self._meta) > 256:  # frames the decoder never returned (corrupt input)
+            for pts in sorted(self._meta)[:-128]:
+                del self._meta[pts]
+        packet = av.Packet(raw.data)
+        packet.pts, packet.dts, packet.time_base = raw.pts, raw.dts, raw.time_base
+        return list(self._decoder.decode(packet))  # type: ignore[arg-type]
+
+    def _mask(self, picture: av.VideoFrame, document: MaskDocument) -> None:
+        if picture.format.name != "yuv420p":
+            raise ValueError(f"unsupported pixel format {picture.format.name}")
+        size = (picture.width, picture.height)
+        if self._geometry is None or (self._geometry.width, self._geometry.height) != size or \
+                self._geometry.version != document.version:
+            # A new size or version: rebuild before any frame of it is published.
+            self._geometry = MaskGeometry(document, *size)
+            self._force_key = True
+        self._geometry.apply(*yuv_planes(picture))
+
+    def _encode(self, picture: av.VideoFrame, options: EncoderOptions, version: int,
+                raw: Frame) -> list[Frame]:
+        key = (picture.width, picture.height, options)
+        if self._encoder is None or self._encoder_key != key:
+            self._encoder = new_encoder(options, width=picture.width, height=picture.height,
+                                        time_base=self._time_base, fps=None)
+            self._encoder_key = key
+            self._force_key = True
+        pts = picture.pts if picture.pts is not None else raw.pts
+        meta = self._meta.get(pts)
+        source_key = bool(meta and meta.source_keyframe)
+        picture.pts = pts
+        picture.pict_type = av.video.frame.PictureType.I if (self._force_key or source_key and
+                                                             options.gop is None) else \
+            av.video.frame.PictureType.NONE
+        self._force_key = False
+        out = []
+        for packet in self._encoder.encode(picture):  # type: ignore[attr-defined]
+            data = bytes(packet)
+            pmeta = self._meta.pop(packet.pts, None) if packet.pts is not None else None
+            frame = Frame.model_construct(
+                schema_version=1, commune=self.commune, camera=self.camera, codec="h264",
+                width=picture.width, height=picture.height, pts=packet.pts,
+                dts=packet.dts, time_base=self._time_base, keyframe=packet.is_keyframe,
+                capture_time_ns=pmeta.capture_time_ns if pmeta else raw.capture_time_ns,
+                session=self.session, seq=self.seq, mask_version=version,
+                parameter_sets=parameter_sets(data) if packet.is_keyframe else None, data=data)
+            self.seq += 1
+            out.append(frame)
+        return out
+
+
+def below_norms(width: int, height: int, fps: float, narrow_field: bool) -> bool:
+    min_w, min_h, min_fps = NORMS[narrow_field]
+    return width * height < min_w * min_h or fps < min_fps
+
+
+def snapshot_jpeg(raw: Frame, quality: int = 85) -> bytes:
+    """Decode one RAW keyframe in memory and return it as JPEG (the commissioning snapshot)."""
+    decoder = av.CodecContext.create(raw.codec, "r")
+    if raw.parameter_sets:
+        decoder.extradata = raw.parameter_sets
+    packet = av.Packet(raw.data)
+    pictures = list(decoder.decode(packet)) + list(decoder.decode(None))
+    if not pictures:
+        raise ValueError("the keyframe did not decode")
+    bgr = pictures[0].to_ndarray(format="bgr24")
+    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return bytes(jpeg)

@@ -1,0 +1,311 @@
+"""Masking on the bus: per camera, a pull consumer on RAW feeding its CameraPipeline, VIDEO out,
+`masking.*` events and health; the policy poller; the commissioning-snapshot responder."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+
+import asyncpg
+import av
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter
+
+from services.masking.core import NORMS, STARTING, CameraPipeline, CameraPolicy, below_norms, snapshot_jpeg
+from services.masking.settings import MaskingSettings
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.bus.events import (
+    Event,
+    MaskingBelowNorms,
+    MaskingFailed,
+    MaskingRecovered,
+    publish_event,
+)
+from vigie.bus.frames import Frame, FrameMessageError, publish_frame
+from vigie.bus.subjects import BusNames
+from vigie.db.pool import TRANSIENT_DB_ERRORS
+from vigie.log import get_logger
+from vigie.media.encoder import EncoderOptions
+from vigie.media.masks import MaskDocument, MaskError
+
+log = get_logger(__name__)
+
+LABELS = ["commune", "camera"]
+FRAMES_OUT = Counter("vigie_masking_frames_total", "Masked frames published to VIDEO", LABELS)
+DROPPED = Counter("vigie_masking_dropped_frames_total", "RAW frames not published (fail closed)",
+                  LABELS)
+
+POLICIES_SQL = """
+SELECT c.id, c.commune, c.slug, c.state, c.encoder, c.narrow_field, m.version, m.document
+FROM cameras c
+LEFT JOIN LATERAL (
+    SELECT version, document FROM masks
+    WHERE camera_id = c.id AND approved_at IS NOT NULL ORDER BY version DESC LIMIT 1
+) m ON true
+WHERE c.state <> 'disabled'
+"""
+
+HEALTH_SQL = """
+INSERT INTO camera_health (camera_id, masking_ok, masking_detail, mask_version, updated_at)
+VALUES ($1, $2, $3, $4, now())
+ON CONFLICT (camera_id) DO UPDATE SET masking_ok = EXCLUDED.masking_ok,
+    masking_detail = EXCLUDED.masking_detail, mask_version = EXCLUDED.mask_version,
+    updated_at = now()
+"""
+
+
+def policy_from_row(row: asyncpg.Record, defaults: EncoderOptions) -> CameraPolicy:
+    """Build the camera's policy; a document that does not validate counts as no document."""
+    document, problem = None, ""
+    if row["document"] is not None:
+        try:
+            raw = row["document"]
+            document = MaskDocument.parse(raw if isinstance(raw, str) else json.dumps(raw))
+            if document.version != row["version"]:
+                document = document.model_copy(update={"version": row["version"]})
+        except MaskError as exc:
+            problem = str(exc)
+    encoder = defaults
+    if row["encoder"]:
+        overrides = row["encoder"] if isinstance(row["encoder"], dict) else json.loads(row["encoder"])
+        try:
+            encoder = defaults.model_copy(update=overrides)
+            encoder = EncoderOptions.model_validate(encoder.model_dump())
+        except ValueError as exc:
+            problem = f"invalid encoder settings: {exc}"
+            document = None
+    return CameraPolicy(state=row["state"], document=document, encoder=encoder,
+                        narrow_field=row["narrow_field"], problem=problem)
+
+
+def durable_name(commune: str, camera: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"masking_{commune}_{camera}")
+
+
+class CameraMasker:
+    """One camera: its RAW consumer, its pipeline, its VIDEO publishing and events."""
+
+    def __init__(self, camera_id: int, commune: str, camera: str, *, js: JetStreamContext,
+                 names: BusNames, pool: asyncpg.Pool, settings: MaskingSettings) -> None:
+        self.camera_id = camera_id
+        self.pipeline = CameraPipeline(commune, camera)
+        self._js, self._names, self._pool, self._settings = js, names, pool, settings
+        self._log = log.bind(commune=commune, camera=camera)
+        self._labels = (commune, camera)
+        self._reported: tuple[str | None, int | None] | None = None
+        self._norms_checked = False
+        self._first: tuple[int, int] | None = None  # (capture_time_ns, count)
+
+    def set_policy(self, policy: CameraPolicy) -> None:
+        self.pipeline.set_policy(policy)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subject = self._names.raw(self.pipeline.commune, self.pipeline.camera)
+        config = ConsumerConfig(
+            durable_name=durable_name(*self._labels), name=durable_name(*self._labels),
+            filter_subject=subject, ack_policy=AckPolicy.EXPLICIT, ack_wait=10,
+            deliver_policy=DeliverPolicy.NEW, max_ack_pending=2000, max_deliver=2,
+        )
+        sub = None
+        while not stop.is_set() and sub is None:
+            try:
+                sub = await self._js.pull_subscribe(subject, durable=config.durable_name,
+                                                    stream=self._names.raw_stream, config=config)
+            except TRANSIENT_NATS_ERRORS as exc:
+                self._log.warning("raw_subscribe_retry", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1)
+        await self._report()
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)  # type: ignore[union-attr]
+            except TRANSIENT_NATS_ERRORS:
+                await self._report()
+                continue
+            for msg in msgs:
+                await self._handle(msg)
+            await self._report()
+        with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
+            await sub.unsubscribe()  # type: ignore[union-attr]
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            raw = Frame.from_message(msg.headers, msg.data)
+        except FrameMessageError as exc:
+            self._log.warning("raw_frame_malformed", error=str(exc))
+            await msg.term()
+            return
+        # Decoding and encoding are CPU work: off the event loop (PyAV releases the GIL).
+        out = await asyncio.to_thread(self.pipeline.process, raw)
+        if not out:
+            if self.pipeline.blocked is not None:
+                DROPPED.labels(*self._labels).inc()
+        for frame in out:
+            await self._publish(frame)
+        self._observe(raw)
+        with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+            await msg.ack()
+
+    async def _publish(self, frame: Frame) -> None:
+        for attempt in range(5):
+            try:
+                await publish_frame(self._js, self._names, frame, stage="video")
+                FRAMES_OUT.labels(*self._labels).inc()
+                return
+            except TRANSIENT_NATS_ERRORS as exc:
+                self._log.warning("video_publish_retry", attempt=attempt, error=type(exc).__name__)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        # The encoder's chain is now broken for consumers: restart from a keyframe.
+        self.pipeline._block("encode", "VIDEO unavailable")  # noqa: SLF001
+
+    def _observe(self, raw: Frame) -> None:
+        """R35: once enough frames were seen, check resolution and frame rate against the floors."""
+        if self._norms_checked or self.pipeline.blocked is not None:
+            return
+        if self._first is None:
+            self._first = (raw.capture_time_ns, 0)
+            return
+        start, count = self._first
+        self._first = (start, count + 1)
+        if count + 1 < self._settings.norms_after_frames:
+            return
+        self._norms_checked = True
+        fps = (count + 1) / max(1e-9, (raw.capture_time_ns - start) / 1e9)
+        policy = self.pipeline.policy
+        narrow = bool(policy and policy.narrow_field)
+        if below_norms(raw.width, raw.height, fps, narrow):
+            min_w, min_h, min_fps = NORMS[narrow]
+            asyncio.get_running_loop().create_task(self._event(MaskingBelowNorms(
+                commune=self._labels[0], camera=self._labels[1], width=raw.width,
+                height=raw.height, fps=round(fps, 2), min_width=min_w, min_height=min_h,
+                min_fps=min_fps)))
+
+    async def _report(self) -> None:
+        """An event and a health row on every change between flowing and blocked (and why)."""
+        blocked = self.pipeline.blocked
+        policy = self.pipeline.policy
+        version = policy.document.version if policy and policy.document else None
+        state = (blocked.reason, None) if blocked else (None, version)
+        if state == self._reported:
+            return
+        self._reported = state
+        commune, camera = self._labels
+        if blocked and blocked.reason == STARTING:
+            pass
+        elif blocked:
+            self._log.warning("masking_failed", reason=blocked.reason, detail=blocked.detail)
+            await self._event(MaskingFailed(commune=commune, camera=camera,
+                                            reason=blocked.reason,  # type: ignore[arg-type]
+                                            detail=blocked.detail))
+        elif version is not None:
+            self._log.info("masking_recovered", mask_version=version)
+            await self._event(MaskingRecovered(commune=commune, camera=camera,
+                                               mask_version=version))
+        try:
+            await self._pool.execute(HEALTH_SQL, self.camera_id, blocked is None,
+                                     f"{blocked.reason}: {blocked.detail}" if blocked else "",
+                                     version)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            self._log.warning("health_write_failed", error=type(exc).__name__)
+
+    async def _event(self, event: Event) -> None:
+        try:
+            await publish_event(self._js, self._names, event)
+        except TRANSIENT_NATS_ERRORS as exc:
+            self._log.warning("event_publish_failed", error=type(exc).__name__)
+
+
+@dataclass
+class _Running:
+    masker: CameraMasker
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+class MaskingWorker:
+    """The cameras of one worker process (camera id modulo the number of workers)."""
+
+    def __init__(self, *, nc: NATS, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool,
+                 settings: MaskingSettings, index: int = 0, count: int = 1,
+                 encoder_defaults: EncoderOptions | None = None) -> None:
+        self._nc, self._js, self._names, self._pool = nc, js, names, pool
+        self._settings, self._index, self._count = settings, index, count
+        self._defaults = encoder_defaults or EncoderOptions()
+        self.cameras: dict[int, _Running] = {}
+        self._by_slug: dict[tuple[str, str], int] = {}
+        self._last_loaded = asyncio.get_event_loop().time()
+
+    def owns(self, camera_id: int) -> bool:
+        return camera_id % self._count == self._index
+
+    async def run(self, stop: asyncio.Event) -> None:
+        snapshot_sub = await self._nc.subscribe(self._names.snapshot_request("*", "*"),
+                                                cb=self._snapshot)
+        try:
+            while not stop.is_set():
+                await self.sync()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._settings.poll_interval_s)
+        finally:
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
+                await snapshot_sub.unsubscribe()
+            for running in self.cameras.values():
+                running.stop.set()
+            await asyncio.gather(*(r.task for r in self.cameras.values()), return_exceptions=True)
+
+    async def sync(self) -> None:
+        now = asyncio.get_running_loop().time()
+        try:
+            rows = await self._pool.fetch(POLICIES_SQL)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            if now - self._last_loaded > self._settings.masks_stale_after_s:
+                # Masks we cannot re-read may have changed: fail closed.
+                for running in self.cameras.values():
+                    running.masker.set_policy(CameraPolicy(
+                        state="active", document=None,
+                        problem=f"masks not loadable: {type(exc).__name__}"))
+            log.warning("policies_unavailable", error=type(exc).__name__)
+            return
+        self._last_loaded = now
+        wanted = {r["id"]: r for r in rows if self.owns(r["id"])}
+        for cid in [c for c in self.cameras if c not in wanted]:
+            running = self.cameras.pop(cid)
+            running.stop.set()
+            await running.task
+        for cid, row in wanted.items():
+            policy = policy_from_row(row, self._defaults)
+            if cid not in self.cameras:
+                masker = CameraMasker(cid, row["commune"], row["slug"], js=self._js,
+                                      names=self._names, pool=self._pool, settings=self._settings)
+                masker.set_policy(policy)
+                stop = asyncio.Event()
+                task = asyncio.create_task(masker.run(stop))
+                self.cameras[cid] = _Running(masker, stop, task)
+                self._by_slug[(row["commune"], row["slug"])] = cid
+            elif self.cameras[cid].masker.pipeline.policy != policy:
+                self.cameras[cid].masker.set_policy(policy)
+
+    async def _snapshot(self, msg: Msg) -> None:
+        """Commissioning snapshot: one RAW keyframe decoded in memory, never stored."""
+        parts = msg.subject.split(".")
+        cid = self._by_slug.get((parts[-2], parts[-1]))
+        if cid is None or cid not in self.cameras:
+            return  # another worker owns it (or nobody: the requester times out)
+        raw = self.cameras[cid].masker.pipeline.last_raw_keyframe
+        if raw is None:
+            await self._nc.publish(msg.reply, b"", headers={"Vigie-Error": "no keyframe yet"})
+            return
+        try:
+            jpeg = await asyncio.to_thread(snapshot_jpeg, raw)
+        except (ValueError, av.error.FFmpegError) as exc:
+            await self._nc.publish(msg.reply, b"", headers={"Vigie-Error": str(exc)})
+            return
+        await self._nc.publish(msg.reply, jpeg, headers={
+            "Content-Type": "image/jpeg", "Vigie-Capture-Time-Ns": str(raw.capture_time_ns)})

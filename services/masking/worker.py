@@ -1,0 +1,50 @@
+"""One masking worker process: `python -m services.masking.worker --index I --count N`.
+
+Started by the masking service; it serves the cameras whose id modulo N is I, so that a camera's
+decoder and encoder always live in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from services.masking.handlers import MaskingWorker
+from services.masking.settings import MaskingSettings
+from vigie.bus.connection import connect_nats, jetstream
+from vigie.bus.subjects import BusNames
+from vigie.db.pool import pool_from_settings
+from vigie.log import configure_logging
+from vigie.service import install_stop_signals
+from vigie.settings import CommonSettings, load_settings
+
+
+async def run(index: int, count: int) -> int:
+    common = load_settings(CommonSettings)
+    settings = load_settings(MaskingSettings)
+    configure_logging(level=common.log_level, fmt=common.log_format, service="masking")
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    nc = await connect_nats(common, name=f"vigie-masking-{index}")
+    pool = await pool_from_settings(common, max_size=4)
+    try:
+        worker = MaskingWorker(nc=nc, js=jetstream(nc), names=BusNames(common.bus_root),
+                               pool=pool, settings=settings, index=index, count=count)
+        await worker.run(stop)
+    finally:
+        await pool.close()
+        await nc.drain()
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--index", type=int, required=True)
+    ap.add_argument("--count", type=int, required=True)
+    args = ap.parse_args()
+    return asyncio.run(run(args.index, args.count))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

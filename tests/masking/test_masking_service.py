@@ -1,0 +1,185 @@
+"""The masking pipeline on the bus, against a real RTSP camera showing a saturated marker inside a
+private area (issue 6; DESIGN.md invariant 1; REGULATION.md R1, R35)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import events_seen
+from tests.harness import eventually
+from tests.masking.conftest import COVER, MaskingHarness, marker_visible
+from vigie.bus.connection import jetstream
+from vigie.bus.frames import Frame, publish_frame
+from vigie.local import servers
+
+pytestmark = pytest.mark.integration
+GOP_FRAMES = 50  # the test camera's keyframe interval (2 s at 25 fps)
+
+
+def _events(h: MaskingHarness, name: str, camera: str) -> list[dict]:  # type: ignore[type-arg]
+    out = []
+    for subject, data in events_seen():
+        if subject.startswith(f"{h.names.root}.events.") and subject.endswith(f".masking.{name}"):
+            event = json.loads(data)
+            if event["camera"] == camera:
+                out.append(event)
+    return out
+
+
+async def _flowing(reader, count: int = 10, timeout_s: float = 15) -> None:  # type: ignore[no-untyped-def]
+    start = len(reader.pictures)
+    await eventually(lambda: len(reader.pictures) >= start + count, timeout_s=timeout_s,
+                     message="masked video is not flowing")
+
+
+async def test_marker_never_leaves_masking_across_disturbances_R1_R35(
+    masking_harness: MaskingHarness, marker_cameras: servers.RtspCameras,
+) -> None:
+    h = masking_harness
+    cid = await h.add_camera("parvis", marker_cameras.url("m1"), masks=[{"points": COVER}])
+    reader, unsubscribe = await h.read_video("parvis")
+    await _flowing(reader, 30)
+    assert {f.mask_version for f in reader.frames} == {1}
+    await eventually(lambda: _events(h, "recovered", "parvis"), timeout_s=5,
+                     message="no masking.recovered when video started")
+
+    # 1. a masking restart
+    await h.stop_masking()
+    h.start_masking()
+    await _flowing(reader, 2 * GOP_FRAMES // 2, timeout_s=2 * GOP_FRAMES / 25 + 10)
+
+    # 2. a mask change: applies from the next frame, which is a keyframe with the new version
+    before = len(reader.frames)
+    version = await h.approve(cid, [{"points": COVER}, {"mode": "blur",
+                                                        "points": [[0.6, 0.6], [0.9, 0.6], [0.9, 0.9]]}])
+    await eventually(lambda: any(f.mask_version == version for f in reader.frames[before:]),
+                     timeout_s=10, message="new mask version never applied")
+    first_new = next(f for f in reader.frames[before:] if f.mask_version == version)
+    assert first_new.keyframe, "a new mask version starts with a keyframe"
+    assert all(f.mask_version == version for f in reader.frames[reader.frames.index(first_new):])
+
+    # 3. the masks deleted from the database: nothing is published, and it says why
+    await h.db.execute("DELETE FROM masks WHERE camera_id = $1", cid)
+    failed = await eventually(lambda: [e for e in _events(h, "failed", "parvis")
+                                       if e["reason"] == "masks_unavailable"], timeout_s=10,
+                              message="no masking.failed after the masks were deleted")
+    assert failed
+    await asyncio.sleep(0.5)
+    quiet_from = len(reader.frames)
+    await asyncio.sleep(2)
+    assert len(reader.frames) == quiet_from, "frames published without masks"
+    await h.approve(cid, [{"points": COVER}])
+    await _flowing(reader, 10, timeout_s=2 * GOP_FRAMES / 25 + 10)
+
+    # 4. a corrupt input stream: garbage access units published on RAW
+    js = jetstream(h.nc)
+    for seq in range(5):
+        await publish_frame(js, h.names, Frame(
+            commune="palaiseau", camera="parvis", codec="h264", width=320, height=240,
+            pts=seq, time_base=Fraction(1, 90000), keyframe=seq == 0, capture_time_ns=seq + 1,
+            session="garbage", seq=seq, data=bytes(np.random.default_rng(seq).integers(
+                0, 255, 3000, dtype=np.uint8))), stage="raw")
+    await _flowing(reader, 10, timeout_s=2 * GOP_FRAMES / 25 + 10)
+    reasons = [e["reason"] for e in _events(h, "failed", "parvis")]
+    assert reasons == ["masks_unavailable", "decode"], "one event per cause, naming it"
+    assert len(_events(h, "recovered", "parvis")) >= 4  # start, restart, new masks, after decode
+
+    # R35: 320x240 is below the 352x288 floor of the arrêté of 3 August 2007.
+    norms = await eventually(lambda: _events(h, "below_norms", "parvis"), timeout_s=5,
+                             message="no masking.below_norms for a 320x240 camera (R35)")
+    assert norms[0]["width"] == 320 and norms[0]["min_width"] == 352
+    await unsubscribe()
+    assert reader.pictures, "nothing decoded"
+    leaks = [f.seq for f, visible in reader.pictures if visible]
+    assert not leaks, f"marker visible in VIDEO frames {leaks[:10]}"
+    assert reader.decode_errors <= 5  # a garbage frame may reach VIDEO only masked and decodable
+
+
+async def test_commissioning_camera_publishes_nothing(
+    masking_harness: MaskingHarness, marker_cameras: servers.RtspCameras,
+) -> None:
+    h = masking_harness
+    await h.add_camera("neuve", marker_cameras.url("m2"), state="commissioning",
+                       masks=[{"points": COVER}])
+    reader, unsubscribe = await h.read_video("neuve")
+    failed = await eventually(lambda: _events(h, "failed", "neuve"), timeout_s=10,
+                              message="no masking.failed for a commissioning camera")
+    assert failed[0]["reason"] == "commissioning"
+    await asyncio.sleep(3)
+    await unsubscribe()
+    assert reader.frames == []
+
+    # The commissioning snapshot: one RAW keyframe decoded in memory, by request-reply.
+    reply = await h.nc.request(h.names.snapshot_request("palaiseau", "neuve"), b"", timeout=10)
+    assert reply.headers and reply.headers.get("Content-Type") == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(reply.data, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[:2] == (240, 320)
+
+
+async def test_empty_document_passes_h264_through_untouched(
+    masking_harness: MaskingHarness, admin_nc, streams,  # type: ignore[no-untyped-def]
+) -> None:
+    """An approved empty document (no private space in view) lets H.264 pass without decoding."""
+    h = masking_harness
+    await h.add_camera("place", "rtsp://127.0.0.1:1/unused", masks=[])
+    reader, unsubscribe = await h.read_video("place")
+    await asyncio.sleep(1.5)  # the worker loads the camera's policy
+    js = jetstream(admin_nc)
+    sent = _encode_pattern("libx264", 60)
+    for i, (data, key) in enumerate(sent):
+        await publish_frame(js, streams, Frame(
+            commune="palaiseau", camera="place", codec="h264", width=320, height=240, pts=i * 3600,
+            dts=i * 3600, time_base=Fraction(1, 90000), keyframe=key, capture_time_ns=10**18 + i,
+            session="s", seq=i, data=data), stage="raw")
+    await eventually(lambda: len(reader.frames) >= 60, timeout_s=10, message="not passed through")
+    await unsubscribe()
+    assert [f.data for f in reader.frames[:60]] == [d for d, _ in sent]
+    assert {f.mask_version for f in reader.frames} == {1}
+
+
+async def test_h265_source_is_transcoded_to_h264(
+    masking_harness: MaskingHarness, admin_nc, streams,  # type: ignore[no-untyped-def]
+) -> None:
+    h = masking_harness
+    await h.add_camera("nuit", "rtsp://127.0.0.1:1/unused", masks=[])
+    reader, unsubscribe = await h.read_video("nuit")
+    await asyncio.sleep(1.5)
+    js = jetstream(admin_nc)
+    sent = _encode_pattern("libx265", 40)
+    for i, (data, key) in enumerate(sent):
+        await publish_frame(js, streams, Frame(
+            commune="palaiseau", camera="nuit", codec="hevc", width=320, height=240, pts=i * 3600,
+            dts=i * 3600, time_base=Fraction(1, 90000), keyframe=key, capture_time_ns=10**18 + i,
+            session="s", seq=i, data=data), stage="raw")
+    await eventually(lambda: len(reader.pictures) >= 30, timeout_s=20,
+                     message="H.265 not transcoded")
+    await unsubscribe()
+    assert {f.codec for f in reader.frames} == {"h264"}
+    assert reader.frames[0].keyframe and reader.frames[0].parameter_sets
+    assert reader.decode_errors == 0
+
+
+def _encode_pattern(codec: str, count: int) -> list[tuple[bytes, bool]]:
+    """A moving pattern encoded in Annex-B, one access unit per frame."""
+    enc = av.CodecContext.create(codec, "w")
+    enc.width, enc.height, enc.pix_fmt = 320, 240, "yuv420p"
+    enc.time_base = Fraction(1, 25)
+    enc.gop_size = 20
+    enc.options = {"preset": "ultrafast", "tune": "zerolatency"} if codec == "libx264" else \
+        {"preset": "ultrafast", "x265-params": "log-level=error:bframes=0"}
+    out = []
+    for i in range(count):
+        img = np.zeros((240, 320, 3), np.uint8)
+        cv2.circle(img, (20 + 5 * i % 280, 120), 20, (0, 255, 0), -1)
+        frame = av.VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p")
+        frame.pts = i
+        out += [(bytes(p), p.is_keyframe) for p in enc.encode(frame)]
+    out += [(bytes(p), p.is_keyframe) for p in enc.encode(None)]
+    return out
