@@ -16,11 +16,6 @@ import time
 from pathlib import Path
 
 import asyncpg
-
-from bench.common import cpu_self_s, percentile, timed_child
-from services.ingest.handlers import Ingest
-from services.ingest.settings import IngestSettings
-from tests.harness import FOOTAGE
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
@@ -28,6 +23,11 @@ from vigie.db.migrate import migrate
 from vigie.local import servers
 from vigie.log import configure_logging
 from vigie.settings import CommonSettings
+
+from bench.common import cpu_self_s, percentile, timed_child
+from services.ingest.handlers import Ingest
+from services.ingest.settings import IngestSettings
+from tests.harness import FOOTAGE
 
 CLIP = FOOTAGE / "town-centre-pedestrians-shopfronts-1920x1080.mp4"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ class Runtime:
         return checks
 
 
-Work = Callable[[Runtime], Awaitable[None]]
+Work = Callable[[Runtime], Coroutine[Any, Any, None]]
 ApiFactory = Callable[[Runtime], FastAPI]
 
 
@@ -205,7 +205,7 @@ def service_main(
     *,
     service: str,
     settings_cls: type[ServiceSettings],
-    work: Callable[[Runtime, Any], Awaitable[None]],
+    work: Callable[[Runtime, Any], Coroutine[Any, Any, None]],
     needs: frozenset[str] = frozenset({"nats", "postgres", "storage"}),
     api: Callable[[Runtime, Any], FastAPI] | None = None,
 ) -> int:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from vigie.service import Runtime, service_main
+
 from services.ingest.api import create_app
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
-from vigie.service import Runtime, service_main
 
 
 async def work(rt: Runtime, settings: IngestSettings) -> None:

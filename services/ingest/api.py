@@ -6,10 +6,10 @@ from collections import defaultdict
 from typing import Any
 
 from fastapi import FastAPI
+from vigie.service import Runtime
 
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
-from vigie.service import Runtime
 
 
 def device_health(cameras: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import av
-
 from vigie.log import redact
 
 SUPPORTED_CODECS = {"h264": "h264", "hevc": "hevc", "h265": "hevc"}

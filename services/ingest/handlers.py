@@ -12,10 +12,6 @@ from typing import Any
 import asyncpg
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge
-
-from services.ingest.core import Backoff, CaptureClock, Clock, IngestFailure, SystemClock, Timestamps
-from services.ingest.settings import IngestSettings
-from services.ingest.source import Packet, RtspSession, StreamInfo
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     CameraStreamChanged,
@@ -28,6 +24,17 @@ from vigie.bus.frames import Frame, publish_frame
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
+
+from services.ingest.core import (
+    Backoff,
+    CaptureClock,
+    Clock,
+    IngestFailure,
+    SystemClock,
+    Timestamps,
+)
+from services.ingest.settings import IngestSettings
+from services.ingest.source import Packet, RtspSession, StreamInfo
 
 log = get_logger(__name__)
 

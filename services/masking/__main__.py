@@ -12,10 +12,10 @@ import signal
 import sys
 
 from prometheus_client import Counter
-
-from services.masking.settings import MaskingSettings
 from vigie.log import get_logger
 from vigie.service import Runtime, service_main
+
+from services.masking.settings import MaskingSettings
 
 log = get_logger(__name__)
 RESTARTS = Counter("vigie_masking_worker_restarts_total", "Masking workers replaced after dying")

@@ -13,7 +13,6 @@ from fractions import Fraction
 
 import av
 import cv2
-
 from vigie.bus.frames import Frame
 from vigie.media.bitstream import parameter_sets
 from vigie.media.encoder import EncoderOptions, new_encoder
@@ -156,7 +155,7 @@ class CameraPipeline:
                 del self._meta[pts]
         packet = av.Packet(raw.data)
         packet.pts, packet.dts, packet.time_base = raw.pts, raw.dts, raw.time_base
-        return list(self._decoder.decode(packet))  # type: ignore[arg-type]
+        return list(self._decoder.decode(packet))  # type: ignore[attr-defined]
 
     def _mask(self, picture: av.VideoFrame, document: MaskDocument) -> None:
         if picture.format.name != "yuv420p":

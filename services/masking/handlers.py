@@ -17,9 +17,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
-
-from services.masking.core import NORMS, STARTING, CameraPipeline, CameraPolicy, below_norms, snapshot_jpeg
-from services.masking.settings import MaskingSettings
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     Event,
@@ -34,6 +31,16 @@ from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.media.encoder import EncoderOptions
 from vigie.media.masks import MaskDocument, MaskError
+
+from services.masking.core import (
+    NORMS,
+    STARTING,
+    CameraPipeline,
+    CameraPolicy,
+    below_norms,
+    snapshot_jpeg,
+)
+from services.masking.settings import MaskingSettings
 
 log = get_logger(__name__)
 

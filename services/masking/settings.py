@@ -6,7 +6,6 @@ import os
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-
 from vigie.settings import ServiceSettings
 
 

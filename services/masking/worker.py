@@ -10,14 +10,15 @@ import argparse
 import asyncio
 import sys
 
-from services.masking.handlers import MaskingWorker
-from services.masking.settings import MaskingSettings
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import pool_from_settings
 from vigie.log import configure_logging
 from vigie.service import install_stop_signals
 from vigie.settings import CommonSettings, load_settings
+
+from services.masking.handlers import MaskingWorker
+from services.masking.settings import MaskingSettings
 
 
 async def run(index: int, count: int) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from services.recorder.settings import RecorderSettings
 from vigie.service import idle_until_stopped, service_main
+
+from services.recorder.settings import RecorderSettings
 
 
 def main() -> int:

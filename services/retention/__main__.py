@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from services.retention.settings import RetentionSettings
 from vigie.service import idle_until_stopped, service_main
+
+from services.retention.settings import RetentionSettings
 
 
 def main() -> int:

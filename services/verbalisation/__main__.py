@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from services.verbalisation.settings import VerbalisationSettings
 from vigie.service import idle_until_stopped, service_main
+
+from services.verbalisation.settings import VerbalisationSettings
 
 
 def main() -> int:

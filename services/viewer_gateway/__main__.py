@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from services.viewer_gateway.settings import ViewerGatewaySettings
 from vigie.service import idle_until_stopped, service_main
+
+from services.viewer_gateway.settings import ViewerGatewaySettings
 
 
 def main() -> int:

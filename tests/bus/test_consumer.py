@@ -15,9 +15,6 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-
-from tests.conftest import settings_env
-from tests.harness import eventually, unique
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.consumer import Outcome, PullWorker, durable_config
 from vigie.bus.streams import StreamLimits, ensure_streams
@@ -25,11 +22,16 @@ from vigie.bus.subjects import BusNames
 from vigie.local import servers
 from vigie.settings import CommonSettings
 
+from tests.conftest import settings_env
+from tests.harness import eventually, unique
+
 pytestmark = pytest.mark.integration
 WORKER = Path(__file__).with_name("worker_program.py")
 
 
-def _spawn_worker(env: dict[str, str], tmp: Path, tag: str, names: BusNames, **opts: float) -> tuple[subprocess.Popen[bytes], Path, Path]:
+def _spawn_worker(
+    env: dict[str, str], tmp: Path, tag: str, names: BusNames, **opts: float
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
     out, status = tmp / f"{tag}.out", tmp / f"{tag}.status"
     argv = [sys.executable, str(WORKER), "--stream", names.video_stream,
             "--subject", names.video("c", "cam"), "--durable", "rec", "--out", str(out),

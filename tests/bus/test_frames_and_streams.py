@@ -7,7 +7,6 @@ from fractions import Fraction
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StorageType
-
 from vigie.bus.connection import jetstream
 from vigie.bus.frames import Frame, FrameMessageError, publish_frame
 from vigie.bus.streams import StreamLimits, ensure_streams

@@ -16,13 +16,13 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
 from nats.js.errors import APIError
-
-from tests.harness import unique
 from vigie.bus.connection import inbox_prefix, jetstream
 from vigie.bus.frames import Frame, publish_frame
 from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.local import servers
+
+from tests.harness import unique
 
 pytestmark = pytest.mark.integration
 NAMES = BusNames()  # the production root: permissions are written for it

@@ -12,7 +12,6 @@ import asyncio
 import sys
 
 from nats.aio.msg import Msg
-
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.consumer import Outcome, PullWorker, durable_config
 from vigie.log import configure_logging

@@ -4,7 +4,6 @@ import asyncio
 import sys
 
 import asyncpg
-
 from vigie.db.migrate import migrate
 from vigie.log import configure_logging
 

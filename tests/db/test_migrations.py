@@ -8,10 +8,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
-from tests.harness import unique
 from vigie.db.migrate import Migration, MigrationError, bundled_migrations, migrate
 from vigie.local import servers
+
+from tests.harness import unique
 
 pytestmark = pytest.mark.integration
 

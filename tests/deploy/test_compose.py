@@ -80,7 +80,7 @@ def test_dockerfile_copy_sources_exist_and_commands_import(rendered: dict) -> No
         if match:
             for source in match.group(1).split():
                 assert (REPO / source).exists(), f"COPY source {source} missing"
-    for name, svc in rendered["services"].items():
+    for svc in rendered["services"].values():
         command = svc.get("command") or []
         if command[:1] == ["service"]:
             importlib.import_module(f"{module_name(command[1])}.__main__")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from vigie.local.servers import port_is_free
 
 from tests.harness import FOOTAGE, wait_for_sync
-from vigie.local.servers import port_is_free
 
 
 def free_port_base() -> int:

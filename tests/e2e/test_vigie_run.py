@@ -38,6 +38,10 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         assert {"palaiseau/rue-de-paris", "palaiseau/carrefour-gare",
                 "ballainvilliers/parking-mairie"} <= ids
         assert all("segments_last_5m" in c and "online" in c for c in status["cameras"])
+        # Ingest and masking run for every demo camera: online, masked.
+        wait_for_sync(lambda: all(c["online"] and c["masking_ok"]
+                                  for c in stack.status()[1].get("cameras", [{}])),
+                      timeout_s=90, message="demo cameras not online and masked")
 
         # A child killed with SIGKILL is restarted by the supervisor and reported by status.
         victim = stack.state()["services"]["retention"]["pid"]

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 import yaml
-
-from tests.harness import REPO
 from vigie.bus.asyncapi import build_document, render_document
 from vigie.bus.events import EVENT_TYPES
 from vigie.local.servers import venv_bin
+
+from tests.harness import REPO
 
 pytestmark = pytest.mark.unit
 

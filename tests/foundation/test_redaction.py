@@ -13,14 +13,14 @@ from collections.abc import Callable
 import av
 import pytest
 from nats.aio.client import Client as NATS
-
-from tests.conftest import events_seen
-from tests.harness import eventually
 from vigie.bus.connection import jetstream
 from vigie.bus.events import CameraWentOffline, encode_event, publish_event
 from vigie.bus.subjects import BusNames
 from vigie.log import configure_logging, get_logger, redact
 from vigie.settings import CommonSettings
+
+from tests.conftest import events_seen
+from tests.harness import eventually
 
 SECRET = "S3cretPW-9f2"
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from vigie.local.servers import free_port
+from vigie.settings import CommonSettings
 
 from services import SERVICES
 from tests.conftest import settings_env
 from tests.harness import wait_for_sync
-from vigie.local.servers import free_port
-from vigie.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 

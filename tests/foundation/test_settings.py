@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from vigie.settings import CommonSettings, SettingsError, load_settings
 
 pytestmark = pytest.mark.unit

@@ -13,14 +13,14 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
-
-from services.ingest.handlers import Ingest
-from services.ingest.settings import IngestSettings
-from tests.harness import FOOTAGE
 from vigie.bus.connection import jetstream
 from vigie.bus.subjects import BusNames
 from vigie.local import servers
 from vigie.log import configure_logging
+
+from services.ingest.handlers import Ingest
+from services.ingest.settings import IngestSettings
+from tests.harness import FOOTAGE
 
 CAMERA_PASSWORD = "S3cretPW-cam"
 

@@ -12,14 +12,14 @@ from collections.abc import Callable
 import av
 import pytest
 from nats.aio.client import Client as NATS
-
-from tests.conftest import events_seen
-from tests.harness import eventually, unique
-from tests.ingest.conftest import CAMERA_PASSWORD, IngestHarness
 from vigie.bus.connection import jetstream
 from vigie.bus.frames import Frame
 from vigie.bus.subjects import BusNames
 from vigie.local import servers
+
+from tests.conftest import events_seen
+from tests.harness import eventually, unique
+from tests.ingest.conftest import CAMERA_PASSWORD, IngestHarness
 
 pytestmark = pytest.mark.integration
 
@@ -173,15 +173,15 @@ async def test_bad_cameras_get_a_clear_status_and_do_not_delay_the_others(
         expected = {"unreachable": "unreachable", "locked": "unauthorized",
                     "wrong-path": "not_found", "silent": "timeout"}
         for slug, reason in expected.items():
-            await eventually(lambda s=slug: h.status(s).get("status") == reason, timeout_s=15,
+            await eventually(lambda s=slug, r=reason: h.status(s).get("status") == r, timeout_s=15,
                              message=f"{slug} not reported as {reason}: {h.status(slug)}")
             events = _events(streams, "camera", "offline", slug)
             assert events and events[-1]["reason"] == reason
         # Credentials appear in no log line, event, health row or API answer.
         from fastapi.testclient import TestClient
+        from vigie.service import Runtime
 
         from services.ingest.api import create_app
-        from vigie.service import Runtime
 
         rt = Runtime(service="ingest", common=None, names=streams, stop=asyncio.Event())  # type: ignore[arg-type]
         rt.state["ingest"] = h.ingest

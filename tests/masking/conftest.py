@@ -14,15 +14,15 @@ import av
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
+from vigie.bus.connection import jetstream
+from vigie.bus.frames import Frame
+from vigie.bus.subjects import BusNames
+from vigie.local import servers
 
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
 from services.masking.handlers import MaskingWorker
 from services.masking.settings import MaskingSettings
-from vigie.bus.connection import jetstream
-from vigie.bus.frames import Frame
-from vigie.bus.subjects import BusNames
-from vigie.local import servers
 
 W, H = 320, 240
 # The marker box the RTSP test camera draws (x, y = 1/8 of the frame, 1/4 of its size).

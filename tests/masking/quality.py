@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-
 from vigie.media.masks import MaskDocument
-
 
 QUANTISATION_FLOOR = 1.0
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from vigie.media.masks import MaskDocument
 
 from tests.masking.quality import QualityReport, regions
-from vigie.media.masks import MaskDocument
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

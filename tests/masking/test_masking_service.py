@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
+import httpx
 import numpy as np
 import pytest
-
-from tests.conftest import events_seen
-from tests.harness import eventually
-from tests.masking.conftest import COVER, MaskingHarness, marker_visible
 from vigie.bus.connection import jetstream
 from vigie.bus.frames import Frame, publish_frame
 from vigie.local import servers
+
+from tests.conftest import events_seen, settings_env
+from tests.harness import eventually
+from tests.masking.conftest import COVER, MaskingHarness
 
 pytestmark = pytest.mark.integration
 GOP_FRAMES = 50  # the test camera's keyframe interval (2 s at 25 fps)
@@ -183,3 +189,45 @@ def _encode_pattern(codec: str, count: int) -> list[tuple[bytes, bool]]:
         out += [(bytes(p), p.is_keyframe) for p in enc.encode(frame)]
     out += [(bytes(p), p.is_keyframe) for p in enc.encode(None)]
     return out
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+async def test_a_dead_worker_is_replaced_and_its_cameras_resume(
+    masking_harness: MaskingHarness, marker_cameras: servers.RtspCameras,
+    settings_for,  # type: ignore[no-untyped-def]
+) -> None:
+    h = masking_harness
+    await h.stop_masking()  # the service under test runs as a process of its own
+    await h.add_camera("gare", marker_cameras.url("m2"), masks=[{"points": COVER}])
+    reader, unsubscribe = await h.read_video("gare")
+    port = servers.free_port()
+    env = {**os.environ, **settings_env(settings_for("admin")), "VIGIE_MASKING_WORKERS": "1",
+           "VIGIE_MASKING_HTTP_PORT": str(port), "VIGIE_MASKING_POLL_INTERVAL_S": "0.3"}
+    service = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "masking"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await _flowing(reader, 25, timeout_s=30)
+        workers = await eventually(lambda: _children(service.pid), timeout_s=5)
+        os.kill(workers[0], signal.SIGKILL)
+        await asyncio.sleep(1)
+        await _flowing(reader, 25, timeout_s=2 * GOP_FRAMES / 25 + 15)
+        replacement = _children(service.pid)
+        assert replacement and replacement[0] != workers[0]
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert "vigie_masking_worker_restarts_total 1.0" in metrics
+    finally:
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=30) == 0
+        await unsubscribe()
+    assert not [f.seq for f, visible in reader.pictures if visible]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-
 from vigie.media.masks import FILL_Y, MaskDocument, MaskError, MaskGeometry, yuv_planes
 
 pytestmark = pytest.mark.unit

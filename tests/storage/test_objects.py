@@ -4,10 +4,10 @@ against moto's server (which stores them)."""
 from __future__ import annotations
 
 import pytest
-
-from tests.harness import unique
 from vigie.local import servers
 from vigie.storage.objects import Buckets, ObjectStore
+
+from tests.harness import unique
 
 pytestmark = pytest.mark.integration
 
@@ -21,12 +21,12 @@ async def test_storage_round_trips(store: tuple[ObjectStore, Buckets]) -> None:
     info = await objects.stat(buckets.recordings, key)
     assert info is not None and info.size_bytes == len(payload)
     await objects.put(buckets.recordings, "palaiseau/other/x.mp4", b"x")
-    listed = [o.key for o in await objects.list(buckets.recordings, prefix="palaiseau/gare/")]
+    listed = [o.key for o in await objects.list_objects(buckets.recordings, prefix="palaiseau/gare/")]
     assert listed == [key]
     failed = await objects.delete_many(buckets.recordings, [key, "palaiseau/other/x.mp4", "absent"])
     assert failed == []
     assert await objects.stat(buckets.recordings, key) is None
-    assert await objects.list(buckets.recordings) == []
+    assert await objects.list_objects(buckets.recordings) == []
 
 
 async def test_rclone_refuses_lifecycle_rules_and_says_so(store: tuple[ObjectStore, Buckets]) -> None:

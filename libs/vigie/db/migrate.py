@@ -29,7 +29,7 @@ class Migration:
 
 def bundled_migrations() -> list[Migration]:
     folder = resources.files("vigie.db") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [Migration(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 

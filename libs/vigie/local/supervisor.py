@@ -181,8 +181,8 @@ class Supervisor:
         self.servers.append(("cameras", rtsp.process))
 
         admin_env = common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user="admin")
-        common = CommonSettings(**{k.removeprefix("VIGIE_").lower(): v
-                                   for k, v in admin_env.items()})
+        common = CommonSettings.model_validate(
+            {k.removeprefix("VIGIE_").lower(): v for k, v in admin_env.items()})
         urls = {f"{c.commune}-{c.slug}": rtsp.url(f"{c.commune}-{c.slug}") for c in cameras}
         seeded: dict[str, str | None] = {}
 

@@ -7,6 +7,7 @@ dropped. Used by the tests, the benchmark, and a commune checking its masks on a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -28,7 +29,8 @@ class MaskFileResult:
 
 
 def mask_file(document: MaskDocument, source: Path, target: Path,
-              options: EncoderOptions | None = None) -> MaskFileResult:
+              options: EncoderOptions | None = None, *, decoder_threads: int = 0) -> MaskFileResult:
+    """Mask ``source`` into ``target``; ``decoder_threads`` 0 lets FFmpeg choose (1 for benchmarks)."""
     options = options or EncoderOptions(tune=None)
     if not source.is_file():
         raise MaskFileError(f"{source}: no such file")
@@ -40,7 +42,10 @@ def mask_file(document: MaskDocument, source: Path, target: Path,
         if not inp.streams.video:
             raise MaskFileError(f"{source}: no video stream")
         ist = inp.streams.video[0]
-        ist.thread_type = "AUTO"
+        if decoder_threads:
+            ist.codec_context.thread_count = decoder_threads
+        else:
+            ist.thread_type = "AUTO"
         rate = ist.average_rate or ist.guessed_rate
         frames_in = frames_out = 0
         geometry: MaskGeometry | None = None
@@ -63,7 +68,7 @@ def mask_file(document: MaskDocument, source: Path, target: Path,
                         geometry = MaskGeometry(document, frame.width, frame.height)
                     if not opened:
                         configure(ost.codec_context, options, width=frame.width,
-                                  height=frame.height, time_base=ist.time_base,
+                                  height=frame.height, time_base=ist.time_base or Fraction(1, 90000),
                                   fps=float(rate) if rate else None)
                         ost.time_base = ist.time_base
                         opened = True

@@ -138,7 +138,7 @@ class MaskGeometry:
             ch, cw = (luma.shape[0] + 1) // 2, (luma.shape[1] + 1) // 2
             padded = np.zeros((ch * 2, cw * 2), dtype=bool)
             padded[: luma.shape[0], : luma.shape[1]] = luma
-            chroma = padded.reshape(ch, 2, cw, 2).any(axis=(1, 3))
+            chroma = np.asarray(padded.reshape(ch, 2, cw, 2).any(axis=(1, 3)), dtype=bool)
             self.regions.append(_Region(polygon.mode, y0, y1, x0, x1, luma, chroma))
 
     @property

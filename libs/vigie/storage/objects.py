@@ -139,7 +139,7 @@ class ObjectStore:
             raise
         return ObjectInfo(str(st.object_name), int(st.size or 0), st.etag, st.last_modified)
 
-    async def list(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
+    async def list_objects(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
         def _list() -> list[ObjectInfo]:
             return [
                 ObjectInfo(str(o.object_name), int(o.size or 0), o.etag, o.last_modified)
