@@ -7,6 +7,7 @@ nothing, and it resumes only at a source keyframe under valid masks (DESIGN.md i
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -71,10 +72,29 @@ class CameraPipeline:
         self._meta: dict[int, _Meta] = {}
         self._time_base = Fraction(1, 90000)
         self.last_raw_keyframe: Frame | None = None
+        self._pending: CameraPolicy | None = None
+        self._pending_lock = threading.Lock()
 
     # --- policy -----------------------------------------------------------------------------
 
     def set_policy(self, policy: CameraPolicy) -> None:
+        """Hand a new policy over; it applies from the next frame (``process`` runs in a worker
+        thread: applying it there, between frames, means a frame never mixes two policies)."""
+        with self._pending_lock:
+            self._pending = policy
+
+    @property
+    def latest_policy(self) -> CameraPolicy | None:
+        return self._pending or self.policy
+
+    def apply_pending(self) -> None:
+        """Apply a handed-over policy now; call only between frames (never during ``process``)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._apply_policy(pending)
+
+    def _apply_policy(self, policy: CameraPolicy) -> None:
         """A new mask version applies from the next frame, which the encoder makes a keyframe."""
         previous = self.policy
         self.policy = policy
@@ -102,6 +122,7 @@ class CameraPipeline:
     # --- frames -----------------------------------------------------------------------------
 
     def process(self, raw: Frame) -> list[Frame]:
+        self.apply_pending()
         if raw.keyframe:
             self.last_raw_keyframe = raw  # kept in memory only, for the commissioning snapshot
         policy = self.policy

@@ -196,6 +196,7 @@ class CameraMasker:
 
     async def _report(self) -> None:
         """An event and a health row on every change between flowing and blocked (and why)."""
+        self.pipeline.apply_pending()  # between frames: no process() is running now
         blocked = self.pipeline.blocked
         policy = self.pipeline.policy
         version = policy.document.version if policy and policy.document else None
@@ -283,11 +284,17 @@ class MaskingWorker:
         self._last_loaded = now
         wanted = {r["id"]: r for r in rows if self.owns(r["id"])}
         for cid in [c for c in self.cameras if c not in wanted]:
-            running = self.cameras.pop(cid)
-            running.stop.set()
-            await running.task
+            gone = self.cameras.pop(cid)
+            gone.stop.set()
+            await gone.task
         for cid, row in wanted.items():
             policy = policy_from_row(row, self._defaults)
+            running = self.cameras.get(cid)
+            if running and running.task.done() and not running.task.cancelled():
+                if running.task.exception():
+                    log.error("camera_masker_crashed", commune=row["commune"], camera=row["slug"],
+                              exc_info=running.task.exception())
+                del self.cameras[cid]  # restarted below, from the next keyframe
             if cid not in self.cameras:
                 masker = CameraMasker(cid, row["commune"], row["slug"], js=self._js,
                                       names=self._names, pool=self._pool, settings=self._settings)
@@ -296,7 +303,7 @@ class MaskingWorker:
                 task = asyncio.create_task(masker.run(stop))
                 self.cameras[cid] = _Running(masker, stop, task)
                 self._by_slug[(row["commune"], row["slug"])] = cid
-            elif self.cameras[cid].masker.pipeline.policy != policy:
+            elif self.cameras[cid].masker.pipeline.latest_policy != policy:
                 self.cameras[cid].masker.set_policy(policy)
 
     async def _snapshot(self, msg: Msg) -> None:

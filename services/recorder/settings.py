@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from vigie.settings import ServiceSettings
 
 
 class RecorderSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIE_RECORDER_", extra="ignore", frozen=True)
+
+    segment_s: float = Field(default=60.0, ge=1, le=600, description="Target segment length")
+    gap_s: float = Field(
+        default=2.0, gt=0, le=60,
+        description="A capture-time gap longer than this closes the segment (camera offline)")
+    upload_timeout_s: float = Field(default=30.0, gt=0, le=600, description="One upload's limit")
+    retry_max_s: float = Field(default=30.0, gt=0, le=600, description="Retry backoff cap")
+    poll_interval_s: float = Field(default=5.0, gt=0, le=60, description="Camera list refresh")
+    fetch_batch: int = Field(default=100, ge=1, le=1000, description="VIDEO messages per fetch")

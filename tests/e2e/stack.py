@@ -77,7 +77,8 @@ class Stack:
 def start_stack(data: Path, base: int | None = None, *, wait_ready_s: float = 180) -> Stack:
     base = base or free_port_base()
     log = data.parent / f"{data.name}-run-{int(time.time() * 1000)}.log"
-    env = {**os.environ, "VIGIE_FOOTAGE": str(FOOTAGE)}
+    # Short segments so that recording shows within the test's patience.
+    env = {**os.environ, "VIGIE_FOOTAGE": str(FOOTAGE), "VIGIE_RECORDER_SEGMENT_S": "4"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigie.cli.main", "run", "--data", str(data), "--port-base",
          str(base), "--http-port", str(base + 20)],

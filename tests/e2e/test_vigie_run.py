@@ -42,6 +42,10 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         wait_for_sync(lambda: all(c["online"] and c["masking_ok"]
                                   for c in stack.status()[1].get("cameras", [{}])),
                       timeout_s=90, message="demo cameras not online and masked")
+        # …and the recorder stores their segments (invariant 2 in the embedded default).
+        wait_for_sync(lambda: all(c["segments_last_5m"] > 0
+                                  for c in stack.status()[1].get("cameras", [{}])),
+                      timeout_s=60, message="demo cameras not recorded")
 
         # A child killed with SIGKILL is restarted by the supervisor and reported by status.
         victim = stack.state()["services"]["retention"]["pid"]

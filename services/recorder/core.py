@@ -1,0 +1,136 @@
+"""Pure logic of the recorder: cutting a camera's VIDEO frames into segments, and muxing a segment
+into a fragmented MP4 that browsers (MSE), ffmpeg and VLC play from the first byte.
+
+Boundaries depend on the frames alone (keyframe, capture-time gap, length, mask version, size), never
+on arrival time, so that a replay after a crash produces the same segments, keys and rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Generic, TypeVar
+
+import av
+from vigie.bus.frames import Frame
+
+T = TypeVar("T")  # what travels with each frame (the NATS message to acknowledge)
+MP4_TIME_BASE = Fraction(1, 90000)
+
+
+@dataclass
+class Segment(Generic[T]):
+    frames: list[Frame] = field(default_factory=list)
+    tokens: list[T] = field(default_factory=list)
+    end_ns: int = 0  # capture time where the next segment starts, or last frame + one interval
+
+    @property
+    def start_ns(self) -> int:
+        return self.frames[0].capture_time_ns
+
+    @property
+    def first(self) -> Frame:
+        return self.frames[0]
+
+
+@dataclass
+class Segmenter(Generic[T]):
+    """Feed frames in order; get back the segments they close."""
+
+    segment_s: float = 60.0
+    gap_s: float = 2.0  # a capture-time gap longer than this closes the segment (camera offline)
+    current: Segment[T] | None = None
+
+    def feed(self, frame: Frame, token: T) -> tuple[list[Segment[T]], bool]:
+        """Returns (closed segments, whether this frame was kept). Frames before a first
+        keyframe cannot be decoded on their own: they are not kept (the caller acknowledges them)."""
+        closed: list[Segment[T]] = []
+        cur = self.current
+        if cur is not None:
+            last = cur.frames[-1]
+            if frame.capture_time_ns <= last.capture_time_ns:
+                return closed, False  # a duplicate or out-of-order frame: never twice in storage
+            gap = frame.capture_time_ns - last.capture_time_ns
+            if gap > self.gap_s * 1e9:
+                cur.end_ns = last.capture_time_ns + self._interval(cur)
+                closed.append(cur)
+                cur = self.current = None
+            elif frame.keyframe and (
+                frame.capture_time_ns - cur.start_ns >= self.segment_s * 1e9
+                or frame.mask_version != cur.first.mask_version
+                or (frame.width, frame.height, frame.codec)
+                != (cur.first.width, cur.first.height, cur.first.codec)
+            ):
+                cur.end_ns = frame.capture_time_ns  # contiguous: the next one starts here
+                closed.append(cur)
+                cur = self.current = None
+        if cur is None:
+            if not frame.keyframe:
+                return closed, False
+            cur = self.current = Segment()
+        cur.frames.append(frame)
+        cur.tokens.append(token)
+        return closed, True
+
+    def flush(self) -> Segment[T] | None:
+        """Close the open segment (the camera went quiet): same boundary as a gap would give."""
+        cur, self.current = self.current, None
+        if cur is not None:
+            cur.end_ns = cur.frames[-1].capture_time_ns + self._interval(cur)
+        return cur
+
+    @staticmethod
+    def _interval(seg: Segment[T]) -> int:
+        frames = seg.frames
+        if len(frames) < 2:
+            return 40_000_000  # one frame: assume 25 fps
+        return (frames[-1].capture_time_ns - frames[0].capture_time_ns) // (len(frames) - 1)
+
+
+def utc(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def object_key(commune: str, camera: str, start_ns: int) -> str:
+    """`<commune>/<camera>/<YYYY>/<MM>/<DD>/<HH>/<start>.mp4` (UTC), deterministic."""
+    t = utc(start_ns)
+    stamp = t.strftime("%Y%m%dT%H%M%S") + f".{(start_ns // 1_000_000) % 1000:03d}Z"
+    return f"{commune}/{camera}/{t:%Y/%m/%d/%H}/{stamp}.mp4"
+
+
+@dataclass(frozen=True)
+class MuxedSegment:
+    data: bytes
+    sha256: str
+
+
+def mux_fmp4(segment: Segment[T]) -> MuxedSegment:
+    """Fragmented MP4 (H.264, no audio); timestamps are capture times relative to the start."""
+    first = segment.first
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4", options={
+        "movflags": "frag_keyframe+empty_moov+default_base_moof"}) as out:
+        stream = out.add_stream("h264")
+        stream.width, stream.height = first.width, first.height
+        stream.time_base = MP4_TIME_BASE
+        if first.parameter_sets:
+            stream.codec_context.extradata = first.parameter_sets
+        last_dts = -1
+        for frame in segment.frames:
+            dts = (frame.capture_time_ns - segment.start_ns) * 90_000 // 1_000_000_000
+            # Frames received in a burst can be microseconds apart: keep dts strictly increasing.
+            dts = last_dts = max(dts, last_dts + 1)
+            offset = 0
+            if frame.dts is not None:
+                offset = int((frame.pts - frame.dts) * frame.time_base / MP4_TIME_BASE)
+            packet = av.Packet(frame.data)
+            packet.stream = stream
+            packet.time_base = MP4_TIME_BASE
+            packet.dts, packet.pts = dts, dts + max(0, offset)
+            packet.is_keyframe = frame.keyframe
+            out.mux(packet)
+    data = buf.getvalue()
+    return MuxedSegment(data, hashlib.sha256(data).hexdigest())

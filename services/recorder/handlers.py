@@ -1,0 +1,281 @@
+"""The recorder on the bus: per camera, a durable pull consumer on VIDEO, segments stored in object
+storage and Postgres, and only then acknowledged (DESIGN.md invariant 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import nats.errors
+from minio.error import S3Error
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from prometheus_client import Counter, Histogram
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.bus.events import Event, RecorderStorageUnavailable, SegmentRecorded, publish_event
+from vigie.bus.frames import Frame, FrameMessageError
+from vigie.bus.subjects import BusNames
+from vigie.db.pool import TRANSIENT_DB_ERRORS
+from vigie.log import get_logger
+from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
+
+from services.recorder.core import Segment, Segmenter, mux_fmp4, object_key, utc
+from services.recorder.settings import RecorderSettings
+
+log = get_logger(__name__)
+
+LABELS = ["commune", "camera"]
+SEGMENTS = Counter("vigie_recorder_segments_total", "Segments stored", LABELS)
+BYTES = Counter("vigie_recorder_bytes_total", "Bytes of segments stored", LABELS)
+UPLOAD = Histogram("vigie_recorder_upload_seconds", "Segment upload latency",
+                   buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+
+CAMERAS_SQL = """
+SELECT c.id, c.commune, c.slug, coalesce(h.fps, 30) AS fps
+FROM cameras c LEFT JOIN camera_health h ON h.camera_id = c.id
+WHERE c.state <> 'disabled'
+"""
+INSERT_SQL = """
+INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, size_bytes, sha256,
+                      mask_version, codec, width, height)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (camera_id, start_time) DO NOTHING
+"""
+
+
+def durable_name(commune: str, camera: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"recorder_{commune}_{camera}")
+
+
+def consumer_limits(fps: float, settings: RecorderSettings) -> tuple[int, float]:
+    """(max_ack_pending, ack_wait_s): two whole segments fit in flight with room to spare, and
+    ack_wait exceeds a segment's length plus the upload timeout (held messages are also kept alive
+    with in-progress acknowledgements during an outage)."""
+    per_segment = int(max(fps, 1) * settings.segment_s * 1.5) + 50
+    return 2 * per_segment, settings.segment_s + settings.upload_timeout_s + 30
+
+
+class CameraRecorder:
+    def __init__(self, camera_id: int, commune: str, camera: str, fps: float, *,
+                 js: JetStreamContext, names: BusNames, pool: asyncpg.Pool, store: ObjectStore,
+                 bucket: str, settings: RecorderSettings) -> None:
+        self.camera_id, self.commune, self.camera, self.fps = camera_id, commune, camera, fps
+        self._js, self._names, self._pool, self._store = js, names, pool, store
+        self._bucket, self._settings = bucket, settings
+        self._segmenter: Segmenter[Msg] = Segmenter(settings.segment_s, settings.gap_s)
+        self._storing: Segment[Msg] | None = None
+        self._log = log.bind(commune=commune, camera=camera)
+        self._labels = (commune, camera)
+        self._outage = False
+        self.stored = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subject = self._names.video(self.commune, self.camera)
+        max_pending, ack_wait = consumer_limits(self.fps, self._settings)
+        name = durable_name(self.commune, self.camera)
+        config = ConsumerConfig(durable_name=name, name=name, filter_subject=subject,
+                                ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait,
+                                max_ack_pending=max_pending, deliver_policy=DeliverPolicy.ALL)
+        sub = None
+        while sub is None and not stop.is_set():
+            try:
+                config = await self._resume_from_ack_floor(config)
+                sub = await self._js.pull_subscribe(subject, durable=name,
+                                                    stream=self._names.video_stream, config=config)
+            except TRANSIENT_NATS_ERRORS as exc:
+                self._log.warning("video_subscribe_retry", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1)
+        if sub is None:
+            return
+        keepalive = asyncio.create_task(self._keep_alive(stop, ack_wait / 3))
+        last_frame = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)
+                except TRANSIENT_NATS_ERRORS:
+                    if time.monotonic() - last_frame > self._settings.gap_s + 1:
+                        # Quiet camera: close the open segment as a capture gap would.
+                        segment = self._segmenter.flush()
+                        if segment:
+                            await self._store_until_done(segment, stop)
+                    continue
+                last_frame = time.monotonic()
+                for msg in msgs:
+                    await self._handle(msg, stop)
+                    if stop.is_set():
+                        break
+        finally:
+            keepalive.cancel()
+            # Unstored frames stay unacknowledged: the next recorder gets them (idempotently).
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
+                await sub.unsubscribe()
+
+    async def _resume_from_ack_floor(self, config: ConsumerConfig) -> ConsumerConfig:
+        """After a crash, the dead recorder's unacknowledged messages would come back only after
+        ack_wait, *behind* newer ones: the segments would be cut differently and frames before the
+        first keyframe lost. So restart the durable at its ack floor (always a segment boundary,
+        since whole segments are acknowledged together): redelivery in order, same segments."""
+        assert config.durable_name
+        try:
+            info = await self._js.consumer_info(self._names.video_stream, config.durable_name)
+        except NotFoundError:
+            return config
+        if not info.num_ack_pending:
+            return config
+        start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
+        self._log.info("video_consumer_rewound", start_seq=start, unacked=info.num_ack_pending)
+        await self._js.delete_consumer(self._names.video_stream, config.durable_name)
+        return config.evolve(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+
+    async def _handle(self, msg: Msg, stop: asyncio.Event) -> None:
+        try:
+            frame = Frame.from_message(msg.headers, msg.data)
+        except FrameMessageError as exc:
+            self._log.warning("video_frame_malformed", error=str(exc))
+            await msg.term()
+            return
+        closed, kept = self._segmenter.feed(frame, msg)
+        if not kept:
+            # Before the first keyframe (undecodable alone) or already held: nothing to store.
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                await msg.ack()
+        for segment in closed:
+            await self._store_until_done(segment, stop)
+
+    async def _store_until_done(self, segment: Segment[Msg], stop: asyncio.Event) -> None:
+        """Retry with capped backoff until stored; acknowledge only after object and row exist."""
+        self._storing = segment
+        delay = 0.5
+        try:
+            while True:
+                try:
+                    await self._store_segment(segment)
+                    break
+                except TRANSIENT_STORAGE_ERRORS + (S3Error,) as exc:
+                    await self._unavailable("object_storage", exc)
+                except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresConnectionError) as exc:
+                    await self._unavailable("database", exc)
+                if stop.is_set():
+                    return  # left unacknowledged: redelivered to the next recorder
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                delay = min(delay * 2, self._settings.retry_max_s)
+        finally:
+            self._storing = None
+        for msg in segment.tokens:
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                await msg.ack()
+
+    async def _store_segment(self, segment: Segment[Msg]) -> None:
+        muxed = await asyncio.to_thread(mux_fmp4, segment)
+        key = object_key(self.commune, self.camera, segment.start_ns)
+        first = segment.first
+        t0 = time.monotonic()
+        async with asyncio.timeout(self._settings.upload_timeout_s):
+            await self._store.put(self._bucket, key, muxed.data, content_type="video/mp4",
+                                  metadata={"sha256": muxed.sha256,
+                                            "mask-version": str(first.mask_version)})
+        UPLOAD.observe(time.monotonic() - t0)
+        await self._pool.execute(
+            INSERT_SQL, self.camera_id, utc(segment.start_ns), utc(segment.end_ns), key,
+            len(segment.frames), len(muxed.data), muxed.sha256, first.mask_version or 0,
+            first.codec, first.width, first.height)
+        if self._outage:
+            self._outage = False
+            self._log.info("storage_available_again")
+        self.stored += 1
+        SEGMENTS.labels(*self._labels).inc()
+        BYTES.labels(*self._labels).inc(len(muxed.data))
+        self._log.info("segment_stored", key=key, frames=len(segment.frames),
+                       size_bytes=len(muxed.data))
+        await self._event(SegmentRecorded(
+            commune=self.commune, camera=self.camera, key=key, start=utc(segment.start_ns),
+            end=utc(segment.end_ns), frames=len(segment.frames), size_bytes=len(muxed.data),
+            sha256=muxed.sha256, mask_version=first.mask_version or 0))
+
+    async def _unavailable(self, target: str, exc: BaseException) -> None:
+        self._log.warning("segment_store_retry", target=target, error=type(exc).__name__)
+        if not self._outage:
+            self._outage = True
+            await self._event(RecorderStorageUnavailable(
+                commune=self.commune, camera=self.camera, target=target,  # type: ignore[arg-type]
+                detail=type(exc).__name__))
+
+    async def _keep_alive(self, stop: asyncio.Event, every_s: float) -> None:
+        """Tell JetStream that held messages are still being worked on (segments take a minute,
+        outages longer): without it they would be redelivered while still held."""
+        while not stop.is_set():
+            await asyncio.sleep(every_s)
+            held = list(self._segmenter.current.tokens) if self._segmenter.current else []
+            if self._storing:
+                held += self._storing.tokens
+            for msg in held:
+                with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                    await msg.in_progress()
+
+    async def _event(self, event: Event) -> None:
+        try:
+            await publish_event(self._js, self._names, event)
+        except TRANSIENT_NATS_ERRORS as exc:
+            self._log.warning("event_publish_failed", error=type(exc).__name__)
+
+
+@dataclass
+class _Running:
+    recorder: CameraRecorder
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+class Recorder:
+    """One CameraRecorder per camera in the database, kept in step by polling."""
+
+    def __init__(self, *, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool,
+                 store: ObjectStore, bucket: str, settings: RecorderSettings) -> None:
+        self._js, self._names, self._pool, self._store = js, names, pool, store
+        self._bucket, self._settings = bucket, settings
+        self.cameras: dict[int, _Running] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    await self.sync()
+                except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+                    log.warning("camera_list_unavailable", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._settings.poll_interval_s)
+        finally:
+            for running in self.cameras.values():
+                running.stop.set()
+            await asyncio.gather(*(r.task for r in self.cameras.values()), return_exceptions=True)
+
+    async def sync(self) -> None:
+        rows = {r["id"]: r for r in await self._pool.fetch(CAMERAS_SQL)}
+        for cid in [c for c in self.cameras if c not in rows]:
+            gone = self.cameras.pop(cid)
+            gone.stop.set()
+            await gone.task
+        for cid, row in rows.items():
+            running = self.cameras.get(cid)
+            if running and running.task.done() and not running.task.cancelled():
+                if running.task.exception():
+                    log.error("camera_recorder_crashed", commune=row["commune"],
+                              camera=row["slug"], exc_info=running.task.exception())
+                del self.cameras[cid]  # restarted below; its unacked frames are redelivered
+            if cid in self.cameras:
+                continue
+            recorder = CameraRecorder(cid, row["commune"], row["slug"], float(row["fps"]),
+                                      js=self._js, names=self._names, pool=self._pool,
+                                      store=self._store, bucket=self._bucket,
+                                      settings=self._settings)
+            stop = asyncio.Event()
+            self.cameras[cid] = _Running(recorder, stop, asyncio.create_task(recorder.run(stop)))
