@@ -275,8 +275,8 @@ class MaskingWorker:
         except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
             if now - self._last_loaded > self._settings.masks_stale_after_s:
                 # Masks we cannot re-read may have changed: fail closed.
-                for running in self.cameras.values():
-                    running.masker.set_policy(CameraPolicy(
+                for held in self.cameras.values():
+                    held.masker.set_policy(CameraPolicy(
                         state="active", document=None,
                         problem=f"masks not loadable: {type(exc).__name__}"))
             log.warning("policies_unavailable", error=type(exc).__name__)

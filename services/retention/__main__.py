@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from vigie.service import idle_until_stopped, service_main
+from vigie.service import service_main
 
+from services.retention.handlers import run
 from services.retention.settings import RetentionSettings
 
 
 def main() -> int:
-    return service_main(service="retention", settings_cls=RetentionSettings, work=idle_until_stopped)
+    return service_main(service="retention", settings_cls=RetentionSettings, work=run)
 
 
 if __name__ == "__main__":

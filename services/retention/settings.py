@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from vigie.settings import ServiceSettings
 
 
 class RetentionSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIE_RETENTION_", extra="ignore", frozen=True)
+
+    sweep_interval_s: float = Field(default=300.0, gt=0, le=3600, description="Time between sweeps")
+    batch: int = Field(default=500, ge=1, le=10_000, description="Segments deleted per batch")

@@ -1,0 +1,61 @@
+"""The retention loop: a sweep every few minutes over every camera, and the lifecycle backstop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.bus.events import RetentionPurged, publish_event
+from vigie.db.pool import TRANSIENT_DB_ERRORS
+from vigie.log import get_logger
+from vigie.provision import recordings_expiry_rules
+from vigie.service import Runtime
+from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS
+
+from services.retention.core import CAMERAS_SQL, StorageDeleteError, sweep_camera
+from services.retention.settings import RetentionSettings
+
+log = get_logger(__name__)
+
+
+async def sweep(rt: Runtime, settings: RetentionSettings) -> int:
+    pool, store = rt.require_pool(), rt.require_store()
+    purged = 0
+    for cam in await pool.fetch(CAMERAS_SQL):
+        try:
+            result = await sweep_camera(pool, store, rt.buckets.recordings, camera_id=cam["id"],
+                                        commune=cam["commune"], camera=cam["slug"],
+                                        days=cam["days"], batch=settings.batch)
+        except (StorageDeleteError, *TRANSIENT_STORAGE_ERRORS) as exc:  # type: ignore[misc]
+            log.warning("retention_camera_retry_next_sweep", commune=cam["commune"],
+                        camera=cam["slug"], error=str(exc))
+            continue
+        if result.segments:
+            purged += result.segments
+            log.info("retention_purged", commune=cam["commune"], camera=cam["slug"],
+                     segments=result.segments)
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                await publish_event(rt.require_js(), rt.names, RetentionPurged(
+                    commune=cam["commune"], camera=cam["slug"], cause="retention",
+                    period_start=result.period_start, period_end=result.period_end,
+                    segments=result.segments, objects=result.segments))
+    return purged
+
+
+async def run(rt: Runtime, settings: RetentionSettings) -> None:
+    rules = await recordings_expiry_rules(rt.require_pool())
+    backstop = await rt.require_store().set_expiry_rules(rt.buckets.recordings, rules) \
+        if rules else None
+    rt.state["lifecycle_backstop"] = backstop
+    if backstop is False:
+        log.warning("no_lifecycle_backstop",
+                    detail="the object store refuses lifecycle rules: this service alone erases")
+    while not rt.stop.is_set():
+        try:
+            await sweep(rt, settings)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("retention_sweep_failed", error=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.stop.wait(), timeout=settings.sweep_interval_s)
