@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge
+from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     CameraStreamChanged,
@@ -125,8 +126,7 @@ class CameraIngest:
             await self._went_offline(failure)
             delay = self._backoff.next_delay()
             self._log.info("camera_reconnect_scheduled", reason=failure.reason, retry_in_s=round(delay, 2))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+            await sleep_or_stop(stop, delay)
         with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
             await self._write_health(force=True, online=False, status="stopped", detail="")
         ONLINE.labels(*self._labels).set(0)
@@ -296,13 +296,8 @@ class Ingest:
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            while not stop.is_set():
-                try:
-                    await self.sync()
-                except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
-                    log.warning("camera_list_unavailable", error=type(exc).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self._settings.poll_interval_s)
+            await run_periodically(stop, self._settings.poll_interval_s, self.sync,
+                                   what="camera_list")
         finally:
             await asyncio.gather(*(self._stop_camera(cid) for cid in list(self.cameras)))
 

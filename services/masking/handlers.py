@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
+from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     Event,
@@ -127,8 +128,7 @@ class CameraMasker:
                                                     stream=self._names.raw_stream, config=config)
             except TRANSIENT_NATS_ERRORS as exc:
                 self._log.warning("raw_subscribe_retry", error=type(exc).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1)
+                await sleep_or_stop(stop, 1)
         await self._report()
         while not stop.is_set():
             try:
@@ -257,10 +257,8 @@ class MaskingWorker:
         snapshot_sub = await self._nc.subscribe(self._names.snapshot_request("*", "*"),
                                                 cb=self._snapshot)
         try:
-            while not stop.is_set():
-                await self.sync()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self._settings.poll_interval_s)
+            await run_periodically(stop, self._settings.poll_interval_s, self.sync,
+                                   what="mask_policies")
         finally:
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
                 await snapshot_sub.unsubscribe()

@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Histogram
+from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import Event, RecorderStorageUnavailable, SegmentRecorded, publish_event
 from vigie.bus.frames import Frame, FrameMessageError
@@ -90,8 +91,7 @@ class CameraRecorder:
                                                     stream=self._names.video_stream, config=config)
             except TRANSIENT_NATS_ERRORS as exc:
                 self._log.warning("video_subscribe_retry", error=type(exc).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1)
+                await sleep_or_stop(stop, 1)
         if sub is None:
             return
         keepalive = asyncio.create_task(self._keep_alive(stop, ack_wait / 3))
@@ -165,8 +165,7 @@ class CameraRecorder:
                     await self._unavailable("database", exc)
                 if stop.is_set():
                     return  # left unacknowledged: redelivered to the next recorder
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await sleep_or_stop(stop, delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
         finally:
             self._storing = None
@@ -246,13 +245,8 @@ class Recorder:
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            while not stop.is_set():
-                try:
-                    await self.sync()
-                except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
-                    log.warning("camera_list_unavailable", error=type(exc).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self._settings.poll_interval_s)
+            await run_periodically(stop, self._settings.poll_interval_s, self.sync,
+                                   what="camera_list")
         finally:
             for running in self.cameras.values():
                 running.stop.set()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
-import asyncpg
+from vigie.aio import run_periodically
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import RetentionPurged, publish_event
-from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
 from vigie.service import Runtime
@@ -52,10 +50,5 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
     if backstop is False:
         log.warning("no_lifecycle_backstop",
                     detail="the object store refuses lifecycle rules: this service alone erases")
-    while not rt.stop.is_set():
-        try:
-            await sweep(rt, settings)
-        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
-            log.warning("retention_sweep_failed", error=type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.stop.wait(), timeout=settings.sweep_interval_s)
+    await run_periodically(rt.stop, settings.sweep_interval_s, lambda: sweep(rt, settings),
+                           what="retention_sweep")
