@@ -39,3 +39,37 @@ def timed_child(argv: list[str], timeout_s: float) -> tuple[float, float]:
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s,
                    check=False)
     return time.monotonic() - t0, cpu_children_s() - before
+
+
+async def seed_bench_cameras(dsn: str, urls: dict[str, str],
+                             masks: list[dict[str, object]] | None = None) -> None:
+    """Migrate, then one commune 'b' with one active camera per URL (and approved masks)."""
+    import json
+
+    import asyncpg
+    from vigie.db.migrate import migrate
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        await conn.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('b', 'B', 1)")
+        for slug, url in urls.items():
+            cid = await conn.fetchval("INSERT INTO cameras (commune, slug, name, state) VALUES "
+                                      "('b', $1, $1, 'active') RETURNING id", slug)
+            await conn.execute("INSERT INTO camera_sources VALUES ($1, $2)", cid, url)
+            if masks is not None:
+                await conn.execute(
+                    "INSERT INTO masks (camera_id, version, document, author, approved_by, "
+                    "approved_at) VALUES ($1, 1, $2::jsonb, 'bench', 'bench', now())", cid,
+                    json.dumps({"schema_version": 1, "version": 1, "masks": masks}))
+    finally:
+        await conn.close()
+
+
+def bench_settings(nats_url: str, admin_password: str, dsn: str):  # type: ignore[no-untyped-def]
+    from vigie.settings import CommonSettings
+
+    return CommonSettings(local_mode=True, nats_url=nats_url, nats_user="admin",
+                          nats_password=admin_password, postgres_dsn=dsn,
+                          s3_endpoint="127.0.0.1:1", s3_access_key="unused",
+                          s3_secret_key="unused")

@@ -19,12 +19,10 @@ import asyncpg
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
-from vigie.db.migrate import migrate
 from vigie.local import servers
 from vigie.log import configure_logging
-from vigie.settings import CommonSettings
 
-from bench.common import cpu_self_s, percentile, timed_child
+from bench.common import bench_settings, cpu_self_s, percentile, seed_bench_cameras, timed_child
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
 from tests.harness import FOOTAGE
@@ -38,22 +36,11 @@ async def run(cameras: int, seconds: float, folder: Path) -> None:
     rtsp = servers.start_rtsp_cameras(
         folder / "rtsp", clips=[servers.ClipMount(f"c{i}", CLIP, "h264") for i in range(cameras)])
     try:
-        common = CommonSettings(local_mode=True, nats_url=nats.url, nats_user="admin",
-                                nats_password=nats.passwords["admin"], postgres_dsn=pg.dsn,
-                                s3_endpoint="127.0.0.1:1", s3_access_key="unused",
-                                s3_secret_key="unused")
+        common = bench_settings(nats.url, nats.passwords["admin"], pg.dsn)
         nc = await connect_nats(common, name="bench")
         names = BusNames("bench")
         await ensure_streams(jetstream(nc), names, StreamLimits())
-        conn = await asyncpg.connect(pg.dsn)
-        await migrate(conn)
-        await conn.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('b', 'B', 1)")
-        for i in range(cameras):
-            cid = await conn.fetchval(
-                "INSERT INTO cameras (commune, slug, name, state) VALUES ('b', $1, $1, 'active') "
-                "RETURNING id", f"c{i}")
-            await conn.execute("INSERT INTO camera_sources VALUES ($1, $2)", cid, rtsp.url(f"c{i}"))
-        await conn.close()
+        await seed_bench_cameras(pg.dsn, {f"c{i}": rtsp.url(f"c{i}") for i in range(cameras)})
         pool = await asyncpg.create_pool(pg.dsn, min_size=1, max_size=4)
         latencies: list[float] = []
 

@@ -19,7 +19,7 @@ from vigie.bus.events import (
     CameraWentOffline,
     CameraWentOnline,
     Event,
-    publish_event,
+    publish_event_or_log,
 )
 from vigie.bus.frames import Frame, publish_frame
 from vigie.bus.subjects import BusNames
@@ -270,11 +270,7 @@ class CameraIngest:
             self._log.warning("health_write_failed", error=type(exc).__name__)
 
     async def _event(self, event: Event) -> None:
-        try:
-            await publish_event(self._js, self._names, event)
-        except TRANSIENT_NATS_ERRORS as exc:
-            self._log.warning("event_publish_failed", event_type=event.event_type(),
-                              error=type(exc).__name__)
+        await publish_event_or_log(self._js, self._names, event)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from vigie.bus.events import (
     MaskingBelowNorms,
     MaskingFailed,
     MaskingRecovered,
-    publish_event,
+    publish_event_or_log,
 )
 from vigie.bus.frames import Frame, FrameMessageError, publish_frame
 from vigie.bus.subjects import BusNames
@@ -224,10 +224,7 @@ class CameraMasker:
             self._log.warning("health_write_failed", error=type(exc).__name__)
 
     async def _event(self, event: Event) -> None:
-        try:
-            await publish_event(self._js, self._names, event)
-        except TRANSIENT_NATS_ERRORS as exc:
-            self._log.warning("event_publish_failed", error=type(exc).__name__)
+        await publish_event_or_log(self._js, self._names, event)
 
 
 @dataclass

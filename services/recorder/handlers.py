@@ -19,7 +19,12 @@ from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Histogram
 from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
-from vigie.bus.events import Event, RecorderStorageUnavailable, SegmentRecorded, publish_event
+from vigie.bus.events import (
+    Event,
+    RecorderStorageUnavailable,
+    SegmentRecorded,
+    publish_event_or_log,
+)
 from vigie.bus.frames import Frame, FrameMessageError
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
@@ -221,10 +226,7 @@ class CameraRecorder:
                     await msg.in_progress()
 
     async def _event(self, event: Event) -> None:
-        try:
-            await publish_event(self._js, self._names, event)
-        except TRANSIENT_NATS_ERRORS as exc:
-            self._log.warning("event_publish_failed", error=type(exc).__name__)
+        await publish_event_or_log(self._js, self._names, event)
 
 
 @dataclass

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from vigie.aio import run_periodically
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
-from vigie.bus.events import RetentionPurged, publish_event
+from vigie.bus.events import RetentionPurged, publish_event_or_log
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
 from vigie.service import Runtime
@@ -34,11 +31,10 @@ async def sweep(rt: Runtime, settings: RetentionSettings) -> int:
             purged += result.segments
             log.info("retention_purged", commune=cam["commune"], camera=cam["slug"],
                      segments=result.segments)
-            with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
-                await publish_event(rt.require_js(), rt.names, RetentionPurged(
-                    commune=cam["commune"], camera=cam["slug"], cause="retention",
-                    period_start=result.period_start, period_end=result.period_end,
-                    segments=result.segments, objects=result.segments))
+            await publish_event_or_log(rt.require_js(), rt.names, RetentionPurged(
+                commune=cam["commune"], camera=cam["slug"], cause="retention",
+                period_start=result.period_start, period_end=result.period_end,
+                segments=result.segments, objects=result.segments))
     return purged
 
 

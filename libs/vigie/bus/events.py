@@ -196,3 +196,17 @@ async def publish_event(js: JetStreamContext, names: BusNames, event: Event) -> 
     return await js.publish(
         event_subject(names, event), encode_event(event), headers={"Nats-Msg-Id": event.event_id}
     )
+
+
+async def publish_event_or_log(js: JetStreamContext, names: BusNames, event: Event) -> bool:
+    """Events are notifications: a bus that is away loses one, loudly, and never stops the work."""
+    from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+    from vigie.log import get_logger
+
+    try:
+        await publish_event(js, names, event)
+        return True
+    except TRANSIENT_NATS_ERRORS as exc:
+        get_logger(__name__).warning("event_publish_failed", event_type=event.event_type(),
+                                     commune=event.commune, error=type(exc).__name__)
+        return False
