@@ -81,22 +81,27 @@ class MaskingHarness:
 
     async def add_camera(self, slug: str, url: str, *, state: str = "active",
                          masks: list[dict] | None = None) -> int:  # type: ignore[type-arg]
-        await self.db.execute("INSERT INTO communes (slug, name, retention_days) VALUES "
-                              "('palaiseau', 'Palaiseau', 15) ON CONFLICT DO NOTHING")
-        cid: int = await self.db.fetchval(
-            "INSERT INTO cameras (commune, slug, name, state) VALUES ('palaiseau', $1, $1, $2) "
-            "RETURNING id", slug, state)
-        await self.db.execute("INSERT INTO camera_sources VALUES ($1, $2)", cid, url)
-        if masks is not None:
-            await self.approve(cid, masks)
+        """Camera, source and approved masks in one transaction, as an administrator would
+        commission it (otherwise masking may see the camera before its masks, and say so)."""
+        async with self.db.acquire() as conn, conn.transaction():
+            await conn.execute("INSERT INTO communes (slug, name, retention_days) VALUES "
+                               "('palaiseau', 'Palaiseau', 15) ON CONFLICT DO NOTHING")
+            cid: int = await conn.fetchval(
+                "INSERT INTO cameras (commune, slug, name, state) VALUES ('palaiseau', $1, $1, $2) "
+                "RETURNING id", slug, state)
+            await conn.execute("INSERT INTO camera_sources VALUES ($1, $2)", cid, url)
+            if masks is not None:
+                await self.approve(cid, masks, conn=conn)
         return cid
 
-    async def approve(self, cid: int, masks: list[dict]) -> int:  # type: ignore[type-arg]
-        version: int = await self.db.fetchval(
+    async def approve(self, cid: int, masks: list[dict],  # type: ignore[type-arg]
+                      conn: asyncpg.Connection | None = None) -> int:
+        db = conn or self.db
+        version: int = await db.fetchval(
             "SELECT coalesce(max(version), 0) + 1 FROM masks WHERE camera_id = $1", cid)
         doc = {"schema_version": 1, "camera": f"palaiseau/{cid}", "version": version,
                "masks": masks}
-        await self.db.execute(
+        await db.execute(
             "INSERT INTO masks (camera_id, version, document, author, approved_by, approved_at) "
             "VALUES ($1, $2, $3::jsonb, 'mask-admin', 'mask-admin', now())",
             cid, version, json.dumps(doc))
