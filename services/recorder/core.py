@@ -42,12 +42,15 @@ class Segmenter(Generic[T]):
 
     segment_s: float = 60.0
     gap_s: float = 2.0  # a capture-time gap longer than this closes the segment (camera offline)
+    floor_ns: int = 0  # end of the last stored segment: anything before it is already in storage
     current: Segment[T] | None = None
 
     def feed(self, frame: Frame, token: T) -> tuple[list[Segment[T]], bool]:
         """Returns (closed segments, whether this frame was kept). Frames before a first
         keyframe cannot be decoded on their own: they are not kept (the caller acknowledges them)."""
         closed: list[Segment[T]] = []
+        if frame.capture_time_ns < self.floor_ns:
+            return closed, False  # redelivered after its segment was stored: never twice
         cur = self.current
         if cur is not None:
             last = cur.frames[-1]
@@ -74,6 +77,9 @@ class Segmenter(Generic[T]):
         cur.frames.append(frame)
         cur.tokens.append(token)
         return closed, True
+
+    def stored(self, segment: Segment[T]) -> None:
+        self.floor_ns = max(self.floor_ns, segment.end_ns)
 
     def flush(self) -> Segment[T] | None:
         """Close the open segment (the camera went quiet): same boundary as a gap would give."""

@@ -16,11 +16,12 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     Event,
+    RecorderBacklog,
     RecorderStorageUnavailable,
     SegmentRecorded,
     publish_event_or_log,
@@ -31,6 +32,7 @@ from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
 
+from services.recorder.backlog import Backlog, BacklogAlarm, StreamState, measure
 from services.recorder.core import Segment, Segmenter, mux_fmp4, object_key, utc
 from services.recorder.settings import RecorderSettings
 
@@ -41,6 +43,13 @@ SEGMENTS = Counter("vigie_recorder_segments_total", "Segments stored", LABELS)
 BYTES = Counter("vigie_recorder_bytes_total", "Bytes of segments stored", LABELS)
 UPLOAD = Histogram("vigie_recorder_upload_seconds", "Segment upload latency",
                    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+BACKLOG_MESSAGES = Gauge("vigie_recorder_backlog_messages",
+                         "VIDEO messages of the camera not yet acknowledged", LABELS)
+BACKLOG_AGE = Gauge("vigie_recorder_backlog_age_seconds",
+                    "Age in VIDEO of the camera's oldest unrecorded frame", LABELS)
+BACKLOG_FRACTION = Gauge("vigie_recorder_backlog_limit_fraction",
+                         "Share of VIDEO's max age or max bytes spent by that frame (1 = lost)",
+                         LABELS)
 
 CAMERAS_SQL = """
 SELECT c.id, c.commune, c.slug, coalesce(h.fps, 30) AS fps
@@ -53,6 +62,13 @@ INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, size_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (camera_id, start_time) DO NOTHING
 """
+STORED_UNTIL_SQL = "SELECT max(end_time) FROM segments WHERE camera_id = $1"
+
+
+class _Unavailable(Exception):
+    def __init__(self, target: str, cause: BaseException) -> None:
+        super().__init__(target)
+        self.target, self.cause = target, cause
 
 
 def durable_name(commune: str, camera: str) -> str:
@@ -79,22 +95,26 @@ class CameraRecorder:
         self._log = log.bind(commune=commune, camera=camera)
         self._labels = (commune, camera)
         self._outage = False
+        self._alarm = BacklogAlarm()
         self.stored = 0
+        self.durable = durable_name(commune, camera)
 
     async def run(self, stop: asyncio.Event) -> None:
         subject = self._names.video(self.commune, self.camera)
         max_pending, ack_wait = consumer_limits(self.fps, self._settings)
-        name = durable_name(self.commune, self.camera)
+        name = self.durable
         config = ConsumerConfig(durable_name=name, name=name, filter_subject=subject,
                                 ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait,
                                 max_ack_pending=max_pending, deliver_policy=DeliverPolicy.ALL)
         sub = None
         while sub is None and not stop.is_set():
             try:
+                await self._load_stored_until()
                 config = await self._resume_from_ack_floor(config)
                 sub = await self._js.pull_subscribe(subject, durable=name,
                                                     stream=self._names.video_stream, config=config)
-            except TRANSIENT_NATS_ERRORS as exc:
+            except (*TRANSIENT_NATS_ERRORS, *TRANSIENT_DB_ERRORS,
+                    asyncpg.PostgresConnectionError) as exc:
                 self._log.warning("video_subscribe_retry", error=type(exc).__name__)
                 await sleep_or_stop(stop, 1)
         if sub is None:
@@ -122,6 +142,13 @@ class CameraRecorder:
             # Unstored frames stay unacknowledged: the next recorder gets them (idempotently).
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
                 await sub.unsubscribe()
+
+    async def _load_stored_until(self) -> None:
+        """Frames before the end of the last stored segment are in storage already: a redelivery
+        of them (acknowledgements lost in a NATS restart, say) must not make a second segment."""
+        until = await self._pool.fetchval(STORED_UNTIL_SQL, self.camera_id)
+        if until is not None:
+            self._segmenter.floor_ns = int(until.timestamp() * 1_000_000) * 1000
 
     async def _resume_from_ack_floor(self, config: ConsumerConfig) -> ConsumerConfig:
         """After a crash, the dead recorder's unacknowledged messages would come back only after
@@ -164,16 +191,15 @@ class CameraRecorder:
                 try:
                     await self._store_segment(segment)
                     break
-                except TRANSIENT_STORAGE_ERRORS + (S3Error,) as exc:
-                    await self._unavailable("object_storage", exc)
-                except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresConnectionError) as exc:
-                    await self._unavailable("database", exc)
+                except _Unavailable as exc:
+                    await self._unavailable(exc.target, exc.cause)
                 if stop.is_set():
                     return  # left unacknowledged: redelivered to the next recorder
                 await sleep_or_stop(stop, delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
         finally:
             self._storing = None
+        self._segmenter.stored(segment)
         for msg in segment.tokens:
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
                 await msg.ack()
@@ -183,15 +209,22 @@ class CameraRecorder:
         key = object_key(self.commune, self.camera, segment.start_ns)
         first = segment.first
         t0 = time.monotonic()
-        async with asyncio.timeout(self._settings.upload_timeout_s):
-            await self._store.put(self._bucket, key, muxed.data, content_type="video/mp4",
-                                  metadata={"sha256": muxed.sha256,
-                                            "mask-version": str(first.mask_version)})
+        # Both raise OSError when unreachable: which step failed names the target, not the type.
+        try:
+            async with asyncio.timeout(self._settings.upload_timeout_s):
+                await self._store.put(self._bucket, key, muxed.data, content_type="video/mp4",
+                                      metadata={"sha256": muxed.sha256,
+                                                "mask-version": str(first.mask_version)})
+        except TRANSIENT_STORAGE_ERRORS + (S3Error,) as exc:
+            raise _Unavailable("object_storage", exc) from exc
         UPLOAD.observe(time.monotonic() - t0)
-        await self._pool.execute(
-            INSERT_SQL, self.camera_id, utc(segment.start_ns), utc(segment.end_ns), key,
-            len(segment.frames), len(muxed.data), muxed.sha256, first.mask_version or 0,
-            first.codec, first.width, first.height)
+        try:
+            await self._pool.execute(
+                INSERT_SQL, self.camera_id, utc(segment.start_ns), utc(segment.end_ns), key,
+                len(segment.frames), len(muxed.data), muxed.sha256, first.mask_version or 0,
+                first.codec, first.width, first.height)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresConnectionError) as exc:
+            raise _Unavailable("database", exc) from exc
         if self._outage:
             self._outage = False
             self._log.info("storage_available_again")
@@ -213,17 +246,46 @@ class CameraRecorder:
                 commune=self.commune, camera=self.camera, target=target,  # type: ignore[arg-type]
                 detail=type(exc).__name__))
 
+    def held(self) -> list[Msg]:
+        """Messages delivered and not yet acknowledged: the open segment and the one being stored."""
+        held = list(self._storing.tokens) if self._storing else []
+        if self._segmenter.current:
+            held += self._segmenter.current.tokens
+        return held
+
     async def _keep_alive(self, stop: asyncio.Event, every_s: float) -> None:
         """Tell JetStream that held messages are still being worked on (segments take a minute,
         outages longer): without it they would be redelivered while still held."""
         while not stop.is_set():
             await asyncio.sleep(every_s)
-            held = list(self._segmenter.current.tokens) if self._segmenter.current else []
-            if self._storing:
-                held += self._storing.tokens
-            for msg in held:
+            for msg in self.held():
                 with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
                     await msg.in_progress()
+
+    async def check_backlog(self, stream: StreamState) -> Backlog:
+        """Measure the backlog against VIDEO's limits; a `recorder.backlog` event past 50 %."""
+        info = await self._js.consumer_info(self._names.video_stream, self.durable)
+        pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        oldest = min((m.metadata for m in self.held()), default=None,
+                     key=lambda meta: meta.sequence.stream)
+        backlog = measure(stream, pending_messages=pending,
+                          oldest_seq=oldest.sequence.stream if oldest else None,
+                          oldest_stored_at_s=oldest.timestamp.timestamp() if oldest else None,
+                          now_s=time.time())
+        BACKLOG_MESSAGES.labels(*self._labels).set(backlog.pending_messages)
+        BACKLOG_AGE.labels(*self._labels).set(backlog.oldest_age_s)
+        BACKLOG_FRACTION.labels(*self._labels).set(backlog.limit_fraction)
+        if self._alarm.update(backlog.limit_fraction):
+            self._log.warning("recorder_backlog", pending_messages=backlog.pending_messages,
+                              limit_fraction=round(backlog.limit_fraction, 3))
+            await self._event(RecorderBacklog(
+                commune=self.commune, camera=self.camera,
+                pending_messages=backlog.pending_messages, pending_bytes=backlog.pending_bytes,
+                oldest_age_s=round(backlog.oldest_age_s, 3),
+                age_fraction=round(backlog.age_fraction, 4),
+                bytes_fraction=round(backlog.bytes_fraction, 4),
+                limit_fraction=round(backlog.limit_fraction, 4)))
+        return backlog
 
     async def _event(self, event: Event) -> None:
         await publish_event_or_log(self._js, self._names, event)
@@ -247,12 +309,29 @@ class Recorder:
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            await run_periodically(stop, self._settings.poll_interval_s, self.sync,
-                                   what="camera_list")
+            await asyncio.gather(
+                run_periodically(stop, self._settings.poll_interval_s, self.sync,
+                                 what="camera_list"),
+                run_periodically(stop, self._settings.backlog_check_s, self.check_backlogs,
+                                 what="backlog"))
         finally:
             for running in self.cameras.values():
                 running.stop.set()
             await asyncio.gather(*(r.task for r in self.cameras.values()), return_exceptions=True)
+
+    async def check_backlogs(self) -> None:
+        try:
+            info = await self._js.stream_info(self._names.video_stream)
+        except TRANSIENT_NATS_ERRORS as exc:
+            log.warning("backlog_unavailable", error=type(exc).__name__)
+            return
+        stream = StreamState(last_seq=info.state.last_seq, messages=info.state.messages,
+                             bytes=info.state.bytes, max_age_s=info.config.max_age or 0.0,
+                             max_bytes=info.config.max_bytes or -1)
+        for running in list(self.cameras.values()):
+            # NotFoundError: its consumer is not created yet; next time.
+            with contextlib.suppress(NotFoundError, *TRANSIENT_NATS_ERRORS):
+                await running.recorder.check_backlog(stream)
 
     async def sync(self) -> None:
         rows = {r["id"]: r for r in await self._pool.fetch(CAMERAS_SQL)}

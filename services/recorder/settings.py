@@ -17,4 +17,6 @@ class RecorderSettings(ServiceSettings):
     upload_timeout_s: float = Field(default=30.0, gt=0, le=600, description="One upload's limit")
     retry_max_s: float = Field(default=30.0, gt=0, le=600, description="Retry backoff cap")
     poll_interval_s: float = Field(default=5.0, gt=0, le=60, description="Camera list refresh")
+    backlog_check_s: float = Field(default=10.0, gt=0, le=300,
+                                   description="How often each camera's backlog is measured")
     fetch_batch: int = Field(default=100, ge=1, le=1000, description="VIDEO messages per fetch")

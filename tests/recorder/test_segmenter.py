@@ -72,3 +72,15 @@ def test_frames_received_in_a_burst_still_mux() -> None:
     import av
     with av.open(io.BytesIO(muxed.data)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 20
+
+
+def test_frames_before_the_last_stored_segment_end_are_never_stored_twice() -> None:
+    frames = video_frames("c", 100, start_ns=T0)
+    seg = Segmenter[int](segment_s=2.0)
+    first = [c for i, f in enumerate(frames[:51]) for c in seg.feed(f, i)[0]]
+    assert len(first) == 1
+    seg.stored(first[0])
+    # Acknowledgements lost (a NATS restart, say): the same frames come again, then new ones.
+    fresh = Segmenter[int](segment_s=2.0, floor_ns=seg.floor_ns)
+    kept = [fresh.feed(f, i)[1] for i, f in enumerate(frames)]
+    assert kept == [False] * 50 + [True] * 50

@@ -131,10 +131,13 @@ class RecorderStorageUnavailable(Event):
 class RecorderBacklog(CameraEvent):
     kind = "recorder"
     name = "backlog"
-    summary = "A camera's unrecorded backlog passed 50 % of VIDEO's limits."
-    pending_messages: int
-    pending_bytes: int
-    limit_fraction: float
+    summary = "A camera's unrecorded backlog passed 50 % of VIDEO's limits (max age or max bytes)."
+    pending_messages: int = Field(description="VIDEO messages of the camera not yet acknowledged")
+    pending_bytes: int = Field(description="Their size, estimated from VIDEO's mean message size")
+    oldest_age_s: float = Field(description="Age in VIDEO of the oldest unrecorded frame")
+    age_fraction: float = Field(description="Share of VIDEO's max age that frame has spent")
+    bytes_fraction: float = Field(description="Share of VIDEO's max bytes stored in front of it")
+    limit_fraction: float = Field(description="The larger of the two: at 1.0 frames are lost")
 
 
 class RetentionPurged(CameraEvent):

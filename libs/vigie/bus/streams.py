@@ -53,7 +53,7 @@ def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
             discard=DiscardPolicy.OLD,
             max_age=limits.video_max_age_s,
             max_bytes=limits.video_max_bytes,
-            duplicate_window=limits.duplicate_window_s,
+            duplicate_window=min(limits.duplicate_window_s, limits.video_max_age_s),
         ),
         StreamConfig(
             name=names.events_stream,
