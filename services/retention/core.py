@@ -1,33 +1,57 @@
 """The retention sweep: erase segments whose end is older than the camera's retention (the camera's
-own, else its commune's; never above 30 days by the schema), objects first, then rows, and journal
-every batch in the register (REGULATION.md R4, R7; DESIGN.md invariant 3)."""
+own, else its commune's; never above 30 days by the schema), objects first, then rows; orphan objects
+under expired hour prefixes; the evidence copies of released holds. Every batch is journaled in the
+register (REGULATION.md R4, R7, R18; DESIGN.md invariant 3)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import asyncpg
+from vigie.holds import CAMERA_LOCK
+from vigie.register import Entry, record
 from vigie.storage.objects import ObjectStore
 
 EXPIRED_SQL = """
 SELECT s.id, s.object_key, s.start_time, s.end_time
 FROM segments s
 WHERE s.camera_id = $1 AND s.end_time < now() - make_interval(days => $2)
+  AND s.id <> ALL($4::bigint[])
 ORDER BY s.end_time
 LIMIT $3
 FOR UPDATE SKIP LOCKED
+"""
+# Covered by an active hold that has not copied it yet: kept until the copy exists.
+AWAITING_COPY_SQL = """
+SELECT s.id FROM segments s
+WHERE s.id = ANY($1::bigint[]) AND EXISTS (
+    SELECT 1 FROM holds h JOIN hold_cameras hc ON hc.hold_id = h.id
+    WHERE h.state = 'active' AND hc.camera_id = s.camera_id
+      AND h.period_start < s.end_time AND h.period_end > s.start_time
+      AND NOT EXISTS (SELECT 1 FROM hold_items i
+                      WHERE i.hold_id = h.id AND i.source_key = s.object_key))
 """
 CAMERAS_SQL = """
 SELECT c.id, c.commune, c.slug, least(coalesce(c.retention_days, m.retention_days),
                                       m.retention_days) AS days
 FROM cameras c JOIN communes m ON m.slug = c.commune
+ORDER BY c.id
 """
-JOURNAL_SQL = """
-INSERT INTO audit_log (actor, action, commune, cameras, period_start, period_end, reason, details)
-VALUES ('retention', 'deletion', $1, $2, $3, $4, $5, $6::jsonb)
+RELEASED_COPIES_SQL = """
+SELECT i.hold_id, i.evidence_key, i.segment_start, i.segment_end, h.commune, c.slug
+FROM hold_items i JOIN holds h ON h.id = i.hold_id JOIN cameras c ON c.id = i.camera_id
+WHERE h.state = 'released' AND i.erased_at IS NULL
+ORDER BY i.hold_id, i.segment_start
+LIMIT $1
+FOR UPDATE OF i SKIP LOCKED
 """
+
+Cause = Literal["retention", "hold_released", "orphan"]
+# Called with the selected rows before anything is deleted: a seam for tests of concurrent holds.
+AfterSelect = Callable[[Sequence[asyncpg.Record]], Awaitable[None]]
 
 
 class StorageDeleteError(Exception):
@@ -38,33 +62,130 @@ class StorageDeleteError(Exception):
 class Purge:
     commune: str
     camera: str
+    cause: Cause
     segments: int
+    objects: int
     period_start: datetime | None
     period_end: datetime | None
+    kept_for_holds: int = 0
+
+
+async def _journal(conn: asyncpg.Connection, *, commune: str, camera: str, cause: Cause,
+                   start: datetime | None, end: datetime | None, segments: int, objects: int,
+                   **details: object) -> None:
+    await record(conn, Entry(actor="retention", action="deletion", commune=commune,
+                             cameras=[f"{commune}/{camera}"], period_start=start, period_end=end,
+                             reason=cause,
+                             details={"segments": segments, "objects": objects, **details}))
 
 
 async def sweep_camera(pool: asyncpg.Pool, store: ObjectStore, bucket: str, *, camera_id: int,
-                       commune: str, camera: str, days: int, batch: int) -> Purge:
-    """Delete what expired for one camera, batch by batch; every batch journaled with its count."""
-    total, first, last = 0, None, None
+                       commune: str, camera: str, days: int, batch: int,
+                       after_select: AfterSelect | None = None) -> Purge:
+    """Delete what expired for one camera, batch by batch; every batch journaled with its count.
+    Several sweepers at once share the work (row locks, SKIP LOCKED), never deleting twice."""
+    total, kept, first, last = 0, 0, None, None
+    skipped: list[int] = []
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(EXPIRED_SQL, camera_id, days, batch)
+            rows = await conn.fetch(EXPIRED_SQL, camera_id, days, batch, skipped)
             if not rows:
                 break
-            failed = await store.delete_many(bucket, [r["object_key"] for r in rows])
-            if failed:
-                # Keep rows whose object is still there: the next sweep retries them.
-                raise StorageDeleteError(f"{len(failed)} objects could not be deleted")
-            await conn.execute("DELETE FROM segments WHERE id = ANY($1::bigint[])",
-                               [r["id"] for r in rows])
-            start, end = rows[0]["start_time"], max(r["end_time"] for r in rows)
-            await conn.execute(JOURNAL_SQL, commune, [f"{commune}/{camera}"], start, end,
-                               "retention", json.dumps({"segments": len(rows), "objects": len(rows),
-                                                        "retention_days": days}))
-        total += len(rows)
-        first = first or start
-        last = end
+            if after_select is not None:
+                await after_select(rows)
+            # From here to commit, no hold of this camera can register (vigie.holds).
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2::int)", CAMERA_LOCK, camera_id)
+            held = {r["id"] for r in await conn.fetch(AWAITING_COPY_SQL, [r["id"] for r in rows])}
+            skipped += held
+            kept += len(held)
+            doomed = [r for r in rows if r["id"] not in held]
+            if doomed:
+                failed = await store.delete_many(bucket, [r["object_key"] for r in doomed])
+                if failed:
+                    # Keep rows whose object is still there: the next sweep retries them.
+                    raise StorageDeleteError(f"{len(failed)} objects could not be deleted")
+                await conn.execute("DELETE FROM segments WHERE id = ANY($1::bigint[])",
+                                   [r["id"] for r in doomed])
+                start, end = doomed[0]["start_time"], max(r["end_time"] for r in doomed)
+                await _journal(conn, commune=commune, camera=camera, cause="retention",
+                               start=start, end=end, segments=len(doomed), objects=len(doomed),
+                               retention_days=days)
+                total += len(doomed)
+                first = first or start
+                last = end
         if len(rows) < batch:
             break
-    return Purge(commune, camera, total, first, last)
+    return Purge(commune, camera, "retention", total, total, first, last, kept)
+
+
+def _hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+async def sweep_orphans(pool: asyncpg.Pool, store: ObjectStore, bucket: str, *, camera_id: int,
+                        commune: str, camera: str, days: int, lookback_days: int,
+                        max_hours: int) -> Purge:
+    """Objects with no row (uploaded, row never committed) under hour prefixes that have fully
+    expired. Only prefixes not visited yet are listed: a cursor per camera remembers where it is."""
+    deleted, first, last = 0, None, None
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2::int)",
+                                   CAMERA_LOCK + 1, camera_id):
+            return Purge(commune, camera, "orphan", 0, 0, None, None)  # another sweeper is on it
+        now = await conn.fetchval("SELECT now()")
+        cursor = await conn.fetchval(
+            "SELECT orphans_swept_until FROM retention_cursors WHERE camera_id = $1", camera_id)
+        hour = _hour(cursor or now - timedelta(days=lookback_days)).astimezone(UTC)
+        horizon = now - timedelta(days=days)
+        visited = 0
+        while hour + timedelta(hours=1) <= horizon and visited < max_hours:
+            listed = await store.list_objects(bucket, prefix=f"{commune}/{camera}/{hour:%Y/%m/%d/%H}/")
+            keys = [o.key for o in listed]
+            if keys:
+                known = {r["object_key"] for r in await conn.fetch(
+                    "SELECT object_key FROM segments WHERE object_key = ANY($1)", keys)}
+                orphans = [k for k in keys if k not in known]
+                if orphans:
+                    if await store.delete_many(bucket, orphans):
+                        raise StorageDeleteError("orphan objects could not be deleted")
+                    await _journal(conn, commune=commune, camera=camera, cause="orphan",
+                                   start=hour, end=hour + timedelta(hours=1), segments=0,
+                                   objects=len(orphans), prefix=f"{hour:%Y/%m/%d/%H}")
+                    deleted += len(orphans)
+                    first = first or hour
+                    last = hour + timedelta(hours=1)
+            hour += timedelta(hours=1)
+            visited += 1
+        await conn.execute(
+            "INSERT INTO retention_cursors VALUES ($1, $2) ON CONFLICT (camera_id) "
+            "DO UPDATE SET orphans_swept_until = excluded.orphans_swept_until", camera_id, hour)
+    return Purge(commune, camera, "orphan", 0, deleted, first, last)
+
+
+async def erase_released_copies(pool: asyncpg.Pool, store: ObjectStore, evidence: str, *,
+                                batch: int) -> list[Purge]:
+    """The evidence copies of released holds go, journaled per hold and camera."""
+    purges: list[Purge] = []
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(RELEASED_COPIES_SQL, batch)
+            if not rows:
+                break
+            if await store.delete_many(evidence, [r["evidence_key"] for r in rows]):
+                raise StorageDeleteError("evidence copies could not be deleted")
+            await conn.execute("UPDATE hold_items SET erased_at = now() WHERE evidence_key = ANY($1)",
+                               [r["evidence_key"] for r in rows])
+            groups: dict[tuple[int, str, str], list[asyncpg.Record]] = {}
+            for r in rows:
+                groups.setdefault((r["hold_id"], r["commune"], r["slug"]), []).append(r)
+            for (hold_id, commune, camera), items in groups.items():
+                start = min(i["segment_start"] for i in items)
+                end = max(i["segment_end"] for i in items)
+                await _journal(conn, commune=commune, camera=camera, cause="hold_released",
+                               start=start, end=end, segments=len(items), objects=len(items),
+                               hold_id=hold_id)
+                purges.append(Purge(commune, camera, "hold_released", len(items), len(items),
+                                    start, end))
+        if len(rows) < batch:
+            break
+    return purges

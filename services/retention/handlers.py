@@ -1,50 +1,114 @@
-"""The retention loop: a sweep every few minutes over every camera, and the lifecycle backstop."""
+"""The retention loop: a sweep every few minutes over every camera, the evidence copies of released
+holds, and the lifecycle backstop kept in step with the communes' retention."""
 
 from __future__ import annotations
 
+import json
+
+import asyncpg
 from vigie.aio import run_periodically
 from vigie.bus.events import RetentionPurged, publish_event_or_log
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
 from vigie.service import Runtime
-from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS
+from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
 
-from services.retention.core import CAMERAS_SQL, StorageDeleteError, sweep_camera
+from services.retention.core import (
+    CAMERAS_SQL,
+    AfterSelect,
+    Purge,
+    StorageDeleteError,
+    erase_released_copies,
+    sweep_camera,
+    sweep_orphans,
+)
 from services.retention.settings import RetentionSettings
 
 log = get_logger(__name__)
+RELEASED_TAG = ("vigie-hold-state", "released")
+STATE_SQL = """
+INSERT INTO retention_state (bucket, lifecycle_backstop, rules, checked_at)
+VALUES ($1, $2, $3::jsonb, now())
+ON CONFLICT (bucket) DO UPDATE SET lifecycle_backstop = excluded.lifecycle_backstop,
+    rules = excluded.rules, checked_at = excluded.checked_at
+"""
 
 
-async def sweep(rt: Runtime, settings: RetentionSettings) -> int:
+class Lifecycle:
+    """One expiry rule per commune prefix on `recordings`, at the commune's retention, re-applied
+    when a retention changes; released evidence expires by tag. Where the endpoint refuses lifecycle
+    rules, says so once (log and `retention_state`, which `vigie status` shows) and stops trying."""
+
+    def __init__(self, pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets) -> None:
+        self._pool, self._store, self._buckets = pool, store, buckets
+        self.supported: bool | None = None
+
+    async def sync(self) -> None:
+        desired = await recordings_expiry_rules(self._pool)
+        if self.supported is False or not desired:
+            return
+        if self.supported and await self._store.get_expiry_rules(self._buckets.recordings) == desired:
+            return
+        self.supported = await self._store.set_expiry_rules(self._buckets.recordings, desired)
+        evidence = self.supported and await self._store.set_tag_expiry_rule(
+            self._buckets.evidence, RELEASED_TAG, days=1)
+        if self.supported:
+            log.info("lifecycle_rules_applied", rules=desired)
+        else:
+            log.warning("no_lifecycle_backstop",
+                        detail="the object store refuses lifecycle rules: this service alone erases")
+        await self._pool.execute(STATE_SQL, self._buckets.recordings, self.supported,
+                                 json.dumps(desired if self.supported else {}))
+        await self._pool.execute(STATE_SQL, self._buckets.evidence, bool(evidence),
+                                 json.dumps({"tag": "=".join(RELEASED_TAG), "days": 1}
+                                            if evidence else {}))
+
+
+async def sweep(rt: Runtime, settings: RetentionSettings,
+                after_select: AfterSelect | None = None) -> int:
+    """One pass; returns how many segments and copies were erased."""
     pool, store = rt.require_pool(), rt.require_store()
-    purged = 0
+    purges: list[Purge] = []
     for cam in await pool.fetch(CAMERAS_SQL):
+        where = dict(camera_id=cam["id"], commune=cam["commune"], camera=cam["slug"],
+                     days=cam["days"])
         try:
-            result = await sweep_camera(pool, store, rt.buckets.recordings, camera_id=cam["id"],
-                                        commune=cam["commune"], camera=cam["slug"],
-                                        days=cam["days"], batch=settings.batch)
+            purges.append(await sweep_camera(pool, store, rt.buckets.recordings, **where,
+                                             batch=settings.batch, after_select=after_select))
+            purges.append(await sweep_orphans(pool, store, rt.buckets.recordings, **where,
+                                              lookback_days=settings.orphan_lookback_days,
+                                              max_hours=settings.orphan_hours_per_sweep))
         except (StorageDeleteError, *TRANSIENT_STORAGE_ERRORS) as exc:  # type: ignore[misc]
             log.warning("retention_camera_retry_next_sweep", commune=cam["commune"],
                         camera=cam["slug"], error=str(exc))
+    try:
+        purges += await erase_released_copies(pool, store, rt.buckets.evidence,
+                                              batch=settings.batch)
+    except (StorageDeleteError, *TRANSIENT_STORAGE_ERRORS) as exc:  # type: ignore[misc]
+        log.warning("released_copies_retry_next_sweep", error=str(exc))
+    for p in purges:
+        if not p.objects and not p.segments:
+            if p.kept_for_holds:
+                log.info("retention_kept_for_hold", commune=p.commune, camera=p.camera,
+                         segments=p.kept_for_holds)
             continue
-        if result.segments:
-            purged += result.segments
-            log.info("retention_purged", commune=cam["commune"], camera=cam["slug"],
-                     segments=result.segments)
-            await publish_event_or_log(rt.require_js(), rt.names, RetentionPurged(
-                commune=cam["commune"], camera=cam["slug"], cause="retention",
-                period_start=result.period_start, period_end=result.period_end,
-                segments=result.segments, objects=result.segments))
-    return purged
+        log.info("retention_purged", commune=p.commune, camera=p.camera, cause=p.cause,
+                 segments=p.segments, objects=p.objects)
+        await publish_event_or_log(rt.require_js(), rt.names, RetentionPurged(
+            commune=p.commune, camera=p.camera, cause=p.cause, period_start=p.period_start,
+            period_end=p.period_end, segments=p.segments, objects=p.objects))
+    return sum(p.segments + (p.objects if p.cause == "orphan" else 0) for p in purges)
 
 
 async def run(rt: Runtime, settings: RetentionSettings) -> None:
-    rules = await recordings_expiry_rules(rt.require_pool())
-    backstop = await rt.require_store().set_expiry_rules(rt.buckets.recordings, rules) \
-        if rules else None
-    rt.state["lifecycle_backstop"] = backstop
-    if backstop is False:
-        log.warning("no_lifecycle_backstop",
-                    detail="the object store refuses lifecycle rules: this service alone erases")
-    await run_periodically(rt.stop, settings.sweep_interval_s, lambda: sweep(rt, settings),
-                           what="retention_sweep")
+    lifecycle = Lifecycle(rt.require_pool(), rt.require_store(), rt.buckets)
+    rt.state["lifecycle"] = lifecycle
+
+    async def step() -> None:
+        try:
+            await lifecycle.sync()
+        except TRANSIENT_STORAGE_ERRORS as exc:
+            log.warning("lifecycle_sync_retry", error=type(exc).__name__)
+        await sweep(rt, settings)
+
+    await run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep")

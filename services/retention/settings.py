@@ -12,3 +12,9 @@ class RetentionSettings(ServiceSettings):
 
     sweep_interval_s: float = Field(default=300.0, gt=0, le=3600, description="Time between sweeps")
     batch: int = Field(default=500, ge=1, le=10_000, description="Segments deleted per batch")
+    orphan_lookback_days: int = Field(
+        default=32, ge=1, le=366,
+        description="How far back a camera's first sweep looks for orphan objects")
+    orphan_hours_per_sweep: int = Field(
+        default=800, ge=1, le=24 * 366,
+        description="Hour prefixes listed per camera per sweep (the first covers the lookback)")

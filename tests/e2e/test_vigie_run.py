@@ -4,6 +4,7 @@ a clean stop with nothing left behind, the same data on a second start, and clea
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -46,6 +47,15 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         wait_for_sync(lambda: all(c["segments_last_5m"] > 0
                                   for c in stack.status()[1].get("cameras", [{}])),
                       timeout_s=60, message="demo cameras not recorded")
+        # rclone refuses lifecycle rules: status says retention is the sole eraser (issue 8).
+        wait_for_sync(lambda: stack.status()[1].get("lifecycle_backstop") is False,
+                      timeout_s=30, message="status does not report the missing backstop")
+        # Operator commands find the running embedded default by its data folder.
+        holds = subprocess.run([sys.executable, "-m", "vigie.cli.main", "hold", "list", "--json",
+                                "--data", str(data)], capture_output=True, text=True, timeout=60,
+                               env={k: v for k, v in os.environ.items()
+                                    if not k.startswith("VIGIE_")})
+        assert holds.returncode == 0 and json.loads(holds.stdout) == [], holds.stderr
 
         # A child killed with SIGKILL is restarted by the supervisor and reported by status.
         victim = stack.state()["services"]["retention"]["pid"]

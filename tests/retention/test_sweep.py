@@ -3,64 +3,84 @@ sweep (REGULATION.md R4 retention per camera, R7 every deletion journaled; invar
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
-from vigie.bus.connection import jetstream
 from vigie.bus.subjects import BusNames
-from vigie.service import Runtime
 from vigie.storage.objects import Buckets, ObjectStore
 
+from services.recorder.core import object_key
 from services.retention.handlers import sweep
 from services.retention.settings import RetentionSettings
 from tests.conftest import events_seen
+from tests.retention.helpers import ago, camera, commune, keys, runtime, segment
 
 pytestmark = pytest.mark.integration
 
 
-async def _segment(db: asyncpg.Pool, objects: ObjectStore, bucket: str, camera_id: int,
-                   slug: str, age_days: float) -> str:
-    end = datetime.now(UTC) - timedelta(days=age_days)
-    key = f"palaiseau/{slug}/{end:%Y/%m/%d/%H}/{end:%Y%m%dT%H%M%S}.mp4"
-    await objects.put(bucket, key, b"segment")
-    await db.execute(
-        "INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, size_bytes, "
-        "sha256, mask_version, codec, width, height) VALUES ($1, $2, $3, $4, 1, 7, $5, 1, "
-        "'h264', 640, 360)", camera_id, end - timedelta(seconds=60), end, key, "0" * 64)
-    return key
-
-
-async def test_each_camera_keeps_exactly_its_retention_and_deletions_are_journaled_R4_R7(
+async def test_each_camera_keeps_exactly_its_retention_orphans_go_and_all_is_journaled_R4_R7(
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
-    await db.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('palaiseau', 'P', 15)")
-    short = await db.fetchval("INSERT INTO cameras (commune, slug, name, retention_days) VALUES "
-                              "('palaiseau', 'court', 'C', 2) RETURNING id")
-    usual = await db.fetchval("INSERT INTO cameras (commune, slug, name) VALUES "
-                              "('palaiseau', 'normal', 'N') RETURNING id")
-    for camera_id, slug, age in ((short, "court", 3), (usual, "normal", 16),
-                                 (usual, "normal", 15.1)):
-        await _segment(db, objects, buckets.recordings, camera_id, slug, age)  # expired
-    kept = [await _segment(db, objects, buckets.recordings, short, "court", 1.5),
-            await _segment(db, objects, buckets.recordings, usual, "normal", 10)]
-    rt = Runtime(service="retention", common=None, names=streams, stop=asyncio.Event(),  # type: ignore[arg-type]
-                 js=jetstream(admin_nc), pool=db, store=objects, buckets=buckets)
-    assert await sweep(rt, RetentionSettings(batch=1)) == 3
+    bucket = buckets.recordings
+    await commune(db, "palaiseau", 15)
+    short = await camera(db, "court", days=2)  # the camera's own retention, under the commune's
+    usual = await camera(db, "normal")
+    expired = [await segment(db, objects, bucket, short, slug="court", end=ago(3)),
+               await segment(db, objects, bucket, usual, slug="normal", end=ago(16)),
+               await segment(db, objects, bucket, usual, slug="normal", end=ago(15, minutes=5))]
+    kept = {await segment(db, objects, bucket, short, slug="court", end=ago(1.5)),
+            await segment(db, objects, bucket, usual, slug="normal", end=ago(10)),
+            await segment(db, objects, bucket, usual, slug="normal", end=ago(14.9))}
+    # Uploaded, row never committed: one under an expired hour prefix, one under a recent one.
+    orphan_old = object_key("palaiseau", "normal", int(ago(17).timestamp()) * 10**9)
+    orphan_recent = object_key("palaiseau", "normal", int(ago(1).timestamp()) * 10**9)
+    for key in (orphan_old, orphan_recent):
+        await objects.put(bucket, key, b"orphan")
+
+    rt = runtime(streams, admin_nc, db, objects, buckets)
+    assert await sweep(rt, RetentionSettings(batch=1)) == len(expired) + 1
     remaining = {r["object_key"] for r in await db.fetch("SELECT object_key FROM segments")}
-    assert remaining == set(kept)
-    listed = {o.key for o in await objects.list_objects(buckets.recordings)}
-    assert listed == set(kept), "objects and rows go together"
+    assert remaining == kept
+    assert await keys(objects, bucket) == kept | {orphan_recent}, "objects and rows go together"
+
     journal = await db.fetch("SELECT * FROM audit_log WHERE action = 'deletion' ORDER BY id")
-    assert sum(json.loads(j["details"])["segments"] for j in journal) == 3
-    assert {c for j in journal for c in j["cameras"]} == {"palaiseau/court", "palaiseau/normal"}
-    assert all(j["reason"] == "retention" and j["period_end"] for j in journal)
+    retention = [j for j in journal if j["reason"] == "retention"]
+    assert len(retention) == 3, "batch of 1: one journal row per batch"
+    assert sum(json.loads(j["details"])["segments"] for j in retention) == len(expired)
+    assert {c for j in retention for c in j["cameras"]} == {"palaiseau/court", "palaiseau/normal"}
+    assert all(j["actor"] == "retention" and j["period_start"] and j["period_end"]
+               for j in journal)
+    orphans = [j for j in journal if j["reason"] == "orphan"]
+    assert [json.loads(j["details"])["objects"] for j in orphans] == [1]
+    assert orphans[0]["cameras"] == ["palaiseau/normal"]
+
     assert await sweep(rt, RetentionSettings()) == 0, "idempotent"
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'deletion'") == 4
     purged = [json.loads(d) for s, d in events_seen()
               if s.startswith(streams.root + ".") and s.endswith(".retention.purged")]
-    assert sorted(e["camera"] for e in purged) == ["court", "normal"]
+    assert sorted((e["camera"], e["cause"], e["segments"], e["objects"]) for e in purged) == [
+        ("court", "retention", 1, 1), ("normal", "orphan", 0, 1), ("normal", "retention", 2, 2)]
 
+
+async def test_a_sweep_lists_only_hour_prefixes_not_visited_yet(
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
+) -> None:
+    objects, buckets = store
+    await commune(db, "palaiseau", 15)
+    cid = await camera(db, "gare")
+    rt = runtime(streams, admin_nc, db, objects, buckets)
+    await sweep(rt, RetentionSettings())
+    first = await db.fetchval("SELECT orphans_swept_until FROM retention_cursors "
+                              "WHERE camera_id = $1", cid)
+    assert (ago(15) - first).total_seconds() < 3600, "visited up to the retention horizon"
+    # An orphan behind the cursor is the lifecycle backstop's: a sweep never lists it again.
+    behind = object_key("palaiseau", "gare", int(ago(20).timestamp()) * 10**9)
+    await objects.put(buckets.recordings, behind, b"late orphan")
+    await sweep(rt, RetentionSettings())
+    assert behind in await keys(objects, buckets.recordings)
+    again = await db.fetchval("SELECT orphans_swept_until FROM retention_cursors "
+                              "WHERE camera_id = $1", cid)
+    assert again == first

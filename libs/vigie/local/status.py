@@ -24,6 +24,10 @@ ORDER BY c.commune, c.slug
 """
 
 
+# Written by the retention service at start: does the object store apply lifecycle rules?
+BACKSTOP_SQL = "SELECT lifecycle_backstop FROM retention_state WHERE bucket LIKE '%recordings'"
+
+
 class StatusError(Exception):
     pass
 
@@ -59,9 +63,11 @@ async def collect(data: Path) -> dict[str, Any]:
     password = (data / "postgres" / "pg-password").read_text().strip()
     dsn = f"postgresql://vigie:{password}@127.0.0.1:{state['ports']['postgres']}/vigie"
     cameras: list[dict[str, Any]] = []
+    backstop: bool | None = None
     try:
         conn = await asyncpg.connect(dsn, timeout=5)
         try:
+            backstop = await conn.fetchval(BACKSTOP_SQL)
             for row in await conn.fetch(CAMERAS_SQL):
                 cam = dict(row)
                 age = cam.pop("last_frame_age_s")
@@ -71,7 +77,8 @@ async def collect(data: Path) -> dict[str, Any]:
             await conn.close()
     except (OSError, asyncpg.PostgresError) as exc:
         raise StatusError(f"database unavailable: {type(exc).__name__}") from None
-    return {"web": state.get("web"), "services": services, "cameras": cameras}
+    return {"web": state.get("web"), "services": services, "cameras": cameras,
+            "lifecycle_backstop": backstop}
 
 
 def render_text(status: dict[str, Any]) -> str:
@@ -79,6 +86,11 @@ def render_text(status: dict[str, Any]) -> str:
     for name, s in status["services"].items():
         lines.append(f"{name:<16} {'yes' if s['healthy'] else 'NO':<8} "
                      f"{'yes' if s['ready'] else 'NO':<6} {s['restarts']}")
+    backstop = {True: "yes (lifecycle rules per commune on the recordings bucket)",
+                 False: "NO BACKSTOP: the object store refuses lifecycle rules, the retention "
+                        "service alone erases",
+                 None: "unknown (the retention service has not checked yet)"}
+    lines += ["", f"Lifecycle backstop: {backstop[status.get('lifecycle_backstop')]}"]
     lines += ["", "CAMERA                          STATE          ONLINE  MASKING  LAST FRAME  SEG/5MIN"]
     for c in status["cameras"]:
         masking = {True: "ok", False: "FAILED", None: "-"}[c["masking_ok"]]

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import ENABLED, Filter
+from minio.commonconfig import ENABLED, CopySource, Filter, Tag, Tags
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
@@ -83,6 +83,7 @@ class ObjectStore:
             region=region,
             http_client=http,
         )
+        self._tagging: bool | None = None
 
     @classmethod
     def from_settings(cls, common: CommonSettings) -> ObjectStore:
@@ -148,6 +149,45 @@ class ObjectStore:
 
         return await asyncio.to_thread(_list)
 
+    async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> bool:
+        """Server-side copy; False when the source does not exist (any more)."""
+        try:
+            await asyncio.to_thread(self._client.copy_object, bucket, key,
+                                    CopySource(source_bucket, source_key))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                return False
+            raise
+        return True
+
+    async def supports_tagging(self, bucket: str) -> bool:
+        """Probed once: rclone's S3 server takes `PUT ?tagging` for a PUT of the object itself and
+        replaces the object's content with the tagging XML. Tag nothing where that happens."""
+        if self._tagging is None:
+            key, body = ".vigie-probe/tagging", b"vigie tagging probe"
+            await self.put(bucket, key, body)
+            try:
+                await self.set_tags(bucket, key, {"probe": "1"})
+                self._tagging = (await self.get(bucket, key) == body
+                                 and await self.get_tags(bucket, key) == {"probe": "1"})
+            except (S3Error, InvalidResponseError, ValueError):
+                self._tagging = False
+            finally:
+                await self.delete(bucket, key)
+            if not self._tagging:
+                log.warning("object_tagging_unsupported", bucket=bucket,
+                            consequence="held copies are known by key prefix and database only")
+        return self._tagging
+
+    async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        object_tags = Tags.new_object_tags()
+        object_tags.update(tags)
+        await asyncio.to_thread(self._client.set_object_tags, bucket, key, object_tags)
+
+    async def get_tags(self, bucket: str, key: str) -> dict[str, str]:
+        tags = await asyncio.to_thread(self._client.get_object_tags, bucket, key)
+        return dict(tags or {})
+
     async def delete(self, bucket: str, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, bucket, key)
 
@@ -185,6 +225,24 @@ class ObjectStore:
             )
             return False
         return True
+
+    async def set_tag_expiry_rule(self, bucket: str, tag: tuple[str, str], days: int) -> bool:
+        """Expire the objects carrying ``tag`` after ``days`` (held evidence, once released)."""
+        config = LifecycleConfig([Rule(
+            ENABLED, rule_filter=Filter(tag=Tag(*tag)),
+            rule_id=f"expire-{tag[0]}-{tag[1]}", expiration=Expiration(days=days))])
+        try:
+            await asyncio.to_thread(self._client.set_bucket_lifecycle, bucket, config)
+        except (S3Error, InvalidResponseError) as exc:
+            log.warning("lifecycle_rules_unsupported", bucket=bucket, error=type(exc).__name__)
+            return False
+        return True
+
+    async def get_tag_expiry_rules(self, bucket: str) -> dict[tuple[str, str], int]:
+        config = await asyncio.to_thread(self._client.get_bucket_lifecycle, bucket)
+        return {(r.rule_filter.tag.key, r.rule_filter.tag.value): int(r.expiration.days)
+                for r in (config.rules if config else [])
+                if r.rule_filter and r.rule_filter.tag and r.expiration and r.expiration.days}
 
     async def get_expiry_rules(self, bucket: str) -> dict[str, int]:
         config = await asyncio.to_thread(self._client.get_bucket_lifecycle, bucket)

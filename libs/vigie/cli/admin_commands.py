@@ -1,0 +1,204 @@
+"""`vigie hold …` and `vigie commune …`: operations on the server, for the people who run it.
+
+Settings come from the environment (VIGIE_…) as for the services; without them, from the embedded
+default running in `--data` (what `make run` started). A refused request exits 2 with its reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+MAX_RETENTION_DAYS = 30  # R4: one month at most
+
+
+class CommandError(Exception):
+    """Refused: the message says why (exit 2)."""
+
+
+def cli_settings(data: Path):  # type: ignore[no-untyped-def]
+    from vigie.settings import CommonSettings, load_settings
+
+    if os.environ.get("VIGIE_POSTGRES_DSN"):
+        return load_settings(CommonSettings)
+    run_state, secrets = data / "run.json", data / "secrets.json"
+    if not (run_state.exists() and secrets.exists()):
+        raise CommandError("no VIGIE_POSTGRES_DSN… settings in the environment and no running "
+                           f"embedded default in {data} (start it with `make run`)")
+    ports = json.loads(run_state.read_text())["ports"]
+    sec = json.loads(secrets.read_text())
+    password = (data / "postgres" / "pg-password").read_text().strip()
+    return CommonSettings.model_validate(dict(
+        local_mode=True, nats_url=f"nats://127.0.0.1:{ports['nats']}", nats_user="admin",
+        nats_password=sec["nats"]["admin"],
+        postgres_dsn=f"postgresql://vigie:{password}@127.0.0.1:{ports['postgres']}/vigie",
+        s3_endpoint=f"127.0.0.1:{ports['s3']}", s3_access_key=sec["s3_access_key"],
+        s3_secret_key=sec["s3_secret_key"]))
+
+
+@asynccontextmanager
+async def _connected(data: Path) -> AsyncIterator[tuple[Any, Any, Any]]:
+    from vigie.db.pool import pool_from_settings
+    from vigie.storage.objects import Buckets, ObjectStore
+
+    common = cli_settings(data)
+    pool = await pool_from_settings(common, max_size=2)
+    try:
+        yield pool, ObjectStore.from_settings(common), Buckets.with_prefix(common.bucket_prefix)
+    finally:
+        await pool.close()
+
+
+def _run(args: argparse.Namespace,
+         work: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
+    from vigie.holds import HoldError
+    from vigie.log import configure_logging
+    from vigie.settings import SettingsError
+
+    configure_logging(level="warning", fmt="console", service="cli")  # on stderr: stdout is output
+    try:
+        return asyncio.run(work(args))
+    except (CommandError, HoldError, SettingsError) as exc:
+        print(f"vigie {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _period(value: str) -> datetime:
+    if value == "now":
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"{value!r} is not a date and time (2026-03-14T08:00+01:00, or now)") from None
+    if moment.tzinfo is None:
+        raise CommandError(f"{value!r} has no time zone: write it as 2026-03-14T08:00+01:00")
+    return moment
+
+
+async def _hold_create(args: argparse.Namespace) -> int:
+    from vigie.holds import HoldRequest, create_hold
+
+    request = HoldRequest.parse(dict(
+        kind=args.kind, reference=args.reference, commune=args.commune,
+        cameras=[c for spec in args.camera for c in spec.split(",") if c],
+        period_start=_period(args.start), period_end=_period(args.end), requested_by=args.by,
+        reason=args.reason, review_on=args.review))
+    async with _connected(args.data) as (pool, store, buckets):
+        report = await create_hold(pool, store, recordings=buckets.recordings,
+                                   evidence=buckets.evidence, request=request)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return 0
+    print(f"Hold {report.hold_id} registered ({request.kind}, {request.reference}).")
+    for c in report.coverage:
+        print(f"  {request.commune}/{c.camera}: {c.copied} segments copied to evidence "
+              f"({c.size_bytes / 2**20:.1f} MiB)")
+        for m in c.missing:
+            why = ("erased before the hold (see the deletions in the register)" if m.why == "erased"
+                   else "not recorded (camera offline or not yet installed)")
+            print(f"    missing {m.start:%Y-%m-%d %H:%M:%S} → {m.end:%Y-%m-%d %H:%M:%S} UTC: {why}")
+    if not report.complete:
+        print("  The hold does not cover the whole period: say so in the reply to the requester.")
+    return 0
+
+
+async def _hold_release(args: argparse.Namespace) -> int:
+    from vigie.holds import release_hold
+
+    async with _connected(args.data) as (pool, store, buckets):
+        count = await release_hold(pool, store, evidence=buckets.evidence, hold_id=args.id,
+                                   released_by=args.by, reason=args.reason)
+    print(f"Hold {args.id} released: its {count} copies will be erased at the next sweep.")
+    return 0
+
+
+async def _hold_list(args: argparse.Namespace) -> int:
+    from vigie.holds import list_holds
+
+    async with _connected(args.data) as (pool, _store, _buckets):
+        holds = await list_holds(pool)
+    if args.json:
+        print(json.dumps(holds, default=str))
+        return 0
+    print("ID  STATE     KIND                  REFERENCE             COMMUNE        REVIEW      "
+          "COPIES")
+    for h in holds:
+        print(f"{h['id']:<3} {h['state']:<9} {h['kind']:<21} {h['reference'][:21]:<21} "
+              f"{h['commune']:<14} {h['review_on']}  {h['copies_kept']} kept, "
+              f"{h['copies_erased']} erased")
+    return 0
+
+
+async def _commune_retention(args: argparse.Namespace) -> int:
+    from vigie.register import Entry, record
+
+    if not 1 <= args.days <= MAX_RETENTION_DAYS:
+        raise CommandError(f"retention must be 1 to {MAX_RETENTION_DAYS} days (R4: one month at "
+                           f"most), not {args.days}")
+    if not args.by.strip():
+        raise CommandError("--by must name who decided the change")
+    async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn, \
+            conn.transaction():
+        before = await conn.fetchval(
+            "SELECT retention_days FROM communes WHERE slug = $1 FOR UPDATE", args.commune)
+        if before is None:
+            raise CommandError(f"unknown commune {args.commune!r}")
+        await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1",
+                           args.commune, args.days)
+        await record(conn, Entry(actor=args.by.strip(), action="commune.retention_changed",
+                                 commune=args.commune, reason=args.reason,
+                                 details={"from_days": before, "to_days": args.days}))
+    print(f"{args.commune}: retention {before} → {args.days} days; the retention service applies "
+          "it (and the lifecycle rules) at its next sweep.")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    data_help = "data folder of the running `make run` (when no VIGIE_… settings are set)"
+
+    hold = sub.add_parser("hold", help="holds: footage kept beyond retention (R18, R21)")
+    hold_sub = hold.add_subparsers(dest="hold_command", required=True, metavar="ACTION")
+    p = hold_sub.add_parser("create", help="register a hold and copy what it covers to evidence")
+    p.add_argument("--kind", required=True, choices=["judicial_requisition", "right_of_access"])
+    p.add_argument("--reference", required=True, help="requisition or request reference")
+    p.add_argument("--commune", required=True)
+    p.add_argument("--camera", action="append", required=True, metavar="SLUG[,SLUG]")
+    p.add_argument("--start", required=True, help="period start, ISO 8601 with time zone")
+    p.add_argument("--end", required=True, help="period end, ISO 8601 with time zone, or now")
+    p.add_argument("--by", required=True, help="who requests it (name, service)")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--review", required=True, type=date.fromisoformat, help="review date YYYY-MM-DD")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    p.set_defaults(func=lambda a: _run(a, _hold_create))
+
+    p = hold_sub.add_parser("release", help="return a hold's copies to deletion")
+    p.add_argument("id", type=int)
+    p.add_argument("--by", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    p.set_defaults(func=lambda a: _run(a, _hold_release))
+
+    p = hold_sub.add_parser("list", help="holds with their state")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    p.set_defaults(func=lambda a: _run(a, _hold_list))
+
+    commune = sub.add_parser("commune", help="commune settings")
+    commune_sub = commune.add_subparsers(dest="commune_command", required=True, metavar="ACTION")
+    p = commune_sub.add_parser("set-retention", help="days recordings are kept (1–30, R4)")
+    p.add_argument("commune")
+    p.add_argument("days", type=int)
+    p.add_argument("--by", required=True, help="who decided it")
+    p.add_argument("--reason", default="", help="e.g. the prefectoral order's reference")
+    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    p.set_defaults(func=lambda a: _run(a, _commune_retention))

@@ -1,0 +1,266 @@
+"""Holds: footage kept beyond retention under a judicial requisition or a pending right-of-access
+request (REGULATION.md R18, R21; DESIGN.md invariant 3).
+
+A hold copies the segments it covers, with their hashes, into the evidence bucket; the originals then
+expire as usual. The race with a retention sweep is settled by one per-camera lock: the sweep takes it
+before deleting a batch and skips any segment covered by an active hold that has no copy yet; a hold
+takes it to register itself. So either the hold is registered first (and the sweep keeps what it has
+not copied yet), or the sweep deleted first (and the hold reports those segments as erased).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vigie.register import Entry, record
+from vigie.storage.objects import ObjectStore
+
+# pg_advisory_xact_lock(CAMERA_LOCK, camera_id): the deletion step of a sweep vs hold registration.
+CAMERA_LOCK = 0x56494730
+HoldKind = Literal["judicial_requisition", "right_of_access"]
+CONTIGUOUS = timedelta(seconds=1)  # segments of a camera online join with no gap larger than this
+
+
+class HoldError(ValueError):
+    """A refused request, with the reason a person can act on (exit 2 / HTTP 4xx)."""
+
+
+class HoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    kind: HoldKind = Field(description="judicial_requisition (R18) or right_of_access (R21)")
+    reference: str = Field(min_length=1, max_length=200,
+                           description="The requisition's or the request's reference")
+    commune: str = Field(min_length=1, max_length=63)
+    cameras: list[str] = Field(min_length=1, max_length=200, description="Camera slugs")
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    requested_by: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=2000)
+    review_on: date = Field(description="When the hold must be reviewed (R18)")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> HoldRequest:
+        if self.period_end <= self.period_start:
+            raise ValueError("the period ends before it starts")
+        if self.period_start > datetime.now(UTC):
+            raise ValueError("the period starts in the future: there is nothing to hold yet")
+        if self.review_on < datetime.now(UTC).date():
+            raise ValueError("the review date is in the past")
+        return self
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> HoldRequest:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise HoldError(_reasons(exc)) from None
+
+
+def _reasons(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "string_too_short":
+            message = "must not be empty"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Missing:
+    start: datetime
+    end: datetime
+    why: Literal["erased", "not_recorded"]
+
+
+@dataclass
+class CameraCoverage:
+    camera: str
+    copied: int = 0
+    size_bytes: int = 0
+    missing: list[Missing] = field(default_factory=list)
+
+
+@dataclass
+class HoldReport:
+    hold_id: int
+    coverage: list[CameraCoverage]
+
+    @property
+    def complete(self) -> bool:
+        return all(not c.missing for c in self.coverage)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"hold_id": self.hold_id, "complete": self.complete, "cameras": [
+            {"camera": c.camera, "segments_copied": c.copied, "size_bytes": c.size_bytes,
+             "missing": [{"start": m.start.isoformat(), "end": m.end.isoformat(), "why": m.why}
+                         for m in c.missing]} for c in self.coverage]}
+
+
+COVERED_SQL = """
+SELECT s.camera_id, s.object_key, s.start_time, s.end_time, s.sha256, s.size_bytes
+FROM segments s
+WHERE s.camera_id = $1 AND s.start_time < $3 AND s.end_time > $2
+ORDER BY s.start_time
+"""
+ERASED_SQL = """
+SELECT EXISTS (SELECT 1 FROM audit_log
+               WHERE action = 'deletion' AND $1 = ANY(cameras)
+                 AND period_start < $3 AND period_end > $2)
+"""
+
+
+async def create_hold(pool: asyncpg.Pool, store: ObjectStore, *, recordings: str, evidence: str,
+                      request: HoldRequest) -> HoldReport:
+    """Register the hold, then copy what it covers into `evidence`; report what was not found."""
+    hold_id = await register_hold(pool, request)
+    return await copy_covered(pool, store, hold_id, recordings=recordings, evidence=evidence)
+
+
+async def register_hold(pool: asyncpg.Pool, request: HoldRequest) -> int:
+    """From its commit on, no sweep deletes a covered segment that has no copy yet."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT true FROM communes WHERE slug = $1", request.commune):
+            raise HoldError(f"unknown commune {request.commune!r}")
+        rows = await conn.fetch("SELECT id, slug FROM cameras WHERE commune = $1 AND slug = ANY($2)",
+                                request.commune, request.cameras)
+        unknown = sorted(set(request.cameras) - {r["slug"] for r in rows})
+        if unknown:
+            raise HoldError(f"unknown camera(s) in {request.commune}: {', '.join(unknown)}")
+        for cid in sorted(r["id"] for r in rows):
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2::int)", CAMERA_LOCK, cid)
+        hold_id = int(await conn.fetchval(
+            "INSERT INTO holds (kind, reference, commune, period_start, period_end, requested_by, "
+            "reason, review_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            request.kind, request.reference, request.commune, request.period_start,
+            request.period_end, request.requested_by, request.reason, request.review_on))
+        await conn.executemany("INSERT INTO hold_cameras VALUES ($1, $2)",
+                               [(hold_id, r["id"]) for r in rows])
+        await record(conn, Entry(
+            actor=request.requested_by, action="hold.created", commune=request.commune,
+            cameras=[f"{request.commune}/{r['slug']}" for r in rows],
+            period_start=request.period_start, period_end=request.period_end,
+            reason=request.reason,
+            details={"hold_id": hold_id, "kind": request.kind, "reference": request.reference,
+                     "review_on": request.review_on.isoformat()}))
+    return hold_id
+
+
+async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, recordings: str,
+                       evidence: str) -> HoldReport:
+    """Copy every covered segment not copied yet (idempotent: resumes an interrupted hold)."""
+    hold = await pool.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
+    if hold is None:
+        raise HoldError(f"no hold {hold_id}")
+    cameras = await pool.fetch(
+        "SELECT c.id, c.slug FROM hold_cameras hc JOIN cameras c ON c.id = hc.camera_id "
+        "WHERE hc.hold_id = $1 ORDER BY c.slug", hold_id)
+    done = {r["source_key"]: r for r in await pool.fetch(
+        "SELECT source_key, size_bytes FROM hold_items WHERE hold_id = $1", hold_id)}
+    report = HoldReport(hold_id, [])
+    for cam in cameras:
+        coverage = CameraCoverage(cam["slug"])
+        found: list[tuple[datetime, datetime]] = []
+        for seg in await pool.fetch(COVERED_SQL, cam["id"], hold["period_start"],
+                                    hold["period_end"]):
+            key = seg["object_key"]
+            if key in done or await _copy_one(pool, store, hold_id, seg, recordings, evidence):
+                coverage.copied += 1
+                coverage.size_bytes += seg["size_bytes"]
+                found.append((seg["start_time"], seg["end_time"]))
+        for start, end in _gaps(found, hold["period_start"], hold["period_end"]):
+            erased = await pool.fetchval(ERASED_SQL, f"{hold['commune']}/{cam['slug']}", start, end)
+            coverage.missing.append(Missing(start, end, "erased" if erased else "not_recorded"))
+        report.coverage.append(coverage)
+    return report
+
+
+async def _copy_one(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, seg: asyncpg.Record,
+                    recordings: str, evidence: str) -> bool:
+    key = f"holds/{hold_id}/{seg['object_key']}"
+    if not await store.copy(recordings, seg["object_key"], evidence, key):
+        return False  # erased between the listing and the copy
+    if await store.supports_tagging(evidence):
+        await store.set_tags(evidence, key, {"vigie-hold": str(hold_id),
+                                             "vigie-hold-state": "active"})
+    data = await store.get(evidence, key)
+    if hashlib.sha256(data).hexdigest() != seg["sha256"]:
+        await store.delete(evidence, key)
+        raise HoldError(f"segment {seg['object_key']} does not match its recorded SHA-256: "
+                        "storage is corrupt, the hold was registered but not completed")
+    await pool.execute(
+        "INSERT INTO hold_items (hold_id, camera_id, source_key, segment_start, segment_end, "
+        "evidence_key, sha256, size_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "ON CONFLICT DO NOTHING", hold_id, seg["camera_id"], seg["object_key"], seg["start_time"],
+        seg["end_time"], key, seg["sha256"], seg["size_bytes"])
+    return True
+
+
+def _gaps(found: list[tuple[datetime, datetime]], start: datetime,
+          end: datetime) -> list[tuple[datetime, datetime]]:
+    """Parts of [start, end] no found segment covers (joins within CONTIGUOUS are no gap)."""
+    gaps, cursor = [], start
+    for seg_start, seg_end in sorted(found):
+        if seg_start - cursor > CONTIGUOUS:
+            gaps.append((cursor, seg_start))
+        cursor = max(cursor, seg_end)
+    if end - cursor > CONTIGUOUS:
+        gaps.append((cursor, end))
+    return gaps
+
+
+async def release_hold(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str, hold_id: int,
+                       released_by: str, reason: str) -> int:
+    """Return the hold's copies to deletion (the next sweep erases them). Returns their count."""
+    if not released_by.strip() or not reason.strip():
+        raise HoldError("who releases the hold and why must both be given")
+    async with pool.acquire() as conn, conn.transaction():
+        hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1 FOR UPDATE", hold_id)
+        if hold is None:
+            raise HoldError(f"no hold {hold_id}")
+        if hold["state"] != "active":
+            raise HoldError(f"hold {hold_id} was already released on {hold['released_at']:%Y-%m-%d}")
+        await conn.execute("UPDATE holds SET state = 'released', released_at = now(), "
+                           "released_by = $2, release_reason = $3 WHERE id = $1",
+                           hold_id, released_by.strip(), reason.strip())
+        cameras = await conn.fetch(
+            "SELECT c.slug FROM hold_cameras hc JOIN cameras c ON c.id = hc.camera_id "
+            "WHERE hc.hold_id = $1", hold_id)
+        await record(conn, Entry(
+            actor=released_by.strip(), action="hold.released", commune=hold["commune"],
+            cameras=[f"{hold['commune']}/{c['slug']}" for c in cameras],
+            period_start=hold["period_start"], period_end=hold["period_end"], reason=reason.strip(),
+            details={"hold_id": hold_id, "kind": hold["kind"], "reference": hold["reference"]}))
+    keys = [r["evidence_key"] for r in await pool.fetch(
+        "SELECT evidence_key FROM hold_items WHERE hold_id = $1 AND erased_at IS NULL", hold_id)]
+    if await store.supports_tagging(evidence):
+        for key in keys:  # for the lifecycle backstop; the sweep erases them regardless of tags
+            await store.set_tags(evidence, key, {"vigie-hold": str(hold_id),
+                                                 "vigie-hold-state": "released"})
+    return len(keys)
+
+
+LIST_SQL = """
+SELECT h.id, h.kind, h.reference, h.commune, h.period_start, h.period_end, h.requested_by,
+       h.reason, h.review_on, h.state, h.created_at, h.released_at, h.released_by,
+       (SELECT array_agg(c.slug ORDER BY c.slug) FROM hold_cameras hc
+          JOIN cameras c ON c.id = hc.camera_id WHERE hc.hold_id = h.id) AS cameras,
+       (SELECT count(*) FROM hold_items i WHERE i.hold_id = h.id AND i.erased_at IS NULL)
+         AS copies_kept,
+       (SELECT count(*) FROM hold_items i WHERE i.hold_id = h.id AND i.erased_at IS NOT NULL)
+         AS copies_erased
+FROM holds h
+ORDER BY h.id
+"""
+
+
+async def list_holds(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(LIST_SQL)]

@@ -1,0 +1,104 @@
+"""`vigie commune set-retention` and `vigie hold …` as the people running Vigie use them: refused input
+exits 2 with its reason and changes nothing (REGULATION.md R4, R18)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import asyncpg
+import pytest
+from vigie.settings import CommonSettings
+from vigie.storage.objects import Buckets, ObjectStore
+
+from tests.conftest import settings_env
+from tests.retention.helpers import ago, camera, commune, segment
+
+pytestmark = pytest.mark.integration
+
+
+def _vigie(settings: CommonSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **settings_env(settings)}
+    return subprocess.run([sys.executable, "-m", "vigie.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("days", ["0", "31", "-3"])
+async def test_retention_outside_1_to_30_days_is_refused_R4(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool, days: str,
+) -> None:
+    await commune(db, "palaiseau", 15)
+    result = _vigie(settings_for(), "commune", "set-retention", "palaiseau", days, "--by", "dgs")
+    assert result.returncode == 2
+    assert f"retention must be 1 to 30 days (R4: one month at most), not {days}" in result.stderr
+    assert await db.fetchval("SELECT retention_days FROM communes") == 15
+
+
+async def test_retention_change_is_applied_and_registered(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+) -> None:
+    await commune(db, "palaiseau", 15)
+    result = _vigie(settings_for(), "commune", "set-retention", "palaiseau", "10", "--by", "dgs",
+                    "--reason", "arrêté préfectoral 2026-114")
+    assert result.returncode == 0, result.stderr
+    assert await db.fetchval("SELECT retention_days FROM communes") == 10
+    row = await db.fetchrow("SELECT * FROM audit_log WHERE action = 'commune.retention_changed'")
+    assert row["actor"] == "dgs" and json.loads(row["details"]) == {"from_days": 15, "to_days": 10}
+    unknown = _vigie(settings_for(), "commune", "set-retention", "massy", "10", "--by", "dgs")
+    assert unknown.returncode == 2 and "unknown commune 'massy'" in unknown.stderr
+
+
+def _hold_args(**overrides: str) -> list[str]:
+    values = {"--kind": "judicial_requisition", "--reference": "PV-2026-77",
+              "--commune": "palaiseau", "--camera": "gare",
+              "--start": ago(1, minutes=10).isoformat(), "--end": ago(1).isoformat(),
+              "--by": "opj.durand", "--reason": "vol à l'arraché",
+              "--review": (date.today() + timedelta(days=30)).isoformat()}
+    values.update(overrides)
+    return ["hold", "create", *[x for kv in values.items() for x in kv]]
+
+
+@pytest.mark.parametrize(("overrides", "reason"), [
+    ({"--reference": ""}, "reference: must not be empty"),
+    ({"--start": ago(1).isoformat(), "--end": ago(2).isoformat()},
+     "the period ends before it starts"),
+    ({"--start": "2026-03-14T08:00"}, "has no time zone"),
+    ({"--start": "hier"}, "is not a date and time"),
+])
+async def test_a_refused_hold_exits_2_with_its_reason_and_registers_nothing_R18(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool, overrides: dict[str, str],
+    reason: str,
+) -> None:
+    await commune(db, "palaiseau", 15)
+    await camera(db, "gare")
+    result = _vigie(settings_for(), *_hold_args(**overrides))
+    assert result.returncode == 2, result.stdout
+    assert reason in result.stderr
+    assert await db.fetchval("SELECT count(*) FROM holds") == 0
+
+
+async def test_hold_create_list_release_from_the_command_line(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+    store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    await commune(db, "palaiseau", 15)
+    cid = await camera(db, "gare")
+    await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(1, minutes=5))
+    created = _vigie(settings_for(), *_hold_args(), "--json")
+    assert created.returncode == 0, created.stderr
+    report = json.loads(created.stdout)
+    assert report["cameras"][0]["segments_copied"] == 1 and not report["complete"]
+    listed = json.loads(_vigie(settings_for(), "hold", "list", "--json").stdout)
+    assert [(h["id"], h["state"], h["copies_kept"]) for h in listed] == [
+        (report["hold_id"], "active", 1)]
+    released = _vigie(settings_for(), "hold", "release", str(report["hold_id"]), "--by", "parquet",
+                      "--reason", "affaire classée")
+    assert released.returncode == 0 and "1 copies will be erased" in released.stdout
+    again = _vigie(settings_for(), "hold", "release", str(report["hold_id"]), "--by", "parquet",
+                   "--reason", "affaire classée")
+    assert again.returncode == 2 and "already released" in again.stderr
