@@ -1,23 +1,78 @@
-"""Named personal accounts (R8): creation with an argon2 password hash."""
+"""Named personal accounts (R8): argon2 password hashes, a designation record, a TOTP second factor
+required for administrators and national-police accounts (remote access, R38)."""
 
 from __future__ import annotations
 
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
+import pyotp
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor")
+TOTP_REQUIRED_ROLES = frozenset({"admin", "national_police"})
+MIN_PASSWORD_LENGTH = 12
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 _hasher = PasswordHasher()
+# Verified against when the account does not exist, so that timing does not tell which do.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """A refused account operation, with its reason."""
+
+
+@dataclass(frozen=True)
+class NewUser:
+    id: int
+    totp_secret: str | None
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def generate_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+def totp_required(roles: list[str] | tuple[str, ...]) -> bool:
+    return bool(TOTP_REQUIRED_ROLES & set(roles))
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(username: str, secret: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="Vigie")
+
+
+def verify_totp(secret: str, code: str) -> bool:
+    return bool(code) and pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
+
+
+def check_new_account(*, username: str, password: str, roles: list[str]) -> None:
+    if not USERNAME.match(username):
+        raise AccountError("username: lower-case letters, digits, '.', '_' or '-', 2 to 63")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    if not roles:
+        raise AccountError("at least one role")
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise AccountError(f"unknown roles: {', '.join(sorted(unknown))}")
 
 
 async def create_user(
@@ -30,15 +85,23 @@ async def create_user(
     communes: list[str],
     designated_by: str,
     designation_expires: date | None = None,
-) -> int:
-    unknown = set(roles) - set(ROLES)
-    if unknown:
-        raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
+    agent_number: str | None = None,
+    with_totp: bool = False,
+) -> NewUser:
+    check_new_account(username=username, password=password, roles=roles)
+    if not designated_by.strip():
+        raise AccountError("designated_by: who designated the agent (R8)")
+    known = {r["slug"] for r in await conn.fetch("SELECT slug FROM communes")}
+    if set(communes) - known:
+        raise AccountError(f"unknown communes: {', '.join(sorted(set(communes) - known))}")
+    if await conn.fetchval("SELECT true FROM users WHERE username = $1", username):
+        raise AccountError(f"username {username!r} is taken")
+    secret = new_totp_secret() if with_totp or totp_required(roles) else None
     user_id: int = await conn.fetchval(
-        """INSERT INTO users (username, full_name, password_hash, roles, communes,
-                              designated_by, designated_on, designation_expires)
-           VALUES ($1, $2, $3, $4, $5, $6, current_date, $7) RETURNING id""",
-        username, full_name, hash_password(password), roles, communes, designated_by,
-        designation_expires,
+        """INSERT INTO users (username, full_name, password_hash, roles, communes, designated_by,
+                              designated_on, designation_expires, agent_number, totp_secret)
+           VALUES ($1, $2, $3, $4, $5, $6, current_date, $7, $8, $9) RETURNING id""",
+        username, full_name, hash_password(password), roles, communes, designated_by.strip(),
+        designation_expires, agent_number, secret,
     )
-    return user_id
+    return NewUser(user_id, secret)

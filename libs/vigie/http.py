@@ -40,9 +40,11 @@ class _Server(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, *, host: str, port: int, ssl_certfile: str | None = None,
+                 ssl_keyfile: str | None = None) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
         )
         self._server = _Server(config)
         self._host, self._port = host, port

@@ -109,7 +109,9 @@ async def run_service(
     )
     app = api(rt) if api else FastAPI(title=f"vigie-{service}")
     add_health_routes(app, service=service, readiness=rt.readiness)
-    server = HttpServer(app, host=http.http_host, port=http.http_port)
+    cert, key = getattr(http, "tls_certificate", None), getattr(http, "tls_key", None)
+    server = HttpServer(app, host=http.http_host, port=http.http_port,
+                        ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None)
     try:
         await server.start()
     except OSError as exc:

@@ -54,6 +54,9 @@ class CommonSettings(BaseSettings):
     bucket_prefix: str = Field(
         default="", pattern=r"^[a-z0-9-]*$", description="Prefix of every bucket name (tests)"
     )
+    register_key: SecretStr | None = Field(
+        default=None, description="Key signing the register's checkpoints (HMAC-SHA256); the "
+        "gateway and `vigie audit verify` need it")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "console"] = Field(
         default="json", description="json in production, console for a terminal"

@@ -1,16 +1,43 @@
-"""Run the viewer-gateway service: `vigie service viewer-gateway` or `python -m services.viewer_gateway`."""
+"""Run the viewer-gateway service: `vigie service viewer-gateway` or
+`python -m services.viewer_gateway`."""
 
 from __future__ import annotations
 
 import sys
 
-from vigie.service import idle_until_stopped, service_main
+from vigie.log import get_logger
+from vigie.service import Runtime, service_main
 
+from services.viewer_gateway import handlers
+from services.viewer_gateway.api import create_app
+from services.viewer_gateway.api.deps import Gateway
 from services.viewer_gateway.settings import ViewerGatewaySettings
+
+log = get_logger(__name__)
+
+
+async def work(rt: Runtime, settings: ViewerGatewaySettings) -> None:
+    gw: Gateway = rt.state["app"].state.gateway
+    key = rt.common.register_key
+    if key is None:
+        # Without it the register's head cannot be signed: refuse rather than run unaudited.
+        raise SystemExit("VIGIE_REGISTER_KEY is not set: the gateway signs the register's "
+                         "checkpoints with it")
+    await gw.handover.evaluate_all()
+    await handlers.run(pool=rt.require_pool(), handover=gw.handover,
+                       register_key=key.get_secret_value().encode(), settings=settings,
+                       stop=rt.stop)
+
+
+def app_factory(rt: Runtime, settings: ViewerGatewaySettings):  # type: ignore[no-untyped-def]
+    app = create_app(rt, settings)
+    rt.state["app"] = app
+    return app
 
 
 def main() -> int:
-    return service_main(service="viewer-gateway", settings_cls=ViewerGatewaySettings, work=idle_until_stopped)
+    return service_main(service="viewer-gateway", settings_cls=ViewerGatewaySettings, work=work,
+                        api=app_factory)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 from vigie.settings import ServiceSettings
 
 
 class ViewerGatewaySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="VIGIE_VIEWER_GATEWAY_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="VIGIE_VIEWER_GATEWAY_", extra="ignore",
+                                      frozen=True)
+
+    tls_certificate: Path | None = Field(
+        default=None, description="PEM certificate: with the key, HTTPS and Secure cookies")
+    tls_key: Path | None = Field(default=None, description="PEM private key of the certificate")
+    session_ttl_s: int = Field(default=12 * 3600, ge=300, le=7 * 86400,
+                               description="A session's lifetime (one shift)")
+    login_max_failures: int = Field(default=5, ge=1, le=100,
+                                    description="Failed logins per account in the window")
+    login_max_failures_per_address: int = Field(default=20, ge=1, le=1000,
+                                                description="Failed logins per address in the window")
+    login_window_s: int = Field(default=900, ge=10, le=86400, description="Throttling window")
+    handover_check_s: float = Field(default=15.0, gt=0, le=300,
+                                    description="How often scheduled hand-overs are evaluated")
+    checkpoint_interval_s: float = Field(default=60.0, gt=0, le=86400,
+                                         description="How often the register's head is signed")
+    register_retention_months: int = Field(default=36, ge=1, le=120,
+                                           description="Register retention (R15: 3 years)")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ViewerGatewaySettings:
+        if (self.tls_certificate is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both VIGIE_VIEWER_GATEWAY_TLS_CERTIFICATE and _TLS_KEY")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certificate is not None

@@ -41,7 +41,7 @@ def cli_settings(data: Path):  # type: ignore[no-untyped-def]
         nats_password=sec["nats"]["admin"],
         postgres_dsn=f"postgresql://vigie:{password}@127.0.0.1:{ports['postgres']}/vigie",
         s3_endpoint=f"127.0.0.1:{ports['s3']}", s3_access_key=sec["s3_access_key"],
-        s3_secret_key=sec["s3_secret_key"]))
+        s3_secret_key=sec["s3_secret_key"], register_key=sec.get("register_key")))
 
 
 @asynccontextmanager
@@ -162,6 +162,70 @@ async def _commune_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_key(data: Path) -> bytes:
+    key = cli_settings(data).register_key
+    if key is None:
+        raise CommandError("VIGIE_REGISTER_KEY is not set: the register's checkpoints cannot be "
+                           "checked without the key that signed them")
+    return key.get_secret_value().encode()
+
+
+async def _audit_verify(args: argparse.Namespace) -> int:
+    from vigie.register import verify
+
+    key = _register_key(args.data)
+    async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn:
+        result = await verify(conn, key)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    elif result.ok:
+        print(f"The register verifies: {result.rows} rows chained, {result.checkpoints} signed "
+              "checkpoints reached.")
+    else:
+        print(f"The register does NOT verify: {result.problem} (first broken row: "
+              f"{result.first_broken_id}).")
+    return 0 if result.ok else 1
+
+
+async def _audit_purge(args: argparse.Namespace) -> int:
+    from vigie.register import purge
+
+    if not 1 <= args.keep_months <= 120:
+        raise CommandError("--keep-months must be 1 to 120 (R15: 36 by default)")
+    key = _register_key(args.data)
+    async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn:
+        deleted = await purge(conn, key, keep_months=args.keep_months)
+    print(f"{deleted} register rows older than {args.keep_months} months purged behind a signed "
+          "checkpoint.")
+    return 0
+
+
+async def _user_create(args: argparse.Namespace) -> int:
+    from vigie.accounts import ROLES, AccountError, create_user, generate_password, totp_uri
+    from vigie.register import Entry, record
+
+    password = args.password or generate_password()
+    async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn, \
+            conn.transaction():
+        try:
+            user = await create_user(
+                conn, username=args.username, full_name=args.full_name, password=password,
+                roles=args.role, communes=args.commune, designated_by=args.designated_by,
+                designation_expires=args.expires, agent_number=args.agent_number,
+                with_totp=args.totp)
+        except AccountError as exc:
+            raise CommandError(f"{exc} (roles: {', '.join(ROLES)})") from None
+        await record(conn, Entry(actor=args.designated_by, action="user.created",
+                                 details={"username": args.username, "roles": args.role,
+                                          "communes": args.commune}))
+    print(f"User {args.username} created (roles {', '.join(args.role)}).")
+    if not args.password:
+        print(f"Password (shown once): {password}")
+    if user.totp_secret:
+        print(f"TOTP: scan {totp_uri(args.username, user.totp_secret)}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     data_help = "data folder of the running `make run` (when no VIGIE_… settings are set)"
 
@@ -192,6 +256,33 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true")
     p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
     p.set_defaults(func=lambda a: _run(a, _hold_list))
+
+    audit = sub.add_parser("audit", help="the register of accesses (R12–R15)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    p = audit_sub.add_parser("verify", help="check the hash chain and the signed checkpoints")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    p.set_defaults(func=lambda a: _run(a, _audit_verify))
+    p = audit_sub.add_parser("purge", help="delete whole months past the register's retention "
+                             "(needs the migrations' database role)")
+    p.add_argument("--keep-months", type=int, default=36)
+    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    p.set_defaults(func=lambda a: _run(a, _audit_purge))
+
+    user = sub.add_parser("user", help="named personal accounts (R8)")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    p = user_sub.add_parser("create", help="create an account (the first administrator, say)")
+    p.add_argument("username")
+    p.add_argument("--full-name", required=True)
+    p.add_argument("--role", action="append", required=True)
+    p.add_argument("--commune", action="append", default=[])
+    p.add_argument("--designated-by", required=True, help="who designated the agent (R8)")
+    p.add_argument("--expires", type=date.fromisoformat, help="designation expiry YYYY-MM-DD")
+    p.add_argument("--agent-number", help="sworn agent's number")
+    p.add_argument("--password", help="default: generated and shown once")
+    p.add_argument("--totp", action="store_true", help="enrol a TOTP second factor now")
+    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    p.set_defaults(func=lambda a: _run(a, _user_create))
 
     commune = sub.add_parser("commune", help="commune settings")
     commune_sub = commune.add_subparsers(dest="commune_command", required=True, metavar="ACTION")

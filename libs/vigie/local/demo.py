@@ -71,8 +71,8 @@ def camera_mounts(
 
 async def seed(
     conn: asyncpg.Connection, cameras: list[DemoCamera], rtsp_url: dict[str, str]
-) -> str | None:
-    """Seed once; returns the first administrator's password when it was created now."""
+) -> tuple[str, str | None] | None:
+    """Seed once; returns the first administrator's password and TOTP secret when created now."""
     async with conn.transaction():
         for slug, name, days in DEMO_COMMUNES:
             await conn.execute(
@@ -104,10 +104,10 @@ async def seed(
             )
         if await conn.fetchval("SELECT count(*) FROM users") == 0:
             password = generate_password()
-            await create_user(
+            admin = await create_user(
                 conn, username="admin", full_name="Administrateur Vigie", password=password,
                 roles=["admin"], communes=[c[0] for c in DEMO_COMMUNES],
                 designated_by="vigie run (démonstration)",
             )
-            return password
+            return password, admin.totp_secret
     return None

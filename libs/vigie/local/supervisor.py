@@ -23,11 +23,13 @@ from typing import Any
 import asyncpg
 
 from services import SERVICES
+from vigie.accounts import totp_uri
 from vigie.bus.permissions import all_users
 from vigie.bus.streams import StreamLimits
 from vigie.local import demo
 from vigie.local.servers import (
     ManagedProcess,
+    PostgresServer,
     ServerStartError,
     port_is_free,
     start_nats,
@@ -101,18 +103,30 @@ def check_ports(ports: Ports) -> None:
                            f"--port-base/--http-port")
 
 
+APP_ROLE = "vigie_app"  # the services' database role; the migrations' role owns the tables
+
+
 def load_secrets(data: Path) -> dict[str, Any]:
+    """Generated once into the data folder (0600); keys added by newer versions are filled in."""
     path = data / "secrets.json"
-    if path.exists():
-        return dict(json.loads(path.read_text()))
-    values = {
-        "nats": {u: secrets.token_urlsafe(18) for u in all_users()},
-        "s3_access_key": "vigie" + secrets.token_hex(6),
-        "s3_secret_key": secrets.token_hex(20),
+    values: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = {
+        "nats": lambda: {u: secrets.token_urlsafe(18) for u in all_users()},
+        "s3_access_key": lambda: "vigie" + secrets.token_hex(6),
+        "s3_secret_key": lambda: secrets.token_hex(20),
+        "pg_app_password": lambda: secrets.token_urlsafe(18),
+        "register_key": lambda: secrets.token_hex(32),
     }
-    path.write_text(json.dumps(values, indent=2))
-    path.chmod(0o600)
+    missing = {k: make() for k, make in wanted.items() if k not in values}
+    if missing:
+        values.update(missing)
+        path.write_text(json.dumps(values, indent=2))
+        path.chmod(0o600)
     return values
+
+
+def app_dsn(pg: PostgresServer, sec: dict[str, Any]) -> str:
+    return f"postgresql://{APP_ROLE}:{sec['pg_app_password']}@127.0.0.1:{pg.port}/{pg.database}"
 
 
 def default_footage() -> Path | None:
@@ -131,6 +145,7 @@ def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str) -> 
         "VIGIE_S3_ENDPOINT": f"127.0.0.1:{ports.s3}",
         "VIGIE_S3_ACCESS_KEY": sec["s3_access_key"],
         "VIGIE_S3_SECRET_KEY": sec["s3_secret_key"],
+        "VIGIE_REGISTER_KEY": sec["register_key"],
         "VIGIE_LOG_FORMAT": "json",
     }
 
@@ -184,23 +199,28 @@ class Supervisor:
         common = CommonSettings.model_validate(
             {k.removeprefix("VIGIE_").lower(): v for k, v in admin_env.items()})
         urls = {f"{c.commune}-{c.slug}": rtsp.url(f"{c.commune}-{c.slug}") for c in cameras}
-        seeded: dict[str, str | None] = {}
+        seeded: dict[str, tuple[str, str | None] | None] = {}
 
         async def _seed(conn: asyncpg.Connection) -> None:
-            seeded["password"] = await demo.seed(conn, cameras, urls)
+            seeded["admin"] = await demo.seed(conn, cameras, urls)
 
-        result = await provision(common, StreamLimits(), seed=_seed)
-        password = seeded.get("password")
-        if password:
-            print(f"\nFirst administrator: login 'admin', password '{password}' "
-                  "(shown once; change it after logging in)\n", flush=True)
+        result = await provision(common, StreamLimits(), seed=_seed,
+                                 app_role=(APP_ROLE, sec["pg_app_password"]))
+        admin = seeded.get("admin")
+        if admin:
+            password, totp_secret = admin
+            print(f"\nFirst administrator: login 'admin', password '{password}' (shown once; "
+                  f"change it after logging in)\n  TOTP second factor (required for "
+                  f"administrators): secret {totp_secret}\n  "
+                  f"{totp_uri('admin', totp_secret or '')}\n", flush=True)
         if result["lifecycle_rules"] is False:
             print("Note: the local S3 endpoint (rclone) does not apply lifecycle rules; the "
                   "retention service alone erases expired recordings.", flush=True)
 
         for name in SERVICES:
             env = {**os.environ,
-                   **common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user=NATS_USER[name])}
+                   **common_env(ports=self.ports, pg_dsn=app_dsn(pg, sec), sec=sec,
+                                user=NATS_USER[name])}
             prefix = f"VIGIE_{name.upper().replace('-', '_')}_"
             env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
             env[prefix + "HTTP_HOST"] = "127.0.0.1"

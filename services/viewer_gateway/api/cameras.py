@@ -1,0 +1,172 @@
+"""Cameras of your communes: their state, what you may do with each (the policy's answer), the
+recorded timeline; creation and changes for administrators. RTSP URLs are write-only: stored
+apart (camera_sources) and never returned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import asyncpg
+from fastapi import APIRouter, HTTPException, Query, Response
+from vigie.register import Entry, record
+
+from services.viewer_gateway.api.deps import (
+    PROBLEMS,
+    ConfigurationUser,
+    GatewayDep,
+    PlaybackUser,
+    UserDep,
+    allow,
+    camera_row,
+)
+from services.viewer_gateway.api.models import (
+    CameraChange,
+    CameraCreate,
+    CameraRights,
+    CameraView,
+    DecisionView,
+    Gap,
+    Timeline,
+    TimelineSegment,
+)
+from services.viewer_gateway.policy import rights
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+MAX_TIMELINE = timedelta(days=31)
+
+LIST_SQL = """
+SELECT c.*, h.online, h.masking_ok,
+       EXISTS (SELECT 1 FROM camera_sources s WHERE s.camera_id = c.id) AS has_source
+FROM cameras c LEFT JOIN camera_health h ON h.camera_id = c.id
+WHERE c.commune = ANY($1) {extra}
+ORDER BY c.commune, c.slug
+"""
+
+
+def _view(row: asyncpg.Record) -> CameraView:
+    expires = row["authorisation_expires"]
+    return CameraView(
+        commune=row["commune"], slug=row["slug"], name=row["name"], location=row["location"],
+        state=row["state"], retention_days=row["retention_days"],
+        authorisation_ref=row["authorisation_ref"], authorisation_expires=expires,
+        authorisation_expired=expires is not None and expires < datetime.now(UTC).date(),
+        device_id=row["device_id"], online=row["online"], masking_ok=row["masking_ok"],
+        has_source=row["has_source"])
+
+
+async def _one(gw: GatewayDep, commune: str, camera: str) -> CameraView:
+    row = await gw.pool.fetchrow(LIST_SQL.format(extra="AND c.slug = $2"), [commune], camera)
+    assert row is not None
+    return _view(row)
+
+
+@router.get("", summary="The cameras of your communes and their state", responses=PROBLEMS)
+async def list_cameras(user: UserDep, gw: GatewayDep) -> list[CameraView]:
+    rows = await gw.pool.fetch(LIST_SQL.format(extra=""), list(user.communes))
+    return [_view(r) for r in rows]
+
+
+@router.post("", status_code=201, summary="Add a camera (commissioning until its masks are "
+             "approved)", responses=PROBLEMS)
+async def create_camera(body: CameraCreate, user: ConfigurationUser,
+                        gw: GatewayDep) -> CameraView:
+    await allow(gw, user, "configuration", commune=body.commune)
+    if not await gw.pool.fetchval("SELECT true FROM communes WHERE slug = $1", body.commune):
+        raise HTTPException(404, f"no commune {body.commune}")
+    async with gw.pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT true FROM cameras WHERE commune = $1 AND slug = $2",
+                               body.commune, body.slug):
+            raise HTTPException(409, f"camera {body.commune}/{body.slug} exists already")
+        try:
+            cid = await conn.fetchval(
+                "INSERT INTO cameras (commune, slug, name, location, retention_days, "
+                "authorisation_ref, authorisation_expires) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "RETURNING id", body.commune, body.slug, body.name, body.location,
+                body.retention_days, body.authorisation_ref, body.authorisation_expires)
+        except asyncpg.RaiseError as exc:  # the retention trigger: above the commune's
+            raise HTTPException(400, str(exc)) from None
+        await conn.execute("INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2)",
+                           cid, body.rtsp_url)
+        await record(conn, Entry(actor=user.username, action="camera.created",
+                                 commune=body.commune, cameras=[f"{body.commune}/{body.slug}"],
+                                 details={"name": body.name, "location": body.location,
+                                          "authorisation_ref": body.authorisation_ref}))
+    return await _one(gw, body.commune, body.slug)
+
+
+@router.patch("/{commune}/{camera}", summary="Change a camera (the RTSP URL is write-only)",
+              responses=PROBLEMS)
+async def change_camera(commune: str, camera: str, body: CameraChange, user: ConfigurationUser,
+                        gw: GatewayDep) -> CameraView:
+    row = await camera_row(gw, user, commune, camera)
+    await allow(gw, user, "configuration", commune=commune)
+    changes = body.model_dump(exclude_unset=True, exclude={"rtsp_url"})
+    async with gw.pool.acquire() as conn, conn.transaction():
+        for column, value in changes.items():  # columns are the model's fields, not user text
+            try:
+                await conn.execute(f"UPDATE cameras SET {column} = $2, updated_at = now() "
+                                   "WHERE id = $1", row["id"], value)
+            except (asyncpg.RaiseError, asyncpg.NotNullViolationError) as exc:
+                raise HTTPException(400, f"{column}: {exc}") from None
+        if body.rtsp_url is not None:
+            await conn.execute(
+                "INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2) "
+                "ON CONFLICT (camera_id) DO UPDATE SET rtsp_url = excluded.rtsp_url",
+                row["id"], body.rtsp_url)
+        await record(conn, Entry(
+            actor=user.username, action="camera.changed", commune=commune,
+            cameras=[f"{commune}/{camera}"],
+            details={**{k: v for k, v in changes.items()},
+                     **({"rtsp_url": "changed (not recorded)"} if body.rtsp_url else {})}))
+    return await _one(gw, commune, camera)
+
+
+@router.get("/{commune}/{camera}/rights", summary="What you may do with this camera now, and why "
+            "not (the policy's decisions)", responses=PROBLEMS)
+async def camera_rights(commune: str, camera: str, user: UserDep,
+                        gw: GatewayDep) -> CameraRights:
+    row = await camera_row(gw, user, commune, camera)
+    holder = await gw.handover.holder(commune)
+    decisions = rights(user.subject, commune=commune, holder=holder,  # type: ignore[arg-type]
+                       camera_state=row["state"])
+    return CameraRights(commune=commune, camera=camera, holder=holder,  # type: ignore[arg-type]
+                        camera_state=row["state"],
+                        rights={a: DecisionView(allowed=d.allowed, reason=d.reason)
+                                for a, d in decisions.items()})
+
+
+@router.get("/{commune}/{camera}/timeline", summary="Recorded segments and the gaps between them "
+            "over a period (no image: opening a recording needs a reason, R13)",
+            responses=PROBLEMS)
+async def timeline(commune: str, camera: str, user: PlaybackUser, gw: GatewayDep,
+                   response: Response,
+                   start: Annotated[datetime, Query(description="Period start, ISO 8601, zone")],
+                   end: Annotated[datetime, Query(description="Period end, ISO 8601, zone")],
+                   ) -> Timeline:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(400, "start and end need a time zone (…Z or …+01:00)")
+    if end <= start:
+        raise HTTPException(400, "the period ends before it starts")
+    if end - start > MAX_TIMELINE:
+        raise HTTPException(400, "a timeline covers 31 days at most")
+    if start > datetime.now(UTC):
+        raise HTTPException(400, "the period is in the future")
+    row = await camera_row(gw, user, commune, camera)
+    await allow(gw, user, "playback", commune=commune, camera_state=row["state"])
+    segments = await gw.pool.fetch(
+        "SELECT start_time, end_time, frames, size_bytes, mask_version FROM segments "
+        "WHERE camera_id = $1 AND start_time < $3 AND end_time > $2 ORDER BY start_time",
+        row["id"], start, end)
+    gaps, cursor = [], start
+    for s in segments:
+        if s["start_time"] - cursor > timedelta(seconds=1):
+            gaps.append(Gap(start=cursor, end=s["start_time"]))
+        cursor = max(cursor, s["end_time"])
+    if end - cursor > timedelta(seconds=1):
+        gaps.append(Gap(start=cursor, end=min(end, max(cursor, datetime.now(UTC)))))
+    response.headers["Cache-Control"] = "no-store"
+    return Timeline(commune=commune, camera=camera, start=start, end=end, gaps=gaps,
+                    segments=[TimelineSegment(start=s["start_time"], end=s["end_time"],
+                                              frames=s["frames"], size_bytes=s["size_bytes"],
+                                              mask_version=s["mask_version"]) for s in segments])

@@ -1,0 +1,154 @@
+"""Communes: retention, municipal-police hours and their exceptions, the hand-over state and the
+supervisor's manual switch (R4, R27, R28)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, HTTPException
+from vigie.register import Entry, record
+
+from services.viewer_gateway.api.deps import (
+    PROBLEMS,
+    ConfigurationUser,
+    GatewayDep,
+    HandoverUser,
+    UserDep,
+    allow,
+)
+from services.viewer_gateway.api.models import (
+    CommuneView,
+    HandoverEnd,
+    HandoverExceptionRequest,
+    HandoverSwitchRequest,
+    HandoverView,
+    HoursChange,
+    RetentionChange,
+)
+from services.viewer_gateway.handlers import current_state
+from services.viewer_gateway.handover import HoursError, WeeklyHours
+
+router = APIRouter(prefix="/api/communes", tags=["communes"])
+
+
+async def _commune(gw: GatewayDep, user: UserDep, commune: str) -> CommuneView:
+    row = await gw.pool.fetchrow("SELECT * FROM communes WHERE slug = $1", commune)
+    if row is None or commune not in user.communes:
+        raise HTTPException(404, f"no commune {commune} among yours")
+    state = await current_state(gw.pool, commune)
+    return CommuneView(slug=row["slug"], name=row["name"], retention_days=row["retention_days"],
+                       time_zone=row["time_zone"], police_hours=json.loads(row["police_hours"]),
+                       handover=HandoverView(commune=commune, holder=state.holder, by=state.by,
+                                             until=state.until, reason=state.reason))
+
+
+@router.get("", summary="Your communes, with their hand-over state", responses=PROBLEMS)
+async def list_communes(user: UserDep, gw: GatewayDep) -> list[CommuneView]:
+    rows = await gw.pool.fetch("SELECT slug FROM communes WHERE slug = ANY($1) ORDER BY slug",
+                               list(user.communes))
+    return [await _commune(gw, user, r["slug"]) for r in rows]
+
+
+@router.get("/{commune}", summary="One of your communes", responses=PROBLEMS)
+async def get_commune(commune: str, user: UserDep, gw: GatewayDep) -> CommuneView:
+    return await _commune(gw, user, commune)
+
+
+@router.put("/{commune}/retention", summary="Days recordings are kept (1–30, R4)",
+            responses=PROBLEMS)
+async def set_retention(commune: str, body: RetentionChange, user: ConfigurationUser,
+                        gw: GatewayDep) -> CommuneView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    async with gw.pool.acquire() as conn, conn.transaction():
+        before = await conn.fetchval("SELECT retention_days FROM communes WHERE slug = $1 "
+                                     "FOR UPDATE", commune)
+        await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1", commune,
+                           body.days)
+        await record(conn, Entry(actor=user.username, action="commune.retention_changed",
+                                 commune=commune, reason=body.reason or None,
+                                 details={"from_days": before, "to_days": body.days}))
+    return await _commune(gw, user, commune)
+
+
+@router.put("/{commune}/hours", summary="Weekly municipal-police hours (hand-over schedule)",
+            responses=PROBLEMS)
+async def set_hours(commune: str, body: HoursChange, user: ConfigurationUser,
+                    gw: GatewayDep) -> CommuneView:
+    await _commune(gw, user, commune)
+    try:
+        WeeklyHours.parse(body.police_hours)
+    except HoursError as exc:
+        raise HTTPException(400, f"police_hours: {exc}") from None
+    async with gw.pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE communes SET police_hours = $2::jsonb WHERE slug = $1",
+                           commune, json.dumps(body.police_hours))
+        await record(conn, Entry(actor=user.username, action="commune.hours_changed",
+                                 commune=commune, reason=body.reason or None,
+                                 details={"police_hours": body.police_hours}))
+    await gw.handover.evaluate(commune, actor=user.username)
+    return await _commune(gw, user, commune)
+
+
+@router.post("/{commune}/handover/exceptions", status_code=201,
+             summary="A dated exception to the weekly hours (a holiday, an event)",
+             responses=PROBLEMS)
+async def add_exception(commune: str, body: HandoverExceptionRequest, user: ConfigurationUser,
+                        gw: GatewayDep) -> CommuneView:
+    await _commune(gw, user, commune)
+    if body.ends_at <= body.starts_at:
+        raise HTTPException(400, "the exception ends before it starts")
+    async with gw.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO handover_exceptions (commune, starts_at, ends_at, holder, reason, "
+            "created_by) VALUES ($1, $2, $3, $4, $5, $6)", commune, body.starts_at,
+            body.ends_at, body.holder, body.reason, user.username)
+        await record(conn, Entry(actor=user.username, action="handover.exception_added",
+                                 commune=commune, period_start=body.starts_at,
+                                 period_end=body.ends_at, reason=body.reason,
+                                 details={"holder": body.holder}))
+    await gw.handover.evaluate(commune, actor=user.username)
+    return await _commune(gw, user, commune)
+
+
+@router.get("/{commune}/handover", summary="Who holds the commune's cameras now",
+            responses=PROBLEMS)
+async def get_handover(commune: str, user: UserDep, gw: GatewayDep) -> HandoverView:
+    return (await _commune(gw, user, commune)).handover
+
+
+@router.post("/{commune}/handover", summary="Switch by hand, with a reason (supervisor)",
+             responses=PROBLEMS)
+async def switch(commune: str, body: HandoverSwitchRequest, user: HandoverUser,
+                 gw: GatewayDep) -> HandoverView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "handover", commune=commune)
+    async with gw.pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE handover_switches SET ended_at = now(), ended_by = $2 "
+                           "WHERE commune = $1 AND ended_at IS NULL", commune, user.username)
+        await conn.execute(
+            "INSERT INTO handover_switches (commune, holder, reason, switched_by, until) "
+            "VALUES ($1, $2, $3, $4, $5)", commune, body.holder, body.reason, user.username,
+            body.until)
+        await record(conn, Entry(actor=user.username, action="handover.manual_switch",
+                                 commune=commune, reason=body.reason,
+                                 details={"to": body.holder, "until": body.until}))
+    await gw.handover.evaluate(commune, actor=user.username)
+    return (await _commune(gw, user, commune)).handover
+
+
+@router.post("/{commune}/handover/end", summary="End a manual switch: back to the schedule",
+             responses=PROBLEMS)
+async def end_switch(commune: str, body: HandoverEnd, user: HandoverUser,
+                     gw: GatewayDep) -> HandoverView:
+    await _commune(gw, user, commune)
+    async with gw.pool.acquire() as conn, conn.transaction():
+        ended = await conn.execute(
+            "UPDATE handover_switches SET ended_at = now(), ended_by = $2 "
+            "WHERE commune = $1 AND ended_at IS NULL", commune, user.username)
+        if ended.endswith(" 0"):
+            raise HTTPException(409, "no manual switch is in force")
+        await record(conn, Entry(actor=user.username, action="handover.manual_end",
+                                 commune=commune, reason=body.reason))
+    await gw.handover.evaluate(commune, actor=user.username)
+    return (await _commune(gw, user, commune)).handover

@@ -1,0 +1,106 @@
+"""What every route shares: the gateway's context, the signed-in user, the policy gate."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, HTTPException, Request, WebSocket
+from pydantic import BaseModel, Field
+from vigie.service import Runtime
+
+from services.viewer_gateway.auth import COOKIE, User, session_user
+from services.viewer_gateway.handlers import Handover, Notifier
+from services.viewer_gateway.policy import Action, CameraState, decide
+from services.viewer_gateway.settings import ViewerGatewaySettings
+
+
+class Problem(BaseModel):
+    """Every refusal: a status code and a reason a person can act on."""
+
+    detail: str = Field(description="Why the request was refused")
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": text} for code, text in {
+        400: "Refused: the reason says why", 401: "Not signed in, or the session ended",
+        403: "Not allowed (the policy's reason)", 404: "No such thing in your communes",
+        409: "Conflicts with the current state"}.items()}
+
+
+@dataclass
+class Gateway:
+    rt: Runtime
+    settings: ViewerGatewaySettings
+    notifier: Notifier
+    handover: Handover
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.rt.require_pool()
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+GatewayDep = Annotated[Gateway, Depends(gateway)]
+
+
+async def current_user(request: Request, gw: GatewayDep) -> User:
+    token = request.cookies.get(COOKIE)
+    user = await session_user(gw.pool, token) if token else None
+    if user is None:
+        raise HTTPException(401, "not signed in, or the session has ended")
+    return user
+
+
+async def websocket_user(websocket: WebSocket) -> User | None:
+    gw: Gateway = websocket.app.state.gateway
+    token = websocket.cookies.get(COOKIE)
+    return await session_user(gw.pool, token) if token else None
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+def require(action: Action) -> Callable[..., Awaitable[User]]:
+    """The permission gate, before anything else of the request is looked at."""
+
+    async def gate(user: UserDep) -> User:
+        decision = decide(user.subject, action)
+        if not decision:
+            raise HTTPException(403, decision.reason)
+        return user
+
+    return gate
+
+
+async def camera_row(gw: Gateway, user: User, commune: str, camera: str) -> asyncpg.Record:
+    """A camera of the user's communes; the same 404 for another commune's (R9: no hint)."""
+    row = await gw.pool.fetchrow(
+        "SELECT c.*, m.name AS commune_name FROM cameras c JOIN communes m ON m.slug = c.commune "
+        "WHERE c.commune = $1 AND c.slug = $2", commune, camera)
+    if row is None or commune not in user.communes:
+        raise HTTPException(404, f"no camera {commune}/{camera} in your communes")
+    return row
+
+
+async def allow(gw: Gateway, user: User, action: Action, *, commune: str,
+                camera_state: CameraState | None = None) -> None:
+    holder = await gw.handover.holder(commune)
+    decision = decide(user.subject, action, commune=commune, holder=holder,  # type: ignore[arg-type]
+                      camera_state=camera_state)
+    if not decision:
+        raise HTTPException(403, decision.reason)
+
+
+# Users who passed the permission gate (R10), checked before the body is even read.
+ConfigurationUser = Annotated[User, Depends(require("configuration"))]
+HandoverUser = Annotated[User, Depends(require("handover"))]
+UserAdminUser = Annotated[User, Depends(require("user_admin"))]
+HoldsUser = Annotated[User, Depends(require("holds"))]
+AuditUser = Annotated[User, Depends(require("register_audit"))]
+PlaybackUser = Annotated[User, Depends(require("playback"))]

@@ -1,0 +1,292 @@
+"""The API's typed requests and responses. Text fields refuse NUL (PostgreSQL cannot store it) and
+are bounded, so that bad input is a 422 with a reason, never a server error."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from services.viewer_gateway.policy import Action
+
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+Line = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")]
+Required = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True,
+                                            pattern=r"^[^\x00]*\S[^\x00]*$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+Holder = Literal["municipal_police", "national_police"]
+Role = Literal["operator", "supervisor", "national_police", "mask_admin", "admin", "auditor"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Strict):
+    username: Line
+    password: Annotated[str, StringConstraints(max_length=1000)]
+    totp: Annotated[str, StringConstraints(max_length=10)] | None = None
+    post: Line = Field(default="", description="The post the session is opened from (R12)")
+
+
+class Designation(BaseModel):
+    designated_by: str | None
+    designated_on: date | None
+    expires: date | None
+    agent_number: str | None
+
+
+class HandoverView(BaseModel):
+    commune: str
+    holder: Holder
+    by: str = Field(description="schedule, exception or manual")
+    until: datetime | None
+    reason: str
+
+
+class Me(BaseModel):
+    username: str
+    full_name: str
+    roles: list[str]
+    permissions: list[Action]
+    communes: list[str]
+    totp_enabled: bool
+    designation: Designation
+    post: str
+
+
+class LoginRefusal(BaseModel):
+    detail: str
+    totp_required: bool = False
+
+
+class CommuneView(BaseModel):
+    slug: str
+    name: str
+    retention_days: int
+    time_zone: str
+    police_hours: dict[str, Any]
+    handover: HandoverView
+
+
+class RetentionChange(Strict):
+    days: int = Field(ge=1, le=30, description="1 to 30 days (R4: one month at most)")
+    reason: Text = ""
+
+
+class HoursChange(Strict):
+    police_hours: dict[str, list[list[str]]] = Field(
+        description='{"mon": [["08:00", "20:00"]], …} in the commune\'s time zone')
+    reason: Text = ""
+
+
+class HandoverSwitchRequest(Strict):
+    holder: Holder
+    reason: Required
+    until: AwareDatetime | None = Field(
+        default=None, description="Explicit end; default: the next scheduled switch")
+
+
+class HandoverEnd(Strict):
+    reason: Required
+
+
+class HandoverExceptionRequest(Strict):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    holder: Holder
+    reason: Required
+
+
+class CameraView(BaseModel):
+    commune: str
+    slug: str
+    name: str
+    location: str
+    state: Literal["commissioning", "active", "disabled"]
+    retention_days: int | None
+    authorisation_ref: str | None
+    authorisation_expires: date | None
+    authorisation_expired: bool
+    device_id: str | None
+    online: bool | None
+    masking_ok: bool | None
+    has_source: bool = Field(description="An RTSP source is set (the URL itself is write-only)")
+
+
+class CameraCreate(Strict):
+    commune: Slug
+    slug: Slug
+    name: Required
+    location: Line = ""
+    rtsp_url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^rtsps?://[^\x00\s]+$")]
+    retention_days: int | None = Field(default=None, ge=1, le=30)
+    authorisation_ref: Line | None = None
+    authorisation_expires: date | None = None
+
+
+class CameraChange(Strict):
+    name: Required | None = None
+    location: Line | None = None
+    state: Literal["commissioning", "active", "disabled"] | None = None
+    rtsp_url: Annotated[str, StringConstraints(max_length=2000,
+                                               pattern=r"^rtsps?://[^\x00\s]+$")] | None = None
+    retention_days: int | None = Field(default=None, ge=1, le=30)
+    authorisation_ref: Line | None = None
+    authorisation_expires: date | None = None
+
+
+class DecisionView(BaseModel):
+    allowed: bool
+    reason: str
+
+
+class CameraRights(BaseModel):
+    commune: str
+    camera: str
+    holder: Holder
+    camera_state: str
+    rights: dict[Action, DecisionView]
+
+
+class TimelineSegment(BaseModel):
+    start: datetime
+    end: datetime
+    frames: int
+    size_bytes: int
+    mask_version: int
+
+
+class Gap(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class Timeline(BaseModel):
+    commune: str
+    camera: str
+    start: datetime
+    end: datetime
+    segments: list[TimelineSegment]
+    gaps: list[Gap]
+
+
+class UserView(BaseModel):
+    username: str
+    full_name: str
+    roles: list[str]
+    communes: list[str]
+    disabled: bool
+    totp_enabled: bool
+    designation: Designation
+    designation_expired: bool
+
+
+class UserCreate(Strict):
+    username: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$")]
+    full_name: Required
+    password: Annotated[str, StringConstraints(min_length=12, max_length=1000)]
+    roles: list[Role] = Field(min_length=1, max_length=6)
+    communes: list[Slug] = Field(default_factory=list, max_length=100)
+    designated_by: Required
+    designation_expires: date | None = None
+    agent_number: Line | None = None
+    with_totp: bool = False
+
+
+class UserChange(Strict):
+    full_name: Required | None = None
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=6)
+    communes: list[Slug] | None = Field(default=None, max_length=100)
+    designated_by: Required | None = None
+    designation_expires: date | None = None
+    agent_number: Line | None = None
+    disabled: bool | None = None
+
+
+class TotpEnrolment(BaseModel):
+    username: str
+    secret: str = Field(description="Shown once: enter it in the authenticator app")
+    uri: str
+
+
+class HoldCreate(Strict):
+    kind: Literal["judicial_requisition", "right_of_access"]
+    reference: Required
+    commune: Slug
+    cameras: list[Slug] = Field(min_length=1, max_length=200)
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    reason: Required
+    review_on: date
+
+
+class HoldRelease(Strict):
+    reason: Required
+
+
+class MissingView(BaseModel):
+    start: datetime
+    end: datetime
+    why: Literal["erased", "not_recorded"]
+
+
+class HoldCoverageView(BaseModel):
+    camera: str
+    segments_copied: int
+    size_bytes: int
+    missing: list[MissingView]
+
+
+class HoldView(BaseModel):
+    id: int
+    kind: str
+    reference: str
+    commune: str
+    cameras: list[str]
+    period_start: datetime
+    period_end: datetime
+    requested_by: str
+    reason: str
+    review_on: date
+    state: Literal["active", "released"]
+    created_at: datetime
+    released_at: datetime | None
+    released_by: str | None
+    copies_kept: int
+    copies_erased: int
+
+
+class HoldCreated(BaseModel):
+    hold: HoldView
+    complete: bool
+    coverage: list[HoldCoverageView]
+
+
+class RegisterRow(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    commune: str | None
+    cameras: list[str]
+    period_start: datetime | None
+    period_end: datetime | None
+    reason: str | None
+    recipients: str | None
+    outcome: str
+    details: dict[str, Any]
+
+
+class RegisterPage(BaseModel):
+    rows: list[RegisterRow]
+    more: bool
+
+
+class VerificationView(BaseModel):
+    ok: bool
+    rows: int
+    first_broken_id: int | None
+    problem: str | None
+    checkpoints: int

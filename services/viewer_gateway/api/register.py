@@ -1,0 +1,101 @@
+"""The register for auditors (R14): search by user, camera, action and period; CSV export for the
+CNIL; the chain's verification. Reading it is itself recorded."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Annotated
+
+import asyncpg
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+from vigie.register import Entry, record, verify
+
+from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep
+from services.viewer_gateway.api.models import RegisterPage, RegisterRow, VerificationView
+from services.viewer_gateway.auth import User
+
+router = APIRouter(prefix="/api/register", tags=["register"])
+Filter = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
+
+SEARCH_SQL = """
+SELECT * FROM audit_log
+WHERE (commune IS NULL OR commune = ANY($1))
+  AND ($2::text IS NULL OR actor = $2)
+  AND ($3::text IS NULL OR $3 = ANY(cameras))
+  AND ($4::text IS NULL OR action = $4)
+  AND ($5::timestamptz IS NULL OR at >= $5)
+  AND ($6::timestamptz IS NULL OR at < $6)
+  AND ($7::bigint IS NULL OR id < $7)
+ORDER BY id DESC
+LIMIT $8
+"""
+
+
+async def _search(gw: GatewayDep, user: User, *, actor: str | None, camera: str | None,
+                  action: str | None, start: datetime | None, end: datetime | None,
+                  before_id: int | None, limit: int) -> list[asyncpg.Record]:
+    for t in (start, end):
+        if t is not None and t.tzinfo is None:
+            raise HTTPException(400, "start and end need a time zone (…Z or …+01:00)")
+    return await gw.pool.fetch(SEARCH_SQL, list(user.communes), actor, camera, action, start, end,
+                               before_id, limit)
+
+
+def _row(r: asyncpg.Record) -> RegisterRow:
+    return RegisterRow(id=r["id"], at=r["at"], actor=r["actor"], action=r["action"],
+                       commune=r["commune"], cameras=list(r["cameras"]),
+                       period_start=r["period_start"], period_end=r["period_end"],
+                       reason=r["reason"], recipients=r["recipients"], outcome=r["outcome"],
+                       details=json.loads(r["details"]))
+
+
+@router.get("", summary="Search the register (newest first)", responses=PROBLEMS)
+async def search(user: AuditUser, gw: GatewayDep, actor: Filter = None, camera: Filter = None,
+                 action: Filter = None, start: datetime | None = None, end: datetime | None = None,
+                 before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> RegisterPage:
+    rows = await _search(gw, user, actor=actor, camera=camera, action=action, start=start,
+                         end=end, before_id=before_id, limit=limit + 1)
+    return RegisterPage(rows=[_row(r) for r in rows[:limit]], more=len(rows) > limit)
+
+
+@router.get("/export.csv", summary="The same search as CSV, for the CNIL (at most 100,000 rows)",
+            response_class=Response,
+            responses={**PROBLEMS, 200: {"content": {"text/csv": {}}, "description": "CSV"}})
+async def export_csv(user: AuditUser, gw: GatewayDep, actor: Filter = None,
+                     camera: Filter = None, action: Filter = None,
+                     start: datetime | None = None, end: datetime | None = None) -> Response:
+    rows = await _search(gw, user, actor=actor, camera=camera, action=action, start=start,
+                         end=end, before_id=None, limit=100_000)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "at", "actor", "action", "commune", "cameras", "period_start",
+                     "period_end", "reason", "recipients", "outcome", "details", "hash"])
+    for r in rows:
+        writer.writerow([r["id"], r["at"].isoformat(), r["actor"], r["action"], r["commune"] or "",
+                         " ".join(r["cameras"]),
+                         r["period_start"].isoformat() if r["period_start"] else "",
+                         r["period_end"].isoformat() if r["period_end"] else "",
+                         r["reason"] or "", r["recipients"] or "", r["outcome"], r["details"],
+                         r["hash"]])
+    await record(gw.pool, Entry(actor=user.username, action="register.exported",
+                                details={"rows": len(rows), "actor": actor, "camera": camera,
+                                         "action": action, "start": start, "end": end}))
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="registre.csv"',
+                             "Cache-Control": "no-store"})
+
+
+@router.get("/verify", summary="Check the hash chain and the signed checkpoints",
+            responses=PROBLEMS)
+async def verify_chain(user: AuditUser, gw: GatewayDep) -> VerificationView:
+    key = gw.rt.common.register_key
+    if key is None:
+        raise HTTPException(409, "the gateway has no register key (VIGIE_REGISTER_KEY)")
+    async with gw.pool.acquire() as conn:
+        result = await verify(conn, key.get_secret_value().encode())
+    return VerificationView(**result.as_dict())

@@ -1,0 +1,100 @@
+"""Signing in and out, who am I, and the socket that pushes rights changes to open sessions."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+
+from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserDep, websocket_user
+from services.viewer_gateway.api.models import Designation, LoginRefusal, LoginRequest, Me
+from services.viewer_gateway.auth import COOKIE, LoginRefused, User, login, logout, session_user
+from services.viewer_gateway.policy import ACTIONS
+
+router = APIRouter(prefix="/api/session", tags=["session"])
+
+
+def me(user: User) -> Me:
+    return Me(username=user.username, full_name=user.full_name, roles=list(user.roles),
+              permissions=[a for a in ACTIONS if a in user.subject.permissions],
+              communes=list(user.communes), totp_enabled=user.totp_enabled, post=user.post,
+              designation=Designation(designated_by=user.designated_by,
+                                      designated_on=user.designated_on,
+                                      expires=user.designation_expires,
+                                      agent_number=user.agent_number))
+
+
+@router.post("", summary="Sign in (password, then TOTP where required)", response_model=Me,
+             responses={401: {"model": LoginRefusal, "description": "Wrong credentials, or the "
+                              "TOTP code is needed (totp_required)"},
+                        403: {"model": LoginRefusal, "description": "Disabled account, expired "
+                              "designation, second factor not enrolled"},
+                        429: {"model": LoginRefusal, "description": "Too many failures "
+                              "(Retry-After)"}})
+async def sign_in(body: LoginRequest, request: Request, gw: GatewayDep) -> Response:
+    address = request.client.host if request.client else "unknown"
+    try:
+        token, _ = await login(gw.pool, gw.settings, username=body.username,
+                               password=body.password, totp=body.totp, address=address,
+                               post=body.post)
+    except LoginRefused as refused:
+        headers = {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else None
+        return JSONResponse(LoginRefusal(detail=refused.reason,
+                                         totp_required=refused.totp_required).model_dump(),
+                            status_code=refused.status, headers=headers)
+    user = await session_user(gw.pool, token)
+    assert user is not None
+    response = JSONResponse(me(user).model_dump(mode="json"))
+    response.set_cookie(COOKIE, token, max_age=gw.settings.session_ttl_s, httponly=True,
+                        samesite="strict", secure=gw.settings.tls, path="/")
+    return response
+
+
+@router.get("", summary="The signed-in account, its permissions and designation",
+            response_model=Me, responses=PROBLEMS)
+async def who_am_i(user: UserDep) -> Me:
+    return me(user)
+
+
+@router.delete("", summary="Sign out", status_code=204, responses=PROBLEMS)
+async def sign_out(user: UserDep, gw: GatewayDep) -> Response:
+    await logout(gw.pool, user)
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.websocket("/events")
+async def session_events(websocket: WebSocket) -> None:
+    """Pushes `rights_changed` (a hand-over switched) and `session_ended` to the open session."""
+    user = await websocket_user(websocket)
+    if user is None:
+        await websocket.close(code=4401, reason="not signed in")
+        return
+    gw = websocket.app.state.gateway
+    await websocket.accept()
+    queue = gw.notifier.subscribe(user.id)
+    receiving: asyncio.Task[str] | None = None
+    try:
+        await websocket.send_json({"type": "hello", "username": user.username})
+        receiving = asyncio.create_task(websocket.receive_text())
+        while True:
+            getting = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getting, receiving}, return_when=asyncio.FIRST_COMPLETED)
+            if receiving in done:
+                getting.cancel()
+                receiving.result()  # raises WebSocketDisconnect when the client left
+                receiving = asyncio.create_task(websocket.receive_text())
+                continue
+            message = getting.result()
+            await websocket.send_json(message)
+            if message.get("type") == "session_ended":
+                await websocket.close(code=4403, reason=message.get("reason", ""))
+                return
+    except WebSocketDisconnect:
+        pass
+    finally:
+        gw.notifier.unsubscribe(user.id, queue)
+        if receiving is not None:
+            receiving.cancel()

@@ -1,0 +1,116 @@
+"""Accounts (R8, R10): created, changed and disabled by administrators, each change in the register.
+A disabled account's open sessions end at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+from fastapi import APIRouter, HTTPException
+from vigie.accounts import AccountError, create_user, new_totp_secret, totp_uri
+from vigie.register import Entry, record
+
+from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserAdminUser
+from services.viewer_gateway.api.models import (
+    Designation,
+    TotpEnrolment,
+    UserChange,
+    UserCreate,
+    UserView,
+)
+from services.viewer_gateway.auth import User
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+def _view(row: asyncpg.Record) -> UserView:
+    expires = row["designation_expires"]
+    return UserView(
+        username=row["username"], full_name=row["full_name"], roles=list(row["roles"]),
+        communes=list(row["communes"]), disabled=row["disabled"],
+        totp_enabled=row["totp_secret"] is not None,
+        designation=Designation(designated_by=row["designated_by"],
+                                designated_on=row["designated_on"], expires=expires,
+                                agent_number=row["agent_number"]),
+        designation_expired=expires is not None and expires < datetime.now(UTC).date())
+
+
+def _within_scope(admin: User, communes: list[str]) -> None:
+    outside = sorted(set(communes) - set(admin.communes))
+    if outside:
+        raise HTTPException(403, f"you cannot grant communes you are not designated for: "
+                            f"{', '.join(outside)} (R9)")
+
+
+async def _row(gw: GatewayDep, username: str) -> asyncpg.Record:
+    row = await gw.pool.fetchrow("SELECT * FROM users WHERE username = $1", username)
+    if row is None:
+        raise HTTPException(404, f"no user {username}")
+    return row
+
+
+@router.get("", summary="Every account", responses=PROBLEMS)
+async def list_users(user: UserAdminUser, gw: GatewayDep) -> list[UserView]:
+    return [_view(r) for r in await gw.pool.fetch("SELECT * FROM users ORDER BY username")]
+
+
+@router.post("", status_code=201, summary="Create a named personal account (R8)",
+             responses=PROBLEMS)
+async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> UserView:
+    _within_scope(user, body.communes)
+    async with gw.pool.acquire() as conn, conn.transaction():
+        try:
+            await create_user(
+                conn, username=body.username, full_name=body.full_name, password=body.password,
+                roles=list(body.roles), communes=body.communes, designated_by=body.designated_by,
+                designation_expires=body.designation_expires, agent_number=body.agent_number,
+                with_totp=body.with_totp)
+        except AccountError as exc:
+            status = 409 if "taken" in str(exc) else 400
+            raise HTTPException(status, str(exc)) from None
+        await record(conn, Entry(actor=user.username, action="user.created",
+                                 details={"username": body.username, "roles": body.roles,
+                                          "communes": body.communes,
+                                          "designated_by": body.designated_by}))
+    return _view(await _row(gw, body.username))
+
+
+@router.patch("/{username}", summary="Change roles, communes, designation; disable",
+              responses=PROBLEMS)
+async def change_user(username: str, body: UserChange, user: UserAdminUser,
+                      gw: GatewayDep) -> UserView:
+    row = await _row(gw, username)
+    if username == user.username and (body.disabled or body.roles is not None
+                                      or body.communes is not None):
+        raise HTTPException(409, "you cannot change your own roles, communes or disable "
+                            "yourself: ask another administrator")
+    if body.communes is not None:
+        _within_scope(user, body.communes)
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        return _view(row)
+    async with gw.pool.acquire() as conn, conn.transaction():
+        for column, value in changes.items():  # columns are the model's fields, not user text
+            await conn.execute(f"UPDATE users SET {column} = $2 WHERE id = $1", row["id"], value)
+        if body.disabled:
+            await conn.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 "
+                               "AND revoked_at IS NULL", row["id"])
+        await record(conn, Entry(actor=user.username, action="user.changed",
+                                 details={"username": username, **changes}))
+    if body.disabled or body.roles is not None or body.communes is not None:
+        gw.notifier.to_user(row["id"], {"type": "session_ended" if body.disabled
+                                        else "rights_changed",
+                                        "reason": "your account was changed by an administrator"})
+    return _view(await _row(gw, username))
+
+
+@router.post("/{username}/totp", summary="Enrol (or reset) the account's TOTP second factor",
+             responses=PROBLEMS)
+async def enrol_totp(username: str, user: UserAdminUser, gw: GatewayDep) -> TotpEnrolment:
+    row = await _row(gw, username)
+    secret = new_totp_secret()
+    async with gw.pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE users SET totp_secret = $2 WHERE id = $1", row["id"], secret)
+        await record(conn, Entry(actor=user.username, action="user.totp_enrolled",
+                                 details={"username": username}))
+    return TotpEnrolment(username=username, secret=secret, uri=totp_uri(username, secret))

@@ -1,0 +1,141 @@
+"""Logins and sessions (REGULATION.md R8, R38): named accounts, argon2, TOTP where required,
+throttling per account and per address, sessions stored by the hash of their token."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+from vigie.accounts import totp_required, verify_password, verify_totp
+from vigie.register import Entry, record
+
+from services.viewer_gateway.policy import Subject
+from services.viewer_gateway.settings import ViewerGatewaySettings
+
+COOKIE = "vigie_session"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    full_name: str
+    roles: tuple[str, ...]
+    communes: tuple[str, ...]
+    designated_by: str | None
+    designated_on: date | None
+    designation_expires: date | None
+    agent_number: str | None
+    totp_enabled: bool
+    session: str  # the token's hash: what identifies the session server-side
+    post: str
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(frozenset(self.roles), frozenset(self.communes))
+
+
+class LoginRefused(Exception):
+    def __init__(self, status: int, reason: str, *, retry_after_s: int | None = None,
+                 totp_required: bool = False) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+        self.retry_after_s, self.totp_required = retry_after_s, totp_required
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def designation_expired(expires: date | None) -> bool:
+    return expires is not None and expires < datetime.now(UTC).date()
+
+
+async def _throttled(pool: asyncpg.Pool, username: str, address: str,
+                     settings: ViewerGatewaySettings) -> int | None:
+    """Seconds to wait when too many failures happened in the window, else None."""
+    since = datetime.now(UTC) - timedelta(seconds=settings.login_window_s)
+    row = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE username = $1) AS by_user, "
+        "       count(*) FILTER (WHERE address = $2) AS by_address, min(at) AS oldest "
+        "FROM login_failures WHERE at > $3 AND (username = $1 OR address = $2)",
+        username, address, since)
+    if row["by_user"] >= settings.login_max_failures or \
+            row["by_address"] >= settings.login_max_failures_per_address:
+        return max(1, int((row["oldest"] - since).total_seconds()))
+    return None
+
+
+async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username: str,
+                password: str, totp: str | None, address: str, post: str) -> tuple[str, int]:
+    """Check everything, record the outcome in the register, open a session: (token, user id)."""
+    wait = await _throttled(pool, username, address, settings)
+    if wait is not None:
+        await record(pool, Entry(actor=username, action="login", outcome="throttled",
+                                 details={"address": address}))
+        raise LoginRefused(429, "too many failed logins: try again later", retry_after_s=wait)
+    user = await pool.fetchrow("SELECT * FROM users WHERE username = $1", username)
+    ok = verify_password(user["password_hash"] if user else None, password)
+
+    async def fail(status: int, reason: str, outcome: str, **kw: bool) -> LoginRefused:
+        await pool.execute("INSERT INTO login_failures (username, address) VALUES ($1, $2)",
+                           username, address)
+        await record(pool, Entry(actor=username, action="login", outcome=outcome,
+                                 details={"address": address, "post": post}))
+        return LoginRefused(status, reason, **kw)
+
+    if user is None or not ok:
+        raise await fail(401, "wrong username or password", "wrong_password")
+    if user["disabled"]:
+        raise await fail(403, "this account is disabled", "disabled")
+    if designation_expired(user["designation_expires"]):
+        raise await fail(403, f"your designation expired on {user['designation_expires']}: ask "
+                         "the person who designated you to renew it (R8)", "designation_expired")
+    if user["totp_secret"] or totp_required(user["roles"]):
+        if not user["totp_secret"]:
+            raise await fail(403, "a second factor is required for this account and none is "
+                             "enrolled: ask an administrator", "totp_not_enrolled")
+        if not totp:
+            # Not a failure: the client asks for the code (the password was right).
+            raise LoginRefused(401, "enter the code of your authenticator app",
+                               totp_required=True)
+        if not verify_totp(user["totp_secret"], totp):
+            raise await fail(401, "wrong authenticator code", "wrong_totp", totp_required=True)
+    token = secrets.token_urlsafe(32)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO sessions (token_sha256, user_id, expires_at, address, post) "
+            "VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5)",
+            token_hash(token), user["id"], settings.session_ttl_s, address, post)
+        await record(conn, Entry(actor=username, action="login",
+                                 details={"address": address, "post": post}))
+    return token, int(user["id"])
+
+
+SESSION_SQL = """
+SELECT u.*, s.token_sha256, s.post FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+"""
+
+
+async def session_user(pool: asyncpg.Pool, token: str) -> User | None:
+    row = await pool.fetchrow(SESSION_SQL, token_hash(token))
+    if row is None or row["disabled"] or designation_expired(row["designation_expires"]):
+        return None
+    return User(id=row["id"], username=row["username"], full_name=row["full_name"],
+                roles=tuple(row["roles"]), communes=tuple(row["communes"]),
+                designated_by=row["designated_by"], designated_on=row["designated_on"],
+                designation_expires=row["designation_expires"], agent_number=row["agent_number"],
+                totp_enabled=row["totp_secret"] is not None, session=row["token_sha256"],
+                post=row["post"])
+
+
+async def logout(pool: asyncpg.Pool, user: User) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE sessions SET revoked_at = now() WHERE token_sha256 = $1",
+                           user.session)
+        await record(conn, Entry(actor=user.username, action="logout",
+                                 details={"post": user.post}))

@@ -1,0 +1,138 @@
+"""The gateway's background work: hand-over switches announced once each (event, register entry,
+push to open sessions), and the register's head signed periodically."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from vigie.aio import run_periodically
+from vigie.bus.events import HandoverSwitched, publish_event_or_log
+from vigie.log import get_logger
+from vigie.register import Entry, checkpoint, record
+from vigie.service import Runtime
+
+from services.viewer_gateway.handover import (
+    DatedException,
+    HandoverState,
+    ManualSwitch,
+    Schedule,
+    WeeklyHours,
+)
+from services.viewer_gateway.settings import ViewerGatewaySettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Notifier:
+    """Pushes to the open sessions' event sockets (rights changed, session ended)."""
+
+    queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = field(
+        default_factory=lambda: defaultdict(set))
+
+    def subscribe(self, user_id: int) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+        self.queues[user_id].add(queue)
+        return queue
+
+    def unsubscribe(self, user_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.queues[user_id].discard(queue)
+
+    def to_user(self, user_id: int, message: dict[str, Any]) -> None:
+        for queue in list(self.queues.get(user_id, ())):
+            with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses an update
+                queue.put_nowait(message)
+
+    def to_all(self, message: dict[str, Any]) -> None:
+        for user_id in list(self.queues):
+            self.to_user(user_id, message)
+
+
+async def load_schedule(conn: asyncpg.Connection | asyncpg.Pool, commune: str) -> Schedule:
+    row = await conn.fetchrow("SELECT police_hours, time_zone FROM communes WHERE slug = $1",
+                              commune)
+    exceptions = await conn.fetch(
+        "SELECT starts_at, ends_at, holder FROM handover_exceptions WHERE commune = $1 "
+        "AND ends_at > now() - interval '1 day' ORDER BY starts_at", commune)
+    return Schedule(WeeklyHours.parse(json.loads(row["police_hours"])),
+                    tuple(DatedException(e["starts_at"], e["ends_at"], e["holder"])
+                          for e in exceptions), row["time_zone"])
+
+
+async def open_switch(conn: asyncpg.Connection | asyncpg.Pool, commune: str) -> ManualSwitch | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM handover_switches WHERE commune = $1 AND ended_at IS NULL "
+        "ORDER BY started_at DESC LIMIT 1", commune)
+    if row is None:
+        return None
+    return ManualSwitch(row["holder"], row["started_at"], row["until"], row["reason"],
+                        row["switched_by"])
+
+
+async def current_state(conn: asyncpg.Connection | asyncpg.Pool, commune: str,
+                        at: datetime | None = None) -> HandoverState:
+    schedule = await load_schedule(conn, commune)
+    return schedule.state(at or datetime.now(UTC), await open_switch(conn, commune))
+
+
+class Handover:
+    """Evaluates every commune's holder; announces each change exactly once, even with several
+    gateway replicas (the stored state is updated only where it differs)."""
+
+    def __init__(self, rt: Runtime, notifier: Notifier) -> None:
+        self._rt, self._notifier = rt, notifier
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        return self._rt.require_pool()
+
+    async def holder(self, commune: str) -> str:
+        stored = await self._pool.fetchval(
+            "SELECT holder FROM handover_state WHERE commune = $1", commune)
+        return stored or (await current_state(self._pool, commune)).holder
+
+    async def evaluate(self, commune: str, *, actor: str = "schedule") -> HandoverState:
+        async with self._pool.acquire() as conn, conn.transaction():
+            state = await current_state(conn, commune)
+            changed = await conn.fetchval(
+                "INSERT INTO handover_state (commune, holder) VALUES ($1, $2) "
+                "ON CONFLICT (commune) DO UPDATE SET holder = excluded.holder, since = now() "
+                "WHERE handover_state.holder <> excluded.holder RETURNING xmax <> 0", commune,
+                state.holder)
+            if changed:  # an update (xmax set), not the first insert: a real switch
+                await record(conn, Entry(actor=actor, action="handover.switched",
+                                         commune=commune, reason=state.reason or None,
+                                         details={"to": state.holder, "by": state.by,
+                                                  "until": state.until}))
+        if changed:
+            log.info("handover_switched", commune=commune, to=state.holder, by=state.by)
+            if self._rt.js is not None:
+                await publish_event_or_log(self._rt.js, self._rt.names, HandoverSwitched(
+                    commune=commune, to=state.holder,
+                    by="manual" if state.by == "manual" else "schedule",
+                    reason=state.reason, until=state.until))
+            self._notifier.to_all({"type": "rights_changed", "commune": commune,
+                                   "holder": state.holder, "by": state.by,
+                                   "reason": state.reason})
+        return state
+
+    async def evaluate_all(self) -> None:
+        for row in await self._pool.fetch("SELECT slug FROM communes ORDER BY slug"):
+            await self.evaluate(row["slug"])
+
+
+async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
+              settings: ViewerGatewaySettings, stop: asyncio.Event) -> None:
+    async def sign_head() -> None:
+        await checkpoint(pool, register_key)
+
+    await asyncio.gather(
+        run_periodically(stop, settings.handover_check_s, handover.evaluate_all, what="handover"),
+        run_periodically(stop, settings.checkpoint_interval_s, sign_head, what="checkpoint"))

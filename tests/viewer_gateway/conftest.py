@@ -1,0 +1,112 @@
+"""The gateway in the test's event loop, on a real HTTP port, over the real servers of the harness;
+accounts of every role in two communes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import asyncpg
+import httpx
+import pyotp
+import pytest_asyncio
+from nats.aio.client import Client as NATS
+from vigie.accounts import create_user
+from vigie.bus.connection import jetstream
+from vigie.bus.subjects import BusNames
+from vigie.http import HttpServer
+from vigie.service import Runtime
+from vigie.settings import CommonSettings
+from vigie.storage.objects import Buckets, ObjectStore
+
+from services.viewer_gateway import handlers
+from services.viewer_gateway.api import create_app
+from services.viewer_gateway.api.deps import Gateway
+from services.viewer_gateway.settings import ViewerGatewaySettings
+
+REGISTER_KEY = "test-register-key-0123456789abcdef"
+PASSWORD = "correct horse battery staple"
+ALWAYS_MUNICIPAL = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat",
+                                                      "sun")}
+ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor")
+
+
+@dataclass
+class GatewayUnderTest:
+    url: str
+    rt: Runtime
+    gw: Gateway
+    totp: dict[str, str] = field(default_factory=dict)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=10)
+
+    async def login(self, username: str, password: str = PASSWORD) -> httpx.AsyncClient:
+        client = self.client()
+        body: dict[str, str] = {"username": username, "password": password, "post": "CSU poste 1"}
+        if username in self.totp:
+            body["totp"] = pyotp.TOTP(self.totp[username]).now()
+        response = await client.post("/api/session", json=body)
+        assert response.status_code == 200, response.text
+        return client
+
+
+async def seed_communes(db: asyncpg.Pool) -> None:
+    import json
+
+    for slug, days in (("palaiseau", 15), ("ballainvilliers", 30)):
+        await db.execute("INSERT INTO communes (slug, name, retention_days, police_hours) "
+                         "VALUES ($1, $1, $2, $3::jsonb)", slug, days,
+                         json.dumps(ALWAYS_MUNICIPAL))
+    for commune, slug, state in (("palaiseau", "gare", "active"),
+                                 ("palaiseau", "chantier", "commissioning"),
+                                 ("palaiseau", "ancienne", "disabled"),
+                                 ("ballainvilliers", "mairie", "active")):
+        await db.execute("INSERT INTO cameras (commune, slug, name, state) VALUES ($1, $2, $2, $3)",
+                         commune, slug, state)
+
+
+async def seed_users(db: asyncpg.Pool) -> dict[str, str]:
+    """One account per role in Palaiseau (`<role>`); returns the TOTP secrets."""
+    secrets: dict[str, str] = {}
+    for role in ROLES:
+        user = await create_user(db, username=role.replace("_", "-"), full_name=role,
+                                 password=PASSWORD, roles=[role], communes=["palaiseau"],
+                                 designated_by="le maire",
+                                 designation_expires=date.today() + timedelta(days=365),
+                                 agent_number="A-1" if role in ("operator", "supervisor") else None)
+        if user.totp_secret:
+            secrets[role.replace("_", "-")] = user.totp_secret
+    return secrets
+
+
+@pytest_asyncio.fixture
+async def gateway(
+    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> AsyncIterator[GatewayUnderTest]:
+    objects, buckets = store
+    common = settings_for("gateway", register_key=REGISTER_KEY)
+    rt = Runtime(service="viewer-gateway", common=common, names=streams, stop=asyncio.Event(),
+                 nc=admin_nc, js=jetstream(admin_nc), pool=db, store=objects, buckets=buckets)
+    settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, checkpoint_interval_s=0.5,
+                                     login_window_s=60)
+    app = create_app(rt, settings)
+    server = HttpServer(app, host="127.0.0.1", port=0)
+    await server.start()
+    await seed_communes(db)
+    totp = await seed_users(db)
+    gw: Gateway = app.state.gateway
+    work = asyncio.create_task(handlers.run(pool=db, handover=gw.handover,
+                                            register_key=REGISTER_KEY.encode(),
+                                            settings=settings, stop=rt.stop))
+    try:
+        yield GatewayUnderTest(f"http://127.0.0.1:{server.port}", rt, gw, totp)
+    finally:
+        rt.stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(work, timeout=10)
+        await server.stop()
