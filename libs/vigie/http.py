@@ -19,14 +19,17 @@ def add_health_routes(app: FastAPI, *, service: str, readiness: ReadinessCheck) 
     async def healthz() -> dict[str, object]:
         return {"service": service, "healthy": True}
 
-    @app.get("/readyz", tags=["health"], summary="Connected to everything it needs")
+    @app.get("/readyz", tags=["health"], summary="Connected to everything it needs",
+             responses={503: {"description": "Not connected to everything yet"}})
     async def readyz(response: Response) -> dict[str, object]:
         checks = await readiness()
         ready = bool(checks) and all(checks.values())
         response.status_code = 200 if ready else 503
         return {"service": service, "ready": ready, "checks": checks}
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
+                              "description": "Prometheus text format"}})
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

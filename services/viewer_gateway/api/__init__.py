@@ -12,6 +12,8 @@ from services.viewer_gateway.api.deps import Gateway
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.settings import ViewerGatewaySettings
 
+ROUTERS = tuple(m.router for m in (session, communes, cameras, users, holds, register))
+
 
 def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
     app = FastAPI(
@@ -21,8 +23,8 @@ def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
     notifier = Notifier()
     app.state.gateway = Gateway(rt=rt, settings=settings, notifier=notifier,
                                 handover=Handover(rt, notifier))
-    for module in (session, communes, cameras, users, holds, register):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.exception_handler(asyncpg.DataError)
     async def _refused_value(_request: Request, exc: asyncpg.DataError) -> JSONResponse:

@@ -34,6 +34,7 @@ from services.viewer_gateway.policy import rights
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 MAX_TIMELINE = timedelta(days=31)
+NULLABLE = {"retention_days", "authorisation_ref", "authorisation_expires"}
 
 LIST_SQL = """
 SELECT c.*, h.online, h.masking_ok,
@@ -71,9 +72,10 @@ async def list_cameras(user: UserDep, gw: GatewayDep) -> list[CameraView]:
              "approved)", responses=PROBLEMS)
 async def create_camera(body: CameraCreate, user: ConfigurationUser,
                         gw: GatewayDep) -> CameraView:
-    await allow(gw, user, "configuration", commune=body.commune)
-    if not await gw.pool.fetchval("SELECT true FROM communes WHERE slug = $1", body.commune):
+    if body.commune in user.communes and not await gw.pool.fetchval(
+            "SELECT true FROM communes WHERE slug = $1", body.commune):
         raise HTTPException(404, f"no commune {body.commune}")
+    await allow(gw, user, "configuration", commune=body.commune)
     async with gw.pool.acquire() as conn, conn.transaction():
         if await conn.fetchval("SELECT true FROM cameras WHERE commune = $1 AND slug = $2",
                                body.commune, body.slug):
@@ -101,7 +103,9 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
                         gw: GatewayDep) -> CameraView:
     row = await camera_row(gw, user, commune, camera)
     await allow(gw, user, "configuration", commune=commune)
-    changes = body.model_dump(exclude_unset=True, exclude={"rtsp_url"})
+    # An explicit null for a column that cannot be empty means "no change".
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True, exclude={"rtsp_url"}).items()
+               if v is not None or k in NULLABLE}
     async with gw.pool.acquire() as conn, conn.transaction():
         for column, value in changes.items():  # columns are the model's fields, not user text
             try:

@@ -86,7 +86,9 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
                             "yourself: ask another administrator")
     if body.communes is not None:
         _within_scope(user, body.communes)
-    changes = body.model_dump(exclude_unset=True)
+    # An explicit null for a column that cannot be empty means "no change".
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
+               if v is not None or k in ("designation_expires", "agent_number")}
     if not changes:
         return _view(row)
     async with gw.pool.acquire() as conn, conn.transaction():

@@ -1,0 +1,90 @@
+"""Holds and the register through the API (issue 8's POST /api/holds; REGULATION.md R14 search and
+CSV export for auditors, R18 holds with a reference)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from contextlib import aclosing
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import pytest
+from vigie.storage.objects import Buckets, ObjectStore
+
+from tests.retention.helpers import segment
+from tests.viewer_gateway.conftest import GatewayUnderTest
+
+pytestmark = pytest.mark.integration
+
+
+def _hold(**overrides: object) -> dict[str, object]:
+    now = datetime.now(UTC)
+    body: dict[str, object] = {
+        "kind": "judicial_requisition", "reference": "PV 2026/77", "commune": "palaiseau",
+        "cameras": ["gare"], "period_start": (now - timedelta(hours=2)).isoformat(),
+        "period_end": (now - timedelta(hours=1)).isoformat(), "reason": "vol",
+        "review_on": str(date.today() + timedelta(days=60))}
+    body.update(overrides)
+    return body
+
+
+async def test_post_hold_refuses_bad_input_with_a_reason_and_copies_when_good_R18(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    cid = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
+    await segment(db, objects, buckets.recordings, cid, slug="gare",
+                  end=datetime.now(UTC) - timedelta(minutes=90))
+    now = datetime.now(UTC)
+    async with aclosing(await gateway.login("supervisor")) as client:
+        for body, reason in (
+                (_hold(reference=""), "reference"),
+                (_hold(period_start=now.isoformat(),
+                       period_end=(now - timedelta(hours=1)).isoformat()),
+                 "the period ends before it starts"),
+                (_hold(cameras=["parvis"]), "unknown camera"),
+                (_hold(kind="curiosité"), "kind")):
+            refused = await client.post("/api/holds", json=body)
+            assert 400 <= refused.status_code < 500, refused.text
+            assert reason in refused.text
+        other = await client.post("/api/holds", json=_hold(commune="ballainvilliers",
+                                                           cameras=["mairie"]))
+        assert other.status_code == 403 and "R9" in other.json()["detail"]
+        created = await client.post("/api/holds", json=_hold())
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["hold"]["requested_by"] == "supervisor"
+        assert body["coverage"][0]["segments_copied"] == 1 and body["complete"] is False
+        listed = (await client.get("/api/holds")).json()
+        assert [h["id"] for h in listed] == [body["hold"]["id"]]
+        released = await client.post(f"/api/holds/{body['hold']['id']}/release",
+                                     json={"reason": "classement"})
+        assert released.status_code == 200 and released.json()["state"] == "released"
+        twice = await client.post(f"/api/holds/{body['hold']['id']}/release",
+                                  json={"reason": "classement"})
+        assert twice.status_code == 409
+    assert await db.fetchval("SELECT count(*) FROM holds") == 1
+
+
+async def test_auditor_searches_exports_csv_and_verifies_the_register_R14(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("operator")):
+        pass
+    async with aclosing(await gateway.login("auditor")) as auditor:
+        page = (await auditor.get("/api/register", params={"actor": "operator"})).json()
+        assert [r["action"] for r in page["rows"]] == ["login"] and page["more"] is False
+        naive = await auditor.get("/api/register", params={"start": "2026-01-01T00:00:00"})
+        assert naive.status_code == 400 and "time zone" in naive.json()["detail"]
+        exported = await auditor.get("/api/register/export.csv", params={"action": "login"})
+        assert exported.status_code == 200
+        assert exported.headers["content-type"].startswith("text/csv")
+        assert exported.headers["cache-control"] == "no-store"
+        rows = list(csv.DictReader(io.StringIO(exported.text)))
+        assert {r["actor"] for r in rows} == {"operator", "auditor"}
+        assert all(len(r["hash"]) == 64 for r in rows)
+        verified = (await auditor.get("/api/register/verify")).json()
+        assert verified["ok"] is True and verified["rows"] >= 3
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
+                             "'register.exported' AND actor = 'auditor'") == 1
