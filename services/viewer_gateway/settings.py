@@ -27,8 +27,6 @@ class ViewerGatewaySettings(ServiceSettings):
                                     description="How often scheduled hand-overs are evaluated")
     checkpoint_interval_s: float = Field(default=60.0, gt=0, le=86400,
                                          description="How often the register's head is signed")
-    register_retention_months: int = Field(default=36, ge=1, le=120,
-                                           description="Register retention (R15: 3 years)")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ViewerGatewaySettings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import os
 import signal
 import socket
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 import asyncpg
+import httpx
+import pyotp
 import pytest
 
 from tests.e2e.stack import free_port_base, pid_alive, start_stack
@@ -50,6 +53,15 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         # rclone refuses lifecycle rules: status says retention is the sole eraser (issue 8).
         wait_for_sync(lambda: stack.status()[1].get("lifecycle_backstop") is False,
                       timeout_s=30, message="status does not report the missing backstop")
+        # The first administrator signs in to the gateway's API with the printed password and
+        # TOTP secret (issue 9: the API runs in `make run`).
+        password = re.search(r"login 'admin', password '([^']+)'", out).group(1)  # type: ignore[union-attr]
+        secret = re.search(r"secret ([A-Z2-7]+)", out).group(1)  # type: ignore[union-attr]
+        with httpx.Client(base_url=f"http://127.0.0.1:{stack.web_port}", timeout=10) as web:
+            signed_in = web.post("/api/session", json={
+                "username": "admin", "password": password, "totp": pyotp.TOTP(secret).now()})
+            assert signed_in.status_code == 200, signed_in.text
+            assert {c["slug"] for c in web.get("/api/cameras").json()} >= {"rue-de-paris"}
         # Operator commands find the running embedded default by its data folder.
         holds = subprocess.run([sys.executable, "-m", "vigie.cli.main", "hold", "list", "--json",
                                 "--data", str(data)], capture_output=True, text=True, timeout=60,

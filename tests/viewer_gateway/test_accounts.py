@@ -3,13 +3,26 @@ in the register, R38 second factor for administrators and national police)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from contextlib import aclosing
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
+import httpx
 import pyotp
 import pytest
+from vigie.http import HttpServer
+from vigie.settings import CommonSettings
+
+from services.viewer_gateway.api import create_app
+from services.viewer_gateway.settings import ViewerGatewaySettings
+from tests.conftest import settings_env
 
 from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest
 
@@ -142,3 +155,90 @@ async def test_administrator_creates_an_account_and_disabling_it_ends_its_sessio
     actions = [r["action"] for r in await db.fetch(
         "SELECT action FROM audit_log WHERE actor = 'admin' ORDER BY id")]
     assert "user.created" in actions and "user.changed" in actions
+
+
+async def test_with_tls_the_session_cookie_is_secure_R38(
+    gateway: GatewayUnderTest, tmp_path: Path,
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    settings = ViewerGatewaySettings(http_port=0, tls_certificate=cert, tls_key=key)
+    app = create_app(gateway.rt, settings)
+    server = HttpServer(app, host="127.0.0.1", port=0, ssl_certfile=str(cert),
+                        ssl_keyfile=str(key))
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"https://127.0.0.1:{server.port}",
+                                     verify=False) as client:
+            response = await client.post("/api/session", json={"username": "operator",
+                                                               "password": PASSWORD})
+            assert response.status_code == 200
+            assert "secure" in response.headers["set-cookie"].lower()
+    finally:
+        await server.stop()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_rtsp_urls_and_credentials_are_write_only(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    secret_url = "rtsp://camera:S3cr3t-pw@10.0.0.12/stream1"
+    async with aclosing(await gateway.login("admin")) as admin:
+        created = await admin.post("/api/cameras", json={
+            "commune": "palaiseau", "slug": "parvis", "name": "Parvis", "rtsp_url": secret_url,
+            "authorisation_ref": "AP 2025-117", "authorisation_expires": "2030-01-01"})
+        assert created.status_code == 201, created.text
+        assert created.json()["has_source"] is True and created.json()["state"] == "commissioning"
+        changed = await admin.patch("/api/cameras/palaiseau/parvis", json={
+            "rtsp_url": "rtsp://camera:N3w-pw@10.0.0.12/stream1", "name": None})
+        assert changed.status_code == 200 and changed.json()["name"] == "Parvis"
+        listed = await admin.get("/api/cameras")
+        for text in (created.text, changed.text, listed.text):
+            assert "S3cr3t" not in text and "N3w-pw" not in text and "rtsp" not in text
+    register = " ".join(r["details"] for r in await db.fetch("SELECT details FROM audit_log"))
+    assert "S3cr3t" not in register and "N3w-pw" not in register
+
+
+def test_vigie_user_create_makes_the_first_administrator_with_totp(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+) -> None:
+    env = {**os.environ, **settings_env(settings_for())}
+    asyncio.new_event_loop().run_until_complete(_commune(env))
+    run = subprocess.run([sys.executable, "-m", "vigie.cli.main", "user", "create", "dupont",
+                          "--full-name", "Jeanne Dupont", "--role", "admin", "--commune",
+                          "palaiseau", "--designated-by", "le maire"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "Password (shown once): " in run.stdout and "otpauth://totp/Vigie:dupont" in run.stdout
+    bad = subprocess.run([sys.executable, "-m", "vigie.cli.main", "user", "create", "xy",
+                          "--full-name", "X", "--role", "chef", "--designated-by", "le maire"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown roles: chef" in bad.stderr
+
+
+async def _commune(env: dict[str, str]) -> None:
+    conn = await asyncpg.connect(env["VIGIE_POSTGRES_DSN"],
+                                 server_settings={"search_path": env["VIGIE_POSTGRES_SCHEMA"]})
+    try:
+        await conn.execute("INSERT INTO communes (slug, name, retention_days) "
+                           "VALUES ('palaiseau', 'Palaiseau', 15)")
+    finally:
+        await conn.close()

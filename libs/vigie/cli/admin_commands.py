@@ -265,7 +265,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=lambda a: _run(a, _audit_verify))
     p = audit_sub.add_parser("purge", help="delete whole months past the register's retention "
                              "(needs the migrations' database role)")
-    p.add_argument("--keep-months", type=int, default=36)
+    p.add_argument("--keep-months", type=int,
+                   default=int(os.environ.get("VIGIE_REGISTER_RETENTION_MONTHS", "36")),
+                   help="the register's retention (R15; default 36, or "
+                   "VIGIE_REGISTER_RETENTION_MONTHS)")
     p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
     p.set_defaults(func=lambda a: _run(a, _audit_purge))
 

@@ -26,9 +26,15 @@ def _cmd_init(args: argparse.Namespace) -> int:
     from vigie.provision import provision
     from vigie.settings import CommonSettings, load_settings
 
+    import os
+
     common = load_settings(CommonSettings)
     configure_logging(level=common.log_level, fmt=common.log_format, service="init")
-    result = asyncio.run(provision(common, load_settings(StreamLimits)))
+    # The application's database role, when its password is given (Compose does).
+    app_password = os.environ.get("VIGIE_POSTGRES_APP_PASSWORD")
+    app_role = (os.environ.get("VIGIE_POSTGRES_APP_ROLE", "vigie_app"), app_password) \
+        if app_password else None
+    result = asyncio.run(provision(common, load_settings(StreamLimits), app_role=app_role))
     print(json.dumps(result))
     return 0
 
