@@ -1,0 +1,201 @@
+"""Live view over a WebSocket (issue 10): fragmented MP4 built from VIDEO (masked frames only),
+starting at the latest keyframe; text messages carry the camera's state or why the view closed.
+Authorised by the policy at open and again whenever rights may have changed (a hand-over switch,
+an account change, every second); each view is one register entry with its start, end and post,
+written however it ends (R12)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import nats.errors
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.bus.frames import Frame, FrameMessageError
+from vigie.log import get_logger
+from vigie.register import Entry, record
+
+from services.viewer_gateway.api.deps import Gateway, websocket_user
+from services.viewer_gateway.auth import User, session_user
+from services.viewer_gateway.live import LiveFragmenter, start_at_last_keyframe
+from services.viewer_gateway.policy import Decision, decide
+
+router = APIRouter(tags=["live"])
+log = get_logger(__name__)
+BACKLOG_S = 6.0  # how far back a new view looks for the latest keyframe (> one GOP)
+QUIET_S = 3.0  # no frame for this long: tell the viewer the camera's state instead
+RECHECK_S = 1.0  # rights are re-decided at least this often
+
+
+class ViewClosed(Exception):
+    def __init__(self, reason: str, code: int = 4403) -> None:
+        super().__init__(reason)
+        self.reason, self.code = reason, code
+
+
+async def _decision(gw: Gateway, user: User, commune: str, camera: str) -> tuple[Decision, str]:
+    row = await gw.pool.fetchrow("SELECT state FROM cameras WHERE commune = $1 AND slug = $2",
+                                 commune, camera)
+    if row is None:
+        return Decision(False, "the camera no longer exists"), "gone"
+    holder = await gw.handover.holder(commune)
+    return decide(user.subject, "live", commune=commune, holder=holder,  # type: ignore[arg-type]
+                  camera_state=row["state"]), row["state"]
+
+
+async def _camera_state(gw: Gateway, commune: str, camera: str) -> str:
+    row = await gw.pool.fetchrow(
+        "SELECT c.state, h.online, h.masking_ok FROM cameras c "
+        "LEFT JOIN camera_health h ON h.camera_id = c.id WHERE c.commune = $1 AND c.slug = $2",
+        commune, camera)
+    if row is None:
+        return "gone"
+    if row["state"] != "active":
+        return row["state"]
+    if row["masking_ok"] is False:
+        return "masking_failed"
+    return "offline" if not row["online"] else "waiting"
+
+
+@router.websocket("/api/cameras/{commune}/{camera}/live")
+async def live(websocket: WebSocket, commune: str, camera: str) -> None:
+    gw: Gateway = websocket.app.state.gateway
+    user = await websocket_user(websocket)
+    if user is None:
+        await websocket.close(code=4401, reason="not signed in")
+        return
+    await websocket.accept()
+    if commune not in user.communes or not await gw.pool.fetchval(
+            "SELECT true FROM cameras WHERE commune = $1 AND slug = $2", commune, camera):
+        await _close(websocket, f"no camera {commune}/{camera} in your communes", 4404)
+        return
+    decision, _ = await _decision(gw, user, commune, camera)
+    if not decision:
+        await _close(websocket, decision.reason, 4403)
+        return
+    post = websocket.query_params.get("post", user.post)[:200]
+    opened = datetime.now(UTC)
+    view = _LiveView(gw, websocket, user, commune, camera)
+    closed_by = "viewer"
+    try:
+        await view.run()
+    except ViewClosed as exc:
+        closed_by = exc.reason
+        await _close(websocket, exc.reason, exc.code)
+    except WebSocketDisconnect:
+        closed_by = "viewer disconnected"
+    finally:
+        await record(gw.pool, Entry(
+            actor=user.username, action="live.view", commune=commune,
+            cameras=[f"{commune}/{camera}"], period_start=opened, period_end=datetime.now(UTC),
+            details={"post": post, "frames": view.fragmenter.frames, "closed_by": closed_by}))
+
+
+async def _close(websocket: WebSocket, reason: str, code: int) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client may be gone
+        await websocket.send_json({"type": "closed", "reason": reason})
+        await websocket.close(code=code, reason=reason[:120])
+
+
+class _LiveView:
+    def __init__(self, gw: Gateway, websocket: WebSocket, user: User, commune: str,
+                 camera: str) -> None:
+        self.gw, self.ws, self.user = gw, websocket, user
+        self.commune, self.camera = commune, camera
+        self.fragmenter = LiveFragmenter()
+        self._rights = gw.notifier.subscribe(user.id)
+        self._state_sent: str | None = None
+
+    async def run(self) -> None:
+        js = self.gw.rt.require_js()
+        names = self.gw.rt.names
+        start = datetime.now(UTC) - timedelta(seconds=BACKLOG_S)
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
+                                opt_start_time=start,
+                                ack_policy=AckPolicy.NONE, inactive_threshold=30.0,
+                                mem_storage=True)
+        sub = await js.pull_subscribe(names.video(self.commune, self.camera), durable=None,
+                                      stream=names.video_stream, config=config)
+        watcher = asyncio.create_task(self._watch_client())
+        try:
+            await self._send_backlog(sub)
+            last_frame, last_check = time.monotonic(), time.monotonic()
+            while True:
+                if watcher.done():
+                    watcher.result()
+                try:
+                    msgs = await sub.fetch(25, timeout=0.5)
+                except TRANSIENT_NATS_ERRORS:
+                    msgs = []
+                for msg in msgs:
+                    await self._send_frame(msg)
+                    last_frame = time.monotonic()
+                if msgs and self._state_sent:
+                    self._state_sent = None
+                    await self.ws.send_json({"type": "state", "state": "live"})
+                if time.monotonic() - last_frame > QUIET_S:
+                    await self._send_state(await _camera_state(self.gw, self.commune, self.camera))
+                if self._rights.qsize() or time.monotonic() - last_check > RECHECK_S:
+                    await self._recheck()
+                    last_check = time.monotonic()
+        finally:
+            watcher.cancel()
+            self.gw.notifier.unsubscribe(self.user.id, self._rights)
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
+                await sub.unsubscribe()
+
+    async def _send_backlog(self, sub: Any) -> None:
+        """Recent frames up to now, then only those from the latest keyframe are sent."""
+        backlog: list[Frame] = []
+        while True:
+            try:
+                msgs = await sub.fetch(200, timeout=0.3)
+            except TRANSIENT_NATS_ERRORS:
+                break
+            for msg in msgs:
+                with contextlib.suppress(FrameMessageError):
+                    backlog.append(Frame.from_message(msg.headers, msg.data))
+            if msgs[-1].metadata.num_pending == 0:
+                break
+        for frame in start_at_last_keyframe(backlog):
+            await self._send_bytes(self.fragmenter.feed(frame))
+
+    async def _send_frame(self, msg: Any) -> None:
+        try:
+            frame = Frame.from_message(msg.headers, msg.data)
+        except FrameMessageError as exc:
+            log.warning("live_frame_malformed", commune=self.commune, camera=self.camera,
+                        error=str(exc))
+            return
+        await self._send_bytes(self.fragmenter.feed(frame))
+
+    async def _send_bytes(self, data: bytes) -> None:
+        if data:
+            await self.ws.send_bytes(data)
+
+    async def _send_state(self, state: str) -> None:
+        if state != self._state_sent:
+            self._state_sent = state
+            await self.ws.send_json({"type": "state", "state": state})
+
+    async def _recheck(self) -> None:
+        while not self._rights.empty():
+            message = self._rights.get_nowait()
+            if message.get("type") == "session_ended":
+                raise ViewClosed(message.get("reason", "your session ended"), 4401)
+        token = self.ws.cookies.get("vigie_session")
+        if not token or await session_user(self.gw.pool, token) is None:
+            raise ViewClosed("your session has ended", 4401)
+        decision, _ = await _decision(self.gw, self.user, self.commune, self.camera)
+        if not decision:
+            raise ViewClosed(decision.reason)
+
+    async def _watch_client(self) -> None:
+        """The client sends nothing; reading is how a disconnect is noticed at once."""
+        while True:
+            await self.ws.receive_text()

@@ -1,0 +1,145 @@
+"""Live over a WebSocket from VIDEO (issue 10): fMP4 that PyAV decodes, starting at a keyframe;
+closed within 2 s with a reason when a hand-over takes the right away (R27); every view, however it
+ends, one register entry with its start, end and post (R12)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import asyncpg
+import av
+import pytest
+import pytest_asyncio
+import websockets
+from nats.aio.client import Client as NATS
+from vigie.bus.connection import jetstream
+from vigie.bus.frames import publish_frame
+from vigie.bus.subjects import BusNames
+
+from services.viewer_gateway.auth import COOKIE
+from tests.harness import eventually
+from tests.recorder.frames import video_frames
+from tests.viewer_gateway.conftest import GatewayUnderTest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture
+async def live_camera(admin_nc: NATS, streams: BusNames) -> AsyncIterator[None]:
+    """palaiseau/gare sending masked video in real time (25 fps, a keyframe a second)."""
+    js = jetstream(admin_nc)
+    frames = video_frames("gare", 1500, start_ns=time.time_ns())
+
+    async def play() -> None:
+        t0 = time.monotonic()
+        for i, frame in enumerate(frames):
+            now = time.time_ns()
+            await publish_frame(js, streams, frame.model_copy(update={"capture_time_ns": now}),
+                                stage="video")
+            await asyncio.sleep(max(0.0, t0 + (i + 1) * 0.04 - time.monotonic()))
+
+    task = asyncio.create_task(play())
+    await asyncio.sleep(1.5)  # some backlog: a viewer starts at the latest keyframe
+    yield
+    task.cancel()
+
+
+def _ws(gateway: GatewayUnderTest, token: str, path: str) -> websockets.connect:
+    return websockets.connect(gateway.url.replace("http", "ws") + path,
+                              additional_headers={"Cookie": f"{COOKIE}={token}"}, max_size=None)
+
+
+async def _receive_video(socket: websockets.ClientConnection, seconds: float) -> bytes:
+    data = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        message = await asyncio.wait_for(socket.recv(), timeout=5)
+        if isinstance(message, bytes):
+            data += message
+    return data
+
+
+async def test_live_view_is_decodable_fmp4_from_a_keyframe_and_one_register_entry_R12(
+    gateway: GatewayUnderTest, live_camera: None, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("operator")) as operator:
+        token = operator.cookies[COOKIE]
+        async with _ws(gateway, token, "/api/cameras/palaiseau/gare/live?post=CSU%20poste%203") \
+                as socket:
+            data = await _receive_video(socket, 2.0)
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 160, 120)
+        pictures = list(container.decode(video=0))
+    assert len(pictures) >= 25, "about two seconds of 25 fps"
+    assert pictures[0].key_frame, "a view starts at a keyframe"
+    entry = await eventually(lambda: db.fetchrow(
+        "SELECT * FROM audit_log WHERE action = 'live.view'"), timeout_s=5,
+        message="the view's end was not recorded")
+    assert entry["actor"] == "operator" and entry["cameras"] == ["palaiseau/gare"]
+    details = json.loads(entry["details"])
+    assert details["post"] == "CSU poste 3" and details["frames"] >= 25
+    assert 1.5 < (entry["period_end"] - entry["period_start"]).total_seconds() < 10
+
+
+async def test_a_hand_over_switch_closes_a_municipal_live_view_within_2_s_R27(
+    gateway: GatewayUnderTest, live_camera: None, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("operator")) as operator, \
+            aclosing(await gateway.login("supervisor")) as supervisor:
+        async with _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") \
+                as socket:
+            await _receive_video(socket, 0.5)
+            switched = await supervisor.post("/api/communes/palaiseau/handover", json={
+                "holder": "national_police", "reason": "relève PN"})
+            assert switched.status_code == 200
+            t0 = time.monotonic()
+            closed = None
+            with pytest.raises(websockets.ConnectionClosed) as ended:
+                while True:
+                    message = await asyncio.wait_for(socket.recv(), timeout=3)
+                    if isinstance(message, str):
+                        closed = json.loads(message)
+            assert time.monotonic() - t0 < 2.0
+            assert ended.value.rcvd is not None and ended.value.rcvd.code == 4403
+            assert closed is not None and closed["type"] == "closed"
+            assert "national police hold palaiseau" in closed["reason"]
+        # Opening again is refused with the same reason.
+        async with _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") \
+                as again:
+            refusal = json.loads(await asyncio.wait_for(again.recv(), timeout=3))
+            assert refusal["type"] == "closed" and "hand-over" in refusal["reason"]
+    entry = await eventually(lambda: db.fetchrow(
+        "SELECT details FROM audit_log WHERE action = 'live.view'"), timeout_s=5)
+    assert "national police" in json.loads(entry["details"])["closed_by"]
+
+
+async def test_an_abrupt_disconnect_still_writes_the_end_of_the_view_R12(
+    gateway: GatewayUnderTest, live_camera: None, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("operator")) as operator:
+        socket = await _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live")
+        await _receive_video(socket, 0.5)
+        socket.transport.abort()  # no close handshake: the client vanished
+    entry = await eventually(lambda: db.fetchrow(
+        "SELECT * FROM audit_log WHERE action = 'live.view'"), timeout_s=10,
+        message="an abrupt disconnect left no register entry")
+    assert entry["period_end"] > entry["period_start"]
+
+
+async def test_live_refusals_carry_a_reason(gateway: GatewayUnderTest, live_camera: None) -> None:
+    async with aclosing(await gateway.login("auditor")) as auditor, \
+            aclosing(await gateway.login("operator")) as operator:
+        for client, path, words in (
+                (auditor, "/api/cameras/palaiseau/gare/live", "live permission"),
+                (operator, "/api/cameras/palaiseau/chantier/live", "commissioned"),
+                (operator, "/api/cameras/ballainvilliers/mairie/live", "no camera"),
+                (operator, "/api/cameras/palaiseau/inconnue/live", "no camera")):
+            async with _ws(gateway, client.cookies[COOKIE], path) as socket:
+                message = json.loads(await asyncio.wait_for(socket.recv(), timeout=3))
+                assert message["type"] == "closed" and words in message["reason"], message
