@@ -23,7 +23,6 @@ from vigie.settings import CommonSettings
 from services.viewer_gateway.api import create_app
 from services.viewer_gateway.settings import ViewerGatewaySettings
 from tests.conftest import settings_env
-
 from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest
 
 pytestmark = pytest.mark.integration

@@ -21,12 +21,12 @@ def _cmd_service(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    import os
+
     from vigie.bus.streams import StreamLimits
     from vigie.log import configure_logging
     from vigie.provision import provision
     from vigie.settings import CommonSettings, load_settings
-
-    import os
 
     common = load_settings(CommonSettings)
     configure_logging(level=common.log_level, fmt=common.log_format, service="init")
