@@ -29,7 +29,8 @@ def test_service_health_readiness_and_sigterm(
     store: object,
 ) -> None:
     port = free_port()
-    env = {**os.environ, **settings_env(settings_for(NATS_USER.get(service, service))),
+    env = {**os.environ,
+           **settings_env(settings_for(NATS_USER.get(service, service), register_key="k" * 32)),
            f"VIGIE_{service.upper().replace('-', '_')}_HTTP_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", service], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
