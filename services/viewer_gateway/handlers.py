@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -128,11 +129,41 @@ class Handover:
             await self.evaluate(row["slug"])
 
 
+IDLE_PLAYBACK = timedelta(seconds=120)  # a view nobody fetched from for this long has ended
+
+
+async def close_view(pool: asyncpg.Pool, view_id: uuid.UUID, *, ended_by: str) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        view = await conn.fetchrow(
+            "UPDATE playback_views v SET closed_at = now() FROM cameras c "
+            "WHERE v.id = $1 AND v.closed_at IS NULL AND c.id = v.camera_id "
+            "RETURNING v.*, c.commune, c.slug", view_id)
+        if view is None:
+            return  # closed already (by the viewer, or by another replica's sweep)
+        await record(conn, Entry(
+            actor=view["username"], action="playback", commune=view["commune"],
+            cameras=[f"{view['commune']}/{view['slug']}"], period_start=view["watched_start"],
+            period_end=view["watched_end"], reason=f"{view['category']}: {view['reason']}",
+            details={"reference": view["reference"], "post": view["post"],
+                     "view": str(view_id), "opened_at": view["opened_at"],
+                     "ended_by": ended_by}))
+
+
+async def close_idle_views(pool: asyncpg.Pool) -> None:
+    for row in await pool.fetch("SELECT id FROM playback_views WHERE closed_at IS NULL "
+                                "AND last_seen_at < now() - $1::interval", IDLE_PLAYBACK):
+        await close_view(pool, row["id"], ended_by="idle")
+
+
 async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
               settings: ViewerGatewaySettings, stop: asyncio.Event) -> None:
     async def sign_head() -> None:
         await checkpoint(pool, register_key)
 
+    async def end_idle_playback() -> None:
+        await close_idle_views(pool)
+
     await asyncio.gather(
+        run_periodically(stop, 30, end_idle_playback, what="playback_idle"),
         run_periodically(stop, settings.handover_check_s, handover.evaluate_all, what="handover"),
         run_periodically(stop, settings.checkpoint_interval_s, sign_head, what="checkpoint"))

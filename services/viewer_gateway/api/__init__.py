@@ -7,12 +7,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from vigie.service import Runtime
 
-from services.viewer_gateway.api import cameras, communes, holds, live, register, session, users
+from services.viewer_gateway.api import (
+    cameras,
+    communes,
+    holds,
+    live,
+    playback,
+    register,
+    session,
+    users,
+)
 from services.viewer_gateway.api.deps import Gateway
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.settings import ViewerGatewaySettings
 
-ROUTERS = tuple(m.router for m in (session, communes, cameras, live, users, holds, register))
+ROUTERS = tuple(m.router for m in (session, communes, cameras, live, playback, users, holds,
+                                   register))
 
 
 def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:

@@ -1,0 +1,110 @@
+"""Playback (issue 10; REGULATION.md R13 reason required, R12 the period watched in the register,
+R4 never cached): the bytes served for a time T decode to the frame captured at T ± 1 s."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import av
+import pytest
+from vigie.storage.objects import Buckets, ObjectStore
+
+from services.recorder.core import Segmenter, mux_fmp4, object_key, utc
+from tests.recorder.frames import FRAME_NS, video_frames
+from tests.viewer_gateway.conftest import GatewayUnderTest
+
+pytestmark = pytest.mark.integration
+T0 = (int(datetime.now(UTC).timestamp()) - 3 * 3600) * 10**9  # three hours ago
+
+
+async def _record(db: asyncpg.Pool, objects: ObjectStore, bucket: str) -> list[int]:
+    """60 s of video for palaiseau/gare, cut and stored as the recorder does; capture times."""
+    frames = video_frames("gare", 1500, start_ns=T0)
+    cid = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
+    segmenter: Segmenter[int] = Segmenter(segment_s=10)
+    segments = [s for i, f in enumerate(frames) for s in segmenter.feed(f, i)[0]]
+    segments.append(segmenter.flush())  # type: ignore[arg-type]
+    for seg in segments:
+        muxed = mux_fmp4(seg)
+        key = object_key("palaiseau", "gare", seg.start_ns)
+        await objects.put(bucket, key, muxed.data)
+        await db.execute(
+            "INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, "
+            "size_bytes, sha256, mask_version, codec, width, height) VALUES ($1, $2, $3, $4, $5, "
+            "$6, $7, 1, 'h264', 160, 120)", cid, utc(seg.start_ns), utc(seg.end_ns), key,
+            len(seg.frames), len(muxed.data), muxed.sha256)
+    return [f.capture_time_ns for f in frames]
+
+
+async def test_the_segment_served_for_t_holds_the_frame_captured_at_t_and_the_view_is_registered(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    captures = await _record(db, objects, buckets.recordings)
+    wanted = 777  # frame 777 is captured at T0 + 31.08 s
+    at = datetime.fromtimestamp(captures[wanted] / 1e9, tz=UTC)
+    async with aclosing(await gateway.login("operator")) as client:
+        no_reason = await client.post("/api/cameras/palaiseau/gare/playback",
+                                      json={"category": "damage", "at": at.isoformat()})
+        assert no_reason.status_code == 422 and "reason" in no_reason.text
+        blank = await client.post("/api/cameras/palaiseau/gare/playback", json={
+            "category": "damage", "reason": "   ", "at": at.isoformat()})
+        assert blank.status_code == 422
+        opened = await client.post("/api/cameras/palaiseau/gare/playback", json={
+            "category": "damage", "reason": "abribus dégradé", "reference": "PV-2026-12",
+            "at": at.isoformat()})
+        assert opened.status_code == 201, opened.text
+        media = opened.json()["media"]
+        served = await client.get(media, params={"at": at.isoformat()})
+        assert served.status_code == 200, served.text
+        assert served.headers["cache-control"] == "no-store"
+        assert served.headers["content-type"] == "video/mp4"
+        start = datetime.fromisoformat(served.headers["x-segment-start"])
+        with av.open(io.BytesIO(served.content)) as container:
+            pictures = list(container.decode(video=0))
+        assert pictures[0].key_frame, "a segment decodes from its first frame"
+        times = [start + timedelta(seconds=float(p.pts * p.time_base)) for p in pictures]
+        nearest = min(times, key=lambda t: abs(t - at))
+        assert abs(nearest - at) <= timedelta(seconds=1)
+        assert abs(nearest - at) <= timedelta(milliseconds=FRAME_NS // 1_000_000)
+        # Across the boundary: the next segment is where the header says.
+        following = await client.get(media, params={"at": served.headers["x-next-at"]})
+        assert following.status_code == 200
+        assert following.headers["x-segment-start"] == served.headers["x-segment-end"]
+        gap = await client.get(media, params={"at": (at + timedelta(hours=1)).isoformat()})
+        assert gap.status_code == 404 and "nothing recorded" in gap.json()["detail"]
+        assert (await client.post(f"{media.rsplit('/', 1)[0]}/end")).status_code == 204
+        after = await client.get(media, params={"at": at.isoformat()})
+        assert after.status_code == 409
+    entry = await db.fetchrow("SELECT * FROM audit_log WHERE action = 'playback'")
+    assert entry["actor"] == "operator" and entry["cameras"] == ["palaiseau/gare"]
+    assert entry["reason"] == "damage: abribus dégradé"
+    assert json.loads(entry["details"])["reference"] == "PV-2026-12"
+    assert entry["period_start"] == start and entry["period_end"] == datetime.fromisoformat(
+        following.headers["x-segment-end"])
+
+
+async def test_playback_bad_input_is_refused_with_a_reason(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {"category": "other", "reason": "contrôle"}
+    async with aclosing(await gateway.login("operator")) as client:
+        for path, extra, status, words in (
+                ("/api/cameras/palaiseau/gare/playback", {"at": future}, 400, "future"),
+                ("/api/cameras/palaiseau/inconnue/playback", {"at": future}, 404, "no camera"),
+                ("/api/cameras/ballainvilliers/mairie/playback", {"at": future}, 404,
+                 "no camera"),
+                ("/api/cameras/palaiseau/gare/playback", {"at": "2026-01-01T10:00:00"}, 422,
+                 "timezone")):
+            response = await client.post(path, json={**body, **extra})
+            assert response.status_code == status, response.text
+            assert words in response.text.lower()
+    async with aclosing(await gateway.login("auditor")) as auditor:
+        refused = await auditor.post("/api/cameras/palaiseau/gare/playback",
+                                     json={**body, "at": future})
+        assert refused.status_code == 403 and "playback permission" in refused.json()["detail"]
