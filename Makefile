@@ -11,7 +11,7 @@ DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good 
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	ffmpeg docker-compose
 
-.PHONY: setup run test test-fast lint bench-masking bench-ingest bench-recorder bench-retention asyncapi clean
+.PHONY: setup run test test-fast lint bench-masking bench-ingest bench-recorder bench-retention bench-live asyncapi clean
 
 setup: $(VENV)/.installed
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -58,3 +58,6 @@ bench-recorder: setup
 
 bench-retention: setup
 	$(BIN)/python -m bench.retention
+
+bench-live: setup
+	$(BIN)/python -m bench.live

@@ -48,8 +48,10 @@ class LiveFragmenter:
         self._t0: int = 0
         self._last_dts = -1
         self.frames = 0
+        self.opened: Frame | None = None  # set by the feed that started a new init segment
 
     def feed(self, frame: Frame) -> bytes:
+        self.opened = None
         if frame.codec != "h264":
             return b""  # VIDEO is H.264 (masking transcodes the rest); anything else is skipped
         shape = (frame.width, frame.height)
@@ -71,6 +73,7 @@ class LiveFragmenter:
         return self._sink.take()
 
     def _open(self, frame: Frame) -> None:
+        self.opened = frame
         self._sink = _Sink()
         self._out = av.open(self._sink, "w", format="mp4",
                             options={"movflags": FLAGS, "flush_packets": "1"})
@@ -100,3 +103,12 @@ def start_at_last_keyframe(frames: list[Frame]) -> list[Frame]:
     """What a new viewer receives of the recent backlog: from the latest keyframe on."""
     keys = [i for i, f in enumerate(frames) if f.keyframe]
     return frames[keys[-1]:] if keys else []
+
+
+def start_at_keyframe_before(frames: list[Frame], since_ns: int) -> list[Frame]:
+    """An instant replay: from the last keyframe at or before `since_ns` (else the first one)."""
+    keys = [i for i, f in enumerate(frames) if f.keyframe]
+    if not keys:
+        return []
+    before = [i for i in keys if frames[i].capture_time_ns <= since_ns]
+    return frames[(before[-1] if before else keys[0]):]

@@ -10,9 +10,12 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from datetime import UTC, datetime
 
 import asyncpg
 import av
+import cv2
+import numpy as np
 import pytest
 import pytest_asyncio
 import websockets
@@ -71,6 +74,9 @@ async def test_live_view_is_decodable_fmp4_from_a_keyframe_and_one_register_entr
         token = operator.cookies[COOKIE]
         async with _ws(gateway, token, "/api/cameras/palaiseau/gare/live?post=CSU%20poste%203") \
                 as socket:
+            init = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
+            assert init["type"] == "init" and init["mask_version"] == 1
+            assert time.time_ns() - init["capture_time_ns"] < 2 * 10**9, "the latest keyframe"
             data = await _receive_video(socket, 2.0)
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
@@ -143,3 +149,58 @@ async def test_live_refusals_carry_a_reason(gateway: GatewayUnderTest, live_came
             async with _ws(gateway, client.cookies[COOKIE], path) as socket:
                 message = json.loads(await asyncio.wait_for(socket.recv(), timeout=3))
                 assert message["type"] == "closed" and words in message["reason"], message
+
+
+async def test_instant_replay_goes_back_from_a_keyframe_and_counts_as_a_consultation_R13(
+    gateway: GatewayUnderTest, admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+) -> None:
+    js = jetstream(admin_nc)
+    now = time.time_ns()
+    for frame in video_frames("gare", 200, start_ns=now - 8 * 10**9):  # the last 8 seconds
+        await publish_frame(js, streams, frame, stage="video")
+    async with aclosing(await gateway.login("operator")) as operator:
+        path = "/api/cameras/palaiseau/gare/live?replay_s=5&reason=suivi%20d%27un%20suspect"
+        async with _ws(gateway, operator.cookies[COOKIE], path) as socket:
+            init = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
+            assert init["type"] == "init" and (init["width"], init["height"]) == (160, 120)
+            # The keyframe at or before five seconds ago (one a second).
+            assert now - 6 * 10**9 <= init["capture_time_ns"] <= now - 5 * 10**9 + 10**8
+            data = await _receive_video(socket, 1.0)
+        with av.open(io.BytesIO(data)) as container:
+            assert sum(1 for _ in container.decode(video=0)) >= 5 * 25 - 2
+    entry = await eventually(lambda: db.fetchrow(
+        "SELECT * FROM audit_log WHERE action = 'playback'"), timeout_s=5,
+        message="the replay was not recorded as a consultation")
+    assert entry["reason"] == "intervention: suivi d'un suspect"
+    assert json.loads(entry["details"])["instant_replay"] is True
+    assert entry["period_start"].timestamp() == pytest.approx(init["capture_time_ns"] / 1e9,
+                                                              abs=0.001)
+    async with aclosing(await gateway.login("national-police")) as national:
+        # Outside the hand-over the national police may not go back either.
+        async with _ws(gateway, national.cookies[COOKIE], path) as socket:
+            refusal = json.loads(await asyncio.wait_for(socket.recv(), timeout=3))
+            assert refusal["type"] == "closed" and "hand-over" in refusal["reason"]
+
+
+async def test_mosaic_tiles_are_jpegs_of_the_latest_keyframe_and_recorded_once_R12(
+    gateway: GatewayUnderTest, live_camera: None, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("operator")) as operator:
+        first = await operator.get("/api/cameras/palaiseau/gare/tile.jpg")
+        assert first.status_code == 200, first.text
+        assert first.headers["content-type"] == "image/jpeg"
+        assert first.headers["cache-control"] == "no-store"
+        image = cv2.imdecode(np.frombuffer(first.content, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (240, 320, 3)  # 160x120 scaled to the tile width
+        assert image.std() > 5, "a picture, not a blank"
+        captured = datetime.fromisoformat(first.headers["x-capture-time"])
+        assert (datetime.now(UTC) - captured).total_seconds() < 3
+        await asyncio.sleep(1.2)  # a keyframe a second: the next refresh shows a newer one
+        second = await operator.get("/api/cameras/palaiseau/gare/tile.jpg")
+        assert datetime.fromisoformat(second.headers["x-capture-time"]) > captured
+        quiet = await operator.get("/api/cameras/palaiseau/ancienne/tile.jpg")
+        assert quiet.status_code == 403 and "disabled" in quiet.json()["detail"]
+    async with aclosing(await gateway.login("auditor")) as auditor:
+        refused = await auditor.get("/api/cameras/palaiseau/gare/tile.jpg")
+        assert refused.status_code == 403
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'live.tile'") == 1

@@ -20,6 +20,7 @@ from services.viewer_gateway.api import (
 from services.viewer_gateway.api.deps import Gateway
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.settings import ViewerGatewaySettings
+from services.viewer_gateway.tiles import Tiles
 
 ROUTERS = tuple(m.router for m in (session, communes, cameras, live, playback, users, holds,
                                    register))
@@ -32,7 +33,7 @@ def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
         "is a 4xx with a reason; RTSP URLs and credentials are write-only.")
     notifier = Notifier()
     app.state.gateway = Gateway(rt=rt, settings=settings, notifier=notifier,
-                                handover=Handover(rt, notifier))
+                                handover=Handover(rt, notifier), tiles=Tiles(rt))
     for router in ROUTERS:
         app.include_router(router)
 

@@ -15,6 +15,7 @@ from services.viewer_gateway.api.deps import (
     PROBLEMS,
     ConfigurationUser,
     GatewayDep,
+    LiveUser,
     PlaybackUser,
     UserDep,
     allow,
@@ -138,6 +139,32 @@ async def camera_rights(commune: str, camera: str, user: UserDep,
                         camera_state=row["state"],
                         rights={a: DecisionView(allowed=d.allowed, reason=d.reason)
                                 for a, d in decisions.items()})
+
+
+@router.get("/{commune}/{camera}/tile.jpg", response_class=Response,
+            summary="A small JPEG of the camera's latest keyframe, for the mosaic",
+            responses={**PROBLEMS, 200: {"content": {"image/jpeg": {}},
+                                         "description": "X-Capture-Time: when it was filmed"}})
+async def tile(commune: str, camera: str, user: LiveUser, gw: GatewayDep) -> Response:
+    row = await camera_row(gw, user, commune, camera)
+    await allow(gw, user, "live", commune=commune, camera_state=row["state"])
+    image = await gw.tiles.jpeg(commune, camera)
+    if image is None:
+        state = await gw.pool.fetchrow("SELECT online, masking_ok FROM camera_health "
+                                       "WHERE camera_id = $1", row["id"])
+        why = ("masking failed: nothing is shown (fail closed)"
+               if state and state["masking_ok"] is False else "the camera sends no image")
+        raise HTTPException(409, why)
+    if (user.session, f"{commune}/{camera}") not in gw.tiles_seen:
+        # Watching the mosaic is live viewing (R12): once per session and camera.
+        gw.tiles_seen.add((user.session, f"{commune}/{camera}"))
+        await record(gw.pool, Entry(actor=user.username, action="live.tile", commune=commune,
+                                    cameras=[f"{commune}/{camera}"],
+                                    period_start=datetime.now(UTC), details={"post": user.post}))
+    data, captured_ns = image
+    return Response(data, media_type="image/jpeg", headers={
+        "Cache-Control": "no-store",
+        "X-Capture-Time": datetime.fromtimestamp(captured_ns / 1e9, UTC).isoformat()})
 
 
 @router.get("/{commune}/{camera}/timeline", summary="Recorded segments and the gaps between them "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import asyncpg
@@ -15,6 +15,7 @@ from services.viewer_gateway.auth import COOKIE, User, session_user
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.policy import Action, CameraState, decide
 from services.viewer_gateway.settings import ViewerGatewaySettings
+from services.viewer_gateway.tiles import Tiles
 
 
 class Problem(BaseModel):
@@ -36,6 +37,8 @@ class Gateway:
     settings: ViewerGatewaySettings
     notifier: Notifier
     handover: Handover
+    tiles: Tiles
+    tiles_seen: set[tuple[str, str]] = field(default_factory=set)  # (session, camera) recorded
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -105,3 +108,4 @@ UserAdminUser = Annotated[User, Depends(require("user_admin"))]
 HoldsUser = Annotated[User, Depends(require("holds"))]
 AuditUser = Annotated[User, Depends(require("register_audit"))]
 PlaybackUser = Annotated[User, Depends(require("playback"))]
+LiveUser = Annotated[User, Depends(require("live"))]

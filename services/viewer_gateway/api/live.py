@@ -22,12 +22,17 @@ from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import Gateway, websocket_user
 from services.viewer_gateway.auth import User, session_user
-from services.viewer_gateway.live import LiveFragmenter, start_at_last_keyframe
+from services.viewer_gateway.live import (
+    LiveFragmenter,
+    start_at_keyframe_before,
+    start_at_last_keyframe,
+)
 from services.viewer_gateway.policy import Decision, decide
 
 router = APIRouter(tags=["live"])
 log = get_logger(__name__)
 BACKLOG_S = 6.0  # how far back a new view looks for the latest keyframe (> one GOP)
+MAX_REPLAY_S = 300  # instant replay: up to five minutes back, from VIDEO
 QUIET_S = 3.0  # no frame for this long: tell the viewer the camera's state instead
 RECHECK_S = 1.0  # rights are re-decided at least this often
 
@@ -79,8 +84,26 @@ async def live(websocket: WebSocket, commune: str, camera: str) -> None:
         await _close(websocket, decision.reason, 4403)
         return
     post = websocket.query_params.get("post", user.post)[:200]
+    try:
+        replay_s = min(MAX_REPLAY_S, max(0, int(websocket.query_params.get("replay_s", "0"))))
+    except ValueError:
+        await _close(websocket, "replay_s: a number of seconds, 0 to 300", 4400)
+        return
+    reason = websocket.query_params.get("reason", "intervention en cours")[:2000].strip()
+    if replay_s:
+        # Going back is consulting a recording (R13): the playback right, and a reason, whose
+        # category is preselected as an intervention in progress.
+        holder = await gw.handover.holder(commune)
+        state = await gw.pool.fetchval("SELECT state FROM cameras WHERE commune = $1 AND "
+                                       "slug = $2", commune, camera)
+        replay_right = decide(user.subject, "playback", commune=commune,
+                              holder=holder, camera_state=state)  # type: ignore[arg-type]
+        if not replay_right or not reason:
+            await _close(websocket, replay_right.reason if not replay_right
+                         else "a replay needs a reason", 4403)
+            return
     opened = datetime.now(UTC)
-    view = _LiveView(gw, websocket, user, commune, camera)
+    view = _LiveView(gw, websocket, user, commune, camera, replay_s=replay_s)
     closed_by = "viewer"
     try:
         await view.run()
@@ -93,7 +116,14 @@ async def live(websocket: WebSocket, commune: str, camera: str) -> None:
         await record(gw.pool, Entry(
             actor=user.username, action="live.view", commune=commune,
             cameras=[f"{commune}/{camera}"], period_start=opened, period_end=datetime.now(UTC),
-            details={"post": post, "frames": view.fragmenter.frames, "closed_by": closed_by}))
+            details={"post": post, "frames": view.fragmenter.frames, "closed_by": closed_by,
+                     "replay_s": replay_s}))
+        if replay_s and view.replayed_from is not None:
+            await record(gw.pool, Entry(
+                actor=user.username, action="playback", commune=commune,
+                cameras=[f"{commune}/{camera}"], period_start=view.replayed_from,
+                period_end=opened, reason=f"intervention: {reason}",
+                details={"post": post, "instant_replay": True}))
 
 
 async def _close(websocket: WebSocket, reason: str, code: int) -> None:
@@ -104,8 +134,10 @@ async def _close(websocket: WebSocket, reason: str, code: int) -> None:
 
 class _LiveView:
     def __init__(self, gw: Gateway, websocket: WebSocket, user: User, commune: str,
-                 camera: str) -> None:
+                 camera: str, *, replay_s: int = 0) -> None:
         self.gw, self.ws, self.user = gw, websocket, user
+        self.replay_s = replay_s
+        self.replayed_from: datetime | None = None
         self.commune, self.camera = commune, camera
         self.fragmenter = LiveFragmenter()
         self._rights = gw.notifier.subscribe(user.id)
@@ -114,7 +146,7 @@ class _LiveView:
     async def run(self) -> None:
         js = self.gw.rt.require_js()
         names = self.gw.rt.names
-        start = datetime.now(UTC) - timedelta(seconds=BACKLOG_S)
+        start = datetime.now(UTC) - timedelta(seconds=BACKLOG_S + self.replay_s)
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
                                 opt_start_time=start,
                                 ack_policy=AckPolicy.NONE, inactive_threshold=30.0,
@@ -162,7 +194,14 @@ class _LiveView:
                     backlog.append(Frame.from_message(msg.headers, msg.data))
             if msgs[-1].metadata.num_pending == 0:
                 break
-        for frame in start_at_last_keyframe(backlog):
+        if self.replay_s:
+            since = time.time_ns() - self.replay_s * 1_000_000_000
+            first = start_at_keyframe_before(backlog, since)
+            if first:
+                self.replayed_from = datetime.fromtimestamp(first[0].capture_time_ns / 1e9, UTC)
+        else:
+            first = start_at_last_keyframe(backlog)
+        for frame in first:
             await self._send_bytes(self.fragmenter.feed(frame))
 
     async def _send_frame(self, msg: Any) -> None:
@@ -175,6 +214,13 @@ class _LiveView:
         await self._send_bytes(self.fragmenter.feed(frame))
 
     async def _send_bytes(self, data: bytes) -> None:
+        started = self.fragmenter.opened
+        if started is not None:
+            # Media time 0 of this init segment is this capture time (UTC): the client shows
+            # the wall-clock time of every image (R36).
+            await self.ws.send_json({"type": "init", "capture_time_ns": started.capture_time_ns,
+                                     "width": started.width, "height": started.height,
+                                     "mask_version": started.mask_version})
         if data:
             await self.ws.send_bytes(data)
 
