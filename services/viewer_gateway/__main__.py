@@ -24,9 +24,12 @@ async def work(rt: Runtime, settings: ViewerGatewaySettings) -> None:
         raise SystemExit("VIGIE_REGISTER_KEY is not set: the gateway signs the register's "
                          "checkpoints with it")
     await gw.handover.evaluate_all()
-    await handlers.run(pool=rt.require_pool(), handover=gw.handover,
-                       register_key=key.get_secret_value().encode(), settings=settings,
-                       stop=rt.stop)
+    try:
+        await handlers.run(pool=rt.require_pool(), handover=gw.handover,
+                           register_key=key.get_secret_value().encode(), settings=settings,
+                           stop=rt.stop)
+    finally:
+        await gw.tiles.close()
 
 
 def app_factory(rt: Runtime, settings: ViewerGatewaySettings):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import av
 import cv2
+import nats.errors
 import numpy as np
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
@@ -85,11 +86,16 @@ class Tiles:
                                 mem_storage=True)
         sub = await js.pull_subscribe(names.video(commune, camera), durable=None,
                                       stream=names.video_stream, config=config)
-        try:
+        try:  # NotFoundError (the stream or consumer went away) ends the source
             while time.monotonic() - source.asked < IDLE_S:
                 try:
                     msgs = await sub.fetch(100, timeout=1)
-                except TRANSIENT_NATS_ERRORS:
+                except nats.errors.TimeoutError:
+                    continue  # nothing new within the second
+                except TRANSIENT_NATS_ERRORS as exc:
+                    log.warning("tile_source_retry", commune=commune, camera=camera,
+                                error=type(exc).__name__)
+                    await asyncio.sleep(1)  # never a tight loop when NATS is away
                     continue
                 for msg in msgs:
                     if msg.headers and msg.headers.get("Vigie-Keyframe") not in ("1", "true"):
@@ -110,6 +116,8 @@ class Tiles:
                 del self._sources[key]
 
     async def close(self) -> None:
-        for source in self._sources.values():
-            if source.task:
-                source.task.cancel()
+        tasks = [s.task for s in self._sources.values() if s.task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._sources.clear()

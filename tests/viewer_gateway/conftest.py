@@ -109,4 +109,5 @@ async def gateway(
         rt.stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(work, timeout=10)
+        await gw.tiles.close()
         await server.stop()

@@ -162,8 +162,11 @@ class _LiveView:
                     watcher.result()
                 try:
                     msgs = await sub.fetch(25, timeout=0.5)
+                except nats.errors.TimeoutError:
+                    msgs = []
                 except TRANSIENT_NATS_ERRORS:
                     msgs = []
+                    await asyncio.sleep(0.5)  # NATS away: never a tight loop
                 for msg in msgs:
                     await self._send_frame(msg)
                     last_frame = time.monotonic()
