@@ -88,3 +88,18 @@ async def test_auditor_searches_exports_csv_and_verifies_the_register_R14(
         assert verified["ok"] is True and verified["rows"] >= 3
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
                              "'register.exported' AND actor = 'auditor'") == 1
+
+
+@pytest.mark.parametrize("days", [0, 31])
+async def test_a_retention_outside_1_to_30_days_is_refused_by_the_api_R4(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, days: int,
+) -> None:
+    async with aclosing(await gateway.login("admin")) as admin:
+        refused = await admin.put("/api/communes/palaiseau/retention", json={"days": days})
+        assert refused.status_code == 422
+        assert ("greater than or equal to 1" if days == 0 else "less than or equal to 30") \
+            in refused.text
+        accepted = await admin.put("/api/communes/palaiseau/retention",
+                                   json={"days": 10, "reason": "arrêté 2026-114"})
+        assert accepted.status_code == 200 and accepted.json()["retention_days"] == 10
+    assert await db.fetchval("SELECT retention_days FROM communes WHERE slug = 'palaiseau'") == 10

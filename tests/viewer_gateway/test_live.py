@@ -204,3 +204,12 @@ async def test_mosaic_tiles_are_jpegs_of_the_latest_keyframe_and_recorded_once_R
         refused = await auditor.get("/api/cameras/palaiseau/gare/tile.jpg")
         assert refused.status_code == 403
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'live.tile'") == 1
+
+
+async def test_a_camera_sending_nothing_gets_its_state_instead_of_video(
+    gateway: GatewayUnderTest,
+) -> None:
+    async with aclosing(await gateway.login("operator")) as operator, \
+            _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") as socket:
+        message = await asyncio.wait_for(socket.recv(), timeout=8)
+        assert json.loads(message) == {"type": "state", "state": "offline"}
