@@ -6,7 +6,8 @@ import resource
 import statistics
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 
 def cpu_self_s() -> float:
@@ -73,3 +74,17 @@ def bench_settings(nats_url: str, admin_password: str, dsn: str):  # type: ignor
                           nats_password=admin_password, postgres_dsn=dsn,
                           s3_endpoint="127.0.0.1:1", s3_access_key="unused",
                           s3_secret_key="unused")
+
+
+def run_in_scratch(work: Callable[[Path], Awaitable[None]]) -> None:
+    """A benchmark's main: quiet logs, a scratch folder under /tmp (readable by the postgres
+    user), removed afterwards."""
+    import asyncio
+    import tempfile
+
+    from vigie.log import configure_logging
+
+    configure_logging(level="warning", fmt="console")
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        Path(tmp).chmod(0o755)
+        asyncio.run(work(Path(tmp)))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,9 +19,15 @@ from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.local import servers
-from vigie.log import configure_logging
 
-from bench.common import bench_settings, cpu_self_s, percentile, seed_bench_cameras, timed_child
+from bench.common import (
+    bench_settings,
+    cpu_self_s,
+    percentile,
+    run_in_scratch,
+    seed_bench_cameras,
+    timed_child,
+)
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
 from tests.harness import FOOTAGE
@@ -89,10 +94,7 @@ def main() -> None:
     ap.add_argument("--cameras", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=20)
     args = ap.parse_args()
-    configure_logging(level="warning", fmt="console")
-    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        Path(tmp).chmod(0o755)
-        asyncio.run(run(args.cameras, args.seconds, Path(tmp)))
+    run_in_scratch(lambda folder: run(args.cameras, args.seconds, folder))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import io
 import json
 import random
 import struct
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +33,10 @@ from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.http import HttpServer
 from vigie.local import servers
-from vigie.log import configure_logging
 from vigie.service import Runtime
 from vigie.storage.objects import Buckets, ObjectStore
 
-from bench.common import bench_settings, percentile, seed_bench_cameras
+from bench.common import bench_settings, percentile, run_in_scratch, seed_bench_cameras
 from bench.masking_latency import MASKS
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
@@ -183,10 +181,7 @@ def main() -> None:
     ap.add_argument("--playbacks", type=int, default=20)
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    configure_logging(level="warning", fmt="console")
-    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        Path(tmp).chmod(0o755)
-        asyncio.run(run(args.cameras, args.seconds, width, height, args.playbacks, Path(tmp)))
+    run_in_scratch(lambda folder: run(args.cameras, args.seconds, width, height, args.playbacks, folder))
 
 
 if __name__ == "__main__":

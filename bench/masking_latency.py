@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.local import servers
-from vigie.log import configure_logging
 
-from bench.common import bench_settings, cpu_self_s, percentile, seed_bench_cameras
+from bench.common import bench_settings, cpu_self_s, percentile, run_in_scratch, seed_bench_cameras
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
 from services.masking.handlers import MaskingWorker
@@ -83,10 +81,7 @@ def main() -> None:
     ap.add_argument("--size", default="640x360")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    configure_logging(level="warning", fmt="console")
-    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        Path(tmp).chmod(0o755)
-        asyncio.run(run(args.cameras, args.seconds, width, height, Path(tmp)))
+    run_in_scratch(lambda folder: run(args.cameras, args.seconds, width, height, folder))
 
 
 if __name__ == "__main__":

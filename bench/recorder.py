@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import shutil
 import subprocess
-import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -29,11 +28,17 @@ from vigie.bus.frames import Frame, publish_frame
 from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.local import servers
-from vigie.log import configure_logging
 from vigie.media.bitstream import parameter_sets
 from vigie.storage.objects import ObjectStore
 
-from bench.common import bench_settings, cpu_self_s, percentile, seed_bench_cameras, timed_child
+from bench.common import (
+    bench_settings,
+    cpu_self_s,
+    percentile,
+    run_in_scratch,
+    seed_bench_cameras,
+    timed_child,
+)
 from services.recorder.handlers import Recorder
 from services.recorder.settings import RecorderSettings
 from tests.harness import FOOTAGE, eventually
@@ -153,12 +158,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--segment", type=float, default=60)
     args = ap.parse_args()
-    configure_logging(level="warning", fmt="console")
     if not shutil.which("ffmpeg"):
         raise SystemExit("ffmpeg is needed (make setup installs it)")
-    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        Path(tmp).chmod(0o755)
-        asyncio.run(run(args.cameras, args.seconds, args.segment, Path(tmp)))
+    run_in_scratch(lambda folder: run(args.cameras, args.seconds, args.segment, folder))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import hashlib
 import io
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -28,11 +27,10 @@ from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.db.migrate import migrate
 from vigie.local import servers
-from vigie.log import configure_logging
 from vigie.service import Runtime
 from vigie.storage.objects import Buckets, ObjectStore
 
-from bench.common import bench_settings, cpu_self_s
+from bench.common import bench_settings, cpu_self_s, run_in_scratch
 from services.recorder.core import object_key
 from services.retention.handlers import sweep
 from services.retention.settings import RetentionSettings
@@ -155,10 +153,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--cameras", type=int, default=40)
     args = ap.parse_args()
-    configure_logging(level="warning", fmt="console")
-    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        Path(tmp).chmod(0o755)
-        asyncio.run(run(args.rows, args.cameras, Path(tmp)))
+    run_in_scratch(lambda folder: run(args.rows, args.cameras, folder))
 
 
 if __name__ == "__main__":
