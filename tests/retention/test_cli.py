@@ -102,3 +102,27 @@ async def test_hold_create_list_release_from_the_command_line(
     again = _vigie(settings_for(), "hold", "release", str(report["hold_id"]), "--by", "parquet",
                    "--reason", "affaire classée")
     assert again.returncode == 2 and "already released" in again.stderr
+
+
+async def test_an_interrupted_hold_is_finished_by_hold_copy(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+    store: tuple[ObjectStore, Buckets],
+) -> None:
+    from vigie.holds import HoldRequest, register_hold
+
+    objects, buckets = store
+    await commune(db, "palaiseau", 15)
+    cid = await camera(db, "gare")
+    await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(1, minutes=5))
+    # Registered, then the process died before copying anything.
+    hold_id = await register_hold(db, HoldRequest.parse(dict(
+        kind="right_of_access", reference="DDA-9", commune="palaiseau", cameras=["gare"],
+        period_start=ago(1, minutes=10), period_end=ago(1), requested_by="dpo", reason="accès",
+        review_on=date.today())))
+    assert await db.fetchval("SELECT count(*) FROM hold_items") == 0
+    copied = _vigie(settings_for(), "hold", "copy", str(hold_id), "--json")
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["cameras"][0]["segments_copied"] == 1
+    assert await db.fetchval("SELECT count(*) FROM hold_items") == 1
+    unknown = _vigie(settings_for(), "hold", "copy", "999")
+    assert unknown.returncode == 2 and "unknown" in unknown.stderr

@@ -111,6 +111,21 @@ async def _hold_create(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _hold_copy(args: argparse.Namespace) -> int:
+    from vigie.holds import copy_covered
+
+    async with _connected(args.data) as (pool, store, buckets):
+        state = await pool.fetchval("SELECT state FROM holds WHERE id = $1", args.id)
+        if state != "active":
+            raise CommandError(f"hold {args.id} is {state or 'unknown'}: nothing to copy")
+        report = await copy_covered(pool, store, args.id, recordings=buckets.recordings,
+                                    evidence=buckets.evidence)
+    print(json.dumps(report.as_dict()) if args.json else
+          f"Hold {args.id}: {sum(c.copied for c in report.coverage)} segments in evidence"
+          f"{'' if report.complete else ' (the period is not fully covered)'}.")
+    return 0
+
+
 async def _hold_release(args: argparse.Namespace) -> int:
     from vigie.holds import release_hold
 
@@ -244,6 +259,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true")
     p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
     p.set_defaults(func=lambda a: _run(a, _hold_create))
+
+    p = hold_sub.add_parser("copy", help="finish copying a hold whose creation was interrupted")
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    p.set_defaults(func=lambda a: _run(a, _hold_copy))
 
     p = hold_sub.add_parser("release", help="return a hold's copies to deletion")
     p.add_argument("id", type=int)
