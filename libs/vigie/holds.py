@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vigie.coverage import uncovered
 from vigie.register import Entry, record
 from vigie.storage.objects import ObjectStore
 
 # pg_advisory_xact_lock(CAMERA_LOCK, camera_id): the deletion step of a sweep vs hold registration.
 CAMERA_LOCK = 0x56494730
 HoldKind = Literal["judicial_requisition", "right_of_access"]
-CONTIGUOUS = timedelta(seconds=1)  # segments of a camera online join with no gap larger than this
 
 
 class HoldError(ValueError):
@@ -176,7 +176,7 @@ async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, 
                 coverage.copied += 1
                 coverage.size_bytes += seg["size_bytes"]
                 found.append((seg["start_time"], seg["end_time"]))
-        for start, end in _gaps(found, hold["period_start"], hold["period_end"]):
+        for start, end in uncovered(found, hold["period_start"], hold["period_end"]):
             erased = await pool.fetchval(ERASED_SQL, f"{hold['commune']}/{cam['slug']}", start, end)
             coverage.missing.append(Missing(start, end, "erased" if erased else "not_recorded"))
         report.coverage.append(coverage)
@@ -202,19 +202,6 @@ async def _copy_one(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, seg: a
         "ON CONFLICT DO NOTHING", hold_id, seg["camera_id"], seg["object_key"], seg["start_time"],
         seg["end_time"], key, seg["sha256"], seg["size_bytes"])
     return True
-
-
-def _gaps(found: list[tuple[datetime, datetime]], start: datetime,
-          end: datetime) -> list[tuple[datetime, datetime]]:
-    """Parts of [start, end] no found segment covers (joins within CONTIGUOUS are no gap)."""
-    gaps, cursor = [], start
-    for seg_start, seg_end in sorted(found):
-        if seg_start - cursor > CONTIGUOUS:
-            gaps.append((cursor, seg_start))
-        cursor = max(cursor, seg_end)
-    if end - cursor > CONTIGUOUS:
-        gaps.append((cursor, end))
-    return gaps
 
 
 async def release_hold(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str, hold_id: int,

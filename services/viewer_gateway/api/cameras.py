@@ -9,6 +9,7 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Response
+from vigie.coverage import uncovered
 from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import (
@@ -189,13 +190,10 @@ async def timeline(commune: str, camera: str, user: PlaybackUser, gw: GatewayDep
         "SELECT start_time, end_time, frames, size_bytes, mask_version FROM segments "
         "WHERE camera_id = $1 AND start_time < $3 AND end_time > $2 ORDER BY start_time",
         row["id"], start, end)
-    gaps, cursor = [], start
-    for s in segments:
-        if s["start_time"] - cursor > timedelta(seconds=1):
-            gaps.append(Gap(start=cursor, end=s["start_time"]))
-        cursor = max(cursor, s["end_time"])
-    if end - cursor > timedelta(seconds=1):
-        gaps.append(Gap(start=cursor, end=min(end, max(cursor, datetime.now(UTC)))))
+    holes = uncovered([(s["start_time"], s["end_time"]) for s in segments], start, end)
+    if holes and holes[-1][1] == end:  # what lies ahead of now is not a gap yet
+        holes[-1] = (holes[-1][0], min(end, max(holes[-1][0], datetime.now(UTC))))
+    gaps = [Gap(start=a, end=b) for a, b in holes]
     response.headers["Cache-Control"] = "no-store"
     return Timeline(commune=commune, camera=camera, start=start, end=end, gaps=gaps,
                     segments=[TimelineSegment(start=s["start_time"], end=s["end_time"],
