@@ -108,3 +108,27 @@ async def test_playback_bad_input_is_refused_with_a_reason(
         refused = await auditor.post("/api/cameras/palaiseau/gare/playback",
                                      json={**body, "at": future})
         assert refused.status_code == 403 and "playback permission" in refused.json()["detail"]
+
+
+async def test_the_timeline_lists_segments_and_the_gaps_between_them(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    captures = await _record(db, objects, buckets.recordings)
+    first = datetime.fromtimestamp(captures[0] / 1e9, tz=UTC)
+    start, end = first - timedelta(seconds=30), first + timedelta(seconds=90)
+    async with aclosing(await gateway.login("operator")) as client:
+        timeline = await client.get("/api/cameras/palaiseau/gare/timeline",
+                                    params={"start": start.isoformat(), "end": end.isoformat()})
+        assert timeline.status_code == 200, timeline.text
+        body = timeline.json()
+        assert len(body["segments"]) == 6 and sum(s["frames"] for s in body["segments"]) == 1500
+        gaps = [(datetime.fromisoformat(g["start"]), datetime.fromisoformat(g["end"]))
+                for g in body["gaps"]]
+        # Nothing before the first frame, nothing after the last: contiguous in between.
+        assert gaps[0] == (start, datetime.fromisoformat(body["segments"][0]["start"]))
+        assert gaps[1][0] == datetime.fromisoformat(body["segments"][-1]["end"])
+        assert len(gaps) == 2
+        reversed_ = await client.get("/api/cameras/palaiseau/gare/timeline",
+                                     params={"start": end.isoformat(), "end": start.isoformat()})
+        assert reversed_.status_code == 400 and "ends before it starts" in reversed_.text

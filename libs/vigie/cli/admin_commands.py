@@ -241,8 +241,13 @@ async def _user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=Path("var"),
+                        help="data folder of the running `make run` (when no VIGIE_… settings "
+                        "are set)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    data_help = "data folder of the running `make run` (when no VIGIE_… settings are set)"
 
     hold = sub.add_parser("hold", help="holds: footage kept beyond retention (R18, R21)")
     hold_sub = hold.add_subparsers(dest="hold_command", required=True, metavar="ACTION")
@@ -257,32 +262,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--reason", required=True)
     p.add_argument("--review", required=True, type=date.fromisoformat, help="review date YYYY-MM-DD")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _hold_create))
 
     p = hold_sub.add_parser("copy", help="finish copying a hold whose creation was interrupted")
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true")
-    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _hold_copy))
 
     p = hold_sub.add_parser("release", help="return a hold's copies to deletion")
     p.add_argument("id", type=int)
     p.add_argument("--by", required=True)
     p.add_argument("--reason", required=True)
-    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _hold_release))
 
     p = hold_sub.add_parser("list", help="holds with their state")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _hold_list))
 
     audit = sub.add_parser("audit", help="the register of accesses (R12–R15)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     p = audit_sub.add_parser("verify", help="check the hash chain and the signed checkpoints")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _audit_verify))
     p = audit_sub.add_parser("purge", help="delete whole months past the register's retention "
                              "(needs the migrations' database role)")
@@ -290,7 +295,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    default=int(os.environ.get("VIGIE_REGISTER_RETENTION_MONTHS", "36")),
                    help="the register's retention (R15; default 36, or "
                    "VIGIE_REGISTER_RETENTION_MONTHS)")
-    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _audit_purge))
 
     user = sub.add_parser("user", help="named personal accounts (R8)")
@@ -305,7 +310,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--agent-number", help="sworn agent's number")
     p.add_argument("--password", help="default: generated and shown once")
     p.add_argument("--totp", action="store_true", help="enrol a TOTP second factor now")
-    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _user_create))
 
     commune = sub.add_parser("commune", help="commune settings")
@@ -315,5 +320,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("days", type=int)
     p.add_argument("--by", required=True, help="who decided it")
     p.add_argument("--reason", default="", help="e.g. the prefectoral order's reference")
-    p.add_argument("--data", type=Path, default=Path("var"), help=data_help)
+    _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _commune_retention))
