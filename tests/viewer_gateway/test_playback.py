@@ -13,38 +13,19 @@ import av
 import pytest
 from vigie.storage.objects import Buckets, ObjectStore
 
-from services.recorder.core import Segmenter, mux_fmp4, object_key, utc
-from tests.recorder.frames import FRAME_NS, video_frames
+from tests.recorder.frames import FRAME_NS
 from tests.viewer_gateway.conftest import GatewayUnderTest
+from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = pytest.mark.integration
 T0 = (int(datetime.now(UTC).timestamp()) - 3 * 3600) * 10**9  # three hours ago
-
-
-async def _record(db: asyncpg.Pool, objects: ObjectStore, bucket: str) -> list[int]:
-    """60 s of video for palaiseau/gare, cut and stored as the recorder does; capture times."""
-    frames = video_frames("gare", 1500, start_ns=T0)
-    cid = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
-    segmenter: Segmenter[int] = Segmenter(segment_s=10)
-    segments = [s for i, f in enumerate(frames) for s in segmenter.feed(f, i)[0]]
-    segments.append(segmenter.flush())  # type: ignore[arg-type]
-    for seg in segments:
-        muxed = mux_fmp4(seg)
-        key = object_key("palaiseau", "gare", seg.start_ns)
-        await objects.put(bucket, key, muxed.data)
-        await db.execute(
-            "INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, "
-            "size_bytes, sha256, mask_version, codec, width, height) VALUES ($1, $2, $3, $4, $5, "
-            "$6, $7, 1, 'h264', 160, 120)", cid, utc(seg.start_ns), utc(seg.end_ns), key,
-            len(seg.frames), len(muxed.data), muxed.sha256)
-    return [f.capture_time_ns for f in frames]
 
 
 async def test_the_segment_served_for_t_holds_the_frame_captured_at_t_and_the_view_is_registered(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
 ) -> None:
     objects, buckets = store
-    captures = await _record(db, objects, buckets.recordings)
+    captures = await record_minute(db, objects, buckets.recordings, start_ns=T0)
     wanted = 777  # frame 777 is captured at T0 + 31.08 s
     at = datetime.fromtimestamp(captures[wanted] / 1e9, tz=UTC)
     async with aclosing(await gateway.login("operator")) as client:
@@ -114,7 +95,7 @@ async def test_the_timeline_lists_segments_and_the_gaps_between_them(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
 ) -> None:
     objects, buckets = store
-    captures = await _record(db, objects, buckets.recordings)
+    captures = await record_minute(db, objects, buckets.recordings, start_ns=T0)
     first = datetime.fromtimestamp(captures[0] / 1e9, tz=UTC)
     start, end = first - timedelta(seconds=30), first + timedelta(seconds=90)
     async with aclosing(await gateway.login("operator")) as client:

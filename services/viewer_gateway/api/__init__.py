@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from vigie.service import Runtime
 
 from services.viewer_gateway.api import (
@@ -12,6 +15,7 @@ from services.viewer_gateway.api import (
     communes,
     holds,
     live,
+    masks,
     playback,
     register,
     session,
@@ -22,7 +26,17 @@ from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.settings import ViewerGatewaySettings
 from services.viewer_gateway.tiles import Tiles
 
-ROUTERS = tuple(m.router for m in (session, communes, cameras, live, playback, users, holds,
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+# The web UI loads only its own files; pictures and video come as blobs from the same origin.
+UI_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self' "
+    "blob:; connect-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+ROUTERS = tuple(m.router for m in (session, communes, cameras, masks, live, playback, users, holds,
                                    register))
 
 
@@ -42,5 +56,18 @@ def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
         # A value the database cannot take (out of range, bad encoding): the client's, not ours.
         return JSONResponse({"detail": f"a value was refused: {exc.__class__.__name__}"},
                             status_code=400)
+
+    app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    async def _home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    @app.middleware("http")
+    async def _ui_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        if request.url.path.startswith("/ui"):
+            response.headers.update(UI_HEADERS)
+        return response
 
     return app

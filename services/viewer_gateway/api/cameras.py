@@ -39,7 +39,7 @@ MAX_TIMELINE = timedelta(days=31)
 NULLABLE = {"retention_days", "authorisation_ref", "authorisation_expires"}
 
 LIST_SQL = """
-SELECT c.*, h.online, h.masking_ok,
+SELECT c.*, h.online, h.masking_ok, h.mask_version,
        EXISTS (SELECT 1 FROM camera_sources s WHERE s.camera_id = c.id) AS has_source
 FROM cameras c LEFT JOIN camera_health h ON h.camera_id = c.id
 WHERE c.commune = ANY($1) {extra}
@@ -55,6 +55,7 @@ def _view(row: asyncpg.Record) -> CameraView:
         authorisation_ref=row["authorisation_ref"], authorisation_expires=expires,
         authorisation_expired=expires is not None and expires < datetime.now(UTC).date(),
         device_id=row["device_id"], online=row["online"], masking_ok=row["masking_ok"],
+        mask_version=row["mask_version"],
         has_source=row["has_source"])
 
 

@@ -142,6 +142,7 @@ class _LiveView:
         self.fragmenter = LiveFragmenter()
         self._rights = gw.notifier.subscribe(user.id)
         self._state_sent: str | None = None
+        self._mask_version: int | None = None
 
     async def run(self) -> None:
         js = self.gw.rt.require_js()
@@ -206,6 +207,7 @@ class _LiveView:
             first = start_at_last_keyframe(backlog)
         for frame in first:
             await self._send_bytes(self.fragmenter.feed(frame))
+            self._mask_version = frame.mask_version
 
     async def _send_frame(self, msg: Any) -> None:
         try:
@@ -214,6 +216,11 @@ class _LiveView:
             log.warning("live_frame_malformed", commune=self.commune, camera=self.camera,
                         error=str(exc))
             return
+        if self._mask_version is not None and frame.mask_version != self._mask_version:
+            # A new approved version applies from this keyframe: say so before its image.
+            await self.ws.send_json({"type": "mask_version", "mask_version": frame.mask_version,
+                                     "capture_time_ns": frame.capture_time_ns})
+        self._mask_version = frame.mask_version
         await self._send_bytes(self.fragmenter.feed(frame))
 
     async def _send_bytes(self, data: bytes) -> None:

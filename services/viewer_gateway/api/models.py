@@ -112,6 +112,7 @@ class CameraView(BaseModel):
     device_id: str | None
     online: bool | None
     masking_ok: bool | None
+    mask_version: int | None = Field(description="The mask version masking applies now")
     has_source: bool = Field(description="An RTSP source is set (the URL itself is write-only)")
 
 
@@ -290,3 +291,29 @@ class VerificationView(BaseModel):
     first_broken_id: int | None
     problem: str | None
     checkpoints: int
+
+
+class MaskVersionView(BaseModel):
+    version: int
+    document: dict[str, Any]
+    author: str
+    created_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+    applied: bool = Field(description="The version masking applies now (the latest approved)")
+
+
+class MaskSave(Strict):
+    masks: list[dict[str, Any]] = Field(
+        max_length=200, description="Polygons as in DESIGN.md \"Masks\": label, mode, points")
+    note: Text = ""
+
+
+class MaskApproval(Strict):
+    no_private_space: bool = Field(
+        default=False, description="Required to approve a version without any polygon: "
+        "« aucun espace privé dans le champ »")
+
+
+class SnapshotRequest(Strict):
+    reason: Required

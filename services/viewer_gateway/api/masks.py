@@ -1,0 +1,141 @@
+"""Masks for the mask administrator (REGULATION.md R1, R2): the commissioning snapshot, versions
+saved and approved. A version is never edited, only superseded; every step is journaled. Masking
+applies the latest approved version (it re-reads the database every second)."""
+
+from __future__ import annotations
+
+import json
+
+import nats.errors
+from fastapi import APIRouter, HTTPException, Response
+from vigie.media.masks import MaskDocument, MaskError
+from vigie.register import Entry, record
+
+from services.viewer_gateway.api.deps import (
+    PROBLEMS,
+    GatewayDep,
+    MaskAdminUser,
+    allow,
+    camera_row,
+)
+from services.viewer_gateway.api.models import (
+    MaskApproval,
+    MaskSave,
+    MaskVersionView,
+    SnapshotRequest,
+)
+
+router = APIRouter(prefix="/api/cameras", tags=["masks"])
+SNAPSHOT_TIMEOUT_S = 5.0
+
+
+def _view(row, applied: int | None) -> MaskVersionView:  # type: ignore[no-untyped-def]
+    return MaskVersionView(version=row["version"], document=json.loads(row["document"]),
+                           author=row["author"], created_at=row["created_at"],
+                           approved_by=row["approved_by"], approved_at=row["approved_at"],
+                           applied=row["version"] == applied)
+
+
+@router.get("/{commune}/{camera}/masks", summary="A camera's mask versions, newest first",
+            responses=PROBLEMS)
+async def list_masks(commune: str, camera: str, user: MaskAdminUser,
+                     gw: GatewayDep) -> list[MaskVersionView]:
+    row = await camera_row(gw, user, commune, camera)
+    await allow(gw, user, "mask_admin", commune=commune)
+    rows = await gw.pool.fetch("SELECT * FROM masks WHERE camera_id = $1 ORDER BY version DESC",
+                               row["id"])
+    applied = next((r["version"] for r in rows if r["approved_at"] is not None), None)
+    return [_view(r, applied) for r in rows]
+
+
+@router.post("/{commune}/{camera}/masks", status_code=201,
+             summary="Save polygons as a new version (not applied before it is approved)",
+             responses=PROBLEMS)
+async def save_masks(commune: str, camera: str, body: MaskSave, user: MaskAdminUser,
+                     gw: GatewayDep) -> MaskVersionView:
+    row = await camera_row(gw, user, commune, camera)
+    await allow(gw, user, "mask_admin", commune=commune)
+    name = f"{commune}/{camera}"
+    async with gw.pool.acquire() as conn, conn.transaction():
+        # One saver at a time per camera: versions are gapless and never reused.
+        await conn.execute("SELECT 1 FROM cameras WHERE id = $1 FOR UPDATE", row["id"])
+        version = await conn.fetchval(
+            "SELECT coalesce(max(version), 0) + 1 FROM masks WHERE camera_id = $1", row["id"])
+        try:
+            document = MaskDocument.parse({"schema_version": 1, "camera": name,
+                                           "version": version, "masks": body.masks})
+        except MaskError as exc:
+            raise HTTPException(422, str(exc)) from None
+        saved = await conn.fetchrow(
+            "INSERT INTO masks (camera_id, version, document, author) VALUES ($1, $2, $3::jsonb, "
+            "$4) RETURNING *", row["id"], version, document.model_dump_json(), user.username)
+        await record(conn, Entry(actor=user.username, action="mask.saved", commune=commune,
+                                 cameras=[name], reason=body.note or None,
+                                 details={"version": version, "polygons": len(document.masks)}))
+    return _view(saved, None)
+
+
+@router.post("/{commune}/{camera}/masks/{version}/approve",
+             summary="Approve a version: masking applies it from its next keyframe; a camera "
+             "being commissioned goes into service", responses=PROBLEMS)
+async def approve_masks(commune: str, camera: str, version: int, body: MaskApproval,
+                        user: MaskAdminUser, gw: GatewayDep) -> MaskVersionView:
+    row = await camera_row(gw, user, commune, camera)
+    await allow(gw, user, "mask_admin", commune=commune)
+    async with gw.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM cameras WHERE id = $1 FOR UPDATE", row["id"])
+        found = await conn.fetchrow("SELECT * FROM masks WHERE camera_id = $1 AND version = $2",
+                                    row["id"], version)
+        if found is None:
+            raise HTTPException(404, f"no mask version {version} for {commune}/{camera}")
+        if found["approved_at"] is not None:
+            raise HTTPException(409, f"version {version} is approved already")
+        newer = await conn.fetchval("SELECT max(version) FROM masks WHERE camera_id = $1 AND "
+                                    "approved_at IS NOT NULL", row["id"])
+        if newer is not None and newer > version:
+            raise HTTPException(409, f"version {newer} is approved already: save this one again "
+                                "to make it the newest")
+        polygons = len(json.loads(found["document"])["masks"])
+        if polygons == 0 and not body.no_private_space:
+            raise HTTPException(422, "a version without any polygon is approved only with "
+                                "no_private_space: « aucun espace privé dans le champ »")
+        approved = await conn.fetchrow(
+            "UPDATE masks SET approved_by = $3, approved_at = now() WHERE camera_id = $1 AND "
+            "version = $2 RETURNING *", row["id"], version, user.username)
+        commissioned = row["state"] == "commissioning"
+        if commissioned:
+            await conn.execute("UPDATE cameras SET state = 'active', updated_at = now() "
+                               "WHERE id = $1", row["id"])
+        await record(conn, Entry(
+            actor=user.username, action="mask.approved", commune=commune,
+            cameras=[f"{commune}/{camera}"],
+            details={"version": version, "polygons": polygons,
+                     "no_private_space": polygons == 0, "put_in_service": commissioned}))
+    return _view(approved, version)
+
+
+@router.post("/{commune}/{camera}/snapshot", summary="The commissioning snapshot: one unmasked "
+             "image, for drawing masks; a reason is required and it is journaled", responses={
+                 **PROBLEMS, 200: {"content": {"image/jpeg": {}}, "description": "JPEG"},
+                 503: {"description": "Masking did not answer"}},
+             response_class=Response)
+async def snapshot(commune: str, camera: str, body: SnapshotRequest, user: MaskAdminUser,
+                   gw: GatewayDep) -> Response:
+    row = await camera_row(gw, user, commune, camera)
+    await allow(gw, user, "mask_admin", commune=commune)
+    if gw.rt.nc is None:
+        raise HTTPException(503, "the gateway is not connected to NATS")
+    try:
+        reply = await gw.rt.nc.request(gw.rt.names.snapshot_request(commune, camera), b"",
+                                       timeout=SNAPSHOT_TIMEOUT_S)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        raise HTTPException(503, "masking did not answer: is the camera sending images?") from None
+    error = (reply.headers or {}).get("Vigie-Error")
+    if error or not reply.data:
+        raise HTTPException(409, f"no image: {error or 'empty answer'}")
+    async with gw.pool.acquire() as conn, conn.transaction():
+        await record(conn, Entry(actor=user.username, action="mask.snapshot", commune=commune,
+                                 cameras=[f"{commune}/{row['slug']}"], reason=body.reason))
+    return Response(reply.data, media_type="image/jpeg", headers={
+        "Cache-Control": "no-store",
+        "X-Capture-Time-Ns": (reply.headers or {}).get("Vigie-Capture-Time-Ns", "")})

@@ -1,0 +1,175 @@
+// Administration: communes (retention, hours, exceptions), cameras (authorisation reference and
+// expiry; the RTSP address is write-only), users (roles, designation, TOTP enrolment).
+import { api } from "./api.js";
+import { h, clear, fields, frDate, frDateTime } from "./dom.js";
+import { HOLDERS, ROLES, cameraState } from "./fr.js";
+
+const DAYS = { mon: "lundi", tue: "mardi", wed: "mercredi", thu: "jeudi", fri: "vendredi", sat: "samedi", sun: "dimanche" };
+
+export function mount(main, ctx) {
+  const tabs = [
+    ["communes", "Communes", "configuration", communes],
+    ["cameras", "Caméras", "configuration", cameras],
+    ["utilisateurs", "Utilisateurs", "user_admin", users],
+  ].filter(([, , p]) => ctx.can(p));
+  const panel = h("section");
+  const buttons = tabs.map(([id, label, , render]) => h("button", {
+    type: "button", role: "tab", dataset: { onglet: id },
+    onclick: () => { for (const b of buttons) b.setAttribute("aria-selected", String(b.dataset.onglet === id)); render(panel, ctx); },
+  }, label));
+  clear(main, h("h1", {}, "Administration"), h("div", { class: "onglets", role: "tablist" }, buttons), panel);
+  buttons[0]?.click();
+}
+
+function result() { return h("p", { role: "status" }); }
+function say(el, text, ok = true) { el.className = ok ? "ok" : "erreur"; el.textContent = text; }
+
+async function communes(panel, ctx) {
+  const list = await api.get("/api/communes");
+  clear(panel, list.map((c) => {
+    const msg = result();
+    const retention = h("form", { class: "ligne", "aria-label": `Conservation ${c.name}` },
+      h("label", {}, "Conservation (jours, 1 à 30 — R4)", h("input", { type: "number", name: "days", min: 1, max: 30, value: c.retention_days, required: true })),
+      h("label", {}, "Motif", h("input", { name: "reason" })),
+      h("button", { type: "submit" }, "Enregistrer"));
+    retention.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const v = fields(retention);
+      try { await api.put(`/api/communes/${c.slug}/retention`, { days: Number(v.days), reason: v.reason }); say(msg, "Durée de conservation enregistrée."); }
+      catch (err) { say(msg, err.message, false); }
+    });
+    const hours = h("form", { class: "ligne", "aria-label": `Horaires ${c.name}` },
+      Object.entries(DAYS).map(([k, day]) => h("label", {}, day, h("input", {
+        name: k, size: 12, placeholder: "08:00-20:00",
+        value: (c.police_hours[k] || []).map(([a, b]) => `${a}-${b}`).join(", "),
+      }))), h("button", { type: "submit" }, "Enregistrer les horaires"));
+    hours.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const v = fields(hours);
+      const police_hours = Object.fromEntries(Object.keys(DAYS).map((k) => [k, v[k] ? v[k].split(",").map((r) => r.trim().split("-")) : []]));
+      try { await api.put(`/api/communes/${c.slug}/hours`, { police_hours }); say(msg, "Horaires de la police municipale enregistrés."); }
+      catch (err) { say(msg, err.message, false); }
+    });
+    const exception = h("form", { class: "ligne", "aria-label": `Exception ${c.name}` },
+      h("label", {}, "Du", h("input", { type: "datetime-local", name: "starts_at", required: true })),
+      h("label", {}, "Au", h("input", { type: "datetime-local", name: "ends_at", required: true })),
+      h("label", {}, "Main à", h("select", { name: "holder" }, Object.entries(HOLDERS).map(([k, v]) => h("option", { value: k }, v)))),
+      h("label", {}, "Motif", h("input", { name: "reason", required: true })),
+      h("button", { type: "submit" }, "Ajouter l'exception"));
+    exception.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const v = fields(exception);
+      try {
+        await api.post(`/api/communes/${c.slug}/handover/exceptions`, {
+          starts_at: new Date(v.starts_at).toISOString(), ends_at: new Date(v.ends_at).toISOString(), holder: v.holder, reason: v.reason,
+        });
+        say(msg, "Exception enregistrée.");
+      } catch (err) { say(msg, err.message, false); }
+    });
+    return h("article", {}, h("h2", {}, `${c.name} — ${HOLDERS[c.handover.holder]} a la main`),
+      retention, h("h3", {}, "Horaires de la police municipale (hors de ces horaires, la police nationale a la main)"), hours,
+      h("h3", {}, "Exceptions datées (jour férié, événement)"), exception, msg);
+  }));
+}
+
+async function cameras(panel, ctx) {
+  const list = await api.get("/api/cameras");
+  const msg = result();
+  const add = h("form", { class: "ligne", "aria-label": "Nouvelle caméra" },
+    h("label", {}, "Commune", h("select", { name: "commune" }, ctx.communes.map((c) => h("option", { value: c.slug, selected: c.slug === ctx.commune }, c.name)))),
+    h("label", {}, "Identifiant", h("input", { name: "slug", required: true, pattern: "[a-z0-9][a-z0-9_-]*", placeholder: "mairie-parvis" })),
+    h("label", {}, "Nom", h("input", { name: "name", required: true })),
+    h("label", {}, "Emplacement", h("input", { name: "location" })),
+    h("label", {}, "Adresse RTSP (non réaffichée)", h("input", { name: "rtsp_url", type: "password", required: true, autocomplete: "off", placeholder: "rtsp://…" })),
+    h("label", {}, "Réf. autorisation préfectorale", h("input", { name: "authorisation_ref" })),
+    h("label", {}, "Expire le", h("input", { name: "authorisation_expires", type: "date" })),
+    h("button", { type: "submit", class: "principal" }, "Ajouter (en mise en service)"));
+  add.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const v = fields(add);
+    try {
+      await api.post("/api/cameras", { ...v, authorisation_ref: v.authorisation_ref || null, authorisation_expires: v.authorisation_expires || null });
+      say(msg, `Caméra ${v.slug} ajoutée : elle reste sans image jusqu'à l'approbation de ses masques.`);
+      cameras(panel, ctx);
+    } catch (err) { say(msg, err.message, false); }
+  });
+  const rows = list.map((c) => {
+    const form = h("form", { class: "ligne", "aria-label": `Caméra ${c.slug}` },
+      h("input", { name: "name", value: c.name, "aria-label": "Nom" }),
+      h("input", { name: "location", value: c.location, "aria-label": "Emplacement" }),
+      h("select", { name: "state", "aria-label": "État" }, [["commissioning", "en mise en service"], ["active", "active"], ["disabled", "désactivée"]]
+        .map(([k, v]) => h("option", { value: k, selected: k === c.state }, v))),
+      h("input", { name: "authorisation_ref", value: c.authorisation_ref || "", "aria-label": "Réf. autorisation" }),
+      h("input", { name: "authorisation_expires", type: "date", value: c.authorisation_expires || "", "aria-label": "Expire le" }),
+      h("input", { name: "rtsp_url", type: "password", placeholder: c.has_source ? "nouvelle adresse RTSP (facultatif)" : "adresse RTSP", "aria-label": "Adresse RTSP", autocomplete: "off" }),
+      h("button", { type: "submit" }, "Enregistrer"));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const v = fields(form);
+      const body = { name: v.name, location: v.location, state: v.state, authorisation_ref: v.authorisation_ref || null, authorisation_expires: v.authorisation_expires || null };
+      if (v.rtsp_url) body.rtsp_url = v.rtsp_url;
+      try { await api.patch(`/api/cameras/${c.commune}/${c.slug}`, body); say(msg, `Caméra ${c.slug} enregistrée.`); }
+      catch (err) { say(msg, err.message, false); }
+    });
+    return h("tr", {}, h("td", {}, `${c.commune}/${c.slug}`, h("br"), h("span", { class: "info" }, cameraState(c)[0]),
+      c.authorisation_expired ? h("div", { class: "erreur" }, `autorisation expirée le ${frDate(c.authorisation_expires)}`) : ""), h("td", {}, form));
+  });
+  clear(panel, h("h2", {}, "Ajouter une caméra"), add, msg, h("h2", {}, "Caméras"),
+    h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Caméra"), h("th", {}, "Nom, emplacement, état, autorisation, source"))), h("tbody", {}, rows)));
+}
+
+async function users(panel, ctx) {
+  const list = await api.get("/api/users");
+  const msg = result();
+  const secret = h("div");
+  const roleBoxes = Object.entries(ROLES).map(([k, v]) => h("label", {}, h("input", { type: "checkbox", name: `role-${k}` }), ` ${v}`));
+  const communeBoxes = ctx.communes.map((c) => h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}`, checked: c.slug === ctx.commune }), ` ${c.name}`));
+  const add = h("form", { class: "ligne", "aria-label": "Nouvel utilisateur" },
+    h("label", {}, "Identifiant", h("input", { name: "username", required: true, pattern: "[a-z0-9][a-z0-9._-]+" })),
+    h("label", {}, "Nom complet", h("input", { name: "full_name", required: true })),
+    h("label", {}, "Mot de passe initial (12 caractères au moins)", h("input", { name: "password", type: "password", minlength: 12, required: true, autocomplete: "new-password" })),
+    h("fieldset", {}, h("legend", {}, "Rôles"), roleBoxes),
+    h("fieldset", {}, h("legend", {}, "Communes"), communeBoxes),
+    h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, placeholder: "le maire" })),
+    h("label", {}, "Désignation jusqu'au", h("input", { name: "designation_expires", type: "date" })),
+    h("label", {}, "Matricule", h("input", { name: "agent_number" })),
+    h("label", {}, h("input", { type: "checkbox", name: "with_totp" }), " Enrôler un second facteur (TOTP)"),
+    h("button", { type: "submit", class: "principal" }, "Créer le compte"));
+  add.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(add);
+    const v = fields(add);
+    const body = {
+      username: v.username, full_name: v.full_name, password: data.get("password"), designated_by: v.designated_by,
+      designation_expires: v.designation_expires || null, agent_number: v.agent_number || null, with_totp: data.has("with_totp"),
+      roles: Object.keys(ROLES).filter((k) => data.has(`role-${k}`)),
+      communes: ctx.communes.map((c) => c.slug).filter((s) => data.has(`commune-${s}`)),
+    };
+    try {
+      const created = await api.post("/api/users", body);
+      say(msg, `Compte ${created.username} créé.`);
+      users(panel, ctx);
+    } catch (err) { say(msg, err.message, false); }
+  });
+  const rows = list.map((u) => h("tr", { dataset: { user: u.username } },
+    h("td", {}, u.username, h("br"), h("span", { class: "info" }, u.full_name)),
+    h("td", {}, u.roles.map((r) => ROLES[r] || r).join(", ")),
+    h("td", {}, u.communes.join(", ")),
+    h("td", { class: u.designation_expired ? "erreur" : "" }, `par ${u.designation.designated_by || "—"}, jusqu'au ${frDate(u.designation.expires)}`),
+    h("td", {}, u.totp_enabled ? "TOTP actif" : "sans TOTP"),
+    h("td", {}, u.disabled ? "désactivé" : "actif"),
+    h("td", {},
+      h("button", { type: "button", onclick: async () => {
+        try {
+          const t = await api.post(`/api/users/${u.username}/totp`);
+          clear(secret, h("p", {}, `Secret TOTP de ${t.username} (affiché une seule fois) :`), h("p", { class: "secret" }, t.secret), h("p", { class: "secret" }, t.uri));
+        } catch (err) { say(msg, err.message, false); }
+      } }, "Enrôler le TOTP"), " ",
+      h("button", { type: "button", onclick: async () => {
+        try { await api.patch(`/api/users/${u.username}`, { disabled: !u.disabled }); users(panel, ctx); }
+        catch (err) { say(msg, err.message, false); }
+      } }, u.disabled ? "Réactiver" : "Désactiver"))));
+  clear(panel, h("h2", {}, "Créer un compte nominatif"), add, msg, secret, h("h2", {}, "Comptes"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Compte", "Rôles", "Communes", "Désignation", "Second facteur", "État", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)),
+    h("p", { class: "info" }, `Mis à jour ${frDateTime(new Date())}.`));
+}

@@ -1,0 +1,214 @@
+// The shell: session, header (commune, hand-over, menu), screen-wide warnings, and the router.
+// Screens are modules exporting mount(main, ctx, params) → optional cleanup function.
+import { api } from "./api.js";
+import { h, clear, ask, frDateTime } from "./dom.js";
+import { HOLDERS, fr } from "./fr.js";
+
+const SCREENS = [
+  // [route, menu label, permission needed to see it (null: everyone), module]
+  ["mur", "Mur d'images", "live", "./mosaic.js"],
+  ["camera", null, "live", "./live.js"],
+  ["relecture", "Relecture", "playback", "./playback.js"],
+  ["masques", "Masques", "mask_admin", "./masks.js"],
+  ["administration", "Administration", ["configuration", "user_admin"], "./admin.js"],
+  ["registre", "Registre", "register_audit", "./register.js"],
+];
+const POLL_MS = 2000;
+
+const ctx = {
+  me: null, communes: [], commune: null, cameras: [],
+  can(permission) {
+    const wanted = Array.isArray(permission) ? permission : [permission];
+    return !permission || wanted.some((p) => this.me?.permissions.includes(p));
+  },
+  communeView() { return this.communes.find((c) => c.slug === this.commune); },
+  go(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash; // the hashchange routes
+  },
+};
+window.vigie = ctx; // for the browser tests and the curious: no secret lives here
+
+let cleanup = null;
+let poller = null;
+let events = null;
+
+async function boot() {
+  try {
+    ctx.me = await api.get("/api/session");
+  } catch {
+    ctx.me = null;
+  }
+  if (ctx.me) await signedIn();
+  window.addEventListener("hashchange", route);
+  await route();
+}
+
+async function signedIn() {
+  ctx.communes = await api.get("/api/communes");
+  const saved = sessionStorage.getItem("vigie.commune");
+  ctx.commune = ctx.communes.some((c) => c.slug === saved) ? saved : ctx.communes[0]?.slug ?? null;
+  renderHeader();
+  await refresh();
+  clearInterval(poller);
+  poller = setInterval(refresh, POLL_MS);
+  openEvents();
+}
+
+export async function afterLogin(me) {
+  ctx.me = me;
+  await signedIn();
+  // A link opened while signed out (#/relecture/gare…) is where the agent goes once signed in.
+  const wanted = sessionStorage.getItem("vigie.wanted");
+  sessionStorage.removeItem("vigie.wanted");
+  ctx.go(wanted || defaultRoute());
+}
+
+function defaultRoute() {
+  const first = SCREENS.find(([, label, permission]) => label && ctx.can(permission));
+  return first ? `#/${first[0]}` : "#/compte";
+}
+
+/** Cameras and hand-over, every two seconds: the wall, the warnings and the header follow. */
+async function refresh() {
+  try {
+    const [cameras, communes] = await Promise.all([api.get("/api/cameras"), api.get("/api/communes")]);
+    ctx.cameras = cameras;
+    ctx.communes = communes;
+  } catch (err) {
+    if (err.status === 401) return signedOut(fr(err.detail));
+    return;
+  }
+  renderHandover();
+  renderWarnings();
+  document.dispatchEvent(new CustomEvent("vigie:refresh"));
+}
+
+function openEvents() {
+  events?.close();
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  events = new WebSocket(`${scheme}://${location.host}/api/session/events`);
+  events.onmessage = (message) => {
+    const event = JSON.parse(message.data);
+    if (event.type === "rights_changed") refresh();
+    if (event.type === "session_ended") signedOut(fr(event.reason || "your session has ended"));
+    document.dispatchEvent(new CustomEvent("vigie:event", { detail: event }));
+  };
+}
+
+function signedOut(message) {
+  ctx.me = null;
+  clearInterval(poller);
+  events?.close();
+  sessionStorage.setItem("vigie.message", message || "");
+  ctx.go("#/connexion");
+}
+
+function renderHeader() {
+  const header = document.getElementById("bandeau");
+  header.hidden = false;
+  const select = document.getElementById("commune");
+  clear(select, ctx.communes.map((c) => h("option", { value: c.slug, selected: c.slug === ctx.commune }, c.name)));
+  select.onchange = () => {
+    ctx.commune = select.value;
+    sessionStorage.setItem("vigie.commune", ctx.commune);
+    renderHandover();
+    route();
+  };
+  clear(document.getElementById("menu"), SCREENS.filter(([, label, p]) => label && ctx.can(p))
+    .map(([name, label]) => h("a", { href: `#/${name}`, dataset: { ecran: name } }, label)));
+  document.getElementById("compte").textContent =
+    `${ctx.me.full_name} (${ctx.me.username})${ctx.me.post ? " — " + ctx.me.post : ""}`;
+  document.getElementById("deconnexion").onclick = async () => {
+    try { await api.del("/api/session"); } finally { signedOut("Vous êtes déconnecté."); }
+  };
+  const switcher = document.getElementById("basculer");
+  switcher.hidden = !ctx.can("handover");
+  switcher.onclick = switchHandover;
+}
+
+function renderHandover() {
+  const commune = ctx.communeView();
+  const badge = document.getElementById("tenue");
+  if (!commune) { badge.textContent = ""; return; }
+  const ho = commune.handover;
+  badge.className = `main ${ho.holder}`;
+  badge.dataset.holder = ho.holder;
+  const how = ho.by === "manual" ? `bascule manuelle : ${ho.reason}` : ho.by === "exception" ? `exception : ${ho.reason}` : "horaires";
+  badge.textContent = `${HOLDERS[ho.holder]} a la main (${how}${ho.until ? ", jusqu'au " + frDateTime(ho.until) : ""})`;
+}
+
+async function switchHandover() {
+  const commune = ctx.communeView();
+  const manual = commune.handover.by === "manual";
+  const other = commune.handover.holder === "municipal_police" ? "national_police" : "municipal_police";
+  const body = [
+    h("p", {}, `Aujourd'hui : ${HOLDERS[commune.handover.holder]} (${commune.name}).`),
+    h("label", {}, "Donner la main à ", h("select", { name: "holder" },
+      Object.entries(HOLDERS).map(([k, v]) => h("option", { value: k, selected: k === other }, v)))),
+    h("label", {}, "Jusqu'à (facultatif ; par défaut la prochaine bascule prévue)",
+      h("input", { type: "datetime-local", name: "until" })),
+    h("label", {}, "Motif (obligatoire)", h("textarea", { name: "reason", required: true, rows: 2 })),
+    manual && h("label", {}, h("input", { type: "checkbox", name: "end" }), " Mettre fin à la bascule manuelle (retour aux horaires)"),
+  ];
+  await ask("Bascule de la main", body, {
+    submit: "Basculer",
+    onsubmit: async (v) => {
+      if (v.end) return api.post(`/api/communes/${commune.slug}/handover/end`, { reason: v.reason });
+      return api.post(`/api/communes/${commune.slug}/handover`, {
+        holder: v.holder, reason: v.reason, until: v.until ? new Date(v.until).toISOString() : null,
+      });
+    },
+  });
+  await refresh();
+}
+
+function renderWarnings() {
+  const box = document.getElementById("mise-en-garde");
+  const items = [];
+  for (const c of ctx.cameras.filter((c) => c.commune === ctx.commune && c.state !== "disabled")) {
+    if (c.authorisation_expired) {
+      items.push(`Autorisation préfectorale expirée le ${new Date(c.authorisation_expires).toLocaleDateString("fr-FR")} : ${c.name} (${c.slug}) ne doit plus filmer.`);
+    }
+    if (c.masking_ok === false) {
+      items.push(`Masquage en échec : ${c.name} (${c.slug}) — aucune image n'est diffusée ni enregistrée.`);
+    }
+  }
+  box.hidden = items.length === 0;
+  clear(box, items.length ? [h("strong", {}, "Mise en garde"), h("ul", {}, items.map((t) => h("li", {}, t)))] : []);
+}
+
+async function route() {
+  const main = document.getElementById("ecran");
+  if (typeof cleanup === "function") {
+    try { cleanup(); } catch (err) { console.error(err); }
+  }
+  cleanup = null;
+  const [name, ...params] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  if (!ctx.me) {
+    if (name && name !== "connexion") sessionStorage.setItem("vigie.wanted", location.hash);
+    document.body.dataset.ecran = "connexion";
+    document.getElementById("bandeau").hidden = true;
+    document.getElementById("mise-en-garde").hidden = true;
+    const { mount } = await import("./login.js");
+    cleanup = mount(main, ctx, { message: sessionStorage.getItem("vigie.message") || "" });
+    sessionStorage.removeItem("vigie.message");
+    return;
+  }
+  const screen = SCREENS.find(([route]) => route === name);
+  if (!screen) return ctx.go(defaultRoute());
+  if (!ctx.can(screen[2])) {
+    clear(main, h("p", { class: "erreur" }, "Cet écran demande un droit que vos rôles n'ont pas (R10)."));
+    return;
+  }
+  for (const link of document.querySelectorAll("#menu a")) {
+    link.toggleAttribute("aria-current", link.dataset.ecran === name);
+    if (link.dataset.ecran === name) link.setAttribute("aria-current", "page");
+  }
+  const { mount } = await import(screen[3]);
+  clear(main);
+  cleanup = await mount(main, ctx, params);
+  document.body.dataset.ecran = name; // which screen is up (the browser tests wait on it)
+}
+
+boot();

@@ -1,0 +1,74 @@
+// Small DOM helpers: h("button", {onclick}, "Texte") builds an element; text is never parsed as HTML.
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key in el && typeof value !== "string") el[key] = value;
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+const PARIS = { timeZone: "Europe/Paris" };
+
+/** Date and time in Paris, to the second: what agents read on screen (R36). */
+export function frDateTime(value) {
+  const d = value instanceof Date ? value : new Date(value);
+  return d.toLocaleString("fr-FR", { ...PARIS, dateStyle: "short", timeStyle: "medium" });
+}
+
+export function frDate(value) {
+  return value ? new Date(value).toLocaleDateString("fr-FR", PARIS) : "—";
+}
+
+/** A <input type="datetime-local"> value (local time of the browser) from a Date. */
+export function localInput(d) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:` +
+    `${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** The form's fields as an object of trimmed strings. */
+export function fields(form) {
+  return Object.fromEntries([...new FormData(form).entries()].map(([k, v]) => [k, String(v).trim()]));
+}
+
+/** Opens the page's <dialog> with a form; resolves with its fields, or null when cancelled. */
+export function ask(title, body, { submit = "Valider", onsubmit } = {}) {
+  const dialog = document.getElementById("dialogue");
+  return new Promise((resolve) => {
+    const error = h("p", { class: "erreur", role: "alert" });
+    const form = h("form", { class: "pile", method: "dialog" },
+      h("h2", {}, title), body, error,
+      h("div", { class: "outils" },
+        h("button", { type: "submit", class: "principal" }, submit),
+        h("button", { type: "button", onclick: () => { dialog.close(); resolve(null); } }, "Annuler")));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const values = fields(form);
+      try {
+        const result = onsubmit ? await onsubmit(values) : values;
+        dialog.close();
+        resolve(result);
+      } catch (err) {
+        error.textContent = err.message;
+      }
+    });
+    dialog.onclose = () => resolve(null);
+    clear(dialog, form);
+    dialog.showModal();
+    form.querySelector("input, select, textarea")?.focus();
+  });
+}

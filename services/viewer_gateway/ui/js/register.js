@@ -1,0 +1,67 @@
+// Registre: the auditor's search of every access and change, CSV export for the CNIL, and the
+// state of the hash chain and its signed checkpoints (R12, R14).
+import { api, query } from "./api.js";
+import { h, clear, fields, frDateTime } from "./dom.js";
+
+export function mount(main) {
+  const chain = h("p", { role: "status" }, "Vérification de la chaîne…");
+  const form = h("form", { class: "ligne", "aria-label": "Recherche dans le registre" },
+    h("label", {}, "Agent", h("input", { name: "actor" })),
+    h("label", {}, "Caméra (commune/caméra)", h("input", { name: "camera" })),
+    h("label", {}, "Action", h("input", { name: "action", placeholder: "playback, login…" })),
+    h("label", {}, "Du", h("input", { type: "datetime-local", name: "start" })),
+    h("label", {}, "Au", h("input", { type: "datetime-local", name: "end" })),
+    h("button", { type: "submit", class: "principal" }, "Rechercher"));
+  const csv = h("a", { href: "/api/register/export.csv", download: "registre.csv" }, "Exporter en CSV");
+  const error = h("p", { class: "erreur", role: "alert" });
+  const body = h("tbody");
+  const more = h("button", { type: "button", hidden: true }, "Entrées plus anciennes");
+  clear(main, h("h1", {}, "Registre des accès"), chain, form, h("div", { class: "outils" }, csv), error,
+    h("table", {}, h("thead", {}, h("tr", {}, ["N°", "Date", "Agent", "Action", "Commune", "Caméras", "Période", "Motif", "Résultat"].map((t) => h("th", {}, t)))), body), more);
+
+  let params = {};
+  let lastId = null;
+
+  function criteria() {
+    const v = fields(form);
+    return {
+      actor: v.actor, camera: v.camera, action: v.action,
+      start: v.start ? new Date(v.start).toISOString() : "", end: v.end ? new Date(v.end).toISOString() : "",
+    };
+  }
+
+  async function search(append = false) {
+    error.textContent = "";
+    try {
+      const page = await api.get(`/api/register${query({ ...params, before_id: append ? lastId : "" })}`);
+      const rows = page.rows.map((r) => h("tr", { dataset: { id: r.id } },
+        h("td", {}, String(r.id)), h("td", {}, frDateTime(r.at)), h("td", {}, r.actor), h("td", {}, r.action),
+        h("td", {}, r.commune || "—"), h("td", {}, r.cameras.join(", ")),
+        h("td", {}, r.period_start ? `${frDateTime(r.period_start)} → ${frDateTime(r.period_end)}` : ""),
+        h("td", {}, r.reason || ""), h("td", {}, r.outcome)));
+      if (append) body.append(...rows);
+      else clear(body, rows);
+      lastId = page.rows.length ? page.rows[page.rows.length - 1].id : lastId;
+      more.hidden = !page.more;
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  }
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    params = criteria();
+    csv.href = `/api/register/export.csv${query(params)}`;
+    search();
+  });
+  more.addEventListener("click", () => search(true));
+
+  api.get("/api/register/verify").then((v) => {
+    chain.className = v.ok ? "ok" : "erreur";
+    chain.dataset.ok = String(v.ok);
+    chain.textContent = v.ok
+      ? `Chaîne intègre : ${v.rows} entrées, ${v.checkpoints} points de contrôle signés.`
+      : `Chaîne rompue à l'entrée n° ${v.first_broken_id} : ${v.problem}`;
+  }).catch((err) => { chain.className = "erreur"; chain.textContent = err.message; });
+  search();
+}

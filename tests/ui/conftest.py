@@ -1,0 +1,117 @@
+"""The web UI in Debian's chromium, driven by Playwright, against the gateway over the real servers:
+RTSP cameras (a masked marker, an unmasked marker, a real clip, one that can be stopped) → ingest →
+masking → VIDEO → the gateway serving the UI. Screenshots land in docs/ui/ for docs/ui.md."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyotp
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from vigie.local import servers
+
+from tests.harness import FOOTAGE, REPO
+from tests.masking.conftest import (  # noqa: F401 - fixtures
+    COVER,
+    MaskingHarness,
+    marker_cameras,
+    masking_harness,
+)
+from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest, gateway  # noqa: F401
+
+CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(os.environ.get("VIGIE_SCREENSHOTS", str(REPO / "docs" / "ui")))
+CLIP = FOOTAGE / "shopfront-door-cctv-timestamp-640x360.mp4"
+
+
+@pytest.fixture(scope="session")
+def clip_camera(work_dir: Path) -> Iterator[servers.RtspCameras]:
+    server = servers.start_rtsp_cameras(work_dir / "rtsp-ui-clip", name="rtsp-ui-clip",
+                                        clips=[servers.ClipMount("rue", CLIP, "h264")])
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture
+def stoppable_camera(work_dir: Path) -> Iterator[servers.RtspCameras]:
+    """A camera of its own process, for the test that unplugs it."""
+    server = servers.start_rtsp_cameras(work_dir / "rtsp-ui-stop", name="rtsp-ui-stop",
+                                        patterns=[servers.PatternMount("p1", 320, 240, 25)])
+    yield server
+    server.process.stop()
+
+
+@dataclass
+class UiStack:
+    gateway: GatewayUnderTest
+    masking: MaskingHarness
+    browser: Browser
+    contexts: list[BrowserContext]
+
+    async def page(self) -> Page:
+        context = await self.browser.new_context(viewport={"width": 1400, "height": 900},
+                                                 locale="fr-FR", timezone_id="Europe/Paris")
+        self.contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: print(f"page error: {exc}"))
+        page.on("console", lambda m: print(f"console {m.type}: {m.text}") if m.type == "error"
+                else None)
+        return page
+
+    async def login(self, username: str, *, screen: str | None = None) -> Page:
+        page = await self.page()
+        await page.goto(self.gateway.url)
+        await page.get_by_label("Identifiant").fill(username)
+        await page.get_by_label("Mot de passe").fill(PASSWORD)
+        await page.get_by_role("button", name="Se connecter").click()
+        if username in self.gateway.totp:
+            code = page.get_by_label("Code de l'application d'authentification")
+            await code.wait_for()
+            await code.fill(pyotp.TOTP(self.gateway.totp[username]).now())
+            await page.get_by_role("button", name="Se connecter").click()
+        await page.locator("body:not([data-ecran='connexion'])").wait_for()
+        if screen:
+            await page.goto(f"{self.gateway.url}/ui/#/{screen}")
+            await page.locator(f"body[data-ecran='{screen.split('/')[0]}']").wait_for()
+        return page
+
+
+async def shoot(page: Page, name: str) -> Path:
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path))
+    return path
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--autoplay-policy=no-user-gesture-required"])
+        yield launched
+        await launched.close()
+
+
+@pytest_asyncio.fixture
+async def ui(
+    gateway: GatewayUnderTest, masking_harness: MaskingHarness,  # noqa: F811
+    marker_cameras: servers.RtspCameras, clip_camera: servers.RtspCameras,  # noqa: F811
+    browser: Browser,
+) -> AsyncIterator[UiStack]:
+    """Palaiseau: gare (no source: hors ligne), chantier (commissioning), ancienne (disabled) from
+    the gateway's seed; m1 (marker under a mask), m2 (marker, approved without masks), rue (clip)."""
+    await masking_harness.add_camera("m1", marker_cameras.url("m1"),
+                                     masks=[{"label": "fenêtre", "mode": "fill", "points": COVER}])
+    await masking_harness.add_camera("m2", marker_cameras.url("m2"), masks=[])
+    await masking_harness.add_camera("rue", clip_camera.url("rue"), masks=[])
+    stack = UiStack(gateway, masking_harness, browser, [])
+    yield stack
+    for context in stack.contexts:
+        await context.close()

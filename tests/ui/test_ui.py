@@ -1,0 +1,308 @@
+"""The supervision centre's screens in a real browser (issue 11): Debian's chromium driven by
+Playwright against the gateway, ingest and masking over the real servers. Pictures are read back
+through a canvas, so what is asserted is what an agent sees (REGULATION.md R1, R13, R27, R38)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from playwright.async_api import Page, expect
+from vigie.local import servers
+from vigie.storage.objects import Buckets, ObjectStore
+
+from tests.ui.conftest import COVER, UiStack, shoot
+from tests.viewer_gateway.recordings import record_minute
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+PARIS = ZoneInfo("Europe/Paris")
+GOP_S = 2.0  # the test cameras' x264 key-int-max is two seconds at 25 fps
+MARKER_BOX = (0.15, 0.15, 0.35, 0.35)  # inside the magenta marker (1/8 … 3/8 of the frame)
+
+# Counts saturated magenta pixels in a box (normalised) of an <img> or <video>, via a canvas.
+MAGENTA_JS = """([selector, box]) => {
+  const el = document.querySelector(selector);
+  if (!el) return null;
+  const w = el.naturalWidth || el.videoWidth, h = el.naturalHeight || el.videoHeight;
+  if (!w || !h) return null;
+  const c = document.createElement("canvas"); c.width = w; c.height = h;
+  const g = c.getContext("2d"); g.drawImage(el, 0, 0, w, h);
+  const [x0, y0, x1, y1] = [box[0] * w, box[1] * h, box[2] * w, box[3] * h].map(Math.round);
+  const d = g.getImageData(x0, y0, x1 - x0, y1 - y0).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] > 170 && d[i + 1] < 100 && d[i + 2] > 170) n++;
+  return { magenta: n, pixels: d.length / 4 };
+}"""
+
+# A 32x18 grey thumbnail of the video's current picture, to tell whether the picture changes.
+THUMB_JS = """() => {
+  const v = document.querySelector("video");
+  const c = document.createElement("canvas"); c.width = 32; c.height = 18;
+  const g = c.getContext("2d"); g.drawImage(v, 0, 0, 32, 18);
+  const d = g.getImageData(0, 0, 32, 18).data, out = [];
+  for (let i = 0; i < d.length; i += 4) out.push((d[i] + d[i + 1] + d[i + 2]) / 3);
+  return out;
+}"""
+
+
+async def magenta(page: Page, selector: str) -> dict[str, int] | None:
+    return await page.evaluate(MAGENTA_JS, [selector, list(MARKER_BOX)])  # type: ignore[no-any-return]
+
+
+async def until(check, timeout_s: float, message: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        await asyncio.sleep(0.2)
+
+
+async def playing(page: Page, seconds: float = 0.5) -> None:
+    await page.wait_for_function(
+        "s => document.querySelector('video') && document.querySelector('video').currentTime > s",
+        arg=seconds,
+        timeout=20_000)
+
+
+async def test_sign_in_messages_totp_and_the_wall_of_masked_tiles_R1_R38(
+    ui: UiStack, stoppable_camera: servers.RtspCameras, db: asyncpg.Pool,
+) -> None:
+    await ui.masking.add_camera("p1", stoppable_camera.url("p1"), masks=[])
+    page = await ui.page()
+    await page.goto(ui.gateway.url)
+    await expect(page.get_by_role("heading", name="Vigie — connexion")).to_be_visible()
+    await shoot(page, "connexion")
+    await page.get_by_label("Identifiant").fill("operator")
+    await page.get_by_label("Mot de passe").fill("not the password")
+    await page.get_by_role("button", name="Se connecter").click()
+    await expect(page.get_by_role("alert")).to_have_text("Identifiant ou mot de passe incorrect.")
+    await db.execute("UPDATE users SET designation_expires = current_date - 1 "
+                     "WHERE username = 'auditor'")
+    await page.get_by_label("Identifiant").fill("auditor")
+    await page.get_by_label("Mot de passe").fill("correct horse battery staple")
+    await page.get_by_role("button", name="Se connecter").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Votre désignation a expiré")
+
+    # An administrator needs the authenticator code (R38); an administrator has no image rights.
+    admin = await ui.login("admin")
+    await expect(admin.locator("#menu")).to_have_text("Administration")
+    await expect(admin.get_by_role("tab", name="Utilisateurs")).to_be_visible()
+    await admin.get_by_role("tab", name="Utilisateurs").click()
+    await expect(admin.locator("tr[data-user='operator']")).to_be_visible()
+    await shoot(admin, "administration")
+
+    operator = await ui.login("operator")
+    cameras = await db.fetchval("SELECT count(*) FROM cameras WHERE commune = 'palaiseau'")
+    await expect(operator.locator(".tuile")).to_have_count(cameras)
+    # gare is active without approved masks and no source: masking fails closed.
+    for slug, state in (("chantier", "en mise en service"), ("ancienne", "désactivée"),
+                        ("gare", "masquage en échec")):
+        await expect(operator.locator(f".tuile[data-camera='{slug}']")).to_have_attribute(
+            "data-etat", state)
+    for slug in ("m1", "m2", "rue", "p1"):
+        await expect(operator.locator(f".tuile[data-camera='{slug}']")).to_have_attribute(
+            "data-etat", "en ligne", timeout=20_000)
+
+    async def tiles_read() -> tuple[dict[str, int], dict[str, int]] | None:
+        m1 = await magenta(operator, ".tuile[data-camera='m1'] img")
+        m2 = await magenta(operator, ".tuile[data-camera='m2'] img")
+        return (m1, m2) if m1 and m2 else None
+
+    masked, control = await until(tiles_read, 20, "the tiles of m1 and m2 never showed a picture")
+    assert masked["magenta"] == 0, f"the masked marker shows on the wall: {masked}"
+    assert control["magenta"] > control["pixels"] // 2, f"the detector misses the marker: {control}"
+    # Keyboard: arrows move between tiles, Entrée opens the full screen.
+    await operator.locator(".tuile").first.focus()
+    await operator.keyboard.press("ArrowRight")
+    second = await operator.evaluate("document.activeElement.dataset.camera")
+    assert second == (await operator.locator(".tuile").nth(1).get_attribute("data-camera"))
+    await shoot(operator, "mur")
+
+    stoppable_camera.process.stop()
+    unplugged = time.monotonic()
+    await expect(operator.locator(".tuile[data-camera='p1']")).to_have_attribute(
+        "data-etat", "hors ligne", timeout=10_000)
+    assert time.monotonic() - unplugged < 10
+
+    # Mise en garde: an expired prefectoral authorisation is announced screen-wide.
+    await db.execute("UPDATE cameras SET authorisation_expires = current_date - 1 "
+                     "WHERE slug = 'gare'")
+    banner = operator.locator("#mise-en-garde")
+    await expect(banner).to_contain_text("Autorisation préfectorale expirée", timeout=5_000)
+    await expect(banner).to_contain_text("gare")
+    await shoot(operator, "mise-en-garde")
+
+
+async def test_full_screen_plays_live_and_the_picture_changes(ui: UiStack) -> None:
+    operator = await ui.login("operator")
+    await operator.locator(".tuile[data-camera='rue']").click()
+    await expect(operator).to_have_url(f"{ui.gateway.url}/ui/#/camera/palaiseau/rue")
+    await playing(operator)
+    before_t = await operator.evaluate("document.querySelector('video').currentTime")
+    before = await operator.evaluate(THUMB_JS)
+    await asyncio.sleep(2.5)
+    after_t = await operator.evaluate("document.querySelector('video').currentTime")
+    after = await operator.evaluate(THUMB_JS)
+    assert after_t - before_t > 1.5, (before_t, after_t)
+    change = sum(abs(a - b) for a, b in zip(before, after, strict=True)) / len(before)
+    assert change > 0.5, f"the picture did not change ({change:.2f} grey levels on average)"
+    # R36: the time each image was filmed, in Paris time, today.
+    clock = await operator.locator(".horodatage").inner_text()
+    assert datetime.now(PARIS).strftime("%d/%m/%Y") in clock, clock
+    await shoot(operator, "plein-ecran")
+    await operator.keyboard.press("Escape")
+    await expect(operator).to_have_url(f"{ui.gateway.url}/ui/#/mur")
+
+
+async def test_playback_asks_the_reason_first_then_plays_the_chosen_time_R13(
+    ui: UiStack, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    t0 = (int(datetime.now(UTC).timestamp()) - 2 * 3600) * 10**9
+    await record_minute(db, objects, buckets.recordings, start_ns=t0)
+    start = datetime.fromtimestamp(t0 / 1e9, UTC)
+    operator = await ui.login("operator", screen="relecture")
+    local = "%Y-%m-%dT%H:%M:%S"
+    await operator.get_by_label("Caméra").select_option("gare")
+    await operator.get_by_label("Du", exact=True).fill((start - timedelta(minutes=1)).astimezone(PARIS)
+                                           .strftime(local))
+    await operator.get_by_label("Au", exact=True).fill((start + timedelta(minutes=2)).astimezone(PARIS)
+                                          .strftime(local))
+    await operator.get_by_role("button", name="Afficher la frise").click()
+    await expect(operator.locator(".frise .segment")).to_have_count(6)
+    box = await operator.locator(".frise").bounding_box()
+    assert box is not None
+    # 1 min 31 s into the three minutes shown: 31 s into the recording.
+    await operator.mouse.click(box["x"] + box["width"] * (91 / 180), box["y"] + box["height"] / 2)
+    reason = operator.get_by_role("form", name="Motif de la consultation")
+    await expect(reason).to_be_visible()
+    await expect(operator.locator("video")).to_have_count(0)
+    await reason.get_by_role("button", name="Ouvrir l'enregistrement").click()  # no reason yet
+    await asyncio.sleep(0.5)
+    await expect(operator.locator("video")).to_have_count(0)
+    assert await db.fetchval("SELECT count(*) FROM playback_views") == 0
+    await reason.get_by_label("Catégorie").select_option("damage")
+    await reason.get_by_label("Motif", exact=True).fill("abribus dégradé")
+    await reason.get_by_label("Référence").fill("PV-2026-12")
+    await shoot(operator, "relecture-motif")
+    await reason.get_by_role("button", name="Ouvrir l'enregistrement").click()
+    chosen = datetime.fromisoformat(await operator.locator(".frise").get_attribute("data-at")
+                                    or "")
+    await playing(operator, 0.1)
+    shown = await operator.wait_for_function(
+        "() => document.querySelector('section[data-capture-time]')?.dataset.captureTime")
+    first = datetime.fromisoformat((await shown.json_value()).replace("Z", "+00:00"))
+    assert abs(first - chosen) < timedelta(seconds=1.5), (first, chosen)
+    await asyncio.sleep(1.5)
+    later = datetime.fromisoformat((await operator.locator("section[data-capture-time]")
+                                    .get_attribute("data-capture-time") or "")
+                                   .replace("Z", "+00:00"))
+    assert later - first >= timedelta(seconds=1), "the recording does not play"
+    await operator.get_by_role("button", name="×2").click()
+    assert await operator.evaluate("document.querySelector('video').playbackRate") == 2
+    await shoot(operator, "relecture")
+    row = await db.fetchrow("SELECT category, reason, reference FROM playback_views")
+    assert (row["category"], row["reason"], row["reference"]) == (
+        "damage", "abribus dégradé", "PV-2026-12")
+
+
+async def test_mask_drawn_saved_and_approved_masks_the_live_picture_within_two_gops_R1_R2(
+    ui: UiStack, db: asyncpg.Pool,
+) -> None:
+    operator = await ui.login("operator", screen="camera/palaiseau/m2")
+    await playing(operator)
+    seen = await until(lambda: magenta(operator, "video"), 10, "no live picture")
+    assert seen["magenta"] > seen["pixels"] // 2, "m2 is approved without masks: marker visible"
+    await expect(operator.locator(".lecteur")).to_have_attribute("data-mask-version", "1")
+
+    admin = await ui.login("mask-admin", screen="masques/m2")
+    await admin.get_by_role("button", name="Instantané de mise en service…").click()
+    await admin.get_by_label("Motif (obligatoire)").fill("mise en service, nouvelle façade")
+    await admin.get_by_role("button", name="Prendre l'instantané").click()
+    canvas = admin.get_by_label("Éditeur de masques")
+    await expect(canvas).to_have_attribute("data-snapshot", "1")
+    await admin.get_by_role("button", name="Nouveau polygone").click()
+    box = await canvas.bounding_box()
+    assert box is not None
+    for x, y in [*COVER, COVER[0]]:  # the last click, on the first point, closes the outline
+        await admin.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
+    await expect(admin.locator(".polygones li")).to_have_count(1)
+    # Moved with the mouse: drag its inside a little to the right, then back.
+    cx, cy = box["x"] + 0.25 * box["width"], box["y"] + 0.25 * box["height"]
+    await admin.mouse.move(cx, cy)
+    await admin.mouse.down()
+    await admin.mouse.move(cx + 0.05 * box["width"], cy, steps=4)
+    await admin.mouse.move(cx, cy, steps=4)
+    await admin.mouse.up()
+    await admin.get_by_label("Libellé du polygone 1").fill("fenêtres n°12")
+    await admin.get_by_label("Aperçu masqué").check()
+    await shoot(admin, "masques")
+    await admin.get_by_role("button", name="Enregistrer une nouvelle version").click()
+    await expect(admin.locator("main [role=status]")).to_contain_text("Version 2 enregistrée")
+    await admin.get_by_role("button", name="Approuver la version 2").click()
+    await expect(admin.locator("main [role=status]")).to_contain_text("Version 2 approuvée")
+    approved = time.monotonic()
+    await expect(operator.locator(".lecteur")).to_have_attribute("data-mask-version", "2",
+                                                                   timeout=2 * GOP_S * 1000)
+
+    async def marker_gone() -> bool:
+        now = await magenta(operator, "video")
+        return bool(now and now["magenta"] == 0)
+
+    await until(marker_gone, 2 * GOP_S, "the live picture still shows the region after 2 GOPs")
+    elapsed = time.monotonic() - approved
+    assert elapsed <= 2 * GOP_S, elapsed
+    await expect(admin.locator("tr[data-version='2']")).to_contain_text("appliquée")
+    stored = await db.fetchval("SELECT document FROM masks m JOIN cameras c ON c.id = m.camera_id "
+                               "WHERE c.slug = 'm2' AND version = 2")
+    assert '"fenêtres n°12"' in stored
+    actions = [r["action"] for r in await db.fetch(
+        "SELECT action FROM audit_log WHERE actor = 'mask-admin' ORDER BY id")]
+    assert actions[-3:] == ["mask.snapshot", "mask.saved", "mask.approved"], actions
+    await shoot(operator, "plein-ecran-masque")
+
+
+async def test_a_supervisor_hand_over_closes_a_municipal_live_view_and_says_why_R27(
+    ui: UiStack,
+) -> None:
+    operator = await ui.login("operator", screen="camera/palaiseau/m1")
+    await playing(operator)
+    supervisor = await ui.login("supervisor")
+    await supervisor.get_by_role("button", name="Basculer…").click()
+    await supervisor.get_by_label("Donner la main à").select_option("national_police")
+    await supervisor.get_by_label("Motif (obligatoire)").fill("fin de service, relève de nuit")
+    await shoot(supervisor, "bascule-formulaire")
+    await supervisor.get_by_role("button", name="Basculer", exact=True).click()
+    switched = time.monotonic()
+    await expect(operator.locator(".lecteur .avis")).to_contain_text(
+        "La police nationale a la main", timeout=5_000)
+    assert time.monotonic() - switched < 3.0  # the gateway closes within 2 s (R27), plus the UI
+    await expect(supervisor.locator("#tenue")).to_have_attribute("data-holder", "national_police")
+    await expect(operator.locator("#tenue")).to_have_attribute("data-holder", "national_police",
+                                                               timeout=5_000)
+    await shoot(operator, "bascule")
+
+
+async def test_the_auditor_searches_the_register_and_sees_the_chain_verified_R14(
+    ui: UiStack,
+) -> None:
+    auditor = await ui.login("auditor", screen="registre")
+    await expect(auditor.locator("main [role=status]").first).to_contain_text("Chaîne intègre")
+    await auditor.get_by_label("Action").fill("login")
+    await auditor.get_by_role("button", name="Rechercher").click()
+    rows = auditor.locator("tbody tr")
+    await expect(rows.first).to_contain_text("auditor")
+    assert all(a == "login" for a in await auditor.locator("tbody tr td:nth-child(4)")
+               .all_inner_texts())
+    href = await auditor.get_by_role("link", name="Exporter en CSV").get_attribute("href")
+    assert href is not None and "action=login" in href
+    csv = await auditor.request.get(f"{ui.gateway.url}{href}")
+    assert csv.status == 200 and "login" in await csv.text()
+    await shoot(auditor, "registre")
