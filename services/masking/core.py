@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import av
 import cv2
+from vigie.bus.events import MASKING_STARTING
 from vigie.bus.frames import Frame
 from vigie.media.bitstream import parameter_sets
 from vigie.media.encoder import EncoderOptions, new_encoder
@@ -23,7 +24,7 @@ from vigie.media.masks import MaskDocument, MaskGeometry, yuv_planes
 NORMS = {False: (352, 288, 6.0), True: (704, 576, 12.0)}  # narrow_field → (w, h, fps)
 
 
-STARTING = "starting"
+STARTING = MASKING_STARTING
 
 
 @dataclass(frozen=True)

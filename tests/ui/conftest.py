@@ -83,7 +83,7 @@ class UiStack:
 
 async def shoot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
-    await page.screenshot(path=str(path))
+    await page.screenshot(path=str(path), full_page=True)
     return path
 
 

@@ -294,6 +294,8 @@ async def test_the_auditor_searches_the_register_and_sees_the_chain_verified_R14
     ui: UiStack,
 ) -> None:
     auditor = await ui.login("auditor", screen="registre")
+    # Once the cameras' first keyframes are masked, only gare (no approved masks) is announced.
+    await expect(auditor.locator("#mise-en-garde li")).to_have_count(1, timeout=20_000)
     await expect(auditor.locator("main [role=status]").first).to_contain_text("Chaîne intègre")
     await auditor.get_by_label("Action").fill("login")
     await auditor.get_by_role("button", name="Rechercher").click()

@@ -77,6 +77,10 @@ class CameraStreamChanged(CameraEvent):
     previous_height: int | None = None
 
 
+# Masking's health detail before a camera's first keyframe: not a failure, no event.
+MASKING_STARTING = "starting"
+
+
 class MaskingFailed(CameraEvent):
     kind = "masking"
     name = "failed"

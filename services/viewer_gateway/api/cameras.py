@@ -5,10 +5,11 @@ apart (camera_sources) and never returned."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Response
+from vigie.bus.events import MASKING_STARTING
 from vigie.coverage import uncovered
 from vigie.register import Entry, record
 
@@ -39,12 +40,20 @@ MAX_TIMELINE = timedelta(days=31)
 NULLABLE = {"retention_days", "authorisation_ref", "authorisation_expires"}
 
 LIST_SQL = """
-SELECT c.*, h.online, h.masking_ok, h.mask_version,
+SELECT c.*, h.online, h.masking_ok, h.masking_detail, h.mask_version,
        EXISTS (SELECT 1 FROM camera_sources s WHERE s.camera_id = c.id) AS has_source
 FROM cameras c LEFT JOIN camera_health h ON h.camera_id = c.id
 WHERE c.commune = ANY($1) {extra}
 ORDER BY c.commune, c.slug
 """
+
+
+def _masking(ok: bool | None, detail: str | None) -> Literal["ok", "starting", "failed"] | None:
+    if ok is None:
+        return None
+    if ok:
+        return "ok"
+    return "starting" if (detail or "").startswith(MASKING_STARTING) else "failed"
 
 
 def _view(row: asyncpg.Record) -> CameraView:
@@ -55,6 +64,7 @@ def _view(row: asyncpg.Record) -> CameraView:
         authorisation_ref=row["authorisation_ref"], authorisation_expires=expires,
         authorisation_expired=expires is not None and expires < datetime.now(UTC).date(),
         device_id=row["device_id"], online=row["online"], masking_ok=row["masking_ok"],
+        masking=_masking(row["masking_ok"], row["masking_detail"]),
         mask_version=row["mask_version"],
         has_source=row["has_source"])
 

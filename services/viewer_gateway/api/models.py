@@ -112,6 +112,8 @@ class CameraView(BaseModel):
     device_id: str | None
     online: bool | None
     masking_ok: bool | None
+    masking: Literal["ok", "starting", "failed"] | None = Field(
+        description="Masking's state: starting until the first keyframe, failed when blocked")
     mask_version: int | None = Field(description="The mask version masking applies now")
     has_source: bool = Field(description="An RTSP source is set (the URL itself is write-only)")
 

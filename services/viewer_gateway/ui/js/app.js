@@ -166,11 +166,11 @@ async function switchHandover() {
 function renderWarnings() {
   const box = document.getElementById("mise-en-garde");
   const items = [];
-  for (const c of ctx.cameras.filter((c) => c.commune === ctx.commune && c.state !== "disabled")) {
+  for (const c of ctx.cameras.filter((c) => c.commune === ctx.commune && c.state === "active")) {
     if (c.authorisation_expired) {
       items.push(`Autorisation préfectorale expirée le ${new Date(c.authorisation_expires).toLocaleDateString("fr-FR")} : ${c.name} (${c.slug}) ne doit plus filmer.`);
     }
-    if (c.masking_ok === false) {
+    if (c.masking === "failed") {
       items.push(`Masquage en échec : ${c.name} (${c.slug}) — aucune image n'est diffusée ni enregistrée.`);
     }
   }

@@ -57,7 +57,8 @@ export function fr(reason) {
 export function cameraState(camera) {
   if (camera.state === "disabled") return ["désactivée", "desactivee"];
   if (camera.state === "commissioning") return ["en mise en service", "en-mise-en-service"];
-  if (camera.masking_ok === false) return ["masquage en échec", "masquage-en-echec"];
+  if (camera.masking === "failed") return ["masquage en échec", "masquage-en-echec"];
+  if (camera.masking === "starting" && camera.online) return ["démarrage", "hors-ligne"];
   if (camera.online) return ["en ligne", "en-ligne"];
   return ["hors ligne", "hors-ligne"];
 }

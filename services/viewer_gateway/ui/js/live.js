@@ -67,6 +67,8 @@ export async function mount(main, ctx, [commune, slug]) {
         show(event.state === "live" ? "" : LIVE_STATES[event.state] || event.state);
       } else if (event.type === "closed") {
         closedBy = fr(event.reason);
+        feed?.close(); // the right is gone: not even the last picture stays on screen
+        feed = null;
         show(`Vue fermée : ${closedBy}`);
         stage.dataset.ferme = "1";
       }

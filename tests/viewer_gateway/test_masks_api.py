@@ -1,0 +1,78 @@
+"""Mask versions over the API (issue 11; REGULATION.md R1, R2): only a mask administrator saves
+and approves, a version is validated and never edited, approval of an empty version needs the
+explicit « aucun espace privé », approval puts a camera being commissioned into service, and every
+step is in the register."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+
+import asyncpg
+import pytest
+
+from tests.viewer_gateway.conftest import GatewayUnderTest
+
+pytestmark = pytest.mark.integration
+SQUARE = [[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0.4]]
+
+
+async def test_save_approve_and_history_R1_R2(gateway: GatewayUnderTest,
+                                              db: asyncpg.Pool) -> None:
+    base = "/api/cameras/palaiseau/chantier/masks"
+    async with aclosing(await gateway.login("operator")) as operator:
+        refused = await operator.post(base, json={"masks": [{"points": SQUARE}]})
+        assert refused.status_code == 403 and "mask_admin" in refused.text
+    async with aclosing(await gateway.login("mask-admin")) as admin:
+        crossed = await admin.post(base, json={"masks": [
+            {"points": [[0.1, 0.1], [0.4, 0.4], [0.4, 0.1], [0.1, 0.4]]}]})
+        assert crossed.status_code == 422 and "intersects itself" in crossed.text
+        outside = await admin.post(base, json={"masks": [{"points": [[0.1, 0.1], [1.5, 0.1],
+                                                                     [0.1, 0.4]]}]})
+        assert outside.status_code == 422 and "outside 0..1" in outside.text
+        empty = await admin.post(base, json={"masks": [], "note": "façade sans fenêtre"})
+        assert empty.status_code == 201 and empty.json()["version"] == 1
+        no_flag = await admin.post(f"{base}/1/approve", json={})
+        assert no_flag.status_code == 422 and "no_private_space" in no_flag.text
+        assert await db.fetchval("SELECT state FROM cameras WHERE slug = 'chantier'") == \
+            "commissioning"
+        square = await admin.post(base, json={"masks": [{"label": "fenêtre", "mode": "blur",
+                                                         "points": SQUARE}]})
+        assert square.status_code == 201 and square.json()["version"] == 2
+        approved = await admin.post(f"{base}/2/approve", json={})
+        assert approved.status_code == 200 and approved.json()["applied"]
+        assert await db.fetchval("SELECT state FROM cameras WHERE slug = 'chantier'") == "active"
+        again = await admin.post(f"{base}/2/approve", json={})
+        assert again.status_code == 409
+        older = await admin.post(f"{base}/1/approve", json={"no_private_space": True})
+        assert older.status_code == 409 and "save this one again" in older.text
+        missing = await admin.post(f"{base}/9/approve", json={})
+        assert missing.status_code == 404
+        history = (await admin.get(base)).json()
+        assert [(v["version"], v["applied"], v["approved_by"]) for v in history] == [
+            (2, True, "mask-admin"), (1, False, None)]
+        assert history[0]["document"]["masks"][0]["mode"] == "blur"
+        other = await admin.get("/api/cameras/ballainvilliers/mairie/masks")
+        assert other.status_code == 404  # another commune: no hint (R9)
+    rows = await db.fetch("SELECT action, details, reason FROM audit_log WHERE actor = "
+                          "'mask-admin' AND action LIKE 'mask.%' ORDER BY id")
+    assert [r["action"] for r in rows] == ["mask.saved", "mask.saved", "mask.approved"]
+    assert rows[0]["reason"] == "façade sans fenêtre"
+    assert '"put_in_service": true' in rows[2]["details"]
+
+
+async def test_empty_version_is_approved_with_no_private_space_and_snapshot_needs_masking(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    base = "/api/cameras/palaiseau/chantier"
+    async with aclosing(await gateway.login("mask-admin")) as admin:
+        assert (await admin.post(f"{base}/masks", json={"masks": []})).status_code == 201
+        approved = await admin.post(f"{base}/masks/1/approve", json={"no_private_space": True})
+        assert approved.status_code == 200
+        no_reason = await admin.post(f"{base}/snapshot", json={"reason": " "})
+        assert no_reason.status_code == 422
+        # No masking worker runs in this test: nobody answers, and nothing is recorded as seen.
+        unanswered = await admin.post(f"{base}/snapshot", json={"reason": "mise en service"})
+        assert unanswered.status_code == 503 and "masking did not answer" in unanswered.text
+    details = await db.fetchval("SELECT details FROM audit_log WHERE action = 'mask.approved'")
+    assert '"no_private_space": true' in details
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'mask.snapshot'") == 0
