@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 DATA ?= var
 PYTEST_ARGS ?=
 # Debian packages: GStreamer's RTSP server for simulated cameras, ffmpeg for benchmarks,
-# docker-compose to validate the Compose file (no container engine is needed for that).
+# docker-compose to validate the Compose file (no container engine is needed for that), chromium
+# for the web UI's browser tests (driven by Playwright; its own browser download is never used).
 DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
-	ffmpeg docker-compose
+	ffmpeg docker-compose chromium
 
 .PHONY: setup run test test-fast lint bench-masking bench-ingest bench-recorder bench-retention bench-live asyncapi clean
 

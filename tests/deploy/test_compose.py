@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -95,3 +97,15 @@ def test_committed_nats_config_is_the_generated_one() -> None:
          "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream"],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert (REPO / "deploy" / "nats" / "nats.conf").read_text() == generated
+
+
+def test_the_wheel_carries_the_web_ui(tmp_path: Path) -> None:
+    """The image installs a wheel: the UI's static files must be inside it."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                    "-q", "-w", str(tmp_path), str(REPO)], check=True, timeout=300)
+    [wheel] = tmp_path.glob("vigie-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    ui = REPO / "services" / "viewer_gateway" / "ui"
+    expected = {f"services/viewer_gateway/ui/{p.relative_to(ui).as_posix()}"
+                for p in ui.rglob("*") if p.is_file()}
+    assert expected and expected <= names, sorted(expected - names)
