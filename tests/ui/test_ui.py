@@ -205,8 +205,18 @@ async def test_playback_asks_the_reason_first_then_plays_the_chosen_time_R13(
                                     .get_attribute("data-capture-time") or "")
                                    .replace("Z", "+00:00"))
     assert later - first >= timedelta(seconds=1), "the recording does not play"
-    await operator.get_by_role("button", name="×2").click()
-    assert await operator.evaluate("document.querySelector('video').playbackRate") == 2
+    await operator.get_by_role("button", name="×4").click()
+    assert await operator.evaluate("document.querySelector('video').playbackRate") == 4
+    # Across a boundary: the segment after the chosen one (10-s segments) is fetched in time.
+    boundary = start + timedelta(seconds=40)
+
+    async def past_boundary() -> bool:
+        shown = await operator.locator("section[data-capture-time]").get_attribute(
+            "data-capture-time")
+        return datetime.fromisoformat((shown or "").replace("Z", "+00:00")) > \
+            boundary + timedelta(seconds=1)
+
+    await until(past_boundary, 8, "playback stopped at the end of a segment")
     await shoot(operator, "relecture")
     row = await db.fetchrow("SELECT category, reason, reference FROM playback_views")
     assert (row["category"], row["reason"], row["reference"]) == (
