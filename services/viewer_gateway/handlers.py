@@ -8,6 +8,7 @@ import contextlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -83,6 +84,11 @@ async def current_state(conn: asyncpg.Connection | asyncpg.Pool, commune: str,
     return schedule.state(at or datetime.now(UTC), await open_switch(conn, commune))
 
 
+async def _lock_commune(conn: asyncpg.Connection, commune: str) -> None:
+    """One hand-over decision per commune at a time (its row lock, held to the commit)."""
+    await conn.execute("SELECT 1 FROM communes WHERE slug = $1 FOR UPDATE", commune)
+
+
 class Handover:
     """Evaluates every commune's holder; announces each change exactly once, even with several
     gateway replicas (the stored state is updated only where it differs)."""
@@ -100,29 +106,54 @@ class Handover:
         return stored or (await current_state(self._pool, commune)).holder
 
     async def evaluate(self, commune: str, *, actor: str = "schedule") -> HandoverState:
-        async with self._pool.acquire() as conn, conn.transaction():
-            state = await current_state(conn, commune)
-            changed = await conn.fetchval(
-                "INSERT INTO handover_state (commune, holder) VALUES ($1, $2) "
-                "ON CONFLICT (commune) DO UPDATE SET holder = excluded.holder, since = now() "
-                "WHERE handover_state.holder <> excluded.holder RETURNING xmax <> 0", commune,
-                state.holder)
-            if changed:  # an update (xmax set), not the first insert: a real switch
-                await record(conn, Entry(actor=actor, action="handover.switched",
-                                         commune=commune, reason=state.reason or None,
-                                         details={"to": state.holder, "by": state.by,
-                                                  "until": state.until}))
-        if changed:
-            log.info("handover_switched", commune=commune, to=state.holder, by=state.by)
-            if self._rt.js is not None:
-                await publish_event_or_log(self._rt.js, self._rt.names, HandoverSwitched(
-                    commune=commune, to=state.holder,
-                    by="manual" if state.by == "manual" else "schedule",
-                    reason=state.reason, until=state.until))
-            self._notifier.to_all({"type": "rights_changed", "commune": commune,
-                                   "holder": state.holder, "by": state.by,
-                                   "reason": state.reason})
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await _lock_commune(conn, commune)
+                state, changed = await self._apply(conn, commune, actor)
+            if changed:
+                await self._announce(commune, state)
         return state
+
+    @contextlib.asynccontextmanager
+    async def change(self, commune: str, *, actor: str) -> AsyncIterator[asyncpg.Connection]:
+        """A change to what decides the holder (hours, an exception, a manual switch), made and
+        evaluated in one transaction under the commune's lock: a concurrent evaluation sees all
+        of it or none of it, so the switch is attributed to whoever caused it, and a stale
+        evaluation never switches back."""
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await _lock_commune(conn, commune)
+                yield conn
+                state, changed = await self._apply(conn, commune, actor)
+            if changed:
+                await self._announce(commune, state)
+
+    async def _apply(self, conn: asyncpg.Connection, commune: str,
+                     actor: str) -> tuple[HandoverState, bool]:
+        state = await current_state(conn, commune)
+        changed = await conn.fetchval(
+            "INSERT INTO handover_state (commune, holder) VALUES ($1, $2) "
+            "ON CONFLICT (commune) DO UPDATE SET holder = excluded.holder, since = now() "
+            "WHERE handover_state.holder <> excluded.holder RETURNING xmax <> 0", commune,
+            state.holder)
+        if changed:  # an update (xmax set), not the first insert: a real switch
+            await record(conn, Entry(actor=actor, action="handover.switched",
+                                     commune=commune, reason=state.reason or None,
+                                     details={"to": state.holder, "by": state.by,
+                                              "until": state.until}))
+        return state, bool(changed)
+
+    async def _announce(self, commune: str, state: HandoverState) -> None:
+        """After the commit: whoever is told re-reads a state that is already there."""
+        log.info("handover_switched", commune=commune, to=state.holder, by=state.by)
+        if self._rt.js is not None:
+            await publish_event_or_log(self._rt.js, self._rt.names, HandoverSwitched(
+                commune=commune, to=state.holder,
+                by="manual" if state.by == "manual" else "schedule",
+                reason=state.reason, until=state.until))
+        self._notifier.to_all({"type": "rights_changed", "commune": commune,
+                               "holder": state.holder, "by": state.by,
+                               "reason": state.reason})
 
     async def evaluate_all(self) -> None:
         for row in await self._pool.fetch("SELECT slug FROM communes ORDER BY slug"):

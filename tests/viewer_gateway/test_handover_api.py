@@ -104,3 +104,36 @@ async def test_a_commune_or_camera_of_another_commune_is_not_found_R9(
         cameras = (await supervisor.get("/api/cameras")).json()
         assert {c["commune"] for c in cameras} == {"palaiseau"}
         assert all("rtsp" not in json.dumps(c) for c in cameras)
+
+
+async def test_a_switch_and_concurrent_evaluations_make_one_attributed_entry_each_way_R27(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    """The scheduled evaluation runs all the time (and on every replica): while a supervisor
+    switches and ends, evaluations hammering the same commune neither take the credit for the
+    switch nor switch back from a stale read."""
+    stop = asyncio.Event()
+
+    async def hammer() -> None:
+        while not stop.is_set():
+            await gateway.gw.handover.evaluate("palaiseau")
+
+    hammers = [asyncio.create_task(hammer()) for _ in range(4)]
+    try:
+        async with aclosing(await gateway.login("supervisor")) as supervisor:
+            for _ in range(3):
+                switched = await supervisor.post("/api/communes/palaiseau/handover", json={
+                    "holder": "national_police", "reason": "relève"})
+                assert switched.status_code == 200
+                ended = await supervisor.post("/api/communes/palaiseau/handover/end",
+                                              json={"reason": "fin"})
+                assert ended.status_code == 200
+    finally:
+        stop.set()
+        await asyncio.gather(*hammers)
+    entries = await db.fetch("SELECT actor, details FROM audit_log "
+                             "WHERE action = 'handover.switched' ORDER BY id")
+    assert [(e["actor"], json.loads(e["details"])["to"]) for e in entries] == [
+        ("supervisor", "national_police"), ("supervisor", "municipal_police")] * 3
+    assert await db.fetchval("SELECT holder FROM handover_state WHERE commune = 'palaiseau'") == \
+        "municipal_police"

@@ -80,13 +80,12 @@ async def set_hours(commune: str, body: HoursChange, user: ConfigurationUser,
         WeeklyHours.parse(body.police_hours)
     except HoursError as exc:
         raise HTTPException(400, f"police_hours: {exc}") from None
-    async with gw.pool.acquire() as conn, conn.transaction():
+    async with gw.handover.change(commune, actor=user.username) as conn:
         await conn.execute("UPDATE communes SET police_hours = $2::jsonb WHERE slug = $1",
                            commune, json.dumps(body.police_hours))
         await record(conn, Entry(actor=user.username, action="commune.hours_changed",
                                  commune=commune, reason=body.reason or None,
                                  details={"police_hours": body.police_hours}))
-    await gw.handover.evaluate(commune, actor=user.username)
     return await _commune(gw, user, commune)
 
 
@@ -98,7 +97,7 @@ async def add_exception(commune: str, body: HandoverExceptionRequest, user: Conf
     await _commune(gw, user, commune)
     if body.ends_at <= body.starts_at:
         raise HTTPException(400, "the exception ends before it starts")
-    async with gw.pool.acquire() as conn, conn.transaction():
+    async with gw.handover.change(commune, actor=user.username) as conn:
         await conn.execute(
             "INSERT INTO handover_exceptions (commune, starts_at, ends_at, holder, reason, "
             "created_by) VALUES ($1, $2, $3, $4, $5, $6)", commune, body.starts_at,
@@ -107,7 +106,6 @@ async def add_exception(commune: str, body: HandoverExceptionRequest, user: Conf
                                  commune=commune, period_start=body.starts_at,
                                  period_end=body.ends_at, reason=body.reason,
                                  details={"holder": body.holder}))
-    await gw.handover.evaluate(commune, actor=user.username)
     return await _commune(gw, user, commune)
 
 
@@ -123,7 +121,7 @@ async def switch(commune: str, body: HandoverSwitchRequest, user: HandoverUser,
                  gw: GatewayDep) -> HandoverView:
     await _commune(gw, user, commune)
     await allow(gw, user, "handover", commune=commune)
-    async with gw.pool.acquire() as conn, conn.transaction():
+    async with gw.handover.change(commune, actor=user.username) as conn:
         await conn.execute("UPDATE handover_switches SET ended_at = now(), ended_by = $2 "
                            "WHERE commune = $1 AND ended_at IS NULL", commune, user.username)
         await conn.execute(
@@ -133,7 +131,6 @@ async def switch(commune: str, body: HandoverSwitchRequest, user: HandoverUser,
         await record(conn, Entry(actor=user.username, action="handover.manual_switch",
                                  commune=commune, reason=body.reason,
                                  details={"to": body.holder, "until": body.until}))
-    await gw.handover.evaluate(commune, actor=user.username)
     return (await _commune(gw, user, commune)).handover
 
 
@@ -142,7 +139,7 @@ async def switch(commune: str, body: HandoverSwitchRequest, user: HandoverUser,
 async def end_switch(commune: str, body: HandoverEnd, user: HandoverUser,
                      gw: GatewayDep) -> HandoverView:
     await _commune(gw, user, commune)
-    async with gw.pool.acquire() as conn, conn.transaction():
+    async with gw.handover.change(commune, actor=user.username) as conn:
         ended = await conn.execute(
             "UPDATE handover_switches SET ended_at = now(), ended_by = $2 "
             "WHERE commune = $1 AND ended_at IS NULL", commune, user.username)
@@ -150,5 +147,4 @@ async def end_switch(commune: str, body: HandoverEnd, user: HandoverUser,
             raise HTTPException(409, "no manual switch is in force")
         await record(conn, Entry(actor=user.username, action="handover.manual_end",
                                  commune=commune, reason=body.reason))
-    await gw.handover.evaluate(commune, actor=user.username)
     return (await _commune(gw, user, commune)).handover

@@ -94,12 +94,16 @@ function openEvents() {
     if (event.type === "session_ended") signedOut(fr(event.reason || "your session has ended"));
     document.dispatchEvent(new CustomEvent("vigie:event", { detail: event }));
   };
+  // A gateway restart or a network cut must not leave the session deaf to hand-overs.
+  const socket = events;
+  events.onclose = () => setTimeout(() => { if (ctx.me && events === socket) openEvents(); }, 3000);
 }
 
 function signedOut(message) {
   ctx.me = null;
   clearInterval(poller);
   events?.close();
+  events = null;
   sessionStorage.setItem("vigie.message", message || "");
   ctx.go("#/connexion");
 }
