@@ -84,9 +84,15 @@ async def current_state(conn: asyncpg.Connection | asyncpg.Pool, commune: str,
     return schedule.state(at or datetime.now(UTC), await open_switch(conn, commune))
 
 
+HANDOVER_LOCK = 0x56494732  # beside holds' CAMERA_LOCK and the register's REGISTER_LOCK
+
+
 async def _lock_commune(conn: asyncpg.Connection, commune: str) -> None:
-    """One hand-over decision per commune at a time (its row lock, held to the commit)."""
-    await conn.execute("SELECT 1 FROM communes WHERE slug = $1 FOR UPDATE", commune)
+    """One hand-over decision per commune at a time, held to the commit. An advisory lock, not
+    the commune's row: rows that reference the commune take key-share locks on it, and a row lock
+    here would make them wait on — and deadlock with — the evaluation."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || '/' || $2))",
+                       HANDOVER_LOCK, commune)
 
 
 class Handover:

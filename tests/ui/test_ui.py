@@ -318,3 +318,31 @@ async def test_the_auditor_searches_the_register_and_sees_the_chain_verified_R14
     csv = await auditor.request.get(f"{ui.gateway.url}{href}")
     assert csv.status == 200 and "login" in await csv.text()
     await shoot(auditor, "registre")
+
+
+async def test_an_administrator_adds_a_camera_whose_rtsp_address_is_never_shown_again_R10(
+    ui: UiStack, db: asyncpg.Pool,
+) -> None:
+    admin = await ui.login("admin", screen="administration")
+    await admin.get_by_role("tab", name="Caméras").click()
+    form = admin.get_by_role("form", name="Nouvelle caméra")
+    secret_url = "rtsp://viewer:s3cr3t-pass@10.0.0.7/stream1"
+    await form.get_by_label("Identifiant").fill("parvis")
+    await form.get_by_label("Nom").fill("Parvis de la mairie")
+    await form.get_by_label("Emplacement").fill("Place de la République")
+    await form.get_by_label("Adresse RTSP").fill(secret_url)
+    await form.get_by_label("Réf. autorisation préfectorale").fill("AP-2026-117")
+    await form.get_by_label("Expire le").fill("2031-06-30")
+    await form.get_by_role("button", name="Ajouter (en mise en service)").click()
+    row = admin.get_by_role("form", name="Caméra parvis")
+    await expect(row).to_be_visible()
+    await expect(row.get_by_label("Réf. autorisation")).to_have_value("AP-2026-117")
+    await expect(row.get_by_label("État")).to_have_value("commissioning")
+    assert "s3cr3t" not in await admin.content()
+    assert await db.fetchval("SELECT rtsp_url FROM camera_sources s JOIN cameras c ON "
+                             "c.id = s.camera_id WHERE c.slug = 'parvis'") == secret_url
+    # An operator's wall shows it « en mise en service », without any image.
+    operator = await ui.login("operator")
+    tile = operator.locator(".tuile[data-camera='parvis']")
+    await expect(tile).to_have_attribute("data-etat", "en mise en service")
+    await expect(tile.locator(".avis")).to_have_text("en mise en service")
