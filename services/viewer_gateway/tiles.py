@@ -121,3 +121,30 @@ class Tiles:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._sources.clear()
+
+
+class SeenOnce:
+    """Which (session, camera) tile views are already in the register: the first one of a session
+    is recorded, not every refresh. Entries older than a session can live are forgotten, so the
+    set stays as large as the sessions that may still be open, not as the gateway's uptime."""
+
+    def __init__(self, lifetime_s: float, *, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+        self._lifetime_s = lifetime_s
+        self._clock = clock
+        self._seen: dict[tuple[str, str], float] = {}
+        self._next_prune = clock() + lifetime_s
+
+    def first(self, session: str, camera: str) -> bool:
+        """True the first time this session asks for this camera (then remembered)."""
+        now = self._clock()
+        if now >= self._next_prune:
+            self._seen = {k: t for k, t in self._seen.items() if now - t < self._lifetime_s}
+            self._next_prune = now + self._lifetime_s / 4
+        key = (session, camera)
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)

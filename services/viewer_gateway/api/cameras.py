@@ -167,9 +167,8 @@ async def tile(commune: str, camera: str, user: LiveUser, gw: GatewayDep) -> Res
         why = ("masking failed: nothing is shown (fail closed)"
                if state and state["masking_ok"] is False else "the camera sends no image")
         raise HTTPException(409, why)
-    if (user.session, f"{commune}/{camera}") not in gw.tiles_seen:
+    if gw.tiles_seen.first(user.session, f"{commune}/{camera}"):
         # Watching the mosaic is live viewing (R12): once per session and camera.
-        gw.tiles_seen.add((user.session, f"{commune}/{camera}"))
         await record(gw.pool, Entry(actor=user.username, action="live.tile", commune=commune,
                                     cameras=[f"{commune}/{camera}"],
                                     period_start=datetime.now(UTC), details={"post": user.post}))

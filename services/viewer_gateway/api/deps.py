@@ -15,7 +15,7 @@ from services.viewer_gateway.auth import COOKIE, User, session_user
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.policy import Action, CameraState, decide
 from services.viewer_gateway.settings import ViewerGatewaySettings
-from services.viewer_gateway.tiles import Tiles
+from services.viewer_gateway.tiles import SeenOnce, Tiles
 
 
 class Problem(BaseModel):
@@ -38,7 +38,10 @@ class Gateway:
     notifier: Notifier
     handover: Handover
     tiles: Tiles
-    tiles_seen: set[tuple[str, str]] = field(default_factory=set)  # (session, camera) recorded
+    tiles_seen: SeenOnce = field(init=False)  # (session, camera) tile views recorded
+
+    def __post_init__(self) -> None:
+        self.tiles_seen = SeenOnce(self.settings.session_ttl_s)
 
     @property
     def pool(self) -> asyncpg.Pool:
