@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 from vigie.local import servers
 from vigie.storage.objects import Buckets, ObjectStore
 
+from tests.harness import eventually
 from tests.ui.conftest import COVER, UiStack, shoot
 from tests.viewer_gateway.recordings import record_minute
 
@@ -51,17 +52,6 @@ THUMB_JS = """() => {
 
 async def magenta(page: Page, selector: str) -> dict[str, int] | None:
     return await page.evaluate(MAGENTA_JS, [selector, list(MARKER_BOX)])  # type: ignore[no-any-return]
-
-
-async def until(check, timeout_s: float, message: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        await asyncio.sleep(0.2)
 
 
 async def playing(page: Page, seconds: float = 0.5) -> None:
@@ -115,7 +105,9 @@ async def test_sign_in_messages_totp_and_the_wall_of_masked_tiles_R1_R38(
         m2 = await magenta(operator, ".tuile[data-camera='m2'] img")
         return (m1, m2) if m1 and m2 else None
 
-    masked, control = await until(tiles_read, 20, "the tiles of m1 and m2 never showed a picture")
+    masked, control = await eventually(
+        tiles_read, timeout_s=20, interval_s=0.2,
+        message="the tiles of m1 and m2 never showed a picture")
     assert masked["magenta"] == 0, f"the masked marker shows on the wall: {masked}"
     assert control["magenta"] > control["pixels"] // 2, f"the detector misses the marker: {control}"
     # Keyboard: arrows move between tiles, Entrée opens the full screen.
@@ -216,7 +208,8 @@ async def test_playback_asks_the_reason_first_then_plays_the_chosen_time_R13(
         return datetime.fromisoformat((shown or "").replace("Z", "+00:00")) > \
             boundary + timedelta(seconds=1)
 
-    await until(past_boundary, 8, "playback stopped at the end of a segment")
+    await eventually(past_boundary, timeout_s=8, interval_s=0.2,
+                     message="playback stopped at the end of a segment")
     await shoot(operator, "relecture")
     row = await db.fetchrow("SELECT category, reason, reference FROM playback_views")
     assert (row["category"], row["reason"], row["reference"]) == (
@@ -228,7 +221,8 @@ async def test_mask_drawn_saved_and_approved_masks_the_live_picture_within_two_g
 ) -> None:
     operator = await ui.login("operator", screen="camera/palaiseau/m2")
     await playing(operator)
-    seen = await until(lambda: magenta(operator, "video"), 10, "no live picture")
+    seen = await eventually(lambda: magenta(operator, "video"), timeout_s=10, interval_s=0.2,
+                            message="no live picture")
     assert seen["magenta"] > seen["pixels"] // 2, "m2 is approved without masks: marker visible"
     await expect(operator.locator(".lecteur")).to_have_attribute("data-mask-version", "1")
 
@@ -266,7 +260,8 @@ async def test_mask_drawn_saved_and_approved_masks_the_live_picture_within_two_g
         now = await magenta(operator, "video")
         return bool(now and now["magenta"] == 0)
 
-    await until(marker_gone, 2 * GOP_S, "the live picture still shows the region after 2 GOPs")
+    await eventually(marker_gone, timeout_s=2 * GOP_S, interval_s=0.2,
+                     message="the live picture still shows the region after 2 GOPs")
     elapsed = time.monotonic() - approved
     assert elapsed <= 2 * GOP_S, elapsed
     await expect(admin.locator("tr[data-version='2']")).to_contain_text("appliquée")
