@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import asyncpg
 import nats.errors
 from fastapi import APIRouter, HTTPException, Response
 from vigie.media.masks import MaskDocument, MaskError
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/api/cameras", tags=["masks"])
 SNAPSHOT_TIMEOUT_S = 5.0
 
 
-def _view(row, applied: int | None) -> MaskVersionView:  # type: ignore[no-untyped-def]
+def _view(row: asyncpg.Record, applied: int | None) -> MaskVersionView:
     return MaskVersionView(version=row["version"], document=json.loads(row["document"]),
                            author=row["author"], created_at=row["created_at"],
                            approved_by=row["approved_by"], approved_at=row["approved_at"],

@@ -206,8 +206,8 @@ async function route() {
     return;
   }
   for (const link of document.querySelectorAll("#menu a")) {
-    link.toggleAttribute("aria-current", link.dataset.ecran === name);
     if (link.dataset.ecran === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
   const { mount } = await import(screen[3]);
   clear(main);

@@ -79,7 +79,8 @@ export async function mount(main, ctx, [preset]) {
   }
 
   function updateApproval() {
-    const pending = versions.find((v) => !v.approved_at && (!versions.find((a) => a.approved_at) || v.version > versions.find((a) => a.approved_at).version));
+    // Newest first: only the newest version, if not approved yet, can be approved.
+    const pending = versions[0] && !versions[0].approved_at ? versions[0] : null;
     approveBtn.disabled = !pending;
     approveBtn.textContent = pending ? `Approuver la version ${pending.version}` : "Aucune version à approuver";
     approveBtn.dataset.version = pending?.version ?? "";

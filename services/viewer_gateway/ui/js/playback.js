@@ -94,7 +94,7 @@ export function mount(main, ctx, [preset]) {
         const opened = await api.post(`/api/cameras/${ctx.commune}/${period.camera}/playback`, {
           category: v.category, reason: v.reason, reference: v.reference || null, at: at.toISOString(),
         });
-        view = { id: opened.id ?? opened.view_id, media: opened.media, camera: period.camera };
+        view = { id: opened.id, media: opened.media, camera: period.camera };
         reasonBox.hidden = true;
         openPlayer();
         seek(at);
