@@ -60,6 +60,8 @@ async def test_a_new_agent_signs_in_on_make_run_and_watches_the_wall(
         await form.get_by_role("button", name="Créer le compte").click()
         await expect(page.locator("tr[data-user='agent.dupont']")).to_contain_text("Opérateur")
         await page.get_by_role("button", name="Se déconnecter").click()
+        # The administration screen has its own « Identifiant »: fill the sign-in form's, once shown.
+        await page.locator("body[data-ecran='connexion']").wait_for()
 
         await page.get_by_label("Identifiant").fill("agent.dupont")
         await page.get_by_label("Mot de passe").fill(AGENT_PASSWORD)

@@ -76,9 +76,11 @@ async function refresh() {
     ctx.cameras = cameras;
     ctx.communes = communes;
   } catch (err) {
-    if (err.status === 401) return signedOut(fr(err.detail));
+    // A poll answered after a sign-out must not redraw the sign-in form under the agent's fingers.
+    if (err.status === 401 && ctx.me) return signedOut(fr(err.detail));
     return;
   }
+  if (!ctx.me) return;
   renderHandover();
   renderWarnings();
   document.dispatchEvent(new CustomEvent("vigie:refresh"));
@@ -191,12 +193,12 @@ async function route() {
   const [name, ...params] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (!ctx.me) {
     if (name && name !== "connexion") sessionStorage.setItem("vigie.wanted", location.hash);
-    document.body.dataset.ecran = "connexion";
     document.getElementById("bandeau").hidden = true;
     document.getElementById("mise-en-garde").hidden = true;
     const { mount } = await import("./login.js");
     cleanup = mount(main, ctx, { message: sessionStorage.getItem("vigie.message") || "" });
     sessionStorage.removeItem("vigie.message");
+    document.body.dataset.ecran = "connexion"; // once the form is up, as for the other screens
     return;
   }
   const screen = SCREENS.find(([route]) => route === name);
