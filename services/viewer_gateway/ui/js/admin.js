@@ -12,12 +12,20 @@ export function mount(main, ctx) {
     ["cameras", "Caméras", "configuration", cameras],
     ["utilisateurs", "Utilisateurs", "user_admin", users],
   ].filter(([, , p]) => ctx.can(p));
-  const panel = h("section");
-  const buttons = tabs.map(([id, label, , render]) => h("button", {
+  // One panel per tab: a slow answer for a tab left meanwhile fills its own hidden panel, never the
+  // one now shown.
+  const panels = tabs.map(([id]) => h("section", { role: "tabpanel", hidden: true, dataset: { onglet: id } }));
+  const buttons = tabs.map(([id, label, , render], i) => h("button", {
     type: "button", role: "tab", dataset: { onglet: id },
-    onclick: () => { for (const b of buttons) b.setAttribute("aria-selected", String(b.dataset.onglet === id)); render(panel, ctx); },
+    onclick: () => {
+      buttons.forEach((b, j) => {
+        b.setAttribute("aria-selected", String(i === j));
+        panels[j].hidden = i !== j;
+      });
+      render(panels[i], ctx);
+    },
   }, label));
-  clear(main, h("h1", {}, "Administration"), h("div", { class: "onglets", role: "tablist" }, buttons), panel);
+  clear(main, h("h1", {}, "Administration"), h("div", { class: "onglets", role: "tablist" }, buttons), panels);
   buttons[0]?.click();
 }
 

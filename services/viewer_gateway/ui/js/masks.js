@@ -53,12 +53,15 @@ export async function mount(main, ctx, [preset]) {
 
   async function loadVersions(pick = true) {
     error.textContent = "";
+    const asked = slug();
+    let answer = [];
     try {
-      versions = await api.get(`${base()}/masks`);
+      answer = await api.get(`${base()}/masks`);
     } catch (err) {
-      versions = [];
       error.textContent = err.message;
     }
+    if (slug() !== asked) return; // another camera was chosen meanwhile: its answer is the one to show
+    versions = answer;
     clear(history, versions.map((v) => h("tr", { dataset: { version: v.version } },
       h("td", {}, `v${v.version}`, v.applied ? h("strong", {}, " (appliquée)") : ""),
       h("td", {}, v.author), h("td", {}, frDateTime(v.created_at)),
