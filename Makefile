@@ -12,7 +12,7 @@ DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good 
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	ffmpeg docker-compose chromium
 
-.PHONY: setup run test test-fast lint bench-masking bench-ingest bench-recorder bench-retention bench-live asyncapi clean
+.PHONY: setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live asyncapi clean
 
 setup: $(VENV)/.installed
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -41,6 +41,10 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/mypy
+
+# The browser tests again, writing their screenshots over docs/ui/ (shown in docs/ui.md).
+screenshots: setup
+	VIGIE_SCREENSHOTS=docs/ui $(BIN)/pytest tests/ui $(PYTEST_ARGS)
 
 asyncapi: setup
 	$(BIN)/vigie asyncapi --output docs/asyncapi.yaml

@@ -1,6 +1,7 @@
 """The web UI in Debian's chromium, driven by Playwright, against the gateway over the real servers:
 RTSP cameras (a masked marker, an unmasked marker, a real clip, one that can be stopped) → ingest →
-masking → VIDEO → the gateway serving the UI. Screenshots land in docs/ui/ for docs/ui.md."""
+masking → VIDEO → the gateway serving the UI. Screenshots land in test-artifacts/ui/ (docs/ui/
+under `make screenshots`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from tests.masking.conftest import (  # noqa: F401 - fixtures
 from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest, gateway  # noqa: F401
 
 CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(os.environ.get("VIGIE_SCREENSHOTS", str(REPO / "docs" / "ui")))
+# Every run takes the screenshots (a screen that cannot be drawn fails its test); only
+# `make screenshots` writes them over the ones docs/ui.md shows.
+SCREENSHOTS = Path(os.environ.get("VIGIE_SCREENSHOTS", str(REPO / "test-artifacts" / "ui")))
 CLIP = FOOTAGE / "shopfront-door-cctv-timestamp-640x360.mp4"
 
 
