@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 from vigie.local import servers
 from vigie.storage.objects import Buckets, ObjectStore
 
@@ -59,6 +59,15 @@ async def playing(page: Page, seconds: float = 0.5) -> None:
         "s => document.querySelector('video') && document.querySelector('video').currentTime > s",
         arg=seconds,
         timeout=20_000)
+
+
+LATE_S = 1.5
+
+
+async def answer_late(route: Route) -> None:
+    """A slow network or a busy gateway, for one kind of request."""
+    await asyncio.sleep(LATE_S)
+    await route.continue_()
 
 
 async def test_sign_in_messages_totp_and_the_wall_of_masked_tiles_R1_R38(
@@ -314,6 +323,17 @@ async def test_the_auditor_searches_the_register_and_sees_the_chain_verified_R14
     assert csv.status == 200 and "login" in await csv.text()
     await shoot(auditor, "registre")
 
+    # A search answered late must not land over a newer one: the results hold only rows that match
+    # the criteria on screen.
+    await auditor.route("**/api/register?*action=login*", answer_late)
+    async with auditor.expect_response(lambda r: "action=login" in r.url) as slow:
+        await auditor.get_by_role("button", name="Rechercher").click()
+        await auditor.get_by_label("Action").fill("no.such.action")
+        await auditor.get_by_role("button", name="Rechercher").click()
+    await (await slow.value).finished()
+    await auditor.wait_for_timeout(300)  # the page's own handling of that answer, if any
+    await expect(rows).to_have_count(0)
+
 
 async def test_an_administrator_adds_a_camera_whose_rtsp_address_is_never_shown_again_R10(
     ui: UiStack, db: asyncpg.Pool,
@@ -341,3 +361,12 @@ async def test_an_administrator_adds_a_camera_whose_rtsp_address_is_never_shown_
     tile = operator.locator(".tuile[data-camera='parvis']")
     await expect(tile).to_have_attribute("data-etat", "en mise en service")
     await expect(tile.locator(".avis")).to_have_text("en mise en service")
+
+    # A tab answered late never covers the one opened since (the communes panel once landed over
+    # the users tab).
+    await admin.route("**/api/communes", answer_late)
+    await admin.get_by_role("tab", name="Communes").click()
+    await admin.get_by_role("tab", name="Utilisateurs").click()
+    await admin.wait_for_timeout(LATE_S * 1000 + 1000)  # the communes answer has come and gone
+    await expect(admin.get_by_role("form", name="Nouvel utilisateur")).to_be_visible()
+    await expect(admin.get_by_role("form", name="Horaires palaiseau")).to_be_hidden()

@@ -28,13 +28,16 @@ export function mount(main, ctx, [preset]) {
   let view = null; // { id, media }
   let playing = null; // { feed, video, origin(ms), loaded: Set(segment start), next }
 
+  let asked = 0; // only the latest period asked for is drawn, whatever order the answers come in
   picker.addEventListener("submit", async (event) => {
     event.preventDefault();
     const v = fields(picker);
     error.textContent = "";
     const start = new Date(v.start), end = new Date(v.end);
+    const mine = ++asked;
     try {
       const t = await api.get(`/api/cameras/${ctx.commune}/${v.camera}/timeline?start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`);
+      if (mine !== asked) return;
       period = { camera: v.camera, start, end, segments: t.segments, gaps: t.gaps };
       drawTimeline();
     } catch (err) {

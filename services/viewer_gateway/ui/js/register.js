@@ -30,10 +30,16 @@ export function mount(main) {
     };
   }
 
+  let generation = 0; // a new search outdates the pages of the previous one still on their way
+
   async function search(append = false) {
     error.textContent = "";
+    const asked = append ? generation : ++generation;
+    if (!append) more.hidden = true; // « more » belongs to the results shown, not to those on their way
     try {
       const page = await api.get(`/api/register${query({ ...params, before_id: append ? lastId : "" })}`);
+      // An auditor's results must hold only rows that match the criteria shown.
+      if (asked !== generation) return;
       const rows = page.rows.map((r) => h("tr", { dataset: { id: r.id } },
         h("td", {}, String(r.id)), h("td", {}, frDateTime(r.at)), h("td", {}, r.actor), h("td", {}, r.action),
         h("td", {}, r.commune || "—"), h("td", {}, r.cameras.join(", ")),
