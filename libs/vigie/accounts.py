@@ -3,8 +3,11 @@ required for administrators and national-police accounts (remote access, R38).""
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -59,8 +62,34 @@ def totp_uri(username: str, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="Vigie")
 
 
+def totp_step(secret: str, code: str, *, now: float | None = None) -> int | None:
+    """The time step whose code this is (the current one, or one either side for clock drift),
+    None when it matches none. The caller accepts a step once: a code seen is a code spent."""
+    totp = pyotp.TOTP(secret)
+    code = code.strip()
+    if not code.isdigit():
+        return None
+    current = int((time.time() if now is None else now) // totp.interval)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
 def verify_totp(secret: str, code: str) -> bool:
-    return bool(code) and pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
+    return totp_step(secret, code) is not None
+
+
+def check_roles(roles: Sequence[str]) -> None:
+    if not roles:
+        raise AccountError("at least one role")
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise AccountError(f"unknown roles: {', '.join(sorted(unknown))}")
+    if "national_police" in roles and len(set(roles)) > 1:
+        # Whoever holds the commune, such an account would watch it (R9, R27).
+        raise AccountError("a national-police account holds no other role: municipal and "
+                           "national police use separate accounts")
 
 
 def check_new_account(*, username: str, password: str, roles: list[str]) -> None:
@@ -68,11 +97,7 @@ def check_new_account(*, username: str, password: str, roles: list[str]) -> None
         raise AccountError("username: lower-case letters, digits, '.', '_' or '-', 2 to 63")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-    if not roles:
-        raise AccountError("at least one role")
-    unknown = set(roles) - set(ROLES)
-    if unknown:
-        raise AccountError(f"unknown roles: {', '.join(sorted(unknown))}")
+    check_roles(roles)
 
 
 async def create_user(

@@ -49,8 +49,14 @@ class HoldRequest(BaseModel):
     def _coherent(self) -> HoldRequest:
         if self.period_end <= self.period_start:
             raise ValueError("the period ends before it starts")
-        if self.period_start > datetime.now(UTC):
+        now = datetime.now(UTC)
+        if self.period_start > now:
             raise ValueError("the period starts in the future: there is nothing to hold yet")
+        if self.period_end > now:
+            # A hold concerns what was filmed: one reaching into the future would keep every
+            # later segment of the camera for ever (R4). A later period is a new hold.
+            raise ValueError("the period ends in the future: a hold covers what was filmed "
+                             "up to now; make a new hold for a later period")
         if self.review_on < datetime.now(UTC).date():
             raise ValueError("the review date is in the past")
         return self

@@ -3,13 +3,14 @@ throttling per account and per address, sessions stored by the hash of their tok
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
-from vigie.accounts import totp_required, verify_password, verify_totp
+from vigie.accounts import totp_required, totp_step, verify_password
 from vigie.register import Entry, record
 
 from services.viewer_gateway.policy import Subject
@@ -54,38 +55,69 @@ def designation_expired(expires: date | None) -> bool:
     return expires is not None and expires < datetime.now(UTC).date()
 
 
-async def _throttled(pool: asyncpg.Pool, username: str, address: str,
-                     settings: ViewerGatewaySettings) -> int | None:
-    """Seconds to wait when too many failures happened in the window, else None."""
+# Advisory-lock namespaces: one lock per username and one per address serialise the counting of
+# attempts (two int4 key spaces, so that a username never collides with an address).
+LOCK_USERNAME, LOCK_ADDRESS = 0x56494733, 0x56494734
+
+
+async def _reserve_attempt(pool: asyncpg.Pool, username: str, address: str,
+                           settings: ViewerGatewaySettings) -> int:
+    """Count this attempt as a failure before checking it, under the username's and the address's
+    locks: a concurrent burst is counted one by one, so at most the limit is ever tried (R38).
+    Returns the failure row's id (deleted when the attempt succeeds); raises LoginRefused(429)."""
     since = datetime.now(UTC) - timedelta(seconds=settings.login_window_s)
-    row = await pool.fetchrow(
-        "SELECT count(*) FILTER (WHERE username = $1) AS by_user, "
-        "       count(*) FILTER (WHERE address = $2) AS by_address, min(at) AS oldest "
-        "FROM login_failures WHERE at > $3 AND (username = $1 OR address = $2)",
-        username, address, since)
-    if row["by_user"] >= settings.login_max_failures or \
-            row["by_address"] >= settings.login_max_failures_per_address:
-        return max(1, int((row["oldest"] - since).total_seconds()))
-    return None
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_USERNAME,
+                           username)
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_ADDRESS,
+                           address)
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE username = $1) AS by_user, "
+            "       count(*) FILTER (WHERE address = $2) AS by_address, "
+            "       min(at) FILTER (WHERE username = $1) AS oldest_user, "
+            "       min(at) FILTER (WHERE address = $2) AS oldest_address "
+            "FROM login_failures WHERE at > $3 AND (username = $1 OR address = $2)",
+            username, address, since)
+        by_address = row["by_address"] >= settings.login_max_failures_per_address
+        if by_address or row["by_user"] >= settings.login_max_failures:
+            oldest = row["oldest_address"] if by_address else row["oldest_user"]
+            wait = max(1, int((oldest - since).total_seconds()))
+            # Journaled once per address (and account) and window, not once per attempt.
+            noted = await conn.fetchval(
+                "INSERT INTO login_throttle_notes (address, username, noted_at) "
+                "VALUES ($1, $2, now()) ON CONFLICT (address, username) DO UPDATE "
+                "SET noted_at = now() WHERE login_throttle_notes.noted_at <= $3 RETURNING true",
+                address, "" if by_address else username, since)
+            if noted:
+                await record(conn, Entry(actor=username, action="login", outcome="throttled",
+                                         details={"address": address,
+                                                  "by": "address" if by_address else "account"}))
+            failure_id = None
+        else:
+            failure_id = await conn.fetchval(
+                "INSERT INTO login_failures (username, address) VALUES ($1, $2) RETURNING id",
+                username, address)
+    if failure_id is None:  # raised once committed: the note and its entry stay
+        raise LoginRefused(429, "too many failed logins: try again later", retry_after_s=wait)
+    return int(failure_id)
 
 
 async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username: str,
                 password: str, totp: str | None, address: str, post: str) -> tuple[str, int]:
     """Check everything, record the outcome in the register, open a session: (token, user id)."""
-    wait = await _throttled(pool, username, address, settings)
-    if wait is not None:
-        await record(pool, Entry(actor=username, action="login", outcome="throttled",
-                                 details={"address": address}))
-        raise LoginRefused(429, "too many failed logins: try again later", retry_after_s=wait)
+    attempt = await _reserve_attempt(pool, username, address, settings)
     user = await pool.fetchrow("SELECT * FROM users WHERE username = $1", username)
-    ok = verify_password(user["password_hash"] if user else None, password)
+    # argon2 is deliberately slow: off the event loop, or every login stalls every view.
+    ok = await asyncio.to_thread(verify_password, user["password_hash"] if user else None,
+                                 password)
 
     async def fail(status: int, reason: str, outcome: str, **kw: bool) -> LoginRefused:
-        await pool.execute("INSERT INTO login_failures (username, address) VALUES ($1, $2)",
-                           username, address)
         await record(pool, Entry(actor=username, action="login", outcome=outcome,
                                  details={"address": address, "post": post}))
         return LoginRefused(status, reason, **kw)
+
+    async def not_a_failure() -> None:
+        await pool.execute("DELETE FROM login_failures WHERE id = $1", attempt)
 
     if user is None or not ok:
         raise await fail(401, "wrong username or password", "wrong_password")
@@ -100,10 +132,20 @@ async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username
                              "enrolled: ask an administrator", "totp_not_enrolled")
         if not totp:
             # Not a failure: the client asks for the code (the password was right).
+            await not_a_failure()
             raise LoginRefused(401, "enter the code of your authenticator app",
                                totp_required=True)
-        if not verify_totp(user["totp_secret"], totp):
+        step = totp_step(user["totp_secret"], totp)
+        if step is None:
             raise await fail(401, "wrong authenticator code", "wrong_totp", totp_required=True)
+        # A code is spent once: whoever saw it (over a shoulder, in a log) cannot reuse it.
+        if not await pool.fetchval(
+                "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND "
+                "(totp_last_step IS NULL OR totp_last_step < $2) RETURNING true",
+                user["id"], step):
+            raise await fail(401, "this authenticator code was used already: wait for the next "
+                             "one", "totp_replayed", totp_required=True)
+    await not_a_failure()
     token = secrets.token_urlsafe(32)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(

@@ -34,26 +34,33 @@ log = get_logger(__name__)
 
 @dataclass
 class Notifier:
-    """Pushes to the open sessions' event sockets (rights changed, session ended)."""
+    """Pushes to the open sessions' event sockets (rights changed, session ended). A commune's
+    news (a hand-over and its reason) reaches only the sessions of that commune's accounts (R9)."""
 
     queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = field(
         default_factory=lambda: defaultdict(set))
+    communes: dict[int, frozenset[str]] = field(default_factory=dict)
 
-    def subscribe(self, user_id: int) -> asyncio.Queue[dict[str, Any]]:
+    def subscribe(self, user_id: int, communes: tuple[str, ...] | frozenset[str] = ()
+                  ) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
         self.queues[user_id].add(queue)
+        self.communes[user_id] = frozenset(communes)
         return queue
 
     def unsubscribe(self, user_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self.queues[user_id].discard(queue)
+        if not self.queues[user_id]:
+            del self.queues[user_id]
+            self.communes.pop(user_id, None)
 
     def to_user(self, user_id: int, message: dict[str, Any]) -> None:
         for queue in list(self.queues.get(user_id, ())):
             with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses an update
                 queue.put_nowait(message)
 
-    def to_all(self, message: dict[str, Any]) -> None:
-        for user_id in list(self.queues):
+    def to_commune(self, commune: str, message: dict[str, Any]) -> None:
+        for user_id in [u for u, c in self.communes.items() if commune in c]:
             self.to_user(user_id, message)
 
 
@@ -157,7 +164,7 @@ class Handover:
                 commune=commune, to=state.holder,
                 by="manual" if state.by == "manual" else "schedule",
                 reason=state.reason, until=state.until))
-        self._notifier.to_all({"type": "rights_changed", "commune": commune,
+        self._notifier.to_commune(commune, {"type": "rights_changed", "commune": commune,
                                "holder": state.holder, "by": state.by,
                                "reason": state.reason})
 
@@ -192,6 +199,16 @@ async def close_idle_views(pool: asyncpg.Pool) -> None:
         await close_view(pool, row["id"], ended_by="idle")
 
 
+async def purge_expired(pool: asyncpg.Pool, settings: ViewerGatewaySettings) -> None:
+    """Sessions ended a day ago and login failures past their window serve nothing: erased."""
+    window = timedelta(seconds=settings.login_window_s)
+    await pool.execute("DELETE FROM sessions WHERE expires_at < now() - interval '1 day' "
+                       "OR revoked_at < now() - interval '1 day'")
+    await pool.execute("DELETE FROM login_failures WHERE at < now() - $1::interval", window)
+    await pool.execute("DELETE FROM login_throttle_notes WHERE noted_at < now() - $1::interval",
+                       window)
+
+
 async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
               settings: ViewerGatewaySettings, stop: asyncio.Event) -> None:
     async def sign_head() -> None:
@@ -200,7 +217,11 @@ async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
     async def end_idle_playback() -> None:
         await close_idle_views(pool)
 
+    async def purge() -> None:
+        await purge_expired(pool, settings)
+
     await asyncio.gather(
         run_periodically(stop, 30, end_idle_playback, what="playback_idle"),
+        run_periodically(stop, settings.purge_interval_s, purge, what="session_purge"),
         run_periodically(stop, settings.handover_check_s, handover.evaluate_all, what="handover"),
         run_periodically(stop, settings.checkpoint_interval_s, sign_head, what="checkpoint"))

@@ -23,6 +23,11 @@ class ViewerGatewaySettings(ServiceSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1, le=1000,
                                                 description="Failed logins per address in the window")
     login_window_s: int = Field(default=900, ge=10, le=86400, description="Throttling window")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576,
+                                description="Largest request body accepted (413 above)")
+    purge_interval_s: float = Field(default=3600.0, gt=0, le=86400,
+                                    description="How often ended sessions and old login failures "
+                                    "are erased")
     handover_check_s: float = Field(default=15.0, gt=0, le=300,
                                     description="How often scheduled hand-overs are evaluated")
     checkpoint_interval_s: float = Field(default=60.0, gt=0, le=86400,

@@ -153,6 +153,8 @@ async def test_a_sweep_paused_after_selecting_deletes_nothing_a_new_hold_covers(
     ({"reference": "  "}, "reference: must not be empty"),
     ({"period_start": ago(1), "period_end": ago(2)}, "the period ends before it starts"),
     ({"period_start": ago(-1), "period_end": ago(-2)}, "starts in the future"),
+    # Issue 17, R4: a period reaching into the future would keep the camera's later segments.
+    ({"period_start": ago(1), "period_end": ago(-1)}, "ends in the future"),
     ({"cameras": []}, "cameras"),
     ({"review_on": date.today() - timedelta(days=1)}, "review date is in the past"),
     ({"kind": "curiosity"}, "kind"),

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyotp
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -75,7 +74,7 @@ class UiStack:
         if username in self.gateway.totp:
             code = page.get_by_label("Code de l'application d'authentification")
             await code.wait_for()
-            await code.fill(pyotp.TOTP(self.gateway.totp[username]).now())
+            await code.fill(await self.gateway.totp_code(username))
             await page.get_by_role("button", name="Se connecter").click()
         await page.locator("body:not([data-ecran='connexion'])").wait_for()
         if screen:

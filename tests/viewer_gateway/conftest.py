@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -40,6 +41,12 @@ class GatewayUnderTest:
     rt: Runtime
     gw: Gateway
     totp: dict[str, str] = field(default_factory=dict)
+    _totp_steps: dict[str, int] = field(default_factory=dict)
+
+    async def totp_code(self, username: str) -> str:
+        """A code the gateway has not seen yet: each is accepted once (R38), and the tests sign
+        the same account in several times within one 30-s step."""
+        return await fresh_totp_code(self.totp[username], self._totp_steps, username)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10)
@@ -48,10 +55,23 @@ class GatewayUnderTest:
         client = self.client()
         body: dict[str, str] = {"username": username, "password": password, "post": "CSU poste 1"}
         if username in self.totp:
-            body["totp"] = pyotp.TOTP(self.totp[username]).now()
+            body["totp"] = await self.totp_code(username)
         response = await client.post("/api/session", json=body)
         assert response.status_code == 200, response.text
         return client
+
+
+async def fresh_totp_code(secret: str, used: dict[str, int], key: str) -> str:
+    """The code of the oldest step the server still accepts (one back for drift) and that was not
+    used yet; waits for the clock when the step ahead was taken already."""
+    totp = pyotp.TOTP(secret)
+    while True:
+        current = int(time.time() // totp.interval)
+        step = max(current - 1, used.get(key, current - 2) + 1)
+        if step <= current + 1:
+            used[key] = step
+            return totp.generate_otp(step)
+        await asyncio.sleep(1)
 
 
 async def seed_communes(db: asyncpg.Pool) -> None:

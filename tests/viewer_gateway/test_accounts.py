@@ -15,7 +15,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import pyotp
 import pytest
 from vigie.http import HttpServer
 from vigie.settings import CommonSettings
@@ -111,10 +110,15 @@ async def test_totp_is_required_for_administrators_and_national_police_R38(
         wrong = await client.post("/api/session", json={"username": username,
                                                         "password": PASSWORD, "totp": "000000"})
         assert wrong.status_code == 401 and "authenticator code" in wrong.json()["detail"]
-        code = pyotp.TOTP(gateway.totp[username]).now()
+        code = await gateway.totp_code(username)
         ok = await client.post("/api/session", json={"username": username, "password": PASSWORD,
                                                      "totp": code})
         assert ok.status_code == 200 and ok.json()["totp_enabled"] is True
+    async with gateway.client() as thief:
+        # The same code, seen over a shoulder, a second time: refused (issue 17, R38).
+        replayed = await thief.post("/api/session", json={"username": username,
+                                                          "password": PASSWORD, "totp": code})
+        assert replayed.status_code == 401 and "used already" in replayed.json()["detail"]
 
 
 async def test_operator_without_totp_logs_in_with_a_password_alone(
@@ -142,7 +146,7 @@ async def test_administrator_creates_an_account_and_disabling_it_ends_its_sessio
         assert outside.status_code == 403 and "R9" in outside.json()["detail"]
         taken = await admin.post("/api/users", json={
             "username": "agent.dupont", "full_name": "Again", "password": PASSWORD,
-            "roles": ["operator"], "designated_by": "le maire"})
+            "roles": ["operator"], "communes": ["palaiseau"], "designated_by": "le maire"})
         assert taken.status_code == 409
         async with aclosing(await gateway.login("agent.dupont")) as agent:
             assert (await agent.get("/api/cameras")).status_code == 200

@@ -84,9 +84,12 @@ async def test_live_view_is_decodable_fmp4_from_a_keyframe_and_one_register_entr
         pictures = list(container.decode(video=0))
     assert len(pictures) >= 25, "about two seconds of 25 fps"
     assert pictures[0].key_frame, "a view starts at a keyframe"
+    opened = await db.fetchrow("SELECT * FROM audit_log WHERE action = 'live.view'")
+    assert opened["period_end"] is None and json.loads(opened["details"])["post"] == "CSU poste 3"
     entry = await eventually(lambda: db.fetchrow(
-        "SELECT * FROM audit_log WHERE action = 'live.view'"), timeout_s=5,
+        "SELECT * FROM audit_log WHERE action = 'live.ended'"), timeout_s=5,
         message="the view's end was not recorded")
+    assert json.loads(entry["details"])["view"] == json.loads(opened["details"])["view"]
     assert entry["actor"] == "operator" and entry["cameras"] == ["palaiseau/gare"]
     details = json.loads(entry["details"])
     assert details["post"] == "CSU poste 3" and details["frames"] >= 25
@@ -121,7 +124,7 @@ async def test_a_hand_over_switch_closes_a_municipal_live_view_within_2_s_R27(
             refusal = json.loads(await asyncio.wait_for(again.recv(), timeout=3))
             assert refusal["type"] == "closed" and "hand-over" in refusal["reason"]
     entry = await eventually(lambda: db.fetchrow(
-        "SELECT details FROM audit_log WHERE action = 'live.view'"), timeout_s=5)
+        "SELECT details FROM audit_log WHERE action = 'live.ended'"), timeout_s=5)
     assert "national police" in json.loads(entry["details"])["closed_by"]
 
 
@@ -133,7 +136,7 @@ async def test_an_abrupt_disconnect_still_writes_the_end_of_the_view_R12(
         await _receive_video(socket, 0.5)
         socket.transport.abort()  # no close handshake: the client vanished
     entry = await eventually(lambda: db.fetchrow(
-        "SELECT * FROM audit_log WHERE action = 'live.view'"), timeout_s=10,
+        "SELECT * FROM audit_log WHERE action = 'live.ended'"), timeout_s=10,
         message="an abrupt disconnect left no register entry")
     assert entry["period_end"] > entry["period_start"]
 
@@ -213,3 +216,61 @@ async def test_a_camera_sending_nothing_gets_its_state_instead_of_video(
             _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") as socket:
         message = await asyncio.wait_for(socket.recv(), timeout=8)
         assert json.loads(message) == {"type": "state", "state": "offline"}
+
+
+async def test_a_live_view_is_in_the_register_while_it_is_open_R12(
+    gateway: GatewayUnderTest, live_camera: None, db: asyncpg.Pool,
+) -> None:
+    """Issue 17: the entry was written at the end only, so a gateway crash (or an end entry the
+    database refused) left a view unrecorded."""
+    async with aclosing(await gateway.login("operator")) as operator, \
+            _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") as socket:
+        await _receive_video(socket, 0.5)
+        opened = await db.fetchrow("SELECT * FROM audit_log WHERE action = 'live.view'")
+        assert opened is not None, "an open view is not in the register"
+        assert opened["cameras"] == ["palaiseau/gare"] and opened["period_start"] is not None
+        assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'live.ended'") == 0
+
+
+async def test_control_characters_in_the_live_query_are_refused_before_anything_plays(
+    gateway: GatewayUnderTest, live_camera: None, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("operator")) as operator:
+        for query in ("post=CSU%00poste", "post=CSU%0Aposte", "replay_s=abc", "replay_s=9999"):
+            async with _ws(gateway, operator.cookies[COOKIE],
+                           f"/api/cameras/palaiseau/gare/live?{query}") as socket:
+                message = json.loads(await asyncio.wait_for(socket.recv(), timeout=3))
+                assert message["type"] == "closed", (query, message)
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action LIKE 'live.%'") == 0
+
+
+async def test_an_instant_replay_needs_the_users_own_reason_R13(
+    gateway: GatewayUnderTest, live_camera: None, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("operator")) as operator:
+        for query in ("replay_s=10", "replay_s=10&reason=%20%20"):
+            async with _ws(gateway, operator.cookies[COOKIE],
+                           f"/api/cameras/palaiseau/gare/live?{query}") as socket:
+                message = json.loads(await asyncio.wait_for(socket.recv(), timeout=3))
+                assert message["type"] == "closed" and "reason" in message["reason"], message
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'playback'") == 0
+
+
+@pytest.mark.parametrize("change", [{"roles": ["auditor"]}, {"communes": ["ballainvilliers"]}])
+async def test_taking_a_users_rights_away_closes_their_open_live_view_within_2_s_R10(
+    gateway: GatewayUnderTest, live_camera: None, change: dict[str, list[str]],
+) -> None:
+    """Issue 17: the recheck decided with the account as it was when the view opened."""
+    await gateway.rt.pool.execute(  # type: ignore[union-attr]
+        "UPDATE users SET communes = '{palaiseau,ballainvilliers}' WHERE username = 'admin'")
+    async with aclosing(await gateway.login("operator")) as operator, \
+            aclosing(await gateway.login("admin")) as admin, \
+            _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") as socket:
+        await _receive_video(socket, 0.5)
+        changed = await admin.patch("/api/users/operator", json=change)
+        assert changed.status_code == 200, changed.text
+        t0 = time.monotonic()
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(socket.recv(), timeout=3)
+        assert time.monotonic() - t0 < 2.0

@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]
 Mode = Literal["fill", "pixelate", "blur"]
 FILL_Y, FILL_UV = 16, 128  # black
+# Bounds of a document (docs/masking.md): enough for any façade, small enough that validation
+# (quadratic in the points of a polygon) stays in the milliseconds, whoever sends the document.
+MAX_POLYGONS = 200
+MAX_POINTS = 100
+MAX_LABEL = 200
 
 
 class MaskError(ValueError):
@@ -56,9 +61,9 @@ def self_intersects(points: list[tuple[float, float]]) -> bool:
 class Polygon(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: str = ""
+    label: str = Field(default="", max_length=MAX_LABEL, pattern=r"^[^\x00-\x1f\x7f]*$")
     mode: Mode = "fill"
-    points: list[Point]
+    points: list[Point] = Field(max_length=MAX_POINTS)
 
     @field_validator("points")
     @classmethod
@@ -81,7 +86,7 @@ class MaskDocument(BaseModel):
     schema_version: Literal[1] = 1
     camera: str = ""
     version: int = Field(default=1, ge=1)
-    masks: list[Polygon] = Field(default_factory=list)
+    masks: list[Polygon] = Field(default_factory=list, max_length=MAX_POLYGONS)
 
     @classmethod
     def parse(cls, data: str | bytes | dict[str, object]) -> MaskDocument:

@@ -22,6 +22,7 @@ from services.viewer_gateway.api import (
     users,
 )
 from services.viewer_gateway.api.deps import Gateway
+from services.viewer_gateway.api.guard import RequestGuard
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.settings import ViewerGatewaySettings
 from services.viewer_gateway.tiles import Tiles
@@ -57,6 +58,8 @@ def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
         return JSONResponse({"detail": f"a value was refused: {exc.__class__.__name__}"},
                             status_code=400)
 
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes,
+                       gateway=app.state.gateway)
     app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
 
     @app.get("/", include_in_schema=False)

@@ -56,6 +56,9 @@ GatewayDep = Annotated[Gateway, Depends(gateway)]
 
 
 async def current_user(request: Request, gw: GatewayDep) -> User:
+    checked = getattr(request.state, "user", None)  # RequestGuard looked it up already
+    if isinstance(checked, User):
+        return checked
     token = request.cookies.get(COOKIE)
     user = await session_user(gw.pool, token) if token else None
     if user is None:

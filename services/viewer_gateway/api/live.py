@@ -1,26 +1,29 @@
 """Live view over a WebSocket (issue 10): fragmented MP4 built from VIDEO (masked frames only),
 starting at the latest keyframe; text messages carry the camera's state or why the view closed.
 Authorised by the policy at open and again whenever rights may have changed (a hand-over switch,
-an account change, every second); each view is one register entry with its start, end and post,
-written however it ends (R12)."""
+an account change, every second); each view is journaled when it opens (`live.view`, with its
+post) and again when it ends (`live.ended`, with what ended it), however it ends (R12)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats.errors
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.frames import Frame, FrameMessageError
 from vigie.log import get_logger
 from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import Gateway, websocket_user
+from services.viewer_gateway.api.models import Line, Text
 from services.viewer_gateway.auth import User, session_user
 from services.viewer_gateway.live import (
     LiveFragmenter,
@@ -83,26 +86,35 @@ async def live(websocket: WebSocket, commune: str, camera: str) -> None:
     if not decision:
         await _close(websocket, decision.reason, 4403)
         return
-    post = websocket.query_params.get("post", user.post)[:200]
     try:
-        replay_s = min(MAX_REPLAY_S, max(0, int(websocket.query_params.get("replay_s", "0"))))
-    except ValueError:
-        await _close(websocket, "replay_s: a number of seconds, 0 to 300", 4400)
+        params = LiveParams.model_validate({k: v for k, v in websocket.query_params.items()
+                                            if k in LiveParams.model_fields})
+    except ValidationError as exc:
+        await _close(websocket, _first_problem(exc), 4400)
         return
-    reason = websocket.query_params.get("reason", "intervention en cours")[:2000].strip()
+    post = params.post if params.post is not None else user.post
+    replay_s, reason = params.replay_s, params.reason.strip()
     if replay_s:
-        # Going back is consulting a recording (R13): the playback right, and a reason, whose
-        # category is preselected as an intervention in progress.
+        # Going back is consulting a recording (R13): the playback right, and the user's reason.
         holder = await gw.handover.holder(commune)
         state = await gw.pool.fetchval("SELECT state FROM cameras WHERE commune = $1 AND "
                                        "slug = $2", commune, camera)
         replay_right = decide(user.subject, "playback", commune=commune,
                               holder=holder, camera_state=state)  # type: ignore[arg-type]
-        if not replay_right or not reason:
-            await _close(websocket, replay_right.reason if not replay_right
-                         else "a replay needs a reason", 4403)
+        if not replay_right:
+            await _close(websocket, replay_right.reason, 4403)
+            return
+        if not reason:
+            await _close(websocket, "an instant replay is a consultation: give its reason "
+                         "(reason=…, R13)", 4400)
             return
     opened = datetime.now(UTC)
+    view_id = uuid.uuid4().hex
+    cameras = [f"{commune}/{camera}"]
+    # Journaled as it opens (R12): a crash or a refused end entry cannot leave a view unrecorded.
+    await record(gw.pool, Entry(actor=user.username, action="live.view", commune=commune,
+                                cameras=cameras, period_start=opened,
+                                details={"post": post, "view": view_id, "replay_s": replay_s}))
     view = _LiveView(gw, websocket, user, commune, camera, replay_s=replay_s)
     closed_by = "viewer"
     try:
@@ -114,16 +126,34 @@ async def live(websocket: WebSocket, commune: str, camera: str) -> None:
         closed_by = "viewer disconnected"
     finally:
         await record(gw.pool, Entry(
-            actor=user.username, action="live.view", commune=commune,
-            cameras=[f"{commune}/{camera}"], period_start=opened, period_end=datetime.now(UTC),
-            details={"post": post, "frames": view.fragmenter.frames, "closed_by": closed_by,
-                     "replay_s": replay_s}))
+            actor=user.username, action="live.ended", commune=commune, cameras=cameras,
+            period_start=opened, period_end=datetime.now(UTC),
+            details={"post": post, "view": view_id, "frames": view.fragmenter.frames,
+                     "closed_by": closed_by, "replay_s": replay_s}))
         if replay_s and view.replayed_from is not None:
             await record(gw.pool, Entry(
                 actor=user.username, action="playback", commune=commune,
-                cameras=[f"{commune}/{camera}"], period_start=view.replayed_from,
+                cameras=cameras, period_start=view.replayed_from,
                 period_end=opened, reason=f"intervention: {reason}",
-                details={"post": post, "instant_replay": True}))
+                details={"post": post, "instant_replay": True, "view": view_id}))
+
+
+class LiveParams(BaseModel):
+    """The live socket's query: the same rules as the API's bodies (no control character)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    post: Line | None = None
+    replay_s: int = Field(default=0, ge=0, le=MAX_REPLAY_S)
+    reason: Text = ""
+
+
+def _first_problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    if where == "replay_s":
+        return f"replay_s: a number of seconds, 0 to {MAX_REPLAY_S}"
+    return f"{where}: {err['msg']} (no control characters; {where} is limited in length)"
 
 
 async def _close(websocket: WebSocket, reason: str, code: int) -> None:
@@ -140,7 +170,7 @@ class _LiveView:
         self.replayed_from: datetime | None = None
         self.commune, self.camera = commune, camera
         self.fragmenter = LiveFragmenter()
-        self._rights = gw.notifier.subscribe(user.id)
+        self._rights = gw.notifier.subscribe(user.id, user.communes)
         self._state_sent: str | None = None
         self._mask_version: int | None = None
 
@@ -245,9 +275,11 @@ class _LiveView:
             if message.get("type") == "session_ended":
                 raise ViewClosed(message.get("reason", "your session ended"), 4401)
         token = self.ws.cookies.get("vigie_session")
-        if not token or await session_user(self.gw.pool, token) is None:
+        current = await session_user(self.gw.pool, token) if token else None
+        if current is None:
             raise ViewClosed("your session has ended", 4401)
-        decision, _ = await _decision(self.gw, self.user, self.commune, self.camera)
+        # Decided on the account as it is now: roles or communes taken away close the view.
+        decision, _ = await _decision(self.gw, current, self.commune, self.camera)
         if not decision:
             raise ViewClosed(decision.reason)
 

@@ -9,7 +9,7 @@ import json
 import asyncpg
 import nats.errors
 from fastapi import APIRouter, HTTPException, Response
-from vigie.media.masks import MaskDocument, MaskError
+from vigie.media.masks import MaskDocument
 from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import (
@@ -62,11 +62,8 @@ async def save_masks(commune: str, camera: str, body: MaskSave, user: MaskAdminU
         await conn.execute("SELECT 1 FROM cameras WHERE id = $1 FOR UPDATE", row["id"])
         version = await conn.fetchval(
             "SELECT coalesce(max(version), 0) + 1 FROM masks WHERE camera_id = $1", row["id"])
-        try:
-            document = MaskDocument.parse({"schema_version": 1, "camera": name,
-                                           "version": version, "masks": body.masks})
-        except MaskError as exc:
-            raise HTTPException(422, str(exc)) from None
+        # The polygons were validated (and bounded) with the body, before this lock was taken.
+        document = MaskDocument(camera=name, version=version, masks=body.masks)
         saved = await conn.fetchrow(
             "INSERT INTO masks (camera_id, version, document, author) VALUES ($1, $2, $3::jsonb, "
             "$4) RETURNING *", row["id"], version, document.model_dump_json(), user.username)

@@ -1,5 +1,6 @@
-"""The API's typed requests and responses. Text fields refuse NUL (PostgreSQL cannot store it) and
-are bounded, so that bad input is a 422 with a reason, never a server error."""
+"""The API's typed requests and responses. Text fields refuse control characters (NUL, which
+PostgreSQL cannot store, and the others, which forge lines in logs, CSV and the register) and are
+bounded, so that bad input is a 422 with a reason, never a server error."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from vigie.media.masks import MAX_POINTS, MAX_POLYGONS, Polygon
 
 from services.viewer_gateway.policy import Action
 
-Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
-Line = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")]
+# Free text may hold line breaks and tabs; a line holds no control character at all.
+TEXT_CHARS = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+LINE_CHARS = r"[^\x00-\x1f\x7f]"
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=rf"^{TEXT_CHARS}*$")]
+Line = Annotated[str, StringConstraints(max_length=200, pattern=rf"^{LINE_CHARS}*$")]
 Required = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True,
-                                            pattern=r"^[^\x00]*\S[^\x00]*$")]
+                                            pattern=rf"^{TEXT_CHARS}*[^\s\x00-\x1f\x7f]{TEXT_CHARS}*$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 Holder = Literal["municipal_police", "national_police"]
 Role = Literal["operator", "supervisor", "national_police", "mask_admin", "admin", "auditor"]
@@ -191,7 +196,8 @@ class UserCreate(Strict):
     full_name: Required
     password: Annotated[str, StringConstraints(min_length=12, max_length=1000)]
     roles: list[Role] = Field(min_length=1, max_length=6)
-    communes: list[Slug] = Field(default_factory=list, max_length=100)
+    communes: list[Slug] = Field(min_length=1, max_length=100,
+                                 description="One or more of your communes (R9)")
     designated_by: Required
     designation_expires: date | None = None
     agent_number: Line | None = None
@@ -201,7 +207,7 @@ class UserCreate(Strict):
 class UserChange(Strict):
     full_name: Required | None = None
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=6)
-    communes: list[Slug] | None = Field(default=None, max_length=100)
+    communes: list[Slug] | None = Field(default=None, min_length=1, max_length=100)
     designated_by: Required | None = None
     designation_expires: date | None = None
     agent_number: Line | None = None
@@ -306,8 +312,9 @@ class MaskVersionView(BaseModel):
 
 
 class MaskSave(Strict):
-    masks: list[dict[str, Any]] = Field(
-        max_length=200, description="Polygons as in DESIGN.md \"Masks\": label, mode, points")
+    masks: list[Polygon] = Field(
+        max_length=MAX_POLYGONS, description="Polygons as in DESIGN.md \"Masks\": label, mode, "
+        f"points ({MAX_POLYGONS} polygons of {MAX_POINTS} points at most)")
     note: Text = ""
 
 

@@ -15,15 +15,25 @@ from fastapi.responses import Response
 from vigie.register import Entry, record, verify
 
 from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep
-from services.viewer_gateway.api.models import RegisterPage, RegisterRow, VerificationView
+from services.viewer_gateway.api.models import (
+    LINE_CHARS,
+    RegisterPage,
+    RegisterRow,
+    VerificationView,
+)
 from services.viewer_gateway.auth import User
 
 router = APIRouter(prefix="/api/register", tags=["register"])
-Filter = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
+Filter = Annotated[str | None, Query(max_length=200, pattern=rf"^{LINE_CHARS}*$")]
 
 SEARCH_SQL = """
 SELECT * FROM audit_log
-WHERE (commune IS NULL OR commune = ANY($1))
+WHERE (commune = ANY($1)
+       -- A row of no commune (a login, a search) is shown where its author's accounts belong
+       -- wholly to the auditor's communes (R9); anything else is the deployment's DPO's.
+       OR (commune IS NULL AND EXISTS (
+           SELECT 1 FROM users u WHERE u.username = audit_log.actor
+           AND cardinality(u.communes) > 0 AND u.communes <@ $1::text[])))
   AND ($2::text IS NULL OR actor = $2)
   AND ($3::text IS NULL OR $3 = ANY(cameras))
   AND ($4::text IS NULL OR action = $4)
@@ -43,6 +53,16 @@ async def _search(gw: GatewayDep, user: User, *, actor: str | None, camera: str 
             raise HTTPException(400, "start and end need a time zone (…Z or …+01:00)")
     return await gw.pool.fetch(SEARCH_SQL, list(user.communes), actor, camera, action, start, end,
                                before_id, limit)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> str:
+    """Text a spreadsheet shows as text: a cell that would start a formula (a username typed at
+    the login screen as `=HYPERLINK(…)`) gets a leading apostrophe (OWASP's CSV injection rule)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _row(r: asyncpg.Record) -> RegisterRow:
@@ -76,12 +96,11 @@ async def export_csv(user: AuditUser, gw: GatewayDep, actor: Filter = None,
     writer.writerow(["id", "at", "actor", "action", "commune", "cameras", "period_start",
                      "period_end", "reason", "recipients", "outcome", "details", "hash"])
     for r in rows:
-        writer.writerow([r["id"], r["at"].isoformat(), r["actor"], r["action"], r["commune"] or "",
-                         " ".join(r["cameras"]),
-                         r["period_start"].isoformat() if r["period_start"] else "",
-                         r["period_end"].isoformat() if r["period_end"] else "",
-                         r["reason"] or "", r["recipients"] or "", r["outcome"], r["details"],
-                         r["hash"]])
+        writer.writerow([spreadsheet_cell(v) for v in (
+            r["id"], r["at"].isoformat(), r["actor"], r["action"], r["commune"],
+            " ".join(r["cameras"]), r["period_start"].isoformat() if r["period_start"] else "",
+            r["period_end"].isoformat() if r["period_end"] else "", r["reason"], r["recipients"],
+            r["outcome"], r["details"], r["hash"])])
     await record(gw.pool, Entry(actor=user.username, action="register.exported",
                                 details={"rows": len(rows), "actor": actor, "camera": camera,
                                          "action": action, "start": start, "end": end}))

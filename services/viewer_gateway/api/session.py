@@ -75,7 +75,7 @@ async def session_events(websocket: WebSocket) -> None:
         return
     gw = websocket.app.state.gateway
     await websocket.accept()
-    queue = gw.notifier.subscribe(user.id)
+    queue = gw.notifier.subscribe(user.id, user.communes)
     receiving: asyncio.Task[str] | None = None
     try:
         await websocket.send_json({"type": "hello", "username": user.username})

@@ -3,11 +3,12 @@ A disabled account's open sessions end at once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 from fastapi import APIRouter, HTTPException
-from vigie.accounts import AccountError, create_user, new_totp_secret, totp_uri
+from vigie.accounts import AccountError, check_roles, create_user, new_totp_secret, totp_uri
 from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserAdminUser
@@ -42,22 +43,38 @@ def _within_scope(admin: User, communes: list[str]) -> None:
                             f"{', '.join(outside)} (R9)")
 
 
-async def _row(gw: GatewayDep, username: str) -> asyncpg.Record:
+def _manages(admin: User, row: asyncpg.Record) -> bool:
+    """An administrator manages the accounts whose every commune is one of theirs (R9): an
+    account that also serves another commune is that commune's administrators' business too."""
+    communes = set(row["communes"])
+    return bool(communes) and communes <= set(admin.communes)
+
+
+async def _row(gw: GatewayDep, admin: User, username: str) -> asyncpg.Record:
     row = await gw.pool.fetchrow("SELECT * FROM users WHERE username = $1", username)
-    if row is None:
-        raise HTTPException(404, f"no user {username}")
+    if row is None or not (_manages(admin, row) or row["username"] == admin.username):
+        raise HTTPException(404, f"no user {username} in your communes")
     return row
 
 
-@router.get("", summary="Every account", responses=PROBLEMS)
+def _roles_allowed(roles: Sequence[str]) -> None:
+    try:
+        check_roles(roles)
+    except AccountError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("", summary="The accounts of your communes", responses=PROBLEMS)
 async def list_users(user: UserAdminUser, gw: GatewayDep) -> list[UserView]:
-    return [_view(r) for r in await gw.pool.fetch("SELECT * FROM users ORDER BY username")]
+    rows = await gw.pool.fetch("SELECT * FROM users ORDER BY username")
+    return [_view(r) for r in rows if _manages(user, r) or r["username"] == user.username]
 
 
 @router.post("", status_code=201, summary="Create a named personal account (R8)",
              responses=PROBLEMS)
 async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> UserView:
     _within_scope(user, body.communes)
+    _roles_allowed(body.roles)
     async with gw.pool.acquire() as conn, conn.transaction():
         try:
             await create_user(
@@ -72,20 +89,24 @@ async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> Use
                                  details={"username": body.username, "roles": body.roles,
                                           "communes": body.communes,
                                           "designated_by": body.designated_by}))
-    return _view(await _row(gw, body.username))
+    return _view(await _row(gw, user, body.username))
 
 
 @router.patch("/{username}", summary="Change roles, communes, designation; disable",
               responses=PROBLEMS)
 async def change_user(username: str, body: UserChange, user: UserAdminUser,
                       gw: GatewayDep) -> UserView:
-    row = await _row(gw, username)
+    row = await _row(gw, user, username)
     if username == user.username and (body.disabled or body.roles is not None
-                                      or body.communes is not None):
-        raise HTTPException(409, "you cannot change your own roles, communes or disable "
-                            "yourself: ask another administrator")
+                                      or body.communes is not None
+                                      or "designation_expires" in body.model_fields_set
+                                      or body.designated_by is not None):
+        raise HTTPException(409, "you cannot change your own roles, communes or designation, "
+                            "nor disable yourself: ask another administrator")
     if body.communes is not None:
         _within_scope(user, body.communes)
+    if body.roles is not None:
+        _roles_allowed(body.roles)
     # An explicit null for a column that cannot be empty means "no change".
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
                if v is not None or k in ("designation_expires", "agent_number")}
@@ -103,13 +124,17 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
         gw.notifier.to_user(row["id"], {"type": "session_ended" if body.disabled
                                         else "rights_changed",
                                         "reason": "your account was changed by an administrator"})
-    return _view(await _row(gw, username))
+    return _view(await _row(gw, user, username))
 
 
 @router.post("/{username}/totp", summary="Enrol (or reset) the account's TOTP second factor",
              responses=PROBLEMS)
 async def enrol_totp(username: str, user: UserAdminUser, gw: GatewayDep) -> TotpEnrolment:
-    row = await _row(gw, username)
+    row = await _row(gw, user, username)
+    if username == user.username:
+        # A stolen session must not be able to take over the second factor as well.
+        raise HTTPException(409, "you cannot reset your own second factor: ask another "
+                            "administrator")
     secret = new_totp_secret()
     async with gw.pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE users SET totp_secret = $2 WHERE id = $1", row["id"], secret)

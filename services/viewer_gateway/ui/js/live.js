@@ -20,9 +20,21 @@ export async function mount(main, ctx, [commune, slug]) {
   const stage = h("div", { class: "lecteur" }, video, overlay, notice);
   const back = h("button", { type: "button", onclick: () => ctx.go("#/mur") }, "← Mur d'images (Échap)");
   const full = h("button", { type: "button", onclick: () => stage.requestFullscreen?.() }, "Plein écran");
-  const replay = ctx.can("playback") && h("button", { type: "button", onclick: () => start(30) }, "Relecture instantanée (30 s)");
+  // Going back is consulting a recording (R13): the agent types why before anything plays.
+  const replayReason = h("input", { type: "text", required: true, maxlength: "2000", placeholder: "Motif (obligatoire)",
+                                    "aria-label": "Motif de la relecture instantanée" });
+  const replayForm = h("form", { class: "motif-relecture", hidden: true, onsubmit: (e) => {
+    e.preventDefault();
+    if (!replayReason.value.trim()) return;
+    replayForm.hidden = true;
+    start(30, replayReason.value.trim());
+  } }, replayReason, h("button", { type: "submit" }, "Lancer la relecture"));
+  const replay = ctx.can("playback") && h("button", { type: "button", onclick: () => {
+    replayForm.hidden = false;
+    replayReason.focus();
+  } }, "Relecture instantanée (30 s)");
   const relive = h("button", { type: "button", hidden: true, onclick: () => start(0) }, "Revenir au direct");
-  clear(main, h("div", { class: "outils" }, back, h("h1", {}, `${camera.name} — ${camera.location || ""}`), full, replay, relive), stage);
+  clear(main, h("div", { class: "outils" }, back, h("h1", {}, `${camera.name} — ${camera.location || ""}`), full, replay, relive, replayForm), stage);
 
   let socket = null;
   let feed = null;
@@ -35,7 +47,7 @@ export async function mount(main, ctx, [commune, slug]) {
     stage.dataset.avis = text || "";
   }
 
-  function start(replaySeconds) {
+  function start(replaySeconds, reason = "") {
     stop();
     closedBy = null;
     show("");
@@ -44,7 +56,7 @@ export async function mount(main, ctx, [commune, slug]) {
     const params = new URLSearchParams({ post: ctx.me.post || "" });
     if (replaySeconds) {
       params.set("replay_s", replaySeconds);
-      params.set("reason", "relecture instantanée depuis le plein écran");
+      params.set("reason", reason);
     }
     socket = new WebSocket(`${scheme}://${location.host}/api/cameras/${commune}/${slug}/live?${params}`);
     socket.binaryType = "arraybuffer";
