@@ -15,8 +15,9 @@ from typing import Any
 
 import structlog
 
-# scheme://user:password@host → scheme://user:***@host (RTSP, postgres, nats, http…)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s'\"]*):[^@\s'\"]*@")
+# Where a URL starts; its credentials are found by reading the URL, not by a pattern of what a
+# password may contain (quotes, '@', '/', spaces: cameras are configured by hand).
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://")
 # libpq key/value DSN and query strings: password=… / pwd=… / secret=…
 _KEY_VALUE_SECRET = re.compile(
     r"(?P<key>\b(?:password|passwd|pwd|secret|secret_key|token)\s*[=:]\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s&;,'\"]+)",
@@ -26,9 +27,33 @@ _SECRET_KEYS = re.compile(r"(password|passwd|secret|token|credential|authorizati
 REDACTED = "***"
 
 
+def redact_url_credentials(text: str) -> str:
+    """scheme://user:password@host → scheme://user:***@host, whatever the password holds.
+
+    The userinfo runs to the *last* '@' on the URL's line (a password may contain '@', quotes or
+    spaces; PyAV quotes URLs as typed). When unsure, more is hidden, never less: a line that
+    mentions a URL and, later, an address with '@' loses the text in between.
+    """
+    out: list[str] = []
+    pos = 0
+    while (found := _SCHEME.search(text, pos)) is not None:
+        start = found.end()
+        line_end = text.find("\n", start)
+        at = text.rfind("@", start, len(text) if line_end < 0 else line_end)
+        colon = text.find(":", start, at) if at >= 0 else -1
+        if colon < 0:  # no credentials, or a user name alone
+            out.append(text[pos:start])
+            pos = start
+            continue
+        out.append(text[pos:colon + 1] + REDACTED)
+        pos = at
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def redact(text: str) -> str:
     """Remove passwords from URLs and key=value strings."""
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    text = redact_url_credentials(text)
     return _KEY_VALUE_SECRET.sub(lambda m: f"{m['key']}{REDACTED}", text)
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import av
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 from vigie.bus.connection import jetstream
 from vigie.bus.events import CameraWentOffline, encode_event, publish_event
@@ -91,3 +93,29 @@ def test_dsn_password_of_a_failing_service_is_not_logged(
     assert result.returncode == 1
     assert "service_dependency_unavailable" in output
     assert SECRET not in output
+
+
+# Issue 17: `rtsp://u:ab'cd@h` was logged whole (the pattern stopped at quotes and '@').
+_PASSWORD = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=8, max_size=40,
+).filter(lambda p: p.strip() == p and "://" not in p)
+
+
+@pytest.mark.unit
+@settings(max_examples=300, deadline=None)
+@given(password=_PASSWORD, user=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+       frame=st.sampled_from(["{}", "error opening '{}': 401", 'detail="{}" retry',
+                              "{} (Connection refused)", "open {}\nnext line user@host"]))
+def test_redaction_hides_any_password_a_person_can_type(password: str, user: str,
+                                                        frame: str) -> None:
+    url = f"rtsp://{user}:{password}@cam.example/stream"
+    text = frame.format(url)
+    cleaned = redact(text)
+    assert password not in cleaned
+    # Nor any long piece of it (a cut in the middle would leak the rest).
+    assert not any(password[i:i + 6] in cleaned for i in range(len(password) - 5)
+                   if password[i:i + 6].strip() and password[i:i + 6] not in text.replace(url, ""))
+    event = CameraWentOffline(commune="palaiseau", camera="gare", reason="unauthorized",
+                              detail=text)
+    decoded = json.loads(encode_event(event))  # still one valid JSON document
+    assert password not in decoded["detail"] and decoded["camera"] == "gare"

@@ -6,6 +6,8 @@ models). Inbound parsing ignores unknown fields so that newer producers never br
 
 from __future__ import annotations
 
+import json
+
 import uuid
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
@@ -15,7 +17,7 @@ from nats.js.api import PubAck
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigie.bus.subjects import BusNames
-from vigie.log import redact
+from vigie.log import redact_value
 
 SYSTEM_COMMUNE = "_system"  # events that concern no single commune
 
@@ -196,7 +198,9 @@ def event_subject(names: BusNames, event: Event) -> str:
 
 def encode_event(event: Event) -> bytes:
     """JSON with credentials redacted: an event may quote an error from a camera or a library."""
-    return redact(event.model_dump_json()).encode()
+    # Each text redacted on its own, then encoded: redacting the JSON text could cut across
+    # fields (the userinfo of a URL runs to the last '@' of its line).
+    return json.dumps(redact_value(event.model_dump(mode="json")), ensure_ascii=False).encode()
 
 
 async def publish_event(js: JetStreamContext, names: BusNames, event: Event) -> PubAck:
