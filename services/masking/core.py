@@ -19,12 +19,14 @@ from vigie.bus.frames import Frame
 from vigie.media.bitstream import parameter_sets
 from vigie.media.encoder import EncoderOptions, new_encoder
 from vigie.media.masks import MaskDocument, MaskGeometry, yuv_planes
+from vigie.media.pictures import encodable, maskable
 
 # R35 (arrêté of 3 August 2007, art. 2): floors of stored resolution and frame rate.
 NORMS = {False: (352, 288, 6.0), True: (704, 576, 12.0)}  # narrow_field → (w, h, fps)
 
 
 STARTING = MASKING_STARTING
+SOURCE_CHANGED = "source_changed"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class CameraPolicy:
     encoder: EncoderOptions = field(default_factory=EncoderOptions)
     narrow_field: bool = False
     problem: str = ""  # why document is None, for the event
+    # The picture size the document was approved on (None: approved before sizes were kept).
+    picture_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -72,6 +76,7 @@ class CameraPipeline:
         self._force_key = True
         self._meta: dict[int, _Meta] = {}
         self._time_base = Fraction(1, 90000)
+        self._active: MaskDocument | None = None  # the document the last output was made with
         self.last_raw_keyframe: Frame | None = None
         self._pending: CameraPolicy | None = None
         self._pending_lock = threading.Lock()
@@ -115,6 +120,7 @@ class CameraPipeline:
         self._reset_codecs()
 
     def _reset_codecs(self) -> None:
+        self._active = None
         self._decoder = None
         self._encoder = None
         self._meta.clear()
@@ -129,13 +135,23 @@ class CameraPipeline:
         policy = self.policy
         if policy is None or policy.state != "active" or policy.document is None:
             return []
+        if policy.picture_size and (raw.width, raw.height) != policy.picture_size:
+            # Another picture than the one the masks were drawn on (a new source, a new sensor
+            # mode): what is private in view is unknown. Nothing passes (DESIGN.md life cycle).
+            if self.blocked is None or self.blocked.reason != SOURCE_CHANGED:
+                width, height = policy.picture_size
+                self._block(SOURCE_CHANGED, f"the picture is {raw.width}x{raw.height}; the masks "
+                            f"were approved on {width}x{height}")
+            return []
         if self.blocked is not None:
             if not raw.keyframe:
                 return []  # resume only at a keyframe, under the valid masks now loaded
             self.blocked = None
             self._reset_codecs()
-        document = policy.document
-        if raw.codec == "h264" and not document.masks:
+        document = self._document_for(raw, policy.document)
+        if document is None:
+            return []  # from passthrough to masking: nothing until a source keyframe
+        if _passes_through(raw, document):
             return [self._passthrough(raw, document.version)]
         try:
             pictures = self._decode(raw)
@@ -143,18 +159,33 @@ class CameraPipeline:
             self._block("decode", f"{type(exc).__name__}: {exc.strerror}")
             return []
         out: list[Frame] = []
-        for picture in pictures:
+        for decoded in pictures:
             try:
+                picture = maskable(decoded)  # full range, 10 bits, 4:2:2 → yuv420p
                 self._mask(picture, document)
-            except (ValueError, cv2.error) as exc:
+            except (ValueError, cv2.error, av.error.FFmpegError) as exc:
                 self._block("mask", str(exc))
                 return []
             try:
-                out.extend(self._encode(picture, policy.encoder, document.version, raw))
+                out.extend(self._encode(encodable(picture), policy.encoder, document.version,
+                                        raw))
             except av.error.FFmpegError as exc:
                 self._block("encode", f"{type(exc).__name__}: {exc.strerror}")
                 return []
         return out
+
+    def _document_for(self, raw: Frame, target: MaskDocument) -> MaskDocument | None:
+        """The document this frame is processed with. A change into or out of passthrough
+        happens at a source keyframe only: passed-through P-frames need the camera's own
+        reference pictures, and a version's first frame must be a keyframe (its segment is named
+        for it). Meanwhile masking carries on under the previous version; a camera passed
+        through waits for the keyframe with nothing published (fail closed)."""
+        active = self._active
+        if active is None or active == target or raw.keyframe or \
+                not (_passes_through(raw, target) or _passes_through(raw, active)):
+            self._active = target
+            return target
+        return None if _passes_through(raw, active) else active
 
     def _passthrough(self, raw: Frame, version: int) -> Frame:
         frame = raw.model_copy(update={"mask_version": version, "session": self.session,
@@ -180,8 +211,6 @@ class CameraPipeline:
         return list(self._decoder.decode(packet))  # type: ignore[attr-defined]
 
     def _mask(self, picture: av.VideoFrame, document: MaskDocument) -> None:
-        if picture.format.name != "yuv420p":
-            raise ValueError(f"unsupported pixel format {picture.format.name}")
         size = (picture.width, picture.height)
         if self._geometry is None or (self._geometry.width, self._geometry.height) != size or \
                 self._geometry.version != document.version:
@@ -220,6 +249,11 @@ class CameraPipeline:
             self.seq += 1
             out.append(frame)
         return out
+
+
+def _passes_through(raw: Frame, document: MaskDocument) -> bool:
+    """An H.264 camera approved with no private space in view is published as it comes."""
+    return raw.codec == "h264" and not document.masks
 
 
 def below_norms(width: int, height: int, fps: float, narrow_field: bool) -> bool:

@@ -32,9 +32,11 @@ from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.media.encoder import EncoderOptions
 from vigie.media.masks import MaskDocument, MaskError
+from vigie.register import Entry, record
 
 from services.masking.core import (
     NORMS,
+    SOURCE_CHANGED,
     STARTING,
     CameraPipeline,
     CameraPolicy,
@@ -51,10 +53,11 @@ DROPPED = Counter("vigie_masking_dropped_frames_total", "RAW frames not publishe
                   LABELS)
 
 POLICIES_SQL = """
-SELECT c.id, c.commune, c.slug, c.state, c.encoder, c.narrow_field, m.version, m.document
+SELECT c.id, c.commune, c.slug, c.state, c.encoder, c.narrow_field, m.version, m.document,
+       m.picture_width, m.picture_height
 FROM cameras c
 LEFT JOIN LATERAL (
-    SELECT version, document FROM masks
+    SELECT version, document, picture_width, picture_height FROM masks
     WHERE camera_id = c.id AND approved_at IS NOT NULL ORDER BY version DESC LIMIT 1
 ) m ON true
 WHERE c.state <> 'disabled'
@@ -89,8 +92,9 @@ def policy_from_row(row: asyncpg.Record, defaults: EncoderOptions) -> CameraPoli
         except ValueError as exc:
             problem = f"invalid encoder settings: {exc}"
             document = None
+    size = (row["picture_width"], row["picture_height"]) if row["picture_width"] else None
     return CameraPolicy(state=row["state"], document=document, encoder=encoder,
-                        narrow_field=row["narrow_field"], problem=problem)
+                        narrow_field=row["narrow_field"], problem=problem, picture_size=size)
 
 
 def durable_name(commune: str, camera: str) -> str:
@@ -209,6 +213,8 @@ class CameraMasker:
             pass
         elif blocked:
             self._log.warning("masking_failed", reason=blocked.reason, detail=blocked.detail)
+            if blocked.reason == SOURCE_CHANGED:
+                await self._back_to_commissioning(blocked.detail)
             await self._event(MaskingFailed(commune=commune, camera=camera,
                                             reason=blocked.reason,  # type: ignore[arg-type]
                                             detail=blocked.detail))
@@ -222,6 +228,25 @@ class CameraMasker:
                                      version)
         except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
             self._log.warning("health_write_failed", error=type(exc).__name__)
+
+    async def _back_to_commissioning(self, detail: str) -> None:
+        """The picture changed under approved masks: the camera needs new ones (journaled)."""
+        commune, camera = self._labels
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                changed = await conn.fetchval(
+                    "UPDATE cameras SET state = 'commissioning', source_changed_at = now(), "
+                    "updated_at = now() WHERE id = $1 AND state = 'active' RETURNING true",
+                    self.camera_id)
+                if changed:
+                    await record(conn, Entry(actor="masking", action="camera.source_changed",
+                                             commune=commune, cameras=[f"{commune}/{camera}"],
+                                             details={"detail": detail,
+                                                      "back_to_commissioning": True}))
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            # Still blocked in memory: nothing passes; the next report tries again.
+            self._reported = None
+            self._log.warning("commissioning_write_failed", error=type(exc).__name__)
 
     async def _event(self, event: Event) -> None:
         await publish_event_or_log(self._js, self._names, event)

@@ -172,18 +172,19 @@ async def test_h265_source_is_transcoded_to_h264(
     assert reader.decode_errors == 0
 
 
-def _encode_pattern(codec: str, count: int) -> list[tuple[bytes, bool]]:
+def _encode_pattern(codec: str, count: int, *, width: int = 320,
+                    height: int = 240) -> list[tuple[bytes, bool]]:
     """A moving pattern encoded in Annex-B, one access unit per frame."""
     enc = av.CodecContext.create(codec, "w")
-    enc.width, enc.height, enc.pix_fmt = 320, 240, "yuv420p"
+    enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
     enc.time_base = Fraction(1, 25)
     enc.gop_size = 20
     enc.options = {"preset": "ultrafast", "tune": "zerolatency"} if codec == "libx264" else \
         {"preset": "ultrafast", "x265-params": "log-level=error:bframes=0"}
     out = []
     for i in range(count):
-        img = np.zeros((240, 320, 3), np.uint8)
-        cv2.circle(img, (20 + 5 * i % 280, 120), 20, (0, 255, 0), -1)
+        img = np.zeros((height, width, 3), np.uint8)
+        cv2.circle(img, (20 + 5 * i % (width - 40), height // 2), 20, (0, 255, 0), -1)
         frame = av.VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p")
         frame.pts = i
         out += [(bytes(p), p.is_keyframe) for p in enc.encode(frame)]
@@ -231,3 +232,33 @@ async def test_a_dead_worker_is_replaced_and_its_cameras_resume(
         assert service.wait(timeout=30) == 0
         await unsubscribe()
     assert not [f.seq for f, visible in reader.pictures if visible]
+
+
+async def test_a_picture_change_sends_the_camera_back_to_commissioning_R1(
+    masking_harness: MaskingHarness, admin_nc, streams,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 17: another picture (a new sensor mode, another camera behind the address) under
+    masks approved on the old one publishes nothing, and the camera needs new masks."""
+    h = masking_harness
+    cid = await h.add_camera("mairie", "rtsp://127.0.0.1:1/unused", masks=[{"points": COVER}])
+    await h.db.execute("UPDATE masks SET picture_width = 320, picture_height = 240 "
+                       "WHERE camera_id = $1", cid)
+    reader, unsubscribe = await h.read_video("mairie")
+    await asyncio.sleep(1.5)  # the worker loads the camera's policy
+    js = jetstream(admin_nc)
+    for i, (data, key) in enumerate(_encode_pattern("libx264", 40, width=480, height=272)):
+        await publish_frame(js, streams, Frame(
+            commune="palaiseau", camera="mairie", codec="h264", width=480, height=272,
+            pts=i * 3600, dts=i * 3600, time_base=Fraction(1, 90000), keyframe=key,
+            capture_time_ns=10**18 + i, session="s", seq=i, data=data), stage="raw")
+    await eventually(lambda: h.db.fetchval("SELECT state = 'commissioning' FROM cameras "
+                                           "WHERE id = $1", cid), timeout_s=10,
+                     message="the camera stayed active under masks of another picture")
+    entry = await h.db.fetchrow("SELECT actor, details FROM audit_log "
+                                "WHERE action = 'camera.source_changed'")
+    assert entry["actor"] == "masking" and "480x272" in entry["details"]
+    failed = await eventually(lambda: [e for e in _events(h, "failed", "mairie")
+                                       if e["reason"] == "source_changed"], timeout_s=5)
+    assert failed
+    await unsubscribe()
+    assert reader.frames == []

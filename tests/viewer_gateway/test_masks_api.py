@@ -5,6 +5,7 @@ step is in the register."""
 
 from __future__ import annotations
 
+import json
 from contextlib import aclosing
 
 import asyncpg
@@ -76,3 +77,43 @@ async def test_empty_version_is_approved_with_no_private_space_and_snapshot_need
     details = await db.fetchval("SELECT details FROM audit_log WHERE action = 'mask.approved'")
     assert '"no_private_space": true' in details
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'mask.snapshot'") == 0
+
+
+async def test_a_new_source_sends_the_camera_back_to_commissioning_R1(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    """Issue 17: changing an active camera's RTSP address kept its approved masks."""
+    square = [[0.1, 0.1], [0.3, 0.1], [0.3, 0.3], [0.1, 0.3]]
+    async with aclosing(await gateway.login("admin")) as admin, \
+            aclosing(await gateway.login("mask-admin")) as mask_admin:
+        saved = await mask_admin.post("/api/cameras/palaiseau/gare/masks",
+                                      json={"masks": [{"points": square}]})
+        old = saved.json()["version"]
+        assert (await mask_admin.post(f"/api/cameras/palaiseau/gare/masks/{old}/approve",
+                                      json={})).status_code == 200
+        await db.execute("INSERT INTO camera_sources VALUES ((SELECT id FROM cameras WHERE "
+                         "slug = 'gare'), 'rtsp://cam/one') ON CONFLICT DO NOTHING")
+        same = await admin.patch("/api/cameras/palaiseau/gare", json={"name": "Gare RER"})
+        assert same.json()["state"] == "active", "a change of name films the same thing"
+        moved = await admin.patch("/api/cameras/palaiseau/gare",
+                                  json={"rtsp_url": "rtsp://user:pw@cam/two"})
+        assert moved.status_code == 200 and moved.json()["state"] == "commissioning"
+        entry = await db.fetchrow("SELECT details FROM audit_log WHERE action = 'camera.changed' "
+                                  "ORDER BY id DESC LIMIT 1")
+        assert json.loads(entry["details"])["back_to_commissioning"] is True
+        assert "pw" not in entry["details"]
+        # No way around the mask administrator: not by the state, not by an older version.
+        forced = await admin.patch("/api/cameras/palaiseau/gare", json={"state": "active"})
+        assert forced.status_code == 409, forced.text
+        again = await mask_admin.post("/api/cameras/palaiseau/gare/masks",
+                                      json={"masks": [{"points": square}]})
+        await db.execute("UPDATE cameras SET source_changed_at = now() WHERE slug = 'gare'")
+        stale = await mask_admin.post(
+            f"/api/cameras/palaiseau/gare/masks/{again.json()['version']}/approve", json={})
+        assert stale.status_code == 409 and "before the camera's source changed" in stale.text
+        fresh = await mask_admin.post("/api/cameras/palaiseau/gare/masks",
+                                      json={"masks": [{"points": square}]})
+        approved = await mask_admin.post(
+            f"/api/cameras/palaiseau/gare/masks/{fresh.json()['version']}/approve", json={})
+        assert approved.status_code == 200, approved.text
+    assert await db.fetchval("SELECT state FROM cameras WHERE slug = 'gare'") == "active"

@@ -7,7 +7,6 @@ models). Inbound parsing ignores unknown fields so that newer producers never br
 from __future__ import annotations
 
 import json
-
 import uuid
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
@@ -88,7 +87,8 @@ class MaskingFailed(CameraEvent):
     name = "failed"
     summary = "Masking publishes nothing of this camera (fail closed), and says why."
     reason: Literal[
-        "commissioning", "unknown_camera", "masks_unavailable", "decode", "mask", "encode", "other"
+        "commissioning", "unknown_camera", "masks_unavailable", "decode", "mask", "encode",
+        "source_changed", "other"
     ]
     detail: str = ""
 

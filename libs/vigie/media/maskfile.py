@@ -14,6 +14,7 @@ import av
 
 from vigie.media.encoder import EncoderOptions, configure
 from vigie.media.masks import MaskDocument, MaskGeometry, yuv_planes
+from vigie.media.pictures import PresentationTimes, encodable, encoded_size, maskable
 
 
 class MaskFileError(Exception):
@@ -52,7 +53,18 @@ def mask_file(document: MaskDocument, source: Path, target: Path,
         with av.open(str(target), "w", format="mp4") as out:
             ost = out.add_stream("libx264")
             opened = False
-            last_pts = None
+            times = PresentationTimes()
+
+            def encode(frame: av.VideoFrame) -> int:
+                frame.time_base = ist.time_base
+                frame.pict_type = av.video.frame.PictureType.I if frame.key_frame else \
+                    av.video.frame.PictureType.NONE
+                written = 0
+                for out_packet in ost.encode(encodable(frame)):
+                    out.mux(out_packet)
+                    written += 1
+                return written
+
             for packet in inp.demux(ist):
                 try:
                     decoded = packet.decode()
@@ -60,31 +72,25 @@ def mask_file(document: MaskDocument, source: Path, target: Path,
                     continue  # an undecodable packet: its frame is not "decodable", skip it
                 for frame in decoded:
                     frames_in += 1
-                    if frame.format.name != "yuv420p":
-                        frame = frame.reformat(format="yuv420p")
+                    frame = maskable(frame)  # full range, 10 bits, 4:2:2 → yuv420p
                     if geometry is None or (geometry.width, geometry.height) != (frame.width, frame.height):
                         if geometry is not None:
                             raise MaskFileError(f"{source}: resolution changes mid-file")
                         geometry = MaskGeometry(document, frame.width, frame.height)
                     if not opened:
-                        configure(ost.codec_context, options, width=frame.width,
-                                  height=frame.height, time_base=ist.time_base or Fraction(1, 90000),
+                        width, height = encoded_size(frame.width, frame.height)
+                        configure(ost.codec_context, options, width=width, height=height,
+                                  time_base=ist.time_base or Fraction(1, 90000),
                                   fps=float(rate) if rate else None)
                         ost.time_base = ist.time_base
                         opened = True
                     geometry.apply(*yuv_planes(frame))
-                    pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
-                    if last_pts is not None and pts <= last_pts:
-                        pts = last_pts + 1
-                    last_pts = pts
-                    frame.pts, frame.time_base = pts, ist.time_base
-                    frame.pict_type = av.video.frame.PictureType.I if frame.key_frame else \
-                        av.video.frame.PictureType.NONE
-                    for out_packet in ost.encode(frame):
-                        out.mux(out_packet)
-                        frames_out += 1
+                    for ready in times.push(frame):
+                        frames_out += encode(ready)
             if not opened:
                 raise MaskFileError(f"{source}: no decodable video frame")
+            for ready in times.flush():
+                frames_out += encode(ready)
             for out_packet in ost.encode(None):
                 out.mux(out_packet)
                 frames_out += 1

@@ -119,6 +119,12 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
     # An explicit null for a column that cannot be empty means "no change".
     changes = {k: v for k, v in body.model_dump(exclude_unset=True, exclude={"rtsp_url"}).items()
                if v is not None or k in NULLABLE}
+    if changes.get("state") == "active" and row["state"] != "active":
+        # Into service only through the approval of masks drawn on the camera's present picture
+        # (R1); a disabled camera comes back as it was only if nothing it films changed since.
+        if row["state"] == "commissioning" or not await _approved_since_source_change(gw, row):
+            raise HTTPException(409, "a camera goes into service when a mask administrator "
+                                "approves masks drawn on its present picture")
     async with gw.pool.acquire() as conn, conn.transaction():
         for column, value in changes.items():  # columns are the model's fields, not user text
             try:
@@ -126,17 +132,35 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
                                    "WHERE id = $1", row["id"], value)
             except (asyncpg.RaiseError, asyncpg.NotNullViolationError) as exc:
                 raise HTTPException(400, f"{column}: {exc}") from None
+        source_changed = False
         if body.rtsp_url is not None:
-            await conn.execute(
+            source_changed = await conn.fetchval(
                 "INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2) "
-                "ON CONFLICT (camera_id) DO UPDATE SET rtsp_url = excluded.rtsp_url",
-                row["id"], body.rtsp_url)
+                "ON CONFLICT (camera_id) DO UPDATE SET rtsp_url = excluded.rtsp_url "
+                "WHERE camera_sources.rtsp_url IS DISTINCT FROM excluded.rtsp_url RETURNING true",
+                row["id"], body.rtsp_url) or False
+        if source_changed:
+            # Another source films something else: its approved masks no longer say what is
+            # private in view. Back to commissioning: nothing recorded or shown until a mask
+            # administrator approves masks drawn on a snapshot of the new picture.
+            await conn.execute(
+                "UPDATE cameras SET source_changed_at = now(), updated_at = now(), "
+                "state = CASE WHEN state = 'disabled' THEN state ELSE 'commissioning' END "
+                "WHERE id = $1", row["id"])
         await record(conn, Entry(
             actor=user.username, action="camera.changed", commune=commune,
             cameras=[f"{commune}/{camera}"],
             details={**{k: v for k, v in changes.items()},
-                     **({"rtsp_url": "changed (not recorded)"} if body.rtsp_url else {})}))
+                     **({"rtsp_url": "changed (not recorded)", "back_to_commissioning":
+                         row["state"] != "disabled"} if source_changed else {})}))
     return await _one(gw, commune, camera)
+
+
+async def _approved_since_source_change(gw: GatewayDep, row: asyncpg.Record) -> bool:
+    return bool(await gw.pool.fetchval(
+        "SELECT true FROM masks WHERE camera_id = $1 AND approved_at IS NOT NULL "
+        "AND ($2::timestamptz IS NULL OR approved_at > $2) LIMIT 1",
+        row["id"], row["source_changed_at"]))
 
 
 @router.get("/{commune}/{camera}/rights", summary="What you may do with this camera now, and why "

@@ -93,13 +93,23 @@ async def approve_masks(commune: str, camera: str, version: int, body: MaskAppro
         if newer is not None and newer > version:
             raise HTTPException(409, f"version {newer} is approved already: save this one again "
                                 "to make it the newest")
+        changed_at = row["source_changed_at"]
+        if changed_at is not None and found["created_at"] < changed_at:
+            raise HTTPException(409, f"version {version} was drawn before the camera's source "
+                                "changed: take a snapshot of the new picture and save a version "
+                                "drawn on it")
         polygons = len(json.loads(found["document"])["masks"])
         if polygons == 0 and not body.no_private_space:
             raise HTTPException(422, "a version without any polygon is approved only with "
                                 "no_private_space: « aucun espace privé dans le champ »")
+        # The picture it is approved on: masking stops the camera if that picture changes.
+        size = await conn.fetchrow("SELECT width, height FROM camera_health WHERE camera_id = $1",
+                                   row["id"])
         approved = await conn.fetchrow(
-            "UPDATE masks SET approved_by = $3, approved_at = now() WHERE camera_id = $1 AND "
-            "version = $2 RETURNING *", row["id"], version, user.username)
+            "UPDATE masks SET approved_by = $3, approved_at = now(), picture_width = $4, "
+            "picture_height = $5 WHERE camera_id = $1 AND version = $2 RETURNING *",
+            row["id"], version, user.username, size["width"] if size else None,
+            size["height"] if size else None)
         commissioned = row["state"] == "commissioning"
         if commissioned:
             await conn.execute("UPDATE cameras SET state = 'active', updated_at = now() "

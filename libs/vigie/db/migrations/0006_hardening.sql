@@ -21,3 +21,9 @@ CREATE TABLE login_throttle_notes (
 -- Expired sessions and old login failures are purged by the gateway (nothing kept without use).
 CREATE INDEX sessions_expiry ON sessions (expires_at);
 CREATE INDEX login_failures_at ON login_failures (at);
+
+-- What a camera films changed (its source): it is back in commissioning until a mask version
+-- drawn after the change is approved (DESIGN.md "Camera life cycle").
+ALTER TABLE cameras ADD COLUMN source_changed_at timestamptz;
+-- The picture size a version was approved on: masking stops a camera whose picture changes.
+ALTER TABLE masks ADD COLUMN picture_width integer, ADD COLUMN picture_height integer;
