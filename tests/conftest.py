@@ -136,7 +136,8 @@ async def streams(admin_nc: NATS, bus_names: BusNames) -> AsyncIterator[BusNames
     js = jetstream(admin_nc)
     await ensure_streams(js, bus_names, StreamLimits())
     yield bus_names
-    for stream in (bus_names.raw_stream, bus_names.video_stream, bus_names.events_stream):
+    for stream in (bus_names.raw_stream, bus_names.video_stream, bus_names.events_stream,
+                   f"KV_{bus_names.claims_bucket}"):
         try:
             await js.delete_stream(stream)
         except Exception:  # noqa: BLE001 - best-effort cleanup of a test's own stream

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 
@@ -28,7 +29,7 @@ async def work(rt: Runtime, settings: MaskingSettings) -> None:
     async def spawn(index: int) -> None:
         procs[index] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.masking.worker", "--index", str(index),
-            "--count", str(count))
+            "--count", str(count), "--parent-pid", str(os.getpid()))
         log.info("masking_worker_started", index=index, pid=procs[index].pid)
 
     for i in range(count):

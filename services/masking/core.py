@@ -115,6 +115,10 @@ class CameraPipeline:
             self._geometry = None
             self._force_key = True
 
+    def restart(self, why: str) -> None:
+        """Start again from the next keyframe, as a camera that has not begun (no failure)."""
+        self._block(STARTING, why)
+
     def _block(self, reason: str, detail: str = "") -> None:
         self.blocked = Blocked(reason, detail)
         self._reset_codecs()

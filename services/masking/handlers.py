@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 from vigie.aio import run_periodically, sleep_or_stop
+from vigie.bus.claims import BIND_RETRY, Claim, Claims
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     Event,
@@ -118,7 +119,30 @@ class CameraMasker:
     def set_policy(self, policy: CameraPolicy) -> None:
         self.pipeline.set_policy(policy)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, claims: Claims) -> None:
+        """Work on the camera only while holding its claim: a second masking process (an orphan,
+        a replica, a restarted service) finds the camera taken and waits (issue 17)."""
+        commune, camera = self._labels
+        waiting_logged = False
+        while not stop.is_set():
+            claim = await claims.acquire(commune, camera)
+            if claim is None:
+                if not waiting_logged:
+                    self._log.info("camera_claimed_elsewhere", ttl_s=claims.ttl_s)
+                    waiting_logged = True
+                await sleep_or_stop(stop, 1)
+                continue
+            waiting_logged = False
+            self._log.info("camera_claimed", owner=claims.owner)
+            try:
+                await self._consume(stop, claim, claims)
+            finally:
+                if stop.is_set():
+                    await claims.release(claim)
+            # Lost: whoever holds it now starts from a keyframe, and so will we if we get it back.
+            self.pipeline.restart("the camera's claim was lost")
+
+    async def _consume(self, stop: asyncio.Event, claim: Claim, claims: Claims) -> None:
         subject = self._names.raw(self.pipeline.commune, self.pipeline.camera)
         config = ConsumerConfig(
             durable_name=durable_name(*self._labels), name=durable_name(*self._labels),
@@ -127,6 +151,8 @@ class CameraMasker:
         )
         sub = None
         while not stop.is_set() and sub is None:
+            if not await claims.still_held(claim):
+                return
             try:
                 sub = await self._js.pull_subscribe(subject, durable=config.durable_name,
                                                     stream=self._names.raw_stream, config=config)
@@ -134,17 +160,29 @@ class CameraMasker:
                 self._log.warning("raw_subscribe_retry", error=type(exc).__name__)
                 await sleep_or_stop(stop, 1)
         await self._report()
-        while not stop.is_set():
-            try:
-                msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)  # type: ignore[union-attr]
-            except TRANSIENT_NATS_ERRORS:
+        try:
+            while not stop.is_set():
+                if not await claims.still_held(claim):
+                    self._log.warning("camera_claim_lost", owner=claims.owner)
+                    return
+                try:
+                    msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)  # type: ignore[union-attr]
+                except TRANSIENT_NATS_ERRORS:
+                    await self._report()
+                    continue
+                if not await claims.still_held(claim):
+                    # Frozen past the claim's life with frames in hand: they are another's now.
+                    self._log.warning("camera_claim_lost", owner=claims.owner, frames=len(msgs))
+                    for msg in msgs:
+                        with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                            await msg.nak()
+                    return
+                for msg in msgs:
+                    await self._handle(msg)
                 await self._report()
-                continue
-            for msg in msgs:
-                await self._handle(msg)
-            await self._report()
-        with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
-            await sub.unsubscribe()  # type: ignore[union-attr]
+        finally:
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
+                await sub.unsubscribe()  # type: ignore[union-attr]
 
     async def _handle(self, msg: Msg) -> None:
         try:
@@ -271,11 +309,19 @@ class MaskingWorker:
         self.cameras: dict[int, _Running] = {}
         self._by_slug: dict[tuple[str, str], int] = {}
         self._last_loaded = asyncio.get_event_loop().time()
+        self._claims: Claims | None = None
 
     def owns(self, camera_id: int) -> bool:
         return camera_id % self._count == self._index
 
     async def run(self, stop: asyncio.Event) -> None:
+        while self._claims is None:
+            try:
+                self._claims = await Claims.bind(self._js, self._names, service="masking")
+            except BIND_RETRY as exc:
+                log.warning("claims_unavailable", error=type(exc).__name__)
+                if await sleep_or_stop(stop, 1):
+                    return
         snapshot_sub = await self._nc.subscribe(self._names.snapshot_request("*", "*"),
                                                 cb=self._snapshot)
         try:
@@ -320,7 +366,8 @@ class MaskingWorker:
                                       names=self._names, pool=self._pool, settings=self._settings)
                 masker.set_policy(policy)
                 stop = asyncio.Event()
-                task = asyncio.create_task(masker.run(stop))
+                assert self._claims is not None
+                task = asyncio.create_task(masker.run(stop, self._claims))
                 self.cameras[cid] = _Running(masker, stop, task)
                 self._by_slug[(row["commune"], row["slug"])] = cid
             elif self.cameras[cid].masker.pipeline.latest_policy != policy:
@@ -332,7 +379,9 @@ class MaskingWorker:
         cid = self._by_slug.get((parts[-2], parts[-1]))
         if cid is None or cid not in self.cameras:
             return  # another worker owns it (or nobody: the requester times out)
-        raw = self.cameras[cid].masker.pipeline.last_raw_keyframe
+        pipeline = self.cameras[cid].masker.pipeline
+        # Served once: a second request waits for a newer keyframe (no reuse, no hoarding).
+        raw, pipeline.last_raw_keyframe = pipeline.last_raw_keyframe, None
         if raw is None:
             await self._nc.publish(msg.reply, b"", headers={"Vigie-Error": "no keyframe yet"})
             return

@@ -13,6 +13,7 @@ import sys
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import pool_from_settings
+from vigie.lifeline import die_with_parent
 from vigie.log import configure_logging
 from vigie.service import install_stop_signals
 from vigie.settings import CommonSettings, load_settings
@@ -43,7 +44,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--index", type=int, required=True)
     ap.add_argument("--count", type=int, required=True)
+    ap.add_argument("--parent-pid", type=int, help="die with this process (the service)")
     args = ap.parse_args()
+    if args.parent_pid:
+        die_with_parent(args.parent_pid)
     return asyncio.run(run(args.index, args.count))
 
 

@@ -262,3 +262,64 @@ async def test_a_picture_change_sends_the_camera_back_to_commissioning_R1(
     assert failed
     await unsubscribe()
     assert reader.frames == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie is dead, waiting for its reaper
+
+
+async def test_kill_9_of_the_masking_service_leaves_no_worker_and_no_second_consumer(
+    masking_harness: MaskingHarness, marker_cameras: servers.RtspCameras,
+    settings_for,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 17: after `kill -9` of the service its workers lived on beside the restarted
+    service's, two consumers shared the camera (12.5 of 25 fps each), masking said FAILED."""
+    h = masking_harness
+    await h.stop_masking()
+    await h.add_camera("gare", marker_cameras.url("m2"), masks=[{"points": COVER}])
+    reader, unsubscribe = await h.read_video("gare")
+    env = {**os.environ, **settings_env(settings_for("admin")), "VIGIE_MASKING_WORKERS": "1",
+           "VIGIE_MASKING_HTTP_PORT": "0", "VIGIE_MASKING_POLL_INTERVAL_S": "0.3"}
+    command = [sys.executable, "-m", "vigie.cli.main", "service", "masking"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    second = None
+    try:
+        await _flowing(reader, 25, timeout_s=30)
+        workers = await eventually(lambda: _children(first.pid), timeout_s=5)
+        os.kill(first.pid, signal.SIGKILL)
+        killed_at = asyncio.get_running_loop().time()
+        first.wait(timeout=10)
+        await eventually(lambda: not any(_alive(w) for w in workers), timeout_s=3,
+                         message="a masking worker outlived its service (orphan)")
+        second = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+
+        def full_rate() -> bool:
+            recent = [f for f in reader.frames[-50:]
+                      if f.capture_time_ns > (reader.frames[-1].capture_time_ns - 2 * 10**9)]
+            return len(recent) >= 45 and recent[0].session == recent[-1].session
+
+        resumed_from = len(reader.frames)
+        await eventually(full_rate, timeout_s=15, interval_s=0.1,
+                         message="the camera did not come back at full frame rate")
+        assert asyncio.get_running_loop().time() - killed_at < 15 + 2
+        await asyncio.sleep(3)
+        after = reader.frames[resumed_from:]
+        sessions = {f.session for f in after}
+        assert len(sessions) == 1, f"{len(sessions)} producers of one camera's VIDEO"
+        times = [f.capture_time_ns for f in after]
+        assert times == sorted(set(times)), "every frame once, in order"
+        steps = [b - a for a, b in zip(times, times[1:])]
+        assert max(steps[5:]) < 80_000_000, "no frame skipped (one producer, full rate)"
+    finally:
+        for service in (first, second):
+            if service is not None and service.poll() is None:
+                service.send_signal(signal.SIGTERM)
+                service.wait(timeout=30)
+        await unsubscribe()
+    assert not [f.seq for f, visible in reader.pictures if visible]

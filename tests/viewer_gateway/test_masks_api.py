@@ -10,6 +10,7 @@ from contextlib import aclosing
 
 import asyncpg
 import pytest
+from vigie.register import Entry, record
 
 from tests.viewer_gateway.conftest import GatewayUnderTest
 
@@ -72,7 +73,8 @@ async def test_empty_version_is_approved_with_no_private_space_and_snapshot_need
         no_reason = await admin.post(f"{base}/snapshot", json={"reason": " "})
         assert no_reason.status_code == 422
         # No masking worker runs in this test: nobody answers, and nothing is recorded as seen.
-        unanswered = await admin.post(f"{base}/snapshot", json={"reason": "mise en service"})
+        unanswered = await admin.post(f"{base}/snapshot", json={"reason": "révision",
+                                                                  "resurvey": True})
         assert unanswered.status_code == 503 and "masking did not answer" in unanswered.text
     details = await db.fetchval("SELECT details FROM audit_log WHERE action = 'mask.approved'")
     assert '"no_private_space": true' in details
@@ -117,3 +119,24 @@ async def test_a_new_source_sends_the_camera_back_to_commissioning_R1(
             f"/api/cameras/palaiseau/gare/masks/{fresh.json()['version']}/approve", json={})
         assert approved.status_code == 200, approved.text
     assert await db.fetchval("SELECT state FROM cameras WHERE slug = 'gare'") == "active"
+
+
+async def test_a_snapshot_of_a_camera_in_service_is_a_rare_declared_resurvey_R1(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    """Issue 17: a mask administrator, who has no live right, could poll unmasked keyframes of
+    any camera in service."""
+    async with aclosing(await gateway.login("mask-admin")) as admin:
+        polled = await admin.post("/api/cameras/palaiseau/gare/snapshot",
+                                  json={"reason": "curiosité"})
+        assert polled.status_code == 409 and "re-survey" in polled.json()["detail"]
+        disabled = await admin.post("/api/cameras/palaiseau/ancienne/snapshot",
+                                    json={"reason": "x", "resurvey": True})
+        assert disabled.status_code == 409
+        for _ in range(3):  # journaled as if answered (nobody answers in this test)
+            await record(db, Entry(actor="mask-admin", action="mask.snapshot",
+                                   commune="palaiseau", cameras=["palaiseau/gare"],
+                                   reason="révision"))
+        limited = await admin.post("/api/cameras/palaiseau/gare/snapshot",
+                                   json={"reason": "révision du champ", "resurvey": True})
+        assert limited.status_code == 429, limited.text

@@ -39,6 +39,17 @@ def _consume(stream: str) -> list[str]:
     ]
 
 
+def _claims(names: BusNames, service: str) -> list[str]:
+    """Its own keys of the claims bucket (create, renew, release, read), nothing else."""
+    bucket = names.claims_bucket
+    return [
+        f"$KV.{bucket}.{service}.>",
+        f"$JS.API.STREAM.INFO.KV_{bucket}",
+        f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}.{service}.>",
+        f"$JS.API.STREAM.MSG.GET.KV_{bucket}",
+    ]
+
+
 def service_permissions(names: BusNames) -> dict[str, Permissions]:
     events_out = [names.all_events, f"$JS.API.STREAM.INFO.{names.events_stream}"]
     return {
@@ -47,7 +58,8 @@ def service_permissions(names: BusNames) -> dict[str, Permissions]:
         ),
         # The only reader of RAW, and the only one to answer commissioning-snapshot requests.
         "masking": Permissions(
-            publish=[names.all_video, *events_out, *_consume(names.raw_stream)],
+            publish=[names.all_video, *events_out, *_consume(names.raw_stream),
+                     *_claims(names, "masking")],
             subscribe=[names.snapshot_request("*", "*")],
             allow_responses=True,
         ),

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,6 +35,10 @@ class StreamLimits(BaseSettings):
     video_max_bytes: int = Field(default=20 * 2**30, gt=0, description="VIDEO disk ceiling")
     events_max_age_s: float = Field(default=30 * 86400, gt=0, description="Events kept for replay")
     duplicate_window_s: float = Field(default=120.0, gt=0, le=3600, description="Nats-Msg-Id window")
+    claim_ttl_s: float = Field(
+        default=6.0, ge=2, le=120,
+        description="A camera claim not renewed for this long expires: how soon a survivor takes "
+        "over the camera of a dead or frozen process")
 
 
 def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
@@ -66,8 +76,25 @@ def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
     ]
 
 
+async def ensure_claims(js: JetStreamContext, names: BusNames, limits: StreamLimits) -> None:
+    """The claims bucket: one key per camera and service, expiring unless renewed."""
+    config = KeyValueConfig(bucket=names.claims_bucket, history=1, ttl=limits.claim_ttl_s,
+                            storage=StorageType.FILE, direct=True)
+    try:
+        await js.create_key_value(config)
+        log.info("claims_bucket_ready", bucket=names.claims_bucket)
+    except BadRequestError:  # exists with another configuration: bring it to this one
+        stream = await js.stream_info(f"KV_{names.claims_bucket}")
+        stream.config.max_age = limits.claim_ttl_s
+        stream.config.duplicate_window = min(stream.config.duplicate_window or limits.claim_ttl_s,
+                                             limits.claim_ttl_s)
+        await js.update_stream(stream.config)
+        log.info("claims_bucket_updated", bucket=names.claims_bucket)
+
+
 async def ensure_streams(js: JetStreamContext, names: BusNames, limits: StreamLimits) -> None:
-    """Create the streams, or bring an existing one to the configured limits."""
+    """Create the streams and the claims bucket, or bring existing ones to the configured
+    limits."""
     for config in stream_configs(names, limits):
         assert config.name is not None
         try:
@@ -78,3 +105,4 @@ async def ensure_streams(js: JetStreamContext, names: BusNames, limits: StreamLi
         else:
             await js.update_stream(config)
             log.info("stream_updated", stream=config.name)
+    await ensure_claims(js, names, limits)

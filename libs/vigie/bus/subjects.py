@@ -40,6 +40,11 @@ class BusNames:
     def events_stream(self) -> str:
         return f"{self.stream_prefix}EVENTS"
 
+    @property
+    def claims_bucket(self) -> str:
+        """KV bucket of per-camera work claims (stream ``KV_<bucket>``)."""
+        return f"{self.stream_prefix}CLAIMS"
+
     # Subjects
     def raw(self, commune: str = "*", camera: str = "*") -> str:
         return f"{self.root}.raw.{commune}.{camera}"

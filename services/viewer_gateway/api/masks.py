@@ -28,6 +28,7 @@ from services.viewer_gateway.api.models import (
 
 router = APIRouter(prefix="/api/cameras", tags=["masks"])
 SNAPSHOT_TIMEOUT_S = 5.0
+RESURVEY_PER_HOUR = 3  # snapshots of a camera in service
 
 
 def _view(row: asyncpg.Record, applied: int | None) -> MaskVersionView:
@@ -131,6 +132,20 @@ async def snapshot(commune: str, camera: str, body: SnapshotRequest, user: MaskA
                    gw: GatewayDep) -> Response:
     row = await camera_row(gw, user, commune, camera)
     await allow(gw, user, "mask_admin", commune=commune)
+    # The one unmasked picture Vigie shows (DESIGN.md): for drawing a new camera's masks; of a
+    # camera in service only for a declared re-survey, and rarely — never a way to watch it.
+    if row["state"] == "disabled":
+        raise HTTPException(409, "the camera is disabled: no snapshot")
+    if row["state"] == "active":
+        if not body.resurvey:
+            raise HTTPException(409, "the camera is in service: a snapshot of it is a re-survey "
+                                "of its field (resurvey: true, with its reason)")
+        recent = await gw.pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'mask.snapshot' AND $1 = ANY(cameras) "
+            "AND at > now() - interval '1 hour'", f"{commune}/{camera}")
+        if recent >= RESURVEY_PER_HOUR:
+            raise HTTPException(429, f"at most {RESURVEY_PER_HOUR} snapshots of a camera in "
+                                "service an hour: try again later")
     if gw.rt.nc is None:
         raise HTTPException(503, "the gateway is not connected to NATS")
     try:
@@ -143,7 +158,9 @@ async def snapshot(commune: str, camera: str, body: SnapshotRequest, user: MaskA
         raise HTTPException(409, f"no image: {error or 'empty answer'}")
     async with gw.pool.acquire() as conn, conn.transaction():
         await record(conn, Entry(actor=user.username, action="mask.snapshot", commune=commune,
-                                 cameras=[f"{commune}/{row['slug']}"], reason=body.reason))
+                                 cameras=[f"{commune}/{row['slug']}"], reason=body.reason,
+                                 details={"camera_state": row["state"],
+                                          "resurvey": row["state"] == "active"}))
     return Response(reply.data, media_type="image/jpeg", headers={
         "Cache-Control": "no-store",
         "X-Capture-Time-Ns": (reply.headers or {}).get("Vigie-Capture-Time-Ns", "")})

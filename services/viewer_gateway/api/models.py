@@ -326,3 +326,6 @@ class MaskApproval(Strict):
 
 class SnapshotRequest(Strict):
     reason: Required
+    resurvey: bool = Field(
+        default=False, description="Of a camera in service (a re-survey of its field): allowed "
+        "with this flag, a few times an hour, journaled as such")

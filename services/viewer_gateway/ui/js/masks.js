@@ -90,13 +90,16 @@ export async function mount(main, ctx, [preset]) {
   }
 
   async function takeSnapshot() {
-    const result = await ask("Instantané de mise en service", [
+    // A camera in service is re-surveyed: allowed a few times an hour, and journaled as such.
+    const resurvey = cameras.find((c) => c.slug === slug())?.state === "active";
+    const result = await ask(resurvey ? "Instantané de révision du champ" : "Instantané de mise en service", [
       h("p", { class: "info" }, "L'instantané montre l'image non masquée : il n'est ni enregistré ni conservé, sa consultation est inscrite au registre."),
+      resurvey && h("p", { class: "info" }, "Caméra en service : cet instantané est une révision du champ, limitée à trois par heure."),
       h("label", {}, "Motif (obligatoire)", h("textarea", { name: "reason", rows: 2, required: true })),
     ], {
       submit: "Prendre l'instantané",
       onsubmit: async (v) => {
-        const response = await request("POST", `${base()}/snapshot`, { reason: v.reason }, { raw: true });
+        const response = await request("POST", `${base()}/snapshot`, { reason: v.reason, resurvey }, { raw: true });
         return response.blob();
       },
     });

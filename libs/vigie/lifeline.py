@@ -1,0 +1,26 @@
+"""A child process that dies with its parent, whatever killed the parent (``kill -9`` included).
+
+Linux's ``PR_SET_PDEATHSIG`` asks the kernel to signal the child when its parent exits: an orphan
+masking worker would otherwise keep consuming its cameras beside the restarted service's workers
+(issue 17: two consumers, every other frame each).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
+    """Call first thing in the child; exits at once if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    # The parent may have died before the request was made: then nobody would signal us.
+    if os.getppid() != parent_pid:
+        os._exit(1)
