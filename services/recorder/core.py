@@ -107,6 +107,17 @@ def object_key(commune: str, camera: str, start_ns: int) -> str:
     return f"{commune}/{camera}/{t:%Y/%m/%d/%H}/{stamp}.mp4"
 
 
+class FrameRejected(ValueError):
+    """One frame of the segment cannot be written: the caller sets it aside and tries again."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.reason = index, reason
+
+
+MAX_REORDER_S = 10  # a presentation time this far after the decoding time is a corrupt frame
+
+
 @dataclass(frozen=True)
 class MuxedSegment:
     data: bytes
@@ -115,6 +126,19 @@ class MuxedSegment:
 
 def mux_fmp4(segment: Segment[T]) -> MuxedSegment:
     """Fragmented MP4 (H.264, no audio); timestamps are capture times relative to the start."""
+    try:
+        data = _mux(segment)
+    except FrameRejected:
+        raise
+    except (av.error.FFmpegError, OverflowError, ValueError) as exc:
+        if isinstance(exc.__context__, FrameRejected):  # closing after the rejection failed too
+            raise exc.__context__ from None
+        # Not attributable to one frame (the trailer): the last one is set aside.
+        raise FrameRejected(len(segment.frames) - 1, f"{type(exc).__name__}: {exc}") from None
+    return MuxedSegment(data, hashlib.sha256(data).hexdigest())
+
+
+def _mux(segment: Segment[T]) -> bytes:
     first = segment.first
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4", options={
@@ -125,18 +149,25 @@ def mux_fmp4(segment: Segment[T]) -> MuxedSegment:
         if first.parameter_sets:
             stream.codec_context.extradata = first.parameter_sets
         last_dts = -1
-        for frame in segment.frames:
+        for index, frame in enumerate(segment.frames):
             dts = (frame.capture_time_ns - segment.start_ns) * 90_000 // 1_000_000_000
             # Frames received in a burst can be microseconds apart: keep dts strictly increasing.
-            dts = last_dts = max(dts, last_dts + 1)
+            dts = max(dts, last_dts + 1)
             offset = 0
             if frame.dts is not None:
                 offset = int((frame.pts - frame.dts) * frame.time_base / MP4_TIME_BASE)
+            if offset > MAX_REORDER_S * 90_000:
+                raise FrameRejected(index, f"presentation {offset / 90_000:.0f} s after decoding")
+            if not frame.data:
+                raise FrameRejected(index, "empty frame")
             packet = av.Packet(frame.data)
             packet.stream = stream
             packet.time_base = MP4_TIME_BASE
             packet.dts, packet.pts = dts, dts + max(0, offset)
             packet.is_keyframe = frame.keyframe
-            out.mux(packet)
-    data = buf.getvalue()
-    return MuxedSegment(data, hashlib.sha256(data).hexdigest())
+            try:
+                out.mux(packet)
+            except (av.error.FFmpegError, OverflowError, ValueError) as exc:
+                raise FrameRejected(index, f"{type(exc).__name__}: {exc}") from None
+            last_dts = dts
+    return buf.getvalue()

@@ -22,6 +22,7 @@ from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     Event,
     RecorderBacklog,
+    RecorderFrameRejected,
     RecorderStorageUnavailable,
     SegmentRecorded,
     publish_event_or_log,
@@ -33,13 +34,22 @@ from vigie.log import get_logger
 from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
 
 from services.recorder.backlog import Backlog, BacklogAlarm, StreamState, measure
-from services.recorder.core import Segment, Segmenter, mux_fmp4, object_key, utc
+from services.recorder.core import (
+    FrameRejected,
+    Segment,
+    Segmenter,
+    mux_fmp4,
+    object_key,
+    utc,
+)
 from services.recorder.settings import RecorderSettings
 
 log = get_logger(__name__)
 
 LABELS = ["commune", "camera"]
 SEGMENTS = Counter("vigie_recorder_segments_total", "Segments stored", LABELS)
+REJECTED = Counter("vigie_recorder_frames_set_aside_total",
+                   "Frames the muxer refused (and their dependants), terminated", LABELS)
 BYTES = Counter("vigie_recorder_bytes_total", "Bytes of segments stored", LABELS)
 UPLOAD = Histogram("vigie_recorder_upload_seconds", "Segment upload latency",
                    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
@@ -191,6 +201,10 @@ class CameraRecorder:
                 try:
                     await self._store_segment(segment)
                     break
+                except FrameRejected as exc:
+                    if not await self._set_aside(segment, exc):
+                        return  # nothing left to store
+                    continue
                 except _Unavailable as exc:
                     await self._unavailable(exc.target, exc.cause)
                 if stop.is_set():
@@ -203,6 +217,32 @@ class CameraRecorder:
         for msg in segment.tokens:
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
                 await msg.ack()
+
+    async def _set_aside(self, segment: Segment[Msg], rejected: FrameRejected) -> bool:
+        """One frame the muxer refuses must not stop the camera's recording for good (it would be
+        redelivered and refused again): it is terminated, said in an event and counted, and the
+        segment is stored without it — and without the frames that cannot be decoded without it,
+        up to the next keyframe. False when nothing of the segment is left."""
+        frames = segment.frames
+        rejected_at = frames[rejected.index].capture_time_ns
+        drop = [rejected.index]
+        if frames[rejected.index].keyframe:  # its dependants go too: a segment starts at a keyframe
+            following = rejected.index + 1
+            while following < len(frames) and not frames[following].keyframe:
+                drop.append(following)
+                following += 1
+        for i in sorted(drop, reverse=True):
+            frames.pop(i)
+            msg = segment.tokens.pop(i)
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                await msg.term()
+        REJECTED.labels(*self._labels).inc(len(drop))
+        self._log.warning("frames_set_aside", capture_time_ns=rejected_at, frames=len(drop),
+                          reason=rejected.reason)
+        await self._event(RecorderFrameRejected(
+            commune=self.commune, camera=self.camera, capture_time_ns=rejected_at,
+            reason=rejected.reason, frames=len(drop)))
+        return bool(segment.frames)
 
     async def _store_segment(self, segment: Segment[Msg]) -> None:
         muxed = await asyncio.to_thread(mux_fmp4, segment)

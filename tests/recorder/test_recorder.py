@@ -341,3 +341,30 @@ async def test_three_cameras_with_60_s_segments_no_stall_no_redelivery(
         info = await js.consumer_info(streams.video_stream, f"recorder_palaiseau_{slug}")
         assert info.num_redelivered == 0, f"{slug}: redelivery storm"
         assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_a_frame_the_muxer_refuses_is_set_aside_and_recording_goes_on(
+    run_recorder: Callable[..., Recorder], admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    store: tuple[ObjectStore, Buckets],
+) -> None:
+    """Issue 17: one frame the muxer cannot write (pts − dts overflow) crash-looped the recorder
+    and the camera never recorded again."""
+    cid = await _camera(db, "gare")
+    run_recorder()
+    frames = video_frames("gare", 150, start_ns=T0)
+    broken_p, broken_key = 30, 75  # a P-frame; a keyframe (its GOP cannot be decoded without it)
+    assert not frames[broken_p].keyframe and frames[broken_key].keyframe
+    for i in (broken_p, broken_key):
+        frames[i] = frames[i].model_copy(update={"pts": frames[i].dts + 2**62})
+    await _publish(admin_nc, streams, frames)
+    kept = [f for i, f in enumerate(frames) if i != broken_p and not broken_key <= i < 100]
+    objects, buckets = store
+    await eventually(lambda: db.fetchval("SELECT sum(frames) = $1 FROM segments", len(kept)),
+                     timeout_s=20, message="the recording did not go on past the refused frames")
+    assert await _stored_capture_times(db, objects, buckets.recordings, cid) == _expected_ms(kept)
+    rejected = [json.loads(d) for s, d in events_seen() if s.startswith(streams.root + ".")
+                and s.endswith(".recorder.frame_rejected")]
+    assert sorted((e["capture_time_ns"], e["frames"]) for e in rejected) == [
+        (frames[broken_p].capture_time_ns, 1), (frames[broken_key].capture_time_ns, 25)]
+    info = await jetstream(admin_nc).consumer_info(streams.video_stream, "recorder_palaiseau_gare")
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0

@@ -134,6 +134,16 @@ class RecorderStorageUnavailable(Event):
     detail: str = ""
 
 
+class RecorderFrameRejected(CameraEvent):
+    kind = "recorder"
+    name = "frame_rejected"
+    summary = ("A frame the MP4 muxer cannot write (or one that cannot be decoded without it) was "
+               "set aside; the camera's recording goes on.")
+    capture_time_ns: int = Field(description="Capture time of the frame refused")
+    frames: int = Field(default=1, description="Frames set aside: it and those depending on it")
+    reason: str = ""
+
+
 class RecorderBacklog(CameraEvent):
     kind = "recorder"
     name = "backlog"
@@ -176,6 +186,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MaskingBelowNorms,
     SegmentRecorded,
     RecorderStorageUnavailable,
+    RecorderFrameRejected,
     RecorderBacklog,
     RetentionPurged,
     HandoverSwitched,
