@@ -14,7 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
-def add_health_routes(app: FastAPI, *, service: str, readiness: ReadinessCheck) -> None:
+def add_health_routes(app: FastAPI, *, service: str, readiness: ReadinessCheck,
+                      metrics: bool = True) -> None:
+    """/healthz and /readyz; /metrics too unless it is served on an operations port apart."""
     @app.get("/healthz", tags=["health"], summary="The process is alive")
     async def healthz() -> dict[str, object]:
         return {"service": service, "healthy": True}
@@ -27,11 +29,13 @@ def add_health_routes(app: FastAPI, *, service: str, readiness: ReadinessCheck) 
         response.status_code = 200 if ready else 503
         return {"service": service, "ready": ready, "checks": checks}
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response,
-             responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
-                              "description": "Prometheus text format"}})
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if metrics:
+        @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
+                 response_class=Response,
+                 responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
+                                  "description": "Prometheus text format"}})
+        async def prometheus_metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 class _Server(uvicorn.Server):

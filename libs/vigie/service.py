@@ -108,15 +108,30 @@ async def run_service(
         buckets=Buckets.with_prefix(common.bucket_prefix),
     )
     app = api(rt) if api else FastAPI(title=f"vigie-{service}")
-    add_health_routes(app, service=service, readiness=rt.readiness)
+    # A public service (the gateway) serves its metrics on an operations port apart: the public
+    # port shows nothing of the deployment's internals (issue 17).
+    ops_port: int | None = getattr(http, "ops_port", None)
+    add_health_routes(app, service=service, readiness=rt.readiness, metrics=ops_port is None)
     cert, key = getattr(http, "tls_certificate", None), getattr(http, "tls_key", None)
     server = HttpServer(app, host=http.http_host, port=http.http_port,
                         ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None)
+    servers = [server]
+    if ops_port is not None:
+        ops = FastAPI(title=f"vigie-{service} operations", docs_url=None, redoc_url=None)
+        add_health_routes(ops, service=service, readiness=rt.readiness)
+        servers.append(HttpServer(ops, host=getattr(http, "ops_host", "127.0.0.1"),
+                                  port=ops_port))
     try:
-        await server.start()
+        for each in servers:
+            await each.start()
     except OSError as exc:
-        log.error("http_port_unavailable", host=http.http_host, port=http.http_port, error=str(exc))
+        log.error("http_port_unavailable", host=http.http_host, port=http.http_port,
+                  ops_port=ops_port, error=str(exc))
+        for each in servers:
+            with contextlib.suppress(RuntimeError, OSError):
+                await each.stop()
         return 2
+    rt.state["ops_port"] = servers[-1].port if ops_port is not None else None
     log.info("service_starting", http_port=server.port)
     work_task: asyncio.Task[None] | None = None
     try:
@@ -145,7 +160,8 @@ async def run_service(
         return 1
     finally:
         await _close(rt)
-        await server.stop()
+        for each in servers:
+            await each.stop()
         log.info("service_stopped")
 
 

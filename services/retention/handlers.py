@@ -4,6 +4,8 @@ holds, and the lifecycle backstop kept in step with the communes' retention."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 
 import asyncpg
 from vigie.aio import run_periodically
@@ -37,19 +39,29 @@ ON CONFLICT (bucket) DO UPDATE SET lifecycle_backstop = excluded.lifecycle_backs
 class Lifecycle:
     """One expiry rule per commune prefix on `recordings`, at the commune's retention, re-applied
     when a retention changes; released evidence expires by tag. Where the endpoint refuses lifecycle
-    rules, says so once (log and `retention_state`, which `vigie status` shows) and stops trying."""
+    rules, says so (log and `retention_state`, which `vigie status` shows) and tries again later,
+    and at once when the rules change: a refusal may be a passing one (a restarting endpoint, a
+    policy being fixed), and must not leave the backstop off until a restart (issue 17)."""
 
-    def __init__(self, pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets) -> None:
+    def __init__(self, pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
+                 retry_s: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._pool, self._store, self._buckets = pool, store, buckets
+        self._retry_s, self._clock = retry_s, clock
         self.supported: bool | None = None
+        self._refused: tuple[float, dict[str, int]] | None = None  # when, and which rules
 
     async def sync(self) -> None:
         desired = await recordings_expiry_rules(self._pool)
-        if self.supported is False or not desired:
+        if not desired:
             return
+        if self.supported is False and self._refused is not None:
+            at, rules = self._refused
+            if rules == desired and self._clock() - at < self._retry_s:
+                return
         if self.supported and await self._store.get_expiry_rules(self._buckets.recordings) == desired:
             return
         self.supported = await self._store.set_expiry_rules(self._buckets.recordings, desired)
+        self._refused = None if self.supported else (self._clock(), desired)
         evidence = self.supported and await self._store.set_tag_expiry_rule(
             self._buckets.evidence, RELEASED_TAG, days=1)
         if self.supported:

@@ -13,6 +13,13 @@ class ViewerGatewaySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIE_VIEWER_GATEWAY_", extra="ignore",
                                       frozen=True)
 
+    ops_host: str = Field(default="127.0.0.1", description="Address of the operations port")
+    ops_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Operations port (/healthz, /readyz, "
+        "/metrics) apart from the public one; when set, /metrics leaves the public port")
+    api_docs: bool | None = Field(
+        default=None, description="Serve /docs and /openapi.json; default: only in the embedded "
+        "default (local mode), never on a production public port unless asked")
     tls_certificate: Path | None = Field(
         default=None, description="PEM certificate: with the key, HTTPS and Secure cookies")
     tls_key: Path | None = Field(default=None, description="PEM private key of the certificate")

@@ -58,3 +58,30 @@ def test_service_health_readiness_and_sigterm(
             proc.kill()
         output = proc.communicate()[0]
     assert "service_stopped" in output
+
+
+def test_the_gateways_public_port_shows_no_metrics_nor_api_docs_in_production(
+    settings_for: Callable[..., CommonSettings], streams: object, db: object, store: object,
+) -> None:
+    """Issue 17: /metrics and /docs were served on the public port in Compose."""
+    port, ops = free_port(), free_port()
+    env = {**os.environ, **settings_env(settings_for("gateway", register_key="k" * 32)),
+           "VIGIE_VIEWER_GATEWAY_HTTP_PORT": str(port), "VIGIE_VIEWER_GATEWAY_OPS_PORT": str(ops),
+           "VIGIE_VIEWER_GATEWAY_API_DOCS": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "viewer-gateway"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def ready() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for_sync(ready, timeout_s=30, message="the gateway never became ready")
+        for path in ("/metrics", "/docs", "/openapi.json", "/redoc"):
+            assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code == 404, path
+        assert "python_info" in httpx.get(f"http://127.0.0.1:{ops}/metrics").text
+        assert httpx.get(f"http://127.0.0.1:{ops}/healthz").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)

@@ -71,3 +71,24 @@ async def test_the_embedded_default_reports_no_backstop(
     assert backstop is False
     text = render_text({"web": "-", "services": {}, "cameras": [], "lifecycle_backstop": backstop})
     assert "NO BACKSTOP" in text and "retention service alone erases" in text
+
+
+async def test_a_refused_lifecycle_call_is_tried_again_not_given_up_R4(
+    db: asyncpg.Pool, moto_server: servers.S3Server,
+) -> None:
+    """Issue 17: one failed lifecycle call disabled the backstop until the service restarted."""
+    objects = ObjectStore(moto_server.endpoint, moto_server.access_key, moto_server.secret_key)
+    buckets = Buckets.with_prefix(unique("lc"))
+    await commune(db, "palaiseau", 15)
+    now = [1000.0]
+    lifecycle = Lifecycle(db, objects, buckets, retry_s=600, clock=lambda: now[0])
+    await lifecycle.sync()  # the bucket is not there yet: the endpoint refuses
+    assert lifecycle.supported is False and await db.fetchval(BACKSTOP_SQL) is False
+    await objects.ensure_buckets(buckets.all())
+    now[0] += 60
+    await lifecycle.sync()
+    assert lifecycle.supported is False, "not hammered: tried again after the retry delay"
+    now[0] += 600
+    await lifecycle.sync()
+    assert lifecycle.supported is True and await db.fetchval(BACKSTOP_SQL) is True
+    assert await objects.get_expiry_rules(buckets.recordings) == {"palaiseau/": 15}

@@ -42,7 +42,10 @@ ROUTERS = tuple(m.router for m in (session, communes, cameras, masks, live, play
 
 
 def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
+    docs = settings.api_docs if settings.api_docs is not None else rt.common.local_mode
     app = FastAPI(
+        docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         title="Vigie viewer gateway", version="0.1.0",
         description="Accounts, permissions, hand-over and the register of accesses. Every refusal "
         "is a 4xx with a reason; RTSP URLs and credentials are write-only.")
