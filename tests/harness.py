@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,9 +11,38 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# The real clips beside the repository (optional: the suite makes its own when they are absent).
 FOOTAGE = Path(
     __import__("os").environ.get("VIGIE_FOOTAGE", str(REPO.parent / "shared" / "footage"))
 )
+CLIPS_VERSION = 1  # bump when tests/clips.py draws differently
+_footage_lock = threading.Lock()
+
+
+def demo_footage() -> Path:
+    """A folder holding the demo cameras' clips: ../shared/footage when it is there, else clips
+    of the same names, sizes, codec, B-frames and audio made by the suite (once per machine)."""
+    from vigie.local.demo import DEMO_CAMERAS
+
+    from tests.clips import make_clip
+
+    if all((FOOTAGE / c.clip).is_file() for c in DEMO_CAMERAS):
+        return FOOTAGE
+    folder = REPO / "test-artifacts" / f"clips-v{CLIPS_VERSION}"
+    with _footage_lock:
+        for camera in DEMO_CAMERAS:
+            target = folder / camera.clip
+            if target.is_file():
+                continue
+            width, height = (int(v) for v in camera.clip.rsplit("-", 1)[1][:-4].split("x"))
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f".{camera.clip}"
+            # Ten seconds, B-frames and AAC audio, as the real clips have; written then renamed
+            # so that a run interrupted halfway never leaves a truncated clip behind.
+            make_clip(partial.with_suffix(".mp4"), width=width, height=height, frames=250,
+                      bframes=2, gop=50, audio=True)
+            partial.with_suffix(".mp4").rename(target)
+    return folder
 
 
 def unique(prefix: str = "t") -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from vigie.local.servers import port_is_free
 
-from tests.harness import FOOTAGE, wait_for_sync
+from tests.harness import demo_footage, wait_for_sync
 
 
 def free_port_base() -> int:
@@ -78,7 +78,7 @@ def start_stack(data: Path, base: int | None = None, *, wait_ready_s: float = 18
     base = base or free_port_base()
     log = data.parent / f"{data.name}-run-{int(time.time() * 1000)}.log"
     # Short segments so that recording shows within the test's patience.
-    env = {**os.environ, "VIGIE_FOOTAGE": str(FOOTAGE), "VIGIE_RECORDER_SEGMENT_S": "4"}
+    env = {**os.environ, "VIGIE_FOOTAGE": str(demo_footage()), "VIGIE_RECORDER_SEGMENT_S": "4"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigie.cli.main", "run", "--data", str(data), "--port-base",
          str(base), "--http-port", str(base + 20)],

@@ -20,20 +20,18 @@ from vigie.log import configure_logging
 
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
-from tests.harness import FOOTAGE
+from tests.harness import demo_footage
 
 CAMERA_PASSWORD = "S3cretPW-cam"
 
 
 @pytest.fixture(scope="session")
 def cameras(work_dir: Path) -> Iterator[servers.RtspCameras]:
-    """Live test patterns (no B-frames) and the 1080p street clip (with audio), looping."""
-    town = FOOTAGE / "town-centre-pedestrians-shopfronts-1920x1080.mp4"
+    """Live test patterns (no B-frames) and a shop-front clip (B-frames, AAC audio), looping."""
+    shop = demo_footage() / "shopfront-door-cctv-timestamp-640x360.mp4"
     server = servers.start_rtsp_cameras(
         work_dir / "rtsp",
-        clips=[servers.ClipMount("town", town, "h264"),
-               servers.ClipMount("shop", FOOTAGE / "shopfront-door-cctv-timestamp-640x360.mp4",
-                                 "h264")],
+        clips=[servers.ClipMount("shop", shop, "h264")],
         patterns=[servers.PatternMount("a", 320, 240, 25), servers.PatternMount("b", 320, 240, 25),
                   servers.PatternMount("c", 320, 240, 25)],
     )

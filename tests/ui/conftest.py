@@ -15,7 +15,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from vigie.local import servers
 
-from tests.harness import FOOTAGE, REPO
+from tests.harness import REPO, demo_footage
 from tests.masking.conftest import (  # noqa: F401 - fixtures
     COVER,
     MaskingHarness,
@@ -28,13 +28,14 @@ CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 # Every run takes the screenshots (a screen that cannot be drawn fails its test); only
 # `make screenshots` writes them over the ones docs/ui.md shows.
 SCREENSHOTS = Path(os.environ.get("VIGIE_SCREENSHOTS", str(REPO / "test-artifacts" / "ui")))
-CLIP = FOOTAGE / "shopfront-door-cctv-timestamp-640x360.mp4"
+CLIP_NAME = "shopfront-door-cctv-timestamp-640x360.mp4"
 
 
 @pytest.fixture(scope="session")
 def clip_camera(work_dir: Path) -> Iterator[servers.RtspCameras]:
     server = servers.start_rtsp_cameras(work_dir / "rtsp-ui-clip", name="rtsp-ui-clip",
-                                        clips=[servers.ClipMount("rue", CLIP, "h264")])
+                                        clips=[servers.ClipMount("rue", demo_footage() / CLIP_NAME,
+                                                                 "h264")])
     yield server
     server.process.stop()
 
