@@ -28,7 +28,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": text} for code, text in {
         400: "Refused: the reason says why", 401: "Not signed in, or the session ended",
         403: "Not allowed (the policy's reason)", 404: "No such thing in your communes",
-        409: "Conflicts with the current state"}.items()}
+        409: "Conflicts with the current state",
+        413: "The request body is larger than the gateway accepts"}.items()}
 
 
 @dataclass

@@ -126,6 +126,7 @@ async def approve_masks(commune: str, camera: str, version: int, body: MaskAppro
 @router.post("/{commune}/{camera}/snapshot", summary="The commissioning snapshot: one unmasked "
              "image, for drawing masks; a reason is required and it is journaled", responses={
                  **PROBLEMS, 200: {"content": {"image/jpeg": {}}, "description": "JPEG"},
+                 429: {"description": "Too many re-survey snapshots of this camera this hour"},
                  503: {"description": "Masking did not answer"}},
              response_class=Response)
 async def snapshot(commune: str, camera: str, body: SnapshotRequest, user: MaskAdminUser,

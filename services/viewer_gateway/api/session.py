@@ -26,7 +26,8 @@ def me(user: User) -> Me:
 
 
 @router.post("", summary="Sign in (password, then TOTP where required)", response_model=Me,
-             responses={400: {"model": LoginRefusal, "description": "The body is not JSON"},
+             responses={413: PROBLEMS[413],
+                        400: {"model": LoginRefusal, "description": "The body is not JSON"},
                         401: {"model": LoginRefusal, "description": "Wrong credentials, or the "
                               "TOTP code is needed (totp_required)"},
                         403: {"model": LoginRefusal, "description": "Disabled account, expired "
