@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Generic, TypeVar
 
@@ -96,8 +96,19 @@ class Segmenter(Generic[T]):
         return (frames[-1].capture_time_ns - frames[0].capture_time_ns) // (len(frames) - 1)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def utc(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    """Exact: truncated to the microsecond (what PostgreSQL keeps), never rounded up. A float
+    division rounded a segment's end up by a microsecond past the next segment's first frame,
+    and after a restart that keyframe counted as already stored: its whole GOP was lost."""
+    return EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def ns_of(moment: datetime) -> int:
+    """The inverse of ``utc``, exact."""
+    return (moment - EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def object_key(commune: str, camera: str, start_ns: int) -> str:

@@ -39,6 +39,7 @@ from services.recorder.core import (
     Segment,
     Segmenter,
     mux_fmp4,
+    ns_of,
     object_key,
     utc,
 )
@@ -158,7 +159,7 @@ class CameraRecorder:
         of them (acknowledgements lost in a NATS restart, say) must not make a second segment."""
         until = await self._pool.fetchval(STORED_UNTIL_SQL, self.camera_id)
         if until is not None:
-            self._segmenter.floor_ns = int(until.timestamp() * 1_000_000) * 1000
+            self._segmenter.floor_ns = ns_of(until)
 
     async def _resume_from_ack_floor(self, config: ConsumerConfig) -> ConsumerConfig:
         """After a crash, the dead recorder's unacknowledged messages would come back only after

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.recorder.core import Segmenter, object_key
+from services.recorder.core import Segmenter, ns_of, object_key, utc
 from tests.recorder.frames import FRAME_NS, video_frames
 
 pytestmark = pytest.mark.unit
@@ -84,3 +84,19 @@ def test_frames_before_the_last_stored_segment_end_are_never_stored_twice() -> N
     fresh = Segmenter[int](segment_s=2.0, floor_ns=seg.floor_ns)
     kept = [fresh.feed(f, i)[1] for i, f in enumerate(frames)]
     assert kept == [False] * 50 + [True] * 50
+
+
+@pytest.mark.parametrize("sub_microsecond", [0, 1, 499, 500, 501, 999])
+def test_the_stored_end_read_back_never_passes_the_next_segments_keyframe(
+    sub_microsecond: int,
+) -> None:
+    """Found by `kill -9` of the recorder under `vigie run`: the end time was rounded (float) up
+    past the next segment's first keyframe; read back after the restart, it made that keyframe
+    "already stored" and its whole GOP was lost."""
+    keyframe_ns = 1_764_438_887_268_751_000 + sub_microsecond
+    for ns in (keyframe_ns, 1_764_438_887_999_999_600 + sub_microsecond):
+        stored_end = utc(ns)  # what the segment row keeps (microseconds)
+        assert ns_of(stored_end) <= ns < ns_of(stored_end) + 1000
+        fresh = Segmenter[int](segment_s=2.0, floor_ns=ns_of(stored_end))
+        keyframe = video_frames("c", 1, start_ns=ns)[0]
+        assert keyframe.keyframe and fresh.feed(keyframe, 0)[1], "the keyframe is kept"
