@@ -15,12 +15,18 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
-    """Call first thing in the child; exits at once if the parent is already gone."""
+def death_signal(sig: int) -> None:
+    """Ask the kernel for ``sig`` when the parent (the thread that forked us) exits. Safe in a
+    ``preexec_fn``: it survives ``exec``."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
+    """Call first thing in the child; exits at once if the parent is already gone."""
+    death_signal(sig)
     # The parent may have died before the request was made: then nobody would signal us.
     if os.getppid() != parent_pid:
         os._exit(1)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import nats.js.errors
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge
 from vigie.aio import run_periodically, sleep_or_stop
@@ -22,6 +23,7 @@ from vigie.bus.events import (
     publish_event_or_log,
 )
 from vigie.bus.frames import Frame, publish_frame
+from vigie.bus.streams import RawStreamKeeper
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
@@ -105,8 +107,10 @@ class CameraIngest:
     """One camera: connect, publish every access unit, report health, reconnect with backoff."""
 
     def __init__(self, cfg: CameraConfig, *, js: JetStreamContext, names: BusNames,
-                 pool: asyncpg.Pool, settings: IngestSettings, clock: Clock) -> None:
+                 pool: asyncpg.Pool, settings: IngestSettings, clock: Clock,
+                 raw: RawStreamKeeper) -> None:
         self.cfg = cfg
+        self._raw = raw
         self.status = CameraStatus()
         self._js, self._names, self._pool, self._settings = js, names, pool, settings
         self._capture = CaptureClock(clock)
@@ -223,6 +227,10 @@ class CameraIngest:
             try:
                 await publish_frame(self._js, self._names, frame, stage="raw")
                 return
+            except nats.js.errors.NoStreamResponseError:
+                # No RAW behind the subject: a nats-server restart lost the memory stream.
+                await self._raw.ensure()
+                await asyncio.sleep(0.2 * (attempt + 1))
             except TRANSIENT_NATS_ERRORS as exc:
                 self._log.warning("raw_publish_retry", attempt=attempt, error=type(exc).__name__)
                 await asyncio.sleep(0.2 * (attempt + 1))
@@ -288,6 +296,7 @@ class Ingest:
                  settings: IngestSettings, clock: Clock | None = None) -> None:
         self._js, self._names, self._pool, self._settings = js, names, pool, settings
         self._clock = clock or SystemClock()
+        self._raw = RawStreamKeeper(js, names)
         self.cameras: dict[int, _Running] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -318,7 +327,7 @@ class Ingest:
 
     def _start_camera(self, cfg: CameraConfig) -> None:
         worker = CameraIngest(cfg, js=self._js, names=self._names, pool=self._pool,
-                              settings=self._settings, clock=self._clock)
+                              settings=self._settings, clock=self._clock, raw=self._raw)
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop), name=f"ingest-{cfg.commune}-{cfg.slug}")
         self.cameras[cfg.id] = _Running(cfg, worker, stop, task)

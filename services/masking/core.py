@@ -115,6 +115,10 @@ class CameraPipeline:
             self._geometry = None
             self._force_key = True
 
+    def fail(self, reason: str, detail: str) -> None:
+        """Blocked for a cause outside the frames (it is reported, and nothing is published)."""
+        self._block(reason, detail)
+
     def restart(self, why: str) -> None:
         """Start again from the next keyframe, as a camera that has not begun (no failure)."""
         self._block(STARTING, why)

@@ -15,7 +15,7 @@ import nats.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
 from prometheus_client import Counter
 from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.claims import BIND_RETRY, Claim, Claims
@@ -154,9 +154,17 @@ class CameraMasker:
             if not await claims.still_held(claim):
                 return
             try:
+                raw = await self._js.stream_info(self._names.raw_stream)
+                if raw.config.storage != StorageType.MEMORY:
+                    # Invariant 1: unmasked frames never touch a disk. Whoever made RAW so,
+                    # nothing of it is read or published (fail closed), and it is said.
+                    self.pipeline.fail("other", "RAW is not a memory stream: refusing to read it")
+                    await self._report()
+                    await sleep_or_stop(stop, 5)
+                    continue
                 sub = await self._js.pull_subscribe(subject, durable=config.durable_name,
                                                     stream=self._names.raw_stream, config=config)
-            except TRANSIENT_NATS_ERRORS as exc:
+            except BIND_RETRY as exc:  # NATS away, or RAW not there (yet, or again)
                 self._log.warning("raw_subscribe_retry", error=type(exc).__name__)
                 await sleep_or_stop(stop, 1)
         await self._report()

@@ -149,3 +149,23 @@ async def test_external_subscriber_sees_only_its_communes_events(
     assert seen == [b"from-retention"]
     for nc in (ext, retention, admin):
         await nc.close()
+
+
+async def test_ingest_may_bring_raw_back_and_create_nothing_else(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A nats-server restart loses RAW (memory): ingest may create that one stream again."""
+    from nats.js.api import StorageType
+    from vigie.bus.streams import RawStreamKeeper
+
+    server = servers.start_nats(tmp_path / "nats")
+    try:
+        ingest = await _connect(server, "ingest")
+        js = jetstream(ingest, timeout_s=2)
+        assert await RawStreamKeeper(js, NAMES).ensure()
+        assert (await js.stream_info(NAMES.raw_stream)).config.storage == StorageType.MEMORY
+        for stream, subject in ((NAMES.video_stream, NAMES.all_video),
+                                (NAMES.events_stream, NAMES.all_events)):
+            with pytest.raises((nats.errors.Error, TimeoutError)):
+                await js.add_stream(name=stream, subjects=[subject])
+        await ingest.close()
+    finally:
+        server.process.stop()

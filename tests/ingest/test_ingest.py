@@ -10,8 +10,10 @@ import threading
 from collections.abc import Callable
 
 import av
+import nats.js.errors
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.api import StorageType
 from vigie.bus.connection import jetstream
 from vigie.bus.frames import Frame
 from vigie.bus.subjects import BusNames
@@ -293,3 +295,30 @@ async def test_corrupt_stream_is_reported_and_recovered_from(
         assert proxy.connections >= 2
     finally:
         await proxy.close()
+
+
+async def test_raw_lost_in_a_nats_server_restart_is_brought_back_in_memory(
+    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, admin_nc: NATS,
+    streams: BusNames,
+) -> None:
+    """Found by `kill -9` of nats-server under `vigie run`: RAW is a memory stream, the restart
+    lost it, every RAW publish failed and ingest crash-looped until `vigie init` was run again."""
+    h = ingest_harness()
+    await h.add_camera("palaiseau", "mire", cameras.url("b"))
+    await _collect_raw(admin_nc, streams, "palaiseau", "mire", 10)
+    js = jetstream(admin_nc)
+    await js.delete_stream(streams.raw_stream)  # what a nats-server restart does to it
+
+    async def raw_exists() -> bool:
+        try:
+            return bool(await js.stream_info(streams.raw_stream))
+        except nats.js.errors.NotFoundError:
+            return False
+
+    await eventually(raw_exists, timeout_s=10, message="RAW never came back")
+    frames = await _collect_raw(admin_nc, streams, "palaiseau", "mire", 25, timeout_s=15)
+    assert frames, "frames flow again"
+    info = await js.stream_info(streams.raw_stream)
+    assert info.config.storage == StorageType.MEMORY, "invariant 1: RAW never on disk"
+    assert any(line.get("event") == "raw_stream_recreated" for line in h.log_lines())
+    assert h.status("mire")["online"]

@@ -53,8 +53,10 @@ def _claims(names: BusNames, service: str) -> list[str]:
 def service_permissions(names: BusNames) -> dict[str, Permissions]:
     events_out = [names.all_events, f"$JS.API.STREAM.INFO.{names.events_stream}"]
     return {
+        # May bring RAW back (a nats-server restart loses memory streams): that stream only.
         "ingest": Permissions(
-            publish=[names.all_raw, f"$JS.API.STREAM.INFO.{names.raw_stream}", *events_out],
+            publish=[names.all_raw, f"$JS.API.STREAM.INFO.{names.raw_stream}",
+                     f"$JS.API.STREAM.CREATE.{names.raw_stream}", *events_out],
         ),
         # The only reader of RAW, and the only one to answer commissioning-snapshot requests.
         "masking": Permissions(

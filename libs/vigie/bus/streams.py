@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
@@ -106,3 +109,44 @@ async def ensure_streams(js: JetStreamContext, names: BusNames, limits: StreamLi
             await js.update_stream(config)
             log.info("stream_updated", stream=config.name)
     await ensure_claims(js, names, limits)
+
+
+class RawStreamKeeper:
+    """Brings RAW back when it is gone. RAW is a memory stream (invariant 1), so a nats-server
+    restart loses it, configuration included; without it every RAW publish failed and ingest
+    crash-looped until someone ran `vigie init` (found by `kill -9` of nats-server under
+    `vigie run`). Ingest may create that one stream, and only with RAW's memory configuration;
+    masking refuses to read a RAW that is not in memory (fail closed)."""
+
+    def __init__(self, js: JetStreamContext, names: BusNames, limits: StreamLimits | None = None,
+                 *, min_interval_s: float = 1.0) -> None:
+        self._js, self._names = js, names
+        self._config = raw_stream_config(names, limits or StreamLimits())
+        self._min_interval_s = min_interval_s
+        self._lock = asyncio.Lock()
+        self._last = 0.0
+
+    async def ensure(self) -> bool:
+        """Create RAW if it is missing (at most once a second, whoever asks); True if created."""
+        async with self._lock:
+            now = time.monotonic()
+            if now - self._last < self._min_interval_s:
+                return False
+            self._last = now
+            assert self._config.name is not None
+            try:
+                await self._js.stream_info(self._config.name)
+                return False  # there (with the limits `vigie init` set, perhaps)
+            except NotFoundError:
+                pass
+            try:
+                await self._js.add_stream(self._config)
+            except BadRequestError:
+                return False  # made meanwhile by someone else
+            log.warning("raw_stream_recreated", stream=self._config.name,
+                        detail="RAW was gone (a nats-server restart loses memory streams)")
+            return True
+
+
+def raw_stream_config(names: BusNames, limits: StreamLimits) -> StreamConfig:
+    return stream_configs(names, limits)[0]

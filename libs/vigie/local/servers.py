@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vigie.bus.permissions import all_users, render_server_config
 from vigie.bus.subjects import BusNames
+from vigie.lifeline import death_signal
 
 DEBIAN_PYTHON = "/usr/bin/python3"  # GStreamer's RTSP server is importable only from Debian's Python
 RTSP_CAMERA_SCRIPT = Path(__file__).with_name("rtsp_camera.py")
@@ -85,11 +86,17 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=self.env,
-            preexec_fn=self.preexec,
+            preexec_fn=self._in_child,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
         )
         log.close()
         return self
+
+    def _in_child(self) -> None:
+        if self.preexec is not None:
+            self.preexec()  # demoting changes credentials, which clears a death signal: first
+        # No orphan: whatever kills the supervisor (or the test session), its servers stop too.
+        death_signal(signal.SIGTERM)
 
     @property
     def pid(self) -> int | None:

@@ -60,6 +60,9 @@ async def collect(data: Path) -> dict[str, Any]:
     services = dict(zip(SERVICES, healths, strict=True))
     for name, info in services.items():
         info["restarts"] = state.get("services", {}).get(name, {}).get("restarts", 0)
+    servers = {name: {"pid": pid, "alive": _alive(pid),
+                      "restarts": state.get("server_restarts", {}).get(name, 0)}
+               for name, pid in state.get("servers", {}).items()}
     password = (data / "postgres" / "pg-password").read_text().strip()
     dsn = f"postgresql://vigie:{password}@127.0.0.1:{state['ports']['postgres']}/vigie"
     cameras: list[dict[str, Any]] = []
@@ -77,8 +80,17 @@ async def collect(data: Path) -> dict[str, Any]:
             await conn.close()
     except (OSError, asyncpg.PostgresError) as exc:
         raise StatusError(f"database unavailable: {type(exc).__name__}") from None
-    return {"web": state.get("web"), "services": services, "cameras": cameras,
-            "lifecycle_backstop": backstop}
+    return {"web": state.get("web"), "services": services, "servers": servers,
+            "cameras": cameras, "lifecycle_backstop": backstop}
+
+
+def _alive(pid: int | None) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, TypeError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def render_text(status: dict[str, Any]) -> str:
@@ -86,6 +98,10 @@ def render_text(status: dict[str, Any]) -> str:
     for name, s in status["services"].items():
         lines.append(f"{name:<16} {'yes' if s['healthy'] else 'NO':<8} "
                      f"{'yes' if s['ready'] else 'NO':<6} {s['restarts']}")
+    if status.get("servers"):
+        lines += ["", "SERVER           ALIVE    RESTARTS"]
+        for name, srv in status["servers"].items():
+            lines.append(f"{name:<16} {'yes' if srv['alive'] else 'NO':<8} {srv['restarts']}")
     backstop = {True: "yes (lifecycle rules per commune on the recordings bucket)",
                  False: "NO BACKSTOP: the object store refuses lifecycle rules, the retention "
                         "service alone erases",
@@ -107,4 +123,6 @@ def status(data: Path, *, as_json: bool) -> int:
         print(f"vigie status: {exc}")
         return 2
     print(json.dumps(result, default=str) if as_json else render_text(result))
-    return 0 if all(s["healthy"] for s in result["services"].values()) else 1
+    healthy = all(s["healthy"] for s in result["services"].values()) and \
+        all(s["alive"] for s in result.get("servers", {}).values())
+    return 0 if healthy else 1

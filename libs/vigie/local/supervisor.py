@@ -155,7 +155,7 @@ class Supervisor:
         self.data = data
         self.ports = ports
         self.footage = footage
-        self.servers: list[tuple[str, ManagedProcess]] = []
+        self.servers: dict[str, Child] = {}  # started first, stopped last, restarted like children
         self.children: dict[str, Child] = {}
         self.stop = asyncio.Event()
 
@@ -169,7 +169,8 @@ class Supervisor:
                       "s3": self.ports.s3, "rtsp": self.ports.rtsp,
                       "services": self.ports.services},
             "web": f"http://127.0.0.1:{self.ports.gateway}/",
-            "servers": {name: p.pid for name, p in self.servers},
+            "servers": {name: c.process.pid for name, c in self.servers.items()},
+            "server_restarts": {name: c.restarts for name, c in self.servers.items()},
             "services": {name: {"pid": c.process.pid, "restarts": c.restarts,
                                 "alive": c.process.alive()} for name, c in self.children.items()},
         }
@@ -181,19 +182,19 @@ class Supervisor:
         sec = load_secrets(self.data)
         nats = await asyncio.to_thread(
             start_nats, self.data / "nats", port=self.ports.nats, passwords=sec["nats"])
-        self.servers.append(("nats-server", nats.process))
+        self.servers["nats-server"] = Child("nats-server", nats.process)
         pg = await asyncio.to_thread(start_postgres, self.data / "postgres", port=self.ports.postgres)
-        self.servers.append(("postgres", pg.process))
+        self.servers["postgres"] = Child("postgres", pg.process)
         s3 = await asyncio.to_thread(
             start_rclone_s3, self.data / "s3", port=self.ports.s3,
             access_key=sec["s3_access_key"], secret_key=sec["s3_secret_key"])
-        self.servers.append(("s3", s3.process))
+        self.servers["s3"] = Child("s3", s3.process)
         cameras = demo.demo_cameras(self.footage)
         clips, patterns = demo.camera_mounts(cameras, self.footage)
         rtsp = await asyncio.to_thread(
             start_rtsp_cameras, self.data / "cameras", clips=clips, patterns=patterns,
             port=self.ports.rtsp)
-        self.servers.append(("cameras", rtsp.process))
+        self.servers["cameras"] = Child("cameras", rtsp.process)
 
         admin_env = common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user="admin")
         common = CommonSettings.model_validate(
@@ -236,11 +237,12 @@ class Supervisor:
               flush=True)
 
     async def watch(self) -> None:
-        """Restart a dead child after a backoff that doubles with each restart (max 30 s)."""
+        """Restart a dead child — a service or a server it started (NATS, PostgreSQL, S3, the
+        simulated cameras) — after a backoff that doubles with each restart (max 30 s)."""
         while not self.stop.is_set():
             now = time.monotonic()
             changed = False
-            for child in self.children.values():
+            for child in [*self.servers.values(), *self.children.values()]:
                 if child.process.alive():
                     continue
                 if child.next_start == 0.0:
@@ -268,7 +270,7 @@ class Supervisor:
             child.process.send_signal(signal.SIGTERM)
         for child in self.children.values():
             child.process.stop(timeout_s=max(1.0, min(15.0, deadline - time.monotonic())))
-        for _name, proc in reversed(self.servers):
+        for proc in reversed([c.process for c in self.servers.values()]):
             sig = signal.SIGINT if proc.name == "postgres" else signal.SIGTERM
             proc.stop(timeout_s=max(1.0, min(10.0, deadline - time.monotonic())), sig=sig)
         try:
