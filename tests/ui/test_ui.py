@@ -158,6 +158,20 @@ async def test_full_screen_plays_live_and_the_picture_changes(ui: UiStack) -> No
     clock = await operator.locator(".horodatage").inner_text()
     assert datetime.now(PARIS).strftime("%d/%m/%Y") in clock, clock
     await shoot(operator, "plein-ecran")
+    # Instant replay (R13, issue 17): the agent types the reason before anything is replayed.
+    await operator.get_by_role("button", name="Relecture instantanée (30 s)").click()
+    reason = operator.get_by_label("Motif de la relecture instantanée")
+    await expect(reason).to_be_focused()
+    await reason.fill("suivi d'un individu signalé")
+    await operator.get_by_role("button", name="Lancer la relecture").click()
+    await expect(operator.get_by_role("button", name="Revenir au direct")).to_be_visible()
+    await playing(operator)
+    await shoot(operator, "relecture-instantanee")
+    await operator.get_by_role("button", name="Revenir au direct").click()
+    replayed = await eventually(lambda: ui.gateway.rt.pool.fetchrow(  # type: ignore[union-attr]
+        "SELECT reason FROM audit_log WHERE action = 'playback'"), timeout_s=10,
+        message="the instant replay is not in the register")
+    assert replayed["reason"] == "intervention: suivi d'un individu signalé"
     await operator.keyboard.press("Escape")
     await expect(operator).to_have_url(f"{ui.gateway.url}/ui/#/mur")
 
