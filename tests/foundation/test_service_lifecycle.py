@@ -23,6 +23,13 @@ pytestmark = pytest.mark.integration
 NATS_USER = {"viewer-gateway": "gateway"}
 
 
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_health_readiness_and_sigterm(
     service: str, settings_for: Callable[..., CommonSettings], streams: object, db: object,
@@ -35,13 +42,7 @@ def test_service_health_readiness_and_sigterm(
     proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", service], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        def ready() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for_sync(ready, timeout_s=30, message=f"{service} never became ready")
+        wait_for_sync(lambda: _ready(port), timeout_s=30, message=f"{service} never became ready")
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
         assert health == {"service": service, "healthy": True}
         checks = httpx.get(f"http://127.0.0.1:{port}/readyz").json()["checks"]
@@ -71,13 +72,7 @@ def test_the_gateways_public_port_shows_no_metrics_nor_api_docs_in_production(
     proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "viewer-gateway"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def ready() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for_sync(ready, timeout_s=30, message="the gateway never became ready")
+        wait_for_sync(lambda: _ready(port), timeout_s=30, message="the gateway never became ready")
         for path in ("/metrics", "/docs", "/openapi.json", "/redoc"):
             assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code == 404, path
         assert "python_info" in httpx.get(f"http://127.0.0.1:{ops}/metrics").text
