@@ -62,12 +62,13 @@ class GatewayUnderTest:
 
 
 async def fresh_totp_code(secret: str, used: dict[str, int], key: str) -> str:
-    """The code of the oldest step the server still accepts (one back for drift) and that was not
-    used yet; waits for the clock when the step ahead was taken already."""
+    """The code of the current step, or of the next one when the current was used already (the
+    server accepts one step either side for drift); waits for the clock beyond that. Never the
+    step behind: a request crossing a step boundary would find it expired."""
     totp = pyotp.TOTP(secret)
     while True:
         current = int(time.time() // totp.interval)
-        step = max(current - 1, used.get(key, current - 2) + 1)
+        step = max(current, used.get(key, current - 1) + 1)
         if step <= current + 1:
             used[key] = step
             return totp.generate_otp(step)

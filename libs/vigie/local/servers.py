@@ -75,6 +75,9 @@ class ManagedProcess:
     log_path: Path
     env: dict[str, str] | None = None
     preexec: Callable[[], None] | None = None
+    # Die with the process that started this one (the supervisor), whatever kills it. Only where
+    # the starting thread lives as long as that process: the signal is tied to the forking thread.
+    lifeline: bool = False
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
@@ -95,8 +98,8 @@ class ManagedProcess:
     def _in_child(self) -> None:
         if self.preexec is not None:
             self.preexec()  # demoting changes credentials, which clears a death signal: first
-        # No orphan: whatever kills the supervisor (or the test session), its servers stop too.
-        death_signal(signal.SIGTERM)
+        if self.lifeline:
+            death_signal(signal.SIGTERM)  # no orphan, whatever kills the supervisor
 
     @property
     def pid(self) -> int | None:
@@ -172,6 +175,7 @@ def start_nats(
     passwords: dict[str, str] | None = None,
     externals: dict[str, list[str]] | None = None,
     names: BusNames | None = None,
+    lifeline: bool = False,
 ) -> NatsServer:
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -189,7 +193,7 @@ def start_nats(
     config_path.write_text(config)
     config_path.chmod(0o600)
     process = ManagedProcess("nats-server", [venv_bin("nats-server"), "-c", str(config_path)],
-                             folder / "nats.log").start()
+                             folder / "nats.log", lifeline=lifeline).start()
     process.wait_until(lambda: tcp_answers(port), 30)
     return NatsServer(process, port, monitor_port, passwords, config_path)
 
@@ -259,7 +263,8 @@ def _reachable(ids: tuple[int, int] | None, path: Path) -> bool:
 
 
 def start_postgres(
-    folder: Path, *, port: int | None = None, password: str | None = None, database: str = "vigie"
+    folder: Path, *, port: int | None = None, password: str | None = None, database: str = "vigie",
+    lifeline: bool = False,
 ) -> PostgresServer:
     """initdb (first time only) and start PostgreSQL listening on loopback, password required."""
     ids = _unprivileged()
@@ -300,7 +305,7 @@ def start_postgres(
     argv = [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
             "-k", str(data)]
     log_path = home / "postgres.log"
-    process = ManagedProcess("postgres", argv, log_path, preexec=_demote(ids))
+    process = ManagedProcess("postgres", argv, log_path, preexec=_demote(ids), lifeline=lifeline)
     if ids:
         log_path.touch()
         os.chown(log_path, *ids)
@@ -363,6 +368,7 @@ class S3Server:
 def start_rclone_s3(
     folder: Path, *, port: int | None = None, access_key: str | None = None,
     secret_key: str | None = None,
+    lifeline: bool = False,
 ) -> S3Server:
     """`rclone serve s3` over plain files; it does not support lifecycle rules."""
     objects = folder / "objects"
@@ -373,7 +379,7 @@ def start_rclone_s3(
     argv = [venv_bin("rclone"), "serve", "s3", str(objects), "--addr", f"127.0.0.1:{port}",
             "--auth-key", f"{access_key},{secret_key}", "--config", "/dev/null",
             "--log-level", "NOTICE"]
-    process = ManagedProcess("rclone-s3", argv, folder / "rclone.log").start()
+    process = ManagedProcess("rclone-s3", argv, folder / "rclone.log", lifeline=lifeline).start()
     process.wait_until(lambda: tcp_answers(port), 30)
     return S3Server(process, port, access_key, secret_key, lifecycle_rules=False)
 
@@ -438,6 +444,7 @@ def start_rtsp_cameras(
     port: int | None = None,
     credentials: str | None = None,
     name: str = "rtsp-cameras",
+    lifeline: bool = False,
 ) -> RtspCameras:
     if not Path(DEBIAN_PYTHON).exists():
         raise ServerStartError(f"{DEBIAN_PYTHON} not found: install python3-gi (`make setup`)")
@@ -452,6 +459,7 @@ def start_rtsp_cameras(
         argv += ["--credentials", credentials]
     # Debian's Python must not see the venv's packages.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    process = ManagedProcess(name, argv, folder / f"{name}.log", env=env).start()
+    process = ManagedProcess(name, argv, folder / f"{name}.log", env=env,
+                             lifeline=lifeline).start()
     process.wait_until(lambda: tcp_answers(port), 30)
     return RtspCameras(process, port, credentials)

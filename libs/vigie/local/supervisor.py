@@ -179,21 +179,25 @@ class Supervisor:
         tmp.replace(self._state_file())
 
     async def start(self) -> None:
+        # Servers are started from the loop's executor threads, which live as long as the
+        # supervisor: their death signal (tied to the forking thread) fires when it dies.
         sec = load_secrets(self.data)
         nats = await asyncio.to_thread(
-            start_nats, self.data / "nats", port=self.ports.nats, passwords=sec["nats"])
+            start_nats, self.data / "nats", port=self.ports.nats, passwords=sec["nats"],
+            lifeline=True)
         self.servers["nats-server"] = Child("nats-server", nats.process)
-        pg = await asyncio.to_thread(start_postgres, self.data / "postgres", port=self.ports.postgres)
+        pg = await asyncio.to_thread(start_postgres, self.data / "postgres", port=self.ports.postgres,
+                                 lifeline=True)
         self.servers["postgres"] = Child("postgres", pg.process)
         s3 = await asyncio.to_thread(
             start_rclone_s3, self.data / "s3", port=self.ports.s3,
-            access_key=sec["s3_access_key"], secret_key=sec["s3_secret_key"])
+            access_key=sec["s3_access_key"], secret_key=sec["s3_secret_key"], lifeline=True)
         self.servers["s3"] = Child("s3", s3.process)
         cameras = demo.demo_cameras(self.footage)
         clips, patterns = demo.camera_mounts(cameras, self.footage)
         rtsp = await asyncio.to_thread(
             start_rtsp_cameras, self.data / "cameras", clips=clips, patterns=patterns,
-            port=self.ports.rtsp)
+            port=self.ports.rtsp, lifeline=True)
         self.servers["cameras"] = Child("cameras", rtsp.process)
 
         admin_env = common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user="admin")
@@ -226,7 +230,8 @@ class Supervisor:
             env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
             env[prefix + "HTTP_HOST"] = "127.0.0.1"
             argv = [sys.executable, "-m", "vigie.cli.main", "service", name]
-            proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env).start()
+            proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env,
+                                  lifeline=True).start()
             self.children[name] = Child(name, proc)
         self.write_state()
         print(f"Vigie is running. Web: http://127.0.0.1:{self.ports.gateway}/", flush=True)
