@@ -136,3 +136,34 @@ def test_busy_port_is_one_clear_line_and_nothing_runs(tmp_path: Path) -> None:
     assert len(lines) == 1 and f"port {base + 3} (postgres) is already in use" in lines[0]
     assert time.monotonic() - t0 < 30
     assert not (tmp_path / "var" / "nats").exists(), "nothing may have been started"
+
+
+def test_a_killed_nats_server_comes_back_and_a_killed_supervisor_leaves_no_orphan(
+    tmp_path: Path,
+) -> None:
+    """Found by breaking `make run` (issue 17): a nats-server killed with SIGKILL was never
+    restarted, and, restarted by hand, came back without RAW (a memory stream), so ingest
+    crash-looped; the supervisor killed with SIGKILL left every child running."""
+    stack = start_stack(tmp_path / "var")
+    try:
+        nats_pid = stack.state()["servers"]["nats-server"]
+        os.kill(nats_pid, signal.SIGKILL)
+        wait_for_sync(lambda: stack.state().get("server_restarts", {}).get("nats-server", 0) >= 1,
+                      timeout_s=30, message="nats-server not restarted")
+
+        def flowing_again() -> bool:
+            code, status = stack.status()
+            return code == 0 and bool(status.get("cameras")) and all(
+                c["last_frame_age_s"] is not None and c["last_frame_age_s"] < 3
+                for c in status["cameras"]) and all(
+                s["restarts"] == 0 for name, s in status["services"].items() if name == "ingest")
+
+        wait_for_sync(flowing_again, timeout_s=60,
+                      message="cameras did not come back after the nats-server restart")
+        pids = [*stack.state()["servers"].values(),
+                *(s["pid"] for s in stack.state()["services"].values())]
+    finally:
+        stack.proc.kill()  # SIGKILL: no shutdown sequence at all
+        stack.proc.wait(timeout=10)
+    wait_for_sync(lambda: not [p for p in pids if pid_alive(p)], timeout_s=20,
+                  message="children outlived the supervisor killed with SIGKILL")

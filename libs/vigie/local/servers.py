@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vigie.bus.permissions import all_users, render_server_config
 from vigie.bus.subjects import BusNames
-from vigie.lifeline import death_signal
+from vigie.lifeline import lifeline_argv
 
 DEBIAN_PYTHON = "/usr/bin/python3"  # GStreamer's RTSP server is importable only from Debian's Python
 RTSP_CAMERA_SCRIPT = Path(__file__).with_name("rtsp_camera.py")
@@ -77,29 +77,27 @@ class ManagedProcess:
     preexec: Callable[[], None] | None = None
     # Die with the process that started this one (the supervisor), whatever kills it. Only where
     # the starting thread lives as long as that process: the signal is tied to the forking thread.
+    # (A preexec_fn runs Python between fork and exec: it is kept to what cannot be done otherwise,
+    # demoting PostgreSQL; Python in a forked child of a threaded parent can deadlock.)
     lifeline: bool = False
+    lifeline_python: str = sys.executable
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
-            self.argv,
+            lifeline_argv(self.argv, os.getpid(), python=self.lifeline_python)
+            if self.lifeline else self.argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=self.env,
-            preexec_fn=self._in_child,
+            preexec_fn=self.preexec,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
         )
         log.close()
         return self
-
-    def _in_child(self) -> None:
-        if self.preexec is not None:
-            self.preexec()  # demoting changes credentials, which clears a death signal: first
-        if self.lifeline:
-            death_signal(signal.SIGTERM)  # no orphan, whatever kills the supervisor
 
     @property
     def pid(self) -> int | None:
@@ -305,7 +303,12 @@ def start_postgres(
     argv = [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
             "-k", str(data)]
     log_path = home / "postgres.log"
-    process = ManagedProcess("postgres", argv, log_path, preexec=_demote(ids), lifeline=lifeline)
+    # The lifeline's launcher runs as the demoted user: with a Python that user can run.
+    python = next((p for p in (sys.executable, shutil.which("python3"), "/usr/bin/python3")
+                   if p and _reachable(ids, Path(p))), None)
+    process = ManagedProcess("postgres", argv, log_path, preexec=_demote(ids),
+                             lifeline=lifeline and python is not None,
+                             lifeline_python=python or sys.executable)
     if ids:
         log_path.touch()
         os.chown(log_path, *ids)
