@@ -106,6 +106,9 @@ class CameraRecorder:
         self._log = log.bind(commune=commune, camera=camera)
         self._labels = (commune, camera)
         self._outage = False
+        # An upload abandoned on timeout goes on in its thread: the next attempt waits for it
+        # rather than racing it (two PUTs of one key: the late one's abort removed the object).
+        self._upload: asyncio.Task[str] | None = None
         self._alarm = BacklogAlarm()
         self.stored = 0
         self.durable = durable_name(commune, camera)
@@ -251,11 +254,17 @@ class CameraRecorder:
         first = segment.first
         t0 = time.monotonic()
         # Both raise OSError when unreachable: which step failed names the target, not the type.
+        timeout = self._settings.upload_timeout_s
         try:
-            async with asyncio.timeout(self._settings.upload_timeout_s):
-                await self._store.put(self._bucket, key, muxed.data, content_type="video/mp4",
-                                      metadata={"sha256": muxed.sha256,
-                                                "mask-version": str(first.mask_version)})
+            if self._upload is not None and not self._upload.done():
+                # The previous attempt is still in flight: let it end before sending again.
+                await asyncio.wait({self._upload}, timeout=timeout)
+                if not self._upload.done():
+                    raise TimeoutError("the previous upload is still in flight")
+            self._upload = asyncio.create_task(self._store.put(
+                self._bucket, key, muxed.data, content_type="video/mp4",
+                metadata={"sha256": muxed.sha256, "mask-version": str(first.mask_version)}))
+            await asyncio.wait_for(asyncio.shield(self._upload), timeout)
         except TRANSIENT_STORAGE_ERRORS + (S3Error,) as exc:
             raise _Unavailable("object_storage", exc) from exc
         UPLOAD.observe(time.monotonic() - t0)
