@@ -26,6 +26,8 @@ NORMS = {False: (352, 288, 6.0), True: (704, 576, 12.0)}  # narrow_field → (w,
 
 
 STARTING = MASKING_STARTING
+# Blocks that a new policy lifts (the others wait for the frames to say they are over).
+POLICY_BLOCKS = frozenset({"commissioning", "unknown_camera", "masks_unavailable"})
 SOURCE_CHANGED = "source_changed"
 
 
@@ -109,11 +111,17 @@ class CameraPipeline:
                         f"camera is {policy.state}")
         elif policy.document is None:
             self._block("masks_unavailable", policy.problem or "no approved mask document")
-        elif previous is None or previous.document is None or \
-                previous.document.version != policy.document.version or \
-                previous.document != policy.document:
-            self._geometry = None
-            self._force_key = True
+        else:
+            if self.blocked is not None and self.blocked.reason in POLICY_BLOCKS:
+                # Approved masks now: waiting for a keyframe under them is starting, not a
+                # failure (the camera read « masquage en échec » until a restart, issue 18).
+                self._block(STARTING, f"waiting for a keyframe under version "
+                            f"{policy.document.version}")
+            if previous is None or previous.document is None or \
+                    previous.document.version != policy.document.version or \
+                    previous.document != policy.document:
+                self._geometry = None
+                self._force_key = True
 
     def fail(self, reason: str, detail: str) -> None:
         """Blocked for a cause outside the frames (it is reported, and nothing is published)."""

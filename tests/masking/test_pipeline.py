@@ -148,3 +148,19 @@ def test_a_yuv_picture_flagged_full_range_is_converted() -> None:
     converted = maskable(full)
     assert converted.format.name == "yuv420p" and converted.color_range == 1
     assert converted.to_ndarray(format="gray").mean() > 240, "white stays white"
+
+
+def test_masks_approved_after_none_read_as_starting_not_as_a_failure() -> None:
+    """Issue 18: a camera read « masquage en échec » after its masks were approved, until a
+    restart. With approved masks, waiting for a keyframe is starting; nothing passes before it."""
+    pipeline = CameraPipeline("palaiseau", "gare")
+    pipeline.set_policy(CameraPolicy(state="active", document=None))
+    frames = raw_frames(2 * GOP)
+    assert pipeline.process(frames[0]) == []
+    assert pipeline.blocked is not None and pipeline.blocked.reason == "masks_unavailable"
+    pipeline.set_policy(policy([]))
+    pipeline.apply_pending()
+    assert pipeline.blocked is not None and pipeline.blocked.reason == "starting"
+    assert pipeline.process(frames[1]) == [], "a P-frame passes nothing (fail closed)"
+    assert pipeline.process(frames[GOP]), "the next keyframe starts the video"
+    assert pipeline.blocked is None

@@ -10,13 +10,15 @@ from tests.recorder.frames import video_frames
 
 
 async def record_minute(db: asyncpg.Pool, objects: ObjectStore, bucket: str, *,
-                        start_ns: int, camera: str = "gare") -> list[int]:
-    """60 s of 160x120 video for palaiseau/<camera> from start_ns, in 10-s segments; returns the
-    capture time of every frame."""
-    frames = video_frames(camera, 1500, start_ns=start_ns)
+                        start_ns: int, camera: str = "gare", seconds: int = 60,
+                        segment_s: int = 10) -> list[int]:
+    """`seconds` of 160x120 video at 25 fps for palaiseau/<camera> from start_ns, in segments of
+    `segment_s`; returns the capture time of every frame. A start_ns off the whole second gives
+    segments as the recorder cuts them from a real camera (issue 18)."""
+    frames = video_frames(camera, seconds * 25, start_ns=start_ns)
     cid = await db.fetchval("SELECT id FROM cameras WHERE commune = 'palaiseau' AND slug = $1",
                             camera)
-    segmenter: Segmenter[int] = Segmenter(segment_s=10)
+    segmenter: Segmenter[int] = Segmenter(segment_s=segment_s)
     segments = [s for i, f in enumerate(frames) for s in segmenter.feed(f, i)[0]]
     segments.append(segmenter.flush())  # type: ignore[arg-type]
     for seg in segments:

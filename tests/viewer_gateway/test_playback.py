@@ -113,3 +113,32 @@ async def test_the_timeline_lists_segments_and_the_gaps_between_them(
         reversed_ = await client.get("/api/cameras/palaiseau/gare/timeline",
                                      params={"start": end.isoformat(), "end": start.isoformat()})
         assert reversed_.status_code == 400 and "ends before it starts" in reversed_.text
+
+
+async def test_every_boundary_of_off_second_segments_is_crossed_at_millisecond_precision(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    """Issue 18: 60-s segments that start at .254318 s; a browser reads X-Next-At to the
+    millisecond (truncating), asks for that time, and must get the next segment, every time."""
+    objects, buckets = store
+    start_ns = T0 + 254_318_123
+    await record_minute(db, objects, buckets.recordings, start_ns=start_ns, seconds=150,
+                        segment_s=60)
+    starts = [r["start_time"] for r in await db.fetch(
+        "SELECT start_time FROM segments ORDER BY start_time")]
+    assert len(starts) == 3 and all(s.microsecond % 1000 for s in starts), starts
+    async with aclosing(await gateway.login("operator")) as client:
+        first = datetime.fromtimestamp(start_ns / 1e9, tz=UTC)
+        opened = await client.post("/api/cameras/palaiseau/gare/playback", json={
+            "category": "other", "reason": "contrôle des limites", "at": first.isoformat()})
+        media = opened.json()["media"]
+        at, seen = first.isoformat(), []
+        for _ in range(3):
+            served = await client.get(media, params={"at": at})
+            assert served.status_code == 200, served.text
+            seen.append(datetime.fromisoformat(served.headers["x-segment-start"]))
+            if "x-next-at" not in served.headers:
+                break
+            browser_ms = datetime.fromisoformat(served.headers["x-next-at"])
+            at = browser_ms.replace(microsecond=browser_ms.microsecond // 1000 * 1000).isoformat()
+        assert seen == starts, "a boundary served the same segment again"

@@ -5,11 +5,10 @@ apart (camera_sources) and never returned."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Response
-from vigie.bus.events import MASKING_STARTING
 from vigie.coverage import uncovered
 from vigie.register import Entry, record
 
@@ -33,6 +32,7 @@ from services.viewer_gateway.api.models import (
     Timeline,
     TimelineSegment,
 )
+from services.viewer_gateway.camera_status import camera_status, masking_state
 from services.viewer_gateway.policy import rights
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -48,14 +48,6 @@ ORDER BY c.commune, c.slug
 """
 
 
-def _masking(ok: bool | None, detail: str | None) -> Literal["ok", "starting", "failed"] | None:
-    if ok is None:
-        return None
-    if ok:
-        return "ok"
-    return "starting" if (detail or "").startswith(MASKING_STARTING) else "failed"
-
-
 def _view(row: asyncpg.Record) -> CameraView:
     expires = row["authorisation_expires"]
     return CameraView(
@@ -64,7 +56,9 @@ def _view(row: asyncpg.Record) -> CameraView:
         authorisation_ref=row["authorisation_ref"], authorisation_expires=expires,
         authorisation_expired=expires is not None and expires < datetime.now(UTC).date(),
         device_id=row["device_id"], online=row["online"], masking_ok=row["masking_ok"],
-        masking=_masking(row["masking_ok"], row["masking_detail"]),
+        masking=masking_state(row["masking_ok"], row["masking_detail"]),
+        status=camera_status(row["state"], row["online"], row["masking_ok"],
+                             row["masking_detail"]),
         mask_version=row["mask_version"],
         has_source=row["has_source"])
 

@@ -25,6 +25,7 @@ from vigie.register import Entry, record
 from services.viewer_gateway.api.deps import Gateway, websocket_user
 from services.viewer_gateway.api.models import Line, Text
 from services.viewer_gateway.auth import User, session_user
+from services.viewer_gateway.camera_status import camera_status
 from services.viewer_gateway.live import (
     LiveFragmenter,
     start_at_keyframe_before,
@@ -58,16 +59,13 @@ async def _decision(gw: Gateway, user: User, commune: str, camera: str) -> tuple
 
 async def _camera_state(gw: Gateway, commune: str, camera: str) -> str:
     row = await gw.pool.fetchrow(
-        "SELECT c.state, h.online, h.masking_ok FROM cameras c "
+        "SELECT c.state, h.online, h.masking_ok, h.masking_detail FROM cameras c "
         "LEFT JOIN camera_health h ON h.camera_id = c.id WHERE c.commune = $1 AND c.slug = $2",
         commune, camera)
     if row is None:
         return "gone"
-    if row["state"] != "active":
-        return row["state"]
-    if row["masking_ok"] is False:
-        return "masking_failed"
-    return "offline" if not row["online"] else "waiting"
+    status = camera_status(row["state"], row["online"], row["masking_ok"], row["masking_detail"])
+    return "waiting" if status == "online" else status  # online, yet nothing came for a while
 
 
 @router.websocket("/api/cameras/{commune}/{camera}/live")

@@ -120,6 +120,9 @@ class CameraView(BaseModel):
     masking: Literal["ok", "starting", "failed"] | None = Field(
         description="Masking's state: starting until the first keyframe, failed when blocked")
     mask_version: int | None = Field(description="The mask version masking applies now")
+    status: Literal["disabled", "commissioning", "masking_failed", "offline", "starting",
+                    "online"] = Field(description="What every screen says about the camera, most "
+                                      "serious cause first")
     has_source: bool = Field(description="An RTSP source is set (the URL itself is write-only)")
 
 

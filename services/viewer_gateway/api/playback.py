@@ -6,7 +6,7 @@ written to the register when the view ends — by the viewer, or after it went q
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import asyncpg
@@ -107,8 +107,16 @@ async def media(view_id: uuid.UUID, user: UserDep, gw: GatewayDep,
     headers = {**NO_STORE, "X-Segment-Start": segment["start_time"].isoformat(),
                "X-Segment-End": segment["end_time"].isoformat()}
     if following is not None:
-        headers["X-Next-At"] = following.isoformat()
+        headers["X-Next-At"] = to_milliseconds_up(following).isoformat(timespec="milliseconds")
     return Response(data, media_type="video/mp4", headers=headers)
+
+
+def to_milliseconds_up(t: datetime) -> datetime:
+    """Browsers keep times to the millisecond: a next-segment time of 12:00:07.254318 read as
+    .254 fell in the segment before, which was served again and again (playback froze at the first
+    boundary, issue 18). Rounded up, it falls in the next segment (segments outlast 1 ms)."""
+    extra = t.microsecond % 1000
+    return t + timedelta(microseconds=1000 - extra) if extra else t
 
 
 @router.post("/api/playback/{view_id}/end", status_code=204, responses=PROBLEMS,
