@@ -27,7 +27,7 @@ async def work(rt: Runtime, settings: ViewerGatewaySettings) -> None:
     try:
         await handlers.run(pool=rt.require_pool(), handover=gw.handover,
                            register_key=key.get_secret_value().encode(), settings=settings,
-                           stop=rt.stop)
+                           stop=rt.stop, alarm_round=gw.alarms.round)
     finally:
         await gw.tiles.close()
 

@@ -8,7 +8,7 @@ import contextlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -210,7 +210,8 @@ async def purge_expired(pool: asyncpg.Pool, settings: ViewerGatewaySettings) -> 
 
 
 async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
-              settings: ViewerGatewaySettings, stop: asyncio.Event) -> None:
+              settings: ViewerGatewaySettings, stop: asyncio.Event,
+              alarm_round: Callable[[], Awaitable[None]]) -> None:
     async def sign_head() -> None:
         await checkpoint(pool, register_key)
 
@@ -224,4 +225,5 @@ async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
         run_periodically(stop, 30, end_idle_playback, what="playback_idle"),
         run_periodically(stop, settings.purge_interval_s, purge, what="session_purge"),
         run_periodically(stop, settings.handover_check_s, handover.evaluate_all, what="handover"),
-        run_periodically(stop, settings.checkpoint_interval_s, sign_head, what="checkpoint"))
+        run_periodically(stop, settings.checkpoint_interval_s, sign_head, what="checkpoint"),
+        run_periodically(stop, settings.alarm_check_s, alarm_round, what="alarms"))

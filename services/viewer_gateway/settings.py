@@ -39,6 +39,14 @@ class ViewerGatewaySettings(ServiceSettings):
                                     description="How often scheduled hand-overs are evaluated")
     checkpoint_interval_s: float = Field(default=60.0, gt=0, le=86400,
                                          description="How often the register's head is signed")
+    alarm_check_s: float = Field(default=2.0, gt=0, le=300,
+                                 description="How often the alarm list is brought up to date")
+    recorder_late_s: float = Field(default=240.0, ge=30, le=86400,
+                                   description="An online camera whose last recording ended this "
+                                   "long ago raises « enregistrement en retard »")
+    authorisation_warning_days: int = Field(default=30, ge=0, le=365,
+                                            description="Days before a prefectoral "
+                                            "authorisation expires when its alarm is raised")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ViewerGatewaySettings:

@@ -114,7 +114,7 @@ async def gateway(
     rt = Runtime(service="viewer-gateway", common=common, names=streams, stop=asyncio.Event(),
                  nc=admin_nc, js=jetstream(admin_nc), pool=db, store=objects, buckets=buckets)
     settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, checkpoint_interval_s=0.5,
-                                     login_window_s=60)
+                                     login_window_s=60, alarm_check_s=0.3)
     app = create_app(rt, settings)
     server = HttpServer(app, host="127.0.0.1", port=0)
     await server.start()
@@ -123,7 +123,8 @@ async def gateway(
     gw: Gateway = app.state.gateway
     work = asyncio.create_task(handlers.run(pool=db, handover=gw.handover,
                                             register_key=REGISTER_KEY.encode(),
-                                            settings=settings, stop=rt.stop))
+                                            settings=settings, stop=rt.stop,
+                                            alarm_round=gw.alarms.round))
     try:
         yield GatewayUnderTest(f"http://127.0.0.1:{server.port}", rt, gw, totp)
     finally:

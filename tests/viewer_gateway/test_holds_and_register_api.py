@@ -7,6 +7,7 @@ import csv
 import io
 from contextlib import aclosing
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -84,10 +85,21 @@ async def test_auditor_searches_exports_csv_and_verifies_the_register_R14(
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert {r["actor"] for r in rows} == {"operator", "auditor"}
         assert all(len(r["hash"]) == 64 for r in rows)
+        # The French convention (issue 18): a French spreadsheet opens it as is.
+        french = await auditor.get("/api/register/export.csv",
+                                   params={"action": "login", "format": "fr"})
+        assert french.status_code == 200 and french.text.startswith("\ufeff")
+        table = list(csv.DictReader(io.StringIO(french.text.lstrip("\ufeff")), delimiter=";"))
+        assert {r["Agent"] for r in table} == {"operator", "auditor"}
+        paris = datetime.strptime(table[0]["Date (heure de Paris)"], "%d/%m/%Y %H:%M:%S")
+        utc = datetime.fromisoformat(rows[0]["at"]).astimezone(ZoneInfo("Europe/Paris"))
+        assert paris == utc.replace(tzinfo=None, microsecond=0)
+        refused = await auditor.get("/api/register/export.csv", params={"format": "xlsx"})
+        assert refused.status_code == 422
         verified = (await auditor.get("/api/register/verify")).json()
         assert verified["ok"] is True and verified["rows"] >= 3
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
-                             "'register.exported' AND actor = 'auditor'") == 1
+                             "'register.exported' AND actor = 'auditor'") == 2
 
 
 @pytest.mark.parametrize("days", [0, 31])

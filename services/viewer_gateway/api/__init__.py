@@ -10,7 +10,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from vigie.service import Runtime
 
+from services.viewer_gateway.alarms import Alarms
 from services.viewer_gateway.api import (
+    alarms,
+    bookmarks,
     cameras,
     communes,
     holds,
@@ -37,8 +40,8 @@ UI_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-ROUTERS = tuple(m.router for m in (session, communes, cameras, masks, live, playback, users, holds,
-                                   register))
+ROUTERS = tuple(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
+                                   alarms, users, holds, register))
 
 
 def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
@@ -51,7 +54,10 @@ def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
         "is a 4xx with a reason; RTSP URLs and credentials are write-only.")
     notifier = Notifier()
     app.state.gateway = Gateway(rt=rt, settings=settings, notifier=notifier,
-                                handover=Handover(rt, notifier), tiles=Tiles(rt))
+                                handover=Handover(rt, notifier), tiles=Tiles(rt),
+                                alarms=Alarms(rt, notifier, recorder_late_s=settings.recorder_late_s,
+                                              authorisation_warning_days=settings
+                                              .authorisation_warning_days))
     for router in ROUTERS:
         app.include_router(router)
 

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, WebSocket
 from pydantic import BaseModel, Field
 from vigie.service import Runtime
 
+from services.viewer_gateway.alarms import Alarms
 from services.viewer_gateway.auth import COOKIE, User, session_user
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.policy import Action, CameraState, decide
@@ -39,6 +40,7 @@ class Gateway:
     notifier: Notifier
     handover: Handover
     tiles: Tiles
+    alarms: Alarms
     tiles_seen: SeenOnce = field(init=False)  # (session, camera) tile views recorded
 
     def __post_init__(self) -> None:

@@ -7,7 +7,8 @@ import csv
 import io
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query
@@ -83,28 +84,49 @@ async def search(user: AuditUser, gw: GatewayDep, actor: Filter = None, camera: 
     return RegisterPage(rows=[_row(r) for r in rows[:limit]], more=len(rows) > limit)
 
 
-@router.get("/export.csv", summary="The same search as CSV, for the CNIL (at most 100,000 rows)",
+FRENCH_HEADERS = ["N°", "Date (heure de Paris)", "Agent", "Action", "Commune", "Caméras",
+                  "Début de la période", "Fin de la période", "Motif", "Destinataires",
+                  "Résultat", "Détails", "Empreinte"]
+ENGLISH_HEADERS = ["id", "at", "actor", "action", "commune", "cameras", "period_start",
+                   "period_end", "reason", "recipients", "outcome", "details", "hash"]
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _csv(rows: list[asyncpg.Record], *, french: bool) -> str:
+    """RFC 4180 with ISO 8601 UTC times, or the French convention a French spreadsheet opens as
+    is: semicolons, a byte-order mark, French headers, Paris time to the second (issue 18)."""
+    def when(t: datetime | None) -> str:
+        if t is None:
+            return ""
+        return t.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S") if french else t.isoformat()
+
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";" if french else ",")
+    writer.writerow(FRENCH_HEADERS if french else ENGLISH_HEADERS)
+    for r in rows:
+        writer.writerow([spreadsheet_cell(v) for v in (
+            r["id"], when(r["at"]), r["actor"], r["action"], r["commune"],
+            " ".join(r["cameras"]), when(r["period_start"]), when(r["period_end"]), r["reason"],
+            r["recipients"], r["outcome"], r["details"], r["hash"])])
+    return ("\ufeff" if french else "") + out.getvalue()
+
+
+@router.get("/export.csv", summary="The same search as CSV, for the CNIL (at most 100,000 rows); "
+            "format=fr for the French spreadsheet convention",
             response_class=Response,
             responses={**PROBLEMS, 200: {"content": {"text/csv": {}}, "description": "CSV"}})
 async def export_csv(user: AuditUser, gw: GatewayDep, actor: Filter = None,
                      camera: Filter = None, action: Filter = None,
-                     start: datetime | None = None, end: datetime | None = None) -> Response:
+                     start: datetime | None = None, end: datetime | None = None,
+                     format: Literal["rfc4180", "fr"] = "rfc4180") -> Response:  # noqa: A002
     rows = await _search(gw, user, actor=actor, camera=camera, action=action, start=start,
                          end=end, before_id=None, limit=100_000)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "at", "actor", "action", "commune", "cameras", "period_start",
-                     "period_end", "reason", "recipients", "outcome", "details", "hash"])
-    for r in rows:
-        writer.writerow([spreadsheet_cell(v) for v in (
-            r["id"], r["at"].isoformat(), r["actor"], r["action"], r["commune"],
-            " ".join(r["cameras"]), r["period_start"].isoformat() if r["period_start"] else "",
-            r["period_end"].isoformat() if r["period_end"] else "", r["reason"], r["recipients"],
-            r["outcome"], r["details"], r["hash"])])
+    text = _csv(rows, french=format == "fr")
     await record(gw.pool, Entry(actor=user.username, action="register.exported",
                                 details={"rows": len(rows), "actor": actor, "camera": camera,
-                                         "action": action, "start": start, "end": end}))
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                                         "action": action, "start": start, "end": end,
+                                         "format": format}))
+    return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="registre.csv"',
                              "Cache-Control": "no-store"})
 

@@ -1,0 +1,67 @@
+"""The alarm list (issue 18): open alarms and their history for your communes, acknowledged by a
+named agent (journaled). Raised and cleared by the gateway (services/viewer_gateway/alarms.py);
+new ones are pushed over the session's event socket."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+from vigie.register import Entry, record
+
+from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, LiveUser
+
+router = APIRouter(prefix="/api/alarms", tags=["alarms"])
+Kind = Literal["camera_lost", "masking_failed", "recorder_late", "authorisation_expiring"]
+
+
+class AlarmView(BaseModel):
+    id: int
+    commune: str
+    camera: str
+    camera_name: str
+    kind: Kind
+    detail: str
+    raised_at: datetime
+    cleared_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
+SELECT = ("SELECT a.*, c.slug AS camera, c.name AS camera_name FROM alarms a "
+          "JOIN cameras c ON c.id = a.camera_id ")
+
+
+@router.get("", responses=PROBLEMS, summary="Open alarms (state=open) or the history (state=all)")
+async def list_alarms(user: LiveUser, gw: GatewayDep,
+                      state: Literal["open", "all"] = "open",
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AlarmView]:
+    rows = await gw.pool.fetch(
+        SELECT + "WHERE a.commune = ANY($1) AND ($2 OR a.cleared_at IS NULL) "
+        "ORDER BY a.raised_at DESC, a.id DESC LIMIT $3", list(user.communes), state == "all",
+        limit)
+    return [AlarmView(**dict(r)) for r in rows]
+
+
+@router.post("/{alarm_id}/ack", responses=PROBLEMS, summary="Acknowledge an alarm (journaled)")
+async def acknowledge(alarm_id: Annotated[int, "alarm id"], user: LiveUser,
+                      gw: GatewayDep) -> AlarmView:
+    if not 0 < alarm_id < 2**62:
+        raise HTTPException(404, "no such alarm in your communes")
+    async with gw.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(SELECT + "WHERE a.id = $1 FOR UPDATE OF a", alarm_id)
+        if row is None or row["commune"] not in user.communes:
+            raise HTTPException(404, "no such alarm in your communes")
+        if row["acknowledged_by"] is not None:
+            raise HTTPException(409, f"already acknowledged by {row['acknowledged_by']}")
+        await conn.execute("UPDATE alarms SET acknowledged_by = $2, acknowledged_at = now() "
+                           "WHERE id = $1", alarm_id, user.username)
+        await record(conn, Entry(actor=user.username, action="alarm.acknowledged",
+                                 commune=row["commune"],
+                                 cameras=[f"{row['commune']}/{row['camera']}"],
+                                 details={"alarm": alarm_id, "kind": row["kind"],
+                                          "post": user.post}))
+        row = await conn.fetchrow(SELECT + "WHERE a.id = $1", alarm_id)
+    return AlarmView(**dict(row))

@@ -1,0 +1,119 @@
+"""The operator's console behind the screens (issue 18): bookmarks (journaled, searchable, scoped to
+the account's communes, R9/R12) and the alarm list (raised from the cameras' health, one open alarm
+per camera and cause, pushed over the session's socket, acknowledged by a named agent)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import aclosing
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import pytest
+import websockets
+
+from services.viewer_gateway.auth import COOKIE
+from tests.harness import eventually
+from tests.viewer_gateway.conftest import GatewayUnderTest
+
+pytestmark = pytest.mark.integration
+
+
+async def test_bookmarks_are_journaled_searchable_and_kept_to_the_accounts_communes_R9_R12(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=20)
+    async with aclosing(await gateway.login("operator")) as operator:
+        made = await operator.post("/api/cameras/palaiseau/gare/bookmarks",
+                                   json={"at": at.isoformat(), "label": "véhicule suspect, quai 2"})
+        assert made.status_code == 201, made.text
+        mark = made.json()
+        assert (mark["author"], mark["camera"], mark["post"]) == ("operator", "gare", "CSU poste 1")
+        found = (await operator.get("/api/bookmarks", params={"q": "SUSPECT"})).json()
+        assert [b["id"] for b in found] == [mark["id"]]
+        assert (await operator.get("/api/bookmarks", params={"q": "vélo"})).json() == []
+        later = (await operator.get("/api/bookmarks", params={
+            "start": (at + timedelta(seconds=1)).isoformat()})).json()
+        assert later == []
+        # Another commune's camera: the same 404 as a camera that does not exist (R9).
+        theirs = await operator.post("/api/cameras/ballainvilliers/mairie/bookmarks",
+                                     json={"at": at.isoformat(), "label": "x"})
+        assert theirs.status_code == 404
+        for bad in ({"at": at.isoformat(), "label": ""}, {"at": at.isoformat(), "label": "x" * 201},
+                    {"at": at.replace(tzinfo=None).isoformat(), "label": "x"},
+                    {"at": at.isoformat(), "label": "a\x00b"}):
+            refused = await operator.post("/api/cameras/palaiseau/gare/bookmarks", json=bad)
+            assert refused.status_code == 422, (bad, refused.text)
+        future = await operator.post("/api/cameras/palaiseau/gare/bookmarks", json={
+            "at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(), "label": "x"})
+        assert future.status_code == 400
+    async with gateway.client() as anonymous:
+        assert (await anonymous.get("/api/bookmarks")).status_code == 401
+    async with aclosing(await gateway.login("admin")) as admin:  # no playback right (R10)
+        assert (await admin.get("/api/bookmarks")).status_code == 403
+    entry = await db.fetchrow("SELECT * FROM audit_log WHERE action = 'bookmark.created'")
+    assert entry["actor"] == "operator" and entry["cameras"] == ["palaiseau/gare"]
+    assert entry["period_start"] == at and json.loads(entry["details"])["bookmark"] == mark["id"]
+    assert await db.fetchval("SELECT count(*) FROM bookmarks") == 1
+
+
+async def test_an_alarm_is_raised_pushed_acknowledged_by_name_and_cleared(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    gare = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
+    await db.execute("INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2)", gare,
+                     "rtsp://127.0.0.1:9/none")
+    await db.execute("INSERT INTO camera_health (camera_id, online, masking_ok, masking_detail) "
+                     "VALUES ($1, true, true, '')", gare)
+    operator = await gateway.login("operator")
+    url = gateway.url.replace("http", "ws") + "/api/session/events"
+    async with aclosing(operator), websockets.connect(
+            url, additional_headers={"Cookie": f"{COOKIE}={operator.cookies[COOKIE]}"}) as socket:
+        assert json.loads(await socket.recv())["type"] == "hello"
+        await asyncio.sleep(1)  # a round or two with nothing to say
+        await db.execute("UPDATE camera_health SET online = false WHERE camera_id = $1", gare)
+        pushed = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
+        assert (pushed["type"], pushed["kind"], pushed["camera"]) == ("alarm", "camera_lost",
+                                                                      "gare")
+        listed = (await operator.get("/api/alarms")).json()
+        assert [(a["id"], a["kind"]) for a in listed] == [(pushed["id"], "camera_lost")]
+        async with aclosing(await gateway.login("operator", )) as again:
+            acked = await again.post(f"/api/alarms/{pushed['id']}/ack")
+            assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "operator"
+            twice = await again.post(f"/api/alarms/{pushed['id']}/ack")
+            assert twice.status_code == 409 and "operator" in twice.json()["detail"]
+        await db.execute("UPDATE camera_health SET online = true WHERE camera_id = $1", gare)
+
+        async def cleared() -> bool:
+            return not (await operator.get("/api/alarms")).json()
+
+        await eventually(cleared, timeout_s=5, message="the alarm was not cleared")
+        history = (await operator.get("/api/alarms", params={"state": "all"})).json()
+        assert history[0]["cleared_at"] is not None
+        assert history[0]["acknowledged_by"] == "operator"
+    # One open alarm per camera and cause, however many rounds (and gateways) see it.
+    await db.execute("UPDATE cameras SET authorisation_expires = $1 WHERE id = $2",
+                     date.today() + timedelta(days=3), gare)
+    await asyncio.gather(*(gateway.gw.alarms.round() for _ in range(4)))
+    assert await db.fetchval("SELECT count(*) FROM alarms WHERE kind = 'authorisation_expiring' "
+                             "AND cleared_at IS NULL") == 1
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
+                             "'alarm.acknowledged'") == 1
+
+
+async def test_another_communes_alarm_is_neither_listed_nor_acknowledged_R9(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    mairie = await db.fetchval("SELECT id FROM cameras WHERE slug = 'mairie'")
+    alarm = await db.fetchval("INSERT INTO alarms (commune, camera_id, kind) VALUES "
+                              "('ballainvilliers', $1, 'masking_failed') RETURNING id", mairie)
+    async with aclosing(await gateway.login("operator")) as operator:
+        assert (await operator.get("/api/alarms", params={"state": "all"})).json() == []
+        assert (await operator.post(f"/api/alarms/{alarm}/ack")).status_code == 404
+        assert (await operator.post("/api/alarms/99999999999999999999/ack")).status_code == 404
+        assert (await operator.post("/api/alarms/abc/ack")).status_code == 422
+        assert (await operator.get("/api/alarms", params={"state": "x"})).status_code == 422
+    async with gateway.client() as anonymous:
+        assert (await anonymous.post(f"/api/alarms/{alarm}/ack")).status_code == 401
+    assert await db.fetchval("SELECT acknowledged_by FROM alarms WHERE id = $1", alarm) is None
