@@ -175,6 +175,21 @@ async def session_user(pool: asyncpg.Pool, token: str) -> User | None:
                 post=row["post"])
 
 
+SIGNED_OUT = "not signed in, or the session has ended"
+
+
+async def why_signed_out(pool: asyncpg.Pool, token: str | None) -> str:
+    """Why a session's token no longer stands: an agent whose designation expired mid-shift was
+    told only « votre session a pris fin » and did not know whom to ask (issue 18)."""
+    row = await pool.fetchrow(SESSION_SQL, token_hash(token)) if token else None
+    if row is None:
+        return SIGNED_OUT
+    if row["disabled"]:
+        return "this account is disabled"
+    return (f"your designation expired on {row['designation_expires']}: ask the person who "
+            "designated you to renew it (R8)")
+
+
 async def logout(pool: asyncpg.Pool, user: User) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE sessions SET revoked_at = now() WHERE token_sha256 = $1",

@@ -60,6 +60,8 @@ async def test_save_approve_and_history_R1_R2(gateway: GatewayUnderTest,
     assert [r["action"] for r in rows] == ["mask.saved", "mask.saved", "mask.approved"]
     assert rows[0]["reason"] == "façade sans fenêtre"
     assert '"put_in_service": true' in rows[2]["details"]
+    # One person drew and approved it: the register says so plainly (issue 18, R2).
+    assert '"self_approved": true' in rows[2]["details"]
 
 
 async def test_empty_version_is_approved_with_no_private_space_and_snapshot_needs_masking(

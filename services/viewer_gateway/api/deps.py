@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from vigie.service import Runtime
 
 from services.viewer_gateway.alarms import Alarms
-from services.viewer_gateway.auth import COOKIE, User, session_user
+from services.viewer_gateway.auth import COOKIE, User, session_user, why_signed_out
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.policy import Action, CameraState, decide
 from services.viewer_gateway.settings import ViewerGatewaySettings
@@ -65,7 +65,7 @@ async def current_user(request: Request, gw: GatewayDep) -> User:
     token = request.cookies.get(COOKIE)
     user = await session_user(gw.pool, token) if token else None
     if user is None:
-        raise HTTPException(401, "not signed in, or the session has ended")
+        raise HTTPException(401, await why_signed_out(gw.pool, token))
     return user
 
 

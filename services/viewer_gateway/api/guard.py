@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.viewer_gateway.auth import COOKIE, session_user
+from services.viewer_gateway.auth import COOKIE, session_user, why_signed_out
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_ROUTES = frozenset({("POST", "/api/session")})  # signing in is what makes a session
@@ -60,7 +60,7 @@ class RequestGuard:
             token = _cookie(scope, COOKIE)
             user = await session_user(self.gateway.pool, token) if token else None
             if user is None:
-                await _answer(send, 401, "not signed in, or the session has ended")
+                await _answer(send, 401, await why_signed_out(self.gateway.pool, token))
                 return
             scope.setdefault("state", {})["user"] = user  # the route's dependency reuses it
 

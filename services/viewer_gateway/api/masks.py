@@ -119,7 +119,10 @@ async def approve_masks(commune: str, camera: str, version: int, body: MaskAppro
             actor=user.username, action="mask.approved", commune=commune,
             cameras=[f"{commune}/{camera}"],
             details={"version": version, "polygons": polygons,
-                     "no_private_space": polygons == 0, "put_in_service": commissioned}))
+                     "no_private_space": polygons == 0, "put_in_service": commissioned,
+                     # Said plainly (issue 18): one person drew and approved; an auditor
+                     # looking for four-eyes approvals finds these at once.
+                     "self_approved": found["author"] == user.username}))
     return _view(approved, version)
 
 

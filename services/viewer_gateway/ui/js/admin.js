@@ -1,7 +1,7 @@
 // Administration: communes (retention, hours, exceptions), cameras (authorisation reference and
 // expiry; the RTSP address is write-only), users (roles, designation, TOTP enrolment).
 import { api } from "./api.js";
-import { h, clear, fields, frDate, frDateTime } from "./dom.js";
+import { h, clear, ask, fields, frDate, frDateTime } from "./dom.js";
 import { HOLDERS, ROLES, cameraState } from "./fr.js";
 
 const DAYS = { mon: "lundi", tue: "mardi", wed: "mercredi", thu: "jeudi", fri: "vendredi", sat: "samedi", sun: "dimanche" };
@@ -47,8 +47,9 @@ async function communes(panel, ctx) {
       catch (err) { say(msg, err.message, false); }
     });
     const hours = h("form", { class: "ligne", "aria-label": `Horaires ${c.name}` },
+      h("p", { class: "info" }, "Exemple : 08:00-12:00, 14:00-20:00. Un jour laissé vide : la police nationale a la main toute la journée."),
       Object.entries(DAYS).map(([k, day]) => h("label", {}, day, h("input", {
-        name: k, size: 12, placeholder: "08:00-20:00",
+        name: k, size: 12, title: "Plages hh:mm-hh:mm séparées par des virgules ; vide : police nationale toute la journée",
         value: (c.police_hours[k] || []).map(([a, b]) => `${a}-${b}`).join(", "),
       }))), h("button", { type: "submit" }, "Enregistrer les horaires"));
     hours.addEventListener("submit", async (e) => {
@@ -74,17 +75,17 @@ async function communes(panel, ctx) {
         say(msg, "Exception enregistrée.");
       } catch (err) { say(msg, err.message, false); }
     });
-    return h("article", {}, h("h2", {}, `${c.name} — ${HOLDERS[c.handover.holder]} a la main`),
+    return h("article", {}, h("h2", {}, `${c.name} — ${HOLDERS[c.handover.holder]} à la main`),
       retention, h("h3", {}, "Horaires de la police municipale (hors de ces horaires, la police nationale a la main)"), hours,
       h("h3", {}, "Exceptions datées (jour férié, événement)"), exception, msg);
   }));
 }
 
-async function cameras(panel, ctx) {
+async function cameras(panel, ctx, msg = result()) {
   const list = await api.get("/api/cameras");
-  const msg = result();
   const add = h("form", { class: "ligne", "aria-label": "Nouvelle caméra" },
-    h("label", {}, "Commune", h("select", { name: "commune" }, ctx.communes.map((c) => h("option", { value: c.slug, selected: c.slug === ctx.commune }, c.name)))),
+    h("label", {}, "Commune", h("select", { name: "commune", required: true },
+      h("option", { value: "" }, "— choisir —"), ctx.communes.map((c) => h("option", { value: c.slug }, c.name)))),
     h("label", {}, "Identifiant", h("input", { name: "slug", required: true, pattern: "[a-z0-9][a-z0-9_-]*", placeholder: "mairie-parvis" })),
     h("label", {}, "Nom", h("input", { name: "name", required: true })),
     h("label", {}, "Emplacement", h("input", { name: "location" })),
@@ -97,16 +98,18 @@ async function cameras(panel, ctx) {
     const v = fields(add);
     try {
       await api.post("/api/cameras", { ...v, authorisation_ref: v.authorisation_ref || null, authorisation_expires: v.authorisation_expires || null });
-      say(msg, `Caméra ${v.slug} ajoutée : elle reste sans image jusqu'à l'approbation de ses masques.`);
-      cameras(panel, ctx);
+      say(msg, `Caméra ${v.slug} ajoutée à ${ctx.communes.find((c) => c.slug === v.commune)?.name} : elle reste sans image jusqu'à l'approbation de ses masques.`);
+      cameras(panel, ctx, msg);
     } catch (err) { say(msg, err.message, false); }
   });
   const rows = list.map((c) => {
     const form = h("form", { class: "ligne", "aria-label": `Caméra ${c.slug}` },
       h("input", { name: "name", value: c.name, "aria-label": "Nom" }),
       h("input", { name: "location", value: c.location, "aria-label": "Emplacement" }),
-      h("select", { name: "state", "aria-label": "État" }, [["commissioning", "en mise en service"], ["active", "active"], ["disabled", "désactivée"]]
-        .map(([k, v]) => h("option", { value: k, selected: k === c.state }, v))),
+      h("select", { name: "state", "aria-label": "État", title: c.state === "commissioning" ? "Mise en service : par l'approbation de ses masques (écran Masques)" : "" },
+        [["commissioning", "en mise en service"], ["active", "active"], ["disabled", "désactivée"]]
+          .filter(([k]) => k !== "active" || c.state !== "commissioning")
+          .map(([k, v]) => h("option", { value: k, selected: k === c.state }, v))),
       h("input", { name: "authorisation_ref", value: c.authorisation_ref || "", "aria-label": "Réf. autorisation" }),
       h("input", { name: "authorisation_expires", type: "date", value: c.authorisation_expires || "", "aria-label": "Expire le" }),
       h("input", { name: "rtsp_url", type: "password", placeholder: c.has_source ? "nouvelle adresse RTSP (facultatif)" : "adresse RTSP", "aria-label": "Adresse RTSP", autocomplete: "off" }),
@@ -114,7 +117,8 @@ async function cameras(panel, ctx) {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const v = fields(form);
-      const body = { name: v.name, location: v.location, state: v.state, authorisation_ref: v.authorisation_ref || null, authorisation_expires: v.authorisation_expires || null };
+      const body = { name: v.name, location: v.location, authorisation_ref: v.authorisation_ref || null, authorisation_expires: v.authorisation_expires || null };
+      if (v.state !== c.state) body.state = v.state;
       if (v.rtsp_url) body.rtsp_url = v.rtsp_url;
       try { await api.patch(`/api/cameras/${c.commune}/${c.slug}`, body); say(msg, `Caméra ${c.slug} enregistrée.`); }
       catch (err) { say(msg, err.message, false); }
@@ -126,12 +130,11 @@ async function cameras(panel, ctx) {
     h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Caméra"), h("th", {}, "Nom, emplacement, état, autorisation, source"))), h("tbody", {}, rows)));
 }
 
-async function users(panel, ctx) {
+async function users(panel, ctx, msg = result()) {
   const list = await api.get("/api/users");
-  const msg = result();
   const secret = h("div");
   const roleBoxes = Object.entries(ROLES).map(([k, v]) => h("label", {}, h("input", { type: "checkbox", name: `role-${k}` }), ` ${v}`));
-  const communeBoxes = ctx.communes.map((c) => h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}`, checked: c.slug === ctx.commune }), ` ${c.name}`));
+  const communeBoxes = ctx.communes.map((c) => h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}` }), ` ${c.name}`));
   const add = h("form", { class: "ligne", "aria-label": "Nouvel utilisateur" },
     h("label", {}, "Identifiant", h("input", { name: "username", required: true, pattern: "[a-z0-9][a-z0-9._-]+" })),
     h("label", {}, "Nom complet", h("input", { name: "full_name", required: true })),
@@ -153,10 +156,12 @@ async function users(panel, ctx) {
       roles: Object.keys(ROLES).filter((k) => data.has(`role-${k}`)),
       communes: ctx.communes.map((c) => c.slug).filter((s) => data.has(`commune-${s}`)),
     };
+    if (!body.communes.length) return say(msg, "Cochez la ou les communes du compte (R9).", false);
+    if (!body.roles.length) return say(msg, "Cochez au moins un rôle.", false);
     try {
       const created = await api.post("/api/users", body);
-      say(msg, `Compte ${created.username} créé.`);
-      users(panel, ctx);
+      say(msg, `Compte ${created.username} créé pour ${body.communes.join(", ")}.`);
+      users(panel, ctx, msg);
     } catch (err) { say(msg, err.message, false); }
   });
   const rows = list.map((u) => h("tr", { dataset: { user: u.username } },
@@ -174,9 +179,36 @@ async function users(panel, ctx) {
         } catch (err) { say(msg, err.message, false); }
       } }, "Enrôler le TOTP"), " ",
       h("button", { type: "button", onclick: async () => {
-        try { await api.patch(`/api/users/${u.username}`, { disabled: !u.disabled }); users(panel, ctx); }
-        catch (err) { say(msg, err.message, false); }
-      } }, u.disabled ? "Réactiver" : "Désactiver"))));
+        try {
+          await api.patch(`/api/users/${u.username}`, { disabled: !u.disabled });
+          say(msg, `Compte ${u.username} ${u.disabled ? "réactivé" : "désactivé"}.`);
+          users(panel, ctx, msg);
+        } catch (err) { say(msg, err.message, false); }
+      } }, u.disabled ? "Réactiver" : "Désactiver"), " ",
+      h("button", { type: "button", onclick: () => edit(u) }, "Modifier…"))));
+
+  /** Roles, communes and the designation's end (its renewal, R8) of an existing account. */
+  async function edit(u) {
+    const changed = await ask(`Compte ${u.username}`, [
+      h("fieldset", {}, h("legend", {}, "Rôles"), Object.entries(ROLES).map(([k, v]) =>
+        h("label", {}, h("input", { type: "checkbox", name: `role-${k}`, checked: u.roles.includes(k) }), ` ${v}`))),
+      h("fieldset", {}, h("legend", {}, "Communes"), ctx.communes.map((c) =>
+        h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}`, checked: u.communes.includes(c.slug) }), ` ${c.name}`))),
+      h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, value: u.designation.designated_by || "" })),
+      h("label", {}, "Désignation jusqu'au (renouvellement)", h("input", { name: "designation_expires", type: "date", value: u.designation.expires || "" })),
+    ], {
+      submit: "Enregistrer",
+      onsubmit: (v) => api.patch(`/api/users/${u.username}`, {
+        roles: Object.keys(ROLES).filter((k) => v[`role-${k}`]),
+        communes: ctx.communes.map((c) => c.slug).filter((s) => v[`commune-${s}`]),
+        designated_by: v.designated_by, designation_expires: v.designation_expires || null,
+      }),
+    });
+    if (changed) {
+      say(msg, `Compte ${u.username} modifié.`);
+      users(panel, ctx, msg);
+    }
+  }
   clear(panel, h("h2", {}, "Créer un compte nominatif"), add, msg, secret, h("h2", {}, "Comptes"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Compte", "Rôles", "Communes", "Désignation", "Second facteur", "État", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)),
     h("p", { class: "info" }, `Mis à jour ${frDateTime(new Date())}.`));

@@ -7,7 +7,9 @@ import { HOLDERS, fr } from "./fr.js";
 const SCREENS = [
   // [route, menu label, permission needed to see it (null: everyone), module]
   ["mur", "Mur d'images", "live", "./mosaic.js"],
+  ["direct", "Direct", "live", "./direct.js"],
   ["camera", null, "live", "./live.js"],
+  ["alarmes", null, "live", "./alarms.js"],
   ["relecture", "Relecture", "playback", "./playback.js"],
   ["masques", "Masques", "mask_admin", "./masks.js"],
   ["administration", "Administration", ["configuration", "user_admin"], "./admin.js"],
@@ -83,7 +85,41 @@ async function refresh() {
   if (!ctx.me) return;
   renderHandover();
   renderWarnings();
+  renderAlarms();
   document.dispatchEvent(new CustomEvent("vigie:refresh"));
+}
+
+let alarmCount = 0;
+
+/** The header's alarm count: unacknowledged alarms of the commune shown; it rings when it grows. */
+async function renderAlarms() {
+  const link = document.getElementById("alarmes");
+  if (!ctx.can("live")) { link.hidden = true; return; }
+  let alarms = [];
+  try { alarms = await api.get("/api/alarms"); } catch { return; }
+  const waiting = alarms.filter((a) => a.commune === ctx.commune && !a.acknowledged_by).length;
+  link.hidden = false;
+  link.classList.toggle("sonne", waiting > 0);
+  link.dataset.nombre = String(waiting);
+  document.getElementById("alarmes-nombre").textContent = String(waiting);
+  if (waiting > alarmCount) ring();
+  alarmCount = waiting;
+}
+
+/** Two short tones (Web Audio: no file to fetch, allowed once the agent has used the page). */
+function ring() {
+  try {
+    const audio = new AudioContext();
+    for (const [at, freq] of [[0, 880], [0.25, 660]]) {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.value = 0.15;
+      osc.connect(gain).connect(audio.destination);
+      osc.start(audio.currentTime + at);
+      osc.stop(audio.currentTime + at + 0.18);
+    }
+    setTimeout(() => audio.close(), 1000);
+  } catch { /* no sound device: the count still shows */ }
 }
 
 function openEvents() {
@@ -93,6 +129,7 @@ function openEvents() {
   events.onmessage = (message) => {
     const event = JSON.parse(message.data);
     if (event.type === "rights_changed") refresh();
+    if (event.type === "alarm") renderAlarms();
     if (event.type === "session_ended") signedOut(fr(event.reason || "your session has ended"));
     document.dispatchEvent(new CustomEvent("vigie:event", { detail: event }));
   };
@@ -123,8 +160,9 @@ function renderHeader() {
   };
   clear(document.getElementById("menu"), SCREENS.filter(([, label, p]) => label && ctx.can(p))
     .map(([name, label]) => h("a", { href: `#/${name}`, dataset: { ecran: name } }, label)));
-  document.getElementById("compte").textContent =
-    `${ctx.me.full_name} (${ctx.me.username})${ctx.me.post ? " — " + ctx.me.post : ""}`;
+  const account = document.getElementById("compte");
+  account.textContent = ctx.me.username;
+  account.title = `${ctx.me.full_name} (${ctx.me.username})${ctx.me.post ? " — " + ctx.me.post : ""}`;
   document.getElementById("deconnexion").onclick = async () => {
     try { await api.del("/api/session"); } finally { signedOut("Vous êtes déconnecté."); }
   };
@@ -141,7 +179,9 @@ function renderHandover() {
   badge.className = `main ${ho.holder}`;
   badge.dataset.holder = ho.holder;
   const how = ho.by === "manual" ? `bascule manuelle : ${ho.reason}` : ho.by === "exception" ? `exception : ${ho.reason}` : "horaires";
-  badge.textContent = `${HOLDERS[ho.holder]} a la main (${how}${ho.until ? ", jusqu'au " + frDateTime(ho.until) : ""})`;
+  badge.textContent = `${HOLDERS[ho.holder]} à la main (${ho.by === "manual" ? "bascule manuelle" : ho.by === "exception" ? "exception" : "horaires"})`;
+  badge.title = `${HOLDERS[ho.holder]} à la main (${how}${ho.until ? ", jusqu'au " + frDateTime(ho.until) : ""})`;
+  badge.dataset.detail = badge.title;
 }
 
 async function switchHandover() {
@@ -217,4 +257,5 @@ async function route() {
   document.body.dataset.ecran = name; // which screen is up (the browser tests wait on it)
 }
 
+document.addEventListener("vigie:alarms", renderAlarms);
 boot();

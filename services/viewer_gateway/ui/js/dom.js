@@ -29,6 +29,25 @@ export function frDateTime(value) {
   return d.toLocaleString("fr-FR", { ...PARIS, dateStyle: "short", timeStyle: "medium" });
 }
 
+/** Date and time in Paris to the tenth of a second: the time being played (issue 18). */
+export function frDateTimeTenths(value) {
+  const d = value instanceof Date ? value : new Date(value);
+  return `${frDateTime(d)},${Math.floor(d.getUTCMilliseconds() / 100)}`;
+}
+
+/** Hour and minute (and seconds) in Paris, for timeline ticks. */
+export function frTime(value, seconds = false) {
+  return new Date(value).toLocaleTimeString("fr-FR", { ...PARIS, hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined });
+}
+
+/** « il y a 3 min » */
+export function frAge(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `il y a ${s} s`;
+  if (s < 3600) return `il y a ${Math.floor(s / 60)} min`;
+  return `il y a ${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}`;
+}
+
 export function frDate(value) {
   return value ? new Date(value).toLocaleDateString("fr-FR", PARIS) : "—";
 }

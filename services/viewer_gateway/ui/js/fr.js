@@ -41,8 +41,108 @@ const RULES = [
   [/^masking did not answer/, () => "Le service de masquage ne répond pas : la caméra envoie-t-elle des images ?"],
   [/^no image: no keyframe yet/, () => "Pas encore d'image clé : réessayez dans quelques secondes."],
   [/^nothing recorded at/, () => "Aucun enregistrement à cet instant."],
-  [/^the reason is required|field required/i, () => "Le motif est obligatoire."],
+  [/^the reason is required/i, () => "Le motif est obligatoire."],
+  [/^the (period|exception) ends before it starts/, () => "La fin est avant le début : corrigez les dates."],
+  [/^the period is in the future/, () => "Cette période est dans le futur : rien n'est encore enregistré."],
+  [/^that time is in the future/, () => "Cet instant est dans le futur : rien n'est encore enregistré."],
+  [/^a timeline covers 31 days at most/, () => "Une frise couvre 31 jours au plus : raccourcissez la période."],
+  [/^start and end need a time zone/, () => "Dates sans fuseau horaire : rechargez la page."],
+  [/^camera (\S+) exists already/, (m) => `La caméra ${m[1]} existe déjà : choisissez un autre identifiant.`],
+  [/^(?:username|user) (\S+) (?:is taken|exists already)/, (m) => `L'identifiant ${m[1]} est déjà pris : choisissez-en un autre.`],
+  [/^username '?([^' ]+)'? is taken/, (m) => `L'identifiant ${m[1]} est déjà pris : choisissez-en un autre.`],
+  [/^a national-police account holds no other role/, () =>
+    "Un compte de police nationale n'a aucun autre rôle : polices municipale et nationale ont des comptes distincts."],
+  [/^password: at least (\d+) characters/, (m) => `Mot de passe : ${m[1]} caractères au moins.`],
+  [/^at least one role/, () => "Cochez au moins un rôle."],
+  [/^you cannot grant communes you are not designated for/, () => "Vous ne pouvez pas attribuer une commune pour laquelle vous n'êtes pas désigné."],
+  [/^you cannot change your own roles/, () => "Vous ne pouvez pas modifier vos propres rôles, communes ou désignation : demandez à un autre administrateur."],
+  [/^you cannot reset your own second factor/, () => "Vous ne pouvez pas réinitialiser votre propre second facteur : demandez à un autre administrateur."],
+  [/^a camera goes into service when a mask administrator/, () =>
+    "Une caméra passe en service quand un administrateur des masques approuve ses masques (écran Masques)."],
+  [/^the camera is disabled: no snapshot/, () => "Caméra désactivée : pas d'instantané."],
+  [/^the camera is in service: a snapshot of it is a re-survey/, () => "Caméra en service : cochez la révision du champ pour prendre un instantané."],
+  [/^at most (\d+) snapshots of a camera/, (m) => `Au plus ${m[1]} instantanés par heure d'une caméra en service : réessayez plus tard.`],
+  [/^no image: /, () => "Aucune image clé reçue de la caméra : vérifiez qu'elle est en ligne, puis réessayez."],
+  [/^version (\d+) is approved already/, (m) => `La version ${m[1]} est déjà approuvée : enregistrez une nouvelle version.`],
+  [/^version (\d+) was drawn before the camera's source/, (m) =>
+    `La version ${m[1]} a été dessinée avant le changement de source : dessinez sur un nouvel instantané.`],
+  [/^already acknowledged by (\S+)/, (m) => `Déjà acquittée par ${m[1]}.`],
+  [/^this playback view has ended/, () => "Cette consultation est close : rouvrez-la avec son motif."],
+  [/^no camera (\S+) in your communes/, (m) => `Aucune caméra ${m[1]} dans vos communes.`],
+  [/^the gateway is not connected to NATS/, () => "La passerelle a perdu le bus vidéo : réessayez dans un instant."],
+  [/^label: at most 200/, () => "Le libellé fait 200 caractères au plus."],
+  [/^erreur 5\d\d/, () => "La passerelle ne répond pas correctement : réessayez ; si cela persiste, prévenez l'exploitation."],
 ];
+
+// Field names and FastAPI's validation errors, for forms (issue 18: regexes reached agents).
+const FIELDS = {
+  username: "Identifiant", full_name: "Nom complet", password: "Mot de passe", roles: "Rôles",
+  communes: "Communes", designated_by: "Désigné par", designation_expires: "Désignation jusqu'au",
+  agent_number: "Matricule", slug: "Identifiant", name: "Nom", location: "Emplacement",
+  rtsp_url: "Adresse RTSP", authorisation_ref: "Réf. autorisation", authorisation_expires: "Expire le",
+  reason: "Motif", reference: "Référence", category: "Catégorie", at: "Instant", label: "Libellé",
+  days: "Conservation", holder: "Main à", until: "Jusqu'à", starts_at: "Du", ends_at: "Au",
+  commune: "Commune", state: "État", post: "Poste", totp: "Code", police_hours: "Horaires",
+};
+const PROBLEMS = {
+  missing: () => "obligatoire",
+  string_too_short: () => "obligatoire",
+  string_too_long: (d) => `${d.ctx?.max_length ?? "trop de"} caractères au plus`,
+  string_pattern_mismatch: (d, field) => field === "slug" || field === "username"
+    ? "lettres minuscules, chiffres, « - » ou « _ », sans espace ni accent"
+    : field === "rtsp_url" ? "une adresse rtsp://… sans espace" : "caractères non admis (retours à la ligne, caractères de contrôle)",
+  greater_than_equal: (d) => `au moins ${d.ctx?.ge}`,
+  less_than_equal: (d) => `au plus ${d.ctx?.le}`,
+  too_short: (d) => `au moins ${d.ctx?.min_length} élément(s)`,
+  literal_error: () => "valeur non prévue",
+  enum: () => "valeur non prévue",
+  date_from_datetime_parsing: () => "date invalide",
+  date_parsing: () => "date invalide",
+  datetime_from_date_parsing: () => "date et heure invalides",
+  datetime_parsing: () => "date et heure invalides",
+  timezone_aware: () => "date et heure sans fuseau",
+  int_parsing: () => "un nombre entier",
+  extra_forbidden: () => "champ inconnu",
+};
+
+/** FastAPI's validation errors as one French sentence: « Identifiant : lettres minuscules… ». */
+export function frValidation(details) {
+  return details.map((d) => {
+    const loc = (d.loc || []).filter((p) => p !== "body" && p !== "query" && typeof p === "string");
+    const field = loc[loc.length - 1] || "";
+    const label = FIELDS[field] || field || "Requête";
+    const problem = PROBLEMS[d.type]?.(d, field) ?? fr(d.msg);
+    return `${label} : ${problem}.`;
+  }).join(" ");
+}
+
+/** Register action codes as an auditor reads them. */
+export const ACTIONS = {
+  "login": "Connexion", "logout": "Déconnexion",
+  "live.view": "Direct ouvert", "live.ended": "Direct fermé", "live.tile": "Mur d'images (vignette)",
+  "playback": "Consultation d'enregistrement", "bookmark.created": "Signet posé",
+  "alarm.acknowledged": "Alarme acquittée", "handover.switched": "Bascule de la main",
+  "handover.manual_switch": "Bascule manuelle", "handover.manual_end": "Fin de bascule manuelle",
+  "handover.exception_added": "Exception datée ajoutée",
+  "mask.snapshot": "Instantané (image non masquée)", "mask.saved": "Version de masques enregistrée",
+  "mask.approved": "Version de masques approuvée", "camera.created": "Caméra créée",
+  "camera.changed": "Caméra modifiée", "camera.source_changed": "Image de la caméra changée",
+  "commune.hours_changed": "Horaires modifiés", "commune.retention_changed": "Durée de conservation modifiée",
+  "user.created": "Compte créé", "user.changed": "Compte modifié", "user.totp_enrolled": "Second facteur enrôlé",
+  "register.exported": "Export du registre", "register.purged": "Registre purgé",
+  "deletion": "Effacement (durée de conservation)", "hold.created": "Gel (réquisition)", "hold.released": "Gel levé",
+};
+
+export const ALARMS = {
+  camera_lost: "Caméra perdue", masking_failed: "Masquage en échec",
+  recorder_late: "Enregistrement en retard", authorisation_expiring: "Autorisation préfectorale bientôt expirée",
+};
+
+/** « damage: abribus dégradé » → « Dégradation constatée : abribus dégradé » */
+export function frReason(reason) {
+  const m = String(reason || "").match(/^([a-z_]+): ([\s\S]*)$/);
+  return m && CATEGORIES[m[1]] ? `${CATEGORIES[m[1]]} : ${m[2]}` : reason || "";
+}
 
 export function fr(reason) {
   const text = String(reason ?? "");
@@ -53,17 +153,21 @@ export function fr(reason) {
   return text;
 }
 
-/** A camera's state as the wall shows it: [label, css class]. */
+// The gateway's one status per camera (camera_status.py): every screen says the same.
+const STATUS = {
+  disabled: ["désactivée", "desactivee"], commissioning: ["en mise en service", "en-mise-en-service"],
+  masking_failed: ["masquage en échec", "masquage-en-echec"], offline: ["hors ligne", "hors-ligne"],
+  starting: ["démarrage", "demarrage"], online: ["en ligne", "en-ligne"],
+};
+
+/** A camera's state as every screen shows it: [label, css class]. */
 export function cameraState(camera) {
-  if (camera.state === "disabled") return ["désactivée", "desactivee"];
-  if (camera.state === "commissioning") return ["en mise en service", "en-mise-en-service"];
-  if (camera.masking === "failed") return ["masquage en échec", "masquage-en-echec"];
-  if (camera.masking === "starting" && camera.online) return ["démarrage", "hors-ligne"];
-  if (camera.online) return ["en ligne", "en-ligne"];
-  return ["hors ligne", "hors-ligne"];
+  return STATUS[camera.status] || STATUS.offline;
 }
 
 export const LIVE_STATES = {
   offline: "Caméra hors ligne", masking_failed: "Masquage en échec : aucune image n'est diffusée",
   commissioning: "Caméra en mise en service", disabled: "Caméra désactivée",
+  starting: "Démarrage du masquage : en attente d'une image clé", waiting: "En attente d'images de la caméra",
+  gone: "Caméra supprimée",
 };

@@ -65,7 +65,7 @@ export async function mount(main, ctx, [preset]) {
     clear(history, versions.map((v) => h("tr", { dataset: { version: v.version } },
       h("td", {}, `v${v.version}`, v.applied ? h("strong", {}, " (appliquée)") : ""),
       h("td", {}, v.author), h("td", {}, frDateTime(v.created_at)),
-      h("td", {}, v.approved_at ? `${v.approved_by}, ${frDateTime(v.approved_at)}` : "non approuvée"),
+      h("td", {}, v.approved_at ? `${v.approved_by}, ${frDateTime(v.approved_at)}${v.approved_by === v.author ? " (auto-approbation)" : ""}` : "non approuvée"),
       h("td", {}, String(v.document.masks.length)),
       h("td", {}, h("button", { type: "button", onclick: () => use(v) }, "Charger")))));
     if (pick && versions.length) use(versions[0]);
@@ -90,8 +90,18 @@ export async function mount(main, ctx, [preset]) {
   }
 
   async function takeSnapshot() {
+    const camera = ctx.cameras.find((c) => c.commune === ctx.commune && c.slug === slug());
+    // No picture comes from a camera that is offline or has no source: say it rather than promise
+    // a keyframe that will never come (issue 18).
+    if (camera && (!camera.has_source || camera.online === false)) {
+      error.textContent = camera.has_source
+        ? `${camera.name} est hors ligne : pas d'image à photographier. Vérifiez la caméra et son réseau, puis réessayez.`
+        : `${camera.name} n'a pas d'adresse RTSP : renseignez-la dans Administration › Caméras.`;
+      return;
+    }
+    error.textContent = "";
     // A camera in service is re-surveyed: allowed a few times an hour, and journaled as such.
-    const resurvey = cameras.find((c) => c.slug === slug())?.state === "active";
+    const resurvey = camera?.state === "active";
     const result = await ask(resurvey ? "Instantané de révision du champ" : "Instantané de mise en service", [
       h("p", { class: "info" }, "L'instantané montre l'image non masquée : il n'est ni enregistré ni conservé, sa consultation est inscrite au registre."),
       resurvey && h("p", { class: "info" }, "Caméra en service : cet instantané est une révision du champ, limitée à trois par heure."),
@@ -293,6 +303,15 @@ export async function mount(main, ctx, [preset]) {
   async function approve() {
     error.textContent = "";
     const version = approveBtn.dataset.version;
+    const pending = versions.find((v) => String(v.version) === version);
+    if (pending && pending.author === ctx.me.username) {
+      // Four eyes are better: ask for a second person, and say plainly what approving alone means.
+      const alone = await ask(`Approuver votre propre version ${version} ?`, [
+        h("p", {}, "Vous avez dessiné cette version. Il est préférable qu'un second administrateur des masques la vérifie et l'approuve."),
+        h("p", { class: "info" }, "Si vous l'approuvez vous-même, le registre l'inscrit comme auto-approbation."),
+      ], { submit: "Approuver quand même" });
+      if (!alone) return;
+    }
     try {
       const done = await api.post(`${base()}/masks/${version}/approve`, { no_private_space: noPrivate.checked });
       status.textContent = `Version ${done.version} approuvée : le masquage l'applique dès la prochaine image clé.`;
@@ -303,6 +322,10 @@ export async function mount(main, ctx, [preset]) {
   }
 
   cameraSelect.addEventListener("change", () => {
+    status.textContent = ""; // the previous camera's news is not this one's
+    error.textContent = "";
+    drawing = null;
+    finishBtn.hidden = true;
     image = null;
     delete canvas.dataset.snapshot;
     canvas.width = 640;

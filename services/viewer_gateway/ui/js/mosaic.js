@@ -1,9 +1,10 @@
 // Mur d'images: the commune's cameras as tiles (latest keyframe, masked), their state, keyboard
 // navigation (arrows, Entrée for full screen).
-import { h, clear } from "./dom.js";
+import { h, clear, frAge, frTime } from "./dom.js";
 import { cameraState, fr } from "./fr.js";
 
 const TILE_MS = 2000;
+const STALE_MS = 10_000; // a tile older than this says its age, dimmed, whatever the camera's state
 
 export function mount(main, ctx) {
   const grid = h("div", { class: "mur", role: "grid", "aria-label": "Mur d'images" });
@@ -11,15 +12,19 @@ export function mount(main, ctx) {
   clear(main, h("h1", {}, `Mur d'images — ${ctx.communeView()?.name ?? ""}`), grid,
     h("p", { class: "info" }, "Flèches pour se déplacer, Entrée pour le plein écran. Les images sont masquées avant d'arriver ici."));
 
-  function open(camera) { ctx.go(`#/camera/${camera.commune}/${camera.slug}`); }
+  function open(camera) {
+    sessionStorage.setItem("vigie.focus", `${camera.commune}/${camera.slug}`);
+    ctx.go(`#/camera/${camera.commune}/${camera.slug}`);
+  }
 
   function render() {
     const cameras = ctx.cameras.filter((c) => c.commune === ctx.commune);
     for (const camera of cameras) {
       let tile = tiles.get(camera.slug);
       if (!tile) {
-        const img = h("img", { alt: `Image de ${camera.name}` });
-        const picture = h("div", { class: "image" }, img);
+        const img = h("img", { alt: `Image de ${camera.name}`, hidden: true }); // no broken-image icon before the first picture
+        const age = h("div", { class: "age", hidden: true, role: "status" });
+        const picture = h("div", { class: "image" }, img, age);
         const state = h("span", { class: "etat" });
         const figure = h("figure", {
           class: "tuile", tabindex: 0, role: "gridcell", dataset: { camera: camera.slug },
@@ -27,7 +32,7 @@ export function mount(main, ctx) {
           onkeydown: (e) => { if (e.key === "Enter") open(camera); },
         }, picture, h("figcaption", {}, h("span", { class: "nom" }, camera.name), state,
           h("span", { class: "lieu" }, camera.location || "—")));
-        tile = { figure, img, picture, state, url: null };
+        tile = { figure, img, picture, state, age, url: null, captured: null };
         tiles.set(camera.slug, tile);
         grid.append(figure);
       }
@@ -36,6 +41,21 @@ export function mount(main, ctx) {
       tile.state.className = `etat ${css}`;
       tile.figure.dataset.etat = label;
       tile.camera = camera;
+      showAge(tile);
+    }
+  }
+
+  /** A picture that is not live says so: dimmed, with when it was filmed (issue 18: an offline
+   * camera's last picture, minutes old, looked live). */
+  function showAge(tile) {
+    const old = tile.captured ? Date.now() - tile.captured : 0;
+    const offline = tile.camera.status !== "online";
+    const stale = !tile.img.hidden && (offline || old > STALE_MS);
+    tile.picture.classList.toggle("perimee", stale);
+    tile.age.hidden = !stale;
+    tile.figure.dataset.perimee = stale ? "1" : "";
+    if (stale) {
+      tile.age.textContent = `${cameraState(tile.camera)[0].toUpperCase()} — image de ${frTime(tile.captured, true)} (${frAge(old)})`;
     }
   }
 
@@ -54,11 +74,15 @@ export function mount(main, ctx) {
       tile.img.hidden = false;
       tile.picture.querySelector(".avis")?.remove();
       tile.figure.dataset.captured = response.headers.get("X-Capture-Time") || "";
+      tile.captured = Date.parse(tile.figure.dataset.captured) || null;
+      showAge(tile);
     } catch { /* the next round retries */ }
   }
 
   function showNoImage(tile, text) {
     tile.img.hidden = true;
+    tile.age.hidden = true;
+    tile.picture.classList.remove("perimee");
     let note = tile.picture.querySelector(".avis");
     if (!note) tile.picture.append(note = h("div", { class: "avis" }));
     note.textContent = text;
@@ -81,7 +105,11 @@ export function mount(main, ctx) {
 
   render();
   grid.addEventListener("keydown", move);
-  grid.firstElementChild?.focus();
+  // Back from a full screen: the focus returns to the tile that was opened.
+  const back = sessionStorage.getItem("vigie.focus");
+  sessionStorage.removeItem("vigie.focus");
+  const opened = back && [...tiles.values()].find((t) => `${t.camera.commune}/${t.camera.slug}` === back);
+  (opened?.figure || grid.firstElementChild)?.focus();
   const onRefresh = () => render();
   document.addEventListener("vigie:refresh", onRefresh);
   refreshTiles();

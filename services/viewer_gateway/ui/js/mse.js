@@ -23,28 +23,41 @@ export class Feed {
     this.opened = new Promise((resolve) => this.source.addEventListener("sourceopen", resolve, { once: true }));
     this.buffer = null;
     this.queue = [];
+    this.current = null; // the append in progress
+    this.closed = false;
     this.onappended = null;
   }
 
+  /** Resolves once these bytes are in the buffer (a seek waits for it: seeking into a part not
+   * yet appended showed a picture seconds away from the instant asked for). */
   async append(bytes, { offset } = {}) {
     await this.opened;
+    if (this.closed) return;
     if (!this.buffer) {
       this.buffer = this.source.addSourceBuffer(`video/mp4; codecs="${codecOf(bytes)}"`);
-      this.buffer.addEventListener("updateend", () => this.pump());
+      this.buffer.addEventListener("updateend", () => {
+        this.current?.resolve();
+        this.current = null;
+        this.pump();
+      });
     }
-    this.queue.push({ bytes, offset });
-    this.pump();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ bytes, offset, resolve, reject });
+      this.pump();
+    });
   }
 
   pump() {
-    if (!this.buffer || this.buffer.updating || !this.queue.length) return;
-    const { bytes, offset } = this.queue.shift();
-    if (offset !== undefined) this.buffer.timestampOffset = offset;
+    if (!this.buffer || this.buffer.updating || this.current || !this.queue.length) return;
+    const item = this.queue.shift();
+    if (item.offset !== undefined) this.buffer.timestampOffset = item.offset;
     try {
-      this.buffer.appendBuffer(bytes);
+      this.buffer.appendBuffer(item.bytes);
+      this.current = item;
     } catch (err) {
       if (err.name === "QuotaExceededError") this.trim(10);
-      else throw err;
+      item.reject(err);
+      return;
     }
     this.onappended?.();
   }
@@ -63,6 +76,9 @@ export class Feed {
   }
 
   close() {
+    this.closed = true;
+    for (const item of this.queue.splice(0)) item.resolve();
+    this.current?.resolve();
     URL.revokeObjectURL(this.url);
     this.video.removeAttribute("src");
     this.video.load();

@@ -1,10 +1,17 @@
-// Relecture: camera and period, the recorded timeline (segments and gaps), then the reason form
-// (R13) before anything plays; seek by clicking the timeline, speeds ×1 ×2 ×4. Segments come one
-// at a time from the gateway and are appended to MSE at their place in time.
-import { api, request } from "./api.js";
-import { h, clear, fields, frDateTime, localInput } from "./dom.js";
+// Relecture: camera and period, the recorded timeline (segments, gaps, bookmarks; zoom and pan),
+// then the reason form (R13) before anything plays. Playback runs across segment boundaries and
+// gaps, at speeds from ×0.5 to ×8, frame by frame; the time being played is shown to the tenth of a
+// second and kept as ISO 8601 in data-capture-time. Bookmarks are posed while watching (journaled)
+// and searched here.
+import { api, request, query } from "./api.js";
+import { h, clear, ask, fields, frDateTime, frDateTimeTenths, localInput } from "./dom.js";
 import { CATEGORIES, fr } from "./fr.js";
 import { Feed } from "./mse.js";
+import { Timeline } from "./timeline.js";
+
+const PREFETCH_S = 15; // the next segment is fetched when what is buffered ends sooner than this
+const FRAME_S = 0.04; // one frame at 25 fps: the step of « image suivante »
+const SPEEDS = [0.5, 1, 2, 4, 8];
 
 export function mount(main, ctx, [preset]) {
   const cameras = ctx.cameras.filter((c) => c.commune === ctx.commune && c.state !== "commissioning");
@@ -12,69 +19,104 @@ export function mount(main, ctx, [preset]) {
   const picker = h("form", { class: "ligne", "aria-label": "Période" },
     h("label", {}, "Caméra", h("select", { name: "camera", required: true },
       cameras.map((c) => h("option", { value: c.slug, selected: c.slug === preset }, c.name)))),
-    h("label", {}, "Du", h("input", { type: "datetime-local", name: "start", step: 1, value: localInput(new Date(now - 3600e3)) })),
-    h("label", {}, "Au", h("input", { type: "datetime-local", name: "end", step: 1, value: localInput(now) })),
+    h("label", {}, "Du", h("input", { type: "datetime-local", name: "start", step: 1, required: true, value: localInput(new Date(now - 3600e3)) })),
+    h("label", {}, "Au", h("input", { type: "datetime-local", name: "end", step: 1, required: true, value: localInput(now) })),
     h("button", { type: "submit" }, "Afficher la frise"));
+  const goto = h("form", { class: "ligne", "aria-label": "Aller à" },
+    h("label", {}, "Aller à", h("input", { type: "datetime-local", name: "at", step: 1, required: true })),
+    h("button", { type: "submit" }, "Aller"));
+  const finder = h("form", { class: "ligne", "aria-label": "Recherche de signets" },
+    h("label", {}, "Signets", h("input", { type: "search", name: "q", placeholder: "mot du libellé, agent…" })),
+    h("button", { type: "submit" }, "Rechercher"));
+  const found = h("ul", { class: "signets", "aria-label": "Signets trouvés" });
   const error = h("p", { class: "erreur", role: "alert" });
-  const timeline = h("div", { class: "frise", role: "slider", tabindex: 0, "aria-label": "Frise des enregistrements", hidden: true });
-  const legend = h("div", { class: "frise-legende" });
+  const timeline = new Timeline({ onpick: (t) => choose(t) });
   const chosen = h("p", { class: "info" });
+  const marks = h("ul", { class: "signets", "aria-label": "Signets de la période" });
   const reasonBox = h("section", { hidden: true });
   const player = h("section", { hidden: true, "aria-label": "Lecteur" });
-  clear(main, h("h1", {}, "Relecture"), picker, error, timeline, legend, chosen, reasonBox, player);
+  clear(main, h("h1", {}, "Relecture"), picker, h("div", { class: "outils" }, goto, finder), found, error,
+    timeline.element, chosen, marks, reasonBox, player);
 
-  let period = null; // { camera, start, end, segments }
+  let period = null; // { camera, start, end }
   let at = null; // the time chosen on the timeline
-  let view = null; // { id, media }
-  let playing = null; // { feed, video, origin(ms), loaded: Set(segment start), next }
-
+  let view = null; // { id, media, camera }
+  let play = null; // { video, feed, origin, nextAt, loading, clock, notice, banner }
+  let seekGen = 0; // a newer seek outdates the answers of older ones
   let asked = 0; // only the latest period asked for is drawn, whatever order the answers come in
+
   picker.addEventListener("submit", async (event) => {
     event.preventDefault();
     const v = fields(picker);
+    await showPeriod(v.camera, new Date(v.start), new Date(v.end));
+  });
+
+  // A new camera or period ends what was open: the reason form and the player belonged to it.
+  picker.elements.camera.addEventListener("change", () => { endView(); reasonBox.hidden = true; });
+
+  async function showPeriod(camera, start, end) {
     error.textContent = "";
-    const start = new Date(v.start), end = new Date(v.end);
     const mine = ++asked;
+    if (!view || view.camera !== camera) {
+      await endView();
+      reasonBox.hidden = true;
+    }
     try {
-      const t = await api.get(`/api/cameras/${ctx.commune}/${v.camera}/timeline?start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`);
+      const t = await api.get(`/api/cameras/${ctx.commune}/${camera}/timeline${query({ start: start.toISOString(), end: end.toISOString() })}`);
       if (mine !== asked) return;
-      period = { camera: v.camera, start, end, segments: t.segments, gaps: t.gaps };
-      drawTimeline();
+      period = { camera, start, end };
+      timeline.set(start, end, t.segments, t.gaps);
+      chosen.textContent = t.segments.length ? "Cliquez sur la frise pour choisir l'instant (molette : zoom, glisser : déplacer)." : "Aucun enregistrement sur cette période.";
+      await loadBookmarks();
     } catch (err) {
       error.textContent = err.message;
     }
-  });
-
-  function drawTimeline() {
-    const span = period.end - period.start;
-    const x = (t) => `${(100 * (new Date(t) - period.start)) / span}%`;
-    const w = (a, b) => `${(100 * (new Date(b) - new Date(a))) / span}%`;
-    clear(timeline, period.segments.map((s) => h("div", {
-      class: "segment", title: `${frDateTime(s.start)} → ${frDateTime(s.end)}`,
-      style: `left:${x(s.start)};width:${w(s.start, s.end)}`,
-    })), h("div", { class: "curseur", hidden: true }));
-    timeline.hidden = false;
-    clear(legend, h("span", {}, frDateTime(period.start)),
-      h("span", {}, `${period.segments.length} segment(s), ${period.gaps.length} trou(s)`), h("span", {}, frDateTime(period.end)));
-    chosen.textContent = period.segments.length ? "Cliquez sur la frise pour choisir l'instant." : "Aucun enregistrement sur cette période.";
   }
 
-  timeline.addEventListener("click", (event) => {
-    const box = timeline.getBoundingClientRect();
-    const t = new Date(period.start.getTime() + ((event.clientX - box.left) / box.width) * (period.end - period.start));
+  async function loadBookmarks() {
+    if (!period) return;
+    try {
+      const list = await api.get(`/api/bookmarks${query({ commune: ctx.commune, camera: period.camera, start: period.start.toISOString(), end: period.end.toISOString() })}`);
+      timeline.setBookmarks(list);
+      clear(marks, list.map((b) => h("li", {}, h("button", { type: "button", onclick: () => choose(new Date(b.at)) },
+        `${frDateTime(b.at)} — ${b.label}`), h("span", { class: "info" }, ` (${b.author})`))));
+    } catch { /* no playback right on bookmarks: the timeline still works */ }
+  }
+
+  goto.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const t = new Date(fields(goto).at);
+    if (Number.isNaN(t.getTime())) return;
+    if (!period || t < period.start || t > period.end) {
+      picker.elements.start.value = localInput(new Date(t - 1800e3));
+      picker.elements.end.value = localInput(new Date(Math.min(Date.now(), t.getTime() + 1800e3)));
+      await showPeriod(picker.elements.camera.value, new Date(t - 1800e3), new Date(Math.min(Date.now(), t.getTime() + 1800e3)));
+    }
+    if (period) choose(t);
+  });
+
+  finder.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const list = await api.get(`/api/bookmarks${query({ commune: ctx.commune, q: fields(finder).q })}`);
+      clear(found, list.length ? list.map((b) => h("li", {}, h("button", { type: "button", onclick: () => openBookmark(b) },
+        `${b.camera_name} — ${frDateTime(b.at)} — ${b.label}`), h("span", { class: "info" }, ` (${b.author})`)))
+        : [h("li", { class: "info" }, "Aucun signet ne correspond.")]);
+    } catch (err) { error.textContent = err.message; }
+  });
+
+  async function openBookmark(b) {
+    const t = new Date(b.at);
+    picker.elements.camera.value = b.camera;
+    picker.elements.start.value = localInput(new Date(t - 1800e3));
+    picker.elements.end.value = localInput(new Date(Math.min(Date.now(), t.getTime() + 1800e3)));
+    await showPeriod(b.camera, new Date(t - 1800e3), new Date(Math.min(Date.now(), t.getTime() + 1800e3)));
     choose(t);
-  });
-  timeline.addEventListener("keydown", (event) => {
-    const step = { ArrowRight: 10e3, ArrowLeft: -10e3 }[event.key];
-    if (step && at) { event.preventDefault(); choose(new Date(at.getTime() + step)); }
-  });
+  }
 
   function choose(t) {
     at = t;
-    timeline.dataset.at = t.toISOString();
-    const cursor = timeline.querySelector(".curseur");
-    cursor.hidden = false;
-    cursor.style.left = `${(100 * (t - period.start)) / (period.end - period.start)}%`;
+    timeline.setCursor(t);
     chosen.textContent = `Instant choisi : ${frDateTime(t)}`;
     if (view && view.camera === period.camera) seek(t);
     else askReason();
@@ -82,7 +124,7 @@ export function mount(main, ctx, [preset]) {
 
   function askReason() {
     const form = h("form", { class: "pile", "aria-label": "Motif de la consultation" },
-      h("h2", {}, "Motif de la consultation (obligatoire, R13)"),
+      h("h2", {}, "Motif de la consultation (obligatoire)"),
       h("p", { class: "info" }, "Rien n'est lu avant que le motif soit donné ; il est inscrit au registre avec la période visionnée."),
       h("label", {}, "Catégorie", h("select", { name: "category" }, Object.entries(CATEGORIES).map(([k, v]) => h("option", { value: k }, v)))),
       h("label", {}, "Motif", h("textarea", { name: "reason", rows: 2, required: true })),
@@ -114,73 +156,163 @@ export function mount(main, ctx, [preset]) {
   function openPlayer() {
     const video = h("video", { muted: true, playsinline: true, "aria-label": "Enregistrement" });
     const clock = h("span", { class: "horodatage" }, "—");
-    const notice = h("div", { class: "avis", hidden: true });
-    const speeds = [1, 2, 4].map((s) => h("button", {
+    const notice = h("div", { class: "avis", hidden: true, role: "alert" });
+    const banner = h("div", { class: "bandeau-etat", hidden: true, role: "status" });
+    const speeds = SPEEDS.map((s) => h("button", {
       type: "button", "aria-pressed": String(s === 1),
       onclick: (e) => {
         video.playbackRate = s;
         for (const b of speeds) b.setAttribute("aria-pressed", String(b === e.target));
       },
-    }, `×${s}`));
-    clear(player, h("div", { class: "lecteur" }, video, h("div", { class: "surimpression" }, clock), notice),
+    }, `×${String(s).replace(".", ",")}`));
+    const step = (frames) => { video.pause(); video.currentTime = Math.max(0, video.currentTime + frames * FRAME_S); };
+    clear(player, h("div", { class: "lecteur" }, video, h("div", { class: "surimpression" }, h("span", { class: "mode differe" }, "ENREGISTREMENT"), " ", clock), banner, notice),
       h("div", { class: "outils" },
         h("button", { type: "button", onclick: () => (video.paused ? video.play() : video.pause()) }, "Lecture / pause"),
-        speeds, h("button", { type: "button", onclick: () => endView() }, "Fermer l'enregistrement")));
+        h("button", { type: "button", onclick: () => step(-1), "aria-label": "Image précédente" }, "◀ image"),
+        h("button", { type: "button", onclick: () => step(1), "aria-label": "Image suivante" }, "image ▶"),
+        speeds,
+        h("button", { type: "button", onclick: () => bookmark() }, "Marquer cet instant…"),
+        h("button", { type: "button", onclick: () => endView() }, "Fermer l'enregistrement")));
     player.hidden = false;
-    playing = { feed: new Feed(video), video, clock, notice, origin: null, loaded: new Set(), next: null, fetching: false };
-    video.addEventListener("timeupdate", () => {
-      if (playing?.origin == null) return;
-      const t = new Date(playing.origin + video.currentTime * 1000);
-      clock.textContent = frDateTime(t);
-      player.dataset.captureTime = t.toISOString();
-      if (playing.next && playing.feed.bufferedEnd() - video.currentTime < 3) load(new Date(playing.next));
-    });
+    play = { video, feed: new Feed(video), origin: null, nextAt: null, loading: false, clock, notice, banner, lastCursor: 0 };
+    play.raf = requestAnimationFrame(tick);
   }
 
-  /** Appends the segment holding t (if not there yet); returns its start. */
-  async function load(t) {
-    if (playing.fetching) return null;
-    playing.fetching = true;
-    try {
-      const response = await request("GET", `${view.media}?at=${encodeURIComponent(t.toISOString())}`, undefined, { raw: true });
-      const start = new Date(response.headers.get("X-Segment-Start"));
-      playing.next = response.headers.get("X-Next-At");
-      if (playing.origin === null) playing.origin = start.getTime();
-      if (!playing.loaded.has(start.getTime())) {
-        playing.loaded.add(start.getTime());
-        await playing.feed.append(await response.arrayBuffer(), { offset: (start.getTime() - playing.origin) / 1000 });
+  function playedAt() {
+    return play && play.origin !== null ? play.origin + play.video.currentTime * 1000 : null;
+  }
+
+  function tick() {
+    if (!play) return;
+    const p = play, video = p.video, t = playedAt();
+    if (t !== null && video.readyState >= 2) {
+      p.clock.textContent = frDateTimeTenths(new Date(t));
+      player.dataset.captureTime = new Date(t).toISOString();
+      if (performance.now() - p.lastCursor > 250) { timeline.setCursor(new Date(t)); p.lastCursor = performance.now(); }
+      const end = bufferedEndAround(video.currentTime);
+      if (end !== null && p.nextAt && !p.loading && end - video.currentTime < PREFETCH_S) loadNext();
+      jumpGap(end);
+      p.feed.trim(60);
+    }
+    p.raf = requestAnimationFrame(tick);
+  }
+
+  /** End of the buffered range holding s (null when s is not buffered). */
+  function bufferedEndAround(s) {
+    const r = play.video.buffered;
+    for (let i = 0; i < r.length; i++) if (r.start(i) - 0.1 <= s && s <= r.end(i) + 0.1) return r.end(i);
+    return null;
+  }
+
+  /** At the end of a recorded stretch, go on after the gap, and say so. */
+  function jumpGap(end) {
+    const video = play.video, r = video.buffered;
+    if (end === null || end - video.currentTime > 0.15) return;
+    for (let i = 0; i < r.length; i++) {
+      if (r.start(i) > end + 0.05) {
+        const from = new Date(play.origin + end * 1000), to = new Date(play.origin + r.start(i) * 1000);
+        video.currentTime = r.start(i) + 0.001;
+        showBanner(`Trou d'enregistrement : rien de ${frDateTime(from)} à ${frDateTime(to)}.`);
+        return;
       }
-      playing.notice.hidden = true;
-      return start;
+    }
+    if (!play.nextAt && !play.loading) showBanner("Fin des enregistrements disponibles.");
+  }
+
+  function showBanner(text) {
+    play.banner.hidden = false;
+    play.banner.textContent = text;
+    clearTimeout(play.bannerTimer);
+    play.bannerTimer = setTimeout(() => { if (play) play.banner.hidden = true; }, 4000);
+  }
+
+  async function fetchSegment(t) {
+    const response = await request("GET", `${view.media}?at=${encodeURIComponent(new Date(t).toISOString())}`, undefined, { raw: true });
+    return {
+      start: Date.parse(response.headers.get("X-Segment-Start")),
+      end: Date.parse(response.headers.get("X-Segment-End")),
+      next: response.headers.get("X-Next-At"),
+      bytes: await response.arrayBuffer(),
+    };
+  }
+
+  /** Plays from t: at once when t is buffered; otherwise a fresh buffer from the segment holding
+   * t, the picture shown only once it is appended (never one seconds away). */
+  async function seek(t) {
+    const p = play, ms = t.getTime(), gen = ++seekGen;
+    p.notice.hidden = true;
+    if (p.origin !== null && bufferedEndAround((ms - p.origin) / 1000) !== null) {
+      p.video.currentTime = (ms - p.origin) / 1000;
+      p.video.play().catch(() => {});
+      return;
+    }
+    p.feed.close();
+    p.feed = new Feed(p.video);
+    p.origin = null;
+    p.nextAt = null;
+    p.loading = true;
+    let segment;
+    try {
+      segment = await fetchSegment(ms);
     } catch (err) {
-      playing.notice.hidden = false;
-      playing.notice.textContent = fr(err.detail || err.message);
-      if (err.status === 404) playing.next = null;
-      return null;
+      if (gen === seekGen) failed(err);
+      return;
     } finally {
-      playing.fetching = false;
+      if (gen === seekGen) p.loading = false;
+    }
+    if (gen !== seekGen || play !== p) return;
+    p.origin = segment.start;
+    p.nextAt = segment.next;
+    await p.feed.append(segment.bytes, { offset: 0 });
+    if (gen !== seekGen || play !== p) return;
+    p.video.currentTime = (ms - p.origin) / 1000;
+    p.video.play().catch(() => {});
+  }
+
+  async function loadNext() {
+    const p = play, gen = seekGen;
+    p.loading = true;
+    try {
+      const segment = await fetchSegment(Date.parse(p.nextAt));
+      if (gen !== seekGen || play !== p) return;
+      p.nextAt = segment.next;
+      await p.feed.append(segment.bytes, { offset: (segment.start - p.origin) / 1000 });
+    } catch (err) {
+      if (gen === seekGen && play === p) { p.nextAt = null; failed(err); }
+    } finally {
+      if (gen === seekGen && play === p) p.loading = false;
     }
   }
 
-  async function seek(t) {
-    const start = await load(t);
-    if (start === null) return;
-    const video = playing.video;
-    const target = (t.getTime() - playing.origin) / 1000;
-    const ready = () => {
-      video.currentTime = target;
-      video.play().catch(() => {});
-    };
-    if (video.readyState >= 1) ready();
-    else video.addEventListener("loadedmetadata", ready, { once: true });
+  function failed(err) {
+    const next = String(err.detail || "").match(/the next recording starts at (\S+)/);
+    clear(play.notice, h("p", {}, fr(err.detail || err.message)),
+      next && h("button", { type: "button", onclick: () => choose(new Date(next[1])) }, `Aller au prochain enregistrement (${frDateTime(next[1])})`));
+    play.notice.hidden = false;
+  }
+
+  async function bookmark() {
+    const t = playedAt();
+    if (t === null) return;
+    play.video.pause();
+    const made = await ask("Marquer cet instant", [
+      h("p", {}, `${period.camera} — ${frDateTimeTenths(new Date(t))}`),
+      h("label", {}, "Libellé (obligatoire)", h("input", { name: "label", required: true, maxlength: 200 })),
+    ], {
+      submit: "Poser le signet",
+      onsubmit: (v) => api.post(`/api/cameras/${ctx.commune}/${period.camera}/bookmarks`, { at: new Date(t).toISOString(), label: v.label }),
+    });
+    if (made) await loadBookmarks();
   }
 
   async function endView() {
     if (!view) return;
     const ending = view;
     view = null;
-    playing?.feed.close();
-    playing = null;
+    seekGen++;
+    if (play) { cancelAnimationFrame(play.raf); play.feed.close(); }
+    play = null;
     player.hidden = true;
     await fetch(`/api/playback/${ending.id}/end`, { method: "POST", keepalive: true }).catch(() => {});
   }

@@ -1,0 +1,54 @@
+// Alarmes: what needs an agent now (a camera lost, masking failed, recordings late, an authorisation
+// about to expire), acknowledged by name; then the history. New alarms arrive over the session's
+// socket (app.js rings and counts them); this screen also asks every few seconds.
+import { api, query } from "./api.js";
+import { h, clear, frDateTime } from "./dom.js";
+import { ALARMS, fr } from "./fr.js";
+
+const POLL_MS = 3000;
+
+export function mount(main, ctx) {
+  const open = h("tbody");
+  const history = h("tbody");
+  const status = h("p", { role: "status", class: "info" });
+  const headers = ["Depuis", "Caméra", "Alarme", "Détail", "Acquittement", ""].map((t) => h("th", {}, t));
+  clear(main, h("h1", {}, "Alarmes"), status,
+    h("h2", {}, "En cours"), h("table", { "aria-label": "Alarmes en cours" }, h("thead", {}, h("tr", {}, headers)), open),
+    h("h2", {}, "Historique"), h("table", { "aria-label": "Historique des alarmes" },
+      h("thead", {}, h("tr", {}, ["Levée", "Caméra", "Alarme", "Acquittée par", "Close"].map((t) => h("th", {}, t)))), history));
+
+  async function load() {
+    try {
+      const [current, all] = await Promise.all([api.get("/api/alarms"), api.get(`/api/alarms${query({ state: "all", limit: 100 })}`)]);
+      const here = (a) => a.commune === ctx.commune;
+      clear(open, current.filter(here).map((a) => h("tr", { dataset: { alarme: a.id, type: a.kind }, class: a.acknowledged_by ? "" : "non-acquittee" },
+        h("td", {}, frDateTime(a.raised_at)), h("td", {}, a.camera_name), h("td", {}, ALARMS[a.kind] || a.kind),
+        h("td", { class: "info" }, a.detail),
+        h("td", {}, a.acknowledged_by ? `${a.acknowledged_by}, ${frDateTime(a.acknowledged_at)}` : "non acquittée"),
+        h("td", {}, a.acknowledged_by ? "" : h("button", { type: "button", onclick: () => acknowledge(a) }, "Acquitter")))));
+      clear(history, all.filter((a) => here(a) && a.cleared_at).map((a) => h("tr", {},
+        h("td", {}, frDateTime(a.raised_at)), h("td", {}, a.camera_name), h("td", {}, ALARMS[a.kind] || a.kind),
+        h("td", {}, a.acknowledged_by || "—"), h("td", {}, frDateTime(a.cleared_at)))));
+      status.textContent = current.filter(here).length ? "" : "Aucune alarme en cours.";
+    } catch (err) {
+      status.textContent = fr(err.message);
+    }
+  }
+
+  async function acknowledge(alarm) {
+    try {
+      await api.post(`/api/alarms/${alarm.id}/ack`);
+      status.textContent = `Alarme « ${ALARMS[alarm.kind]} » (${alarm.camera_name}) acquittée par ${ctx.me.username}.`;
+    } catch (err) {
+      status.textContent = err.message;
+    }
+    await load();
+    document.dispatchEvent(new CustomEvent("vigie:alarms"));
+  }
+
+  load();
+  const timer = setInterval(load, POLL_MS);
+  const onEvent = (e) => { if (e.detail.type === "alarm") load(); };
+  document.addEventListener("vigie:event", onEvent);
+  return () => { clearInterval(timer); document.removeEventListener("vigie:event", onEvent); };
+}

@@ -1,0 +1,106 @@
+// Direct: layouts of 1, 2×2, 3×3 or 4×4 panes with live video in each, a camera list with search;
+// a camera is dragged (or clicked) into a pane; the view is kept per post and commune, so the
+// agent who takes the post finds the screens as they were left.
+import { h, clear } from "./dom.js";
+import { cameraState } from "./fr.js";
+import { LivePane } from "./pane.js";
+
+const LAYOUTS = [1, 2, 3, 4];
+
+export function mount(main, ctx) {
+  const key = `vigie.vue:${ctx.me.post || "-"}:${ctx.commune}`;
+  const saved = JSON.parse(localStorage.getItem(key) || "null") || { size: 2, cameras: [] };
+  let size = LAYOUTS.includes(saved.size) ? saved.size : 2;
+  let slugs = Array.isArray(saved.cameras) ? saved.cameras.map((s) => (typeof s === "string" ? s : null)) : [];
+  let chosen = 0; // the pane a click in the list fills
+  const panes = new Map(); // index -> LivePane
+
+  const search = h("input", { type: "search", placeholder: "Rechercher une caméra", "aria-label": "Rechercher une caméra" });
+  const list = h("ul", { class: "liste-cameras", "aria-label": "Caméras" });
+  const grid = h("div", { class: "cases", role: "grid", "aria-label": "Vidéo en direct" });
+  const layoutButtons = LAYOUTS.map((n) => h("button", {
+    type: "button", "aria-pressed": String(n === size), dataset: { taille: n },
+    onclick: () => { size = n; save(); draw(); },
+  }, n === 1 ? "1" : `${n}×${n}`));
+  clear(main, h("div", { class: "direct" },
+    h("aside", {}, h("h1", {}, "Direct"), h("div", { class: "outils", role: "group", "aria-label": "Disposition" }, layoutButtons),
+      search, list, h("p", { class: "info" }, "Glissez une caméra dans une case, ou cliquez-la pour remplir la case choisie. Double-clic sur une case : plein écran.")),
+    grid));
+
+  function mine() { return ctx.cameras.filter((c) => c.commune === ctx.commune); }
+
+  function save() {
+    localStorage.setItem(key, JSON.stringify({ size, cameras: slugs.slice(0, size * size) }));
+  }
+
+  function drawList() {
+    const q = search.value.trim().toLowerCase();
+    clear(list, mine().filter((c) => !q || `${c.name} ${c.slug} ${c.location}`.toLowerCase().includes(q)).map((c) => {
+      const [label, css] = cameraState(c);
+      return h("li", {
+        draggable: "true", tabindex: 0, dataset: { camera: c.slug },
+        ondragstart: (e) => e.dataTransfer.setData("text/plain", c.slug),
+        onclick: () => put(chosen, c.slug),
+        onkeydown: (e) => { if (e.key === "Enter") put(chosen, c.slug); },
+      }, h("span", {}, c.name), h("span", { class: `etat ${css}` }, label));
+    }));
+  }
+
+  function put(index, slug) {
+    slugs[index] = slug;
+    chosen = Math.min(size * size - 1, index + 1);
+    save();
+    draw();
+  }
+
+  function draw() {
+    for (const b of layoutButtons) b.setAttribute("aria-pressed", String(Number(b.dataset.taille) === size));
+    grid.dataset.taille = size;
+    grid.className = `cases cases-${size}`;
+    const wanted = size * size;
+    // Panes beyond the layout, or whose camera changed, are closed (their view is journaled ended).
+    for (const [i, pane] of panes) {
+      if (i >= wanted || slugs[i] !== pane.camera.slug) { pane.destroy(); panes.delete(i); }
+    }
+    const cells = [];
+    for (let i = 0; i < wanted; i++) {
+      const camera = mine().find((c) => c.slug === slugs[i]);
+      let body;
+      if (camera) {
+        let pane = panes.get(i);
+        if (!pane) {
+          pane = new LivePane(ctx, camera, { compact: true });
+          panes.set(i, pane);
+          pane.start(0);
+        }
+        body = pane.element;
+      } else {
+        body = h("div", { class: "case-vide" }, "Glissez une caméra ici");
+      }
+      const close = camera && h("button", { type: "button", class: "fermer", "aria-label": `Retirer ${camera.name}`,
+        onclick: (e) => { e.stopPropagation(); slugs[i] = null; save(); draw(); } }, "×");
+      cells.push(h("div", {
+        class: i === chosen ? "case choisie" : "case", role: "gridcell", tabindex: 0, dataset: { index: i, camera: camera?.slug || "" },
+        onclick: () => { chosen = i; markChosen(); },
+        ondblclick: () => camera && ctx.go(`#/camera/${camera.commune}/${camera.slug}`),
+        ondragover: (e) => e.preventDefault(),
+        ondrop: (e) => { e.preventDefault(); const slug = e.dataTransfer.getData("text/plain"); if (slug) put(i, slug); },
+      }, body, close));
+    }
+    clear(grid, cells);
+  }
+
+  function markChosen() {
+    for (const cell of grid.children) cell.classList.toggle("choisie", Number(cell.dataset.index) === chosen);
+  }
+
+  search.addEventListener("input", drawList);
+  const onRefresh = () => drawList();
+  document.addEventListener("vigie:refresh", onRefresh);
+  drawList();
+  draw();
+  return () => {
+    document.removeEventListener("vigie:refresh", onRefresh);
+    for (const pane of panes.values()) pane.destroy();
+  };
+}
