@@ -17,7 +17,9 @@ log = get_logger(__name__)
 
 # Each cause as SQL over cameras c, camera_health h: (kind, condition, detail).
 CAUSES = {
-    "camera_lost": ("h.online IS FALSE AND EXISTS (SELECT 1 FROM camera_sources s "
+    # Offline for a while: a camera still connecting at start-up is not « lost » (it flapped).
+    "camera_lost": ("h.online IS FALSE AND coalesce(h.last_frame_at, c.created_at) < "
+                    "now() - $1::interval AND EXISTS (SELECT 1 FROM camera_sources s "
                     "WHERE s.camera_id = c.id)",
                     "'no image from the camera since ' || coalesce(h.last_frame_at::text, '?')"),
     "masking_failed": ("h.masking_ok IS FALSE AND h.masking_detail NOT LIKE 'starting%'",
@@ -54,9 +56,10 @@ JOIN cameras c ON c.id = a.camera_id WHERE a.cleared_at IS NULL ORDER BY a.id
 
 class Alarms:
     def __init__(self, rt: Runtime, notifier: Notifier, *, recorder_late_s: float,
-                 authorisation_warning_days: int) -> None:
+                 authorisation_warning_days: int, camera_lost_s: float) -> None:
         self._rt, self._notifier = rt, notifier
         self._late = timedelta(seconds=recorder_late_s)
+        self._lost = timedelta(seconds=camera_lost_s)
         self._days = authorisation_warning_days
         self._announced: set[int] | None = None  # open alarms this gateway's sessions were told of
 
@@ -64,7 +67,8 @@ class Alarms:
         pool = self._rt.require_pool()
         async with pool.acquire() as conn, conn.transaction():
             for kind, (condition, detail) in CAUSES.items():
-                arg = {"recorder_late": self._late, "authorisation_expiring": self._days}
+                arg = {"camera_lost": self._lost, "recorder_late": self._late,
+                       "authorisation_expiring": self._days}
                 args = [arg[kind]] if kind in arg else []
                 await conn.execute(CLEAR_SQL.format(kind=kind, condition=condition), *args)
                 await conn.execute(RAISE_SQL.format(kind=kind, condition=condition,

@@ -41,6 +41,9 @@ class ViewerGatewaySettings(ServiceSettings):
                                          description="How often the register's head is signed")
     alarm_check_s: float = Field(default=2.0, gt=0, le=300,
                                  description="How often the alarm list is brought up to date")
+    camera_lost_s: float = Field(default=5.0, ge=0, le=3600,
+                                 description="An offline camera raises « caméra perdue » once "
+                                 "its last image is this old (no alarm while it connects)")
     recorder_late_s: float = Field(default=240.0, ge=30, le=86400,
                                    description="An online camera whose last recording ended this "
                                    "long ago raises « enregistrement en retard »")

@@ -297,6 +297,14 @@ async def test_mask_drawn_saved_and_approved_masks_the_live_picture_within_two_g
     actions = [r["action"] for r in await db.fetch(
         "SELECT action FROM audit_log WHERE actor = 'mask-admin' ORDER BY id")]
     assert actions[-3:] == ["mask.snapshot", "mask.saved", "mask.approved"], actions
+    # Another camera: the previous one's status does not carry over; a camera without a source
+    # is said to have none, rather than promised a keyframe that will never come (issue 18).
+    await admin.get_by_label("Caméra").select_option("gare")
+    await expect(admin.locator("main [role=status]")).not_to_contain_text("Version 2")
+    await admin.get_by_role("button", name="Instantané de mise en service…").click()
+    await expect(admin.locator("main [role=alert]").first).to_contain_text(
+        "n'a pas d'adresse RTSP")
+    await expect(admin.locator("dialog[open]")).to_have_count(0)
     await shoot(operator, "plein-ecran-masque")
 
 

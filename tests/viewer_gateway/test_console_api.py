@@ -72,7 +72,13 @@ async def test_an_alarm_is_raised_pushed_acknowledged_by_name_and_cleared(
             url, additional_headers={"Cookie": f"{COOKIE}={operator.cookies[COOKIE]}"}) as socket:
         assert json.loads(await socket.recv())["type"] == "hello"
         await asyncio.sleep(1)  # a round or two with nothing to say
-        await db.execute("UPDATE camera_health SET online = false WHERE camera_id = $1", gare)
+        # Offline for a moment (a camera connecting, a blip): no alarm yet.
+        await db.execute("UPDATE camera_health SET online = false, last_frame_at = now() "
+                         "WHERE camera_id = $1", gare)
+        await asyncio.sleep(1)
+        assert (await operator.get("/api/alarms")).json() == []
+        await db.execute("UPDATE camera_health SET last_frame_at = now() - interval '1 minute' "
+                         "WHERE camera_id = $1", gare)
         pushed = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
         assert (pushed["type"], pushed["kind"], pushed["camera"]) == ("alarm", "camera_lost",
                                                                       "gare")

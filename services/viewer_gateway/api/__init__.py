@@ -57,7 +57,8 @@ def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
                                 handover=Handover(rt, notifier), tiles=Tiles(rt),
                                 alarms=Alarms(rt, notifier, recorder_late_s=settings.recorder_late_s,
                                               authorisation_warning_days=settings
-                                              .authorisation_warning_days))
+                                              .authorisation_warning_days,
+                                              camera_lost_s=settings.camera_lost_s))
     for router in ROUTERS:
         app.include_router(router)
 

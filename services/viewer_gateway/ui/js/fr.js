@@ -48,7 +48,6 @@ const RULES = [
   [/^a timeline covers 31 days at most/, () => "Une frise couvre 31 jours au plus : raccourcissez la période."],
   [/^start and end need a time zone/, () => "Dates sans fuseau horaire : rechargez la page."],
   [/^camera (\S+) exists already/, (m) => `La caméra ${m[1]} existe déjà : choisissez un autre identifiant.`],
-  [/^(?:username|user) (\S+) (?:is taken|exists already)/, (m) => `L'identifiant ${m[1]} est déjà pris : choisissez-en un autre.`],
   [/^username '?([^' ]+)'? is taken/, (m) => `L'identifiant ${m[1]} est déjà pris : choisissez-en un autre.`],
   [/^a national-police account holds no other role/, () =>
     "Un compte de police nationale n'a aucun autre rôle : polices municipale et nationale ont des comptes distincts."],

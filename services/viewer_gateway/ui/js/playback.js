@@ -186,7 +186,7 @@ export function mount(main, ctx, [preset]) {
   function tick() {
     if (!play) return;
     const p = play, video = p.video, t = playedAt();
-    if (t !== null && video.readyState >= 2) {
+    if (t !== null && video.readyState >= 2 && !p.settling) {
       p.clock.textContent = frDateTimeTenths(new Date(t));
       player.dataset.captureTime = new Date(t).toISOString();
       if (performance.now() - p.lastCursor > 250) { timeline.setCursor(new Date(t)); p.lastCursor = performance.now(); }
@@ -208,7 +208,9 @@ export function mount(main, ctx, [preset]) {
   /** At the end of a recorded stretch, go on after the gap, and say so. */
   function jumpGap(end) {
     const video = play.video, r = video.buffered;
-    if (end === null || end - video.currentTime > 0.15) return;
+    // Chrome stops a few frames before the end of a range (readyState drops to HAVE_CURRENT_DATA).
+    const left = end === null ? Infinity : end - video.currentTime;
+    if (!(left <= 0.15 || (video.readyState <= 2 && left < 1))) return;
     for (let i = 0; i < r.length; i++) {
       if (r.start(i) > end + 0.05) {
         const from = new Date(play.origin + end * 1000), to = new Date(play.origin + r.start(i) * 1000);
@@ -262,12 +264,29 @@ export function mount(main, ctx, [preset]) {
       if (gen === seekGen) p.loading = false;
     }
     if (gen !== seekGen || play !== p) return;
-    p.origin = segment.start;
     p.nextAt = segment.next;
+    // Nothing is shown or timed until the picture of t is: the segment's first picture, seconds
+    // before t, flashed and was reported as the time played (issue 18).
+    p.settling = true;
+    p.video.classList.add("en-recherche");
     await p.feed.append(segment.bytes, { offset: 0 });
     if (gen !== seekGen || play !== p) return;
-    p.video.currentTime = (ms - p.origin) / 1000;
+    p.origin = segment.start;
+    await settle(p.video, (ms - p.origin) / 1000);
+    if (gen !== seekGen || play !== p) return;
+    p.settling = false;
+    p.video.classList.remove("en-recherche");
     p.video.play().catch(() => {});
+  }
+
+  /** Sets the playhead and resolves once the picture there is decoded (or after 3 s). */
+  function settle(video, seconds) {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); video.removeEventListener("seeked", done); resolve(); };
+      const timer = setTimeout(done, 3000);
+      video.addEventListener("seeked", done);
+      video.currentTime = seconds;
+    });
   }
 
   async function loadNext() {

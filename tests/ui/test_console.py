@@ -1,0 +1,271 @@
+"""The operator's console in a real browser under the demo's conditions (issue 18): recordings cut in
+60-s segments that do not start on whole seconds, with a gap; a 2×2 layout of live cameras, one of
+which is unplugged; the alarm list; instant replay; the full screen enlarged and zoomed. What is
+asserted is what the agent sees (REGULATION.md R1, R12, R13, R36)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from playwright.async_api import Page, expect
+from vigie.local import servers
+from vigie.storage.objects import Buckets, ObjectStore
+
+from tests.harness import eventually
+from tests.ui.conftest import UiStack, shoot
+from tests.viewer_gateway.recordings import record_minute
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+PARIS = ZoneInfo("Europe/Paris")
+LOCAL = "%Y-%m-%dT%H:%M:%S"
+
+# Whether the timeline's canvas shows a recording (green) at a time: x from the window shown.
+RECORDED_AT_JS = """(iso) => {
+  const c = document.querySelector("canvas.frise");
+  const from = Date.parse(c.dataset.from), to = Date.parse(c.dataset.to);
+  const x = Math.round(((Date.parse(iso) - from) / (to - from)) * c.width);
+  const [r, g, b] = c.getContext("2d").getImageData(Math.min(c.width - 1, Math.max(0, x)),
+                                                     Math.round(c.height * 0.3), 1, 1).data;
+  return g > 150 && r < 100 && b < 150;
+}"""
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+async def played(page: Page) -> datetime | None:
+    shown = await page.locator("section[data-capture-time]").get_attribute("data-capture-time")
+    return datetime.fromisoformat(shown.replace("Z", "+00:00")) if shown else None
+
+
+async def test_relecture_plays_60_s_off_second_segments_across_boundaries_and_a_gap_R13_R36(
+    ui: UiStack, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    first_ns = (int(datetime.now(UTC).timestamp()) - 2 * 3600) * 10**9 + 254_318_123
+    await record_minute(db, objects, buckets.recordings, start_ns=first_ns, seconds=150,
+                        segment_s=60)
+    await record_minute(db, objects, buckets.recordings, start_ns=first_ns + 190 * 10**9,
+                        seconds=90, segment_s=60)
+    segments = [(r["start_time"], r["end_time"]) for r in await db.fetch(
+        "SELECT start_time, end_time FROM segments ORDER BY start_time")]
+    assert len(segments) == 5 and all(s.microsecond for s, _ in segments)
+    gaps = [(a[1], b[0]) for a, b in zip(segments, segments[1:], strict=False) if b[0] > a[1]]
+    assert len(gaps) == 1
+    start, end = segments[0][0] - timedelta(seconds=60), segments[-1][1] + timedelta(seconds=60)
+
+    operator = await ui.login("operator", screen="relecture")
+    await operator.get_by_label("Caméra").select_option("gare")
+    await operator.get_by_label("Du", exact=True).fill(start.astimezone(PARIS).strftime(LOCAL))
+    await operator.get_by_label("Au", exact=True).fill(end.astimezone(PARIS).strftime(LOCAL))
+    await operator.get_by_role("button", name="Afficher la frise").click()
+    await expect(operator.locator(".frise-legende")).to_contain_text("5 segment(s), 3 trou(s)")
+    # Every segment drawn where it is, every gap left hatched (the page's CSP once hid them all).
+    for a, b in segments:
+        assert await operator.evaluate(RECORDED_AT_JS, iso(a + (b - a) / 2)), (a, b)
+    for a, b in [(start, segments[0][0]), *gaps, (segments[-1][1], end)]:
+        assert not await operator.evaluate(RECORDED_AT_JS, iso(a + (b - a) / 2)), (a, b)
+
+    # Zoom to a minute and back: the window follows, the drawing too.
+    await operator.get_by_role("button", name="1 min", exact=True).click()
+    window = await operator.locator("canvas.frise").evaluate(
+        "c => Date.parse(c.dataset.to) - Date.parse(c.dataset.from)")
+    assert window == 60_000
+    await operator.get_by_role("button", name="Période", exact=True).click()
+
+    # Five seconds before the first boundary.
+    chosen = segments[0][1] - timedelta(seconds=5)
+    box = await operator.locator("canvas.frise").bounding_box()
+    assert box is not None
+    fraction = (chosen - start) / (end - start)
+    await operator.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+    reason = operator.get_by_role("form", name="Motif de la consultation")
+    await reason.get_by_label("Motif", exact=True).fill("rayure sur un véhicule")
+    await reason.get_by_role("button", name="Ouvrir l'enregistrement").click()
+    aimed = datetime.fromisoformat((await operator.locator("canvas.frise").get_attribute("data-at")
+                                    or "").replace("Z", "+00:00"))
+    first = await eventually(lambda: played(operator), timeout_s=15, interval_s=0.1,
+                             message="nothing played")
+    assert abs(first - aimed) < timedelta(seconds=1), (first, aimed)  # not 6–34 s before
+
+    # ×1 across the first boundary: the time played advances with the wall clock (±1 s).
+    t0, wall0 = await played(operator), time.monotonic()
+    assert t0 is not None
+
+    async def past(t: datetime) -> bool:
+        now = await played(operator)
+        return bool(now and now > t)
+
+    await eventually(lambda: past(segments[1][0] + timedelta(seconds=2)), timeout_s=15,
+                     interval_s=0.1, message="playback froze at the first boundary")
+    t1, wall1 = await played(operator), time.monotonic()
+    assert t1 is not None
+    drift = (t1 - t0).total_seconds() - (wall1 - wall0)
+    assert abs(drift) <= 1.0, f"played {(t1 - t0).total_seconds():.1f} s in {wall1 - wall0:.1f} s"
+    clock = await operator.locator(".lecteur .horodatage").inner_text()
+    assert clock.count(",") == 1 and clock.split(",")[1].isdigit(), clock  # the tenth (R36)
+    await shoot(operator, "relecture-60s")
+
+    # ×8 across the second boundary and the gap: it goes on after the gap, and says so.
+    await operator.get_by_role("button", name="×8").click()
+    await eventually(lambda: past(segments[2][0] + timedelta(seconds=1)), timeout_s=20,
+                     interval_s=0.1, message="playback froze at the second boundary")
+    await expect(operator.locator(".bandeau-etat")).to_contain_text("Trou d'enregistrement",
+                                                                    timeout=20_000)
+    await eventually(lambda: past(segments[3][0] + timedelta(seconds=1)), timeout_s=10,
+                     interval_s=0.1, message="playback did not go on after the gap")
+
+    # A bookmark where the agent paused: journaled, listed, on the timeline.
+    await operator.get_by_role("button", name="×1", exact=True).click()
+    await operator.get_by_role("button", name="Marquer cet instant…").click()
+    await operator.get_by_label("Libellé (obligatoire)").fill("portière rayée")
+    await operator.get_by_role("button", name="Poser le signet").click()
+    await expect(operator.get_by_role("list", name="Signets de la période")).to_contain_text(
+        "portière rayée")
+    mark = await db.fetchrow("SELECT * FROM bookmarks")
+    assert mark["author"] == "operator" and segments[3][0] < mark["at"] < segments[3][1]
+    await operator.get_by_label("Signets", exact=True).fill("portière")
+    await operator.get_by_role("button", name="Rechercher").click()
+    await expect(operator.get_by_role("list", name="Signets trouvés")).to_contain_text("portière")
+    await shoot(operator, "relecture-signet")
+
+    # Another camera: the view ends, no reason form stays behind with the old instant.
+    await operator.get_by_label("Caméra").select_option("rue")
+    await expect(operator.get_by_role("region", name="Lecteur")).to_be_hidden()
+    await expect(reason).to_be_hidden()
+    ended = await eventually(lambda: db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'playback'"), timeout_s=5,
+        message="the view was not closed into the register")
+    assert ended == 1
+
+
+async def test_a_2x2_layout_plays_four_cameras_and_an_unplugged_one_says_so_with_an_alarm_R12(
+    ui: UiStack, stoppable_camera: servers.RtspCameras, db: asyncpg.Pool,
+) -> None:
+    await ui.masking.add_camera("p1", stoppable_camera.url("p1"), masks=[])
+    operator = await ui.login("operator", screen="direct")
+    await operator.get_by_role("button", name="2×2").click()
+    for slug in ("m1", "m2", "rue", "p1"):
+        await expect(operator.locator(f".liste-cameras li[data-camera='{slug}']")).to_contain_text(
+            "en ligne", timeout=20_000)
+        await operator.locator(f".liste-cameras li[data-camera='{slug}']").click()
+    panes = operator.locator(".case .lecteur")
+    await expect(panes).to_have_count(4)
+
+    async def times() -> list[float]:
+        return await panes.evaluate_all("els => els.map(e => e.querySelector('video').currentTime)")
+
+    await eventually(lambda: _all_playing(times), timeout_s=20, interval_s=0.2,
+                     message="not every pane plays")
+    before = await times()
+    await asyncio.sleep(3)
+    after = await times()
+    assert all(b - a > 2 for a, b in zip(before, after, strict=True)), (before, after)
+    await shoot(operator, "direct-2x2")
+
+    # Kept per post: the next agent at this post finds the same four cameras.
+    await operator.reload()
+    await expect(operator.locator(".case[data-camera]")).to_have_count(4)
+    assert await operator.locator(".case").evaluate_all(
+        "cs => cs.map(c => c.dataset.camera)") == ["m1", "m2", "rue", "p1"]
+
+    # gare (active, no approved masks) has its « masquage en échec » alarm already.
+    await expect(operator.locator("#alarmes")).to_have_attribute("data-nombre", "1")
+    stoppable_camera.process.stop()
+    unplugged = time.monotonic()
+    pane = operator.locator(".lecteur[data-camera='p1']")
+    await expect(pane).to_have_attribute("data-avis", "Caméra hors ligne", timeout=10_000)
+    assert time.monotonic() - unplugged < 10
+    await expect(pane.locator(".avis")).to_be_visible()  # the last picture is covered
+    await shoot(operator, "direct-hors-ligne")
+
+    # The alarm: counted in the header, acknowledged by name, journaled.
+    await expect(operator.locator("#alarmes")).to_have_attribute("data-nombre", "2",
+                                                                 timeout=10_000)
+    await operator.locator("#alarmes").click()
+    row = operator.locator("tr[data-type='camera_lost']")
+    await expect(row).to_contain_text("p1")
+    await shoot(operator, "alarmes")
+    await row.get_by_role("button", name="Acquitter").click()
+    await expect(row).to_contain_text("operator")
+    await expect(operator.locator("#alarmes")).to_have_attribute("data-nombre", "1")
+    lost = await db.fetch("SELECT c.slug, a.acknowledged_by, a.cleared_at FROM alarms a JOIN cameras c "
+                          "ON c.id = a.camera_id WHERE a.kind = 'camera_lost'")
+    assert [(r["slug"], r["acknowledged_by"]) for r in lost] == [("p1", "operator")], lost
+
+    # The wall: the tile's last picture is dimmed and says how old it is.
+    await operator.goto(f"{ui.gateway.url}/ui/#/mur")
+    age = operator.locator(".tuile[data-camera='p1'] .age")
+    await expect(age).to_contain_text("HORS LIGNE — image de", timeout=10_000)
+
+    # Instant replay of the unplugged camera: « DIFFÉRÉ », and it says the camera is offline.
+    await operator.goto(f"{ui.gateway.url}/ui/#/camera/palaiseau/p1")
+    await operator.get_by_role("button", name="Relecture instantanée (30 s)").click()
+    await operator.get_by_label("Motif de la relecture instantanée").fill("dernier passage")
+    await operator.get_by_role("button", name="Lancer la relecture").click()
+    stage = operator.locator(".lecteur")
+    await expect(stage).to_have_attribute("data-mode", "differe")
+    await expect(stage.locator(".mode")).to_have_text("DIFFÉRÉ")
+    await expect(stage).to_contain_text("Caméra hors ligne", timeout=10_000)
+    await shoot(operator, "relecture-instantanee-hors-ligne")
+
+
+async def _all_playing(times) -> bool:  # type: ignore[no-untyped-def]
+    return min(await times()) > 0.5
+
+
+async def test_the_full_screen_is_enlarged_zoomed_and_escape_returns_to_the_tile_opened(
+    ui: UiStack,
+) -> None:
+    operator = await ui.login("operator")
+    await operator.locator(".tuile[data-camera='rue']").click()
+    video = operator.locator(".lecteur video")
+    await operator.wait_for_function("() => document.querySelector('.lecteur video')?.videoWidth")
+    # The 640×360 clip is drawn at the player's size, not at 640 px.
+    shown = await video.evaluate(
+        "v => Math.min(v.clientWidth, v.clientHeight * v.videoWidth / v.videoHeight)")
+    assert shown >= 1.5 * 640, shown
+    stage = operator.locator(".lecteur")
+    box = await stage.bounding_box()
+    assert box is not None
+    await operator.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):
+        await operator.mouse.wheel(0, -120)
+    assert float(await stage.get_attribute("data-zoom") or "1") > 1.9
+    assert "scale" in await video.evaluate("v => v.style.transform")
+    await shoot(operator, "plein-ecran-zoom")
+    await operator.get_by_role("button", name="1:1").click()
+    await expect(stage).to_have_attribute("data-zoom", "1.00")
+    await operator.keyboard.press("Escape")
+    await expect(operator.locator("body[data-ecran='mur']")).to_be_attached()
+    await expect(operator.locator(".tuile[data-camera='rue']")).to_be_focused()
+
+
+async def test_every_form_error_an_agent_can_meet_reads_in_french(ui: UiStack) -> None:
+    """FastAPI's validation errors (regexes, English) and the gateway's reasons, as shown."""
+    admin = await ui.login("admin", screen="administration")
+    said = await admin.evaluate("""async () => {
+      const { frValidation, fr } = await import('/ui/js/fr.js');
+      return [
+        frValidation([{ type: 'string_pattern_mismatch', loc: ['body', 'username'],
+                        msg: "String should match pattern '^[a-z0-9][a-z0-9._-]{1,62}$'" }]),
+        frValidation([{ type: 'missing', loc: ['body', 'reason'], msg: 'Field required' }]),
+        fr("username 'jdupont' is taken"),
+        fr('the period ends before it starts'),
+        fr('the national police hold palaiseau\\'s cameras now (R27)'),
+      ];
+    }""")
+    assert said[0] == ("Identifiant : lettres minuscules, chiffres, « - » ou « _ », sans espace "
+                       "ni accent.")
+    assert said[1] == "Motif : obligatoire."
+    assert said[2].startswith("L'identifiant jdupont est déjà pris")
+    assert said[3] == "La fin est avant le début : corrigez les dates."
+    assert said[4].startswith("La police nationale a la main sur les caméras de palaiseau")
+    for text in said:
+        assert "pattern" not in text and "^" not in text and "is taken" not in text
