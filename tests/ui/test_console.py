@@ -6,13 +6,14 @@ asserted is what the agent sees (REGULATION.md R1, R12, R13, R36)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 from vigie.local import servers
 from vigie.storage.objects import Buckets, ObjectStore
 
@@ -214,6 +215,43 @@ async def test_a_2x2_layout_plays_four_cameras_and_an_unplugged_one_says_so_with
     await expect(stage.locator(".mode")).to_have_text("DIFFÉRÉ")
     await expect(stage).to_contain_text("Caméra hors ligne", timeout=10_000)
     await shoot(operator, "relecture-instantanee-hors-ligne")
+
+
+async def test_a_live_view_cut_or_frozen_covers_its_picture_and_comes_back_by_itself(
+    ui: UiStack,
+) -> None:
+    """Found by kill -9 and SIGSTOP of the gateway under `make run`: a pane kept its last picture
+    (frozen) or went dark for good. Now a frozen stream is covered within 5 s, and a cut one says so
+    and reconnects."""
+    routes: list[WebSocketRoute] = []
+    frozen = False
+
+    def through(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        server.on_message(lambda message: None if frozen else ws.send(message))
+        routes.append(ws)
+
+    operator = await ui.login("operator")
+    await operator.route_web_socket(re.compile(r".*/live\?.*"), through)
+    await operator.goto(f"{ui.gateway.url}/ui/#/camera/palaiseau/rue")
+    stage = operator.locator(".lecteur")
+    await operator.wait_for_function(
+        "() => document.querySelector('.lecteur video')?.currentTime > 0.5", timeout=20_000)
+    frozen = True
+    await expect(stage).to_have_attribute("data-avis", re.compile("^Aucune image reçue"),
+                                          timeout=8_000)
+    await expect(stage.locator(".avis")).to_be_visible()
+    await shoot(operator, "plein-ecran-fige")
+    frozen = False
+    await expect(stage).to_have_attribute("data-avis", "", timeout=8_000)
+    await routes[-1].close(code=1011, reason="coupure")
+    await expect(stage).to_have_attribute("data-avis", re.compile("nouvelle tentative"))
+    await expect(stage).to_have_attribute("data-avis", "", timeout=15_000)
+    assert len(routes) == 2, "the view did not reconnect"
+    before = await operator.evaluate("document.querySelector('.lecteur video').currentTime")
+    await asyncio.sleep(1.5)
+    assert await operator.evaluate("document.querySelector('.lecteur video').currentTime") > \
+        before + 0.5
 
 
 async def _all_playing(times) -> bool:  # type: ignore[no-untyped-def]

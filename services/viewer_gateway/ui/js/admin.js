@@ -86,7 +86,7 @@ async function cameras(panel, ctx, msg = result()) {
   const add = h("form", { class: "ligne", "aria-label": "Nouvelle caméra" },
     h("label", {}, "Commune", h("select", { name: "commune", required: true },
       h("option", { value: "" }, "— choisir —"), ctx.communes.map((c) => h("option", { value: c.slug }, c.name)))),
-    h("label", {}, "Identifiant", h("input", { name: "slug", required: true, pattern: "[a-z0-9][a-z0-9_-]*", placeholder: "mairie-parvis" })),
+    h("label", {}, "Identifiant", h("input", { name: "slug", required: true, pattern: "[a-z0-9][a-z0-9_\\-]*", title: "lettres minuscules, chiffres, « - » ou « _ »", placeholder: "mairie-parvis" })),
     h("label", {}, "Nom", h("input", { name: "name", required: true })),
     h("label", {}, "Emplacement", h("input", { name: "location" })),
     h("label", {}, "Adresse RTSP (non réaffichée)", h("input", { name: "rtsp_url", type: "password", required: true, autocomplete: "off", placeholder: "rtsp://…" })),
@@ -136,12 +136,12 @@ async function users(panel, ctx, msg = result()) {
   const roleBoxes = Object.entries(ROLES).map(([k, v]) => h("label", {}, h("input", { type: "checkbox", name: `role-${k}` }), ` ${v}`));
   const communeBoxes = ctx.communes.map((c) => h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}` }), ` ${c.name}`));
   const add = h("form", { class: "ligne", "aria-label": "Nouvel utilisateur" },
-    h("label", {}, "Identifiant", h("input", { name: "username", required: true, pattern: "[a-z0-9][a-z0-9._-]+" })),
+    h("label", {}, "Identifiant", h("input", { name: "username", required: true, pattern: "[a-z0-9][a-z0-9._\\-]+", title: "lettres minuscules, chiffres, « . », « - » ou « _ » (2 caractères au moins)" })),
     h("label", {}, "Nom complet", h("input", { name: "full_name", required: true })),
     h("label", {}, "Mot de passe initial (12 caractères au moins)", h("input", { name: "password", type: "password", minlength: 12, required: true, autocomplete: "new-password" })),
     h("fieldset", {}, h("legend", {}, "Rôles"), roleBoxes),
     h("fieldset", {}, h("legend", {}, "Communes"), communeBoxes),
-    h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, placeholder: "le maire" })),
+    h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, placeholder: "ex. : le maire de Palaiseau" })),
     h("label", {}, "Désignation jusqu'au", h("input", { name: "designation_expires", type: "date" })),
     h("label", {}, "Matricule", h("input", { name: "agent_number" })),
     h("label", {}, h("input", { type: "checkbox", name: "with_totp" }), " Enrôler un second facteur (TOTP)"),
@@ -160,7 +160,8 @@ async function users(panel, ctx, msg = result()) {
     if (!body.roles.length) return say(msg, "Cochez au moins un rôle.", false);
     try {
       const created = await api.post("/api/users", body);
-      say(msg, `Compte ${created.username} créé pour ${body.communes.join(", ")}.`);
+      const names = body.communes.map((s) => ctx.communes.find((c) => c.slug === s)?.name || s);
+      say(msg, `Compte ${created.username} créé pour ${names.join(", ")}.`);
       users(panel, ctx, msg);
     } catch (err) { say(msg, err.message, false); }
   });

@@ -22,7 +22,7 @@ export function mount(main, ctx) {
     type: "button", "aria-pressed": String(n === size), dataset: { taille: n },
     onclick: () => { size = n; save(); draw(); },
   }, n === 1 ? "1" : `${n}×${n}`));
-  clear(main, h("div", { class: "direct" },
+  clear(main, h("div", { class: "ecran-direct" },
     h("aside", {}, h("h1", {}, "Direct"), h("div", { class: "outils", role: "group", "aria-label": "Disposition" }, layoutButtons),
       search, list, h("p", { class: "info" }, "Glissez une caméra dans une case, ou cliquez-la pour remplir la case choisie. Double-clic sur une case : plein écran.")),
     grid));

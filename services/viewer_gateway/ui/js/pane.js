@@ -7,7 +7,8 @@ import { LIVE_STATES, fr } from "./fr.js";
 import { Feed } from "./mse.js";
 
 const LIVE_EDGE_S = 1.0;
-const SILENT_S = 5; // no bytes for this long while the socket is open: the picture is frozen
+const SILENT_S = 5;
+const RETRY_MS = 3000; // no bytes for this long while the socket is open: the picture is frozen
 
 export class LivePane {
   constructor(ctx, camera, { compact = false } = {}) {
@@ -15,7 +16,7 @@ export class LivePane {
     this.camera = camera;
     this.video = h("video", { muted: true, autoplay: true, playsinline: true, "aria-label": `Direct ${camera.name}` });
     this.clock = h("span", { class: "horodatage" }, "—");
-    this.mode = h("span", { class: "mode direct" }, "DIRECT");
+    this.mode = h("span", { class: "mode mode-direct" }, "DIRECT");
     this.version = h("span", { class: "version-masques" }, "");
     this.notice = h("div", { class: "avis", hidden: true, role: "alert" });
     this.banner = h("div", { class: "bandeau-etat", hidden: true, role: "status" });
@@ -40,7 +41,7 @@ export class LivePane {
     this.state = null;
     this.replaying = replaySeconds > 0;
     this.mode.textContent = this.replaying ? "DIFFÉRÉ" : "DIRECT";
-    this.mode.className = `mode ${this.replaying ? "differe" : "direct"}`;
+    this.mode.className = `mode ${this.replaying ? "mode-differe" : "mode-direct"}`;
     this.element.dataset.mode = this.replaying ? "differe" : "direct";
     this.origin = null;
     this.clock.textContent = "—";
@@ -68,7 +69,14 @@ export class LivePane {
     socket.onclose = (event) => {
       if (socket !== this.socket) return;
       if (!this.closedBy && event.code >= 4000) this.closed(fr(event.reason));
-      else if (!this.closedBy && event.code !== 1000) this.closed("Connexion perdue avec la passerelle.");
+      else if (!this.closedBy && event.code !== 1000) {
+        // A gateway restarted or a network cut: the picture goes, and the live view comes back
+        // by itself (a wall left dark until someone notices is no wall). A replay is not resumed.
+        this.feed?.close();
+        this.feed = null;
+        this.show(this.replaying ? "Connexion perdue avec la passerelle." : "Connexion perdue avec la passerelle : nouvelle tentative…");
+        if (!this.replaying) this.retry = setTimeout(() => this.start(0), RETRY_MS);
+      }
     };
   }
 
@@ -153,6 +161,7 @@ export class LivePane {
   }
 
   stop() {
+    clearTimeout(this.retry);
     const socket = this.socket;
     this.socket = null;
     socket?.close(1000);

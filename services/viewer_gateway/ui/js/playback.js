@@ -166,7 +166,7 @@ export function mount(main, ctx, [preset]) {
       },
     }, `×${String(s).replace(".", ",")}`));
     const step = (frames) => { video.pause(); video.currentTime = Math.max(0, video.currentTime + frames * FRAME_S); };
-    clear(player, h("div", { class: "lecteur" }, video, h("div", { class: "surimpression" }, h("span", { class: "mode differe" }, "ENREGISTREMENT"), " ", clock), banner, notice),
+    clear(player, h("div", { class: "lecteur" }, video, h("div", { class: "surimpression" }, h("span", { class: "mode mode-differe" }, "ENREGISTREMENT"), " ", clock), banner, notice),
       h("div", { class: "outils" },
         h("button", { type: "button", onclick: () => (video.paused ? video.play() : video.pause()) }, "Lecture / pause"),
         h("button", { type: "button", onclick: () => step(-1), "aria-label": "Image précédente" }, "◀ image"),
