@@ -133,10 +133,12 @@ async def main(data: Path, size: int, seconds: float) -> None:
         await page.get_by_label("Poste").fill("banc")
         await page.get_by_role("button", name="Se connecter").click()
         await page.locator("body:not([data-ecran='connexion'])").wait_for()
-        await page.evaluate("([key, view]) => { localStorage.setItem(key, view); "
-                            "sessionStorage.setItem('vigie.commune', key.split(':')[2]); }",
-                            [f"vigie.vue:banc:{commune}",
-                             json.dumps({"size": size, "cameras": panes})])
+        kept = await page.evaluate(
+            "async ([commune, view]) => { sessionStorage.setItem('vigie.commune', commune); "
+            "const r = await fetch(`/api/views/${commune}`, { method: 'PUT', body: view, "
+            "headers: { 'Content-Type': 'application/json' } }); return r.status; }",
+            [commune, json.dumps({"size": size, "cameras": panes})])
+        assert kept == 200, f"the layout was not kept ({kept})"
         await page.goto(f"{web}/ui/#/direct")
         await page.reload()
         await page.wait_for_function(

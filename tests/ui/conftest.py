@@ -95,7 +95,8 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            # French as the agents' browsers are: dates in fields read jj/mm/aaaa.
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=fr-FR",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
                   "--autoplay-policy=no-user-gesture-required"])
         yield launched

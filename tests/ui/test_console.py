@@ -136,6 +136,23 @@ async def test_relecture_plays_60_s_off_second_segments_across_boundaries_and_a_
     await expect(operator.get_by_role("list", name="Signets trouvés")).to_contain_text("portière")
     await shoot(operator, "relecture-signet")
 
+    # A click on a part not loaded yet (the last segment) plays from there, no stall.
+    far = segments[4][0] + timedelta(seconds=10)
+    await operator.get_by_role("button", name="Période", exact=True).click()
+    box = await operator.locator("canvas.frise").bounding_box()
+    assert box is not None
+    await operator.mouse.click(box["x"] + box["width"] * ((far - start) / (end - start)),
+                               box["y"] + box["height"] / 2)
+    aimed = datetime.fromisoformat((await operator.locator("canvas.frise").get_attribute("data-at")
+                                    or "").replace("Z", "+00:00"))
+
+    async def near_aimed() -> bool:
+        now = await played(operator)
+        return bool(now and abs(now - aimed) < timedelta(seconds=1.5))
+
+    await eventually(near_aimed, timeout_s=10, interval_s=0.1,
+                     message="a click on a part not loaded yet did not play there")
+
     # Another camera: the view ends, no reason form stays behind with the old instant.
     await operator.get_by_label("Caméra").select_option("rue")
     await expect(operator.get_by_role("region", name="Lecteur")).to_be_hidden()

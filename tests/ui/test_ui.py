@@ -384,6 +384,9 @@ async def test_an_administrator_adds_a_camera_whose_rtsp_address_is_never_shown_
     await expect(row).to_be_visible()
     await expect(row.get_by_label("Réf. autorisation")).to_have_value("AP-2026-117")
     await expect(row.get_by_label("État")).to_have_value("commissioning")
+    # Into service only by approving its masks: « active » is not offered here (issue 18).
+    assert await row.get_by_label("État").locator("option").evaluate_all(
+        "os => os.map(o => o.value)") == ["commissioning", "disabled"]
     assert "s3cr3t" not in await admin.content()
     assert await db.fetchval("SELECT rtsp_url FROM camera_sources s JOIN cameras c ON "
                              "c.id = s.camera_id WHERE c.slug = 'parvis'") == secret_url
@@ -401,3 +404,14 @@ async def test_an_administrator_adds_a_camera_whose_rtsp_address_is_never_shown_
     await admin.wait_for_timeout(LATE_S * 1000 + 1000)  # the communes answer has come and gone
     await expect(admin.get_by_role("form", name="Nouvel utilisateur")).to_be_visible()
     await expect(admin.get_by_role("form", name="Horaires palaiseau")).to_be_hidden()
+
+    # An account's designation renewed from the screen (R8); the confirmation outlives the redraw.
+    renewed = (datetime.now(PARIS) + timedelta(days=730)).date()
+    await admin.locator("tr[data-user='operator']").get_by_role("button", name="Modifier…").click()
+    await admin.get_by_label("Désignation jusqu'au (renouvellement)").fill(renewed.isoformat())
+    await admin.get_by_role("button", name="Enregistrer", exact=True).click()
+    await expect(admin.locator("tr[data-user='operator']")).to_contain_text(
+        renewed.strftime("%d/%m/%Y"))
+    await expect(admin.get_by_text("Compte operator modifié.")).to_be_visible()
+    assert await db.fetchval("SELECT designation_expires FROM users WHERE username = 'operator'") \
+        == renewed

@@ -123,3 +123,29 @@ async def test_another_communes_alarm_is_neither_listed_nor_acknowledged_R9(
     async with gateway.client() as anonymous:
         assert (await anonymous.post(f"/api/alarms/{alarm}/ack")).status_code == 401
     assert await db.fetchval("SELECT acknowledged_by FROM alarms WHERE id = $1", alarm) is None
+
+
+async def test_a_posts_layout_is_kept_per_commune_and_post_and_refused_when_malformed(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("operator")) as first:
+        empty = (await first.get("/api/views/palaiseau")).json()
+        assert (empty["size"], empty["cameras"], empty["post"]) == (2, [], "CSU poste 1")
+        kept = await first.put("/api/views/palaiseau",
+                               json={"size": 2, "cameras": ["gare", None, None, "chantier"]})
+        assert kept.status_code == 200, kept.text
+        for bad in ({"size": 5, "cameras": []}, {"size": 1, "cameras": ["gare", "gare"]},
+                    {"size": 4, "cameras": ["Gare!"]}, {"size": 4, "cameras": ["x"] * 17},
+                    {"size": 2}, {"size": 2, "cameras": [], "extra": 1}):
+            refused = await first.put("/api/views/palaiseau", json=bad)
+            assert refused.status_code == 422, (bad, refused.text)
+        other = await first.put("/api/views/ballainvilliers", json={"size": 1, "cameras": []})
+        assert other.status_code == 404  # another commune's posts: not ours (R9)
+    # Another agent at the same post, in another browser: the same screens.
+    async with aclosing(await gateway.login("supervisor")) as second:
+        same = (await second.get("/api/views/palaiseau")).json()
+        assert (same["size"], same["cameras"], same["updated_by"]) == (
+            2, ["gare", None, None, "chantier"], "operator")
+    async with gateway.client() as anonymous:
+        assert (await anonymous.get("/api/views/palaiseau")).status_code == 401
+    assert await db.fetchval("SELECT count(*) FROM post_views") == 1

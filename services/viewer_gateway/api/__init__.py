@@ -23,6 +23,7 @@ from services.viewer_gateway.api import (
     register,
     session,
     users,
+    views,
 )
 from services.viewer_gateway.api.deps import Gateway
 from services.viewer_gateway.api.guard import RequestGuard
@@ -41,7 +42,7 @@ UI_HEADERS = {
     "Cache-Control": "no-cache",
 }
 ROUTERS = tuple(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
-                                   alarms, users, holds, register))
+                                   alarms, views, users, holds, register))
 
 
 def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:

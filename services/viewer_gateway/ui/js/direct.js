@@ -1,17 +1,23 @@
 // Direct: layouts of 1, 2×2, 3×3 or 4×4 panes with live video in each, a camera list with search;
-// a camera is dragged (or clicked) into a pane; the view is kept per post and commune, so the
-// agent who takes the post finds the screens as they were left.
+// a camera is dragged (or clicked) into a pane; the view is kept on the server per post and commune,
+// so the agent who takes the post, at any of its workstations, finds the screens as they were left.
+import { api } from "./api.js";
 import { h, clear } from "./dom.js";
 import { cameraState } from "./fr.js";
 import { LivePane } from "./pane.js";
 
 const LAYOUTS = [1, 2, 3, 4];
 
-export function mount(main, ctx) {
-  const key = `vigie.vue:${ctx.me.post || "-"}:${ctx.commune}`;
-  const saved = JSON.parse(localStorage.getItem(key) || "null") || { size: 2, cameras: [] };
+export async function mount(main, ctx) {
+  const note = h("p", { class: "info", role: "status" });
+  let saved = { size: 2, cameras: [] };
+  try {
+    saved = await api.get(`/api/views/${ctx.commune}`);
+  } catch (err) {
+    note.textContent = `Disposition non conservée : ${err.message}`;
+  }
   let size = LAYOUTS.includes(saved.size) ? saved.size : 2;
-  let slugs = Array.isArray(saved.cameras) ? saved.cameras.map((s) => (typeof s === "string" ? s : null)) : [];
+  let slugs = saved.cameras.map((s) => s || null);
   let chosen = 0; // the pane a click in the list fills
   const panes = new Map(); // index -> LivePane
 
@@ -24,13 +30,18 @@ export function mount(main, ctx) {
   }, n === 1 ? "1" : `${n}×${n}`));
   clear(main, h("div", { class: "ecran-direct" },
     h("aside", {}, h("h1", {}, "Direct"), h("div", { class: "outils", role: "group", "aria-label": "Disposition" }, layoutButtons),
-      search, list, h("p", { class: "info" }, "Glissez une caméra dans une case, ou cliquez-la pour remplir la case choisie. Double-clic sur une case : plein écran.")),
+      search, list, h("p", { class: "info" }, "Glissez une caméra dans une case, ou cliquez-la pour remplir la case choisie. Double-clic sur une case : plein écran."), note),
     grid));
 
   function mine() { return ctx.cameras.filter((c) => c.commune === ctx.commune); }
 
+  let saving = Promise.resolve();
   function save() {
-    localStorage.setItem(key, JSON.stringify({ size, cameras: slugs.slice(0, size * size) }));
+    const view = { size, cameras: Array.from({ length: size * size }, (_, i) => slugs[i] || null) };
+    // One after the other: the last layout chosen is the one kept.
+    saving = saving.then(() => api.put(`/api/views/${ctx.commune}`, view))
+      .then((kept) => { note.textContent = `Disposition du poste « ${kept.post} » conservée.`; },
+            (err) => { note.textContent = `Disposition non conservée : ${err.message}`; });
   }
 
   function drawList() {

@@ -34,7 +34,7 @@ export async function mount(main, ctx, [commune, slug]) {
     replayReason.focus();
   } }, "Relecture instantanée (30 s)");
   const relive = h("button", { type: "button", hidden: true, onclick: () => { relive.hidden = true; pane.start(0); } }, "Revenir au direct");
-  clear(main, h("div", { class: "outils" }, back, h("h1", {}, `${camera.name} — ${camera.location || ""}`), full, replay,
+  clear(main, h("div", { class: "outils" }, back, h("h1", {}, camera.location ? `${camera.name} — ${camera.location}` : camera.name), full, replay,
     relive, replayForm, zoomLabel, unzoom), stage);
 
   const zoom = digitalZoom(stage, pane.video, (k) => {
