@@ -95,8 +95,7 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(
             executable_path=CHROMIUM,
-            # French as the agents' browsers are: dates in fields read jj/mm/aaaa.
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=fr-FR",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
                   "--autoplay-policy=no-user-gesture-required"])
         yield launched

@@ -4,21 +4,16 @@ export later. Reading and writing them needs the playback right on the camera's 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel
 from vigie.register import Entry, record
 
-from services.viewer_gateway.api.deps import (
-    PROBLEMS,
-    GatewayDep,
-    PlaybackUser,
-    allow,
-    camera_row,
-)
+from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, PlaybackUser
 from services.viewer_gateway.api.models import LINE_CHARS, Required, Strict
+from services.viewer_gateway.api.playback import recorded_camera
 
 router = APIRouter(tags=["bookmarks"])
 Filter = Annotated[str | None, Query(max_length=200, pattern=rf"^{LINE_CHARS}*$")]
@@ -51,10 +46,7 @@ def _view(row: dict) -> BookmarkView:  # type: ignore[type-arg]
              summary="Mark an instant of the camera's recording (journaled)")
 async def create(commune: str, camera: str, body: BookmarkCreate, user: PlaybackUser,
                  gw: GatewayDep) -> BookmarkView:
-    row = await camera_row(gw, user, commune, camera)
-    await allow(gw, user, "playback", commune=commune, camera_state=row["state"])
-    if body.at > datetime.now(UTC):
-        raise HTTPException(400, "that time is in the future: nothing is recorded yet")
+    row = await recorded_camera(gw, user, commune, camera, body.at)
     if len(body.label) > 200:
         raise HTTPException(422, "label: at most 200 characters")
     async with gw.pool.acquire() as conn, conn.transaction():

@@ -23,6 +23,7 @@ from services.viewer_gateway.api.deps import (
     camera_row,
 )
 from services.viewer_gateway.api.models import Line, Required, Strict
+from services.viewer_gateway.auth import User
 from services.viewer_gateway.handlers import close_view
 
 router = APIRouter(tags=["playback"])
@@ -47,14 +48,22 @@ class PlaybackView(BaseModel):
     media: str  # where to fetch the segment containing a time: GET media?at=…
 
 
+async def recorded_camera(gw: Gateway, user: User, commune: str, camera: str,
+                          at: datetime) -> asyncpg.Record:
+    """A camera of the user's communes whose recordings the user may consult now, at a time that
+    can have been recorded (playback views and bookmarks alike)."""
+    row = await camera_row(gw, user, commune, camera)
+    await allow(gw, user, "playback", commune=commune, camera_state=row["state"])
+    if at > datetime.now(UTC):
+        raise HTTPException(400, "that time is in the future: nothing is recorded yet")
+    return row
+
+
 @router.post("/api/cameras/{commune}/{camera}/playback", status_code=201, responses=PROBLEMS,
              summary="Open a recording: the reason is required before anything plays (R13)")
 async def open_playback(commune: str, camera: str, body: PlaybackOpen, user: PlaybackUser,
                         gw: GatewayDep) -> PlaybackView:
-    row = await camera_row(gw, user, commune, camera)
-    await allow(gw, user, "playback", commune=commune, camera_state=row["state"])
-    if body.at > datetime.now(UTC):
-        raise HTTPException(400, "that time is in the future: nothing is recorded yet")
+    row = await recorded_camera(gw, user, commune, camera, body.at)
     view_id = uuid.uuid4()
     await gw.pool.execute(
         "INSERT INTO playback_views (id, user_id, username, camera_id, category, reason, "

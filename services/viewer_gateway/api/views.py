@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, LiveUser
 from services.viewer_gateway.api.models import Slug, Strict
