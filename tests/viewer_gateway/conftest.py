@@ -114,7 +114,7 @@ async def gateway(
     rt = Runtime(service="viewer-gateway", common=common, names=streams, stop=asyncio.Event(),
                  nc=admin_nc, js=jetstream(admin_nc), pool=db, store=objects, buckets=buckets)
     settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, checkpoint_interval_s=0.5,
-                                     login_window_s=60, alarm_check_s=0.3)
+                                     login_window_s=60, alarm_check_s=1.0)
     app = create_app(rt, settings)
     server = HttpServer(app, host="127.0.0.1", port=0)
     await server.start()
