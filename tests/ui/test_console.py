@@ -136,7 +136,9 @@ async def test_relecture_plays_60_s_off_second_segments_across_boundaries_and_a_
     await expect(operator.get_by_role("list", name="Signets trouvés")).to_contain_text("portière")
     await shoot(operator, "relecture-signet")
 
-    # A click on a part not loaded yet (the last segment) plays from there, no stall.
+    # A click on a part not loaded yet (the last segment) plays from there, no stall, at the
+    # speed chosen (a fresh buffer reloads the element, which forgot it).
+    await operator.get_by_role("button", name="×2", exact=True).click()
     far = segments[4][0] + timedelta(seconds=10)
     await operator.get_by_role("button", name="Période", exact=True).click()
     box = await operator.locator("canvas.frise").bounding_box()
@@ -152,6 +154,7 @@ async def test_relecture_plays_60_s_off_second_segments_across_boundaries_and_a_
 
     await eventually(near_aimed, timeout_s=10, interval_s=0.1,
                      message="a click on a part not loaded yet did not play there")
+    assert await operator.evaluate("document.querySelector('section video').playbackRate") == 2
 
     # Another camera: the view ends, no reason form stays behind with the old instant.
     await operator.get_by_label("Caméra").select_option("rue")

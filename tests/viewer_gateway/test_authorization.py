@@ -9,6 +9,7 @@ from contextlib import aclosing
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from fastapi.routing import APIWebSocketRoute
 
@@ -126,26 +127,38 @@ async def test_every_route_of_the_api_is_in_the_table_and_guarded_as_it_says(
     stale = sorted(set(documented) - app_routes)
     assert not stale, f"routes in the table the API no longer has: {stale}"
 
-    for route, permission in documented.items():
-        method, path = route.split(" ", 1)
-        if method == "WEBSOCKET" or permission == "public" or path in (
-                "/healthz", "/readyz", "/metrics"):
-            continue
-        url = path.format(commune="palaiseau", camera="gare", username="nobody", hold_id=999, version=1,
-                          view_id="00000000-0000-0000-0000-000000000000", alarm_id=999)
-        async with gateway.client() as anonymous:
-            assert (await anonymous.request(method, url)).status_code == 401, route
-        if permission == "session":
-            continue
-        without = next(r for r in ROLES if permission not in ROLE_PERMISSIONS[r])
-        holder_of = next(r for r in ROLES if permission in ROLE_PERMISSIONS[r])
-        async with aclosing(await gateway.login(without.replace("_", "-"))) as client:
-            refused = await client.request(method, url, json={})
+    # One session per role for the whole walk: accounts with a second factor can sign in only
+    # once per 30-s step (R38), and a login per route made this test last over three minutes.
+    sessions: dict[str, httpx.AsyncClient] = {}
+
+    async def session_of(role: str) -> httpx.AsyncClient:
+        if role not in sessions:
+            sessions[role] = await gateway.login(role.replace("_", "-"))
+        return sessions[role]
+
+    try:
+        for route, permission in documented.items():
+            method, path = route.split(" ", 1)
+            if method == "WEBSOCKET" or permission == "public" or path in (
+                    "/healthz", "/readyz", "/metrics"):
+                continue
+            url = path.format(commune="palaiseau", camera="gare", username="nobody", hold_id=999,
+                              version=1, view_id="00000000-0000-0000-0000-000000000000",
+                              alarm_id=999)
+            async with gateway.client() as anonymous:
+                assert (await anonymous.request(method, url)).status_code == 401, route
+            if permission == "session":
+                continue
+            without = next(r for r in ROLES if permission not in ROLE_PERMISSIONS[r])
+            holder_of = next(r for r in ROLES if permission in ROLE_PERMISSIONS[r])
+            refused = await (await session_of(without)).request(method, url, json={})
             assert refused.status_code == 403, (route, without, refused.text)
             assert permission in refused.json()["detail"]
-        async with aclosing(await gateway.login(holder_of.replace("_", "-"))) as client:
-            passed = await client.request(method, url, json={})
+            passed = await (await session_of(holder_of)).request(method, url, json={})
             assert passed.status_code != 403 or "R10" not in passed.text, (route, passed.text)
+    finally:
+        for client in sessions.values():
+            await client.aclose()
 
 
 def test_every_action_has_a_permission_row() -> None:

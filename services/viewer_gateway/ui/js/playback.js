@@ -162,6 +162,7 @@ export function mount(main, ctx, [preset]) {
       type: "button", "aria-pressed": String(s === 1),
       onclick: (e) => {
         video.playbackRate = s;
+        if (play) play.rate = s; // a fresh buffer (a seek) reloads the element, which forgets it
         for (const b of speeds) b.setAttribute("aria-pressed", String(b === e.target));
       },
     }, `×${String(s).replace(".", ",")}`));
@@ -175,7 +176,7 @@ export function mount(main, ctx, [preset]) {
         h("button", { type: "button", onclick: () => bookmark() }, "Marquer cet instant…"),
         h("button", { type: "button", onclick: () => endView() }, "Fermer l'enregistrement")));
     player.hidden = false;
-    play = { video, feed: new Feed(video), origin: null, nextAt: null, loading: false, clock, notice, banner, lastCursor: 0 };
+    play = { video, feed: new Feed(video), origin: null, nextAt: null, loading: false, clock, notice, banner, lastCursor: 0, rate: 1 };
     play.raf = requestAnimationFrame(tick);
   }
 
@@ -276,6 +277,7 @@ export function mount(main, ctx, [preset]) {
     if (gen !== seekGen || play !== p) return;
     p.settling = false;
     p.video.classList.remove("en-recherche");
+    p.video.playbackRate = p.rate;
     p.video.play().catch(() => {});
   }
 
