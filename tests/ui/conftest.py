@@ -31,13 +31,33 @@ SCREENSHOTS = Path(os.environ.get("VIGIE_SCREENSHOTS", str(REPO / "test-artifact
 CLIP_NAME = "shopfront-door-cctv-timestamp-640x360.mp4"
 
 
+def _start_clip_camera(work_dir: Path, port: int | None = None) -> servers.RtspCameras:
+    return servers.start_rtsp_cameras(work_dir / "rtsp-ui-clip", name="rtsp-ui-clip", port=port,
+                                      clips=[servers.ClipMount("rue", demo_footage() / CLIP_NAME,
+                                                               "h264")])
+
+
 @pytest.fixture(scope="session")
-def clip_camera(work_dir: Path) -> Iterator[servers.RtspCameras]:
-    server = servers.start_rtsp_cameras(work_dir / "rtsp-ui-clip", name="rtsp-ui-clip",
-                                        clips=[servers.ClipMount("rue", demo_footage() / CLIP_NAME,
-                                                                 "h264")])
+def clip_camera_server(work_dir: Path) -> Iterator[servers.RtspCameras]:
+    server = _start_clip_camera(work_dir)
     yield server
     server.process.stop()
+
+
+@pytest.fixture
+def clip_camera(clip_camera_server: servers.RtspCameras,
+                work_dir: Path) -> servers.RtspCameras:
+    """The looping clip's GStreamer server, alive for each test. It has been seen to exit in the
+    middle of the suite (cause not found yet, see issue 18's note): a test of the UI must not fail
+    for the simulated camera's sake, so it is started again on its port, and said so."""
+    proc = clip_camera_server.process.proc
+    if proc is not None and proc.poll() is not None:
+        tail = clip_camera_server.process.log_path.read_text(errors="replace")[-1500:]
+        print(f"the clip camera server had exited with {proc.returncode}; restarting it. "
+              f"Its log ends with:\n{tail}")
+        clip_camera_server.process = _start_clip_camera(work_dir,
+                                                        clip_camera_server.port).process
+    return clip_camera_server
 
 
 @pytest.fixture
