@@ -293,6 +293,7 @@ async def test_kill_9_of_the_masking_service_leaves_no_worker_and_no_second_cons
         workers = await eventually(lambda: _children(first.pid), timeout_s=5)
         os.kill(first.pid, signal.SIGKILL)
         killed_at = asyncio.get_running_loop().time()
+        killed_sessions = {f.session for f in reader.frames}
         first.wait(timeout=10)
         await eventually(lambda: not any(_alive(w) for w in workers), timeout_s=3,
                          message="a masking worker outlived its service (orphan)")
@@ -309,7 +310,15 @@ async def test_kill_9_of_the_masking_service_leaves_no_worker_and_no_second_cons
                          message="the camera did not come back at full frame rate")
         assert asyncio.get_running_loop().time() - killed_at < 15 + 2
         await asyncio.sleep(3)
-        after = reader.frames[resumed_from:]
+        # Frames the killed service published just before its death may reach this reader late,
+        # under load after the second service started (seen once in a full run): they come before
+        # the new producer's first frame, never after it.
+        producer = reader.frames[-1].session
+        first_new = next(i for i in range(resumed_from, len(reader.frames))
+                         if reader.frames[i].session == producer)
+        late = {f.session for f in reader.frames[resumed_from:first_new]}
+        assert late <= killed_sessions | {f.session for f in reader.frames[:resumed_from]}, late
+        after = reader.frames[first_new:]
         sessions = {f.session for f in after}
         assert len(sessions) == 1, f"{len(sessions)} producers of one camera's VIDEO"
         times = [f.capture_time_ns for f in after]
