@@ -24,6 +24,7 @@ from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS, pool_from_settings
 from vigie.http import HttpServer, add_health_routes
 from vigie.log import get_logger, redact
+from vigie.ownership.replicas import default_name
 from vigie.settings import CommonSettings, ServiceSettings
 from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
 
@@ -44,6 +45,11 @@ class Runtime:
     store: ObjectStore | None = None
     buckets: Buckets = field(default_factory=Buckets.with_prefix)
     state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def replica(self) -> str:
+        """This replica's name (VIGIE_REPLICA, a pod's name), else <service>@<host>:<pid>."""
+        return self.common.replica or default_name(self.service)
 
     def require_js(self) -> JetStreamContext:
         assert self.js is not None, "service declared no NATS need"

@@ -67,6 +67,10 @@ class CommonSettings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=10.0, gt=0, le=120, description="How long in-flight work may take after SIGTERM"
     )
+    replica: str = Field(
+        default="", max_length=120, pattern=r"^[A-Za-z0-9._@:/-]*$",
+        description="This replica's name in `vigie status` and the ownership of cameras (a pod's "
+        "name); empty: <service>@<host>:<pid>")
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> CommonSettings:

@@ -12,7 +12,8 @@ from services.ingest.settings import IngestSettings
 
 
 async def work(rt: Runtime, settings: IngestSettings) -> None:
-    ingest = Ingest(js=rt.require_js(), names=rt.names, pool=rt.require_pool(), settings=settings)
+    ingest = Ingest(js=rt.require_js(), names=rt.names, pool=rt.require_pool(), settings=settings,
+                    replica=rt.replica)
     rt.state["ingest"] = ingest
     await ingest.run(rt.stop)
 

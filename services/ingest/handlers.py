@@ -27,6 +27,9 @@ from vigie.bus.streams import RawStreamKeeper
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
+from vigie.ownership.leases import Lease
+from vigie.ownership.replicas import Replicas, default_name
+from vigie.ownership.runtime import CameraRuntime, Running, Wanted, bind_claims
 
 from services.ingest.core import (
     Backoff,
@@ -118,8 +121,16 @@ class CameraIngest:
         self._labels = (cfg.commune, cfg.slug)
         self._log = log.bind(commune=cfg.commune, camera=cfg.slug)
         self._last_health_write = 0.0
+        self._lease: Lease | None = None
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, lease: Lease, stop: asyncio.Event) -> None:
+        """While this replica owns the camera: at most one RTSP session per camera cluster-wide.
+        A hand-over simply ends the session; the next owner opens its own."""
+        self._lease = lease
+        async with lease.until_lost(stop) as ended:
+            await self._run(ended)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         last_info: StreamInfo | None = None
         while not stop.is_set():
             failure = await self._session(stop, last_info)
@@ -200,7 +211,9 @@ class CameraIngest:
 
     async def _publish(self, packet: Packet, session_id: str, seq: int, ts: Timestamps) -> None:
         info = self.status.info
-        assert info is not None
+        assert info is not None and self._lease is not None
+        if not await self._lease.still_held():
+            return  # frozen past the lease: the camera is another replica's now (fenced)
         pts, dts = ts.fix(packet.pts, packet.dts)
         # model_construct: every value is already typed here, and validation per frame costs
         # about a third of ingest's CPU (bench/ingest.py).
@@ -209,6 +222,7 @@ class CameraIngest:
             width=info.width, height=info.height, pts=pts, dts=dts, time_base=info.time_base,
             keyframe=packet.keyframe, capture_time_ns=packet.capture_time_ns, session=session_id,
             seq=seq, parameter_sets=info.extradata if packet.keyframe else None, data=packet.data,
+            owner_epoch=self._lease.epoch,
         )
         await self._publish_with_retry(frame)
         FRAMES_IN.labels(*self._labels).inc()
@@ -281,70 +295,60 @@ class CameraIngest:
         await publish_event_or_log(self._js, self._names, event)
 
 
-@dataclass
-class _Running:
-    cfg: CameraConfig
-    worker: CameraIngest
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-
 class Ingest:
-    """Keeps one CameraIngest per enabled camera in step with the database, without a restart."""
+    """Keeps one CameraIngest per enabled camera this replica owns in step with the database,
+    without a restart (the runtime shares the cameras between replicas)."""
 
     def __init__(self, *, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool,
-                 settings: IngestSettings, clock: Clock | None = None) -> None:
+                 settings: IngestSettings, replica: str = "", clock: Clock | None = None) -> None:
         self._js, self._names, self._pool, self._settings = js, names, pool, settings
         self._clock = clock or SystemClock()
         self._raw = RawStreamKeeper(js, names)
-        self.cameras: dict[int, _Running] = {}
+        self.replica = replica or default_name("ingest")
+        self.runtime: CameraRuntime[CameraConfig, CameraIngest] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        try:
-            await run_periodically(stop, self._settings.poll_interval_s, self.sync,
-                                   what="camera_list")
-        finally:
-            await asyncio.gather(*(self._stop_camera(cid) for cid in list(self.cameras)))
+        claims = await bind_claims(self._js, self._names, service="ingest", owner=self.replica,
+                                   stop=stop)
+        if claims is None:
+            return
+        self.runtime = CameraRuntime(
+            service="ingest", claims=claims, pool=self._pool, make=self._make,
+            replicas=Replicas(self._pool, service="ingest", name=self.replica,
+                              ttl_s=claims.ttl_s),
+            on_update=_update_config)
+        await asyncio.gather(
+            run_periodically(stop, self._settings.poll_interval_s, self.sync, what="camera_list"),
+            self.runtime.run(stop))
 
     async def sync(self) -> None:
-        rows = await self._pool.fetch(CAMERAS_SQL)
-        wanted = {r["id"]: CameraConfig(r["id"], r["commune"], r["slug"], r["state"],
-                                        r["device_id"], r["sensor_index"], r["rtsp_url"])
-                  for r in rows}
-        for cid in [c for c in self.cameras if c not in wanted]:
-            log.info("camera_removed", commune=self.cameras[cid].cfg.commune,
-                     camera=self.cameras[cid].cfg.slug)
-            await self._stop_camera(cid)
-        for cid, cfg in wanted.items():
-            running = self.cameras.get(cid)
-            if running and running.cfg.rtsp_url == cfg.rtsp_url and not running.task.done():
-                running.worker.cfg = cfg  # state or device changes need no new session
-                continue
-            if running:
-                log.info("camera_reconfigured", commune=cfg.commune, camera=cfg.slug)
-                await self._stop_camera(cid)
-            self._start_camera(cfg)
-
-    def _start_camera(self, cfg: CameraConfig) -> None:
-        worker = CameraIngest(cfg, js=self._js, names=self._names, pool=self._pool,
-                              settings=self._settings, clock=self._clock, raw=self._raw)
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop), name=f"ingest-{cfg.commune}-{cfg.slug}")
-        self.cameras[cfg.id] = _Running(cfg, worker, stop, task)
-        log.info("camera_added", commune=cfg.commune, camera=cfg.slug)
-
-    async def _stop_camera(self, camera_id: int) -> None:
-        running = self.cameras.pop(camera_id, None)
-        if running is None:
+        if self.runtime is None:
             return
-        running.stop.set()
-        try:
-            await asyncio.wait_for(running.task, timeout=10)
-        except TimeoutError:
-            running.task.cancel()
+        rows = await self._pool.fetch(CAMERAS_SQL)
+        await self.runtime.reconcile({
+            r["id"]: Wanted(r["commune"], r["slug"],
+                            CameraConfig(r["id"], r["commune"], r["slug"], r["state"],
+                                         r["device_id"], r["sensor_index"], r["rtsp_url"]),
+                            restart_key=r["rtsp_url"])
+            for r in rows})
+
+    def _make(self, camera_id: int, want: Wanted[CameraConfig]) -> CameraIngest:
+        return CameraIngest(want.config, js=self._js, names=self._names, pool=self._pool,
+                            settings=self._settings, clock=self._clock, raw=self._raw)
+
+    @property
+    def cameras(self) -> dict[int, Running[CameraConfig, CameraIngest]]:
+        return self.runtime.running if self.runtime else {}
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Per camera and per multi-sensor device status, without URLs or credentials."""
-        return [{"id": f"{r.cfg.commune}/{r.cfg.slug}", "state": r.cfg.state,
-                 "device_id": r.cfg.device_id, "sensor_index": r.cfg.sensor_index,
-                 **r.worker.status.public()} for r in self.cameras.values()]
+        """Per camera owned here and per multi-sensor device status, without URLs or
+        credentials."""
+        return [{"id": f"{r.wanted.commune}/{r.wanted.camera}", "state": r.wanted.config.state,
+                 "device_id": r.wanted.config.device_id,
+                 "sensor_index": r.wanted.config.sensor_index, "owner": self.replica,
+                 "epoch": r.lease.epoch, **r.worker.status.public()}
+                for r in self.cameras.values()]
+
+
+def _update_config(worker: CameraIngest, cfg: CameraConfig) -> None:
+    worker.cfg = cfg  # state or device changes need no new session

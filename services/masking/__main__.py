@@ -29,7 +29,7 @@ async def work(rt: Runtime, settings: MaskingSettings) -> None:
     async def spawn(index: int) -> None:
         procs[index] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.masking.worker", "--index", str(index),
-            "--count", str(count), "--parent-pid", str(os.getpid()))
+            "--parent-pid", str(os.getpid()))
         log.info("masking_worker_started", index=index, pid=procs[index].pid)
 
     for i in range(count):

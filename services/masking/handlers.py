@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import re
-from dataclasses import dataclass
 
 import asyncpg
 import av
@@ -18,7 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
 from prometheus_client import Counter
 from vigie.aio import run_periodically, sleep_or_stop
-from vigie.bus.claims import BIND_RETRY, Claim, Claims
+from vigie.bus.claims import BIND_RETRY
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     Event,
@@ -33,6 +32,9 @@ from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.media.encoder import EncoderOptions
 from vigie.media.masks import MaskDocument, MaskError
+from vigie.ownership.leases import Lease
+from vigie.ownership.replicas import Replicas, default_name
+from vigie.ownership.runtime import CameraRuntime, Running, Wanted, bind_claims
 from vigie.register import Entry, record
 
 from services.masking.core import (
@@ -115,43 +117,33 @@ class CameraMasker:
         self._reported: tuple[str | None, int | None] | None = None
         self._norms_checked = False
         self._first: tuple[int, int] | None = None  # (capture_time_ns, count)
+        self._lease: Lease | None = None
+        self._raw_epoch = 0  # highest ingest owner epoch seen on RAW
 
     def set_policy(self, policy: CameraPolicy) -> None:
         self.pipeline.set_policy(policy)
 
-    async def run(self, stop: asyncio.Event, claims: Claims) -> None:
-        """Work on the camera only while holding its claim: a second masking process (an orphan,
-        a replica, a restarted service) finds the camera taken and waits (issue 17)."""
-        commune, camera = self._labels
-        waiting_logged = False
-        while not stop.is_set():
-            claim = await claims.acquire(commune, camera)
-            if claim is None:
-                if not waiting_logged:
-                    self._log.info("camera_claimed_elsewhere", ttl_s=claims.ttl_s)
-                    waiting_logged = True
-                await sleep_or_stop(stop, 1)
-                continue
-            waiting_logged = False
-            self._log.info("camera_claimed", owner=claims.owner)
-            try:
-                await self._consume(stop, claim, claims)
-            finally:
-                if stop.is_set():
-                    await claims.release(claim)
-            # Lost: whoever holds it now starts from a keyframe, and so will we if we get it back.
-            self.pipeline.restart("the camera's claim was lost")
+    async def run(self, lease: Lease, stop: asyncio.Event) -> None:
+        """Work on the camera while this worker owns it (the runtime holds the claim): a second
+        masking process (an orphan, a replica, a restarted service) never shares its frames."""
+        self._lease = lease
+        try:
+            await self._consume(stop, lease)
+        finally:
+            # Whoever works on it next starts from a keyframe, and so will we if we get it back.
+            self.pipeline.restart("the camera changed hands")
 
-    async def _consume(self, stop: asyncio.Event, claim: Claim, claims: Claims) -> None:
+    async def _consume(self, stop: asyncio.Event, lease: Lease) -> None:
         subject = self._names.raw(self.pipeline.commune, self.pipeline.camera)
         config = ConsumerConfig(
             durable_name=durable_name(*self._labels), name=durable_name(*self._labels),
             filter_subject=subject, ack_policy=AckPolicy.EXPLICIT, ack_wait=10,
-            deliver_policy=DeliverPolicy.NEW, max_ack_pending=2000, max_deliver=2,
+            # 3: a hand-over gives back (nak) the keyframe it stopped at, a delivery more.
+            deliver_policy=DeliverPolicy.NEW, max_ack_pending=2000, max_deliver=3,
         )
         sub = None
         while not stop.is_set() and sub is None:
-            if not await claims.still_held(claim):
+            if not await lease.still_held():
                 return
             try:
                 raw = await self._js.stream_info(self._names.raw_stream)
@@ -170,22 +162,27 @@ class CameraMasker:
         await self._report()
         try:
             while not stop.is_set():
-                if not await claims.still_held(claim):
-                    self._log.warning("camera_claim_lost", owner=claims.owner)
+                if not await lease.still_held():
                     return
                 try:
                     msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)  # type: ignore[union-attr]
                 except TRANSIENT_NATS_ERRORS:
+                    if lease.handover.is_set():
+                        return  # nothing flowing: nothing to hand over at a keyframe
                     await self._report()
                     continue
-                if not await claims.still_held(claim):
+                if not await lease.still_held():
                     # Frozen past the claim's life with frames in hand: they are another's now.
-                    self._log.warning("camera_claim_lost", owner=claims.owner, frames=len(msgs))
-                    for msg in msgs:
-                        with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
-                            await msg.nak()
+                    self._log.warning("camera_claim_lost", frames=len(msgs), epoch=lease.epoch)
+                    await _give_back(msgs)
                     return
-                for msg in msgs:
+                for i, msg in enumerate(msgs):
+                    if lease.handover.is_set() and _is_keyframe(msg):
+                        # Hand over at a keyframe: the next owner starts its encoder on it, and
+                        # VIDEO loses no frame.
+                        self._log.info("camera_handed_over_at_keyframe", epoch=lease.epoch)
+                        await _give_back(msgs[i:])
+                        return
                     await self._handle(msg)
                 await self._report()
         finally:
@@ -199,6 +196,14 @@ class CameraMasker:
             self._log.warning("raw_frame_malformed", error=str(exc))
             await msg.term()
             return
+        if raw.owner_epoch is not None:
+            if raw.owner_epoch < self._raw_epoch:
+                # A stale ingest owner (frozen past its lease, woken up): never published.
+                DROPPED.labels(*self._labels).inc()
+                with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                    await msg.ack()
+                return
+            self._raw_epoch = raw.owner_epoch
         # Decoding and encoding are CPU work: off the event loop (PyAV releases the GIL).
         out = await asyncio.to_thread(self.pipeline.process, raw)
         if not out:
@@ -211,6 +216,8 @@ class CameraMasker:
             await msg.ack()
 
     async def _publish(self, frame: Frame) -> None:
+        if self._lease is not None:
+            frame = frame.model_copy(update={"owner_epoch": self._lease.epoch})
         for attempt in range(5):
             try:
                 await publish_frame(self._js, self._names, frame, stage="video")
@@ -298,51 +305,50 @@ class CameraMasker:
         await publish_event_or_log(self._js, self._names, event)
 
 
-@dataclass
-class _Running:
-    masker: CameraMasker
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-
 class MaskingWorker:
-    """The cameras of one worker process (camera id modulo the number of workers)."""
+    """The cameras one worker process owns: each worker is a claimant of its own, so the cameras
+    are shared between every worker of every masking replica (a camera's decoder and encoder
+    always live in one process)."""
 
     def __init__(self, *, nc: NATS, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool,
-                 settings: MaskingSettings, index: int = 0, count: int = 1,
+                 settings: MaskingSettings, name: str = "",
                  encoder_defaults: EncoderOptions | None = None) -> None:
         self._nc, self._js, self._names, self._pool = nc, js, names, pool
-        self._settings, self._index, self._count = settings, index, count
+        self._settings = settings
+        self.name = name or default_name("masking")
         self._defaults = encoder_defaults or EncoderOptions()
-        self.cameras: dict[int, _Running] = {}
+        self._policies: dict[int, CameraPolicy] = {}
         self._by_slug: dict[tuple[str, str], int] = {}
         self._last_loaded = asyncio.get_event_loop().time()
-        self._claims: Claims | None = None
+        self.runtime: CameraRuntime[CameraPolicy, CameraMasker] | None = None
 
-    def owns(self, camera_id: int) -> bool:
-        return camera_id % self._count == self._index
+    @property
+    def cameras(self) -> dict[int, Running[CameraPolicy, CameraMasker]]:
+        return self.runtime.running if self.runtime else {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        while self._claims is None:
-            try:
-                self._claims = await Claims.bind(self._js, self._names, service="masking")
-            except BIND_RETRY as exc:
-                log.warning("claims_unavailable", error=type(exc).__name__)
-                if await sleep_or_stop(stop, 1):
-                    return
+        claims = await bind_claims(self._js, self._names, service="masking", owner=self.name,
+                                   stop=stop)
+        if claims is None:
+            return
+        self.runtime = CameraRuntime(
+            service="masking", claims=claims, pool=self._pool, make=self._make,
+            replicas=Replicas(self._pool, service="masking", name=self.name, ttl_s=claims.ttl_s),
+            on_update=_update_policy)
         snapshot_sub = await self._nc.subscribe(self._names.snapshot_request("*", "*"),
                                                 cb=self._snapshot)
         try:
-            await run_periodically(stop, self._settings.poll_interval_s, self.sync,
-                                   what="mask_policies")
+            await asyncio.gather(
+                run_periodically(stop, self._settings.poll_interval_s, self.sync,
+                                 what="mask_policies"),
+                self.runtime.run(stop))
         finally:
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
                 await snapshot_sub.unsubscribe()
-            for running in self.cameras.values():
-                running.stop.set()
-            await asyncio.gather(*(r.task for r in self.cameras.values()), return_exceptions=True)
 
     async def sync(self) -> None:
+        if self.runtime is None:
+            return
         now = asyncio.get_running_loop().time()
         try:
             rows = await self._pool.fetch(POLICIES_SQL)
@@ -350,36 +356,22 @@ class MaskingWorker:
             if now - self._last_loaded > self._settings.masks_stale_after_s:
                 # Masks we cannot re-read may have changed: fail closed.
                 for held in self.cameras.values():
-                    held.masker.set_policy(CameraPolicy(
+                    held.worker.set_policy(CameraPolicy(
                         state="active", document=None,
                         problem=f"masks not loadable: {type(exc).__name__}"))
             log.warning("policies_unavailable", error=type(exc).__name__)
             return
         self._last_loaded = now
-        wanted = {r["id"]: r for r in rows if self.owns(r["id"])}
-        for cid in [c for c in self.cameras if c not in wanted]:
-            gone = self.cameras.pop(cid)
-            gone.stop.set()
-            await gone.task
-        for cid, row in wanted.items():
-            policy = policy_from_row(row, self._defaults)
-            running = self.cameras.get(cid)
-            if running and running.task.done() and not running.task.cancelled():
-                if running.task.exception():
-                    log.error("camera_masker_crashed", commune=row["commune"], camera=row["slug"],
-                              exc_info=running.task.exception())
-                del self.cameras[cid]  # restarted below, from the next keyframe
-            if cid not in self.cameras:
-                masker = CameraMasker(cid, row["commune"], row["slug"], js=self._js,
-                                      names=self._names, pool=self._pool, settings=self._settings)
-                masker.set_policy(policy)
-                stop = asyncio.Event()
-                assert self._claims is not None
-                task = asyncio.create_task(masker.run(stop, self._claims))
-                self.cameras[cid] = _Running(masker, stop, task)
-                self._by_slug[(row["commune"], row["slug"])] = cid
-            elif self.cameras[cid].masker.pipeline.latest_policy != policy:
-                self.cameras[cid].masker.set_policy(policy)
+        self._by_slug = {(r["commune"], r["slug"]): r["id"] for r in rows}
+        await self.runtime.reconcile({
+            r["id"]: Wanted(r["commune"], r["slug"], policy_from_row(r, self._defaults))
+            for r in rows})
+
+    def _make(self, camera_id: int, want: Wanted[CameraPolicy]) -> CameraMasker:
+        masker = CameraMasker(camera_id, want.commune, want.camera, js=self._js,
+                              names=self._names, pool=self._pool, settings=self._settings)
+        masker.set_policy(want.config)
+        return masker
 
     async def _snapshot(self, msg: Msg) -> None:
         """Commissioning snapshot: one RAW keyframe decoded in memory, never stored."""
@@ -387,7 +379,7 @@ class MaskingWorker:
         cid = self._by_slug.get((parts[-2], parts[-1]))
         if cid is None or cid not in self.cameras:
             return  # another worker owns it (or nobody: the requester times out)
-        pipeline = self.cameras[cid].masker.pipeline
+        pipeline = self.cameras[cid].worker.pipeline
         # Served once: a second request waits for a newer keyframe (no reuse, no hoarding).
         raw, pipeline.last_raw_keyframe = pipeline.last_raw_keyframe, None
         if raw is None:
@@ -400,3 +392,19 @@ class MaskingWorker:
             return
         await self._nc.publish(msg.reply, jpeg, headers={
             "Content-Type": "image/jpeg", "Vigie-Capture-Time-Ns": str(raw.capture_time_ns)})
+
+
+def _update_policy(masker: CameraMasker, policy: CameraPolicy) -> None:
+    if masker.pipeline.latest_policy != policy:
+        masker.set_policy(policy)
+
+
+def _is_keyframe(msg: Msg) -> bool:
+    return bool(msg.headers and msg.headers.get("Vigie-Keyframe") == "1")
+
+
+async def _give_back(msgs: list[Msg]) -> None:
+    """Not acknowledged: redelivered at once, in order, to whoever owns the camera next."""
+    for msg in msgs:
+        with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+            await msg.nak()

@@ -12,7 +12,8 @@ from services.recorder.settings import RecorderSettings
 
 async def work(rt: Runtime, settings: RecorderSettings) -> None:
     recorder = Recorder(js=rt.require_js(), names=rt.names, pool=rt.require_pool(),
-                        store=rt.require_store(), bucket=rt.buckets.recordings, settings=settings)
+                        store=rt.require_store(), bucket=rt.buckets.recordings, settings=settings,
+                        replica=rt.replica)
     rt.state["recorder"] = recorder
     await recorder.run(rt.stop)
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import re
 import time
-from dataclasses import dataclass
 
 import asyncpg
 import nats.errors
@@ -31,6 +30,9 @@ from vigie.bus.frames import Frame, FrameMessageError
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
+from vigie.ownership.leases import Fenced, Lease, check_epoch
+from vigie.ownership.replicas import Replicas, default_name
+from vigie.ownership.runtime import CameraRuntime, Running, RuntimeSettings, Wanted, bind_claims
 from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
 
 from services.recorder.backlog import Backlog, BacklogAlarm, StreamState, measure
@@ -112,8 +114,17 @@ class CameraRecorder:
         self._alarm = BacklogAlarm()
         self.stored = 0
         self.durable = durable_name(commune, camera)
+        self._lease: Lease | None = None
+        self._video_epoch = 0  # highest masking owner epoch seen on VIDEO
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, lease: Lease, stop: asyncio.Event) -> None:
+        """While this replica owns the camera. A hand-over needs no clean point: what is not
+        stored stays unacknowledged, and the next owner rebuilds the same segments from it."""
+        self._lease = lease
+        async with lease.until_lost(stop) as ended:
+            await self._run(ended)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         subject = self._names.video(self.commune, self.camera)
         max_pending, ack_wait = consumer_limits(self.fps, self._settings)
         name = self.durable
@@ -188,6 +199,15 @@ class CameraRecorder:
             self._log.warning("video_frame_malformed", error=str(exc))
             await msg.term()
             return
+        if frame.owner_epoch is not None:
+            if frame.owner_epoch < self._video_epoch:
+                # A stale masking owner's frame, after its successor's: never stored.
+                self._log.warning("stale_owner_frame_dropped", epoch=frame.owner_epoch,
+                                  current=self._video_epoch)
+                with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                    await msg.ack()
+                return
+            self._video_epoch = frame.owner_epoch
         closed, kept = self._segmenter.feed(frame, msg)
         if not kept:
             # Before the first keyframe (undecodable alone) or already held: nothing to store.
@@ -211,6 +231,12 @@ class CameraRecorder:
                     continue
                 except _Unavailable as exc:
                     await self._unavailable(exc.target, exc.cause)
+                except Fenced as exc:
+                    # Another replica owns the camera now: its frames are its own to store.
+                    self._log.warning("recorder_fenced", detail=str(exc))
+                    if self._lease is not None:
+                        self._lease.lost.set()
+                    return
                 if stop.is_set():
                     return  # left unacknowledged: redelivered to the next recorder
                 await sleep_or_stop(stop, delay)
@@ -248,7 +274,20 @@ class CameraRecorder:
             reason=rejected.reason, frames=len(drop)))
         return bool(segment.frames)
 
+    async def _fence(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+        """Refuse to write as an owner that lost the camera (frozen past its lease, say)."""
+        lease = self._lease
+        if lease is None:
+            return
+        if not await lease.still_held():
+            raise Fenced(f"lease of epoch {lease.epoch} lost")
+        await check_epoch(conn, "recorder", self.camera_id, lease.epoch)  # type: ignore[arg-type]
+
     async def _store_segment(self, segment: Segment[Msg]) -> None:
+        try:
+            await self._fence(self._pool)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresConnectionError) as exc:
+            raise _Unavailable("database", exc) from exc
         muxed = await asyncio.to_thread(mux_fmp4, segment)
         key = object_key(self.commune, self.camera, segment.start_ns)
         first = segment.first
@@ -269,10 +308,12 @@ class CameraRecorder:
             raise _Unavailable("object_storage", exc) from exc
         UPLOAD.observe(time.monotonic() - t0)
         try:
-            await self._pool.execute(
-                INSERT_SQL, self.camera_id, utc(segment.start_ns), utc(segment.end_ns), key,
-                len(segment.frames), len(muxed.data), muxed.sha256, first.mask_version or 0,
-                first.codec, first.width, first.height)
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._fence(conn)  # the row stays locked until the segment is recorded
+                await conn.execute(
+                    INSERT_SQL, self.camera_id, utc(segment.start_ns), utc(segment.end_ns), key,
+                    len(segment.frames), len(muxed.data), muxed.sha256, first.mask_version or 0,
+                    first.codec, first.width, first.height)
         except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresConnectionError) as exc:
             raise _Unavailable("database", exc) from exc
         if self._outage:
@@ -341,33 +382,52 @@ class CameraRecorder:
         await publish_event_or_log(self._js, self._names, event)
 
 
-@dataclass
-class _Running:
-    recorder: CameraRecorder
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-
 class Recorder:
-    """One CameraRecorder per camera in the database, kept in step by polling."""
+    """One CameraRecorder per camera this replica owns, kept in step by polling."""
 
     def __init__(self, *, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool,
-                 store: ObjectStore, bucket: str, settings: RecorderSettings) -> None:
+                 store: ObjectStore, bucket: str, settings: RecorderSettings,
+                 replica: str = "") -> None:
         self._js, self._names, self._pool, self._store = js, names, pool, store
         self._bucket, self._settings = bucket, settings
-        self.cameras: dict[int, _Running] = {}
+        self.replica = replica or default_name("recorder")
+        self.runtime: CameraRuntime[float, CameraRecorder] | None = None
+
+    @property
+    def cameras(self) -> dict[int, Running[float, CameraRecorder]]:
+        return self.runtime.running if self.runtime else {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        try:
-            await asyncio.gather(
-                run_periodically(stop, self._settings.poll_interval_s, self.sync,
-                                 what="camera_list"),
-                run_periodically(stop, self._settings.backlog_check_s, self.check_backlogs,
-                                 what="backlog"))
-        finally:
-            for running in self.cameras.values():
-                running.stop.set()
-            await asyncio.gather(*(r.task for r in self.cameras.values()), return_exceptions=True)
+        claims = await bind_claims(self._js, self._names, service="recorder", owner=self.replica,
+                                   stop=stop)
+        if claims is None:
+            return
+        self.runtime = CameraRuntime(
+            service="recorder", claims=claims, pool=self._pool, make=self._make,
+            replicas=Replicas(self._pool, service="recorder", name=self.replica,
+                              ttl_s=claims.ttl_s),
+            # A segment being stored finishes first (its upload is bounded); what is not stored
+            # stays unacknowledged for the next owner.
+            settings=RuntimeSettings(stop_timeout_s=self._settings.upload_timeout_s + 5))
+        await asyncio.gather(
+            run_periodically(stop, self._settings.poll_interval_s, self.sync,
+                             what="camera_list"),
+            run_periodically(stop, self._settings.backlog_check_s, self.check_backlogs,
+                             what="backlog"),
+            self.runtime.run(stop))
+
+    async def sync(self) -> None:
+        if self.runtime is None:
+            return
+        rows = await self._pool.fetch(CAMERAS_SQL)
+        # The frame rate sizes the consumer when a camera is started; a change waits for then.
+        await self.runtime.reconcile({
+            r["id"]: Wanted(r["commune"], r["slug"], float(r["fps"])) for r in rows})
+
+    def _make(self, camera_id: int, want: Wanted[float]) -> CameraRecorder:
+        return CameraRecorder(camera_id, want.commune, want.camera, want.config, js=self._js,
+                              names=self._names, pool=self._pool, store=self._store,
+                              bucket=self._bucket, settings=self._settings)
 
     async def check_backlogs(self) -> None:
         try:
@@ -381,26 +441,4 @@ class Recorder:
         for running in list(self.cameras.values()):
             # NotFoundError: its consumer is not created yet; next time.
             with contextlib.suppress(NotFoundError, *TRANSIENT_NATS_ERRORS):
-                await running.recorder.check_backlog(stream)
-
-    async def sync(self) -> None:
-        rows = {r["id"]: r for r in await self._pool.fetch(CAMERAS_SQL)}
-        for cid in [c for c in self.cameras if c not in rows]:
-            gone = self.cameras.pop(cid)
-            gone.stop.set()
-            await gone.task
-        for cid, row in rows.items():
-            running = self.cameras.get(cid)
-            if running and running.task.done() and not running.task.cancelled():
-                if running.task.exception():
-                    log.error("camera_recorder_crashed", commune=row["commune"],
-                              camera=row["slug"], exc_info=running.task.exception())
-                del self.cameras[cid]  # restarted below; its unacked frames are redelivered
-            if cid in self.cameras:
-                continue
-            recorder = CameraRecorder(cid, row["commune"], row["slug"], float(row["fps"]),
-                                      js=self._js, names=self._names, pool=self._pool,
-                                      store=self._store, bucket=self._bucket,
-                                      settings=self._settings)
-            stop = asyncio.Event()
-            self.cameras[cid] = _Running(recorder, stop, asyncio.create_task(recorder.run(stop)))
+                await running.worker.check_backlog(stream)

@@ -62,10 +62,11 @@ async def test_a_service_cannot_touch_another_services_claims(tmp_path: Path) ->
         await connect("masking")
     try:
         await ensure_streams(jetstream(admin), names, StreamLimits())
-        with pytest.raises((nats.errors.Error, TimeoutError)):
-            await Claims.bind(jetstream(recorder, timeout_s=2), names, service="masking")
+        # The recorder has claims of its own (issue 19), but cannot take masking's.
+        intruder = await Claims.bind(jetstream(recorder, timeout_s=2), names, service="masking")
+        assert await intruder.acquire("palaiseau", "gare") is None
         claims = await Claims.bind(jetstream(masking, timeout_s=2), names, service="masking")
-        assert await claims.acquire("palaiseau", "gare") is not None
+        assert await claims.acquire("palaiseau", "gare") is not None, "the intruder took it"
         kv = await jetstream(masking, timeout_s=2).key_value(names.claims_bucket)
         with pytest.raises((nats.errors.Error, TimeoutError)):
             await kv.create("ingest.palaiseau.gare", b"intruder")

@@ -224,7 +224,7 @@ async def test_cameras_added_disabled_and_edited_without_restart(
         return bool(running and running.worker is not old and running.worker.status.frames > 10)
 
     await eventually(new_worker_flowing, timeout_s=15, message="edited URL not applied")
-    assert h.ingest.cameras[cid].cfg.rtsp_url == cameras.url("c")
+    assert h.ingest.cameras[cid].wanted.config.rtsp_url == cameras.url("c")
     # disable: ingest stops the camera
     await h.db.execute("UPDATE cameras SET state = 'disabled' WHERE id = $1", cid)
     await eventually(lambda: cid not in h.ingest.cameras, timeout_s=5, message="not disabled")

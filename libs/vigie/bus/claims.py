@@ -53,13 +53,16 @@ class Claims:
         self._kv, self._service, self.owner, self.ttl_s = kv, service, owner, ttl_s
 
     @classmethod
-    async def bind(cls, js: JetStreamContext, names: BusNames, *, service: str) -> Claims:
-        """Bind to the bucket `vigie init` made; its TTL (VIGIE_BUS_CLAIM_TTL_S) sets the pace."""
+    async def bind(cls, js: JetStreamContext, names: BusNames, *, service: str,
+                   owner: str | None = None) -> Claims:
+        """Bind to the bucket `vigie init` made; its TTL (VIGIE_BUS_CLAIM_TTL_S) sets the pace.
+        ``owner`` names the holder (a replica's name); a random suffix makes each start unique."""
         kv = await js.key_value(names.claims_bucket)
         ttl_s = (await kv.status()).ttl
         if not ttl_s:
             raise ValueError(f"the claims bucket {names.claims_bucket} has no TTL: run vigie init")
-        return cls(kv, service=service, owner=owner_id(service), ttl_s=ttl_s)
+        holder = f"{owner}:{uuid.uuid4().hex[:6]}" if owner else owner_id(service)
+        return cls(kv, service=service, owner=holder, ttl_s=ttl_s)
 
     @property
     def renew_every_s(self) -> float:

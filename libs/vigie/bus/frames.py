@@ -36,6 +36,7 @@ _H = {
     "session": "Vigie-Session",
     "seq": "Vigie-Seq",
     "mask_version": "Vigie-Mask-Version",
+    "owner_epoch": "Vigie-Owner-Epoch",
     "parameter_sets": "Vigie-Parameter-Sets",
 }
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -64,6 +65,9 @@ class Frame(BaseModel):
     session: str = Field(min_length=1, description="Producer session; seq restarts with it")
     seq: int = Field(ge=0, description="Gapless per camera session")
     mask_version: int | None = Field(default=None, ge=0, description="Set on VIDEO only")
+    owner_epoch: int | None = Field(
+        default=None, ge=1, description="Fencing token of the producer's ownership of the camera: "
+        "a consumer drops a frame whose epoch is below one it has already seen")
     parameter_sets: bytes | None = Field(default=None, description="SPS/PPS(/VPS) on keyframes")
     data: bytes = Field(repr=False)
 

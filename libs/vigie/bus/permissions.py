@@ -56,7 +56,8 @@ def service_permissions(names: BusNames) -> dict[str, Permissions]:
         # May bring RAW back (a nats-server restart loses memory streams): that stream only.
         "ingest": Permissions(
             publish=[names.all_raw, f"$JS.API.STREAM.INFO.{names.raw_stream}",
-                     f"$JS.API.STREAM.CREATE.{names.raw_stream}", *events_out],
+                     f"$JS.API.STREAM.CREATE.{names.raw_stream}", *events_out,
+                     *_claims(names, "ingest")],
         ),
         # The only reader of RAW, and the only one to answer commissioning-snapshot requests.
         "masking": Permissions(
@@ -65,7 +66,8 @@ def service_permissions(names: BusNames) -> dict[str, Permissions]:
             subscribe=[names.snapshot_request("*", "*")],
             allow_responses=True,
         ),
-        "recorder": Permissions(publish=[*events_out, *_consume(names.video_stream)]),
+        "recorder": Permissions(publish=[*events_out, *_consume(names.video_stream),
+                                         *_claims(names, "recorder")]),
         "gateway": Permissions(
             publish=[
                 *events_out,

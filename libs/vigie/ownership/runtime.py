@@ -1,0 +1,283 @@
+"""The per-camera runtime of ingest, masking and recorder: one task per camera this process owns.
+
+The service says which cameras exist (``reconcile``); the runtime owns its share of them and keeps
+their tasks running:
+
+- it **owns** a camera before starting it (a claim, then an epoch: `vigie.ownership.leases`), and
+  takes at most ceil(C / N) of them, N being the live claimants of the service (`replicas`), so
+  that any number of replicas share the cameras and a new one takes its share;
+- it renews its claims every tick; a claim lost (frozen past its TTL, partitioned) stops that
+  camera's task at once, without releasing what is now someone else's;
+- a task that crashes is started again (same lease) after a doubling delay;
+- a stop is bounded: the task is asked to stop, then cancelled; a graceful stop or a rebalance
+  first asks for a hand-over at the task's next clean point, then releases the claim so that
+  another replica takes the camera within a tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+import asyncpg
+from nats.js import JetStreamContext
+
+from vigie.aio import sleep_or_stop
+from vigie.bus.claims import BIND_RETRY, Claims
+from vigie.bus.subjects import BusNames
+from vigie.db.pool import TRANSIENT_DB_ERRORS
+from vigie.log import get_logger
+from vigie.ownership.leases import Lease, take_epoch
+from vigie.ownership.replicas import Replicas
+
+log = get_logger(__name__)
+
+C = TypeVar("C")  # what the service knows of a camera (its row)
+DB_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
+
+
+class CameraWork(Protocol):
+    """What runs for one owned camera until ``stop`` is set (or its lease is lost)."""
+
+    async def run(self, lease: Lease, stop: asyncio.Event) -> None: ...
+
+
+W = TypeVar("W", bound=CameraWork)
+
+
+@dataclass(frozen=True)
+class Wanted(Generic[C]):
+    commune: str
+    camera: str
+    config: C
+    # A change of this starts the task again (an RTSP address, say); other changes are handed over
+    # to the running task by ``on_update``.
+    restart_key: object = None
+
+
+@dataclass
+class Running(Generic[C, W]):
+    wanted: Wanted[C]
+    lease: Lease
+    worker: W
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+    crashes: int = 0
+    restart_at: float = 0.0
+
+
+@dataclass
+class RuntimeSettings:
+    tick_s: float = 1.0
+    stop_timeout_s: float = 10.0
+    handover_timeout_s: float = 3.0  # how long a task may take to reach a clean point
+    restart_max_s: float = 30.0
+
+
+@dataclass
+class CameraRuntime(Generic[C, W]):
+    service: str
+    claims: Claims
+    replicas: Replicas
+    pool: asyncpg.Pool
+    make: Callable[[int, Wanted[C]], W]
+    on_update: Callable[[W, C], None] | None = None
+    settings: RuntimeSettings = field(default_factory=RuntimeSettings)
+    running: dict[int, Running[C, W]] = field(default_factory=dict)
+    _wanted: dict[int, Wanted[C]] = field(default_factory=dict)
+    _known: bool = False  # the camera list was read at least once
+    _leaving: set[int] = field(default_factory=set)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _last_heartbeat: float = 0.0
+    _live: int = 1
+
+    @property
+    def owner(self) -> str:
+        return self.replicas.name
+
+    # --- what the service calls ---------------------------------------------------------------
+
+    async def reconcile(self, wanted: Mapping[int, Wanted[C]]) -> None:
+        """The cameras that exist now. Removed ones stop at once; the rest waits for the tick."""
+        self._wanted, self._known = dict(wanted), True
+        for cid in [c for c in self.running if c not in self._wanted]:
+            log.info("camera_removed", service=self.service, commune=self.running[cid].wanted.commune,
+                     camera=self.running[cid].wanted.camera)
+            await self._stop(cid, handover=False)
+        for cid, want in self._wanted.items():
+            running = self.running.get(cid)
+            if running is None or running.wanted == want:
+                continue
+            if running.wanted.restart_key != want.restart_key:
+                log.info("camera_reconfigured", service=self.service, commune=want.commune,
+                         camera=want.camera)
+                running.wanted = want
+                await self._restart(running)
+            else:
+                running.wanted = want
+                if self.on_update is not None:
+                    self.on_update(running.worker, want.config)
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Own, renew, restart and balance until ``stop``; then hand everything over."""
+        try:
+            while not stop.is_set():
+                try:
+                    await self.step()
+                except DB_ERRORS as exc:
+                    log.warning("ownership_db_unavailable", service=self.service,
+                                error=type(exc).__name__)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(stop, self._wake), self.settings.tick_s)
+        finally:
+            await self.stop_all()
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(self._stop(cid, handover=True) for cid in list(self.running)))
+        with contextlib.suppress(*DB_ERRORS):
+            await self.replicas.leave()
+
+    # --- one tick -------------------------------------------------------------------------------
+
+    async def step(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self.claims.renew_every_s:
+            await self.replicas.heartbeat()
+            self._live = await self.replicas.live()
+            self._last_heartbeat = now
+        for cid, running in list(self.running.items()):
+            if cid in self._leaving:
+                continue
+            if not await running.lease.still_held():
+                log.warning("camera_claim_lost", service=self.service, owner=self.owner,
+                            commune=running.wanted.commune, camera=running.wanted.camera,
+                            epoch=running.lease.epoch)
+                await self._stop(cid, handover=False, release=False)
+            elif running.task.done():
+                self._crashed(running, now)
+        if self._known:
+            await self._balance()
+
+    def _crashed(self, running: Running[C, W], now: float) -> None:
+        if running.restart_at == 0.0:
+            task = running.task
+            exc = None if task.cancelled() else task.exception()
+            delay = min(self.settings.restart_max_s, 0.5 * 2**running.crashes)
+            log.error("camera_task_ended", service=self.service, commune=running.wanted.commune,
+                      camera=running.wanted.camera, restart_in_s=delay,
+                      exc_info=exc if exc else None)
+            running.restart_at = now + delay
+        elif now >= running.restart_at:
+            running.crashes += 1
+            running.restart_at = 0.0
+            self._start(running.lease, running.wanted, crashes=running.crashes)
+
+    async def _balance(self) -> None:
+        wanted = self._wanted
+        share = math.ceil(len(wanted) / self._live) if wanted else 0
+        held = [c for c in self.running if c not in self._leaving]
+        if len(held) > share:
+            # Over my share (a replica joined): give one up per tick, at a clean point.
+            cid = max(held, key=lambda c: self._order(c))
+            log.info("camera_handed_over", service=self.service, owner=self.owner,
+                     commune=self.running[cid].wanted.commune,
+                     camera=self.running[cid].wanted.camera, share=share, live=self._live)
+            self._leaving.add(cid)
+            asyncio.get_running_loop().create_task(self._stop(cid, handover=True))
+            return
+        for cid in sorted((c for c in wanted if c not in self.running), key=self._order):
+            if len(held) >= share:
+                break
+            if await self._acquire(cid, wanted[cid]):
+                held.append(cid)
+
+    def _order(self, camera_id: int) -> str:
+        """A per-replica order of the cameras: replicas race for different cameras first."""
+        return hashlib.blake2s(f"{self.owner}/{camera_id}".encode(), digest_size=8).hexdigest()
+
+    async def _acquire(self, cid: int, want: Wanted[C]) -> bool:
+        claim = await self.claims.acquire(want.commune, want.camera)
+        if claim is None:
+            return False
+        try:
+            epoch = await take_epoch(self.pool, self.service, cid, self.owner)
+        except DB_ERRORS as exc:
+            log.warning("camera_epoch_unavailable", service=self.service, commune=want.commune,
+                        camera=want.camera, error=type(exc).__name__)
+            await self.claims.release(claim)
+            return False
+        lease = Lease(self.service, cid, want.commune, want.camera, epoch, claim, self.claims)
+        log.info("camera_owned", service=self.service, owner=self.owner, commune=want.commune,
+                 camera=want.camera, epoch=epoch)
+        self._start(lease, want)
+        return True
+
+    def _start(self, lease: Lease, want: Wanted[C], *, crashes: int = 0) -> None:
+        work = self.make(lease.camera_id, want)
+        stop = asyncio.Event()
+        task = asyncio.create_task(work.run(lease, stop),
+                                   name=f"{self.service}-{want.commune}-{want.camera}")
+        self.running[lease.camera_id] = Running(want, lease, work, stop, task, crashes)
+
+    async def _restart(self, running: Running[C, W]) -> None:
+        running.stop.set()
+        await self._bounded_wait(running)
+        self._start(running.lease, running.wanted, crashes=running.crashes)
+
+    async def _stop(self, cid: int, *, handover: bool, release: bool = True) -> None:
+        running = self.running.get(cid)
+        if running is None:
+            return
+        try:
+            if handover and not running.task.done():
+                running.lease.handover.set()
+                await asyncio.wait({running.task}, timeout=self.settings.handover_timeout_s)
+            running.stop.set()
+            await self._bounded_wait(running)
+            if release and not running.lease.lost.is_set():
+                await self.claims.release(running.lease.claim)
+        finally:
+            if self.running.get(cid) is running:
+                del self.running[cid]
+            self._leaving.discard(cid)
+
+    async def _bounded_wait(self, running: Running[C, W]) -> None:
+        task = running.task
+        done, _ = await asyncio.wait({task}, timeout=self.settings.stop_timeout_s)
+        if not done:
+            log.warning("camera_task_stop_timeout", service=self.service,
+                        commune=running.wanted.commune, camera=running.wanted.camera)
+            task.cancel()
+            await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None and running.restart_at == 0.0:
+            log.error("camera_task_failed", service=self.service, commune=running.wanted.commune,
+                      camera=running.wanted.camera, exc_info=task.exception())
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def bind_claims(js: JetStreamContext, names: BusNames, *, service: str, owner: str,
+                      stop: asyncio.Event) -> Claims | None:
+    """Bind to the claims bucket, waiting while `vigie init` has not made it or NATS is away."""
+    while not stop.is_set():
+        try:
+            return await Claims.bind(js, names, service=service, owner=owner)
+        except BIND_RETRY as exc:
+            log.warning("claims_unavailable", service=service, error=type(exc).__name__)
+            await sleep_or_stop(stop, 1)
+    return None
