@@ -148,6 +148,11 @@ class CameraRecorder:
         last_frame = time.monotonic()
         try:
             while not stop.is_set():
+                # Before and after each fetch: an owner frozen past its lease, woken up, must not
+                # take frames from the consumer its successor now reads (they would wait there
+                # for ack_wait, unacknowledged).
+                if not await self._still_owner():
+                    return
                 try:
                     msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)
                 except TRANSIENT_NATS_ERRORS:
@@ -158,6 +163,11 @@ class CameraRecorder:
                             await self._store_until_done(segment, stop)
                     continue
                 last_frame = time.monotonic()
+                if not await self._still_owner():
+                    for msg in msgs:  # to the new owner at once (the oldest it has to record)
+                        with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                            await msg.nak()
+                    return
                 for msg in msgs:
                     await self._handle(msg, stop)
                     if stop.is_set():
@@ -273,6 +283,9 @@ class CameraRecorder:
             commune=self.commune, camera=self.camera, capture_time_ns=rejected_at,
             reason=rejected.reason, frames=len(drop)))
         return bool(segment.frames)
+
+    async def _still_owner(self) -> bool:
+        return self._lease is None or await self._lease.still_held()
 
     async def _fence(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
         """Refuse to write as an owner that lost the camera (frozen past its lease, say)."""

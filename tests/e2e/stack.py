@@ -20,10 +20,10 @@ from tests.harness import demo_footage, wait_for_sync
 
 
 def free_port_base() -> int:
-    """A base with base+1 … base+20 all free."""
+    """A base with base+1 … base+30 all free (replicas take more ports)."""
     for _ in range(200):
         base = random.randrange(20000, 60000, 100)
-        if all(port_is_free(base + i) for i in range(1, 21)):
+        if all(port_is_free(base + i) for i in range(1, 31)):
             return base
     raise RuntimeError("no free port range")
 
@@ -74,14 +74,16 @@ class Stack:
         return time.monotonic() - t0
 
 
-def start_stack(data: Path, base: int | None = None, *, wait_ready_s: float = 180) -> Stack:
+def start_stack(data: Path, base: int | None = None, *, wait_ready_s: float = 180,
+                replicas: int = 1, env: dict[str, str] | None = None) -> Stack:
     base = base or free_port_base()
     log = data.parent / f"{data.name}-run-{int(time.time() * 1000)}.log"
     # Short segments so that recording shows within the test's patience.
-    env = {**os.environ, "VIGIE_FOOTAGE": str(demo_footage()), "VIGIE_RECORDER_SEGMENT_S": "4"}
+    env = {**os.environ, "VIGIE_FOOTAGE": str(demo_footage()), "VIGIE_RECORDER_SEGMENT_S": "4",
+           **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigie.cli.main", "run", "--data", str(data), "--port-base",
-         str(base), "--http-port", str(base + 20)],
+         str(base), "--http-port", str(base + 20), "--replicas", str(replicas)],
         stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True, env=env,
     )
     stack = Stack(data, base, proc, log)

@@ -173,6 +173,71 @@ async def test_sigkill_mid_segment_then_restart_loses_and_duplicates_nothing(
     assert await _stored_capture_times(db, objects, buckets.recordings, cid) == _expected_ms(frames)
 
 
+async def test_two_replicas_one_frozen_past_its_lease_is_fenced_and_nothing_is_stored_twice(
+    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
+) -> None:
+    """Issue 19: the camera's owner is frozen (SIGSTOP) with a segment open; the other replica
+    takes the camera over after the claim's TTL and records on; woken up, the frozen one stores
+    nothing (its lease is lost, and its epoch is fenced in the database)."""
+    cid = await _camera(db, "halle")
+    base = {**os.environ, **settings_env(settings_for("admin")),
+            **{f"VIGIE_RECORDER_{k.upper()}": str(v) for k, v in SETTINGS.items()},
+            "VIGIE_RECORDER_HTTP_PORT": "0", "VIGIE_LOG_FORMAT": "json"}
+    logs = {name: tmp_path / f"{name}.log" for name in ("rec-a", "rec-b")}
+
+    def spawn(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vigie.cli.main", "service", "recorder"],
+            env={**base, "VIGIE_REPLICA": name}, stdout=logs[name].open("wb"),
+            stderr=subprocess.STDOUT)
+
+    async def owner() -> tuple[str, int] | None:
+        row = await db.fetchrow("SELECT owner, epoch FROM camera_owners WHERE service = "
+                                "'recorder' AND camera_id = $1", cid)
+        return (row["owner"], row["epoch"]) if row else None
+
+    frames = video_frames("halle", 200, start_ns=T0)
+    a = spawn("rec-a")
+    await eventually(lambda: owner(), timeout_s=20, message="rec-a never owned the camera")
+    b = spawn("rec-b")  # its share is ceil(1/2) = 1: it waits for the camera
+    try:
+        assert await owner() == ("rec-a", 1)
+        await _publish(admin_nc, streams, frames[:70])  # one segment stored, one left open
+        await eventually(lambda: db.fetchval("SELECT count(*) = 1 FROM segments"), timeout_s=20,
+                         message="first segment not stored")
+        a.send_signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        await _publish(admin_nc, streams, frames[70:])
+        await eventually(lambda: _is(owner(), ("rec-b", 2)), timeout_s=20,
+                         message="rec-b did not take the camera of the frozen rec-a")
+        assert time.monotonic() - frozen_at < 15, "failover slower than 15 s"
+        await eventually(lambda: db.fetchval("SELECT sum(frames) = 200 FROM segments"),
+                         timeout_s=30, message="frames lost across the freeze")
+        a.send_signal(signal.SIGCONT)  # wakes up holding an open segment it no longer owns
+        await asyncio.sleep(4)  # time for a stale write to show, if there were one
+        assert await owner() == ("rec-b", 2)
+        objects, buckets = store
+        assert await _stored_capture_times(db, objects, buckets.recordings, cid) == \
+            _expected_ms(frames)
+    finally:
+        for proc in (a, b):
+            proc.send_signal(signal.SIGCONT)
+            proc.send_signal(signal.SIGTERM)
+        for proc in (a, b):
+            proc.wait(timeout=30)
+    woke = [json.loads(line) for line in logs["rec-a"].read_text().splitlines()
+            if line.startswith("{")]
+    assert {"camera_claim_lost", "recorder_fenced"} & {e["event"] for e in woke}, \
+        "the frozen replica did not notice it lost the camera"
+    assert [e["event"] for e in woke].count("segment_stored") == 1, \
+        "the frozen replica stored a segment after waking"
+
+
+async def _is(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
+
+
 def _events(names: BusNames, event_type: str) -> list[dict[str, Any]]:
     return [json.loads(d) for s, d in events_seen()
             if s.startswith(names.root + ".") and s.endswith("." + event_type)]

@@ -12,7 +12,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     configure_logging(level="info", fmt="console", service="supervisor")
     footage = Path(args.footage) if args.footage else default_footage()
-    return run(Path(args.data), port_base=args.port_base, http_port=args.http_port, footage=footage)
+    return run(Path(args.data), port_base=args.port_base, http_port=args.http_port, footage=footage,
+               replicas=args.replicas)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--http-port", type=int, default=8080, help="port of the web interface")
     p.add_argument("--footage", help="folder of clips for the simulated cameras "
                    "(default ../shared/footage; a test pattern when absent)")
+    p.add_argument("--replicas", type=int, default=1,
+                   help="replicas of ingest, masking and recorder (default 1); they share the "
+                   "cameras, and take over those of one that dies")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("status", help="health of the services and state of every camera")

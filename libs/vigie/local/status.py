@@ -10,10 +10,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services import SERVICES
-
 CAMERAS_SQL = """
-SELECT c.commune || '/' || c.slug AS id, c.state, c.device_id,
+SELECT c.id AS camera_id, c.commune || '/' || c.slug AS id, c.state, c.device_id,
        coalesce(h.online, false) AS online, coalesce(h.ingest_status, 'unknown') AS ingest_status,
        h.masking_ok, h.mask_version, h.width, h.height, h.codec,
        extract(epoch FROM now() - h.last_frame_at) AS last_frame_age_s,
@@ -22,6 +20,27 @@ SELECT c.commune || '/' || c.slug AS id, c.state, c.device_id,
 FROM cameras c LEFT JOIN camera_health h ON h.camera_id = c.id
 ORDER BY c.commune, c.slug
 """
+
+
+OWNED_BY = ("ingest", "masking", "recorder")
+# The owner of each camera per service, if that claimant is alive (a masking worker `masking-2/w0`
+# is shown as its replica, `masking-2`).
+OWNERS_SQL = """
+SELECT o.camera_id, o.service, split_part(o.owner, '/', 1) AS replica, o.epoch
+FROM camera_owners o JOIN replicas r ON r.service = o.service AND r.name = o.owner
+WHERE r.heartbeat_at > now() - interval '15 seconds'
+"""
+
+
+async def _owners(conn: asyncpg.Connection) -> dict[int, dict[str, dict[str, Any]]]:
+    """Per camera: its owner per service and the epoch of that ownership."""
+    owners: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in await conn.fetch(OWNERS_SQL):
+        cam = owners.setdefault(row["camera_id"], {"owners": dict.fromkeys(OWNED_BY),
+                                                   "owner_epochs": dict.fromkeys(OWNED_BY)})
+        cam["owners"][row["service"]] = row["replica"]
+        cam["owner_epochs"][row["service"]] = row["epoch"]
+    return owners
 
 
 # Written by the retention service at start: does the object store apply lifecycle rules?
@@ -55,11 +74,16 @@ async def _service_health(client: httpx.AsyncClient, port: int) -> dict[str, Any
 async def collect(data: Path) -> dict[str, Any]:
     state = read_run_state(data)
     ports: dict[str, int] = state["ports"]["services"]
+    children: dict[str, dict[str, Any]] = state.get("services", {})
+    names = list(children) or list(ports)  # every replica by its name: ingest, or ingest-1…
     async with httpx.AsyncClient(timeout=3) as client:
-        healths = await asyncio.gather(*(_service_health(client, ports[s]) for s in SERVICES))
-    services = dict(zip(SERVICES, healths, strict=True))
+        healths = await asyncio.gather(*(_service_health(client, ports[n]) for n in names))
+    services = dict(zip(names, healths, strict=True))
     for name, info in services.items():
-        info["restarts"] = state.get("services", {}).get(name, {}).get("restarts", 0)
+        child = children.get(name, {})
+        info["service"] = child.get("service") or name
+        info["pid"] = child.get("pid")
+        info["restarts"] = child.get("restarts", 0)
     servers = {name: {"pid": pid, "alive": _alive(pid),
                       "restarts": state.get("server_restarts", {}).get(name, 0)}
                for name, pid in state.get("servers", {}).items()}
@@ -71,8 +95,11 @@ async def collect(data: Path) -> dict[str, Any]:
         conn = await asyncpg.connect(dsn, timeout=5)
         try:
             backstop = await conn.fetchval(BACKSTOP_SQL)
+            owners = await _owners(conn)
             for row in await conn.fetch(CAMERAS_SQL):
                 cam = dict(row)
+                cam.update(owners.get(cam.pop("camera_id")) or {
+                    "owners": dict.fromkeys(OWNED_BY), "owner_epochs": dict.fromkeys(OWNED_BY)})
                 age = cam.pop("last_frame_age_s")
                 cam["last_frame_age_s"] = round(float(age), 1) if age is not None else None
                 cameras.append(cam)
@@ -94,9 +121,9 @@ def _alive(pid: int | None) -> bool:
 
 
 def render_text(status: dict[str, Any]) -> str:
-    lines = [f"Web: {status['web']}", "", "SERVICE          HEALTHY  READY  RESTARTS"]
+    lines = [f"Web: {status['web']}", "", "SERVICE          PID      HEALTHY  READY  RESTARTS"]
     for name, s in status["services"].items():
-        lines.append(f"{name:<16} {'yes' if s['healthy'] else 'NO':<8} "
+        lines.append(f"{name:<16} {s.get('pid') or '-'!s:<8} {'yes' if s['healthy'] else 'NO':<8} "
                      f"{'yes' if s['ready'] else 'NO':<6} {s['restarts']}")
     if status.get("servers"):
         lines += ["", "SERVER           ALIVE    RESTARTS"]
@@ -107,12 +134,14 @@ def render_text(status: dict[str, Any]) -> str:
                         "service alone erases",
                  None: "unknown (the retention service has not checked yet)"}
     lines += ["", f"Lifecycle backstop: {backstop[status.get('lifecycle_backstop')]}"]
-    lines += ["", "CAMERA                          STATE          ONLINE  MASKING  LAST FRAME  SEG/5MIN"]
+    lines += ["", "CAMERA                          STATE          ONLINE  MASKING  LAST FRAME  "
+              "SEG/5MIN  OWNERS (ingest masking recorder)"]
     for c in status["cameras"]:
         masking = {True: "ok", False: "FAILED", None: "-"}[c["masking_ok"]]
         age = f"{c['last_frame_age_s']:.1f}s" if c["last_frame_age_s"] is not None else "-"
+        owners = " ".join(c["owners"][s] or "-" for s in OWNED_BY)
         lines.append(f"{c['id']:<31} {c['state']:<14} {'yes' if c['online'] else 'no':<7} "
-                     f"{masking:<8} {age:<11} {c['segments_last_5m']}")
+                     f"{masking:<8} {age:<11} {c['segments_last_5m']:<9} {owners}")
     return "\n".join(lines)
 
 

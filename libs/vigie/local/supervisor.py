@@ -52,6 +52,16 @@ NATS_USER = {
     "retention": "retention",
 }
 STOP_BUDGET_S = 30.0
+# The services that share cameras between replicas (vigie.ownership); the gateway, verbalisation
+# and retention run once here (the gateway's sessions and retention's sweep are not shared yet).
+SCALABLE = ("ingest", "masking", "recorder")
+MAX_REPLICAS = 8
+
+
+def child_names(service: str, replicas: int) -> list[str]:
+    if service not in SCALABLE or replicas == 1:
+        return [service]
+    return [f"{service}-{k}" for k in range(1, replicas + 1)]
 
 
 class RunError(Exception):
@@ -68,9 +78,16 @@ class Ports:
     services: dict[str, int]
 
     @classmethod
-    def from_base(cls, base: int, gateway: int) -> Ports:
-        svc = {name: base + 10 + i for i, name in enumerate(SERVICES)}
-        svc["viewer-gateway"] = gateway
+    def from_base(cls, base: int, gateway: int, replicas: int = 1) -> Ports:
+        """One HTTP port per child (``ingest``, or ``ingest-1``… with replicas)."""
+        svc: dict[str, int] = {"viewer-gateway": gateway}
+        port = base + 10
+        for service in SERVICES:
+            for name in child_names(service, replicas):
+                if name in svc:
+                    continue
+                port += port == gateway  # the web interface's port is taken
+                svc[name], port = port, port + 1
         return cls(base + 1, base + 3, base + 4, base + 5, gateway, svc)
 
     def all(self) -> dict[str, int]:
@@ -82,6 +99,7 @@ class Ports:
 class Child:
     name: str
     process: ManagedProcess
+    service: str = ""
     restarts: int = 0
     next_start: float = 0.0
 
@@ -151,8 +169,10 @@ def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str) -> 
 
 
 class Supervisor:
-    def __init__(self, data: Path, ports: Ports, footage: Path | None) -> None:
+    def __init__(self, data: Path, ports: Ports, footage: Path | None,
+                 replicas: int = 1) -> None:
         self.data = data
+        self.replicas = replicas
         self.ports = ports
         self.footage = footage
         self.servers: dict[str, Child] = {}  # started first, stopped last, restarted like children
@@ -171,8 +191,9 @@ class Supervisor:
             "web": f"http://127.0.0.1:{self.ports.gateway}/",
             "servers": {name: c.process.pid for name, c in self.servers.items()},
             "server_restarts": {name: c.restarts for name, c in self.servers.items()},
-            "services": {name: {"pid": c.process.pid, "restarts": c.restarts,
-                                "alive": c.process.alive()} for name, c in self.children.items()},
+            "services": {name: {"service": c.service, "pid": c.process.pid,
+                                "restarts": c.restarts, "alive": c.process.alive()}
+                         for name, c in self.children.items()},
         }
         tmp = self._state_file().with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
@@ -222,17 +243,19 @@ class Supervisor:
             print("Note: the local S3 endpoint (rclone) does not apply lifecycle rules; the "
                   "retention service alone erases expired recordings.", flush=True)
 
-        for name in SERVICES:
-            env = {**os.environ,
-                   **common_env(ports=self.ports, pg_dsn=app_dsn(pg, sec), sec=sec,
-                                user=NATS_USER[name])}
-            prefix = f"VIGIE_{name.upper().replace('-', '_')}_"
-            env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
-            env[prefix + "HTTP_HOST"] = "127.0.0.1"
-            argv = [sys.executable, "-m", "vigie.cli.main", "service", name]
-            proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env,
-                                  lifeline=True).start()
-            self.children[name] = Child(name, proc)
+        for service in SERVICES:
+            for name in child_names(service, self.replicas):
+                env = {**os.environ,
+                       **common_env(ports=self.ports, pg_dsn=app_dsn(pg, sec), sec=sec,
+                                    user=NATS_USER[service]),
+                       "VIGIE_REPLICA": name}
+                prefix = f"VIGIE_{service.upper().replace('-', '_')}_"
+                env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
+                env[prefix + "HTTP_HOST"] = "127.0.0.1"
+                argv = [sys.executable, "-m", "vigie.cli.main", "service", service]
+                proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env,
+                                      lifeline=True).start()
+                self.children[name] = Child(name, proc, service=service)
         self.write_state()
         print(f"Vigie is running. Web: http://127.0.0.1:{self.ports.gateway}/", flush=True)
         print(f"  NATS nats://127.0.0.1:{self.ports.nats}  PostgreSQL 127.0.0.1:"
@@ -284,8 +307,8 @@ class Supervisor:
             pass
 
 
-async def _run(data: Path, ports: Ports, footage: Path | None) -> int:
-    sup = Supervisor(data, ports, footage)
+async def _run(data: Path, ports: Ports, footage: Path | None, replicas: int) -> int:
+    sup = Supervisor(data, ports, footage, replicas)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, sup.stop.set)
@@ -308,18 +331,21 @@ async def _run(data: Path, ports: Ports, footage: Path | None) -> int:
         sup.shutdown()
 
 
-def run(data: Path, *, port_base: int, http_port: int, footage: Path | None) -> int:
+def run(data: Path, *, port_base: int, http_port: int, footage: Path | None,
+        replicas: int = 1) -> int:
     data = data.resolve()
     try:
+        if not 1 <= replicas <= MAX_REPLICAS:
+            raise RunError(f"--replicas must be between 1 and {MAX_REPLICAS}, not {replicas}")
         check_data_dir(data)
         lock = open(data / "run.lock", "w")  # noqa: SIM115 - held for the supervisor's lifetime
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunError(f"another `vigie run` is using {data}") from None
-        ports = Ports.from_base(port_base, http_port)
+        ports = Ports.from_base(port_base, http_port, replicas)
         check_ports(ports)
     except RunError as exc:
         print(f"vigie run: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_run(data, ports, footage))
+    return asyncio.run(_run(data, ports, footage, replicas))

@@ -1,0 +1,218 @@
+"""Issue 19: three replicas of ingest, masking and recorder share the cameras, take over those of a
+replica killed with SIGKILL within 15 s, and every frame that reached VIDEO is stored once, in
+order — read back from VIDEO (headers only) and from the stored MP4s, demuxed."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import io
+import json
+import math
+import os
+import signal
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import av
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from vigie.bus.connection import inbox_prefix
+from vigie.bus.subjects import BusNames, parse_camera_subject
+from vigie.storage.objects import Buckets, ObjectStore
+
+from tests.e2e.stack import Stack, start_stack
+from tests.harness import wait_for_sync
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SERVICES = ("ingest", "masking", "recorder")
+REPLICAS = 3
+FAILOVER_S = 15
+GAP_NS = 2_000_000_000  # the recorder's capture gap that closes a segment (RecorderSettings.gap_s)
+# Stored times are rebuilt from the MP4 (1/90000 s ticks from a start kept to the µs).
+TOLERANCE_US = 500
+
+
+def _owners(status: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    return {c["id"]: c["owners"] for c in status.get("cameras", [])}
+
+
+def _live_replicas(stack: Stack) -> set[str]:
+    return {name for name, s in stack.state()["services"].items() if s["alive"]}
+
+
+@pytest.mark.timeout(480)
+def test_three_replicas_share_cameras_fail_over_within_15_s_and_store_every_frame_once(
+    tmp_path: Path,
+) -> None:
+    stack = start_stack(tmp_path / "var", replicas=REPLICAS, env={"VIGIE_MASKING_WORKERS": "1"})
+    try:
+        code, status = stack.status()
+        assert code == 0, status
+        assert {f"{s}-{k}" for s in SERVICES for k in range(1, REPLICAS + 1)} <= \
+            set(status["services"])
+        assert all(s["pid"] and s["healthy"] and s["ready"] for s in status["services"].values())
+
+        def owned_and_flowing() -> bool:
+            st = stack.status()[1]
+            cams = st.get("cameras", [])
+            return bool(cams) and all(
+                all(c["owners"][s] for s in SERVICES) and c["online"] and c["masking_ok"]
+                and c["segments_last_5m"] > 0 for c in cams)
+
+        wait_for_sync(owned_and_flowing, timeout_s=120,
+                      message="cameras not all owned, online, masked and recorded")
+        owners = _owners(stack.status()[1])
+        share = math.ceil(len(owners) / REPLICAS)
+        for service in SERVICES:
+            load = Counter(o[service] for o in owners.values())
+            assert max(load.values()) <= share + 1, (service, load)
+            assert set(load) <= {f"{service}-{k}" for k in range(1, REPLICAS + 1)}
+
+        for service in SERVICES:
+            _kill_an_owner_and_watch_the_failover(stack, service)
+        time.sleep(10)  # a few more segments after the last failover
+        video = asyncio.run(_video_headers(stack))
+        stored = asyncio.run(_stored_frames(stack))
+    finally:
+        stack.stop()
+    assert stack.proc.returncode == 0
+
+    for camera, frames in video.items():
+        times = stored.get(camera, [])
+        assert times, f"{camera}: nothing stored"
+        assert times == sorted(set(times)), f"{camera}: a frame stored twice or out of order"
+        expected = [t for t in _should_be_stored(frames)
+                    if times[0] - TOLERANCE_US <= t <= times[-1] + TOLERANCE_US]
+        missing = [t for t in expected if not _has(times, t)]
+        assert not missing, f"{camera}: {len(missing)} VIDEO frames never stored, " \
+                            f"first at {missing[:5]} (stored {len(times)})"
+        extra = [t for t in times if not _has(expected, t)]
+        assert not extra, f"{camera}: {len(extra)} stored frames not expected, first at " \
+            f"{extra[:3]}; VIDEO around it: {_around(frames, extra[0])}"
+
+
+def _around(frames: list[tuple[int, bool, int]], t_us: int) -> list[tuple[int, bool, int]]:
+    i = min(range(len(frames)), key=lambda k: abs(frames[k][0] // 1000 - t_us))
+    return [(f[0] // 1000, f[1], f[2]) for f in frames[max(0, i - 4):i + 4]]
+
+
+def _has(times: list[int], t: int) -> bool:
+    i = bisect.bisect_left(times, t - TOLERANCE_US)
+    return i < len(times) and times[i] <= t + TOLERANCE_US
+
+
+def _kill_an_owner_and_watch_the_failover(stack: Stack, service: str) -> None:
+    owners = _owners(stack.status()[1])
+    camera, victim = next((cam, o[service]) for cam, o in sorted(owners.items()) if o[service])
+    assert victim is not None
+    epoch = next(c for c in stack.status()[1]["cameras"] if c["id"] == camera)["owner_epochs"][
+        service]
+    pid = stack.state()["services"][victim]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
+
+    def taken_over() -> bool:
+        st = stack.status()[1]
+        cam = next((c for c in st.get("cameras", []) if c["id"] == camera), None)
+        if cam is None or not cam["owners"][service] or \
+                (cam["owner_epochs"][service] or 0) <= epoch:
+            return False
+        # Owned again (a new epoch) by a live replica — the one the supervisor restarted under
+        # the same name, or another — with frames flowing.
+        alive = cam["owners"][service] in _live_replicas(stack)
+        flowing = cam["online"] and cam["masking_ok"] and cam["last_frame_age_s"] is not None \
+            and cam["last_frame_age_s"] < 3
+        return alive and flowing
+
+    wait_for_sync(taken_over, timeout_s=FAILOVER_S + 10,
+                  message=f"{service}: {camera} not taken over after {victim} was killed")
+    elapsed = time.monotonic() - t0
+    assert elapsed < FAILOVER_S, f"{service}: failover took {elapsed:.1f} s"
+
+
+async def _video_headers(stack: Stack) -> dict[str, list[tuple[int, bool, int]]]:
+    """Every frame in VIDEO, per camera, in stream order: (capture ns, keyframe, owner epoch)."""
+    secrets = json.loads((stack.data / "secrets.json").read_text())
+    nc = await nats.connect(f"nats://127.0.0.1:{stack.base + 1}", user="admin",
+                            password=secrets["nats"]["admin"], inbox_prefix=inbox_prefix("admin"))
+    names = BusNames()
+    frames: dict[str, list[tuple[int, bool, int]]] = defaultdict(list)
+    try:
+        js = nc.jetstream()
+        until = (await js.stream_info(names.video_stream)).state.last_seq  # cameras go on
+        sub = await js.pull_subscribe(names.all_video, stream=names.video_stream, config=ConsumerConfig(
+            headers_only=True, deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
+            max_ack_pending=-1))
+        seen = 0
+        while seen < until:
+            try:
+                msgs = await sub.fetch(2000, timeout=5)
+            except nats.errors.TimeoutError:
+                break
+            for m in msgs:
+                seen = m.metadata.sequence.stream
+                if seen > until:
+                    break
+                h = m.headers or {}
+                commune, camera = parse_camera_subject(m.subject)
+                frames[f"{commune}/{camera}"].append((
+                    int(h["Vigie-Capture-Time-Ns"]), h.get("Vigie-Keyframe") == "1",
+                    int(h.get("Vigie-Owner-Epoch", "0"))))
+        await sub.unsubscribe()
+    finally:
+        await nc.close()
+    return frames
+
+
+async def _stored_frames(stack: Stack) -> dict[str, list[int]]:
+    """Capture times (µs) of every frame in storage, from the MP4s demuxed."""
+    password = (stack.data / "postgres" / "pg-password").read_text().strip()
+    secrets = json.loads((stack.data / "secrets.json").read_text())
+    conn = await asyncpg.connect(
+        f"postgresql://vigie:{password}@127.0.0.1:{stack.base + 3}/vigie")
+    store = ObjectStore(f"127.0.0.1:{stack.base + 4}", secrets["s3_access_key"],
+                        secrets["s3_secret_key"])
+    bucket = Buckets.with_prefix().recordings
+    stored: dict[str, list[int]] = defaultdict(list)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.commune || '/' || c.slug AS camera, s.* FROM segments s "
+            "JOIN cameras c ON c.id = s.camera_id ORDER BY c.id, s.start_time")
+        for row in rows:
+            data = await store.get(bucket, row["object_key"])
+            start_us = int(row["start_time"].timestamp() * 1_000_000)
+            with av.open(io.BytesIO(data)) as container:
+                stream = container.streams.video[0]
+                packets = [p for p in container.demux(stream) if p.size]
+            assert len(packets) == row["frames"]
+            stored[row["camera"]] += [start_us + round(float(p.dts * p.time_base) * 1e6)
+                                      for p in packets]
+    finally:
+        await conn.close()
+    return stored
+
+
+def _should_be_stored(frames: list[tuple[int, bool, int]]) -> list[int]:
+    """The VIDEO frames the recorder must store (µs): all but a stale owner's (an epoch below one
+    already seen), a capture time already seen (a new masking owner re-encoding frames its
+    predecessor published), and frames that cannot be decoded alone (after a capture gap, until
+    the next keyframe)."""
+    kept: list[int] = []
+    top_epoch, last, decodable = 0, -1, False
+    for capture_ns, keyframe, epoch in frames:
+        if epoch < top_epoch or capture_ns <= last:
+            continue
+        top_epoch = epoch
+        if last >= 0 and capture_ns - last > GAP_NS:
+            decodable = False
+        decodable = decodable or keyframe
+        last = capture_ns
+        if decodable:
+            kept.append(capture_ns // 1000)
+    return kept

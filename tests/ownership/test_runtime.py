@@ -1,0 +1,173 @@
+"""The per-camera runtime shared by ingest, masking and recorder (issue 19), against real
+nats-server (the claims bucket) and PostgreSQL (epochs, replicas): balanced ownership, a replica
+that joins takes its share, one stopped gracefully hands over within 3 s, one that dies within its
+claim's TTL (see test_replicas), a crashed camera task is started again, and a stale epoch is fenced."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+from nats.aio.client import Client as NATS
+from vigie.bus.claims import Claims
+from vigie.bus.connection import jetstream
+from vigie.bus.subjects import BusNames
+from vigie.ownership.leases import Fenced, Lease, check_epoch, take_epoch
+from vigie.ownership.replicas import Replicas
+from vigie.ownership.runtime import CameraRuntime, RuntimeSettings, Wanted
+
+from tests.harness import eventually
+
+pytestmark = pytest.mark.integration
+CAMERAS = 7
+
+
+@dataclass
+class Worker:
+    """Stands for a camera's work: counts its runs, crashes when told to."""
+
+    camera_id: int
+    runs: list[int] = field(default_factory=list)  # the epochs it ran under
+    crash: bool = False
+
+    async def run(self, lease: Lease, stop: asyncio.Event) -> None:
+        self.runs.append(lease.epoch)
+        if self.crash:
+            self.crash = False
+            raise RuntimeError("camera task crashed")
+        async with lease.until_lost(stop) as ended:
+            await ended.wait()
+
+
+@dataclass
+class Replica:
+    runtime: CameraRuntime[None, Worker]
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    def owned(self) -> set[int]:
+        return set(self.runtime.running)
+
+
+async def _commune(db: asyncpg.Pool) -> None:
+    await db.execute("INSERT INTO communes (slug, name, retention_days) VALUES "
+                     "('palaiseau', 'Palaiseau', 15) ON CONFLICT DO NOTHING")
+
+
+async def _cameras(db: asyncpg.Pool) -> dict[int, Wanted[None]]:
+    await _commune(db)
+    wanted = {}
+    for i in range(CAMERAS):
+        cid = await db.fetchval(
+            "INSERT INTO cameras (commune, slug, name) VALUES ('palaiseau', $1, $1) RETURNING id",
+            f"cam-{i}")
+        wanted[cid] = Wanted("palaiseau", f"cam-{i}", None)
+    return wanted
+
+
+async def _replica(name: str, nc: NATS, names: BusNames, db: asyncpg.Pool,
+                   wanted: dict[int, Wanted[None]], workers: dict[int, Worker]) -> Replica:
+    claims = await Claims.bind(jetstream(nc), names, service="recorder", owner=name)
+
+    def make(camera_id: int, _want: Wanted[None]) -> Worker:
+        return workers.setdefault(camera_id, Worker(camera_id))
+
+    runtime: CameraRuntime[None, Worker] = CameraRuntime(
+        service="recorder", claims=claims, pool=db, make=make,
+        replicas=Replicas(db, service="recorder", name=name, ttl_s=claims.ttl_s),
+        settings=RuntimeSettings(tick_s=0.3, handover_timeout_s=1))
+    await runtime.reconcile(wanted)
+    stop = asyncio.Event()
+    return Replica(runtime, stop, asyncio.create_task(runtime.run(stop)))
+
+
+def _all_owned_once(replicas: list[Replica]) -> bool:
+    owned = [c for r in replicas for c in r.owned()]
+    return len(owned) == len(set(owned)) == CAMERAS
+
+
+async def test_replicas_share_the_cameras_a_newcomer_takes_its_share_and_a_stopped_one_hands_over(
+    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+) -> None:
+    wanted = await _cameras(db)
+    workers: dict[int, Worker] = {}
+    reps = [await _replica(f"recorder-{k}", admin_nc, streams, db, wanted, workers)
+            for k in (1, 2, 3)]
+    try:
+        await eventually(lambda: _all_owned_once(reps), timeout_s=15,
+                         message="cameras not all owned exactly once")
+        await eventually(lambda: max(len(r.owned()) for r in reps) <= math.ceil(CAMERAS / 3),
+                         timeout_s=15, message=f"unbalanced: {[len(r.owned()) for r in reps]}")
+
+        # A fourth replica joins: it takes its share, and nothing is owned twice meanwhile.
+        reps.append(await _replica("recorder-4", admin_nc, streams, db, wanted, workers))
+
+        def balanced_over_four() -> bool:
+            owned = [c for r in reps for c in r.owned()]
+            assert len(owned) == len(set(owned)), "a camera owned twice"
+            return len(owned) == CAMERAS and \
+                max(len(r.owned()) for r in reps) <= math.ceil(CAMERAS / 4)
+
+        await eventually(balanced_over_four, timeout_s=20, message="the newcomer got no share")
+        assert reps[3].owned()
+
+        # One stops gracefully (SIGTERM, a rolling update): its cameras run elsewhere within 3 s.
+        leaving = reps.pop(0)
+        handed = leaving.owned()
+        t0 = time.monotonic()
+        leaving.stop.set()
+        await leaving.task
+        await eventually(lambda: _all_owned_once(reps), timeout_s=5,
+                         message="cameras of the stopped replica not taken over")
+        assert time.monotonic() - t0 < 3, "graceful hand-over slower than 3 s"
+        for cid in handed:
+            assert workers[cid].runs[-1] > workers[cid].runs[0], "not a new epoch"
+        epochs = dict(await db.fetch("SELECT camera_id, epoch FROM camera_owners "
+                                     "WHERE service = 'recorder'"))
+        assert all(epochs[c] == workers[c].runs[-1] for c in wanted)
+    finally:
+        for r in reps:
+            r.stop.set()
+        await asyncio.gather(*(r.task for r in reps))
+    assert not await db.fetchval("SELECT count(*) FROM replicas"), "replicas left their rows"
+
+
+async def test_a_crashed_camera_task_runs_again_under_the_same_lease(
+    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+) -> None:
+    """(A replica killed or frozen is in tests/e2e/test_replicas.py and
+    tests/recorder/test_recorder.py: it takes processes.)"""
+    wanted = await _cameras(db)
+    workers: dict[int, Worker] = {}
+    a = await _replica("recorder-a", admin_nc, streams, db, wanted, workers)
+    try:
+        await eventually(lambda: _all_owned_once([a]), timeout_s=15, message="not all owned")
+        crashed = next(iter(a.owned()))
+        workers[crashed].crash = True
+        a.runtime.running[crashed].stop.set()  # this run ends; the next crashes; then it runs on
+        await eventually(lambda: len(workers[crashed].runs) >= 3, timeout_s=10,
+                         message="a crashed camera task was not started again")
+        assert len(set(workers[crashed].runs)) == 1, "restarted under the same epoch"
+        assert not a.runtime.running[crashed].task.done()
+    finally:
+        a.stop.set()
+        await a.task
+
+
+async def test_a_stale_epoch_is_fenced_in_the_database(db: asyncpg.Pool) -> None:
+    await _commune(db)
+    cid = await db.fetchval("INSERT INTO cameras (commune, slug, name) VALUES "
+                            "('palaiseau', 'gare', 'Gare') RETURNING id")
+    first = await take_epoch(db, "recorder", cid, "recorder-1")
+    second = await take_epoch(db, "recorder", cid, "recorder-2")
+    assert second == first + 1
+    async with db.acquire() as conn, conn.transaction():
+        await check_epoch(conn, "recorder", cid, second)  # the owner writes
+    async with db.acquire() as conn:
+        with pytest.raises(Fenced):
+            async with conn.transaction():
+                await check_epoch(conn, "recorder", cid, first)  # the one that lost it cannot
