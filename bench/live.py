@@ -115,7 +115,8 @@ async def run(cameras: int, seconds: float, width: int, height: int, playbacks: 
         worker = MaskingWorker(nc=nc, js=js, names=names, pool=pool,
                                settings=MaskingSettings(workers=1))
         recorder = Recorder(js=js, names=names, pool=pool, store=store,
-                            bucket=buckets.recordings, settings=RecorderSettings(segment_s=10))
+                            bucket=buckets.recordings,
+                            settings=RecorderSettings(segment_s=10, quiet_flush_s=3.0))
         rt = Runtime(service="viewer-gateway", common=common, names=names, stop=stop, nc=nc,
                      js=js, pool=pool, store=store, buckets=buckets)
         server = HttpServer(create_app(rt, ViewerGatewaySettings(http_port=0)),

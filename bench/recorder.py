@@ -111,7 +111,8 @@ async def run(cameras: int, seconds: float, segment_s: float, folder: Path) -> N
         pool = await asyncpg.create_pool(pg.dsn, min_size=1, max_size=4)
         recorder = Recorder(js=jetstream(nc), names=names, pool=pool, store=store,
                             bucket="recordings",
-                            settings=RecorderSettings(segment_s=segment_s, gap_s=2.0))
+                            settings=RecorderSettings(segment_s=segment_s, gap_s=2.0,
+                                                           quiet_flush_s=3.0))
         stop = asyncio.Event()
         cpu0, t0 = cpu_self_s(), time.monotonic()
         task = asyncio.create_task(recorder.run(stop))

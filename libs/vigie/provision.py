@@ -6,9 +6,11 @@ Every step is idempotent, so running it again is harmless.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import nats.js.errors
 
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.streams import StreamLimits, ensure_streams
@@ -21,6 +23,9 @@ from vigie.settings import CommonSettings
 from vigie.storage.objects import Buckets, ObjectStore
 
 log = get_logger(__name__)
+
+
+STREAM_ATTEMPTS = 30
 
 
 async def recordings_expiry_rules(pool: asyncpg.Pool) -> dict[str, int]:
@@ -53,7 +58,17 @@ async def provision(
 
     nc = await connect_nats(common, name="vigie-init")
     try:
-        await ensure_streams(jetstream(nc), BusNames(common.bus_root), limits)
+        for attempt in range(STREAM_ATTEMPTS):
+            try:
+                await ensure_streams(jetstream(nc), BusNames(common.bus_root), limits)
+                break
+            except (nats.js.errors.APIError, TimeoutError) as exc:
+                # A cluster that is still forming has no JetStream leader, or too few peers
+                # for the streams' replicas, for a few seconds.
+                if attempt == STREAM_ATTEMPTS - 1:
+                    raise
+                log.warning("streams_not_ready", error=str(exc) or type(exc).__name__)
+                await asyncio.sleep(2)
     finally:
         await nc.drain()
 

@@ -156,7 +156,7 @@ class CameraRecorder:
                 try:
                     msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)
                 except TRANSIENT_NATS_ERRORS:
-                    if time.monotonic() - last_frame > self._settings.gap_s + 1:
+                    if time.monotonic() - last_frame > self._settings.quiet_flush_s:
                         # Quiet camera: close the open segment as a capture gap would.
                         segment = self._segmenter.flush()
                         if segment:

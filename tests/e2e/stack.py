@@ -20,10 +20,10 @@ from tests.harness import demo_footage, wait_for_sync
 
 
 def free_port_base() -> int:
-    """A base with base+1 … base+30 all free (replicas take more ports)."""
+    """A base with base+1 … base+60 all free (replicas and NATS nodes take more ports)."""
     for _ in range(200):
         base = random.randrange(20000, 60000, 100)
-        if all(port_is_free(base + i) for i in range(1, 31)):
+        if all(port_is_free(base + i) for i in range(1, 61)):
             return base
     raise RuntimeError("no free port range")
 
@@ -75,7 +75,8 @@ class Stack:
 
 
 def start_stack(data: Path, base: int | None = None, *, wait_ready_s: float = 180,
-                replicas: int = 1, env: dict[str, str] | None = None) -> Stack:
+                replicas: int = 1, nats_cluster: int = 1,
+                env: dict[str, str] | None = None) -> Stack:
     base = base or free_port_base()
     log = data.parent / f"{data.name}-run-{int(time.time() * 1000)}.log"
     # Short segments so that recording shows within the test's patience.
@@ -83,7 +84,8 @@ def start_stack(data: Path, base: int | None = None, *, wait_ready_s: float = 18
            **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigie.cli.main", "run", "--data", str(data), "--port-base",
-         str(base), "--http-port", str(base + 20), "--replicas", str(replicas)],
+         str(base), "--http-port", str(base + 20), "--replicas", str(replicas),
+         "--nats-cluster", str(nats_cluster)],
         stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True, env=env,
     )
     stack = Stack(data, base, proc, log)

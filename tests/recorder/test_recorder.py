@@ -43,7 +43,7 @@ from tests.recorder.frames import video_frames
 pytestmark = pytest.mark.integration
 T0 = (time.time_ns() // 10**9 - 3600) * 10**9
 SETTINGS = dict(segment_s=2.0, gap_s=1.0, upload_timeout_s=3.0, retry_max_s=1.0,
-                poll_interval_s=0.5)
+                poll_interval_s=0.5, quiet_flush_s=2.0)
 
 
 async def _camera(db: asyncpg.Pool, slug: str) -> int:

@@ -46,7 +46,9 @@ async def connect_nats(
             # allow one server attempt per call and bound it, so start-up fails clearly.
             nc = await asyncio.wait_for(
                 nats.connect(
-                    servers=[common.nats_url],
+                    # A cluster: every node's URL, comma-separated; the client moves on to
+                    # another node when one dies.
+                    servers=[u.strip() for u in common.nats_url.split(",") if u.strip()],
                     name=name,
                     user=common.nats_user,
                     password=common.nats_password.get_secret_value()

@@ -38,6 +38,9 @@ class StreamLimits(BaseSettings):
     video_max_bytes: int = Field(default=20 * 2**30, gt=0, description="VIDEO disk ceiling")
     events_max_age_s: float = Field(default=30 * 86400, gt=0, description="Events kept for replay")
     duplicate_window_s: float = Field(default=120.0, gt=0, le=3600, description="Nats-Msg-Id window")
+    replicas: int = Field(
+        default=1, ge=1, le=5, description="Copies of VIDEO, EVENTS and the claims bucket in a "
+        "NATS cluster (3 there: a node may die without loss); RAW stays a single memory copy")
     claim_ttl_s: float = Field(
         default=6.0, ge=2, le=120,
         description="A camera claim not renewed for this long expires: how soon a survivor takes "
@@ -67,6 +70,7 @@ def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
             max_age=limits.video_max_age_s,
             max_bytes=limits.video_max_bytes,
             duplicate_window=min(limits.duplicate_window_s, limits.video_max_age_s),
+            num_replicas=limits.replicas,
         ),
         StreamConfig(
             name=names.events_stream,
@@ -75,6 +79,7 @@ def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS,
             max_age=limits.events_max_age_s,
             duplicate_window=limits.duplicate_window_s,
+            num_replicas=limits.replicas,
         ),
     ]
 
@@ -82,13 +87,14 @@ def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
 async def ensure_claims(js: JetStreamContext, names: BusNames, limits: StreamLimits) -> None:
     """The claims bucket: one key per camera and service, expiring unless renewed."""
     config = KeyValueConfig(bucket=names.claims_bucket, history=1, ttl=limits.claim_ttl_s,
-                            storage=StorageType.FILE, direct=True)
+                            storage=StorageType.FILE, direct=True, replicas=limits.replicas)
     try:
         await js.create_key_value(config)
         log.info("claims_bucket_ready", bucket=names.claims_bucket)
     except BadRequestError:  # exists with another configuration: bring it to this one
         stream = await js.stream_info(f"KV_{names.claims_bucket}")
         stream.config.max_age = limits.claim_ttl_s
+        stream.config.num_replicas = limits.replicas
         stream.config.duplicate_window = min(stream.config.duplicate_window or limits.claim_ttl_s,
                                              limits.claim_ttl_s)
         await js.update_stream(stream.config)

@@ -13,7 +13,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     configure_logging(level="info", fmt="console", service="supervisor")
     footage = Path(args.footage) if args.footage else default_footage()
     return run(Path(args.data), port_base=args.port_base, http_port=args.http_port, footage=footage,
-               replicas=args.replicas)
+               replicas=args.replicas, nats_cluster=args.nats_cluster)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--replicas", type=int, default=1,
                    help="replicas of ingest, masking and recorder (default 1); they share the "
                    "cameras, and take over those of one that dies")
+    p.add_argument("--nats-cluster", type=int, default=1, metavar="N",
+                   help="N clustered nats-servers (3 or 5) with VIDEO, EVENTS and the claims "
+                   "replicated on 3 of them: one node may die without loss")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("status", help="health of the services and state of every camera")

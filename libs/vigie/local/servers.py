@@ -196,6 +196,37 @@ def start_nats(
     return NatsServer(process, port, monitor_port, passwords, config_path)
 
 
+def start_nats_cluster(
+    folder: Path,
+    *,
+    ports: list[int],
+    cluster_ports: list[int],
+    passwords: dict[str, str],
+    names: BusNames | None = None,
+    lifeline: bool = False,
+) -> list[NatsServer]:
+    """Clustered nats-servers on loopback (`vigie run --nats-cluster N`): JetStream replicates
+    streams across them; each node is its own process, killed and restarted on its own."""
+    nodes = []
+    for i, (port, cport) in enumerate(zip(ports, cluster_ports, strict=True)):
+        node = folder / f"n{i + 1}"
+        node.mkdir(parents=True, exist_ok=True)
+        monitor_port = free_port()
+        config = render_server_config(
+            names=names or BusNames(), passwords=passwords, port=port, monitor_port=monitor_port,
+            store_dir=str(node / "jetstream"), server_name=f"n{i + 1}", cluster_port=cport,
+            routes=[p for p in cluster_ports if p != cport])
+        config_path = node / "nats.conf"
+        config_path.write_text(config)
+        config_path.chmod(0o600)
+        process = ManagedProcess(f"nats-{i + 1}", [venv_bin("nats-server"), "-c", str(config_path)],
+                                 node / "nats.log", lifeline=lifeline).start()
+        nodes.append(NatsServer(process, port, monitor_port, passwords, config_path))
+    for n in nodes:
+        n.process.wait_until(lambda n=n: tcp_answers(n.port), 30)  # type: ignore[misc]
+    return nodes
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 

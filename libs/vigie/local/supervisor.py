@@ -33,6 +33,7 @@ from vigie.local.servers import (
     ServerStartError,
     port_is_free,
     start_nats,
+    start_nats_cluster,
     start_postgres,
     start_rclone_s3,
     start_rtsp_cameras,
@@ -76,9 +77,10 @@ class Ports:
     rtsp: int
     gateway: int
     services: dict[str, int]
+    cluster: int = 1  # NATS nodes
 
     @classmethod
-    def from_base(cls, base: int, gateway: int, replicas: int = 1) -> Ports:
+    def from_base(cls, base: int, gateway: int, replicas: int = 1, cluster: int = 1) -> Ports:
         """One HTTP port per child (``ingest``, or ``ingest-1``… with replicas)."""
         svc: dict[str, int] = {"viewer-gateway": gateway}
         port = base + 10
@@ -88,11 +90,27 @@ class Ports:
                     continue
                 port += port == gateway  # the web interface's port is taken
                 svc[name], port = port, port + 1
-        return cls(base + 1, base + 3, base + 4, base + 5, gateway, svc)
+        return cls(base + 1, base + 3, base + 4, base + 5, gateway, svc, cluster)
 
     def all(self) -> dict[str, int]:
         return {"nats": self.nats, "postgres": self.postgres, "s3": self.s3, "rtsp": self.rtsp,
+                **{f"nats node {i + 2}": p for i, p in enumerate(self.nats_nodes[1:])},
+                **{f"nats route {i + 1}": p for i, p in enumerate(self.nats_routes)},
                 **{f"service {k}": v for k, v in self.services.items()}}
+
+    @property
+    def nats_nodes(self) -> list[int]:
+        """Client ports of the NATS nodes: base+1, then base+41… in a cluster."""
+        return [self.nats, *(self.nats + 40 + i for i in range(len(self.nats_routes) - 1))]
+
+    @property
+    def nats_routes(self) -> list[int]:
+        return list(range(self.nats + 50, self.nats + 50 + self.cluster)) if self.cluster > 1 \
+            else []
+
+    @property
+    def nats_url(self) -> str:
+        return ",".join(f"nats://127.0.0.1:{p}" for p in self.nats_nodes)
 
 
 @dataclass
@@ -156,7 +174,7 @@ def default_footage() -> Path | None:
 def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str) -> dict[str, str]:
     return {
         "VIGIE_LOCAL_MODE": "true",
-        "VIGIE_NATS_URL": f"nats://127.0.0.1:{ports.nats}",
+        "VIGIE_NATS_URL": ports.nats_url,
         "VIGIE_NATS_USER": user,
         "VIGIE_NATS_PASSWORD": sec["nats"][user],
         "VIGIE_POSTGRES_DSN": pg_dsn,
@@ -203,10 +221,17 @@ class Supervisor:
         # Servers are started from the loop's executor threads, which live as long as the
         # supervisor: their death signal (tied to the forking thread) fires when it dies.
         sec = load_secrets(self.data)
-        nats = await asyncio.to_thread(
-            start_nats, self.data / "nats", port=self.ports.nats, passwords=sec["nats"],
-            lifeline=True)
-        self.servers["nats-server"] = Child("nats-server", nats.process)
+        if self.ports.cluster > 1:
+            nodes = await asyncio.to_thread(
+                start_nats_cluster, self.data / "nats-cluster", ports=self.ports.nats_nodes,
+                cluster_ports=self.ports.nats_routes, passwords=sec["nats"], lifeline=True)
+            for node in nodes:
+                self.servers[node.process.name] = Child(node.process.name, node.process)
+        else:
+            nats = await asyncio.to_thread(
+                start_nats, self.data / "nats", port=self.ports.nats, passwords=sec["nats"],
+                lifeline=True)
+            self.servers["nats-server"] = Child("nats-server", nats.process)
         pg = await asyncio.to_thread(start_postgres, self.data / "postgres", port=self.ports.postgres,
                                  lifeline=True)
         self.servers["postgres"] = Child("postgres", pg.process)
@@ -230,7 +255,8 @@ class Supervisor:
         async def _seed(conn: asyncpg.Connection) -> None:
             seeded["admin"] = await demo.seed(conn, cameras, urls)
 
-        result = await provision(common, StreamLimits(), seed=_seed,
+        result = await provision(common, StreamLimits(replicas=min(3, self.ports.cluster)),
+                                 seed=_seed,
                                  app_role=(APP_ROLE, sec["pg_app_password"]))
         admin = seeded.get("admin")
         if admin:
@@ -258,7 +284,7 @@ class Supervisor:
                 self.children[name] = Child(name, proc, service=service)
         self.write_state()
         print(f"Vigie is running. Web: http://127.0.0.1:{self.ports.gateway}/", flush=True)
-        print(f"  NATS nats://127.0.0.1:{self.ports.nats}  PostgreSQL 127.0.0.1:"
+        print(f"  NATS {self.ports.nats_url}  PostgreSQL 127.0.0.1:"
               f"{self.ports.postgres}  S3 http://127.0.0.1:{self.ports.s3}  cameras "
               f"rtsp://127.0.0.1:{self.ports.rtsp}/", flush=True)
         print(f"  Logs in {self.data / 'logs'}; `vigie status` shows health. Ctrl-C stops.",
@@ -332,18 +358,20 @@ async def _run(data: Path, ports: Ports, footage: Path | None, replicas: int) ->
 
 
 def run(data: Path, *, port_base: int, http_port: int, footage: Path | None,
-        replicas: int = 1) -> int:
+        replicas: int = 1, nats_cluster: int = 1) -> int:
     data = data.resolve()
     try:
         if not 1 <= replicas <= MAX_REPLICAS:
             raise RunError(f"--replicas must be between 1 and {MAX_REPLICAS}, not {replicas}")
+        if nats_cluster not in (1, 3, 5):
+            raise RunError(f"--nats-cluster must be 1, 3 or 5 nodes, not {nats_cluster}")
         check_data_dir(data)
         lock = open(data / "run.lock", "w")  # noqa: SIM115 - held for the supervisor's lifetime
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunError(f"another `vigie run` is using {data}") from None
-        ports = Ports.from_base(port_base, http_port, replicas)
+        ports = Ports.from_base(port_base, http_port, replicas, nats_cluster)
         check_ports(ports)
     except RunError as exc:
         print(f"vigie run: {exc}", file=sys.stderr)
