@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import statistics
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+
+from vigie.local.supervisor import default_footage
+
+# The real clips beside the repository (../shared/footage, or VIGIE_FOOTAGE).
+FOOTAGE = default_footage() or Path(__file__).resolve().parent.parent.parent / "shared" / "footage"
+
+
+async def wait_until(check: Callable[[], Awaitable[object]], *, timeout_s: float,
+                     what: str) -> None:
+    """Poll an async condition every 0.2 s; a benchmark that cannot finish says what it waited
+    for."""
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} (after {timeout_s:.0f} s)")
+        await asyncio.sleep(0.2)
 
 
 def cpu_self_s() -> float:

@@ -21,6 +21,7 @@ from vigie.bus.subjects import BusNames
 from vigie.local import servers
 
 from bench.common import (
+    FOOTAGE,
     bench_settings,
     cpu_self_s,
     percentile,
@@ -30,7 +31,6 @@ from bench.common import (
 )
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
-from tests.harness import FOOTAGE
 
 CLIP = FOOTAGE / "town-centre-pedestrians-shopfronts-1920x1080.mp4"
 

@@ -21,8 +21,7 @@ from vigie.media.encoder import EncoderOptions
 from vigie.media.maskfile import mask_file
 from vigie.media.masks import MaskDocument
 
-from bench.common import median, timed_child
-from tests.harness import FOOTAGE
+from bench.common import FOOTAGE, median, timed_child
 
 CLIP = FOOTAGE / "town-centre-pedestrians-shopfronts-1920x1080.mp4"
 POLYGONS = [(0.05, 0.05, 0.30, 0.40), (0.65, 0.05, 0.95, 0.35), (0.35, 0.60, 0.60, 0.95)]

@@ -32,16 +32,17 @@ from vigie.media.bitstream import parameter_sets
 from vigie.storage.objects import ObjectStore
 
 from bench.common import (
+    FOOTAGE,
     bench_settings,
     cpu_self_s,
     percentile,
     run_in_scratch,
     seed_bench_cameras,
     timed_child,
+    wait_until,
 )
 from services.recorder.handlers import Recorder
 from services.recorder.settings import RecorderSettings
-from tests.harness import FOOTAGE, eventually
 
 CLIP = FOOTAGE / "town-centre-pedestrians-shopfronts-1920x1080.mp4"
 FRAME_NS = 40_000_000
@@ -116,9 +117,9 @@ async def run(cameras: int, seconds: float, segment_s: float, folder: Path) -> N
         stop = asyncio.Event()
         cpu0, t0 = cpu_self_s(), time.monotonic()
         task = asyncio.create_task(recorder.run(stop))
-        await eventually(lambda: pool.fetchval(
+        await wait_until(lambda: pool.fetchval(
             "SELECT coalesce(sum(frames), 0) = $1 FROM segments", total), timeout_s=600,
-            interval_s=0.2, message="the recorder did not drain VIDEO")
+            what="the recorder did not drain VIDEO")
         cpu, wall = cpu_self_s() - cpu0, time.monotonic() - t0
         stop.set()
         await task

@@ -23,6 +23,7 @@ from vigie.bus.events import (
     publish_event_or_log,
 )
 from vigie.bus.frames import Frame, publish_frame
+from vigie.bus.pending import PendingAcks
 from vigie.bus.streams import RawStreamKeeper
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
@@ -122,6 +123,9 @@ class CameraIngest:
         self._log = log.bind(commune=cfg.commune, camera=cfg.slug)
         self._last_health_write = 0.0
         self._lease: Lease | None = None
+        self._acks: PendingAcks | None = None  # per RTSP session
+        self._last_ack_failure = ""
+        self._background: set[asyncio.Task[bool]] = set()
 
     async def run(self, lease: Lease, stop: asyncio.Event) -> None:
         """While this replica owns the camera: at most one RTSP session per camera cluster-wide.
@@ -158,6 +162,10 @@ class CameraIngest:
             RECONNECTS.labels(*self._labels).inc()
         session_id = uuid.uuid4().hex[:12]
         seq = 0
+        if self._settings.publish_window:
+            self._acks = PendingAcks(self._js, size=self._settings.publish_window,
+                                     timeout_s=self._settings.read_timeout_s,
+                                     on_failure=self._ack_failed)
         timestamps = Timestamps()
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -199,6 +207,9 @@ class CameraIngest:
         finally:
             stopping.cancel()
             session.close()
+            if self._acks is not None:
+                await self._acks.drain()
+                self._acks = None
 
     async def _opened(self, info: StreamInfo, last: StreamInfo | None) -> None:
         self.status.info = info
@@ -235,6 +246,29 @@ class CameraIngest:
             await self._write_health()
 
     async def _publish_with_retry(self, frame: Frame) -> None:
+        if self._acks is not None:
+            try:
+                await self._acks.publish(self._names.raw(frame.commune, frame.camera),
+                                         frame.data, frame.to_headers())
+            except TRANSIENT_NATS_ERRORS as exc:
+                self._ack_failed(exc)
+            return
+        await self._publish_and_wait(frame)
+
+    def _ack_failed(self, exc: BaseException) -> None:
+        """A RAW frame not stored (it would have lived 10 s): counted, said once per cause."""
+        SHED.labels(*self._labels).inc()
+        cause = type(exc).__name__
+        if cause != self._last_ack_failure:
+            self._last_ack_failure = cause
+            self._log.warning("raw_publish_failed", error=cause)
+        if isinstance(exc, nats.js.errors.NoStreamResponseError):
+            # No RAW behind the subject: a nats-server restart lost the memory stream.
+            task = asyncio.get_running_loop().create_task(self._raw.ensure())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _publish_and_wait(self, frame: Frame) -> None:
         # Nats-Msg-Id makes a retried publish harmless; RAW frames older than RAW's max age are
         # useless to masking, so give up after a few attempts and shed the frame out loud.
         for attempt in range(3):

@@ -26,3 +26,7 @@ class IngestSettings(ServiceSettings):
     queue_frames: int = Field(
         default=250, ge=10, le=10_000, description="Frames buffered per camera before shedding"
     )
+    publish_window: int = Field(
+        default=64, ge=0, le=4000,
+        description="RAW publishes in flight per camera before waiting for the oldest "
+        "acknowledgement (0: wait for each one, a round trip per frame)")

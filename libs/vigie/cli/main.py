@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from services import SERVICES, module_name
+from vigie.catalog import SERVICES, module_name
 
 Command = Callable[[argparse.Namespace], int]
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import asyncpg
 
-from services import SERVICES
 from vigie.accounts import totp_uri
 from vigie.bus.permissions import all_users
 from vigie.bus.streams import StreamLimits
+from vigie.catalog import SERVICES
 from vigie.local import demo
 from vigie.local.servers import (
     ManagedProcess,
