@@ -70,7 +70,8 @@ async def seed_bench_cameras(dsn: str, urls: dict[str, str],
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
-        await conn.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('b', 'B', 1)")
+        await conn.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('b', 'B', 1) "
+                           "ON CONFLICT DO NOTHING")
         for slug, url in urls.items():
             cid = await conn.fetchval("INSERT INTO cameras (commune, slug, name, state) VALUES "
                                       "('b', $1, $1, 'active') RETURNING id", slug)
@@ -105,3 +106,28 @@ def run_in_scratch(work: Callable[[Path], Awaitable[None]]) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         Path(tmp).chmod(0o755)
         asyncio.run(work(Path(tmp)))
+
+
+RECORDER_GAP_NS = 2_000_000_000  # RecorderSettings.gap_s: a capture gap that closes a segment
+
+
+def video_frames_to_store(frames: list[tuple[int, bool, int]]) -> list[int]:
+    """What the recorder must store of one camera's VIDEO frames, (capture ns, keyframe, owner
+    epoch) in stream order, as capture times in µs: all but a stale owner's (an epoch below one
+    already seen), a capture time already seen (a new masking owner re-encoding frames its
+    predecessor published), and frames that cannot be decoded alone (after a capture gap, until
+    the next keyframe). DESIGN.md invariant 2, written apart from the recorder's code."""
+    kept: list[int] = []
+    top_epoch, last, decodable = 0, -1, False
+    for capture_ns, keyframe, epoch in frames:
+        if epoch < top_epoch or capture_ns <= last:
+            continue
+        top_epoch = epoch
+        if last >= 0 and capture_ns - last > RECORDER_GAP_NS:
+            decodable = False
+        decodable = decodable or keyframe
+        last = capture_ns
+        if decodable:
+            kept.append(capture_ns // 1000)
+    return kept
+

@@ -26,6 +26,7 @@ from vigie.bus.connection import inbox_prefix
 from vigie.bus.subjects import BusNames, parse_camera_subject
 from vigie.storage.objects import Buckets, ObjectStore
 
+from bench.common import video_frames_to_store
 from tests.e2e.stack import Stack, start_stack
 from tests.harness import wait_for_sync
 
@@ -34,7 +35,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SERVICES = ("ingest", "masking", "recorder")
 REPLICAS = 3
 FAILOVER_S = 15
-GAP_NS = 2_000_000_000  # the recorder's capture gap that closes a segment (RecorderSettings.gap_s)
 # Stored times are rebuilt from the MP4 (1/90000 s ticks from a start kept to the µs).
 TOLERANCE_US = 500
 
@@ -93,7 +93,7 @@ def test_three_replicas_share_cameras_fail_over_within_15_s_and_store_every_fram
         # Compared where both were read: storage was read after VIDEO, and went on meanwhile.
         end = min(times[-1], frames[-1][0] // 1000)
         times = [t for t in times if t <= end + TOLERANCE_US]
-        expected = [t for t in _should_be_stored(frames)
+        expected = [t for t in video_frames_to_store(frames)
                     if times[0] - TOLERANCE_US <= t <= end + TOLERANCE_US]
         missing = [t for t in expected if not _has(times, t)]
         assert not missing, f"{camera}: {len(missing)} VIDEO frames never stored, in " \
@@ -231,23 +231,3 @@ async def _stored_frames(stack: Stack) -> dict[str, list[int]]:
     finally:
         await conn.close()
     return stored
-
-
-def _should_be_stored(frames: list[tuple[int, bool, int]]) -> list[int]:
-    """The VIDEO frames the recorder must store (µs): all but a stale owner's (an epoch below one
-    already seen), a capture time already seen (a new masking owner re-encoding frames its
-    predecessor published), and frames that cannot be decoded alone (after a capture gap, until
-    the next keyframe)."""
-    kept: list[int] = []
-    top_epoch, last, decodable = 0, -1, False
-    for capture_ns, keyframe, epoch in frames:
-        if epoch < top_epoch or capture_ns <= last:
-            continue
-        top_epoch = epoch
-        if last >= 0 and capture_ns - last > GAP_NS:
-            decodable = False
-        decodable = decodable or keyframe
-        last = capture_ns
-        if decodable:
-            kept.append(capture_ns // 1000)
-    return kept
