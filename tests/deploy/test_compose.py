@@ -51,6 +51,15 @@ def test_compose_file_validates() -> None:
     assert _compose("config", "-q", env=_env_with_secrets()).returncode == 0
 
 
+def test_ingest_masking_and_recorder_can_be_scaled(rendered: dict) -> None:  # type: ignore[type-arg]
+    """`docker compose up --scale recorder=3` (issue 19): no fixed name, no published port; each
+    replica is named by its container's host name (VIGIE_REPLICA left empty)."""
+    for name in ("ingest", "masking", "recorder"):
+        svc = rendered["services"][name]
+        assert "container_name" not in svc and "ports" not in svc, name
+        assert not svc["environment"].get("VIGIE_REPLICA"), name
+
+
 def test_a_missing_secret_stops_compose_with_its_name() -> None:
     env = _env_with_secrets()
     del env["POSTGRES_PASSWORD"]
