@@ -27,6 +27,7 @@ from vigie.bus.events import (
     publish_event_or_log,
 )
 from vigie.bus.frames import Frame, FrameMessageError, publish_frame
+from vigie.bus.order import FrameOrder
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
@@ -118,7 +119,7 @@ class CameraMasker:
         self._norms_checked = False
         self._first: tuple[int, int] | None = None  # (capture_time_ns, count)
         self._lease: Lease | None = None
-        self._raw_epoch = 0  # highest ingest owner epoch seen on RAW
+        self._order = FrameOrder()  # RAW in capture order, from the newest ingest owner
 
     def set_policy(self, policy: CameraPolicy) -> None:
         self.pipeline.set_policy(policy)
@@ -196,14 +197,13 @@ class CameraMasker:
             self._log.warning("raw_frame_malformed", error=str(exc))
             await msg.term()
             return
-        if raw.owner_epoch is not None:
-            if raw.owner_epoch < self._raw_epoch:
-                # A stale ingest owner (frozen past its lease, woken up): never published.
-                DROPPED.labels(*self._labels).inc()
-                with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
-                    await msg.ack()
-                return
-            self._raw_epoch = raw.owner_epoch
+        if not self._order.admit(raw.owner_epoch, raw.capture_time_ns):
+            # A stale ingest owner's frame, or one redelivered behind newer ones (its consumer
+            # was killed before acknowledging it): decoded now, it would break the pictures after.
+            DROPPED.labels(*self._labels).inc()
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                await msg.ack()
+            return
         # Decoding and encoding are CPU work: off the event loop (PyAV releases the GIL).
         out = await asyncio.to_thread(self.pipeline.process, raw)
         if not out:

@@ -27,6 +27,7 @@ from vigie.bus.events import (
     publish_event_or_log,
 )
 from vigie.bus.frames import Frame, FrameMessageError
+from vigie.bus.order import FrameOrder
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
@@ -115,7 +116,7 @@ class CameraRecorder:
         self.stored = 0
         self.durable = durable_name(commune, camera)
         self._lease: Lease | None = None
-        self._video_epoch = 0  # highest masking owner epoch seen on VIDEO
+        self._order = FrameOrder()  # the newest masking owner seen on VIDEO
 
     async def run(self, lease: Lease, stop: asyncio.Event) -> None:
         """While this replica owns the camera. A hand-over needs no clean point: what is not
@@ -209,15 +210,15 @@ class CameraRecorder:
             self._log.warning("video_frame_malformed", error=str(exc))
             await msg.term()
             return
-        if frame.owner_epoch is not None:
-            if frame.owner_epoch < self._video_epoch:
-                # A stale masking owner's frame, after its successor's: never stored.
-                self._log.warning("stale_owner_frame_dropped", epoch=frame.owner_epoch,
-                                  current=self._video_epoch)
-                with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
-                    await msg.ack()
-                return
-            self._video_epoch = frame.owner_epoch
+        if (frame.owner_epoch or 0) < self._order.epoch:
+            # A stale masking owner's frame, after its successor's: never stored.
+            self._log.warning("stale_owner_frame_dropped", epoch=frame.owner_epoch,
+                              current=self._order.epoch)
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                await msg.ack()
+            return
+        # (A frame already passed is the segmenter's to drop: it knows what is stored.)
+        self._order.admit(frame.owner_epoch, frame.capture_time_ns)
         closed, kept = self._segmenter.feed(frame, msg)
         if not kept:
             # Before the first keyframe (undecodable alone) or already held: nothing to store.

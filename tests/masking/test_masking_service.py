@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -84,12 +85,17 @@ async def test_marker_never_leaves_masking_across_disturbances_R1_R35(
     await h.approve(cid, [{"points": COVER}])
     await _flowing(reader, 10, timeout_s=2 * GOP_FRAMES / 25 + 10)
 
-    # 4. a corrupt input stream: garbage access units published on RAW
+    # 4. a corrupt input stream: garbage access units published on RAW, as the camera's ingest
+    # owner (its epoch, the current time: anything else is dropped as stale or out of order)
     js = jetstream(h.nc)
+    epoch = await h.db.fetchval("SELECT epoch FROM camera_owners WHERE service = 'ingest' "
+                                "AND camera_id = $1", cid)
+    ahead = time.time_ns() + 10**9
     for seq in range(5):
         await publish_frame(js, h.names, Frame(
             commune="palaiseau", camera="parvis", codec="h264", width=320, height=240,
-            pts=seq, time_base=Fraction(1, 90000), keyframe=seq == 0, capture_time_ns=seq + 1,
+            pts=seq, time_base=Fraction(1, 90000), keyframe=seq == 0,
+            capture_time_ns=ahead + seq, owner_epoch=epoch,
             session="garbage", seq=seq, data=bytes(np.random.default_rng(seq).integers(
                 0, 255, 3000, dtype=np.uint8))), stage="raw")
     await _flowing(reader, 10, timeout_s=2 * GOP_FRAMES / 25 + 10)

@@ -19,6 +19,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.frames import Frame, FrameMessageError
+from vigie.bus.order import FrameOrder
 from vigie.log import get_logger
 from vigie.register import Entry, record
 
@@ -171,6 +172,7 @@ class _LiveView:
         self._rights = gw.notifier.subscribe(user.id, user.communes)
         self._state_sent: str | None = None
         self._mask_version: int | None = None
+        self._order = FrameOrder()
 
     async def run(self) -> None:
         js = self.gw.rt.require_js()
@@ -234,6 +236,8 @@ class _LiveView:
         else:
             first = start_at_last_keyframe(backlog)
         for frame in first:
+            if not self._order.admit(frame.owner_epoch, frame.capture_time_ns):
+                continue
             await self._send_bytes(self.fragmenter.feed(frame))
             self._mask_version = frame.mask_version
 
@@ -244,6 +248,8 @@ class _LiveView:
             log.warning("live_frame_malformed", commune=self.commune, camera=self.camera,
                         error=str(exc))
             return
+        if not self._order.admit(frame.owner_epoch, frame.capture_time_ns):
+            return  # a stale masking owner's, or a redelivery behind newer frames
         if self._mask_version is not None and frame.mask_version != self._mask_version:
             # A new approved version applies from this keyframe: say so before its image.
             await self.ws.send_json({"type": "mask_version", "mask_version": frame.mask_version,
