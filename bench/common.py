@@ -7,8 +7,10 @@ import resource
 import statistics
 import subprocess
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from vigie.local.supervisor import default_footage
 
@@ -130,4 +132,36 @@ def video_frames_to_store(frames: list[tuple[int, bool, int]]) -> list[int]:
         if decodable:
             kept.append(capture_ns // 1000)
     return kept
+
+
+async def video_headers(nc: Any, names: Any) -> dict[str, list[tuple[int, bool, int]]]:
+    """Every frame in VIDEO up to now, per camera, in stream order: (capture ns, keyframe, owner
+    epoch), read headers-only (the payloads would be gigabytes)."""
+    import nats.errors
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from vigie.bus.subjects import parse_camera_subject
+
+    js = nc.jetstream()
+    until = (await js.stream_info(names.video_stream)).state.last_seq  # cameras go on
+    sub = await js.pull_subscribe(names.all_video, stream=names.video_stream, config=ConsumerConfig(
+        headers_only=True, deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
+        max_ack_pending=-1))
+    frames: dict[str, list[tuple[int, bool, int]]] = defaultdict(list)
+    seen = 0
+    while seen < until:
+        try:
+            msgs = await sub.fetch(5000, timeout=5)
+        except nats.errors.TimeoutError:
+            break
+        for m in msgs:
+            seen = m.metadata.sequence.stream
+            if seen > until:
+                break
+            h = m.headers or {}
+            commune, camera = parse_camera_subject(m.subject)
+            frames[f"{commune}/{camera}"].append((int(h["Vigie-Capture-Time-Ns"]),
+                                                  h.get("Vigie-Keyframe") == "1",
+                                                  int(h.get("Vigie-Owner-Epoch", "0"))))
+    await sub.unsubscribe()
+    return frames
 

@@ -29,11 +29,9 @@ from pathlib import Path
 
 import asyncpg
 import av
-import nats.errors
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames, parse_camera_subject
+from vigie.bus.subjects import BusNames
 from vigie.local import servers
 from vigie.storage.objects import ObjectStore
 
@@ -44,6 +42,7 @@ from bench.common import (
     seed_bench_cameras,
     timed_child,
     video_frames_to_store,
+    video_headers,
     wait_until,
 )
 
@@ -120,7 +119,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
             if f"ingest-{k}" not in killed:
                 procs[f"ingest-{k}"].send_signal(signal.SIGTERM)
         await asyncio.sleep(15)
-        video = await _video_headers(nc, names)
+        video = await video_headers(nc, names)
         total_video = sum(len(v) for v in video.values())
         await wait_until(lambda: _drained(pool, video), timeout_s=120,
                          what="the recorders did not drain VIDEO")
@@ -174,30 +173,6 @@ async def _drained(pool: asyncpg.Pool, video: dict[str, list[tuple[int, bool, in
                             "FROM segments s JOIN cameras c ON c.id = s.camera_id GROUP BY 1")
     ends = {r["camera"]: r["end"].timestamp() * 1e9 for r in rows}
     return all(ends.get(cam, 0) >= frames[-1][0] for cam, frames in video.items() if frames)
-
-
-async def _video_headers(nc: nats.NATS, names: BusNames) -> dict[str, list[tuple[int, bool, int]]]:
-    js = jetstream(nc)
-    until = (await js.stream_info(names.video_stream)).state.last_seq
-    sub = await js.pull_subscribe(names.all_video, stream=names.video_stream, config=ConsumerConfig(
-        headers_only=True, deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
-        max_ack_pending=-1))
-    frames: dict[str, list[tuple[int, bool, int]]] = defaultdict(list)
-    seen = 0
-    while seen < until:
-        try:
-            msgs = await sub.fetch(5000, timeout=5)
-        except nats.errors.TimeoutError:
-            break
-        for m in msgs:
-            seen = m.metadata.sequence.stream
-            h = m.headers or {}
-            commune, camera = parse_camera_subject(m.subject)
-            frames[f"{commune}/{camera}"].append((int(h["Vigie-Capture-Time-Ns"]),
-                                                  h.get("Vigie-Keyframe") == "1",
-                                                  int(h.get("Vigie-Owner-Epoch", "0"))))
-    await sub.unsubscribe()
-    return frames
 
 
 async def _compare(pool: asyncpg.Pool, store: ObjectStore,

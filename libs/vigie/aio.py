@@ -31,3 +31,14 @@ async def run_periodically(stop: asyncio.Event, interval_s: float,
         except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
             log.warning(f"{what}_unavailable", error=type(exc).__name__)
         await sleep_or_stop(stop, interval_s)
+
+
+async def first_of(*events: asyncio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+

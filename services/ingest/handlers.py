@@ -29,8 +29,8 @@ from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.ownership.leases import Lease
-from vigie.ownership.replicas import Replicas, default_name
-from vigie.ownership.runtime import CameraRuntime, Running, Wanted, bind_claims
+from vigie.ownership.replicas import default_name
+from vigie.ownership.runtime import CameraRuntime, Running, Wanted
 
 from services.ingest.core import (
     Backoff,
@@ -342,15 +342,11 @@ class Ingest:
         self.runtime: CameraRuntime[CameraConfig, CameraIngest] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        claims = await bind_claims(self._js, self._names, service="ingest", owner=self.replica,
-                                   stop=stop)
-        if claims is None:
+        self.runtime = await CameraRuntime.bound(
+            self._js, self._names, self._pool, service="ingest", replica=self.replica,
+            make=self._make, stop=stop, on_update=_update_config)
+        if self.runtime is None:
             return
-        self.runtime = CameraRuntime(
-            service="ingest", claims=claims, pool=self._pool, make=self._make,
-            replicas=Replicas(self._pool, service="ingest", name=self.replica,
-                              ttl_s=claims.ttl_s),
-            on_update=_update_config)
         await asyncio.gather(
             run_periodically(stop, self._settings.poll_interval_s, self.sync, what="camera_list"),
             self.runtime.run(stop))

@@ -34,8 +34,8 @@ from vigie.log import get_logger
 from vigie.media.encoder import EncoderOptions
 from vigie.media.masks import MaskDocument, MaskError
 from vigie.ownership.leases import Lease
-from vigie.ownership.replicas import Replicas, default_name
-from vigie.ownership.runtime import CameraRuntime, Running, Wanted, bind_claims
+from vigie.ownership.replicas import default_name
+from vigie.ownership.runtime import CameraRuntime, Running, Wanted
 from vigie.register import Entry, record
 
 from services.masking.core import (
@@ -327,14 +327,11 @@ class MaskingWorker:
         return self.runtime.running if self.runtime else {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        claims = await bind_claims(self._js, self._names, service="masking", owner=self.name,
-                                   stop=stop)
-        if claims is None:
+        self.runtime = await CameraRuntime.bound(
+            self._js, self._names, self._pool, service="masking", replica=self.name,
+            make=self._make, stop=stop, on_update=_update_policy)
+        if self.runtime is None:
             return
-        self.runtime = CameraRuntime(
-            service="masking", claims=claims, pool=self._pool, make=self._make,
-            replicas=Replicas(self._pool, service="masking", name=self.name, ttl_s=claims.ttl_s),
-            on_update=_update_policy)
         snapshot_sub = await self._nc.subscribe(self._names.snapshot_request("*", "*"),
                                                 cb=self._snapshot)
         try:

@@ -32,8 +32,8 @@ from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.ownership.leases import Fenced, Lease, check_epoch
-from vigie.ownership.replicas import Replicas, default_name
-from vigie.ownership.runtime import CameraRuntime, Running, RuntimeSettings, Wanted, bind_claims
+from vigie.ownership.replicas import default_name
+from vigie.ownership.runtime import CameraRuntime, Running, RuntimeSettings, Wanted
 from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
 
 from services.recorder.backlog import Backlog, BacklogAlarm, StreamState, measure
@@ -412,17 +412,14 @@ class Recorder:
         return self.runtime.running if self.runtime else {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        claims = await bind_claims(self._js, self._names, service="recorder", owner=self.replica,
-                                   stop=stop)
-        if claims is None:
-            return
-        self.runtime = CameraRuntime(
-            service="recorder", claims=claims, pool=self._pool, make=self._make,
-            replicas=Replicas(self._pool, service="recorder", name=self.replica,
-                              ttl_s=claims.ttl_s),
+        self.runtime = await CameraRuntime.bound(
+            self._js, self._names, self._pool, service="recorder", replica=self.replica,
+            make=self._make, stop=stop,
             # A segment being stored finishes first (its upload is bounded); what is not stored
             # stays unacknowledged for the next owner.
             settings=RuntimeSettings(stop_timeout_s=self._settings.upload_timeout_s + 5))
+        if self.runtime is None:
+            return
         await asyncio.gather(
             run_periodically(stop, self._settings.poll_interval_s, self.sync,
                              what="camera_list"),

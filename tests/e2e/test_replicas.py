@@ -21,12 +21,11 @@ import asyncpg
 import av
 import nats
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from vigie.bus.connection import inbox_prefix
-from vigie.bus.subjects import BusNames, parse_camera_subject
+from vigie.bus.subjects import BusNames
 from vigie.storage.objects import Buckets, ObjectStore
 
-from bench.common import video_frames_to_store
+from bench.common import video_frames_to_store, video_headers
 from tests.e2e.stack import Stack, start_stack
 from tests.harness import wait_for_sync
 
@@ -171,38 +170,15 @@ def _kill_an_owner_and_watch_the_failover(stack: Stack, service: str) -> None:
 
 
 async def _video_headers(stack: Stack) -> dict[str, list[tuple[int, bool, int]]]:
-    """Every frame in VIDEO, per camera, in stream order: (capture ns, keyframe, owner epoch)."""
+    """Every frame in VIDEO, per camera, in stream order, from any of the three nodes."""
     secrets = json.loads((stack.data / "secrets.json").read_text())
     nc = await nats.connect([f"nats://127.0.0.1:{stack.base + p}" for p in (1, 41, 42)],
-                            user="admin",
-                            password=secrets["nats"]["admin"], inbox_prefix=inbox_prefix("admin"))
-    names = BusNames()
-    frames: dict[str, list[tuple[int, bool, int]]] = defaultdict(list)
+                            user="admin", password=secrets["nats"]["admin"],
+                            inbox_prefix=inbox_prefix("admin"))
     try:
-        js = nc.jetstream()
-        until = (await js.stream_info(names.video_stream)).state.last_seq  # cameras go on
-        sub = await js.pull_subscribe(names.all_video, stream=names.video_stream, config=ConsumerConfig(
-            headers_only=True, deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
-            max_ack_pending=-1))
-        seen = 0
-        while seen < until:
-            try:
-                msgs = await sub.fetch(2000, timeout=5)
-            except nats.errors.TimeoutError:
-                break
-            for m in msgs:
-                seen = m.metadata.sequence.stream
-                if seen > until:
-                    break
-                h = m.headers or {}
-                commune, camera = parse_camera_subject(m.subject)
-                frames[f"{commune}/{camera}"].append((
-                    int(h["Vigie-Capture-Time-Ns"]), h.get("Vigie-Keyframe") == "1",
-                    int(h.get("Vigie-Owner-Epoch", "0"))))
-        await sub.unsubscribe()
+        return await video_headers(nc, BusNames())
     finally:
         await nc.close()
-    return frames
 
 
 async def _stored_frames(stack: Stack) -> dict[str, list[int]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from vigie.aio import first_of
 from vigie.bus.claims import Claim, Claims
 
 TAKE_SQL = """
@@ -78,12 +79,7 @@ class Lease:
         events = [stop, self.lost, *([self.handover] if with_handover else [])]
 
         async def relay() -> None:
-            waiters = [asyncio.ensure_future(e.wait()) for e in events]
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waiters:
-                    w.cancel()
+            await first_of(*events)
             ended.set()
 
         task = asyncio.create_task(relay())

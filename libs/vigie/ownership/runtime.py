@@ -28,7 +28,7 @@ from typing import Generic, Protocol, TypeVar
 import asyncpg
 from nats.js import JetStreamContext
 
-from vigie.aio import sleep_or_stop
+from vigie.aio import first_of, sleep_or_stop
 from vigie.bus.claims import BIND_RETRY, Claims
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
@@ -97,6 +97,19 @@ class CameraRuntime(Generic[C, W]):
     _last_heartbeat: float = 0.0
     _live: int = 1
 
+    @classmethod
+    async def bound(cls, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool, *,
+                    service: str, replica: str, make: Callable[[int, Wanted[C]], W],
+                    stop: asyncio.Event, on_update: Callable[[W, C], None] | None = None,
+                    settings: RuntimeSettings | None = None) -> CameraRuntime[C, W] | None:
+        """A service's runtime, bound to the claims bucket (None when stopped meanwhile)."""
+        claims = await bind_claims(js, names, service=service, owner=replica, stop=stop)
+        if claims is None:
+            return None
+        return cls(service=service, claims=claims, pool=pool, make=make, on_update=on_update,
+                   replicas=Replicas(pool, service=service, name=replica, ttl_s=claims.ttl_s),
+                   settings=settings or RuntimeSettings())
+
     @property
     def owner(self) -> str:
         return self.replicas.name
@@ -136,7 +149,7 @@ class CameraRuntime(Generic[C, W]):
                                 error=type(exc).__name__)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_first(stop, self._wake), self.settings.tick_s)
+                    await asyncio.wait_for(first_of(stop, self._wake), self.settings.tick_s)
         finally:
             await self.stop_all()
 
@@ -260,15 +273,6 @@ class CameraRuntime(Generic[C, W]):
         if not task.cancelled() and task.exception() is not None and running.restart_at == 0.0:
             log.error("camera_task_failed", service=self.service, commune=running.wanted.commune,
                       camera=running.wanted.camera, exc_info=task.exception())
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
 
 
 async def bind_claims(js: JetStreamContext, names: BusNames, *, service: str, owner: str,
