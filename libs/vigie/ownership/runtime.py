@@ -92,7 +92,8 @@ class CameraRuntime(Generic[C, W]):
     running: dict[int, Running[C, W]] = field(default_factory=dict)
     _wanted: dict[int, Wanted[C]] = field(default_factory=dict)
     _known: bool = False  # the camera list was read at least once
-    _leaving: set[int] = field(default_factory=set)
+    _leaving: set[int] = field(default_factory=set)  # being stopped in the background
+    _stopping: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _last_heartbeat: float = 0.0
     _live: int = 1
@@ -154,7 +155,9 @@ class CameraRuntime(Generic[C, W]):
             await self.stop_all()
 
     async def stop_all(self) -> None:
-        await asyncio.gather(*(self._stop(cid, handover=True) for cid in list(self.running)))
+        await asyncio.gather(*self._stopping,
+                             *(self._stop(cid, handover=True) for cid in list(self.running)
+                               if cid not in self._leaving))
         with contextlib.suppress(*DB_ERRORS):
             await self.replicas.leave()
 
@@ -173,7 +176,9 @@ class CameraRuntime(Generic[C, W]):
                 log.warning("camera_claim_lost", service=self.service, owner=self.owner,
                             commune=running.wanted.commune, camera=running.wanted.camera,
                             epoch=running.lease.epoch)
-                await self._stop(cid, handover=False, release=False)
+                # In the background: a task slow to end must not hold up the renewals of the
+                # other cameras' claims.
+                self._stop_later(cid, handover=False, release=False)
             elif running.task.done():
                 self._crashed(running, now)
         if self._known:
@@ -203,8 +208,7 @@ class CameraRuntime(Generic[C, W]):
             log.info("camera_handed_over", service=self.service, owner=self.owner,
                      commune=self.running[cid].wanted.commune,
                      camera=self.running[cid].wanted.camera, share=share, live=self._live)
-            self._leaving.add(cid)
-            asyncio.get_running_loop().create_task(self._stop(cid, handover=True))
+            self._stop_later(cid, handover=True)
             return
         for cid in sorted((c for c in wanted if c not in self.running), key=self._order):
             if len(held) >= share:
@@ -244,6 +248,13 @@ class CameraRuntime(Generic[C, W]):
         running.stop.set()
         await self._bounded_wait(running)
         self._start(running.lease, running.wanted, crashes=running.crashes)
+
+    def _stop_later(self, cid: int, *, handover: bool, release: bool = True) -> None:
+        self._leaving.add(cid)
+        task = asyncio.get_running_loop().create_task(
+            self._stop(cid, handover=handover, release=release))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     async def _stop(self, cid: int, *, handover: bool, release: bool = True) -> None:
         running = self.running.get(cid)
