@@ -114,12 +114,26 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         cpu1 = {n: cpu_of_tree(p.pid) if n not in killed else half[n] for n, p in procs.items()}
         owners = await pool.fetch(
             "SELECT service, owner, count(*) AS n FROM camera_owners GROUP BY 1, 2 ORDER BY 1, 2")
+        # The load figures first (the comparison below reads every frame's headers and demuxes
+        # every segment: minutes).
+        print(f"cameras: {args.cameras} ({plain} × 1920x1080 passed through, {args.masked} × "
+              f"640x360 masked), {args.replicas} replicas of each of ingest, masking, recorder, "
+              f"{wall / 60:.1f} min; {', '.join(killed)} killed (SIGKILL) half-way", flush=True)
+        for service in SCALED:
+            used = sum(cpu1[n] - cpu0[n] for n in procs if n.startswith(service + "-"))
+            print(f"{service}: {100 * used / wall / args.cameras:.2f} % of a core per camera "
+                  f"(all replicas, before and after the kill)", flush=True)
+        print("owners at the end: " + ", ".join(f"{r['owner']} {r['n']}" for r in owners),
+              flush=True)
 
         for k in range(1, args.replicas + 1):  # ingest stops: VIDEO ends, the recorders drain
             if f"ingest-{k}" not in killed:
                 procs[f"ingest-{k}"].send_signal(signal.SIGTERM)
         await asyncio.sleep(15)
+        print("reading VIDEO's headers…", flush=True)
         video = await video_headers(nc, names)
+        print(f"… {sum(len(v) for v in video.values())} frames; demuxing the segments…",
+              flush=True)
         total_video = sum(len(v) for v in video.values())
         await wait_until(lambda: _drained(pool, video), timeout_s=120,
                          what="the recorders did not drain VIDEO")
@@ -133,17 +147,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
             [ffmpeg, "-v", "error", "-rtsp_transport", "tcp", "-i", rtsp.url("c0"), "-map",
              "0:v", "-c", "copy", "-t", "20", "-f", "null", "-"], 60)
         ffmpeg_pct = 100 * base_cpu / base_wall
-        print(f"cameras: {args.cameras} ({plain} × 1920x1080 passed through, {args.masked} × "
-              f"640x360 masked), {args.replicas} replicas of each of ingest, masking, recorder, "
-              f"{wall / 60:.1f} min; {', '.join(killed)} killed (SIGKILL) half-way")
         print(f"frames in (RAW): {raw_in}; frames in VIDEO: {total_video}; stored: {stored_total}")
         print(f"frames that reached VIDEO and were not stored: {lost} (must be 0)")
-        for service in SCALED:
-            used = sum(cpu1[n] - cpu0[n] for n in procs if n.startswith(service + "-"))
-            print(f"{service}: {100 * used / wall / args.cameras:.2f} % of a core per camera "
-                  f"(all replicas, before and after the kill)")
         print(f"ffmpeg -c copy of one 1080p camera: {ffmpeg_pct:.2f} % of a core")
-        print("owners at the end: " + ", ".join(f"{r['owner']} {r['n']}" for r in owners))
     finally:
         for proc in procs.values():
             if proc.poll() is None:
