@@ -100,11 +100,15 @@ def run_in_scratch(work: Callable[[Path], Awaitable[None]]) -> None:
     """A benchmark's main: quiet logs, a scratch folder under /tmp (readable by the postgres
     user), removed afterwards."""
     import asyncio
+    import signal
     import tempfile
 
     from vigie.log import configure_logging
 
     configure_logging(level="warning", fmt="console")
+    # SIGTERM (a timeout, a Ctrl-C from a supervisor) ends the run through its `finally` blocks,
+    # which stop what it started, as SIGINT does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         Path(tmp).chmod(0o755)
         asyncio.run(work(Path(tmp)))

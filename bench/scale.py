@@ -66,13 +66,14 @@ def cpu_of_tree(pid: int) -> float:
 
 
 async def run(args: argparse.Namespace, folder: Path) -> None:
-    nats_server = servers.start_nats(folder / "nats")
-    pg = servers.start_postgres(folder / "pg")
-    s3 = servers.start_rclone_s3(folder / "s3")
+    # lifeline: the servers die with the benchmark, however it ends (a timeout's SIGKILL too).
+    nats_server = servers.start_nats(folder / "nats", lifeline=True)
+    pg = servers.start_postgres(folder / "pg", lifeline=True)
+    s3 = servers.start_rclone_s3(folder / "s3", lifeline=True)
     plain = args.cameras - args.masked
     mounts = [servers.ClipMount(f"c{i}", FULL_HD, "h264") for i in range(plain)] + \
         [servers.ClipMount(f"m{i}", SMALL, "h264") for i in range(args.masked)]
-    rtsp = servers.start_rtsp_cameras(folder / "rtsp", clips=mounts)
+    rtsp = servers.start_rtsp_cameras(folder / "rtsp", clips=mounts, lifeline=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         common = bench_settings(nats_server.url, nats_server.passwords["admin"], pg.dsn)
