@@ -1,4 +1,4 @@
-"""The real-server harness: nats-server, PostgreSQL, S3 (rclone, moto) and RTSP cameras, started
+"""The real-server harness: nats-server, PostgreSQL, S3 (SeaweedFS; rclone) and RTSP cameras, started
 once per test session on free loopback ports and health-polled; every test isolates itself by
 unique names (a subject root and stream prefix, a Postgres schema, a bucket prefix)."""
 
@@ -50,15 +50,19 @@ def pg_server(work_dir: Path) -> Iterator[servers.PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def s3_server(work_dir: Path) -> Iterator[servers.S3Server]:
-    server = servers.start_rclone_s3(work_dir / "s3")
+def s3_server(work_dir: Path) -> Iterator[servers.SeaweedServer]:
+    """SeaweedFS, as in `make run` and production, with its lifecycle worker passing every 2 s."""
+    server = servers.start_seaweedfs(work_dir / "s3")
+    worker = servers.start_lifecycle_worker(server, refresh_s=2)
     yield server
+    worker.stop()
     server.process.stop()
 
 
 @pytest.fixture(scope="session")
-def moto_server(work_dir: Path) -> Iterator[servers.S3Server]:
-    server = servers.start_moto_s3(work_dir / "moto")
+def rclone_server(work_dir: Path) -> Iterator[servers.S3Server]:
+    """An S3 endpoint that refuses lifecycle rules (rclone), as some a commune may bring."""
+    server = servers.start_rclone_s3(work_dir / "rclone")
     yield server
     server.process.stop()
 

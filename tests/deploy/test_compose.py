@@ -70,7 +70,7 @@ def test_a_missing_secret_stops_compose_with_its_name() -> None:
 
 def test_every_service_has_a_healthcheck_and_its_settings(rendered: dict) -> None:  # type: ignore[type-arg]
     services = rendered["services"]
-    for name in ("nats", "postgres", "minio", *SERVICES):
+    for name in ("nats", "postgres", "seaweedfs", "s3-lifecycle", *SERVICES):
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
     for name in SERVICES:
         svc = services[name]
@@ -80,7 +80,7 @@ def test_every_service_has_a_healthcheck_and_its_settings(rendered: dict) -> Non
         assert svc["depends_on"]["init"]["condition"] == "service_completed_successfully"
         assert "/healthz" in " ".join(svc["healthcheck"]["test"])
     assert services["init"]["command"] == ["init"]
-    for dep in ("nats", "postgres", "minio"):
+    for dep in ("nats", "postgres", "seaweedfs"):
         assert services["init"]["depends_on"][dep]["condition"] == "service_healthy"
 
 
@@ -118,3 +118,25 @@ def test_the_wheel_carries_the_web_ui(tmp_path: Path) -> None:
     expected = {f"services/viewer_gateway/ui/{p.relative_to(ui).as_posix()}"
                 for p in ui.rglob("*") if p.is_file()}
     assert expected and expected <= names, sorted(expected - names)
+
+
+def test_the_nats_cluster_option_validates_with_three_nodes_and_replicated_streams() -> None:
+    """docker-compose -f docker-compose.yml -f deploy/compose/nats-cluster.yml (issue 20)."""
+    binary = shutil.which("docker-compose")
+    assert binary
+    result = subprocess.run(
+        [binary, "-f", str(REPO / "docker-compose.yml"), "-f",
+         str(REPO / "deploy" / "compose" / "nats-cluster.yml"), "config"],
+        capture_output=True, text=True, env=_env_with_secrets(), cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    names = {services[n]["environment"]["NATS_SERVER_NAME"] for n in ("nats", "nats-2", "nats-3")}
+    assert names == {"nats-1", "nats-2", "nats-3"}
+    assert services["init"]["environment"]["VIGIE_BUS_REPLICAS"] == "3"
+    generated = subprocess.run(
+        [sys.executable, "-m", "vigie.cli.main", "nats-config", "--external",
+         "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream",
+         "--server-name", "$NATS_SERVER_NAME", "--route", "nats-route://nats:6222",
+         "--route", "nats-route://nats-2:6222", "--route", "nats-route://nats-3:6222"],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    assert (REPO / "deploy" / "compose" / "nats-cluster.conf").read_text() == generated

@@ -32,7 +32,7 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         out = stack.output()
         assert "First administrator: login 'admin', password '" in out
         assert f"http://127.0.0.1:{stack.web_port}/" in out
-        assert "does not apply lifecycle rules" in out
+        assert "refused the lifecycle rules" not in out
         code, status = stack.status()
         assert code == 0, status
         assert set(status["services"]) == {"ingest", "masking", "recorder", "viewer-gateway",
@@ -50,9 +50,11 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         wait_for_sync(lambda: all(c["segments_last_5m"] > 0
                                   for c in stack.status()[1].get("cameras", [{}])),
                       timeout_s=60, message="demo cameras not recorded")
-        # rclone refuses lifecycle rules: status says retention is the sole eraser (issue 8).
-        wait_for_sync(lambda: stack.status()[1].get("lifecycle_backstop") is False,
-                      timeout_s=30, message="status does not report the missing backstop")
+        # SeaweedFS takes the lifecycle rules: the backstop is there (issue 20), and its lifecycle
+        # worker runs as a server of the supervisor.
+        wait_for_sync(lambda: stack.status()[1].get("lifecycle_backstop") is True,
+                      timeout_s=30, message="status does not report the lifecycle backstop")
+        assert stack.status()[1]["servers"]["s3-lifecycle"]["alive"]
         # The first administrator signs in to the gateway's API with the printed password and
         # TOTP secret (issue 9: the API runs in `make run`).
         password = re.search(r"login 'admin', password '([^']+)'", out).group(1)  # type: ignore[union-attr]
@@ -165,5 +167,6 @@ def test_a_killed_nats_server_comes_back_and_a_killed_supervisor_leaves_no_orpha
     finally:
         stack.proc.kill()  # SIGKILL: no shutdown sequence at all
         stack.proc.wait(timeout=10)
-    wait_for_sync(lambda: not [p for p in pids if pid_alive(p)], timeout_s=20,
+    # 30 s: SeaweedFS's filer, sent SIGTERM, waits up to 15 s for its gRPC streams to end.
+    wait_for_sync(lambda: not [p for p in pids if pid_alive(p)], timeout_s=30,
                   message="children outlived the supervisor killed with SIGKILL")

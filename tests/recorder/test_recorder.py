@@ -254,10 +254,9 @@ async def test_storage_outage_of_60_s_backpressure_backlog_event_then_catch_up(
     # faster suite; the recorder's path is the same).
     await ensure_streams(jetstream(admin_nc), streams,
                          StreamLimits(video_max_age_s=outage_s * 5 / 3))
-    # Frozen: moto, not rclone. rclone serves the PUTs it queued while frozen at once on SIGCONT,
-    # and the abandoned ones, failing, removed the object a later PUT had stored (CI, once): no
-    # S3 engine does that (a PUT is atomic), so it would test rclone, not the recorder.
-    s3 = (servers.start_rclone_s3 if fault == "killed" else servers.start_moto_s3)(tmp_path / "s3")
+    # SeaweedFS, the object store of production, killed or frozen whole (master, volume, filer
+    # and S3 gateway are one process).
+    s3 = servers.start_seaweedfs(tmp_path / "s3")
     try:
         objects = ObjectStore(s3.endpoint, s3.access_key, s3.secret_key, timeout_s=2)
         bucket = "outage-recordings"
@@ -268,7 +267,7 @@ async def test_storage_outage_of_60_s_backpressure_backlog_event_then_catch_up(
         await _publish(admin_nc, streams, frames[:60])
         await eventually(lambda: db.fetchval("SELECT count(*) >= 1 FROM segments"), timeout_s=20)
         if fault == "killed":
-            s3.process.stop()
+            s3.process.stop(sig=signal.SIGKILL)
         else:
             s3.process.send_signal(signal.SIGSTOP)  # connections hang
         await _publish(admin_nc, streams, frames[60:])
@@ -287,7 +286,7 @@ async def test_storage_outage_of_60_s_backpressure_backlog_event_then_catch_up(
         assert info.num_ack_pending > 0, "nothing is acknowledged during the outage"
         assert await db.fetchval("SELECT sum(frames) FROM segments") == stored_during
         if fault == "killed":
-            s3.process.start()
+            await asyncio.to_thread(s3.restart)
         else:
             s3.process.send_signal(signal.SIGCONT)
         await eventually(lambda: db.fetchval("SELECT sum(frames) = 200 FROM segments"),
@@ -296,7 +295,7 @@ async def test_storage_outage_of_60_s_backpressure_backlog_event_then_catch_up(
         assert await _stored_capture_times(db, objects, bucket, cid) == _expected_ms(frames)
     finally:
         s3.process.send_signal(signal.SIGCONT)
-        s3.process.stop()
+        s3.process.stop(sig=signal.SIGKILL)  # a throwaway store: its 15-s graceful stop not waited
 
 
 async def test_nats_server_restart_mid_segment_loses_and_duplicates_nothing(

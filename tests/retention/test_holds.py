@@ -67,8 +67,10 @@ async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R1
         data = await objects.get(buckets.evidence, c["evidence_key"])
         assert hashlib.sha256(data).hexdigest() == c["sha256"]
         assert c["evidence_key"].startswith(f"holds/{report.hold_id}/")
-    # rclone (the embedded default) would overwrite an object with a tagging request: not tagged.
-    assert not await objects.supports_tagging(buckets.evidence)
+    # Copies are tagged with their hold (the lifecycle rule expires released ones only).
+    assert await objects.supports_tagging(buckets.evidence)
+    assert {(await objects.get_tags(buckets.evidence, c["evidence_key"]))["vigie-hold-state"]
+            for c in copies} == {"active"}
 
     # The camera's retention drops to 2 days: the originals expire, the copies stay.
     await db.execute("UPDATE cameras SET retention_days = 2 WHERE id = $1", cid)

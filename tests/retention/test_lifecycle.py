@@ -1,9 +1,12 @@
 """The lifecycle backstop (invariant 3): one expiry rule per commune prefix, kept in step with the
-communes' retention against moto's S3 server; released evidence expires by tag; the embedded
-default's rclone refuses rules and `vigie status` says there is no backstop (R4)."""
+communes' retention on SeaweedFS (the object store of `make run` and production), and applied by
+its lifecycle worker on time; released evidence expires by tag, held evidence does not; an
+endpoint that refuses rules (rclone) makes `vigie status` say there is no backstop (R4)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import date
 
 import asyncpg
@@ -14,16 +17,17 @@ from vigie.local.status import BACKSTOP_SQL, render_text
 from vigie.storage.objects import Buckets, ObjectStore
 
 from services.retention.handlers import Lifecycle
-from tests.harness import unique
-from tests.retention.helpers import ago, camera, commune, segment
+from tests.harness import eventually, unique
+from tests.retention.helpers import ago, camera, commune, keys, segment
+from tests.seaweed_filer import backdate
 
 pytestmark = pytest.mark.integration
 
 
-async def test_rules_follow_a_retention_change_on_moto_R4(
-    db: asyncpg.Pool, moto_server: servers.S3Server,
+async def test_rules_follow_a_retention_change_R4(
+    db: asyncpg.Pool, s3_server: servers.SeaweedServer,
 ) -> None:
-    objects = ObjectStore(moto_server.endpoint, moto_server.access_key, moto_server.secret_key)
+    objects = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     buckets = Buckets.with_prefix(unique("lc"))
     await objects.ensure_buckets(buckets.all())
     await commune(db, "palaiseau", 15)
@@ -38,7 +42,7 @@ async def test_rules_follow_a_retention_change_on_moto_R4(
     assert await objects.get_expiry_rules(buckets.recordings) == {
         "ballainvilliers/": 30, "palaiseau/": 10}
     assert await db.fetchval(BACKSTOP_SQL) is True
-    # Evidence: only copies tagged released expire; moto stores tags without rewriting objects.
+    # Evidence: only copies tagged released expire.
     assert await objects.supports_tagging(buckets.evidence)
     assert await objects.get_tag_expiry_rules(buckets.evidence) == {
         ("vigie-hold-state", "released"): 1}
@@ -58,10 +62,13 @@ async def test_rules_follow_a_retention_change_on_moto_R4(
     assert (await objects.get_tags(buckets.evidence, key))["vigie-hold-state"] == "released"
 
 
-async def test_the_embedded_default_reports_no_backstop(
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+async def test_an_endpoint_without_lifecycle_rules_reports_no_backstop(
+    db: asyncpg.Pool, rclone_server: servers.S3Server,
 ) -> None:
-    objects, buckets = store  # rclone, as in `make run`
+    objects = ObjectStore(rclone_server.endpoint, rclone_server.access_key,
+                          rclone_server.secret_key)
+    buckets = Buckets.with_prefix(unique("lc"))
+    await objects.ensure_buckets(buckets.all())
     await commune(db, "palaiseau", 15)
     await camera(db, "gare")
     lifecycle = Lifecycle(db, objects, buckets)
@@ -74,10 +81,10 @@ async def test_the_embedded_default_reports_no_backstop(
 
 
 async def test_a_refused_lifecycle_call_is_tried_again_not_given_up_R4(
-    db: asyncpg.Pool, moto_server: servers.S3Server,
+    db: asyncpg.Pool, s3_server: servers.SeaweedServer,
 ) -> None:
     """Issue 17: one failed lifecycle call disabled the backstop until the service restarted."""
-    objects = ObjectStore(moto_server.endpoint, moto_server.access_key, moto_server.secret_key)
+    objects = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     buckets = Buckets.with_prefix(unique("lc"))
     await commune(db, "palaiseau", 15)
     now = [1000.0]
@@ -92,3 +99,52 @@ async def test_a_refused_lifecycle_call_is_tried_again_not_given_up_R4(
     await lifecycle.sync()
     assert lifecycle.supported is True and await db.fetchval(BACKSTOP_SQL) is True
     assert await objects.get_expiry_rules(buckets.recordings) == {"palaiseau/": 15}
+
+
+async def test_the_object_store_erases_a_recording_when_its_rule_falls_due_R4(
+    db: asyncpg.Pool, s3_server: servers.SeaweedServer,
+) -> None:
+    """The backstop for real: SeaweedFS's lifecycle worker (as `make run` runs it) deletes an
+    object when its commune's rule falls due, not before, and leaves another commune's and held
+    evidence alone. A rule counts whole days: the objects are backdated so that one falls due a
+    few seconds from now (the lateness is measured by bench/lifecycle.py)."""
+    objects = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+    buckets = Buckets.with_prefix(unique("lc"))
+    await objects.ensure_buckets(buckets.all())
+    await commune(db, "palaiseau", 1)
+    await commune(db, "ballainvilliers", 30)
+    lifecycle = Lifecycle(db, objects, buckets)
+    await lifecycle.sync()
+    assert lifecycle.supported is True
+    due_soon = "palaiseau/gare/2026/11/29/10/a.mp4"
+    not_due = "palaiseau/gare/2026/11/29/10/b.mp4"
+    other = "ballainvilliers/mairie/2026/11/01/10/c.mp4"
+    released, held = "holds/1/released.mp4", "holds/2/held.mp4"
+    for key in (due_soon, not_due, other):
+        await objects.put(buckets.recordings, key, b"segment")
+    for key, state in ((released, "released"), (held, "active")):
+        await objects.put(buckets.evidence, key, b"copy")
+        await objects.set_tags(buckets.evidence, key, {"vigie-hold-state": state})
+    now = int(time.time())
+    day = 86_400
+    filer = f"127.0.0.1:{s3_server.filer_grpc_port}"
+    due = now + 4
+    backdate(filer, buckets.recordings, due_soon, due - day)
+    backdate(filer, buckets.recordings, not_due, now + 3_600 - day)  # due in an hour
+    backdate(filer, buckets.recordings, other, now - 20 * day)  # 20 days old, kept 30
+    backdate(filer, buckets.evidence, released, now - 2 * day)
+    backdate(filer, buckets.evidence, held, now - 400 * day)
+
+    assert due_soon in await keys(objects, buckets.recordings), "not erased before it is due"
+    await eventually(lambda: _gone(objects, buckets.recordings, due_soon), timeout_s=30,
+                     message="the due recording was not erased by the lifecycle worker")
+    assert time.time() >= due, "erased before it was due"
+    await eventually(lambda: _gone(objects, buckets.evidence, released), timeout_s=30,
+                     message="released evidence was not erased")
+    await asyncio.sleep(5)  # two more passes of the worker
+    assert await keys(objects, buckets.recordings) == {not_due, other}
+    assert await keys(objects, buckets.evidence) == {held}
+
+
+async def _gone(objects: ObjectStore, bucket: str, key: str) -> bool:
+    return await objects.stat(bucket, key) is None

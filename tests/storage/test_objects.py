@@ -1,5 +1,5 @@
-"""Object storage round trips against rclone (the embedded default's endpoint) and lifecycle rules
-against moto's server (which stores them)."""
+"""Object storage round trips and lifecycle rules against SeaweedFS (the object store of `make run`
+and production); rclone, an S3 endpoint without lifecycle rules, says so."""
 
 from __future__ import annotations
 
@@ -29,13 +29,16 @@ async def test_storage_round_trips(store: tuple[ObjectStore, Buckets]) -> None:
     assert await objects.list_objects(buckets.recordings) == []
 
 
-async def test_rclone_refuses_lifecycle_rules_and_says_so(store: tuple[ObjectStore, Buckets]) -> None:
-    objects, buckets = store
-    assert await objects.set_expiry_rules(buckets.recordings, {"palaiseau/": 15}) is False
+async def test_rclone_refuses_lifecycle_rules_and_says_so(rclone_server: servers.S3Server) -> None:
+    objects = ObjectStore(rclone_server.endpoint, rclone_server.access_key,
+                          rclone_server.secret_key)
+    bucket = unique("t") + "-recordings"
+    await objects.ensure_buckets([bucket])
+    assert await objects.set_expiry_rules(bucket, {"palaiseau/": 15}) is False
 
 
-async def test_lifecycle_rules_stored_and_read_back(moto_server: servers.S3Server) -> None:
-    objects = ObjectStore(moto_server.endpoint, moto_server.access_key, moto_server.secret_key)
+async def test_lifecycle_rules_stored_and_read_back(s3_server: servers.S3Server) -> None:
+    objects = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     bucket = unique("t") + "-recordings"
     await objects.ensure_buckets([bucket])
     rules = {"palaiseau/": 15, "ballainvilliers/": 30}

@@ -110,7 +110,7 @@ def render_server_config(
     store_dir: str,
     server_name: str | None = None,
     cluster_port: int | None = None,
-    routes: list[int] | None = None,
+    routes: list[int] | list[str] | None = None,
 ) -> str:
     """nats-server configuration text; ``passwords`` maps each user to a password or ``$ENV_VAR``."""
     externals = externals or {}
@@ -139,12 +139,13 @@ def render_server_config(
         lines.append("        } }")
         users.append("\n".join(lines))
     monitor = f"http: {_quote(f'{host}:{monitor_port}')}\n" if monitor_port else ""
-    if server_name:
-        monitor += f"server_name: {_quote(server_name)}\n"
+    if server_name:  # "$VAR": each node of a cluster names itself from its environment
+        monitor += f"server_name: {_password(server_name)}\n"
     if cluster_port:
-        # Loopback routes of `vigie run --nats-cluster`; authenticated, encrypted routes are the
-        # production security issue's.
-        peers = ", ".join(_quote(f"nats-route://{host}:{p}") for p in routes or [])
+        # Routes are ports on `host` (`vigie run --nats-cluster`) or whole URLs (Compose,
+        # Kubernetes); authenticated, encrypted routes are the production security issue's.
+        peers = ", ".join(_quote(r if isinstance(r, str) else f"nats-route://{host}:{r}")
+                          for r in routes or [])
         monitor += (f"cluster {{ name: \"vigie\", listen: {_quote(f'{host}:{cluster_port}')}, "
                     f"routes: [{peers}] }}\n")
     return (

@@ -59,6 +59,9 @@ def _cmd_nats_config(args: argparse.Namespace) -> int:
             port=4222,
             monitor_port=8222,
             store_dir=args.store_dir,
+            server_name=args.server_name,
+            cluster_port=6222 if args.route else None,
+            routes=args.route,
         ),
         end="",
     )
@@ -115,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--external", action="append", default=[], metavar="USER=COMMUNE[,COMMUNE]",
                    help="a read-only events subscriber limited to its communes")
     p.add_argument("--store-dir", default="/data/jetstream", help="JetStream storage folder")
+    p.add_argument("--route", action="append", default=[], metavar="URL",
+                   help="a cluster peer (nats-route://host:6222), once per node: a clustered node")
+    p.add_argument("--server-name", default=None,
+                   help="the node's name, or $VAR to take it from the environment (a cluster)")
     p.set_defaults(func=_cmd_nats_config)
 
     p = sub.add_parser("asyncapi", help="print the AsyncAPI document of Vigie's events")

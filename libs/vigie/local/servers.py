@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import pwd
 import secrets
@@ -81,22 +82,26 @@ class ManagedProcess:
     # demoting PostgreSQL; Python in a forked child of a threaded parent can deadlock.)
     lifeline: bool = False
     lifeline_python: str = sys.executable
+    stdin_path: Path | None = None  # what the program reads (else nothing)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        script = open(self.stdin_path, "rb") if self.stdin_path else None  # noqa: SIM115
         self.proc = subprocess.Popen(
             lifeline_argv(self.argv, os.getpid(), python=self.lifeline_python)
             if self.lifeline else self.argv,
             stdout=log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=script or subprocess.DEVNULL,
             env=self.env,
             preexec_fn=self.preexec,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
         )
         log.close()
+        if script:
+            script.close()
         return self
 
     @property
@@ -418,13 +423,83 @@ def start_rclone_s3(
     return S3Server(process, port, access_key, secret_key, lifecycle_rules=False)
 
 
-def start_moto_s3(folder: Path, *, port: int | None = None) -> S3Server:
-    """moto's server: stores lifecycle rules (without applying them)."""
+@dataclass
+class SeaweedServer(S3Server):
+    """SeaweedFS (`weed server`: master, volume, filer and S3 gateway in one process)."""
+    master: str = ""  # host:port.grpcPort, SeaweedFS's way to name a non-default gRPC port
+    filer_grpc_port: int = 0
+    s3_grpc_port: int = 0
+    folder: Path = Path()
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process.start()
+        self.process.wait_until(lambda: _s3_answers(self.port), 60)
+
+
+def seaweed_ports(s3: int, internal: list[int]) -> dict[str, int]:
+    """The flags of `weed server`'s seven other ports (master, volume, filer, their gRPC, S3's
+    gRPC): never the defaults (8080, 8888, 9333…), which another program may hold."""
+    master, volume, filer, master_grpc, volume_grpc, filer_grpc, s3_grpc = internal
+    return {"master.port": master, "master.port.grpc": master_grpc, "volume.port": volume,
+            "volume.port.grpc": volume_grpc, "filer.port": filer, "filer.port.grpc": filer_grpc,
+            "s3.port": s3, "s3.port.grpc": s3_grpc}
+
+
+def start_seaweedfs(
+    folder: Path, *, port: int | None = None, internal_ports: list[int] | None = None,
+    access_key: str | None = None, secret_key: str | None = None, lifeline: bool = False,
+) -> SeaweedServer:
+    """SeaweedFS, the object store of every deployment (docs/deploy.md): S3 with lifecycle rules,
+    tagging and per-identity rights. Lifecycle expiry is applied by a worker apart
+    (`start_lifecycle_worker`)."""
+    data = folder / "data"
+    data.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    argv = [venv_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    process = ManagedProcess("moto-s3", argv, folder / "moto.log").start()
-    process.wait_until(lambda: tcp_answers(port), 30)
-    return S3Server(process, port, "testing-key", "testing-secret", lifecycle_rules=True)
+    internal = internal_ports or [free_port() for _ in range(7)]
+    access_key = access_key or "vigie" + secrets.token_hex(6)
+    secret_key = secret_key or secrets.token_hex(20)
+    identities = folder / "s3.json"
+    identities.write_text(json.dumps({"identities": [{
+        "name": "vigie", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    identities.chmod(0o600)
+    flags = seaweed_ports(port, internal)
+    argv = [venv_bin("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-s3", f"-s3.config={identities}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=256", "-volume.max=0", "-volume.preStopSeconds=0",
+            *(f"-{flag}={value}" for flag, value in flags.items())]
+    process = ManagedProcess("seaweedfs", argv, folder / "weed.log", lifeline=lifeline).start()
+    process.wait_until(lambda: _s3_answers(port), 60)
+    return SeaweedServer(process, port, access_key, secret_key, lifecycle_rules=True,
+                         master=f"127.0.0.1:{flags['master.port']}.{flags['master.port.grpc']}",
+                         filer_grpc_port=flags["filer.port.grpc"],
+                         s3_grpc_port=flags["s3.port.grpc"], folder=folder)
+
+
+def _s3_answers(port: int) -> bool:
+    """The S3 gateway listens before its filer is ready: wait for an HTTP answer to a request."""
+    if not tcp_answers(port):
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            return sock.recv(12).startswith(b"HTTP/1.")
+    except OSError:
+        return False
+
+
+def start_lifecycle_worker(
+    server: SeaweedServer, *, refresh_s: float = 60.0, lifeline: bool = False,
+) -> ManagedProcess:
+    """SeaweedFS's lifecycle worker: a pass over the filer's change log every `refresh_s`, deleting
+    what a bucket's lifecycle rules say is due (the backstop behind the retention service)."""
+    script = server.folder / "lifecycle.weed"
+    script.write_text(f"s3.lifecycle.run-shard -shards 0-15 -s3 127.0.0.1:{server.s3_grpc_port} "
+                      f"-events 0 -refresh {refresh_s:g}s\n")
+    argv = [venv_bin("weed"), "shell", f"-master={server.master}"]
+    return ManagedProcess("s3-lifecycle", argv, server.folder / "lifecycle.log", lifeline=lifeline,
+                          stdin_path=script).start()
 
 
 # --- RTSP cameras -------------------------------------------------------------------------------

@@ -32,11 +32,12 @@ from vigie.local.servers import (
     PostgresServer,
     ServerStartError,
     port_is_free,
+    start_lifecycle_worker,
     start_nats,
     start_nats_cluster,
     start_postgres,
-    start_rclone_s3,
     start_rtsp_cameras,
+    start_seaweedfs,
 )
 from vigie.log import get_logger
 from vigie.provision import provision
@@ -92,8 +93,14 @@ class Ports:
                 svc[name], port = port, port + 1
         return cls(base + 1, base + 3, base + 4, base + 5, gateway, svc, cluster)
 
+    @property
+    def s3_internal(self) -> list[int]:
+        """SeaweedFS's master, volume, filer and gRPC ports: base+60…base+66."""
+        return list(range(self.nats + 59, self.nats + 66))
+
     def all(self) -> dict[str, int]:
         return {"nats": self.nats, "postgres": self.postgres, "s3": self.s3, "rtsp": self.rtsp,
+                **{f"object store {i + 1}": p for i, p in enumerate(self.s3_internal)},
                 **{f"nats node {i + 2}": p for i, p in enumerate(self.nats_nodes[1:])},
                 **{f"nats route {i + 1}": p for i, p in enumerate(self.nats_routes)},
                 **{f"service {k}": v for k, v in self.services.items()}}
@@ -236,9 +243,12 @@ class Supervisor:
                                  lifeline=True)
         self.servers["postgres"] = Child("postgres", pg.process)
         s3 = await asyncio.to_thread(
-            start_rclone_s3, self.data / "s3", port=self.ports.s3,
-            access_key=sec["s3_access_key"], secret_key=sec["s3_secret_key"], lifeline=True)
+            start_seaweedfs, self.data / "s3", port=self.ports.s3,
+            internal_ports=self.ports.s3_internal, access_key=sec["s3_access_key"],
+            secret_key=sec["s3_secret_key"], lifeline=True)
         self.servers["s3"] = Child("s3", s3.process)
+        worker = await asyncio.to_thread(start_lifecycle_worker, s3, refresh_s=60, lifeline=True)
+        self.servers["s3-lifecycle"] = Child("s3-lifecycle", worker)
         cameras = demo.demo_cameras(self.footage)
         clips, patterns = demo.camera_mounts(cameras, self.footage)
         rtsp = await asyncio.to_thread(
@@ -266,8 +276,8 @@ class Supervisor:
                   f"administrators): secret {totp_secret}\n  "
                   f"{totp_uri('admin', totp_secret or '')}\n", flush=True)
         if result["lifecycle_rules"] is False:
-            print("Note: the local S3 endpoint (rclone) does not apply lifecycle rules; the "
-                  "retention service alone erases expired recordings.", flush=True)
+            print("Note: the object store refused the lifecycle rules; the retention service "
+                  "alone erases expired recordings.", flush=True)
 
         for service in SERVICES:
             for name in child_names(service, self.replicas):

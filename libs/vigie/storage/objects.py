@@ -1,8 +1,8 @@
 """The object store, through the minio SDK; blocking calls run in a thread.
 
-Lifecycle rules are set where the endpoint supports them. The embedded default's endpoint (rclone)
-refuses them (with a misleading 409 BucketAlreadyExists): there the retention service alone erases,
-and says so.
+Lifecycle rules are set where the endpoint supports them (SeaweedFS, the object store of `make run`
+and production, does and applies them). An endpoint that refuses them (rclone, with a misleading 409
+BucketAlreadyExists) leaves the retention service alone to erase, and it says so.
 """
 
 from __future__ import annotations
