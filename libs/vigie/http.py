@@ -11,6 +11,8 @@ import uvicorn
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from vigie.metrics import exposed_registry
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
@@ -35,7 +37,7 @@ def add_health_routes(app: FastAPI, *, service: str, readiness: ReadinessCheck,
                  responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
                                   "description": "Prometheus text format"}})
         async def prometheus_metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+            return Response(generate_latest(exposed_registry()), media_type=CONTENT_TYPE_LATEST)
 
 
 class _Server(uvicorn.Server):

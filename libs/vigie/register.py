@@ -120,6 +120,17 @@ async def checkpoint(conn: asyncpg.Connection | asyncpg.Pool, key: bytes, *,
     return int(head["id"])
 
 
+UNSIGNED_AGE_SQL = """
+SELECT coalesce(extract(epoch FROM now() - min(at)), 0)::float8 FROM audit_log
+WHERE id > (SELECT coalesce(max(last_id), 0) FROM audit_checkpoints WHERE kind = 'periodic')
+"""
+
+
+async def unsigned_age_s(conn: asyncpg.Connection | asyncpg.Pool) -> float:
+    """How long the oldest entry no checkpoint covers has waited (0: the whole chain is signed)."""
+    return float(await conn.fetchval(UNSIGNED_AGE_SQL))
+
+
 # --- verification --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

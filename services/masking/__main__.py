@@ -14,6 +14,7 @@ import sys
 
 from prometheus_client import Counter
 from vigie.log import get_logger
+from vigie.metrics import expose_worker_metrics, forget_worker_metrics, worker_ended
 from vigie.service import Runtime, service_main
 
 from services.masking.settings import MaskingSettings
@@ -25,11 +26,12 @@ RESTARTS = Counter("vigie_masking_worker_restarts_total", "Masking workers repla
 async def work(rt: Runtime, settings: MaskingSettings) -> None:
     count = settings.workers
     procs: dict[int, asyncio.subprocess.Process] = {}
+    env = expose_worker_metrics("masking")  # frames, latency, ownership: counted in the workers
 
     async def spawn(index: int) -> None:
         procs[index] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.masking.worker", "--index", str(index),
-            "--parent-pid", str(os.getpid()))
+            "--parent-pid", str(os.getpid()), env=env)
         log.info("masking_worker_started", index=index, pid=procs[index].pid)
 
     for i in range(count):
@@ -43,6 +45,7 @@ async def work(rt: Runtime, settings: MaskingSettings) -> None:
                     log.warning("masking_worker_died", index=index, exit_code=proc.returncode,
                                 restart_in_s=backoff[index])
                     RESTARTS.inc()
+                    worker_ended(env, proc.pid)
                     await asyncio.sleep(backoff[index])
                     backoff[index] = min(30.0, backoff[index] * 2)
                     await spawn(index)
@@ -58,6 +61,7 @@ async def work(rt: Runtime, settings: MaskingSettings) -> None:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        forget_worker_metrics(env)
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 
 import asyncpg
 import av
@@ -15,7 +16,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.claims import BIND_RETRY
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
@@ -55,6 +56,12 @@ LABELS = ["commune", "camera"]
 FRAMES_OUT = Counter("vigie_masking_frames_total", "Masked frames published to VIDEO", LABELS)
 DROPPED = Counter("vigie_masking_dropped_frames_total", "RAW frames not published (fail closed)",
                   LABELS)
+LATENCY = Histogram("vigie_masking_latency_seconds",
+                    "From capture (ingest's reception) to the masked frame published to VIDEO",
+                    LABELS, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+FAILING = Gauge("vigie_masking_camera_failing",
+                "1 while masking fails closed for the camera (nothing shown or recorded)", LABELS,
+                multiprocess_mode="livemax")
 
 POLICIES_SQL = """
 SELECT c.id, c.commune, c.slug, c.state, c.encoder, c.narrow_field, m.version, m.document,
@@ -133,6 +140,7 @@ class CameraMasker:
         finally:
             # Whoever works on it next starts from a keyframe, and so will we if we get it back.
             self.pipeline.restart("the camera changed hands")
+            FAILING.labels(*self._labels).set(0)  # its next owner says
 
     async def _consume(self, stop: asyncio.Event, lease: Lease) -> None:
         subject = self._names.raw(self.pipeline.commune, self.pipeline.camera)
@@ -222,6 +230,8 @@ class CameraMasker:
             try:
                 await publish_frame(self._js, self._names, frame, stage="video")
                 FRAMES_OUT.labels(*self._labels).inc()
+                LATENCY.labels(*self._labels).observe(
+                    max(0.0, time.time() - frame.capture_time_ns / 1e9))
                 return
             except TRANSIENT_NATS_ERRORS as exc:
                 self._log.warning("video_publish_retry", attempt=attempt, error=type(exc).__name__)
@@ -262,6 +272,7 @@ class CameraMasker:
             return
         self._reported = state
         commune, camera = self._labels
+        FAILING.labels(commune, camera).set(1 if blocked and blocked.reason != STARTING else 0)
         if blocked and blocked.reason == STARTING:
             pass
         elif blocked:

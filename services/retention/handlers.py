@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import asyncpg
+from prometheus_client import Gauge
 from vigie.aio import run_periodically
 from vigie.bus.events import RetentionPurged, publish_event_or_log
 from vigie.log import get_logger
@@ -27,6 +28,9 @@ from services.retention.core import (
 from services.retention.settings import RetentionSettings
 
 log = get_logger(__name__)
+BACKSTOP = Gauge("vigie_retention_lifecycle_backstop",
+                 "1 when the object store holds and applies the lifecycle rules, 0 when retention "
+                 "alone erases (invariant 3)")
 RELEASED_TAG = ("vigie-hold-state", "released")
 STATE_SQL = """
 INSERT INTO retention_state (bucket, lifecycle_backstop, rules, checked_at)
@@ -69,6 +73,7 @@ class Lifecycle:
         else:
             log.warning("no_lifecycle_backstop",
                         detail="the object store refuses lifecycle rules: this service alone erases")
+        BACKSTOP.set(1 if self.supported else 0)
         await self._pool.execute(STATE_SQL, self._buckets.recordings, self.supported,
                                  json.dumps(desired if self.supported else {}))
         await self._pool.execute(STATE_SQL, self._buckets.evidence, bool(evidence),

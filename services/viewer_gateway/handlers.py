@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from prometheus_client import Gauge
 from vigie.aio import run_periodically
 from vigie.bus.events import HandoverSwitched, publish_event_or_log
 from vigie.log import get_logger
-from vigie.register import Entry, checkpoint, record
+from vigie.register import Entry, checkpoint, record, unsigned_age_s
 from vigie.service import Runtime
 
 from services.viewer_gateway.handover import (
@@ -30,6 +31,8 @@ from services.viewer_gateway.handover import (
 from services.viewer_gateway.settings import ViewerGatewaySettings
 
 log = get_logger(__name__)
+UNSIGNED_AGE = Gauge("vigie_register_unsigned_age_seconds",
+                     "Age of the oldest register entry no signed checkpoint covers (0: all signed)")
 
 
 @dataclass
@@ -214,6 +217,7 @@ async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
               alarm_round: Callable[[], Awaitable[None]]) -> None:
     async def sign_head() -> None:
         await checkpoint(pool, register_key)
+        UNSIGNED_AGE.set(await unsigned_age_s(pool))
 
     async def end_idle_playback() -> None:
         await close_idle_views(pool)

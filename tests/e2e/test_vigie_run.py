@@ -19,6 +19,7 @@ import httpx
 import pyotp
 import pytest
 
+from tests.deploy.monitoring import exported_families, referenced_families
 from tests.e2e.stack import free_port_base, pid_alive, start_stack
 from tests.harness import wait_for_sync
 
@@ -55,6 +56,20 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         wait_for_sync(lambda: stack.status()[1].get("lifecycle_backstop") is True,
                       timeout_s=30, message="status does not report the lifecycle backstop")
         assert stack.status()[1]["servers"]["s3-lifecycle"]["alive"]
+        # Every metric deploy/'s alert rules and dashboard use is exported by a running service
+        # (masking's from its worker processes) once the cameras flow (issue 20).
+        ports = json.loads((data / "run.json").read_text())["ports"]["services"]
+
+        def exported() -> set[str]:
+            found: set[str] = set()
+            for port in ports.values():
+                found |= exported_families(
+                    httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+            return found
+
+        wait_for_sync(lambda: referenced_families() <= exported(), timeout_s=90,
+                      message="alert rules or dashboard panels on metrics nobody exports: "
+                      f"{sorted(referenced_families() - exported())}")
         # The first administrator signs in to the gateway's API with the printed password and
         # TOTP secret (issue 9: the API runs in `make run`).
         password = re.search(r"login 'admin', password '([^']+)'", out).group(1)  # type: ignore[union-attr]

@@ -27,6 +27,7 @@ from typing import Generic, Protocol, TypeVar
 
 import asyncpg
 from nats.js import JetStreamContext
+from prometheus_client import Counter, Gauge
 
 from vigie.aio import first_of, sleep_or_stop
 from vigie.bus.claims import BIND_RETRY, Claims
@@ -37,6 +38,14 @@ from vigie.ownership.leases import Lease, take_epoch
 from vigie.ownership.replicas import Replicas
 
 log = get_logger(__name__)
+# Masking's workers run a runtime each: gauges summed over the live processes of a host.
+MOVES = Counter("vigie_ownership_moves_total",
+                "Cameras taken (acquired), lost (claim expired), handed over, or restarted after a "
+                "crash", ["service", "move"])
+OWNED = Gauge("vigie_ownership_cameras_owned", "Cameras this replica owns", ["service", "replica"],
+              multiprocess_mode="livesum")
+WANTED = Gauge("vigie_ownership_cameras_wanted", "Cameras the service should run, all replicas",
+               ["service"], multiprocess_mode="livemax")
 
 C = TypeVar("C")  # what the service knows of a camera (its row)
 DB_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
@@ -178,11 +187,14 @@ class CameraRuntime(Generic[C, W]):
                             epoch=running.lease.epoch)
                 # In the background: a task slow to end must not hold up the renewals of the
                 # other cameras' claims.
+                MOVES.labels(self.service, "lost").inc()
                 self._stop_later(cid, handover=False, release=False)
             elif running.task.done():
                 self._crashed(running, now)
         if self._known:
             await self._balance()
+            WANTED.labels(self.service).set(len(self._wanted))
+        OWNED.labels(self.service, self.owner).set(len(self.running) - len(self._leaving))
 
     def _crashed(self, running: Running[C, W], now: float) -> None:
         if running.restart_at == 0.0:
@@ -194,6 +206,7 @@ class CameraRuntime(Generic[C, W]):
                       exc_info=exc if exc else None)
             running.restart_at = now + delay
         elif now >= running.restart_at:
+            MOVES.labels(self.service, "restarted").inc()
             running.crashes += 1
             running.restart_at = 0.0
             self._start(running.lease, running.wanted, crashes=running.crashes)
@@ -208,6 +221,7 @@ class CameraRuntime(Generic[C, W]):
             log.info("camera_handed_over", service=self.service, owner=self.owner,
                      commune=self.running[cid].wanted.commune,
                      camera=self.running[cid].wanted.camera, share=share, live=self._live)
+            MOVES.labels(self.service, "handed_over").inc()
             self._stop_later(cid, handover=True)
             return
         for cid in sorted((c for c in wanted if c not in self.running), key=self._order):
@@ -234,6 +248,7 @@ class CameraRuntime(Generic[C, W]):
         lease = Lease(self.service, cid, want.commune, want.camera, epoch, claim, self.claims)
         log.info("camera_owned", service=self.service, owner=self.owner, commune=want.commune,
                  camera=want.camera, epoch=epoch)
+        MOVES.labels(self.service, "acquired").inc()
         self._start(lease, want)
         return True
 
