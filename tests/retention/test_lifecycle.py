@@ -13,13 +13,13 @@ import asyncpg
 import pytest
 from vigie.holds import HoldRequest, create_hold, release_hold
 from vigie.local import servers
+from vigie.local.seaweed_filer import backdate
 from vigie.local.status import BACKSTOP_SQL, render_text
 from vigie.storage.objects import Buckets, ObjectStore
 
 from services.retention.handlers import Lifecycle
 from tests.harness import eventually, unique
 from tests.retention.helpers import ago, camera, commune, keys, segment
-from tests.seaweed_filer import backdate
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ mtime_ns = 19)."""
 
 from __future__ import annotations
 
-import grpc
+import grpc  # a development dependency: tests and benchmarks only
 
 SERVICE = "/filer_pb.SeaweedFiler/"
 

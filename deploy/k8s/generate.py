@@ -1,0 +1,515 @@
+"""Write Vigie's Kubernetes manifests (deploy/k8s/*.yaml) from one description.
+
+    python deploy/k8s/generate.py          # rewrites the YAML files beside this script
+
+The YAML files are committed (an ops team reads and applies them, `kubectl apply -k deploy/k8s`);
+this script keeps the six services' Deployments alike, and the suite checks that the committed
+files are its output (tests/deploy/test_kubernetes.py). Requests and limits come from the measured
+figures in docs/performance.md (docs/deploy.md says how to size them for a deployment).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+NAMESPACE = "vigie"
+IMAGE = "vigie:0.1.0"  # built from the repository's Dockerfile; push it to your registry
+NATS_IMAGE = "nats:2.10-alpine"
+POSTGRES_IMAGE = "postgres:15-bookworm"
+SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
+SECRET = "vigie-secrets"
+PART_OF = {"app.kubernetes.io/part-of": "vigie"}
+NATS_NODES = 3
+
+RESTRICTED = {  # the "restricted" Pod Security Standard, container part
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+# Per service: replicas, requests/limits, and why (docs/performance.md, this 2-core machine).
+SERVICES: dict[str, dict[str, Any]] = {
+    "ingest": dict(  # ≈ 3–4 % of a core per 1080p camera; 2 replicas share the cameras
+        replicas=2, nats_user="ingest",
+        resources=({"cpu": "500m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
+    "masking": dict(  # ≈ 0.9 core per 1080p camera, 0.45 per 720p: scale replicas to the cameras
+        replicas=3, nats_user="masking", env={"VIGIE_MASKING_WORKERS": "2"},
+        resources=({"cpu": "2", "memory": "1Gi"}, {"cpu": "4", "memory": "3Gi"})),
+    "recorder": dict(  # ≈ 130 cameras at 25 fps per core; a 60-s segment is held in memory
+        replicas=2, nats_user="recorder",
+        resources=({"cpu": "250m", "memory": "512Mi"}, {"cpu": "1", "memory": "2Gi"})),
+    "viewer-gateway": dict(  # relays fMP4 without decoding: 2–4 % of a core per live pane
+        replicas=2, nats_user="gateway", public=True,
+        resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
+    "verbalisation": dict(  # a skeleton until its issue: idle
+        replicas=1, nats_user="verbalisation",
+        resources=({"cpu": "50m", "memory": "128Mi"}, {"cpu": "250m", "memory": "256Mi"})),
+    "retention": dict(  # a sweep of 50,000 expired segments took 7 s of one core
+        replicas=1, nats_user="retention",
+        resources=({"cpu": "100m", "memory": "128Mi"}, {"cpu": "500m", "memory": "512Mi"})),
+}
+NATS_USERS = ["ingest", "masking", "recorder", "gateway", "verbalisation", "retention", "admin",
+              "prefecture-91"]
+
+
+def labels(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, **PART_OF}
+
+
+def secret_env(name: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": key}}}
+
+
+def nats_password_key(user: str) -> str:
+    return f"VIGIE_NATS_PASSWORD_{user.upper().replace('-', '_')}"
+
+
+def resources(pair: tuple[dict[str, str], dict[str, str]]) -> dict[str, Any]:
+    return {"requests": pair[0], "limits": pair[1]}
+
+
+def http_probe(path: str, port: int | str, scheme: str = "HTTP", period: int = 10,
+               failures: int = 3, delay: int = 0) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": port, "scheme": scheme},
+            "periodSeconds": period, "failureThreshold": failures, "timeoutSeconds": 3,
+            "initialDelaySeconds": delay}
+
+
+def exec_probe(command: list[str], period: int = 10) -> dict[str, Any]:
+    return {"exec": {"command": command}, "periodSeconds": period, "failureThreshold": 3,
+            "timeoutSeconds": 5}
+
+
+def pod_security(uid: int) -> dict[str, Any]:
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def vigie_env(nats_user: str) -> list[dict[str, Any]]:
+    """What every Vigie container needs: the shared ConfigMap, its NATS user and the secrets."""
+    return [
+        {"name": "VIGIE_NATS_USER", "value": nats_user},
+        secret_env("VIGIE_NATS_PASSWORD", nats_password_key(nats_user)),
+        secret_env("VIGIE_S3_ACCESS_KEY", "S3_ACCESS_KEY"),
+        secret_env("VIGIE_S3_SECRET_KEY", "S3_SECRET_KEY"),
+        secret_env("POSTGRES_APP_PASSWORD", "POSTGRES_APP_PASSWORD"),
+        {"name": "VIGIE_POSTGRES_DSN",
+         "value": "postgresql://vigie_app:$(POSTGRES_APP_PASSWORD)@postgres:5432/vigie"},
+    ]
+
+
+def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    prefix = "VIGIE_" + name.upper().replace("-", "_") + "_"
+    env = vigie_env(spec["nats_user"]) + [
+        {"name": prefix + "HTTP_HOST", "value": "0.0.0.0"},
+        {"name": prefix + "HTTP_PORT", "value": "8080"},
+        *({"name": k, "value": v} for k, v in spec.get("env", {}).items()),
+    ]
+    ports: list[dict[str, Any]] = [{"name": "metrics" if not spec.get("public") else "https",
+                                    "containerPort": 8080}]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    scheme = "HTTP"
+    if spec.get("public"):
+        scheme = "HTTPS"  # the gateway serves TLS itself (Secure cookies); the Ingress re-encrypts
+        env += [
+            secret_env("VIGIE_REGISTER_KEY", "VIGIE_REGISTER_KEY"),
+            {"name": prefix + "TLS_CERTIFICATE", "value": "/run/secrets/tls/tls.crt"},
+            {"name": prefix + "TLS_KEY", "value": "/run/secrets/tls/tls.key"},
+            {"name": prefix + "OPS_HOST", "value": "0.0.0.0"},
+            {"name": prefix + "OPS_PORT", "value": "9090"},
+        ]
+        ports.append({"name": "metrics", "containerPort": 9090})
+        volumes.append({"name": "tls", "secret": {"secretName": "vigie-gateway-tls"}})
+        mounts.append({"name": "tls", "mountPath": "/run/secrets/tls", "readOnly": True})
+    container = {
+        "name": name, "image": IMAGE, "args": ["service", name],
+        "envFrom": [{"configMapRef": {"name": "vigie-config"}}], "env": env, "ports": ports,
+        "readinessProbe": http_probe("/readyz", 8080, scheme, period=5),
+        "livenessProbe": http_probe("/healthz", 8080, scheme, period=10, failures=3, delay=10),
+        "resources": resources(spec["resources"]), "securityContext": RESTRICTED,
+        "volumeMounts": mounts,
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(name)},
+        "spec": {
+            "replicas": spec["replicas"],
+            "selector": {"matchLabels": labels(name)},
+            # One replica replaced at a time: the others take its cameras (claims, ≈ 6–10 s).
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels(name)},
+                "spec": {
+                    "securityContext": pod_security(10001),
+                    "terminationGracePeriodSeconds": 30,  # hand-over at a keyframe, then stop
+                    "automountServiceAccountToken": False,
+                    "containers": [container], "volumes": volumes,
+                    "topologySpreadConstraints": [{
+                        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": labels(name)}}],
+                },
+            },
+        },
+    }
+    out = [deployment]
+    if spec["replicas"] > 1:
+        out.append(pdb(name, min_available=spec["replicas"] - 1))
+    if spec.get("public"):
+        out.append(service(name, [{"name": "https", "port": 443, "targetPort": 8080}]))
+    return out
+
+
+def pdb(name: str, *, min_available: int) -> dict[str, Any]:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(name)},
+            "spec": {"minAvailable": min_available, "selector": {"matchLabels": labels(name)}}}
+
+
+def service(name: str, ports: list[dict[str, Any]], *, headless: bool = False,
+            selector: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"selector": labels(selector or name), "ports": ports}
+    if headless:
+        spec |= {"clusterIP": "None", "publishNotReadyAddresses": True}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(selector or name)},
+            "spec": spec}
+
+
+def volume_claim(name: str, size: str) -> dict[str, Any]:
+    # No storageClassName: the cluster's default class (docs/deploy.md: choose one that survives
+    # a node's loss for PostgreSQL and SeaweedFS).
+    return {"metadata": {"name": name},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}
+
+
+def nats() -> list[dict[str, Any]]:
+    env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    env += [secret_env(nats_password_key(u), nats_password_key(u)) for u in NATS_USERS]
+    container = {
+        "name": "nats", "image": NATS_IMAGE, "args": ["-c", "/etc/nats/nats.conf"],
+        "env": env,
+        "ports": [{"name": "client", "containerPort": 4222},
+                  {"name": "cluster", "containerPort": 6222},
+                  {"name": "monitor", "containerPort": 8222}],
+        "readinessProbe": http_probe("/healthz?js-enabled-only=true", 8222, period=5),
+        "livenessProbe": http_probe("/healthz?js-enabled-only=true", 8222, period=10, delay=10),
+        # VIDEO up to 20 GiB on disk, RAW up to 512 MiB in memory (on one node)
+        "resources": resources(({"cpu": "500m", "memory": "1Gi"}, {"cpu": "2", "memory": "3Gi"})),
+        "securityContext": RESTRICTED,
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/nats", "readOnly": True},
+                         {"name": "data", "mountPath": "/data"}],
+    }
+    return [
+        service("nats", [{"name": "client", "port": 4222}]),
+        service("nats-cluster", [{"name": "cluster", "port": 6222}], headless=True,
+                selector="nats"),
+        {"apiVersion": "apps/v1", "kind": "StatefulSet",
+         "metadata": {"name": "nats", "namespace": NAMESPACE, "labels": labels("nats")},
+         "spec": {
+             "serviceName": "nats-cluster", "replicas": NATS_NODES,
+             "podManagementPolicy": "Parallel",  # the nodes find each other through the routes
+             "selector": {"matchLabels": labels("nats")},
+             "template": {"metadata": {"labels": labels("nats")}, "spec": {
+                 "securityContext": pod_security(1000),
+                 "automountServiceAccountToken": False,
+                 "terminationGracePeriodSeconds": 60,  # lame-duck mode, then stop
+                 "containers": [container],
+                 "volumes": [{"name": "config", "configMap": {"name": "nats-config"}}],
+                 "topologySpreadConstraints": [{
+                     "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                     "whenUnsatisfiable": "DoNotSchedule",
+                     "labelSelector": {"matchLabels": labels("nats")}}],
+             }},
+             "volumeClaimTemplates": [volume_claim("data", "40Gi")],
+         }},
+        pdb("nats", min_available=NATS_NODES - 1),  # a quorum stays: streams replicated on 3
+    ]
+
+
+def nats_routes() -> list[str]:
+    return [f"nats-route://nats-{i}.nats-cluster.{NAMESPACE}.svc:6222" for i in range(NATS_NODES)]
+
+
+def postgres() -> list[dict[str, Any]]:
+    container = {
+        "name": "postgres", "image": POSTGRES_IMAGE,
+        "env": [{"name": "POSTGRES_USER", "value": "vigie"},
+                {"name": "POSTGRES_DB", "value": "vigie"},
+                secret_env("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
+                {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}],
+        "ports": [{"name": "postgres", "containerPort": 5432}],
+        "readinessProbe": exec_probe(["pg_isready", "-U", "vigie", "-d", "vigie"], period=5),
+        "livenessProbe": exec_probe(["pg_isready", "-U", "vigie", "-d", "vigie"], period=15),
+        "resources": resources(({"cpu": "500m", "memory": "1Gi"}, {"cpu": "2", "memory": "4Gi"})),
+        "securityContext": RESTRICTED,
+        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"},
+                         {"name": "run", "mountPath": "/var/run/postgresql"},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return [
+        service("postgres", [{"name": "postgres", "port": 5432}]),
+        {"apiVersion": "apps/v1", "kind": "StatefulSet",
+         "metadata": {"name": "postgres", "namespace": NAMESPACE, "labels": labels("postgres")},
+         "spec": {
+             "serviceName": "postgres", "replicas": 1,
+             "selector": {"matchLabels": labels("postgres")},
+             "template": {"metadata": {"labels": labels("postgres")}, "spec": {
+                 "securityContext": pod_security(999),  # the image's postgres user
+                 "automountServiceAccountToken": False,
+                 "terminationGracePeriodSeconds": 60,
+                 "containers": [container],
+                 "volumes": [{"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+             }},
+             "volumeClaimTemplates": [volume_claim("data", "20Gi")],
+         }},
+    ]
+
+
+def seaweedfs() -> list[dict[str, Any]]:
+    server = {
+        "name": "seaweedfs", "image": SEAWEEDFS_IMAGE,
+        "args": ["server", "-dir=/data", "-ip=seaweedfs-0.seaweedfs", "-ip.bind=0.0.0.0", "-s3",
+                 "-s3.port=8333", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                 "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024"],
+        "env": [secret_env("AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY"),
+                secret_env("AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY")],
+        "ports": [{"name": "s3", "containerPort": 8333}, {"name": "s3-grpc", "containerPort": 18333},
+                  {"name": "master", "containerPort": 9333},
+                  {"name": "master-grpc", "containerPort": 19333}],
+        "readinessProbe": http_probe("/healthz", 8333, period=5),
+        "livenessProbe": http_probe("/healthz", 8333, period=15, delay=20),
+        "resources": resources(({"cpu": "500m", "memory": "512Mi"}, {"cpu": "2", "memory": "2Gi"})),
+        "securityContext": RESTRICTED,
+        "volumeMounts": [{"name": "data", "mountPath": "/data"},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    worker = {
+        "name": "s3-lifecycle", "image": SEAWEEDFS_IMAGE,
+        "command": ["/bin/sh", "-c"],
+        "args": ["echo 's3.lifecycle.run-shard -shards 0-15 -s3 seaweedfs:18333 -events 0 "
+                 "-refresh 10m' | weed shell -master=seaweedfs:9333"],
+        "readinessProbe": exec_probe(["pgrep", "-f", "weed shell"], period=30),
+        "livenessProbe": exec_probe(["pgrep", "-f", "weed shell"], period=30),
+        "resources": resources(({"cpu": "50m", "memory": "64Mi"}, {"cpu": "500m", "memory": "256Mi"})),
+        "securityContext": RESTRICTED,
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return [
+        service("seaweedfs", [{"name": "s3", "port": 8333}, {"name": "s3-grpc", "port": 18333},
+                              {"name": "master", "port": 9333},
+                              {"name": "master-grpc", "port": 19333}], headless=True),
+        {"apiVersion": "apps/v1", "kind": "StatefulSet",
+         "metadata": {"name": "seaweedfs", "namespace": NAMESPACE, "labels": labels("seaweedfs")},
+         "spec": {
+             "serviceName": "seaweedfs", "replicas": 1,
+             "selector": {"matchLabels": labels("seaweedfs")},
+             "template": {"metadata": {"labels": labels("seaweedfs")}, "spec": {
+                 "securityContext": pod_security(1000),  # the image's seaweed user
+                 "automountServiceAccountToken": False,
+                 "terminationGracePeriodSeconds": 30,  # its filer waits up to 15 s for streams
+                 "containers": [server],
+                 "volumes": [{"name": "tmp", "emptyDir": {}}],
+             }},
+             "volumeClaimTemplates": [volume_claim("data", "2Ti")],
+         }},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "s3-lifecycle", "namespace": NAMESPACE,
+                      "labels": labels("s3-lifecycle")},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels("s3-lifecycle")},
+                  "strategy": {"type": "Recreate"},  # one lifecycle worker at a time
+                  "template": {"metadata": {"labels": labels("s3-lifecycle")}, "spec": {
+                      "securityContext": pod_security(1000),
+                      "automountServiceAccountToken": False,
+                      "containers": [worker],
+                      "volumes": [{"name": "tmp", "emptyDir": {}}]}}}},
+    ]
+
+
+def init_job() -> dict[str, Any]:
+    """`vigie init`: migrations, streams (3 replicas), buckets, lifecycle rules, the app role.
+    Idempotent: run it at install and at every upgrade (docs/deploy.md)."""
+    env = vigie_env("admin")
+    env = [e for e in env if e["name"] != "VIGIE_POSTGRES_DSN"] + [
+        secret_env("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
+        {"name": "VIGIE_POSTGRES_DSN",
+         "value": "postgresql://vigie:$(POSTGRES_PASSWORD)@postgres:5432/vigie"},
+        {"name": "VIGIE_POSTGRES_APP_ROLE", "value": "vigie_app"},
+        secret_env("VIGIE_POSTGRES_APP_PASSWORD", "POSTGRES_APP_PASSWORD"),
+    ]
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "vigie-init", "namespace": NAMESPACE, "labels": labels("vigie-init")},
+        "spec": {
+            "backoffLimit": 10,  # NATS, PostgreSQL and SeaweedFS may still be starting
+            "ttlSecondsAfterFinished": 86400,
+            "template": {"metadata": {"labels": labels("vigie-init")}, "spec": {
+                "restartPolicy": "OnFailure",
+                "securityContext": pod_security(10001),
+                "automountServiceAccountToken": False,
+                "containers": [{
+                    "name": "init", "image": IMAGE, "args": ["init"],
+                    "envFrom": [{"configMapRef": {"name": "vigie-config"}}], "env": env,
+                    "resources": resources(({"cpu": "100m", "memory": "128Mi"},
+                                            {"cpu": "1", "memory": "512Mi"})),
+                    "securityContext": RESTRICTED,
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+            }},
+        },
+    }
+
+
+def config() -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": NAMESPACE, "labels": {
+             **PART_OF, "pod-security.kubernetes.io/enforce": "restricted"}}},
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "vigie-config", "namespace": NAMESPACE, "labels": PART_OF},
+         "data": {
+             "VIGIE_NATS_URL": ",".join(f"nats://nats-{i}.nats-cluster.{NAMESPACE}.svc:4222"
+                                        for i in range(NATS_NODES)),
+             "VIGIE_S3_ENDPOINT": "seaweedfs:8333",
+             "VIGIE_BUS_REPLICAS": str(NATS_NODES),
+             "VIGIE_LOG_FORMAT": "json",
+         }},
+    ]
+
+
+def ingress() -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "viewer-gateway", "namespace": NAMESPACE,
+                     "labels": labels("viewer-gateway"),
+                     "annotations": {
+                         "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
+                         "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",  # live views
+                         "nginx.ingress.kubernetes.io/proxy-body-size": "1m"}},
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["vigie.example.fr"], "secretName": "vigie-gateway-tls"}],
+            "rules": [{"host": "vigie.example.fr", "http": {"paths": [{
+                "path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "viewer-gateway", "port": {"name": "https"}}}}]}}],
+        },
+    }
+
+
+def network_policy(name: str, target: dict[str, Any], rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": PART_OF},
+            "spec": {"podSelector": target, "policyTypes": ["Ingress"], "ingress": rules}}
+
+
+def pods(*names: str) -> list[dict[str, Any]]:
+    return [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": n}}} for n in names]
+
+
+def network_policies() -> list[dict[str, Any]]:
+    """Nothing reaches a pod unless said here; only the gateway from outside the namespace.
+    Which service may consume RAW (masking alone) is NATS's per-user permissions: a network
+    policy sees connections, not subjects."""
+    vigie_services = list(SERVICES)
+    monitoring = {"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}
+    return [
+        network_policy("default-deny", {}, []),
+        network_policy("viewer-gateway-from-anywhere",
+                       {"matchLabels": {"app.kubernetes.io/name": "viewer-gateway"}},
+                       [{"ports": [{"port": 8080}]}]),
+        network_policy("metrics-from-monitoring", {"matchLabels": PART_OF},
+                       [{"from": [monitoring], "ports": [{"port": "metrics"}]}]),
+        network_policy("nats-from-vigie", {"matchLabels": {"app.kubernetes.io/name": "nats"}}, [
+            {"from": pods(*vigie_services, "vigie-init"), "ports": [{"port": 4222}]},
+            {"from": pods("nats"), "ports": [{"port": 6222}]},
+            # Police systems subscribe from a namespace the cluster's administrator labels so
+            # (their NATS user limits them to their communes' events).
+            {"from": [{"namespaceSelector": {"matchLabels": {
+                "vigie.fr/events-subscriber": "true"}}}], "ports": [{"port": 4222}]},
+            {"from": [monitoring], "ports": [{"port": 8222}]},
+        ]),
+        network_policy("postgres-from-vigie",
+                       {"matchLabels": {"app.kubernetes.io/name": "postgres"}},
+                       [{"from": pods(*vigie_services, "vigie-init"), "ports": [{"port": 5432}]}]),
+        network_policy("seaweedfs-from-vigie",
+                       {"matchLabels": {"app.kubernetes.io/name": "seaweedfs"}}, [
+                           {"from": pods("recorder", "viewer-gateway", "retention",
+                                         "verbalisation", "vigie-init"),
+                            "ports": [{"port": 8333}]},
+                           {"from": pods("s3-lifecycle"),
+                            "ports": [{"port": p} for p in (8333, 18333, 9333, 19333)]},
+                           # its own components talk to each other (master, volume, filer)
+                           {"from": pods("seaweedfs")},
+                       ]),
+    ]
+
+
+def documents() -> dict[str, list[dict[str, Any]]]:
+    files: dict[str, list[dict[str, Any]]] = {
+        "namespace-config.yaml": config(),
+        "nats.yaml": nats(),
+        "postgres.yaml": postgres(),
+        "seaweedfs.yaml": seaweedfs(),
+        "init-job.yaml": [init_job()],
+    }
+    for name, spec in SERVICES.items():
+        files[f"{name}.yaml"] = service_deployment(name, spec)
+    files["ingress.yaml"] = [ingress()]
+    files["network-policies.yaml"] = network_policies()
+    return files
+
+
+def secrets_example() -> dict[str, Any]:
+    keys = ["POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY",
+            *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_KEY"]
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": PART_OF},
+            "stringData": {k: "vigie-storage" if k == "S3_ACCESS_KEY" else "CHANGE-ME"
+                           for k in keys}}
+
+
+def render(docs: list[dict[str, Any]]) -> str:
+    return "".join("---\n" + yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
+
+
+HEADER = "# Generated by deploy/k8s/generate.py: edit that script, then run it.\n"
+
+
+def outputs() -> dict[str, str]:
+    out = {name: HEADER + render(docs) for name, docs in documents().items()}
+    out["secrets.example.yaml"] = (
+        "# Copy, replace every CHANGE-ME (openssl rand -hex 24), apply it before the rest:\n"
+        "#   kubectl apply -f my-secrets.yaml   (never commit the copy)\n"
+        "# The gateway's certificate is a kubernetes.io/tls Secret named vigie-gateway-tls:\n"
+        "#   kubectl -n vigie create secret tls vigie-gateway-tls --cert=… --key=…\n"
+        + render([secrets_example()]))
+    resources_list = "".join(f"  - {name}\n" for name in documents())
+    out["kustomization.yaml"] = (
+        HEADER + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"namespace: {NAMESPACE}\nresources:\n{resources_list}"
+        "configMapGenerator:\n  - name: nats-config\n    files:\n      - nats.conf\n"
+        "generatorOptions:\n  disableNameSuffixHash: false\n")
+    return out
+
+
+def main() -> int:
+    for name, text in outputs().items():
+        (HERE / name).write_text(text)
+    print(f"wrote {len(outputs())} files in {HERE}; nats.conf: vigie nats-config "
+          + " ".join(f"--route {r}" for r in nats_routes()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""deploy/k8s, checked offline (no cluster runs here): every manifest validates against the schema
+of a current Kubernetes (kubernetes-validate, strict: an unknown field is an error), the committed
+files are the generator's output, every container has probes, resources and a restricted security
+context, every Secret key used is in the example, every command's module imports, and only the
+gateway is reachable from outside its namespace."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from services import module_name
+from tests.harness import REPO
+
+pytestmark = pytest.mark.unit
+
+K8S = REPO / "deploy" / "k8s"
+KUBERNETES = "1.37.0"  # the newest schema kubernetes-validate carries (checked below)
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("vigie_k8s_generate", K8S / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def _manifests() -> list[dict[str, Any]]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return [d for name in kustomization["resources"] for d in _load(K8S / name)]
+
+
+def _pod_specs() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(d, d["spec"]["template"]["spec"]) for d in _manifests()
+            if d["kind"] in {"Deployment", "StatefulSet", "Job"}]
+
+
+def test_the_committed_manifests_are_the_generators_output() -> None:
+    for name, text in _generator().outputs().items():
+        assert (K8S / name).read_text() == text, f"{name}: run python deploy/k8s/generate.py"
+
+
+def test_every_manifest_validates_against_a_current_kubernetes() -> None:
+    assert KUBERNETES == kubernetes_validate.latest_version()
+    documents = _manifests() + _load(K8S / "secrets.example.yaml")
+    kinds = {d["kind"] for d in documents}
+    assert {"StatefulSet", "Deployment", "Job", "PodDisruptionBudget", "NetworkPolicy",
+            "Secret", "Ingress", "Service", "ConfigMap", "Namespace"} <= kinds
+    for document in documents:
+        kubernetes_validate.validate(document, KUBERNETES, strict=True)
+
+
+def test_strict_validation_would_catch_a_misspelt_field() -> None:
+    """The check above could fail: a typo in a probe is refused."""
+    deployment = next(d for d in _manifests() if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["readinessProbes"] = container.pop("readinessProbe")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
+
+
+def test_every_container_has_probes_resources_and_a_restricted_security_context() -> None:
+    for owner, pod in _pod_specs():
+        assert pod["securityContext"]["runAsNonRoot"] is True, owner["metadata"]["name"]
+        assert pod.get("automountServiceAccountToken") is False
+        for container in pod["containers"]:
+            where = f"{owner['kind']}/{owner['metadata']['name']}/{container['name']}"
+            if owner["kind"] != "Job":  # a one-shot has nothing to probe
+                assert "readinessProbe" in container and "livenessProbe" in container, where
+            limits = container["resources"]
+            assert {"cpu", "memory"} <= set(limits["requests"]) and \
+                {"cpu", "memory"} <= set(limits["limits"]), where
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, where
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["capabilities"]["drop"] == ["ALL"], where
+
+
+def test_the_services_run_one_deployment_each_with_replicas_and_disruption_budgets() -> None:
+    deployments = {d["metadata"]["name"]: d for d in _manifests() if d["kind"] == "Deployment"}
+    budgets = {d["metadata"]["name"] for d in _manifests() if d["kind"] == "PodDisruptionBudget"}
+    for name in ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention"):
+        spec = deployments[name]["spec"]
+        container = spec["template"]["spec"]["containers"][0]
+        assert container["args"] == ["service", name]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        if spec["replicas"] > 1:
+            assert name in budgets, f"{name} has replicas but no PodDisruptionBudget"
+    nats = next(d for d in _manifests() if d["kind"] == "StatefulSet"
+                and d["metadata"]["name"] == "nats")
+    assert nats["spec"]["replicas"] == 3 and nats["spec"]["volumeClaimTemplates"]
+    assert "nats" in budgets
+
+
+def test_every_secret_key_used_is_in_the_example() -> None:
+    [example] = _load(K8S / "secrets.example.yaml")
+    keys = set(example["stringData"])
+    used = set()
+    for _, pod in _pod_specs():
+        for container in pod["containers"]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["name"] == example["metadata"]["name"]
+                    used.add(ref["key"])
+    assert used and used <= keys, used - keys
+    # …and the Compose example names the same secrets (one list for an ops team).
+    compose = {line.split("=")[0] for line in (REPO / "deploy" / "example.env").read_text()
+               .splitlines() if line and not line.startswith("#")}
+    assert keys == compose
+
+
+def test_every_command_runs_a_module_that_imports() -> None:
+    for _, pod in _pod_specs():
+        for container in pod["containers"]:
+            if not container["image"].startswith("vigie:"):
+                continue
+            args = container["args"]
+            if args[0] == "service":
+                importlib.import_module(f"{module_name(args[1])}.__main__")
+            else:
+                result = subprocess.run([sys.executable, "-m", "vigie.cli.main", *args, "--help"],
+                                        capture_output=True, text=True, timeout=60)
+                assert result.returncode == 0, result.stderr
+
+
+def test_only_the_gateway_is_reachable_from_outside_and_nats_config_is_generated() -> None:
+    policies = [d for d in _manifests() if d["kind"] == "NetworkPolicy"]
+    deny = next(p for p in policies if p["metadata"]["name"] == "default-deny")
+    assert deny["spec"]["podSelector"] == {} and deny["spec"]["ingress"] == []
+    open_to_all = [p["spec"]["podSelector"] for p in policies
+                   if any("from" not in rule for rule in p["spec"]["ingress"])]
+    assert open_to_all == [{"matchLabels": {"app.kubernetes.io/name": "viewer-gateway"}}]
+    routes = _generator().nats_routes()
+    generated = subprocess.run(
+        [sys.executable, "-m", "vigie.cli.main", "nats-config", "--external",
+         "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream",
+         "--server-name", "$POD_NAME", *(a for r in routes for a in ("--route", r))],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    assert (K8S / "nats.conf").read_text() == generated
