@@ -57,6 +57,9 @@ class CommonSettings(BaseSettings):
     register_key: SecretStr | None = Field(
         default=None, description="Key signing the register's checkpoints (HMAC-SHA256); the "
         "gateway and `vigie audit verify` need it")
+    export_key: SecretStr | None = Field(
+        default=None, description="Ed25519 private key (PEM) signing requisition exports; "
+        "`vigie export create` needs it (openssl genpkey -algorithm ed25519)")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "console"] = Field(
         default="json", description="json in production, console for a terminal"

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -79,12 +80,30 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
                 "username": "admin", "password": password, "totp": pyotp.TOTP(secret).now()})
             assert signed_in.status_code == 200, signed_in.text
             assert {c["slug"] for c in web.get("/api/cameras").json()} >= {"rue-de-paris"}
+        # A requisition export from the command line, on the demo's real recordings (issue 21):
+        # the package verifies with the standard tools alone.
+        started = datetime.now(UTC) - timedelta(minutes=10)
+        export = subprocess.run(
+            [sys.executable, "-m", "vigie.cli.main", "export", "create", "--camera",
+             "palaiseau/rue-de-paris", "--from", started.isoformat(), "--to", "now",
+             "--requisition", "PV 2026/77", "--officer", "OPJ Durand, CSP Massy",
+             "--recipient", "CSP Massy", "--medium", "transfert 42", "--reason", "vol",
+             "--by", "admin", "--out", str(tmp_path / "exports"), "--json", "--data", str(data)],
+            capture_output=True, text=True, timeout=120,
+            env={k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")})
+        assert export.returncode == 0, export.stderr
+        package = Path(json.loads(export.stdout)["folder"])
+        assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=package,
+                              timeout=60).returncode == 0
+        assert list((package / "videos").glob("palaiseau-rue-de-paris-*.mp4"))
         # Operator commands find the running embedded default by its data folder.
         holds = subprocess.run([sys.executable, "-m", "vigie.cli.main", "hold", "list", "--json",
                                 "--data", str(data)], capture_output=True, text=True, timeout=60,
                                env={k: v for k, v in os.environ.items()
                                     if not k.startswith("VIGIE_")})
-        assert holds.returncode == 0 and json.loads(holds.stdout) == [], holds.stderr
+        assert holds.returncode == 0, holds.stderr
+        assert [(h["kind"], h["reference"]) for h in json.loads(holds.stdout)] == [
+            ("judicial_requisition", "PV 2026/77")], "the export's hold, and only it"
 
         # A child killed with SIGKILL is restarted by the supervisor and reported by status.
         victim = stack.state()["services"]["retention"]["pid"]

@@ -41,7 +41,8 @@ def cli_settings(data: Path):  # type: ignore[no-untyped-def]
         nats_password=sec["nats"]["admin"],
         postgres_dsn=f"postgresql://vigie:{password}@127.0.0.1:{ports['postgres']}/vigie",
         s3_endpoint=f"127.0.0.1:{ports['s3']}", s3_access_key=sec["s3_access_key"],
-        s3_secret_key=sec["s3_secret_key"], register_key=sec.get("register_key")))
+        s3_secret_key=sec["s3_secret_key"], register_key=sec.get("register_key"),
+        export_key=sec.get("export_key")))
 
 
 @asynccontextmanager
@@ -59,6 +60,8 @@ async def _connected(data: Path) -> AsyncIterator[tuple[Any, Any, Any]]:
 
 def _run(args: argparse.Namespace,
          work: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
+    from vigie.exports.package import ExportError
+    from vigie.exports.signing import ExportKeyError
     from vigie.holds import HoldError
     from vigie.log import configure_logging
     from vigie.settings import SettingsError
@@ -66,7 +69,7 @@ def _run(args: argparse.Namespace,
     configure_logging(level="warning", fmt="console", service="cli")  # on stderr: stdout is output
     try:
         return asyncio.run(work(args))
-    except (CommandError, HoldError, SettingsError) as exc:
+    except (CommandError, HoldError, SettingsError, ExportError, ExportKeyError) as exc:
         print(f"vigie {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -136,10 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="H.264 MP4 to write")
     p.set_defaults(func=_cmd_mask_file)
 
-    from vigie.cli import admin_commands, local_commands
+    from vigie.cli import admin_commands, export_commands, local_commands
 
     local_commands.register(sub)
     admin_commands.register(sub)
+    export_commands.register(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from vigie.accounts import totp_uri
 from vigie.bus.permissions import all_users
 from vigie.bus.streams import StreamLimits
 from vigie.catalog import SERVICES
+from vigie.exports.signing import ExportKey
 from vigie.local import demo
 from vigie.local.servers import (
     ManagedProcess,
@@ -159,6 +160,7 @@ def load_secrets(data: Path) -> dict[str, Any]:
         "s3_secret_key": lambda: secrets.token_hex(20),
         "pg_app_password": lambda: secrets.token_urlsafe(18),
         "register_key": lambda: secrets.token_hex(32),
+        "export_key": lambda: ExportKey.generate().private_pem(),
     }
     missing = {k: make() for k, make in wanted.items() if k not in values}
     if missing:

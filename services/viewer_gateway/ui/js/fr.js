@@ -130,6 +130,7 @@ export const ACTIONS = {
   "user.created": "Compte créé", "user.changed": "Compte modifié", "user.totp_enrolled": "Second facteur enrôlé",
   "register.exported": "Export du registre", "register.purged": "Registre purgé",
   "deletion": "Effacement (durée de conservation)", "hold.created": "Gel (réquisition)", "hold.released": "Gel levé",
+  "export.created": "Extraction (réquisition)",
 };
 
 export const ALARMS = {

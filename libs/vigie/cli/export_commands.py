@@ -1,0 +1,96 @@
+"""`vigie export create|verify|key`: requisition exports from the command line (docs/exports.md).
+`verify` needs nothing but the package (and, to compare, the deployment's key fingerprint)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vigie.cli.admin_commands import CommandError, _connected, _data_option, _period, _run, cli_settings
+
+
+def _export_key(data: Path):  # type: ignore[no-untyped-def]
+    from vigie.exports.signing import ExportKey
+
+    key = cli_settings(data).export_key
+    if key is None:
+        raise CommandError("VIGIE_EXPORT_KEY is not set: exports are signed with the deployment's "
+                           "export key (openssl genpkey -algorithm ed25519)")
+    return ExportKey.from_pem(key.get_secret_value())
+
+
+async def _export_create(args: argparse.Namespace) -> int:
+    from vigie.exports.create import create_export
+    from vigie.exports.package import Requisition
+
+    key = _export_key(args.data)
+    requisition = Requisition(reference=args.requisition, officer=args.officer,
+                              recipient=args.recipient, medium=args.medium, reason=args.reason,
+                              created_by=args.by)
+    async with _connected(args.data) as (pool, store, buckets):
+        result = await create_export(pool, store, buckets, key=key, cameras=args.camera,
+                                     start=_period(args.start), end=_period(args.end),
+                                     requisition=requisition, out_dir=args.out)
+    if args.json:
+        print(json.dumps({"export_id": result.export_id, "folder": str(result.folder),
+                          "zip": str(result.archive), "manifest_sha256": result.manifest_sha256,
+                          "holds": result.hold_ids, "gaps": result.gaps}))
+        return 0
+    print(result.folder)
+    print(f"  ZIP {result.archive}")
+    print(f"  manifest.json SHA-256 {result.manifest_sha256}")
+    print(f"  holds {', '.join(map(str, result.hold_ids))} (judicial requisition, kept past "
+          "retention until released)")
+    if result.gaps:
+        print(f"  {result.gaps} part(s) of the period have no images: listed in the package")
+    return 0
+
+
+def _export_verify(args: argparse.Namespace) -> int:
+    from vigie.exports.verify import verify_package
+
+    verdict = verify_package(args.package, trusted_fingerprint=args.fingerprint)
+    if verdict.ok:
+        print(f"{args.package}: {verdict.files} files, every SHA-256 and the signature hold "
+              f"(key {verdict.fingerprint})")
+        return 0
+    print(f"{args.package}: {verdict.problems[0]}", file=sys.stderr)
+    for more in verdict.problems[1:]:
+        print(f"  also: {more}", file=sys.stderr)
+    return 1
+
+
+async def _export_key_show(args: argparse.Namespace) -> int:
+    print(_export_key(args.data).fingerprint())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    export = sub.add_parser("export", help="requisition exports: signed evidence packages (R17)")
+    export_sub = export.add_subparsers(dest="export_command", required=True, metavar="ACTION")
+    p = export_sub.add_parser("create", help="hold what a requisition covers and build its package")
+    p.add_argument("--camera", action="append", required=True, metavar="COMMUNE/CAMERA")
+    p.add_argument("--from", dest="start", required=True, help="ISO 8601 with time zone")
+    p.add_argument("--to", dest="end", required=True, help="ISO 8601 with time zone, or now")
+    p.add_argument("--requisition", required=True, help="PV or procedure number")
+    p.add_argument("--officer", required=True, help="the OPJ and their service")
+    p.add_argument("--recipient", required=True)
+    p.add_argument("--medium", required=True, help="the medium or the transfer's id")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--by", required=True, help="who makes the export (name, agent number)")
+    p.add_argument("--out", type=Path, default=Path("exports"), help="where to write the package")
+    p.add_argument("--json", action="store_true")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _export_create))
+
+    p = export_sub.add_parser("verify", help="check a package (folder or ZIP): exit 1 naming the "
+                              "first file that does not hold")
+    p.add_argument("package", type=Path)
+    p.add_argument("--fingerprint", help="the deployment's export key fingerprint (SHA256:…)")
+    p.set_defaults(func=_export_verify)
+
+    p = export_sub.add_parser("key", help="the export key's fingerprint, to publish")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _export_key_show))

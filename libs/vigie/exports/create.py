@@ -1,0 +1,107 @@
+"""An export from request to package: the requisition checked, a judicial-requisition hold placed
+on what it covers (R18: the sweep cannot erase it meanwhile or afterwards), the package built from
+the hold's evidence copies, the whole journaled with the requisition's reference (R13, R17)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from vigie.exports.package import ExportError, Requisition, build_package
+from vigie.exports.signing import ExportKey
+from vigie.holds import HoldError, HoldRequest, create_hold
+from vigie.register import Entry, record
+from vigie.storage.objects import Buckets, ObjectStore
+
+MAX_PERIOD = timedelta(hours=72)  # per export: a requisition asks for a place and a time
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    export_id: str
+    folder: Path
+    archive: Path
+    manifest_sha256: str
+    hold_ids: list[int]
+    gaps: int
+
+
+def check_request(cameras: list[str], start: datetime, end: datetime,
+                  requisition: Requisition) -> dict[str, list[str]]:
+    """Cameras grouped by commune, or ExportError with what to correct."""
+    for label, value in (("the requisition reference", requisition.reference),
+                         ("the officer (OPJ) and service", requisition.officer),
+                         ("the recipient", requisition.recipient),
+                         ("the medium or transfer id", requisition.medium),
+                         ("the reason", requisition.reason), ("who exports", requisition.created_by)):
+        if not value.strip():
+            raise ExportError(f"{label} is required")
+    if not cameras:
+        raise ExportError("at least one camera (COMMUNE/CAMERA) is required")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ExportError("times must carry their offset (2026-11-29T14:00:00+01:00)")
+    if end <= start:
+        raise ExportError("the period ends before it starts")
+    if end - start > MAX_PERIOD:
+        raise ExportError(f"the period is longer than {MAX_PERIOD.total_seconds() / 3600:.0f} h: "
+                          "make one export per place and time asked for")
+    if end > datetime.now(UTC):
+        raise ExportError("the period ends in the future: export what was filmed up to now")
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for camera in cameras:
+        commune, _, slug = camera.partition("/")
+        if not commune or not slug:
+            raise ExportError(f"{camera!r}: a camera is named COMMUNE/CAMERA")
+        if slug not in grouped[commune]:
+            grouped[commune].append(slug)
+    return dict(grouped)
+
+
+async def create_export(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
+                        key: ExportKey, cameras: list[str], start: datetime, end: datetime,
+                        requisition: Requisition, out_dir: Path) -> ExportResult:
+    grouped = check_request(cameras, start, end, requisition)
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    hold_ids: list[int] = []
+    missing: dict[str, list[dict[str, str]]] = {}
+    for commune, slugs in sorted(grouped.items()):
+        try:
+            request = HoldRequest.parse(dict(
+                kind="judicial_requisition", reference=requisition.reference, commune=commune,
+                cameras=slugs, period_start=start, period_end=end,
+                requested_by=requisition.created_by, reason=requisition.reason,
+                review_on=(datetime.now(UTC) + timedelta(days=365)).date()))
+            report = await create_hold(pool, store, recordings=buckets.recordings,
+                                       evidence=buckets.evidence, request=request)
+        except HoldError as exc:
+            raise ExportError(str(exc)) from None
+        hold_ids.append(report.hold_id)
+        for coverage in report.coverage:
+            missing[f"{commune}/{coverage.camera}"] = [
+                {"start": m.start.isoformat(), "end": m.end.isoformat(), "why": m.why}
+                for m in coverage.missing]
+    export_id = f"extraction-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    periods = {f"{c}/{s}": (start, end) for c, slugs in grouped.items() for s in slugs}
+    folder = await build_package(pool, store, evidence=buckets.evidence, hold_ids=hold_ids,
+                                 requisition=requisition, periods=periods, missing=missing,
+                                 key=key, out_dir=out_dir, export_id=export_id)
+    body = await asyncio.to_thread((folder / "manifest.json").read_bytes)
+    manifest_sha256 = hashlib.sha256(body).hexdigest()
+    for commune, slugs in sorted(grouped.items()):
+        await record(pool, Entry(
+            actor=requisition.created_by, action="export.created", commune=commune,
+            cameras=[f"{commune}/{s}" for s in slugs], period_start=start, period_end=end,
+            reason=requisition.reason, recipients=requisition.recipient,
+            details={"export_id": export_id, "reference": requisition.reference,
+                     "officer": requisition.officer, "medium": requisition.medium,
+                     "manifest_sha256": manifest_sha256, "holds": hold_ids,
+                     "key_fingerprint": key.fingerprint()}))
+    return ExportResult(export_id, folder, out_dir / f"{export_id}.zip", manifest_sha256, hold_ids,
+                        sum(len(g) for g in missing.values()))

@@ -1,0 +1,255 @@
+"""Build an evidence package from a hold's evidence copies (docs/exports.md).
+
+Per camera, the stored masked H.264 joined without re-encoding (masks stay applied: invariant 1),
+one MP4 per stretch recorded without a gap, with a WebVTT track giving the capture date and time
+(Paris) each second and the camera; what the period asks for and storage no longer holds is listed,
+never dropped in silence. Every copy's SHA-256 is checked before use. The folder is written under a
+temporary name and renamed when complete: nothing half-written is ever taken for a package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import av
+
+from vigie.exports.signing import ExportKey
+from vigie.exports.texts import lisez_moi, player_html
+from vigie.storage.objects import ObjectStore
+
+FORMAT = "vigie-export/1"
+PARIS = ZoneInfo("Europe/Paris")
+JOIN_TOLERANCE_S = 2.0  # segments closer than this are one stretch (the recorder's gap rule)
+TIME_BASE = Fraction(1, 90000)
+NOT_IN_SUMS = {"SHA256SUMS"}
+
+
+class ExportError(ValueError):
+    """A refused export, with the reason a person can act on."""
+
+
+@dataclass(frozen=True)
+class Requisition:
+    reference: str  # PV or procedure number
+    officer: str  # OPJ name and service
+    recipient: str
+    medium: str  # the medium or the transfer's id
+    reason: str
+    created_by: str
+
+
+@dataclass
+class Piece:
+    evidence_key: str
+    source_key: str
+    start: datetime
+    end: datetime
+    sha256: str
+    mask_version: int | None
+
+
+@dataclass
+class CameraPart:
+    pieces: list[Piece] = field(default_factory=list)
+
+    @property
+    def start(self) -> datetime:
+        return self.pieces[0].start
+
+    @property
+    def end(self) -> datetime:
+        return self.pieces[-1].end
+
+
+ITEMS_SQL = """
+SELECT h.commune, c.slug, c.name, c.location, i.evidence_key, i.source_key, i.segment_start,
+       i.segment_end, i.sha256, s.mask_version
+FROM hold_items i JOIN holds h ON h.id = i.hold_id JOIN cameras c ON c.id = i.camera_id
+LEFT JOIN segments s ON s.object_key = i.source_key AND s.camera_id = i.camera_id
+WHERE i.hold_id = ANY($1::bigint[]) AND i.erased_at IS NULL
+ORDER BY h.commune, c.slug, i.segment_start
+"""
+
+
+def stretches(pieces: list[Piece]) -> list[CameraPart]:
+    parts: list[CameraPart] = []
+    for piece in pieces:
+        if parts and (piece.start - parts[-1].end).total_seconds() <= JOIN_TOLERANCE_S:
+            parts[-1].pieces.append(piece)
+        else:
+            parts.append(CameraPart([piece]))
+    return parts
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def join_segments(segments: list[tuple[datetime, bytes]], out_path: Path) -> int:
+    """Remux fragmented-MP4 segments into one MP4 (no re-encoding); returns the packets written.
+    Each segment's timestamps start at 0: they are shifted by the segment's start."""
+    first_start = segments[0][0]
+    packets = 0
+    with av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        stream = None
+        last_dts = -1
+        for start, data in segments:
+            offset = round((start - first_start).total_seconds() * 90_000)
+            with av.open(io.BytesIO(data), "r", format="mp4") as src:
+                source = src.streams.video[0]
+                if stream is None:  # the stored stream's own parameters, copied as they are
+                    stream = out.add_stream_from_template(source)
+                    stream.time_base = TIME_BASE
+                for packet in src.demux(source):
+                    if packet.dts is None or packet.size == 0:
+                        continue
+                    dts = int(packet.dts * packet.time_base / TIME_BASE) + offset
+                    shown = packet.pts if packet.pts is not None else packet.dts
+                    pts = int(shown * packet.time_base / TIME_BASE) + offset
+                    dts = max(dts, last_dts + 1)
+                    packet.stream = stream
+                    packet.time_base = TIME_BASE
+                    packet.dts, packet.pts = dts, max(pts, dts)
+                    out.mux(packet)
+                    last_dts = dts
+                    packets += 1
+    return packets
+
+
+def webvtt(start: datetime, end: datetime, *, camera: str, name: str, location: str) -> str:
+    """A cue per second: the capture date and time (Paris, R36), the camera's name and place."""
+    lines = ["WEBVTT", ""]
+    total = max(1, int((end - start).total_seconds() + 0.999))
+    place = f" — {location}" if location else ""
+    for second in range(total):
+        at = (start + timedelta(seconds=second)).astimezone(PARIS)
+        lines += [f"{_vtt_time(second)} --> {_vtt_time(second + 1)}",
+                  f"{at:%d/%m/%Y %H:%M:%S} (heure de Paris) — {name} ({camera}){place}", ""]
+    return "\n".join(lines)
+
+
+def _vtt_time(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.000"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str,
+                        hold_ids: list[int],
+                        requisition: Requisition, periods: dict[str, tuple[datetime, datetime]],
+                        missing: dict[str, list[dict[str, str]]], key: ExportKey,
+                        out_dir: Path, export_id: str) -> Path:
+    """The package folder `out_dir/<export_id>` and its ZIP beside it; returns the folder."""
+    rows = await pool.fetch(ITEMS_SQL, hold_ids)
+    final = out_dir / export_id
+    if final.exists():
+        raise ExportError(f"{final} exists already")
+    work = out_dir / f".{export_id}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "videos").mkdir(parents=True)
+    try:
+        cameras = await _write_videos(store, evidence, rows, work, periods, missing)
+        manifest = _manifest(export_id, hold_ids, requisition, cameras, key)
+        for name, text in (("LISEZMOI.txt", lisez_moi(manifest)),
+                           ("player.html", player_html(manifest))):
+            (work / name).write_text(text, encoding="utf-8")
+        manifest["files"] = [
+            {"path": p.relative_to(work).as_posix(), "size": p.stat().st_size,
+             "sha256": _sha256_file(p)}
+            for p in sorted(work.rglob("*")) if p.is_file()]
+        body = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+        (work / "manifest.json").write_bytes(body)
+        (work / "manifest.sig").write_bytes(key.sign(body))
+        (work / "cle-publique.pem").write_bytes(key.public_pem())
+        sums = [f"{_sha256_file(p)}  {p.relative_to(work).as_posix()}"
+                for p in sorted(work.rglob("*")) if p.is_file() and p.name not in NOT_IN_SUMS]
+        (work / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+        _zip(work, out_dir / f".{export_id}.zip.partial", export_id)
+        work.rename(final)
+        (out_dir / f".{export_id}.zip.partial").rename(out_dir / f"{export_id}.zip")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        (out_dir / f".{export_id}.zip.partial").unlink(missing_ok=True)
+        raise
+    return final
+
+
+async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Record], work: Path,
+                        periods: dict[str, tuple[datetime, datetime]],
+                        missing: dict[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
+    by_camera: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        by_camera.setdefault(f"{row['commune']}/{row['slug']}", []).append(row)
+    cameras: list[dict[str, Any]] = []
+    for camera_id, (start, end) in sorted(periods.items()):
+        camera_rows = by_camera.get(camera_id, [])
+        commune, slug = camera_id.split("/", 1)
+        name = camera_rows[0]["name"] if camera_rows else slug
+        location = camera_rows[0]["location"] if camera_rows else ""
+        pieces = [Piece(r["evidence_key"], r["source_key"], r["segment_start"], r["segment_end"],
+                        r["sha256"], r["mask_version"]) for r in camera_rows]
+        parts = []
+        for n, part in enumerate(stretches(pieces), start=1):
+            data = []
+            for piece in part.pieces:
+                blob = await store.get(evidence, piece.evidence_key)
+                if hashlib.sha256(blob).hexdigest() != piece.sha256:
+                    raise ExportError(f"the evidence copy {piece.evidence_key} does not match its "
+                                      "SHA-256: it was altered after the hold; nothing exported")
+                data.append((piece.start, blob))
+            base = f"videos/{commune}-{slug}-{n}"
+            await asyncio.to_thread(join_segments, data, work / f"{base}.mp4")
+            (work / f"{base}.vtt").write_text(
+                webvtt(part.start, part.end, camera=camera_id, name=name, location=location),
+                encoding="utf-8")
+            parts.append({"video": f"{base}.mp4", "captions": f"{base}.vtt",
+                          "start": _iso(part.start), "end": _iso(part.end),
+                          "segments": [{"source_key": p.source_key, "sha256": p.sha256,
+                                        "start": _iso(p.start), "end": _iso(p.end),
+                                        "mask_version": p.mask_version} for p in part.pieces]})
+        cameras.append({
+            "camera": camera_id, "name": name, "location": location,
+            "period": {"start": _iso(start), "end": _iso(end)},
+            "mask_versions": sorted({p.mask_version for p in pieces if p.mask_version is not None}),
+            "parts": parts, "gaps": missing.get(camera_id, [])})
+    return cameras
+
+
+def _manifest(export_id: str, hold_ids: list[int], requisition: Requisition,
+              cameras: list[dict[str, Any]], key: ExportKey) -> dict[str, Any]:
+    return {
+        "format": FORMAT, "export_id": export_id, "created_at": _iso(datetime.now(UTC)),
+        "created_by": requisition.created_by, "holds": hold_ids,
+        "requisition": {"reference": requisition.reference, "officer": requisition.officer,
+                        "reason": requisition.reason},
+        "recipient": requisition.recipient, "medium": requisition.medium,
+        "signing_key": {"algorithm": "Ed25519", "fingerprint": key.fingerprint(),
+                        "file": "cle-publique.pem"},
+        "cameras": cameras,
+    }
+
+
+def _zip(folder: Path, target: Path, root: str) -> None:
+    """Stored, not deflated: H.264 does not compress, and a reader can seek into the videos."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                z.write(path, f"{root}/{path.relative_to(folder).as_posix()}")

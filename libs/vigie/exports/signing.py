@@ -1,0 +1,78 @@
+"""The deployment's export key (Ed25519): signs every package's manifest. Its fingerprint is what an
+investigator compares with the one the deployment publishes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+class ExportKeyError(ValueError):
+    """The configured export key cannot be used (a clear line for the operator)."""
+
+
+class ExportKey:
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+
+    @classmethod
+    def generate(cls) -> ExportKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_pem(cls, pem: str | bytes) -> ExportKey:
+        data = pem.encode() if isinstance(pem, str) else pem
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ExportKeyError(f"the export key is not a PEM private key: {exc}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ExportKeyError("the export key must be an Ed25519 key "
+                                 "(openssl genpkey -algorithm ed25519)")
+        return cls(key)
+
+    def private_pem(self) -> str:
+        return self._private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode()
+
+    def public_pem(self) -> bytes:
+        return public_pem(self._private.public_key())
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_pem())
+
+    def sign(self, data: bytes) -> bytes:
+        return self._private.sign(data)
+
+
+def public_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def fingerprint(public_key_pem: bytes) -> str:
+    """SHA256:<base64> of the key's DER form: what `openssl pkey -pubin -outform DER | openssl
+    dgst -sha256 -binary | openssl base64` prints after "SHA256:" (LISEZMOI.txt)."""
+    key = serialization.load_pem_public_key(public_key_pem)
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def signature_holds(public_key_pem: bytes, data: bytes, signature: bytes) -> bool:
+    try:
+        key = serialization.load_pem_public_key(public_key_pem)
+    except (ValueError, TypeError):
+        return False
+    if not isinstance(key, Ed25519PublicKey):
+        return False
+    try:
+        key.verify(signature, data)
+    except InvalidSignature:
+        return False
+    return True

@@ -1,0 +1,107 @@
+"""The two files of a package a person reads first: LISEZMOI.txt (how to play and how to verify with
+standard tools alone) and player.html (plays the videos with their time track, offline, in any
+current browser, nothing to install)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+
+def lisez_moi(manifest: dict[str, Any]) -> str:
+    req = manifest["requisition"]
+    cameras = "\n".join(
+        f"  - {c['name']} ({c['camera']}){' — ' + c['location'] if c['location'] else ''} : "
+        f"du {c['period']['start']} au {c['period']['end']} (UTC), "
+        f"{len(c['parts'])} fichier(s) vidéo"
+        + (f", {len(c['gaps'])} période(s) manquante(s) (voir manifest.json, « gaps »)"
+           if c["gaps"] else "")
+        for c in manifest["cameras"])
+    return f"""EXTRACTION D'IMAGES DE VIDÉOPROTECTION — {manifest['export_id']}
+
+Réquisition : {req['reference']} — {req['officer']}
+Destinataire : {manifest['recipient']} ({manifest['medium']})
+Extraction faite par : {manifest['created_by']}, le {manifest['created_at']} (UTC)
+Motif : {req['reason']}
+
+Caméras et périodes :
+{cameras}
+
+1. REGARDER LES IMAGES
+Ouvrir player.html dans un navigateur récent (Firefox, Chrome, Edge, Safari), sans connexion
+réseau ni installation : chaque vidéo est jouée avec, en sous-titre, la date et l'heure de prise
+de vue (heure de Paris), le nom et l'emplacement de la caméra. Les vidéos (dossier videos/) sont
+des fichiers MP4 (H.264) lisibles aussi par VLC ; les fichiers .vtt sont leurs sous-titres.
+Les zones privées (fenêtres, jardins, entrées d'immeubles) sont masquées dans l'image même,
+telles qu'elles ont été enregistrées : l'extraction ne réencode pas la vidéo.
+
+2. VÉRIFIER L'INTÉGRITÉ (outils standard, sans logiciel Vigie)
+Dans ce dossier, sous Linux ou macOS (ou Windows avec Git Bash / WSL) :
+
+  sha256sum -c SHA256SUMS
+      chaque fichier doit être « OK » (un seul octet modifié fait échouer la vérification) ;
+
+  openssl pkeyutl -verify -pubin -inkey cle-publique.pem -rawin -in manifest.json -sigfile manifest.sig
+      doit répondre « Signature Verified Successfully » : manifest.json (qui liste chaque fichier
+      avec sa taille et son empreinte SHA-256) a été signé par la clé d'extraction du service ;
+
+  openssl pkey -pubin -in cle-publique.pem -outform DER | openssl dgst -sha256 -binary | openssl base64
+      donne l'empreinte de la clé ({manifest['signing_key']['fingerprint']}) : la comparer avec
+      celle que publie le service de vidéoprotection (elle figure aussi à son registre des accès).
+
+Une copie de ce dossier peut être vérifiée de la même façon par toute personne qui la reçoit.
+"""
+
+
+PLAYER = """<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Extraction {export_id}</title>
+<style>
+  body {{ font-family: system-ui, sans-serif; margin: 1.5rem; background: #111; color: #eee; }}
+  h1 {{ font-size: 1.3rem; }}
+  section {{ margin: 1.5rem 0; }}
+  video {{ width: 100%; max-width: 1280px; background: #000; display: block; }}
+  .meta {{ color: #bbb; font-size: 0.9rem; }}
+  .gap {{ color: #f5a623; }}
+</style>
+</head>
+<body>
+<h1>Extraction {export_id} — réquisition {reference}</h1>
+<p class="meta">Destinataire : {recipient}. Extraction du {created_at} (UTC) par {created_by}.
+Heures de prise de vue en sous-titre (heure de Paris). Vérification : voir LISEZMOI.txt.</p>
+{sections}
+</body>
+</html>
+"""
+
+
+def player_html(manifest: dict[str, Any]) -> str:
+    sections = []
+    for camera in manifest["cameras"]:
+        parts = []
+        for part in camera["parts"]:
+            parts.append(
+                f'<figure><video controls preload="metadata" src="{html.escape(part["video"])}" '
+                f'data-start="{html.escape(part["start"])}">'
+                f'<track kind="subtitles" srclang="fr" label="Heure de prise de vue" default '
+                f'src="{html.escape(part["captions"])}"></video>'
+                f'<figcaption class="meta">du {html.escape(part["start"])} au '
+                f'{html.escape(part["end"])} (UTC)</figcaption></figure>')
+        gaps = "".join(
+            f'<li class="gap">{html.escape(g["start"])} – {html.escape(g["end"])} : '
+            f'{"effacé avant la réquisition" if g["why"] == "erased" else "non enregistré"}</li>'
+            for g in camera["gaps"])
+        sections.append(
+            f'<section><h2>{html.escape(camera["name"])} ({html.escape(camera["camera"])})</h2>'
+            f'<p class="meta">{html.escape(camera["location"])}</p>{"".join(parts)}'
+            + (f"<p>Périodes demandées sans images :</p><ul>{gaps}</ul>" if gaps else "")
+            + "</section>")
+    req = manifest["requisition"]
+    return PLAYER.format(
+        export_id=html.escape(manifest["export_id"]), reference=html.escape(req["reference"]),
+        recipient=html.escape(manifest["recipient"]), created_at=html.escape(manifest["created_at"]),
+        created_by=html.escape(manifest["created_by"]), sections="\n".join(sections))
+

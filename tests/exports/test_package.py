@@ -1,0 +1,246 @@
+"""Requisition exports (R13, R17, R18; invariant 1): a hold placed on what the requisition covers,
+a package built from the evidence copies that plays (the stored masked H.264, joined without
+re-encoding) and that anyone verifies with `sha256sum -c` and `openssl pkeyutl -verify` alone —
+the very commands LISEZMOI.txt gives; one byte changed, a file added or another key is caught;
+bad requests are refused with the reason and leave nothing half-written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import av
+import pytest
+from vigie.exports.create import create_export
+from vigie.exports.package import ExportError, Requisition, build_package
+from vigie.exports.signing import ExportKey
+from vigie.exports.verify import verify_package
+from vigie.holds import HoldRequest, create_hold
+from vigie.storage.objects import Buckets, ObjectStore
+
+from services.recorder.core import Segmenter, mux_fmp4, object_key
+from tests.recorder.frames import video_frames
+from tests.retention.helpers import camera, commune
+
+pytestmark = pytest.mark.integration
+
+REQUISITION = Requisition(reference="PV 2026/001234", officer="OPJ Martin, commissariat de Massy",
+                          recipient="Commissariat de Massy", medium="clé USB n° 12",
+                          reason="dégradations sur abribus", created_by="agent 4521")
+
+
+async def _recorded(db: asyncpg.Pool, objects: ObjectStore, bucket: str, cid: int, *,
+                    start: datetime, seconds: int) -> list[tuple[datetime, datetime, int]]:
+    """Real masked H.264 cut into 4-s fMP4 segments, stored and registered as the recorder does."""
+    start_ns = int(start.timestamp() * 1e9)
+    segmenter: Segmenter[None] = Segmenter(segment_s=4.0)
+    segments = []
+    for frame in video_frames("gare", seconds * 25, start_ns=start_ns):
+        closed, _ = segmenter.feed(frame, None)
+        segments += closed
+    last = segmenter.flush()
+    segments += [last] if last else []
+    stored = []
+    for seg in segments:
+        muxed = mux_fmp4(seg)
+        key = object_key("palaiseau", "gare", seg.start_ns)
+        await objects.put(bucket, key, muxed.data)
+        begin = datetime.fromtimestamp(seg.start_ns / 1e9, UTC)
+        end = datetime.fromtimestamp(seg.end_ns / 1e9, UTC)
+        await db.execute(
+            "INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, "
+            "size_bytes, sha256, mask_version, codec, width, height) VALUES ($1, $2, $3, $4, $5, "
+            "$6, $7, 1, 'h264', 160, 120)", cid, begin, end, key, len(seg.frames),
+            len(muxed.data), muxed.sha256)
+        stored.append((begin, end, len(seg.frames)))
+    return stored
+
+
+def _frames_in(video: Path) -> int:
+    with av.open(str(video)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R18(
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
+) -> None:
+    objects, buckets = store
+    await commune(db)
+    cid = await camera(db, "gare")
+    await db.execute("UPDATE cameras SET name = 'Gare RER', location = 'Place de la gare' "
+                     "WHERE id = $1", cid)
+    t0 = datetime.now(UTC).replace(microsecond=250_000) - timedelta(hours=2)
+    first = await _recorded(db, objects, buckets.recordings, cid, start=t0, seconds=10)
+    later = t0 + timedelta(seconds=30)  # 20 s with nothing recorded between the two stretches
+    second = await _recorded(db, objects, buckets.recordings, cid, start=later, seconds=6)
+    key = ExportKey.generate()
+
+    result = await create_export(
+        db, objects, buckets, key=key, cameras=["palaiseau/gare"],
+        start=t0 - timedelta(seconds=5), end=later + timedelta(seconds=20),
+        requisition=REQUISITION, out_dir=tmp_path / "out")
+
+    folder = result.folder
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        folder.name, result.archive.name], "nothing partial left beside the package"
+    # The commands LISEZMOI.txt gives, as an investigator would run them.
+    readme = (folder / "LISEZMOI.txt").read_text()
+    assert "sha256sum -c SHA256SUMS" in readme and "openssl pkeyutl -verify" in readme
+    sums = _run(["sha256sum", "-c", "SHA256SUMS"], folder)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    assert sums.stdout.count(": OK") == len((folder / "SHA256SUMS").read_text().splitlines())
+    signed = _run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "cle-publique.pem",
+                   "-rawin", "-in", "manifest.json", "-sigfile", "manifest.sig"], folder)
+    assert signed.returncode == 0 and "Signature Verified Successfully" in signed.stdout, signed
+    fingerprint = subprocess.run(
+        "openssl pkey -pubin -in cle-publique.pem -outform DER | openssl dgst -sha256 -binary "
+        "| openssl base64", shell=True, cwd=folder, capture_output=True, text=True, check=True)
+    assert "SHA256:" + fingerprint.stdout.strip() == key.fingerprint()
+    assert key.fingerprint() in readme
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["requisition"]["reference"] == "PV 2026/001234"
+    [cam] = manifest["cameras"]
+    assert cam["name"] == "Gare RER" and cam["location"] == "Place de la gare"
+    assert cam["mask_versions"] == [1]
+    # Two stretches, each one MP4 holding every stored frame (joined, not re-encoded).
+    assert [len(p["segments"]) for p in cam["parts"]] == [3, 2]
+    for part, stored in zip(cam["parts"], (first, second), strict=True):
+        assert _frames_in(folder / part["video"]) == sum(n for _, _, n in stored)
+        cues = (folder / part["captions"]).read_text().count(" --> ")
+        span = (stored[-1][1] - stored[0][0]).total_seconds()
+        assert span <= cues <= span + 1
+    first_cue = (folder / cam["parts"][0]["captions"]).read_text().splitlines()[3]
+    paris = t0.astimezone(ZoneInfo("Europe/Paris"))
+    assert f"{paris:%d/%m/%Y %H:%M:%S}" in first_cue and "Gare RER (palaiseau/gare)" in first_cue
+    # What the period asks for and storage does not hold is listed, not dropped.
+    assert [g["why"] for g in cam["gaps"]] == ["not_recorded"] * 3
+    assert "player.html" in {f["path"] for f in manifest["files"]}
+    player = (folder / "player.html").read_text()
+    assert all(p["video"] in player and p["captions"] in player for p in cam["parts"])
+
+    # The hold (R18) and the register (R13, R17) carry the requisition's reference.
+    [hold] = await db.fetch("SELECT kind, reference, state FROM holds")
+    assert dict(hold) == {"kind": "judicial_requisition", "reference": "PV 2026/001234",
+                          "state": "active"}
+    entry = await db.fetchrow("SELECT actor, recipients, details FROM audit_log "
+                              "WHERE action = 'export.created'")
+    details = json.loads(entry["details"])
+    assert entry["actor"] == "agent 4521" and entry["recipients"] == "Commissariat de Massy"
+    assert details["reference"] == "PV 2026/001234"
+    assert details["manifest_sha256"] == hashlib.sha256(
+        (folder / "manifest.json").read_bytes()).hexdigest() == result.manifest_sha256
+
+    # Vigie's own check, on the folder and on the ZIP, then on damaged copies.
+    assert verify_package(folder, trusted_fingerprint=key.fingerprint()).ok
+    assert verify_package(result.archive, trusted_fingerprint=key.fingerprint()).ok
+    cli = _run([sys.executable, "-m", "vigie.cli.main", "export", "verify", str(result.archive)],
+               tmp_path)
+    assert cli.returncode == 0, cli.stderr
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(folder, damaged)
+    video = damaged / cam["parts"][1]["video"]
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one byte
+    video.write_bytes(bytes(data))
+    assert _run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], damaged).returncode != 0
+    verdict = verify_package(damaged)
+    assert not verdict.ok and verdict.problems[0].startswith(cam["parts"][1]["video"])
+    cli = _run([sys.executable, "-m", "vigie.cli.main", "export", "verify", str(damaged)],
+               tmp_path)
+    assert cli.returncode == 1 and cam["parts"][1]["video"] in cli.stderr
+
+    grown = tmp_path / "grown.zip"
+    shutil.copy(result.archive, grown)
+    with zipfile.ZipFile(grown, "a") as z:
+        z.writestr(f"{result.export_id}/videos/extra.mp4", b"not from Vigie")
+    assert "videos/extra.mp4" in verify_package(grown).problems[0]
+
+    # Re-signed by another key, with that key put in the package: the package is consistent
+    # with itself (SHA256SUMS rewritten too) but not with the deployment's fingerprint.
+    forged = tmp_path / "forged"
+    shutil.copytree(folder, forged)
+    other = ExportKey.generate()
+    (forged / "manifest.sig").write_bytes(other.sign((forged / "manifest.json").read_bytes()))
+    (forged / "cle-publique.pem").write_bytes(other.public_pem())
+    lines = [f"{hashlib.sha256((forged / n).read_bytes()).hexdigest()}  {n}" for n in
+             (line.split("  ", 1)[1] for line in (folder / "SHA256SUMS").read_text().splitlines())]
+    (forged / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    assert verify_package(forged).ok
+    refused = verify_package(forged, trusted_fingerprint=key.fingerprint())
+    assert not refused.ok and "another key" in refused.problems[0]
+    (forged / "manifest.sig").write_bytes(key.sign(b"something else"))
+    assert "signature" in verify_package(forged).problems[-1]
+
+
+async def test_bad_requests_are_refused_with_the_reason_and_leave_nothing_R17(
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
+) -> None:
+    objects, buckets = store
+    await commune(db)
+    await camera(db, "gare")
+    key = ExportKey.generate()
+    now = datetime.now(UTC)
+    out = tmp_path / "out"
+
+    async def export(cameras: list[str], start: datetime, end: datetime,
+                     requisition: Requisition = REQUISITION) -> None:
+        await create_export(db, objects, buckets, key=key, cameras=cameras, start=start, end=end,
+                            requisition=requisition, out_dir=out)
+
+    hour = timedelta(hours=1)
+    cases = [
+        (["palaiseau/inconnue"], now - hour, now, REQUISITION, "inconnue"),
+        (["gare"], now - hour, now, REQUISITION, "COMMUNE/CAMERA"),
+        (["palaiseau/gare"], now - hour, now,
+         Requisition("", "OPJ", "dest", "clé", "motif", "agent"), "requisition reference"),
+        (["palaiseau/gare"], now - 4 * 24 * hour, now, REQUISITION, "longer than 72 h"),
+        (["palaiseau/gare"], now - hour, now + hour, REQUISITION, "future"),
+        (["palaiseau/gare"], now, now - hour, REQUISITION, "ends before it starts"),
+    ]
+    for cameras, start, end, requisition, reason in cases:
+        with pytest.raises(ExportError, match=reason):
+            await export(cameras, start, end, requisition)
+    assert await db.fetchval("SELECT count(*) FROM holds") == 0
+    assert not out.exists() or not any(out.iterdir())
+
+
+async def test_an_altered_evidence_copy_stops_the_export_R17(
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
+) -> None:
+    """The copies' SHA-256 are checked first: a copy changed after the hold exports nothing."""
+    objects, buckets = store
+    await commune(db)
+    cid = await camera(db, "gare")
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    await _recorded(db, objects, buckets.recordings, cid, start=t0, seconds=8)
+    request = HoldRequest.parse(dict(
+        kind="judicial_requisition", reference="PV 1", commune="palaiseau", cameras=["gare"],
+        period_start=t0, period_end=t0 + timedelta(seconds=8), requested_by="agent",
+        reason="dégradations", review_on=date.today()))
+    report = await create_hold(db, objects, recordings=buckets.recordings,
+                               evidence=buckets.evidence, request=request)
+    key = await db.fetchval("SELECT evidence_key FROM hold_items ORDER BY segment_start DESC")
+    data = await objects.get(buckets.evidence, key)
+    await objects.put(buckets.evidence, key, data[:-1] + bytes([data[-1] ^ 0xFF]))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExportError, match="does not match its SHA-256"):
+        await build_package(db, objects, evidence=buckets.evidence, hold_ids=[report.hold_id],
+                            requisition=REQUISITION,
+                            periods={"palaiseau/gare": (t0, t0 + timedelta(seconds=8))},
+                            missing={}, key=ExportKey.generate(), out_dir=out, export_id="x")
+    assert list(out.iterdir()) == [], "nothing half-written"
