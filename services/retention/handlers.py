@@ -3,6 +3,7 @@ holds, and the lifecycle backstop kept in step with the communes' retention."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -11,6 +12,8 @@ import asyncpg
 from prometheus_client import Gauge
 from vigie.aio import run_periodically
 from vigie.bus.events import RetentionPurged, publish_event_or_log
+from vigie.exports.jobs import build_next
+from vigie.exports.signing import ExportKey
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
 from vigie.service import Runtime
@@ -128,4 +131,23 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
             log.warning("lifecycle_sync_retry", error=type(exc).__name__)
         await sweep(rt, settings)
 
-    await run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep")
+    loops = [run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep")]
+    key = rt.common.export_key
+    if key is not None:
+        # Requisition exports asked over the API: built here, where the export key and the
+        # evidence are, never in the internet-facing gateway (docs/exports.md).
+        export_key = ExportKey.from_pem(key.get_secret_value())
+
+        async def exports() -> None:
+            try:
+                while await build_next(rt.require_pool(), rt.require_store(), rt.buckets,
+                                       export_key) is not None:
+                    pass
+            except TRANSIENT_STORAGE_ERRORS as exc:
+                log.warning("export_build_retry", error=type(exc).__name__)
+
+        loops.append(run_periodically(rt.stop, settings.export_poll_s, exports, what="exports"))
+    else:
+        log.warning("no_export_key", detail="VIGIE_EXPORT_KEY is not set: exports asked over "
+                    "the API stay queued")
+    await asyncio.gather(*loops)

@@ -18,3 +18,5 @@ class RetentionSettings(ServiceSettings):
     orphan_hours_per_sweep: int = Field(
         default=800, ge=1, le=24 * 366,
         description="Hour prefixes listed per camera per sweep (the first covers the lookback)")
+    export_poll_s: float = Field(
+        default=2.0, gt=0, le=300, description="How often queued requisition exports are looked for")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from vigie.exports.package import ExportError, Requisition, build_package
+from vigie.exports.package import ExportError, Progress, Requisition, build_package
 from vigie.exports.signing import ExportKey
 from vigie.holds import HoldError, HoldRequest, create_hold
 from vigie.register import Entry, record
@@ -68,6 +68,15 @@ async def create_export(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets
                         key: ExportKey, cameras: list[str], start: datetime, end: datetime,
                         requisition: Requisition, out_dir: Path) -> ExportResult:
     grouped = check_request(cameras, start, end, requisition)
+    return await hold_and_build(pool, store, buckets, key=key, grouped=grouped, start=start,
+                                end=end, requisition=requisition, out_dir=out_dir)
+
+
+async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
+                         key: ExportKey, grouped: dict[str, list[str]], start: datetime,
+                         end: datetime, requisition: Requisition, out_dir: Path,
+                         progress: Progress | None = None) -> ExportResult:
+    """Hold what the request covers (one hold per commune), build the package, journal it."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     hold_ids: list[int] = []
     missing: dict[str, list[dict[str, str]]] = {}
@@ -91,7 +100,8 @@ async def create_export(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets
     periods = {f"{c}/{s}": (start, end) for c, slugs in grouped.items() for s in slugs}
     folder = await build_package(pool, store, evidence=buckets.evidence, hold_ids=hold_ids,
                                  requisition=requisition, periods=periods, missing=missing,
-                                 key=key, out_dir=out_dir, export_id=export_id)
+                                 key=key, out_dir=out_dir, export_id=export_id,
+                                 progress=progress)
     body = await asyncio.to_thread((folder / "manifest.json").read_bytes)
     manifest_sha256 = hashlib.sha256(body).hexdigest()
     for commune, slugs in sorted(grouped.items()):

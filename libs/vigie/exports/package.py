@@ -15,6 +15,7 @@ import io
 import json
 import shutil
 import zipfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -34,6 +35,7 @@ PARIS = ZoneInfo("Europe/Paris")
 JOIN_TOLERANCE_S = 2.0  # segments closer than this are one stretch (the recorder's gap rule)
 TIME_BASE = Fraction(1, 90000)
 NOT_IN_SUMS = {"SHA256SUMS"}
+Progress = Callable[[int], Awaitable[None]]
 
 
 class ExportError(ValueError):
@@ -156,8 +158,9 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
                         hold_ids: list[int],
                         requisition: Requisition, periods: dict[str, tuple[datetime, datetime]],
                         missing: dict[str, list[dict[str, str]]], key: ExportKey,
-                        out_dir: Path, export_id: str) -> Path:
-    """The package folder `out_dir/<export_id>` and its ZIP beside it; returns the folder."""
+                        out_dir: Path, export_id: str, progress: Progress | None = None) -> Path:
+    """The package folder `out_dir/<export_id>` and its ZIP beside it; returns the folder.
+    `progress` hears the share of the evidence copies written into videos (0–100)."""
     rows = await pool.fetch(ITEMS_SQL, hold_ids)
     final = out_dir / export_id
     if final.exists():
@@ -166,7 +169,7 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
     shutil.rmtree(work, ignore_errors=True)
     (work / "videos").mkdir(parents=True)
     try:
-        cameras = await _write_videos(store, evidence, rows, work, periods, missing)
+        cameras = await _write_videos(store, evidence, rows, work, periods, missing, progress)
         manifest = _manifest(export_id, hold_ids, requisition, cameras, key)
         for name, text in (("LISEZMOI.txt", lisez_moi(manifest)),
                            ("player.html", player_html(manifest))):
@@ -194,7 +197,9 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
 
 async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Record], work: Path,
                         periods: dict[str, tuple[datetime, datetime]],
-                        missing: dict[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
+                        missing: dict[str, list[dict[str, str]]],
+                        progress: Progress | None) -> list[dict[str, Any]]:
+    done, total = 0, max(1, len(rows))
     by_camera: dict[str, list[asyncpg.Record]] = {}
     for row in rows:
         by_camera.setdefault(f"{row['commune']}/{row['slug']}", []).append(row)
@@ -215,6 +220,9 @@ async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Re
                     raise ExportError(f"the evidence copy {piece.evidence_key} does not match its "
                                       "SHA-256: it was altered after the hold; nothing exported")
                 data.append((piece.start, blob))
+                done += 1
+                if progress is not None:
+                    await progress(done * 100 // total)
             base = f"videos/{commune}-{slug}-{n}"
             await asyncio.to_thread(join_segments, data, work / f"{base}.mp4")
             (work / f"{base}.vtt").write_text(

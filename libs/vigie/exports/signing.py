@@ -26,6 +26,12 @@ class ExportKey:
     @classmethod
     def from_pem(cls, pem: str | bytes) -> ExportKey:
         data = pem.encode() if isinstance(pem, str) else pem
+        if not data.lstrip().startswith(b"-----BEGIN"):
+            # One line in an environment file: the PEM base64-encoded (base64 -w0 key.pem).
+            try:
+                data = base64.b64decode(data, validate=True)
+            except ValueError:
+                raise ExportKeyError("the export key is neither PEM nor base64 of a PEM") from None
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as exc:

@@ -289,6 +289,8 @@ class Supervisor:
                        "VIGIE_REPLICA": name}
                 prefix = f"VIGIE_{service.upper().replace('-', '_')}_"
                 env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
+                if service == "retention":  # builds the exports: the one holder of the key
+                    env["VIGIE_EXPORT_KEY"] = sec["export_key"]
                 env[prefix + "HTTP_HOST"] = "127.0.0.1"
                 argv = [sys.executable, "-m", "vigie.cli.main", "service", service]
                 proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env,

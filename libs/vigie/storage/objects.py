@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,6 +119,26 @@ class ObjectStore:
             metadata=metadata,  # type: ignore[arg-type]
         )
         return str(result.etag)
+
+    async def put_file(self, bucket: str, key: str, path: str, *,
+                       content_type: str = "application/octet-stream") -> str:
+        """Upload a file without reading it into memory (multipart for large ones)."""
+        result = await asyncio.to_thread(self._client.fput_object, bucket, key, path,
+                                         content_type=content_type)
+        return str(result.etag)
+
+    async def stream(self, bucket: str, key: str, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
+        """An object's bytes, a chunk at a time (downloads of large files)."""
+        response = await asyncio.to_thread(self._client.get_object, bucket, key)
+        try:
+            while True:
+                block = await asyncio.to_thread(response.read, chunk)
+                if not block:
+                    return
+                yield block
+        finally:
+            response.close()
+            response.release_conn()
 
     async def get(self, bucket: str, key: str) -> bytes:
         def _get() -> bytes:

@@ -16,6 +16,7 @@ from services.viewer_gateway.api import (
     bookmarks,
     cameras,
     communes,
+    exports,
     holds,
     live,
     masks,
@@ -42,7 +43,7 @@ UI_HEADERS = {
     "Cache-Control": "no-cache",
 }
 ROUTERS = tuple(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
-                                   alarms, views, users, holds, register))
+                                   alarms, views, users, holds, exports, register))
 
 
 def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:

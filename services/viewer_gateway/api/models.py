@@ -332,3 +332,49 @@ class SnapshotRequest(Strict):
     resurvey: bool = Field(
         default=False, description="Of a camera in service (a re-survey of its field): allowed "
         "with this flag, a few times an hour, journaled as such")
+
+
+class ExportCreate(Strict):
+    """A requisition's request (R17): built in the background, followed by `state` and `percent`."""
+    commune: Slug
+    cameras: list[Slug] = Field(min_length=1, max_length=200)
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    reference: Line
+    officer: Line
+    recipient: Line
+    medium: Line
+    reason: Required
+
+
+class ExportDelivery(Strict):
+    delivered_to: Line
+    medium: Line
+
+
+class ExportView(BaseModel):
+    id: int
+    commune: str
+    cameras: list[str]
+    period_start: datetime
+    period_end: datetime
+    reference: str
+    officer: str
+    recipient: str
+    medium: str
+    reason: str
+    created_by: str
+    created_at: datetime
+    state: Literal["queued", "building", "ready", "failed"]
+    percent: int
+    finished_at: datetime | None
+    error: str | None
+    package: str | None
+    hold_id: int | None
+    size_bytes: int | None
+    manifest_sha256: str | None
+    gaps: int | None
+    delivered_to: str | None
+    delivered_medium: str | None
+    delivered_at: datetime | None
+    delivered_by: str | None

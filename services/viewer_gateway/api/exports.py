@@ -1,0 +1,111 @@
+"""Requisition exports over the API (issue 21; R13, R17, R18): asked here, built in the background
+by the retention service (the gateway never holds the export key), downloaded here, delivery
+recorded here; every step journaled with the requisition's reference."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import StreamingResponse
+from vigie.exports.jobs import ExportRequest, list_exports, request_export
+from vigie.exports.package import ExportError, Requisition
+from vigie.register import Entry, record
+
+from services.viewer_gateway.api.deps import PROBLEMS, ExportUser, GatewayDep, allow, camera_row
+from services.viewer_gateway.api.models import ExportCreate, ExportDelivery, ExportView
+from services.viewer_gateway.auth import User
+
+router = APIRouter(prefix="/api/exports", tags=["exports"])
+
+
+async def _exports(gw: GatewayDep, user: User) -> list[ExportView]:
+    return [ExportView(**e) for e in await list_exports(gw.pool, user.communes)]
+
+
+async def _one(gw: GatewayDep, user: User, export_id: int) -> ExportView:
+    found = [e for e in await _exports(gw, user) if e.id == export_id]
+    if not found:
+        raise HTTPException(404, f"no export {export_id} in your communes")
+    await allow(gw, user, "export", commune=found[0].commune)
+    return found[0]
+
+
+@router.get("", summary="Exports of your communes, with their state", responses=PROBLEMS)
+async def get_exports(user: ExportUser, gw: GatewayDep) -> list[ExportView]:
+    return await _exports(gw, user)
+
+
+@router.post("", status_code=202, summary="Ask for a requisition's export: held at once, built "
+             "in the background (follow state and percent)", responses=PROBLEMS)
+async def post_export(body: ExportCreate, user: ExportUser, gw: GatewayDep) -> ExportView:
+    await allow(gw, user, "export", commune=body.commune)
+    for camera in dict.fromkeys(body.cameras):
+        row = await camera_row(gw, user, body.commune, camera)
+        await allow(gw, user, "export", commune=body.commune, camera_state=row["state"])
+    try:
+        export_id = await request_export(gw.pool, ExportRequest(
+            commune=body.commune, cameras=body.cameras, start=body.period_start,
+            end=body.period_end, requisition=Requisition(
+                reference=body.reference, officer=body.officer, recipient=body.recipient,
+                medium=body.medium, reason=body.reason, created_by=user.username)))
+    except ExportError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return await _one(gw, user, export_id)
+
+
+@router.get("/{export_id}", summary="One export and its progress", responses=PROBLEMS)
+async def get_export(export_id: int, user: ExportUser, gw: GatewayDep) -> ExportView:
+    return await _one(gw, user, export_id)
+
+
+@router.get("/{export_id}/download", summary="The package (ZIP), journaled",
+            response_class=StreamingResponse,
+            responses={**PROBLEMS, 200: {"content": {"application/zip": {}},
+                                         "description": "the package"}})
+async def download(export_id: int, user: ExportUser, gw: GatewayDep) -> StreamingResponse:
+    export = await _one(gw, user, export_id)
+    key = await gw.pool.fetchval("SELECT object_key FROM exports WHERE id = $1", export_id)
+    if export.state != "ready" or not key:
+        raise HTTPException(409, f"the export is {export.state}: nothing to download yet")
+    store = gw.rt.require_store()
+    if await store.stat(gw.rt.buckets.exports, key) is None:
+        raise HTTPException(410, "the package is no longer stored (its retention has passed)")
+    await record(gw.pool, Entry(
+        actor=user.username, action="export.downloaded", commune=export.commune,
+        cameras=[f"{export.commune}/{c}" for c in export.cameras],
+        period_start=export.period_start, period_end=export.period_end, reason=export.reason,
+        recipients=export.recipient,
+        details={"export": export_id, "package": export.package, "reference": export.reference}))
+
+    async def body() -> AsyncIterator[bytes]:
+        async for block in store.stream(gw.rt.buckets.exports, key):
+            yield block
+
+    return StreamingResponse(body(), media_type="application/zip", headers={
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{export.package}.zip"'})
+
+
+@router.post("/{export_id}/delivery", summary="Record the package's delivery: to whom, on what",
+             responses=PROBLEMS)
+async def post_delivery(export_id: int, body: ExportDelivery, user: ExportUser,
+                        gw: GatewayDep) -> ExportView:
+    export = await _one(gw, user, export_id)
+    if export.state != "ready":
+        raise HTTPException(409, f"the export is {export.state}: it cannot have been delivered")
+    async with gw.pool.acquire() as conn, conn.transaction():
+        updated = await conn.fetchval(
+            "UPDATE exports SET delivered_to = $2, delivered_medium = $3, delivered_at = now(), "
+            "delivered_by = $4 WHERE id = $1 AND delivered_at IS NULL RETURNING id",
+            export_id, body.delivered_to, body.medium, user.username)
+        if updated is None:
+            raise HTTPException(409, "the delivery is recorded already")
+        await record(conn, Entry(
+            actor=user.username, action="export.delivered", commune=export.commune,
+            cameras=[f"{export.commune}/{c}" for c in export.cameras],
+            period_start=export.period_start, period_end=export.period_end,
+            reason=export.reason, recipients=body.delivered_to,
+            details={"export": export_id, "package": export.package,
+                     "reference": export.reference, "medium": body.medium}))
+    return await _one(gw, user, export_id)
