@@ -11,7 +11,7 @@ from collections.abc import Callable
 import asyncpg
 from prometheus_client import Gauge
 from vigie.aio import run_periodically
-from vigie.bus.events import RetentionPurged, publish_event_or_log
+from vigie.bus.events import ExportCreated, RetentionPurged, publish_event_or_log
 from vigie.exports.jobs import build_next
 from vigie.exports.signing import ExportKey
 from vigie.log import get_logger
@@ -120,6 +120,18 @@ async def sweep(rt: Runtime, settings: RetentionSettings,
     return sum(p.segments + (p.objects if p.cause == "orphan" else 0) for p in purges)
 
 
+async def announce_export(rt: Runtime, export: int) -> None:
+    """`export.created` for police systems once a package is ready."""
+    row = await rt.require_pool().fetchrow("SELECT * FROM exports WHERE id = $1", export)
+    if row is None or row["state"] != "ready" or rt.js is None:
+        return
+    await publish_event_or_log(rt.js, rt.names, ExportCreated(
+        commune=row["commune"], export=export, package=row["package"],
+        reference=row["reference"], cameras=list(row["cameras"]),
+        period_start=row["period_start"], period_end=row["period_end"],
+        manifest_sha256=row["manifest_sha256"], gaps=row["gaps"]))
+
+
 async def run(rt: Runtime, settings: RetentionSettings) -> None:
     lifecycle = Lifecycle(rt.require_pool(), rt.require_store(), rt.buckets)
     rt.state["lifecycle"] = lifecycle
@@ -140,9 +152,9 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
 
         async def exports() -> None:
             try:
-                while await build_next(rt.require_pool(), rt.require_store(), rt.buckets,
-                                       export_key) is not None:
-                    pass
+                while (built := await build_next(rt.require_pool(), rt.require_store(),
+                                                 rt.buckets, export_key)) is not None:
+                    await announce_export(rt, built)
             except TRANSIENT_STORAGE_ERRORS as exc:
                 log.warning("export_build_retry", error=type(exc).__name__)
 

@@ -19,10 +19,21 @@ from vigie.exports.signing import ExportKey
 from vigie.exports.verify import verify_package
 from vigie.storage.objects import Buckets, ObjectStore
 
+from services.retention.handlers import announce_export
+from tests.conftest import events_seen
+from tests.harness import eventually
 from tests.viewer_gateway.conftest import GatewayUnderTest
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = pytest.mark.integration
+
+
+async def _export_events(gateway: GatewayUnderTest, export: int,
+                         count: int) -> list[dict[str, object]]:
+    root = gateway.rt.names.root + ".events."
+    found = [json.loads(d) for s, d in events_seen()
+             if s.startswith(root) and ".export." in s and json.loads(d)["export"] == export]
+    return found if len(found) >= count else []
 
 
 def _export(start: datetime, **overrides: object) -> dict[str, object]:
@@ -84,6 +95,11 @@ async def test_an_export_asked_built_downloaded_and_delivered_R13_R17(
             "delivered_to": "Brigadier Petit, CSP Massy", "medium": "clé USB 3"})
         assert delivered.status_code == 200, delivered.text
         assert delivered.json()["delivered_by"] == "supervisor"
+        # Police systems hear of both (AsyncAPI: export.created, export.delivered).
+        await announce_export(gateway.rt, export["id"])
+        seen = await eventually(lambda: _export_events(gateway, export["id"], 2), timeout_s=10,
+                                message="export events not published")
+        assert {e["reference"] for e in seen} == {"PV 2026/88"}
         again = await client.post(f"/api/exports/{export['id']}/delivery", json={
             "delivered_to": "quelqu'un", "medium": "autre"})
         assert again.status_code == 409

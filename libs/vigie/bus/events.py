@@ -177,6 +177,32 @@ class HandoverSwitched(Event):
     until: datetime | None = None
 
 
+class ExportCreated(Event):
+    kind = "export"
+    name = "created"
+    summary = ("A requisition's evidence package is ready: held copies, signed manifest "
+               "(docs/exports.md).")
+    export: int = Field(description="The export's id in the API")
+    package: str = Field(description="The package's name (extraction-…)")
+    reference: str = Field(description="The requisition's reference (PV or procedure number)")
+    cameras: list[str] = Field(description="Camera slugs within the commune")
+    period_start: datetime
+    period_end: datetime
+    manifest_sha256: str
+    gaps: int = Field(description="Parts of the period with no images, listed in the package")
+
+
+class ExportDelivered(Event):
+    kind = "export"
+    name = "delivered"
+    summary = "A requisition's package was handed over (recorded by a supervisor)."
+    export: int
+    package: str
+    reference: str
+    delivered_to: str
+    medium: str
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     CameraWentOnline,
     CameraWentOffline,
@@ -190,6 +216,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RecorderBacklog,
     RetentionPurged,
     HandoverSwitched,
+    ExportCreated,
+    ExportDelivered,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in EVENT_TYPES}
 

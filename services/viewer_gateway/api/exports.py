@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
+from vigie.bus.events import ExportDelivered, publish_event_or_log
 from vigie.exports.jobs import ExportRequest, list_exports, request_export
 from vigie.exports.package import ExportError, Requisition
 from vigie.register import Entry, record
@@ -108,4 +109,8 @@ async def post_delivery(export_id: int, body: ExportDelivery, user: ExportUser,
             reason=export.reason, recipients=body.delivered_to,
             details={"export": export_id, "package": export.package,
                      "reference": export.reference, "medium": body.medium}))
+    if gw.rt.js is not None:
+        await publish_event_or_log(gw.rt.js, gw.rt.names, ExportDelivered(
+            commune=export.commune, export=export_id, package=export.package or "",
+            reference=export.reference, delivered_to=body.delivered_to, medium=body.medium))
     return await _one(gw, user, export_id)
