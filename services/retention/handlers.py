@@ -31,6 +31,7 @@ from services.retention.core import (
 from services.retention.settings import RetentionSettings
 
 log = get_logger(__name__)
+EXPORTS_KEPT_DAYS = 30  # a requisition's package in the exports bucket (docs/exports.md)
 BACKSTOP = Gauge("vigie_retention_lifecycle_backstop",
                  "1 when the object store holds and applies the lifecycle rules, 0 when retention "
                  "alone erases (invariant 3)")
@@ -71,6 +72,9 @@ class Lifecycle:
         self._refused = None if self.supported else (self._clock(), desired)
         evidence = self.supported and await self._store.set_tag_expiry_rule(
             self._buckets.evidence, RELEASED_TAG, days=1)
+        if self.supported:
+            # Packages handed over are copies: the held evidence stays until its hold is released.
+            await self._store.set_expiry_rules(self._buckets.exports, {"": EXPORTS_KEPT_DAYS})
         if self.supported:
             log.info("lifecycle_rules_applied", rules=desired)
         else:
