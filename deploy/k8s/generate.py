@@ -51,9 +51,10 @@ SERVICES: dict[str, dict[str, Any]] = {
     "verbalisation": dict(  # a skeleton until its issue: idle
         replicas=1, nats_user="verbalisation",
         resources=({"cpu": "50m", "memory": "128Mi"}, {"cpu": "250m", "memory": "256Mi"})),
-    "retention": dict(  # a sweep of 50,000 expired segments took 7 s of one core
-        replicas=1, nats_user="retention",
-        resources=({"cpu": "100m", "memory": "128Mi"}, {"cpu": "500m", "memory": "512Mi"})),
+    "retention": dict(  # a sweep of 50,000 expired segments took 7 s of one core; builds exports
+        replicas=1, nats_user="retention", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
+        scratch="40Gi",  # an export's package is built in /tmp (an hour of 1080p: ≈ 2 × 2 GB)
+        resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
 }
 NATS_USERS = ["ingest", "masking", "recorder", "gateway", "verbalisation", "retention", "admin",
               "prefecture-91"]
@@ -111,10 +112,12 @@ def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
         {"name": prefix + "HTTP_HOST", "value": "0.0.0.0"},
         {"name": prefix + "HTTP_PORT", "value": "8080"},
         *({"name": k, "value": v} for k, v in spec.get("env", {}).items()),
+        *(secret_env(k, v) for k, v in spec.get("secrets", {}).items()),
     ]
     ports: list[dict[str, Any]] = [{"name": "metrics" if not spec.get("public") else "https",
                                     "containerPort": 8080}]
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": spec.get("scratch", "256Mi")}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     scheme = "HTTP"
     if spec.get("public"):
@@ -472,7 +475,7 @@ def documents() -> dict[str, list[dict[str, Any]]]:
 
 def secrets_example() -> dict[str, Any]:
     keys = ["POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY",
-            *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_KEY"]
+            *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_KEY", "VIGIE_EXPORT_KEY"]
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": PART_OF},
             "stringData": {k: "vigie-storage" if k == "S3_ACCESS_KEY" else "CHANGE-ME"

@@ -103,9 +103,10 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def join_segments(segments: list[tuple[datetime, bytes]], out_path: Path) -> int:
-    """Remux fragmented-MP4 segments into one MP4 (no re-encoding); returns the packets written.
-    Each segment's timestamps start at 0: they are shifted by the segment's start."""
+def join_segments(segments: list[tuple[datetime, bytes | Path]], out_path: Path) -> int:
+    """Remux fragmented-MP4 segments (bytes, or files read one at a time) into one MP4 without
+    re-encoding; returns the packets written. Each segment's timestamps start at 0: they are
+    shifted by the segment's start."""
     first_start = segments[0][0]
     packets = 0
     with av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
@@ -113,7 +114,8 @@ def join_segments(segments: list[tuple[datetime, bytes]], out_path: Path) -> int
         last_dts = -1
         for start, data in segments:
             offset = round((start - first_start).total_seconds() * 90_000)
-            with av.open(io.BytesIO(data), "r", format="mp4") as src:
+            source_file = str(data) if isinstance(data, Path) else io.BytesIO(data)
+            with av.open(source_file, "r", format="mp4") as src:
                 source = src.streams.video[0]
                 if stream is None:  # the stored stream's own parameters, copied as they are
                     stream = out.add_stream_from_template(source)
@@ -171,28 +173,38 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
     try:
         cameras = await _write_videos(store, evidence, rows, work, periods, missing, progress)
         manifest = _manifest(export_id, hold_ids, requisition, cameras, key)
-        for name, text in (("LISEZMOI.txt", lisez_moi(manifest)),
-                           ("player.html", player_html(manifest))):
-            (work / name).write_text(text, encoding="utf-8")
-        manifest["files"] = [
-            {"path": p.relative_to(work).as_posix(), "size": p.stat().st_size,
-             "sha256": _sha256_file(p)}
-            for p in sorted(work.rglob("*")) if p.is_file()]
-        body = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
-        (work / "manifest.json").write_bytes(body)
-        (work / "manifest.sig").write_bytes(key.sign(body))
-        (work / "cle-publique.pem").write_bytes(key.public_pem())
-        sums = [f"{_sha256_file(p)}  {p.relative_to(work).as_posix()}"
-                for p in sorted(work.rglob("*")) if p.is_file() and p.name not in NOT_IN_SUMS]
-        (work / "SHA256SUMS").write_text("\n".join(sums) + "\n")
-        _zip(work, out_dir / f".{export_id}.zip.partial", export_id)
-        work.rename(final)
-        (out_dir / f".{export_id}.zip.partial").rename(out_dir / f"{export_id}.zip")
+        # Hashing and zipping gigabytes: off the event loop.
+        await asyncio.to_thread(_finish, work, manifest, key, out_dir, export_id)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         (out_dir / f".{export_id}.zip.partial").unlink(missing_ok=True)
         raise
+    finally:
+        shutil.rmtree(work.parent / f"{work.name}.pieces", ignore_errors=True)
     return final
+
+
+def _finish(work: Path, manifest: dict[str, Any], key: ExportKey, out_dir: Path,
+            export_id: str) -> None:
+    """The texts, the manifest listing every file, its signature, SHA256SUMS, the ZIP; then the
+    renames that make the package visible under its name."""
+    for name, text in (("LISEZMOI.txt", lisez_moi(manifest)),
+                       ("player.html", player_html(manifest))):
+        (work / name).write_text(text, encoding="utf-8")
+    manifest["files"] = [
+        {"path": p.relative_to(work).as_posix(), "size": p.stat().st_size,
+         "sha256": _sha256_file(p)}
+        for p in sorted(work.rglob("*")) if p.is_file()]
+    body = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+    (work / "manifest.json").write_bytes(body)
+    (work / "manifest.sig").write_bytes(key.sign(body))
+    (work / "cle-publique.pem").write_bytes(key.public_pem())
+    sums = [f"{_sha256_file(p)}  {p.relative_to(work).as_posix()}"
+            for p in sorted(work.rglob("*")) if p.is_file() and p.name not in NOT_IN_SUMS]
+    (work / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    _zip(work, out_dir / f".{export_id}.zip.partial", export_id)
+    work.rename(out_dir / export_id)
+    (out_dir / f".{export_id}.zip.partial").rename(out_dir / f"{export_id}.zip")
 
 
 async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Record], work: Path,
@@ -200,6 +212,8 @@ async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Re
                         missing: dict[str, list[dict[str, str]]],
                         progress: Progress | None) -> list[dict[str, Any]]:
     done, total = 0, max(1, len(rows))
+    downloads = work.parent / f"{work.name}.pieces"  # outside the package, removed after
+    downloads.mkdir()
     by_camera: dict[str, list[asyncpg.Record]] = {}
     for row in rows:
         by_camera.setdefault(f"{row['commune']}/{row['slug']}", []).append(row)
@@ -213,18 +227,23 @@ async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Re
                         r["sha256"], r["mask_version"]) for r in camera_rows]
         parts = []
         for n, part in enumerate(stretches(pieces), start=1):
-            data = []
+            data: list[tuple[datetime, bytes | Path]] = []
             for piece in part.pieces:
+                # One segment in memory at a time: an hour of 1080p is gigabytes.
                 blob = await store.get(evidence, piece.evidence_key)
                 if hashlib.sha256(blob).hexdigest() != piece.sha256:
                     raise ExportError(f"the evidence copy {piece.evidence_key} does not match its "
                                       "SHA-256: it was altered after the hold; nothing exported")
-                data.append((piece.start, blob))
+                scratch = downloads / f"{len(data):06d}.mp4"
+                await asyncio.to_thread(scratch.write_bytes, blob)
+                data.append((piece.start, scratch))
                 done += 1
                 if progress is not None:
                     await progress(done * 100 // total)
             base = f"videos/{commune}-{slug}-{n}"
             await asyncio.to_thread(join_segments, data, work / f"{base}.mp4")
+            await asyncio.to_thread(shutil.rmtree, downloads)
+            downloads.mkdir()
             (work / f"{base}.vtt").write_text(
                 webvtt(part.start, part.end, camera=camera_id, name=name, location=location),
                 encoding="utf-8")
