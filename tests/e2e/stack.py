@@ -20,10 +20,12 @@ from tests.harness import demo_footage, wait_for_sync
 
 
 def free_port_base() -> int:
-    """A base with base+1 … base+60 all free (replicas and NATS nodes take more ports)."""
+    """A base with base+1 … base+70 all free (replicas, NATS nodes and SeaweedFS's own ports go
+    up to base+66), below Linux's ephemeral range (32768–60999): a port checked free there could
+    be taken by any outgoing connection before `vigie run` binds it (seen in CI)."""
     for _ in range(200):
-        base = random.randrange(20000, 60000, 100)
-        if all(port_is_free(base + i) for i in range(1, 61)):
+        base = random.randrange(20000, 32600, 100)
+        if all(port_is_free(base + i) for i in range(1, 71)):
             return base
     raise RuntimeError("no free port range")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import io
 import json
 import os
 import pwd
@@ -423,6 +424,9 @@ def start_rclone_s3(
     return S3Server(process, port, access_key, secret_key, lifecycle_rules=False)
 
 
+READY_BUCKET = "vigie-store-probe"  # where start-up checks that objects are stored
+
+
 @dataclass
 class SeaweedServer(S3Server):
     """SeaweedFS (`weed server`: master, volume, filer and S3 gateway in one process)."""
@@ -435,6 +439,28 @@ class SeaweedServer(S3Server):
         self.process.stop()
         self.process.start()
         self.process.wait_until(lambda: _s3_answers(self.port), 60)
+        self.process.wait_until(self.stores, 90)
+
+    def stores(self) -> bool:
+        """An object written and read back: after a restart the S3 gateway answers long before
+        its master has a volume server to write to (20 s under load, seen in CI)."""
+        from minio import Minio
+        from minio.error import S3Error
+
+        client = Minio(self.endpoint, self.access_key, self.secret_key, secure=False,
+                       region="us-east-1")
+        try:
+            if not client.bucket_exists(READY_BUCKET):
+                client.make_bucket(READY_BUCKET)
+            client.put_object(READY_BUCKET, "probe", io.BytesIO(b"ok"), 2)
+            response = client.get_object(READY_BUCKET, "probe")
+            try:
+                return bool(response.read() == b"ok")
+            finally:
+                response.close()
+                response.release_conn()
+        except (S3Error, OSError, ValueError):
+            return False
 
 
 def seaweed_ports(s3: int, internal: list[int]) -> dict[str, int]:
@@ -471,10 +497,12 @@ def start_seaweedfs(
             *(f"-{flag}={value}" for flag, value in flags.items())]
     process = ManagedProcess("seaweedfs", argv, folder / "weed.log", lifeline=lifeline).start()
     process.wait_until(lambda: _s3_answers(port), 60)
-    return SeaweedServer(process, port, access_key, secret_key, lifecycle_rules=True,
-                         master=f"127.0.0.1:{flags['master.port']}.{flags['master.port.grpc']}",
-                         filer_grpc_port=flags["filer.port.grpc"],
-                         s3_grpc_port=flags["s3.port.grpc"], folder=folder)
+    server = SeaweedServer(process, port, access_key, secret_key, lifecycle_rules=True,
+                           master=f"127.0.0.1:{flags['master.port']}.{flags['master.port.grpc']}",
+                           filer_grpc_port=flags["filer.port.grpc"],
+                           s3_grpc_port=flags["s3.port.grpc"], folder=folder)
+    process.wait_until(server.stores, 90)
+    return server
 
 
 def _s3_answers(port: int) -> bool:
