@@ -92,9 +92,18 @@ def start_stack(data: Path, base: int | None = None, *, wait_ready_s: float = 18
     )
     stack = Stack(data, base, proc, log)
     if wait_ready_s:
-        wait_for_sync(lambda: stack.all_ready() or proc.poll() is not None,
-                      timeout_s=wait_ready_s, message="stack never became ready")
-        assert proc.poll() is None, stack.output()[-3000:]
+        try:
+            wait_for_sync(lambda: stack.all_ready() or proc.poll() is not None,
+                          timeout_s=wait_ready_s, message="stack never became ready")
+            assert proc.poll() is None, stack.output()[-3000:]
+        except BaseException:
+            # The caller gets no stack to stop: stop it here (a supervisor left running with its
+            # servers was found after a failed CI run).
+            try:
+                stack.stop(timeout_s=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # its children and servers die with it (lifelines)
+            raise
     return stack
 
 
