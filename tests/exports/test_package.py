@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import av
 import pytest
+from pypdf import PdfReader
 from vigie.exports.create import create_export
 from vigie.exports.package import ExportError, Requisition, build_package
 from vigie.exports.signing import ExportKey
@@ -128,6 +129,16 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
     # What the period asks for and storage does not hold is listed, not dropped.
     assert [g["why"] for g in cam["gaps"]] == ["not_recorded"] * 3
     assert "player.html" in {f["path"] for f in manifest["files"]}
+    # The printable extraction record an officer files (French, with every video's SHA-256).
+    record = "\n".join(page.extract_text() for page in PdfReader(
+        folder / "proces-verbal-extraction.pdf").pages)
+    for expected in ("Procès-verbal d'extraction", "PV 2026/001234", "OPJ Martin",
+                     "agent 4521", "Commissariat de Massy", "clé USB n° 12", "Gare RER",
+                     "Place de la gare", "non enregistré", key.fingerprint()[:20]):
+        assert expected in " ".join(record.split()), expected  # lines wrap anywhere
+    for part in cam["parts"]:
+        digest = hashlib.sha256((folder / part["video"]).read_bytes()).hexdigest()
+        assert digest in record.replace("\n", ""), part["video"]
     player = (folder / "player.html").read_text()
     assert all(p["video"] in player and p["captions"] in player for p in cam["parts"])
 

@@ -126,3 +126,23 @@ async def test_an_interrupted_hold_is_finished_by_hold_copy(
     assert await db.fetchval("SELECT count(*) FROM hold_items") == 1
     unknown = _vigie(settings_for(), "hold", "copy", "999")
     assert unknown.returncode == 2 and "unknown" in unknown.stderr
+
+
+async def test_the_register_of_recordings_from_the_command_line_R16(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+    store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    await commune(db, "palaiseau", 15)
+    cid = await camera(db, "gare")
+    await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(1))
+    result = _vigie(settings_for(), "audit", "recordings", "--from", ago(2).isoformat(), "--to",
+                    "now", "--by", "dpo", "--format", "fr")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("\ufeffCaméra;Nature;Début;Fin;Date;Détail")
+    assert "palaiseau/gare;enregistré et conservé;" in result.stdout
+    assert await db.fetchval("SELECT actor FROM audit_log WHERE action = 'register.exported'") \
+        == "dpo"
+    backwards = _vigie(settings_for(), "audit", "recordings", "--from", "now", "--to",
+                       ago(2).isoformat(), "--by", "dpo")
+    assert backwards.returncode == 2 and "ends before it starts" in backwards.stderr

@@ -46,3 +46,19 @@ async def test_lifecycle_rules_stored_and_read_back(s3_server: servers.S3Server)
     assert await objects.get_expiry_rules(bucket) == rules
     assert await objects.set_expiry_rules(bucket, {"palaiseau/": 10}) is True
     assert await objects.get_expiry_rules(bucket) == {"palaiseau/": 10}
+
+
+async def test_the_object_store_takes_as_many_buckets_as_the_suite_makes(
+    s3_server: servers.S3Server,
+) -> None:
+    """Each bucket is a SeaweedFS collection that used to take seven volumes at its first write:
+    the suite (buckets per test) exhausted the server's volumes and PUTs failed with
+    InternalError in CI. Eighty buckets written and read back."""
+    objects = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+    prefix = unique("many")
+    names = [f"{prefix}-{i:02d}" for i in range(80)]
+    await objects.ensure_buckets(names)
+    for name in names:
+        await objects.put(name, "palaiseau/probe", name.encode())
+    for name in names:
+        assert await objects.get(name, "palaiseau/probe") == name.encode()

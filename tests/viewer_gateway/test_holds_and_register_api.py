@@ -102,6 +102,29 @@ async def test_auditor_searches_exports_csv_and_verifies_the_register_R14(
                              "'register.exported' AND actor = 'auditor'") == 2
 
 
+async def test_auditor_gets_the_register_of_recordings_as_csv_R16(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    cid = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
+    await segment(db, objects, buckets.recordings, cid, slug="gare",
+                  end=datetime.now(UTC) - timedelta(minutes=90))
+    day = {"start": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+           "end": datetime.now(UTC).isoformat()}
+    async with aclosing(await gateway.login("auditor")) as auditor:
+        answer = await auditor.get("/api/register/recordings.csv", params={**day, "format": "fr"})
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+        table = list(csv.DictReader(io.StringIO(answer.text.lstrip("\ufeff")), delimiter=";"))
+        assert [(r["Caméra"], r["Nature"]) for r in table] == [
+            ("palaiseau/gare", "enregistré et conservé")]
+        naive = await auditor.get("/api/register/recordings.csv",
+                                  params={**day, "start": "2026-01-01T00:00:00"})
+        assert naive.status_code == 400
+    async with aclosing(await gateway.login("operator")) as operator:
+        assert (await operator.get("/api/register/recordings.csv",
+                                   params=day)).status_code == 403
+
+
 @pytest.mark.parametrize("days", [0, 31])
 async def test_a_retention_outside_1_to_30_days_is_refused_by_the_api_R4(
     gateway: GatewayUnderTest, db: asyncpg.Pool, days: int,

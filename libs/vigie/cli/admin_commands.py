@@ -205,6 +205,25 @@ async def _audit_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+async def _audit_recordings(args: argparse.Namespace) -> int:
+    from vigie.recordings_register import recordings_register, to_csv
+    from vigie.register import Entry, record
+
+    start, end = _period(args.start), _period(args.end)
+    if end <= start:
+        raise CommandError("the period ends before it starts")
+    async with _connected(args.data) as (pool, _, _):
+        communes = args.commune or [r["slug"] for r in await pool.fetch(
+            "SELECT slug FROM communes ORDER BY slug")]
+        lines = await recordings_register(pool, communes, start, end)
+        await record(pool, Entry(actor=args.by, action="register.exported", period_start=start,
+                                 period_end=end, details={"register": "recordings",
+                                                          "communes": communes,
+                                                          "rows": len(lines)}))
+    sys.stdout.write(to_csv(lines, french=args.format == "fr"))
+    return 0
+
+
 async def _audit_purge(args: argparse.Namespace) -> int:
     from vigie.register import purge
 
@@ -292,6 +311,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _audit_verify))
+    p = audit_sub.add_parser("recordings", help="R16: the register of recordings (kept, "
+                             "destroyed, held, transmitted periods per camera) as CSV")
+    p.add_argument("--commune", action="append", help="one commune (repeat); default: all")
+    p.add_argument("--from", dest="start", required=True, help="ISO 8601 with time zone")
+    p.add_argument("--to", dest="end", required=True, help="ISO 8601 with time zone, or now")
+    p.add_argument("--by", required=True, help="who asks for it (journaled)")
+    p.add_argument("--format", choices=["rfc4180", "fr"], default="rfc4180")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _audit_recordings))
     p = audit_sub.add_parser("purge", help="delete whole months past the register's retention "
                              "(needs the migrations' database role)")
     p.add_argument("--keep-months", type=int,

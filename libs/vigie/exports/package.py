@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import av
 
+from vigie.exports.record_pdf import write_record
 from vigie.exports.signing import ExportKey
 from vigie.exports.texts import lisez_moi, player_html
 from vigie.storage.objects import ObjectStore
@@ -191,6 +192,8 @@ def _finish(work: Path, manifest: dict[str, Any], key: ExportKey, out_dir: Path,
     for name, text in (("LISEZMOI.txt", lisez_moi(manifest)),
                        ("player.html", player_html(manifest))):
         (work / name).write_text(text, encoding="utf-8")
+    write_record(work, manifest, {p.relative_to(work).as_posix(): _sha256_file(p)
+                                  for p in sorted((work / "videos").glob("*.mp4"))})
     manifest["files"] = [
         {"path": p.relative_to(work).as_posix(), "size": p.stat().st_size,
          "sha256": _sha256_file(p)}

@@ -28,6 +28,8 @@ Caméras et périodes :
 {cameras}
 
 1. REGARDER LES IMAGES
+Le procès-verbal d'extraction à imprimer est proces-verbal-extraction.pdf.
+
 Ouvrir player.html dans un navigateur récent (Firefox, Chrome, Edge, Safari), sans connexion
 réseau ni installation : chaque vidéo est jouée avec, en sous-titre, la date et l'heure de prise
 de vue (heure de Paris), le nom et l'emplacement de la caméra. Les vidéos (dossier videos/) sont

@@ -493,9 +493,14 @@ def start_seaweedfs(
     flags = seaweed_ports(port, internal)
     argv = [venv_bin("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-s3", f"-s3.config={identities}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-master.volumeSizeLimitMB=256", "-volume.max=0", "-volume.preStopSeconds=0",
+            "-master.volumeSizeLimitMB=256", "-volume.max=2000", "-volume.preStopSeconds=0",
             *(f"-{flag}={value}" for flag, value in flags.items())]
-    process = ManagedProcess("seaweedfs", argv, folder / "weed.log", lifeline=lifeline).start()
+    # One volume per bucket at first, not seven: every bucket is a collection of its own, and a
+    # test suite (a bucket prefix per test) ran out of volumes at the disk-derived maximum —
+    # PUTs then fail with InternalError (seen in CI). Volumes grow files only as written.
+    env = {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
+    process = ManagedProcess("seaweedfs", argv, folder / "weed.log", env=env,
+                             lifeline=lifeline).start()
     process.wait_until(lambda: _s3_answers(port), 60)
     server = SeaweedServer(process, port, access_key, secret_key, lifecycle_rules=True,
                            master=f"127.0.0.1:{flags['master.port']}.{flags['master.port.grpc']}",

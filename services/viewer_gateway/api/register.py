@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
+from vigie.recordings_register import recordings_register, to_csv
 from vigie.register import Entry, record, verify
 
 from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep
@@ -128,6 +129,26 @@ async def export_csv(user: AuditUser, gw: GatewayDep, actor: Filter = None,
                                          "format": format}))
     return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="registre.csv"',
+                             "Cache-Control": "no-store"})
+
+
+@router.get("/recordings.csv", summary="R16: the register of recordings — kept, destroyed, held "
+            "and transmitted periods per camera; format=fr for a French spreadsheet",
+            response_class=Response,
+            responses={**PROBLEMS, 200: {"content": {"text/csv": {}}, "description": "CSV"}})
+async def recordings_csv(user: AuditUser, gw: GatewayDep, start: datetime, end: datetime,
+                         format: Literal["rfc4180", "fr"] = "rfc4180") -> Response:  # noqa: A002
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(400, "start and end need a time zone (…Z or …+01:00)")
+    if end <= start:
+        raise HTTPException(400, "the period ends before it starts")
+    lines = await recordings_register(gw.pool, list(user.communes), start, end)
+    await record(gw.pool, Entry(actor=user.username, action="register.exported",
+                                period_start=start, period_end=end,
+                                details={"register": "recordings", "rows": len(lines),
+                                         "format": format}))
+    return Response(to_csv(lines, french=format == "fr"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="enregistrements.csv"',
                              "Cache-Control": "no-store"})
 
 

@@ -11,6 +11,7 @@ const SCREENS = [
   ["camera", null, "live", "./live.js"],
   ["alarmes", null, "live", "./alarms.js"],
   ["relecture", "Relecture", "playback", "./playback.js"],
+  ["requisitions", "Réquisitions", "export", "./requisitions.js"],
   ["masques", "Masques", "mask_admin", "./masks.js"],
   ["administration", "Administration", ["configuration", "user_admin"], "./admin.js"],
   ["registre", "Registre", "register_audit", "./register.js"],

@@ -42,6 +42,14 @@ const RULES = [
   [/^no image: no keyframe yet/, () => "Pas encore d'image clé : réessayez dans quelques secondes."],
   [/^nothing recorded at/, () => "Aucun enregistrement à cet instant."],
   [/^the reason is required/i, () => "Le motif est obligatoire."],
+  [/^the requisition reference is required/, () => "Le numéro de PV ou de procédure est obligatoire."],
+  [/^the officer \(OPJ\) and service is required/, () => "L'OPJ et son service sont obligatoires."],
+  [/^the recipient is required/, () => "Le destinataire est obligatoire."],
+  [/^the medium or transfer id is required/, () => "Le support ou le numéro de transfert est obligatoire."],
+  [/^the period is longer than (\d+) h/, (m) => `La période dépasse ${m[1]} heures : une extraction par lieu et moment demandés.`],
+  [/^the period ends in the future/, () => "La période se termine dans le futur : extrayez ce qui est déjà filmé."],
+  [/^the export is (queued|building)/, () => "L'extraction se prépare encore."],
+  [/^the delivery is recorded already/, () => "La remise est déjà enregistrée."],
   [/^the (period|exception) ends before it starts/, () => "La fin est avant le début : corrigez les dates."],
   [/^the period is in the future/, () => "Cette période est dans le futur : rien n'est encore enregistré."],
   [/^that time is in the future/, () => "Cet instant est dans le futur : rien n'est encore enregistré."],
@@ -130,7 +138,8 @@ export const ACTIONS = {
   "user.created": "Compte créé", "user.changed": "Compte modifié", "user.totp_enrolled": "Second facteur enrôlé",
   "register.exported": "Export du registre", "register.purged": "Registre purgé",
   "deletion": "Effacement (durée de conservation)", "hold.created": "Gel (réquisition)", "hold.released": "Gel levé",
-  "export.created": "Extraction (réquisition)",
+  "export.requested": "Extraction demandée (réquisition)", "export.created": "Extraction prête (réquisition)",
+  "export.downloaded": "Extraction téléchargée", "export.delivered": "Extraction remise",
 };
 
 export const ALARMS = {

@@ -1,0 +1,74 @@
+"""The « Réquisitions » screen (issue 21; R17, R18): a supervisor answers a requisition from the
+browser — cameras, period, references —, follows the build, downloads a package that verifies,
+records its delivery, and sees the hold it placed with its review date."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from playwright.async_api import expect
+from vigie.exports.jobs import build_next
+from vigie.exports.signing import ExportKey
+from vigie.exports.verify import verify_package
+from vigie.storage.objects import Buckets, ObjectStore
+
+from tests.ui.conftest import UiStack, shoot
+from tests.viewer_gateway.recordings import record_minute
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PARIS = ZoneInfo("Europe/Paris")
+LOCAL = "%Y-%m-%dT%H:%M:%S"
+
+
+async def test_a_supervisor_answers_a_requisition_from_the_screen_R17_R18(
+    ui: UiStack, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
+) -> None:
+    objects, buckets = store
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    await record_minute(db, objects, buckets.recordings, start_ns=int(start.timestamp() * 1e9),
+                        seconds=20)
+    page = await ui.login("supervisor", screen="requisitions")
+    form = page.get_by_role("form", name="Nouvelle réquisition")
+    await form.get_by_label("Du", exact=True).fill(
+        (start - timedelta(seconds=5)).astimezone(PARIS).strftime(LOCAL))
+    await form.get_by_label("Au", exact=True).fill(
+        (start + timedelta(seconds=25)).astimezone(PARIS).strftime(LOCAL))
+    await form.get_by_label("Réquisition (n° de PV ou de procédure)").fill("PV 2026/404")
+    await form.get_by_label("OPJ et service").fill("OPJ Bernard, CSP Palaiseau")
+    await form.get_by_label("Destinataire").fill("CSP Palaiseau")
+    await form.get_by_label("Support ou n° de transfert").fill("clé USB 7")
+    await form.get_by_label("Motif").fill("dégradation d'un abribus")
+    await form.get_by_role("button", name="Geler et préparer l'extraction").click()
+    await expect(form.get_by_role("alert")).to_contain_text("Cochez au moins une caméra")
+    await form.get_by_label("Gare").check()
+    await form.get_by_role("button", name="Geler et préparer l'extraction").click()
+    await expect(form.get_by_role("status")).to_contain_text("images sont gelées")
+    row = page.locator("table.extractions tbody tr").first
+    await expect(row).to_contain_text("en attente")
+
+    # The retention service's step (it holds the export key); the screen follows by itself.
+    key = ExportKey.generate()
+    assert await build_next(ui.gateway.rt.require_pool(), objects, buckets, key) is not None
+    await expect(row).to_have_attribute("data-state", "ready", timeout=15_000)
+    async with page.expect_download() as downloading:
+        await row.get_by_role("link", name="Télécharger").click()
+    archive = tmp_path / "paquet.zip"
+    await (await downloading.value).save_as(archive)
+    verdict = verify_package(archive, trusted_fingerprint=key.fingerprint())
+    assert verdict.ok, verdict.problems
+
+    await row.get_by_role("button", name="Enregistrer la remise").click()
+    dialog = page.locator("dialog")
+    await dialog.get_by_label("Remise à").fill("Brigadier Morel")
+    await dialog.get_by_role("button", name="Enregistrer").click()
+    await expect(row.locator(".remise")).to_contain_text("remise à Brigadier Morel")
+    holds = page.locator("table.gels tbody tr")
+    await expect(holds).to_have_count(1)
+    await expect(holds.first).to_contain_text("PV 2026/404")
+    await shoot(page, "requisitions")
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'export.delivered'") == 1
