@@ -6,16 +6,15 @@ prefect or the parquet, as CSV from the API (`/api/register/recordings.csv`) and
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
-PARIS = ZoneInfo("Europe/Paris")
+from vigie import spreadsheet
+from vigie.spreadsheet import when
+
 JOIN_S = 2.0  # the recorder's gap rule: segments closer than this are one stretch
 
 # Stretches of stored segments: a new stretch starts where a segment begins after a gap.
@@ -93,28 +92,13 @@ async def recordings_register(pool: asyncpg.Pool, communes: list[str], start: da
 
 FRENCH = {"recorded": "enregistré et conservé", "destroyed": "détruit", "held": "gelé",
           "transmitted": "transmis"}
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text  # no formula in a spreadsheet
 
 
 def to_csv(lines: list[RegisterLine], *, french: bool) -> str:
-    """RFC 4180 with ISO 8601 UTC times, or the French spreadsheet convention (semicolons, BOM,
-    French headers, Paris time), as the register's own export."""
-    def when(t: datetime | None) -> str:
-        if t is None:
-            return ""
-        return t.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S") if french else t.isoformat()
-
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";" if french else ",")
-    writer.writerow(["Caméra", "Nature", "Début", "Fin", "Date", "Détail"] if french
-                    else ["camera", "what", "period_start", "period_end", "at", "detail"])
-    for x in lines:
-        writer.writerow([_cell(v) for v in (
-            x.camera, FRENCH[x.what] if french else x.what, when(x.period_start),
-            when(x.period_end), when(x.at), x.detail)])
-    return ("\ufeff" if french else "") + out.getvalue()
+    """Standard or French-spreadsheet CSV, as the register's own export (vigie.spreadsheet)."""
+    headers = (["Caméra", "Nature", "Début", "Fin", "Date", "Détail"] if french
+               else ["camera", "what", "period_start", "period_end", "at", "detail"])
+    return spreadsheet.to_csv(headers, ([
+        x.camera, FRENCH[x.what] if french else x.what, when(x.period_start, french=french),
+        when(x.period_end, french=french), when(x.at, french=french), x.detail] for x in lines),
+        french=french)

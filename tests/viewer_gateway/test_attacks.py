@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 from vigie.accounts import create_user
+from vigie.spreadsheet import spreadsheet_cell
 
-from services.viewer_gateway.api.register import spreadsheet_cell
 from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest
 
 pytestmark = pytest.mark.integration

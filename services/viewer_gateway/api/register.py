@@ -3,18 +3,17 @@ CNIL; the chain's verification. Reading it is itself recorded."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from vigie.recordings_register import recordings_register, to_csv
 from vigie.register import Entry, record, verify
+from vigie.spreadsheet import to_csv as to_spreadsheet
+from vigie.spreadsheet import when
 
 from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep
 from services.viewer_gateway.api.models import (
@@ -57,16 +56,6 @@ async def _search(gw: GatewayDep, user: User, *, actor: str | None, camera: str 
                                before_id, limit)
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_cell(value: object) -> str:
-    """Text a spreadsheet shows as text: a cell that would start a formula (a username typed at
-    the login screen as `=HYPERLINK(…)`) gets a leading apostrophe (OWASP's CSV injection rule)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def _row(r: asyncpg.Record) -> RegisterRow:
     return RegisterRow(id=r["id"], at=r["at"], actor=r["actor"], action=r["action"],
                        commune=r["commune"], cameras=list(r["cameras"]),
@@ -90,26 +79,16 @@ FRENCH_HEADERS = ["N°", "Date (heure de Paris)", "Agent", "Action", "Commune", 
                   "Résultat", "Détails", "Empreinte"]
 ENGLISH_HEADERS = ["id", "at", "actor", "action", "commune", "cameras", "period_start",
                    "period_end", "reason", "recipients", "outcome", "details", "hash"]
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def _csv(rows: list[asyncpg.Record], *, french: bool) -> str:
     """RFC 4180 with ISO 8601 UTC times, or the French convention a French spreadsheet opens as
     is: semicolons, a byte-order mark, French headers, Paris time to the second (issue 18)."""
-    def when(t: datetime | None) -> str:
-        if t is None:
-            return ""
-        return t.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S") if french else t.isoformat()
-
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";" if french else ",")
-    writer.writerow(FRENCH_HEADERS if french else ENGLISH_HEADERS)
-    for r in rows:
-        writer.writerow([spreadsheet_cell(v) for v in (
-            r["id"], when(r["at"]), r["actor"], r["action"], r["commune"],
-            " ".join(r["cameras"]), when(r["period_start"]), when(r["period_end"]), r["reason"],
-            r["recipients"], r["outcome"], r["details"], r["hash"])])
-    return ("\ufeff" if french else "") + out.getvalue()
+    return to_spreadsheet(FRENCH_HEADERS if french else ENGLISH_HEADERS, ([
+        r["id"], when(r["at"], french=french), r["actor"], r["action"], r["commune"],
+        " ".join(r["cameras"]), when(r["period_start"], french=french),
+        when(r["period_end"], french=french), r["reason"], r["recipients"], r["outcome"],
+        r["details"], r["hash"]] for r in rows), french=french)
 
 
 @router.get("/export.csv", summary="The same search as CSV, for the CNIL (at most 100,000 rows); "
