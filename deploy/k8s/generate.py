@@ -43,7 +43,7 @@ SERVICES: dict[str, dict[str, Any]] = {
         replicas=3, nats_user="masking", env={"VIGIE_MASKING_WORKERS": "2"},
         resources=({"cpu": "2", "memory": "1Gi"}, {"cpu": "4", "memory": "3Gi"})),
     "recorder": dict(  # ≈ 130 cameras at 25 fps per core; a 60-s segment is held in memory
-        replicas=2, nats_user="recorder",
+        replicas=2, nats_user="recorder", secrets={"VIGIE_RECORDING_KEY": "VIGIE_RECORDING_KEY"},
         resources=({"cpu": "250m", "memory": "512Mi"}, {"cpu": "1", "memory": "2Gi"})),
     "viewer-gateway": dict(  # relays fMP4 without decoding: 2–4 % of a core per live pane
         replicas=2, nats_user="gateway", public=True,
@@ -475,7 +475,8 @@ def documents() -> dict[str, list[dict[str, Any]]]:
 
 def secrets_example() -> dict[str, Any]:
     keys = ["POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY",
-            *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_KEY", "VIGIE_EXPORT_KEY"]
+            *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_KEY", "VIGIE_EXPORT_KEY",
+            "VIGIE_RECORDING_KEY"]
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": PART_OF},
             "stringData": {k: "vigie-storage" if k == "S3_ACCESS_KEY" else "CHANGE-ME"

@@ -60,6 +60,9 @@ class CommonSettings(BaseSettings):
     export_key: SecretStr | None = Field(
         default=None, description="Ed25519 private key (PEM) signing requisition exports; "
         "`vigie export create` needs it (openssl genpkey -algorithm ed25519)")
+    recording_key: SecretStr | None = Field(
+        default=None, description="Ed25519 private key (PEM) with which the recorder signs each "
+        "camera's chain of segments as it stores them (provenance carried in exports)")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "console"] = Field(
         default="json", description="json in production, console for a terminal"

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import sys
 
+from vigie.log import get_logger
 from vigie.service import Runtime, service_main
+from vigie.signing import SigningKey
+from vigie.signing_keys import announce
 
 from services.recorder.handlers import Recorder
 from services.recorder.settings import RecorderSettings
 
+log = get_logger(__name__)
+
 
 async def work(rt: Runtime, settings: RecorderSettings) -> None:
+    key = None
+    if rt.common.recording_key is not None:
+        key = SigningKey.from_pem(rt.common.recording_key.get_secret_value())
+        await announce(rt.require_pool(), key, purpose="recording", service="recorder")
+    else:
+        log.warning("no_recording_key", detail="VIGIE_RECORDING_KEY is not set: segments are "
+                    "chained but not signed, and exports say so")
     recorder = Recorder(js=rt.require_js(), names=rt.names, pool=rt.require_pool(),
                         store=rt.require_store(), bucket=rt.buckets.recordings, settings=settings,
-                        replica=rt.replica)
+                        replica=rt.replica, signing_key=key)
     rt.state["recorder"] = recorder
     await recorder.run(rt.stop)
 

@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 import av
 from vigie.bus.frames import Frame
+from vigie.media.payload import payload_sha256
 
 T = TypeVar("T")  # what travels with each frame (the NATS message to acknowledge)
 MP4_TIME_BASE = Fraction(1, 90000)
@@ -133,6 +134,8 @@ MAX_REORDER_S = 10  # a presentation time this far after the decoding time is a 
 class MuxedSegment:
     data: bytes
     sha256: str
+    payload_sha256: str  # the picture data's (vigie.media.payload): what a remux keeps
+    packets: int
 
 
 def mux_fmp4(segment: Segment[T]) -> MuxedSegment:
@@ -146,7 +149,8 @@ def mux_fmp4(segment: Segment[T]) -> MuxedSegment:
             raise exc.__context__ from None
         # Not attributable to one frame (the trailer): the last one is set aside.
         raise FrameRejected(len(segment.frames) - 1, f"{type(exc).__name__}: {exc}") from None
-    return MuxedSegment(data, hashlib.sha256(data).hexdigest())
+    payload, packets = payload_sha256(data)
+    return MuxedSegment(data, hashlib.sha256(data).hexdigest(), payload, packets)
 
 
 def _mux(segment: Segment[T]) -> bytes:

@@ -16,6 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram
+from vigie import provenance
 from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
@@ -34,6 +35,7 @@ from vigie.log import get_logger
 from vigie.ownership.leases import Fenced, Lease, check_epoch
 from vigie.ownership.replicas import default_name
 from vigie.ownership.runtime import CameraRuntime, Running, RuntimeSettings, Wanted
+from vigie.signing import SigningKey
 from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
 
 from services.recorder.backlog import Backlog, BacklogAlarm, StreamState, measure
@@ -75,6 +77,7 @@ INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, size_
                       mask_version, codec, width, height)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (camera_id, start_time) DO NOTHING
+RETURNING id
 """
 STORED_UNTIL_SQL = "SELECT max(end_time) FROM segments WHERE camera_id = $1"
 
@@ -100,8 +103,10 @@ def consumer_limits(fps: float, settings: RecorderSettings) -> tuple[int, float]
 class CameraRecorder:
     def __init__(self, camera_id: int, commune: str, camera: str, fps: float, *,
                  js: JetStreamContext, names: BusNames, pool: asyncpg.Pool, store: ObjectStore,
-                 bucket: str, settings: RecorderSettings) -> None:
+                 bucket: str, settings: RecorderSettings,
+                 signing_key: SigningKey | None = None) -> None:
         self.camera_id, self.commune, self.camera, self.fps = camera_id, commune, camera, fps
+        self._signing_key = signing_key
         self._js, self._names, self._pool, self._store = js, names, pool, store
         self._bucket, self._settings = bucket, settings
         self._segmenter: Segmenter[Msg] = Segmenter(settings.segment_s, settings.gap_s)
@@ -324,10 +329,17 @@ class CameraRecorder:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await self._fence(conn)  # the row stays locked until the segment is recorded
-                await conn.execute(
+                inserted = await conn.fetchval(
                     INSERT_SQL, self.camera_id, utc(segment.start_ns), utc(segment.end_ns), key,
                     len(segment.frames), len(muxed.data), muxed.sha256, first.mask_version or 0,
                     first.codec, first.width, first.height)
+                if inserted is not None:  # a redelivered segment is linked once
+                    await provenance.append(
+                        conn, self._signing_key, camera_id=self.camera_id,
+                        camera=f"{self.commune}/{self.camera}", object_key=key,
+                        start=utc(segment.start_ns), end=utc(segment.end_ns),
+                        sha256_hex=muxed.sha256, payload_sha256=muxed.payload_sha256,
+                        frames=muxed.packets, mask_version=first.mask_version or 0)
         except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresConnectionError) as exc:
             raise _Unavailable("database", exc) from exc
         if self._outage:
@@ -401,8 +413,9 @@ class Recorder:
 
     def __init__(self, *, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool,
                  store: ObjectStore, bucket: str, settings: RecorderSettings,
-                 replica: str = "") -> None:
+                 replica: str = "", signing_key: SigningKey | None = None) -> None:
         self._js, self._names, self._pool, self._store = js, names, pool, store
+        self._signing_key = signing_key
         self._bucket, self._settings = bucket, settings
         self.replica = replica or default_name("recorder")
         self.runtime: CameraRuntime[float, CameraRecorder] | None = None
@@ -438,7 +451,8 @@ class Recorder:
     def _make(self, camera_id: int, want: Wanted[float]) -> CameraRecorder:
         return CameraRecorder(camera_id, want.commune, want.camera, want.config, js=self._js,
                               names=self._names, pool=self._pool, store=self._store,
-                              bucket=self._bucket, settings=self._settings)
+                              bucket=self._bucket, settings=self._settings,
+                              signing_key=self._signing_key)
 
     async def check_backlogs(self) -> None:
         try:

@@ -13,10 +13,11 @@ from prometheus_client import Gauge
 from vigie.aio import run_periodically
 from vigie.bus.events import ExportCreated, RetentionPurged, publish_event_or_log
 from vigie.exports.jobs import build_next
-from vigie.exports.signing import ExportKey
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
 from vigie.service import Runtime
+from vigie.signing import SigningKey
+from vigie.signing_keys import announce
 from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
 
 from services.retention.core import (
@@ -152,7 +153,8 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
     if key is not None:
         # Requisition exports asked over the API: built here, where the export key and the
         # evidence are, never in the internet-facing gateway (docs/exports.md).
-        export_key = ExportKey.from_pem(key.get_secret_value())
+        export_key = SigningKey.from_pem(key.get_secret_value())
+        await announce(rt.require_pool(), export_key, purpose="export", service="retention")
 
         async def exports() -> None:
             try:

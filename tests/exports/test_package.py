@@ -22,48 +22,16 @@ import pytest
 from pypdf import PdfReader
 from vigie.exports.create import create_export
 from vigie.exports.package import ExportError, Requisition, build_package
-from vigie.exports.signing import ExportKey
 from vigie.exports.verify import verify_package
 from vigie.holds import HoldRequest, create_hold
+from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
-from services.recorder.core import Segmenter, mux_fmp4, object_key
-from tests.recorder.frames import video_frames
+from tests.exports.helpers import REQUISITION
+from tests.exports.helpers import recorded as _recorded
 from tests.retention.helpers import camera, commune
 
 pytestmark = pytest.mark.integration
-
-REQUISITION = Requisition(reference="PV 2026/001234", officer="OPJ Martin, commissariat de Massy",
-                          recipient="Commissariat de Massy", medium="clé USB n° 12",
-                          reason="dégradations sur abribus", created_by="agent 4521")
-
-
-async def _recorded(db: asyncpg.Pool, objects: ObjectStore, bucket: str, cid: int, *,
-                    start: datetime, seconds: int) -> list[tuple[datetime, datetime, int]]:
-    """Real masked H.264 cut into 4-s fMP4 segments, stored and registered as the recorder does."""
-    start_ns = int(start.timestamp() * 1e9)
-    segmenter: Segmenter[None] = Segmenter(segment_s=4.0)
-    segments = []
-    for frame in video_frames("gare", seconds * 25, start_ns=start_ns):
-        closed, _ = segmenter.feed(frame, None)
-        segments += closed
-    last = segmenter.flush()
-    segments += [last] if last else []
-    stored = []
-    for seg in segments:
-        muxed = mux_fmp4(seg)
-        key = object_key("palaiseau", "gare", seg.start_ns)
-        await objects.put(bucket, key, muxed.data)
-        begin = datetime.fromtimestamp(seg.start_ns / 1e9, UTC)
-        end = datetime.fromtimestamp(seg.end_ns / 1e9, UTC)
-        await db.execute(
-            "INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, "
-            "size_bytes, sha256, mask_version, codec, width, height) VALUES ($1, $2, $3, $4, $5, "
-            "$6, $7, 1, 'h264', 160, 120)", cid, begin, end, key, len(seg.frames),
-            len(muxed.data), muxed.sha256)
-        stored.append((begin, end, len(seg.frames)))
-    return stored
-
 
 def _frames_in(video: Path) -> int:
     with av.open(str(video)) as container:
@@ -86,7 +54,7 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
     first = await _recorded(db, objects, buckets.recordings, cid, start=t0, seconds=10)
     later = t0 + timedelta(seconds=30)  # 20 s with nothing recorded between the two stretches
     second = await _recorded(db, objects, buckets.recordings, cid, start=later, seconds=6)
-    key = ExportKey.generate()
+    key = SigningKey.generate()
 
     result = await create_export(
         db, objects, buckets, key=key, cameras=["palaiseau/gare"],
@@ -184,15 +152,18 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
     # with itself (SHA256SUMS rewritten too) but not with the deployment's fingerprint.
     forged = tmp_path / "forged"
     shutil.copytree(folder, forged)
-    other = ExportKey.generate()
+    other = SigningKey.generate()
     (forged / "manifest.sig").write_bytes(other.sign((forged / "manifest.json").read_bytes()))
     (forged / "cle-publique.pem").write_bytes(other.public_pem())
     lines = [f"{hashlib.sha256((forged / n).read_bytes()).hexdigest()}  {n}" for n in
              (line.split("  ", 1)[1] for line in (folder / "SHA256SUMS").read_text().splitlines())]
     (forged / "SHA256SUMS").write_text("\n".join(lines) + "\n")
-    assert verify_package(forged).ok
+    # The ONVIF files' certificates still lead to the deployment's key, not to the new one.
+    forged_verdict = verify_package(forged)
+    assert not forged_verdict.ok
+    assert all("not issued by the package's export key" in p for p in forged_verdict.problems)
     refused = verify_package(forged, trusted_fingerprint=key.fingerprint())
-    assert not refused.ok and "another key" in refused.problems[0]
+    assert not refused.ok and any("another key" in p for p in refused.problems)
     (forged / "manifest.sig").write_bytes(key.sign(b"something else"))
     assert "signature" in verify_package(forged).problems[-1]
 
@@ -203,7 +174,7 @@ async def test_bad_requests_are_refused_with_the_reason_and_leave_nothing_R17(
     objects, buckets = store
     await commune(db)
     await camera(db, "gare")
-    key = ExportKey.generate()
+    key = SigningKey.generate()
     now = datetime.now(UTC)
     out = tmp_path / "out"
 
@@ -253,5 +224,5 @@ async def test_an_altered_evidence_copy_stops_the_export_R17(
         await build_package(db, objects, evidence=buckets.evidence, hold_ids=[report.hold_id],
                             requisition=REQUISITION,
                             periods={"palaiseau/gare": (t0, t0 + timedelta(seconds=8))},
-                            missing={}, key=ExportKey.generate(), out_dir=out, export_id="x")
+                            missing={}, key=SigningKey.generate(), out_dir=out, export_id="x")
     assert list(out.iterdir()) == [], "nothing half-written"

@@ -24,6 +24,7 @@ import nats.errors
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
+from vigie import provenance
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.frames import Frame, publish_frame
 from vigie.bus.streams import StreamLimits, ensure_streams
@@ -31,7 +32,9 @@ from vigie.bus.subjects import BusNames
 from vigie.db.migrate import migrate
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.local import servers
+from vigie.media.payload import payload_sha256
 from vigie.settings import CommonSettings
+from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
 from services.recorder.handlers import Recorder
@@ -88,6 +91,34 @@ async def _stored_capture_times(db: asyncpg.Pool, objects: ObjectStore, bucket: 
     return times
 
 
+async def _check_chain(db: asyncpg.Pool, objects: ObjectStore, bucket: str, camera_id: int,
+                       camera: str, key: SigningKey) -> int:
+    """The recorder's chain of the camera (issue 21): one link per stored segment, in order, each
+    naming the previous, its text hashing to its link, signed by the recording key, its picture
+    data hash that of the stored object's packets. Returns the links."""
+    segments = await db.fetch("SELECT * FROM segments WHERE camera_id = $1 ORDER BY start_time",
+                              camera_id)
+    links = await db.fetch("SELECT * FROM segment_chain WHERE camera_id = $1 ORDER BY seq",
+                           camera_id)
+    assert [r["object_key"] for r in links] == [r["object_key"] for r in segments]
+    assert [r["seq"] for r in links] == list(range(1, len(links) + 1))
+    previous = provenance.GENESIS
+    for row, seg in zip(links, segments, strict=True):
+        link = provenance.Link(camera=camera, seq=row["seq"], start=row["start_time"],
+                               end=row["end_time"], sha256=row["sha256"],
+                               payload_sha256=row["payload_sha256"], frames=row["frames"],
+                               mask_version=row["mask_version"], prev=row["prev_link"])
+        assert row["prev_link"] == previous
+        assert provenance.check_link(link, row["link"], row["signature"], key.public_pem()) == ""
+        assert row["key_fingerprint"] == key.fingerprint() and row["sha256"] == seg["sha256"]
+        data = await objects.get(bucket, seg["object_key"])
+        assert payload_sha256(data) == (row["payload_sha256"], seg["frames"])
+        previous = row["link"]
+    assert await db.fetchval("SELECT count(*) FROM signing_keys WHERE purpose = 'recording' "
+                             "AND fingerprint = $1", key.fingerprint()) in (0, 1)
+    return len(links)
+
+
 def _expected_ms(frames: list[Frame]) -> list[int]:
     return [f.capture_time_ns // 1_000_000 for f in frames]
 
@@ -100,10 +131,11 @@ async def run_recorder(
     objects, buckets = store
 
     def _start(object_store: ObjectStore | None = None, bucket: str | None = None,
-               **overrides: float) -> Recorder:
+               signing_key: SigningKey | None = None, **overrides: float) -> Recorder:
         recorder = Recorder(js=jetstream(admin_nc), names=streams, pool=db,
                             store=object_store or objects, bucket=bucket or buckets.recordings,
-                            settings=RecorderSettings(**{**SETTINGS, **overrides}))
+                            settings=RecorderSettings(**{**SETTINGS, **overrides}),
+                            signing_key=signing_key)
         stop = asyncio.Event()
         tasks.append((stop, asyncio.create_task(recorder.run(stop))))
         return recorder
@@ -119,7 +151,8 @@ async def test_segments_are_contiguous_playable_and_hold_every_frame_once(
     store: tuple[ObjectStore, Buckets],
 ) -> None:
     cid = await _camera(db, "gare")
-    run_recorder()
+    key = SigningKey.generate()
+    run_recorder(signing_key=key)
     frames = video_frames("gare", 130, start_ns=T0) + \
         video_frames("gare", 50, start_ns=T0 + 130 * 40_000_000 + 30 * 10**9, first_seq=130)
     await _publish(admin_nc, streams, frames)
@@ -139,6 +172,8 @@ async def test_segments_are_contiguous_playable_and_hold_every_frame_once(
     assert len(recorded) == len(rows)
     info = await jetstream(admin_nc).consumer_info(streams.video_stream, "recorder_palaiseau_gare")
     assert info.num_ack_pending == 0 and info.num_pending == 0
+    assert await _check_chain(db, objects, buckets.recordings, cid, "palaiseau/gare",
+                              key) == len(rows)
 
 
 async def test_sigkill_mid_segment_then_restart_loses_and_duplicates_nothing(
@@ -146,9 +181,10 @@ async def test_sigkill_mid_segment_then_restart_loses_and_duplicates_nothing(
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
 ) -> None:
     cid = await _camera(db, "parvis")
+    key = SigningKey.generate()
     env = {**os.environ, **settings_env(settings_for("admin")),
            **{f"VIGIE_RECORDER_{k.upper()}": str(v) for k, v in SETTINGS.items()},
-           "VIGIE_RECORDER_HTTP_PORT": "0"}
+           "VIGIE_RECORDER_HTTP_PORT": "0", "VIGIE_RECORDING_KEY": key.private_pem()}
 
     def spawn() -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "recorder"],
@@ -171,6 +207,10 @@ async def test_sigkill_mid_segment_then_restart_loses_and_duplicates_nothing(
         proc.wait(timeout=30)
     objects, buckets = store
     assert await _stored_capture_times(db, objects, buckets.recordings, cid) == _expected_ms(frames)
+    # Linked once each across the crash; the key announced (and journaled) once, not per start.
+    assert await _check_chain(db, objects, buckets.recordings, cid, "palaiseau/parvis", key) >= 2
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'key.created' "
+                             "AND details->>'fingerprint' = $1", key.fingerprint()) == 1
 
 
 async def test_two_replicas_one_frozen_past_its_lease_is_fenced_and_nothing_is_stored_twice(

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from playwright.async_api import expect
 from vigie.exports.jobs import build_next
-from vigie.exports.signing import ExportKey
 from vigie.exports.verify import verify_package
+from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.ui.conftest import UiStack, shoot
@@ -52,7 +52,7 @@ async def test_a_supervisor_answers_a_requisition_from_the_screen_R17_R18(
     await expect(row).to_contain_text("en attente")
 
     # The retention service's step (it holds the export key); the screen follows by itself.
-    key = ExportKey.generate()
+    key = SigningKey.generate()
     assert await build_next(ui.gateway.rt.require_pool(), objects, buckets, key) is not None
     await expect(row).to_have_attribute("data-state", "ready", timeout=15_000)
     async with page.expect_download() as downloading:

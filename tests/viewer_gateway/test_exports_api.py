@@ -15,8 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 from vigie.exports.jobs import build_next
-from vigie.exports.signing import ExportKey
 from vigie.exports.verify import verify_package
+from vigie.signing import SigningKey
+from vigie.signing_keys import announce
 from vigie.storage.objects import Buckets, ObjectStore
 
 from services.retention.handlers import announce_export
@@ -54,7 +55,7 @@ async def test_an_export_asked_built_downloaded_and_delivered_R13_R17(
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     await record_minute(db, objects, buckets.recordings, start_ns=int(start.timestamp() * 1e9),
                         seconds=30)
-    key = ExportKey.generate()
+    key = SigningKey.generate()
     async with aclosing(await gateway.login("supervisor")) as client:
         for body, status, reason in (
                 (_export(start, reference=""), 400, "requisition reference"),
@@ -124,7 +125,7 @@ async def test_an_export_of_a_period_erased_or_never_recorded_fails_or_lists_gap
     that cannot be placed (the camera was removed meanwhile) fails the export with the reason."""
     objects, buckets = store
     start = datetime.now(UTC) - timedelta(hours=3)
-    key = ExportKey.generate()
+    key = SigningKey.generate()
     async with aclosing(await gateway.login("supervisor")) as client:
         asked = (await client.post("/api/exports", json=_export(start))).json()
         await build_next(gateway.rt.require_pool(), objects, buckets, key)
@@ -135,3 +136,35 @@ async def test_an_export_of_a_period_erased_or_never_recorded_fails_or_lists_gap
         await build_next(gateway.rt.require_pool(), objects, buckets, key)
         failed = (await client.get(f"/api/exports/{second['id']}")).json()
         assert failed["state"] == "failed" and "parvis" in failed["error"]
+
+
+async def test_signing_keys_are_published_and_their_creation_and_rotation_journaled_R13(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    first, second, recording = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    assert await announce(db, first, purpose="export", service="retention")
+    assert not await announce(db, first, purpose="export", service="retention"), "seen already"
+    assert await announce(db, recording, purpose="recording", service="recorder")
+    assert await announce(db, second, purpose="export", service="retention")
+    async with gateway.client() as anonymous:  # published to anyone: public halves only
+        response = await anonymous.get("/api/keys")
+    assert response.status_code == 200
+    keys = {k["fingerprint"]: k for k in response.json()}
+    assert set(keys) == {first.fingerprint(), second.fingerprint(), recording.fingerprint()}
+    assert keys[first.fingerprint()]["retired_at"] is not None
+    assert keys[second.fingerprint()]["retired_at"] is None
+    assert keys[recording.fingerprint()]["purpose"] == "recording"
+    assert keys[second.fingerprint()]["public_pem"] == second.public_pem().decode()
+    assert "PRIVATE" not in response.text
+    journal = [(r["action"], json.loads(r["details"])) for r in await db.fetch(
+        "SELECT action, details FROM audit_log WHERE action LIKE 'key.%' ORDER BY id")]
+    assert [(a, d["purpose"], d["fingerprint"], d["replaces"]) for a, d in journal] == [
+        ("key.created", "export", first.fingerprint(), []),
+        ("key.created", "recording", recording.fingerprint(), []),
+        ("key.rotated", "export", second.fingerprint(), [first.fingerprint()])]
+    # The old key put back (a rollback of the secret): journaled, and it is current again.
+    await announce(db, first, purpose="export", service="retention")
+    assert await db.fetchval("SELECT action FROM audit_log ORDER BY id DESC LIMIT 1") == \
+        "key.reinstated"
+    assert await db.fetchval("SELECT fingerprint FROM signing_keys WHERE purpose = 'export' "
+                             "AND retired_at IS NULL") == first.fingerprint()

@@ -61,15 +61,15 @@ async def _connected(data: Path) -> AsyncIterator[tuple[Any, Any, Any]]:
 def _run(args: argparse.Namespace,
          work: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
     from vigie.exports.package import ExportError
-    from vigie.exports.signing import ExportKeyError
     from vigie.holds import HoldError
     from vigie.log import configure_logging
     from vigie.settings import SettingsError
+    from vigie.signing import SigningKeyError
 
     configure_logging(level="warning", fmt="console", service="cli")  # on stderr: stdout is output
     try:
         return asyncio.run(work(args))
-    except (CommandError, HoldError, SettingsError, ExportError, ExportKeyError) as exc:
+    except (CommandError, HoldError, SettingsError, ExportError, SigningKeyError) as exc:
         print(f"vigie {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -12,24 +12,26 @@ from vigie.cli.admin_commands import CommandError, _connected, _data_option, _pe
 
 
 def _export_key(data: Path):  # type: ignore[no-untyped-def]
-    from vigie.exports.signing import ExportKey
+    from vigie.signing import SigningKey
 
     key = cli_settings(data).export_key
     if key is None:
         raise CommandError("VIGIE_EXPORT_KEY is not set: exports are signed with the deployment's "
                            "export key (openssl genpkey -algorithm ed25519)")
-    return ExportKey.from_pem(key.get_secret_value())
+    return SigningKey.from_pem(key.get_secret_value())
 
 
 async def _export_create(args: argparse.Namespace) -> int:
     from vigie.exports.create import create_export
     from vigie.exports.package import Requisition
+    from vigie.signing_keys import announce
 
     key = _export_key(args.data)
     requisition = Requisition(reference=args.requisition, officer=args.officer,
                               recipient=args.recipient, medium=args.medium, reason=args.reason,
                               created_by=args.by)
     async with _connected(args.data) as (pool, store, buckets):
+        await announce(pool, key, purpose="export", service=f"cli:{args.by}")
         result = await create_export(pool, store, buckets, key=key, cameras=args.camera,
                                      start=_period(args.start), end=_period(args.end),
                                      requisition=requisition, out_dir=args.out)
@@ -54,7 +56,10 @@ def _export_verify(args: argparse.Namespace) -> int:
     verdict = verify_package(args.package, trusted_fingerprint=args.fingerprint)
     if verdict.ok:
         print(f"{args.package}: {verdict.files} files, every SHA-256 and the signature hold "
-              f"(key {verdict.fingerprint})")
+              f"(key {verdict.fingerprint}); ONVIF files signed; {verdict.chained} segment(s) "
+              "checked against the recorder's signed chain")
+        for note in verdict.notes:
+            print(f"  note: {note}")
         return 0
     print(f"{args.package}: {verdict.problems[0]}", file=sys.stderr)
     for more in verdict.problems[1:]:

@@ -15,9 +15,9 @@ from pathlib import Path
 import asyncpg
 
 from vigie.exports.package import ExportError, Progress, Requisition, build_package
-from vigie.exports.signing import ExportKey
 from vigie.holds import HoldError, HoldRequest, create_hold
 from vigie.register import Entry, record
+from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
 MAX_PERIOD = timedelta(hours=72)  # per export: a requisition asks for a place and a time
@@ -65,7 +65,7 @@ def check_request(cameras: list[str], start: datetime, end: datetime,
 
 
 async def create_export(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
-                        key: ExportKey, cameras: list[str], start: datetime, end: datetime,
+                        key: SigningKey, cameras: list[str], start: datetime, end: datetime,
                         requisition: Requisition, out_dir: Path) -> ExportResult:
     grouped = check_request(cameras, start, end, requisition)
     return await hold_and_build(pool, store, buckets, key=key, grouped=grouped, start=start,
@@ -73,7 +73,7 @@ async def create_export(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets
 
 
 async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
-                         key: ExportKey, grouped: dict[str, list[str]], start: datetime,
+                         key: SigningKey, grouped: dict[str, list[str]], start: datetime,
                          end: datetime, requisition: Requisition, out_dir: Path,
                          progress: Progress | None = None) -> ExportResult:
     """Hold what the request covers (one hold per commune), build the package, journal it."""

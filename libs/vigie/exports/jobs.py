@@ -21,9 +21,9 @@ import asyncpg
 
 from vigie.exports.create import check_request, hold_and_build
 from vigie.exports.package import ExportError, Requisition
-from vigie.exports.signing import ExportKey
 from vigie.log import get_logger
 from vigie.register import Entry, record
+from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
 log = get_logger(__name__)
@@ -88,7 +88,7 @@ async def list_exports(pool: asyncpg.Pool, communes: tuple[str, ...]) -> list[di
 
 
 async def build_next(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
-                     key: ExportKey) -> int | None:
+                     key: SigningKey) -> int | None:
     """Build the oldest queued export, if any; returns its id."""
     row = await pool.fetchrow(CLAIM_SQL, STALE)
     if row is None:

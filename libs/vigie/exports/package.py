@@ -10,6 +10,7 @@ temporary name and renamed when complete: nothing half-written is ever taken for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -26,9 +27,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import av
 
+from vigie.exports.onvif import MOVFLAGS, ExportInfo, OnvifWriter, Source, signature_layout
 from vigie.exports.record_pdf import write_record
-from vigie.exports.signing import ExportKey
 from vigie.exports.texts import lisez_moi, player_html
+from vigie.provenance import iso as provenance_iso
+from vigie.signing import SigningKey
+from vigie.signing_keys import public_keys
 from vigie.storage.objects import ObjectStore
 
 FORMAT = "vigie-export/1"
@@ -61,6 +65,20 @@ class Piece:
     end: datetime
     sha256: str
     mask_version: int | None
+    provenance: dict[str, Any] | None = None  # the recorder's signed link (vigie.provenance)
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Piece:
+        link = None
+        if row["link"] is not None:
+            link = {"seq": row["seq"], "start": provenance_iso(row["chain_start"]),
+                    "end": provenance_iso(row["chain_end"]), "sha256": row["chain_sha256"],
+                    "payload_sha256": row["payload_sha256"], "frames": row["frames"],
+                    "mask_version": row["mask_version"], "prev": row["prev_link"],
+                    "link": row["link"], "signature": row["signature"],
+                    "key": row["key_fingerprint"]}
+        return cls(row["evidence_key"], row["source_key"], row["segment_start"],
+                   row["segment_end"], row["sha256"], row["mask_version"], link)
 
 
 @dataclass
@@ -77,10 +95,15 @@ class CameraPart:
 
 
 ITEMS_SQL = """
-SELECT h.commune, c.slug, c.name, c.location, i.evidence_key, i.source_key, i.segment_start,
-       i.segment_end, i.sha256, s.mask_version
+SELECT h.commune, c.slug, c.name, c.location, c.latitude, c.longitude, c.sensor_index,
+       i.evidence_key, i.source_key, i.segment_start, i.segment_end, i.sha256,
+       coalesce(s.mask_version, sc.mask_version) AS mask_version,
+       sc.seq, sc.payload_sha256, sc.frames, sc.prev_link, sc.link, sc.signature,
+       sc.key_fingerprint, sc.sha256 AS chain_sha256, sc.start_time AS chain_start,
+       sc.end_time AS chain_end
 FROM hold_items i JOIN holds h ON h.id = i.hold_id JOIN cameras c ON c.id = i.camera_id
 LEFT JOIN segments s ON s.object_key = i.source_key AND s.camera_id = i.camera_id
+LEFT JOIN segment_chain sc ON sc.object_key = i.source_key AND sc.camera_id = i.camera_id
 WHERE i.hold_id = ANY($1::bigint[]) AND i.erased_at IS NULL
 ORDER BY h.commune, c.slug, i.segment_start
 """
@@ -104,23 +127,34 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def join_segments(segments: list[tuple[datetime, bytes | Path]], out_path: Path) -> int:
+def join_segments(segments: list[tuple[datetime, bytes | Path]], out_path: Path,
+                  onvif: tuple[Path, ExportInfo, SigningKey] | None = None) -> int:
     """Remux fragmented-MP4 segments (bytes, or files read one at a time) into one MP4 without
-    re-encoding; returns the packets written. Each segment's timestamps start at 0: they are
-    shifted by the segment's start."""
+    re-encoding — and, given `onvif`, in the same pass into a signed ONVIF export file; returns
+    the packets written. Each segment's timestamps start at 0: they are shifted by the segment's
+    start."""
     first_start = segments[0][0]
     packets = 0
-    with av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        stream = None
+    with contextlib.ExitStack() as stack:
+        outputs = [stack.enter_context(av.open(str(out_path), "w", format="mp4",
+                                               options={"movflags": "+faststart"}))]
+        writer = None
+        if onvif is not None:
+            onvif_path, info, key = onvif
+            writer = OnvifWriter(stack.enter_context(onvif_path.open("wb")), info)
+            outputs.append(av.open(writer, "w", format="mp4", options={"movflags": MOVFLAGS}))
+        streams: list[Any] = []
         last_dts = -1
         for start, data in segments:
             offset = round((start - first_start).total_seconds() * 90_000)
             source_file = str(data) if isinstance(data, Path) else io.BytesIO(data)
             with av.open(source_file, "r", format="mp4") as src:
                 source = src.streams.video[0]
-                if stream is None:  # the stored stream's own parameters, copied as they are
-                    stream = out.add_stream_from_template(source)
-                    stream.time_base = TIME_BASE
+                if not streams:  # the stored stream's own parameters, copied as they are
+                    for out in outputs:
+                        stream = out.add_stream_from_template(source)
+                        stream.time_base = TIME_BASE
+                        streams.append(stream)
                 for packet in src.demux(source):
                     if packet.dts is None or packet.size == 0:
                         continue
@@ -128,12 +162,16 @@ def join_segments(segments: list[tuple[datetime, bytes | Path]], out_path: Path)
                     shown = packet.pts if packet.pts is not None else packet.dts
                     pts = int(shown * packet.time_base / TIME_BASE) + offset
                     dts = max(dts, last_dts + 1)
-                    packet.stream = stream
-                    packet.time_base = TIME_BASE
-                    packet.dts, packet.pts = dts, max(pts, dts)
-                    out.mux(packet)
+                    for out, stream in zip(outputs, streams, strict=True):
+                        packet.stream = stream
+                        packet.time_base = TIME_BASE
+                        packet.dts, packet.pts = dts, max(pts, dts)
+                        out.mux(packet)
                     last_dts = dts
                     packets += 1
+        if writer is not None and onvif is not None:
+            outputs[1].close()  # the fragments flushed before the signed meta box goes last
+            writer.finish(onvif[2])
     return packets
 
 
@@ -160,7 +198,7 @@ def _iso(moment: datetime) -> str:
 async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str,
                         hold_ids: list[int],
                         requisition: Requisition, periods: dict[str, tuple[datetime, datetime]],
-                        missing: dict[str, list[dict[str, str]]], key: ExportKey,
+                        missing: dict[str, list[dict[str, str]]], key: SigningKey,
                         out_dir: Path, export_id: str, progress: Progress | None = None) -> Path:
     """The package folder `out_dir/<export_id>` and its ZIP beside it; returns the folder.
     `progress` hears the share of the evidence copies written into videos (0–100)."""
@@ -171,9 +209,15 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
     work = out_dir / f".{export_id}.partial"
     shutil.rmtree(work, ignore_errors=True)
     (work / "videos").mkdir(parents=True)
+    (work / "onvif").mkdir()
     try:
-        cameras = await _write_videos(store, evidence, rows, work, periods, missing, progress)
+        cameras = await _write_videos(store, evidence, rows, work, periods, missing, progress,
+                                      onvif=(key, requisition.created_by))
         manifest = _manifest(export_id, hold_ids, requisition, cameras, key)
+        fingerprints = {p["provenance"]["key"] for c in cameras for part in c["parts"]
+                        for p in part["segments"] if p.get("provenance") and
+                        p["provenance"]["key"]}
+        manifest["recording_keys"] = await public_keys(pool, fingerprints)
         # Hashing and zipping gigabytes: off the event loop.
         await asyncio.to_thread(_finish, work, manifest, key, out_dir, export_id)
     except BaseException:
@@ -185,7 +229,7 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
     return final
 
 
-def _finish(work: Path, manifest: dict[str, Any], key: ExportKey, out_dir: Path,
+def _finish(work: Path, manifest: dict[str, Any], key: SigningKey, out_dir: Path,
             export_id: str) -> None:
     """The texts, the manifest listing every file, its signature, SHA256SUMS, the ZIP; then the
     renames that make the package visible under its name."""
@@ -213,7 +257,8 @@ def _finish(work: Path, manifest: dict[str, Any], key: ExportKey, out_dir: Path,
 async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Record], work: Path,
                         periods: dict[str, tuple[datetime, datetime]],
                         missing: dict[str, list[dict[str, str]]],
-                        progress: Progress | None) -> list[dict[str, Any]]:
+                        progress: Progress | None, *,
+                        onvif: tuple[SigningKey, str]) -> list[dict[str, Any]]:
     done, total = 0, max(1, len(rows))
     downloads = work.parent / f"{work.name}.pieces"  # outside the package, removed after
     downloads.mkdir()
@@ -226,8 +271,7 @@ async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Re
         commune, slug = camera_id.split("/", 1)
         name = camera_rows[0]["name"] if camera_rows else slug
         location = camera_rows[0]["location"] if camera_rows else ""
-        pieces = [Piece(r["evidence_key"], r["source_key"], r["segment_start"], r["segment_end"],
-                        r["sha256"], r["mask_version"]) for r in camera_rows]
+        pieces = [Piece.of(r) for r in camera_rows]
         parts = []
         for n, part in enumerate(stretches(pieces), start=1):
             data: list[tuple[datetime, bytes | Path]] = []
@@ -243,18 +287,30 @@ async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Re
                 done += 1
                 if progress is not None:
                     await progress(done * 100 // total)
-            base = f"videos/{commune}-{slug}-{n}"
-            await asyncio.to_thread(join_segments, data, work / f"{base}.mp4")
+            base = f"{commune}-{slug}-{n}"
+            first = camera_rows[0]
+            info = ExportInfo(
+                unit_name="Vigie", unit_url="", operator=onvif[1],
+                exported_at=datetime.now(UTC).replace(microsecond=0), start=part.start,
+                sources=(Source(1, name, f"vigie:{camera_id}",
+                                "" if first["sensor_index"] is None
+                                else str(first["sensor_index"])),),
+                place=location, latitude=first["latitude"], longitude=first["longitude"])
+            await asyncio.to_thread(join_segments, data, work / f"videos/{base}.mp4",
+                                    (work / f"onvif/{base}.mp4", info, onvif[0]))
             await asyncio.to_thread(shutil.rmtree, downloads)
             downloads.mkdir()
-            (work / f"{base}.vtt").write_text(
+            (work / f"videos/{base}.vtt").write_text(
                 webvtt(part.start, part.end, camera=camera_id, name=name, location=location),
                 encoding="utf-8")
-            parts.append({"video": f"{base}.mp4", "captions": f"{base}.vtt",
+            parts.append({"video": f"videos/{base}.mp4", "captions": f"videos/{base}.vtt",
+                          "onvif": f"onvif/{base}.mp4",
+                          "onvif_signature": signature_layout(work / f"onvif/{base}.mp4"),
                           "start": _iso(part.start), "end": _iso(part.end),
                           "segments": [{"source_key": p.source_key, "sha256": p.sha256,
                                         "start": _iso(p.start), "end": _iso(p.end),
-                                        "mask_version": p.mask_version} for p in part.pieces]})
+                                        "mask_version": p.mask_version,
+                                        "provenance": p.provenance} for p in part.pieces]})
         cameras.append({
             "camera": camera_id, "name": name, "location": location,
             "period": {"start": _iso(start), "end": _iso(end)},
@@ -264,7 +320,7 @@ async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Re
 
 
 def _manifest(export_id: str, hold_ids: list[int], requisition: Requisition,
-              cameras: list[dict[str, Any]], key: ExportKey) -> dict[str, Any]:
+              cameras: list[dict[str, Any]], key: SigningKey) -> dict[str, Any]:
     return {
         "format": FORMAT, "export_id": export_id, "created_at": _iso(datetime.now(UTC)),
         "created_by": requisition.created_by, "holds": hold_ids,

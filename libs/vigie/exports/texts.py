@@ -17,6 +17,8 @@ def lisez_moi(manifest: dict[str, Any]) -> str:
         + (f", {len(c['gaps'])} période(s) manquante(s) (voir manifest.json, « gaps »)"
            if c["gaps"] else "")
         for c in manifest["cameras"])
+    onvif_commands = "\n".join(_onvif_commands(p) for c in manifest["cameras"]
+                               for p in c["parts"] if p.get("onvif_signature"))
     return f"""EXTRACTION D'IMAGES DE VIDÉOPROTECTION — {manifest['export_id']}
 
 Réquisition : {req['reference']} — {req['officer']}
@@ -51,8 +53,42 @@ Dans ce dossier, sous Linux ou macOS (ou Windows avec Git Bash / WSL) :
       donne l'empreinte de la clé ({manifest['signing_key']['fingerprint']}) : la comparer avec
       celle que publie le service de vidéoprotection (elle figure aussi à son registre des accès).
 
+3. FICHIERS AU FORMAT D'EXPORT ONVIF (dossier onvif/)
+Chaque vidéo existe aussi au format « ONVIF Export File Format » (MP4 fragmenté, mêmes images
+octet pour octet), que lisent et vérifient les outils compatibles ONVIF (par exemple ONVIF Export
+File Player) : caméra et unité d'export (boîte suep), heure de début corrigée (cstb), lieu (loci),
+signature RSASSA-PSS du fichier entier (sibo) et son certificat (cert), émis par la clé
+d'extraction ci-dessus. Vérification avec openssl seul, pour chaque fichier :
+{onvif_commands}
+      doit répondre « Verified OK » ;
+  openssl x509 -inform DER -in cert.der -noout -issuer
+      l'émetteur porte l'empreinte de la clé d'extraction (serialNumber).
+
+4. PROVENANCE DEPUIS L'ENREGISTREMENT
+L'enregistreur a signé chaque segment de 60 s au moment où il l'a stocké (clé d'enregistrement,
+distincte de la clé d'extraction) : heure de début et de fin, empreinte du fichier et des images,
+nombre d'images, et le lien du segment précédent (une chaîne). manifest.json les reproduit
+(« provenance » de chaque segment ; clés publiques dans « recording_keys »). La commande
+`vigie export verify` vérifie ces signatures, la continuité de la chaîne et que les images des
+vidéos sont exactement celles que l'enregistreur a signées : les images, l'heure et l'absence de
+coupure sont celles de l'enregistrement, pas seulement celles de l'extraction.
+
 Une copie de ce dossier peut être vérifiée de la même façon par toute personne qui la reçoit.
 """
+
+
+def _onvif_commands(part: dict[str, Any]) -> str:
+    at = part["onvif_signature"]
+    return (f"  f={part['onvif']}\n"
+            f"  dd if=$f of=signature.bin bs=1 skip={at['signature_offset']} "
+            f"count={at['signature_length']} status=none\n"
+            f"  dd if=$f of=cert.der bs=1 skip={at['certificate_offset']} "
+            f"count={at['certificate_length']} status=none\n"
+            f"  cp $f zero.mp4 && dd if=/dev/zero of=zero.mp4 bs=1 seek={at['signature_offset']} "
+            f"count={at['signature_length']} conv=notrunc status=none\n"
+            "  openssl x509 -inform DER -in cert.der -pubkey -noout > cert.pem\n"
+            "  openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:20 "
+            "-verify cert.pem -signature signature.bin zero.mp4")
 
 
 PLAYER = """<!doctype html>

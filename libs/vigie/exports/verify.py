@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from vigie.exports.signing import fingerprint, signature_holds
+from vigie import provenance
+from vigie.exports import onvif
+from vigie.media.payload import split_payload
+from vigie.signing import fingerprint, signature_holds
 
 SIGNED = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -25,31 +31,54 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
     files: int = 0
     fingerprint: str = ""
+    notes: list[str] = field(default_factory=list)  # what could not be checked, and why
+    chained: int = 0  # segments whose recorder's link was checked
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def _reader(package: Path) -> tuple[set[str], Callable[[str], bytes]]:
-    """The package's file names (relative, POSIX) and a way to read each."""
+@dataclass
+class _Package:
+    names: set[str]
+    read: Callable[[str], bytes]
+    path: Callable[[str], Path]  # a file on disk (a ZIP's member is extracted to scratch)
+
+
+def _reader(package: Path, scratch: Path) -> _Package:
+    """The package's file names (relative, POSIX) and ways to read each."""
     if package.is_dir():
         names = {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()}
-        return names, lambda name: (package / name).read_bytes()
+        return _Package(names, lambda name: (package / name).read_bytes(),
+                        lambda name: package / name)
     archive = zipfile.ZipFile(package)
     entries = [i.filename for i in archive.infolist() if not i.is_dir()]
     roots = {PurePosixPath(n).parts[0] for n in entries}
     prefix = f"{roots.pop()}/" if len(roots) == 1 and all("/" in n for n in entries) else ""
     names = {n.removeprefix(prefix) for n in entries}
-    return names, lambda name: archive.read(prefix + name)
+
+    def extracted(name: str) -> Path:
+        target = scratch / hashlib.sha256(name.encode()).hexdigest()
+        with archive.open(prefix + name) as src, target.open("wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        return target
+
+    return _Package(names, lambda name: archive.read(prefix + name), extracted)
 
 
 def verify_package(package: Path, *, trusted_fingerprint: str | None = None) -> Verdict:
+    with tempfile.TemporaryDirectory(prefix="vigie-verify-") as scratch:
+        return _verify(package, Path(scratch), trusted_fingerprint)
+
+
+def _verify(package: Path, scratch: Path, trusted_fingerprint: str | None) -> Verdict:
     verdict = Verdict()
     try:
-        names, read = _reader(package)
+        pkg = _reader(package, scratch)
     except (OSError, zipfile.BadZipFile) as exc:
         return Verdict([f"{package}: not a package folder or ZIP ({exc})"])
+    names, read = pkg.names, pkg.read
     unsafe = sorted(n for n in names if n.startswith("/") or ".." in PurePosixPath(n).parts)
     if unsafe:
         return Verdict([f"{unsafe[0]}: a path outside the package"])
@@ -94,4 +123,59 @@ def verify_package(package: Path, *, trusted_fingerprint: str | None = None) -> 
         verdict.problems.append(f"{PUBLIC_KEY}: fingerprint {verdict.fingerprint} is not the "
                                 f"deployment's ({trusted_fingerprint}): signed by another key")
     verdict.files = len(listed)
+    if not verdict.problems:  # the media checks stand on files the signature covers
+        _check_media(pkg, manifest, public_key, verdict)
     return verdict
+
+
+def _check_media(pkg: _Package, manifest: dict[str, Any], export_pem: bytes,
+                 verdict: Verdict) -> None:
+    """Each ONVIF file's own signature; each segment's link from the recorder (its fields, its
+    signature, its place after the previous segment) and its picture data in both videos."""
+    keys = {fp: pem.encode() for fp, pem in manifest.get("recording_keys", {}).items()}
+    for camera in manifest.get("cameras", []):
+        for part in camera.get("parts", []):
+            if part.get("onvif"):
+                problem = onvif.verify_file(pkg.path(part["onvif"]), export_pem)
+                if problem:
+                    verdict.problems.append(f"{part['onvif']}: {problem}")
+            _check_chain(pkg, camera["camera"], part, keys, verdict)
+
+
+def _check_chain(pkg: _Package, camera: str, part: dict[str, Any], keys: dict[str, bytes],
+                 verdict: Verdict) -> None:
+    segments = part.get("segments", [])
+    links = [s.get("provenance") for s in segments]
+    if not all(links):
+        verdict.notes.append(f"{part['video']}: {sum(1 for x in links if not x)} segment(s) "
+                             "recorded without the recorder's chain (before it existed)")
+        return
+    previous: dict[str, Any] | None = None
+    for seg, data in zip(segments, links, strict=True):
+        assert data is not None
+        link = provenance.Link.from_dict(camera, data)
+        if data["sha256"] != seg["sha256"]:
+            verdict.problems.append(f"{part['video']}: segment {seg['start']}: the recorder "
+                                    "signed another file than the evidence copy")
+            return
+        problem = provenance.check_link(link, data["link"], data.get("signature"),
+                                        keys.get(data.get("key") or ""))
+        if problem.startswith("not signed"):
+            verdict.notes.append(f"{part['video']}: segment {seg['start']}: {problem}")
+        elif problem:
+            verdict.problems.append(f"{part['video']}: segment {seg['start']}: {problem}")
+            return
+        if previous is not None and (link.prev != previous["link"]
+                                     or link.seq != previous["seq"] + 1):
+            verdict.problems.append(f"{part['video']}: the recorder's chain is broken before "
+                                    f"{seg['start']} (a segment was taken out)")
+            return
+        previous = data
+    frames = [int(d["frames"]) for d in links if d]
+    expected = [d["payload_sha256"] for d in links if d]
+    for video in (part["video"], part.get("onvif")):
+        if video and split_payload(pkg.path(video), frames) != expected:
+            verdict.problems.append(f"{video}: its pictures are not the ones the recorder "
+                                    "signed")
+            return
+    verdict.chained += len(segments)

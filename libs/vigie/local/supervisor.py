@@ -26,7 +26,6 @@ from vigie.accounts import totp_uri
 from vigie.bus.permissions import all_users
 from vigie.bus.streams import StreamLimits
 from vigie.catalog import SERVICES
-from vigie.exports.signing import ExportKey
 from vigie.local import demo
 from vigie.local.servers import (
     ManagedProcess,
@@ -43,6 +42,7 @@ from vigie.local.servers import (
 from vigie.log import get_logger
 from vigie.provision import provision
 from vigie.settings import CommonSettings
+from vigie.signing import SigningKey
 
 log = get_logger("vigie.run")
 
@@ -160,7 +160,8 @@ def load_secrets(data: Path) -> dict[str, Any]:
         "s3_secret_key": lambda: secrets.token_hex(20),
         "pg_app_password": lambda: secrets.token_urlsafe(18),
         "register_key": lambda: secrets.token_hex(32),
-        "export_key": lambda: ExportKey.generate().private_pem(),
+        "export_key": lambda: SigningKey.generate().private_pem(),
+        "recording_key": lambda: SigningKey.generate().private_pem(),
     }
     missing = {k: make() for k, make in wanted.items() if k not in values}
     if missing:
@@ -291,6 +292,8 @@ class Supervisor:
                 env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
                 if service == "retention":  # builds the exports: the one holder of the key
                     env["VIGIE_EXPORT_KEY"] = sec["export_key"]
+                if service == "recorder":  # signs each segment's link as it stores it
+                    env["VIGIE_RECORDING_KEY"] = sec["recording_key"]
                 env[prefix + "HTTP_HOST"] = "127.0.0.1"
                 argv = [sys.executable, "-m", "vigie.cli.main", "service", service]
                 proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env,

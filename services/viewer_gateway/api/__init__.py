@@ -42,8 +42,9 @@ UI_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-ROUTERS = tuple(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
-                                   alarms, views, users, holds, exports, register))
+ROUTERS = (*(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
+                                alarms, views, users, holds, exports, register)),
+           exports.keys_router)
 
 
 def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:

@@ -12,9 +12,15 @@ from vigie.bus.events import ExportDelivered, publish_event_or_log
 from vigie.exports.jobs import ExportRequest, list_exports, request_export
 from vigie.exports.package import ExportError, Requisition
 from vigie.register import Entry, record
+from vigie.signing_keys import published
 
 from services.viewer_gateway.api.deps import PROBLEMS, ExportUser, GatewayDep, allow, camera_row
-from services.viewer_gateway.api.models import ExportCreate, ExportDelivery, ExportView
+from services.viewer_gateway.api.models import (
+    ExportCreate,
+    ExportDelivery,
+    ExportView,
+    SigningKeyView,
+)
 from services.viewer_gateway.auth import User
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
@@ -114,3 +120,12 @@ async def post_delivery(export_id: int, body: ExportDelivery, user: ExportUser,
             commune=export.commune, export=export_id, package=export.package or "",
             reference=export.reference, delivered_to=body.delivered_to, medium=body.medium))
     return await _one(gw, user, export_id)
+
+
+keys_router = APIRouter(prefix="/api/keys", tags=["exports"])
+
+
+@keys_router.get("", summary="The deployment's signing keys (public halves and fingerprints): an "
+                 "investigator compares a package's with these. No session needed.")
+async def get_keys(gw: GatewayDep) -> list[SigningKeyView]:
+    return [SigningKeyView(**k) for k in await published(gw.pool)]

@@ -378,3 +378,12 @@ class ExportView(BaseModel):
     delivered_medium: str | None
     delivered_at: datetime | None
     delivered_by: str | None
+
+
+class SigningKeyView(BaseModel):
+    fingerprint: str = Field(description="SHA256:<base64> of the public key's DER form")
+    purpose: Literal["export", "recording"] = Field(
+        description="export: signs packages' manifests; recording: the recorder's chain")
+    public_pem: str
+    first_seen: datetime = Field(description="When the service holding it first announced it")
+    retired_at: datetime | None = Field(description="When another key of the purpose took over")

@@ -1,5 +1,6 @@
-"""The deployment's export key (Ed25519): signs every package's manifest. Its fingerprint is what an
-investigator compares with the one the deployment publishes."""
+"""The deployment's Ed25519 signing keys: the export key signs every package's manifest, the
+recording key each link of the recorder's chain. Their fingerprints are what an investigator compares
+with the ones the deployment publishes (GET /api/keys)."""
 
 from __future__ import annotations
 
@@ -11,34 +12,34 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 
-class ExportKeyError(ValueError):
-    """The configured export key cannot be used (a clear line for the operator)."""
+class SigningKeyError(ValueError):
+    """A configured signing key cannot be used (a clear line for the operator)."""
 
 
-class ExportKey:
+class SigningKey:
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
 
     @classmethod
-    def generate(cls) -> ExportKey:
+    def generate(cls) -> SigningKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_pem(cls, pem: str | bytes) -> ExportKey:
+    def from_pem(cls, pem: str | bytes) -> SigningKey:
         data = pem.encode() if isinstance(pem, str) else pem
         if not data.lstrip().startswith(b"-----BEGIN"):
             # One line in an environment file: the PEM base64-encoded (base64 -w0 key.pem).
             try:
                 data = base64.b64decode(data, validate=True)
             except ValueError:
-                raise ExportKeyError("the export key is neither PEM nor base64 of a PEM") from None
+                raise SigningKeyError("the key is neither PEM nor base64 of a PEM") from None
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as exc:
-            raise ExportKeyError(f"the export key is not a PEM private key: {exc}") from None
+            raise SigningKeyError(f"the key is not a PEM private key: {exc}") from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise ExportKeyError("the export key must be an Ed25519 key "
-                                 "(openssl genpkey -algorithm ed25519)")
+            raise SigningKeyError("the key must be an Ed25519 key "
+                                  "(openssl genpkey -algorithm ed25519)")
         return cls(key)
 
     def private_pem(self) -> str:
@@ -54,6 +55,10 @@ class ExportKey:
 
     def sign(self, data: bytes) -> bytes:
         return self._private.sign(data)
+
+    @property
+    def private_key(self) -> Ed25519PrivateKey:
+        return self._private
 
 
 def public_pem(key: Ed25519PublicKey) -> bytes:
