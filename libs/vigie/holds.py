@@ -131,6 +131,24 @@ async def create_hold(pool: asyncpg.Pool, store: ObjectStore, *, recordings: str
     return await copy_covered(pool, store, hold_id, recordings=recordings, evidence=evidence)
 
 
+REUSABLE_SQL = """
+SELECT h.id FROM holds h
+WHERE h.state = 'active' AND h.kind = $1 AND h.reference = $2 AND h.commune = $3
+  AND h.period_start <= $4 AND h.period_end >= $5
+  AND NOT EXISTS (SELECT 1 FROM cameras c WHERE c.commune = $3 AND c.slug = ANY($6::text[])
+                  AND c.id NOT IN (SELECT camera_id FROM hold_cameras WHERE hold_id = h.id))
+ORDER BY h.id LIMIT 1
+"""
+
+
+async def reusable_hold(pool: asyncpg.Pool, request: HoldRequest) -> int | None:
+    """An active hold of the same kind, reference and commune covering the request's cameras and
+    period: a second export for one requisition reuses it rather than copying everything again."""
+    found = await pool.fetchval(REUSABLE_SQL, request.kind, request.reference, request.commune,
+                                request.period_start, request.period_end, request.cameras)
+    return int(found) if found is not None else None
+
+
 async def register_hold(pool: asyncpg.Pool, request: HoldRequest) -> int:
     """From its commit on, no sweep deletes a covered segment that has no copy yet."""
     async with pool.acquire() as conn, conn.transaction():
@@ -161,8 +179,10 @@ async def register_hold(pool: asyncpg.Pool, request: HoldRequest) -> int:
 
 
 async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, recordings: str,
-                       evidence: str) -> HoldReport:
-    """Copy every covered segment not copied yet (idempotent: resumes an interrupted hold)."""
+                       evidence: str,
+                       window: tuple[datetime, datetime] | None = None) -> HoldReport:
+    """Copy every covered segment not copied yet (idempotent: resumes an interrupted hold). The
+    report covers the hold's period, or `window` within it (an export reusing a wider hold)."""
     hold = await pool.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
     if hold is None:
         raise HoldError(f"no hold {hold_id}")
@@ -172,6 +192,7 @@ async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, 
     done = {r["source_key"]: r for r in await pool.fetch(
         "SELECT source_key, size_bytes FROM hold_items WHERE hold_id = $1", hold_id)}
     report = HoldReport(hold_id, [])
+    begin, finish = window or (hold["period_start"], hold["period_end"])
     for cam in cameras:
         coverage = CameraCoverage(cam["slug"])
         found: list[tuple[datetime, datetime]] = []
@@ -179,10 +200,11 @@ async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, 
                                     hold["period_end"]):
             key = seg["object_key"]
             if key in done or await _copy_one(pool, store, hold_id, seg, recordings, evidence):
-                coverage.copied += 1
-                coverage.size_bytes += seg["size_bytes"]
-                found.append((seg["start_time"], seg["end_time"]))
-        for start, end in uncovered(found, hold["period_start"], hold["period_end"]):
+                if seg["start_time"] < finish and seg["end_time"] > begin:
+                    coverage.copied += 1
+                    coverage.size_bytes += seg["size_bytes"]
+                    found.append((seg["start_time"], seg["end_time"]))
+        for start, end in uncovered(found, begin, finish):
             erased = await pool.fetchval(ERASED_SQL, f"{hold['commune']}/{cam['slug']}", start, end)
             coverage.missing.append(Missing(start, end, "erased" if erased else "not_recorded"))
         report.coverage.append(coverage)

@@ -226,3 +226,37 @@ async def test_an_altered_evidence_copy_stops_the_export_R17(
                             periods={"palaiseau/gare": (t0, t0 + timedelta(seconds=8))},
                             missing={}, key=SigningKey.generate(), out_dir=out, export_id="x")
     assert list(out.iterdir()) == [], "nothing half-written"
+
+
+async def test_a_second_export_of_one_requisition_reuses_its_hold_R18(
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
+) -> None:
+    objects, buckets = store
+    await commune(db)
+    cid = await camera(db, "gare")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    stored = await _recorded(db, objects, buckets.recordings, cid, start=t0, seconds=12)
+    key = SigningKey.generate()
+    wide = await create_export(db, objects, buckets, key=key, cameras=["palaiseau/gare"],
+                               start=t0, end=t0 + timedelta(seconds=12), requisition=REQUISITION,
+                               out_dir=tmp_path / "a")
+    # The officer asks again for a part of it (another medium): the same hold, no new copies.
+    narrow = await create_export(db, objects, buckets, key=key, cameras=["palaiseau/gare"],
+                                 start=t0 + timedelta(seconds=5), end=t0 + timedelta(seconds=7),
+                                 requisition=REQUISITION, out_dir=tmp_path / "b")
+    assert narrow.hold_ids == wide.hold_ids
+    assert await db.fetchval("SELECT count(*) FROM holds") == 1
+    assert await db.fetchval("SELECT count(*) FROM hold_items") == len(stored)
+    manifest = json.loads((narrow.folder / "manifest.json").read_text())
+    [part] = manifest["cameras"][0]["parts"]
+    assert len(part["segments"]) == 1 and narrow.gaps == 0, "only the segment of 5–7 s"
+    assert verify_package(narrow.folder, trusted_fingerprint=key.fingerprint()).ok
+    details = json.loads(await db.fetchval(
+        "SELECT details FROM audit_log WHERE action = 'export.created' ORDER BY id DESC LIMIT 1"))
+    assert details["holds_reused"] == wide.hold_ids
+    # Another requisition's reference is another hold (each released on its own).
+    other = Requisition(**{**REQUISITION.__dict__, "reference": "PV 2026/009999"})
+    third = await create_export(db, objects, buckets, key=key, cameras=["palaiseau/gare"],
+                                start=t0, end=t0 + timedelta(seconds=4), requisition=other,
+                                out_dir=tmp_path / "c")
+    assert third.hold_ids != wide.hold_ids

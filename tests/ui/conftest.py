@@ -5,6 +5,7 @@ under `make screenshots`)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+from playwright.async_api import Error as PlaywrightError
 from vigie.local import servers
 
 from tests.harness import REPO, demo_footage
@@ -138,3 +140,15 @@ async def ui(
     yield stack
     for context in stack.contexts:
         await context.close()
+
+
+LATE_S = 1.5
+
+
+async def answer_late(route: Route) -> None:
+    """A slow network or a busy gateway, for one kind of request."""
+    await asyncio.sleep(LATE_S)
+    try:
+        await route.continue_()
+    except PlaywrightError:  # the page aborted it meanwhile (a newer request superseded it)
+        pass

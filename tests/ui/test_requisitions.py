@@ -16,7 +16,7 @@ from vigie.exports.verify import verify_package
 from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
-from tests.ui.conftest import UiStack, shoot
+from tests.ui.conftest import LATE_S, UiStack, answer_late, shoot
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -72,3 +72,53 @@ async def test_a_supervisor_answers_a_requisition_from_the_screen_R17_R18(
     await expect(holds.first).to_contain_text("PV 2026/404")
     await shoot(page, "requisitions")
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'export.delivered'") == 1
+
+
+async def test_a_requisition_started_from_the_playback_timeline_is_prefilled_with_its_window(
+    ui: UiStack, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    await record_minute(db, objects, buckets.recordings, start_ns=int(start.timestamp() * 1e9),
+                        seconds=20)
+    page = await ui.login("supervisor", screen="relecture/gare")
+    picker = page.get_by_role("form", name="Période")
+    await picker.get_by_label("Du", exact=True).fill(
+        (start - timedelta(minutes=1)).astimezone(PARIS).strftime(LOCAL))
+    await picker.get_by_label("Au", exact=True).fill(
+        (start + timedelta(minutes=1)).astimezone(PARIS).strftime(LOCAL))
+    await picker.get_by_role("button", name="Afficher la frise").click()
+    extract = page.get_by_role("button", name="Extraire pour une réquisition…")
+    await expect(extract).to_be_visible()
+    canvas = page.locator("canvas[data-from]")
+    asked_from = (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    await expect(canvas).to_have_attribute("data-from", asked_from)  # not the preset's hour
+    shown = [datetime.fromisoformat((await canvas.get_attribute(a) or "").replace("Z", "+00:00"))
+             for a in ("data-from", "data-to")]
+    await extract.click()
+    await page.locator("body[data-ecran='requisitions']").wait_for()
+    form = page.get_by_role("form", name="Nouvelle réquisition")
+    await expect(form.get_by_label("Gare")).to_be_checked()
+    for label, moment in zip(("Du", "Au"), shown, strict=True):
+        value = await form.get_by_label(label, exact=True).input_value()
+        local = moment.astimezone(PARIS).replace(microsecond=0, tzinfo=None)
+        assert abs((datetime.fromisoformat(value) - local).total_seconds()) <= 1, (label, value)
+
+
+async def test_the_latest_answer_wins_and_the_superseded_request_is_aborted(ui: UiStack) -> None:
+    page = await ui.login("supervisor")
+    aborted: list[str] = []
+    page.on("requestfailed", lambda r: aborted.append(r.url) if "late=1" in r.url else None)
+
+    await page.route("**/api/cameras?late=1", answer_late)
+    outcome = await page.evaluate("""async () => {
+        const { latest, SUPERSEDED } = await import("/ui/js/api.js");
+        const cameras = latest();
+        const older = cameras.get("/api/cameras?late=1");
+        await new Promise((r) => setTimeout(r, 200));
+        const newer = await cameras.get("/api/cameras?late=0");
+        return { older: (await older) === SUPERSEDED, newer: Array.isArray(newer) && newer.length };
+    }""")
+    assert outcome == {"older": True, "newer": outcome["newer"]} and outcome["newer"] > 0
+    await page.wait_for_timeout(LATE_S * 1000 + 300)
+    assert aborted and all("late=1" in url for url in aborted), "the older request was aborted"

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Page, expect
 from vigie.local import servers
 from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.harness import eventually
-from tests.ui.conftest import COVER, UiStack, shoot
+from tests.ui.conftest import COVER, LATE_S, UiStack, answer_late, shoot
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -59,15 +59,6 @@ async def playing(page: Page, seconds: float = 0.5) -> None:
         "s => document.querySelector('video') && document.querySelector('video').currentTime > s",
         arg=seconds,
         timeout=20_000)
-
-
-LATE_S = 1.5
-
-
-async def answer_late(route: Route) -> None:
-    """A slow network or a busy gateway, for one kind of request."""
-    await asyncio.sleep(LATE_S)
-    await route.continue_()
 
 
 async def test_sign_in_messages_totp_and_the_wall_of_masked_tiles_R1_R38(
@@ -360,13 +351,15 @@ async def test_the_auditor_searches_the_register_and_sees_the_chain_verified_R14
 
     # A search answered late must not land over a newer one: the results hold only rows that match
     # the criteria on screen.
+    # The older search's request is aborted by the newer one (api.js, latest answer wins).
     await auditor.route("**/api/register?*action=login*", answer_late)
-    async with auditor.expect_response(lambda r: "action=login" in r.url) as slow:
+    async with auditor.expect_event("requestfailed",
+                                    lambda r: "action=login" in r.url) as superseded:
         await auditor.get_by_role("button", name="Rechercher").click()
         await auditor.get_by_label("Action").fill("no.such.action")
         await auditor.get_by_role("button", name="Rechercher").click()
-    await (await slow.value).finished()
-    await auditor.wait_for_timeout(300)  # the page's own handling of that answer, if any
+    await superseded.value
+    await auditor.wait_for_timeout(LATE_S * 1000 + 300)  # past when its answer would have come
     await expect(rows).to_have_count(0)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from vigie.exports.package import ExportError, Progress, Requisition, build_package
-from vigie.holds import HoldError, HoldRequest, create_hold
+from vigie.holds import HoldError, HoldRequest, copy_covered, create_hold, reusable_hold
 from vigie.register import Entry, record
 from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
@@ -79,6 +79,7 @@ async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Bucket
     """Hold what the request covers (one hold per commune), build the package, journal it."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     hold_ids: list[int] = []
+    reused_ids: list[int] = []
     missing: dict[str, list[dict[str, str]]] = {}
     for commune, slugs in sorted(grouped.items()):
         try:
@@ -87,8 +88,14 @@ async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Bucket
                 cameras=slugs, period_start=start, period_end=end,
                 requested_by=requisition.created_by, reason=requisition.reason,
                 review_on=(datetime.now(UTC) + timedelta(days=365)).date()))
-            report = await create_hold(pool, store, recordings=buckets.recordings,
-                                       evidence=buckets.evidence, request=request)
+            reused = await reusable_hold(pool, request)
+            if reused is None:
+                report = await create_hold(pool, store, recordings=buckets.recordings,
+                                           evidence=buckets.evidence, request=request)
+            else:  # the requisition's hold already: copies what it lacks, reports our window
+                report = await copy_covered(pool, store, reused, recordings=buckets.recordings,
+                                            evidence=buckets.evidence, window=(start, end))
+                reused_ids.append(reused)
         except HoldError as exc:
             raise ExportError(str(exc)) from None
         hold_ids.append(report.hold_id)
@@ -112,6 +119,7 @@ async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Bucket
             details={"export_id": export_id, "reference": requisition.reference,
                      "officer": requisition.officer, "medium": requisition.medium,
                      "manifest_sha256": manifest_sha256, "holds": hold_ids,
+                     "holds_reused": reused_ids,
                      "key_fingerprint": key.fingerprint()}))
     return ExportResult(export_id, folder, out_dir / f"{export_id}.zip", manifest_sha256, hold_ids,
                         sum(len(g) for g in missing.values()))

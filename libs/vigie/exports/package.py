@@ -105,6 +105,7 @@ FROM hold_items i JOIN holds h ON h.id = i.hold_id JOIN cameras c ON c.id = i.ca
 LEFT JOIN segments s ON s.object_key = i.source_key AND s.camera_id = i.camera_id
 LEFT JOIN segment_chain sc ON sc.object_key = i.source_key AND sc.camera_id = i.camera_id
 WHERE i.hold_id = ANY($1::bigint[]) AND i.erased_at IS NULL
+  AND i.segment_start < $3 AND i.segment_end > $2
 ORDER BY h.commune, c.slug, i.segment_start
 """
 
@@ -202,7 +203,9 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
                         out_dir: Path, export_id: str, progress: Progress | None = None) -> Path:
     """The package folder `out_dir/<export_id>` and its ZIP beside it; returns the folder.
     `progress` hears the share of the evidence copies written into videos (0–100)."""
-    rows = await pool.fetch(ITEMS_SQL, hold_ids)
+    # A reused hold may cover more than asked: only what overlaps the periods goes in.
+    rows = await pool.fetch(ITEMS_SQL, hold_ids, min(p[0] for p in periods.values()),
+                            max(p[1] for p in periods.values()))
     final = out_dir / export_id
     if final.exists():
         raise ExportError(f"{final} exists already")

@@ -1,6 +1,9 @@
 // Administration: communes (retention, hours, exceptions), cameras (authorisation reference and
 // expiry; the RTSP address is write-only), users (roles, designation, TOTP enrolment).
-import { api } from "./api.js";
+import { api, latest, SUPERSEDED } from "./api.js";
+
+// Each list reloads after every change: the latest answer wins (a slow one never redraws over it).
+const lists = { communes: latest(), cameras: latest(), users: latest() };
 import { h, clear, ask, fields, frDate, frDateTime } from "./dom.js";
 import { HOLDERS, ROLES, cameraState } from "./fr.js";
 
@@ -33,7 +36,8 @@ function result() { return h("p", { role: "status" }); }
 function say(el, text, ok = true) { el.className = ok ? "ok" : "erreur"; el.textContent = text; }
 
 async function communes(panel, ctx) {
-  const list = await api.get("/api/communes");
+  const list = await lists.communes.get("/api/communes");
+  if (list === SUPERSEDED) return;
   clear(panel, list.map((c) => {
     const msg = result();
     const retention = h("form", { class: "ligne", "aria-label": `Conservation ${c.name}` },
@@ -82,7 +86,8 @@ async function communes(panel, ctx) {
 }
 
 async function cameras(panel, ctx, msg = result()) {
-  const list = await api.get("/api/cameras");
+  const list = await lists.cameras.get("/api/cameras");
+  if (list === SUPERSEDED) return;
   const add = h("form", { class: "ligne", "aria-label": "Nouvelle caméra" },
     h("label", {}, "Commune", h("select", { name: "commune", required: true },
       h("option", { value: "" }, "— choisir —"), ctx.communes.map((c) => h("option", { value: c.slug }, c.name)))),
@@ -131,7 +136,8 @@ async function cameras(panel, ctx, msg = result()) {
 }
 
 async function users(panel, ctx, msg = result()) {
-  const list = await api.get("/api/users");
+  const list = await lists.users.get("/api/users");
+  if (list === SUPERSEDED) return;
   const secret = h("div");
   const roleBoxes = Object.entries(ROLES).map(([k, v]) => h("label", {}, h("input", { type: "checkbox", name: `role-${k}` }), ` ${v}`));
   const communeBoxes = ctx.communes.map((c) => h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}` }), ` ${c.name}`));

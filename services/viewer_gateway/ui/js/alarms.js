@@ -1,7 +1,7 @@
 // Alarmes: what needs an agent now (a camera lost, masking failed, recordings late, an authorisation
 // about to expire), acknowledged by name; then the history. New alarms arrive over the session's
 // socket (app.js rings and counts them); this screen also asks every few seconds.
-import { api, query } from "./api.js";
+import { api, query, latest, superseded } from "./api.js";
 import { h, clear, frDateTime } from "./dom.js";
 import { ALARMS, fr } from "./fr.js";
 
@@ -17,9 +17,13 @@ export function mount(main, ctx) {
     h("h2", {}, "Historique"), h("table", { "aria-label": "Historique des alarmes" },
       h("thead", {}, h("tr", {}, ["Levée", "Caméra", "Alarme", "Acquittée par", "Close"].map((t) => h("th", {}, t)))), history));
 
+  const loads = latest(); // pushed events and the poll both reload: the latest answer wins
+
   async function load() {
+    const turn = loads.turn();
     try {
-      const [current, all] = await Promise.all([api.get("/api/alarms"), api.get(`/api/alarms${query({ state: "all", limit: 100 })}`)]);
+      const [current, all] = await Promise.all([turn.request("GET", "/api/alarms"), turn.request("GET", `/api/alarms${query({ state: "all", limit: 100 })}`)]);
+      if (!turn.current) return;
       const here = (a) => a.commune === ctx.commune;
       clear(open, current.filter(here).map((a) => h("tr", { dataset: { alarme: a.id, type: a.kind }, class: a.acknowledged_by ? "" : "non-acquittee" },
         h("td", {}, frDateTime(a.raised_at)), h("td", {}, a.camera_name), h("td", {}, ALARMS[a.kind] || a.kind),
@@ -31,7 +35,7 @@ export function mount(main, ctx) {
         h("td", {}, a.acknowledged_by || "—"), h("td", {}, frDateTime(a.cleared_at)))));
       status.textContent = current.filter(here).length ? "" : "Aucune alarme en cours.";
     } catch (err) {
-      status.textContent = fr(err.message);
+      if (!superseded(err, turn)) status.textContent = fr(err.message);
     }
   }
 
@@ -50,5 +54,5 @@ export function mount(main, ctx) {
   const timer = setInterval(load, POLL_MS);
   const onEvent = (e) => { if (e.detail.type === "alarm") load(); };
   document.addEventListener("vigie:event", onEvent);
-  return () => { clearInterval(timer); document.removeEventListener("vigie:event", onEvent); };
+  return () => { clearInterval(timer); loads.cancel(); document.removeEventListener("vigie:event", onEvent); };
 }

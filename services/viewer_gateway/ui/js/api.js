@@ -20,8 +20,8 @@ function detailOf(body, status) {
   return detail || `erreur ${status}`;
 }
 
-export async function request(method, path, body, { raw = false } = {}) {
-  const options = { method, headers: {}, credentials: "same-origin" };
+export async function request(method, path, body, { raw = false, signal } = {}) {
+  const options = { method, headers: {}, credentials: "same-origin", signal };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -51,4 +51,58 @@ export function query(params) {
   for (const [k, v] of Object.entries(params)) if (v !== "" && v !== null && v !== undefined) q.set(k, v);
   const s = q.toString();
   return s ? `?${s}` : "";
+}
+
+/** What a superseded request resolves to: an answer nobody should draw any more. */
+export const SUPERSEDED = Symbol("superseded");
+
+/**
+ * "Latest answer wins" for one thing a screen shows (a period's timeline, a search's results, a
+ * camera's mask versions): each new turn aborts the previous turn's request still on its way, and
+ * the previous turn knows it is no longer current — an older answer arriving late is never drawn
+ * over a newer one, whatever order the network delivers them in.
+ *
+ *   const versions = latest();
+ *   const answer = await versions.get(url);   // one request as its own turn
+ *   if (answer === SUPERSEDED) return;
+ *
+ *   const turn = seeks.turn();                 // several steps (request, decode…) as one turn
+ *   const response = await turn.request("GET", url, undefined, { raw: true });
+ *   if (!turn.current) return;
+ */
+export function latest() {
+  let active = null;
+  const channel = {
+    turn() {
+      active?.controller.abort();
+      const controller = new AbortController();
+      const turn = {
+        controller,
+        get current() { return active === turn; },
+        request: (method, path, body, options = {}) => request(method, path, body, { ...options, signal: controller.signal }),
+      };
+      active = turn;
+      return turn;
+    },
+    /** The turn now current (to continue it without starting a new one), or null. */
+    get active() { return active; },
+    async get(path) {
+      const turn = channel.turn();
+      try {
+        const answer = await turn.request("GET", path);
+        return turn.current ? answer : SUPERSEDED;
+      } catch (err) {
+        if (!turn.current || err.name === "AbortError") return SUPERSEDED;
+        throw err;
+      }
+    },
+    /** The screen is left: nothing on its way is wanted any more. */
+    cancel() { active?.controller.abort(); active = null; },
+  };
+  return channel;
+}
+
+/** True for the error a superseded turn's request ends with (nothing to report to the agent). */
+export function superseded(err, turn) {
+  return err?.name === "AbortError" || (turn !== undefined && !turn.current);
 }

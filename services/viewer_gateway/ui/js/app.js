@@ -1,6 +1,6 @@
 // The shell: session, header (commune, hand-over, menu), screen-wide warnings, and the router.
 // Screens are modules exporting mount(main, ctx, params) → optional cleanup function.
-import { api } from "./api.js";
+import { api, latest, SUPERSEDED } from "./api.js";
 import { h, clear, ask, frDateTime } from "./dom.js";
 import { HOLDERS, fr } from "./fr.js";
 
@@ -58,7 +58,7 @@ async function signedIn() {
   openEvents();
 }
 
-export async function afterLogin(me) {
+async function afterLogin(me) {
   ctx.me = me;
   await signedIn();
   // A link opened while signed out (#/relecture/gare…) is where the agent goes once signed in.
@@ -73,12 +73,18 @@ function defaultRoute() {
 }
 
 /** Cameras and hand-over, every two seconds: the wall, the warnings and the header follow. */
+const polls = latest(); // a slow poll's answer never redraws over a newer one
+const alarmPolls = latest();
+
 async function refresh() {
+  const turn = polls.turn();
   try {
-    const [cameras, communes] = await Promise.all([api.get("/api/cameras"), api.get("/api/communes")]);
+    const [cameras, communes] = await Promise.all([turn.request("GET", "/api/cameras"), turn.request("GET", "/api/communes")]);
+    if (!turn.current) return;
     ctx.cameras = cameras;
     ctx.communes = communes;
   } catch (err) {
+    if (!turn.current) return;
     // A poll answered after a sign-out must not redraw the sign-in form under the agent's fingers.
     if (err.status === 401 && ctx.me) return signedOut(fr(err.detail));
     return;
@@ -97,7 +103,8 @@ async function renderAlarms() {
   const link = document.getElementById("alarmes");
   if (!ctx.can("live")) { link.hidden = true; return; }
   let alarms = [];
-  try { alarms = await api.get("/api/alarms"); } catch { return; }
+  try { alarms = await alarmPolls.get("/api/alarms"); } catch { return; }
+  if (alarms === SUPERSEDED) return;
   const waiting = alarms.filter((a) => a.commune === ctx.commune && !a.acknowledged_by).length;
   link.hidden = false;
   link.classList.toggle("sonne", waiting > 0);
@@ -237,7 +244,7 @@ async function route() {
     document.getElementById("bandeau").hidden = true;
     document.getElementById("mise-en-garde").hidden = true;
     const { mount } = await import("./login.js");
-    cleanup = mount(main, ctx, { message: sessionStorage.getItem("vigie.message") || "" });
+    cleanup = mount(main, ctx, { message: sessionStorage.getItem("vigie.message") || "", onSignedIn: afterLogin });
     sessionStorage.removeItem("vigie.message");
     document.body.dataset.ecran = "connexion"; // once the form is up, as for the other screens
     return;

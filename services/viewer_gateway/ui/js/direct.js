@@ -1,7 +1,9 @@
 // Direct: layouts of 1, 2×2, 3×3 or 4×4 panes with live video in each, a camera list with search;
 // a camera is dragged (or clicked) into a pane; the view is kept on the server per post and commune,
 // so the agent who takes the post, at any of its workstations, finds the screens as they were left.
-import { api } from "./api.js";
+import { api, latest, SUPERSEDED } from "./api.js";
+
+const savedViews = latest(); // the commune switched while its layout loads: that one wins
 import { h, clear } from "./dom.js";
 import { cameraState } from "./fr.js";
 import { LivePane } from "./pane.js";
@@ -12,7 +14,9 @@ export async function mount(main, ctx) {
   const note = h("p", { class: "info", role: "status" });
   let saved = { size: 2, cameras: [] };
   try {
-    saved = await api.get(`/api/views/${ctx.commune}`);
+    const answer = await savedViews.get(`/api/views/${ctx.commune}`);
+    if (answer === SUPERSEDED) return undefined;
+    saved = answer;
   } catch (err) {
     note.textContent = `Disposition non conservée : ${err.message}`;
   }

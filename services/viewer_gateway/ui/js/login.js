@@ -2,9 +2,8 @@
 import { request } from "./api.js";
 import { h, clear, fields } from "./dom.js";
 import { fr } from "./fr.js";
-import { afterLogin } from "./app.js";
 
-export function mount(main, ctx, { message }) {
+export function mount(main, ctx, { message, onSignedIn }) {
   const error = h("p", { class: "erreur", role: "alert" }, message || "");
   const totp = h("label", { hidden: true }, "Code de l'application d'authentification",
     h("input", { name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: 6 }));
@@ -23,7 +22,7 @@ export function mount(main, ctx, { message }) {
       const me = await request("POST", "/api/session", {
         username: v.username, password: v.password, post: v.post, totp: v.totp || null,
       });
-      await afterLogin(me);
+      await onSignedIn(me);
     } catch (err) {
       if (err.body?.totp_required) {
         totp.hidden = false;

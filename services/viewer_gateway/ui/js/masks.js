@@ -1,7 +1,7 @@
 // Masques: the commissioning snapshot (with its reason), polygons drawn, moved and deleted with the
 // mouse, a mode per polygon, a masked preview, saving as a new version, approval (including
 // « aucun espace privé dans le champ ») and the version history (R1, R2: every step is journaled).
-import { api, request } from "./api.js";
+import { api, request, latest, SUPERSEDED } from "./api.js";
 import { h, clear, ask, frDateTime } from "./dom.js";
 import { MODES } from "./fr.js";
 
@@ -51,16 +51,17 @@ export async function mount(main, ctx, [preset]) {
   const slug = () => cameraSelect.value;
   const base = () => `/api/cameras/${ctx.commune}/${slug()}`;
 
+  const versionsAsked = latest(); // another camera chosen meanwhile: its answer is the one shown
+
   async function loadVersions(pick = true) {
     error.textContent = "";
-    const asked = slug();
     let answer = [];
     try {
-      answer = await api.get(`${base()}/masks`);
+      answer = await versionsAsked.get(`${base()}/masks`);
     } catch (err) {
       error.textContent = err.message;
     }
-    if (slug() !== asked) return; // another camera was chosen meanwhile: its answer is the one to show
+    if (answer === SUPERSEDED) return;
     versions = answer;
     clear(history, versions.map((v) => h("tr", { dataset: { version: v.version } },
       h("td", {}, `v${v.version}`, v.applied ? h("strong", {}, " (appliquée)") : ""),
@@ -333,5 +334,5 @@ export async function mount(main, ctx, [preset]) {
     loadVersions();
   });
   await loadVersions();
-  return () => window.removeEventListener("mouseup", onUp);
+  return () => { versionsAsked.cancel(); window.removeEventListener("mouseup", onUp); };
 }

@@ -3,7 +3,7 @@
 // gaps, at speeds from ×0.5 to ×8, frame by frame; the time being played is shown to the tenth of a
 // second and kept as ISO 8601 in data-capture-time. Bookmarks are posed while watching (journaled)
 // and searched here.
-import { api, request, query } from "./api.js";
+import { api, query, latest, SUPERSEDED } from "./api.js";
 import { h, clear, ask, fields, frDateTime, frDateTimeTenths, localInput } from "./dom.js";
 import { CATEGORIES, fr } from "./fr.js";
 import { Feed } from "./mse.js";
@@ -32,18 +32,29 @@ export function mount(main, ctx, [preset]) {
   const error = h("p", { class: "erreur", role: "alert" });
   const timeline = new Timeline({ onpick: (t) => choose(t) });
   const chosen = h("p", { class: "info" });
+  // A requisition answered from what the timeline shows (issue 21): the window in view, this camera.
+  const extract = h("button", { type: "button", hidden: true, class: "extraire",
+    title: "Préparer l'extraction des images de la frise affichée (réquisition)",
+    onclick: () => {
+      if (!period || !timeline.view) return;
+      const to = Math.min(timeline.view.to, Date.now());
+      ctx.go(`#/requisitions/${encodeURIComponent(period.camera)}/${new Date(timeline.view.from).toISOString()}/${new Date(to).toISOString()}`);
+    } }, "Extraire pour une réquisition…");
   const marks = h("ul", { class: "signets", "aria-label": "Signets de la période" });
   const reasonBox = h("section", { hidden: true });
   const player = h("section", { hidden: true, "aria-label": "Lecteur" });
-  clear(main, h("h1", {}, "Relecture"), picker, h("div", { class: "outils" }, goto, finder), found, error,
+  clear(main, h("h1", {}, "Relecture"), picker, h("div", { class: "outils" }, goto, finder, extract), found, error,
     timeline.element, chosen, marks, reasonBox, player);
 
   let period = null; // { camera, start, end }
   let at = null; // the time chosen on the timeline
   let view = null; // { id, media, camera }
   let play = null; // { video, feed, origin, nextAt, loading, clock, notice, banner }
-  let seekGen = 0; // a newer seek outdates the answers of older ones
-  let asked = 0; // only the latest period asked for is drawn, whatever order the answers come in
+  // Latest answer wins (api.js): a newer period, search or seek outdates the older ones' answers.
+  const periods = latest();
+  const marksAsked = latest();
+  const finds = latest();
+  const seeks = latest();
 
   picker.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -56,16 +67,16 @@ export function mount(main, ctx, [preset]) {
 
   async function showPeriod(camera, start, end) {
     error.textContent = "";
-    const mine = ++asked;
     if (!view || view.camera !== camera) {
       await endView();
       reasonBox.hidden = true;
     }
     try {
-      const t = await api.get(`/api/cameras/${ctx.commune}/${camera}/timeline${query({ start: start.toISOString(), end: end.toISOString() })}`);
-      if (mine !== asked) return;
+      const t = await periods.get(`/api/cameras/${ctx.commune}/${camera}/timeline${query({ start: start.toISOString(), end: end.toISOString() })}`);
+      if (t === SUPERSEDED) return;
       period = { camera, start, end };
       timeline.set(start, end, t.segments, t.gaps);
+      extract.hidden = !ctx.can("export") || !t.segments.length;
       chosen.textContent = t.segments.length ? "Cliquez sur la frise pour choisir l'instant (molette : zoom, glisser : déplacer)." : "Aucun enregistrement sur cette période.";
       await loadBookmarks();
     } catch (err) {
@@ -76,7 +87,8 @@ export function mount(main, ctx, [preset]) {
   async function loadBookmarks() {
     if (!period) return;
     try {
-      const list = await api.get(`/api/bookmarks${query({ commune: ctx.commune, camera: period.camera, start: period.start.toISOString(), end: period.end.toISOString() })}`);
+      const list = await marksAsked.get(`/api/bookmarks${query({ commune: ctx.commune, camera: period.camera, start: period.start.toISOString(), end: period.end.toISOString() })}`);
+      if (list === SUPERSEDED) return;
       timeline.setBookmarks(list);
       clear(marks, list.map((b) => h("li", {}, h("button", { type: "button", onclick: () => choose(new Date(b.at)) },
         `${frDateTime(b.at)} — ${b.label}`), h("span", { class: "info" }, ` (${b.author})`))));
@@ -98,7 +110,8 @@ export function mount(main, ctx, [preset]) {
   finder.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const list = await api.get(`/api/bookmarks${query({ commune: ctx.commune, q: fields(finder).q })}`);
+      const list = await finds.get(`/api/bookmarks${query({ commune: ctx.commune, q: fields(finder).q })}`);
+      if (list === SUPERSEDED) return;
       clear(found, list.length ? list.map((b) => h("li", {}, h("button", { type: "button", onclick: () => openBookmark(b) },
         `${b.camera_name} — ${frDateTime(b.at)} — ${b.label}`), h("span", { class: "info" }, ` (${b.author})`)))
         : [h("li", { class: "info" }, "Aucun signet ne correspond.")]);
@@ -230,8 +243,8 @@ export function mount(main, ctx, [preset]) {
     play.bannerTimer = setTimeout(() => { if (play) play.banner.hidden = true; }, 4000);
   }
 
-  async function fetchSegment(t) {
-    const response = await request("GET", `${view.media}?at=${encodeURIComponent(new Date(t).toISOString())}`, undefined, { raw: true });
+  async function fetchSegment(t, turn) {
+    const response = await turn.request("GET", `${view.media}?at=${encodeURIComponent(new Date(t).toISOString())}`, undefined, { raw: true });
     return {
       start: Date.parse(response.headers.get("X-Segment-Start")),
       end: Date.parse(response.headers.get("X-Segment-End")),
@@ -243,7 +256,7 @@ export function mount(main, ctx, [preset]) {
   /** Plays from t: at once when t is buffered; otherwise a fresh buffer from the segment holding
    * t, the picture shown only once it is appended (never one seconds away). */
   async function seek(t) {
-    const p = play, ms = t.getTime(), gen = ++seekGen;
+    const p = play, ms = t.getTime(), turn = seeks.turn();
     p.notice.hidden = true;
     if (p.origin !== null && bufferedEndAround((ms - p.origin) / 1000) !== null) {
       p.video.currentTime = (ms - p.origin) / 1000;
@@ -257,24 +270,24 @@ export function mount(main, ctx, [preset]) {
     p.loading = true;
     let segment;
     try {
-      segment = await fetchSegment(ms);
+      segment = await fetchSegment(ms, turn);
     } catch (err) {
-      if (gen === seekGen) failed(err);
+      if (turn.current) failed(err);
       return;
     } finally {
-      if (gen === seekGen) p.loading = false;
+      if (turn.current) p.loading = false;
     }
-    if (gen !== seekGen || play !== p) return;
+    if (!turn.current || play !== p) return;
     p.nextAt = segment.next;
     // Nothing is shown or timed until the picture of t is: the segment's first picture, seconds
     // before t, flashed and was reported as the time played (issue 18).
     p.settling = true;
     p.video.classList.add("en-recherche");
     await p.feed.append(segment.bytes, { offset: 0 });
-    if (gen !== seekGen || play !== p) return;
+    if (!turn.current || play !== p) return;
     p.origin = segment.start;
     await settle(p.video, (ms - p.origin) / 1000);
-    if (gen !== seekGen || play !== p) return;
+    if (!turn.current || play !== p) return;
     p.settling = false;
     p.video.classList.remove("en-recherche");
     p.video.playbackRate = p.rate;
@@ -292,17 +305,18 @@ export function mount(main, ctx, [preset]) {
   }
 
   async function loadNext() {
-    const p = play, gen = seekGen;
+    const p = play, turn = seeks.active; // the next segment belongs to the seek that began it
+    if (!turn) return;
     p.loading = true;
     try {
-      const segment = await fetchSegment(Date.parse(p.nextAt));
-      if (gen !== seekGen || play !== p) return;
+      const segment = await fetchSegment(Date.parse(p.nextAt), turn);
+      if (!turn.current || play !== p) return;
       p.nextAt = segment.next;
       await p.feed.append(segment.bytes, { offset: (segment.start - p.origin) / 1000 });
     } catch (err) {
-      if (gen === seekGen && play === p) { p.nextAt = null; failed(err); }
+      if (turn.current && play === p) { p.nextAt = null; failed(err); }
     } finally {
-      if (gen === seekGen && play === p) p.loading = false;
+      if (turn.current && play === p) p.loading = false;
     }
   }
 
@@ -331,7 +345,7 @@ export function mount(main, ctx, [preset]) {
     if (!view) return;
     const ending = view;
     view = null;
-    seekGen++;
+    seeks.cancel(); // what was on its way belonged to the view that ends
     if (play) { cancelAnimationFrame(play.raf); play.feed.close(); }
     play = null;
     player.hidden = true;
@@ -339,5 +353,5 @@ export function mount(main, ctx, [preset]) {
   }
 
   if (preset) picker.requestSubmit();
-  return () => { endView(); };
+  return () => { for (const c of [periods, marksAsked, finds, seeks]) c.cancel(); endView(); };
 }

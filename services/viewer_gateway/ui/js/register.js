@@ -1,6 +1,6 @@
 // Registre: the auditor's search of every access and change, CSV export for the CNIL, and the
 // state of the hash chain and its signed checkpoints (R12, R14).
-import { api, query } from "./api.js";
+import { api, query, latest, SUPERSEDED } from "./api.js";
 import { h, clear, fields, frDateTime } from "./dom.js";
 import { ACTIONS, frReason } from "./fr.js";
 
@@ -49,16 +49,15 @@ export function mount(main, ctx) {
     };
   }
 
-  let generation = 0; // a new search outdates the pages of the previous one still on their way
+  const pages = latest(); // a new search outdates the pages of the previous one still on their way
 
   async function search(append = false) {
     error.textContent = "";
-    const asked = append ? generation : ++generation;
     if (!append) more.hidden = true; // « more » belongs to the results shown, not to those on their way
     try {
-      const page = await api.get(`/api/register${query({ ...params, before_id: append ? lastId : "" })}`);
+      const page = await pages.get(`/api/register${query({ ...params, before_id: append ? lastId : "" })}`);
       // An auditor's results must hold only rows that match the criteria shown.
-      if (asked !== generation) return;
+      if (page === SUPERSEDED) return;
       const rows = page.rows.map((r) => h("tr", { dataset: { id: r.id } },
         h("td", {}, String(r.id)), h("td", {}, frDateTime(r.at)), h("td", {}, r.actor),
         h("td", { title: r.action, dataset: { action: r.action } }, ACTIONS[r.action] || r.action),

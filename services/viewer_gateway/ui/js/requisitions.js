@@ -1,25 +1,28 @@
 // Réquisitions: answer an officer's requisition (R17, R18) — cameras and period, the requisition's
 // references, then the package is held and built in the background (progress shown), downloaded,
 // and its delivery recorded; the commune's holds with their review dates, released from here.
-import { api } from "./api.js";
+import { api, latest, SUPERSEDED } from "./api.js";
 import { h, clear, fields, frDateTime, localInput, ask } from "./dom.js";
 
 const STATES = { queued: "en attente", building: "en préparation", ready: "prête", failed: "échec" };
 const POLL_MS = 2000;
 
-export function mount(main, ctx) {
+/** params: [camera, start ISO, end ISO] when opened from the playback timeline (prefilled). */
+export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
   const commune = ctx.commune;
   const cameras = ctx.cameras.filter((c) => c.commune === commune && c.state !== "commissioning");
   const now = new Date();
+  const from = Date.parse(presetStart), to = Date.parse(presetEnd);
+  const preset = Number.isFinite(from) && Number.isFinite(to) && from < to;
   const error = h("p", { class: "erreur", role: "alert" });
   const done = h("p", { class: "ok", role: "status" });
   const form = h("form", { class: "pile requisition", "aria-label": "Nouvelle réquisition" },
     h("fieldset", {}, h("legend", {}, "Caméras"),
       ...cameras.map((c) => h("label", {},
-        h("input", { type: "checkbox", name: "camera", value: c.slug }), ` ${c.name} (${c.slug})`))),
+        h("input", { type: "checkbox", name: "camera", value: c.slug, checked: c.slug === presetCamera }), ` ${c.name} (${c.slug})`))),
     h("div", { class: "ligne" },
-      h("label", {}, "Du", h("input", { type: "datetime-local", name: "start", step: 1, required: true, value: localInput(new Date(now - 3600e3)) })),
-      h("label", {}, "Au", h("input", { type: "datetime-local", name: "end", step: 1, required: true, value: localInput(now) }))),
+      h("label", {}, "Du", h("input", { type: "datetime-local", name: "start", step: 1, required: true, value: localInput(new Date(preset ? from : now - 3600e3)) })),
+      h("label", {}, "Au", h("input", { type: "datetime-local", name: "end", step: 1, required: true, value: localInput(preset ? new Date(to) : now) }))),
     h("div", { class: "ligne" },
       h("label", {}, "Réquisition (n° de PV ou de procédure)", h("input", { name: "reference", required: true, maxlength: 200 })),
       h("label", {}, "OPJ et service", h("input", { name: "officer", required: true, maxlength: 200 }))),
@@ -83,16 +86,22 @@ export function mount(main, ctx) {
 
   let timer = null;
   let stopped = false;
+  const exportsAsked = latest(); // a poll and a refresh after an action: the latest answer wins
+  const holdsAsked = latest();
   async function refresh() {
     clearTimeout(timer);
     try {
-      const exports = (await api.get("/api/exports")).filter((e) => e.commune === commune);
+      const answer = await exportsAsked.get("/api/exports");
+      if (answer === SUPERSEDED) return;
+      const exports = answer.filter((e) => e.commune === commune);
       clear(body, exports.map((e) => h("tr", { dataset: { id: e.id, state: e.state } },
         h("td", {}, String(e.id)), h("td", {}, frDateTime(e.created_at)), h("td", {}, `${e.reference} — ${e.officer}`),
         h("td", {}, e.cameras.join(", ")), h("td", {}, `${frDateTime(e.period_start)} → ${frDateTime(e.period_end)}`),
         h("td", { class: "etat" }, state(e)), h("td", { class: "remise" }, delivery(e)))));
       if (ctx.can("holds")) {
-        const list = (await api.get("/api/holds")).filter((x) => x.commune === commune && x.state === "active");
+        const held = await holdsAsked.get("/api/holds");
+        if (held === SUPERSEDED) return;
+        const list = held.filter((x) => x.commune === commune && x.state === "active");
         clear(holds, list.map((x) => h("tr", { dataset: { id: x.id } },
           h("td", {}, String(x.id)), h("td", {}, x.reference), h("td", {}, x.cameras.join(", ")),
           h("td", {}, `${frDateTime(x.period_start)} → ${frDateTime(x.period_end)}`),
@@ -111,5 +120,5 @@ export function mount(main, ctx) {
     }
   }
   refresh();
-  return () => { stopped = true; clearTimeout(timer); };
+  return () => { stopped = true; clearTimeout(timer); exportsAsked.cancel(); holdsAsked.cancel(); };
 }
