@@ -137,10 +137,10 @@ async def test_the_onvif_export_file_is_signed_fragmented_and_says_where_and_who
     schm = find_box(meta, [b"meta", b"ipro", b"sinf", b"schm"])
     assert schm is not None and meta[schm[0] + 12:schm[0] + 20] == b"oeff\x00\x01\x00\x00"
 
-    # It plays: every frame of the joined video, the same pictures byte for byte.
-    with av.open(str(path)) as onvif_file, av.open(str(result.folder / part["video"])) as mp4:
-        assert [bytes(p) for p in onvif_file.demux(video=0) if p.size] == \
-            [bytes(p) for p in mp4.demux(video=0) if p.size]
+    # One file per stretch: the package's video is the ONVIF file, and it plays every frame.
+    assert part["onvif"] == part["video"]
+    with av.open(str(path)) as onvif_file:
+        assert sum(1 for _ in onvif_file.decode(video=0)) == 10 * 25
 
     # The signature with standard tools: RSASSA-PSS SHA-256 salt 20 over the file with the
     # signature's bytes set to zero, checked with the certificate's key (LISEZMOI.txt's commands).
@@ -204,8 +204,8 @@ async def test_the_package_carries_the_recorders_chain_and_catches_what_the_expo
             out.mux(copy)
     _resign(swapped, key)
     verdict = verify_package(swapped, trusted_fingerprint=key.fingerprint())
-    assert verdict.problems == [f"{part['video']}: its pictures are not the ones the recorder "
-                                "signed"]
+    assert f"{part['video']}: its pictures are not the ones the recorder signed" in \
+        verdict.problems
 
     # A changed capture time in the manifest, re-signed: the link no longer matches its fields.
     moved = tmp_path / "moved"

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 from playwright.async_api import expect
+from vigie.exports.create import create_export
 from vigie.exports.jobs import build_next
 from vigie.exports.verify import verify_package
 from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
+from tests.exports.helpers import REQUISITION, recorded
 from tests.ui.conftest import LATE_S, UiStack, answer_late, shoot
 from tests.viewer_gateway.recordings import record_minute
 
@@ -122,3 +124,45 @@ async def test_the_latest_answer_wins_and_the_superseded_request_is_aborted(ui: 
     assert outcome == {"older": True, "newer": outcome["newer"]} and outcome["newer"] > 0
     await page.wait_for_timeout(LATE_S * 1000 + 300)
     assert aborted and all("late=1" in url for url in aborted), "the older request was aborted"
+
+
+async def test_a_package_plays_offline_in_chromium_from_player_html_with_its_time_track(
+    ui: UiStack, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
+) -> None:
+    """Done-when of issue 21: an investigator opens player.html from the package (file://, no
+    network): the video plays, seeks, and shows the capture time each second."""
+    objects, buckets = store
+    cid = await db.fetchval("SELECT id FROM cameras WHERE commune = 'palaiseau' AND slug = 'gare'")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    await recorded(db, objects, buckets.recordings, cid, start=t0, seconds=12)
+    result = await create_export(db, objects, buckets, key=SigningKey.generate(),
+                                 cameras=["palaiseau/gare"], start=t0,
+                                 end=t0 + timedelta(seconds=12), requisition=REQUISITION,
+                                 out_dir=tmp_path / "out")
+    page = await ui.page()
+    await page.route("http*://**", lambda route: route.abort())  # offline: nothing but the files
+    await page.goto((result.folder / "player.html").as_uri())
+    video = page.locator("video").first
+    await expect(video).to_have_js_property("readyState", 4, timeout=15_000)
+    state = await video.evaluate("""async (v) => {
+        v.muted = true;
+        await v.play();
+        await new Promise((r) => setTimeout(r, 1500));
+        const played = v.currentTime;
+        v.pause();
+        v.currentTime = 8.5;
+        await new Promise((r) => v.addEventListener("seeked", r, { once: true }));
+        const track = v.textTracks[0];
+        track.mode = "showing";
+        await new Promise((r) => setTimeout(r, 500));
+        const cue = track.activeCues && track.activeCues[0];
+        return { duration: v.duration, played, at: v.currentTime, cues: track.cues ? track.cues.length : 0,
+                 cue: cue ? cue.text : null, width: v.videoWidth };
+    }""")
+    assert state["duration"] == pytest.approx(12, abs=0.6) and state["width"] == 160
+    assert state["played"] > 0.5, "it plays"
+    assert state["at"] == pytest.approx(8.5, abs=0.1), "it seeks"
+    assert state["cues"] >= 12, "the time track is there"
+    moment = (t0 + timedelta(seconds=8)).astimezone(PARIS)
+    assert state["cue"] is not None and f"{moment:%d/%m/%Y %H:%M:%S}" in state["cue"]
+    await shoot(page, "paquet-lecteur")

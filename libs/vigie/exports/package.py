@@ -13,33 +13,29 @@ import asyncio
 import contextlib
 import hashlib
 import io
-import json
 import shutil
-import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import av
 
 from vigie.exports.onvif import MOVFLAGS, ExportInfo, OnvifWriter, Source, signature_layout
 from vigie.exports.record_pdf import write_record
-from vigie.exports.texts import lisez_moi, player_html
+from vigie.exports.seal import seal, sha256_file, zip_folder
+from vigie.exports.texts import lisez_moi, player_html, time_cues
 from vigie.provenance import iso as provenance_iso
 from vigie.signing import SigningKey
 from vigie.signing_keys import public_keys
 from vigie.storage.objects import ObjectStore
 
 FORMAT = "vigie-export/1"
-PARIS = ZoneInfo("Europe/Paris")
 JOIN_TOLERANCE_S = 2.0  # segments closer than this are one stretch (the recorder's gap rule)
 TIME_BASE = Fraction(1, 90000)
-NOT_IN_SUMS = {"SHA256SUMS"}
 Progress = Callable[[int], Awaitable[None]]
 
 
@@ -120,42 +116,33 @@ def stretches(pieces: list[Piece]) -> list[CameraPart]:
     return parts
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def join_segments(segments: list[tuple[datetime, bytes | Path]], out_path: Path,
-                  onvif: tuple[Path, ExportInfo, SigningKey] | None = None) -> int:
+                  onvif: tuple[ExportInfo, SigningKey] | None = None) -> int:
     """Remux fragmented-MP4 segments (bytes, or files read one at a time) into one MP4 without
-    re-encoding — and, given `onvif`, in the same pass into a signed ONVIF export file; returns
-    the packets written. Each segment's timestamps start at 0: they are shifted by the segment's
-    start."""
+    re-encoding; returns the packets written. Given `onvif`, the MP4 is an ONVIF Export File
+    Format file (fragmented, its signed meta box last): still an MP4 that browsers and players
+    read, so a package holds each video once. Each segment's timestamps start at 0: they are
+    shifted by the segment's start."""
     first_start = segments[0][0]
     packets = 0
     with contextlib.ExitStack() as stack:
-        outputs = [stack.enter_context(av.open(str(out_path), "w", format="mp4",
-                                               options={"movflags": "+faststart"}))]
         writer = None
-        if onvif is not None:
-            onvif_path, info, key = onvif
-            writer = OnvifWriter(stack.enter_context(onvif_path.open("wb")), info)
-            outputs.append(av.open(writer, "w", format="mp4", options={"movflags": MOVFLAGS}))
-        streams: list[Any] = []
+        if onvif is None:
+            out = stack.enter_context(av.open(str(out_path), "w", format="mp4",
+                                              options={"movflags": "+faststart"}))
+        else:
+            writer = OnvifWriter(stack.enter_context(out_path.open("wb")), onvif[0])
+            out = av.open(writer, "w", format="mp4", options={"movflags": MOVFLAGS})
+        stream: Any = None
         last_dts = -1
         for start, data in segments:
             offset = round((start - first_start).total_seconds() * 90_000)
             source_file = str(data) if isinstance(data, Path) else io.BytesIO(data)
             with av.open(source_file, "r", format="mp4") as src:
                 source = src.streams.video[0]
-                if not streams:  # the stored stream's own parameters, copied as they are
-                    for out in outputs:
-                        stream = out.add_stream_from_template(source)
-                        stream.time_base = TIME_BASE
-                        streams.append(stream)
+                if stream is None:  # the stored stream's own parameters, copied as they are
+                    stream = out.add_stream_from_template(source)
+                    stream.time_base = TIME_BASE
                 for packet in src.demux(source):
                     if packet.dts is None or packet.size == 0:
                         continue
@@ -163,28 +150,23 @@ def join_segments(segments: list[tuple[datetime, bytes | Path]], out_path: Path,
                     shown = packet.pts if packet.pts is not None else packet.dts
                     pts = int(shown * packet.time_base / TIME_BASE) + offset
                     dts = max(dts, last_dts + 1)
-                    for out, stream in zip(outputs, streams, strict=True):
-                        packet.stream = stream
-                        packet.time_base = TIME_BASE
-                        packet.dts, packet.pts = dts, max(pts, dts)
-                        out.mux(packet)
+                    packet.stream = stream
+                    packet.time_base = TIME_BASE
+                    packet.dts, packet.pts = dts, max(pts, dts)
+                    out.mux(packet)
                     last_dts = dts
                     packets += 1
         if writer is not None and onvif is not None:
-            outputs[1].close()  # the fragments flushed before the signed meta box goes last
-            writer.finish(onvif[2])
+            out.close()  # the fragments flushed before the signed meta box goes last
+            writer.finish(onvif[1])
     return packets
 
 
 def webvtt(start: datetime, end: datetime, *, camera: str, name: str, location: str) -> str:
     """A cue per second: the capture date and time (Paris, R36), the camera's name and place."""
     lines = ["WEBVTT", ""]
-    total = max(1, int((end - start).total_seconds() + 0.999))
-    place = f" — {location}" if location else ""
-    for second in range(total):
-        at = (start + timedelta(seconds=second)).astimezone(PARIS)
-        lines += [f"{_vtt_time(second)} --> {_vtt_time(second + 1)}",
-                  f"{at:%d/%m/%Y %H:%M:%S} (heure de Paris) — {name} ({camera}){place}", ""]
+    for second, text in time_cues(start, end, camera=camera, name=name, location=location):
+        lines += [f"{_vtt_time(second)} --> {_vtt_time(second + 1)}", text, ""]
     return "\n".join(lines)
 
 
@@ -212,7 +194,6 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
     work = out_dir / f".{export_id}.partial"
     shutil.rmtree(work, ignore_errors=True)
     (work / "videos").mkdir(parents=True)
-    (work / "onvif").mkdir()
     try:
         cameras = await _write_videos(store, evidence, rows, work, periods, missing, progress,
                                       onvif=(key, requisition.created_by))
@@ -239,20 +220,10 @@ def _finish(work: Path, manifest: dict[str, Any], key: SigningKey, out_dir: Path
     for name, text in (("LISEZMOI.txt", lisez_moi(manifest)),
                        ("player.html", player_html(manifest))):
         (work / name).write_text(text, encoding="utf-8")
-    write_record(work, manifest, {p.relative_to(work).as_posix(): _sha256_file(p)
+    write_record(work, manifest, {p.relative_to(work).as_posix(): sha256_file(p)
                                   for p in sorted((work / "videos").glob("*.mp4"))})
-    manifest["files"] = [
-        {"path": p.relative_to(work).as_posix(), "size": p.stat().st_size,
-         "sha256": _sha256_file(p)}
-        for p in sorted(work.rglob("*")) if p.is_file()]
-    body = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
-    (work / "manifest.json").write_bytes(body)
-    (work / "manifest.sig").write_bytes(key.sign(body))
-    (work / "cle-publique.pem").write_bytes(key.public_pem())
-    sums = [f"{_sha256_file(p)}  {p.relative_to(work).as_posix()}"
-            for p in sorted(work.rglob("*")) if p.is_file() and p.name not in NOT_IN_SUMS]
-    (work / "SHA256SUMS").write_text("\n".join(sums) + "\n")
-    _zip(work, out_dir / f".{export_id}.zip.partial", export_id)
+    seal(work, manifest, key)
+    zip_folder(work, out_dir / f".{export_id}.zip.partial", export_id)
     work.rename(out_dir / export_id)
     (out_dir / f".{export_id}.zip.partial").rename(out_dir / f"{export_id}.zip")
 
@@ -300,15 +271,15 @@ async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Re
                                 else str(first["sensor_index"])),),
                 place=location, latitude=first["latitude"], longitude=first["longitude"])
             await asyncio.to_thread(join_segments, data, work / f"videos/{base}.mp4",
-                                    (work / f"onvif/{base}.mp4", info, onvif[0]))
+                                    (info, onvif[0]))
             await asyncio.to_thread(shutil.rmtree, downloads)
             downloads.mkdir()
             (work / f"videos/{base}.vtt").write_text(
                 webvtt(part.start, part.end, camera=camera_id, name=name, location=location),
                 encoding="utf-8")
             parts.append({"video": f"videos/{base}.mp4", "captions": f"videos/{base}.vtt",
-                          "onvif": f"onvif/{base}.mp4",
-                          "onvif_signature": signature_layout(work / f"onvif/{base}.mp4"),
+                          "onvif": f"videos/{base}.mp4",  # the same file: an ONVIF export
+                          "onvif_signature": signature_layout(work / f"videos/{base}.mp4"),
                           "start": _iso(part.start), "end": _iso(part.end),
                           "segments": [{"source_key": p.source_key, "sha256": p.sha256,
                                         "start": _iso(p.start), "end": _iso(p.end),
@@ -334,11 +305,3 @@ def _manifest(export_id: str, hold_ids: list[int], requisition: Requisition,
                         "file": "cle-publique.pem"},
         "cameras": cameras,
     }
-
-
-def _zip(folder: Path, target: Path, root: str) -> None:
-    """Stored, not deflated: H.264 does not compress, and a reader can seek into the videos."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as z:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                z.write(path, f"{root}/{path.relative_to(folder).as_posix()}")

@@ -5,7 +5,22 @@ current browser, nothing to install)."""
 from __future__ import annotations
 
 import html
+import json
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def time_cues(start: datetime, end: datetime, *, camera: str, name: str,
+              location: str) -> list[tuple[int, str]]:
+    """(second from the video's start, text) each second: the capture date and time (Paris, R36),
+    the camera's name, id and place — the .vtt files and player.html's track alike."""
+    total = max(1, int((end - start).total_seconds() + 0.999))
+    place = f" — {location}" if location else ""
+    return [(second, f"{(start + timedelta(seconds=second)).astimezone(PARIS):%d/%m/%Y %H:%M:%S}"
+                     f" (heure de Paris) — {name} ({camera}){place}") for second in range(total)]
 
 
 def lisez_moi(manifest: dict[str, Any]) -> str:
@@ -53,12 +68,12 @@ Dans ce dossier, sous Linux ou macOS (ou Windows avec Git Bash / WSL) :
       donne l'empreinte de la clé ({manifest['signing_key']['fingerprint']}) : la comparer avec
       celle que publie le service de vidéoprotection (elle figure aussi à son registre des accès).
 
-3. FICHIERS AU FORMAT D'EXPORT ONVIF (dossier onvif/)
-Chaque vidéo existe aussi au format « ONVIF Export File Format » (MP4 fragmenté, mêmes images
-octet pour octet), que lisent et vérifient les outils compatibles ONVIF (par exemple ONVIF Export
-File Player) : caméra et unité d'export (boîte suep), heure de début corrigée (cstb), lieu (loci),
-signature RSASSA-PSS du fichier entier (sibo) et son certificat (cert), émis par la clé
-d'extraction ci-dessus. Vérification avec openssl seul, pour chaque fichier :
+3. FORMAT D'EXPORT ONVIF
+Chaque vidéo est aussi un fichier au format « ONVIF Export File Format » (MP4 fragmenté), que
+lisent et vérifient les outils compatibles ONVIF (par exemple ONVIF Export File Player) : caméra et
+unité d'export (boîte suep), heure de début corrigée (cstb), lieu (loci), signature RSASSA-PSS du
+fichier entier (sibo) et son certificat (cert), émis par la clé d'extraction ci-dessus.
+Vérification avec openssl seul, pour chaque fichier :
 {onvif_commands}
       doit répondre « Verified OK » ;
   openssl x509 -inform DER -in cert.der -noout -issuer
@@ -111,9 +126,24 @@ PLAYER = """<!doctype html>
 <p class="meta">Destinataire : {recipient}. Extraction du {created_at} (UTC) par {created_by}.
 Heures de prise de vue en sous-titre (heure de Paris). Vérification : voir LISEZMOI.txt.</p>
 {sections}
+<script>
+// Each video's time track, from the cues written in the page beside it (no file to fetch).
+for (const data of document.querySelectorAll("script.heures")) {{
+  const video = data.previousElementSibling;
+  const track = video.addTextTrack("subtitles", "Heure de prise de vue", "fr");
+  for (const [second, text] of JSON.parse(data.textContent)) {{
+    track.addCue(new VTTCue(second, second + 1, text));
+  }}
+  track.mode = "showing";
+}}
+</script>
 </body>
 </html>
 """
+
+
+def _instant(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 def player_html(manifest: dict[str, Any]) -> str:
@@ -121,11 +151,16 @@ def player_html(manifest: dict[str, Any]) -> str:
     for camera in manifest["cameras"]:
         parts = []
         for part in camera["parts"]:
+            # The time track is built in the page: a browser opening the file from a disk
+            # (file://) refuses to load a <track> file beside it (Chromium does).
+            cues = time_cues(_instant(part["start"]), _instant(part["end"]),
+                             camera=camera["camera"], name=camera["name"],
+                             location=camera["location"])
+            data = json.dumps(cues, ensure_ascii=False).replace("</", "<\\/")
             parts.append(
                 f'<figure><video controls preload="metadata" src="{html.escape(part["video"])}" '
-                f'data-start="{html.escape(part["start"])}">'
-                f'<track kind="subtitles" srclang="fr" label="Heure de prise de vue" default '
-                f'src="{html.escape(part["captions"])}"></video>'
+                f'data-start="{html.escape(part["start"])}"></video>'
+                f'<script type="application/json" class="heures">{data}</script>'
                 f'<figcaption class="meta">du {html.escape(part["start"])} au '
                 f'{html.escape(part["end"])} (UTC)</figcaption></figure>')
         gaps = "".join(

@@ -173,7 +173,7 @@ def _check_chain(pkg: _Package, camera: str, part: dict[str, Any], keys: dict[st
         previous = data
     frames = [int(d["frames"]) for d in links if d]
     expected = [d["payload_sha256"] for d in links if d]
-    for video in (part["video"], part.get("onvif")):
+    for video in dict.fromkeys((part["video"], part.get("onvif"))):  # one file, or two
         if video and split_payload(pkg.path(video), frames) != expected:
             verdict.problems.append(f"{video}: its pictures are not the ones the recorder "
                                     "signed")
