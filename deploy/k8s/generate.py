@@ -48,8 +48,8 @@ SERVICES: dict[str, dict[str, Any]] = {
     "viewer-gateway": dict(  # relays fMP4 without decoding: 2–4 % of a core per live pane
         replicas=2, nats_user="gateway", public=True,
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
-    "verbalisation": dict(  # a skeleton until its issue: idle
-        replicas=1, nats_user="verbalisation",
+    "verbalisation": dict(  # a still: a GOP decoded in memory, a JPEG; seals offence files
+        replicas=1, nats_user="verbalisation", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
         resources=({"cpu": "50m", "memory": "128Mi"}, {"cpu": "250m", "memory": "256Mi"})),
     "retention": dict(  # a sweep of 50,000 expired segments took 7 s of one core; builds exports
         replicas=1, nats_user="retention", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from vigie.service import idle_until_stopped, service_main
+from vigie.service import service_main
 
+from services.verbalisation.handlers import work
 from services.verbalisation.settings import VerbalisationSettings
 
 
 def main() -> int:
-    return service_main(service="verbalisation", settings_cls=VerbalisationSettings, work=idle_until_stopped)
+    return service_main(service="verbalisation", settings_cls=VerbalisationSettings, work=work)
 
 
 if __name__ == "__main__":

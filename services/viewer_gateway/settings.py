@@ -14,6 +14,9 @@ class ViewerGatewaySettings(ServiceSettings):
                                       frozen=True)
 
     ops_host: str = Field(default="127.0.0.1", description="Address of the operations port")
+    offences_file: str | None = Field(
+        default=None, description="The offence list, if not the bundled one (give the "
+        "verbalisation service the same file: VIGIE_VERBALISATION_OFFENCES_FILE)")
     ops_port: int | None = Field(
         default=None, ge=0, le=65535, description="Operations port (/healthz, /readyz, "
         "/metrics) apart from the public one; when set, /metrics leaves the public port")

@@ -169,3 +169,30 @@ async def test_ingest_may_bring_raw_back_and_create_nothing_else(tmp_path) -> No
         await ingest.close()
     finally:
         server.process.stop()
+
+
+async def test_only_the_gateway_asks_the_verbalisation_service_which_answers_it_R32(
+    raw_server: servers.NatsServer,
+) -> None:
+    """The service's requests carry the agent the gateway authorised: no other user may send one
+    (a recorder or an external subscriber could otherwise note offences), and it answers."""
+    service = await _connect(raw_server, "verbalisation")
+    received: list[str] = []
+
+    async def answer(msg) -> None:  # type: ignore[no-untyped-def]
+        received.append(msg.subject)
+        await msg.respond(b'{"ok": true}')
+    await service.subscribe(NAMES.verbalisation_request("*"), queue="verbalisation", cb=answer)
+    await service.flush(timeout=2)
+    gateway = await _connect(raw_server, "gateway")
+    reply = await gateway.request(NAMES.verbalisation_request("create"), b"{}", timeout=2)
+    assert reply.data == b'{"ok": true}'
+    for user in ("recorder", "retention", "ext_palaiseau"):
+        other = await _connect(raw_server, user)
+        with pytest.raises((nats.errors.NoRespondersError, nats.errors.TimeoutError)):
+            await other.request(NAMES.verbalisation_request("create"), b"{}", timeout=1)
+        await other.close()
+    await asyncio.sleep(0.3)
+    assert received == [NAMES.verbalisation_request("create")], "only the gateway's request"
+    await gateway.close()
+    await service.close()

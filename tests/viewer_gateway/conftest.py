@@ -17,6 +17,7 @@ import pytest_asyncio
 from nats.aio.client import Client as NATS
 from vigie.accounts import create_user
 from vigie.bus.connection import jetstream
+from vigie.bus.frames import publish_frame
 from vigie.bus.subjects import BusNames
 from vigie.http import HttpServer
 from vigie.service import Runtime
@@ -27,6 +28,7 @@ from services.viewer_gateway import handlers
 from services.viewer_gateway.api import create_app
 from services.viewer_gateway.api.deps import Gateway
 from services.viewer_gateway.settings import ViewerGatewaySettings
+from tests.recorder.frames import video_frames
 
 REGISTER_KEY = "test-register-key-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
@@ -133,3 +135,23 @@ async def gateway(
             await asyncio.wait_for(work, timeout=10)
         await gw.tiles.close()
         await server.stop()
+
+
+@pytest_asyncio.fixture
+async def live_camera(admin_nc: NATS, streams: BusNames) -> AsyncIterator[None]:
+    """palaiseau/gare sending masked video in real time (25 fps, a keyframe a second)."""
+    js = jetstream(admin_nc)
+    frames = video_frames("gare", 1500, start_ns=time.time_ns())
+
+    async def play() -> None:
+        t0 = time.monotonic()
+        for i, frame in enumerate(frames):
+            now = time.time_ns()
+            await publish_frame(js, streams, frame.model_copy(update={"capture_time_ns": now}),
+                                stage="video")
+            await asyncio.sleep(max(0.0, t0 + (i + 1) * 0.04 - time.monotonic()))
+
+    task = asyncio.create_task(play())
+    await asyncio.sleep(1.5)  # some backlog: a viewer starts at the latest keyframe
+    yield
+    task.cancel()

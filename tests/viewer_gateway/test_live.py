@@ -8,7 +8,6 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime
 
@@ -17,7 +16,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-import pytest_asyncio
 import websockets
 from nats.aio.client import Client as NATS
 from vigie.bus.connection import jetstream
@@ -30,26 +28,6 @@ from tests.recorder.frames import video_frames
 from tests.viewer_gateway.conftest import GatewayUnderTest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def live_camera(admin_nc: NATS, streams: BusNames) -> AsyncIterator[None]:
-    """palaiseau/gare sending masked video in real time (25 fps, a keyframe a second)."""
-    js = jetstream(admin_nc)
-    frames = video_frames("gare", 1500, start_ns=time.time_ns())
-
-    async def play() -> None:
-        t0 = time.monotonic()
-        for i, frame in enumerate(frames):
-            now = time.time_ns()
-            await publish_frame(js, streams, frame.model_copy(update={"capture_time_ns": now}),
-                                stage="video")
-            await asyncio.sleep(max(0.0, t0 + (i + 1) * 0.04 - time.monotonic()))
-
-    task = asyncio.create_task(play())
-    await asyncio.sleep(1.5)  # some backlog: a viewer starts at the latest keyframe
-    yield
-    task.cancel()
 
 
 def _ws(gateway: GatewayUnderTest, token: str, path: str) -> websockets.connect:

@@ -203,6 +203,28 @@ class ExportDelivered(Event):
     medium: str
 
 
+class OffenceRecorded(CameraEvent):
+    kind = "offence"
+    name = "recorded"
+    summary = ("A vidéo-verbalisation offence is complete (stills, offence, plate) and ready for "
+               "the electronic-ticket tool; the plate is not in the event (docs/verbalisation.md).")
+    offence: int = Field(description="The offence's id in the API")
+    offence_code: str = Field(description="Code in the offence list (offences.json)")
+    natinf: str | None = Field(default=None, description="NATINF code, when the list gives it")
+    capture_times: list[datetime] = Field(description="Capture times of its stills (UTC)")
+    agent_number: str = Field(description="The noting agent's number")
+
+
+class OffenceHandedOver(CameraEvent):
+    kind = "offence"
+    name = "handed_over"
+    summary = "An offence's hand-over file was fetched for the electronic-ticket (PVe) tool."
+    offence: int
+    offence_code: str
+    package_sha256: str = Field(description="SHA-256 of the hand-over file (ZIP)")
+    by: str = Field(description="Who fetched it")
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     CameraWentOnline,
     CameraWentOffline,
@@ -218,6 +240,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     HandoverSwitched,
     ExportCreated,
     ExportDelivered,
+    OffenceRecorded,
+    OffenceHandedOver,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in EVENT_TYPES}
 

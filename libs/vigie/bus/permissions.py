@@ -72,12 +72,16 @@ def service_permissions(names: BusNames) -> dict[str, Permissions]:
             publish=[
                 *events_out,
                 names.snapshot_request("*", "*"),
+                names.verbalisation_request("*"),
                 *_consume(names.video_stream),
                 *_consume(names.events_stream),
             ],
             subscribe=[names.all_events],
         ),
-        "verbalisation": Permissions(publish=[*events_out, *_consume(names.video_stream)]),
+        # Answers the gateway's requests; reads VIDEO (masked) for its stills, never RAW.
+        "verbalisation": Permissions(publish=[*events_out, *_consume(names.video_stream)],
+                                     subscribe=[names.verbalisation_request("*")],
+                                     allow_responses=True),
         "retention": Permissions(publish=events_out),
     }
 

@@ -55,6 +55,10 @@ class BusNames:
     def events(self, commune: str = "*", kind: str = "*", name: str = "*") -> str:
         return f"{self.root}.events.{commune}.{kind}.{name}"
 
+    def verbalisation_request(self, op: str = "*") -> str:
+        """Request-reply subject of the verbalisation service (the gateway asks, it answers)."""
+        return f"{self.root}.rpc.verbalisation.{op}"
+
     def snapshot_request(self, commune: str = "*", camera: str = "*") -> str:
         """Request-reply subject of the commissioning snapshot (answered by masking only)."""
         return f"{self.root}.rpc.masking.snapshot.{commune}.{camera}"

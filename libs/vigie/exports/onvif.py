@@ -260,26 +260,32 @@ def signature_layout(path: Path) -> dict[str, int]:
 
 def verify_file(path: Path, export_public_pem: bytes | None = None) -> str:
     """'' when the file's ONVIF signature holds with its certificate (and, given the export key,
-    the certificate was issued by it); else the reason."""
-    data = path.read_bytes()
-    tail = _boxes(data)
-    if not tail or tail[-1][0] != b"meta":
-        return "no file-level meta box at the end (not an ONVIF export)"
-    meta_at = tail[-1][1]
-    sibo = find_box(data[meta_at:], [b"meta", b"ipro", b"sinf", b"schi", b"sibo"])
-    cert_box = find_box(data[meta_at:], [b"meta", b"ipro", b"sinf", b"schi", b"cert"])
-    if find_box(data[meta_at:], [b"meta", b"suep"]) is None or sibo is None or cert_box is None:
-        return "the meta box lacks suep, sibo or cert"
-    sig_at, sig_size = meta_at + sibo[0] + 8, sibo[1] - 8
-    signature = data[sig_at:sig_at + sig_size]
-    zeroed = data[:sig_at] + bytes(sig_size) + data[sig_at + sig_size:]
-    cert_at = meta_at + cert_box[0] + 8
+    the certificate was issued by it); else the reason. The file is read once, in blocks."""
     try:
-        cert = x509.load_der_x509_certificate(data[cert_at:meta_at + cert_box[0] + cert_box[1]])
+        at = signature_layout(path)
+    except (ValueError, OSError) as exc:
+        return f"not an ONVIF export: {exc}"
+    with path.open("rb") as f:
+        f.seek(at["certificate_offset"])
+        cert_der = f.read(at["certificate_length"])
+        f.seek(at["signature_offset"])
+        signature = f.read(at["signature_length"])
+        f.seek(0)
+        digest = hashlib.sha256()
+        done, sig_at, sig_end = 0, at["signature_offset"], at["signature_offset"] + len(signature)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            start, end = done, done + len(block)
+            if start < sig_end and end > sig_at:  # the signature's bytes count as zeros
+                lo, hi = max(sig_at, start) - start, min(sig_end, end) - start
+                block = block[:lo] + bytes(hi - lo) + block[hi:]
+            digest.update(block)
+            done = end
+    try:
+        cert = x509.load_der_x509_certificate(cert_der)
         public = cert.public_key()
         if not isinstance(public, rsa.RSAPublicKey):
             return "the certificate's key is not RSA"
-        public.verify(signature, hashlib.sha256(zeroed).digest(), PSS, Prehashed(hashes.SHA256()))
+        public.verify(signature, digest.digest(), PSS, Prehashed(hashes.SHA256()))
     except InvalidSignature:
         return "the ONVIF signature does not hold (the file was changed)"
     except ValueError as exc:

@@ -13,6 +13,7 @@ import asyncpg
 
 from vigie.accounts import create_user, generate_password
 from vigie.local.servers import ClipMount, PatternMount, probe_codec
+from vigie.verbalisation.messages import TRAFFIC_PURPOSE
 
 # Mon–Sat 07:00–20:00 municipal-police hours (Europe/Paris); outside them, national police.
 POLICE_HOURS = {d: [["07:00", "20:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat")}
@@ -26,6 +27,20 @@ class DemoCamera:
     location: str
     clip: str  # file name in the footage folder
     masks: list[dict[str, object]]
+    traffic: bool = False  # authorised for vidéo-verbalisation (R32)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """Credentials made by this seed (shown once)."""
+    admin_password: str
+    admin_totp: str | None
+    agent_password: str
+
+
+DEMO_PURPOSES = ["protection des bâtiments publics"]
+# The demo's agent listed for vidéo-verbalisation (R32), on Palaiseau's traffic camera.
+DEMO_AGENT = "agent.vv"
 
 
 DEMO_COMMUNES = [("palaiseau", "Palaiseau", 15), ("ballainvilliers", "Ballainvilliers", 30)]
@@ -39,12 +54,12 @@ DEMO_CAMERAS = [
     DemoCamera("palaiseau", "carrefour-gare", "Carrefour de la gare", "Place de la Gare",
                "traffic-intersection-cctv-timestamp-640x480.mp4",
                [{"label": "fenêtres immeuble", "mode": "pixelate",
-                 "points": [[0.70, 0.0], [1.0, 0.0], [1.0, 0.30], [0.70, 0.30]]}]),
+                 "points": [[0.70, 0.0], [1.0, 0.0], [1.0, 0.30], [0.70, 0.30]]}], traffic=True),
     DemoCamera("ballainvilliers", "parking-mairie", "Parking de la mairie", "Parking de la mairie",
                "parking-lot-overhead-cars-768x432.mp4", []),
 ]
 PATTERN_CAMERAS = [
-    DemoCamera("palaiseau", "mire", "Mire de test", "Salle serveur", "", []),
+    DemoCamera("palaiseau", "mire", "Mire de test", "Salle serveur", "", [], traffic=True),
     DemoCamera("ballainvilliers", "mire", "Mire de test", "Salle serveur", "", []),
 ]
 
@@ -71,8 +86,8 @@ def camera_mounts(
 
 async def seed(
     conn: asyncpg.Connection, cameras: list[DemoCamera], rtsp_url: dict[str, str]
-) -> tuple[str, str | None] | None:
-    """Seed once; returns the first administrator's password and TOTP secret when created now."""
+) -> Seeded | None:
+    """Seed once; returns the credentials it made (the first administrator, the demo agent)."""
     async with conn.transaction():
         for slug, name, days in DEMO_COMMUNES:
             await conn.execute(
@@ -85,9 +100,10 @@ async def seed(
                 """INSERT INTO cameras (commune, slug, name, location, state, authorisation_ref,
                                         authorisation_expires, purposes)
                    VALUES ($1, $2, $3, $4, 'active', 'DEMO-2026-001',
-                           current_date + 365 * 5, ARRAY['protection des bâtiments publics'])
+                           current_date + 365 * 5, $5)
                    ON CONFLICT (commune, slug) DO NOTHING RETURNING id""",
                 cam.commune, cam.slug, cam.name, cam.location,
+                DEMO_PURPOSES + ([TRAFFIC_PURPOSE] if cam.traffic else []),
             )
             if camera_id is None:
                 continue
@@ -109,5 +125,14 @@ async def seed(
                 roles=["admin"], communes=[c[0] for c in DEMO_COMMUNES],
                 designated_by="vigie run (démonstration)",
             )
-            return password, admin.totp_secret
+            agent_password = generate_password()
+            await create_user(
+                conn, username=DEMO_AGENT, full_name="Agent de démonstration (vidéo-verbalisation)",
+                password=agent_password, roles=["operator"], communes=["palaiseau"],
+                designated_by="vigie run (démonstration)", agent_number="PM-0421")
+            await conn.execute(
+                "UPDATE users SET verbalisation_power = 'police_municipale', "
+                "verbalisation_designation = 'Arrêté du maire n° 2026-042 (démonstration)' "
+                "WHERE username = $1", DEMO_AGENT)
+            return Seeded(password, admin.totp_secret, agent_password)
     return None

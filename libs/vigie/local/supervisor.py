@@ -263,7 +263,7 @@ class Supervisor:
         common = CommonSettings.model_validate(
             {k.removeprefix("VIGIE_").lower(): v for k, v in admin_env.items()})
         urls = {f"{c.commune}-{c.slug}": rtsp.url(f"{c.commune}-{c.slug}") for c in cameras}
-        seeded: dict[str, tuple[str, str | None] | None] = {}
+        seeded: dict[str, demo.Seeded | None] = {}
 
         async def _seed(conn: asyncpg.Connection) -> None:
             seeded["admin"] = await demo.seed(conn, cameras, urls)
@@ -271,13 +271,14 @@ class Supervisor:
         result = await provision(common, StreamLimits(replicas=min(3, self.ports.cluster)),
                                  seed=_seed,
                                  app_role=(APP_ROLE, sec["pg_app_password"]))
-        admin = seeded.get("admin")
-        if admin:
-            password, totp_secret = admin
-            print(f"\nFirst administrator: login 'admin', password '{password}' (shown once; "
-                  f"change it after logging in)\n  TOTP second factor (required for "
-                  f"administrators): secret {totp_secret}\n  "
-                  f"{totp_uri('admin', totp_secret or '')}\n", flush=True)
+        made = seeded.get("admin")
+        if made:
+            print(f"\nFirst administrator: login 'admin', password '{made.admin_password}' (shown "
+                  f"once; change it after logging in)\n  TOTP second factor (required for "
+                  f"administrators): secret {made.admin_totp}\n  "
+                  f"{totp_uri('admin', made.admin_totp or '')}\n"
+                  f"Demo agent listed for vidéo-verbalisation (Palaiseau): login "
+                  f"'{demo.DEMO_AGENT}', password '{made.agent_password}'\n", flush=True)
         if result["lifecycle_rules"] is False:
             print("Note: the object store refused the lifecycle rules; the retention service "
                   "alone erases expired recordings.", flush=True)
@@ -290,7 +291,7 @@ class Supervisor:
                        "VIGIE_REPLICA": name}
                 prefix = f"VIGIE_{service.upper().replace('-', '_')}_"
                 env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
-                if service == "retention":  # builds the exports: the one holder of the key
+                if service in ("retention", "verbalisation"):  # seal exports, offence files
                     env["VIGIE_EXPORT_KEY"] = sec["export_key"]
                 if service == "recorder":  # signs each segment's link as it stores it
                     env["VIGIE_RECORDING_KEY"] = sec["recording_key"]

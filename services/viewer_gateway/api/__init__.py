@@ -20,6 +20,7 @@ from services.viewer_gateway.api import (
     holds,
     live,
     masks,
+    offences,
     playback,
     register,
     session,
@@ -43,7 +44,7 @@ UI_HEADERS = {
     "Cache-Control": "no-cache",
 }
 ROUTERS = (*(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
-                                alarms, views, users, holds, exports, register)),
+                                alarms, views, users, holds, exports, offences, register)),
            exports.keys_router)
 
 

@@ -183,6 +183,16 @@ class Timeline(BaseModel):
     gaps: list[Gap]
 
 
+class VerbalisationListing(Strict):
+    """R32: the account listed for vidéo-verbalisation, with its powers and designation."""
+    power: Literal["police_municipale", "asvp"] = Field(
+        description="police_municipale: every offence of the list; asvp: parking only, not "
+        "dangerous parking (R33)")
+    designation: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True,
+                                                  pattern=rf"^{LINE_CHARS}*$")] = Field(
+        description="The act listing the agent (arrêté du maire n°…)")
+
+
 class UserView(BaseModel):
     username: str
     full_name: str
@@ -192,6 +202,7 @@ class UserView(BaseModel):
     totp_enabled: bool
     designation: Designation
     designation_expired: bool
+    verbalisation: VerbalisationListing | None = None
 
 
 class UserCreate(Strict):
@@ -215,6 +226,8 @@ class UserChange(Strict):
     designation_expires: date | None = None
     agent_number: Line | None = None
     disabled: bool | None = None
+    verbalisation: VerbalisationListing | None = Field(
+        default=None, description="List the account for vidéo-verbalisation; null removes it")
 
 
 class TotpEnrolment(BaseModel):
@@ -387,3 +400,30 @@ class SigningKeyView(BaseModel):
     public_pem: str
     first_seen: datetime = Field(description="When the service holding it first announced it")
     retired_at: datetime | None = Field(description="When another key of the purpose took over")
+
+
+class OffenceCreate(Strict):
+    """Stills to take now from the live image (R31): their capture times, one to three."""
+    capture_times: list[AwareDatetime] = Field(min_length=1, max_length=3)
+
+
+class OffenceStillAdd(Strict):
+    capture_time: AwareDatetime
+
+
+class OffenceUpdate(Strict):
+    offence_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9-]{3,40}$")] | None = None
+    plate: Annotated[str, StringConstraints(min_length=2, max_length=20,
+                                            pattern=r"^[A-Za-z0-9 .\-]*$")] | None = None
+    plate_country: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")] | None = None
+    state: Literal["ready", "closed", "cancelled"] | None = None
+    cancel_reason: Line | None = None
+
+
+class OffenceCatalogueView(BaseModel):
+    year: int
+    valid_from: str
+    natinf_note: str
+    power: Literal["police_municipale", "asvp"]
+    power_name: str
+    offences: list[dict[str, Any]]

@@ -18,6 +18,7 @@ from services.viewer_gateway.api.models import (
     UserChange,
     UserCreate,
     UserView,
+    VerbalisationListing,
 )
 from services.viewer_gateway.auth import User
 
@@ -33,7 +34,10 @@ def _view(row: asyncpg.Record) -> UserView:
         designation=Designation(designated_by=row["designated_by"],
                                 designated_on=row["designated_on"], expires=expires,
                                 agent_number=row["agent_number"]),
-        designation_expired=expires is not None and expires < datetime.now(UTC).date())
+        designation_expired=expires is not None and expires < datetime.now(UTC).date(),
+        verbalisation=VerbalisationListing(power=row["verbalisation_power"],
+                                           designation=row["verbalisation_designation"])
+        if row["verbalisation_power"] else None)
 
 
 def _within_scope(admin: User, communes: list[str]) -> None:
@@ -100,6 +104,7 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
     if username == user.username and (body.disabled or body.roles is not None
                                       or body.communes is not None
                                       or "designation_expires" in body.model_fields_set
+                                      or "verbalisation" in body.model_fields_set
                                       or body.designated_by is not None):
         raise HTTPException(409, "you cannot change your own roles, communes or designation, "
                             "nor disable yourself: ask another administrator")
@@ -109,12 +114,19 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
         _roles_allowed(body.roles)
     # An explicit null for a column that cannot be empty means "no change".
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
-               if v is not None or k in ("designation_expires", "agent_number")}
+               if k != "verbalisation"
+               and (v is not None or k in ("designation_expires", "agent_number"))}
+    if "verbalisation" in body.model_fields_set:  # R32: listed (power, designation) or not
+        listing = body.verbalisation
+        changes["verbalisation_power"] = listing.power if listing else None
+        changes["verbalisation_designation"] = listing.designation if listing else None
     if not changes:
         return _view(row)
     async with gw.pool.acquire() as conn, conn.transaction():
-        for column, value in changes.items():  # columns are the model's fields, not user text
-            await conn.execute(f"UPDATE users SET {column} = $2 WHERE id = $1", row["id"], value)
+        # One statement: the columns are the model's fields (not user text), and a listing's
+        # power and designation change together (a constraint ties them).
+        sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
+        await conn.execute(f"UPDATE users SET {sets} WHERE id = $1", row["id"], *changes.values())
         if body.disabled:
             await conn.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 "
                                "AND revoked_at IS NULL", row["id"])

@@ -1,0 +1,136 @@
+"""A still from the masked VIDEO stream at a capture time (never RAW: invariant 1): the frames from
+the keyframe before that instant are read from JetStream with a throw-away consumer and decoded in
+memory; the picture shown at that instant becomes a JPEG at the camera's resolution with the date,
+time (Paris, to the tenth), camera and place written on a band at its top (R34)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import av
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from PIL import ImageDraw, ImageFont
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.bus.frames import Frame, FrameMessageError
+from vigie.bus.subjects import BusNames
+
+PARIS = ZoneInfo("Europe/Paris")
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian's fonts-dejavu-core
+LOOKBACK_S = 12.0  # VIDEO is read from this far before the instant: the keyframe is in reach
+NEAREST_S = 2.0  # the picture shown must be this close to the instant asked (else: no picture)
+
+
+class NoPicture(Exception):
+    """No masked picture of the camera at that instant (offline, or not in VIDEO)."""
+
+
+@dataclass(frozen=True)
+class StillPicture:
+    jpeg: bytes
+    capture_time: datetime
+    width: int
+    height: int
+    mask_version: int
+
+
+async def frames_around(js: JetStreamContext, names: BusNames, commune: str, camera: str,
+                        at: datetime, *, wait_s: float) -> list[Frame]:
+    """VIDEO's frames of the camera from LOOKBACK_S before `at` to the first one after it (waiting
+    up to `wait_s` for it, when `at` is a moment ago and VIDEO is a little behind)."""
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
+                            opt_start_time=at - timedelta(seconds=LOOKBACK_S),
+                            ack_policy=AckPolicy.NONE, inactive_threshold=30.0, mem_storage=True)
+    sub = await js.pull_subscribe(names.video(commune, camera), durable=None,
+                                  stream=names.video_stream, config=config)
+    at_ns = int(at.timestamp() * 1e9)
+    frames: list[Frame] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    try:
+        while loop.time() < deadline:
+            try:
+                msgs = await sub.fetch(100, timeout=0.5)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in msgs:
+                try:
+                    frame = Frame.from_message(msg.headers, msg.data)
+                except FrameMessageError:
+                    continue
+                frames.append(frame)
+                if frame.capture_time_ns > at_ns:
+                    return frames
+        return frames
+    finally:
+        with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
+            await sub.unsubscribe()
+
+
+def picture_at(frames: list[Frame], at: datetime) -> tuple[av.VideoFrame, Frame]:
+    """The decoded picture shown at `at` (the last one captured at or before it) and its frame."""
+    at_ns = int(at.timestamp() * 1e9)
+    shown = [i for i, f in enumerate(frames) if f.capture_time_ns <= at_ns]
+    if not shown:
+        raise NoPicture("no picture of the camera at that instant")
+    target = shown[-1]
+    if (at_ns - frames[target].capture_time_ns) / 1e9 > NEAREST_S:
+        raise NoPicture("the camera sent no picture at that instant (offline?)")
+    keyframes = [i for i in range(target + 1) if frames[i].keyframe]
+    if not keyframes:
+        raise NoPicture("the picture cannot be decoded (no keyframe before it in VIDEO)")
+    first = keyframes[-1]
+    decoder = av.CodecContext.create(frames[first].codec, "r")
+    if frames[first].parameter_sets:
+        decoder.extradata = frames[first].parameter_sets
+    decoded: dict[int, av.VideoFrame] = {}
+    for index in range(first, target + 1):
+        packet = av.Packet(frames[index].data)
+        packet.pts = packet.dts = index
+        for picture in decoder.decode(packet):
+            if picture.pts is not None:
+                decoded[picture.pts] = picture
+    for picture in decoder.decode(None):
+        if picture.pts is not None:
+            decoded[picture.pts] = picture
+    if target not in decoded:
+        raise NoPicture("the picture at that instant did not decode")
+    return decoded[target], frames[target]
+
+
+def render(picture: av.VideoFrame, frame: Frame, *, camera_name: str, camera: str,
+           place: str, quality: int = 90) -> StillPicture:
+    """The JPEG with its band: date and time (Paris), camera name and id, place."""
+    if frame.mask_version is None:  # not a VIDEO frame: never a still (fail closed)
+        raise NoPicture("the frame carries no mask version")
+    image = picture.to_image()  # RGB, the camera's resolution
+    captured = datetime.fromtimestamp(frame.capture_time_ns / 1e9, UTC)
+    local = captured.astimezone(PARIS)
+    tenths = local.microsecond // 100_000
+    text = (f"{local:%d/%m/%Y %H:%M:%S},{tenths} (heure de Paris) — {camera_name} ({camera})"
+            + (f" — {place}" if place else ""))
+    size = max(10, image.height // 28)
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
+    font = ImageFont.truetype(str(FONT), size) if FONT.exists() else ImageFont.load_default()
+    draw = ImageDraw.Draw(image, "RGBA")
+    band = int(size * 1.6)
+    draw.rectangle([0, 0, image.width, band], fill=(0, 0, 0, 190))
+    draw.text((size // 2, (band - size) // 2), text, font=font, fill=(255, 255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=quality)
+    return StillPicture(out.getvalue(), captured, image.width, image.height, frame.mask_version)
+
+
+async def still_at(js: JetStreamContext, names: BusNames, commune: str, camera: str,
+                   at: datetime, *, camera_name: str, place: str, wait_s: float) -> StillPicture:
+    frames = await frames_around(js, names, commune, camera, at, wait_s=wait_s)
+    picture, frame = await asyncio.to_thread(picture_at, frames, at)
+    return await asyncio.to_thread(render, picture, frame, camera_name=camera_name,
+                                   camera=f"{commune}/{camera}", place=place)
