@@ -114,18 +114,30 @@ def render(picture: av.VideoFrame, frame: Frame, *, camera_name: str, camera: st
     captured = datetime.fromtimestamp(frame.capture_time_ns / 1e9, UTC)
     local = captured.astimezone(PARIS)
     tenths = local.microsecond // 100_000
-    text = (f"{local:%d/%m/%Y %H:%M:%S},{tenths} (heure de Paris) — {camera_name} ({camera})"
-            + (f" — {place}" if place else ""))
-    size = max(10, image.height // 28)
-    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
-    font = ImageFont.truetype(str(FONT), size) if FONT.exists() else ImageFont.load_default()
+    lines = [f"{local:%d/%m/%Y %H:%M:%S},{tenths} (heure de Paris)",
+             f"{camera_name} ({camera})" + (f" — {place}" if place else "")]
+    font, size = _fitting_font(lines, image.width, max(10, image.height // 28))
     draw = ImageDraw.Draw(image, "RGBA")
-    band = int(size * 1.6)
+    step = int(size * 1.3)
+    band = step * len(lines) + size // 2
     draw.rectangle([0, 0, image.width, band], fill=(0, 0, 0, 190))
-    draw.text((size // 2, (band - size) // 2), text, font=font, fill=(255, 255, 255, 255))
+    for n, line in enumerate(lines):
+        draw.text((size // 2, size // 4 + n * step), line, font=font, fill=(255, 255, 255, 255))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality)
     return StillPicture(out.getvalue(), captured, image.width, image.height, frame.mask_version)
+
+
+def _fitting_font(lines: list[str], width: int, size: int,
+                  ) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, int]:
+    """The band's font, as large as wanted but small enough for every line to fit the picture."""
+    if not FONT.exists():
+        return ImageFont.load_default(), 10
+    while True:
+        font = ImageFont.truetype(str(FONT), size)
+        if size <= 8 or max(font.getlength(line) for line in lines) <= width - size:
+            return font, size
+        size -= 1
 
 
 async def still_at(js: JetStreamContext, names: BusNames, commune: str, camera: str,

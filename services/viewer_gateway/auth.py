@@ -33,6 +33,7 @@ class User:
     totp_enabled: bool
     session: str  # the token's hash: what identifies the session server-side
     post: str
+    verbalisation_power: str | None = None  # listed for vidéo-verbalisation (R32), or not
 
     @property
     def subject(self) -> Subject:
@@ -172,7 +173,7 @@ async def session_user(pool: asyncpg.Pool, token: str) -> User | None:
                 designated_by=row["designated_by"], designated_on=row["designated_on"],
                 designation_expires=row["designation_expires"], agent_number=row["agent_number"],
                 totp_enabled=row["totp_secret"] is not None, session=row["token_sha256"],
-                post=row["post"])
+                post=row["post"], verbalisation_power=row["verbalisation_power"])
 
 
 SIGNED_OUT = "not signed in, or the session has ended"

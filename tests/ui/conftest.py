@@ -24,7 +24,12 @@ from tests.masking.conftest import (  # noqa: F401 - fixtures
     marker_cameras,
     masking_harness,
 )
-from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest, gateway  # noqa: F401
+from tests.viewer_gateway.conftest import (  # noqa: F401 - fixtures
+    PASSWORD,
+    GatewayUnderTest,
+    gateway,
+    verbalisation_service,
+)
 
 CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 # Every run takes the screenshots (a screen that cannot be drawn fails its test); only

@@ -50,8 +50,10 @@ async def test_the_masked_marker_never_appears_in_a_still_R34(
             shown = datetime.fromtimestamp(frame.capture_time_ns / 1e9, UTC)
             assert shown - timedelta(microseconds=1) <= still.capture_time <= at
             assert not marker_visible(_picture(still.jpeg)), "the masked zone stays masked"
-            control = await still_at(js, h.names, "palaiseau", "nu", at, camera_name="Nu",
-                                     place="", wait_s=5)
+            seen = plain.frames[-back]  # the control camera's own picture of about then
+            control = await still_at(js, h.names, "palaiseau", "nu", datetime.fromtimestamp(
+                seen.capture_time_ns / 1e9, UTC) + timedelta(milliseconds=10), camera_name="Nu",
+                place="", wait_s=5)
             assert marker_visible(_picture(control.jpeg)), "the check sees an unmasked marker"
         # The band: darker than the picture under it, and the picture keeps its size.
         band = Image.open(io.BytesIO(still.jpeg)).convert("L").crop((0, 0, W, H // 30))

@@ -22,8 +22,11 @@ from vigie.bus.subjects import BusNames
 from vigie.http import HttpServer
 from vigie.service import Runtime
 from vigie.settings import CommonSettings
+from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
+from services.verbalisation.handlers import Verbalisation
+from services.verbalisation.settings import VerbalisationSettings
 from services.viewer_gateway import handlers
 from services.viewer_gateway.api import create_app
 from services.viewer_gateway.api.deps import Gateway
@@ -155,3 +158,25 @@ async def live_camera(admin_nc: NATS, streams: BusNames) -> AsyncIterator[None]:
     await asyncio.sleep(1.5)  # some backlog: a viewer starts at the latest keyframe
     yield
     task.cancel()
+
+
+VERBALISATION_KEY = SigningKey.generate()
+
+
+@pytest_asyncio.fixture
+async def verbalisation_service(
+    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> AsyncIterator[Verbalisation]:
+    """The verbalisation service in the test's loop, answering the gateway over the bus, sealing
+    with VERBALISATION_KEY."""
+    objects, buckets = store
+    rt = Runtime(service="verbalisation", common=settings_for("verbalisation"), names=streams,
+                 stop=asyncio.Event(), nc=admin_nc, js=jetstream(admin_nc), pool=db,
+                 store=objects, buckets=buckets)
+    service = Verbalisation(rt, VerbalisationSettings(erase_interval_s=3600), VERBALISATION_KEY)
+    task = asyncio.create_task(service.run())
+    yield service
+    rt.stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)

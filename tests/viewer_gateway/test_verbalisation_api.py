@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,41 +23,25 @@ import httpx
 import pytest
 import pytest_asyncio
 import websockets
-from nats.aio.client import Client as NATS
 from PIL import Image
-from vigie.bus.connection import jetstream
-from vigie.bus.subjects import BusNames
 from vigie.exports.verify import verify_package
-from vigie.service import Runtime
-from vigie.settings import CommonSettings
-from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 from vigie.verbalisation.messages import TRAFFIC_PURPOSE
 
 from services.verbalisation.handlers import Verbalisation
-from services.verbalisation.settings import VerbalisationSettings
 from services.viewer_gateway.auth import COOKIE
 from tests.conftest import events_seen
 from tests.harness import eventually
-from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest
+from tests.viewer_gateway.conftest import PASSWORD, VERBALISATION_KEY, GatewayUnderTest
 
 pytestmark = pytest.mark.integration
-KEY = SigningKey.generate()
 
 
 @pytest_asyncio.fixture
-async def verbalisation(
-    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], gateway: GatewayUnderTest,
-) -> AsyncIterator[Verbalisation]:
-    """The service in the test's loop, answering the gateway over the bus; Palaiseau's gare
-    authorised for traffic offences, `operator` listed (municipal police), `asvp` listed (ASVP)."""
-    objects, buckets = store
-    rt = Runtime(service="verbalisation", common=settings_for("verbalisation"), names=streams,
-                 stop=asyncio.Event(), nc=admin_nc, js=jetstream(admin_nc), pool=db,
-                 store=objects, buckets=buckets)
-    service = Verbalisation(rt, VerbalisationSettings(erase_interval_s=3600), KEY)
-    task = asyncio.create_task(service.run())
+async def verbalisation(verbalisation_service: Verbalisation, db: asyncpg.Pool,
+                        gateway: GatewayUnderTest) -> Verbalisation:
+    """Palaiseau's gare authorised for traffic offences, `operator` listed (municipal police),
+    `asvp` listed (ASVP)."""
     await db.execute("UPDATE cameras SET purposes = $1, location = 'Place de la gare' "
                      "WHERE slug = 'gare'", [TRAFFIC_PURPOSE])
     await db.execute("UPDATE users SET verbalisation_power = 'police_municipale', "
@@ -66,10 +50,7 @@ async def verbalisation(
                      "agent_number, verbalisation_power, verbalisation_designation) "
                      "SELECT 'asvp', 'ASVP', password_hash, roles, communes, 'ASVP-7', 'asvp', "
                      "'arrêté n° 2026-43' FROM users WHERE username = 'operator'")
-    yield service
-    rt.stop.set()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
+    return verbalisation_service
 
 
 @contextlib.asynccontextmanager
@@ -156,7 +137,7 @@ async def test_an_agent_notes_an_offence_from_the_live_image_and_hands_it_over_R
         assert handed.headers["cache-control"] == "no-store"
         archive = tmp_path / "remise.zip"
         archive.write_bytes(handed.content)
-        verdict = verify_package(archive, trusted_fingerprint=KEY.fingerprint())
+        verdict = verify_package(archive, trusted_fingerprint=VERBALISATION_KEY.fingerprint())
         assert verdict.ok, verdict.problems
         with zipfile.ZipFile(archive) as z:
             document = json.loads(z.read(f"infraction-{oid}/offence.json"))
@@ -305,3 +286,30 @@ async def test_powers_the_offence_list_plates_and_cancelling_R33_R34(
     erased = await db.fetchrow("SELECT reason, details FROM audit_log WHERE action = 'deletion'")
     assert erased["reason"] == "offence_cancelled"
     assert json.loads(erased["details"])["offence"] == oid
+
+
+async def test_an_administrator_lists_an_agent_with_powers_and_it_is_journaled_R32(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    async with aclosing(await gateway.login("admin")) as admin:
+        listing = {"power": "asvp", "designation": "arrêté du maire n° 2026-51"}
+        changed = await admin.patch("/api/users/operator", json={"verbalisation": listing})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["verbalisation"] == listing
+        for bad in ({"power": "gendarme", "designation": "x"}, {"power": "asvp"},
+                    {"power": "asvp", "designation": ""}):
+            assert (await admin.patch("/api/users/operator",
+                                      json={"verbalisation": bad})).status_code == 422, bad
+        _refused(await admin.patch("/api/users/admin", json={"verbalisation": listing}), 409,
+                 "your own")
+        removed = await admin.patch("/api/users/operator", json={"verbalisation": None})
+        assert removed.json()["verbalisation"] is None
+    rows = await db.fetch("SELECT details FROM audit_log WHERE action = 'user.changed' "
+                          "ORDER BY id")
+    details = [json.loads(r["details"]) for r in rows]
+    assert details[0]["verbalisation_power"] == "asvp"
+    assert details[-1]["verbalisation_power"] is None
+    async with aclosing(await gateway.login("operator")) as agent:
+        me = (await agent.get("/api/session")).json()
+        assert me["verbalisation_power"] is None
+        _refused(await agent.get("/api/offences"), 403, "not listed")

@@ -53,6 +53,7 @@ def _view(row: asyncpg.Record) -> CameraView:
     return CameraView(
         commune=row["commune"], slug=row["slug"], name=row["name"], location=row["location"],
         state=row["state"], retention_days=row["retention_days"],
+        purposes=list(row["purposes"]),
         authorisation_ref=row["authorisation_ref"], authorisation_expires=expires,
         authorisation_expired=expires is not None and expires < datetime.now(UTC).date(),
         device_id=row["device_id"], online=row["online"], masking_ok=row["masking_ok"],

@@ -59,6 +59,8 @@ class Me(BaseModel):
     totp_enabled: bool
     designation: Designation
     post: str
+    verbalisation_power: Literal["police_municipale", "asvp"] | None = Field(
+        default=None, description="Listed for vidéo-verbalisation with these powers (R32)")
 
 
 class LoginRefusal(BaseModel):
@@ -111,6 +113,8 @@ class CameraView(BaseModel):
     location: str
     state: Literal["commissioning", "active", "disabled"]
     retention_days: int | None
+    purposes: list[str] = Field(default_factory=list,
+                                description="The purposes its prefectoral authorisation names")
     authorisation_ref: str | None
     authorisation_expires: date | None
     authorisation_expired: bool

@@ -175,7 +175,7 @@ async function users(panel, ctx, msg = result()) {
     h("td", {}, u.username, h("br"), h("span", { class: "info" }, u.full_name)),
     h("td", {}, u.roles.map((r) => ROLES[r] || r).join(", ")),
     h("td", {}, u.communes.join(", ")),
-    h("td", { class: u.designation_expired ? "erreur" : "" }, `par ${u.designation.designated_by || "—"}, jusqu'au ${frDate(u.designation.expires)}`),
+    h("td", { class: u.designation_expired ? "erreur" : "" }, `par ${u.designation.designated_by || "—"}, jusqu'au ${frDate(u.designation.expires)}${u.verbalisation ? ` · vidéo-verbalisation (${u.verbalisation.power === "asvp" ? "ASVP" : "police municipale"})` : ""}`),
     h("td", {}, u.totp_enabled ? "TOTP actif" : "sans TOTP"),
     h("td", {}, u.disabled ? "désactivé" : "actif"),
     h("td", {},
@@ -203,12 +203,19 @@ async function users(panel, ctx, msg = result()) {
         h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}`, checked: u.communes.includes(c.slug) }), ` ${c.name}`))),
       h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, value: u.designation.designated_by || "" })),
       h("label", {}, "Désignation jusqu'au (renouvellement)", h("input", { name: "designation_expires", type: "date", value: u.designation.expires || "" })),
+      h("fieldset", {}, h("legend", {}, "Vidéo-verbalisation (R32)"),
+        h("label", {}, "Habilitation", h("select", { name: "verbalisation_power" },
+          h("option", { value: "" }, "non habilité"),
+          h("option", { value: "police_municipale", selected: u.verbalisation?.power === "police_municipale" }, "agent de police municipale"),
+          h("option", { value: "asvp", selected: u.verbalisation?.power === "asvp" }, "ASVP (stationnement seulement)"))),
+        h("label", {}, "Acte de désignation", h("input", { name: "verbalisation_designation", maxlength: 200, value: u.verbalisation?.designation || "", placeholder: "arrêté du maire n°…" }))),
     ], {
       submit: "Enregistrer",
       onsubmit: (v) => api.patch(`/api/users/${u.username}`, {
         roles: Object.keys(ROLES).filter((k) => v[`role-${k}`]),
         communes: ctx.communes.map((c) => c.slug).filter((s) => v[`commune-${s}`]),
         designated_by: v.designated_by, designation_expires: v.designation_expires || null,
+        verbalisation: v.verbalisation_power ? { power: v.verbalisation_power, designation: v.verbalisation_designation } : null,
       }),
     });
     if (changed) {

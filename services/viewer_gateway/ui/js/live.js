@@ -4,6 +4,7 @@
 import { h, clear } from "./dom.js";
 import { cameraState } from "./fr.js";
 import { LivePane } from "./pane.js";
+import { mayVerbalise, verbalisationPanel } from "./verbalisation.js";
 
 const MAX_ZOOM = 8;
 
@@ -34,8 +35,20 @@ export async function mount(main, ctx, [commune, slug]) {
     replayReason.focus();
   } }, "Relecture instantanée (30 s)");
   const relive = h("button", { type: "button", hidden: true, onclick: () => { relive.hidden = true; pane.start(0); } }, "Revenir au direct");
+  // Vidéo-verbalisation (R31, R32): only where the agent is listed and the camera authorised.
+  let panel = null;
+  const verbalise = mayVerbalise(ctx, camera) && h("button", { type: "button", "aria-pressed": "false", onclick: () => {
+    if (panel) {
+      panel.destroy(); panel.element.remove(); panel = null;
+      verbalise.setAttribute("aria-pressed", "false");
+      return;
+    }
+    panel = verbalisationPanel(ctx, camera, pane);
+    main.append(panel.element);
+    verbalise.setAttribute("aria-pressed", "true");
+  } }, "Verbalisation");
   clear(main, h("div", { class: "outils" }, back, h("h1", {}, camera.location ? `${camera.name} — ${camera.location}` : camera.name), full, replay,
-    relive, replayForm, zoomLabel, unzoom), stage);
+    relive, replayForm, verbalise, zoomLabel, unzoom), stage);
 
   const zoom = digitalZoom(stage, pane.video, (k) => {
     zoomLabel.textContent = `zoom ×${k.toFixed(1).replace(".", ",")}`;
@@ -53,6 +66,7 @@ export async function mount(main, ctx, [commune, slug]) {
   pane.start(0);
   return () => {
     document.removeEventListener("keydown", onKey);
+    panel?.destroy();
     pane.destroy();
   };
 }
