@@ -10,8 +10,14 @@ from collections.abc import Callable
 
 import asyncpg
 from prometheus_client import Gauge
+from vigie.access_requests import newly_due
 from vigie.aio import run_periodically
-from vigie.bus.events import ExportCreated, RetentionPurged, publish_event_or_log
+from vigie.bus.events import (
+    AccessRequestDue,
+    ExportCreated,
+    RetentionPurged,
+    publish_event_or_log,
+)
 from vigie.exports.jobs import build_next
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
@@ -137,6 +143,15 @@ async def announce_export(rt: Runtime, export: int) -> None:
         manifest_sha256=row["manifest_sha256"], gaps=row["gaps"]))
 
 
+async def announce_due_requests(rt: Runtime) -> None:
+    """Access requests whose answer is due within a week, or overdue: one event each time one
+    reaches such a stage (R20: a month from receipt), for the CSU's and police systems' alarms."""
+    for row in await newly_due(rt.require_pool()):
+        await publish_event_or_log(rt.require_js(), rt.names, AccessRequestDue(
+            commune=row["commune"], request=row["id"], due_at=row["due_at"],
+            overdue=row["notice"] == "overdue"))
+
+
 async def run(rt: Runtime, settings: RetentionSettings) -> None:
     lifecycle = Lifecycle(rt.require_pool(), rt.require_store(), rt.buckets)
     rt.state["lifecycle"] = lifecycle
@@ -147,6 +162,7 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
         except TRANSIENT_STORAGE_ERRORS as exc:
             log.warning("lifecycle_sync_retry", error=type(exc).__name__)
         await sweep(rt, settings)
+        await announce_due_requests(rt)
 
     loops = [run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep")]
     key = rt.common.export_key

@@ -17,13 +17,14 @@ from vigie.storage.objects import ObjectStore
 from vigie.verbalisation import catalogue, plates
 from vigie.verbalisation.messages import (
     MAX_STILLS,
+    OFFENCE_SQL,
     TRAFFIC_PURPOSE,
     CreateRequest,
     OffenceRecord,
     Refused,
-    Still,
     StillRequest,
     UpdateRequest,
+    load_offence,
 )
 
 from services.verbalisation.capture import StillPicture
@@ -37,10 +38,6 @@ FROM users WHERE username = $1
 """
 CAMERA_SQL = """
 SELECT id, slug, name, location, state, purposes FROM cameras WHERE commune = $1 AND slug = $2
-"""
-OFFENCE_SQL = """
-SELECT o.*, c.slug AS camera, c.name AS camera_name FROM offences o
-JOIN cameras c ON c.id = o.camera_id WHERE o.id = $1
 """
 
 
@@ -315,14 +312,7 @@ async def erase_due(pool: asyncpg.Pool, store: ObjectStore, bucket: str) -> int:
 
 
 async def load(pool: asyncpg.Pool | asyncpg.Connection, offence_id: int) -> OffenceRecord:
-    row = await pool.fetchrow(OFFENCE_SQL, offence_id)
-    if row is None:
+    offence = await load_offence(pool, offence_id)
+    if offence is None:
         raise Refused(404, f"no offence {offence_id}")
-    stills = await pool.fetch("SELECT * FROM offence_stills WHERE offence_id = $1 ORDER BY n",
-                              offence_id)
-    return OffenceRecord(
-        **{k: row[k] for k in OffenceRecord.model_fields if k not in ("stills",) and k in row},
-        stills=[Still(n=s["n"], capture_time=s["capture_time"], sha256=s["sha256"],
-                      width=s["width"], height=s["height"], size_bytes=s["size_bytes"],
-                      mask_version=s["mask_version"], erased=s["erased_at"] is not None)
-                for s in stills])
+    return offence

@@ -225,6 +225,42 @@ class OffenceHandedOver(CameraEvent):
     by: str = Field(description="Who fetched it")
 
 
+class AccessRequestOpened(Event):
+    kind = "access_request"
+    name = "opened"
+    summary = ("A filmed person asked for their images (R20): the period is held at once (R21). "
+               "No personal data in the event.")
+    request: int = Field(description="The request's id in the API")
+    cameras: list[str] = Field(description="Camera slugs within the commune")
+    period_start: datetime
+    period_end: datetime
+    due_at: datetime = Field(description="When the answer is due (a month after receipt)")
+
+
+class AccessRequestAnswered(Event):
+    kind = "access_request"
+    name = "answered"
+    summary = "An access request was answered: copy, on-site viewing, refusal or restriction."
+    request: int
+    answer: Literal["copy", "viewing", "refusal", "restriction"]
+
+
+class AccessRequestClosed(Event):
+    kind = "access_request"
+    name = "closed"
+    summary = "An access request was closed: its hold is released."
+    request: int
+
+
+class AccessRequestDue(Event):
+    kind = "access_request"
+    name = "due"
+    summary = "An access request's answer is due within 7 days, or overdue (told once each)."
+    request: int
+    due_at: datetime
+    overdue: bool
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     CameraWentOnline,
     CameraWentOffline,
@@ -242,6 +278,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ExportDelivered,
     OffenceRecorded,
     OffenceHandedOver,
+    AccessRequestOpened,
+    AccessRequestAnswered,
+    AccessRequestClosed,
+    AccessRequestDue,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in EVENT_TYPES}
 

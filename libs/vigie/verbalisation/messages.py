@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Op = Literal["create", "still", "update", "handover"]
@@ -94,6 +95,28 @@ class OffenceRecord(BaseModel):
     stills_erase_at: datetime
     stills_erased_at: datetime | None
     stills: list[Still]
+
+
+OFFENCE_SQL = """
+SELECT o.*, c.slug AS camera, c.name AS camera_name FROM offences o
+JOIN cameras c ON c.id = o.camera_id WHERE o.id = $1
+"""
+
+
+async def load_offence(conn: asyncpg.Pool | asyncpg.Connection,
+                       offence_id: int) -> OffenceRecord | None:
+    """An offence with its stills, as the service and the gateway show it."""
+    row = await conn.fetchrow(OFFENCE_SQL, offence_id)
+    if row is None:
+        return None
+    stills = await conn.fetch("SELECT * FROM offence_stills WHERE offence_id = $1 ORDER BY n",
+                              offence_id)
+    return OffenceRecord(
+        **{k: row[k] for k in OffenceRecord.model_fields if k != "stills" and k in row},
+        stills=[Still(n=s["n"], capture_time=s["capture_time"], sha256=s["sha256"],
+                      width=s["width"], height=s["height"], size_bytes=s["size_bytes"],
+                      mask_version=s["mask_version"], erased=s["erased_at"] is not None)
+                for s in stills])
 
 
 def reply_ok(payload: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from vigie.service import Runtime
 
 from services.viewer_gateway.alarms import Alarms
 from services.viewer_gateway.api import (
+    access_requests,
     alarms,
     bookmarks,
     cameras,
@@ -44,7 +45,8 @@ UI_HEADERS = {
     "Cache-Control": "no-cache",
 }
 ROUTERS = (*(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
-                                alarms, views, users, holds, exports, offences, register)),
+                                alarms, views, users, holds, exports, offences, access_requests,
+                                register)),
            exports.keys_router)
 
 

@@ -431,3 +431,58 @@ class OffenceCatalogueView(BaseModel):
     power: Literal["police_municipale", "asvp"]
     power_name: str
     offences: list[dict[str, Any]]
+
+
+class AccessRequestCreate(Strict):
+    """R20: a filmed person's request, as received (never a copy of their identity document)."""
+    commune: Slug
+    requester: Line = Field(min_length=1, description="The person, as they sign")
+    contact: Line = Field(min_length=1, description="How to answer them (address, e-mail)")
+    identity_document: Literal["carte_identite", "passeport", "titre_sejour", "permis_conduire",
+                               "autre"] = Field(description="The kind of document shown")
+    identity_checked_by: Line = Field(min_length=1, description="Who checked it")
+    cameras: list[Slug] = Field(min_length=1, max_length=50)
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    description: Text = Field(default="", description="What they say of themselves and the place")
+    received_at: AwareDatetime | None = Field(default=None, description="The letter's date, "
+                                              "when entered later (now by default)")
+
+
+class AccessRequestExtension(Strict):
+    months: Literal[1, 2]
+    reason: Required
+
+
+class AccessRequestAnswer(Strict):
+    kind: Literal["copy", "viewing", "refusal", "restriction"]
+    grounds: Text = ""
+    viewing_at: AwareDatetime | None = None
+    viewing_report: Text = ""
+
+
+class AccessRequestView(BaseModel):
+    id: int
+    commune: str
+    requester: str
+    contact: str
+    identity_document: str
+    identity_checked_by: str
+    cameras: list[str]
+    period_start: datetime
+    period_end: datetime
+    description: str
+    received_at: datetime
+    due_at: datetime
+    extension_reason: str | None
+    state: Literal["open", "answered", "closed"]
+    urgency: Literal["on_time", "due_soon", "overdue"]
+    hold_id: int | None
+    answer: str | None
+    answer_grounds: str | None
+    answered_at: datetime | None
+    viewing_at: datetime | None
+    viewing_done_at: datetime | None
+    viewing_report: str | None
+    created_by: str
+    closed_at: datetime | None

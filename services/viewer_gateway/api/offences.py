@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime
 from vigie.register import Entry, record
 from vigie.verbalisation import catalogue
-from vigie.verbalisation.messages import TRAFFIC_PURPOSE, OffenceRecord, Still
+from vigie.verbalisation.messages import TRAFFIC_PURPOSE, OffenceRecord, load_offence
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, allow, camera_row, require
 from services.viewer_gateway.api.models import (
@@ -76,20 +76,11 @@ async def _forward(gw: GatewayDep, op: str, body: dict[str, Any]) -> dict[str, A
 
 async def _visible(gw: GatewayDep, user: User, offence_id: int) -> OffenceRecord:
     """An offence of the user's communes (the same 404 otherwise: R9)."""
-    row = await gw.pool.fetchrow(
-        "SELECT o.*, c.slug AS camera, c.name AS camera_name FROM offences o "
-        "JOIN cameras c ON c.id = o.camera_id WHERE o.id = $1", offence_id)
-    if row is None or row["commune"] not in user.communes:
+    offence = await load_offence(gw.pool, offence_id)
+    if offence is None or offence.commune not in user.communes:
         raise HTTPException(404, f"no offence {offence_id} in your communes")
-    await allow(gw, user, "verbalisation", commune=row["commune"])
-    stills = await gw.pool.fetch("SELECT * FROM offence_stills WHERE offence_id = $1 ORDER BY n",
-                                 offence_id)
-    return OffenceRecord(
-        **{k: row[k] for k in OffenceRecord.model_fields if k in row},
-        stills=[Still(n=s["n"], capture_time=s["capture_time"], sha256=s["sha256"],
-                      width=s["width"], height=s["height"], size_bytes=s["size_bytes"],
-                      mask_version=s["mask_version"], erased=s["erased_at"] is not None)
-                for s in stills])
+    await allow(gw, user, "verbalisation", commune=offence.commune)
+    return offence
 
 
 @router.get("/api/offences/catalogue", summary="The offences your powers let you note (R33)",
