@@ -100,6 +100,22 @@ def _cmd_mask_file(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_redact_file(args: argparse.Namespace) -> int:
+    from vigie.redaction.keep import KeepError, KeepTrack
+    from vigie.redaction.redact import RedactError, redact_file
+
+    try:
+        keep = KeepTrack.load(Path(args.keep))
+        result = redact_file(keep, Path(args.input), Path(args.output), assist=args.assist)
+    except (KeepError, RedactError) as exc:
+        print(f"vigie redact-file: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.frames} frames ({result.width}x{result.height}) written to {args.output}: "
+          f"blur block {result.block} px, requester's box on {result.kept_frames} frames"
+          + (f", {result.proposed} proposed box(es) blurred inside it" if args.assist else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vigie",
@@ -135,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="any video FFmpeg decodes")
     p.add_argument("output", help="H.264 MP4 to write")
     p.set_defaults(func=_cmd_mask_file)
+
+    p = sub.add_parser("redact-file", help="inverse redaction of a video file for a right-of-"
+                       "access copy: all blurred but the requester's box (R22)")
+    p.add_argument("--keep", required=True,
+                   help='KEEP.json: [{"t": seconds, "box": [x, y, w, h]}, …] (interpolated)')
+    p.add_argument("--assist", action="store_true",
+                   help="blur faces and moving vehicles the detectors find inside the box too")
+    p.add_argument("input", help="any video FFmpeg decodes")
+    p.add_argument("output", help="H.264 MP4 to write")
+    p.set_defaults(func=_cmd_redact_file)
 
     from vigie.cli import admin_commands, export_commands, local_commands
 
