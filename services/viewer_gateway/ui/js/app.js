@@ -12,6 +12,7 @@ const SCREENS = [
   ["alarmes", null, "live", "./alarms.js"],
   ["relecture", "Relecture", "playback", "./playback.js"],
   ["requisitions", "Réquisitions", "export", "./requisitions.js"],
+  ["acces", "Demandes d'accès", "rights_requests", "./access.js"],
   ["masques", "Masques", "mask_admin", "./masks.js"],
   ["administration", "Administration", ["configuration", "user_admin"], "./admin.js"],
   ["registre", "Registre", "register_audit", "./register.js"],
