@@ -287,8 +287,9 @@ async def erase_stills(pool: asyncpg.Pool, store: ObjectStore, bucket: str, offe
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE offence_stills SET erased_at = now() WHERE offence_id = $1 "
                            "AND erased_at IS NULL", offence_id)
-        await conn.execute("UPDATE offences SET stills_erased_at = now() WHERE id = $1",
-                           offence_id)
+        # The plate goes with the pictures: what stays is what was noted, by whom, when.
+        await conn.execute("UPDATE offences SET stills_erased_at = now(), plate = NULL "
+                           "WHERE id = $1", offence_id)
         times = [s["capture_time"] for s in stills]
         await record(conn, Entry(
             actor="verbalisation", action="deletion", commune=row["commune"],

@@ -190,6 +190,8 @@ async def test_an_agent_notes_an_offence_from_the_live_image_and_hands_it_over_R
         _refused(await agent.get(f"/api/offences/{oid}/stills/1"), 410, "erased")
         listing = (await agent.get("/api/offences")).json()
         assert [o["id"] for o in listing] == [oid] and listing[0]["stills_erased_at"]
+        assert listing[0]["plate"] is None, "the plate goes with the stills (R34)"
+        assert listing[0]["offence_code"] == "CR-R417-11-TROTTOIR", "what was noted stays"
 
 
 async def _events(root: str, count: int) -> list[dict[str, Any]] | None:

@@ -38,8 +38,10 @@ CREATE TABLE offences (
     stills_erase_at   timestamptz NOT NULL,
     stills_erased_at  timestamptz,
     CHECK (state <> 'cancelled' OR length(btrim(cancel_reason)) > 0),
+    -- Complete once ready; the plate goes with the stills (R34: the PVe tool has it by then).
     CHECK (state NOT IN ('ready', 'handed_over', 'closed')
-           OR (offence_code IS NOT NULL AND plate IS NOT NULL AND plate_country IS NOT NULL))
+           OR (offence_code IS NOT NULL AND plate_country IS NOT NULL
+               AND (plate IS NOT NULL OR stills_erased_at IS NOT NULL)))
 );
 CREATE INDEX offences_commune_created ON offences (commune, created_at DESC);
 CREATE INDEX offences_to_erase ON offences (stills_erase_at) WHERE stills_erased_at IS NULL;
