@@ -52,6 +52,8 @@ class Verbalisation:
             keep_after_handover=timedelta(days=settings.keep_after_handover_days),
             keep_at_most=timedelta(days=settings.keep_at_most_days))
         catalogue.load(settings.offences_file)  # a broken list stops the start, with its reason
+        self._working: set[asyncio.Task[None]] = set()
+        self._sealing: dict[int, asyncio.Lock] = {}  # one hand-over file per offence, sealed once
 
     @property
     def _bucket(self) -> str:
@@ -61,13 +63,15 @@ class Verbalisation:
         nc = self.rt.nc
         assert nc is not None
         sub = await nc.subscribe(self.rt.names.verbalisation_request("*"),
-                                 queue="verbalisation", cb=self._answer)
+                                 queue="verbalisation", cb=self._dispatch)
         try:
             await run_periodically(self.rt.stop, self.settings.erase_interval_s,
                                    self.erase_due, what="offence_stills_erasure")
         finally:
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
                 await sub.unsubscribe()
+            if self._working:  # answers under way finish (each is bounded by the gateway's wait)
+                await asyncio.wait(self._working, timeout=25)
 
     async def erase_due(self) -> None:
         erased = await records.erase_due(self.rt.require_pool(), self.rt.require_store(),
@@ -83,6 +87,13 @@ class Verbalisation:
                                   wait_s=self.settings.picture_wait_s)
         except NoPicture as exc:
             raise Refused(409, f"no still: {exc}") from None
+
+    async def _dispatch(self, msg: Msg) -> None:
+        """Each request in its own task: a still decodes a GOP, and one agent's capture must not
+        hold up another's (the subscription would otherwise serve them one at a time)."""
+        task = asyncio.create_task(self._answer(msg))
+        self._working.add(task)
+        task.add_done_callback(self._working.discard)
 
     async def _answer(self, msg: Msg) -> None:
         op = msg.subject.rsplit(".", 1)[-1]
@@ -127,6 +138,15 @@ class Verbalisation:
     async def _hand_over(self, request: HandoverRequest) -> dict[str, Any]:
         """Seal the file (once: a second fetch gets the same bytes), store it in the evidence
         bucket, mark the offence handed over; the gateway streams it from there."""
+        lock = self._sealing.setdefault(request.offence_id, asyncio.Lock())
+        async with lock:
+            try:
+                return await self._seal_once(request)
+            finally:
+                if not lock._waiters:  # noqa: SLF001 - drop the lock once nobody waits on it
+                    self._sealing.pop(request.offence_id, None)
+
+    async def _seal_once(self, request: HandoverRequest) -> dict[str, Any]:
         pool, store = self.rt.require_pool(), self.rt.require_store()
         offence = await records.load(pool, request.offence_id)
         if offence.state not in ("ready", "handed_over", "closed"):
