@@ -135,8 +135,10 @@ REUSABLE_SQL = """
 SELECT h.id FROM holds h
 WHERE h.state = 'active' AND h.kind = $1 AND h.reference = $2 AND h.commune = $3
   AND h.period_start <= $4 AND h.period_end >= $5
-  AND NOT EXISTS (SELECT 1 FROM cameras c WHERE c.commune = $3 AND c.slug = ANY($6::text[])
-                  AND c.id NOT IN (SELECT camera_id FROM hold_cameras WHERE hold_id = h.id))
+  -- every camera asked for is one the hold covers (an unknown camera is covered by none)
+  AND (SELECT count(DISTINCT c.slug) FROM hold_cameras hc JOIN cameras c ON c.id = hc.camera_id
+       WHERE hc.hold_id = h.id AND c.slug = ANY($6::text[]))
+      = (SELECT count(DISTINCT slug) FROM unnest($6::text[]) AS slug)
 ORDER BY h.id LIMIT 1
 """
 

@@ -33,6 +33,7 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
     try:
         out = stack.output()
         assert "First administrator: login 'admin', password '" in out
+        assert "Demo agent listed for vidéo-verbalisation (Palaiseau): login 'agent.vv'" in out
         assert f"http://127.0.0.1:{stack.web_port}/" in out
         assert "refused the lifecycle rules" not in out
         code, status = stack.status()
@@ -141,7 +142,7 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
             finally:
                 await conn.close()
 
-        assert asyncio.run(counts()) == (2, len(ids), 1)
+        assert asyncio.run(counts()) == (2, len(ids), 2)  # the administrator, the demo's agent
     finally:
         again.stop()
 
