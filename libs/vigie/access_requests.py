@@ -222,12 +222,15 @@ LIST_SQL = """
 SELECT r.*, CASE WHEN r.state <> 'closed' AND r.due_at < now() THEN 'overdue'
                  WHEN r.state <> 'closed' AND r.due_at < now() + $2::interval THEN 'due_soon'
                  ELSE 'on_time' END AS urgency
-FROM access_requests r WHERE r.commune = ANY($1::text[]) ORDER BY r.due_at LIMIT 500
+FROM access_requests r WHERE r.commune = ANY($1::text[]) AND ($3::bigint IS NULL OR r.id = $3)
+ORDER BY r.due_at LIMIT 500
 """
 
 
-async def list_requests(pool: asyncpg.Pool, communes: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(LIST_SQL, list(communes), SOON)]
+async def list_requests(pool: asyncpg.Pool, communes: tuple[str, ...],
+                        request_id: int | None = None) -> list[dict[str, Any]]:
+    """The communes' requests with their urgency (or the one asked for, if in them)."""
+    return [dict(r) for r in await pool.fetch(LIST_SQL, list(communes), SOON, request_id)]
 
 
 NOTICE_SQL = """

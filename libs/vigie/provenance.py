@@ -47,11 +47,6 @@ class Link:
     def link(self) -> str:
         return sha256(self.message()).hexdigest()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "start": iso(self.start), "end": iso(self.end),
-                "sha256": self.sha256, "payload_sha256": self.payload_sha256,
-                "frames": self.frames, "mask_version": self.mask_version, "prev": self.prev}
-
     @classmethod
     def from_dict(cls, camera: str, d: dict[str, Any]) -> Link:
         return cls(camera=camera, seq=int(d["seq"]), start=_parse(d["start"]),

@@ -197,7 +197,7 @@ async def update(pool: asyncpg.Pool, store: ObjectStore, bucket: str, rules: Rul
                                plate_country=country.upper())
             except plates.PlateError as exc:
                 raise Refused(422, str(exc)) from None
-        moved = await _move(conn, row, request, changes, rules)
+        moved = await _move(conn, row, request, changes)
         if changes:
             sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
             await conn.execute(f"UPDATE offences SET {sets}, updated_at = now() WHERE id = $1",
@@ -216,7 +216,7 @@ async def update(pool: asyncpg.Pool, store: ObjectStore, bucket: str, rules: Rul
 
 
 async def _move(conn: asyncpg.Connection, row: asyncpg.Record, request: UpdateRequest,
-                changes: dict[str, Any], rules: Rules) -> str | None:
+                changes: dict[str, Any]) -> str | None:
     """The state change asked for, checked; its columns put into `changes`."""
     target, state = request.state, row["state"]
     if target is None or target == state:
@@ -247,7 +247,6 @@ async def _move(conn: asyncpg.Connection, row: asyncpg.Record, request: UpdateRe
         changes.update(cancelled_at=now, cancel_reason=request.cancel_reason.strip()
                        if request.cancel_reason else "", stills_erase_at=now)
     changes["state"] = target
-    del rules
     return target
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 from vigie.accounts import totp_required, totp_step, verify_password
 from vigie.register import Entry, record
+from vigie.verbalisation.catalogue import Power
 
 from services.viewer_gateway.policy import Subject
 from services.viewer_gateway.settings import ViewerGatewaySettings
@@ -33,7 +34,7 @@ class User:
     totp_enabled: bool
     session: str  # the token's hash: what identifies the session server-side
     post: str
-    verbalisation_power: str | None = None  # listed for vidéo-verbalisation (R32), or not
+    verbalisation_power: Power | None = None  # listed for vidéo-verbalisation (R32), or not
 
     @property
     def subject(self) -> Subject:

@@ -34,8 +34,7 @@ router = APIRouter(prefix="/api/access-requests", tags=["right of access"])
 
 
 async def _one(gw: GatewayDep, user: User, request_id: int) -> AccessRequestView:
-    found = [r for r in await workflow.list_requests(gw.pool, user.communes)
-             if r["id"] == request_id]
+    found = await workflow.list_requests(gw.pool, user.communes, request_id)
     if not found:
         raise HTTPException(404, f"no access request {request_id} in your communes")
     return AccessRequestView(**found[0])

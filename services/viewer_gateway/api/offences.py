@@ -48,9 +48,9 @@ ORDER BY o.id DESC LIMIT 500
 
 async def listed_user(user: Annotated[User, Depends(require("verbalisation"))],
                       gw: GatewayDep) -> User:
-    """R32: the verbalisation permission, and the account listed for it with its powers."""
-    power = await gw.pool.fetchval("SELECT verbalisation_power FROM users WHERE id = $1", user.id)
-    if power is None:
+    """R32: the verbalisation permission, and the account listed for it with its powers (read
+    with the session, from the account's row, at every request)."""
+    if user.verbalisation_power is None:
         raise HTTPException(403, "your account is not listed for vidéo-verbalisation (R32)")
     return user
 
@@ -86,7 +86,8 @@ async def _visible(gw: GatewayDep, user: User, offence_id: int) -> OffenceRecord
 @router.get("/api/offences/catalogue", summary="The offences your powers let you note (R33)",
             responses=PROBLEMS)
 async def get_catalogue(user: VerbalisationUser, gw: GatewayDep) -> OffenceCatalogueView:
-    power = await gw.pool.fetchval("SELECT verbalisation_power FROM users WHERE id = $1", user.id)
+    power = user.verbalisation_power
+    assert power is not None  # listed_user
     offences = catalogue.load(gw.settings.offences_file)
     return OffenceCatalogueView(
         year=offences.year, valid_from=offences.valid_from, natinf_note=offences.natinf_note,

@@ -19,7 +19,7 @@ def me(user: User) -> Me:
     return Me(username=user.username, full_name=user.full_name, roles=list(user.roles),
               permissions=[a for a in ACTIONS if a in user.subject.permissions],
               communes=list(user.communes), totp_enabled=user.totp_enabled, post=user.post,
-              verbalisation_power=user.verbalisation_power,  # type: ignore[arg-type]
+              verbalisation_power=user.verbalisation_power,
               designation=Designation(designated_by=user.designated_by,
                                       designated_on=user.designated_on,
                                       expires=user.designation_expires,
