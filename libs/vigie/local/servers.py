@@ -478,7 +478,25 @@ def start_seaweedfs(
 ) -> SeaweedServer:
     """SeaweedFS, the object store of every deployment (docs/deploy.md): S3 with lifecycle rules,
     tagging and per-identity rights. Lifecycle expiry is applied by a worker apart
-    (`start_lifecycle_worker`)."""
+    (`start_lifecycle_worker`). Eight ports are picked free when not given; another process can
+    take one before SeaweedFS binds it (it then exits at start: seen in CI), so a start on picked
+    ports is tried again on fresh ones, twice at most."""
+    attempts = 3 if port is None and internal_ports is None else 1
+    for attempt in range(attempts):
+        try:
+            return _start_seaweedfs(folder, port=port, internal_ports=internal_ports,
+                                    access_key=access_key, secret_key=secret_key,
+                                    lifeline=lifeline)
+        except ServerStartError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_seaweedfs(
+    folder: Path, *, port: int | None, internal_ports: list[int] | None,
+    access_key: str | None, secret_key: str | None, lifeline: bool,
+) -> SeaweedServer:
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
