@@ -166,6 +166,11 @@ async def answer(pool: asyncpg.Pool, request_id: int, *, kind: Answer, by: str,
         row = await _locked(conn, request_id, communes)
         if row["state"] == "closed":
             raise AccessRequestError("the request is closed")
+        if kind == "copy" and not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM access_copies WHERE request_id = $1 "
+                "AND state = 'approved' AND erased_at IS NULL)", request_id):
+            raise AccessRequestError("answer with a copy once one is approved: make it, watch "
+                                     "its preview, approve it (R22)")
         text = grounds.strip()
         if kind in ("refusal", "restriction"):
             text = f"{text} — {REFERRAL}"

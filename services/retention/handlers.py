@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import asyncpg
 from prometheus_client import Gauge
+from vigie.access_copies import build_next_copy, erase_expired_copies
 from vigie.access_requests import newly_due
 from vigie.aio import run_periodically
 from vigie.bus.events import (
@@ -117,6 +118,10 @@ async def sweep(rt: Runtime, settings: RetentionSettings,
                                               batch=settings.batch)
     except (StorageDeleteError, *TRANSIENT_STORAGE_ERRORS) as exc:  # type: ignore[misc]
         log.warning("released_copies_retry_next_sweep", error=str(exc))
+    try:
+        await erase_expired_copies(pool, store, rt.buckets, batch=settings.batch)
+    except TRANSIENT_STORAGE_ERRORS as exc:
+        log.warning("access_copies_retry_next_sweep", error=type(exc).__name__)
     for p in purges:
         if not p.objects and not p.segments:
             if p.kept_for_holds:
@@ -180,7 +185,19 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
             except TRANSIENT_STORAGE_ERRORS as exc:
                 log.warning("export_build_retry", error=type(exc).__name__)
 
+        async def copies() -> None:
+            # Right-of-access copies (R22): decoded, redacted and sealed here too, in a loop of
+            # their own (a long copy does not hold up a requisition's export).
+            try:
+                while await build_next_copy(rt.require_pool(), rt.require_store(), rt.buckets,
+                                            export_key) is not None:
+                    pass
+            except TRANSIENT_STORAGE_ERRORS as exc:
+                log.warning("access_copy_build_retry", error=type(exc).__name__)
+
         loops.append(run_periodically(rt.stop, settings.export_poll_s, exports, what="exports"))
+        loops.append(run_periodically(rt.stop, settings.export_poll_s, copies,
+                                      what="access_copies"))
     else:
         log.warning("no_export_key", detail="VIGIE_EXPORT_KEY is not set: exports asked over "
                     "the API stay queued")

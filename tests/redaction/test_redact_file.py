@@ -142,3 +142,30 @@ def test_the_detectors_propose_and_never_run_on_altered_weights(monkeypatch: pyt
     with pytest.raises(detect.DetectorError):
         detect.faces(np.zeros((64, 64, 3), np.uint8))
     detect._net.cache_clear()
+
+
+def test_assistance_does_not_blur_the_requester_from_the_first_picture_R22(
+        tmp_path: Path) -> None:
+    """Found in the browser: the background model, before it knows the scene, took the whole first
+    picture for a moving vehicle and blurred the requester's box on it."""
+    source = tmp_path / "still.mp4"
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"crf": "8", "preset": "veryfast"}
+        for i in range(FPS):
+            frame = av.VideoFrame.from_ndarray(base, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    done = _redact(tmp_path, source, [{"t": 0, "box": [40, 40, 160, 120]},
+                                      {"t": 0.96, "box": [40, 40, 160, 120]}], "--assist")
+    assert done.returncode == 0, done.stderr
+    before, after = _frames(source), _frames(tmp_path / "out.mp4")
+    for k in (0, 1, 12, 24):
+        kept = after[k][40:160, 40:200].astype(np.int16)
+        assert np.abs(kept - before[k][40:160, 40:200]).mean() < 6, k

@@ -20,6 +20,7 @@ OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 FACE_THRESHOLD = 0.4  # lower than the model's usual 0.5: a missed face is the costly mistake
 DETECT_WIDTH = 960  # faces are looked for on the picture brought down to this width (speed)
 MIN_VEHICLE_AREA = 0.004  # of the picture: smaller moving blobs are noise or pedestrians
+WARM_UP = 12  # pictures the background model learns from before it proposes anything
 VEHICLE_ASPECT = 1.1  # width / height: a vehicle seen from a street pole is wider than tall —
 # a walking person (the requester too) is taller than wide, and stays in the kept region
 
@@ -95,9 +96,15 @@ class MovingVehicles:
 
     def __init__(self) -> None:
         self._model = cv2.createBackgroundSubtractorMOG2(history=200, detectShadows=False)
+        self._seen = 0
 
     def boxes(self, luma: np.ndarray) -> list[Box]:
         mask = self._model.apply(luma)
+        self._seen += 1
+        if self._seen <= WARM_UP:
+            # Before it has learnt the scene everything looks like it moves: the first picture
+            # would be one picture-sized "vehicle", and the requester's box blurred whole.
+            return []
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
         mask = cv2.dilate(mask, np.ones((9, 9), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

@@ -32,6 +32,10 @@ class KeepTrack:
             data = json.loads(text)
         except ValueError as exc:
             raise KeepError(f"not JSON: {exc}") from None
+        return cls.parse_entries(data)
+
+    @classmethod
+    def parse_entries(cls, data: object) -> KeepTrack:
         if not isinstance(data, list) or not data:
             raise KeepError("a non-empty list of {\"t\": seconds, \"box\": [x, y, w, h]}")
         keys: list[Keyframe] = []

@@ -1,10 +1,12 @@
-"""`vigie redact-file`: inverse redaction of a video file — outside the kept box everything is
-blurred (vigie.redaction.blur), inside it the picture stays, except what the detectors propose
-there (faces, moving vehicles), blurred too. Applied to decoded frames of the (masked) recording,
-in YUV planes (privacy masks stay: they are in the pixels), encoded H.264 MP4."""
+"""Inverse redaction — outside the kept box everything is blurred (vigie.redaction.blur), inside it
+the picture stays, except what the detectors propose there (faces, moving vehicles), blurred too.
+Applied to decoded frames of the (masked) recording, in YUV planes (privacy masks stay: they are in
+the pixels), encoded H.264 MP4. `redact_file` does it to one file (`vigie redact-file`);
+`redact_segments` to a stretch of stored segments (a right-of-access copy, vigie.access_copies)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +20,11 @@ from vigie.media.pictures import PresentationTimes, encodable, encoded_size, mas
 from vigie.redaction import detect
 from vigie.redaction.blur import block_size, blurred
 from vigie.redaction.keep import Box, KeepError, KeepTrack
+
+SHARP = EncoderOptions(tune=None, crf=18)  # what is kept stays sharp
+COPY_TIME_BASE = Fraction(1, 90000)
+LEARN_S = 4.0  # the vehicle detector learns from the recording this long before the window
+EPSILON_S = 0.0005  # a picture's time read through float sums: within it, on the edge
 
 
 class RedactError(Exception):
@@ -64,13 +71,58 @@ def _inside(boxes: list[Box], keep: Box) -> list[Box]:
     return out
 
 
-def redact_file(keep: KeepTrack, source: Path, target: Path, *, assist: bool = False,
-                options: EncoderOptions | None = None) -> RedactResult:
+class Redaction:
+    """One picture after another, in place: the kept box at the picture's time on the keep
+    track, the rest blurred; the detectors' boxes (when assisting) blurred inside it too. The
+    first picture fixes the size: the track must fit in it, and it may not change."""
+
+    def __init__(self, keep: KeepTrack, *, assist: bool, source: str) -> None:
+        self.keep, self.source = keep, source
+        self.vehicles = detect.MovingVehicles() if assist else None
+        self.size: tuple[int, int] | None = None
+        self.block = 8
+        self.frames = self.kept_frames = self.proposed = 0
+
+    def first(self, frame: av.VideoFrame) -> bool:
+        """Whether this picture is the first (the caller opens its encoder then)."""
+        if self.size is None:
+            self.size = (frame.width, frame.height)
+            try:
+                self.keep.check_inside(*self.size)
+            except KeepError as exc:
+                raise RedactError(str(exc)) from None
+            self.block = block_size(*self.size)
+            return True
+        if self.size != (frame.width, frame.height):
+            raise RedactError(f"{self.source}: resolution changes mid-recording")
+        return False
+
+    def apply(self, frame: av.VideoFrame, t: float) -> None:
+        box = self.keep.box_at(t)
+        planes = yuv_planes(frame)
+        inside: list[Box] = []
+        if self.vehicles is not None:
+            moving = self.vehicles.boxes(planes[0])  # fed every picture: it learns the scene
+            if box is not None:
+                inside = _inside(detect.faces(frame.to_ndarray(format="rgb24")) + moving, box)
+        _apply(planes, box, inside, self.block)
+        self.frames += 1
+        self.kept_frames += box is not None
+        self.proposed += len(inside)
+
+    def result(self) -> RedactResult:
+        if self.size is None:
+            raise RedactError(f"{self.source}: no decodable video frame")
+        return RedactResult(self.frames, self.size[0], self.size[1], self.block,
+                            self.kept_frames, self.proposed)
+
+
+def _written(target: Path, write: Callable[[Path], RedactResult]) -> RedactResult:
     """Written under a temporary name and renamed when complete: a refusal halfway (a box
     outside the picture, a resolution change) leaves nothing behind."""
     partial = target.with_name(f".{target.name}.partial")
     try:
-        result = _redact(keep, source, partial, assist=assist, options=options)
+        result = write(partial)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -78,20 +130,37 @@ def redact_file(keep: KeepTrack, source: Path, target: Path, *, assist: bool = F
     return result
 
 
-def _redact(keep: KeepTrack, source: Path, target: Path, *, assist: bool,
-            options: EncoderOptions | None) -> RedactResult:
-    options = options or EncoderOptions(tune=None, crf=18)  # what is kept stays sharp
+def _open(source: Path) -> av.container.InputContainer:
     if not source.is_file():
         raise RedactError(f"{source}: no such file")
     try:
-        inp = av.open(str(source))
+        return av.open(str(source))
     except av.error.FFmpegError as exc:
         raise RedactError(f"{source}: not a video FFmpeg can read ({exc.strerror})") from None
-    frames = kept_frames = proposed = 0
-    size: tuple[int, int] | None = None
-    block = 8
-    vehicles = detect.MovingVehicles() if assist else None
-    with inp:
+
+
+def _decoded(inp: av.container.InputContainer, stream: av.video.stream.VideoStream,
+             ) -> Iterator[av.VideoFrame]:
+    """Every decodable picture, in yuv420p (a damaged packet is skipped, as a player would)."""
+    for packet in inp.demux(stream):
+        try:
+            decoded = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        for frame in decoded:
+            yield maskable(frame)
+
+
+def redact_file(keep: KeepTrack, source: Path, target: Path, *, assist: bool = False,
+                options: EncoderOptions | None = None) -> RedactResult:
+    return _written(target, lambda partial: _redact_file(keep, source, partial, assist=assist,
+                                                         options=options or SHARP))
+
+
+def _redact_file(keep: KeepTrack, source: Path, target: Path, *, assist: bool,
+                 options: EncoderOptions) -> RedactResult:
+    redaction = Redaction(keep, assist=assist, source=str(source))
+    with _open(source) as inp:
         if not inp.streams.video:
             raise RedactError(f"{source}: no video stream")
         ist = inp.streams.video[0]
@@ -99,8 +168,6 @@ def _redact(keep: KeepTrack, source: Path, target: Path, *, assist: bool,
         rate = ist.average_rate or ist.guessed_rate
         with av.open(str(target), "w", format="mp4") as out:
             ost = out.add_stream("libx264")
-            times = PresentationTimes()
-            opened = False
 
             def encode(frame: av.VideoFrame) -> None:
                 frame.time_base = ist.time_base
@@ -108,48 +175,79 @@ def _redact(keep: KeepTrack, source: Path, target: Path, *, assist: bool,
                 for packet in ost.encode(encodable(frame)):
                     out.mux(packet)
 
-            for packet in inp.demux(ist):
-                try:
-                    decoded = packet.decode()
-                except av.error.InvalidDataError:
-                    continue
-                for frame in decoded:
-                    frame = maskable(frame)
-                    if size is None:
-                        size = (frame.width, frame.height)
-                        try:
-                            keep.check_inside(*size)
-                        except KeepError as exc:
-                            raise RedactError(str(exc)) from None
-                        block = block_size(*size)
-                        width, height = encoded_size(*size)
-                        configure(ost.codec_context, options, width=width, height=height,
-                                  time_base=ist.time_base or Fraction(1, 90000),
-                                  fps=float(rate) if rate else None)
-                        ost.time_base = ist.time_base
-                        opened = True
-                    elif size != (frame.width, frame.height):
-                        raise RedactError(f"{source}: resolution changes mid-file")
-                    t = float(frame.time) if frame.time is not None else 0.0
-                    box = keep.box_at(t)
-                    planes = yuv_planes(frame)
-                    inside: list[Box] = []
-                    if vehicles is not None:
-                        moving = vehicles.boxes(planes[0])
-                        if box is not None:
-                            found = detect.faces(frame.to_ndarray(format="rgb24")) + moving
-                            inside = _inside(found, box)
-                    _apply(planes, box, inside, block)
-                    frames += 1
-                    kept_frames += box is not None
-                    proposed += len(inside)
-                    for ready in times.push(frame):
-                        encode(ready)
-            if not opened:
-                raise RedactError(f"{source}: no decodable video frame")
+            times = PresentationTimes()
+            for frame in _decoded(inp, ist):
+                if redaction.first(frame):
+                    width, height = encoded_size(frame.width, frame.height)
+                    configure(ost.codec_context, options, width=width, height=height,
+                              time_base=ist.time_base or COPY_TIME_BASE,
+                              fps=float(rate) if rate else None)
+                    ost.time_base = ist.time_base
+                redaction.apply(frame, float(frame.time) if frame.time is not None else 0.0)
+                for ready in times.push(frame):
+                    encode(ready)
+            result = redaction.result()
             for ready in times.flush():
                 encode(ready)
             for packet in ost.encode(None):
                 out.mux(packet)
-    assert size is not None
-    return RedactResult(frames, size[0], size[1], block, kept_frames, proposed)
+    return result
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stored segment on the copy's clock: its file, and where it starts (seconds from the
+    copy's start; negative when it began before)."""
+    path: Path
+    offset_s: float
+
+
+def redact_segments(keep: KeepTrack, pieces: list[Piece], duration_s: float, target: Path, *,
+                    assist: bool = True, options: EncoderOptions | None = None,
+                    progress: Callable[[float], None] | None = None) -> RedactResult:
+    """The pictures of `pieces` between 0 and `duration_s` on the copy's clock, redacted, into
+    one MP4 whose time starts at 0 (the keep track's clock); `progress` hears the share done."""
+    return _written(target, lambda partial: _redact_segments(
+        keep, pieces, duration_s, partial, assist=assist, options=options or SHARP,
+        progress=progress))
+
+
+def _redact_segments(keep: KeepTrack, pieces: list[Piece], duration_s: float, target: Path, *,
+                     assist: bool, options: EncoderOptions,
+                     progress: Callable[[float], None] | None) -> RedactResult:
+    redaction = Redaction(keep, assist=assist, source="the held recording")
+    last_pts = -1
+    with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        ost = out.add_stream("libx264")
+        for piece in pieces:
+            with _open(piece.path) as inp:
+                ist = inp.streams.video[0]
+                ist.thread_type = "AUTO"
+                rate = ist.average_rate or ist.guessed_rate
+                for frame in _decoded(inp, ist):
+                    t = piece.offset_s + (float(frame.time) if frame.time is not None else 0.0)
+                    if t < -EPSILON_S and redaction.vehicles is not None and t >= -LEARN_S:
+                        # Just before the window: the vehicle detector learns the scene, so
+                        # that it proposes from the copy's first picture.
+                        redaction.vehicles.boxes(yuv_planes(frame)[0])
+                    if t < -EPSILON_S or t >= duration_s - EPSILON_S:
+                        continue  # outside the copy's window (a picture on its edge: in)
+                    t = max(0.0, t)
+                    if redaction.first(frame):
+                        width, height = encoded_size(frame.width, frame.height)
+                        configure(ost.codec_context, options, width=width, height=height,
+                                  time_base=COPY_TIME_BASE, fps=float(rate) if rate else None)
+                        ost.time_base = COPY_TIME_BASE
+                    redaction.apply(frame, t)
+                    pts = max(round(t / COPY_TIME_BASE), last_pts + 1)
+                    last_pts = pts
+                    frame.pts, frame.time_base = pts, COPY_TIME_BASE
+                    frame.pict_type = av.video.frame.PictureType.NONE
+                    for packet in ost.encode(encodable(frame)):
+                        out.mux(packet)
+                    if progress is not None and redaction.frames % 25 == 0:
+                        progress(min(1.0, t / duration_s))
+        result = redaction.result()
+        for packet in ost.encode(None):
+            out.mux(packet)
+    return result

@@ -12,6 +12,7 @@ from vigie.service import Runtime
 
 from services.viewer_gateway.alarms import Alarms
 from services.viewer_gateway.api import (
+    access_copies,
     access_requests,
     alarms,
     bookmarks,
@@ -46,7 +47,7 @@ UI_HEADERS = {
 }
 ROUTERS = (*(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
                                 alarms, views, users, holds, exports, offences, access_requests,
-                                register)),
+                                access_copies, register)),
            exports.keys_router)
 
 

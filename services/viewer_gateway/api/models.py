@@ -486,3 +486,69 @@ class AccessRequestView(BaseModel):
     viewing_report: str | None
     created_by: str
     closed_at: datetime | None
+
+
+class KeepBox(Strict):
+    """Where the requester is at one time of the copy: seconds from its start, a box in the
+    recording's pixels (interpolated to the next one; nothing kept before the first or after
+    the last)."""
+    t: float = Field(ge=0, le=1800)
+    box: list[Annotated[float, Field(ge=0, le=20000)]] = Field(min_length=4, max_length=4)
+
+
+class AccessCopyCreate(Strict):
+    """R22: an inverse-redacted copy of one camera over a window of the held period."""
+    camera: Slug
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    keep: list[KeepBox] = Field(min_length=1, max_length=500)
+    assist: bool = Field(default=True, description="Detectors propose faces and moving vehicles "
+                         "inside the requester's box, blurred too")
+
+
+class AccessCopyReject(Strict):
+    reason: Required
+
+
+class AccessCopyView(BaseModel):
+    id: int
+    request_id: int
+    commune: str
+    camera: str
+    period_start: datetime
+    period_end: datetime
+    keep: list[dict[str, Any]]
+    assist: bool
+    created_by: str
+    created_at: datetime
+    state: Literal["queued", "building", "preview", "approved", "rejected", "failed"]
+    percent: int
+    finished_at: datetime | None
+    error: str | None
+    package: str | None
+    size_bytes: int | None
+    manifest_sha256: str | None
+    frames: int | None
+    block_px: int | None
+    proposed: int | None
+    approved_by: str | None
+    approved_at: datetime | None
+    rejected_by: str | None
+    rejected_reason: str | None
+    expires_at: datetime | None
+    erased_at: datetime | None
+
+
+class HeldStretch(BaseModel):
+    camera: str
+    start: datetime
+    end: datetime
+
+
+class StillProposals(BaseModel):
+    """The detectors' boxes for one picture (nothing of them is kept, R29)."""
+    at: datetime
+    width: int
+    height: int
+    faces: list[list[int]]
+    vehicles: list[list[int]]

@@ -1,9 +1,11 @@
 // Demandes d'accès (R20–R24): a filmed person's requests with their deadlines (overdue first), the
 // intake (the identity check recorded, never a copy of the document), extension, answer — on-site
 // viewing booked then done, refusal or restriction with grounds —, closing (the hold released),
-// and the proof-of-deletion extract for a place and a filmed period.
+// the redacted copy (redaction.js: editor, preview, approval), and the proof-of-deletion extract
+// for a place and a filmed period.
 import { api, latest, SUPERSEDED, query } from "./api.js";
 import { h, clear, ask, fields, frDateTime, localInput } from "./dom.js";
+import { mountEditor } from "./redaction.js";
 
 const DOCUMENTS = { carte_identite: "carte d'identité", passeport: "passeport", titre_sejour: "titre de séjour", permis_conduire: "permis de conduire", autre: "autre document" };
 const URGENCY = { overdue: "en retard", due_soon: "échéance sous 7 jours", on_time: "dans les délais" };
@@ -40,10 +42,13 @@ export function mount(main, ctx) {
     h("label", {}, "Filmé du", h("input", { type: "datetime-local", name: "start", step: 1, required: true, value: localInput(new Date(now - 86400e3)) })),
     h("label", {}, "Au", h("input", { type: "datetime-local", name: "end", step: 1, required: true, value: localInput(now) })),
     h("button", { type: "submit" }, "Attestation (à imprimer)"));
+  const editor = h("section", { class: "editeur", "aria-label": "Copie floutée" });
+  let closeEditor = null;
   clear(main, h("h1", {}, "Demandes d'accès"), form,
     h("h2", {}, "Demandes"),
     h("table", { class: "demandes" }, h("thead", {}, h("tr", {},
       ["N°", "Reçue le", "Demandeur", "Caméras", "Période filmée", "Échéance", "État", ""].map((t) => h("th", {}, t)))), body),
+    editor,
     h("h2", {}, "Attestation d'effacement (R24)"), proof);
 
   form.addEventListener("submit", async (event) => {
@@ -79,6 +84,13 @@ export function mount(main, ctx) {
   function actions(r) {
     if (r.state === "closed") return `close le ${frDateTime(r.closed_at)}`;
     const list = [];
+    if (r.hold_id) {
+      list.push(h("button", { type: "button", onclick: () => {
+        closeEditor?.();
+        closeEditor = mountEditor(editor, r, { onanswer: refresh });
+        editor.scrollIntoView({ block: "start" });
+      } }, "Copie floutée"));
+    }
     list.push(act(r, "Prolonger", `Prolonger la demande n° ${r.id}`, [
       h("label", {}, "De", h("select", { name: "months" }, h("option", { value: "1" }, "1 mois"), h("option", { value: "2" }, "2 mois"))),
       h("label", {}, "Motif (communiqué au demandeur)", h("textarea", { name: "reason", required: true }))],
@@ -116,5 +128,5 @@ export function mount(main, ctx) {
     }
   }
   refresh();
-  return () => lists.cancel();
+  return () => { lists.cancel(); closeEditor?.(); };
 }

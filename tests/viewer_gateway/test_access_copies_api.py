@@ -1,0 +1,306 @@
+"""The redacted copy that answers a right-of-access request (issue 23, R22), over the API with the
+retention service's build step called as the service calls it: the editor's pictures of the held
+recording, the copy asked with the requester's box, built from the hold's evidence copies with the
+window's pictures only (the first one is the right one), everything outside the box blurred and
+the inside kept, a preview that must be approved before download and before the request can be
+answered with it, the package sealed (manifest naming the recordings' hashes, French letter);
+rejection and expiry erase it; bad input refused with nothing half-made."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from contextlib import aclosing
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import av
+import cv2
+import numpy as np
+import pytest
+from vigie.access_copies import build_next_copy, erase_expired_copies
+from vigie.accounts import create_user
+from vigie.exports.verify import verify_package
+from vigie.media.masks import yuv_planes
+from vigie.signing import SigningKey
+from vigie.storage.objects import Buckets, ObjectStore
+
+from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest
+from tests.viewer_gateway.recordings import record_minute
+
+pytestmark = pytest.mark.integration
+KEEP = [0, 40, 96, 56]  # the frame number's region in tests.recorder.frames' pictures
+ELSEWHERE = [110, 0, 50, 40]  # a corner with nothing in it
+
+
+async def _recorded(db: asyncpg.Pool, store: tuple[ObjectStore, Buckets]) -> datetime:
+    """30 s of recording that starts off the whole second, as a camera's does."""
+    objects, buckets = store
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2, milliseconds=630)
+    await record_minute(db, objects, buckets.recordings, start_ns=int(start.timestamp() * 1e9),
+                        seconds=30)
+    return start
+
+
+async def _request(client: Any, start: datetime, seconds: int = 30) -> dict[str, Any]:
+    made = await client.post("/api/access-requests", json={
+        "commune": "palaiseau", "requester": "M. Paul Martin", "contact": "paul@example.org",
+        "identity_document": "passeport", "identity_checked_by": "brigadier Morel",
+        "cameras": ["gare"], "period_start": start.isoformat(),
+        "period_end": (start + timedelta(seconds=seconds)).isoformat()})
+    assert made.status_code == 201, made.text
+    return dict(made.json())
+
+
+def _copy(start: datetime, box: list[int], **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "camera": "gare", "period_start": (start + timedelta(seconds=5)).isoformat(),
+        "period_end": (start + timedelta(seconds=25)).isoformat(),
+        "keep": [{"t": 0, "box": box}, {"t": 20, "box": box}], "assist": False}
+    body.update(overrides)
+    return body
+
+
+async def _source_lumas(db: asyncpg.Pool, store: tuple[ObjectStore, Buckets]) -> list[np.ndarray]:
+    """Every recorded picture's luma, in capture order."""
+    objects, buckets = store
+    lumas: list[np.ndarray] = []
+    for key in await db.fetch("SELECT object_key FROM segments ORDER BY start_time"):
+        data = await objects.get(buckets.recordings, key["object_key"])
+        with av.open(io.BytesIO(data), format="mp4") as inp:
+            lumas += [yuv_planes(f.reformat(format="yuv420p"))[0].copy()
+                      for f in inp.decode(video=0)]
+    return lumas
+
+
+def _lumas(video: bytes) -> list[np.ndarray]:
+    with av.open(io.BytesIO(video), format="mp4") as inp:
+        return [yuv_planes(f.reformat(format="yuv420p"))[0].copy() for f in inp.decode(video=0)]
+
+
+def _region(luma: np.ndarray, box: list[int]) -> np.ndarray:
+    x, y, w, h = box
+    return luma[y:y + h, x:x + w].astype(np.float64)
+
+
+def _detail(plane: np.ndarray) -> float:
+    return float(cv2.Laplacian(plane, cv2.CV_64F).var())
+
+
+async def _built(gateway: GatewayUnderTest, store: tuple[ObjectStore, Buckets],
+                 key: SigningKey) -> int | None:
+    objects, buckets = store
+    return await build_next_copy(gateway.rt.require_pool(), objects, buckets, key)
+
+
+async def test_a_copy_is_made_previewed_approved_downloaded_and_answers_the_request_R22(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    tmp_path: Path,
+) -> None:
+    start = await _recorded(db, store)
+    source = await _source_lumas(db, store)
+    key = SigningKey.generate()
+    async with aclosing(await gateway.login("supervisor")) as client:
+        request = await _request(client, start)
+        rid = request["id"]
+        # The editor: what is held, a picture at a time (the recording's size), proposals.
+        held = (await client.get(f"/api/access-requests/{rid}/held")).json()
+        assert [h["camera"] for h in held] == ["gare"]
+        assert datetime.fromisoformat(held[0]["start"]) <= start + timedelta(milliseconds=1)
+        at = start + timedelta(seconds=12, milliseconds=10)
+        picture = await client.get(f"/api/access-requests/{rid}/still",
+                                   params={"camera": "gare", "at": at.isoformat()})
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+        assert (picture.headers["x-picture-width"], picture.headers["x-picture-height"]) == (
+            "160", "120")
+        filmed = datetime.fromisoformat(picture.headers["x-picture-time"])
+        assert abs((filmed - at).total_seconds()) <= 0.04, "the picture shown at that time"
+        proposals = await client.get(f"/api/access-requests/{rid}/proposals",
+                                     params={"camera": "gare", "at": at.isoformat()})
+        assert proposals.status_code == 200
+        assert proposals.json()["faces"] == [], "no face in a picture of digits"
+        assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
+                                 "'access_request.still_viewed'") == 1
+
+        asked = await client.post(f"/api/access-requests/{rid}/copies", json=_copy(start, KEEP))
+        assert asked.status_code == 202, asked.text
+        copy = asked.json()
+        cid = copy["id"]
+        assert copy["state"] == "queued" and copy["percent"] == 0
+        # Nothing goes out before the operator approved what they watched.
+        early = await client.post(f"/api/access-requests/{rid}/answer", json={"kind": "copy"})
+        assert early.status_code == 409 and "approved" in early.json()["detail"]
+        assert (await client.get(f"/api/access-requests/{rid}/copies/{cid}/download")
+                ).status_code == 409
+
+        assert await _built(gateway, store, key) == cid
+        assert await _built(gateway, store, key) is None
+        copy = (await client.get(f"/api/access-requests/{rid}/copies/{cid}")).json()
+        assert copy["state"] == "preview" and copy["percent"] == 100, copy
+        assert copy["frames"] == 500 and copy["block_px"] == 8
+        assert (await client.get(f"/api/access-requests/{rid}/copies/{cid}/download")
+                ).status_code == 409, "a preview is not released"
+        preview = await client.get(f"/api/access-requests/{rid}/copies/{cid}/video")
+        assert preview.status_code == 200 and preview.headers["content-type"] == "video/mp4"
+        redacted = _lumas(preview.content)
+        # The window's pictures and only them: the first is the one filmed 5 s in (frame 125).
+        assert len(redacted) == 500
+        for k in (0, 137, 499):
+            same = np.abs(_region(redacted[k], KEEP) - _region(source[125 + k], KEEP)).mean()
+            other = np.abs(_region(redacted[k], KEEP) - _region(source[125 + k + 3], KEEP)).mean()
+            assert same < 4.0 < other, (k, same, other)
+
+        approved = await client.post(f"/api/access-requests/{rid}/copies/{cid}/approve")
+        assert approved.status_code == 200 and approved.json()["approved_by"] == "supervisor"
+        again = await client.post(f"/api/access-requests/{rid}/copies/{cid}/approve")
+        assert again.status_code == 409
+        package = await client.get(f"/api/access-requests/{rid}/copies/{cid}/download")
+        assert package.status_code == 200, package.text
+        archive = tmp_path / "copie.zip"
+        archive.write_bytes(package.content)
+        verdict = verify_package(archive, trusted_fingerprint=key.fingerprint())
+        assert verdict.ok, verdict.problems
+        with zipfile.ZipFile(archive) as z:
+            root = copy["package"]
+            manifest = json.loads(z.read(f"{root}/manifest.json"))
+            letter = z.read(f"{root}/LETTRE.txt").decode()
+            video = z.read(f"{root}/copie-gare.mp4")
+        assert video == preview.content, "the preview is the video sent"
+        held_hashes = {r["sha256"] for r in await db.fetch(
+            "SELECT sha256 FROM hold_items WHERE hold_id = $1", request["hold_id"])}
+        assert manifest["format"] == "vigie-access-copy/1"
+        assert {s["sha256"] for s in manifest["source"]} <= held_hashes
+        assert len(manifest["source"]) == 3, "the 10-s segments the window overlaps"
+        assert manifest["redaction"]["method"] == "inverse"
+        assert manifest["redaction"]["keep"][0]["box"] == KEEP
+        assert f"n° {rid}" in letter and "CNIL" in letter and "flouté" in letter
+        assert "rtsp" not in json.dumps(manifest).lower()
+
+        answered = await client.post(f"/api/access-requests/{rid}/answer", json={"kind": "copy"})
+        assert answered.status_code == 200, answered.text
+        actions = [r["action"] for r in await db.fetch(
+            "SELECT action FROM audit_log WHERE action LIKE 'access_request.copy%' ORDER BY id")]
+        assert actions == ["access_request.copy_requested", "access_request.copy_made",
+                           "access_request.copy_previewed", "access_request.copy_approved",
+                           "access_request.copy_downloaded"]
+        # Closing releases the hold; the approved copy follows its own 30 days.
+        assert (await client.post(f"/api/access-requests/{rid}/close")).status_code == 200
+        objects, buckets = store
+        assert await erase_expired_copies(db, objects, buckets) == 0
+        await db.execute("UPDATE access_copies SET expires_at = now() - interval '1 s'")
+        assert await erase_expired_copies(db, objects, buckets) == 1
+        gone = await client.get(f"/api/access-requests/{rid}/copies/{cid}/download")
+        assert gone.status_code == 410
+        assert await objects.list_objects(buckets.exports, prefix="palaiseau/acces/") == []
+
+
+async def test_outside_the_kept_box_the_detail_is_gone_and_a_rejected_copy_is_erased_R22(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    start = await _recorded(db, store)
+    source = await _source_lumas(db, store)
+    async with aclosing(await gateway.login("supervisor")) as client:
+        rid = (await _request(client, start))["id"]
+        cid = (await client.post(f"/api/access-requests/{rid}/copies",
+                                 json=_copy(start, ELSEWHERE))).json()["id"]
+        await _built(gateway, store, SigningKey.generate())
+        redacted = _lumas((await client.get(
+            f"/api/access-requests/{rid}/copies/{cid}/video")).content)
+        for k in (0, 250):
+            kept, blurred = _detail(_region(redacted[k], KEEP)), _detail(
+                _region(source[125 + k], KEEP))
+            assert kept < 0.2 * blurred, "the digits outside the kept box are not legible"
+        rejected = await client.post(f"/api/access-requests/{rid}/copies/{cid}/reject",
+                                     json={"reason": "la personne n'est pas dans la zone"})
+        assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
+        assert (await client.post(f"/api/access-requests/{rid}/copies/{cid}/approve")
+                ).status_code == 409, "a rejected copy is never released"
+        assert await erase_expired_copies(db, objects, buckets) == 1
+        assert await objects.list_objects(buckets.exports, prefix="palaiseau/acces/") == []
+        assert (await client.get(f"/api/access-requests/{rid}/copies/{cid}/video")
+                ).status_code == 409
+        erased = await db.fetchrow("SELECT * FROM audit_log WHERE action = "
+                                   "'access_request.copy_erased'")
+        assert erased["reason"] == "rejected"
+
+
+async def test_an_altered_evidence_copy_makes_no_copy_R22(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    objects, buckets = store
+    start = await _recorded(db, store)
+    async with aclosing(await gateway.login("supervisor")) as client:
+        request = await _request(client, start)
+        rid = request["id"]
+        cid = (await client.post(f"/api/access-requests/{rid}/copies",
+                                 json=_copy(start, KEEP))).json()["id"]
+        item = await db.fetchval("SELECT evidence_key FROM hold_items WHERE hold_id = $1 "
+                                 "ORDER BY segment_start OFFSET 1 LIMIT 1", request["hold_id"])
+        await objects.put(buckets.evidence, item, b"altered after the hold")
+        await _built(gateway, store, SigningKey.generate())
+        failed = (await client.get(f"/api/access-requests/{rid}/copies/{cid}")).json()
+        assert failed["state"] == "failed" and "SHA-256" in failed["error"]
+        assert await objects.list_objects(buckets.exports, prefix="palaiseau/acces/") == []
+
+
+async def test_bad_copies_are_refused_with_nothing_made_R22_R9(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    start = await _recorded(db, store)
+    async with aclosing(await gateway.login("supervisor")) as client:
+        rid = (await _request(client, start))["id"]
+        url = f"/api/access-requests/{rid}/copies"
+        for body, status, reason in (
+                (_copy(start, [120, 80, 60, 50]), 400, "outside the 160x120 picture"),
+                (_copy(start, KEEP, keep=[{"t": 5, "box": KEEP}, {"t": 2, "box": KEEP}]), 400,
+                 "times must increase"),
+                (_copy(start, [10, 10, 0, 20]), 400, "positive width"),
+                (_copy(start, [-4, 10, 20, 20]), 422, "greater than or equal"),
+                (_copy(start, KEEP, keep=[{"t": 40, "box": KEEP}]), 400, "after the copy's end"),
+                (_copy(start, KEEP, period_end=(start + timedelta(minutes=31)).isoformat()),
+                 400, "30 minutes at most"),
+                (_copy(start, KEEP, period_start=(start - timedelta(minutes=5)).isoformat()),
+                 400, "within the held period"),
+                (_copy(start, KEEP, camera="chantier"), 400, "does not name the camera"),
+                (_copy(start, KEEP, period_end=(start + timedelta(seconds=4)).isoformat()),
+                 400, "ends before it starts"),
+                (_copy(start, KEEP, keep=[]), 422, "at least 1"),
+                (_copy(start, KEEP, extra=1), 422, "extra")):
+            refused = await client.post(url, json=body)
+            assert refused.status_code == status and reason in refused.text, (reason,
+                                                                               refused.text)
+        # A period erased before the request: nothing held, said at once.
+        empty = (await _request(client, start - timedelta(hours=3)))["id"]
+        nothing = await client.post(f"/api/access-requests/{empty}/copies", json=_copy(
+            start - timedelta(hours=3), KEEP))
+        assert nothing.status_code == 400 and "erased" in nothing.json()["detail"]
+        missing = await client.get(f"/api/access-requests/{rid}/still", params={
+            "camera": "gare", "at": (start + timedelta(minutes=1)).isoformat()})
+        assert missing.status_code == 404 and "nothing of gare is held" in missing.text
+        assert (await client.get(f"/api/access-requests/{rid}/copies/999")).status_code == 404
+        assert await db.fetchval("SELECT count(*) FROM access_copies") == 0
+
+        # Another commune's supervisor sees nothing of it (R9); an anonymous caller neither.
+        other = await create_user(db, username="sup-ballain", full_name="x", password=PASSWORD,
+                                  roles=["supervisor"], communes=["ballainvilliers"],
+                                  designated_by="le maire",
+                                  designation_expires=date.today() + timedelta(days=365),
+                                  agent_number="B-1")
+        if other.totp_secret:
+            gateway.totp["sup-ballain"] = other.totp_secret
+        async with aclosing(await gateway.login("sup-ballain")) as stranger:
+            for path in ("held", "copies", f"still?camera=gare&at={start.isoformat()}"):
+                got = await stranger.get(f"/api/access-requests/{rid}/{path.replace('+', '%2B')}")
+                assert got.status_code == 404, (path, got.text)
+            posted = await stranger.post(url, json=_copy(start, KEEP))
+            assert posted.status_code == 404
+        async with gateway.client() as anonymous:
+            assert (await anonymous.get(f"{url}")).status_code == 401
+            assert (await anonymous.post(url, json=_copy(start, KEEP))).status_code == 401
+        async with aclosing(await gateway.login("operator")) as operator:
+            assert (await operator.get(url)).status_code == 403, "no rights-requests permission"
+        assert await db.fetchval("SELECT count(*) FROM access_copies") == 0
