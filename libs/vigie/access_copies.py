@@ -46,13 +46,13 @@ log = get_logger(__name__)
 FORMAT = "vigie-access-copy/1"
 MAX_COPY = timedelta(minutes=30)  # per copy: a request names a place and a time
 KEPT = timedelta(days=30)  # a copy made for an answer, then erased (docs/right-of-access.md)
-STALE = timedelta(minutes=30)  # a build not finished by then was interrupted: taken again
+STALE = timedelta(seconds=60)  # a build silent this long was interrupted: taken again
 PARIS = ZoneInfo("Europe/Paris")
 
 CLAIM_SQL = """
-UPDATE access_copies SET state = 'building', started_at = now(), percent = 0
+UPDATE access_copies SET state = 'building', started_at = now(), beat_at = now(), percent = 0
 WHERE id = (SELECT id FROM access_copies
-            WHERE state = 'queued' OR (state = 'building' AND started_at < now() - $1::interval)
+            WHERE state = 'queued' OR (state = 'building' AND beat_at < now() - $1::interval)
             ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 RETURNING *
 """
@@ -278,8 +278,11 @@ async def _build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, key: 
     async def report() -> None:
         while True:
             await asyncio.sleep(1.0)
-            await pool.execute("UPDATE access_copies SET percent = $2 WHERE id = $1 "
-                               "AND state = 'building'", row["id"], min(95, int(share[0] * 100)))
+            # The heartbeat too: a builder killed mid-copy falls silent, and after STALE
+            # another one (or this one restarted) takes the copy again.
+            await pool.execute("UPDATE access_copies SET percent = $2, beat_at = now() "
+                               "WHERE id = $1 AND state = 'building'", row["id"],
+                               min(95, int(share[0] * 100)))
 
     reporter = asyncio.create_task(report())
     try:
@@ -323,8 +326,10 @@ async def _build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, key: 
     body = await asyncio.to_thread((work / "manifest.json").read_bytes)
     archive = scratch / f"{package}.zip"
     await asyncio.to_thread(zip_folder, work, archive, package)
-    object_key, video_key = (f"{row['commune']}/acces/{package}.zip",
-                             f"{row['commune']}/acces/{package}.mp4")
+    # Named after the copy, not the package: a build taken again after a crash overwrites
+    # what the first one uploaded rather than leaving it behind.
+    object_key, video_key = (f"{row['commune']}/acces/copie-{row['id']}.zip",
+                             f"{row['commune']}/acces/copie-{row['id']}.mp4")
     await store.put_file(buckets.exports, video_key, str(work / video), content_type="video/mp4")
     await store.put_file(buckets.exports, object_key, str(archive),
                          content_type="application/zip")

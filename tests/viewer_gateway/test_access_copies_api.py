@@ -163,6 +163,7 @@ async def test_a_copy_is_made_previewed_approved_downloaded_and_answers_the_requ
         archive.write_bytes(package.content)
         verdict = verify_package(archive, trusted_fingerprint=key.fingerprint())
         assert verdict.ok, verdict.problems
+        assert any("right-of-access copy" in n for n in verdict.notes), verdict.notes
         with zipfile.ZipFile(archive) as z:
             root = copy["package"]
             manifest = json.loads(z.read(f"{root}/manifest.json"))
@@ -304,3 +305,27 @@ async def test_bad_copies_are_refused_with_nothing_made_R22_R9(
         async with aclosing(await gateway.login("operator")) as operator:
             assert (await operator.get(url)).status_code == 403, "no rights-requests permission"
         assert await db.fetchval("SELECT count(*) FROM access_copies") == 0
+
+
+async def test_a_build_interrupted_by_a_crash_is_taken_again_once_silent_R22(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    """A retention service killed mid-copy leaves it `building`: another builder leaves it alone
+    while its heartbeat is fresh, takes it again once silent, and the objects are the copy's own
+    (a second build overwrites them: nothing left behind)."""
+    objects, buckets = store
+    start = await _recorded(db, store)
+    async with aclosing(await gateway.login("supervisor")) as client:
+        rid = (await _request(client, start))["id"]
+        cid = (await client.post(f"/api/access-requests/{rid}/copies",
+                                 json=_copy(start, KEEP))).json()["id"]
+        await db.execute("UPDATE access_copies SET state = 'building', started_at = now(), "
+                         "beat_at = now() - interval '10 s'")
+        assert await _built(gateway, store, SigningKey.generate()) is None, "still alive"
+        await db.execute("UPDATE access_copies SET beat_at = now() - interval '2 min'")
+        assert await _built(gateway, store, SigningKey.generate()) == cid
+        assert (await client.get(f"/api/access-requests/{rid}/copies/{cid}")).json()[
+            "state"] == "preview"
+        stored = sorted(o.key for o in await objects.list_objects(buckets.exports,
+                                                                 prefix="palaiseau/acces/"))
+        assert stored == [f"palaiseau/acces/copie-{cid}.mp4", f"palaiseau/acces/copie-{cid}.zip"]

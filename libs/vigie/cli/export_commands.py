@@ -56,8 +56,8 @@ def _export_verify(args: argparse.Namespace) -> int:
     verdict = verify_package(args.package, trusted_fingerprint=args.fingerprint)
     if verdict.ok:
         print(f"{args.package}: {verdict.files} files, every SHA-256 and the signature hold "
-              f"(key {verdict.fingerprint}); ONVIF files signed; {verdict.chained} segment(s) "
-              "checked against the recorder's signed chain")
+              f"(key {verdict.fingerprint}); {verdict.onvif} ONVIF file(s) signed; "
+              f"{verdict.chained} segment(s) checked against the recorder's signed chain")
         for note in verdict.notes:
             print(f"  note: {note}")
         return 0

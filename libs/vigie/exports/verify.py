@@ -24,6 +24,7 @@ SIGNED = "manifest.json"
 SIGNATURE = "manifest.sig"
 PUBLIC_KEY = "cle-publique.pem"
 SUMS = "SHA256SUMS"
+ACCESS_COPY = "vigie-access-copy/1"  # vigie.access_copies.FORMAT (not imported: no DB here)
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Verdict:
     fingerprint: str = ""
     notes: list[str] = field(default_factory=list)  # what could not be checked, and why
     chained: int = 0  # segments whose recorder's link was checked
+    onvif: int = 0  # ONVIF export files whose own signature was checked
 
     @property
     def ok(self) -> bool:
@@ -133,12 +135,17 @@ def _check_media(pkg: _Package, manifest: dict[str, Any], export_pem: bytes,
     """Each ONVIF file's own signature; each segment's link from the recorder (its fields, its
     signature, its place after the previous segment) and its picture data in both videos."""
     keys = {fp: pem.encode() for fp, pem in manifest.get("recording_keys", {}).items()}
+    if manifest.get("format") == ACCESS_COPY:
+        verdict.notes.append(f"a right-of-access copy: redacted, so re-encoded — its pictures are "
+                             f"new; manifest.json names the {len(manifest.get('source', []))} "
+                             "recording(s) it was made from, with their SHA-256")
     for camera in manifest.get("cameras", []):
         for part in camera.get("parts", []):
             if part.get("onvif"):
                 problem = onvif.verify_file(pkg.path(part["onvif"]), export_pem)
                 if problem:
                     verdict.problems.append(f"{part['onvif']}: {problem}")
+                verdict.onvif += 1
             _check_chain(pkg, camera["camera"], part, keys, verdict)
 
 

@@ -21,6 +21,7 @@ CREATE TABLE access_copies (
                      ('queued', 'building', 'preview', 'approved', 'rejected', 'failed')),
     percent          integer NOT NULL DEFAULT 0 CHECK (percent BETWEEN 0 AND 100),
     started_at       timestamptz,
+    beat_at          timestamptz,           -- the builder's heartbeat: a silent build is taken again
     finished_at      timestamptz,
     error            text,
     package          text,                  -- the package's name (its ZIP's root folder)

@@ -180,7 +180,7 @@ export function mountEditor(section, req, { onanswer }) {
     const kept = boxAt(marks.map((m) => ({ t: m.at, box: m.box })), now());
     if (kept && image) {
       // What the copy will show: the rest darkened here (blurred in the copy).
-      g.save(); g.fillStyle = "rgba(0, 0, 0, 0.45)";
+      g.save(); g.fillStyle = "rgba(0, 0, 0, 0.6)";
       g.beginPath(); g.rect(0, 0, canvas.width, canvas.height); g.rect(kept[0], kept[1], kept[2], kept[3]); g.fill("evenodd"); g.restore();
       rect(kept, "#3ddc84", 3);
     }
