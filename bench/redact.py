@@ -18,11 +18,13 @@ CLIPS = {"640x360": "shopfront-door-cctv-timestamp-640x360.mp4",
          "1920x1080": "town-centre-pedestrians-shopfronts-1920x1080.mp4"}
 
 
-def frames_of(path: Path) -> int:
+def frames_of(path: Path) -> tuple[int, float]:
+    """The clip's pictures, and the time of the last one (seconds from the first)."""
     import av
 
     with av.open(str(path)) as c:
-        return sum(1 for _ in c.decode(video=0))
+        times = [float(f.time or 0.0) for f in c.decode(video=0)]
+    return len(times), times[-1] - times[0]
 
 
 def main() -> None:
@@ -34,9 +36,11 @@ def main() -> None:
             source = FOOTAGE / clip
             w, h = (int(v) for v in size.split("x"))
             keep = folder / f"keep-{size}.json"
-            keep.write_text(json.dumps([{"t": 0, "box": [w // 3, h // 4, w // 4, h // 2]},
-                                        {"t": 3, "box": [w // 2, h // 4, w // 4, h // 2]}]))
-            frames = frames_of(source)
+            frames, duration = frames_of(source)
+            # The requester's box on every picture, moving across: the face detector runs on
+            # the whole clip, as it does on a copy (it runs only where a box is kept).
+            keep.write_text(json.dumps([{"t": 0, "box": [w // 6, h // 4, w // 4, h // 2]},
+                                        {"t": duration, "box": [w // 2, h // 4, w // 4, h // 2]}]))
             rows = []
             for label, extra in (("vigie redact-file", []), ("vigie redact-file --assist",
                                                              ["--assist"])):

@@ -20,7 +20,6 @@ import hashlib
 import json
 import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from vigie import scratch as scratch_dirs
 from vigie.exports.package import ITEMS_SQL, Piece
 from vigie.exports.seal import seal, zip_folder
 from vigie.log import get_logger
@@ -46,6 +46,7 @@ log = get_logger(__name__)
 FORMAT = "vigie-access-copy/1"
 MAX_COPY = timedelta(minutes=30)  # per copy: a request names a place and a time
 KEPT = timedelta(days=30)  # a copy made for an answer, then erased (docs/right-of-access.md)
+SCRATCH = "vigie-copy-"
 STALE = timedelta(seconds=60)  # a build silent this long was interrupted: taken again
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -229,11 +230,12 @@ async def reject(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str,
 async def build_next_copy(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
                           key: SigningKey) -> int | None:
     """Build the oldest queued copy, if any; returns its id."""
+    await asyncio.to_thread(scratch_dirs.sweep, SCRATCH)
     row = await pool.fetchrow(CLAIM_SQL, STALE)
     if row is None:
         return None
     copy_id = int(row["id"])
-    scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="vigie-copy-"))
+    scratch = await asyncio.to_thread(scratch_dirs.make, SCRATCH)
     try:
         done = await _build(pool, store, buckets, key, row, scratch)
         await pool.execute(

@@ -169,3 +169,47 @@ def test_assistance_does_not_blur_the_requester_from_the_first_picture_R22(
     for k in (0, 1, 12, 24):
         kept = after[k][40:160, 40:200].astype(np.int16)
         assert np.abs(kept - before[k][40:160, 40:200]).mean() < 6, k
+
+
+def test_faces_are_looked_for_one_picture_in_five_and_followed_between_R22(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The face detector is the costly part: it runs on one picture in FACE_STRIDE, and a face
+    moving between two detections is blurred on every picture in between (its box interpolated
+    and grown), inside the requester's kept box."""
+    from vigie.redaction import redact
+
+    source = tmp_path / "walker.mp4"
+    rng = np.random.default_rng(5)
+    face = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)  # textured, as a face is to a blur
+    positions = [20 + 8 * i for i in range(FPS)]  # 8 px a picture: a face width between detections
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"crf": "8", "preset": "veryfast"}
+        for i, x in enumerate(positions):
+            picture = np.full((H, W, 3), 100, np.uint8)
+            picture[100:140, x:x + 40] = face
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    calls: list[int] = []
+
+    def found(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        calls.append(1)
+        cols = np.where((np.abs(rgb[120].astype(int) - 100).sum(axis=1)) > 30)[0]
+        return [(int(cols.min()), 100, int(cols.max() - cols.min() + 1), 40)] if cols.size else []
+
+    monkeypatch.setattr(detect, "faces", found)
+    keep = KeepTrack.parse(json.dumps([{"t": 0, "box": [0, 0, W, H]},
+                                       {"t": 1, "box": [0, 0, W, H]}]))
+    done = redact.redact_file(keep, source, tmp_path / "out.mp4", assist=True)
+    assert done.frames == FPS and len(calls) <= FPS // redact.FACE_STRIDE + 2
+    before, after = _frames(source), _frames(tmp_path / "out.mp4")
+    for k, x in enumerate(positions):
+        original = _sharpness(before[k][104:136, x + 4:x + 36])
+        assert _sharpness(after[k][104:136, x + 4:x + 36]) < 0.1 * original, k
+    # Away from the face the kept picture stays (the flat grey, and its edges, unchanged).
+    assert np.abs(after[12][10:60, 200:300].astype(int) - before[12][10:60, 200:300]).mean() < 3

@@ -25,6 +25,7 @@ from vigie.access_copies import build_next_copy, erase_expired_copies
 from vigie.accounts import create_user
 from vigie.exports.verify import verify_package
 from vigie.media.masks import yuv_planes
+from vigie.register import Entry, record
 from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
@@ -274,11 +275,24 @@ async def test_bad_copies_are_refused_with_nothing_made_R22_R9(
             refused = await client.post(url, json=body)
             assert refused.status_code == status and reason in refused.text, (reason,
                                                                                refused.text)
-        # A period erased before the request: nothing held, said at once.
-        empty = (await _request(client, start - timedelta(hours=3)))["id"]
-        nothing = await client.post(f"/api/access-requests/{empty}/copies", json=_copy(
-            start - timedelta(hours=3), KEEP))
-        assert nothing.status_code == 400 and "erased" in nothing.json()["detail"]
+        # A period never recorded, and one erased before the request: nothing held, and the
+        # answer says which, from the register (R24).
+        never = start - timedelta(hours=5)
+        empty = (await _request(client, never))["id"]
+        nothing = await client.post(f"/api/access-requests/{empty}/copies",
+                                    json=_copy(never, KEEP))
+        assert nothing.status_code == 400 and "nothing was recorded" in nothing.json()["detail"]
+        erased_at = start - timedelta(hours=3)
+        await record(db, Entry(actor="retention", action="deletion", commune="palaiseau",
+                               cameras=["palaiseau/gare"], period_start=erased_at,
+                               period_end=erased_at + timedelta(minutes=5), reason="retention",
+                               details={"segments": 5, "objects": 5}))
+        gone = (await _request(client, erased_at))["id"]
+        nothing = await client.post(f"/api/access-requests/{gone}/copies",
+                                    json=_copy(erased_at, KEEP))
+        assert nothing.status_code == 400, nothing.text
+        assert "it was erased on" in nothing.json()["detail"]
+        assert "(retention)" in nothing.json()["detail"]
         missing = await client.get(f"/api/access-requests/{rid}/still", params={
             "camera": "gare", "at": (start + timedelta(minutes=1)).isoformat()})
         assert missing.status_code == 404 and "nothing of gare is held" in missing.text

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from vigie import scratch as scratch_dirs
 from vigie.exports.create import check_request, hold_and_build
 from vigie.exports.package import ExportError, Requisition
 from vigie.log import get_logger
@@ -28,6 +27,7 @@ from vigie.storage.objects import Buckets, ObjectStore
 
 log = get_logger(__name__)
 
+SCRATCH = "vigie-export-"
 STALE = timedelta(minutes=15)  # a build not finished by then was interrupted: take it again
 
 CLAIM_SQL = """
@@ -90,6 +90,7 @@ async def list_exports(pool: asyncpg.Pool, communes: tuple[str, ...]) -> list[di
 async def build_next(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
                      key: SigningKey) -> int | None:
     """Build the oldest queued export, if any; returns its id."""
+    await asyncio.to_thread(scratch_dirs.sweep, SCRATCH)
     row = await pool.fetchrow(CLAIM_SQL, STALE)
     if row is None:
         return None
@@ -102,7 +103,7 @@ async def build_next(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
         await pool.execute("UPDATE exports SET percent = $2 WHERE id = $1", export,
                            min(95, percent))
 
-    scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="vigie-export-"))
+    scratch = await asyncio.to_thread(scratch_dirs.make, SCRATCH)
     try:
         result = await hold_and_build(
             pool, store, buckets, key=key, grouped={row["commune"]: list(row["cameras"])},

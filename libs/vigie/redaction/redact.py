@@ -71,10 +71,26 @@ def _inside(boxes: list[Box], keep: Box) -> list[Box]:
     return out
 
 
+FACE_STRIDE = 5  # faces looked for on one picture in five; the boxes between are interpolated
+FACE_MARGIN = 0.2  # an interpolated face box grows by this much of its size on each side
+
+
+@dataclass
+class _Pending:
+    frame: av.VideoFrame
+    t: float
+    box: Box | None
+    moving: list[Box]
+
+
 class Redaction:
-    """One picture after another, in place: the kept box at the picture's time on the keep
-    track, the rest blurred; the detectors' boxes (when assisting) blurred inside it too. The
-    first picture fixes the size: the track must fit in it, and it may not change."""
+    """Pictures in (each with its time on the keep track), redacted pictures out in the same
+    order: the kept box at that time, the rest blurred; the detectors' boxes (when assisting)
+    blurred inside it too. The face detector, the costly part, runs on one picture in
+    FACE_STRIDE; the pictures between wait for the next detection and get each face's box
+    interpolated between the two (matched by position), grown by FACE_MARGIN — a face that
+    appears or leaves keeps its box over the whole stretch. The vehicle detector sees every
+    picture. The first picture fixes the size: the track must fit in it, and it may not change."""
 
     def __init__(self, keep: KeepTrack, *, assist: bool, source: str) -> None:
         self.keep, self.source = keep, source
@@ -82,6 +98,9 @@ class Redaction:
         self.size: tuple[int, int] | None = None
         self.block = 8
         self.frames = self.kept_frames = self.proposed = 0
+        self._pending: list[_Pending] = []
+        self._faces: list[Box] = []  # found on the first pending picture
+        self._span = (keep.keys[0].t - 1.0, keep.keys[-1].t + 1.0)
 
     def first(self, frame: av.VideoFrame) -> bool:
         """Whether this picture is the first (the caller opens its encoder then)."""
@@ -97,17 +116,56 @@ class Redaction:
             raise RedactError(f"{self.source}: resolution changes mid-recording")
         return False
 
-    def apply(self, frame: av.VideoFrame, t: float) -> None:
+    def push(self, frame: av.VideoFrame, t: float) -> list[av.VideoFrame]:
+        """The pictures now redacted, in order (this one, or ones held for the next detection)."""
         box = self.keep.box_at(t)
-        planes = yuv_planes(frame)
-        inside: list[Box] = []
+        moving: list[Box] = []
         if self.vehicles is not None:
-            moving = self.vehicles.boxes(planes[0])  # fed every picture: it learns the scene
-            if box is not None:
-                inside = _inside(detect.faces(frame.to_ndarray(format="rgb24")) + moving, box)
-        _apply(planes, box, inside, self.block)
+            moving = self.vehicles.boxes(yuv_planes(frame)[0])  # every picture: it learns
+        if self.vehicles is None:
+            self._redact(_Pending(frame, t, box, []), [])
+            return [frame]
+        ready: list[av.VideoFrame] = []
+        if len(self._pending) == FACE_STRIDE:
+            found = self._detect(frame, t)
+            ready = self._release(found)
+            self._faces = found
+        elif not self._pending:
+            self._faces = self._detect(frame, t)
+        self._pending.append(_Pending(frame, t, box, moving))
+        return ready
+
+    def flush(self) -> list[av.VideoFrame]:
+        if len(self._pending) > 1:
+            # The last pictures are followed to a detection on the very last one, not left
+            # with the faces where they were a few pictures earlier.
+            last = self._pending.pop()
+            found = self._detect(last.frame, last.t)
+            ready = self._release(found)
+            self._faces, self._pending = found, [last]
+            return ready + self._release(found)
+        return self._release(self._faces)
+
+    def _detect(self, frame: av.VideoFrame, t: float) -> list[Box]:
+        if not self._span[0] <= t <= self._span[1]:
+            return []  # no kept box near: everything is blurred anyway
+        return detect.faces(frame.to_ndarray(format="rgb24"))
+
+    def _release(self, following: list[Box]) -> list[av.VideoFrame]:
+        """The pending pictures, redacted with the faces interpolated from the detection on the
+        first of them to `following` (the one after the last)."""
+        pending, self._pending = self._pending, []
+        count = len(pending)
+        for n, item in enumerate(pending):
+            faces = _between(self._faces, following, n / count, self.size or (0, 0))
+            self._redact(item, faces)
+        return [item.frame for item in pending]
+
+    def _redact(self, item: _Pending, faces: list[Box]) -> None:
+        inside = _inside(faces + item.moving, item.box) if item.box is not None else []
+        _apply(yuv_planes(item.frame), item.box, inside, self.block)
         self.frames += 1
-        self.kept_frames += box is not None
+        self.kept_frames += item.box is not None
         self.proposed += len(inside)
 
     def result(self) -> RedactResult:
@@ -115,6 +173,34 @@ class Redaction:
             raise RedactError(f"{self.source}: no decodable video frame")
         return RedactResult(self.frames, self.size[0], self.size[1], self.block,
                             self.kept_frames, self.proposed)
+
+
+def _between(before: list[Box], after: list[Box], f: float, size: tuple[int, int]) -> list[Box]:
+    """Face boxes a fraction `f` of the way from one detection to the next: each box matched to
+    the nearest of the other detection (within two of its sizes) moves linearly; one without a
+    match stays where it was seen. All grown by FACE_MARGIN, clipped to the picture."""
+    out: list[Box] = []
+    unmatched = list(after)
+    for a in before:
+        ax, ay = a[0] + a[2] / 2, a[1] + a[3] / 2
+        best = min(unmatched, default=None,
+                   key=lambda b: (b[0] + b[2] / 2 - ax) ** 2 + (b[1] + b[3] / 2 - ay) ** 2)
+        if best is not None and ((best[0] + best[2] / 2 - ax) ** 2 + (
+                best[1] + best[3] / 2 - ay) ** 2) ** 0.5 <= 2 * max(a[2], a[3]):
+            unmatched.remove(best)
+            out.append(_grown(tuple(u + (v - u) * f for u, v in zip(a, best, strict=True)),
+                              size))
+        else:
+            out.append(_grown(a, size))
+    return out + [_grown(b, size) for b in unmatched]
+
+
+def _grown(box: tuple[float, ...], size: tuple[int, int]) -> Box:
+    x, y, w, h = box
+    mx, my = w * FACE_MARGIN, h * FACE_MARGIN
+    ax, ay = max(0, int(x - mx)), max(0, int(y - my))
+    bx, by = min(size[0], int(x + w + mx) + 1), min(size[1], int(y + h + my) + 1)
+    return ax, ay, max(1, bx - ax), max(1, by - ay)
 
 
 def _written(target: Path, write: Callable[[Path], RedactResult]) -> RedactResult:
@@ -183,8 +269,12 @@ def _redact_file(keep: KeepTrack, source: Path, target: Path, *, assist: bool,
                               time_base=ist.time_base or COPY_TIME_BASE,
                               fps=float(rate) if rate else None)
                     ost.time_base = ist.time_base
-                redaction.apply(frame, float(frame.time) if frame.time is not None else 0.0)
-                for ready in times.push(frame):
+                for redacted in redaction.push(frame, float(frame.time)
+                                               if frame.time is not None else 0.0):
+                    for ready in times.push(redacted):
+                        encode(ready)
+            for redacted in redaction.flush():
+                for ready in times.push(redacted):
                     encode(ready)
             result = redaction.result()
             for ready in times.flush():
@@ -238,15 +328,18 @@ def _redact_segments(keep: KeepTrack, pieces: list[Piece], duration_s: float, ta
                         configure(ost.codec_context, options, width=width, height=height,
                                   time_base=COPY_TIME_BASE, fps=float(rate) if rate else None)
                         ost.time_base = COPY_TIME_BASE
-                    redaction.apply(frame, t)
                     pts = max(round(t / COPY_TIME_BASE), last_pts + 1)
                     last_pts = pts
                     frame.pts, frame.time_base = pts, COPY_TIME_BASE
                     frame.pict_type = av.video.frame.PictureType.NONE
-                    for packet in ost.encode(encodable(frame)):
-                        out.mux(packet)
+                    for redacted in redaction.push(frame, t):
+                        for packet in ost.encode(encodable(redacted)):
+                            out.mux(packet)
                     if progress is not None and redaction.frames % 25 == 0:
                         progress(min(1.0, t / duration_s))
+        for redacted in redaction.flush():
+            for packet in ost.encode(encodable(redacted)):
+                out.mux(packet)
         result = redaction.result()
         for packet in ost.encode(None):
             out.mux(packet)

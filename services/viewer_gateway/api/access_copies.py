@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime
 from vigie import access_copies as copies
+from vigie.access_requests import PARIS, deletion_proof
 from vigie.redaction.keep import KeepError, KeepTrack
 from vigie.redaction.still import NoStill, picture_size, still
 from vigie.register import Entry, record
@@ -151,9 +152,8 @@ async def post_copy(request_id: int, body: AccessCopyCreate, user: RightsUser,
     held = await copies.held_pieces(gw.pool, request, body.camera, body.period_start,
                                     body.period_end)
     if not held:
-        raise HTTPException(400, "nothing of this camera is held in that window: it had been "
-                            "erased when the request was received, or was never recorded (the "
-                            "deletion-proof extract says which)")
+        raise HTTPException(400, await _why_nothing_held(gw, request["commune"], body.camera,
+                                                         body.period_start, body.period_end))
     try:
         blob = await copies.evidence_bytes(gw.rt.require_store(), gw.rt.buckets, held[0])
         size = await asyncio.to_thread(picture_size, blob)
@@ -169,6 +169,21 @@ async def post_copy(request_id: int, body: AccessCopyCreate, user: RightsUser,
     except copies.CopyError as exc:
         raise HTTPException(400, str(exc)) from None
     return await _copy(gw, request_id, copy_id)
+
+
+async def _why_nothing_held(gw: Gateway, commune: str, camera: str, start: datetime,
+                            end: datetime) -> str:
+    """The answer from the register (R24): erased, when and why — or never recorded."""
+    lines = await deletion_proof(gw.pool, commune, [camera], start, end)
+    erased = [x for x in lines if x.what == "destroyed" and x.at is not None]
+    if erased:
+        last = max(erased, key=lambda x: x.at or start)
+        cause = last.detail.partition(":")[0] or "retention"
+        return (f"nothing of {camera} is held in that window: it was erased on "
+                f"{(last.at or start).astimezone(PARIS):%d/%m/%Y %H:%M} ({cause}), before the "
+                "request was received — the deletion-proof extract gives the details")
+    return (f"nothing of {camera} is held in that window: nothing was recorded there (the "
+            "camera was off or not yet installed)")
 
 
 @router.get("/copies/{copy_id}", summary="One copy and its progress", responses=PROBLEMS)
