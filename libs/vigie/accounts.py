@@ -16,8 +16,9 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor")
-TOTP_REQUIRED_ROLES = frozenset({"admin", "national_police"})
+ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor",
+         "deployment_admin")
+TOTP_REQUIRED_ROLES = frozenset({"admin", "national_police", "deployment_admin"})
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 _hasher = PasswordHasher()

@@ -11,10 +11,11 @@ from typing import Literal
 
 Holder = Literal["municipal_police", "national_police"]
 Action = Literal["live", "playback", "export", "mask_admin", "holds", "rights_requests",
-                 "verbalisation", "register_audit", "user_admin", "configuration", "handover"]
+                 "verbalisation", "register_audit", "user_admin", "configuration", "handover",
+                 "commune_admin"]
 ACTIONS: tuple[Action, ...] = ("live", "playback", "export", "mask_admin", "holds",
                                "rights_requests", "verbalisation", "register_audit", "user_admin",
-                               "configuration", "handover")
+                               "configuration", "handover", "commune_admin")
 CameraState = Literal["commissioning", "active", "disabled"]
 
 ROLE_PERMISSIONS: dict[str, frozenset[Action]] = {
@@ -25,6 +26,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Action]] = {
     "mask_admin": frozenset({"mask_admin"}),
     "admin": frozenset({"user_admin", "configuration"}),  # no image rights by default
     "auditor": frozenset({"register_audit"}),
+    # Above the communes' administrators: creates communes (and is designated for each one it
+    # creates, to name its first accounts); no image rights, no configuration of cameras.
+    "deployment_admin": frozenset({"commune_admin", "user_admin"}),
 }
 MUNICIPAL_ROLES = frozenset({"operator", "supervisor"})
 # Rights that follow the hand-over: whoever holds the commune watches it (R27).

@@ -146,3 +146,41 @@ async def test_the_register_of_recordings_from_the_command_line_R16(
     backwards = _vigie(settings_for(), "audit", "recordings", "--from", "now", "--to",
                        ago(2).isoformat(), "--by", "dpo")
     assert backwards.returncode == 2 and "ends before it starts" in backwards.stderr
+
+
+async def test_a_commune_is_created_from_the_command_line_and_its_lifecycle_rule_follows_R4(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+) -> None:
+    """Issue 24: onboarding without SQL; a slug already used, a retention past 30 days, a missing
+    controller or a time zone that is none: refused, exit 2, nothing written."""
+    from vigie.provision import recordings_expiry_rules
+
+    base = ["commune", "create", "orsay", "--name", "Orsay", "--retention-days", "20",
+            "--controller", "le maire d'Orsay", "--rights-contact", "Mairie d'Orsay, 2 place du "
+            "Général Leclerc, dpo@mairie-orsay.fr", "--by", "exploitant"]
+    for change, reason in (
+            ({"--retention-days": "31"}, "retention must be 1 to 30 days"),
+            ({"--controller": " "}, "the controller (responsable du traitement) is required"),
+            ({"--time-zone": "Mars/Olympus"}, "is not a time zone"),
+            ({"orsay": "Orsay!"}, "a slug is lowercase letters")):
+        args = list(base)
+        for flag, value in change.items():
+            if flag in args and flag.startswith("--"):
+                args[args.index(flag) + 1] = value
+            elif flag in args:
+                args[args.index(flag)] = value
+            else:
+                args += [flag, value]
+        refused = _vigie(settings_for(), *args)
+        assert refused.returncode == 2 and reason in refused.stderr, (reason, refused.stderr)
+    assert await db.fetchval("SELECT count(*) FROM communes") == 0
+    made = _vigie(settings_for(), *base)
+    assert made.returncode == 0, made.stderr
+    row = await db.fetchrow("SELECT * FROM communes WHERE slug = 'orsay'")
+    assert (row["name"], row["retention_days"], row["controller"]) == (
+        "Orsay", 20, "le maire d'Orsay")
+    assert (await recordings_expiry_rules(db))["orsay/"] == 20, "its lifecycle rule follows"
+    assert await db.fetchval("SELECT actor FROM audit_log WHERE action = 'commune.created'") == \
+        "exploitant"
+    again = _vigie(settings_for(), *base)
+    assert again.returncode == 2 and "already used" in again.stderr

@@ -37,7 +37,8 @@ REGISTER_KEY = "test-register-key-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
 ALWAYS_MUNICIPAL = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat",
                                                       "sun")}
-ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor")
+ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor",
+         "deployment_admin")
 
 
 @dataclass

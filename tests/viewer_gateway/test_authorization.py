@@ -103,7 +103,7 @@ async def test_every_cell_of_the_decision_table_through_the_api_R9_R10_R27(
                         checked += 1
                         if got[action] != want:
                             mismatches.append((role, action, commune, holder, state, got[action]))
-    assert checked == len(ROLES) * len(ACTIONS) * 2 * 2 * 3 == 792
+    assert checked == len(ROLES) * len(ACTIONS) * 2 * 2 * 3 == 1008
     assert not mismatches, mismatches[:10]
 
 

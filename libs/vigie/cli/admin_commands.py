@@ -180,6 +180,26 @@ async def _commune_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _commune_create(args: argparse.Namespace) -> int:
+    from vigie.communes import CommuneError, NewCommune, create_commune
+
+    if not args.by.strip():
+        raise CommandError("--by must name who creates it")
+    new = NewCommune(slug=args.slug, name=args.name, retention_days=args.retention_days,
+                     controller=args.controller, rights_contact=args.rights_contact,
+                     time_zone=args.time_zone)
+    async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn, \
+            conn.transaction():
+        try:
+            await create_commune(conn, new, by=args.by.strip())
+        except CommuneError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"Commune {args.slug} created: recordings kept {args.retention_days} days; its "
+          "subjects, storage prefix and lifecycle rule follow. Next: its administrator "
+          f"(vigie user create … --role admin --commune {args.slug}), then its cameras.")
+    return 0
+
+
 def _register_key(data: Path) -> bytes:
     key = cli_settings(data).register_key
     if key is None:
@@ -346,6 +366,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     commune = sub.add_parser("commune", help="commune settings")
     commune_sub = commune.add_subparsers(dest="commune_command", required=True, metavar="ACTION")
+    p = commune_sub.add_parser("create", help="a new commune of the deployment (issue 24)")
+    p.add_argument("slug", help="lowercase, as in subjects and storage keys: palaiseau")
+    p.add_argument("--name", required=True, help="as written: Palaiseau")
+    p.add_argument("--retention-days", type=int, required=True, help="1 to 30 (R4)")
+    p.add_argument("--controller", required=True,
+                   help="the controller named in the public register: le maire de Palaiseau")
+    p.add_argument("--rights-contact", required=True,
+                   help="where filmed people exercise their rights (address, e-mail)")
+    p.add_argument("--time-zone", default="Europe/Paris")
+    p.add_argument("--by", required=True, help="who creates it (journaled)")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _commune_create))
     p = commune_sub.add_parser("set-retention", help="days recordings are kept (1–30, R4)")
     p.add_argument("commune")
     p.add_argument("days", type=int)

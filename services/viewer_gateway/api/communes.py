@@ -4,12 +4,15 @@ supervisor's manual switch (R4, R27, R28)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from fastapi import APIRouter, HTTPException
+from vigie.communes import CommuneError, NewCommune, create_commune
 from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,
+    CommuneAdminUser,
     ConfigurationUser,
     GatewayDep,
     HandoverUser,
@@ -17,6 +20,7 @@ from services.viewer_gateway.api.deps import (
     allow,
 )
 from services.viewer_gateway.api.models import (
+    CommuneCreate,
     CommuneView,
     HandoverEnd,
     HandoverExceptionRequest,
@@ -47,6 +51,27 @@ async def list_communes(user: UserDep, gw: GatewayDep) -> list[CommuneView]:
     rows = await gw.pool.fetch("SELECT slug FROM communes WHERE slug = ANY($1) ORDER BY slug",
                                list(user.communes))
     return [await _commune(gw, user, r["slug"]) for r in rows]
+
+
+@router.post("", status_code=201, summary="A new commune (deployment administrator): its "
+             "subjects, storage prefix and lifecycle rule follow", responses=PROBLEMS)
+async def post_commune(body: CommuneCreate, user: CommuneAdminUser,
+                       gw: GatewayDep) -> CommuneView:
+    async with gw.pool.acquire() as conn, conn.transaction():
+        try:
+            await create_commune(conn, NewCommune(
+                slug=body.slug, name=body.name, retention_days=body.retention_days,
+                controller=body.controller, rights_contact=body.rights_contact,
+                time_zone=body.time_zone), by=user.username)
+        except CommuneError as exc:
+            raise HTTPException(409 if "already used" in str(exc) else 400, str(exc)) from None
+        # The creator is designated for it, to name its first accounts (no image rights).
+        await conn.execute("UPDATE users SET communes = array_append(communes, $2) "
+                           "WHERE id = $1 AND NOT ($2 = ANY(communes))", user.id, body.slug)
+        await record(conn, Entry(actor=user.username, action="user.communes_changed",
+                                 commune=body.slug,
+                                 details={"username": user.username, "added": body.slug}))
+    return await _commune(gw, replace(user, communes=(*user.communes, body.slug)), body.slug)
 
 
 @router.get("/{commune}", summary="One of your communes", responses=PROBLEMS)

@@ -114,6 +114,7 @@ async def allow(gw: Gateway, user: User, action: Action, *, commune: str,
 ConfigurationUser = Annotated[User, Depends(require("configuration"))]
 HandoverUser = Annotated[User, Depends(require("handover"))]
 UserAdminUser = Annotated[User, Depends(require("user_admin"))]
+CommuneAdminUser = Annotated[User, Depends(require("commune_admin"))]
 HoldsUser = Annotated[User, Depends(require("holds"))]
 ExportUser = Annotated[User, Depends(require("export"))]
 AuditUser = Annotated[User, Depends(require("register_audit"))]

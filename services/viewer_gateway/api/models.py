@@ -77,6 +77,18 @@ class CommuneView(BaseModel):
     handover: HandoverView
 
 
+class CommuneCreate(Strict):
+    """A new commune of the deployment (issue 24): a deployment administrator's act."""
+    slug: Slug
+    name: Line = Field(min_length=1)
+    retention_days: int = Field(ge=1, le=30, description="1 to 30 days (R4: one month at most)")
+    controller: Line = Field(min_length=1, description="The controller the public register "
+                             "names (R25): le maire de …")
+    rights_contact: Text = Field(min_length=1, description="Where filmed people exercise "
+                                 "their rights (R25)")
+    time_zone: Line = "Europe/Paris"
+
+
 class RetentionChange(Strict):
     days: int = Field(ge=1, le=30, description="1 to 30 days (R4: one month at most)")
     reason: Text = ""

@@ -5,6 +5,7 @@ export const HOLDERS = { municipal_police: "Police municipale", national_police:
 export const ROLES = {
   operator: "Opérateur", supervisor: "Superviseur", national_police: "Police nationale",
   mask_admin: "Administrateur des masques", admin: "Administrateur", auditor: "Auditeur",
+  deployment_admin: "Administrateur du déploiement",
 };
 
 export const CATEGORIES = {
@@ -140,6 +141,14 @@ export const ACTIONS = {
   "deletion": "Effacement (durée de conservation)", "hold.created": "Gel (réquisition)", "hold.released": "Gel levé",
   "export.requested": "Extraction demandée (réquisition)", "export.created": "Extraction prête (réquisition)",
   "export.downloaded": "Extraction téléchargée", "export.delivered": "Extraction remise",
+  "commune.created": "Commune créée", "user.communes_changed": "Communes du compte modifiées",
+  "access_request.opened": "Demande d'accès reçue", "access_request.extended": "Demande d'accès prolongée",
+  "access_request.answered": "Demande d'accès répondue", "access_request.viewing_done": "Visionnage sur place fait",
+  "access_request.closed": "Demande d'accès close", "access_request.still_viewed": "Image gelée consultée (demande d'accès)",
+  "access_request.copy_requested": "Copie floutée demandée", "access_request.copy_made": "Copie floutée préparée",
+  "access_request.copy_previewed": "Copie floutée visionnée", "access_request.copy_approved": "Copie floutée approuvée",
+  "access_request.copy_rejected": "Copie floutée rejetée", "access_request.copy_downloaded": "Copie floutée téléchargée",
+  "access_request.copy_erased": "Copie floutée effacée",
 };
 
 export const ALARMS = {

@@ -1,0 +1,68 @@
+"""A commune joins the deployment (issue 24; R4, R25): `vigie commune create` and
+POST /api/communes (a deployment administrator). One row is all it takes — its NATS subjects are
+`<root>.….<commune>.…` under the streams' wildcards, its storage prefix is `<commune>/` in the
+buckets, and the retention service adds its lifecycle rule at its next sweep, from the row — so
+creation checks what the schema cannot say in a friendly way, writes the row and journals it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
+
+from vigie.register import Entry, record
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_RETENTION_DAYS = 30  # R4: a month at most
+
+
+class CommuneError(ValueError):
+    """A refused commune, with what to correct."""
+
+
+@dataclass(frozen=True)
+class NewCommune:
+    slug: str
+    name: str
+    retention_days: int
+    controller: str
+    rights_contact: str
+    time_zone: str = "Europe/Paris"
+
+
+def check(new: NewCommune) -> None:
+    if not SLUG.match(new.slug):
+        raise CommuneError(f"{new.slug!r}: a slug is lowercase letters, digits, '-' or '_' "
+                           "(it names the commune in subjects, storage keys and URLs)")
+    if not new.name.strip():
+        raise CommuneError("the commune's name is required")
+    if not 1 <= new.retention_days <= MAX_RETENTION_DAYS:
+        raise CommuneError(f"retention must be 1 to {MAX_RETENTION_DAYS} days (R4: one month at "
+                           f"most), not {new.retention_days}")
+    for label, value in (("the controller (responsable du traitement)", new.controller),
+                         ("where people exercise their rights", new.rights_contact)):
+        if not value.strip():
+            raise CommuneError(f"{label} is required: the public register names it (R25)")
+    try:
+        ZoneInfo(new.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CommuneError(f"{new.time_zone!r} is not a time zone (Europe/Paris, "
+                           "America/Cayenne…)") from None
+
+
+async def create_commune(conn: asyncpg.Connection, new: NewCommune, *, by: str) -> None:
+    """Checked (CommuneError), written and journaled in the caller's transaction."""
+    check(new)
+    if await conn.fetchval("SELECT 1 FROM communes WHERE slug = $1", new.slug):
+        raise CommuneError(f"the slug {new.slug!r} is already used by a commune")
+    await conn.execute(
+        "INSERT INTO communes (slug, name, retention_days, time_zone, controller, rights_contact, "
+        "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)", new.slug, new.name.strip(),
+        new.retention_days, new.time_zone, new.controller.strip(), new.rights_contact.strip(),
+        by)
+    await record(conn, Entry(actor=by, action="commune.created", commune=new.slug,
+                             details={"name": new.name.strip(),
+                                      "retention_days": new.retention_days,
+                                      "time_zone": new.time_zone}))
