@@ -91,9 +91,11 @@ async def seed(
     async with conn.transaction():
         for slug, name, days in DEMO_COMMUNES:
             await conn.execute(
-                """INSERT INTO communes (slug, name, retention_days, police_hours)
-                   VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (slug) DO NOTHING""",
-                slug, name, days, json.dumps(POLICE_HOURS),
+                """INSERT INTO communes (slug, name, retention_days, police_hours, controller,
+                                         rights_contact)
+                   VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT (slug) DO NOTHING""",
+                slug, name, days, json.dumps(POLICE_HOURS), f"le maire de {name}",
+                f"Mairie de {name}, service vidéoprotection (démonstration)",
             )
         for cam in cameras:
             camera_id = await conn.fetchval(

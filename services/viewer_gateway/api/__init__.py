@@ -24,6 +24,7 @@ from services.viewer_gateway.api import (
     masks,
     offences,
     playback,
+    public,
     register,
     session,
     users,
@@ -47,7 +48,7 @@ UI_HEADERS = {
 }
 ROUTERS = (*(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
                                 alarms, views, users, holds, exports, offences, access_requests,
-                                access_copies, register)),
+                                access_copies, register, public)),
            exports.keys_router)
 
 
