@@ -25,19 +25,6 @@ FROM cameras c JOIN communes m ON m.slug = c.commune
 WHERE c.commune = $1 AND c.state <> 'disabled'
 ORDER BY c.name, c.slug
 """
-PURPOSES = {  # CSI L251-2, as the register shows them
-    "protection_batiments_publics": "protection des bâtiments et installations publics",
-    "regulation_trafic": "régulation des flux de transport",
-    "constatation_infractions_circulation": "constatation des infractions aux règles de la "
-                                            "circulation",
-    "prevention_atteintes_personnes_biens": "prévention des atteintes à la sécurité des "
-                                            "personnes et des biens",
-    "prevention_trafic_stupefiants": "prévention du trafic de stupéfiants",
-    "prevention_risques_naturels": "prévention des risques naturels ou technologiques",
-    "secours_personnes": "secours aux personnes et défense contre l'incendie",
-    "securite_installations_accueillant_public": "sécurité des installations accueillant du "
-                                                 "public dans les parcs d'attraction",
-}
 
 
 @dataclass(frozen=True)
@@ -49,10 +36,6 @@ class Register:
     cameras: list[dict[str, Any]]
 
 
-def _purposes(codes: list[str]) -> list[str]:
-    return [PURPOSES.get(c, c.replace("_", " ")) for c in codes]
-
-
 async def public_register(pool: asyncpg.Pool, commune: str) -> Register | None:
     row = await pool.fetchrow("SELECT slug, name, controller, rights_contact FROM communes "
                               "WHERE slug = $1", commune)
@@ -61,7 +44,7 @@ async def public_register(pool: asyncpg.Pool, commune: str) -> Register | None:
     cameras = [{
         "camera": r["slug"], "name": r["name"], "location": r["location"],
         "latitude": r["latitude"], "longitude": r["longitude"],
-        "purposes": _purposes(list(r["purposes"])),
+        "purposes": list(r["purposes"]),
         "authorisation": r["authorisation_ref"] or "",
         "authorisation_expires": r["authorisation_expires"].isoformat()
         if isinstance(r["authorisation_expires"], date) else "",

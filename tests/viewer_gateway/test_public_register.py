@@ -25,8 +25,9 @@ async def test_the_public_register_says_what_the_law_asks_and_nothing_internal_R
                      "'Mairie de Palaiseau, dpo@palaiseau.fr' WHERE slug = 'palaiseau'")
     await db.execute(
         "UPDATE cameras SET name = 'Gare RER', location = 'Place de la gare', latitude = 48.7167, "
-        "longitude = 2.2458, purposes = '{regulation_trafic,prevention_atteintes_personnes_biens}',"
-        " authorisation_ref = 'AP 2024-091-0042', authorisation_expires = '2029-03-01' "
+        "longitude = 2.2458, purposes = ARRAY['régulation des flux de transport', "
+        "'protection des bâtiments publics'], authorisation_ref = 'AP 2024-091-0042', "
+        "authorisation_expires = '2029-03-01' "
         "WHERE slug = 'gare'")
     gare = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
     await db.execute("INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2)", gare,

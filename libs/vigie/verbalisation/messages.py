@@ -12,10 +12,12 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from vigie.purposes import TRAFFIC
+
 Op = Literal["create", "still", "update", "handover"]
 State = Literal["draft", "ready", "handed_over", "closed", "cancelled"]
 MAX_STILLS = 3
-TRAFFIC_PURPOSE = "constatation des infractions aux règles de la circulation"
+TRAFFIC_PURPOSE = TRAFFIC  # the one purpose that allows it (R31)
 
 
 class _Request(BaseModel):

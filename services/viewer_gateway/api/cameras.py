@@ -4,11 +4,13 @@ apart (camera_sources) and never returned."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Response
+from vigie import purposes
 from vigie.coverage import uncovered
 from vigie.register import Entry, record
 
@@ -26,6 +28,7 @@ from services.viewer_gateway.api.models import (
     CameraChange,
     CameraCreate,
     CameraRights,
+    CameraSettings,
     CameraView,
     DecisionView,
     Gap,
@@ -37,7 +40,11 @@ from services.viewer_gateway.policy import rights
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 MAX_TIMELINE = timedelta(days=31)
-NULLABLE = {"retention_days", "authorisation_ref", "authorisation_expires"}
+NULLABLE = {"retention_days", "authorisation_ref", "authorisation_expires", "latitude",
+            "longitude", "device_id", "sensor_index"}
+# What the database refuses for a value the API let through (coordinates given alone, a sensor of
+# a device already taken): the client's to correct.
+REFUSED = (asyncpg.RaiseError, asyncpg.NotNullViolationError, asyncpg.CheckViolationError)
 
 LIST_SQL = """
 SELECT c.*, h.online, h.masking_ok, h.masking_detail, h.mask_version,
@@ -56,7 +63,11 @@ def _view(row: asyncpg.Record) -> CameraView:
         purposes=list(row["purposes"]),
         authorisation_ref=row["authorisation_ref"], authorisation_expires=expires,
         authorisation_expired=expires is not None and expires < datetime.now(UTC).date(),
-        device_id=row["device_id"], online=row["online"], masking_ok=row["masking_ok"],
+        device_id=row["device_id"], sensor_index=row["sensor_index"],
+        latitude=row["latitude"], longitude=row["longitude"], narrow_field=row["narrow_field"],
+        encoder=row["encoder"] if isinstance(row["encoder"], dict)
+        else json.loads(row["encoder"] or "{}"),
+        online=row["online"], masking_ok=row["masking_ok"],
         masking=masking_state(row["masking_ok"], row["masking_detail"]),
         status=camera_status(row["state"], row["online"], row["masking_ok"],
                              row["masking_detail"]),
@@ -88,14 +99,22 @@ async def create_camera(body: CameraCreate, user: ConfigurationUser,
         if await conn.fetchval("SELECT true FROM cameras WHERE commune = $1 AND slug = $2",
                                body.commune, body.slug):
             raise HTTPException(409, f"camera {body.commune}/{body.slug} exists already")
+        _check_settings(body)
         try:
             cid = await conn.fetchval(
                 "INSERT INTO cameras (commune, slug, name, location, retention_days, "
-                "authorisation_ref, authorisation_expires) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                "RETURNING id", body.commune, body.slug, body.name, body.location,
-                body.retention_days, body.authorisation_ref, body.authorisation_expires)
-        except asyncpg.RaiseError as exc:  # the retention trigger: above the commune's
-            raise HTTPException(400, str(exc)) from None
+                "authorisation_ref, authorisation_expires, purposes, latitude, longitude, "
+                "device_id, sensor_index, narrow_field, encoder) VALUES ($1, $2, $3, $4, $5, $6, "
+                "$7, $8, $9, $10, $11, $12, $13, $14::jsonb) RETURNING id", body.commune,
+                body.slug, body.name, body.location, body.retention_days, body.authorisation_ref,
+                body.authorisation_expires, body.purposes or [], body.latitude, body.longitude,
+                body.device_id, body.sensor_index, bool(body.narrow_field),
+                json.dumps(body.encoder.model_dump(exclude_none=True) if body.encoder else {}))
+        except REFUSED as exc:  # the retention trigger (above the commune's), the coordinates
+            raise HTTPException(400, _refusal(exc)) from None
+        except asyncpg.UniqueViolationError:
+            raise HTTPException(409, f"sensor {body.sensor_index} of device {body.device_id} "
+                                "is another camera already") from None
         await conn.execute("INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2)",
                            cid, body.rtsp_url)
         await record(conn, Entry(actor=user.username, action="camera.created",
@@ -120,13 +139,24 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
         if row["state"] == "commissioning" or not await _approved_since_source_change(gw, row):
             raise HTTPException(409, "a camera goes into service when a mask administrator "
                                 "approves masks drawn on its present picture")
+    _check_settings(body)
+    if "encoder" in changes:
+        changes["encoder"] = json.dumps(body.encoder.model_dump(exclude_none=True)
+                                        if body.encoder else {})
     async with gw.pool.acquire() as conn, conn.transaction():
-        for column, value in changes.items():  # columns are the model's fields, not user text
+        # One statement: the database checks the row as a whole (coordinates go in pairs).
+        # Columns are the model's fields, not user text.
+        sets = ", ".join(f"{column} = ${n}{'::jsonb' if column == 'encoder' else ''}"
+                         for n, column in enumerate(changes, start=2))
+        if sets:
             try:
-                await conn.execute(f"UPDATE cameras SET {column} = $2, updated_at = now() "
-                                   "WHERE id = $1", row["id"], value)
-            except (asyncpg.RaiseError, asyncpg.NotNullViolationError) as exc:
-                raise HTTPException(400, f"{column}: {exc}") from None
+                await conn.execute(f"UPDATE cameras SET {sets}, updated_at = now() "
+                                   "WHERE id = $1", row["id"], *changes.values())
+            except REFUSED as exc:
+                raise HTTPException(400, _refusal(exc)) from None
+            except asyncpg.UniqueViolationError:
+                raise HTTPException(409, "that sensor of that device is another camera "
+                                    "already") from None
         source_changed = False
         if body.rtsp_url is not None:
             source_changed = await conn.fetchval(
@@ -149,6 +179,18 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
                      **({"rtsp_url": "changed (not recorded)", "back_to_commissioning":
                          row["state"] != "disabled"} if source_changed else {})}))
     return await _one(gw, commune, camera)
+
+
+def _refusal(exc: Exception) -> str:
+    if "cameras_coordinates_both" in str(exc):
+        return "latitude and longitude go together: give both, or clear both"
+    return str(exc)
+
+
+def _check_settings(body: CameraSettings) -> None:
+    if body.purposes is not None and (wrong := purposes.unknown(body.purposes)):
+        raise HTTPException(400, f"not a purpose of CSI L251-2: {', '.join(wrong)} (the list: "
+                            f"{'; '.join(purposes.PURPOSES)})")
 
 
 async def _approved_since_source_change(gw: GatewayDep, row: asyncpg.Record) -> bool:

@@ -118,6 +118,16 @@ class HandoverExceptionRequest(Strict):
     reason: Required
 
 
+class EncoderOverrides(Strict):
+    """Per-camera encoder settings (vigie.media.encoder.EncoderOptions' fields and bounds)."""
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] | None = None
+    tune: Literal["zerolatency"] | None = None
+    crf: int | None = Field(default=None, ge=0, le=51)
+    max_bitrate_kbps: int | None = Field(default=None, ge=100, le=50_000)
+    gop: int | None = Field(default=None, ge=1, le=1000)
+    threads: int | None = Field(default=None, ge=0, le=16)
+
+
 class CameraView(BaseModel):
     commune: str
     slug: str
@@ -131,6 +141,11 @@ class CameraView(BaseModel):
     authorisation_expires: date | None
     authorisation_expired: bool
     device_id: str | None
+    sensor_index: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    narrow_field: bool = False
+    encoder: dict[str, Any] = Field(default_factory=dict)
     online: bool | None
     masking_ok: bool | None
     masking: Literal["ok", "starting", "failed"] | None = Field(
@@ -142,7 +157,20 @@ class CameraView(BaseModel):
     has_source: bool = Field(description="An RTSP source is set (the URL itself is write-only)")
 
 
-class CameraCreate(Strict):
+class CameraSettings(Strict):
+    """What the services know of a camera besides its name (issue 24), with the database's
+    bounds: the purposes of its authorisation (CSI L251-2, vigie.purposes), its place, one
+    sensor of a multi-sensor device, a narrow field (R35's higher floors), encoder overrides."""
+    purposes: list[Line] | None = Field(default=None, max_length=11)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    device_id: Line | None = Field(default=None, min_length=1)
+    sensor_index: int | None = Field(default=None, ge=0, le=63)
+    narrow_field: bool | None = None
+    encoder: EncoderOverrides | None = None
+
+
+class CameraCreate(CameraSettings):
     commune: Slug
     slug: Slug
     name: Required
@@ -153,7 +181,7 @@ class CameraCreate(Strict):
     authorisation_expires: date | None = None
 
 
-class CameraChange(Strict):
+class CameraChange(CameraSettings):
     name: Required | None = None
     location: Line | None = None
     state: Literal["commissioning", "active", "disabled"] | None = None

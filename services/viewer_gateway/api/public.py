@@ -20,9 +20,10 @@ async def _register(gw: GatewayDep, commune: str) -> Register:
     return found
 
 
-@router.get("/{commune}/cameras", response_class=HTMLResponse, responses=PROBLEMS,
-            summary="The commune's public register of cameras (R25), a page in French")
-async def page(commune: str, gw: GatewayDep) -> HTMLResponse:
+@router.get("/{commune}/cameras", response_class=Response,
+            summary="The commune's public register of cameras (R25), a page in French",
+            responses={**PROBLEMS, 200: {"content": {"text/html": {}}, "description": "page"}})
+async def page(commune: str, gw: GatewayDep) -> Response:
     return HTMLResponse(as_html(await _register(gw, commune)), headers=CACHE)
 
 
