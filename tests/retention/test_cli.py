@@ -184,3 +184,19 @@ async def test_a_commune_is_created_from_the_command_line_and_its_lifecycle_rule
         "exploitant"
     again = _vigie(settings_for(), *base)
     assert again.returncode == 2 and "already used" in again.stderr
+
+
+async def test_the_processing_record_from_the_command_line_R40(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+) -> None:
+    await commune(db, "palaiseau", 15)
+    await camera(db, "gare")
+    made = _vigie(settings_for(), "commune", "record", "palaiseau", "--by", "dpo")
+    assert made.returncode == 0, made.stderr
+    record = json.loads(made.stdout)
+    assert record["format"] == "vigie-processing-record/1"
+    assert [c["slug"] for c in record["cameras"]] == ["gare"]
+    page = _vigie(settings_for(), "commune", "record", "palaiseau", "--html")
+    assert "Fiche de registre des traitements" in page.stdout
+    unknown = _vigie(settings_for(), "commune", "record", "massy")
+    assert unknown.returncode == 2 and "unknown commune" in unknown.stderr

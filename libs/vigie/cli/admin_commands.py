@@ -200,6 +200,23 @@ async def _commune_create(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _commune_record(args: argparse.Namespace) -> int:
+    from vigie.processing_record import as_html, processing_record
+    from vigie.register import Entry, record
+
+    async with _connected(args.data) as (pool, _store, _buckets):
+        found = await processing_record(pool, args.commune)
+        if found is None:
+            raise CommandError(f"unknown commune {args.commune!r}")
+        await record(pool, Entry(actor=args.by.strip() or "cli", action="register.exported",
+                                 commune=args.commune,
+                                 details={"register": "processing_record",
+                                          "format": "html" if args.html else "json"}))
+    print(as_html(found) if args.html else json.dumps(found, ensure_ascii=False, indent=2,
+                                                      default=str))
+    return 0
+
+
 def _register_key(data: Path) -> bytes:
     key = cli_settings(data).register_key
     if key is None:
@@ -378,6 +395,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--by", required=True, help="who creates it (journaled)")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _commune_create))
+    p = commune_sub.add_parser("record", help="R40: the record of processing, read from the "
+                               "system (JSON, or --html to print)")
+    p.add_argument("commune")
+    p.add_argument("--html", action="store_true")
+    p.add_argument("--by", default="cli", help="who asks (journaled)")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _commune_record))
     p = commune_sub.add_parser("set-retention", help="days recordings are kept (1–30, R4)")
     p.add_argument("commune")
     p.add_argument("days", type=int)

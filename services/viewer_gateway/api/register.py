@@ -9,13 +9,15 @@ from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
+from vigie.processing_record import as_html as processing_html
+from vigie.processing_record import processing_record
 from vigie.recordings_register import recordings_register, to_csv
 from vigie.register import Entry, record, verify
 from vigie.spreadsheet import to_csv as to_spreadsheet
 from vigie.spreadsheet import when
 
-from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep
+from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep, allow
 from services.viewer_gateway.api.models import (
     LINE_CHARS,
     RegisterPage,
@@ -140,3 +142,26 @@ async def verify_chain(user: AuditUser, gw: GatewayDep) -> VerificationView:
     async with gw.pool.acquire() as conn:
         result = await verify(conn, key.get_secret_value().encode())
     return VerificationView(**result.as_dict())
+
+
+@router.get("/processing-record", response_class=Response,
+            summary="R40: the record of processing and the impact assessment's inputs for a "
+            "commune, read from the system (JSON, or a page to print)",
+            responses={**PROBLEMS, 200: {"content": {"application/json": {}, "text/html": {}},
+                                         "description": "the record"}})
+async def get_processing_record(user: AuditUser, gw: GatewayDep, commune: str,
+                                format: Literal["json", "html"] = "json",  # noqa: A002
+                                ) -> Response:
+    if commune not in user.communes:
+        raise HTTPException(404, f"no commune {commune} among yours")
+    await allow(gw, user, "register_audit", commune=commune)
+    found = await processing_record(gw.pool, commune)
+    if found is None:
+        raise HTTPException(404, f"no commune {commune} among yours")
+    await record(gw.pool, Entry(actor=user.username, action="register.exported",
+                                commune=commune, details={"register": "processing_record",
+                                                          "format": format}))
+    if format == "html":
+        return HTMLResponse(processing_html(found), headers={"Cache-Control": "no-store"})
+    return Response(json.dumps(found, ensure_ascii=False, indent=2, default=str),
+                    media_type="application/json", headers={"Cache-Control": "no-store"})

@@ -1,0 +1,144 @@
+"""The record of processing activities and the inputs of the impact assessment (R40; issue 24),
+**read from the system, not typed**: a commune's cameras and their purposes, who receives the
+images, how long they are kept, and the security measures actually in force — masks approved,
+second factors, the register's chain and checkpoints, erasure and its backstop, holds, the keys
+that sign evidence. What Vigie cannot see (TLS between parts, encryption at rest, backups: issue
+25) is said as such, never claimed. As JSON and as a printable page in French."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from vigie.accounts import TOTP_REQUIRED_ROLES
+
+PARIS = ZoneInfo("Europe/Paris")
+FORMAT = "vigie-processing-record/1"
+
+CAMERAS_SQL = """
+SELECT c.slug, c.name, c.location, c.state, c.purposes, c.authorisation_ref,
+       c.authorisation_expires,
+       least(coalesce(c.retention_days, m.retention_days), m.retention_days) AS retention_days,
+       EXISTS (SELECT 1 FROM masks k WHERE k.camera_id = c.id AND k.approved_at IS NOT NULL)
+           AS masks_approved,
+       (SELECT max(version) FROM masks k WHERE k.camera_id = c.id AND k.approved_at IS NOT NULL)
+           AS mask_version
+FROM cameras c JOIN communes m ON m.slug = c.commune
+WHERE c.commune = $1 ORDER BY c.slug
+"""
+USERS_SQL = """
+SELECT r AS role, count(*) AS accounts, count(*) FILTER (WHERE totp_secret IS NOT NULL) AS totp
+FROM users, unnest(roles) r WHERE $1 = ANY(communes) AND NOT disabled GROUP BY r ORDER BY r
+"""
+
+
+async def processing_record(pool: asyncpg.Pool, commune: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow("SELECT * FROM communes WHERE slug = $1", commune)
+    if row is None:
+        return None
+    cameras = [dict(r) for r in await pool.fetch(CAMERAS_SQL, commune)]
+    for c in cameras:
+        c["purposes"] = list(c["purposes"])
+        if c["authorisation_expires"] is not None:
+            c["authorisation_expires"] = c["authorisation_expires"].isoformat()
+    hours = row["police_hours"]
+    handover = bool(hours and hours not in ("{}", {}))
+    roles = [dict(r) for r in await pool.fetch(USERS_SQL, commune)]
+    backstop = {r["bucket"]: r["lifecycle_backstop"] for r in await pool.fetch(
+        "SELECT bucket, lifecycle_backstop FROM retention_state")}
+    last_checkpoint = await pool.fetchval("SELECT max(at) FROM audit_checkpoints")
+    register_rows = await pool.fetchval("SELECT count(*) FROM audit_log WHERE commune = $1",
+                                        commune)
+    holds = await pool.fetchval("SELECT count(*) FROM holds WHERE commune = $1 AND state = "
+                                "'active'", commune)
+    keys = [dict(r) for r in await pool.fetch(
+        "SELECT purpose, fingerprint, first_seen FROM signing_keys WHERE retired_at IS NULL "
+        "ORDER BY purpose")]
+    for k in keys:
+        k["first_seen"] = k["first_seen"].isoformat()
+    purposes = sorted({p for c in cameras for p in c["purposes"]})
+    return {
+        "format": FORMAT, "made_at": datetime.now(UTC).isoformat(),
+        "commune": {"slug": row["slug"], "name": row["name"]},
+        "controller": row["controller"], "rights_contact": row["rights_contact"],
+        "purposes": purposes,
+        "cameras": cameras,
+        "recipients": ["police municipale (agents désignés et habilités)"]
+        + (["police nationale (hors des heures de la police municipale, bascule)"]
+           if handover else [])
+        + ["officiers de police judiciaire, sur réquisition", "personnes filmées (droit d'accès)"],
+        "retention": {"commune_days": row["retention_days"],
+                      "cameras_days": sorted({c["retention_days"] for c in cameras}),
+                      "erasure": "automatic, per camera, journaled; at most 30 days (R4)",
+                      "lifecycle_backstop": backstop},
+        "security_measures": {
+            "privacy_masks": {"cameras": len(cameras),
+                              "with_approved_masks": sum(c["masks_approved"] for c in cameras),
+                              "fail_closed": True},
+            "accounts": roles,
+            "second_factor_required_for": sorted(TOTP_REQUIRED_ROLES),
+            "register": {"rows_for_commune": register_rows, "hash_chained": True,
+                         "last_checkpoint": last_checkpoint.isoformat()
+                         if last_checkpoint else None},
+            "active_holds": holds,
+            "signing_keys": keys,
+            "not_seen_by_vigie": ["encryption of the links between parts (TLS)",
+                                  "encryption at rest of the object store",
+                                  "database backups"],
+        },
+    }
+
+
+def _t(iso: str | None) -> str:
+    return f"{datetime.fromisoformat(iso).astimezone(PARIS):%d/%m/%Y %H:%M}" if iso else "—"
+
+
+def as_html(record: dict[str, Any]) -> str:
+    s = record["security_measures"]
+    cams = "\n".join(
+        f"<tr><td>{escape(c['name'])}</td><td>{escape(c['location'])}</td>"
+        f"<td>{escape(c['state'])}</td><td>{escape(', '.join(c['purposes']) or '—')}</td>"
+        f"<td>{escape(c['authorisation_ref'] or '—')}"
+        f"{' (expire le ' + c['authorisation_expires'] + ')' if c['authorisation_expires'] else ''}"
+        f"</td><td>{c['retention_days']} j</td>"
+        f"<td>{'oui (v' + str(c['mask_version']) + ')' if c['masks_approved'] else 'non'}</td>"
+        f"</tr>" for c in record["cameras"])
+    accounts = ", ".join(f"{escape(a['role'])} : {a['accounts']} ({a['totp']} avec second facteur)"
+                         for a in s["accounts"]) or "aucun"
+    li = "".join
+    return f"""<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Registre des traitements — vidéoprotection</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
+td,th{{border:1px solid #999;padding:.3em .5em;text-align:left}}</style></head><body>
+<h1>Fiche de registre des traitements — vidéoprotection de {escape(record['commune']['name'])}</h1>
+<p>Établie le {_t(record['made_at'])} à partir de la configuration de Vigie (rien n'y est saisi à
+la main). Responsable du traitement : {escape(record['controller'] or '— (à renseigner)')}.
+Exercice des droits : {escape(record['rights_contact'] or '— (à renseigner)')}.</p>
+<h2>Finalités</h2><ul>{li(f'<li>{escape(p)}</li>' for p in record['purposes']) or '<li>—</li>'}</ul>
+<h2>Destinataires</h2><ul>{li(f'<li>{escape(r)}</li>' for r in record['recipients'])}</ul>
+<h2>Durée de conservation</h2>
+<p>{record['retention']['commune_days']} jours pour la commune ; par caméra :
+{', '.join(str(d) for d in record['retention']['cameras_days']) or '—'} jours. Effacement
+automatique, journalisé, 30 jours au plus.</p>
+<h2>Caméras</h2>
+<table><thead><tr><th>Caméra</th><th>Lieu</th><th>État</th><th>Finalités</th>
+<th>Autorisation</th><th>Conservation</th><th>Masques approuvés</th></tr></thead><tbody>
+{cams or '<tr><td colspan="7">Aucune caméra.</td></tr>'}</tbody></table>
+<h2>Mesures de sécurité en place</h2><ul>
+<li>Masquage des espaces privés à l'écran et dans l'enregistrement, sans image en cas de doute :
+{s['privacy_masks']['with_approved_masks']} caméra(s) sur {s['privacy_masks']['cameras']} ont des
+masques approuvés.</li>
+<li>Comptes nominatifs : {accounts} ; second facteur exigé pour :
+{escape(', '.join(s['second_factor_required_for']))}.</li>
+<li>Registre des accès chaîné : {s['register']['rows_for_commune']} entrées pour la commune ;
+dernier point de contrôle signé : {_t(s['register']['last_checkpoint'])}.</li>
+<li>Gels en cours (réquisitions, demandes d'accès) : {s['active_holds']}.</li>
+<li>Clés de signature des preuves : {len(s['signing_keys'])}.</li>
+<li>Non vus par Vigie, à documenter par l'exploitant :
+{escape(', '.join(s['not_seen_by_vigie']))}.</li></ul>
+</body></html>
+"""
