@@ -16,10 +16,12 @@ from vigie.aio import run_periodically
 from vigie.bus.events import (
     AccessRequestDue,
     ExportCreated,
+    IncidentDue,
     RetentionPurged,
     publish_event_or_log,
 )
 from vigie.exports.jobs import build_next
+from vigie.incidents import newly_due as incidents_newly_due
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
 from vigie.service import Runtime
@@ -157,6 +159,15 @@ async def announce_due_requests(rt: Runtime) -> None:
             overdue=row["notice"] == "overdue"))
 
 
+async def announce_due_incidents(rt: Runtime) -> None:
+    """Breaches whose notification to the CNIL is due within a day, or overdue (R39: 72 hours
+    from discovery): one event each time one reaches such a stage."""
+    for row in await incidents_newly_due(rt.require_pool()):
+        await publish_event_or_log(rt.require_js(), rt.names, IncidentDue(
+            commune=row["commune"], incident=row["id"], due_at=row["due_at"],
+            overdue=row["notice"] == "overdue"))
+
+
 async def run(rt: Runtime, settings: RetentionSettings) -> None:
     lifecycle = Lifecycle(rt.require_pool(), rt.require_store(), rt.buckets)
     rt.state["lifecycle"] = lifecycle
@@ -168,6 +179,7 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
             log.warning("lifecycle_sync_retry", error=type(exc).__name__)
         await sweep(rt, settings)
         await announce_due_requests(rt)
+        await announce_due_incidents(rt)
 
     loops = [run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep")]
     key = rt.common.export_key

@@ -261,6 +261,26 @@ class AccessRequestDue(Event):
     overdue: bool
 
 
+class IncidentDeclared(Event):
+    kind = "incident"
+    name = "declared"
+    summary = ("A personal-data breach was declared (R39): the CNIL is to be notified within 72 "
+               "hours of its discovery unless the risk is unlikely. No personal data in the event.")
+    incident: int
+    risk: Literal["unlikely", "risk", "high_risk"]
+    due_at: datetime = Field(description="72 hours after the discovery")
+
+
+class IncidentDue(Event):
+    kind = "incident"
+    name = "due"
+    summary = ("A breach's notification to the CNIL is due within 24 hours, or overdue (told "
+               "once each).")
+    incident: int
+    due_at: datetime
+    overdue: bool
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     CameraWentOnline,
     CameraWentOffline,
@@ -282,6 +302,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AccessRequestAnswered,
     AccessRequestClosed,
     AccessRequestDue,
+    IncidentDeclared,
+    IncidentDue,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in EVENT_TYPES}
 

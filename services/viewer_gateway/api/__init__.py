@@ -20,6 +20,7 @@ from services.viewer_gateway.api import (
     communes,
     exports,
     holds,
+    incidents,
     live,
     masks,
     offences,
@@ -48,7 +49,7 @@ UI_HEADERS = {
 }
 ROUTERS = (*(m.router for m in (session, communes, cameras, masks, live, playback, bookmarks,
                                 alarms, views, users, holds, exports, offences, access_requests,
-                                access_copies, register, public)),
+                                access_copies, register, public, incidents)),
            exports.keys_router)
 
 

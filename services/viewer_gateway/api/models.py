@@ -592,3 +592,41 @@ class StillProposals(BaseModel):
     height: int
     faces: list[list[int]]
     vehicles: list[list[int]]
+
+
+class IncidentCreate(Strict):
+    """R39: a personal-data breach as found (GDPR art. 33(3))."""
+    commune: Slug
+    summary: Required = Field(description="What happened")
+    discovered_at: AwareDatetime
+    data_concerned: Required = Field(description="Categories and approximate number of records")
+    people_concerned: Required = Field(description="Categories and approximate number of people")
+    consequences: Text = ""
+    measures: Required = Field(description="Measures taken or proposed")
+    risk: Literal["unlikely", "risk", "high_risk"]
+    no_notice_reason: Text = Field(default="", description="Why it is not notified, when the "
+                                   "risk is unlikely")
+
+
+class IncidentNotification(Strict):
+    reference: Required = Field(description="The CNIL's reference of the notification")
+    notified_at: AwareDatetime
+
+
+class IncidentView(BaseModel):
+    id: int
+    commune: str
+    summary: str
+    discovered_at: datetime
+    declared_at: datetime
+    data_concerned: str
+    people_concerned: str
+    consequences: str
+    measures: str
+    risk: str
+    no_notice_reason: str | None
+    due_at: datetime
+    notified_at: datetime | None
+    notification_ref: str | None
+    created_by: str
+    urgency: Literal["notified", "not_to_notify", "on_time", "due_soon", "overdue"]
