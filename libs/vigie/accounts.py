@@ -101,6 +101,12 @@ def check_new_account(*, username: str, password: str, roles: list[str]) -> None
     check_roles(roles)
 
 
+def check_training(trained_on: date | None) -> None:
+    """R11: the data-protection training's date, when given, is a day that has passed."""
+    if trained_on is not None and trained_on > date.today():
+        raise AccountError("trained_on: the training's date cannot be in the future")
+
+
 async def create_user(
     conn: asyncpg.Connection | asyncpg.Pool,
     *,
@@ -113,6 +119,7 @@ async def create_user(
     designation_expires: date | None = None,
     agent_number: str | None = None,
     with_totp: bool = False,
+    trained_on: date | None = None,
 ) -> NewUser:
     check_new_account(username=username, password=password, roles=roles)
     if not designated_by.strip():
@@ -122,12 +129,14 @@ async def create_user(
         raise AccountError(f"unknown communes: {', '.join(sorted(set(communes) - known))}")
     if await conn.fetchval("SELECT true FROM users WHERE username = $1", username):
         raise AccountError(f"username {username!r} is taken")
+    check_training(trained_on)
     secret = new_totp_secret() if with_totp or totp_required(roles) else None
     user_id: int = await conn.fetchval(
         """INSERT INTO users (username, full_name, password_hash, roles, communes, designated_by,
-                              designated_on, designation_expires, agent_number, totp_secret)
-           VALUES ($1, $2, $3, $4, $5, $6, current_date, $7, $8, $9) RETURNING id""",
+                              designated_on, designation_expires, agent_number, totp_secret,
+                              trained_on)
+           VALUES ($1, $2, $3, $4, $5, $6, current_date, $7, $8, $9, $10) RETURNING id""",
         username, full_name, hash_password(password), roles, communes, designated_by.strip(),
-        designation_expires, agent_number, secret,
+        designation_expires, agent_number, secret, trained_on,
     )
     return NewUser(user_id, secret)

@@ -35,10 +35,12 @@ class User:
     session: str  # the token's hash: what identifies the session server-side
     post: str
     verbalisation_power: Power | None = None  # listed for vidéo-verbalisation (R32), or not
+    trained_on: date | None = None  # data-protection training (R11)
 
     @property
     def subject(self) -> Subject:
-        return Subject(frozenset(self.roles), frozenset(self.communes))
+        return Subject(frozenset(self.roles), frozenset(self.communes),
+                       trained=self.trained_on is not None)
 
 
 class LoginRefused(Exception):
@@ -174,7 +176,8 @@ async def session_user(pool: asyncpg.Pool, token: str) -> User | None:
                 designated_by=row["designated_by"], designated_on=row["designated_on"],
                 designation_expires=row["designation_expires"], agent_number=row["agent_number"],
                 totp_enabled=row["totp_secret"] is not None, session=row["token_sha256"],
-                post=row["post"], verbalisation_power=row["verbalisation_power"])
+                post=row["post"], verbalisation_power=row["verbalisation_power"],
+                trained_on=row["trained_on"])
 
 
 SIGNED_OUT = "not signed in, or the session has ended"

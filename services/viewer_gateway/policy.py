@@ -36,6 +36,10 @@ HANDOVER_BOUND: frozenset[Action] = frozenset({"live", "playback", "verbalisatio
 # No image of a camera being commissioned: its masks are not approved yet (invariant 1).
 NEEDS_APPROVED_MASKS: frozenset[Action] = frozenset({"live", "playback", "export",
                                                      "verbalisation"})
+# No habilitation to see images, export or verbalise without data-protection training (R11).
+NEEDS_TRAINING: frozenset[Action] = frozenset({"live", "playback", "export", "verbalisation"})
+UNTRAINED = ("no data-protection training date on your account (R11): ask your administrator "
+             "to record it")
 # A disabled camera sends nothing live; its recordings remain until they expire.
 NEEDS_LIVE_CAMERA: frozenset[Action] = frozenset({"live", "verbalisation"})
 HOLDER_NAMES = {"municipal_police": "the municipal police", "national_police": "the national police"}
@@ -45,6 +49,7 @@ HOLDER_NAMES = {"municipal_police": "the municipal police", "national_police": "
 class Subject:
     roles: frozenset[str]
     communes: frozenset[str]
+    trained: bool = True  # R11: the account has a data-protection training date
 
     @property
     def permissions(self) -> frozenset[Action]:
@@ -69,6 +74,8 @@ def decide(subject: Subject, action: Action, *, commune: str | None = None,
         return Decision(False, f"your roles do not include the {action} permission (R10)")
     if commune is not None and commune not in subject.communes:
         return Decision(False, f"{commune} is not among the communes you are designated for (R9)")
+    if action in NEEDS_TRAINING and not subject.trained:
+        return Decision(False, UNTRAINED)
     if action in HANDOVER_BOUND and commune is not None:
         holding = holder or "municipal_police"
         by_role = {r for r in subject.roles if action in ROLE_PERMISSIONS.get(r, frozenset())}

@@ -104,7 +104,8 @@ async def seed_users(db: asyncpg.Pool) -> dict[str, str]:
                                  password=PASSWORD, roles=[role], communes=["palaiseau"],
                                  designated_by="le maire",
                                  designation_expires=date.today() + timedelta(days=365),
-                                 agent_number="A-1" if role in ("operator", "supervisor") else None)
+                                 agent_number="A-1" if role in ("operator", "supervisor") else None,
+                                 trained_on=date.today() - timedelta(days=30))
         if user.totp_secret:
             secrets[role.replace("_", "-")] = user.totp_secret
     return secrets

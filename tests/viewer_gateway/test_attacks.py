@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 async def _account(db: asyncpg.Pool, username: str, roles: list[str], communes: list[str]) -> str:
     user = await create_user(db, username=username, full_name=username, password=PASSWORD,
                              roles=roles, communes=communes, designated_by="le maire",
-                             designation_expires=date.today() + timedelta(days=30))
+                             designation_expires=date.today() + timedelta(days=30),
+                             trained_on=date.today())
     return user.totp_secret or ""
 
 

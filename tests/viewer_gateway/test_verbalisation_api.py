@@ -47,9 +47,9 @@ async def verbalisation(verbalisation_service: Verbalisation, db: asyncpg.Pool,
     await db.execute("UPDATE users SET verbalisation_power = 'police_municipale', "
                      "verbalisation_designation = 'arrêté n° 2026-42' WHERE username = 'operator'")
     await db.execute("INSERT INTO users (username, full_name, password_hash, roles, communes, "
-                     "agent_number, verbalisation_power, verbalisation_designation) "
+                     "agent_number, verbalisation_power, verbalisation_designation, trained_on) "
                      "SELECT 'asvp', 'ASVP', password_hash, roles, communes, 'ASVP-7', 'asvp', "
-                     "'arrêté n° 2026-43' FROM users WHERE username = 'operator'")
+                     "'arrêté n° 2026-43', trained_on FROM users WHERE username = 'operator'")
     return verbalisation_service
 
 

@@ -286,7 +286,7 @@ async def _user_create(args: argparse.Namespace) -> int:
                 conn, username=args.username, full_name=args.full_name, password=password,
                 roles=args.role, communes=args.commune, designated_by=args.designated_by,
                 designation_expires=args.expires, agent_number=args.agent_number,
-                with_totp=args.totp)
+                with_totp=args.totp, trained_on=args.trained_on)
         except AccountError as exc:
             raise CommandError(f"{exc} (roles: {', '.join(ROLES)})") from None
         await record(conn, Entry(actor=args.designated_by, action="user.created",
@@ -378,6 +378,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--agent-number", help="sworn agent's number")
     p.add_argument("--password", help="default: generated and shown once")
     p.add_argument("--totp", action="store_true", help="enrol a TOTP second factor now")
+    p.add_argument("--trained-on", type=date.fromisoformat, help="data-protection training "
+                   "YYYY-MM-DD (R11): without it, no live, playback, export or verbalisation")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _user_create))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -131,7 +132,8 @@ async def seed(
             await create_user(
                 conn, username=DEMO_AGENT, full_name="Agent de démonstration (vidéo-verbalisation)",
                 password=agent_password, roles=["operator"], communes=["palaiseau"],
-                designated_by="vigie run (démonstration)", agent_number="PM-0421")
+                designated_by="vigie run (démonstration)", agent_number="PM-0421",
+                trained_on=date.today())
             await conn.execute(
                 "UPDATE users SET verbalisation_power = 'police_municipale', "
                 "verbalisation_designation = 'Arrêté du maire n° 2026-042 (démonstration)' "

@@ -9,12 +9,13 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, HTTPException, Request, WebSocket
 from pydantic import BaseModel, Field
+from vigie.register import Entry, record
 from vigie.service import Runtime
 
 from services.viewer_gateway.alarms import Alarms
 from services.viewer_gateway.auth import COOKIE, User, session_user, why_signed_out
 from services.viewer_gateway.handlers import Handover, Notifier
-from services.viewer_gateway.policy import Action, CameraState, decide
+from services.viewer_gateway.policy import UNTRAINED, Action, CameraState, Decision, decide
 from services.viewer_gateway.settings import ViewerGatewaySettings
 from services.viewer_gateway.tiles import SeenOnce, Tiles
 
@@ -78,12 +79,23 @@ async def websocket_user(websocket: WebSocket) -> User | None:
 UserDep = Annotated[User, Depends(current_user)]
 
 
+async def journal_refusal(gw: Gateway, user: User, action: Action, decision: Decision,
+                          commune: str | None = None) -> None:
+    """An agent without data-protection training asked for images: journaled (R11), so the
+    commune sees who must be trained before they can work."""
+    if decision.reason == UNTRAINED:
+        await record(gw.pool, Entry(actor=user.username, action="access.refused",
+                                    commune=commune, reason="R11: no training date",
+                                    details={"action": action}))
+
+
 def require(action: Action) -> Callable[..., Awaitable[User]]:
     """The permission gate, before anything else of the request is looked at."""
 
-    async def gate(user: UserDep) -> User:
+    async def gate(user: UserDep, gw: GatewayDep) -> User:
         decision = decide(user.subject, action)
         if not decision:
+            await journal_refusal(gw, user, action, decision)
             raise HTTPException(403, decision.reason)
         return user
 
@@ -107,6 +119,7 @@ async def allow(gw: Gateway, user: User, action: Action, *, commune: str,
     decision = decide(user.subject, action, commune=commune, holder=holder,  # type: ignore[arg-type]
                       camera_state=camera_state)
     if not decision:
+        await journal_refusal(gw, user, action, decision, commune)
         raise HTTPException(403, decision.reason)
 
 

@@ -247,6 +247,8 @@ class UserView(BaseModel):
     designation: Designation
     designation_expired: bool
     verbalisation: VerbalisationListing | None = None
+    trained_on: date | None = Field(default=None, description="Data-protection training (R11): "
+                                    "without it, no live, playback, export or verbalisation")
 
 
 class UserCreate(Strict):
@@ -260,6 +262,7 @@ class UserCreate(Strict):
     designation_expires: date | None = None
     agent_number: Line | None = None
     with_totp: bool = False
+    trained_on: date | None = Field(default=None, description="Data-protection training (R11)")
 
 
 class UserChange(Strict):
@@ -270,6 +273,8 @@ class UserChange(Strict):
     designation_expires: date | None = None
     agent_number: Line | None = None
     disabled: bool | None = None
+    trained_on: date | None = Field(default=None, description="Data-protection training (R11); "
+                                    "null removes it")
     verbalisation: VerbalisationListing | None = Field(
         default=None, description="List the account for vidéo-verbalisation; null removes it")
 

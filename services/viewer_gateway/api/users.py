@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 
 import asyncpg
 from fastapi import APIRouter, HTTPException
-from vigie.accounts import AccountError, check_roles, create_user, new_totp_secret, totp_uri
+from vigie.accounts import (
+    AccountError,
+    check_roles,
+    check_training,
+    create_user,
+    new_totp_secret,
+    totp_uri,
+)
 from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserAdminUser
@@ -37,7 +44,7 @@ def _view(row: asyncpg.Record) -> UserView:
         designation_expired=expires is not None and expires < datetime.now(UTC).date(),
         verbalisation=VerbalisationListing(power=row["verbalisation_power"],
                                            designation=row["verbalisation_designation"])
-        if row["verbalisation_power"] else None)
+        if row["verbalisation_power"] else None, trained_on=row["trained_on"])
 
 
 def _within_scope(admin: User, communes: list[str]) -> None:
@@ -85,14 +92,15 @@ async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> Use
                 conn, username=body.username, full_name=body.full_name, password=body.password,
                 roles=list(body.roles), communes=body.communes, designated_by=body.designated_by,
                 designation_expires=body.designation_expires, agent_number=body.agent_number,
-                with_totp=body.with_totp)
+                with_totp=body.with_totp, trained_on=body.trained_on)
         except AccountError as exc:
             status = 409 if "taken" in str(exc) else 400
             raise HTTPException(status, str(exc)) from None
         await record(conn, Entry(actor=user.username, action="user.created",
                                  details={"username": body.username, "roles": body.roles,
                                           "communes": body.communes,
-                                          "designated_by": body.designated_by}))
+                                          "designated_by": body.designated_by,
+                                          "trained_on": body.trained_on}))
     return _view(await _row(gw, user, body.username))
 
 
@@ -105,9 +113,14 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
                                       or body.communes is not None
                                       or "designation_expires" in body.model_fields_set
                                       or "verbalisation" in body.model_fields_set
+                                      or "trained_on" in body.model_fields_set
                                       or body.designated_by is not None):
-        raise HTTPException(409, "you cannot change your own roles, communes or designation, "
-                            "nor disable yourself: ask another administrator")
+        raise HTTPException(409, "you cannot change your own roles, communes, designation or "
+                            "training, nor disable yourself: ask another administrator")
+    try:
+        check_training(body.trained_on)
+    except AccountError as exc:
+        raise HTTPException(400, str(exc)) from None
     if body.communes is not None:
         _within_scope(user, body.communes)
     if body.roles is not None:
@@ -115,7 +128,7 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
     # An explicit null for a column that cannot be empty means "no change".
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
                if k != "verbalisation"
-               and (v is not None or k in ("designation_expires", "agent_number"))}
+               and (v is not None or k in ("designation_expires", "agent_number", "trained_on"))}
     if "verbalisation" in body.model_fields_set:  # R32: listed (power, designation) or not
         listing = body.verbalisation
         changes["verbalisation_power"] = listing.power if listing else None

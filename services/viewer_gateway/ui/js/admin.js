@@ -139,7 +139,9 @@ async function users(panel, ctx, msg = result()) {
   const list = await lists.users.get("/api/users");
   if (list === SUPERSEDED) return;
   const secret = h("div");
-  const roleBoxes = Object.entries(ROLES).map(([k, v]) => h("label", {}, h("input", { type: "checkbox", name: `role-${k}` }), ` ${v}`));
+  // A deployment administrator is made on the server (vigie user create), not from a commune.
+  const GRANTABLE = Object.entries(ROLES).filter(([k]) => k !== "deployment_admin");
+  const roleBoxes = GRANTABLE.map(([k, v]) => h("label", {}, h("input", { type: "checkbox", name: `role-${k}` }), ` ${v}`));
   const communeBoxes = ctx.communes.map((c) => h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}` }), ` ${c.name}`));
   const add = h("form", { class: "ligne", "aria-label": "Nouvel utilisateur" },
     h("label", {}, "Identifiant", h("input", { name: "username", required: true, pattern: "[a-z0-9][a-z0-9._\\-]+", title: "lettres minuscules, chiffres, « . », « - » ou « _ » (2 caractères au moins)" })),
@@ -150,6 +152,7 @@ async function users(panel, ctx, msg = result()) {
     h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, placeholder: "ex. : le maire de Palaiseau" })),
     h("label", {}, "Désignation jusqu'au", h("input", { name: "designation_expires", type: "date" })),
     h("label", {}, "Matricule", h("input", { name: "agent_number" })),
+    h("label", {}, "Formation protection des données le (R11)", h("input", { name: "trained_on", type: "date" })),
     h("label", {}, h("input", { type: "checkbox", name: "with_totp" }), " Enrôler un second facteur (TOTP)"),
     h("button", { type: "submit", class: "principal" }, "Créer le compte"));
   add.addEventListener("submit", async (e) => {
@@ -159,7 +162,8 @@ async function users(panel, ctx, msg = result()) {
     const body = {
       username: v.username, full_name: v.full_name, password: data.get("password"), designated_by: v.designated_by,
       designation_expires: v.designation_expires || null, agent_number: v.agent_number || null, with_totp: data.has("with_totp"),
-      roles: Object.keys(ROLES).filter((k) => data.has(`role-${k}`)),
+      trained_on: v.trained_on || null,
+      roles: GRANTABLE.map(([k]) => k).filter((k) => data.has(`role-${k}`)),
       communes: ctx.communes.map((c) => c.slug).filter((s) => data.has(`commune-${s}`)),
     };
     if (!body.communes.length) return say(msg, "Cochez la ou les communes du compte (R9).", false);
@@ -176,6 +180,7 @@ async function users(panel, ctx, msg = result()) {
     h("td", {}, u.roles.map((r) => ROLES[r] || r).join(", ")),
     h("td", {}, u.communes.join(", ")),
     h("td", { class: u.designation_expired ? "erreur" : "" }, `par ${u.designation.designated_by || "—"}, jusqu'au ${frDate(u.designation.expires)}${u.verbalisation ? ` · vidéo-verbalisation (${u.verbalisation.power === "asvp" ? "ASVP" : "police municipale"})` : ""}`),
+    h("td", { class: u.trained_on ? "" : "erreur" }, u.trained_on ? `formé le ${frDate(u.trained_on)}` : "sans formation (R11) : ni image, ni extraction, ni verbalisation"),
     h("td", {}, u.totp_enabled ? "TOTP actif" : "sans TOTP"),
     h("td", {}, u.disabled ? "désactivé" : "actif"),
     h("td", {},
@@ -197,12 +202,13 @@ async function users(panel, ctx, msg = result()) {
   /** Roles, communes and the designation's end (its renewal, R8) of an existing account. */
   async function edit(u) {
     const changed = await ask(`Compte ${u.username}`, [
-      h("fieldset", {}, h("legend", {}, "Rôles"), Object.entries(ROLES).map(([k, v]) =>
+      h("fieldset", {}, h("legend", {}, "Rôles"), GRANTABLE.map(([k, v]) =>
         h("label", {}, h("input", { type: "checkbox", name: `role-${k}`, checked: u.roles.includes(k) }), ` ${v}`))),
       h("fieldset", {}, h("legend", {}, "Communes"), ctx.communes.map((c) =>
         h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}`, checked: u.communes.includes(c.slug) }), ` ${c.name}`))),
       h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, value: u.designation.designated_by || "" })),
       h("label", {}, "Désignation jusqu'au (renouvellement)", h("input", { name: "designation_expires", type: "date", value: u.designation.expires || "" })),
+      h("label", {}, "Formation protection des données le (R11)", h("input", { name: "trained_on", type: "date", value: u.trained_on || "" })),
       h("fieldset", {}, h("legend", {}, "Vidéo-verbalisation (R32)"),
         h("label", {}, "Habilitation", h("select", { name: "verbalisation_power" },
           h("option", { value: "" }, "non habilité"),
@@ -212,9 +218,10 @@ async function users(panel, ctx, msg = result()) {
     ], {
       submit: "Enregistrer",
       onsubmit: (v) => api.patch(`/api/users/${u.username}`, {
-        roles: Object.keys(ROLES).filter((k) => v[`role-${k}`]),
+        roles: GRANTABLE.map(([k]) => k).filter((k) => v[`role-${k}`]),
         communes: ctx.communes.map((c) => c.slug).filter((s) => v[`commune-${s}`]),
         designated_by: v.designated_by, designation_expires: v.designation_expires || null,
+        ...(v.trained_on !== (u.trained_on || "") ? { trained_on: v.trained_on || null } : {}),
         verbalisation: v.verbalisation_power ? { power: v.verbalisation_power, designation: v.verbalisation_designation } : null,
       }),
     });
@@ -224,6 +231,6 @@ async function users(panel, ctx, msg = result()) {
     }
   }
   clear(panel, h("h2", {}, "Créer un compte nominatif"), add, msg, secret, h("h2", {}, "Comptes"),
-    h("table", {}, h("thead", {}, h("tr", {}, ["Compte", "Rôles", "Communes", "Désignation", "Second facteur", "État", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Compte", "Rôles", "Communes", "Désignation", "Formation (R11)", "Second facteur", "État", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)),
     h("p", { class: "info" }, `Mis à jour ${frDateTime(new Date())}.`));
 }

@@ -29,6 +29,7 @@ const RULES = [
     "Un second facteur est exigé pour ce compte et aucun n'est enrôlé : adressez-vous à un administrateur."],
   [/^your roles do not include the (\w+) permission/, (m) => `Vos rôles ne comprennent pas le droit « ${m[1]} » (R10).`],
   [/is not among the communes you are designated for/, () => "Cette commune ne fait pas partie de votre désignation (R9)."],
+  [/^no data-protection training date on your account/, () => "Aucune date de formation à la protection des données sur votre compte (R11) : demandez à votre administrateur de l'enregistrer."],
   [/^the (municipal|national) police hold (\S+?)'s cameras now/, (m) =>
     `La police ${m[1] === "national" ? "nationale" : "municipale"} a la main sur les caméras de ` +
     `${m[2]} (bascule, R27).`],
@@ -141,7 +142,8 @@ export const ACTIONS = {
   "deletion": "Effacement (durée de conservation)", "hold.created": "Gel (réquisition)", "hold.released": "Gel levé",
   "export.requested": "Extraction demandée (réquisition)", "export.created": "Extraction prête (réquisition)",
   "export.downloaded": "Extraction téléchargée", "export.delivered": "Extraction remise",
-  "commune.created": "Commune créée", "user.communes_changed": "Communes du compte modifiées",
+  "commune.created": "Commune créée", "access.refused": "Accès refusé (formation, R11)",
+  "incident.declared": "Violation de données déclarée", "incident.notified": "Violation notifiée à la CNIL", "user.communes_changed": "Communes du compte modifiées",
   "access_request.opened": "Demande d'accès reçue", "access_request.extended": "Demande d'accès prolongée",
   "access_request.answered": "Demande d'accès répondue", "access_request.viewing_done": "Visionnage sur place fait",
   "access_request.closed": "Demande d'accès close", "access_request.still_viewed": "Image gelée consultée (demande d'accès)",
