@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,18 +24,13 @@ from vigie.redaction.keep import KeepError, KeepTrack
 W, H, FPS = 320, 240, 25
 
 
-@pytest.fixture(scope="module")
-def textured(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """3 s of fine random texture (what a face's or a plate's detail is to a blur), near-lossless."""
-    path = tmp_path_factory.mktemp("redact") / "texture.mp4"
-    rng = np.random.default_rng(7)
+def _write(path: Path, pictures: Iterable[np.ndarray]) -> Path:
+    """RGB pictures at FPS into a near-lossless H.264 MP4."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         stream.options = {"crf": "8", "preset": "veryfast"}
-        base = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-        for i in range(3 * FPS):
-            picture = np.roll(base, i, axis=1)  # moves: every frame differs
+        for i, picture in enumerate(pictures):
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, FPS)
             for packet in stream.encode(frame):
@@ -42,6 +38,14 @@ def textured(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+@pytest.fixture(scope="module")
+def textured(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 s of fine random texture (what a face's or a plate's detail is to a blur), near-lossless."""
+    base = np.random.default_rng(7).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    return _write(tmp_path_factory.mktemp("redact") / "texture.mp4",  # moves: each one differs
+                  (np.roll(base, i, axis=1) for i in range(3 * FPS)))
 
 
 def _frames(path: Path) -> list[np.ndarray]:
@@ -148,20 +152,8 @@ def test_assistance_does_not_blur_the_requester_from_the_first_picture_R22(
         tmp_path: Path) -> None:
     """Found in the browser: the background model, before it knows the scene, took the whole first
     picture for a moving vehicle and blurred the requester's box on it."""
-    source = tmp_path / "still.mp4"
-    rng = np.random.default_rng(11)
-    base = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    with av.open(str(source), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"crf": "8", "preset": "veryfast"}
-        for i in range(FPS):
-            frame = av.VideoFrame.from_ndarray(base, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    base = np.random.default_rng(11).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    source = _write(tmp_path / "still.mp4", (base for _ in range(FPS)))
     done = _redact(tmp_path, source, [{"t": 0, "box": [40, 40, 160, 120]},
                                       {"t": 0.96, "box": [40, 40, 160, 120]}], "--assist")
     assert done.returncode == 0, done.stderr
@@ -178,23 +170,16 @@ def test_faces_are_looked_for_one_picture_in_five_and_followed_between_R22(
     and grown), inside the requester's kept box."""
     from vigie.redaction import redact
 
-    source = tmp_path / "walker.mp4"
-    rng = np.random.default_rng(5)
-    face = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)  # textured, as a face is to a blur
-    positions = [20 + 8 * i for i in range(FPS)]  # 8 px a picture: a face width between detections
-    with av.open(str(source), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"crf": "8", "preset": "veryfast"}
-        for i, x in enumerate(positions):
-            picture = np.full((H, W, 3), 100, np.uint8)
-            picture[100:140, x:x + 40] = face
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    face = np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)  # textured,
+    # as a face is to a blur; 8 px a picture: a face's width between two detections
+    positions = [20 + 8 * i for i in range(FPS)]
+
+    def walking(x: int) -> np.ndarray:
+        picture = np.full((H, W, 3), 100, np.uint8)
+        picture[100:140, x:x + 40] = face
+        return picture
+
+    source = _write(tmp_path / "walker.mp4", (walking(x) for x in positions))
     calls: list[int] = []
 
     def found(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:

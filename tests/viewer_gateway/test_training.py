@@ -34,6 +34,12 @@ async def test_an_agent_without_training_sees_nothing_until_it_is_recorded_R11(
                                    "WHERE action = 'access.refused'")
         assert journaled and all(r["actor"] == "supervisor" for r in journaled)
         assert all("R11" in r["reason"] for r in journaled)
+        # A mosaic polls its tiles every second: the same refusal is journaled once, not each time.
+        for _ in range(5):
+            assert (await agent.get("/api/cameras/palaiseau/gare/tile.jpg")).status_code == 403
+        tiles = await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
+                                  "'access.refused' AND details->>'action' = 'live'")
+        assert tiles == 1
 
         future = await admin.patch("/api/users/supervisor", json={
             "trained_on": str(date.today() + timedelta(days=3))})

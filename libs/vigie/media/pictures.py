@@ -10,6 +10,7 @@ Masks are burned into 8-bit 4:2:0 planes, and libx264 in 4:2:0 needs an even wid
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import av
 import numpy as np
@@ -126,3 +127,16 @@ class PresentationTimes:
                 time = self._last_out + 1  # never two frames at one instant
             frame.pts = self._last_out = time
         return ready
+
+
+def decoded_pictures(container: av.container.InputContainer,
+                     stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+    """Every decodable picture of the stream, in ``yuv420p`` (a damaged packet is skipped, as a
+    player would)."""
+    for packet in container.demux(stream):
+        try:
+            decoded = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        for frame in decoded:
+            yield maskable(frame)

@@ -6,7 +6,7 @@ the pixels), encoded H.264 MP4. `redact_file` does it to one file (`vigie redact
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +16,12 @@ import numpy as np
 
 from vigie.media.encoder import EncoderOptions, configure
 from vigie.media.masks import yuv_planes
-from vigie.media.pictures import PresentationTimes, encodable, encoded_size, maskable
+from vigie.media.pictures import (
+    PresentationTimes,
+    decoded_pictures,
+    encodable,
+    encoded_size,
+)
 from vigie.redaction import detect
 from vigie.redaction.blur import block_size, blurred
 from vigie.redaction.keep import Box, KeepError, KeepTrack
@@ -225,18 +230,6 @@ def _open(source: Path) -> av.container.InputContainer:
         raise RedactError(f"{source}: not a video FFmpeg can read ({exc.strerror})") from None
 
 
-def _decoded(inp: av.container.InputContainer, stream: av.video.stream.VideoStream,
-             ) -> Iterator[av.VideoFrame]:
-    """Every decodable picture, in yuv420p (a damaged packet is skipped, as a player would)."""
-    for packet in inp.demux(stream):
-        try:
-            decoded = packet.decode()
-        except av.error.InvalidDataError:
-            continue
-        for frame in decoded:
-            yield maskable(frame)
-
-
 def redact_file(keep: KeepTrack, source: Path, target: Path, *, assist: bool = False,
                 options: EncoderOptions | None = None) -> RedactResult:
     return _written(target, lambda partial: _redact_file(keep, source, partial, assist=assist,
@@ -262,7 +255,7 @@ def _redact_file(keep: KeepTrack, source: Path, target: Path, *, assist: bool,
                     out.mux(packet)
 
             times = PresentationTimes()
-            for frame in _decoded(inp, ist):
+            for frame in decoded_pictures(inp, ist):
                 if redaction.first(frame):
                     width, height = encoded_size(frame.width, frame.height)
                     configure(ost.codec_context, options, width=width, height=height,
@@ -314,7 +307,7 @@ def _redact_segments(keep: KeepTrack, pieces: list[Piece], duration_s: float, ta
                 ist = inp.streams.video[0]
                 ist.thread_type = "AUTO"
                 rate = ist.average_rate or ist.guessed_rate
-                for frame in _decoded(inp, ist):
+                for frame in decoded_pictures(inp, ist):
                     t = piece.offset_s + (float(frame.time) if frame.time is not None else 0.0)
                     if t < -EPSILON_S and redaction.vehicles is not None and t >= -LEARN_S:
                         # Just before the window: the vehicle detector learns the scene, so

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import av
 
 from vigie.media.masks import yuv_planes
-from vigie.media.pictures import maskable
+from vigie.media.pictures import decoded_pictures
 from vigie.redaction import detect
 from vigie.redaction.keep import Box
 
@@ -39,23 +39,13 @@ def still(segment: bytes, t: float, *, propose: bool = False) -> Still:
     chosen: av.VideoFrame | None = None
     moving: list[Box] = []
     with av.open(io.BytesIO(segment), "r", format="mp4") as inp:
-        stream = inp.streams.video[0]
-        for packet in inp.demux(stream):
-            try:
-                decoded = packet.decode()
-            except av.error.InvalidDataError:
-                continue
-            for frame in decoded:
-                at = float(frame.time) if frame.time is not None else 0.0
-                if chosen is not None and at > t:
-                    break
-                frame = maskable(frame)
-                if vehicles is not None and at >= t - LEARN_S:
-                    moving = vehicles.boxes(yuv_planes(frame)[0])
-                chosen = frame
-            else:
-                continue
-            break
+        for frame in decoded_pictures(inp, inp.streams.video[0]):
+            at = float(frame.time) if frame.time is not None else 0.0
+            if chosen is not None and at > t:
+                break
+            if vehicles is not None and at >= t - LEARN_S:
+                moving = vehicles.boxes(yuv_planes(frame)[0])
+            chosen = frame
     if chosen is None:
         raise NoStill("no decodable picture in this recording")
     out = io.BytesIO()

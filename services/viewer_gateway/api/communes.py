@@ -9,6 +9,7 @@ from dataclasses import replace
 from fastapi import APIRouter, HTTPException
 from vigie.communes import CommuneError, NewCommune, create_commune
 from vigie.register import Entry, record
+from vigie.signs import NewSign, SignError, add_sign, signs_and_coverage
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,
@@ -28,6 +29,8 @@ from services.viewer_gateway.api.models import (
     HandoverView,
     HoursChange,
     RetentionChange,
+    SignCreate,
+    SignsView,
 )
 from services.viewer_gateway.handlers import current_state
 from services.viewer_gateway.handover import HoursError, WeeklyHours
@@ -173,3 +176,29 @@ async def end_switch(commune: str, body: HandoverEnd, user: HandoverUser,
         await record(conn, Entry(actor=user.username, action="handover.manual_end",
                                  commune=commune, reason=body.reason))
     return (await _commune(gw, user, commune)).handover
+
+
+@router.get("/{commune}/signs", summary="R26: the commune's signs and the cameras flagged "
+            "(not covered, or vidéo-verbalisation without its mention)", responses=PROBLEMS)
+async def get_signs(commune: str, user: ConfigurationUser, gw: GatewayDep) -> SignsView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    return SignsView(**await signs_and_coverage(gw.pool, commune))
+
+
+@router.post("/{commune}/signs", status_code=201, summary="Record a sign as installed, with the "
+             "cameras it covers", responses=PROBLEMS)
+async def post_sign(commune: str, body: SignCreate, user: ConfigurationUser,
+                    gw: GatewayDep) -> SignsView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    try:
+        await add_sign(gw.pool, NewSign(
+            commune=commune, place=body.place, installed_on=body.installed_on,
+            cameras=list(dict.fromkeys(body.cameras)), pictogram=body.pictogram,
+            controller=body.controller, purposes=body.purposes, rights=body.rights,
+            cnil_complaint=body.cnil_complaint, verbalisation=body.verbalisation,
+            latitude=body.latitude, longitude=body.longitude), by=user.username)
+    except SignError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return SignsView(**await signs_and_coverage(gw.pool, commune))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -43,6 +44,8 @@ class Gateway:
     tiles: Tiles
     alarms: Alarms
     tiles_seen: SeenOnce = field(init=False)  # (session, camera) tile views recorded
+    # (user, action, commune) → when a refusal for lack of training was last journaled (R11)
+    refusals_journaled: dict[tuple[int, str, str | None], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tiles_seen = SeenOnce(self.settings.session_ttl_s)
@@ -79,14 +82,23 @@ async def websocket_user(websocket: WebSocket) -> User | None:
 UserDep = Annotated[User, Depends(current_user)]
 
 
+REFUSAL_EVERY_S = 600.0
+
+
 async def journal_refusal(gw: Gateway, user: User, action: Action, decision: Decision,
                           commune: str | None = None) -> None:
     """An agent without data-protection training asked for images: journaled (R11), so the
     commune sees who must be trained before they can work."""
-    if decision.reason == UNTRAINED:
-        await record(gw.pool, Entry(actor=user.username, action="access.refused",
-                                    commune=commune, reason="R11: no training date",
-                                    details={"action": action}))
+    if decision.reason != UNTRAINED:
+        return
+    # Once per account, action and commune every REFUSAL_EVERY_S: a mosaic polls its tiles each
+    # second, and the register is not to fill with the same refusal.
+    key, now = (user.id, action, commune), time.monotonic()
+    if now - gw.refusals_journaled.get(key, -REFUSAL_EVERY_S) < REFUSAL_EVERY_S:
+        return
+    gw.refusals_journaled[key] = now
+    await record(gw.pool, Entry(actor=user.username, action="access.refused", commune=commune,
+                                reason="R11: no training date", details={"action": action}))
 
 
 def require(action: Action) -> Callable[..., Awaitable[User]]:

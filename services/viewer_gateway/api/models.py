@@ -635,3 +635,25 @@ class IncidentView(BaseModel):
     notification_ref: str | None
     created_by: str
     urgency: Literal["notified", "not_to_notify", "on_time", "due_soon", "overdue"]
+
+
+class SignCreate(Strict):
+    """R26: a sign as installed, what it says, and the cameras it covers."""
+    place: Line = Field(min_length=1)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    installed_on: date
+    cameras: list[Slug] = Field(min_length=1, max_length=100)
+    pictogram: bool = Field(description="The camera pictogram")
+    controller: bool = Field(description="Names the controller")
+    purposes: bool = Field(description="States the purposes")
+    rights: bool = Field(description="Says how to exercise one's rights")
+    cnil_complaint: bool = Field(description="Mentions the complaint to the CNIL")
+    verbalisation: bool = Field(default=False, description="The specific vidéo-verbalisation "
+                                "mention")
+
+
+class SignsView(BaseModel):
+    signs: list[dict[str, Any]]
+    flagged: list[dict[str, str]] = Field(description="Cameras no complete sign covers, or used "
+                                          "for vidéo-verbalisation without a sign saying so")
