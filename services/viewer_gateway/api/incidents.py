@@ -6,7 +6,7 @@ the CNIL's file), the account's communes only, every step journaled."""
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from vigie import incidents
 from vigie.bus.events import IncidentDeclared, publish_event_or_log
 
@@ -56,12 +56,12 @@ async def get_incident(incident_id: int, user: AuditUser, gw: GatewayDep) -> Inc
     return await _one(gw, user, incident_id)
 
 
-@router.get("/{incident_id}/notification", response_class=PlainTextResponse,
+@router.get("/{incident_id}/notification", response_class=Response,
             summary="The notification's content for the CNIL, prepared from the record",
             responses={**PROBLEMS, 200: {"content": {"text/plain": {}},
                                          "description": "the text"}})
 async def get_notification(incident_id: int, user: AuditUser,
-                           gw: GatewayDep) -> PlainTextResponse:
+                           gw: GatewayDep) -> Response:
     view = await _one(gw, user, incident_id)
     commune = await gw.pool.fetchrow("SELECT name, controller, rights_contact FROM communes "
                                      "WHERE slug = $1", view.commune)
