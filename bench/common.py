@@ -74,9 +74,16 @@ async def seed_bench_cameras(dsn: str, urls: dict[str, str],
         await migrate(conn)
         await conn.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('b', 'B', 1) "
                            "ON CONFLICT DO NOTHING")
+        # R3: masking films only cameras under a valid prefectoral authorisation.
+        authorisation = await conn.fetchval(
+            "INSERT INTO authorisations (commune, reference, granted_on, valid_until, purposes, "
+            "recipients, retention_max_days, created_by) VALUES ('b', $1, current_date - 1, "
+            "current_date + 365, '{protection des bâtiments publics}', '{municipal_police}', 30, "
+            "'bench') RETURNING id", f"bench-{id(urls)}")
         for slug, url in urls.items():
-            cid = await conn.fetchval("INSERT INTO cameras (commune, slug, name, state) VALUES "
-                                      "('b', $1, $1, 'active') RETURNING id", slug)
+            cid = await conn.fetchval("INSERT INTO cameras (commune, slug, name, state, "
+                                      "authorisation_id) VALUES ('b', $1, $1, 'active', $2) "
+                                      "RETURNING id", slug, authorisation)
             await conn.execute("INSERT INTO camera_sources VALUES ($1, $2)", cid, url)
             if masks is not None:
                 await conn.execute(

@@ -77,3 +77,29 @@ def wait_for_sync(check: Callable[[], Any], *, timeout_s: float, message: str) -
             return value
         time.sleep(0.05)
     raise AssertionError(f"{message} (after {timeout_s} s)")
+
+
+async def authorise(db: Any, commune: str, cameras: list[str] | None = None, *,
+                    reference: str | None = None, valid_until: Any = None,
+                    recipients: tuple[str, ...] = ("municipal_police", "national_police"),
+                    handover: bool = True) -> int:
+    """A valid prefectoral authorisation for the commune (R3), every purpose, retention 1–30
+    days, its cameras attached (all of the commune's when ``cameras`` is None), and the hand-over
+    profile resting on it (R27, R28): without one, masking films nothing of a camera."""
+    from datetime import date, timedelta
+
+    from vigie.purposes import PURPOSES
+
+    until = valid_until or date.today() + timedelta(days=3 * 365)
+    aid: int = await db.fetchval(
+        "INSERT INTO authorisations (commune, reference, granted_on, valid_until, purposes, "
+        "recipients, retention_max_days, created_by) VALUES ($1, $2, $3, $4, $5, $6, 30, "
+        "'test') RETURNING id", commune, reference or unique(f"AP-{commune}"),
+        until - timedelta(days=4 * 365), until, list(PURPOSES), list(recipients))
+    await db.execute("UPDATE cameras SET authorisation_id = $1 WHERE commune = $2 "
+                     "AND ($3::text[] IS NULL OR slug = ANY($3::text[]))", aid, commune, cameras)
+    if handover and "national_police" in recipients:
+        await db.execute("UPDATE communes SET handover_authorisation_id = $1, "
+                         "coordination_convention = 'Convention PM/PN (test)' WHERE slug = $2",
+                         aid, commune)
+    return aid

@@ -7,7 +7,7 @@ that sign evidence. What Vigie cannot see (TLS between parts, encryption at rest
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,19 +15,21 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from vigie.accounts import TOTP_REQUIRED_ROLES
+from vigie.authorisations import handover_allowed, list_authorisations
 
 PARIS = ZoneInfo("Europe/Paris")
 FORMAT = "vigie-processing-record/1"
 
 CAMERAS_SQL = """
-SELECT c.slug, c.name, c.location, c.state, c.purposes, c.authorisation_ref,
-       c.authorisation_expires,
+SELECT c.slug, c.name, c.location, c.state, c.purposes, ca.reference AS authorisation_ref,
+       ca.valid_until AS authorisation_expires, ca.authorisation_state,
        least(coalesce(c.retention_days, m.retention_days), m.retention_days) AS retention_days,
        EXISTS (SELECT 1 FROM masks k WHERE k.camera_id = c.id AND k.approved_at IS NOT NULL)
            AS masks_approved,
        (SELECT max(version) FROM masks k WHERE k.camera_id = c.id AND k.approved_at IS NOT NULL)
            AS mask_version
 FROM cameras c JOIN communes m ON m.slug = c.commune
+JOIN camera_authorisation ca ON ca.camera_id = c.id
 WHERE c.commune = $1 ORDER BY c.slug
 """
 USERS_SQL = """
@@ -46,7 +48,10 @@ async def processing_record(pool: asyncpg.Pool, commune: str) -> dict[str, Any] 
         if c["authorisation_expires"] is not None:
             c["authorisation_expires"] = c["authorisation_expires"].isoformat()
     hours = row["police_hours"]
-    handover = bool(hours and hours not in ("{}", {}))
+    handover = bool(hours and hours not in ("{}", {})) and await handover_allowed(pool, commune)
+    authorisations = [
+        {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in a.items()}
+        for a in await list_authorisations(pool, commune)]
     roles = [dict(r) for r in await pool.fetch(USERS_SQL, commune)]
     backstop = {r["bucket"]: r["lifecycle_backstop"] for r in await pool.fetch(
         "SELECT bucket, lifecycle_backstop FROM retention_state")}
@@ -66,6 +71,7 @@ async def processing_record(pool: asyncpg.Pool, commune: str) -> dict[str, Any] 
         "commune": {"slug": row["slug"], "name": row["name"]},
         "controller": row["controller"], "rights_contact": row["rights_contact"],
         "purposes": purposes,
+        "authorisations": authorisations,
         "cameras": cameras,
         "recipients": ["police municipale (agents désignés et habilités)"]
         + (["police nationale (hors des heures de la police municipale, bascule)"]
@@ -119,6 +125,12 @@ td,th{{border:1px solid #999;padding:.3em .5em;text-align:left}}</style></head><
 la main). Responsable du traitement : {escape(record['controller'] or '— (à renseigner)')}.
 Exercice des droits : {escape(record['rights_contact'] or '— (à renseigner)')}.</p>
 <h2>Finalités</h2><ul>{li(f'<li>{escape(p)}</li>' for p in record['purposes']) or '<li>—</li>'}</ul>
+<h2>Autorisations préfectorales</h2><ul>{li(
+    f"<li>{escape(a['reference'])} : du {a['granted_on']} au {a['valid_until']} ({a['state']}), "
+    f"destinataires {escape(', '.join(a['recipients']))}, conservation "
+    f"{a['retention_min_days']}–{a['retention_max_days']} j, caméras "
+    f"{escape(', '.join(a['cameras']) or '—')}</li>" for a in record['authorisations'])
+    or '<li>— (aucune : aucune caméra ne filme)</li>'}</ul>
 <h2>Destinataires</h2><ul>{li(f'<li>{escape(r)}</li>' for r in record['recipients'])}</ul>
 <h2>Durée de conservation</h2>
 <p>{record['retention']['commune_days']} jours pour la commune ; par caméra :

@@ -18,10 +18,11 @@ import asyncpg
 
 # The columns read, named one by one: a new column of `cameras` is never published by accident.
 CAMERAS_SQL = """
-SELECT c.slug, c.name, c.location, c.latitude, c.longitude, c.purposes, c.authorisation_ref,
-       c.authorisation_expires, c.state,
+SELECT c.slug, c.name, c.location, c.latitude, c.longitude, c.purposes, ca.reference AS authorisation_ref,
+       ca.valid_until AS authorisation_expires, ca.authorisation_state, c.state,
        least(coalesce(c.retention_days, m.retention_days), m.retention_days) AS retention_days
 FROM cameras c JOIN communes m ON m.slug = c.commune
+JOIN camera_authorisation ca ON ca.camera_id = c.id
 WHERE c.commune = $1 AND c.state <> 'disabled'
 ORDER BY c.name, c.slug
 """

@@ -140,12 +140,14 @@ async def run_service(
     rt.state["ops_port"] = servers[-1].port if ops_port is not None else None
     log.info("service_starting", http_port=server.port)
     work_task: asyncio.Task[None] | None = None
+    clock_task: asyncio.Task[None] | None = None
     try:
         if not await _connect(rt, needs):
             return 1 if not stop.is_set() else 0
         rt.state["started"] = True
         log.info("service_ready")
         work_task = asyncio.create_task(work(rt))
+        clock_task = _watch_clock(rt)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({work_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -165,10 +167,26 @@ async def run_service(
         log.error("service_dependency_unavailable", error=redact(str(exc)))
         return 1
     finally:
+        if clock_task is not None:
+            clock_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock_task
         await _close(rt)
         for each in servers:
             await each.stop()
         log.info("service_stopped")
+
+
+def _watch_clock(rt: Runtime) -> asyncio.Task[None] | None:
+    """R36: every service that reaches the database checks its clock against it."""
+    if rt.pool is None:
+        return None
+    from vigie.clock import ClockWatch
+
+    watch = ClockWatch(rt.service, rt.replica, rt.common.clock_max_offset_s)
+    rt.state["clock"] = watch
+    return asyncio.create_task(watch.run(rt.stop, rt.common.clock_check_s, rt.pool, rt.js,
+                                         rt.names))
 
 
 async def _connect(rt: Runtime, needs: frozenset[str]) -> bool:

@@ -70,6 +70,12 @@ class CommonSettings(BaseSettings):
     connect_timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="How long start-up waits for NATS/Postgres/S3"
     )
+    clock_max_offset_s: float = Field(
+        default=1.0, gt=0, le=60,
+        description="R36: the largest offset tolerated between this service's clock and the "
+        "database's before a clock.drift event (capture times and the register's instants rest "
+        "on the clocks)")
+    clock_check_s: float = Field(default=60.0, gt=0, description="How often the clock is checked")
     shutdown_grace_s: float = Field(
         default=10.0, gt=0, le=120, description="How long in-flight work may take after SIGTERM"
     )

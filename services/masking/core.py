@@ -27,7 +27,8 @@ NORMS = {False: (352, 288, 6.0), True: (704, 576, 12.0)}  # narrow_field → (w,
 
 STARTING = MASKING_STARTING
 # Blocks that a new policy lifts (the others wait for the frames to say they are over).
-POLICY_BLOCKS = frozenset({"commissioning", "unknown_camera", "masks_unavailable"})
+POLICY_BLOCKS = frozenset({"commissioning", "unknown_camera", "masks_unavailable",
+                           "unauthorised"})
 SOURCE_CHANGED = "source_changed"
 
 
@@ -42,6 +43,12 @@ class CameraPolicy:
     problem: str = ""  # why document is None, for the event
     # The picture size the document was approved on (None: approved before sizes were kept).
     picture_size: tuple[int, int] | None = None
+    # Why the camera may not film now (R3: no valid prefectoral authorisation); "" when it may.
+    unauthorised: str = ""
+
+    @property
+    def may_film(self) -> bool:
+        return self.state == "active" and not self.unauthorised and self.document is not None
 
 
 @dataclass
@@ -109,6 +116,8 @@ class CameraPipeline:
         if policy.state != "active":
             self._block(policy.state if policy.state == "commissioning" else "unknown_camera",
                         f"camera is {policy.state}")
+        elif policy.unauthorised:
+            self._block("unauthorised", policy.unauthorised)
         elif policy.document is None:
             self._block("masks_unavailable", policy.problem or "no approved mask document")
         else:
@@ -149,7 +158,7 @@ class CameraPipeline:
         if raw.keyframe:
             self.last_raw_keyframe = raw  # kept in memory only, for the commissioning snapshot
         policy = self.policy
-        if policy is None or policy.state != "active" or policy.document is None:
+        if policy is None or not policy.may_film or policy.document is None:
             return []
         if policy.picture_size and (raw.width, raw.height) != policy.picture_size:
             # Another picture than the one the masks were drawn on (a new source, a new sensor

@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
 from prometheus_client import Counter, Gauge, Histogram
 from vigie.aio import run_periodically, sleep_or_stop
+from vigie.authorisations import why_unauthorised
 from vigie.bus.claims import BIND_RETRY
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
@@ -30,6 +31,7 @@ from vigie.bus.events import (
 from vigie.bus.frames import Frame, FrameMessageError, publish_frame
 from vigie.bus.order import FrameOrder
 from vigie.bus.subjects import BusNames
+from vigie.clock import FRAME_AHEAD_S, IMPLAUSIBLE, implausible
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.media.encoder import EncoderOptions
@@ -41,6 +43,7 @@ from vigie.register import Entry, record
 
 from services.masking.core import (
     NORMS,
+    POLICY_BLOCKS,
     SOURCE_CHANGED,
     STARTING,
     CameraPipeline,
@@ -65,8 +68,9 @@ FAILING = Gauge("vigie_masking_camera_failing",
 
 POLICIES_SQL = """
 SELECT c.id, c.commune, c.slug, c.state, c.encoder, c.narrow_field, m.version, m.document,
-       m.picture_width, m.picture_height
+       m.picture_width, m.picture_height, ca.authorisation_state, ca.reference, ca.valid_until
 FROM cameras c
+JOIN camera_authorisation ca ON ca.camera_id = c.id
 LEFT JOIN LATERAL (
     SELECT version, document, picture_width, picture_height FROM masks
     WHERE camera_id = c.id AND approved_at IS NOT NULL ORDER BY version DESC LIMIT 1
@@ -104,8 +108,11 @@ def policy_from_row(row: asyncpg.Record, defaults: EncoderOptions) -> CameraPoli
             problem = f"invalid encoder settings: {exc}"
             document = None
     size = (row["picture_width"], row["picture_height"]) if row["picture_width"] else None
+    unauthorised = "" if row["authorisation_state"] == "valid" else why_unauthorised(
+        row["authorisation_state"], row["reference"], row["valid_until"])
     return CameraPolicy(state=row["state"], document=document, encoder=encoder,
-                        narrow_field=row["narrow_field"], problem=problem, picture_size=size)
+                        narrow_field=row["narrow_field"], problem=problem, picture_size=size,
+                        unauthorised=unauthorised)
 
 
 def durable_name(commune: str, camera: str) -> str:
@@ -127,6 +134,7 @@ class CameraMasker:
         self._first: tuple[int, int] | None = None  # (capture_time_ns, count)
         self._lease: Lease | None = None
         self._order = FrameOrder()  # RAW in capture order, from the newest ingest owner
+        self._implausible_logged = -1e9
 
     def set_policy(self, policy: CameraPolicy) -> None:
         self.pipeline.set_policy(policy)
@@ -212,6 +220,7 @@ class CameraMasker:
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
                 await msg.ack()
             return
+        self._check_capture_time(raw)
         # Decoding and encoding are CPU work: off the event loop (PyAV releases the GIL).
         out = await asyncio.to_thread(self.pipeline.process, raw)
         if not out:
@@ -222,6 +231,19 @@ class CameraMasker:
         self._observe(raw)
         with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
             await msg.ack()
+
+    def _check_capture_time(self, raw: Frame) -> None:
+        """R36: a capture time in the future or a day old means a clock is wrong (ingest's or
+        ours): counted, and logged once a minute per camera. The frame is still masked — its
+        images are what they are — and the drift is the clock check's to raise."""
+        why = implausible(raw.capture_time_ns, time.time_ns(), FRAME_AHEAD_S)
+        if why is None:
+            return
+        IMPLAUSIBLE.labels(*self._labels).inc()
+        now = time.monotonic()
+        if now - self._implausible_logged > 60:
+            self._implausible_logged = now
+            self._log.warning("capture_time_implausible", detail=why)
 
     async def _publish(self, frame: Frame) -> None:
         if self._lease is not None:
@@ -267,7 +289,10 @@ class CameraMasker:
         blocked = self.pipeline.blocked
         policy = self.pipeline.policy
         version = policy.document.version if policy and policy.document else None
-        state = (blocked.reason, None) if blocked else (None, version)
+        # A policy's block says why in words that change only with the policy (an authorisation
+        # expired, then another not in force yet): each new reason is reported.
+        state = ((f"{blocked.reason}: {blocked.detail}" if blocked.reason in POLICY_BLOCKS
+                  else blocked.reason, None) if blocked else (None, version))
         if state == self._reported:
             return
         self._reported = state

@@ -13,8 +13,10 @@ from prometheus_client import Gauge
 from vigie.access_copies import build_next_copy, erase_expired_copies
 from vigie.access_requests import newly_due
 from vigie.aio import run_periodically
+from vigie.authorisations import newly_due as authorisations_newly_due
 from vigie.bus.events import (
     AccessRequestDue,
+    AuthorisationExpiring,
     ExportCreated,
     IncidentDue,
     RetentionPurged,
@@ -168,6 +170,16 @@ async def announce_due_incidents(rt: Runtime) -> None:
             overdue=row["notice"] == "overdue"))
 
 
+async def announce_expiring_authorisations(rt: Runtime) -> None:
+    """R3: 6, 3 and 1 month before an authorisation's end, and at its end, one event each."""
+    for row in await authorisations_newly_due(rt.require_pool()):
+        log.warning("authorisation_expiring", commune=row["commune"], stage=row["stage"],
+                    reference=row["reference"], valid_until=str(row["valid_until"]))
+        await publish_event_or_log(rt.require_js(), rt.names, AuthorisationExpiring(
+            commune=row["commune"], authorisation=row["id"], reference=row["reference"],
+            valid_until=row["valid_until"], stage=row["stage"], cameras=row["cameras"]))
+
+
 async def run(rt: Runtime, settings: RetentionSettings) -> None:
     lifecycle = Lifecycle(rt.require_pool(), rt.require_store(), rt.buckets)
     rt.state["lifecycle"] = lifecycle
@@ -180,6 +192,7 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
         await sweep(rt, settings)
         await announce_due_requests(rt)
         await announce_due_incidents(rt)
+        await announce_expiring_authorisations(rt)
 
     loops = [run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep")]
     key = rt.common.export_key

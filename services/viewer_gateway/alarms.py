@@ -22,15 +22,24 @@ CAUSES = {
                     "now() - $1::interval AND EXISTS (SELECT 1 FROM camera_sources s "
                     "WHERE s.camera_id = c.id)",
                     "'no image from the camera since ' || coalesce(h.last_frame_at::text, '?')"),
-    "masking_failed": ("h.masking_ok IS FALSE AND h.masking_detail NOT LIKE 'starting%'",
-                       "h.masking_detail"),
+    "masking_failed": ("h.masking_ok IS FALSE AND h.masking_detail NOT LIKE 'starting%' "
+                       "AND h.masking_detail NOT LIKE 'unauthorised%'", "h.masking_detail"),
     "recorder_late": ("h.online AND (SELECT max(end_time) FROM segments g WHERE g.camera_id = c.id)"
                       " < now() - $1::interval",
                       "'last recording ended at ' || (SELECT max(end_time) FROM segments g "
                       "WHERE g.camera_id = c.id)::text"),
-    "authorisation_expiring": ("c.authorisation_expires < current_date + $1::int",
-                               "'authorisation ' || coalesce(c.authorisation_ref, '?') || "
-                               "' expires on ' || c.authorisation_expires::text"),
+    "authorisation_expiring": ("(SELECT a.valid_until < current_date + $1::int "
+                               "FROM authorisations a WHERE a.id = c.authorisation_id)",
+                               "(SELECT 'authorisation ' || a.reference || ' expires on ' || "
+                               "a.valid_until::text FROM authorisations a "
+                               "WHERE a.id = c.authorisation_id)"),
+    # R3: no valid authorisation, nothing recorded or shown (masking stops the camera).
+    "unauthorised": ("(SELECT authorisation_state <> 'valid' FROM camera_authorisation ca "
+                     "WHERE ca.camera_id = c.id)",
+                     "(SELECT CASE authorisation_state WHEN 'missing' THEN 'no prefectoral "
+                     "authorisation attached' ELSE 'authorisation ' || reference || ' ' || "
+                     "replace(authorisation_state, '_', ' ') END FROM camera_authorisation ca "
+                     "WHERE ca.camera_id = c.id)"),
 }
 
 RAISE_SQL = """

@@ -8,7 +8,8 @@ from typing import Literal
 
 from vigie.bus.events import MASKING_STARTING
 
-Status = Literal["disabled", "commissioning", "masking_failed", "offline", "starting", "online"]
+Status = Literal["disabled", "commissioning", "unauthorised", "masking_failed", "offline",
+                 "starting", "online"]
 
 
 def masking_state(ok: bool | None, detail: str | None) -> Literal["ok", "starting", "failed"] | None:
@@ -20,12 +21,15 @@ def masking_state(ok: bool | None, detail: str | None) -> Literal["ok", "startin
 
 
 def camera_status(state: str, online: bool | None, masking_ok: bool | None,
-                  masking_detail: str | None) -> Status:
-    """What an agent is told, most serious first: a camera out of service, then masking blocked
-    for a cause (nothing is shown), then no picture from the camera, then masking waiting for
-    its first keyframe."""
+                  masking_detail: str | None, authorised: bool = True) -> Status:
+    """What an agent is told, most serious first: a camera out of service, then no valid
+    prefectoral authorisation (R3: nothing is recorded or shown), then masking blocked for a cause
+    (nothing is shown), then no picture from the camera, then masking waiting for its first
+    keyframe."""
     if state in ("disabled", "commissioning"):
         return state  # type: ignore[return-value]
+    if not authorised:
+        return "unauthorised"
     masking = masking_state(masking_ok, masking_detail)
     if masking == "failed":
         return "masking_failed"

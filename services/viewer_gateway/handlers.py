@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Gauge
 from vigie.aio import run_periodically
+from vigie.authorisations import handover_allowed
 from vigie.bus.events import HandoverSwitched, publish_event_or_log
 from vigie.log import get_logger
 from vigie.register import Entry, checkpoint, record, unsigned_age_s
@@ -91,9 +92,16 @@ async def open_switch(conn: asyncpg.Connection | asyncpg.Pool, commune: str) -> 
 async def current_state(conn: asyncpg.Connection | asyncpg.Pool, commune: str,
                         at: datetime | None = None) -> HandoverState:
     schedule = await load_schedule(conn, commune)
-    return schedule.state(at or datetime.now(UTC), await open_switch(conn, commune))
+    state = schedule.state(at or datetime.now(UTC), await open_switch(conn, commune))
+    if state.holder == "national_police" and not await handover_allowed(conn, commune):
+        # R27, R28: no hand-over without an authorisation naming the national police and a
+        # coordination convention; the municipal police keep the cameras (and the screen says).
+        return HandoverState("municipal_police", "authorisation", None, NO_HANDOVER)
+    return state
 
 
+NO_HANDOVER = ("no hand-over to the national police: no valid authorisation naming them and "
+               "coordination convention in the commune's hand-over profile (R27, R28)")
 HANDOVER_LOCK = 0x56494732  # beside holds' CAMERA_LOCK and the register's REGISTER_LOCK
 
 

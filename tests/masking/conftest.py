@@ -23,6 +23,7 @@ from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
 from services.masking.handlers import MaskingWorker
 from services.masking.settings import MaskingSettings
+from tests.harness import authorise
 
 W, H = 320, 240
 # The marker box the RTSP test camera draws (x, y = 1/8 of the frame, 1/4 of its size).
@@ -90,6 +91,7 @@ class MaskingHarness:
                 "INSERT INTO cameras (commune, slug, name, state) VALUES ('palaiseau', $1, $1, $2) "
                 "RETURNING id", slug, state)
             await conn.execute("INSERT INTO camera_sources VALUES ($1, $2)", cid, url)
+            await authorise(conn, "palaiseau", [slug])
             if masks is not None:
                 await self.approve(cid, masks, conn=conn)
         return cid

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 from vigie.local import servers
 from vigie.storage.objects import Buckets, ObjectStore
 
-from tests.harness import eventually
+from tests.harness import authorise, eventually
 from tests.ui.conftest import COVER, LATE_S, UiStack, answer_late, shoot
 from tests.viewer_gateway.recordings import record_minute
 
@@ -124,8 +124,7 @@ async def test_sign_in_messages_totp_and_the_wall_of_masked_tiles_R1_R38(
     assert time.monotonic() - unplugged < 10
 
     # Mise en garde: an expired prefectoral authorisation is announced screen-wide.
-    await db.execute("UPDATE cameras SET authorisation_expires = current_date - 1 "
-                     "WHERE slug = 'gare'")
+    await authorise(db, "palaiseau", ["gare"], valid_until=date.today() - timedelta(days=1))
     banner = operator.locator("#mise-en-garde")
     await expect(banner).to_contain_text("Autorisation préfectorale expirée", timeout=5_000)
     await expect(banner).to_contain_text("gare")

@@ -31,6 +31,7 @@ from services.viewer_gateway import handlers
 from services.viewer_gateway.api import create_app
 from services.viewer_gateway.api.deps import Gateway
 from services.viewer_gateway.settings import ViewerGatewaySettings
+from tests.harness import authorise
 from tests.recorder.frames import video_frames
 
 REGISTER_KEY = "test-register-key-0123456789abcdef"
@@ -94,6 +95,8 @@ async def seed_communes(db: asyncpg.Pool) -> None:
                                  ("ballainvilliers", "mairie", "active")):
         await db.execute("INSERT INTO cameras (commune, slug, name, state) VALUES ($1, $2, $2, $3)",
                          commune, slug, state)
+    for slug in ("palaiseau", "ballainvilliers"):
+        await authorise(db, slug, reference=f"AP-{slug}")
 
 
 async def seed_users(db: asyncpg.Pool) -> dict[str, str]:

@@ -207,7 +207,7 @@ async def test_rtsp_urls_and_credentials_are_write_only(
     async with aclosing(await gateway.login("admin")) as admin:
         created = await admin.post("/api/cameras", json={
             "commune": "palaiseau", "slug": "parvis", "name": "Parvis", "rtsp_url": secret_url,
-            "authorisation_ref": "AP 2025-117", "authorisation_expires": "2030-01-01"})
+            "authorisation_ref": "AP-palaiseau"})
         assert created.status_code == 201, created.text
         assert created.json()["has_source"] is True and created.json()["state"] == "commissioning"
         changed = await admin.patch("/api/cameras/palaiseau/parvis", json={

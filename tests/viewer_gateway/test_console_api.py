@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from services.viewer_gateway.auth import COOKIE
-from tests.harness import eventually
+from tests.harness import authorise, eventually
 from tests.viewer_gateway.conftest import GatewayUnderTest
 
 pytestmark = pytest.mark.integration
@@ -99,8 +99,7 @@ async def test_an_alarm_is_raised_pushed_acknowledged_by_name_and_cleared(
         assert history[0]["cleared_at"] is not None
         assert history[0]["acknowledged_by"] == "operator"
     # One open alarm per camera and cause, however many rounds (and gateways) see it.
-    await db.execute("UPDATE cameras SET authorisation_expires = $1 WHERE id = $2",
-                     date.today() + timedelta(days=3), gare)
+    await authorise(db, "palaiseau", ["gare"], valid_until=date.today() + timedelta(days=3))
     await asyncio.gather(*(gateway.gw.alarms.round() for _ in range(4)))
     assert await db.fetchval("SELECT count(*) FROM alarms WHERE kind = 'authorisation_expiring' "
                              "AND cleared_at IS NULL") == 1

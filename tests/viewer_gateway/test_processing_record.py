@@ -10,6 +10,7 @@ from contextlib import aclosing
 import asyncpg
 import pytest
 
+from tests.harness import authorise
 from tests.viewer_gateway.conftest import GatewayUnderTest
 
 pytestmark = pytest.mark.integration
@@ -20,8 +21,9 @@ async def test_the_processing_record_lists_what_is_configured_R40(
     gateway: GatewayUnderTest, db: asyncpg.Pool,
 ) -> None:
     gare = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
-    await db.execute("UPDATE cameras SET purposes = '{protection des bâtiments publics}', "
-                     "authorisation_ref = 'AP-2025-7' WHERE id = $1", gare)
+    await db.execute("UPDATE cameras SET purposes = '{protection des bâtiments publics}' "
+                     "WHERE id = $1", gare)
+    await authorise(db, "palaiseau", ["gare"], reference="AP-2025-7")
     await db.execute("INSERT INTO masks (camera_id, version, document, author, approved_by, "
                      "approved_at) VALUES ($1, 3, '{}'::jsonb, 'x', 'y', now())", gare)
     async with aclosing(await gateway.login("auditor")) as auditor:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 
 import asyncpg
 import pytest
 
+from tests.harness import authorise
 from tests.viewer_gateway.conftest import GatewayUnderTest
 
 pytestmark = pytest.mark.integration
@@ -26,9 +28,9 @@ async def test_the_public_register_says_what_the_law_asks_and_nothing_internal_R
     await db.execute(
         "UPDATE cameras SET name = 'Gare RER', location = 'Place de la gare', latitude = 48.7167, "
         "longitude = 2.2458, purposes = ARRAY['régulation des flux de transport', "
-        "'protection des bâtiments publics'], authorisation_ref = 'AP 2024-091-0042', "
-        "authorisation_expires = '2029-03-01' "
-        "WHERE slug = 'gare'")
+        "'protection des bâtiments publics'] WHERE slug = 'gare'")
+    await authorise(db, "palaiseau", ["gare"], reference="AP 2024-091-0042",
+                    valid_until=date(2029, 3, 1))
     gare = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
     await db.execute("INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2)", gare,
                      RTSP)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import ClassVar, Literal
 
 from nats.js import JetStreamContext
@@ -88,7 +88,7 @@ class MaskingFailed(CameraEvent):
     summary = "Masking publishes nothing of this camera (fail closed), and says why."
     reason: Literal[
         "commissioning", "unknown_camera", "masks_unavailable", "decode", "mask", "encode",
-        "source_changed", "other"
+        "source_changed", "unauthorised", "other"
     ]
     detail: str = ""
 
@@ -281,6 +281,40 @@ class IncidentDue(Event):
     overdue: bool
 
 
+class AuthorisationExpiring(Event):
+    kind = "authorisation"
+    name = "expiring"
+    summary = ("A prefectoral authorisation ends in six months, three months, one month, or has "
+               "ended (R3; told once each): its cameras stop recording and being shown the day "
+               "after its last day unless they are attached to a renewed one.")
+    authorisation: int
+    reference: str
+    valid_until: date = Field(description="The last day it covers")
+    stage: Literal["6_months", "3_months", "1_month", "expired"]
+    cameras: int = Field(description="Cameras attached to it (not disabled)")
+
+
+class ClockDrift(Event):
+    kind = "clock"
+    name = "drift"
+    summary = ("A service's clock differs from the database's by more than the bound (R36): the "
+               "capture times and register instants it writes may be wrong. Commune _system.")
+    service: str
+    replica: str
+    offset_s: float = Field(description="The service's clock minus the database's")
+    bound_s: float
+
+
+class ClockSynchronised(Event):
+    kind = "clock"
+    name = "synchronised"
+    summary = "A service's clock is back within the bound of the database's (R36)."
+    service: str
+    replica: str
+    offset_s: float
+    bound_s: float
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     CameraWentOnline,
     CameraWentOffline,
@@ -304,6 +338,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AccessRequestDue,
     IncidentDeclared,
     IncidentDue,
+    AuthorisationExpiring,
+    ClockDrift,
+    ClockSynchronised,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in EVENT_TYPES}
 

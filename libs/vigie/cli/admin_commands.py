@@ -157,6 +157,8 @@ async def _hold_list(args: argparse.Namespace) -> int:
 
 
 async def _commune_retention(args: argparse.Namespace) -> int:
+    import asyncpg
+
     from vigie.register import Entry, record
 
     if not 1 <= args.days <= MAX_RETENTION_DAYS:
@@ -170,8 +172,11 @@ async def _commune_retention(args: argparse.Namespace) -> int:
             "SELECT retention_days FROM communes WHERE slug = $1 FOR UPDATE", args.commune)
         if before is None:
             raise CommandError(f"unknown commune {args.commune!r}")
-        await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1",
-                           args.commune, args.days)
+        try:
+            await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1",
+                               args.commune, args.days)
+        except asyncpg.CheckViolationError as exc:  # an authorisation's bounds (R5)
+            raise CommandError(exc.message) from None
         await record(conn, Entry(actor=args.by.strip(), action="commune.retention_changed",
                                  commune=args.commune, reason=args.reason,
                                  details={"from_days": before, "to_days": args.days}))
@@ -197,6 +202,54 @@ async def _commune_create(args: argparse.Namespace) -> int:
     print(f"Commune {args.slug} created: recordings kept {args.retention_days} days; its "
           "subjects, storage prefix and lifecycle rule follow. Next: its administrator "
           f"(vigie user create … --role admin --commune {args.slug}), then its cameras.")
+    return 0
+
+
+async def _authorisation_add(args: argparse.Namespace) -> int:
+    from vigie.authorisations import AuthorisationError, NewAuthorisation, create
+
+    if not args.by.strip():
+        raise CommandError("--by must name who records it")
+    new = NewAuthorisation(
+        commune=args.commune, reference=args.reference, granted_on=args.granted_on,
+        valid_until=args.valid_until, purposes=args.purpose, recipients=args.recipient,
+        other_recipients=args.other_recipients, retention_min_days=args.retention_min,
+        retention_max_days=args.retention_max, cameras=args.camera)
+    async with _connected(args.data) as (pool, _store, _buckets):
+        if not await pool.fetchval("SELECT true FROM communes WHERE slug = $1", args.commune):
+            raise CommandError(f"unknown commune {args.commune!r}")
+        try:
+            aid = await create(pool, new, by=args.by.strip())
+        except AuthorisationError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"Authorisation {args.reference} recorded (id {aid}), valid {args.granted_on} to "
+          f"{args.valid_until}; cameras attached: {', '.join(args.camera) or 'none yet'}.")
+    return 0
+
+
+async def _authorisation_attach(args: argparse.Namespace) -> int:
+    from vigie.authorisations import AuthorisationError, attach
+
+    async with _connected(args.data) as (pool, _store, _buckets):
+        aid = await pool.fetchval("SELECT id FROM authorisations WHERE commune = $1 "
+                                  "AND reference = $2", args.commune, args.reference)
+        if aid is None:
+            raise CommandError(f"no authorisation {args.reference!r} in {args.commune}")
+        try:
+            await attach(pool, args.commune, aid, args.camera, by=args.by.strip() or "cli")
+        except AuthorisationError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"{', '.join(args.camera)} attached to {args.reference}.")
+    return 0
+
+
+async def _authorisation_list(args: argparse.Namespace) -> int:
+    from vigie.authorisations import list_authorisations, unauthorised_cameras
+
+    async with _connected(args.data) as (pool, _store, _buckets):
+        found = {"authorisations": await list_authorisations(pool, args.commune),
+                 "unauthorised": await unauthorised_cameras(pool, [args.commune])}
+    print(json.dumps(found, ensure_ascii=False, indent=2, default=str))
     return 0
 
 
@@ -404,6 +457,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--by", default="cli", help="who asks (journaled)")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _commune_record))
+    p = commune_sub.add_parser("authorisation", help="R3: record a prefectoral order (never "
+                               "edited: a renewal is a new one) and attach cameras to it")
+    p.add_argument("commune")
+    p.add_argument("--reference", required=True, help="the order's reference")
+    p.add_argument("--granted-on", type=date.fromisoformat, required=True)
+    p.add_argument("--valid-until", type=date.fromisoformat, required=True,
+                   help="its last day (five years at most)")
+    p.add_argument("--purpose", action="append", required=True, help="CSI L251-2 (repeat)")
+    p.add_argument("--recipient", action="append", required=True,
+                   help="municipal_police, national_police, gendarmerie or other (repeat)")
+    p.add_argument("--other-recipients", default="", help="who « other » is")
+    p.add_argument("--retention-min", type=int, default=1)
+    p.add_argument("--retention-max", type=int, required=True)
+    p.add_argument("--camera", action="append", default=[], help="slug to attach (repeat)")
+    p.add_argument("--by", required=True, help="who records it (journaled)")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _authorisation_add))
+    p = commune_sub.add_parser("attach", help="attach cameras to a recorded authorisation")
+    p.add_argument("commune")
+    p.add_argument("reference")
+    p.add_argument("--camera", action="append", required=True)
+    p.add_argument("--by", required=True)
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _authorisation_attach))
+    p = commune_sub.add_parser("authorisations", help="the commune's authorisations (JSON) and "
+                               "its cameras without a valid one")
+    p.add_argument("commune")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _authorisation_list))
     p = commune_sub.add_parser("set-retention", help="days recordings are kept (1–30, R4)")
     p.add_argument("commune")
     p.add_argument("days", type=int)

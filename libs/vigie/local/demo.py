@@ -85,6 +85,32 @@ def camera_mounts(
     return clips, patterns
 
 
+# Days from today to each demo commune's authorisation's last day: Ballainvilliers's ends within
+# the month, to show the warning (R3) — renew it from « Conformité » before the demo runs that long.
+AUTHORISATION_ENDS = (4 * 365, 20)
+
+
+async def _authorisation(conn: asyncpg.Connection, commune: str, days: int, ends_in: int) -> int:
+    """The demo commune's prefectoral order (made up, said so), naming both police forces, and
+    the hand-over profile resting on it (R27, R28)."""
+    found = await conn.fetchval("SELECT id FROM authorisations WHERE commune = $1 "
+                                "AND reference LIKE 'DEMO-%'", commune)
+    if found is not None:
+        return int(found)
+    aid = int(await conn.fetchval(
+        """INSERT INTO authorisations (commune, reference, granted_on, valid_until, purposes,
+                                       recipients, retention_max_days, created_by)
+           VALUES ($1, $2, current_date + $3 - 365 * 5, current_date + $3, $4,
+                   ARRAY['municipal_police', 'national_police'], $5, 'vigie run (démonstration)')
+           RETURNING id""",
+        commune, f"DEMO-AP-{commune.upper()} (démonstration)", ends_in,
+        DEMO_PURPOSES + [TRAFFIC_PURPOSE], days))
+    await conn.execute("UPDATE communes SET handover_authorisation_id = $1, "
+                       "coordination_convention = $2 WHERE slug = $3", aid,
+                       "Convention de coordination PM/PN (démonstration)", commune)
+    return aid
+
+
 async def seed(
     conn: asyncpg.Connection, cameras: list[DemoCamera], rtsp_url: dict[str, str]
 ) -> Seeded | None:
@@ -98,14 +124,16 @@ async def seed(
                 slug, name, days, json.dumps(POLICE_HOURS), f"le maire de {name}",
                 f"Mairie de {name}, service vidéoprotection (démonstration)",
             )
+        authorisations = {slug: await _authorisation(conn, slug, days, ends_in)
+                          for (slug, _, days), ends_in in zip(DEMO_COMMUNES, AUTHORISATION_ENDS,
+                                                              strict=True)}
         for cam in cameras:
             camera_id = await conn.fetchval(
-                """INSERT INTO cameras (commune, slug, name, location, state, authorisation_ref,
-                                        authorisation_expires, purposes)
-                   VALUES ($1, $2, $3, $4, 'active', 'DEMO-2026-001',
-                           current_date + 365 * 5, $5)
+                """INSERT INTO cameras (commune, slug, name, location, state, authorisation_id,
+                                        purposes)
+                   VALUES ($1, $2, $3, $4, 'active', $5, $6)
                    ON CONFLICT (commune, slug) DO NOTHING RETURNING id""",
-                cam.commune, cam.slug, cam.name, cam.location,
+                cam.commune, cam.slug, cam.name, cam.location, authorisations[cam.commune],
                 DEMO_PURPOSES + ([TRAFFIC_PURPOSE] if cam.traffic else []),
             )
             if camera_id is None:

@@ -14,10 +14,13 @@ CAMERAS_SQL = """
 SELECT c.id AS camera_id, c.commune || '/' || c.slug AS id, c.state, c.device_id,
        coalesce(h.online, false) AS online, coalesce(h.ingest_status, 'unknown') AS ingest_status,
        h.masking_ok, h.mask_version, h.width, h.height, h.codec,
+       ca.authorisation_state AS authorisation, ca.reference AS authorisation_ref,
+       ca.valid_until AS authorisation_until,
        extract(epoch FROM now() - h.last_frame_at) AS last_frame_age_s,
        (SELECT count(*) FROM segments s
          WHERE s.camera_id = c.id AND s.created_at > now() - interval '5 minutes') AS segments_last_5m
 FROM cameras c LEFT JOIN camera_health h ON h.camera_id = c.id
+JOIN camera_authorisation ca ON ca.camera_id = c.id
 ORDER BY c.commune, c.slug
 """
 
@@ -142,7 +145,34 @@ def render_text(status: dict[str, Any]) -> str:
         owners = " ".join(c["owners"][s] or "-" for s in OWNED_BY)
         lines.append(f"{c['id']:<31} {c['state']:<14} {'yes' if c['online'] else 'no':<7} "
                      f"{masking:<8} {age:<11} {c['segments_last_5m']:<9} {owners}")
+    lines += _authorisation_warnings(status["cameras"])
     return "\n".join(lines)
+
+
+def _authorisation_warnings(cameras: list[dict[str, Any]]) -> list[str]:
+    """R3: cameras that film nothing for want of a valid authorisation, and orders ending within
+    six months (the 6/3/1-month warnings), once per order."""
+    from datetime import date
+
+    from vigie.authorisations import warning_stage
+
+    out: list[str] = []
+    seen: set[str] = set()
+    for c in cameras:
+        if c["state"] == "disabled":
+            continue
+        if c["authorisation"] != "valid":
+            out.append(f"{c['id']}: NO VALID AUTHORISATION ({c['authorisation']}"
+                       f"{' ' + c['authorisation_ref'] if c['authorisation_ref'] else ''}): "
+                       "nothing recorded or shown (R3)")
+            continue
+        until = c["authorisation_until"]
+        key = f"{c['id'].split('/')[0]}/{c['authorisation_ref']}"
+        if until and key not in seen and warning_stage(until, date.today()):
+            seen.add(key)
+            out.append(f"authorisation {c['authorisation_ref']} ({c['id'].split('/')[0]}) ends "
+                       f"on {until}: renew it and attach its cameras to the new order")
+    return (["", "Authorisations:"] + out) if out else []
 
 
 def status(data: Path, *, as_json: bool) -> int:

@@ -14,7 +14,8 @@ from vigie.register import Entry, record
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, LiveUser
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
-Kind = Literal["camera_lost", "masking_failed", "recorder_late", "authorisation_expiring"]
+Kind = Literal["camera_lost", "masking_failed", "recorder_late", "authorisation_expiring",
+               "unauthorised"]
 
 
 class AlarmView(BaseModel):

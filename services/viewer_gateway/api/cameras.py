@@ -40,16 +40,19 @@ from services.viewer_gateway.policy import rights
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 MAX_TIMELINE = timedelta(days=31)
-NULLABLE = {"retention_days", "authorisation_ref", "authorisation_expires", "latitude",
-            "longitude", "device_id", "sensor_index"}
+NULLABLE = {"retention_days", "authorisation_id", "latitude", "longitude", "device_id",
+            "sensor_index"}
 # What the database refuses for a value the API let through (coordinates given alone, a sensor of
 # a device already taken): the client's to correct.
 REFUSED = (asyncpg.RaiseError, asyncpg.NotNullViolationError, asyncpg.CheckViolationError)
 
 LIST_SQL = """
 SELECT c.*, h.online, h.masking_ok, h.masking_detail, h.mask_version,
+       ca.reference AS authorisation_ref, ca.valid_until AS authorisation_expires,
+       ca.authorisation_state,
        EXISTS (SELECT 1 FROM camera_sources s WHERE s.camera_id = c.id) AS has_source
 FROM cameras c LEFT JOIN camera_health h ON h.camera_id = c.id
+JOIN camera_authorisation ca ON ca.camera_id = c.id
 WHERE c.commune = ANY($1) {extra}
 ORDER BY c.commune, c.slug
 """
@@ -62,7 +65,8 @@ def _view(row: asyncpg.Record) -> CameraView:
         state=row["state"], retention_days=row["retention_days"],
         purposes=list(row["purposes"]),
         authorisation_ref=row["authorisation_ref"], authorisation_expires=expires,
-        authorisation_expired=expires is not None and expires < datetime.now(UTC).date(),
+        authorisation_expired=row["authorisation_state"] == "expired",
+        authorisation=row["authorisation_state"],
         device_id=row["device_id"], sensor_index=row["sensor_index"],
         latitude=row["latitude"], longitude=row["longitude"], narrow_field=row["narrow_field"],
         encoder=row["encoder"] if isinstance(row["encoder"], dict)
@@ -70,7 +74,7 @@ def _view(row: asyncpg.Record) -> CameraView:
         online=row["online"], masking_ok=row["masking_ok"],
         masking=masking_state(row["masking_ok"], row["masking_detail"]),
         status=camera_status(row["state"], row["online"], row["masking_ok"],
-                             row["masking_detail"]),
+                             row["masking_detail"], row["authorisation_state"] == "valid"),
         mask_version=row["mask_version"],
         has_source=row["has_source"])
 
@@ -100,17 +104,18 @@ async def create_camera(body: CameraCreate, user: ConfigurationUser,
                                body.commune, body.slug):
             raise HTTPException(409, f"camera {body.commune}/{body.slug} exists already")
         _check_settings(body)
+        authorisation = await _authorisation_id(conn, body.commune, body.authorisation_ref)
         try:
             cid = await conn.fetchval(
                 "INSERT INTO cameras (commune, slug, name, location, retention_days, "
-                "authorisation_ref, authorisation_expires, purposes, latitude, longitude, "
+                "authorisation_id, purposes, latitude, longitude, "
                 "device_id, sensor_index, narrow_field, encoder) VALUES ($1, $2, $3, $4, $5, $6, "
-                "$7, $8, $9, $10, $11, $12, $13, $14::jsonb) RETURNING id", body.commune,
-                body.slug, body.name, body.location, body.retention_days, body.authorisation_ref,
-                body.authorisation_expires, body.purposes or [], body.latitude, body.longitude,
+                "$7, $8, $9, $10, $11, $12, $13::jsonb) RETURNING id", body.commune,
+                body.slug, body.name, body.location, body.retention_days, authorisation,
+                body.purposes or [], body.latitude, body.longitude,
                 body.device_id, body.sensor_index, bool(body.narrow_field),
                 json.dumps(body.encoder.model_dump(exclude_none=True) if body.encoder else {}))
-        except REFUSED as exc:  # the retention trigger (above the commune's), the coordinates
+        except REFUSED as exc:  # retention triggers (commune, authorisation), coordinates
             raise HTTPException(400, _refusal(exc)) from None
         except asyncpg.UniqueViolationError:
             raise HTTPException(409, f"sensor {body.sensor_index} of device {body.device_id} "
@@ -140,6 +145,9 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
             raise HTTPException(409, "a camera goes into service when a mask administrator "
                                 "approves masks drawn on its present picture")
     _check_settings(body)
+    if "authorisation_ref" in changes:
+        changes["authorisation_id"] = await _authorisation_id(gw.pool, commune,
+                                                              changes.pop("authorisation_ref"))
     if "encoder" in changes:
         changes["encoder"] = json.dumps(body.encoder.model_dump(exclude_none=True)
                                         if body.encoder else {})
@@ -179,6 +187,18 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
                      **({"rtsp_url": "changed (not recorded)", "back_to_commissioning":
                          row["state"] != "disabled"} if source_changed else {})}))
     return await _one(gw, commune, camera)
+
+
+async def _authorisation_id(conn: asyncpg.Connection | asyncpg.Pool, commune: str,
+                            reference: str | None) -> int | None:
+    if reference is None:
+        return None
+    found = await conn.fetchval("SELECT id FROM authorisations WHERE commune = $1 "
+                                "AND reference = $2", commune, reference)
+    if found is None:
+        raise HTTPException(400, f"no authorisation {reference!r} is recorded for {commune}: "
+                            "record the prefectoral order first")
+    return int(found)
 
 
 def _refusal(exc: Exception) -> str:

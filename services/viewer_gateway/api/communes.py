@@ -6,7 +6,18 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import asyncpg
 from fastapi import APIRouter, HTTPException
+from vigie.authorisations import (
+    AuthorisationError,
+    NewAuthorisation,
+    attach,
+    create,
+    handover_allowed,
+    list_authorisations,
+    set_handover_profile,
+    unauthorised_cameras,
+)
 from vigie.communes import CommuneError, NewCommune, create_commune
 from vigie.register import Entry, record
 from vigie.signs import NewSign, SignError, add_sign, signs_and_coverage
@@ -21,10 +32,15 @@ from services.viewer_gateway.api.deps import (
     allow,
 )
 from services.viewer_gateway.api.models import (
+    AuthorisationAttach,
+    AuthorisationCreate,
+    AuthorisationsView,
+    AuthorisationView,
     CommuneCreate,
     CommuneView,
     HandoverEnd,
     HandoverExceptionRequest,
+    HandoverProfile,
     HandoverSwitchRequest,
     HandoverView,
     HoursChange,
@@ -32,7 +48,7 @@ from services.viewer_gateway.api.models import (
     SignCreate,
     SignsView,
 )
-from services.viewer_gateway.handlers import current_state
+from services.viewer_gateway.handlers import NO_HANDOVER, current_state
 from services.viewer_gateway.handover import HoursError, WeeklyHours
 
 router = APIRouter(prefix="/api/communes", tags=["communes"])
@@ -43,10 +59,14 @@ async def _commune(gw: GatewayDep, user: UserDep, commune: str) -> CommuneView:
     if row is None or commune not in user.communes:
         raise HTTPException(404, f"no commune {commune} among yours")
     state = await current_state(gw.pool, commune)
+    reference = await gw.pool.fetchval("SELECT reference FROM authorisations WHERE id = $1",
+                                       row["handover_authorisation_id"])
     return CommuneView(slug=row["slug"], name=row["name"], retention_days=row["retention_days"],
                        time_zone=row["time_zone"], police_hours=json.loads(row["police_hours"]),
                        handover=HandoverView(commune=commune, holder=state.holder, by=state.by,
-                                             until=state.until, reason=state.reason))
+                                             until=state.until, reason=state.reason),
+                       handover_authorisation=reference,
+                       coordination_convention=row["coordination_convention"])
 
 
 @router.get("", summary="Your communes, with their hand-over state", responses=PROBLEMS)
@@ -91,8 +111,11 @@ async def set_retention(commune: str, body: RetentionChange, user: Configuration
     async with gw.pool.acquire() as conn, conn.transaction():
         before = await conn.fetchval("SELECT retention_days FROM communes WHERE slug = $1 "
                                      "FOR UPDATE", commune)
-        await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1", commune,
-                           body.days)
+        try:
+            await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1",
+                               commune, body.days)
+        except asyncpg.CheckViolationError as exc:  # an authorisation's bounds (R5)
+            raise HTTPException(400, exc.message) from None
         await record(conn, Entry(actor=user.username, action="commune.retention_changed",
                                  commune=commune, reason=body.reason or None,
                                  details={"from_days": before, "to_days": body.days}))
@@ -149,6 +172,8 @@ async def switch(commune: str, body: HandoverSwitchRequest, user: HandoverUser,
                  gw: GatewayDep) -> HandoverView:
     await _commune(gw, user, commune)
     await allow(gw, user, "handover", commune=commune)
+    if body.holder == "national_police" and not await handover_allowed(gw.pool, commune):
+        raise HTTPException(409, NO_HANDOVER)
     async with gw.handover.change(commune, actor=user.username) as conn:
         await conn.execute("UPDATE handover_switches SET ended_at = now(), ended_by = $2 "
                            "WHERE commune = $1 AND ended_at IS NULL", commune, user.username)
@@ -202,3 +227,72 @@ async def post_sign(commune: str, body: SignCreate, user: ConfigurationUser,
     except SignError as exc:
         raise HTTPException(400, str(exc)) from None
     return SignsView(**await signs_and_coverage(gw.pool, commune))
+
+
+async def _authorisations(gw: GatewayDep, commune: str) -> AuthorisationsView:
+    return AuthorisationsView(
+        authorisations=[AuthorisationView(**a) for a in await list_authorisations(gw.pool,
+                                                                                    commune)],
+        unauthorised=[{k: (str(v) if v is not None else None) for k, v in r.items()}
+                      for r in await unauthorised_cameras(gw.pool, [commune])])
+
+
+@router.get("/{commune}/authorisations", summary="R3: the prefectoral authorisations, their "
+            "cameras and warnings, and the cameras without a valid one", responses=PROBLEMS)
+async def get_authorisations(commune: str, user: ConfigurationUser,
+                             gw: GatewayDep) -> AuthorisationsView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    return await _authorisations(gw, commune)
+
+
+@router.post("/{commune}/authorisations", status_code=201, summary="Record a prefectoral order "
+             "(never edited: a renewal is a new record) and attach cameras", responses=PROBLEMS)
+async def post_authorisation(commune: str, body: AuthorisationCreate, user: ConfigurationUser,
+                             gw: GatewayDep) -> AuthorisationsView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    try:
+        await create(gw.pool, NewAuthorisation(
+            commune=commune, reference=body.reference, granted_on=body.granted_on,
+            valid_until=body.valid_until, purposes=body.purposes, recipients=list(body.recipients),
+            other_recipients=body.other_recipients, retention_min_days=body.retention_min_days,
+            retention_max_days=body.retention_max_days,
+            cameras=list(dict.fromkeys(body.cameras))), by=user.username)
+    except AuthorisationError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return await _authorisations(gw, commune)
+
+
+@router.post("/{commune}/authorisations/{authorisation_id}/cameras", summary="Attach cameras to "
+             "an authorisation (a renewal: to the new order)", responses=PROBLEMS)
+async def attach_cameras(commune: str, authorisation_id: int, body: AuthorisationAttach,
+                         user: ConfigurationUser, gw: GatewayDep) -> AuthorisationsView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    try:
+        await attach(gw.pool, commune, authorisation_id, list(dict.fromkeys(body.cameras)),
+                     by=user.username)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except AuthorisationError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return await _authorisations(gw, commune)
+
+
+@router.put("/{commune}/handover/profile", summary="R27, R28: the authorisation naming the "
+            "national police and the coordination convention the hand-over rests on",
+            responses=PROBLEMS)
+async def put_handover_profile(commune: str, body: HandoverProfile, user: ConfigurationUser,
+                               gw: GatewayDep) -> CommuneView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    try:
+        await set_handover_profile(gw.pool, commune, authorisation=body.authorisation_id,
+                                   convention=body.coordination_convention, by=user.username)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except AuthorisationError as exc:
+        raise HTTPException(400, str(exc)) from None
+    await gw.handover.evaluate(commune, actor=user.username)
+    return await _commune(gw, user, commune)

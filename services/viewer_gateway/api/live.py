@@ -60,12 +60,14 @@ async def _decision(gw: Gateway, user: User, commune: str, camera: str) -> tuple
 
 async def _camera_state(gw: Gateway, commune: str, camera: str) -> str:
     row = await gw.pool.fetchrow(
-        "SELECT c.state, h.online, h.masking_ok, h.masking_detail FROM cameras c "
+        "SELECT c.state, h.online, h.masking_ok, h.masking_detail, ca.authorisation_state "
+        "FROM cameras c JOIN camera_authorisation ca ON ca.camera_id = c.id "
         "LEFT JOIN camera_health h ON h.camera_id = c.id WHERE c.commune = $1 AND c.slug = $2",
         commune, camera)
     if row is None:
         return "gone"
-    status = camera_status(row["state"], row["online"], row["masking_ok"], row["masking_detail"])
+    status = camera_status(row["state"], row["online"], row["masking_ok"], row["masking_detail"],
+                           row["authorisation_state"] == "valid")
     return "waiting" if status == "online" else status  # online, yet nothing came for a while
 
 

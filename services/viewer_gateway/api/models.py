@@ -45,7 +45,8 @@ class Designation(BaseModel):
 class HandoverView(BaseModel):
     commune: str
     holder: Holder
-    by: str = Field(description="schedule, exception or manual")
+    by: str = Field(description="schedule, exception or manual; authorisation when the schedule "
+                    "would hand over but the hand-over profile does not allow it (R27)")
     until: datetime | None
     reason: str
 
@@ -75,6 +76,10 @@ class CommuneView(BaseModel):
     time_zone: str
     police_hours: dict[str, Any]
     handover: HandoverView
+    handover_authorisation: str | None = Field(
+        default=None, description="R28: the authorisation the hand-over profile names")
+    coordination_convention: str | None = Field(
+        default=None, description="R28: the coordination convention with the national police")
 
 
 class CommuneCreate(Strict):
@@ -138,8 +143,11 @@ class CameraView(BaseModel):
     purposes: list[str] = Field(default_factory=list,
                                 description="The purposes its prefectoral authorisation names")
     authorisation_ref: str | None
-    authorisation_expires: date | None
+    authorisation_expires: date | None = Field(description="The last day its authorisation "
+                                               "covers")
     authorisation_expired: bool
+    authorisation: Literal["valid", "missing", "not_yet", "expired"] = Field(
+        description="R3: without a valid authorisation nothing of the camera is recorded or shown")
     device_id: str | None
     sensor_index: int | None = None
     latitude: float | None = None
@@ -151,8 +159,8 @@ class CameraView(BaseModel):
     masking: Literal["ok", "starting", "failed"] | None = Field(
         description="Masking's state: starting until the first keyframe, failed when blocked")
     mask_version: int | None = Field(description="The mask version masking applies now")
-    status: Literal["disabled", "commissioning", "masking_failed", "offline", "starting",
-                    "online"] = Field(description="What every screen says about the camera, most "
+    status: Literal["disabled", "commissioning", "unauthorised", "masking_failed", "offline",
+                    "starting", "online"] = Field(description="What every screen says about the camera, most "
                                       "serious cause first")
     has_source: bool = Field(description="An RTSP source is set (the URL itself is write-only)")
 
@@ -177,8 +185,9 @@ class CameraCreate(CameraSettings):
     location: Line = ""
     rtsp_url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^rtsps?://[^\x00\s]+$")]
     retention_days: int | None = Field(default=None, ge=1, le=30)
-    authorisation_ref: Line | None = None
-    authorisation_expires: date | None = None
+    authorisation_ref: Line | None = Field(
+        default=None, description="The reference of one of the commune's recorded prefectoral "
+        "authorisations, to attach the camera to (R3); null detaches it (it then stops)")
 
 
 class CameraChange(CameraSettings):
@@ -188,8 +197,9 @@ class CameraChange(CameraSettings):
     rtsp_url: Annotated[str, StringConstraints(max_length=2000,
                                                pattern=r"^rtsps?://[^\x00\s]+$")] | None = None
     retention_days: int | None = Field(default=None, ge=1, le=30)
-    authorisation_ref: Line | None = None
-    authorisation_expires: date | None = None
+    authorisation_ref: Line | None = Field(
+        default=None, description="The reference of one of the commune's recorded prefectoral "
+        "authorisations, to attach the camera to (R3); null detaches it (it then stops)")
 
 
 class DecisionView(BaseModel):
@@ -657,3 +667,54 @@ class SignsView(BaseModel):
     signs: list[dict[str, Any]]
     flagged: list[dict[str, str]] = Field(description="Cameras no complete sign covers, or used "
                                           "for vidéo-verbalisation without a sign saying so")
+
+
+Recipient = Literal["municipal_police", "national_police", "gendarmerie", "other"]
+
+
+class AuthorisationCreate(Strict):
+    """R3, R5: a prefectoral order as granted, and the cameras it covers (attached at once)."""
+    reference: Line = Field(min_length=1, max_length=120, description="The order's reference")
+    granted_on: date
+    valid_until: date = Field(description="The last day it covers (five years at most)")
+    purposes: list[Line] = Field(min_length=1, max_length=11,
+                                 description="Among CSI L251-2's (vigie.purposes)")
+    recipients: list[Recipient] = Field(min_length=1, max_length=4)
+    other_recipients: Line = ""
+    retention_min_days: int = Field(default=1, ge=1, le=30)
+    retention_max_days: int = Field(ge=1, le=30)
+    cameras: list[Slug] = Field(default_factory=list, max_length=500)
+
+
+class AuthorisationAttach(Strict):
+    cameras: list[Slug] = Field(min_length=1, max_length=500)
+
+
+class HandoverProfile(Strict):
+    """R27, R28: the authorisation that names the national police, and the convention."""
+    authorisation_id: int = Field(ge=1)
+    coordination_convention: Line = Field(min_length=1, max_length=200)
+
+
+class AuthorisationView(BaseModel):
+    id: int
+    reference: str
+    granted_on: date
+    valid_until: date
+    purposes: list[str]
+    recipients: list[str]
+    other_recipients: str
+    retention_min_days: int
+    retention_max_days: int
+    created_by: str
+    created_at: datetime
+    cameras: list[str]
+    state: Literal["valid", "not_yet", "expired"]
+    warning: Literal["6_months", "3_months", "1_month", "expired"] | None
+    days_left: int
+
+
+class AuthorisationsView(BaseModel):
+    authorisations: list[AuthorisationView]
+    unauthorised: list[dict[str, Any]] = Field(description="Cameras (not disabled) without a "
+                                               "valid authorisation: they film nothing (R3)")

@@ -156,6 +156,7 @@ export const ACTIONS = {
 export const ALARMS = {
   camera_lost: "Caméra perdue", masking_failed: "Masquage en échec",
   recorder_late: "Enregistrement en retard", authorisation_expiring: "Autorisation préfectorale bientôt expirée",
+  unauthorised: "Sans autorisation préfectorale valide",
 };
 
 /** « damage: abribus dégradé » → « Dégradation constatée : abribus dégradé » */
@@ -176,6 +177,7 @@ export function fr(reason) {
 // The gateway's one status per camera (camera_status.py): every screen says the same.
 const STATUS = {
   disabled: ["désactivée", "desactivee"], commissioning: ["en mise en service", "en-mise-en-service"],
+  unauthorised: ["sans autorisation", "sans-autorisation"],
   masking_failed: ["masquage en échec", "masquage-en-echec"], offline: ["hors ligne", "hors-ligne"],
   starting: ["démarrage", "demarrage"], online: ["en ligne", "en-ligne"],
 };
@@ -188,6 +190,7 @@ export function cameraState(camera) {
 export const LIVE_STATES = {
   offline: "Caméra hors ligne", masking_failed: "Masquage en échec : aucune image n'est diffusée",
   commissioning: "Caméra en mise en service", disabled: "Caméra désactivée",
+  unauthorised: "Sans autorisation préfectorale valide : la caméra ne filme pas (R3)",
   starting: "Démarrage du masquage : en attente d'une image clé", waiting: "En attente d'images de la caméra",
   gone: "Caméra supprimée",
 };
