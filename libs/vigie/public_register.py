@@ -50,7 +50,8 @@ async def public_register(pool: asyncpg.Pool, commune: str) -> Register | None:
         "authorisation_expires": r["authorisation_expires"].isoformat()
         if isinstance(r["authorisation_expires"], date) else "",
         "retention_days": r["retention_days"],
-        "in_service": r["state"] == "active",
+        # Films only in service and under a valid authorisation (R3).
+        "in_service": r["state"] == "active" and r["authorisation_state"] == "valid",
     } for r in await pool.fetch(CAMERAS_SQL, commune)]
     return Register(row["slug"], row["name"], row["controller"] or "",
                     row["rights_contact"] or "", cameras)
@@ -90,7 +91,7 @@ def as_html(register: Register) -> str:
     rows = "\n".join(
         f"<tr><td>{escape(c['name'])}</td><td>{escape(c['location'])}</td>"
         f"<td>{escape(', '.join(c['purposes']))}</td><td>{escape(c['authorisation'])}</td>"
-        f"<td>{c['retention_days']} jours</td><td>{'oui' if c['in_service'] else 'en cours'}"
+        f"<td>{c['retention_days']} jours</td><td>{'oui' if c['in_service'] else 'non'}"
         f"</td></tr>" for c in register.cameras)
     base = f"/public/{escape(register.commune)}/cameras"
     return f"""<!doctype html>

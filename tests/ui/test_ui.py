@@ -82,7 +82,7 @@ async def test_sign_in_messages_totp_and_the_wall_of_masked_tiles_R1_R38(
 
     # An administrator needs the authenticator code (R38); an administrator has no image rights.
     admin = await ui.login("admin")
-    await expect(admin.locator("#menu")).to_have_text("Administration")
+    await expect(admin.locator("#menu")).to_have_text("AdministrationConformité")
     await expect(admin.get_by_role("tab", name="Utilisateurs")).to_be_visible()
     await admin.get_by_role("tab", name="Utilisateurs").click()
     await expect(admin.locator("tr[data-user='operator']")).to_be_visible()

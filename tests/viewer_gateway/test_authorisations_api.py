@@ -159,6 +159,11 @@ async def test_expiry_is_warned_at_six_three_and_one_month_then_at_its_end_once_
     await gateway.gw.alarms.round()
     assert await db.fetchval("SELECT detail FROM alarms WHERE kind = 'unauthorised' "
                              "AND cleared_at IS NULL") == "authorisation AP-fin expired"
+    # The public is told the camera films no more (R25).
+    async with gateway.client() as anonymous:
+        table = (await anonymous.get("/public/palaiseau/cameras.csv")).text
+    gare_row = next(line for line in table.splitlines() if ";gare;" in line).split(";")
+    assert (gare_row[7], gare_row[10]) == ("AP-fin", "non")
 
 
 async def test_no_hand_over_without_an_order_naming_the_national_police_R27_R28(

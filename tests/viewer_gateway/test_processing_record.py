@@ -35,6 +35,9 @@ async def test_the_processing_record_lists_what_is_configured_R40(
         assert (masks["cameras"], masks["with_approved_masks"]) == (3, 1)
         assert record["purposes"] == ["protection des bâtiments publics"]
         assert record["retention"]["commune_days"] == 15
+        orders = {a["reference"]: a for a in record["authorisations"]}
+        assert orders["AP-2025-7"]["cameras"] == ["gare"]
+        assert orders["AP-2025-7"]["state"] == "valid"
         assert any("police nationale" in r for r in record["recipients"]), "hand-over hours set"
         assert "admin" in record["security_measures"]["second_factor_required_for"]
         assert any("TLS" in x for x in record["security_measures"]["not_seen_by_vigie"])

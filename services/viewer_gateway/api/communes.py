@@ -19,6 +19,7 @@ from vigie.authorisations import (
     unauthorised_cameras,
 )
 from vigie.communes import CommuneError, NewCommune, create_commune
+from vigie.purposes import PURPOSES
 from vigie.register import Entry, record
 from vigie.signs import NewSign, SignError, add_sign, signs_and_coverage
 
@@ -234,7 +235,8 @@ async def _authorisations(gw: GatewayDep, commune: str) -> AuthorisationsView:
         authorisations=[AuthorisationView(**a) for a in await list_authorisations(gw.pool,
                                                                                     commune)],
         unauthorised=[{k: (str(v) if v is not None else None) for k, v in r.items()}
-                      for r in await unauthorised_cameras(gw.pool, [commune])])
+                      for r in await unauthorised_cameras(gw.pool, [commune])],
+        purposes_allowed=list(PURPOSES))
 
 
 @router.get("/{commune}/authorisations", summary="R3: the prefectoral authorisations, their "

@@ -718,3 +718,4 @@ class AuthorisationsView(BaseModel):
     authorisations: list[AuthorisationView]
     unauthorised: list[dict[str, Any]] = Field(description="Cameras (not disabled) without a "
                                                "valid authorisation: they film nothing (R3)")
+    purposes_allowed: list[str] = Field(description="CSI L251-2's purposes, as stored")

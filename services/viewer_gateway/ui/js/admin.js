@@ -1,5 +1,6 @@
-// Administration: communes (retention, hours, exceptions), cameras (authorisation reference and
-// expiry; the RTSP address is write-only), users (roles, designation, TOTP enrolment).
+// Administration: communes (retention, hours, exceptions), cameras (the prefectoral authorisation
+// they are attached to, recorded in Conformité; the RTSP address is write-only), users (roles,
+// designation, training, TOTP enrolment).
 import { api, latest, SUPERSEDED } from "./api.js";
 
 // Each list reloads after every change: the latest answer wins (a slow one never redraws over it).
@@ -95,14 +96,13 @@ async function cameras(panel, ctx, msg = result()) {
     h("label", {}, "Nom", h("input", { name: "name", required: true })),
     h("label", {}, "Emplacement", h("input", { name: "location" })),
     h("label", {}, "Adresse RTSP (non réaffichée)", h("input", { name: "rtsp_url", type: "password", required: true, autocomplete: "off", placeholder: "rtsp://…" })),
-    h("label", {}, "Réf. autorisation préfectorale", h("input", { name: "authorisation_ref" })),
-    h("label", {}, "Expire le", h("input", { name: "authorisation_expires", type: "date" })),
+    h("label", {}, "Réf. de l'autorisation préfectorale (enregistrée dans Conformité)", h("input", { name: "authorisation_ref" })),
     h("button", { type: "submit", class: "principal" }, "Ajouter (en mise en service)"));
   add.addEventListener("submit", async (e) => {
     e.preventDefault();
     const v = fields(add);
     try {
-      await api.post("/api/cameras", { ...v, authorisation_ref: v.authorisation_ref || null, authorisation_expires: v.authorisation_expires || null });
+      await api.post("/api/cameras", { ...v, authorisation_ref: v.authorisation_ref || null });
       say(msg, `Caméra ${v.slug} ajoutée à ${ctx.communes.find((c) => c.slug === v.commune)?.name} : elle reste sans image jusqu'à l'approbation de ses masques.`);
       cameras(panel, ctx, msg);
     } catch (err) { say(msg, err.message, false); }
@@ -116,20 +116,22 @@ async function cameras(panel, ctx, msg = result()) {
           .filter(([k]) => k !== "active" || c.state !== "commissioning")
           .map(([k, v]) => h("option", { value: k, selected: k === c.state }, v))),
       h("input", { name: "authorisation_ref", value: c.authorisation_ref || "", "aria-label": "Réf. autorisation" }),
-      h("input", { name: "authorisation_expires", type: "date", value: c.authorisation_expires || "", "aria-label": "Expire le" }),
       h("input", { name: "rtsp_url", type: "password", placeholder: c.has_source ? "nouvelle adresse RTSP (facultatif)" : "adresse RTSP", "aria-label": "Adresse RTSP", autocomplete: "off" }),
       h("button", { type: "submit" }, "Enregistrer"));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const v = fields(form);
-      const body = { name: v.name, location: v.location, authorisation_ref: v.authorisation_ref || null, authorisation_expires: v.authorisation_expires || null };
+      const body = { name: v.name, location: v.location };
+      if (v.authorisation_ref !== (c.authorisation_ref || "")) body.authorisation_ref = v.authorisation_ref || null;
       if (v.state !== c.state) body.state = v.state;
       if (v.rtsp_url) body.rtsp_url = v.rtsp_url;
       try { await api.patch(`/api/cameras/${c.commune}/${c.slug}`, body); say(msg, `Caméra ${c.slug} enregistrée.`); }
       catch (err) { say(msg, err.message, false); }
     });
     return h("tr", {}, h("td", {}, `${c.commune}/${c.slug}`, h("br"), h("span", { class: "info" }, cameraState(c)[0]),
-      c.authorisation_expired ? h("div", { class: "erreur" }, `autorisation expirée le ${frDate(c.authorisation_expires)}`) : ""), h("td", {}, form));
+      c.authorisation_expired ? h("div", { class: "erreur" }, `autorisation expirée le ${frDate(c.authorisation_expires)}`)
+        : c.authorisation !== "valid" ? h("div", { class: "erreur" }, "sans autorisation en vigueur : ne filme pas")
+          : h("div", { class: "info" }, `autorisation jusqu'au ${frDate(c.authorisation_expires)}`)), h("td", {}, form));
   });
   clear(panel, h("h2", {}, "Ajouter une caméra"), add, msg, h("h2", {}, "Caméras"),
     h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Caméra"), h("th", {}, "Nom, emplacement, état, autorisation, source"))), h("tbody", {}, rows)));

@@ -16,6 +16,7 @@ const SCREENS = [
   ["masques", "Masques", "mask_admin", "./masks.js"],
   ["administration", "Administration", ["configuration", "user_admin"], "./admin.js"],
   ["registre", "Registre", "register_audit", "./register.js"],
+  ["conformite", "Conformité", ["configuration", "register_audit", "commune_admin"], "./compliance.js"],
 ];
 const POLL_MS = 2000;
 
@@ -223,10 +224,23 @@ function renderWarnings() {
   const items = [];
   for (const c of ctx.cameras.filter((c) => c.commune === ctx.commune && c.state === "active")) {
     if (c.authorisation_expired) {
-      items.push(`Autorisation préfectorale expirée le ${new Date(c.authorisation_expires).toLocaleDateString("fr-FR")} : ${c.name} (${c.slug}) ne doit plus filmer.`);
+      items.push(`Autorisation préfectorale expirée le ${new Date(c.authorisation_expires).toLocaleDateString("fr-FR")} : ${c.name} (${c.slug}) ne filme plus (ni direct, ni enregistrement).`);
+    } else if (c.authorisation !== "valid") {
+      items.push(`Sans autorisation préfectorale en vigueur : ${c.name} (${c.slug}) ne filme pas.`);
     }
-    if (c.masking === "failed") {
+    if (c.status === "masking_failed") { // not when it films nothing for want of an authorisation
       items.push(`Masquage en échec : ${c.name} (${c.slug}) — aucune image n'est diffusée ni enregistrée.`);
+    }
+  }
+  // R3: administrators are warned six, three and one month before an order ends (once per order).
+  if (ctx.can("configuration")) {
+    const ending = new Map();
+    for (const c of ctx.cameras.filter((c) => c.commune === ctx.commune && c.authorisation === "valid" && c.state !== "disabled")) {
+      const days = (new Date(c.authorisation_expires) - new Date()) / 86400000;
+      if (days < 183) ending.set(c.authorisation_ref, c.authorisation_expires);
+    }
+    for (const [ref, until] of ending) {
+      items.push(`L'autorisation préfectorale ${ref} prend fin le ${new Date(until).toLocaleDateString("fr-FR")} : faites-la renouveler et rattachez ses caméras au nouvel arrêté (Conformité).`);
     }
   }
   box.hidden = items.length === 0;
