@@ -100,7 +100,7 @@ async def _authorisation(conn: asyncpg.Connection, commune: str, days: int, ends
     aid = int(await conn.fetchval(
         """INSERT INTO authorisations (commune, reference, granted_on, valid_until, purposes,
                                        recipients, retention_max_days, created_by)
-           VALUES ($1, $2, current_date + $3 - 365 * 5, current_date + $3, $4,
+           VALUES ($1, $2, current_date + $3::int - 365 * 5, current_date + $3::int, $4,
                    ARRAY['municipal_police', 'national_police'], $5, 'vigie run (démonstration)')
            RETURNING id""",
         commune, f"DEMO-AP-{commune.upper()} (démonstration)", ends_in,

@@ -56,9 +56,9 @@ async function authorisations(panel, ctx, msg = result()) {
     h("strong", {}, "Caméras sans autorisation valide — elles ne filment pas (R3) : "),
     data.unauthorised.map((c) => `${c.slug} (${STATES[c.authorisation_state]}${c.reference ? ` : ${c.reference}` : ""})`).join(", ")) : "";
   const rows = data.authorisations.map((a) => {
-    const attach = h("form", { class: "ligne", "aria-label": `Rattacher à ${a.reference}` },
-      h("select", { name: "camera", "aria-label": "Caméra" }, cameras.filter((c) => !a.cameras.includes(c.slug))
-        .map((c) => h("option", { value: c.slug }, `${c.name} (${c.slug})`))),
+    const others = cameras.filter((c) => !a.cameras.includes(c.slug));
+    const attach = h("form", { class: "ligne", "aria-label": `Rattacher à ${a.reference}`, hidden: others.length === 0 },
+      h("select", { name: "camera", "aria-label": "Caméra" }, others.map((c) => h("option", { value: c.slug }, `${c.name} (${c.slug})`))),
       h("button", { type: "submit" }, "Rattacher"));
     attach.addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -159,8 +159,9 @@ async function signs(panel, ctx, msg = result()) {
       data.flagged.map((f) => `${f.name} (${f.camera}) — ${f.why.startsWith("used") ? "vidéo-verbalisation sans panneau qui la mentionne" : "aucun panneau complet"}`).join(" ; ")) : h("p", { class: "ok" }, "Chaque caméra est signalée par un panneau complet."),
     msg,
     h("table", {}, h("thead", {}, h("tr", {}, ["Emplacement", "Installé le", "Mentions manquantes", "Caméras"].map((t) => h("th", {}, t)))),
-      h("tbody", {}, data.signs.map((s) => h("tr", {}, h("td", {}, s.place), h("td", {}, frDate(s.installed_on)),
-        h("td", {}, s.missing_mentions.map((m) => MENTIONS[m]).join(", ") || "aucune"), h("td", {}, s.cameras.join(", ")))))),
+      h("tbody", {}, data.signs.length ? data.signs.map((s) => h("tr", {}, h("td", {}, s.place), h("td", {}, frDate(s.installed_on)),
+        h("td", {}, s.missing_mentions.map((m) => MENTIONS[m]).join(", ") || "aucune"), h("td", {}, s.cameras.join(", "))))
+        : h("tr", {}, h("td", { colspan: 4 }, "Aucun panneau enregistré.")))),
     h("h2", {}, "Enregistrer un panneau installé"), add);
 }
 
