@@ -200,3 +200,34 @@ async def test_the_processing_record_from_the_command_line_R40(
     assert "Fiche de registre des traitements" in page.stdout
     unknown = _vigie(settings_for(), "commune", "record", "massy")
     assert unknown.returncode == 2 and "unknown commune" in unknown.stderr
+
+
+async def test_authorisations_from_the_command_line_keep_their_bounds_R3_R5(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+) -> None:
+    await commune(db, "palaiseau", 15)
+    await camera(db, "gare")
+    order = ["commune", "authorisation", "palaiseau", "--reference", "AP 2026-7",
+             "--granted-on", str(date.today() - timedelta(days=3)),
+             "--valid-until", str(date.today() + timedelta(days=365)),
+             "--purpose", "protection des bâtiments publics", "--recipient", "municipal_police",
+             "--by", "dgs"]
+    narrow = _vigie(settings_for(), *order, "--retention-max", "7", "--camera", "gare")
+    assert narrow.returncode == 2 and "outside authorisation AP 2026-7's bounds" in narrow.stderr
+    assert await db.fetchval("SELECT count(*) FROM authorisations") == 0
+    long = _vigie(settings_for(), *order[:5], "--granted-on", "2020-01-01", "--valid-until",
+                  "2026-01-02", *order[9:], "--retention-max", "30")
+    assert long.returncode == 2 and "five years at most" in long.stderr
+    made = _vigie(settings_for(), *order, "--retention-max", "20")
+    assert made.returncode == 0, made.stderr
+    attached = _vigie(settings_for(), "commune", "attach", "palaiseau", "AP 2026-7", "--camera",
+                      "gare", "--by", "dgs")
+    assert attached.returncode == 0, attached.stderr
+    listed = _vigie(settings_for(), "commune", "authorisations", "palaiseau")
+    found = json.loads(listed.stdout)
+    assert found["authorisations"][0]["cameras"] == ["gare"] and found["unauthorised"] == []
+    wider = _vigie(settings_for(), "commune", "set-retention", "palaiseau", "25", "--by", "dgs")
+    assert wider.returncode == 2 and "bounds" in wider.stderr
+    assert await db.fetchval("SELECT retention_days FROM communes") == 15
+    signs = _vigie(settings_for(), "commune", "signs", "palaiseau")
+    assert signs.returncode == 1 and json.loads(signs.stdout)["flagged"][0]["camera"] == "gare"

@@ -253,6 +253,24 @@ async def _authorisation_list(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _commune_signs(args: argparse.Namespace) -> int:
+    from vigie.signs import signs_and_coverage
+
+    async with _connected(args.data) as (pool, _store, _buckets):
+        found = await signs_and_coverage(pool, args.commune)
+    print(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+    return 1 if found["flagged"] else 0
+
+
+async def _commune_incidents(args: argparse.Namespace) -> int:
+    from vigie.incidents import list_incidents
+
+    async with _connected(args.data) as (pool, _store, _buckets):
+        found = await list_incidents(pool, (args.commune,))
+    print(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
 async def _commune_record(args: argparse.Namespace) -> int:
     from vigie.processing_record import as_html, processing_record
     from vigie.register import Entry, record
@@ -486,6 +504,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("commune")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _authorisation_list))
+    p = commune_sub.add_parser("signs", help="R26: the signs and the cameras flagged (JSON; exit "
+                               "1 when a camera is flagged)")
+    p.add_argument("commune")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _commune_signs))
+    p = commune_sub.add_parser("incidents", help="R39: declared breaches and their deadlines "
+                               "(JSON)")
+    p.add_argument("commune")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _commune_incidents))
     p = commune_sub.add_parser("set-retention", help="days recordings are kept (1–30, R4)")
     p.add_argument("commune")
     p.add_argument("days", type=int)
