@@ -52,7 +52,9 @@ SERVICES: dict[str, dict[str, Any]] = {
         replicas=1, nats_user="verbalisation", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
         resources=({"cpu": "50m", "memory": "128Mi"}, {"cpu": "250m", "memory": "256Mi"})),
     "retention": dict(  # a sweep of 50,000 expired segments took 7 s of one core; builds exports
-        replicas=1, nats_user="retention", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
+        replicas=1, nats_user="retention", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY",
+                                                    "VIGIE_REGISTER_SIGNING_KEY":
+                                                        "VIGIE_REGISTER_SIGNING_KEY"},
         scratch="40Gi",  # an export's package is built in /tmp (an hour of 1080p: ≈ 2 × 2 GB)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
 }
@@ -123,7 +125,6 @@ def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
     if spec.get("public"):
         scheme = "HTTPS"  # the gateway serves TLS itself (Secure cookies); the Ingress re-encrypts
         env += [
-            secret_env("VIGIE_REGISTER_KEY", "VIGIE_REGISTER_KEY"),
             {"name": prefix + "TLS_CERTIFICATE", "value": "/run/secrets/tls/tls.crt"},
             {"name": prefix + "TLS_KEY", "value": "/run/secrets/tls/tls.key"},
             {"name": prefix + "OPS_HOST", "value": "0.0.0.0"},
@@ -475,8 +476,8 @@ def documents() -> dict[str, list[dict[str, Any]]]:
 
 def secrets_example() -> dict[str, Any]:
     keys = ["POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY",
-            *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_KEY", "VIGIE_EXPORT_KEY",
-            "VIGIE_RECORDING_KEY"]
+            *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_SIGNING_KEY",
+            "VIGIE_EXPORT_KEY", "VIGIE_RECORDING_KEY"]
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": PART_OF},
             "stringData": {k: "vigie-storage" if k == "S3_ACCESS_KEY" else "CHANGE-ME"

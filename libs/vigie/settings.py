@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Secrets the embedded default generates are random; these are the well-known ones that must never
@@ -55,8 +55,12 @@ class CommonSettings(BaseSettings):
         default="", pattern=r"^[a-z0-9-]*$", description="Prefix of every bucket name (tests)"
     )
     register_key: SecretStr | None = Field(
-        default=None, description="Key signing the register's checkpoints (HMAC-SHA256); the "
-        "gateway and `vigie audit verify` need it")
+        default=None, description="Legacy (before issue 25): the HMAC key of the register's old "
+        "checkpoints, to check them with `vigie audit verify`; signs nothing any more")
+    register_signing_key: SecretStr | None = Field(
+        default=None, description="Ed25519 private key (PEM) with which the retention service "
+        "signs the register's checkpoints (and `vigie audit purge` its purge checkpoint); no other "
+        "service holds it (openssl genpkey -algorithm ed25519)")
     export_key: SecretStr | None = Field(
         default=None, description="Ed25519 private key (PEM) signing requisition exports; "
         "`vigie export create` needs it (openssl genpkey -algorithm ed25519)")
@@ -83,6 +87,13 @@ class CommonSettings(BaseSettings):
         default="", max_length=120, pattern=r"^[A-Za-z0-9._@:/-]*$",
         description="This replica's name in `vigie status` and the ownership of cameras (a pod's "
         "name); empty: <service>@<host>:<pid>")
+
+    @field_validator("register_key", "register_signing_key", "export_key", "recording_key",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """Compose passes an unset optional key as an empty string: that is no key."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> CommonSettings:

@@ -66,6 +66,18 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def load_public(public_key_pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(public_key_pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise SigningKeyError("not an Ed25519 public key")
+    return key
+
+
+def trusted_keys(pems: list[bytes]) -> dict[str, Ed25519PublicKey]:
+    """Fingerprint → key, for verifying what these keys signed."""
+    return {fingerprint(p): load_public(p) for p in pems}
+
+
 def fingerprint(public_key_pem: bytes) -> str:
     """SHA256:<base64> of the key's DER form: what `openssl pkey -pubin -outform DER | openssl
     dgst -sha256 -binary | openssl base64` prints after "SHA256:" (LISEZMOI.txt)."""

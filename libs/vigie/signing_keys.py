@@ -1,5 +1,6 @@
 """The public halves of the deployment's signing keys, announced by the services that hold the
-private halves (the recorder: recording key; retention: export key) when they start. A key seen for
+private halves (the recorder: recording key; retention: export and register keys) when they
+start. A key seen for
 the first time is journaled (`key.created`, or `key.rotated` naming the key it replaces), so the
 register says from when each fingerprint signed; the gateway publishes them (GET /api/keys)."""
 
@@ -8,11 +9,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vigie.register import Entry, record
-from vigie.signing import SigningKey
+from vigie.signing import SigningKey, trusted_keys
 
-Purpose = Literal["export", "recording"]
+Purpose = Literal["export", "recording", "register"]
 LOCK = 7_421_021  # one announcer at a time: two replicas starting together journal once
 
 
@@ -57,3 +59,10 @@ async def public_keys(conn: asyncpg.Connection | asyncpg.Pool,
     rows = await conn.fetch("SELECT fingerprint, public_pem FROM signing_keys "
                             "WHERE fingerprint = ANY($1::text[])", sorted(fingerprints))
     return {r["fingerprint"]: r["public_pem"] for r in rows}
+
+
+async def register_keys(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Ed25519PublicKey]:
+    """Every key that signed register checkpoints, as announced in the database. A verification
+    that trusts these trusts the database; `vigie audit verify --public-key` pins the key."""
+    rows = await conn.fetch("SELECT public_pem FROM signing_keys WHERE purpose = 'register'")
+    return trusted_keys([r["public_pem"].encode() for r in rows])

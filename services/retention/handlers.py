@@ -40,6 +40,7 @@ from services.retention.core import (
     sweep_camera,
     sweep_orphans,
 )
+from services.retention.register_anchor import Anchor
 from services.retention.settings import RetentionSettings
 
 log = get_logger(__name__)
@@ -195,6 +196,15 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
         await announce_expiring_authorisations(rt)
 
     loops = [run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep")]
+    register_key = rt.common.register_signing_key
+    if register_key is not None:
+        anchor = Anchor(rt, SigningKey.from_pem(register_key.get_secret_value()), settings)
+        await anchor.start()
+        loops.append(run_periodically(rt.stop, settings.checkpoint_interval_s, anchor.step,
+                                      what="register_checkpoint"))
+    else:
+        log.warning("no_register_signing_key", detail="VIGIE_REGISTER_SIGNING_KEY is not set: "
+                    "the register's head is not signed (a cut tail would go unnoticed)")
     key = rt.common.export_key
     if key is not None:
         # Requisition exports asked over the API: built here, where the export key and the

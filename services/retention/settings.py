@@ -18,5 +18,12 @@ class RetentionSettings(ServiceSettings):
     orphan_hours_per_sweep: int = Field(
         default=800, ge=1, le=24 * 366,
         description="Hour prefixes listed per camera per sweep (the first covers the lookback)")
+    checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="How often the register's head is signed when rows were written (R12)")
+    checkpoint_heartbeat_s: float = Field(
+        default=300.0, gt=0, le=3600,
+        description="A quiet register is signed again this often: a fresh checkpoint says it was "
+        "quiet, not cut (`vigie audit verify --max-age-s`)")
     export_poll_s: float = Field(
         default=2.0, gt=0, le=300, description="How often queued requisition exports are looked for")

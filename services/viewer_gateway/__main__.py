@@ -18,15 +18,11 @@ log = get_logger(__name__)
 
 async def work(rt: Runtime, settings: ViewerGatewaySettings) -> None:
     gw: Gateway = rt.state["app"].state.gateway
-    key = rt.common.register_key
-    if key is None:
-        # Without it the register's head cannot be signed: refuse rather than run unaudited.
-        raise SystemExit("VIGIE_REGISTER_KEY is not set: the gateway signs the register's "
-                         "checkpoints with it")
     await gw.handover.evaluate_all()
     try:
-        await handlers.run(pool=rt.require_pool(), handover=gw.handover,
-                           register_key=key.get_secret_value().encode(), settings=settings,
+        # The register's head is signed by the retention service: the gateway, which faces the
+        # internet, holds no key that could re-sign a rewritten register (issue 25).
+        await handlers.run(pool=rt.require_pool(), handover=gw.handover, settings=settings,
                            stop=rt.stop, alarm_round=gw.alarms.round)
     finally:
         await gw.tiles.close()

@@ -14,12 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from prometheus_client import Gauge
 from vigie.aio import run_periodically
 from vigie.authorisations import handover_allowed
 from vigie.bus.events import HandoverSwitched, publish_event_or_log
 from vigie.log import get_logger
-from vigie.register import Entry, checkpoint, record, unsigned_age_s
+from vigie.register import Entry, record
 from vigie.service import Runtime
 
 from services.viewer_gateway.handover import (
@@ -32,9 +31,6 @@ from services.viewer_gateway.handover import (
 from services.viewer_gateway.settings import ViewerGatewaySettings
 
 log = get_logger(__name__)
-UNSIGNED_AGE = Gauge("vigie_register_unsigned_age_seconds",
-                     "Age of the oldest register entry no signed checkpoint covers (0: all signed)")
-
 
 @dataclass
 class Notifier:
@@ -220,13 +216,8 @@ async def purge_expired(pool: asyncpg.Pool, settings: ViewerGatewaySettings) -> 
                        window)
 
 
-async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
-              settings: ViewerGatewaySettings, stop: asyncio.Event,
-              alarm_round: Callable[[], Awaitable[None]]) -> None:
-    async def sign_head() -> None:
-        await checkpoint(pool, register_key)
-        UNSIGNED_AGE.set(await unsigned_age_s(pool))
-
+async def run(*, pool: asyncpg.Pool, handover: Handover, settings: ViewerGatewaySettings,
+              stop: asyncio.Event, alarm_round: Callable[[], Awaitable[None]]) -> None:
     async def end_idle_playback() -> None:
         await close_idle_views(pool)
 
@@ -237,5 +228,4 @@ async def run(*, pool: asyncpg.Pool, handover: Handover, register_key: bytes,
         run_periodically(stop, 30, end_idle_playback, what="playback_idle"),
         run_periodically(stop, settings.purge_interval_s, purge, what="session_purge"),
         run_periodically(stop, settings.handover_check_s, handover.evaluate_all, what="handover"),
-        run_periodically(stop, settings.checkpoint_interval_s, sign_head, what="checkpoint"),
         run_periodically(stop, settings.alarm_check_s, alarm_round, what="alarms"))

@@ -40,8 +40,10 @@ class ViewerGatewaySettings(ServiceSettings):
                                     "are erased")
     handover_check_s: float = Field(default=15.0, gt=0, le=300,
                                     description="How often scheduled hand-overs are evaluated")
-    checkpoint_interval_s: float = Field(default=60.0, gt=0, le=86400,
-                                         description="How often the register's head is signed")
+    register_max_age_s: float = Field(
+        default=900.0, gt=0, le=86400,
+        description="GET /api/register/verify fails when the latest signed checkpoint is older "
+        "(the retention service signs every minute, a quiet register every five)")
     alarm_check_s: float = Field(default=2.0, gt=0, le=300,
                                  description="How often the alarm list is brought up to date")
     camera_lost_s: float = Field(default=5.0, ge=0, le=3600,

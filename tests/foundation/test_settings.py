@@ -44,6 +44,18 @@ def test_default_secrets_refused_outside_local_mode(monkeypatch: pytest.MonkeyPa
     assert load_settings(CommonSettings).local_mode
 
 
+def test_an_empty_optional_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose passes `${VIGIE_REGISTER_KEY:-}` as an empty string: no key, not the key ""."""
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VIGIE_REGISTER_KEY", "")
+    monkeypatch.setenv("VIGIE_REGISTER_SIGNING_KEY", "")
+    settings = load_settings(CommonSettings)
+    assert settings.register_key is None and settings.register_signing_key is None
+    monkeypatch.setenv("VIGIE_REGISTER_KEY", "k" * 32)
+    assert load_settings(CommonSettings).register_key is not None
+
+
 def test_a_service_without_settings_exits_with_one_clear_line() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
     result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "service", "recorder"],

@@ -4,25 +4,30 @@ retention; DESIGN.md invariant 4) against a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
 from vigie.db.roles import ensure_app_role
 from vigie.local import servers
-from vigie.register import Entry, checkpoint, purge, record, verify
+from vigie.register import Checkpoint, Entry, checkpoint, purge, record, row_hash, verify
 from vigie.settings import CommonSettings
+from vigie.signing import SigningKey, trusted_keys
 
 from tests.conftest import settings_env
 from tests.harness import unique
 
 pytestmark = pytest.mark.integration
-KEY = b"register-test-key"
+SIGNER = SigningKey.generate()  # the register key, as the retention service holds it
+KEY = trusted_keys([SIGNER.public_pem()])  # what a verifier pins
 
 
 async def _write(db: asyncpg.Pool, n: int, actor: str = "agent") -> list[int]:
@@ -62,7 +67,7 @@ async def test_an_edited_row_a_deleted_row_and_a_cut_tail_are_each_named_R12(
     db: asyncpg.Pool,
 ) -> None:
     ids = await _write(db, 10)
-    await checkpoint(db, KEY)
+    await checkpoint(db, SIGNER)
     async with db.acquire() as conn:
         assert (await verify(conn, KEY)).ok
 
@@ -83,14 +88,14 @@ async def test_a_deleted_row_is_named_by_the_row_after_it(db: asyncpg.Pool) -> N
 
 async def test_a_cut_tail_is_caught_by_the_signed_checkpoint(db: asyncpg.Pool) -> None:
     ids = await _write(db, 10)
-    await checkpoint(db, KEY)
+    await checkpoint(db, SIGNER)
     await _tamper(db, "DELETE FROM audit_log WHERE id >= $1", ids[7])
     async with db.acquire() as conn:
         cut = await verify(conn, KEY)
     assert not cut.ok and cut.first_broken_id == ids[9] and "cut" in cut.problem
     async with db.acquire() as conn:
-        forged = await verify(conn, b"another key")
-    assert not forged.ok and "signature" in forged.problem
+        forged = await verify(conn, trusted_keys([SigningKey.generate().public_pem()]))
+    assert not forged.ok and "not trusted" in forged.problem
 
 
 async def test_the_application_role_may_only_read_and_append_R12(
@@ -130,12 +135,12 @@ async def test_purge_removes_whole_old_months_and_the_rest_still_verifies_R15(
         await record(db, Entry(actor="agent", action="playback", reason=f"{months_ago} mois"),
                      at=now - timedelta(days=30.5 * months_ago))
     await _write(db, 3)
-    await checkpoint(db, KEY)
+    await checkpoint(db, SIGNER)
     async with db.acquire() as conn:
         # The owner could not delete without `vigie audit purge`'s setting either.
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("DELETE FROM audit_log")
-        assert await purge(conn, KEY, keep_months=36) == 3
+        assert await purge(conn, SIGNER, keep_months=36) == 3
         result = await verify(conn, KEY)
     assert result.ok, result.problem
     reasons = [r["reason"] for r in await db.fetch("SELECT reason FROM audit_log ORDER BY id")]
@@ -145,28 +150,31 @@ async def test_purge_removes_whole_old_months_and_the_rest_still_verifies_R15(
 
 
 def test_vigie_audit_verify_exits_0_when_valid_and_1_naming_the_row_when_not(
-    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool, tmp_path: Path,
 ) -> None:
-    env = {**os.environ, **settings_env(settings_for(register_key=KEY.decode()))}
+    env = {**os.environ, **settings_env(settings_for())}
+    pinned, other = tmp_path / "register.pub", tmp_path / "other.pub"
+    pinned.write_bytes(SIGNER.public_pem())
+    other.write_bytes(SigningKey.generate().public_pem())
 
-    def verify_cli() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "vigie.cli.main", "audit", "verify"],
+    def verify_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "vigie.cli.main", "audit", "verify", *args],
                               env=env, capture_output=True, text=True, timeout=60)
 
     loop = asyncio.new_event_loop()
     try:
         ids = loop.run_until_complete(_write_with_new_pool(db, env))
-        ok = verify_cli()
+        ok = verify_cli("--public-key", str(pinned))
         assert ok.returncode == 0 and "verifies: 4 rows" in ok.stdout, ok.stdout + ok.stderr
+        unpinned = verify_cli()  # the keys the database announces: none here
+        assert unpinned.returncode == 1 and "not trusted" in unpinned.stdout
+        foreign = verify_cli("--public-key", str(other))
+        assert foreign.returncode == 1 and "not trusted" in foreign.stdout
         loop.run_until_complete(_tamper_with_new_pool(env, ids[1]))
     finally:
         loop.close()
-    broken = verify_cli()
+    broken = verify_cli("--public-key", str(pinned))
     assert broken.returncode == 1 and f"first broken row: {ids[1]}" in broken.stdout
-    no_key = subprocess.run([sys.executable, "-m", "vigie.cli.main", "audit", "verify"],
-                            env={k: v for k, v in env.items() if k != "VIGIE_REGISTER_KEY"},
-                            capture_output=True, text=True, timeout=60)
-    assert no_key.returncode == 2 and "VIGIE_REGISTER_KEY" in no_key.stderr
 
 
 async def _pool_from_env(env: dict[str, str]) -> asyncpg.Pool:
@@ -180,7 +188,7 @@ async def _write_with_new_pool(_db: asyncpg.Pool, env: dict[str, str]) -> list[i
     pool = await _pool_from_env(env)
     try:
         ids = await _write(pool, 4)
-        await checkpoint(pool, KEY)
+        await checkpoint(pool, SIGNER)
         return ids
     finally:
         await pool.close()
@@ -192,3 +200,133 @@ async def _tamper_with_new_pool(env: dict[str, str], row_id: int) -> None:
         await _tamper(pool, "UPDATE audit_log SET actor = 'quelqu''un' WHERE id = $1", row_id)
     finally:
         await pool.close()
+
+
+async def _tamper_checkpoints(db: asyncpg.Pool, sql: str, *args: object) -> None:
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER")
+        await conn.execute(sql, *args)
+        await conn.execute("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER")
+
+
+async def _witnessed(db: asyncpg.Pool) -> list[Checkpoint]:
+    """What a witness kept: every checkpoint as published on EVENTS."""
+    return [Checkpoint.from_dict(dict(r)) for r in await db.fetch(
+        "SELECT * FROM audit_checkpoints WHERE seq IS NOT NULL ORDER BY seq")]
+
+
+async def test_a_checkpoint_deleted_from_the_middle_leaves_a_gap_that_is_named_R12(
+    db: asyncpg.Pool,
+) -> None:
+    for _ in range(3):
+        await _write(db, 2)
+        await checkpoint(db, SIGNER)
+    await _tamper_checkpoints(db, "DELETE FROM audit_checkpoints WHERE seq = 2")
+    async with db.acquire() as conn:
+        result = await verify(conn, KEY)
+    assert not result.ok and "checkpoint 2 is missing" in result.problem
+
+
+async def test_a_tail_cut_with_its_checkpoints_is_caught_by_a_witness_R12(
+    db: asyncpg.Pool,
+) -> None:
+    ids = await _write(db, 4)
+    await checkpoint(db, SIGNER)
+    ids += await _write(db, 4)
+    await checkpoint(db, SIGNER)
+    witness = await _witnessed(db)
+    # Rows and the checkpoint that signed them, gone together: the database alone still verifies.
+    await _tamper(db, "DELETE FROM audit_log WHERE id > $1", ids[3])
+    await _tamper_checkpoints(db, "DELETE FROM audit_checkpoints WHERE seq = 2")
+    async with db.acquire() as conn:
+        alone = await verify(conn, KEY)
+        witnessed = await verify(conn, KEY, witness=witness)
+    assert alone.ok, "nothing in the database alone says so: hence the witnesses"
+    assert not witnessed.ok and "checkpoint 2, which a witness holds" in witnessed.problem
+
+
+async def test_a_row_inserted_with_a_chosen_id_is_caught_R12(db: asyncpg.Pool) -> None:
+    ids = await _write(db, 6)
+    await checkpoint(db, SIGNER)
+    # Row 3 replaced by another, chained to row 2 as a genuine one would be.
+    row2 = await db.fetchrow("SELECT * FROM audit_log WHERE id = $1", ids[1])
+    at = row2["at"]
+    forged = Entry(actor="agent", action="live.start", reason="rien à signaler")
+    await _tamper(db, "DELETE FROM audit_log WHERE id = $1", ids[2])
+    await _tamper(db, "INSERT INTO audit_log (id, at, actor, action, reason, prev_hash, hash) "
+                  "OVERRIDING SYSTEM VALUE VALUES ($1, $2, 'agent', 'live.start', "
+                  "'rien à signaler', $3, $4)", ids[2], at, row2["hash"],
+                  row_hash(ids[2], at, forged, row2["hash"]))
+    async with db.acquire() as conn:
+        result = await verify(conn, KEY)
+    assert not result.ok and result.first_broken_id == ids[3] and "inserted" in result.problem
+    # And a row slipped in before the chain's first one, where no walk would start.
+    await _tamper(db, "INSERT INTO audit_log (id, at, actor, action, prev_hash, hash) "
+                  "OVERRIDING SYSTEM VALUE VALUES (-7, now(), 'agent', 'export', $1, $1)",
+                  "0" * 64)
+    async with db.acquire() as conn:
+        before = await verify(conn, KEY)
+    assert not before.ok and before.first_broken_id == -7 and "before the chain" in before.problem
+
+
+async def test_a_rewritten_register_re_signed_with_another_key_is_caught_R12(
+    db: asyncpg.Pool,
+) -> None:
+    await db.execute("INSERT INTO signing_keys (fingerprint, purpose, public_pem) VALUES "
+                     "($1, 'register', $2)", SIGNER.fingerprint(), SIGNER.public_pem().decode())
+    ids = await _write(db, 5)
+    await checkpoint(db, SIGNER)
+    witness = await _witnessed(db)
+    # Someone with the database's keys rewrites a row, re-chains the rest, re-signs the checkpoint
+    # with a key of their own and announces that key in the database.
+    intruder = SigningKey.generate()
+    await _tamper(db, "UPDATE audit_log SET reason = 'rien' WHERE id = $1", ids[1])
+    prev = (await db.fetchrow("SELECT hash FROM audit_log WHERE id = $1", ids[0]))["hash"]
+    for row in await db.fetch("SELECT * FROM audit_log WHERE id >= $1 ORDER BY id", ids[1]):
+        entry = Entry(actor=row["actor"], action=row["action"], commune=row["commune"],
+                      cameras=row["cameras"], reason=row["reason"],
+                      details=json.loads(row["details"]))
+        new = row_hash(row["id"], row["at"], entry, prev)
+        await _tamper(db, "UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE id = $1",
+                      row["id"], prev, new)
+        prev = new
+    await _tamper_checkpoints(db, "DELETE FROM audit_checkpoints")
+    await checkpoint(db, intruder)
+    await db.execute("INSERT INTO signing_keys (fingerprint, purpose, public_pem) VALUES "
+                     "($1, 'register', $2)", intruder.fingerprint(),
+                     intruder.public_pem().decode())
+    from vigie.signing_keys import register_keys
+
+    async with db.acquire() as conn:
+        fooled = await verify(conn, await register_keys(conn))
+        pinned = await verify(conn, KEY)
+        witnessed = await verify(conn, await register_keys(conn), witness=witness)
+    assert fooled.ok, "trusting the database's own keys is trusting the database"
+    assert not pinned.ok and "not trusted" in pinned.problem
+    assert not witnessed.ok and "differs from the witness's copy" in witnessed.problem
+
+
+async def test_a_checkpoint_older_than_the_bound_fails_verification_R12(
+    db: asyncpg.Pool,
+) -> None:
+    await _write(db, 2)
+    async with db.acquire() as conn:
+        none = await verify(conn, KEY, max_age_s=600)
+    assert not none.ok and none.problem == "no signed checkpoint"
+    # A genuine checkpoint, made an hour ago (the signer stopped since).
+    head = await db.fetchrow("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    old = Checkpoint(1, "periodic", head["id"], head["hash"], hour_ago, SIGNER.fingerprint(), "")
+    old = replace(old, signature=base64.b64encode(SIGNER.sign(old.message())).decode())
+    await db.execute("INSERT INTO audit_checkpoints (seq, at, kind, last_id, last_hash, "
+                     "fingerprint, signature) VALUES ($1, $2, $3, $4, $5, $6, $7)", old.seq,
+                     old.at, old.kind, old.last_id, old.last_hash, old.fingerprint, old.signature)
+    assert await checkpoint(db, SIGNER) is None, "nothing new, and no heartbeat asked"
+    async with db.acquire() as conn:
+        stale = await verify(conn, KEY, max_age_s=600)
+    assert not stale.ok and "old (bound 600 s)" in stale.problem
+    heartbeat = await checkpoint(db, SIGNER, heartbeat_s=300)
+    assert heartbeat is not None and heartbeat.seq == 2, "a quiet register is signed again"
+    async with db.acquire() as conn:
+        fresh = await verify(conn, KEY, max_age_s=600)
+    assert fresh.ok, fresh.problem

@@ -16,10 +16,12 @@ import pyotp
 import pytest_asyncio
 from nats.aio.client import Client as NATS
 from vigie.accounts import create_user
+from vigie.aio import run_periodically
 from vigie.bus.connection import jetstream
 from vigie.bus.frames import publish_frame
 from vigie.bus.subjects import BusNames
 from vigie.http import HttpServer
+from vigie.register import checkpoint
 from vigie.service import Runtime
 from vigie.settings import CommonSettings
 from vigie.signing import SigningKey
@@ -34,7 +36,8 @@ from services.viewer_gateway.settings import ViewerGatewaySettings
 from tests.harness import authorise
 from tests.recorder.frames import video_frames
 
-REGISTER_KEY = "test-register-key-0123456789abcdef"
+REGISTER_KEY = "test-register-key-0123456789abcdef"  # legacy HMAC checkpoints only
+REGISTER_SIGNER = SigningKey.generate()  # what the retention service signs the register with
 PASSWORD = "correct horse battery staple"
 ALWAYS_MUNICIPAL = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat",
                                                       "sun")}
@@ -123,18 +126,26 @@ async def gateway(
     common = settings_for("gateway", register_key=REGISTER_KEY)
     rt = Runtime(service="viewer-gateway", common=common, names=streams, stop=asyncio.Event(),
                  nc=admin_nc, js=jetstream(admin_nc), pool=db, store=objects, buckets=buckets)
-    settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, checkpoint_interval_s=0.5,
-                                     login_window_s=60, alarm_check_s=1.0)
+    settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, login_window_s=60,
+                                     alarm_check_s=1.0)
     app = create_app(rt, settings)
     server = HttpServer(app, host="127.0.0.1", port=0)
     await server.start()
     await seed_communes(db)
     totp = await seed_users(db)
     gw: Gateway = app.state.gateway
-    work = asyncio.create_task(handlers.run(pool=db, handover=gw.handover,
-                                            register_key=REGISTER_KEY.encode(),
-                                            settings=settings, stop=rt.stop,
-                                            alarm_round=gw.alarms.round))
+    # The register's head signed as the retention service does (its key announced, unjournaled).
+    await db.execute("INSERT INTO signing_keys (fingerprint, purpose, public_pem) VALUES "
+                     "($1, 'register', $2)", REGISTER_SIGNER.fingerprint(),
+                     REGISTER_SIGNER.public_pem().decode())
+
+    async def sign_head() -> None:
+        await checkpoint(db, REGISTER_SIGNER, heartbeat_s=5)
+
+    work = asyncio.gather(
+        handlers.run(pool=db, handover=gw.handover, settings=settings, stop=rt.stop,
+                     alarm_round=gw.alarms.round),
+        run_periodically(rt.stop, 0.5, sign_head, what="checkpoint"))
     try:
         yield GatewayUnderTest(f"http://127.0.0.1:{server.port}", rt, gw, totp)
     finally:

@@ -315,6 +315,22 @@ class ClockSynchronised(Event):
     bound_s: float
 
 
+class RegisterCheckpoint(Event):
+    kind = "register"
+    name = "checkpoint"
+    summary = ("A signed head of the register's chain (R12; commune _system). Keep every one: "
+               "`vigie audit verify --witness` checks the database against your copy, so "
+               "checkpoints cut from the database together with the rows they sign are detected.")
+    seq: int = Field(description="Checkpoints are numbered from 1 without gaps")
+    checkpoint: Literal["periodic", "purge"]
+    last_id: int = Field(description="The register row it signs as the head of the chain")
+    last_hash: str
+    checkpoint_at: datetime
+    fingerprint: str = Field(description="The Ed25519 key that signed it (GET /api/keys)")
+    signature: str = Field(description="Base64 Ed25519 signature of "
+                           "'vigie-register-checkpoint/1:seq:checkpoint:last_id:last_hash:at'")
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     CameraWentOnline,
     CameraWentOffline,
@@ -341,6 +357,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AuthorisationExpiring,
     ClockDrift,
     ClockSynchronised,
+    RegisterCheckpoint,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in EVENT_TYPES}
 

@@ -42,7 +42,7 @@ def cli_settings(data: Path):  # type: ignore[no-untyped-def]
         postgres_dsn=f"postgresql://vigie:{password}@127.0.0.1:{ports['postgres']}/vigie",
         s3_endpoint=f"127.0.0.1:{ports['s3']}", s3_access_key=sec["s3_access_key"],
         s3_secret_key=sec["s3_secret_key"], register_key=sec.get("register_key"),
-        export_key=sec.get("export_key")))
+        register_signing_key=sec.get("register_signing_key"), export_key=sec.get("export_key")))
 
 
 @asynccontextmanager
@@ -288,25 +288,62 @@ async def _commune_record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register_key(data: Path) -> bytes:
-    key = cli_settings(data).register_key
-    if key is None:
-        raise CommandError("VIGIE_REGISTER_KEY is not set: the register's checkpoints cannot be "
-                           "checked without the key that signed them")
-    return key.get_secret_value().encode()
+def _witness(path: Path | None) -> list[Any]:
+    """A witness's copies: JSON lines (`vigie events follow` output, or the evidence bucket's
+    objects one per line); lines that are not checkpoints are skipped."""
+    from vigie.register import Checkpoint
+
+    if path is None:
+        return []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise CommandError(f"cannot read the witness file: {exc.strerror}") from None
+    copies = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            data = data.get("event", data) if isinstance(data, dict) else data
+            if isinstance(data, dict) and "seq" in data and "signature" in data:
+                copies.append(Checkpoint.from_dict(data))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CommandError(f"witness line {number} is not a checkpoint: {exc}") from None
+    return copies
 
 
 async def _audit_verify(args: argparse.Namespace) -> int:
     from vigie.register import verify
+    from vigie.signing import SigningKeyError, trusted_keys
+    from vigie.signing_keys import register_keys
 
-    key = _register_key(args.data)
+    witness = _witness(args.witness)
+    try:
+        pinned = trusted_keys([p.read_bytes() for p in args.public_key]) if args.public_key \
+            else None
+    except (OSError, ValueError, SigningKeyError) as exc:
+        raise CommandError(f"--public-key: {exc}") from None
+    legacy = cli_settings(args.data).register_key
     async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn:
-        result = await verify(conn, key)
+        keys = pinned if pinned is not None else await register_keys(conn)
+        result = await verify(conn, keys, max_age_s=args.max_age_s or None, witness=witness,
+                              legacy_key=legacy.get_secret_value().encode() if legacy else None)
     if args.json:
-        print(json.dumps(result.as_dict()))
+        print(json.dumps(result.as_dict() | {"key_pinned": pinned is not None,
+                                             "witness_checkpoints": len(witness)}))
     elif result.ok:
+        age = result.latest_checkpoint_age_s
         print(f"The register verifies: {result.rows} rows chained, {result.checkpoints} signed "
-              "checkpoints reached.")
+              f"checkpoints reached, the latest {age:.0f} s old"
+              f"{', ' + str(len(witness)) + ' witness copies matched' if witness else ''}; "
+              f"{result.unsigned_rows} rows written since."
+              if age is not None else f"The register verifies: {result.rows} rows chained.")
+        if pinned is None:
+            print("Note: the keys were read from the database; pin yours with --public-key.")
+        if result.legacy_unverified:
+            print(f"Note: {result.legacy_unverified} checkpoints of before issue 25 (HMAC) were "
+                  "not checked: set VIGIE_REGISTER_KEY to check them.")
     else:
         print(f"The register does NOT verify: {result.problem} (first broken row: "
               f"{result.first_broken_id}).")
@@ -337,9 +374,15 @@ async def _audit_purge(args: argparse.Namespace) -> int:
 
     if not 1 <= args.keep_months <= 120:
         raise CommandError("--keep-months must be 1 to 120 (R15: 36 by default)")
-    key = _register_key(args.data)
+    key = cli_settings(args.data).register_signing_key
+    if key is None:
+        raise CommandError("VIGIE_REGISTER_SIGNING_KEY is not set: the purge is anchored by a "
+                           "checkpoint signed with the register key")
+    from vigie.signing import SigningKey
+
     async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn:
-        deleted = await purge(conn, key, keep_months=args.keep_months)
+        deleted = await purge(conn, SigningKey.from_pem(key.get_secret_value()),
+                              keep_months=args.keep_months)
     print(f"{deleted} register rows older than {args.keep_months} months purged behind a signed "
           "checkpoint.")
     return 0
@@ -417,6 +460,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     p = audit_sub.add_parser("verify", help="check the hash chain and the signed checkpoints")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--public-key", type=Path, action="append", default=[],
+                   help="the register key's public PEM to trust (repeat after a rotation); "
+                   "default: the keys the database announces")
+    p.add_argument("--witness", type=Path, help="a witness's copies of the checkpoints (JSON "
+                   "lines, as `vigie events follow` prints them): cut checkpoints are detected")
+    p.add_argument("--max-age-s", type=float, default=900.0,
+                   help="the latest checkpoint may be this old at most (0: no bound)")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _audit_verify))
     p = audit_sub.add_parser("recordings", help="R16: the register of recordings (kept, "

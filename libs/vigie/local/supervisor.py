@@ -159,7 +159,8 @@ def load_secrets(data: Path) -> dict[str, Any]:
         "s3_access_key": lambda: "vigie" + secrets.token_hex(6),
         "s3_secret_key": lambda: secrets.token_hex(20),
         "pg_app_password": lambda: secrets.token_urlsafe(18),
-        "register_key": lambda: secrets.token_hex(32),
+        "register_key": lambda: secrets.token_hex(32),  # legacy: checks pre-issue-25 checkpoints
+        "register_signing_key": lambda: SigningKey.generate().private_pem(),
         "export_key": lambda: SigningKey.generate().private_pem(),
         "recording_key": lambda: SigningKey.generate().private_pem(),
     }
@@ -191,7 +192,6 @@ def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str) -> 
         "VIGIE_S3_ENDPOINT": f"127.0.0.1:{ports.s3}",
         "VIGIE_S3_ACCESS_KEY": sec["s3_access_key"],
         "VIGIE_S3_SECRET_KEY": sec["s3_secret_key"],
-        "VIGIE_REGISTER_KEY": sec["register_key"],
         "VIGIE_LOG_FORMAT": "json",
     }
 
@@ -293,6 +293,10 @@ class Supervisor:
                 env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
                 if service in ("retention", "verbalisation"):  # seal exports, offence files
                     env["VIGIE_EXPORT_KEY"] = sec["export_key"]
+                if service == "retention":  # signs the register's head (not the gateway)
+                    env["VIGIE_REGISTER_SIGNING_KEY"] = sec["register_signing_key"]
+                if service == "viewer-gateway":  # checks checkpoints made before issue 25
+                    env["VIGIE_REGISTER_KEY"] = sec["register_key"]
                 if service == "recorder":  # signs each segment's link as it stores it
                     env["VIGIE_RECORDING_KEY"] = sec["recording_key"]
                 env[prefix + "HTTP_HOST"] = "127.0.0.1"

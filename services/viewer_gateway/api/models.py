@@ -374,6 +374,10 @@ class VerificationView(BaseModel):
     first_broken_id: int | None
     problem: str | None
     checkpoints: int
+    latest_checkpoint_age_s: float | None = Field(description="Seconds since the latest signed "
+                                                  "checkpoint")
+    unsigned_rows: int = Field(description="Rows written since the latest checkpoint")
+    legacy_unverified: int = Field(description="HMAC checkpoints of before issue 25 not checked")
 
 
 class MaskVersionView(BaseModel):

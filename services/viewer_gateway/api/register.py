@@ -14,6 +14,7 @@ from vigie.processing_record import as_html as processing_html
 from vigie.processing_record import processing_record
 from vigie.recordings_register import recordings_register, to_csv
 from vigie.register import Entry, record, verify
+from vigie.signing_keys import register_keys
 from vigie.spreadsheet import to_csv as to_spreadsheet
 from vigie.spreadsheet import when
 
@@ -136,11 +137,13 @@ async def recordings_csv(user: AuditUser, gw: GatewayDep, start: datetime, end: 
 @router.get("/verify", summary="Check the hash chain and the signed checkpoints",
             responses=PROBLEMS)
 async def verify_chain(user: AuditUser, gw: GatewayDep) -> VerificationView:
-    key = gw.rt.common.register_key
-    if key is None:
-        raise HTTPException(409, "the gateway has no register key (VIGIE_REGISTER_KEY)")
+    # The keys as the database announces them: `vigie audit verify --public-key` pins the key
+    # and checks a witness's copies, which a rewritten database cannot fool.
+    legacy = gw.rt.common.register_key
     async with gw.pool.acquire() as conn:
-        result = await verify(conn, key.get_secret_value().encode())
+        result = await verify(conn, await register_keys(conn),
+                              max_age_s=gw.settings.register_max_age_s,
+                              legacy_key=legacy.get_secret_value().encode() if legacy else None)
     return VerificationView(**result.as_dict())
 
 
