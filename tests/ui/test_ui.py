@@ -376,12 +376,12 @@ async def test_an_administrator_adds_a_camera_whose_rtsp_address_is_never_shown_
     await form.get_by_label("Nom").fill("Parvis de la mairie")
     await form.get_by_label("Emplacement").fill("Place de la République")
     await form.get_by_label("Adresse RTSP").fill(secret_url)
-    await form.get_by_label("Réf. autorisation préfectorale").fill("AP-2026-117")
-    await form.get_by_label("Expire le").fill("2031-06-30")
+    # Attached to the commune's recorded order (R3; orders are recorded in « Conformité »).
+    await form.get_by_label("Réf. de l'autorisation préfectorale").fill("AP-palaiseau")
     await form.get_by_role("button", name="Ajouter (en mise en service)").click()
     row = admin.get_by_role("form", name="Caméra parvis")
     await expect(row).to_be_visible()
-    await expect(row.get_by_label("Réf. autorisation")).to_have_value("AP-2026-117")
+    await expect(row.get_by_label("Réf. autorisation")).to_have_value("AP-palaiseau")
     await expect(row.get_by_label("État")).to_have_value("commissioning")
     # Into service only by approving its masks: « active » is not offered here (issue 18).
     assert await row.get_by_label("État").locator("option").evaluate_all(

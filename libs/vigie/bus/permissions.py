@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from vigie.bus.connection import inbox_prefix
 from vigie.bus.subjects import BusNames, check_token
+from vigie.bus.subscribers import filters, subscriber_publish
 
 SERVICE_USERS = ("ingest", "masking", "recorder", "gateway", "verbalisation", "retention")
 ADMIN_USER = "admin"  # provisioning only (`vigie init`): streams, nothing at run time
@@ -86,11 +87,13 @@ def service_permissions(names: BusNames) -> dict[str, Permissions]:
     }
 
 
-def external_permissions(names: BusNames, communes: list[str]) -> Permissions:
-    """Read-only, core subscriptions to its communes' events; no JetStream API at all."""
+def external_permissions(names: BusNames, user: str, communes: list[str]) -> Permissions:
+    """Its communes' events, live (core subscriptions) or durably (fetch and acknowledge on the
+    consumer `vigie subscriber add` made for it); no other JetStream call: it cannot create,
+    change or delete a consumer, nor read another stream."""
     return Permissions(
-        publish=[],
-        subscribe=[f"{names.root}.events.{check_token(c, 'commune')}.>" for c in communes],
+        publish=subscriber_publish(names, user),
+        subscribe=filters(names, communes),
     )
 
 
@@ -121,7 +124,8 @@ def render_server_config(
     perms = service_permissions(names)
     perms[ADMIN_USER] = Permissions(publish=[">"], subscribe=[">"], allow_responses=True)
     for ext_user, communes in externals.items():
-        perms[check_token(ext_user, "subscriber")] = external_permissions(names, communes)
+        perms[check_token(ext_user, "subscriber")] = external_permissions(names, ext_user,
+                                                                          communes)
     users = []
     for user, p in perms.items():
         if user not in passwords:

@@ -162,11 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="H.264 MP4 to write")
     p.set_defaults(func=_cmd_redact_file)
 
-    from vigie.cli import admin_commands, export_commands, local_commands
+    from vigie.cli import admin_commands, export_commands, local_commands, subscriber_commands
 
     local_commands.register(sub)
     admin_commands.register(sub)
     export_commands.register(sub)
+    subscriber_commands.register(sub)
     return parser
 
 

@@ -1,0 +1,156 @@
+"""Police systems subscribe durably (issue 25; R27): a subscriber stopped while events are published
+gets them all when it comes back, in order, once each; it reads its communes' events only, and can
+neither widen, delete nor add a consumer, nor read RAW or VIDEO; a wrong password is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+import pytest_asyncio
+from nats.js.api import ConsumerConfig
+from nats.js.errors import APIError
+from vigie.bus.connection import jetstream
+from vigie.bus.events import CameraWentOffline, publish_event_or_log
+from vigie.bus.streams import StreamLimits, ensure_streams
+from vigie.bus.subscribers import add_subscriber, durable_name, follow
+from vigie.local import servers
+
+from tests.bus.test_permissions import NAMES, _connect
+from tests.harness import REPO, eventually
+
+pytestmark = pytest.mark.integration
+SUBSCRIBER = "prefecture-91"
+
+
+@pytest_asyncio.fixture
+async def events_server(tmp_path: Path) -> AsyncIterator[servers.NatsServer]:
+    server = servers.start_nats(tmp_path / "nats", externals={SUBSCRIBER: ["palaiseau"]})
+    admin = await _connect(server, "admin")
+    await ensure_streams(jetstream(admin), NAMES, StreamLimits(raw_max_age_s=60))
+    await add_subscriber(jetstream(admin), NAMES, SUBSCRIBER, ["palaiseau"])
+    await admin.close()
+    yield server
+    server.process.stop()
+
+
+async def _publish(server: servers.NatsServer, cameras: list[tuple[str, str]]) -> list[str]:
+    retention = await _connect(server, "retention")
+    ids = []
+    for commune, camera in cameras:
+        event = CameraWentOffline(commune=commune, camera=camera, reason="timeout")
+        assert await publish_event_or_log(jetstream(retention), NAMES, event)
+        ids.append(event.event_id)
+    await retention.close()
+    return ids
+
+
+async def _follow_until(server: servers.NatsServer, count: int) -> list[dict[str, Any]]:
+    """Run the reference client until it printed `count` events, then stop it."""
+    nc = await _connect(server, SUBSCRIBER)
+    out, lines, stop = io.StringIO(), [], asyncio.Event()
+
+    def printed(line: dict[str, Any]) -> None:
+        lines.append(line)
+        if len(lines) >= count:
+            stop.set()
+
+    task = asyncio.create_task(follow(jetstream(nc), NAMES, SUBSCRIBER, out, stop=stop, batch=1,
+                                      printed=printed))
+    await asyncio.wait_for(task, timeout=20)
+    await nc.close()
+    assert [json.loads(x) for x in out.getvalue().splitlines()] == lines
+    return lines
+
+
+async def test_a_subscriber_away_catches_up_in_order_once_each_R27(
+    events_server: servers.NatsServer,
+) -> None:
+    first = await _publish(events_server, [("palaiseau", f"cam{i}") for i in range(5)]
+                           + [("ballainvilliers", "mairie")])
+    seen = await _follow_until(events_server, 3)
+    # Away: more events meanwhile, of its commune and of another.
+    later = await _publish(events_server, [("palaiseau", "cam5"), ("ballainvilliers", "x"),
+                                           ("palaiseau", "cam6"), ("palaiseau", "cam7")])
+    seen += await _follow_until(events_server, 5)
+    palaiseau = [first[i] for i in range(5)] + [later[0], later[2], later[3]]
+    assert [line["event"]["event_id"] for line in seen] == palaiseau
+    assert all(line["event"]["commune"] == "palaiseau" for line in seen)
+    sequences = [line["sequence"] for line in seen]
+    assert sequences == sorted(sequences)
+    admin = await _connect(events_server, "admin")
+    info = await jetstream(admin).consumer_info(NAMES.events_stream, durable_name(SUBSCRIBER))
+    await admin.close()
+    assert info.num_pending == 0 and info.num_ack_pending == 0, "all acknowledged, none left"
+
+
+async def _refused(call: Any) -> None:
+    with pytest.raises((nats.errors.TimeoutError, TimeoutError, APIError,
+                        nats.errors.NoRespondersError)):
+        await asyncio.wait_for(call, timeout=3)
+
+
+async def test_a_subscriber_reads_its_communes_events_only_and_cannot_touch_its_consumer(
+    events_server: servers.NatsServer,
+) -> None:
+    ext = await _connect(events_server, SUBSCRIBER)
+    js = jetstream(ext)
+    stream = NAMES.events_stream
+    await _refused(js.delete_consumer(stream, durable_name(SUBSCRIBER)))
+    await _refused(js.add_consumer(stream, ConsumerConfig(
+        durable_name=durable_name(SUBSCRIBER), filter_subjects=[f"{NAMES.root}.events.>"])))
+    await _refused(js.add_consumer(stream, ConsumerConfig(durable_name="mine")))
+    for other in (NAMES.raw_stream, NAMES.video_stream):
+        await _refused(js.pull_subscribe(f"{NAMES.root}.>", durable="peek", stream=other))
+    got: list[str] = []
+
+    async def seen(msg: Any) -> None:
+        got.append(msg.subject)
+
+    await ext.subscribe(f"{NAMES.root}.events.ballainvilliers.>", cb=seen)  # refused
+    await ext.subscribe(f"{NAMES.root}.events.palaiseau.>", cb=seen)
+    await ext.flush()
+    await _publish(events_server, [("ballainvilliers", "mairie"), ("palaiseau", "gare")])
+    await eventually(lambda: got, timeout_s=5)
+    await asyncio.sleep(0.3)
+    assert got == [f"{NAMES.root}.events.palaiseau.camera.offline"]
+    await ext.close()
+    admin = await _connect(events_server, "admin")
+    info = await jetstream(admin).consumer_info(stream, durable_name(SUBSCRIBER))
+    await admin.close()
+    assert info.config.filter_subjects == [f"{NAMES.root}.events.palaiseau.>"], "unchanged"
+    with pytest.raises((nats.errors.Error, OSError)):
+        await nats.connect(events_server.url, user=SUBSCRIBER, password="not-its-password",
+                           allow_reconnect=False, connect_timeout=2)
+
+
+def test_vigie_events_follow_prints_json_lines_and_resumes(
+    events_server: servers.NatsServer, tmp_path: Path,
+) -> None:
+    asyncio.run(_publish(events_server, [("palaiseau", "gare"), ("palaiseau", "mairie")]))
+    env = {**os.environ, "VIGIE_NATS_URL": events_server.url,
+           "VIGIE_SUBSCRIBER_PASSWORD": events_server.passwords[SUBSCRIBER],
+           "VIGIE_POSTGRES_DSN": "postgresql://unused@127.0.0.1:1/x",
+           "VIGIE_S3_ENDPOINT": "127.0.0.1:1", "VIGIE_S3_ACCESS_KEY": "unused",
+           "VIGIE_S3_SECRET_KEY": "unused-secret", "VIGIE_LOCAL_MODE": "true"}
+    proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "events", "follow",
+                             "--subscriber", SUBSCRIBER], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert [x["event"]["camera"] for x in lines] == ["gare", "mairie"]
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
