@@ -100,3 +100,22 @@ async def test_camera_source_is_apart_and_must_be_rtsp(db: asyncpg.Pool) -> None
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'cameras' "
         "AND table_schema = current_schema()")}
     assert "rtsp_url" not in columns
+
+
+async def test_an_approved_mask_version_is_never_changed_or_deleted_R2(db: asyncpg.Pool) -> None:
+    await db.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('p', 'P', 15)")
+    cam = await db.fetchval("INSERT INTO cameras (commune, slug, name) VALUES ('p', 'a', 'A') "
+                            "RETURNING id")
+    await db.execute("INSERT INTO masks (camera_id, version, document, author) VALUES "
+                     "($1, 1, '{\"masks\": []}', 'm')", cam)
+    await db.execute("UPDATE masks SET document = '{\"masks\": [1]}' WHERE camera_id = $1", cam)
+    await db.execute("UPDATE masks SET approved_by = 'm', approved_at = now() "
+                     "WHERE camera_id = $1", cam)  # approving a draft is the one change
+    for sql in ("UPDATE masks SET document = '{\"masks\": []}' WHERE camera_id = $1",
+                "UPDATE masks SET approved_at = NULL WHERE camera_id = $1",
+                "DELETE FROM masks WHERE camera_id = $1"):
+        with pytest.raises(asyncpg.CheckViolationError, match="never changed or deleted"):
+            await db.execute(sql, cam)  # as the tables' owner, even
+    assert await db.fetchval("SELECT document::text FROM masks") == '{"masks": [1]}'
+    await db.execute("DELETE FROM cameras WHERE id = $1", cam)  # the camera takes them with it
+    assert await db.fetchval("SELECT count(*) FROM masks") == 0
