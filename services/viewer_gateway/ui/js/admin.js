@@ -5,7 +5,7 @@ import { api, latest, SUPERSEDED } from "./api.js";
 
 // Each list reloads after every change: the latest answer wins (a slow one never redraws over it).
 const lists = { communes: latest(), cameras: latest(), users: latest() };
-import { h, clear, ask, fields, frDate, frDateTime } from "./dom.js";
+import { h, clear, ask, fields, frDate, frDateTime, tabbed } from "./dom.js";
 import { HOLDERS, ROLES, cameraState } from "./fr.js";
 
 const DAYS = { mon: "lundi", tue: "mardi", wed: "mercredi", thu: "jeudi", fri: "vendredi", sat: "samedi", sun: "dimanche" };
@@ -16,21 +16,8 @@ export function mount(main, ctx) {
     ["cameras", "Caméras", "configuration", cameras],
     ["utilisateurs", "Utilisateurs", "user_admin", users],
   ].filter(([, , p]) => ctx.can(p));
-  // One panel per tab: a slow answer for a tab left meanwhile fills its own hidden panel, never the
-  // one now shown.
-  const panels = tabs.map(([id]) => h("section", { role: "tabpanel", hidden: true, dataset: { onglet: id } }));
-  const buttons = tabs.map(([id, label, , render], i) => h("button", {
-    type: "button", role: "tab", dataset: { onglet: id },
-    onclick: () => {
-      buttons.forEach((b, j) => {
-        b.setAttribute("aria-selected", String(i === j));
-        panels[j].hidden = i !== j;
-      });
-      render(panels[i], ctx);
-    },
-  }, label));
-  clear(main, h("h1", {}, "Administration"), h("div", { class: "onglets", role: "tablist" }, buttons), panels);
-  buttons[0]?.click();
+  clear(main, h("h1", {}, "Administration"),
+    ...tabbed(tabs.map(([id, label, , render]) => [id, label, (panel) => render(panel, ctx)])));
 }
 
 function result() { return h("p", { role: "status" }); }

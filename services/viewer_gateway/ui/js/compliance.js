@@ -3,7 +3,7 @@
 // as published (R25), the record of processing (R40), breaches and their 72 hours (R39), and, for a
 // deployment administrator, new communes. Each tab shows only what the account may see.
 import { api, latest, SUPERSEDED } from "./api.js";
-import { h, clear, fields, frDate, frDateTime } from "./dom.js";
+import { h, clear, fields, frDate, frDateTime, tabbed } from "./dom.js";
 
 const RECIPIENTS = { municipal_police: "Police municipale", national_police: "Police nationale", gendarmerie: "Gendarmerie", other: "Autres (à préciser)" };
 const STATES = { valid: "en vigueur", not_yet: "pas encore en vigueur", expired: "expirée", missing: "aucune" };
@@ -33,17 +33,8 @@ export function mount(main, ctx) {
     ["violations", "Violations de données", "register_audit", incidents],
     ["communes", "Nouvelle commune", "commune_admin", newCommune],
   ].filter(([, , p]) => ctx.can(p));
-  const panels = tabs.map(([id]) => h("section", { role: "tabpanel", hidden: true, dataset: { onglet: id } }));
-  const buttons = tabs.map(([id, label, , render], i) => h("button", {
-    type: "button", role: "tab", dataset: { onglet: id },
-    onclick: () => {
-      buttons.forEach((b, j) => { b.setAttribute("aria-selected", String(i === j)); panels[j].hidden = i !== j; });
-      render(panels[i], ctx);
-    },
-  }, label));
   clear(main, h("h1", {}, `Conformité — ${ctx.communeView()?.name || ctx.commune}`),
-    h("div", { class: "onglets", role: "tablist" }, buttons), panels);
-  buttons[0]?.click();
+    ...tabbed(tabs.map(([id, label, , render]) => [id, label, (panel) => render(panel, ctx)])));
 }
 
 async function authorisations(panel, ctx, msg = result()) {

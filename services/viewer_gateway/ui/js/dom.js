@@ -91,3 +91,21 @@ export function ask(title, body, { submit = "Valider", onsubmit } = {}) {
     form.querySelector("input, select, textarea")?.focus();
   });
 }
+
+/**
+ * Tabs over panels: [tablist, panels]; each tab renders its own panel when chosen, so a slow answer
+ * for a tab left meanwhile fills its own hidden panel, never the one now shown. The first is chosen.
+ * tabs: [[id, label, render(panel)]].
+ */
+export function tabbed(tabs) {
+  const panels = tabs.map(([id]) => h("section", { role: "tabpanel", hidden: true, dataset: { onglet: id } }));
+  const buttons = tabs.map(([id, label, render], i) => h("button", {
+    type: "button", role: "tab", dataset: { onglet: id },
+    onclick: () => {
+      buttons.forEach((b, j) => { b.setAttribute("aria-selected", String(i === j)); panels[j].hidden = i !== j; });
+      render(panels[i]);
+    },
+  }, label));
+  queueMicrotask(() => buttons[0]?.click());
+  return [h("div", { class: "onglets", role: "tablist" }, buttons), panels];
+}
