@@ -28,7 +28,8 @@ CAUSES = {
                       " < now() - $1::interval",
                       "'last recording ended at ' || (SELECT max(end_time) FROM segments g "
                       "WHERE g.camera_id = c.id)::text"),
-    "authorisation_expiring": ("(SELECT a.valid_until < current_date + $1::int "
+    "authorisation_expiring": ("(SELECT a.valid_until >= current_date AND "
+                               "a.valid_until < current_date + $1::int "
                                "FROM authorisations a WHERE a.id = c.authorisation_id)",
                                "(SELECT 'authorisation ' || a.reference || ' expires on ' || "
                                "a.valid_until::text FROM authorisations a "

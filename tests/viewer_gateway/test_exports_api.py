@@ -23,7 +23,7 @@ from vigie.storage.objects import Buckets, ObjectStore
 from services.retention.handlers import announce_export
 from tests.conftest import events_seen
 from tests.harness import eventually
-from tests.viewer_gateway.conftest import GatewayUnderTest
+from tests.viewer_gateway.conftest import REGISTER_SIGNER, GatewayUnderTest
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = pytest.mark.integration
@@ -150,7 +150,10 @@ async def test_signing_keys_are_published_and_their_creation_and_rotation_journa
         response = await anonymous.get("/api/keys")
     assert response.status_code == 200
     keys = {k["fingerprint"]: k for k in response.json()}
-    assert set(keys) == {first.fingerprint(), second.fingerprint(), recording.fingerprint()}
+    # The register key (announced by retention; the fixture's) is published too (issue 25).
+    assert set(keys) == {first.fingerprint(), second.fingerprint(), recording.fingerprint(),
+                         REGISTER_SIGNER.fingerprint()}
+    assert keys[REGISTER_SIGNER.fingerprint()]["purpose"] == "register"
     assert keys[first.fingerprint()]["retired_at"] is not None
     assert keys[second.fingerprint()]["retired_at"] is None
     assert keys[recording.fingerprint()]["purpose"] == "recording"

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from vigie.media.masks import MAX_POINTS, MAX_POLYGONS, Polygon
+from vigie.signing_keys import Purpose
 
 from services.viewer_gateway.policy import Action
 
@@ -458,8 +459,9 @@ class ExportView(BaseModel):
 
 class SigningKeyView(BaseModel):
     fingerprint: str = Field(description="SHA256:<base64> of the public key's DER form")
-    purpose: Literal["export", "recording"] = Field(
-        description="export: signs packages' manifests; recording: the recorder's chain")
+    purpose: Purpose = Field(
+        description="export: signs packages' manifests; recording: the recorder's chain; "
+        "register: the register's checkpoints (pin it: vigie audit verify --public-key)")
     public_pem: str
     first_seen: datetime = Field(description="When the service holding it first announced it")
     retired_at: datetime | None = Field(description="When another key of the purpose took over")
