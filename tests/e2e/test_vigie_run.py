@@ -4,6 +4,7 @@ a clean stop with nothing left behind, the same data on a second start, and clea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -158,11 +160,27 @@ def test_unwritable_data_folder_is_one_clear_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "cannot write to data folder" in lines[0]
 
 
-def test_busy_port_is_one_clear_line_and_nothing_runs(tmp_path: Path) -> None:
-    base = free_port_base()
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", base + 3))
+@contextlib.contextmanager
+def _busy_postgres_port() -> Iterator[tuple[socket.socket, int]]:
+    """A base whose PostgreSQL port something else holds: ours. Another process may take the
+    port between the base's check and our bind (seen in CI): then another base."""
+    for _ in range(20):
+        base = free_port_base()
+        busy = socket.socket()
+        try:
+            busy.bind(("127.0.0.1", base + 3))
+        except OSError:
+            busy.close()
+            continue
         busy.listen()
+        with busy:
+            yield busy, base
+        return
+    raise RuntimeError("no port to hold")
+
+
+def test_busy_port_is_one_clear_line_and_nothing_runs(tmp_path: Path) -> None:
+    with _busy_postgres_port() as (busy, base):
         t0 = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "run", "--data",
                                  str(tmp_path / "var"), "--port-base", str(base),
