@@ -329,9 +329,16 @@ async def verify(conn: asyncpg.Connection, keys: Mapping[str, Ed25519PublicKey],
                                 len(rows), age)
     latest = max((cp.last_id for cp in all_signed), default=anchor_id)
     unsigned = await conn.fetchval("SELECT count(*) FROM audit_log WHERE id > $1", latest)
-    if max_age_s is not None and (age is None or age > max_age_s):
+    if max_age_s is not None and age is None:
+        # A register younger than the bound has not had its first checkpoint yet: it is not cut.
+        oldest = await conn.fetchval("SELECT extract(epoch FROM now() - min(at))::float8 "
+                                     "FROM audit_log WHERE id > $1", anchor_id)
+        if oldest is None or oldest > max_age_s:
+            return Verification(False, count, None, "no signed checkpoint" + (
+                "" if oldest is None else f": the oldest entry is {oldest:.0f} s old "
+                f"(bound {max_age_s:.0f} s)"), len(rows), age, unsigned, legacy)
+    elif max_age_s is not None and age is not None and age > max_age_s:
         return Verification(False, count, None,
-                            "no signed checkpoint" if age is None else
                             f"the latest checkpoint is {age:.0f} s old (bound {max_age_s:.0f} s): "
                             "the signer is down, or the latest checkpoints were cut",
                             len(rows), age, unsigned, legacy)
