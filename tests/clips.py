@@ -95,3 +95,20 @@ def frame_numbers(path: Path) -> list[int]:
             numbers.append(sum(1 << bit for bit in range(BITS)
                                if row[bit * cell + cell // 2] < 100))
     return numbers
+
+
+def first_seconds(source: Path, target: Path, seconds: float) -> Path:
+    """The video of `source` up to the first keyframe after `seconds`, copied (no re-encoding):
+    a real clip's codec, size and timestamps, in bounded test time."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        video = inp.streams.video[0]
+        copy = out.add_stream_from_template(video)
+        for packet in inp.demux(video):
+            if packet.dts is None:
+                continue  # the demuxer's flush packet
+            if (packet.is_keyframe and packet.pts is not None and video.time_base is not None
+                    and packet.pts * video.time_base > seconds):
+                break
+            packet.stream = copy
+            out.mux(packet)
+    return target

@@ -86,7 +86,8 @@ def test_dsn_password_of_a_failing_service_is_not_logged(
            "VIGIE_POSTGRES_DSN": f"postgresql://vigie:{SECRET}@127.0.0.1:1/vigie",
            "VIGIE_S3_ENDPOINT": "127.0.0.1:1", "VIGIE_S3_ACCESS_KEY": "vigie-key",
            "VIGIE_S3_SECRET_KEY": SECRET, "VIGIE_CONNECT_TIMEOUT_S": "2",
-           "VIGIE_RECORDER_HTTP_PORT": "0", "VIGIE_LOG_LEVEL": "debug"}
+           "VIGIE_RECORDER_HTTP_PORT": "0", "VIGIE_LOG_LEVEL": "debug",
+           "VIGIE_LOCAL_MODE": "true"}  # plain NATS (production would refuse it first)
     result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "service", "recorder"],
                             env=env, capture_output=True, text=True, timeout=60)
     output = result.stdout + result.stderr
@@ -112,9 +113,11 @@ def test_redaction_hides_any_password_a_person_can_type(password: str, user: str
     text = frame.format(url)
     cleaned = redact(text)
     assert password not in cleaned
-    # Nor any long piece of it (a cut in the middle would leak the rest).
+    # Nor any long piece of it (a cut in the middle would leak the rest) — unless that piece is
+    # in the text anyway (hypothesis found the password "stream00" in …/stream: not a leak).
     assert not any(password[i:i + 6] in cleaned for i in range(len(password) - 5)
-                   if password[i:i + 6].strip() and password[i:i + 6] not in text.replace(url, ""))
+                   if password[i:i + 6].strip()
+                   and password[i:i + 6] not in text.replace(password, ""))
     event = CameraWentOffline(commune="palaiseau", camera="gare", reason="unauthorized",
                               detail=text)
     decoded = json.loads(encode_event(event))  # still one valid JSON document
