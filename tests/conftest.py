@@ -5,7 +5,7 @@ unique names (a subject root and stream prefix, a Postgres schema, a bucket pref
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.db.migrate import migrate
+from vigie.db.roles import ensure_service_role
 from vigie.local import servers
 from vigie.settings import CommonSettings
 from vigie.storage.objects import Buckets, ObjectStore
@@ -169,6 +170,34 @@ async def db(pg_server: servers.PostgresServer, pg_schema: str) -> AsyncIterator
         await conn.close()
 
 
+ROLE_PASSWORD = "test-role-password-0123"
+
+
+@pytest_asyncio.fixture
+async def service_db(
+    db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str,
+) -> AsyncIterator[Callable[[str], Awaitable[asyncpg.Pool]]]:
+    """A pool on this test's schema as a service's own database role, with exactly the grants
+    production gives it (vigie.db.roles): the suite runs the services as they run deployed."""
+    pools: list[asyncpg.Pool] = []
+
+    async def _pool(service: str) -> asyncpg.Pool:
+        async with db.acquire() as conn:
+            role = await ensure_service_role(conn, schema=pg_schema, service=service,
+                                             password=ROLE_PASSWORD)
+        dsn = pg_server.dsn.replace(f"{pg_server.user}:{pg_server.password}",
+                                    f"{role}:{ROLE_PASSWORD}")
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4,
+                                         server_settings={"search_path": pg_schema})
+        assert pool is not None
+        pools.append(pool)
+        return pool
+
+    yield _pool
+    for pool in pools:
+        await pool.close()
+
+
 @pytest_asyncio.fixture
 async def store(
     s3_server: servers.S3Server, bucket_prefix: str
@@ -181,6 +210,19 @@ async def store(
         keys = [o.key for o in await store.list_objects(bucket)]
         if keys:
             await store.delete_many(bucket, keys)
+
+
+@pytest.fixture
+def service_store(
+    s3_server: servers.SeaweedServer, store: tuple[ObjectStore, Buckets],
+) -> Callable[[str], ObjectStore]:
+    """The object store as a service's own identity, under the policy production gives it
+    (vigie.storage.identities), on this test's buckets."""
+
+    def _store(service: str) -> ObjectStore:
+        return ObjectStore(s3_server.endpoint, *s3_server.as_service(service))
+
+    return _store
 
 
 # --- every event published in the suite validates against docs/asyncapi.yaml ---------------------

@@ -70,6 +70,24 @@ def secret_env(name: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": key}}}
 
 
+CERTS = "vigie-certs"  # kubectl create secret generic vigie-certs --from-file=deploy/certs/
+CLIENT_CERTS = "/run/certs"
+
+
+def client_certs(holder: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """The volume, mount and settings of `holder`'s own client certificate and the CA: only its
+    files are projected from the certificates' Secret (issue 25, R37), mode 0440: the pod's
+    fsGroup reads them."""
+    volume = {"name": "certs", "secret": {"secretName": CERTS, "defaultMode": 0o440, "items": [
+        {"key": "ca.pem", "path": "ca.pem"}, {"key": f"{holder}.pem", "path": "client.pem"},
+        {"key": f"{holder}.key", "path": "client.key"}]}}
+    mount = {"name": "certs", "mountPath": CLIENT_CERTS, "readOnly": True}
+    env = [{"name": "VIGIE_NATS_TLS_CA", "value": f"{CLIENT_CERTS}/ca.pem"},
+           {"name": "VIGIE_NATS_TLS_CERT", "value": f"{CLIENT_CERTS}/client.pem"},
+           {"name": "VIGIE_NATS_TLS_KEY", "value": f"{CLIENT_CERTS}/client.key"}]
+    return volume, mount, env
+
+
 def nats_password_key(user: str) -> str:
     return f"VIGIE_NATS_PASSWORD_{user.upper().replace('-', '_')}"
 
@@ -95,22 +113,36 @@ def pod_security(uid: int) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def vigie_env(nats_user: str) -> list[dict[str, Any]]:
-    """What every Vigie container needs: the shared ConfigMap, its NATS user and the secrets."""
+def s3_key_env(service: str) -> tuple[str, str]:
+    """The secret's keys of a service's object-store identity (as vigie.storage.identities)."""
+    up = service.upper().replace("-", "_")
+    return f"VIGIE_S3_ACCESS_KEY_{up}", f"VIGIE_S3_SECRET_KEY_{up}"
+
+
+def pg_password_key(service: str) -> str:
+    return "VIGIE_POSTGRES_PASSWORD_" + service.upper().replace("-", "_")
+
+
+def vigie_env(nats_user: str, service: str | None) -> list[dict[str, Any]]:
+    """What every Vigie container needs: the shared ConfigMap, its NATS user, its own database
+    role (`service`'s; None: the owner's, for `vigie init`) and the secrets."""
+    role = "vigie_" + service.replace("-", "_") if service else "vigie"
+    key = pg_password_key(service) if service else "POSTGRES_PASSWORD"
     return [
         {"name": "VIGIE_NATS_USER", "value": nats_user},
         secret_env("VIGIE_NATS_PASSWORD", nats_password_key(nats_user)),
-        secret_env("VIGIE_S3_ACCESS_KEY", "S3_ACCESS_KEY"),
-        secret_env("VIGIE_S3_SECRET_KEY", "S3_SECRET_KEY"),
-        secret_env("POSTGRES_APP_PASSWORD", "POSTGRES_APP_PASSWORD"),
+        *(secret_env(var, key) for var, key in zip(
+            ("VIGIE_S3_ACCESS_KEY", "VIGIE_S3_SECRET_KEY"),
+            s3_key_env(service) if service else ("S3_ACCESS_KEY", "S3_SECRET_KEY"), strict=True)),
+        secret_env("VIGIE_POSTGRES_PASSWORD", key),
         {"name": "VIGIE_POSTGRES_DSN",
-         "value": "postgresql://vigie_app:$(POSTGRES_APP_PASSWORD)@postgres:5432/vigie"},
+         "value": f"postgresql://{role}:$(VIGIE_POSTGRES_PASSWORD)@postgres:5432/vigie"},
     ]
 
 
 def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
     prefix = "VIGIE_" + name.upper().replace("-", "_") + "_"
-    env = vigie_env(spec["nats_user"]) + [
+    env = vigie_env(spec["nats_user"], name) + [
         {"name": prefix + "HTTP_HOST", "value": "0.0.0.0"},
         {"name": prefix + "HTTP_PORT", "value": "8080"},
         *({"name": k, "value": v} for k, v in spec.get("env", {}).items()),
@@ -133,6 +165,10 @@ def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
         ports.append({"name": "metrics", "containerPort": 9090})
         volumes.append({"name": "tls", "secret": {"secretName": "vigie-gateway-tls"}})
         mounts.append({"name": "tls", "mountPath": "/run/secrets/tls", "readOnly": True})
+    certs_volume, certs_mount, certs_env = client_certs(name)
+    volumes.append(certs_volume)
+    mounts.append(certs_mount)
+    env += certs_env
     container = {
         "name": name, "image": IMAGE, "args": ["service", name],
         "envFrom": [{"configMapRef": {"name": "vigie-config"}}], "env": env, "ports": ports,
@@ -211,6 +247,7 @@ def nats() -> list[dict[str, Any]]:
         "resources": resources(({"cpu": "500m", "memory": "1Gi"}, {"cpu": "2", "memory": "3Gi"})),
         "securityContext": RESTRICTED,
         "volumeMounts": [{"name": "config", "mountPath": "/etc/nats", "readOnly": True},
+                         {"name": "certs", "mountPath": "/etc/nats-certs", "readOnly": True},
                          {"name": "data", "mountPath": "/data"}],
     }
     return [
@@ -228,7 +265,11 @@ def nats() -> list[dict[str, Any]]:
                  "automountServiceAccountToken": False,
                  "terminationGracePeriodSeconds": 60,  # lame-duck mode, then stop
                  "containers": [container],
-                 "volumes": [{"name": "config", "configMap": {"name": "nats-config"}}],
+                 "volumes": [{"name": "config", "configMap": {"name": "nats-config"}},
+                             {"name": "certs", "secret": {
+                                 "secretName": CERTS, "defaultMode": 0o440, "items": [  # fsGroup reads
+                                     {"key": k, "path": k}
+                                     for k in ("nats.pem", "nats.key", "ca.pem")]}}],
                  "topologySpreadConstraints": [{
                      "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
                      "whenUnsatisfiable": "DoNotSchedule",
@@ -283,10 +324,8 @@ def seaweedfs() -> list[dict[str, Any]]:
     server = {
         "name": "seaweedfs", "image": SEAWEEDFS_IMAGE,
         "args": ["server", "-dir=/data", "-ip=seaweedfs-0.seaweedfs", "-ip.bind=0.0.0.0", "-s3",
-                 "-s3.port=8333", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                 "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024"],
-        "env": [secret_env("AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY"),
-                secret_env("AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY")],
+                 "-s3.port=8333", "-s3.config=/config/s3.json", "-s3.port.iceberg=0",
+                 "-s3.port.lance=0", "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024"],
         "ports": [{"name": "s3", "containerPort": 8333}, {"name": "s3-grpc", "containerPort": 18333},
                   {"name": "master", "containerPort": 9333},
                   {"name": "master-grpc", "containerPort": 19333}],
@@ -295,7 +334,20 @@ def seaweedfs() -> list[dict[str, Any]]:
         "resources": resources(({"cpu": "500m", "memory": "512Mi"}, {"cpu": "2", "memory": "2Gi"})),
         "securityContext": RESTRICTED,
         "volumeMounts": [{"name": "data", "mountPath": "/data"},
-                         {"name": "tmp", "mountPath": "/tmp"}],
+                         {"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "s3-config", "mountPath": "/config", "readOnly": True}],
+    }
+    # The identity file (the administrator and one identity per service bound to its IAM policy,
+    # docs/security.md), written from the secrets before the server starts.
+    identities = {
+        "name": "s3-config", "image": IMAGE,
+        "args": ["s3-config", "--output", "/config/s3.json"],
+        "env": [secret_env("VIGIE_S3_ACCESS_KEY", "S3_ACCESS_KEY"),
+                secret_env("VIGIE_S3_SECRET_KEY", "S3_SECRET_KEY"),
+                *(secret_env(var, var) for s in SERVICES for var in s3_key_env(s))],
+        "resources": resources(({"cpu": "50m", "memory": "64Mi"}, {"cpu": "500m", "memory": "256Mi"})),
+        "securityContext": RESTRICTED,
+        "volumeMounts": [{"name": "s3-config", "mountPath": "/config"}],
     }
     worker = {
         "name": "s3-lifecycle", "image": SEAWEEDFS_IMAGE,
@@ -321,8 +373,10 @@ def seaweedfs() -> list[dict[str, Any]]:
                  "securityContext": pod_security(1000),  # the image's seaweed user
                  "automountServiceAccountToken": False,
                  "terminationGracePeriodSeconds": 30,  # its filer waits up to 15 s for streams
+                 "initContainers": [identities],
                  "containers": [server],
-                 "volumes": [{"name": "tmp", "emptyDir": {}}],
+                 "volumes": [{"name": "tmp", "emptyDir": {}},
+                             {"name": "s3-config", "emptyDir": {"medium": "Memory"}}],
              }},
              "volumeClaimTemplates": [volume_claim("data", "2Ti")],
          }},
@@ -340,16 +394,13 @@ def seaweedfs() -> list[dict[str, Any]]:
 
 
 def init_job() -> dict[str, Any]:
-    """`vigie init`: migrations, streams (3 replicas), buckets, lifecycle rules, the app role.
+    """`vigie init`: migrations, streams (3 replicas), buckets, lifecycle rules, the services'
+    database roles.
     Idempotent: run it at install and at every upgrade (docs/deploy.md)."""
-    env = vigie_env("admin")
-    env = [e for e in env if e["name"] != "VIGIE_POSTGRES_DSN"] + [
-        secret_env("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
-        {"name": "VIGIE_POSTGRES_DSN",
-         "value": "postgresql://vigie:$(POSTGRES_PASSWORD)@postgres:5432/vigie"},
-        {"name": "VIGIE_POSTGRES_APP_ROLE", "value": "vigie_app"},
-        secret_env("VIGIE_POSTGRES_APP_PASSWORD", "POSTGRES_APP_PASSWORD"),
-    ]
+    # The owner's role; it creates each service's role with the password the service holds.
+    certs_volume, certs_mount, certs_env = client_certs("init")
+    env = vigie_env("admin", None) + [secret_env(pg_password_key(s), pg_password_key(s))
+                                       for s in SERVICES] + certs_env
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "vigie-init", "namespace": NAMESPACE, "labels": labels("vigie-init")},
@@ -366,9 +417,9 @@ def init_job() -> dict[str, Any]:
                     "resources": resources(({"cpu": "100m", "memory": "128Mi"},
                                             {"cpu": "1", "memory": "512Mi"})),
                     "securityContext": RESTRICTED,
-                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, certs_mount],
                 }],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "volumes": [{"name": "tmp", "emptyDir": {}}, certs_volume],
             }},
         },
     }
@@ -382,7 +433,7 @@ def config() -> list[dict[str, Any]]:
         {"apiVersion": "v1", "kind": "ConfigMap",
          "metadata": {"name": "vigie-config", "namespace": NAMESPACE, "labels": PART_OF},
          "data": {
-             "VIGIE_NATS_URL": ",".join(f"nats://nats-{i}.nats-cluster.{NAMESPACE}.svc:4222"
+             "VIGIE_NATS_URL": ",".join(f"tls://nats-{i}.nats-cluster.{NAMESPACE}.svc:4222"
                                         for i in range(NATS_NODES)),
              "VIGIE_S3_ENDPOINT": "seaweedfs:8333",
              "VIGIE_BUS_REPLICAS": str(NATS_NODES),
@@ -475,7 +526,8 @@ def documents() -> dict[str, list[dict[str, Any]]]:
 
 
 def secrets_example() -> dict[str, Any]:
-    keys = ["POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY",
+    keys = ["POSTGRES_PASSWORD", *(pg_password_key(s) for s in SERVICES), "S3_ACCESS_KEY",
+            "S3_SECRET_KEY", *(k for s in SERVICES for k in s3_key_env(s)),
             *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_SIGNING_KEY",
             "VIGIE_EXPORT_KEY", "VIGIE_RECORDING_KEY"]
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -512,6 +564,7 @@ def main() -> int:
     for name, text in outputs().items():
         (HERE / name).write_text(text)
     print(f"wrote {len(outputs())} files in {HERE}; nats.conf: vigie nats-config "
+          "--tls-dir /etc/nats-certs "
           + " ".join(f"--route {r}" for r in nats_routes()))
     return 0
 

@@ -7,7 +7,7 @@ Every step is idempotent, so running it again is harmless.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 import nats.js.errors
@@ -17,7 +17,7 @@ from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.db.migrate import migrate
 from vigie.db.pool import create_pool
-from vigie.db.roles import ensure_app_role
+from vigie.db.roles import ensure_service_roles
 from vigie.log import get_logger
 from vigie.settings import CommonSettings
 from vigie.storage.objects import Buckets, ObjectStore
@@ -39,10 +39,10 @@ async def provision(
     limits: StreamLimits,
     *,
     seed: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
-    app_role: tuple[str, str | None] | None = None,
+    role_passwords: Mapping[str, str | None] | None = None,
 ) -> dict[str, object]:
-    """Migrate (then ``seed``, for the embedded default), the application's database role, streams,
-    buckets, lifecycle rules."""
+    """Migrate (then ``seed``, for the embedded default), each service's database role (those in
+    ``role_passwords``), streams, buckets, lifecycle rules."""
     dsn = common.postgres_dsn.get_secret_value()
     conn = await asyncpg.connect(dsn, timeout=common.connect_timeout_s)
     try:
@@ -50,9 +50,9 @@ async def provision(
         if seed is not None:
             await conn.execute(f'SET search_path TO "{common.postgres_schema}"')
             await seed(conn)
-        if app_role is not None:
-            await ensure_app_role(conn, schema=common.postgres_schema, role=app_role[0],
-                                  password=app_role[1])
+        if role_passwords:
+            await ensure_service_roles(conn, schema=common.postgres_schema,
+                                       passwords=role_passwords)
     finally:
         await conn.close()
 

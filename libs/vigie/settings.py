@@ -7,6 +7,7 @@ Nothing here reads the environment at import time: ``load_settings`` is called f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -37,6 +38,13 @@ class CommonSettings(BaseSettings):
     nats_url: str = Field(description="NATS server URL, e.g. nats://nats:4222")
     nats_user: str | None = Field(default=None, description="NATS user of this service")
     nats_password: SecretStr | None = Field(default=None, description="NATS password")
+    nats_tls_ca: Path | None = Field(
+        default=None, description="The deployment CA (PEM) that signed the NATS server's "
+        "certificate (`vigie certs`); with it the connection is TLS, verified")
+    nats_tls_cert: Path | None = Field(
+        default=None, description="This service's client certificate (PEM), which the NATS "
+        "server requires when it verifies clients (production)")
+    nats_tls_key: Path | None = Field(default=None, description="Its private key (PEM)")
     bus_root: str = Field(
         default="vigie",
         pattern=r"^[a-z][a-z0-9_]*$",
@@ -94,6 +102,22 @@ class CommonSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """Compose passes an unset optional key as an empty string: that is no key."""
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> CommonSettings:
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError("a NATS client certificate needs both VIGIE_NATS_TLS_CERT and "
+                             "VIGIE_NATS_TLS_KEY")
+        if self.nats_tls_cert is not None and self.nats_tls_ca is None:
+            raise ValueError("VIGIE_NATS_TLS_CERT needs VIGIE_NATS_TLS_CA (the CA to verify the "
+                             "server with)")
+        if not self.local_mode and self.nats_tls_cert is None:
+            # R37, R38: in production nothing crosses the network in clear, and the server
+            # verifies who connects (docs/security.md).
+            raise ValueError("production refuses a plain connection to NATS: set "
+                             "VIGIE_NATS_TLS_CA, VIGIE_NATS_TLS_CERT and VIGIE_NATS_TLS_KEY "
+                             "(`vigie certs` makes them), or VIGIE_LOCAL_MODE=true on one machine")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> CommonSettings:

@@ -103,7 +103,8 @@ def test_dockerfile_copy_sources_exist_and_commands_import(rendered: dict) -> No
 def test_committed_nats_config_is_the_generated_one() -> None:
     generated = subprocess.run(
         [sys.executable, "-m", "vigie.cli.main", "nats-config", "--external",
-         "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream"],
+         "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream",
+         "--tls-dir", "/etc/nats/certs"],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert (REPO / "deploy" / "nats" / "nats.conf").read_text() == generated
 
@@ -136,7 +137,38 @@ def test_the_nats_cluster_option_validates_with_three_nodes_and_replicated_strea
     generated = subprocess.run(
         [sys.executable, "-m", "vigie.cli.main", "nats-config", "--external",
          "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream",
+         "--tls-dir", "/etc/nats/certs",
          "--server-name", "$NATS_SERVER_NAME", "--route", "nats-route://nats:6222",
          "--route", "nats-route://nats-2:6222", "--route", "nats-route://nats-3:6222"],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert (REPO / "deploy" / "compose" / "nats-cluster.conf").read_text() == generated
+
+
+def test_each_service_has_its_own_database_role_identity_and_certificate_R38() -> None:
+    """Issue 25: no service holds the tables' owner, the object store's administrator or
+    another's certificate."""
+    env = _env_with_secrets()
+    for name in SERVICES:  # a distinct value per secret, to see which one each service gets
+        up = name.upper().replace("-", "_")
+        env[f"VIGIE_POSTGRES_PASSWORD_{up}"] = f"pg-{name}"
+        env[f"VIGIE_S3_ACCESS_KEY_{up}"] = f"s3-{name}"
+    env["S3_ACCESS_KEY"], env["POSTGRES_PASSWORD"] = "s3-admin", "pg-owner"
+    result = _compose("config", env=env)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in SERVICES:
+        svc_env = services[name]["environment"]
+        role = "vigie_" + name.replace("-", "_")
+        assert svc_env["VIGIE_POSTGRES_DSN"].startswith(f"postgresql://{role}:pg-{name}@"), name
+        assert svc_env["VIGIE_S3_ACCESS_KEY"] == f"s3-{name}", name
+        # TLS to NATS with its own client certificate, and nobody else's (R37).
+        assert svc_env["VIGIE_NATS_URL"].startswith("tls://"), name
+        mounted = str(services[name]["volumes"])
+        assert f"certs/{name}.key" in mounted and "certs/init.key" not in mounted, name
+    init = services["init"]["environment"]
+    assert init["VIGIE_POSTGRES_DSN"].startswith("postgresql://vigie:pg-owner@")
+    assert init["VIGIE_S3_ACCESS_KEY"] == "s3-admin"
+    assert "-s3.config=/config/s3.json" in services["seaweedfs"]["command"]
+    assert services["s3-config"]["command"][:1] == ["s3-config"]
+    assert services["seaweedfs"]["depends_on"]["s3-config"]["condition"] == \
+        "service_completed_successfully"

@@ -150,6 +150,29 @@ def test_only_the_gateway_is_reachable_from_outside_and_nats_config_is_generated
     generated = subprocess.run(
         [sys.executable, "-m", "vigie.cli.main", "nats-config", "--external",
          "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream",
+         "--tls-dir", "/etc/nats-certs",
          "--server-name", "$POD_NAME", *(a for r in routes for a in ("--route", r))],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert (K8S / "nats.conf").read_text() == generated
+
+
+def test_each_service_has_its_own_role_identity_and_certificate_R38() -> None:
+    """Issue 25: each pod gets its own database role, object-store identity and client
+    certificate (projected alone from the certificates' Secret), and speaks TLS to NATS."""
+    deployments = {d["metadata"]["name"]: d for d in _manifests() if d["kind"] == "Deployment"}
+    config = next(d for d in _manifests() if d["kind"] == "ConfigMap"
+                  and d["metadata"]["name"] == "vigie-config")
+    assert all(u.startswith("tls://") for u in config["data"]["VIGIE_NATS_URL"].split(","))
+    for name in ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        up = name.upper().replace("-", "_")
+        assert env["VIGIE_POSTGRES_DSN"]["value"].startswith(f"postgresql://vigie_{name.replace('-', '_')}:")
+        assert env["VIGIE_POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == \
+            f"VIGIE_POSTGRES_PASSWORD_{up}"
+        assert env["VIGIE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["key"] == \
+            f"VIGIE_S3_ACCESS_KEY_{up}"
+        (certs,) = [v for v in pod["volumes"] if v["name"] == "certs"]
+        assert {i["key"] for i in certs["secret"]["items"]} == {"ca.pem", f"{name}.pem",
+                                                                 f"{name}.key"}
+        assert env["VIGIE_NATS_TLS_KEY"]["value"].endswith("client.key")

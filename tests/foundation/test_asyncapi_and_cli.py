@@ -41,11 +41,14 @@ def test_every_subcommand_has_help(args: list[str]) -> None:
 
 
 def test_production_nats_config_is_valid(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    certs = tmp_path / "certs"  # TLS with client certificates, as deployed (issue 25)
+    subprocess.run([sys.executable, "-m", "vigie.cli.main", "certs", "init", "--out", str(certs)],
+                   capture_output=True, timeout=60, check=True)
     conf = subprocess.run([sys.executable, "-m", "vigie.cli.main", "nats-config",
                            "--external", "prefecture=palaiseau,ballainvilliers",
-                           "--store-dir", str(tmp_path)],
+                           "--store-dir", str(tmp_path), "--tls-dir", str(certs)],
                           capture_output=True, text=True, timeout=60, check=True).stdout
-    assert "$VIGIE_NATS_PASSWORD_RECORDER" in conf
+    assert "$VIGIE_NATS_PASSWORD_RECORDER" in conf and "verify: true" in conf
     path = tmp_path / "nats.conf"
     path.write_text(conf)
     env = {f"VIGIE_NATS_PASSWORD_{u}": "x" for u in

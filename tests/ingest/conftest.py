@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,19 +81,21 @@ class IngestHarness:
 
 @pytest_asyncio.fixture
 async def ingest_harness(
-    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool
+    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
 ) -> AsyncIterator[Callable[..., IngestHarness]]:
     """Start an Ingest (settings overridable) on this test's streams and schema."""
     logs = io.StringIO()
     configure_logging(level="info", fmt="json", stream=logs, service="ingest")
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+    as_ingest = await service_db("ingest")  # its own role, as deployed
 
     def _start(**overrides: float) -> IngestHarness:
         settings = IngestSettings(**{"poll_interval_s": 0.5, "offline_after_s": 3.0,
                                      "open_timeout_s": 3.0, "read_timeout_s": 3.0,
                                      "backoff_initial_s": 0.3, "backoff_max_s": 2.0,
                                      "health_write_interval_s": 0.5, **overrides})
-        ingest = Ingest(js=jetstream(admin_nc), names=streams, pool=db, settings=settings)
+        ingest = Ingest(js=jetstream(admin_nc), names=streams, pool=as_ingest, settings=settings)
         stop = asyncio.Event()
         running.append((stop, asyncio.create_task(ingest.run(stop))))
         return IngestHarness(ingest, db, streams, logs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,17 +121,19 @@ class MaskingHarness:
 
 @pytest_asyncio.fixture
 async def masking_harness(
-    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool
+    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
 ) -> AsyncIterator[MaskingHarness]:
     js = jetstream(admin_nc)
-    ingest = Ingest(js=js, names=streams, pool=db, settings=IngestSettings(
+    as_masking = await service_db("masking")  # each service as its own role, as deployed
+    ingest = Ingest(js=js, names=streams, pool=await service_db("ingest"), settings=IngestSettings(
         poll_interval_s=0.5, offline_after_s=3, backoff_initial_s=0.3, backoff_max_s=2))
     ingest_stop = asyncio.Event()
     ingest_task = asyncio.create_task(ingest.run(ingest_stop))
     state: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
 
     def start() -> asyncio.Task[None]:
-        worker = MaskingWorker(nc=admin_nc, js=js, names=streams, pool=db,
+        worker = MaskingWorker(nc=admin_nc, js=js, names=streams, pool=as_masking,
                                settings=MaskingSettings(poll_interval_s=0.3, workers=1,
                                                         norms_after_frames=50))
         stop = asyncio.Event()

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,14 +125,18 @@ def _expected_ms(frames: list[Frame]) -> list[int]:
 
 @pytest_asyncio.fixture
 async def run_recorder(
-    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    admin_nc: NATS, streams: BusNames, store: tuple[ObjectStore, Buckets],
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
 ) -> AsyncIterator[Callable[..., Recorder]]:
     tasks: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
-    objects, buckets = store
+    _, buckets = store
+    # Its own database role and object-store identity, as deployed.
+    as_recorder, objects = await service_db("recorder"), service_store("recorder")
 
     def _start(object_store: ObjectStore | None = None, bucket: str | None = None,
                signing_key: SigningKey | None = None, **overrides: float) -> Recorder:
-        recorder = Recorder(js=jetstream(admin_nc), names=streams, pool=db,
+        recorder = Recorder(js=jetstream(admin_nc), names=streams, pool=as_recorder,
                             store=object_store or objects, bucket=bucket or buckets.recordings,
                             settings=RecorderSettings(**{**SETTINGS, **overrides}),
                             signing_key=signing_key)

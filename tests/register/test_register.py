@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from vigie.db.roles import ensure_app_role
+from vigie.db.roles import ensure_service_role
 from vigie.local import servers
 from vigie.register import Checkpoint, Entry, checkpoint, purge, record, row_hash, verify
 from vigie.settings import CommonSettings
@@ -98,13 +98,14 @@ async def test_a_cut_tail_is_caught_by_the_signed_checkpoint(db: asyncpg.Pool) -
     assert not forged.ok and "not trusted" in forged.problem
 
 
-async def test_the_application_role_may_only_read_and_append_R12(
+async def test_a_service_role_may_only_read_and_append_R12(
     db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str,
 ) -> None:
     await _write(db, 3)
     role, password = unique("app_"), "app-password-123"
     async with db.acquire() as conn:
-        await ensure_app_role(conn, schema=pg_schema, role=role, password=password)
+        await ensure_service_role(conn, schema=pg_schema, service="retention", role=role,
+                                  password=password)
     dsn = pg_server.dsn.replace(f"{pg_server.user}:{pg_server.password}", f"{role}:{password}")
     app = await asyncpg.connect(dsn, server_settings={"search_path": pg_schema})
     try:
@@ -115,7 +116,7 @@ async def test_the_application_role_may_only_read_and_append_R12(
                 await app.execute(sql)
         await record(app, Entry(actor="app", action="live.stop"))  # appending works
         assert await app.fetchval("SELECT count(*) FROM audit_log") == 4
-        await app.execute("DELETE FROM segments")  # what retention needs elsewhere
+        await app.execute("DELETE FROM segments")  # what retention (this role's grants) does
     finally:
         await app.close()
         async with db.acquire() as conn:

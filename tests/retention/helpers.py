@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -48,10 +49,13 @@ def ago(days: float = 0, **more: float) -> datetime:
     return datetime.now(UTC) - timedelta(days=days, **more)
 
 
-def runtime(names: BusNames, nc: NATS, db: asyncpg.Pool, objects: ObjectStore,
-            buckets: Buckets) -> Runtime:
+async def runtime(names: BusNames, nc: NATS, service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+                  objects: ObjectStore, buckets: Buckets) -> Runtime:
+    """The retention service's runtime, on its own database role and object-store identity (as
+    deployed)."""
     return Runtime(service="retention", common=None, names=names,  # type: ignore[arg-type]
-                   stop=asyncio.Event(), js=jetstream(nc), pool=db, store=objects, buckets=buckets)
+                   stop=asyncio.Event(), js=jetstream(nc), pool=await service_db("retention"),
+                   store=objects, buckets=buckets)
 
 
 async def keys(objects: ObjectStore, bucket: str) -> set[str]:

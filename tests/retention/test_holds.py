@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -44,6 +44,8 @@ def _request(**overrides: Any) -> HoldRequest:
 
 
 async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R18_R7(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
@@ -74,7 +76,7 @@ async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R1
 
     # The camera's retention drops to 2 days: the originals expire, the copies stay.
     await db.execute("UPDATE cameras SET retention_days = 2 WHERE id = $1", cid)
-    rt = runtime(streams, admin_nc, db, objects, buckets)
+    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
     assert not set(held) & await keys(objects, buckets.recordings), "originals expire as usual"
     evidence = await keys(objects, buckets.evidence)
@@ -101,6 +103,8 @@ async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R1
 
 
 async def test_a_hold_on_footage_already_erased_says_what_was_found_and_what_was_not(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
@@ -108,7 +112,8 @@ async def test_a_hold_on_footage_already_erased_says_what_was_found_and_what_was
     cid = await camera(db, "gare")
     await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(15, minutes=10))
     kept = await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(14, minutes=55))
-    await sweep(runtime(streams, admin_nc, db, objects, buckets), RetentionSettings())
+    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    await sweep(rt, RetentionSettings())
     report = await create_hold(
         db, objects, recordings=buckets.recordings, evidence=buckets.evidence,
         request=_request(kind="right_of_access", reference="DDA-2026-0042",
@@ -122,6 +127,8 @@ async def test_a_hold_on_footage_already_erased_says_what_was_found_and_what_was
 
 
 async def test_a_sweep_paused_after_selecting_deletes_nothing_a_new_hold_covers(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
@@ -135,7 +142,7 @@ async def test_a_sweep_paused_after_selecting_deletes_nothing_a_new_hold_covers(
         selected.set()
         await resume.wait()
 
-    rt = runtime(streams, admin_nc, db, objects, buckets)
+    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
     sweeping = asyncio.create_task(sweep(rt, RetentionSettings(), after_select=pause))
     await asyncio.wait_for(selected.wait(), timeout=10)
     # The hold registers while the sweep holds the selected rows, before it copies anything.

@@ -4,6 +4,7 @@ and as the auditor's CSV (both conventions)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
 import asyncpg
@@ -24,6 +25,8 @@ pytestmark = pytest.mark.integration
 
 
 async def test_the_register_of_recordings_lists_kept_destroyed_held_and_transmitted_R16(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
@@ -34,7 +37,8 @@ async def test_the_register_of_recordings_lists_kept_destroyed_held_and_transmit
         await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(2, minutes=10 - i))
     await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(2, minutes=2))
     await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(20))
-    await sweep(runtime(streams, admin_nc, db, objects, buckets), RetentionSettings())
+    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    await sweep(rt, RetentionSettings())
     await create_hold(db, objects, recordings=buckets.recordings, evidence=buckets.evidence,
                       request=HoldRequest.parse(dict(
                           kind="judicial_requisition", reference="PV 16", commune="palaiseau",

@@ -6,6 +6,7 @@ sign."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -31,11 +32,13 @@ def _published(names: BusNames) -> list[dict]:  # type: ignore[type-arg]
 
 
 async def test_checkpoints_are_signed_by_retention_published_and_stored_R12(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
     streams: BusNames, admin_nc: NATS, db: asyncpg.Pool,
     store: tuple[ObjectStore, Buckets],
 ) -> None:
     objects, buckets = store
-    rt = runtime(streams, admin_nc, db, objects, buckets)
+    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
     key = SigningKey.generate()
     anchor = Anchor(rt, key, RetentionSettings(checkpoint_heartbeat_s=3600))
     await anchor.start()

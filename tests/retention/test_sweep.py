@@ -4,6 +4,7 @@ sweep (REGULATION.md R4 retention per camera, R7 every deletion journaled; invar
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 async def test_each_camera_keeps_exactly_its_retention_orphans_go_and_all_is_journaled_R4_R7(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
@@ -40,7 +43,7 @@ async def test_each_camera_keeps_exactly_its_retention_orphans_go_and_all_is_jou
     for key in (orphan_old, orphan_recent):
         await objects.put(bucket, key, b"orphan")
 
-    rt = runtime(streams, admin_nc, db, objects, buckets)
+    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
     assert await sweep(rt, RetentionSettings(batch=1)) == len(expired) + 1
     remaining = {r["object_key"] for r in await db.fetch("SELECT object_key FROM segments")}
     assert remaining == kept
@@ -66,12 +69,14 @@ async def test_each_camera_keeps_exactly_its_retention_orphans_go_and_all_is_jou
 
 
 async def test_a_sweep_lists_only_hour_prefixes_not_visited_yet(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
     await commune(db, "palaiseau", 15)
     cid = await camera(db, "gare")
-    rt = runtime(streams, admin_nc, db, objects, buckets)
+    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
     first = await db.fetchval("SELECT orphans_swept_until FROM retention_cursors "
                               "WHERE camera_id = $1", cid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -120,12 +120,16 @@ async def seed_users(db: asyncpg.Pool) -> dict[str, str]:
 @pytest_asyncio.fixture
 async def gateway(
     settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    db: asyncpg.Pool, service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    store: tuple[ObjectStore, Buckets], service_store: Callable[[str], ObjectStore],
 ) -> AsyncIterator[GatewayUnderTest]:
-    objects, buckets = store
+    _, buckets = store
+    objects = service_store("viewer-gateway")  # its own identity, as deployed
     common = settings_for("gateway", register_key=REGISTER_KEY)
+    as_gateway = await service_db("viewer-gateway")  # its own role, as deployed
     rt = Runtime(service="viewer-gateway", common=common, names=streams, stop=asyncio.Event(),
-                 nc=admin_nc, js=jetstream(admin_nc), pool=db, store=objects, buckets=buckets)
+                 nc=admin_nc, js=jetstream(admin_nc), pool=as_gateway, store=objects,
+                 buckets=buckets)
     settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, login_window_s=60,
                                      alarm_check_s=1.0)
     app = create_app(rt, settings)
@@ -143,7 +147,7 @@ async def gateway(
         await checkpoint(db, REGISTER_SIGNER, heartbeat_s=5)
 
     work = asyncio.gather(
-        handlers.run(pool=db, handover=gw.handover, settings=settings, stop=rt.stop,
+        handlers.run(pool=as_gateway, handover=gw.handover, settings=settings, stop=rt.stop,
                      alarm_round=gw.alarms.round),
         run_periodically(rt.stop, 0.5, sign_head, what="checkpoint"))
     try:
@@ -182,14 +186,16 @@ VERBALISATION_KEY = SigningKey.generate()
 @pytest_asyncio.fixture
 async def verbalisation_service(
     settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]], store: tuple[ObjectStore, Buckets],
+    service_store: Callable[[str], ObjectStore],
 ) -> AsyncIterator[Verbalisation]:
-    """The verbalisation service in the test's loop, answering the gateway over the bus, sealing
-    with VERBALISATION_KEY."""
-    objects, buckets = store
+    """The verbalisation service in the test's loop (its own database role), answering the
+    gateway over the bus, sealing with VERBALISATION_KEY."""
+    _, buckets = store
     rt = Runtime(service="verbalisation", common=settings_for("verbalisation"), names=streams,
-                 stop=asyncio.Event(), nc=admin_nc, js=jetstream(admin_nc), pool=db,
-                 store=objects, buckets=buckets)
+                 stop=asyncio.Event(), nc=admin_nc, js=jetstream(admin_nc),
+                 pool=await service_db("verbalisation"),
+                 store=service_store("verbalisation"), buckets=buckets)
     service = Verbalisation(rt, VerbalisationSettings(erase_interval_s=3600), VERBALISATION_KEY)
     task = asyncio.create_task(service.run())
     yield service

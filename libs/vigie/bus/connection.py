@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import nats
 from nats.aio.client import Client as NATS
@@ -13,6 +14,16 @@ from vigie.log import get_logger, redact
 from vigie.settings import CommonSettings
 
 log = get_logger(__name__)
+
+
+def tls_context(common: CommonSettings) -> ssl.SSLContext | None:
+    """Verify the server against the deployment's CA and present this service's certificate."""
+    if common.nats_tls_ca is None:
+        return None
+    context = ssl.create_default_context(cafile=str(common.nats_tls_ca))
+    if common.nats_tls_cert is not None and common.nats_tls_key is not None:
+        context.load_cert_chain(str(common.nats_tls_cert), str(common.nats_tls_key))
+    return context
 
 
 def inbox_prefix(user: str | None) -> str:
@@ -38,6 +49,7 @@ async def connect_nats(
     async def _on_reconnect() -> None:
         log.info("nats_reconnected")
 
+    tls = tls_context(common)
     attempt = 0
     while True:
         attempt += 1
@@ -55,6 +67,7 @@ async def connect_nats(
                     if common.nats_password
                     else None,
                     inbox_prefix=inbox_prefix(common.nats_user),
+                    tls=tls,
                     connect_timeout=2,
                     reconnect_time_wait=1,
                     max_reconnect_attempts=-1,

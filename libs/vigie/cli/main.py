@@ -24,23 +24,22 @@ def _cmd_init(args: argparse.Namespace) -> int:
     import os
 
     from vigie.bus.streams import StreamLimits
+    from vigie.db.roles import SERVICES, password_env
     from vigie.log import configure_logging
     from vigie.provision import provision
     from vigie.settings import CommonSettings, load_settings
 
     common = load_settings(CommonSettings)
     configure_logging(level=common.log_level, fmt=common.log_format, service="init")
-    # The application's database role, when its password is given (Compose does).
-    app_password = os.environ.get("VIGIE_POSTGRES_APP_PASSWORD")
-    app_role = (os.environ.get("VIGIE_POSTGRES_APP_ROLE", "vigie_app"), app_password) \
-        if app_password else None
-    result = asyncio.run(provision(common, load_settings(StreamLimits), app_role=app_role))
+    # Each service's database role whose password is given (Compose and Kubernetes give all).
+    passwords = {s: os.environ[password_env(s)] for s in SERVICES if os.environ.get(password_env(s))}
+    result = asyncio.run(provision(common, load_settings(StreamLimits), role_passwords=passwords))
     print(json.dumps(result))
     return 0
 
 
 def _cmd_nats_config(args: argparse.Namespace) -> int:
-    from vigie.bus.permissions import all_users, render_server_config
+    from vigie.bus.permissions import ServerTls, all_users, render_server_config
     from vigie.bus.subjects import BusNames
 
     externals: dict[str, list[str]] = {}
@@ -62,9 +61,54 @@ def _cmd_nats_config(args: argparse.Namespace) -> int:
             server_name=args.server_name,
             cluster_port=6222 if args.route else None,
             routes=args.route,
+            tls=ServerTls(f"{args.tls_dir}/nats.pem", f"{args.tls_dir}/nats.key",
+                          f"{args.tls_dir}/ca.pem") if args.tls_dir else None,
         ),
         end="",
     )
+    return 0
+
+
+def _cmd_s3_config(args: argparse.Namespace) -> int:
+    """The object store's identity file (SeaweedFS `-s3.config`), from the keys in the
+    environment; with --minio-policies, each service's policy as a JSON file for `mc`."""
+    import json
+    import os
+    import sys
+
+    from vigie.catalog import SERVICES
+    from vigie.storage.identities import Keys, identity_name, key_env, policy, seaweedfs_config
+
+    def keys(access_var: str, secret_var: str) -> Keys | None:
+        access, secret = os.environ.get(access_var, ""), os.environ.get(secret_var, "")
+        return Keys(access, secret) if access and secret else None
+
+    admin = keys("VIGIE_S3_ACCESS_KEY", "VIGIE_S3_SECRET_KEY")
+    services = {s: keys(*key_env(s)) for s in SERVICES}
+    missing = ([] if admin else ["VIGIE_S3_ACCESS_KEY/VIGIE_S3_SECRET_KEY"]) + [
+        "/".join(key_env(s)) for s, k in services.items() if k is None]
+    if missing:
+        print(f"vigie s3-config: set {', '.join(missing)}", file=sys.stderr)
+        return 2
+    assert admin is not None
+    text = json.dumps(seaweedfs_config(admin, {s: k for s, k in services.items() if k}),
+                      indent=2) + "\n"
+    if args.output:
+        out = Path(args.output)
+        out.touch(mode=0o600)
+        out.chmod(0o600)  # it holds every service's secret key
+        out.write_text(text, encoding="utf-8")
+        if args.owner:  # the object store's user reads it (SeaweedFS's image: uid 1000)
+            uid, _, gid = args.owner.partition(":")
+            os.chown(out, int(uid), int(gid or uid))
+    else:
+        print(text, end="")
+    if args.minio_policies:
+        folder = Path(args.minio_policies)
+        folder.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            (folder / f"{identity_name(service)}.json").write_text(
+                json.dumps(policy(service), indent=2) + "\n", encoding="utf-8")
     return 0
 
 
@@ -138,7 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a cluster peer (nats-route://host:6222), once per node: a clustered node")
     p.add_argument("--server-name", default=None,
                    help="the node's name, or $VAR to take it from the environment (a cluster)")
+    p.add_argument("--tls-dir", default=None, metavar="DIR",
+                   help="TLS for clients and routes, client certificates required: DIR holds "
+                   "nats.pem, nats.key and ca.pem (`vigie certs init`)")
     p.set_defaults(func=_cmd_nats_config)
+
+    p = sub.add_parser("s3-config", help="write the object store's identity file: one "
+                       "identity and policy per service (keys from the environment)")
+    p.add_argument("--output", "-o", help="write to this file (mode 0600) instead of stdout")
+    p.add_argument("--owner", metavar="UID[:GID]", help="give the file to this user")
+    p.add_argument("--minio-policies", metavar="DIR",
+                   help="also write each service's IAM policy as DIR/vigie-<service>.json")
+    p.set_defaults(func=_cmd_s3_config)
 
     p = sub.add_parser("asyncapi", help="print the AsyncAPI document of Vigie's events")
     p.add_argument("--output", "-o", help="write to this file instead of standard output")
@@ -162,9 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="H.264 MP4 to write")
     p.set_defaults(func=_cmd_redact_file)
 
-    from vigie.cli import admin_commands, export_commands, local_commands, subscriber_commands
+    from vigie.cli import (
+        admin_commands,
+        cert_commands,
+        export_commands,
+        local_commands,
+        subscriber_commands,
+    )
 
     local_commands.register(sub)
+    cert_commands.register(sub)
     admin_commands.register(sub)
     export_commands.register(sub)
     subscriber_commands.register(sub)

@@ -1,33 +1,121 @@
-"""The application's database role (REGULATION.md R12, R38 least privilege): the services connect
-as it; the migrations' role owns the tables. On the register (and its checkpoints) the application
-may only read and append: UPDATE, DELETE and TRUNCATE are not granted, so even a compromised service
-cannot rewrite history, and the append-only triggers are a second wall it cannot disable (only the
-owner can)."""
+"""One database role per service, granted only what that service does (REGULATION.md R12, R38:
+least privilege; issue 25). The migrations' role owns the tables; each service connects as its own
+role, so a compromised ingest cannot read the users or the masks, and nobody but retention deletes a
+recording. On the register (and its checkpoints) no role may do more than read and append: UPDATE,
+DELETE and TRUNCATE are never granted, and the append-only triggers are a second wall no service can
+disable (only the owner can). `GRANTS` is the whole policy; docs/security.md prints it and
+tests/db/test_service_roles.py tries, as each role, what it must not do."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import asyncpg
 
-APPEND_ONLY = ("audit_log", "audit_checkpoints")
+# S: SELECT, I: INSERT, U: UPDATE, D: DELETE; L: may lock rows (SELECT … FOR UPDATE needs an
+# UPDATE grant: given on the identity column `id` alone, which no UPDATE can change). Tables not
+# named are not granted at all.
+_REGISTER = {"audit_log": "SI", "audit_checkpoints": "S"}
+_RUNTIME = {"replicas": "SIUD", "communes": "S", "cameras": "S"}  # every service's heartbeat
+_PER_CAMERA = {**_RUNTIME, "camera_owners": "SIU"}  # the services that own cameras (leases)
+
+GRANTS: Mapping[str, Mapping[str, str]] = {
+    # RTSP sources in, raw frames out: the sources it pulls, the health it reports. No masks,
+    # users, sessions, recordings.
+    "ingest": {**_PER_CAMERA, "camera_sources": "S", "camera_health": "SIU"},
+    # The approved masks and the authorisation in force; sets a camera back to commissioning
+    # when its source changed (the cameras' triggers read communes and authorisations).
+    "masking": {**_PER_CAMERA, **_REGISTER, "cameras": "SU", "masks": "S", "authorisations": "S",
+                "camera_authorisation": "S", "camera_health": "SIU"},
+    # Stores segments and their chain; announces its signing key. Cannot delete a segment.
+    "recorder": {**_PER_CAMERA, **_REGISTER, "camera_health": "S", "segments": "SI",
+                 "segment_chain": "SI", "signing_keys": "SIU"},
+    # The only role that deletes recordings; seals holds, exports and access copies; signs the
+    # register's head; warns about authorisations.
+    "retention": {**_RUNTIME, **_REGISTER, "audit_checkpoints": "SI", "segments": "SDL",
+                  "segment_chain": "SI", "holds": "SIU", "hold_items": "SIU",
+                  "hold_cameras": "SI", "exports": "SIU", "access_requests": "SIU",
+                  "access_copies": "SIU", "incidents": "S", "authorisations": "S",
+                  "authorisation_notices": "SI", "camera_authorisation": "S",
+                  "retention_cursors": "SIU", "retention_state": "SIU", "signing_keys": "SIU",
+                  "users": "S"},
+    # Offences and their stills; reads the agents' powers.
+    "verbalisation": {**_RUNTIME, **_REGISTER, "users": "S", "offences": "SIU",
+                      "offence_stills": "SIU", "signing_keys": "S", "handover_state": "S"},
+    # The agents' and administrators' API: reads recordings, never writes or deletes them.
+    "viewer-gateway": {
+        **_RUNTIME, **_REGISTER, "communes": "SIU", "cameras": "SIU", "camera_sources": "SIU",
+        "camera_health": "S", "camera_owners": "S", "masks": "SIU", "segments": "S",
+        "segment_chain": "S", "users": "SIU", "sessions": "SIUD", "login_failures": "SID",
+        "login_throttle_notes": "SIUD", "alarms": "SIU", "bookmarks": "SI",
+        "handover_state": "SIU", "handover_switches": "SIU", "handover_exceptions": "SI",
+        "holds": "SIU", "hold_items": "SI", "hold_cameras": "SI", "exports": "SIU",
+        "access_requests": "SIU", "access_copies": "SIU", "playback_views": "SIU",
+        "post_views": "SIU", "offences": "S", "offence_stills": "S", "incidents": "SIU",
+        "authorisations": "SI", "authorisation_notices": "SI", "camera_authorisation": "S",
+        "signs": "SI", "sign_cameras": "SI", "retention_state": "S", "signing_keys": "S"},
+}
+SERVICES = tuple(GRANTS)
+_VERBS = {"S": "SELECT", "I": "INSERT", "U": "UPDATE", "D": "DELETE", "L": "UPDATE (id)"}
+NEVER = {"audit_log": "UD", "audit_checkpoints": "UD"}  # whatever a role above says
+
+
+def role_name(service: str) -> str:
+    return "vigie_" + service.replace("-", "_")
+
+
+def password_env(service: str) -> str:
+    """Where `vigie init` finds a role's password (as VIGIE_NATS_PASSWORD_<USER> for NATS)."""
+    return "VIGIE_POSTGRES_PASSWORD_" + service.upper().replace("-", "_")
+
+
+def privileges(service: str) -> dict[str, list[str]]:
+    """The SQL privileges of `service`'s role, per table."""
+    return {table: [_VERBS[v] for v in verbs if v not in NEVER.get(table, "")]
+            for table, verbs in GRANTS[service].items()}
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-async def ensure_app_role(conn: asyncpg.Connection, *, schema: str, role: str,
-                          password: str | None) -> None:
-    """Create (or update) the login role and give it exactly the application's rights on `schema`."""
-    exists = await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role)
-    r, s = _ident(role), _ident(schema)
-    if not exists:
-        await conn.execute(f"CREATE ROLE {r} LOGIN")
+async def ensure_service_role(conn: asyncpg.Connection, *, schema: str, service: str,
+                              password: str | None, role: str | None = None) -> str:
+    """Create (or update) `service`'s login role with exactly its grants on `schema`: what it had
+    beyond them is revoked, so running `vigie init` again after a narrowing takes effect."""
+    name = role or role_name(service)
+    r, s = _ident(name), _ident(schema)
+    if not await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", name):
+        await conn.execute(f"CREATE ROLE {r} LOGIN NOINHERIT")
     if password is not None:
         # Utility statements take no parameters: quote the literal with PostgreSQL's own function.
         literal = await conn.fetchval("SELECT quote_literal($1)", password)
         await conn.execute(f"ALTER ROLE {r} LOGIN PASSWORD {literal}")
-    await conn.execute(f"GRANT USAGE ON SCHEMA {s} TO {r}")
-    await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r}")
-    await conn.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}")
-    for table in APPEND_ONLY:
-        await conn.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{_ident(table)} FROM {r}")
+    async with conn.transaction():
+        await conn.execute(f"GRANT USAGE ON SCHEMA {s} TO {r}")
+        await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r}")
+        for table, verbs in privileges(service).items():
+            for verb in verbs:  # a column grant cannot share a GRANT with table privileges
+                await conn.execute(f"GRANT {verb} ON {s}.{_ident(table)} TO {r}")
+        # Sequences hand out ids only to the tables the role may insert into.
+        await conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {r}")
+    return name
+
+
+async def ensure_service_roles(conn: asyncpg.Connection, *, schema: str,
+                               passwords: Mapping[str, str | None]) -> list[str]:
+    """Every service's role whose password is given (None: keep the one it has)."""
+    return [await ensure_service_role(conn, schema=schema, service=service, password=password)
+            for service, password in passwords.items()]
+
+
+def grants_markdown() -> str:
+    """The policy as the table docs/security.md shows (a test keeps them the same)."""
+    tables = sorted({t for grants in GRANTS.values() for t in grants})
+    head = "| table | " + " | ".join(role_name(s) for s in SERVICES) + " |"
+    rows = [head, "|---" * (len(SERVICES) + 1) + "|"]
+    for table in tables:
+        cells = ["".join(v for v in GRANTS[s].get(table, "") if v not in NEVER.get(table, ""))
+                 or "—" for s in SERVICES]
+        rows.append(f"| `{table}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -23,9 +23,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vigie.bus.permissions import all_users, render_server_config
+from vigie.bus.permissions import ServerTls, all_users, render_server_config
 from vigie.bus.subjects import BusNames
 from vigie.lifeline import lifeline_argv
+from vigie.storage.identities import Keys, generate_keys, seaweedfs_config
 
 DEBIAN_PYTHON = "/usr/bin/python3"  # GStreamer's RTSP server is importable only from Debian's Python
 RTSP_CAMERA_SCRIPT = Path(__file__).with_name("rtsp_camera.py")
@@ -161,10 +162,11 @@ class NatsServer:
     monitor_port: int
     passwords: dict[str, str]
     config_path: Path
+    tls: bool = False  # clients must speak TLS and present a certificate of the CA
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.port}"
 
     def restart(self) -> None:
         self.process.stop()
@@ -180,6 +182,7 @@ def start_nats(
     externals: dict[str, list[str]] | None = None,
     names: BusNames | None = None,
     lifeline: bool = False,
+    tls: ServerTls | None = None,
 ) -> NatsServer:
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -192,6 +195,7 @@ def start_nats(
         port=port,
         monitor_port=monitor_port,
         store_dir=str(folder / "jetstream"),
+        tls=tls,
     )
     config_path = folder / "nats.conf"
     config_path.write_text(config)
@@ -199,7 +203,7 @@ def start_nats(
     process = ManagedProcess("nats-server", [venv_bin("nats-server"), "-c", str(config_path)],
                              folder / "nats.log", lifeline=lifeline).start()
     process.wait_until(lambda: tcp_answers(port), 30)
-    return NatsServer(process, port, monitor_port, passwords, config_path)
+    return NatsServer(process, port, monitor_port, passwords, config_path, tls=tls is not None)
 
 
 def start_nats_cluster(
@@ -210,6 +214,7 @@ def start_nats_cluster(
     passwords: dict[str, str],
     names: BusNames | None = None,
     lifeline: bool = False,
+    tls: ServerTls | None = None,
 ) -> list[NatsServer]:
     """Clustered nats-servers on loopback (`vigie run --nats-cluster N`): JetStream replicates
     streams across them; each node is its own process, killed and restarted on its own."""
@@ -221,13 +226,14 @@ def start_nats_cluster(
         config = render_server_config(
             names=names or BusNames(), passwords=passwords, port=port, monitor_port=monitor_port,
             store_dir=str(node / "jetstream"), server_name=f"n{i + 1}", cluster_port=cport,
-            routes=[p for p in cluster_ports if p != cport])
+            routes=[p for p in cluster_ports if p != cport], tls=tls)
         config_path = node / "nats.conf"
         config_path.write_text(config)
         config_path.chmod(0o600)
         process = ManagedProcess(f"nats-{i + 1}", [venv_bin("nats-server"), "-c", str(config_path)],
                                  node / "nats.log", lifeline=lifeline).start()
-        nodes.append(NatsServer(process, port, monitor_port, passwords, config_path))
+        nodes.append(NatsServer(process, port, monitor_port, passwords, config_path,
+                                tls=tls is not None))
     for n in nodes:
         n.process.wait_until(lambda n=n: tcp_answers(n.port), 30)  # type: ignore[misc]
     return nodes
@@ -434,6 +440,13 @@ class SeaweedServer(S3Server):
     filer_grpc_port: int = 0
     s3_grpc_port: int = 0
     folder: Path = Path()
+    # One identity per service, bound to its policy (vigie.storage.identities); the server's own
+    # access key above is the administrator's.
+    service_keys: dict[str, Keys] = field(default_factory=dict)
+
+    def as_service(self, service: str) -> tuple[str, str]:
+        keys = self.service_keys[service]
+        return keys.access_key, keys.secret_key
 
     def restart(self) -> None:
         self.process.stop()
@@ -475,6 +488,7 @@ def seaweed_ports(s3: int, internal: list[int]) -> dict[str, int]:
 def start_seaweedfs(
     folder: Path, *, port: int | None = None, internal_ports: list[int] | None = None,
     access_key: str | None = None, secret_key: str | None = None, lifeline: bool = False,
+    service_keys: dict[str, Keys] | None = None,
 ) -> SeaweedServer:
     """SeaweedFS, the object store of every deployment (docs/deploy.md): S3 with lifecycle rules,
     tagging and per-identity rights. Lifecycle expiry is applied by a worker apart
@@ -482,9 +496,11 @@ def start_seaweedfs(
     take one before SeaweedFS binds it (it then exits at start: seen in CI), so a start on picked
     ports is tried again on fresh ones, twice at most."""
     attempts = 3 if port is None and internal_ports is None else 1
+    keys = service_keys or generate_keys()
     for attempt in range(attempts):
         try:
             return _start_seaweedfs(folder, port=port, internal_ports=internal_ports,
+                                    service_keys=keys,
                                     access_key=access_key, secret_key=secret_key,
                                     lifeline=lifeline)
         except ServerStartError:
@@ -496,6 +512,7 @@ def start_seaweedfs(
 def _start_seaweedfs(
     folder: Path, *, port: int | None, internal_ports: list[int] | None,
     access_key: str | None, secret_key: str | None, lifeline: bool,
+    service_keys: dict[str, Keys],
 ) -> SeaweedServer:
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -504,9 +521,7 @@ def _start_seaweedfs(
     access_key = access_key or "vigie" + secrets.token_hex(6)
     secret_key = secret_key or secrets.token_hex(20)
     identities = folder / "s3.json"
-    identities.write_text(json.dumps({"identities": [{
-        "name": "vigie", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    identities.write_text(json.dumps(seaweedfs_config(Keys(access_key, secret_key), service_keys)))
     identities.chmod(0o600)
     flags = seaweed_ports(port, internal)
     argv = [venv_bin("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -523,7 +538,8 @@ def _start_seaweedfs(
     server = SeaweedServer(process, port, access_key, secret_key, lifecycle_rules=True,
                            master=f"127.0.0.1:{flags['master.port']}.{flags['master.port.grpc']}",
                            filer_grpc_port=flags["filer.port.grpc"],
-                           s3_grpc_port=flags["s3.port.grpc"], folder=folder)
+                           s3_grpc_port=flags["s3.port.grpc"], folder=folder,
+                           service_keys=service_keys)
     process.wait_until(server.stores, 90)
     return server
 

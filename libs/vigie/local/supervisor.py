@@ -26,6 +26,7 @@ from vigie.accounts import totp_uri
 from vigie.bus.permissions import all_users
 from vigie.bus.streams import StreamLimits
 from vigie.catalog import SERVICES
+from vigie.db.roles import role_name
 from vigie.local import demo
 from vigie.local.servers import (
     ManagedProcess,
@@ -43,6 +44,7 @@ from vigie.log import get_logger
 from vigie.provision import provision
 from vigie.settings import CommonSettings
 from vigie.signing import SigningKey
+from vigie.storage.identities import Keys, generate_keys
 
 log = get_logger("vigie.run")
 
@@ -147,7 +149,6 @@ def check_ports(ports: Ports) -> None:
                            f"--port-base/--http-port")
 
 
-APP_ROLE = "vigie_app"  # the services' database role; the migrations' role owns the tables
 
 
 def load_secrets(data: Path) -> dict[str, Any]:
@@ -158,7 +159,11 @@ def load_secrets(data: Path) -> dict[str, Any]:
         "nats": lambda: {u: secrets.token_urlsafe(18) for u in all_users()},
         "s3_access_key": lambda: "vigie" + secrets.token_hex(6),
         "s3_secret_key": lambda: secrets.token_hex(20),
-        "pg_app_password": lambda: secrets.token_urlsafe(18),
+        # One object-store identity per service (issue 25), as in production.
+        "s3_services": lambda: {s: {"access_key": k.access_key, "secret_key": k.secret_key}
+                                for s, k in generate_keys().items()},
+        # One database role per service (issue 25), as in production.
+        "pg_passwords": lambda: {s: secrets.token_urlsafe(18) for s in SERVICES},
         "register_key": lambda: secrets.token_hex(32),  # legacy: checks pre-issue-25 checkpoints
         "register_signing_key": lambda: SigningKey.generate().private_pem(),
         "export_key": lambda: SigningKey.generate().private_pem(),
@@ -172,8 +177,10 @@ def load_secrets(data: Path) -> dict[str, Any]:
     return values
 
 
-def app_dsn(pg: PostgresServer, sec: dict[str, Any]) -> str:
-    return f"postgresql://{APP_ROLE}:{sec['pg_app_password']}@127.0.0.1:{pg.port}/{pg.database}"
+def service_dsn(pg: PostgresServer, sec: dict[str, Any], service: str) -> str:
+    """`service`'s own database role (the migrations' role owns the tables)."""
+    return (f"postgresql://{role_name(service)}:{sec['pg_passwords'][service]}@127.0.0.1:"
+            f"{pg.port}/{pg.database}")
 
 
 def default_footage() -> Path | None:
@@ -182,7 +189,15 @@ def default_footage() -> Path | None:
     return next((p for p in candidates if p.is_dir()), None)
 
 
-def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str) -> dict[str, str]:
+def s3_keys(sec: dict[str, Any], service: str | None) -> Keys:
+    """`service`'s object-store identity (None: the administrator's, for `vigie init`)."""
+    if service is None:
+        return Keys(sec["s3_access_key"], sec["s3_secret_key"])
+    return Keys(**sec["s3_services"][service])
+
+
+def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str,
+               service: str | None) -> dict[str, str]:
     return {
         "VIGIE_LOCAL_MODE": "true",
         "VIGIE_NATS_URL": ports.nats_url,
@@ -190,8 +205,8 @@ def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str) -> 
         "VIGIE_NATS_PASSWORD": sec["nats"][user],
         "VIGIE_POSTGRES_DSN": pg_dsn,
         "VIGIE_S3_ENDPOINT": f"127.0.0.1:{ports.s3}",
-        "VIGIE_S3_ACCESS_KEY": sec["s3_access_key"],
-        "VIGIE_S3_SECRET_KEY": sec["s3_secret_key"],
+        "VIGIE_S3_ACCESS_KEY": s3_keys(sec, service).access_key,
+        "VIGIE_S3_SECRET_KEY": s3_keys(sec, service).secret_key,
         "VIGIE_LOG_FORMAT": "json",
     }
 
@@ -248,7 +263,8 @@ class Supervisor:
         s3 = await asyncio.to_thread(
             start_seaweedfs, self.data / "s3", port=self.ports.s3,
             internal_ports=self.ports.s3_internal, access_key=sec["s3_access_key"],
-            secret_key=sec["s3_secret_key"], lifeline=True)
+            secret_key=sec["s3_secret_key"], lifeline=True,
+            service_keys={s: s3_keys(sec, s) for s in SERVICES})
         self.servers["s3"] = Child("s3", s3.process)
         worker = await asyncio.to_thread(start_lifecycle_worker, s3, refresh_s=60, lifeline=True)
         self.servers["s3-lifecycle"] = Child("s3-lifecycle", worker)
@@ -259,7 +275,8 @@ class Supervisor:
             port=self.ports.rtsp, lifeline=True)
         self.servers["cameras"] = Child("cameras", rtsp.process)
 
-        admin_env = common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user="admin")
+        admin_env = common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user="admin",
+                               service=None)
         common = CommonSettings.model_validate(
             {k.removeprefix("VIGIE_").lower(): v for k, v in admin_env.items()})
         urls = {f"{c.commune}-{c.slug}": rtsp.url(f"{c.commune}-{c.slug}") for c in cameras}
@@ -270,7 +287,7 @@ class Supervisor:
 
         result = await provision(common, StreamLimits(replicas=min(3, self.ports.cluster)),
                                  seed=_seed,
-                                 app_role=(APP_ROLE, sec["pg_app_password"]))
+                                 role_passwords=sec["pg_passwords"])
         made = seeded.get("admin")
         if made:
             print(f"\nFirst administrator: login 'admin', password '{made.admin_password}' (shown "
@@ -286,7 +303,8 @@ class Supervisor:
         for service in SERVICES:
             for name in child_names(service, self.replicas):
                 env = {**os.environ,
-                       **common_env(ports=self.ports, pg_dsn=app_dsn(pg, sec), sec=sec,
+                       **common_env(ports=self.ports, pg_dsn=service_dsn(pg, sec, service), sec=sec,
+                                    service=service,
                                     user=NATS_USER[service]),
                        "VIGIE_REPLICA": name}
                 prefix = f"VIGIE_{service.upper().replace('-', '_')}_"

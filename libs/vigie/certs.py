@@ -1,0 +1,116 @@
+"""A deployment's own certificate authority (`vigie certs`, issue 25; REGULATION.md R30, R37,
+R38): a CA, the servers' certificates (NATS, PostgreSQL, the object store) and client certificates
+(each service, police subscribers, the national police's posts). For tests and small sites; a
+commune with its own PKI issues the same files from it (docs/security.md).
+
+ECDSA P-256 keys: every party (nats-server, PostgreSQL, Go's and Python's TLS) speaks them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_DAYS = 3650
+LEAF_DAYS = 825  # what browsers and most TLS stacks accept for a leaf
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its private key, PEM."""
+    cert_pem: bytes
+    key_pem: bytes
+
+    def write(self, folder: Path, name: str) -> tuple[Path, Path]:
+        """`name`.pem (0644) and `name`.key (0600) in `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+        key.touch(mode=0o600)
+        key.chmod(0o600)
+        key.write_bytes(self.key_pem)
+        cert.write_bytes(self.cert_pem)
+        return cert, key
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Vigie"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def make_ca(common_name: str = "Vigie deployment CA", *, days: int = CA_DAYS) -> Issued:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(_name(common_name)).issuer_name(_name(common_name))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                         crl_sign=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False,
+                                         decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def issue(ca: Issued, common_name: str, *, hosts: tuple[str, ...] = (), server: bool = False,
+          client: bool = False, days: int = LEAF_DAYS) -> Issued:
+    """A leaf signed by `ca`: a server certificate naming `hosts` (DNS names or IP addresses),
+    a client certificate (its common name says who), or both."""
+    if not (server or client):
+        raise ValueError("a certificate is for a server, a client, or both")
+    if server and not hosts:
+        raise ValueError("a server certificate names the hosts it answers for")
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA's key is not an ECDSA key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
+        [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    builder = (x509.CertificateBuilder()
+               .subject_name(_name(common_name)).issuer_name(ca_cert.subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5))
+               .not_valid_after(min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc))
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   ca_key.public_key()), critical=False))
+    if hosts:
+        builder = builder.add_extension(x509.SubjectAlternativeName([_san(h) for h in hosts]),
+                                        critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def _san(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def load(folder: Path, name: str) -> Issued:
+    return Issued((folder / f"{name}.pem").read_bytes(), (folder / f"{name}.key").read_bytes())
+
+
+def common_name(cert_pem: bytes) -> str:
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)

@@ -1,0 +1,80 @@
+"""`vigie certs`: the deployment's CA and its certificates (issue 25; docs/security.md). `init`
+makes what a deployment needs — the CA, the servers' certificates, one client certificate per
+service — and never overwrites a file; `client` issues one for a police subscriber or a post."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vigie import certs
+from vigie.catalog import SERVICES
+from vigie.cli.admin_commands import CommandError, _run
+
+# The names the servers answer to in Compose, Kubernetes (namespace vigie) and on one machine.
+SERVER_HOSTS: dict[str, tuple[str, ...]] = {
+    "nats": ("nats", "nats-2", "nats-3", "nats-cluster", "nats.vigie.svc",
+             *(f"nats-{i}.nats-cluster.vigie.svc" for i in range(3)), "localhost", "127.0.0.1"),
+    "postgres": ("postgres", "postgres.vigie.svc", "localhost", "127.0.0.1"),
+    "seaweedfs": ("seaweedfs", "seaweedfs.vigie.svc", "seaweedfs-0.seaweedfs",
+                  "seaweedfs-0.seaweedfs.vigie.svc", "localhost", "127.0.0.1"),
+}
+CLIENTS = (*SERVICES, "init")  # `vigie init` and the operator's CLI connect as "init"
+
+
+def _ca(folder: Path) -> certs.Issued:
+    if not (folder / "ca.key").exists():
+        raise CommandError(f"no CA in {folder}: run `vigie certs init --out {folder}` first")
+    return certs.load(folder, "ca")
+
+
+async def _cmd_init(args: argparse.Namespace) -> int:
+    folder = Path(args.out)
+    made: list[str] = []
+    if (folder / "ca.key").exists():
+        ca = certs.load(folder, "ca")
+    else:
+        ca = certs.make_ca(args.ca_name)
+        ca.write(folder, "ca")
+        made.append("ca")
+    extra = tuple(h for h in args.host.split(",") if h) if args.host else ()
+    for server, hosts in SERVER_HOSTS.items():
+        if not (folder / f"{server}.key").exists():
+            certs.issue(ca, server, hosts=hosts + extra, server=True, client=server == "nats"
+                        ).write(folder, server)  # NATS routes: each node is the other's client
+            made.append(server)
+    for client in CLIENTS:
+        if not (folder / f"{client}.key").exists():
+            certs.issue(ca, client, client=True).write(folder, client)
+            made.append(client)
+    print(f"{folder}: made {', '.join(made) or 'nothing (all there)'}. Keep ca.key offline once "
+          "the certificates are issued; give each service only its own .pem/.key.")
+    return 0
+
+
+async def _cmd_client(args: argparse.Namespace) -> int:
+    folder = Path(args.out)
+    ca = _ca(folder)
+    if (folder / f"{args.name}.key").exists():
+        raise CommandError(f"{folder / args.name}.key exists: a certificate is never overwritten")
+    cert, key = certs.issue(ca, args.name, client=True, days=args.days).write(folder, args.name)
+    print(f"{cert} and {key}: the client certificate of {args.name}, signed by {folder}/ca.pem")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("certs", help="the deployment's CA and TLS certificates")
+    certs_sub = p.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    p = certs_sub.add_parser("init", help="the CA, the servers' certificates (NATS, PostgreSQL, "
+                             "SeaweedFS) and one client certificate per service; skips any "
+                             "that exists")
+    p.add_argument("--out", required=True, help="folder (deploy/certs for Compose)")
+    p.add_argument("--ca-name", default="Vigie deployment CA")
+    p.add_argument("--host", help="more names the servers answer to (comma-separated)")
+    p.set_defaults(func=lambda a: _run(a, _cmd_init))
+    p = certs_sub.add_parser("client", help="a client certificate: a police subscriber or a "
+                             "national-police post (R30)")
+    p.add_argument("name", help="who holds it (a subscriber's NATS user, a post's name)")
+    p.add_argument("--out", required=True, help="the folder holding the CA")
+    p.add_argument("--days", type=int, default=365)
+    p.set_defaults(func=lambda a: _run(a, _cmd_client))

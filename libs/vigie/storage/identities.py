@@ -1,0 +1,127 @@
+"""One object-store identity per service, each with an IAM policy on its buckets and prefixes
+(issue 25; REGULATION.md R4, R12, R38: least privilege). The recorder writes recordings and cannot
+delete one; only retention deletes recordings; the gateway reads, and writes only the evidence
+copies of the holds it places; verbalisation keeps to its offences' stills; ingest and masking have
+no access at all. The policies are AWS IAM documents, which SeaweedFS (the identity file `vigie
+s3-config` writes) and MinIO (`mc admin policy create`, docs/deploy.md) both enforce.
+
+Resources name buckets by their suffix (`*recordings`): the same policy holds whatever the
+deployment's bucket prefix, and in the test suite, where each test has its own."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vigie.catalog import SERVICES
+
+ADMIN = "vigie-admin"  # `vigie init` and the operator's CLI: buckets, lifecycle rules
+HOLDS_PREFIX = "holds/"  # evidence copies of holds (vigie.holds)
+OFFENCES_PREFIX = "offences/"  # offence stills and hand-over files (services/verbalisation)
+PROBE_PREFIX = ".vigie-probe/"  # ObjectStore.supports_tagging's probe object
+
+READ = ["s3:GetObject"]
+LIST = ["s3:ListBucket"]
+WRITE = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+DELETE = ["s3:DeleteObject"]
+TAGS = ["s3:PutObjectTagging", "s3:GetObjectTagging"]
+LIFECYCLE = ["s3:PutLifecycleConfiguration", "s3:GetLifecycleConfiguration"]
+
+
+def _bucket(kind: str) -> str:
+    return f"arn:aws:s3:::*{kind}"
+
+
+def _objects(kind: str, prefix: str = "") -> str:
+    return f"arn:aws:s3:::*{kind}/{prefix}*"
+
+
+def _allow(actions: list[str], *resources: str) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": actions, "Resource": list(resources)}
+
+
+# What each service may do; anything not allowed is refused.
+STATEMENTS: Mapping[str, list[dict[str, Any]]] = {
+    "ingest": [],  # RTSP in, frames out on the bus: never the object store
+    "masking": [],
+    "recorder": [_allow(WRITE + READ, _objects("recordings")),
+                 _allow(LIST, _bucket("recordings"))],
+    "viewer-gateway": [
+        _allow(READ, _objects("recordings"), _objects("evidence"), _objects("exports")),
+        _allow(LIST, _bucket("recordings"), _bucket("evidence"), _bucket("exports")),
+        # Placing a hold copies the segments into the evidence bucket (and checks, tags, or takes
+        # back a copy whose hash does not match).
+        _allow(WRITE + DELETE + TAGS, _objects("evidence", HOLDS_PREFIX),
+               _objects("evidence", PROBE_PREFIX))],
+    "verbalisation": [
+        _allow(READ + WRITE + DELETE, _objects("evidence", OFFENCES_PREFIX)),
+        _allow(LIST, _bucket("evidence"))],
+    "retention": [
+        _allow(READ + WRITE + DELETE + TAGS, _objects("recordings"), _objects("evidence"),
+               _objects("exports")),
+        _allow(LIST + LIFECYCLE, _bucket("recordings"), _bucket("evidence"), _bucket("exports"))],
+}
+
+
+def identity_name(service: str) -> str:
+    return "vigie-" + service
+
+
+def policy(service: str) -> dict[str, Any]:
+    """The IAM policy document of `service`'s identity."""
+    statements = STATEMENTS[service]
+    return {"Version": "2012-10-17",
+            "Statement": statements or [{"Effect": "Deny", "Action": ["s3:*"],
+                                         "Resource": ["arn:aws:s3:::*"]}]}
+
+
+@dataclass(frozen=True)
+class Keys:
+    access_key: str
+    secret_key: str
+
+    @classmethod
+    def generate(cls, name: str) -> Keys:
+        return cls(name.replace("vigie-", "v") + secrets.token_hex(6), secrets.token_hex(20))
+
+
+def key_env(service: str) -> tuple[str, str]:
+    """Where the deployment keeps a service's keys (its container gets them as VIGIE_S3_*)."""
+    up = service.upper().replace("-", "_")
+    return f"VIGIE_S3_ACCESS_KEY_{up}", f"VIGIE_S3_SECRET_KEY_{up}"
+
+
+def seaweedfs_config(admin: Keys, services: Mapping[str, Keys]) -> dict[str, Any]:
+    """SeaweedFS's identity file (`weed server -s3.config=…`): the administrator, and one identity
+    per service bound to its named policy."""
+    identities: list[dict[str, Any]] = [{
+        "name": ADMIN, "credentials": [{"accessKey": admin.access_key,
+                                        "secretKey": admin.secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]
+    for service, keys in services.items():
+        identities.append({
+            "name": identity_name(service),
+            "credentials": [{"accessKey": keys.access_key, "secretKey": keys.secret_key}],
+            "actions": [], "policyNames": [identity_name(service)]})
+    return {"identities": identities,
+            "policies": [{"name": identity_name(s), "content": json.dumps(policy(s))}
+                         for s in services]}
+
+
+def generate_keys() -> dict[str, Keys]:
+    return {s: Keys.generate(identity_name(s)) for s in SERVICES}
+
+
+def policies_markdown() -> str:
+    """The policies as the table docs/security.md shows (a test keeps them the same)."""
+    rows = ["| identity | may | on |", "|---|---|---|"]
+    for service in SERVICES:
+        for st in STATEMENTS[service] or [{"Action": ["nothing"], "Resource": ["—"]}]:
+            actions = ", ".join(a.removeprefix("s3:") for a in st["Action"])
+            on = ", ".join(f"`{r.removeprefix('arn:aws:s3:::')}`" if r != "—" else r
+                           for r in st["Resource"])
+            rows.append(f"| `{identity_name(service)}` | {actions} | {on} |")
+    return "\n".join(rows)

@@ -1,0 +1,184 @@
+"""NATS over TLS with client certificates (issue 25; REGULATION.md R30, R37, R38): a police
+subscriber presents a certificate of the deployment's CA, and without one — or with another CA's,
+or over a plain connection — it is refused before its password is even asked; the services connect
+with theirs; cluster routes are TLS too. Certificates are made in the test (`vigie certs`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import nats
+import nats.errors
+import pytest
+from nats.js.api import StreamConfig
+from vigie import certs
+from vigie.bus.connection import connect_nats, jetstream
+from vigie.bus.events import CameraWentOffline, publish_event_or_log
+from vigie.bus.permissions import ServerTls
+from vigie.bus.streams import StreamLimits, ensure_streams
+from vigie.bus.subscribers import add_subscriber, durable_name
+from vigie.local import servers
+from vigie.settings import CommonSettings
+
+from tests.bus.test_permissions import NAMES
+from tests.harness import REPO, eventually
+
+pytestmark = pytest.mark.integration
+SUBSCRIBER = "prefecture-91"
+
+
+def _deployment(folder: Path) -> ServerTls:
+    result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "certs", "init", "--out",
+                             str(folder)], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    subprocess.run([sys.executable, "-m", "vigie.cli.main", "certs", "client", SUBSCRIBER,
+                    "--out", str(folder)], check=True, capture_output=True, timeout=60)
+    assert (folder / "ca.key").stat().st_mode & 0o777 == 0o600
+    return ServerTls(str(folder / "nats.pem"), str(folder / "nats.key"), str(folder / "ca.pem"))
+
+
+def _settings(server: servers.NatsServer, folder: Path, user: str, cert: str | None,
+              **more: object) -> CommonSettings:
+    return CommonSettings(
+        local_mode=True, nats_url=server.url, nats_user=user,
+        nats_password=server.passwords[user], bus_root=NAMES.root,
+        nats_tls_ca=folder / "ca.pem",
+        nats_tls_cert=folder / f"{cert}.pem" if cert else None,
+        nats_tls_key=folder / f"{cert}.key" if cert else None,
+        postgres_dsn="postgresql://x@127.0.0.1/x", s3_endpoint="127.0.0.1:1",
+        s3_access_key="unused", s3_secret_key="unused", **more)  # type: ignore[arg-type]
+
+
+async def _refused(common: CommonSettings) -> None:
+    with pytest.raises((ConnectionError, nats.errors.Error)):
+        nc = await connect_nats(common, name="refused", timeout_s=3)
+        await nc.close()
+
+
+async def test_a_subscriber_needs_a_certificate_of_the_deployments_ca_R30(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    tls = _deployment(pki)
+    server = servers.start_nats(tmp_path / "nats", externals={SUBSCRIBER: ["palaiseau"]}, tls=tls)
+    try:
+        assert server.url.startswith("tls://")
+        admin = await connect_nats(_settings(server, pki, "admin", "init"), name="admin")
+        await ensure_streams(jetstream(admin), NAMES, StreamLimits(raw_max_age_s=60))
+        await add_subscriber(jetstream(admin), NAMES, SUBSCRIBER, ["palaiseau"])
+        retention = await connect_nats(_settings(server, pki, "retention", "retention"),
+                                       name="retention")
+        event = CameraWentOffline(commune="palaiseau", camera="gare", reason="timeout")
+        assert await publish_event_or_log(jetstream(retention), NAMES, event)
+
+        # With its certificate and password: in, and it reads its communes' events.
+        subscriber = await connect_nats(_settings(server, pki, SUBSCRIBER, SUBSCRIBER),
+                                        name="subscriber")
+        received = await jetstream(subscriber).pull_subscribe_bind(
+            durable_name(SUBSCRIBER), stream=NAMES.events_stream)
+        (msg,) = await received.fetch(1, timeout=5)
+        assert event.event_id.encode() in msg.data
+        await subscriber.close()
+
+        # Its password without a certificate; a certificate of another CA; a plain connection.
+        await _refused(_settings(server, pki, SUBSCRIBER, None))
+        rogue = tmp_path / "rogue"
+        rogue_ca = certs.make_ca("Someone else's CA")
+        rogue_ca.write(rogue, "ca")
+        certs.issue(rogue_ca, SUBSCRIBER, client=True).write(rogue, SUBSCRIBER)
+        (rogue / "ca.pem").write_bytes((pki / "ca.pem").read_bytes())  # trusts the real server
+        await _refused(_settings(server, rogue, SUBSCRIBER, SUBSCRIBER))
+        with pytest.raises((nats.errors.Error, OSError, ssl.SSLError)):
+            await nats.connect(server.url.replace("tls://", "nats://"), user=SUBSCRIBER,
+                               password=server.passwords[SUBSCRIBER], allow_reconnect=False,
+                               connect_timeout=2)
+        # A service's certificate does not open another user's account: passwords still apply.
+        await _refused(_settings(server, pki, "admin", "retention").model_copy(
+            update={"nats_password": None}))
+        await retention.close()
+        await admin.close()
+    finally:
+        server.process.stop()
+
+
+async def test_cluster_routes_speak_tls_and_replicate_R37(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    tls = _deployment(pki)
+    passwords = {u: f"pw-{u}-0123456789" for u in ("admin", *servers.all_users())}
+    nodes = servers.start_nats_cluster(
+        tmp_path / "cluster", ports=[servers.free_port() for _ in range(3)],
+        cluster_ports=[servers.free_port() for _ in range(3)], passwords=passwords, tls=tls)
+    try:
+        url = ",".join(n.url for n in nodes)
+        common = _settings(nodes[0], pki, "admin", "init").model_copy(update={"nats_url": url})
+        nc = await connect_nats(common, name="admin", timeout_s=30)
+        js = jetstream(nc)
+
+        async def replicated() -> bool:
+            try:
+                await js.add_stream(StreamConfig(name="TLS_R3", subjects=["tls.>"], num_replicas=3))
+            except Exception:  # noqa: BLE001 - no JetStream leader yet while the cluster forms
+                return False
+            return True
+
+        await eventually(replicated, timeout_s=30, message="no replicated stream over TLS routes")
+        await js.publish("tls.x", b"over encrypted routes")
+        info = await js.stream_info("TLS_R3")
+        assert info.state.messages == 1 and len(info.cluster.replicas or []) == 2
+        for node in nodes:
+            assert "tls" in node.config_path.read_text().split("cluster {")[1]
+        await nc.close()
+    finally:
+        for node in nodes:
+            node.process.stop()
+
+
+def test_production_refuses_a_plain_nats_connection_R37(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = dict(nats_url="nats://nats:4222", postgres_dsn="postgresql://x@h/x",
+                s3_endpoint="h:1", s3_access_key="key", s3_secret_key="a-long-secret")
+    with pytest.raises(ValueError, match="production refuses a plain connection to NATS"):
+        CommonSettings(**base)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs both"):
+        CommonSettings(**base, local_mode=True, nats_tls_cert=Path("c.pem"))  # type: ignore[arg-type]
+    assert CommonSettings(**base, nats_tls_ca=Path("ca.pem"), nats_tls_cert=Path("c.pem"),
+                          nats_tls_key=Path("c.key")).nats_tls_cert == Path("c.pem")
+
+
+def test_the_events_client_takes_its_certificate_from_the_environment(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    tls = _deployment(pki)
+    server = servers.start_nats(tmp_path / "nats", externals={SUBSCRIBER: ["palaiseau"]}, tls=tls)
+    try:
+        async def provision() -> None:
+            nc = await connect_nats(_settings(server, pki, "admin", "init"), name="admin")
+            await ensure_streams(jetstream(nc), NAMES, StreamLimits(raw_max_age_s=60))
+            await add_subscriber(jetstream(nc), NAMES, SUBSCRIBER, ["palaiseau"])
+            event = CameraWentOffline(commune="palaiseau", camera="gare", reason="timeout")
+            assert await publish_event_or_log(jetstream(nc), NAMES, event)
+            await nc.close()
+
+        asyncio.run(provision())
+        env = {**os.environ, "VIGIE_NATS_URL": server.url, "VIGIE_BUS_ROOT": NAMES.root,
+               "VIGIE_SUBSCRIBER_PASSWORD": server.passwords[SUBSCRIBER],
+               "VIGIE_NATS_TLS_CA": str(pki / "ca.pem"),
+               "VIGIE_NATS_TLS_CERT": str(pki / f"{SUBSCRIBER}.pem"),
+               "VIGIE_NATS_TLS_KEY": str(pki / f"{SUBSCRIBER}.key"),
+               "VIGIE_POSTGRES_DSN": "postgresql://unused@127.0.0.1:1/x",
+               "VIGIE_S3_ENDPOINT": "127.0.0.1:1", "VIGIE_S3_ACCESS_KEY": "unused",
+               "VIGIE_S3_SECRET_KEY": "unused-secret", "VIGIE_LOCAL_MODE": "true"}
+        proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "events", "follow",
+                                 "--subscriber", SUBSCRIBER], env=env, cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        assert '"camera": "gare"' in line or '"camera":"gare"' in line, proc.stderr.read() \
+            if proc.stderr else line
+    finally:
+        server.process.stop()
