@@ -120,3 +120,20 @@ async def test_running_init_again_takes_a_narrowed_grant_away(
 
 def test_the_security_page_shows_the_policy_as_it_is() -> None:
     assert grants_markdown() in (REPO / "docs" / "security.md").read_text()
+
+
+async def test_retention_tells_each_due_incident_with_its_own_role_R39(
+    db: asyncpg.Pool, service_db: ServiceDb,
+) -> None:
+    """Found under `make run`: retention's round failed on `incidents` (it marks each due notice
+    once); no test ran it as its role."""
+    from vigie.incidents import newly_due
+
+    await seed_communes(db)
+    await db.execute("INSERT INTO incidents (commune, summary, discovered_at, data_concerned, "
+                     "people_concerned, measures, risk, due_at, created_by) VALUES ('palaiseau', "
+                     "'x', now() - interval '71 hours', 'images', 'passants', 'aucune', 'risk', "
+                     "now() + interval '1 hour', 'a')")
+    retention = await service_db("retention")
+    assert [r["notice"] for r in await newly_due(retention)] == ["due_soon"]
+    await _refused(retention, "DELETE FROM incidents")

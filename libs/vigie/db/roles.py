@@ -35,7 +35,7 @@ GRANTS: Mapping[str, Mapping[str, str]] = {
     "retention": {**_RUNTIME, **_REGISTER, "audit_checkpoints": "SI", "segments": "SDL",
                   "segment_chain": "SI", "holds": "SIU", "hold_items": "SIU",
                   "hold_cameras": "SI", "exports": "SIU", "access_requests": "SIU",
-                  "access_copies": "SIU", "incidents": "S", "authorisations": "S",
+                  "access_copies": "SIU", "incidents": "SU", "authorisations": "S",
                   "authorisation_notices": "SI", "camera_authorisation": "S",
                   "retention_cursors": "SIU", "retention_state": "SIU", "signing_keys": "SIU",
                   "users": "S"},
