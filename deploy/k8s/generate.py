@@ -136,7 +136,8 @@ def vigie_env(nats_user: str, service: str | None) -> list[dict[str, Any]]:
             s3_key_env(service) if service else ("S3_ACCESS_KEY", "S3_SECRET_KEY"), strict=True)),
         secret_env("VIGIE_POSTGRES_PASSWORD", key),
         {"name": "VIGIE_POSTGRES_DSN",
-         "value": f"postgresql://{role}:$(VIGIE_POSTGRES_PASSWORD)@postgres:5432/vigie"},
+         "value": f"postgresql://{role}:$(VIGIE_POSTGRES_PASSWORD)@postgres:5432/vigie"
+                  f"?sslmode=verify-full&sslrootcert={CLIENT_CERTS}/ca.pem"},
     ]
 
 
@@ -288,6 +289,10 @@ def nats_routes() -> list[str]:
 def postgres() -> list[dict[str, Any]]:
     container = {
         "name": "postgres", "image": POSTGRES_IMAGE,
+        # TLS only on the network (deploy/postgres/pg_hba.conf, issue 25).
+        "args": ["postgres", "-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql/certs/tls.pem",
+                 "-c", "ssl_key_file=/etc/postgresql/certs/tls.key",
+                 "-c", "hba_file=/etc/postgresql/hba/pg_hba.conf"],
         "env": [{"name": "POSTGRES_USER", "value": "vigie"},
                 {"name": "POSTGRES_DB", "value": "vigie"},
                 secret_env("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
@@ -299,9 +304,14 @@ def postgres() -> list[dict[str, Any]]:
         "securityContext": RESTRICTED,
         "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"},
                          {"name": "run", "mountPath": "/var/run/postgresql"},
-                         {"name": "tmp", "mountPath": "/tmp"}],
+                         {"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "certs", "mountPath": "/etc/postgresql/certs", "readOnly": True},
+                         {"name": "hba", "mountPath": "/etc/postgresql/hba", "readOnly": True}],
     }
     return [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "postgres-hba", "namespace": NAMESPACE, "labels": PART_OF},
+         "data": {"pg_hba.conf": (HERE.parent / "postgres" / "pg_hba.conf").read_text()}},
         service("postgres", [{"name": "postgres", "port": 5432}]),
         {"apiVersion": "apps/v1", "kind": "StatefulSet",
          "metadata": {"name": "postgres", "namespace": NAMESPACE, "labels": labels("postgres")},
@@ -313,7 +323,13 @@ def postgres() -> list[dict[str, Any]]:
                  "automountServiceAccountToken": False,
                  "terminationGracePeriodSeconds": 60,
                  "containers": [container],
-                 "volumes": [{"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+                 "volumes": [{"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}},
+                             {"name": "hba", "configMap": {"name": "postgres-hba"}},
+                             # The key root-owned, group-readable (fsGroup): PostgreSQL takes it.
+                             {"name": "certs", "secret": {
+                                 "secretName": CERTS, "defaultMode": 0o440, "items": [
+                                     {"key": "postgres.pem", "path": "tls.pem"},
+                                     {"key": "postgres.key", "path": "tls.key"}]}}],
              }},
              "volumeClaimTemplates": [volume_claim("data", "20Gi")],
          }},

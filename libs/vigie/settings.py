@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -117,6 +118,11 @@ class CommonSettings(BaseSettings):
             raise ValueError("production refuses a plain connection to NATS: set "
                              "VIGIE_NATS_TLS_CA, VIGIE_NATS_TLS_CERT and VIGIE_NATS_TLS_KEY "
                              "(`vigie certs` makes them), or VIGIE_LOCAL_MODE=true on one machine")
+        sslmode = parse_qs(urlsplit(self.postgres_dsn.get_secret_value()).query).get("sslmode")
+        if not self.local_mode and sslmode not in (["verify-full"], ["verify-ca"]):
+            raise ValueError("production refuses an unverified connection to PostgreSQL: end "
+                             "VIGIE_POSTGRES_DSN with ?sslmode=verify-full&sslrootcert=<the "
+                             "deployment's ca.pem>")
         return self
 
     @model_validator(mode="after")

@@ -163,12 +163,17 @@ def test_each_service_has_its_own_database_role_identity_and_certificate_R38() -
         assert svc_env["VIGIE_S3_ACCESS_KEY"] == f"s3-{name}", name
         # TLS to NATS with its own client certificate, and nobody else's (R37).
         assert svc_env["VIGIE_NATS_URL"].startswith("tls://"), name
+        assert svc_env["VIGIE_POSTGRES_DSN"].endswith("?sslmode=verify-full&sslrootcert="
+                                                      "/run/certs/ca.pem"), name
         mounted = str(services[name]["volumes"])
         assert f"certs/{name}.key" in mounted and "certs/init.key" not in mounted, name
     init = services["init"]["environment"]
     assert init["VIGIE_POSTGRES_DSN"].startswith("postgresql://vigie:pg-owner@")
     assert init["VIGIE_S3_ACCESS_KEY"] == "s3-admin"
     assert "-s3.config=/config/s3.json" in services["seaweedfs"]["command"]
+    assert "ssl=on" in services["postgres"]["command"]
+    hba = (REPO / "deploy" / "postgres" / "pg_hba.conf").read_text().splitlines()
+    assert not [line for line in hba if line.startswith("host ")], "no plain network entry"
     assert services["s3-config"]["command"][:1] == ["s3-config"]
     assert services["seaweedfs"]["depends_on"]["s3-config"]["condition"] == \
         "service_completed_successfully"

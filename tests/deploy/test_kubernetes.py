@@ -176,3 +176,4 @@ def test_each_service_has_its_own_role_identity_and_certificate_R38() -> None:
         assert {i["key"] for i in certs["secret"]["items"]} == {"ca.pem", f"{name}.pem",
                                                                  f"{name}.key"}
         assert env["VIGIE_NATS_TLS_KEY"]["value"].endswith("client.key")
+        assert "sslmode=verify-full" in env["VIGIE_POSTGRES_DSN"]["value"]

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 
 BASE = {
     "VIGIE_NATS_URL": "nats://127.0.0.1:4222",
-    "VIGIE_POSTGRES_DSN": "postgresql://vigie:pw@127.0.0.1/vigie",
+    "VIGIE_POSTGRES_DSN": "postgresql://vigie:pw@127.0.0.1/vigie?sslmode=verify-full&sslrootcert=ca.pem",
     "VIGIE_S3_ENDPOINT": "127.0.0.1:9000",
     "VIGIE_S3_ACCESS_KEY": "vigie-key",
     "VIGIE_S3_SECRET_KEY": "a-long-random-secret",

@@ -303,11 +303,19 @@ def _reachable(ids: tuple[int, int] | None, path: Path) -> bool:
     return subprocess.run(["test", "-x", str(path)], preexec_fn=_demote(ids), check=False).returncode == 0
 
 
+PG_HBA_TLS = """# Written by Vigie: TCP connections only over TLS (issue 25, R37), passwords hashed.
+local   all all                scram-sha-256
+hostssl all all 127.0.0.1/32   scram-sha-256
+hostssl all all ::1/128        scram-sha-256
+"""
+
+
 def start_postgres(
     folder: Path, *, port: int | None = None, password: str | None = None, database: str = "vigie",
-    lifeline: bool = False,
+    lifeline: bool = False, tls: tuple[Path, Path] | None = None,
 ) -> PostgresServer:
-    """initdb (first time only) and start PostgreSQL listening on loopback, password required."""
+    """initdb (first time only) and start PostgreSQL listening on loopback, password required.
+    With `tls` (certificate, key), TCP connections are accepted over TLS only."""
     ids = _unprivileged()
     folder.mkdir(parents=True, exist_ok=True)
     home = folder
@@ -345,6 +353,18 @@ def start_postgres(
     port = port or free_port()
     argv = [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
             "-k", str(data)]
+    if tls is not None:
+        # Copies the server owns (PostgreSQL refuses a key others can read), and an hba file
+        # without any plain `host` line.
+        for source, name in ((tls[0], "server.crt"), (tls[1], "server.key"), (None, "tls_hba.conf")):
+            target = data / name
+            target.write_bytes(source.read_bytes() if source else PG_HBA_TLS.encode())
+            target.chmod(0o600)
+            if ids:
+                os.chown(target, *ids)
+        argv += ["-c", "ssl=on", "-c", f"ssl_cert_file={data / 'server.crt'}",
+                 "-c", f"ssl_key_file={data / 'server.key'}",
+                 "-c", f"hba_file={data / 'tls_hba.conf'}"]
     log_path = home / "postgres.log"
     # The lifeline's launcher runs as the demoted user: with a Python that user can run.
     python = next((p for p in (sys.executable, shutil.which("python3"), "/usr/bin/python3")
