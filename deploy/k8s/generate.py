@@ -340,18 +340,20 @@ def seaweedfs() -> list[dict[str, Any]]:
     server = {
         "name": "seaweedfs", "image": SEAWEEDFS_IMAGE,
         "args": ["server", "-dir=/data", "-ip=seaweedfs-0.seaweedfs", "-ip.bind=0.0.0.0", "-s3",
-                 "-s3.port=8333", "-s3.config=/config/s3.json", "-s3.port.iceberg=0",
-                 "-s3.port.lance=0", "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024"],
+                 "-s3.port=8333", "-s3.config=/config/s3.json", "-s3.cert.file=/certs/tls.pem",
+                 "-s3.key.file=/certs/tls.key", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                 "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024"],
         "ports": [{"name": "s3", "containerPort": 8333}, {"name": "s3-grpc", "containerPort": 18333},
                   {"name": "master", "containerPort": 9333},
                   {"name": "master-grpc", "containerPort": 19333}],
-        "readinessProbe": http_probe("/healthz", 8333, period=5),
-        "livenessProbe": http_probe("/healthz", 8333, period=15, delay=20),
+        "readinessProbe": http_probe("/healthz", 8333, "HTTPS", period=5),
+        "livenessProbe": http_probe("/healthz", 8333, "HTTPS", period=15, delay=20),
         "resources": resources(({"cpu": "500m", "memory": "512Mi"}, {"cpu": "2", "memory": "2Gi"})),
         "securityContext": RESTRICTED,
         "volumeMounts": [{"name": "data", "mountPath": "/data"},
                          {"name": "tmp", "mountPath": "/tmp"},
-                         {"name": "s3-config", "mountPath": "/config", "readOnly": True}],
+                         {"name": "s3-config", "mountPath": "/config", "readOnly": True},
+                         {"name": "certs", "mountPath": "/certs", "readOnly": True}],
     }
     # The identity file (the administrator and one identity per service bound to its IAM policy,
     # docs/security.md), written from the secrets before the server starts.
@@ -392,7 +394,11 @@ def seaweedfs() -> list[dict[str, Any]]:
                  "initContainers": [identities],
                  "containers": [server],
                  "volumes": [{"name": "tmp", "emptyDir": {}},
-                             {"name": "s3-config", "emptyDir": {"medium": "Memory"}}],
+                             {"name": "s3-config", "emptyDir": {"medium": "Memory"}},
+                             {"name": "certs", "secret": {  # S3 over HTTPS only
+                                 "secretName": CERTS, "defaultMode": 0o440, "items": [
+                                     {"key": "seaweedfs.pem", "path": "tls.pem"},
+                                     {"key": "seaweedfs.key", "path": "tls.key"}]}}],
              }},
              "volumeClaimTemplates": [volume_claim("data", "2Ti")],
          }},
@@ -452,6 +458,8 @@ def config() -> list[dict[str, Any]]:
              "VIGIE_NATS_URL": ",".join(f"tls://nats-{i}.nats-cluster.{NAMESPACE}.svc:4222"
                                         for i in range(NATS_NODES)),
              "VIGIE_S3_ENDPOINT": "seaweedfs:8333",
+             "VIGIE_S3_SECURE": "true",  # HTTPS, verified against the deployment's CA
+             "VIGIE_S3_TLS_CA": f"{CLIENT_CERTS}/ca.pem",
              "VIGIE_BUS_REPLICAS": str(NATS_NODES),
              "VIGIE_LOG_FORMAT": "json",
          }},

@@ -58,7 +58,11 @@ class CommonSettings(BaseSettings):
     s3_endpoint: str = Field(description="S3 endpoint host:port (MinIO in production)")
     s3_access_key: str = Field(min_length=3, description="S3 access key")
     s3_secret_key: SecretStr = Field(description="S3 secret key")
-    s3_secure: bool = Field(default=False, description="Use HTTPS towards the S3 endpoint")
+    s3_secure: bool = Field(default=False, description="Use HTTPS towards the S3 endpoint "
+                            "(required in production)")
+    s3_tls_ca: Path | None = Field(default=None, description="The CA (PEM) the S3 endpoint's "
+                                   "certificate is verified with (the deployment's); default: "
+                                   "the system's")
     s3_region: str = Field(default="us-east-1", description="S3 region (MinIO ignores it)")
     bucket_prefix: str = Field(
         default="", pattern=r"^[a-z0-9-]*$", description="Prefix of every bucket name (tests)"
@@ -118,6 +122,9 @@ class CommonSettings(BaseSettings):
             raise ValueError("production refuses a plain connection to NATS: set "
                              "VIGIE_NATS_TLS_CA, VIGIE_NATS_TLS_CERT and VIGIE_NATS_TLS_KEY "
                              "(`vigie certs` makes them), or VIGIE_LOCAL_MODE=true on one machine")
+        if not self.local_mode and not self.s3_secure:
+            raise ValueError("production refuses a plain connection to the object store: set "
+                             "VIGIE_S3_SECURE=true (and VIGIE_S3_TLS_CA for the deployment's CA)")
         sslmode = parse_qs(urlsplit(self.postgres_dsn.get_secret_value()).query).get("sslmode")
         if not self.local_mode and sslmode not in (["verify-full"], ["verify-ca"]):
             raise ValueError("production refuses an unverified connection to PostgreSQL: end "

@@ -139,7 +139,8 @@ async def test_cluster_routes_speak_tls_and_replicate_R37(tmp_path: Path) -> Non
 def test_production_refuses_a_plain_nats_connection_R37(monkeypatch: pytest.MonkeyPatch) -> None:
     base = dict(nats_url="nats://nats:4222",
                 postgres_dsn="postgresql://x@h/x?sslmode=verify-full&sslrootcert=ca.pem",
-                s3_endpoint="h:1", s3_access_key="key", s3_secret_key="a-long-secret")
+                s3_endpoint="h:1", s3_access_key="key", s3_secret_key="a-long-secret",
+                s3_secure=True)
     with pytest.raises(ValueError, match="production refuses a plain connection to NATS"):
         CommonSettings(**base)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs both"):

@@ -49,7 +49,7 @@ async def test_postgresql_takes_tls_only_and_the_client_verifies_it_R37(tmp_path
 def test_production_refuses_an_unverified_postgresql_dsn_R37() -> None:
     base = dict(nats_url="tls://nats:4222", nats_tls_ca=Path("ca.pem"),
                 nats_tls_cert=Path("c.pem"), nats_tls_key=Path("c.key"), s3_endpoint="h:1",
-                s3_access_key="key", s3_secret_key="a-long-secret")
+                s3_access_key="key", s3_secret_key="a-long-secret", s3_secure=True)
     for dsn in ("postgresql://x:pw@postgres/vigie", "postgresql://x:pw@postgres/vigie?sslmode=require"):
         with pytest.raises(ValueError, match="unverified connection to PostgreSQL") as refused:
             CommonSettings(**base, postgres_dsn=dsn)  # type: ignore[arg-type]

@@ -172,6 +172,8 @@ def test_each_service_has_its_own_database_role_identity_and_certificate_R38() -
     assert init["VIGIE_S3_ACCESS_KEY"] == "s3-admin"
     assert "-s3.config=/config/s3.json" in services["seaweedfs"]["command"]
     assert "ssl=on" in services["postgres"]["command"]
+    assert "-s3.cert.file=/certs/seaweedfs.pem" in services["seaweedfs"]["command"]
+    assert all(services[n]["environment"]["VIGIE_S3_SECURE"] == "true" for n in SERVICES)
     hba = (REPO / "deploy" / "postgres" / "pg_hba.conf").read_text().splitlines()
     assert not [line for line in hba if line.startswith("host ")], "no plain network entry"
     assert services["s3-config"]["command"][:1] == ["s3-config"]

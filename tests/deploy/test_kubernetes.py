@@ -163,6 +163,7 @@ def test_each_service_has_its_own_role_identity_and_certificate_R38() -> None:
     config = next(d for d in _manifests() if d["kind"] == "ConfigMap"
                   and d["metadata"]["name"] == "vigie-config")
     assert all(u.startswith("tls://") for u in config["data"]["VIGIE_NATS_URL"].split(","))
+    assert config["data"]["VIGIE_S3_SECURE"] == "true"
     for name in ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention"):
         pod = deployments[name]["spec"]["template"]["spec"]
         env = {e["name"]: e for e in pod["containers"][0]["env"]}

@@ -17,6 +17,7 @@ BASE = {
     "VIGIE_S3_ENDPOINT": "127.0.0.1:9000",
     "VIGIE_S3_ACCESS_KEY": "vigie-key",
     "VIGIE_S3_SECRET_KEY": "a-long-random-secret",
+    "VIGIE_S3_SECURE": "true",
     # Production needs TLS to NATS with a client certificate (issue 25).
     "VIGIE_NATS_TLS_CA": "/run/certs/ca.pem",
     "VIGIE_NATS_TLS_CERT": "/run/certs/recorder.pem",

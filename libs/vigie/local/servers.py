@@ -16,6 +16,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -463,6 +464,7 @@ class SeaweedServer(S3Server):
     # One identity per service, bound to its policy (vigie.storage.identities); the server's own
     # access key above is the administrator's.
     service_keys: dict[str, Keys] = field(default_factory=dict)
+    tls_ca: Path | None = None  # S3 over HTTPS only, its certificate signed by this CA
 
     def as_service(self, service: str) -> tuple[str, str]:
         keys = self.service_keys[service]
@@ -471,17 +473,20 @@ class SeaweedServer(S3Server):
     def restart(self) -> None:
         self.process.stop()
         self.process.start()
-        self.process.wait_until(lambda: _s3_answers(self.port), 60)
+        self.process.wait_until(lambda: _s3_answers(self.port, tls=self.tls_ca is not None), 60)
         self.process.wait_until(self.stores, 90)
 
     def stores(self) -> bool:
         """An object written and read back: after a restart the S3 gateway answers long before
         its master has a volume server to write to (20 s under load, seen in CI)."""
+        import urllib3
         from minio import Minio
         from minio.error import S3Error
 
-        client = Minio(self.endpoint, self.access_key, self.secret_key, secure=False,
-                       region="us-east-1")
+        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.tls_ca)) \
+            if self.tls_ca else None
+        client = Minio(self.endpoint, self.access_key, self.secret_key,
+                       secure=self.tls_ca is not None, region="us-east-1", http_client=http)
         try:
             if not client.bucket_exists(READY_BUCKET):
                 client.make_bucket(READY_BUCKET)
@@ -508,7 +513,7 @@ def seaweed_ports(s3: int, internal: list[int]) -> dict[str, int]:
 def start_seaweedfs(
     folder: Path, *, port: int | None = None, internal_ports: list[int] | None = None,
     access_key: str | None = None, secret_key: str | None = None, lifeline: bool = False,
-    service_keys: dict[str, Keys] | None = None,
+    service_keys: dict[str, Keys] | None = None, tls: tuple[Path, Path, Path] | None = None,
 ) -> SeaweedServer:
     """SeaweedFS, the object store of every deployment (docs/deploy.md): S3 with lifecycle rules,
     tagging and per-identity rights. Lifecycle expiry is applied by a worker apart
@@ -522,7 +527,7 @@ def start_seaweedfs(
             return _start_seaweedfs(folder, port=port, internal_ports=internal_ports,
                                     service_keys=keys,
                                     access_key=access_key, secret_key=secret_key,
-                                    lifeline=lifeline)
+                                    lifeline=lifeline, tls=tls)
         except ServerStartError:
             if attempt == attempts - 1:
                 raise
@@ -532,7 +537,7 @@ def start_seaweedfs(
 def _start_seaweedfs(
     folder: Path, *, port: int | None, internal_ports: list[int] | None,
     access_key: str | None, secret_key: str | None, lifeline: bool,
-    service_keys: dict[str, Keys],
+    service_keys: dict[str, Keys], tls: tuple[Path, Path, Path] | None = None,
 ) -> SeaweedServer:
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -548,28 +553,35 @@ def _start_seaweedfs(
             "-s3", f"-s3.config={identities}", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=256", "-volume.max=2000", "-volume.preStopSeconds=0",
             *(f"-{flag}={value}" for flag, value in flags.items())]
+    if tls:  # (certificate, key, CA): the S3 port speaks HTTPS only
+        argv += [f"-s3.cert.file={tls[0]}", f"-s3.key.file={tls[1]}"]
     # One volume per bucket at first, not seven: every bucket is a collection of its own, and a
     # test suite (a bucket prefix per test) ran out of volumes at the disk-derived maximum —
     # PUTs then fail with InternalError (seen in CI). Volumes grow files only as written.
     env = {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
     process = ManagedProcess("seaweedfs", argv, folder / "weed.log", env=env,
                              lifeline=lifeline).start()
-    process.wait_until(lambda: _s3_answers(port), 60)
+    process.wait_until(lambda: _s3_answers(port, tls=tls is not None), 60)
     server = SeaweedServer(process, port, access_key, secret_key, lifecycle_rules=True,
                            master=f"127.0.0.1:{flags['master.port']}.{flags['master.port.grpc']}",
                            filer_grpc_port=flags["filer.port.grpc"],
                            s3_grpc_port=flags["s3.port.grpc"], folder=folder,
-                           service_keys=service_keys)
+                           service_keys=service_keys, tls_ca=tls[2] if tls else None)
     process.wait_until(server.stores, 90)
     return server
 
 
-def _s3_answers(port: int) -> bool:
+def _s3_answers(port: int, *, tls: bool = False) -> bool:
     """The S3 gateway listens before its filer is ready: wait for an HTTP answer to a request."""
     if not tcp_answers(port):
         return False
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+            sock = raw
+            if tls:  # only whether it answers: stores() then checks the certificate
+                context = ssl.create_default_context()
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+                sock = context.wrap_socket(raw)
             sock.sendall(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
             return sock.recv(12).startswith(b"HTTP/1.")
     except OSError:

@@ -68,11 +68,15 @@ class ObjectStore:
         secure: bool = False,
         region: str = "us-east-1",
         timeout_s: float = 10.0,
+        ca_file: str | None = None,
     ) -> None:
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
             retries=urllib3.Retry(total=0),  # retries are ours, with backoff and events
             maxsize=16,
+            # HTTPS verified against the deployment's CA (issue 25), or the system's.
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_file,
         )
         # region avoids the SDK's location lookup, which rclone answers with non-XML.
         self._client = Minio(
@@ -93,6 +97,7 @@ class ObjectStore:
             common.s3_secret_key.get_secret_value(),
             secure=common.s3_secure,
             region=common.s3_region,
+            ca_file=str(common.s3_tls_ca) if common.s3_tls_ca else None,
         )
 
     async def ensure_buckets(self, names: Iterable[str]) -> None:
