@@ -342,7 +342,8 @@ def seaweedfs() -> list[dict[str, Any]]:
         "args": ["server", "-dir=/data", "-ip=seaweedfs-0.seaweedfs", "-ip.bind=0.0.0.0", "-s3",
                  "-s3.port=8333", "-s3.config=/config/s3.json", "-s3.cert.file=/certs/tls.pem",
                  "-s3.key.file=/certs/tls.key", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                 "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024"],
+                 "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024",
+                 "-filer.encryptVolumeData", "-s3.encryptVolumeData"],  # encrypted at rest
         "ports": [{"name": "s3", "containerPort": 8333}, {"name": "s3-grpc", "containerPort": 18333},
                   {"name": "master", "containerPort": 9333},
                   {"name": "master-grpc", "containerPort": 19333}],

@@ -514,6 +514,7 @@ def start_seaweedfs(
     folder: Path, *, port: int | None = None, internal_ports: list[int] | None = None,
     access_key: str | None = None, secret_key: str | None = None, lifeline: bool = False,
     service_keys: dict[str, Keys] | None = None, tls: tuple[Path, Path, Path] | None = None,
+    encrypt: bool = True,
 ) -> SeaweedServer:
     """SeaweedFS, the object store of every deployment (docs/deploy.md): S3 with lifecycle rules,
     tagging and per-identity rights. Lifecycle expiry is applied by a worker apart
@@ -527,7 +528,7 @@ def start_seaweedfs(
             return _start_seaweedfs(folder, port=port, internal_ports=internal_ports,
                                     service_keys=keys,
                                     access_key=access_key, secret_key=secret_key,
-                                    lifeline=lifeline, tls=tls)
+                                    lifeline=lifeline, tls=tls, encrypt=encrypt)
         except ServerStartError:
             if attempt == attempts - 1:
                 raise
@@ -538,6 +539,7 @@ def _start_seaweedfs(
     folder: Path, *, port: int | None, internal_ports: list[int] | None,
     access_key: str | None, secret_key: str | None, lifeline: bool,
     service_keys: dict[str, Keys], tls: tuple[Path, Path, Path] | None = None,
+    encrypt: bool = True,
 ) -> SeaweedServer:
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -553,6 +555,10 @@ def _start_seaweedfs(
             "-s3", f"-s3.config={identities}", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=256", "-volume.max=2000", "-volume.preStopSeconds=0",
             *(f"-{flag}={value}" for flag, value in flags.items())]
+    if encrypt:
+        # Encryption at rest (issue 25, R38): each chunk encrypted on the volume servers with a
+        # key of its own, kept in the filer's metadata, not beside the data.
+        argv += ["-filer.encryptVolumeData", "-s3.encryptVolumeData"]
     if tls:  # (certificate, key, CA): the S3 port speaks HTTPS only
         argv += [f"-s3.cert.file={tls[0]}", f"-s3.key.file={tls[1]}"]
     # One volume per bucket at first, not seven: every bucket is a collection of its own, and a
