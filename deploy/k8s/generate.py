@@ -521,7 +521,8 @@ def network_policies() -> list[dict[str, Any]]:
         ]),
         network_policy("postgres-from-vigie",
                        {"matchLabels": {"app.kubernetes.io/name": "postgres"}},
-                       [{"from": pods(*vigie_services, "vigie-init"), "ports": [{"port": 5432}]}]),
+                       [{"from": pods(*vigie_services, "vigie-init", "vigie-backup"),
+                         "ports": [{"port": 5432}]}]),
         network_policy("seaweedfs-from-vigie",
                        {"matchLabels": {"app.kubernetes.io/name": "seaweedfs"}}, [
                            {"from": pods("recorder", "viewer-gateway", "retention",
@@ -535,6 +536,40 @@ def network_policies() -> list[dict[str, Any]]:
     ]
 
 
+def backup() -> list[dict[str, Any]]:
+    """`vigie backup` each night: the database (no footage is in it) dumped to its own volume,
+    dumps older than 30 days removed (R4; docs/security.md)."""
+    certs_volume, certs_mount, _ = client_certs("init")
+    env = [secret_env("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
+           {"name": "VIGIE_POSTGRES_DSN",
+            "value": "postgresql://vigie:$(POSTGRES_PASSWORD)@postgres:5432/vigie"
+                     f"?sslmode=verify-full&sslrootcert={CLIENT_CERTS}/ca.pem"}]
+    job = {"backoffLimit": 2, "template": {"metadata": {"labels": labels("vigie-backup")}, "spec": {
+        "restartPolicy": "OnFailure",
+        "securityContext": pod_security(10001),
+        "automountServiceAccountToken": False,
+        "containers": [{
+            "name": "backup", "image": IMAGE,
+            "args": ["backup", "--out", "/backups", "--keep-days", "30"], "env": env,
+            "resources": resources(({"cpu": "100m", "memory": "128Mi"},
+                                    {"cpu": "1", "memory": "512Mi"})),
+            "securityContext": RESTRICTED,
+            "volumeMounts": [{"name": "backups", "mountPath": "/backups"},
+                             {"name": "tmp", "mountPath": "/tmp"}, certs_mount]}],
+        "volumes": [{"name": "backups", "persistentVolumeClaim": {"claimName": "vigie-backups"}},
+                    {"name": "tmp", "emptyDir": {}}, certs_volume]}}}
+    return [
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+         "metadata": {"name": "vigie-backups", "namespace": NAMESPACE, "labels": PART_OF},
+         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}}},
+        {"apiVersion": "batch/v1", "kind": "CronJob",
+         "metadata": {"name": "vigie-backup", "namespace": NAMESPACE, "labels": labels("vigie-backup")},
+         "spec": {"schedule": "17 3 * * *", "concurrencyPolicy": "Forbid",
+                  "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
+                  "jobTemplate": {"spec": job}}},
+    ]
+
+
 def documents() -> dict[str, list[dict[str, Any]]]:
     files: dict[str, list[dict[str, Any]]] = {
         "namespace-config.yaml": config(),
@@ -542,6 +577,7 @@ def documents() -> dict[str, list[dict[str, Any]]]:
         "postgres.yaml": postgres(),
         "seaweedfs.yaml": seaweedfs(),
         "init-job.yaml": [init_job()],
+        "backup.yaml": backup(),
     }
     for name, spec in SERVICES.items():
         files[f"{name}.yaml"] = service_deployment(name, spec)

@@ -174,6 +174,9 @@ def test_each_service_has_its_own_database_role_identity_and_certificate_R38() -
     assert "ssl=on" in services["postgres"]["command"]
     assert "-s3.cert.file=/certs/seaweedfs.pem" in services["seaweedfs"]["command"]
     assert "-filer.encryptVolumeData" in services["seaweedfs"]["command"]
+    backup = services["backup"]
+    assert backup["command"][:1] == ["backup"] and "--every-hours" in backup["command"]
+    assert int(backup["command"][backup["command"].index("--keep-days") + 1]) <= 30, "R4"
     assert all(services[n]["environment"]["VIGIE_S3_SECURE"] == "true" for n in SERVICES)
     hba = (REPO / "deploy" / "postgres" / "pg_hba.conf").read_text().splitlines()
     assert not [line for line in hba if line.startswith("host ")], "no plain network entry"

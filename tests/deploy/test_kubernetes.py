@@ -178,3 +178,11 @@ def test_each_service_has_its_own_role_identity_and_certificate_R38() -> None:
                                                                  f"{name}.key"}
         assert env["VIGIE_NATS_TLS_KEY"]["value"].endswith("client.key")
         assert "sslmode=verify-full" in env["VIGIE_POSTGRES_DSN"]["value"]
+
+
+def test_the_database_is_backed_up_each_night_for_thirty_days_at_most_R4() -> None:
+    (cron,) = [d for d in _manifests() if d["kind"] == "CronJob"]
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[0] == "backup" and int(args[args.index("--keep-days") + 1]) <= 30
+    assert "sslmode=verify-full" in str(container["env"])

@@ -112,6 +112,37 @@ def _cmd_s3_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backup(args: argparse.Namespace) -> int:
+    """Dump the database into --out and prune old dumps; with --every-hours, forever (the
+    Compose and Kubernetes schedules)."""
+    import os
+    import sys
+    import time
+
+    from vigie.backup import BackupError, dump, prune
+
+    dsn = os.environ.get("VIGIE_POSTGRES_DSN")
+    if not dsn:
+        print("vigie backup: set VIGIE_POSTGRES_DSN (the tables' owner)", file=sys.stderr)
+        return 2
+    schema = os.environ.get("VIGIE_POSTGRES_SCHEMA") or None
+    while True:
+        try:
+            prune(Path(args.out), keep_days=args.keep_days)  # refuses a bad --keep-days first
+            path = dump(dsn, Path(args.out), schema=schema)
+            gone = prune(Path(args.out), keep_days=args.keep_days)
+        except BackupError as exc:
+            print(f"vigie backup: {exc}", file=sys.stderr)
+            if not args.every_hours:
+                return 1
+        else:
+            print(f"{path} ({path.stat().st_size} bytes); {len(gone)} older than "
+                  f"{args.keep_days} days removed", flush=True)
+        if not args.every_hours:
+            return 0
+        time.sleep(args.every_hours * 3600)
+
+
 def _cmd_asyncapi(args: argparse.Namespace) -> int:
     from vigie.bus.asyncapi import render_document
 
@@ -194,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minio-policies", metavar="DIR",
                    help="also write each service's IAM policy as DIR/vigie-<service>.json")
     p.set_defaults(func=_cmd_s3_config)
+
+    p = sub.add_parser("backup", help="dump the database (no footage is in it) and remove "
+                       "dumps older than --keep-days")
+    p.add_argument("--out", required=True, help="the folder of the dumps (pg_restore reads them)")
+    p.add_argument("--keep-days", type=int, default=30, help="1 to 30 (R4: the legal maximum)")
+    p.add_argument("--every-hours", type=float, default=None,
+                   help="run forever, a dump every so many hours")
+    p.set_defaults(func=_cmd_backup)
 
     p = sub.add_parser("asyncapi", help="print the AsyncAPI document of Vigie's events")
     p.add_argument("--output", "-o", help="write to this file instead of standard output")

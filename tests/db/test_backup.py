@@ -1,0 +1,83 @@
+"""`vigie backup` (issue 25; REGULATION.md R4, R12, R38): a dump restores into an empty database
+with the register still verifying; dumps are 0600 and never carry the password on the command
+line; those older than the kept days go, and more than 30 days is refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+from vigie.backup import BackupError, _without_password, prune
+from vigie.local import servers
+from vigie.register import Entry, checkpoint, record, verify
+from vigie.signing import SigningKey
+from vigie.signing_keys import trusted_keys
+
+from tests.harness import REPO, unique
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_dump_restores_with_the_register_verifying_R12(
+    db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str, tmp_path: Path,
+) -> None:
+    signer = SigningKey.generate()
+    async with db.acquire() as conn:
+        for i in range(5):
+            await record(conn, Entry(actor="agent", action="live.start", reason=f"n° {i}"))
+    await checkpoint(db, signer)
+    env = {**os.environ, "VIGIE_POSTGRES_DSN": pg_server.dsn, "VIGIE_POSTGRES_SCHEMA": pg_schema}
+    out = tmp_path / "backups"
+    result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out", str(out),
+                             "--keep-days", "7"], env=env, capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    (dump,) = out.glob("vigie-*.dump")
+    assert dump.stat().st_mode & 0o777 == 0o600
+
+    restored = unique("restored_")
+    admin = await asyncpg.connect(pg_server.dsn)
+    await admin.execute(f'CREATE DATABASE "{restored}"')
+    try:
+        url, password = _without_password(pg_server.dsn.rsplit("/", 1)[0] + f"/{restored}")
+        subprocess.run([servers._pg_bin("pg_restore"), "--no-owner", "--dbname", url, str(dump)],
+                       env={**os.environ, "PGPASSWORD": password or ""}, check=True,
+                       capture_output=True, timeout=120)
+        conn = await asyncpg.connect(pg_server.dsn.rsplit("/", 1)[0] + f"/{restored}",
+                                     server_settings={"search_path": pg_schema})
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM audit_log") == 5
+            checked = await verify(conn, trusted_keys([signer.public_pem()]), max_age_s=3600)
+            assert checked.ok and checked.rows == 5, checked.problem
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{restored}"')
+        await admin.close()
+
+
+def test_the_password_stays_off_the_command_line() -> None:
+    url, password = _without_password("postgresql://vigie:s3cr%40t@postgres:5432/vigie?sslmode="
+                                      "verify-full&sslrootcert=/run/certs/ca.pem")
+    assert password == "s3cr@t" and "s3cr" not in url
+    assert url == "postgresql://vigie@postgres:5432/vigie?sslmode=verify-full&sslrootcert=" \
+        "/run/certs/ca.pem"
+
+
+def test_old_dumps_go_and_no_more_than_thirty_days_are_kept_R4(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    for days in (0, 6, 8, 40):
+        stamp = (now - timedelta(days=days)).strftime("%Y%m%dT%H%M%SZ")
+        (tmp_path / f"vigie-{stamp}.dump").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not ours")
+    gone = prune(tmp_path, keep_days=7, now=now)
+    assert sorted(p.name[6:14] for p in gone) == ["20261021", "20261122"]
+    assert sorted(p.name for p in tmp_path.iterdir())[-1] == "vigie-20261130T030000Z.dump"
+    assert (tmp_path / "notes.txt").exists()
+    with pytest.raises(BackupError, match="1 to 30 days"):
+        prune(tmp_path, keep_days=31, now=now)
