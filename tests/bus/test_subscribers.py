@@ -134,18 +134,23 @@ async def test_a_subscriber_reads_its_communes_events_only_and_cannot_touch_its_
                            allow_reconnect=False, connect_timeout=2)
 
 
+def follow_client(server: servers.NatsServer, **env: str) -> subprocess.Popen[str]:
+    """`vigie events follow` as an integrator runs it: its settings from the environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "vigie.cli.main", "events", "follow", "--subscriber", SUBSCRIBER],
+        env={**os.environ, "VIGIE_NATS_URL": server.url,
+             "VIGIE_SUBSCRIBER_PASSWORD": server.passwords[SUBSCRIBER],
+             "VIGIE_POSTGRES_DSN": "postgresql://unused@127.0.0.1:1/x",
+             "VIGIE_S3_ENDPOINT": "127.0.0.1:1", "VIGIE_S3_ACCESS_KEY": "unused",
+             "VIGIE_S3_SECRET_KEY": "unused-secret", "VIGIE_LOCAL_MODE": "true", **env},
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def test_vigie_events_follow_prints_json_lines_and_resumes(
     events_server: servers.NatsServer, tmp_path: Path,
 ) -> None:
     asyncio.run(_publish(events_server, [("palaiseau", "gare"), ("palaiseau", "mairie")]))
-    env = {**os.environ, "VIGIE_NATS_URL": events_server.url,
-           "VIGIE_SUBSCRIBER_PASSWORD": events_server.passwords[SUBSCRIBER],
-           "VIGIE_POSTGRES_DSN": "postgresql://unused@127.0.0.1:1/x",
-           "VIGIE_S3_ENDPOINT": "127.0.0.1:1", "VIGIE_S3_ACCESS_KEY": "unused",
-           "VIGIE_S3_SECRET_KEY": "unused-secret", "VIGIE_LOCAL_MODE": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "events", "follow",
-                             "--subscriber", SUBSCRIBER], env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = follow_client(events_server)
     try:
         assert proc.stdout is not None
         lines = [json.loads(proc.stdout.readline()) for _ in range(2)]

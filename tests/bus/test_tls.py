@@ -6,7 +6,6 @@ with theirs; cluster routes are TLS too. Certificates are made in the test (`vig
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from vigie.local import servers
 from vigie.settings import CommonSettings
 
 from tests.bus.test_permissions import NAMES
+from tests.bus.test_subscribers import follow_client
 from tests.harness import REPO, eventually
 
 pytestmark = pytest.mark.integration
@@ -163,17 +163,9 @@ def test_the_events_client_takes_its_certificate_from_the_environment(tmp_path: 
             await nc.close()
 
         asyncio.run(provision())
-        env = {**os.environ, "VIGIE_NATS_URL": server.url, "VIGIE_BUS_ROOT": NAMES.root,
-               "VIGIE_SUBSCRIBER_PASSWORD": server.passwords[SUBSCRIBER],
-               "VIGIE_NATS_TLS_CA": str(pki / "ca.pem"),
-               "VIGIE_NATS_TLS_CERT": str(pki / f"{SUBSCRIBER}.pem"),
-               "VIGIE_NATS_TLS_KEY": str(pki / f"{SUBSCRIBER}.key"),
-               "VIGIE_POSTGRES_DSN": "postgresql://unused@127.0.0.1:1/x",
-               "VIGIE_S3_ENDPOINT": "127.0.0.1:1", "VIGIE_S3_ACCESS_KEY": "unused",
-               "VIGIE_S3_SECRET_KEY": "unused-secret", "VIGIE_LOCAL_MODE": "true"}
-        proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "events", "follow",
-                                 "--subscriber", SUBSCRIBER], env=env, cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = follow_client(server, VIGIE_NATS_TLS_CA=str(pki / "ca.pem"),
+                             VIGIE_NATS_TLS_CERT=str(pki / f"{SUBSCRIBER}.pem"),
+                             VIGIE_NATS_TLS_KEY=str(pki / f"{SUBSCRIBER}.key"))
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline()
