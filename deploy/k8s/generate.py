@@ -162,8 +162,12 @@ def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
             {"name": prefix + "TLS_KEY", "value": "/run/secrets/tls/tls.key"},
             {"name": prefix + "OPS_HOST", "value": "0.0.0.0"},
             {"name": prefix + "OPS_PORT", "value": "9090"},
+            # R30: the national police's posts, with a client certificate of the deployment's CA
+            {"name": prefix + "POLICE_PORT", "value": "8443"},
+            {"name": prefix + "POLICE_CLIENT_CA", "value": f"{CLIENT_CERTS}/ca.pem"},
         ]
-        ports.append({"name": "metrics", "containerPort": 9090})
+        ports += [{"name": "metrics", "containerPort": 9090},
+                  {"name": "police", "containerPort": 8443}]
         volumes.append({"name": "tls", "secret": {"secretName": "vigie-gateway-tls"}})
         mounts.append({"name": "tls", "mountPath": "/run/secrets/tls", "readOnly": True})
     certs_volume, certs_mount, certs_env = client_certs(name)
@@ -207,6 +211,12 @@ def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(pdb(name, min_available=spec["replicas"] - 1))
     if spec.get("public"):
         out.append(service(name, [{"name": "https", "port": 443, "targetPort": 8080}]))
+        # The posts' mutual TLS ends at the gateway itself: no Ingress in between (it would
+        # terminate TLS and the client certificate with it).
+        police = service(f"{name}-police", [{"name": "police", "port": 8443,
+                                              "targetPort": 8443}], selector=name)
+        police["spec"]["type"] = "LoadBalancer"
+        out.append(police)
     return out
 
 
@@ -507,7 +517,7 @@ def network_policies() -> list[dict[str, Any]]:
         network_policy("default-deny", {}, []),
         network_policy("viewer-gateway-from-anywhere",
                        {"matchLabels": {"app.kubernetes.io/name": "viewer-gateway"}},
-                       [{"ports": [{"port": 8080}]}]),
+                       [{"ports": [{"port": 8080}, {"port": 8443}]}]),
         network_policy("metrics-from-monitoring", {"matchLabels": PART_OF},
                        [{"from": [monitoring], "ports": [{"port": "metrics"}]}]),
         network_policy("nats-from-vigie", {"matchLabels": {"app.kubernetes.io/name": "nats"}}, [

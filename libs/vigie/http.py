@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
@@ -50,10 +51,12 @@ class _Server(uvicorn.Server):
 
 class HttpServer:
     def __init__(self, app: FastAPI, *, host: str, port: int, ssl_certfile: str | None = None,
-                 ssl_keyfile: str | None = None) -> None:
+                 ssl_keyfile: str | None = None, client_ca: str | None = None) -> None:
+        """With `client_ca`, a TLS client certificate signed by it is required (handshake)."""
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
-            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_ca_certs=client_ca,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
         )
         self._server = _Server(config)
         self._host, self._port = host, port

@@ -122,6 +122,15 @@ async def run_service(
     server = HttpServer(app, host=http.http_host, port=http.http_port,
                         ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None)
     servers = [server]
+    # R30: national-police posts reach the gateway on a port of their own that demands their
+    # client certificate; the gateway knows a request came that way by the port it reached.
+    police_port: int | None = getattr(http, "police_port", None)
+    police_ca = getattr(http, "police_client_ca", None)
+    police = None
+    if police_port is not None and police_ca and cert and key:
+        police = HttpServer(app, host=http.http_host, port=police_port, ssl_certfile=str(cert),
+                            ssl_keyfile=str(key), client_ca=str(police_ca))
+        servers.append(police)
     if ops_port is not None:
         ops = FastAPI(title=f"vigie-{service} operations", docs_url=None, redoc_url=None)
         add_health_routes(ops, service=service, readiness=rt.readiness)
@@ -138,6 +147,7 @@ async def run_service(
                 await each.stop()
         return 2
     rt.state["ops_port"] = servers[-1].port if ops_port is not None else None
+    rt.state["police_port"] = police.port if police else None
     log.info("service_starting", http_port=server.port)
     work_task: asyncio.Task[None] | None = None
     clock_task: asyncio.Task[None] | None = None

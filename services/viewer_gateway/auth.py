@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from vigie.accounts import totp_required, totp_step, verify_password
@@ -106,8 +108,23 @@ async def _reserve_attempt(pool: asyncpg.Pool, username: str, address: str,
     return int(failure_id)
 
 
+POLICE_PORT_ONLY = ("national-police accounts sign in from their post, through the gateway's port "
+                    "that requires the post's certificate (R30)")
+
+
+def through_police_port(state: Mapping[str, Any], scope: Mapping[str, Any]) -> bool:
+    """Did this request reach the port that demanded a client certificate of the police CA?"""
+    port, server = state.get("police_port"), scope.get("server")
+    return port is not None and server is not None and server[1] == port
+
+
+def police_port_required(roles: Sequence[str], settings: ViewerGatewaySettings) -> bool:
+    return settings.police_client_ca is not None and "national_police" in roles
+
+
 async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username: str,
-                password: str, totp: str | None, address: str, post: str) -> tuple[str, int]:
+                password: str, totp: str | None, address: str, post: str,
+                through_police: bool = False) -> tuple[str, int]:
     """Check everything, record the outcome in the register, open a session: (token, user id)."""
     attempt = await _reserve_attempt(pool, username, address, settings)
     user = await pool.fetchrow("SELECT * FROM users WHERE username = $1", username)
@@ -127,6 +144,8 @@ async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username
         raise await fail(401, "wrong username or password", "wrong_password")
     if user["disabled"]:
         raise await fail(403, "this account is disabled", "disabled")
+    if police_port_required(user["roles"], settings) and not through_police:
+        raise await fail(403, POLICE_PORT_ONLY, "no_client_certificate")
     if designation_expired(user["designation_expires"]):
         raise await fail(403, f"your designation expired on {user['designation_expires']}: ask "
                          "the person who designated you to renew it (R8)", "designation_expired")
@@ -178,6 +197,18 @@ async def session_user(pool: asyncpg.Pool, token: str) -> User | None:
                 totp_enabled=row["totp_secret"] is not None, session=row["token_sha256"],
                 post=row["post"], verbalisation_power=row["verbalisation_power"],
                 trained_on=row["trained_on"])
+
+
+async def session_user_here(pool: asyncpg.Pool, settings: ViewerGatewaySettings,
+                            state: Mapping[str, Any], token: str | None,
+                            scope: Mapping[str, Any]) -> User | None:
+    """The session's account, unless it is a national-police one reaching the gateway other than
+    through the police port (R30: a stolen cookie alone does not open their view)."""
+    user = await session_user(pool, token) if token else None
+    if user is not None and police_port_required(user.roles, settings) and \
+            not through_police_port(state, scope):
+        return None
+    return user
 
 
 SIGNED_OUT = "not signed in, or the session has ended"

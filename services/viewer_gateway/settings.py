@@ -26,6 +26,13 @@ class ViewerGatewaySettings(ServiceSettings):
     tls_certificate: Path | None = Field(
         default=None, description="PEM certificate: with the key, HTTPS and Secure cookies")
     tls_key: Path | None = Field(default=None, description="PEM private key of the certificate")
+    police_port: int | None = Field(
+        default=None, ge=0, le=65535, description="R30: a second HTTPS port requiring a client "
+        "certificate of VIGIE_VIEWER_GATEWAY_POLICE_CLIENT_CA (the national police's posts); "
+        "national-police accounts sign in and work through it only")
+    police_client_ca: Path | None = Field(
+        default=None, description="The CA (PEM) whose client certificates the police port "
+        "accepts (`vigie certs client <post>`)")
     session_ttl_s: int = Field(default=12 * 3600, ge=300, le=7 * 86400,
                                description="A session's lifetime (one shift)")
     login_max_failures: int = Field(default=5, ge=1, le=100,
@@ -60,6 +67,11 @@ class ViewerGatewaySettings(ServiceSettings):
     def _tls_pair(self) -> ViewerGatewaySettings:
         if (self.tls_certificate is None) != (self.tls_key is None):
             raise ValueError("TLS needs both VIGIE_VIEWER_GATEWAY_TLS_CERTIFICATE and _TLS_KEY")
+        if (self.police_port is None) != (self.police_client_ca is None):
+            raise ValueError("the police port needs both VIGIE_VIEWER_GATEWAY_POLICE_PORT and "
+                             "_POLICE_CLIENT_CA")
+        if self.police_port is not None and self.tls_certificate is None:
+            raise ValueError("the police port is HTTPS: set the gateway's TLS certificate")
         return self
 
     @property

@@ -14,7 +14,7 @@ from vigie.register import Entry, record
 from vigie.service import Runtime
 
 from services.viewer_gateway.alarms import Alarms
-from services.viewer_gateway.auth import COOKIE, User, session_user, why_signed_out
+from services.viewer_gateway.auth import COOKIE, User, session_user_here, why_signed_out
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.policy import UNTRAINED, Action, CameraState, Decision, decide
 from services.viewer_gateway.settings import ViewerGatewaySettings
@@ -67,7 +67,7 @@ async def current_user(request: Request, gw: GatewayDep) -> User:
     if isinstance(checked, User):
         return checked
     token = request.cookies.get(COOKIE)
-    user = await session_user(gw.pool, token) if token else None
+    user = await session_user_here(gw.pool, gw.settings, gw.rt.state, token, request.scope)
     if user is None:
         raise HTTPException(401, await why_signed_out(gw.pool, token))
     return user
@@ -76,7 +76,7 @@ async def current_user(request: Request, gw: GatewayDep) -> User:
 async def websocket_user(websocket: WebSocket) -> User | None:
     gw: Gateway = websocket.app.state.gateway
     token = websocket.cookies.get(COOKIE)
-    return await session_user(gw.pool, token) if token else None
+    return await session_user_here(gw.pool, gw.settings, gw.rt.state, token, websocket.scope)
 
 
 UserDep = Annotated[User, Depends(current_user)]

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.viewer_gateway.auth import COOKIE, session_user, why_signed_out
+from services.viewer_gateway.auth import COOKIE, session_user_here, why_signed_out
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_ROUTES = frozenset({("POST", "/api/session")})  # signing in is what makes a session
@@ -58,7 +58,8 @@ class RequestGuard:
         if method in BODY_METHODS and path.startswith("/api/") and \
                 (method, path.rstrip("/")) not in ANONYMOUS_ROUTES:
             token = _cookie(scope, COOKIE)
-            user = await session_user(self.gateway.pool, token) if token else None
+            gw = self.gateway
+            user = await session_user_here(gw.pool, gw.settings, gw.rt.state, token, scope)
             if user is None:
                 await _answer(send, 401, await why_signed_out(self.gateway.pool, token))
                 return

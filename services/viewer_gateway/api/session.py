@@ -9,7 +9,15 @@ from fastapi.responses import JSONResponse
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserDep, websocket_user
 from services.viewer_gateway.api.models import Designation, LoginRefusal, LoginRequest, Me
-from services.viewer_gateway.auth import COOKIE, LoginRefused, User, login, logout, session_user
+from services.viewer_gateway.auth import (
+    COOKIE,
+    LoginRefused,
+    User,
+    login,
+    logout,
+    session_user,
+    through_police_port,
+)
 from services.viewer_gateway.policy import ACTIONS
 
 router = APIRouter(prefix="/api/session", tags=["session"])
@@ -40,7 +48,8 @@ async def sign_in(body: LoginRequest, request: Request, gw: GatewayDep) -> Respo
     try:
         token, _ = await login(gw.pool, gw.settings, username=body.username,
                                password=body.password, totp=body.totp, address=address,
-                               post=body.post)
+                               post=body.post,
+                               through_police=through_police_port(gw.rt.state, request.scope))
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else None
         return JSONResponse(LoginRefusal(detail=refused.reason,

@@ -1,0 +1,123 @@
+"""R30: the national police's posts reach the gateway over mutually authenticated TLS (issue 25).
+The gateway serves HTTPS on its public port and on a police port that demands a client
+certificate of the police CA; a national-police account signs in and works through that port only,
+so its password and TOTP code — or its session cookie — are worth nothing elsewhere. Certificates
+are made in the test; the real gateway app, database role and object-store identity."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from nats.aio.client import Client as NATS
+from vigie import certs
+from vigie.bus.connection import jetstream
+from vigie.bus.subjects import BusNames
+from vigie.http import HttpServer
+from vigie.service import Runtime
+from vigie.settings import CommonSettings
+from vigie.storage.objects import Buckets, ObjectStore
+
+from services.viewer_gateway.api import create_app
+from services.viewer_gateway.settings import ViewerGatewaySettings
+from tests.viewer_gateway.conftest import (
+    PASSWORD,
+    fresh_totp_code,
+    seed_communes,
+    seed_users,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_national_police_sign_in_only_with_their_posts_certificate_R30(
+    tmp_path: Path, settings_for: Callable[..., CommonSettings], admin_nc: NATS,
+    streams: BusNames, db: asyncpg.Pool, service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    store: tuple[ObjectStore, Buckets], service_store: Callable[[str], ObjectStore],
+) -> None:
+    pki = tmp_path / "pki"
+    ca = certs.make_ca("Vigie test CA")
+    ca_pem, _ = ca.write(pki, "ca")
+    cert, key = certs.issue(ca, "gateway", hosts=("127.0.0.1",), server=True).write(pki, "gw")
+    post_cert, post_key = certs.issue(ca, "commissariat-palaiseau", client=True).write(pki, "post")
+    rogue = certs.make_ca("Someone else's CA")
+    rogue_cert, rogue_key = certs.issue(rogue, "commissariat-palaiseau", client=True).write(
+        tmp_path / "rogue", "post")
+
+    _, buckets = store
+    rt = Runtime(service="viewer-gateway", common=settings_for("gateway"), names=streams,
+                 stop=asyncio.Event(), nc=admin_nc, js=jetstream(admin_nc),
+                 pool=await service_db("viewer-gateway"),
+                 store=service_store("viewer-gateway"), buckets=buckets)
+    settings = ViewerGatewaySettings(http_port=0, tls_certificate=cert, tls_key=key,
+                                     police_port=0, police_client_ca=ca_pem)
+    app = create_app(rt, settings)
+    public = HttpServer(app, host="127.0.0.1", port=0, ssl_certfile=str(cert),
+                        ssl_keyfile=str(key))
+    police = HttpServer(app, host="127.0.0.1", port=0, ssl_certfile=str(cert),
+                        ssl_keyfile=str(key), client_ca=str(ca_pem))
+    await public.start()
+    await police.start()
+    rt.state["police_port"] = police.port  # as the service runner records it
+    await seed_communes(db)
+    totp = await seed_users(db)
+    used: dict[str, int] = {}
+
+    def client(port: int, cert_pair: tuple[Path, Path] | None = None) -> httpx.AsyncClient:
+        context = ssl.create_default_context(cafile=str(ca_pem))
+        if cert_pair:
+            context.load_cert_chain(str(cert_pair[0]), str(cert_pair[1]))
+        return httpx.AsyncClient(base_url=f"https://127.0.0.1:{port}", verify=context, timeout=10)
+
+    async def sign_in(http: httpx.AsyncClient, username: str) -> httpx.Response:
+        body = {"username": username, "password": PASSWORD, "post": "commissariat"}
+        if username in totp:
+            body["totp"] = await fresh_totp_code(totp[username], used, username)
+        return await http.post("/api/session", json=body)
+
+    try:
+        # On the public port, right password and code: refused, and journaled as such.
+        async with client(public.port) as http:
+            refused = await sign_in(http, "national-police")
+            assert refused.status_code == 403 and "R30" in refused.json()["detail"]
+            assert (await sign_in(http, "operator")).status_code == 200, "others are unchanged"
+        assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'login' AND "
+                                 "outcome = 'no_client_certificate'") == 1
+
+        # Without a certificate, or with another CA's, the police port does not even answer.
+        for pair in (None, (rogue_cert, rogue_key)):
+            async with client(police.port, pair) as http:
+                with pytest.raises((httpx.ConnectError, httpx.ReadError,
+                                    httpx.RemoteProtocolError)):
+                    await http.get("/api/session")
+
+        # With the post's certificate: in; its session works there and nowhere else.
+        async with client(police.port, (post_cert, post_key)) as http:
+            signed_in = await sign_in(http, "national-police")
+            assert signed_in.status_code == 200, signed_in.text
+            assert (await http.get("/api/session")).json()["username"] == "national-police"
+            cookie = http.cookies.get("vigie_session")
+        assert cookie
+        async with client(public.port) as http:
+            http.cookies.set("vigie_session", cookie)
+            stolen = await http.get("/api/session")
+            assert stolen.status_code == 401, "the cookie alone does not open their view"
+    finally:
+        rt.stop.set()
+        with contextlib.suppress(Exception):
+            await app.state.gateway.tiles.close()
+        await police.stop()
+        await public.stop()
+
+
+def test_the_police_port_needs_its_ca_and_tls() -> None:
+    with pytest.raises(ValueError, match="needs both"):
+        ViewerGatewaySettings(police_port=8443)
+    with pytest.raises(ValueError, match="is HTTPS"):
+        ViewerGatewaySettings(police_port=8443, police_client_ca=Path("ca.pem"))
