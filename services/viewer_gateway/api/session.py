@@ -40,7 +40,8 @@ def me(user: User) -> Me:
                         401: {"model": LoginRefusal, "description": "Wrong credentials, or the "
                               "TOTP code is needed (totp_required)"},
                         403: {"model": LoginRefusal, "description": "Disabled account, expired "
-                              "designation, second factor not enrolled"},
+                              "designation, second factor not enrolled, a national-police "
+                              "account off the police port (R30)"},
                         429: {"model": LoginRefusal, "description": "Too many failures "
                               "(Retry-After)"}})
 async def sign_in(body: LoginRequest, request: Request, gw: GatewayDep) -> Response:
