@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from vigie.local.servers import _pg_bin
+from vigie.local.servers import pg_bin
 from vigie.log import get_logger
 
 log = get_logger(__name__)
@@ -48,7 +48,7 @@ def dump(dsn: str, folder: Path, *, schema: str | None = None,
     partial = target.with_suffix(".part")
     url, password = _without_password(dsn)
     env = {**os.environ, **({"PGPASSWORD": password} if password else {})}
-    argv = [_pg_bin("pg_dump"), "--format=custom", "--file", str(partial), "--dbname", url]
+    argv = [pg_bin("pg_dump"), "--format=custom", "--file", str(partial), "--dbname", url]
     if schema:
         argv += ["--schema", schema]
     partial.touch(mode=0o600)

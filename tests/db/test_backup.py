@@ -45,7 +45,7 @@ async def test_a_dump_restores_with_the_register_verifying_R12(
     await admin.execute(f'CREATE DATABASE "{restored}"')
     try:
         url, password = _without_password(pg_server.dsn.rsplit("/", 1)[0] + f"/{restored}")
-        subprocess.run([servers._pg_bin("pg_restore"), "--no-owner", "--dbname", url, str(dump)],
+        subprocess.run([servers.pg_bin("pg_restore"), "--no-owner", "--dbname", url, str(dump)],
                        env={**os.environ, "PGPASSWORD": password or ""}, check=True,
                        capture_output=True, timeout=120)
         conn = await asyncpg.connect(pg_server.dsn.rsplit("/", 1)[0] + f"/{restored}",

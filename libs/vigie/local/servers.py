@@ -243,7 +243,7 @@ def start_nats_cluster(
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
@@ -341,7 +341,7 @@ def start_postgres(
             for p in (home, data, pwfile):
                 os.chown(p, *ids)
         result = subprocess.run(
-            [_pg_bin("initdb"), "-D", str(data), "-U", "vigie", "--pwfile", str(pwfile),
+            [pg_bin("initdb"), "-D", str(data), "-U", "vigie", "--pwfile", str(pwfile),
              "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8",
              "--locale=C.UTF-8"],
             capture_output=True, text=True, preexec_fn=_demote(ids), check=False,
@@ -352,7 +352,7 @@ def start_postgres(
         with open(data / "postgresql.conf", "a") as conf:
             conf.write("\nfsync = on\nmax_connections = 200\nlog_min_messages = warning\n")
     port = port or free_port()
-    argv = [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
+    argv = [pg_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
             "-k", str(data)]
     if tls is not None:
         # Copies the server owns (PostgreSQL refuses a key others can read), and an hba file
