@@ -109,7 +109,7 @@ async def run(cameras: int, seconds: float, width: int, height: int, playbacks: 
                           roles=["operator"], communes=["b"], designated_by="bench")
         store = ObjectStore(s3.endpoint, s3.access_key, s3.secret_key)
         buckets = Buckets.with_prefix("bench")
-        await store.ensure_buckets(buckets.all())
+        await store.ensure_buckets(buckets.all(), object_lock=buckets.locked())
         stop = asyncio.Event()
         ingest = Ingest(js=js, names=names, pool=pool, settings=IngestSettings())
         worker = MaskingWorker(nc=nc, js=js, names=names, pool=pool,

@@ -101,7 +101,7 @@ async def one_run(pg: servers.PostgresServer, s3: servers.S3Server, nc, *,  # ty
                                      server_settings={"search_path": schema})
     store = ObjectStore(s3.endpoint, s3.access_key, s3.secret_key)
     buckets = Buckets.with_prefix(name)
-    await store.ensure_buckets(buckets.all())
+    await store.ensure_buckets(buckets.all(), object_lock=buckets.locked())
     t0 = time.monotonic()
     expired = await seed(pool, store, buckets.recordings, rows=rows, cameras=cameras,
                          expiring=expiring)

@@ -204,12 +204,10 @@ async def store(
 ) -> AsyncIterator[tuple[ObjectStore, Buckets]]:
     store = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     buckets = Buckets.with_prefix(bucket_prefix)
-    await store.ensure_buckets(buckets.all())
+    await store.ensure_buckets(buckets.all(), object_lock=buckets.locked())
     yield store, buckets
     for bucket in buckets.all():
-        keys = [o.key for o in await store.list_objects(bucket)]
-        if keys:
-            await store.delete_many(bucket, keys)
+        await store.erase_prefix(bucket, "")  # every version, legal holds lifted
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ async def open_request(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
     if end > intake.period_start:
         try:
             report = await create_hold(pool, store, recordings=buckets.recordings,
-                                       evidence=buckets.evidence, request=HoldRequest.parse(dict(
+                                       holds=buckets.holds, request=HoldRequest.parse(dict(
                                            kind="right_of_access", reference=f"DA-{request_id}",
                                            commune=intake.commune, cameras=intake.cameras,
                                            period_start=intake.period_start, period_end=end,
@@ -217,7 +217,7 @@ async def close(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, reques
         active = await pool.fetchval("SELECT state = 'active' FROM holds WHERE id = $1",
                                      row["hold_id"])
         if active:
-            await release_hold(pool, store, evidence=buckets.evidence, hold_id=row["hold_id"],
+            await release_hold(pool, hold_id=row["hold_id"],
                                released_by=by,
                                reason=f"demande d'accès n° {request_id} close")
     return str(row["commune"])

@@ -1,10 +1,14 @@
 """Holds: footage kept beyond retention under a judicial requisition or a pending right-of-access
 request (REGULATION.md R18, R21; DESIGN.md invariant 3).
 
-A hold copies the segments it covers, with their hashes, into the evidence bucket; the originals then
-expire as usual. The race with a retention sweep is settled by one per-camera lock: the sweep takes it
-before deleting a batch and skips any segment covered by an active hold that has no copy yet; a hold
-takes it to register itself. So either the hold is registered first (and the sweep keeps what it has
+A hold copies the segments it covers, each checked against its recorded SHA-256, into the holds
+bucket under a legal hold (S3 object lock: no identity can erase a copy while it stands); the
+originals then expire as usual. Once the hold is released, the retention service lifts the legal
+hold and erases every version (services/retention/core.py).
+
+The race with a retention sweep is settled by one per-camera lock: the sweep takes it before
+deleting a batch and skips any segment covered by an active hold that has no copy yet; a hold takes
+it to register itself. So either the hold is registered first (and the sweep keeps what it has
 not copied yet), or the sweep deleted first (and the hold reports those segments as erased).
 """
 
@@ -16,10 +20,12 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import asyncpg
+from minio.error import S3Error
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vigie.coverage import uncovered
 from vigie.register import Entry, record
+from vigie.storage.identities import HOLDS_PREFIX
 from vigie.storage.objects import ObjectStore
 
 # pg_advisory_xact_lock(CAMERA_LOCK, camera_id): the deletion step of a sweep vs hold registration.
@@ -124,11 +130,11 @@ SELECT EXISTS (SELECT 1 FROM audit_log
 """
 
 
-async def create_hold(pool: asyncpg.Pool, store: ObjectStore, *, recordings: str, evidence: str,
+async def create_hold(pool: asyncpg.Pool, store: ObjectStore, *, recordings: str, holds: str,
                       request: HoldRequest) -> HoldReport:
-    """Register the hold, then copy what it covers into `evidence`; report what was not found."""
+    """Register the hold, then copy what it covers into `holds`; report what was not found."""
     hold_id = await register_hold(pool, request)
-    return await copy_covered(pool, store, hold_id, recordings=recordings, evidence=evidence)
+    return await copy_covered(pool, store, hold_id, recordings=recordings, holds=holds)
 
 
 REUSABLE_SQL = """
@@ -181,7 +187,7 @@ async def register_hold(pool: asyncpg.Pool, request: HoldRequest) -> int:
 
 
 async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, recordings: str,
-                       evidence: str,
+                       holds: str,
                        window: tuple[datetime, datetime] | None = None) -> HoldReport:
     """Copy every covered segment not copied yet (idempotent: resumes an interrupted hold). The
     report covers the hold's period, or `window` within it (an export reusing a wider hold)."""
@@ -201,7 +207,7 @@ async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, 
         for seg in await pool.fetch(COVERED_SQL, cam["id"], hold["period_start"],
                                     hold["period_end"]):
             key = seg["object_key"]
-            if key in done or await _copy_one(pool, store, hold_id, seg, recordings, evidence):
+            if key in done or await _copy_one(pool, store, hold_id, seg, recordings, holds):
                 if seg["start_time"] < finish and seg["end_time"] > begin:
                     coverage.copied += 1
                     coverage.size_bytes += seg["size_bytes"]
@@ -213,19 +219,26 @@ async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, 
     return report
 
 
+def hold_prefix(hold_id: int) -> str:
+    """Where a hold's copies are kept in the holds bucket."""
+    return f"{HOLDS_PREFIX}{hold_id}/"
+
+
 async def _copy_one(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, seg: asyncpg.Record,
-                    recordings: str, evidence: str) -> bool:
-    key = f"holds/{hold_id}/{seg['object_key']}"
-    if not await store.copy(recordings, seg["object_key"], evidence, key):
-        return False  # erased between the listing and the copy
-    if await store.supports_tagging(evidence):
-        await store.set_tags(evidence, key, {"vigie-hold": str(hold_id),
-                                             "vigie-hold-state": "active"})
-    data = await store.get(evidence, key)
+                    recordings: str, holds: str) -> bool:
+    key = hold_prefix(hold_id) + seg["object_key"]
+    try:
+        data = await store.get(recordings, seg["object_key"])
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+            return False  # erased between the listing and the copy
+        raise
     if hashlib.sha256(data).hexdigest() != seg["sha256"]:
-        await store.delete(evidence, key)
+        # Checked before anything is written: a copy under legal hold could not be taken back.
         raise HoldError(f"segment {seg['object_key']} does not match its recorded SHA-256: "
                         "storage is corrupt, the hold was registered but not completed")
+    await store.put(holds, key, data, content_type="video/mp4",
+                    legal_hold=await store.object_lock(holds))
     await pool.execute(
         "INSERT INTO hold_items (hold_id, camera_id, source_key, segment_start, segment_end, "
         "evidence_key, sha256, size_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
@@ -234,7 +247,19 @@ async def _copy_one(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, seg: a
     return True
 
 
-async def release_hold(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str, hold_id: int,
+async def move_legacy_copies(store: ObjectStore, *, evidence: str, holds: str) -> int:
+    """Copies made before the holds bucket existed lived in the evidence bucket under `holds/`:
+    move them, same keys, under legal hold (`vigie init`; nothing is left to move afterwards)."""
+    lock = await store.object_lock(holds)
+    moved = await store.list_objects(evidence, HOLDS_PREFIX)
+    for obj in moved:
+        data = await store.get(evidence, obj.key)
+        await store.put(holds, obj.key, data, content_type="video/mp4", legal_hold=lock)
+        await store.delete(evidence, obj.key)
+    return len(moved)
+
+
+async def release_hold(pool: asyncpg.Pool, *, hold_id: int,
                        released_by: str, reason: str) -> int:
     """Return the hold's copies to deletion (the next sweep erases them). Returns their count."""
     if not released_by.strip() or not reason.strip():
@@ -256,13 +281,8 @@ async def release_hold(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str,
             cameras=[f"{hold['commune']}/{c['slug']}" for c in cameras],
             period_start=hold["period_start"], period_end=hold["period_end"], reason=reason.strip(),
             details={"hold_id": hold_id, "kind": hold["kind"], "reference": hold["reference"]}))
-    keys = [r["evidence_key"] for r in await pool.fetch(
-        "SELECT evidence_key FROM hold_items WHERE hold_id = $1 AND erased_at IS NULL", hold_id)]
-    if await store.supports_tagging(evidence):
-        for key in keys:  # for the lifecycle backstop; the sweep erases them regardless of tags
-            await store.set_tags(evidence, key, {"vigie-hold": str(hold_id),
-                                                 "vigie-hold-state": "released"})
-    return len(keys)
+    return int(await pool.fetchval(
+        "SELECT count(*) FROM hold_items WHERE hold_id = $1 AND erased_at IS NULL", hold_id))
 
 
 LIST_SQL = """

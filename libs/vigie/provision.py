@@ -18,6 +18,7 @@ from vigie.bus.subjects import BusNames
 from vigie.db.migrate import migrate
 from vigie.db.pool import create_pool
 from vigie.db.roles import ensure_service_roles
+from vigie.holds import move_legacy_copies
 from vigie.log import get_logger
 from vigie.settings import CommonSettings
 from vigie.storage.objects import Buckets, ObjectStore
@@ -74,7 +75,10 @@ async def provision(
 
     store = ObjectStore.from_settings(common)
     buckets = Buckets.with_prefix(common.bucket_prefix)
-    await store.ensure_buckets(buckets.all())
+    await store.ensure_buckets(buckets.all(), object_lock=buckets.locked())
+    moved = await move_legacy_copies(store, evidence=buckets.evidence, holds=buckets.holds)
+    if moved:
+        log.info("hold_copies_moved_under_object_lock", copies=moved, bucket=buckets.holds)
     pool = await create_pool(dsn, schema=common.postgres_schema, max_size=2)
     try:
         rules = await recordings_expiry_rules(pool)

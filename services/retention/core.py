@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import asyncpg
-from vigie.holds import CAMERA_LOCK
+from vigie.holds import CAMERA_LOCK, hold_prefix
 from vigie.register import Entry, record
 from vigie.storage.objects import ObjectStore
 
@@ -47,6 +47,15 @@ WHERE h.state = 'released' AND i.erased_at IS NULL
 ORDER BY i.hold_id, i.segment_start
 LIMIT $1
 FOR UPDATE OF i SKIP LOCKED
+"""
+
+# Released holds whose recorded copies are all erased, their prefix not swept yet.
+EMPTIED_HOLDS_SQL = """
+SELECT h.id FROM holds h
+WHERE h.state = 'released' AND h.copies_erased_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM hold_items i WHERE i.hold_id = h.id AND i.erased_at IS NULL)
+ORDER BY h.id
+FOR UPDATE OF h SKIP LOCKED
 """
 
 Cause = Literal["retention", "hold_released", "orphan"]
@@ -162,17 +171,19 @@ async def sweep_orphans(pool: asyncpg.Pool, store: ObjectStore, bucket: str, *, 
     return Purge(commune, camera, "orphan", 0, deleted, first, last)
 
 
-async def erase_released_copies(pool: asyncpg.Pool, store: ObjectStore, evidence: str, *,
+async def erase_released_copies(pool: asyncpg.Pool, store: ObjectStore, holds: str, *,
                                 batch: int) -> list[Purge]:
-    """The evidence copies of released holds go, journaled per hold and camera."""
+    """The copies of released holds go for good — every version, its legal hold lifted first —,
+    journaled per hold and camera; then anything left under a released hold's prefix (a copy put
+    by a holder killed before it recorded it), once per hold."""
     purges: list[Purge] = []
     while True:
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(RELEASED_COPIES_SQL, batch)
             if not rows:
                 break
-            if await store.delete_many(evidence, [r["evidence_key"] for r in rows]):
-                raise StorageDeleteError("evidence copies could not be deleted")
+            if await store.erase(holds, [r["evidence_key"] for r in rows]):
+                raise StorageDeleteError("held copies could not be erased")
             await conn.execute("UPDATE hold_items SET erased_at = now() WHERE evidence_key = ANY($1)",
                                [r["evidence_key"] for r in rows])
             groups: dict[tuple[int, str, str], list[asyncpg.Record]] = {}
@@ -188,4 +199,10 @@ async def erase_released_copies(pool: asyncpg.Pool, store: ObjectStore, evidence
                                     start, end))
         if len(rows) < batch:
             break
+    async with pool.acquire() as conn, conn.transaction():
+        for hold in await conn.fetch(EMPTIED_HOLDS_SQL):
+            if await store.erase_prefix(holds, hold_prefix(hold["id"])):
+                raise StorageDeleteError("a released hold's leftover copies could not be erased")
+            await conn.execute("UPDATE holds SET copies_erased_at = now() WHERE id = $1",
+                               hold["id"])
     return purges

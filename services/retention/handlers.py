@@ -48,7 +48,6 @@ EXPORTS_KEPT_DAYS = 30  # a requisition's package in the exports bucket (docs/ex
 BACKSTOP = Gauge("vigie_retention_lifecycle_backstop",
                  "1 when the object store holds and applies the lifecycle rules, 0 when retention "
                  "alone erases (invariant 3)")
-RELEASED_TAG = ("vigie-hold-state", "released")
 STATE_SQL = """
 INSERT INTO retention_state (bucket, lifecycle_backstop, rules, checked_at)
 VALUES ($1, $2, $3::jsonb, now())
@@ -59,10 +58,12 @@ ON CONFLICT (bucket) DO UPDATE SET lifecycle_backstop = excluded.lifecycle_backs
 
 class Lifecycle:
     """One expiry rule per commune prefix on `recordings`, at the commune's retention, re-applied
-    when a retention changes; released evidence expires by tag. Where the endpoint refuses lifecycle
-    rules, says so (log and `retention_state`, which `vigie status` shows) and tries again later,
-    and at once when the rules change: a refusal may be a passing one (a restarting endpoint, a
-    policy being fixed), and must not leave the backstop off until a restart (issue 17)."""
+    when a retention changes. The holds bucket has none: its copies are under legal hold, which a
+    rule cannot lift; this service erases them once their hold is released. Where the endpoint
+    refuses lifecycle rules, says so (log and `retention_state`, which `vigie status` shows) and
+    tries again later, and at once when the rules change: a refusal may be a passing one (a
+    restarting endpoint, a policy being fixed), and must not leave the backstop off until a
+    restart (issue 17)."""
 
     def __init__(self, pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
                  retry_s: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -83,8 +84,6 @@ class Lifecycle:
             return
         self.supported = await self._store.set_expiry_rules(self._buckets.recordings, desired)
         self._refused = None if self.supported else (self._clock(), desired)
-        evidence = self.supported and await self._store.set_tag_expiry_rule(
-            self._buckets.evidence, RELEASED_TAG, days=1)
         if self.supported:
             # Packages handed over are copies: the held evidence stays until its hold is released.
             await self._store.set_expiry_rules(self._buckets.exports, {"": EXPORTS_KEPT_DAYS})
@@ -96,9 +95,6 @@ class Lifecycle:
         BACKSTOP.set(1 if self.supported else 0)
         await self._pool.execute(STATE_SQL, self._buckets.recordings, self.supported,
                                  json.dumps(desired if self.supported else {}))
-        await self._pool.execute(STATE_SQL, self._buckets.evidence, bool(evidence),
-                                 json.dumps({"tag": "=".join(RELEASED_TAG), "days": 1}
-                                            if evidence else {}))
 
 
 async def sweep(rt: Runtime, settings: RetentionSettings,
@@ -119,7 +115,7 @@ async def sweep(rt: Runtime, settings: RetentionSettings,
             log.warning("retention_camera_retry_next_sweep", commune=cam["commune"],
                         camera=cam["slug"], error=str(exc))
     try:
-        purges += await erase_released_copies(pool, store, rt.buckets.evidence,
+        purges += await erase_released_copies(pool, store, rt.buckets.holds,
                                               batch=settings.batch)
     except (StorageDeleteError, *TRANSIENT_STORAGE_ERRORS) as exc:  # type: ignore[misc]
         log.warning("released_copies_retry_next_sweep", error=str(exc))

@@ -215,14 +215,14 @@ async def test_an_altered_evidence_copy_stops_the_export_R17(
         period_start=t0, period_end=t0 + timedelta(seconds=8), requested_by="agent",
         reason="dégradations", review_on=date.today()))
     report = await create_hold(db, objects, recordings=buckets.recordings,
-                               evidence=buckets.evidence, request=request)
+                               holds=buckets.holds, request=request)
     key = await db.fetchval("SELECT evidence_key FROM hold_items ORDER BY segment_start DESC")
-    data = await objects.get(buckets.evidence, key)
-    await objects.put(buckets.evidence, key, data[:-1] + bytes([data[-1] ^ 0xFF]))
+    data = await objects.get(buckets.holds, key)
+    await objects.put(buckets.holds, key, data[:-1] + bytes([data[-1] ^ 0xFF]))
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ExportError, match="does not match its SHA-256"):
-        await build_package(db, objects, evidence=buckets.evidence, hold_ids=[report.hold_id],
+        await build_package(db, objects, holds=buckets.holds, hold_ids=[report.hold_id],
                             requisition=REQUISITION,
                             periods={"palaiseau/gare": (t0, t0 + timedelta(seconds=8))},
                             missing={}, key=SigningKey.generate(), out_dir=out, export_id="x")

@@ -57,7 +57,7 @@ async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R1
                           end=ago(14, minutes=20 - i)) for i in range(10)]
     await segment(db, objects, buckets.recordings, other, slug="mairie", end=ago(14, minutes=15))
     report = await create_hold(db, objects, recordings=buckets.recordings,
-                               evidence=buckets.evidence, request=_request())
+                               holds=buckets.holds, request=_request())
     assert [c.camera for c in report.coverage] == ["gare"]
     assert report.coverage[0].copied == 10
     # Before and after the ten minutes nothing was recorded: said, not hidden.
@@ -66,33 +66,36 @@ async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R1
                             report.hold_id)
     assert [c["source_key"] for c in copies] == held
     for c in copies:
-        data = await objects.get(buckets.evidence, c["evidence_key"])
+        data = await objects.get(buckets.holds, c["evidence_key"])
         assert hashlib.sha256(data).hexdigest() == c["sha256"]
         assert c["evidence_key"].startswith(f"holds/{report.hold_id}/")
-    # Copies are tagged with their hold (the lifecycle rule expires released ones only).
-    assert await objects.supports_tagging(buckets.evidence)
-    assert {(await objects.get_tags(buckets.evidence, c["evidence_key"]))["vigie-hold-state"]
-            for c in copies} == {"active"}
+        # Under a legal hold: not even the store's administrator can erase it (issue 25).
+        assert await objects.legal_hold(buckets.holds, c["evidence_key"])
 
     # The camera's retention drops to 2 days: the originals expire, the copies stay.
     await db.execute("UPDATE cameras SET retention_days = 2 WHERE id = $1", cid)
     rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
     assert not set(held) & await keys(objects, buckets.recordings), "originals expire as usual"
-    evidence = await keys(objects, buckets.evidence)
-    assert {c["evidence_key"] for c in copies} <= evidence, "the held copies survive"
+    assert {c["evidence_key"] for c in copies} <= await keys(objects, buckets.holds), \
+        "the held copies survive"
 
     with pytest.raises(HoldError, match="who releases"):
-        await release_hold(db, objects, evidence=buckets.evidence, hold_id=report.hold_id,
+        await release_hold(db, hold_id=report.hold_id,
                            released_by="", reason="")
-    count = await release_hold(db, objects, evidence=buckets.evidence, hold_id=report.hold_id,
+    # A copy no row names: its holder was killed between the put and the insert.
+    leftover = f"holds/{report.hold_id}/palaiseau/gare/killed-holder.mp4"
+    await objects.put(buckets.holds, leftover, b"copy", legal_hold=True)
+    count = await release_hold(db, hold_id=report.hold_id,
                                released_by="procureur", reason="classement sans suite")
     assert count == 10
     with pytest.raises(HoldError, match="already released"):
-        await release_hold(db, objects, evidence=buckets.evidence, hold_id=report.hold_id,
+        await release_hold(db, hold_id=report.hold_id,
                            released_by="procureur", reason="encore")
     await sweep(rt, RetentionSettings(batch=4))
-    assert not {c["evidence_key"] for c in copies} & await keys(objects, buckets.evidence)
+    # Erased for good, the leftover too: no version, no delete marker hiding one (R4).
+    assert await objects.versions(buckets.holds, "") == []
+    assert await db.fetchval("SELECT copies_erased_at FROM holds") is not None
     journal = await db.fetch("SELECT * FROM audit_log WHERE reason = 'hold_released'")
     assert sum(json.loads(j["details"])["segments"] for j in journal) == 10
     assert all(json.loads(j["details"])["hold_id"] == report.hold_id for j in journal)
@@ -115,7 +118,7 @@ async def test_a_hold_on_footage_already_erased_says_what_was_found_and_what_was
     rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
     report = await create_hold(
-        db, objects, recordings=buckets.recordings, evidence=buckets.evidence,
+        db, objects, recordings=buckets.recordings, holds=buckets.holds,
         request=_request(kind="right_of_access", reference="DDA-2026-0042",
                          period_start=ago(15, minutes=12), period_end=ago(14, minutes=55)))
     [coverage] = report.coverage
@@ -152,10 +155,10 @@ async def test_a_sweep_paused_after_selecting_deletes_nothing_a_new_hold_covers(
     assert await asyncio.wait_for(sweeping, timeout=30) == 0, "nothing deleted: awaiting copies"
     assert set(originals) <= await keys(objects, buckets.recordings)
     report = await copy_covered(db, objects, hold_id, recordings=buckets.recordings,
-                                evidence=buckets.evidence)
+                                holds=buckets.holds)
     assert report.coverage[0].copied == 5
     assert await sweep(rt, RetentionSettings()) == 5, "once copied, the originals expire"
-    assert len(await keys(objects, buckets.evidence)) == 5
+    assert len(await keys(objects, buckets.holds)) == 5
 
 
 @pytest.mark.parametrize(("change", "reason"), [
@@ -182,6 +185,6 @@ async def test_unknown_cameras_are_named_and_nothing_is_registered(
     await commune(db, "palaiseau", 15)
     await camera(db, "gare")
     with pytest.raises(HoldError, match="unknown camera.*: parvis"):
-        await create_hold(db, objects, recordings=buckets.recordings, evidence=buckets.evidence,
+        await create_hold(db, objects, recordings=buckets.recordings, holds=buckets.holds,
                           request=_request(cameras=["gare", "parvis"]))
     assert await db.fetchval("SELECT count(*) FROM holds") == 0

@@ -1,17 +1,15 @@
 """The lifecycle backstop (invariant 3): one expiry rule per commune prefix, kept in step with the
 communes' retention on SeaweedFS (the object store of `make run` and production), and applied by
-its lifecycle worker on time; released evidence expires by tag, held evidence does not; an
+its lifecycle worker on time; none on the holds bucket (legal holds, erased by retention); an
 endpoint that refuses rules (rclone) makes `vigie status` say there is no backstop (R4)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date
 
 import asyncpg
 import pytest
-from vigie.holds import HoldRequest, create_hold, release_hold
 from vigie.local import servers
 from vigie.local.seaweed_filer import backdate
 from vigie.local.status import BACKSTOP_SQL, render_text
@@ -19,7 +17,7 @@ from vigie.storage.objects import Buckets, ObjectStore
 
 from services.retention.handlers import Lifecycle
 from tests.harness import eventually, unique
-from tests.retention.helpers import ago, camera, commune, keys, segment
+from tests.retention.helpers import camera, commune, keys
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +27,7 @@ async def test_rules_follow_a_retention_change_R4(
 ) -> None:
     objects = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     buckets = Buckets.with_prefix(unique("lc"))
-    await objects.ensure_buckets(buckets.all())
+    await objects.ensure_buckets(buckets.all(), object_lock=buckets.locked())
     await commune(db, "palaiseau", 15)
     await commune(db, "ballainvilliers", 30)
     lifecycle = Lifecycle(db, objects, buckets)
@@ -43,24 +41,8 @@ async def test_rules_follow_a_retention_change_R4(
     assert await objects.get_expiry_rules(buckets.recordings) == {
         "ballainvilliers/": 30, "palaiseau/": 10}
     assert await db.fetchval(BACKSTOP_SQL) is True
-    # Evidence: only copies tagged released expire.
-    assert await objects.supports_tagging(buckets.evidence)
-    assert await objects.get_tag_expiry_rules(buckets.evidence) == {
-        ("vigie-hold-state", "released"): 1}
-    cid = await camera(db, "gare")
-    await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(1, minutes=5))
-    request = HoldRequest.parse(dict(
-        kind="right_of_access", reference="DDA-7", commune="palaiseau", cameras=["gare"],
-        period_start=ago(1, minutes=10), period_end=ago(1), requested_by="dpo",
-        reason="demande d'accès", review_on=date.today()))
-    report = await create_hold(db, objects, recordings=buckets.recordings,
-                               evidence=buckets.evidence, request=request)
-    key = await db.fetchval("SELECT evidence_key FROM hold_items")
-    assert await objects.get_tags(buckets.evidence, key) == {
-        "vigie-hold": str(report.hold_id), "vigie-hold-state": "active"}
-    await release_hold(db, objects, evidence=buckets.evidence, hold_id=report.hold_id,
-                       released_by="dpo", reason="réponse envoyée")
-    assert (await objects.get_tags(buckets.evidence, key))["vigie-hold-state"] == "released"
+    # No rule on the holds bucket: its copies are under legal hold until retention erases them.
+    assert await objects.get_expiry_rules(buckets.holds) == {}
 
 
 async def test_an_endpoint_without_lifecycle_rules_reports_no_backstop(
@@ -69,7 +51,7 @@ async def test_an_endpoint_without_lifecycle_rules_reports_no_backstop(
     objects = ObjectStore(rclone_server.endpoint, rclone_server.access_key,
                           rclone_server.secret_key)
     buckets = Buckets.with_prefix(unique("lc"))
-    await objects.ensure_buckets(buckets.all())
+    await objects.ensure_buckets(buckets.all(), object_lock=buckets.locked())
     await commune(db, "palaiseau", 15)
     await camera(db, "gare")
     lifecycle = Lifecycle(db, objects, buckets)
@@ -92,7 +74,7 @@ async def test_a_refused_lifecycle_call_is_tried_again_not_given_up_R4(
     lifecycle = Lifecycle(db, objects, buckets, retry_s=600, clock=lambda: now[0])
     await lifecycle.sync()  # the bucket is not there yet: the endpoint refuses
     assert lifecycle.supported is False and await db.fetchval(BACKSTOP_SQL) is False
-    await objects.ensure_buckets(buckets.all())
+    await objects.ensure_buckets(buckets.all(), object_lock=buckets.locked())
     now[0] += 60
     await lifecycle.sync()
     assert lifecycle.supported is False, "not hammered: tried again after the retry delay"
@@ -106,12 +88,12 @@ async def test_the_object_store_erases_a_recording_when_its_rule_falls_due_R4(
     db: asyncpg.Pool, s3_server: servers.SeaweedServer,
 ) -> None:
     """The backstop for real: SeaweedFS's lifecycle worker (as `make run` runs it) deletes an
-    object when its commune's rule falls due, not before, and leaves another commune's and held
-    evidence alone. A rule counts whole days: the objects are backdated so that one falls due a
-    few seconds from now (the lateness is measured by bench/lifecycle.py)."""
+    object when its commune's rule falls due, not before, and leaves another commune's alone. A
+    rule counts whole days: the objects are backdated so that one falls due a few seconds from now
+    (the lateness is measured by bench/lifecycle.py)."""
     objects = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
     buckets = Buckets.with_prefix(unique("lc"))
-    await objects.ensure_buckets(buckets.all())
+    await objects.ensure_buckets(buckets.all(), object_lock=buckets.locked())
     await commune(db, "palaiseau", 1)
     await commune(db, "ballainvilliers", 30)
     lifecycle = Lifecycle(db, objects, buckets)
@@ -120,12 +102,8 @@ async def test_the_object_store_erases_a_recording_when_its_rule_falls_due_R4(
     due_soon = "palaiseau/gare/2026/11/29/10/a.mp4"
     not_due = "palaiseau/gare/2026/11/29/10/b.mp4"
     other = "ballainvilliers/mairie/2026/11/01/10/c.mp4"
-    released, held = "holds/1/released.mp4", "holds/2/held.mp4"
     for key in (due_soon, not_due, other):
         await objects.put(buckets.recordings, key, b"segment")
-    for key, state in ((released, "released"), (held, "active")):
-        await objects.put(buckets.evidence, key, b"copy")
-        await objects.set_tags(buckets.evidence, key, {"vigie-hold-state": state})
     now = int(time.time())
     day = 86_400
     filer = f"127.0.0.1:{s3_server.filer_grpc_port}"
@@ -133,18 +111,13 @@ async def test_the_object_store_erases_a_recording_when_its_rule_falls_due_R4(
     backdate(filer, buckets.recordings, due_soon, due - day)
     backdate(filer, buckets.recordings, not_due, now + 3_600 - day)  # due in an hour
     backdate(filer, buckets.recordings, other, now - 20 * day)  # 20 days old, kept 30
-    backdate(filer, buckets.evidence, released, now - 2 * day)
-    backdate(filer, buckets.evidence, held, now - 400 * day)
 
     assert due_soon in await keys(objects, buckets.recordings), "not erased before it is due"
     await eventually(lambda: _gone(objects, buckets.recordings, due_soon), timeout_s=30,
                      message="the due recording was not erased by the lifecycle worker")
     assert time.time() >= due, "erased before it was due"
-    await eventually(lambda: _gone(objects, buckets.evidence, released), timeout_s=30,
-                     message="released evidence was not erased")
     await asyncio.sleep(5)  # two more passes of the worker
     assert await keys(objects, buckets.recordings) == {not_due, other}
-    assert await keys(objects, buckets.evidence) == {held}
 
 
 async def _gone(objects: ObjectStore, bucket: str, key: str) -> bool:

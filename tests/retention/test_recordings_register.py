@@ -39,7 +39,7 @@ async def test_the_register_of_recordings_lists_kept_destroyed_held_and_transmit
     await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(20))
     rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
-    await create_hold(db, objects, recordings=buckets.recordings, evidence=buckets.evidence,
+    await create_hold(db, objects, recordings=buckets.recordings, holds=buckets.holds,
                       request=HoldRequest.parse(dict(
                           kind="judicial_requisition", reference="PV 16", commune="palaiseau",
                           cameras=["gare"], period_start=ago(2, minutes=12),

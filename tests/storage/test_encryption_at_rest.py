@@ -36,7 +36,7 @@ async def test_no_recording_lies_in_clear_on_the_volumes_R38(tmp_path: Path,
     try:
         store = ObjectStore(server.endpoint, server.access_key, server.secret_key)
         buckets = Buckets.with_prefix("rest")
-        await store.ensure_buckets(buckets.all())
+        await store.ensure_buckets(buckets.all(), object_lock=buckets.locked())
         # 200 kB that do not compress (SeaweedFS gzips what does): kept in volume chunks.
         body = marker + secrets.token_bytes(200_000) + marker
         await store.put(buckets.recordings, "palaiseau/gare/seg.mp4", body)

@@ -38,7 +38,7 @@ async def _refused(what: Awaitable[Any]) -> None:
 
 async def _fill(admin: ObjectStore, buckets: Buckets) -> None:
     await admin.put(buckets.recordings, "palaiseau/gare/seg.mp4", b"segment")
-    await admin.put(buckets.evidence, "holds/1/palaiseau/gare/seg.mp4", b"held")
+    await admin.put(buckets.holds, "holds/1/palaiseau/gare/seg.mp4", b"held", legal_hold=True)
     await admin.put(buckets.evidence, "offences/palaiseau/1/1.jpg", b"still")
     await admin.put(buckets.exports, "requisitions/1.zip", b"export")
 
@@ -67,7 +67,7 @@ async def test_the_recorder_stores_recordings_and_cannot_delete_one_R4(
     await _refused(recorder.delete(buckets.recordings, "palaiseau/gare/seg.mp4"))
     assert await recorder.delete_many(buckets.recordings, ["palaiseau/gare/seg.mp4"]) \
         == ["palaiseau/gare/seg.mp4"], "a bulk delete is refused object by object"
-    await _refused(recorder.put(buckets.evidence, "holds/2/x.mp4", b"x"))
+    await _refused(recorder.put(buckets.holds, "holds/2/x.mp4", b"x"))
     await _refused(recorder.get(buckets.exports, "requisitions/1.zip"))
     assert await admin.get(buckets.recordings, "palaiseau/gare/seg.mp4") == b"segment"
 
@@ -93,9 +93,13 @@ async def test_the_gateway_reads_and_writes_only_the_copies_of_its_holds_R18(
     gateway = service_store("viewer-gateway")
     assert await gateway.get(buckets.recordings, "palaiseau/gare/seg.mp4") == b"segment"
     assert await gateway.get(buckets.exports, "requisitions/1.zip") == b"export"
-    assert await gateway.copy(buckets.recordings, "palaiseau/gare/seg.mp4", buckets.evidence,
-                              "holds/2/palaiseau/gare/seg.mp4")
-    assert await gateway.supports_tagging(buckets.evidence)
+    assert await gateway.object_lock(buckets.holds)
+    await gateway.put(buckets.holds, "holds/2/palaiseau/gare/seg.mp4", b"held", legal_hold=True)
+    assert await gateway.get(buckets.holds, "holds/1/palaiseau/gare/seg.mp4") == b"held"
+    # It erases nothing it placed: neither a copy, nor a version of one.
+    await _refused(gateway.delete(buckets.holds, "holds/2/palaiseau/gare/seg.mp4"))
+    await _refused(gateway.erase(buckets.holds, ["holds/2/palaiseau/gare/seg.mp4"]))
+    await _refused(gateway.put(buckets.holds, "elsewhere/seg.mp4", b"x"))
     await _refused(gateway.put(buckets.recordings, "palaiseau/gare/forged.mp4", b"x"))
     await _refused(gateway.put(buckets.evidence, "offences/palaiseau/1/1.jpg", b"x"))
     await _refused(gateway.put(buckets.evidence, "register/checkpoints/1.json", b"x"))
@@ -112,8 +116,8 @@ async def test_verbalisation_keeps_to_its_offences_R31(
     await verbalisation.put(buckets.evidence, "offences/palaiseau/2/1.jpg", b"still")
     assert await verbalisation.get(buckets.evidence, "offences/palaiseau/1/1.jpg") == b"still"
     await verbalisation.delete(buckets.evidence, "offences/palaiseau/2/1.jpg")
-    await _refused(verbalisation.get(buckets.evidence, "holds/1/palaiseau/gare/seg.mp4"))
-    await _refused(verbalisation.delete(buckets.evidence, "holds/1/palaiseau/gare/seg.mp4"))
+    await _refused(verbalisation.get(buckets.holds, "holds/1/palaiseau/gare/seg.mp4"))
+    await _refused(verbalisation.delete(buckets.holds, "holds/1/palaiseau/gare/seg.mp4"))
     await _refused(verbalisation.get(buckets.recordings, "palaiseau/gare/seg.mp4"))
     await _refused(verbalisation.put(buckets.exports, "requisitions/2.zip", b"x"))
 

@@ -27,7 +27,7 @@ async def test_seaweedfs_speaks_https_only_and_the_services_verify_it_R37(tmp_pa
         buckets = Buckets.with_prefix("tls")
         admin = ObjectStore(server.endpoint, server.access_key, server.secret_key, secure=True,
                             ca_file=str(ca_pem))
-        await admin.ensure_buckets(buckets.all())
+        await admin.ensure_buckets(buckets.all(), object_lock=buckets.locked())
         recorder = ObjectStore(server.endpoint, *server.as_service("recorder"), secure=True,
                                ca_file=str(ca_pem), timeout_s=3)
         await recorder.put(buckets.recordings, "palaiseau/gare/a.mp4", b"segment")

@@ -242,7 +242,7 @@ async def test_an_altered_evidence_copy_makes_no_copy_R22(
                                  json=_copy(start, KEEP))).json()["id"]
         item = await db.fetchval("SELECT evidence_key FROM hold_items WHERE hold_id = $1 "
                                  "ORDER BY segment_start OFFSET 1 LIMIT 1", request["hold_id"])
-        await objects.put(buckets.evidence, item, b"altered after the hold")
+        await objects.put(buckets.holds, item, b"altered after the hold")
         await _built(gateway, store, SigningKey.generate())
         failed = (await client.get(f"/api/access-requests/{rid}/copies/{cid}")).json()
         assert failed["state"] == "failed" and "SHA-256" in failed["error"]

@@ -97,7 +97,7 @@ async def _hold_create(args: argparse.Namespace) -> int:
         reason=args.reason, review_on=args.review))
     async with _connected(args.data) as (pool, store, buckets):
         report = await create_hold(pool, store, recordings=buckets.recordings,
-                                   evidence=buckets.evidence, request=request)
+                                   holds=buckets.holds, request=request)
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0
@@ -122,7 +122,7 @@ async def _hold_copy(args: argparse.Namespace) -> int:
         if state != "active":
             raise CommandError(f"hold {args.id} is {state or 'unknown'}: nothing to copy")
         report = await copy_covered(pool, store, args.id, recordings=buckets.recordings,
-                                    evidence=buckets.evidence)
+                                    holds=buckets.holds)
     print(json.dumps(report.as_dict()) if args.json else
           f"Hold {args.id}: {sum(c.copied for c in report.coverage)} segments in evidence"
           f"{'' if report.complete else ' (the period is not fully covered)'}.")
@@ -133,7 +133,7 @@ async def _hold_release(args: argparse.Namespace) -> int:
     from vigie.holds import release_hold
 
     async with _connected(args.data) as (pool, store, buckets):
-        count = await release_hold(pool, store, evidence=buckets.evidence, hold_id=args.id,
+        count = await release_hold(pool, hold_id=args.id,
                                    released_by=args.by, reason=args.reason)
     print(f"Hold {args.id} released: its {count} copies will be erased at the next sweep.")
     return 0

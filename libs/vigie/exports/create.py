@@ -91,10 +91,10 @@ async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Bucket
             reused = await reusable_hold(pool, request)
             if reused is None:
                 report = await create_hold(pool, store, recordings=buckets.recordings,
-                                           evidence=buckets.evidence, request=request)
+                                           holds=buckets.holds, request=request)
             else:  # the requisition's hold already: copies what it lacks, reports our window
                 report = await copy_covered(pool, store, reused, recordings=buckets.recordings,
-                                            evidence=buckets.evidence, window=(start, end))
+                                            holds=buckets.holds, window=(start, end))
                 reused_ids.append(reused)
         except HoldError as exc:
             raise ExportError(str(exc)) from None
@@ -105,7 +105,7 @@ async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Bucket
                 for m in coverage.missing]
     export_id = f"extraction-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     periods = {f"{c}/{s}": (start, end) for c, slugs in grouped.items() for s in slugs}
-    folder = await build_package(pool, store, evidence=buckets.evidence, hold_ids=hold_ids,
+    folder = await build_package(pool, store, holds=buckets.holds, hold_ids=hold_ids,
                                  requisition=requisition, periods=periods, missing=missing,
                                  key=key, out_dir=out_dir, export_id=export_id,
                                  progress=progress)

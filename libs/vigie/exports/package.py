@@ -178,7 +178,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str,
+async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, holds: str,
                         hold_ids: list[int],
                         requisition: Requisition, periods: dict[str, tuple[datetime, datetime]],
                         missing: dict[str, list[dict[str, str]]], key: SigningKey,
@@ -195,7 +195,7 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, evidence: str
     shutil.rmtree(work, ignore_errors=True)
     (work / "videos").mkdir(parents=True)
     try:
-        cameras = await _write_videos(store, evidence, rows, work, periods, missing, progress,
+        cameras = await _write_videos(store, holds, rows, work, periods, missing, progress,
                                       onvif=(key, requisition.created_by))
         manifest = _manifest(export_id, hold_ids, requisition, cameras, key)
         fingerprints = {p["provenance"]["key"] for c in cameras for part in c["parts"]
@@ -228,7 +228,7 @@ def _finish(work: Path, manifest: dict[str, Any], key: SigningKey, out_dir: Path
     (out_dir / f".{export_id}.zip.partial").rename(out_dir / f"{export_id}.zip")
 
 
-async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Record], work: Path,
+async def _write_videos(store: ObjectStore, holds: str, rows: list[asyncpg.Record], work: Path,
                         periods: dict[str, tuple[datetime, datetime]],
                         missing: dict[str, list[dict[str, str]]],
                         progress: Progress | None, *,
@@ -251,7 +251,7 @@ async def _write_videos(store: ObjectStore, evidence: str, rows: list[asyncpg.Re
             data: list[tuple[datetime, bytes | Path]] = []
             for piece in part.pieces:
                 # One segment in memory at a time: an hour of 1080p is gigabytes.
-                blob = await store.get(evidence, piece.evidence_key)
+                blob = await store.get(holds, piece.evidence_key)
                 if hashlib.sha256(blob).hexdigest() != piece.sha256:
                     raise ExportError(f"the evidence copy {piece.evidence_key} does not match its "
                                       "SHA-256: it was altered after the hold; nothing exported")

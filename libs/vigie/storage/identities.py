@@ -1,9 +1,11 @@
 """One object-store identity per service, each with an IAM policy on its buckets and prefixes
 (issue 25; REGULATION.md R4, R12, R38: least privilege). The recorder writes recordings and cannot
-delete one; only retention deletes recordings; the gateway reads, and writes only the evidence
-copies of the holds it places; verbalisation keeps to its offences' stills; ingest and masking have
-no access at all. The policies are AWS IAM documents, which SeaweedFS (the identity file `vigie
-s3-config` writes) and MinIO (`mc admin policy create`, docs/deploy.md) both enforce.
+delete one; only retention deletes recordings; the gateway reads, and puts the copies of the holds
+it places in the holds bucket, under a legal hold it cannot delete past (only retention erases a
+version there, and only after lifting its legal hold); verbalisation keeps to its offences' stills;
+ingest and masking have no access at all. The policies are AWS IAM documents, which SeaweedFS (the
+identity file `vigie s3-config` writes) and MinIO (`mc admin policy create`, docs/deploy.md) both
+enforce.
 
 Resources name buckets by their suffix (`*recordings`): the same policy holds whatever the
 deployment's bucket prefix, and in the test suite, where each test has its own."""
@@ -19,15 +21,15 @@ from typing import Any
 from vigie.catalog import SERVICES
 
 ADMIN = "vigie-admin"  # `vigie init` and the operator's CLI: buckets, lifecycle rules
-HOLDS_PREFIX = "holds/"  # evidence copies of holds (vigie.holds)
+HOLDS_PREFIX = "holds/"  # evidence copies of holds, in the holds bucket (vigie.holds)
 OFFENCES_PREFIX = "offences/"  # offence stills and hand-over files (services/verbalisation)
-PROBE_PREFIX = ".vigie-probe/"  # ObjectStore.supports_tagging's probe object
 
 READ = ["s3:GetObject"]
 LIST = ["s3:ListBucket"]
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
 DELETE = ["s3:DeleteObject"]
-TAGS = ["s3:PutObjectTagging", "s3:GetObjectTagging"]
+LOCK_CONFIG = ["s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning"]
+HOLD = ["s3:PutObjectLegalHold", "s3:GetObjectLegalHold"]
 LIFECYCLE = ["s3:PutLifecycleConfiguration", "s3:GetLifecycleConfiguration"]
 
 
@@ -50,19 +52,24 @@ STATEMENTS: Mapping[str, list[dict[str, Any]]] = {
     "recorder": [_allow(WRITE + READ, _objects("recordings")),
                  _allow(LIST, _bucket("recordings"))],
     "viewer-gateway": [
-        _allow(READ, _objects("recordings"), _objects("evidence"), _objects("exports")),
-        _allow(LIST, _bucket("recordings"), _bucket("evidence"), _bucket("exports")),
-        # Placing a hold copies the segments into the evidence bucket (and checks, tags, or takes
-        # back a copy whose hash does not match).
-        _allow(WRITE + DELETE + TAGS, _objects("evidence", HOLDS_PREFIX),
-               _objects("evidence", PROBE_PREFIX))],
+        _allow(READ, _objects("recordings"), _objects("evidence"), _objects("exports"),
+               _objects("holds")),
+        _allow(LIST, _bucket("recordings"), _bucket("evidence"), _bucket("exports"),
+               _bucket("holds")),
+        # Placing a hold puts checked copies of the segments under a legal hold; it can never
+        # erase one (a delete without a version only hides it behind a marker).
+        _allow(WRITE + HOLD, _objects("holds", HOLDS_PREFIX)),
+        _allow(LOCK_CONFIG, _bucket("holds"))],
     "verbalisation": [
         _allow(READ + WRITE + DELETE, _objects("evidence", OFFENCES_PREFIX)),
         _allow(LIST, _bucket("evidence"))],
     "retention": [
-        _allow(READ + WRITE + DELETE + TAGS, _objects("recordings"), _objects("evidence"),
+        _allow(READ + WRITE + DELETE, _objects("recordings"), _objects("evidence"),
                _objects("exports")),
-        _allow(LIST + LIFECYCLE, _bucket("recordings"), _bucket("evidence"), _bucket("exports"))],
+        _allow(LIST + LIFECYCLE, _bucket("recordings"), _bucket("evidence"), _bucket("exports")),
+        # Once a hold is released: lift each copy's legal hold, erase every version.
+        _allow(READ + DELETE + HOLD + ["s3:DeleteObjectVersion"], _objects("holds")),
+        _allow(LIST + LOCK_CONFIG + ["s3:ListBucketVersions"], _bucket("holds"))],
 }
 
 

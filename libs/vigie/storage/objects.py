@@ -1,5 +1,11 @@
 """The object store, through the minio SDK; blocking calls run in a thread.
 
+The holds bucket is made with S3 object lock (which versions it): each evidence copy of a hold is
+put under a legal hold, so no identity — the administrator's included — can erase it while the hold
+stands; the retention service lifts the legal hold once the hold is released and erases every
+version (docs/security.md "Evidence under object lock"). An endpoint without object lock gets a
+plain bucket, and says so.
+
 Lifecycle rules are set where the endpoint supports them (SeaweedFS, the object store of `make run`
 and production, does and applies them). An endpoint that refuses them (rclone, with a misleading 409
 BucketAlreadyExists) leaves the retention service alone to erase, and it says so.
@@ -15,7 +21,7 @@ from datetime import datetime
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import ENABLED, CopySource, Filter, Tag, Tags
+from minio.commonconfig import ENABLED, Filter
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
@@ -36,16 +42,29 @@ TRANSIENT_STORAGE_ERRORS: tuple[type[BaseException], ...] = (
 @dataclass(frozen=True)
 class Buckets:
     recordings: str
-    evidence: str
+    evidence: str  # offence stills and hand-over files, the register's checkpoints
     exports: str
+    holds: str  # evidence copies of holds, under object lock (vigie.holds)
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> Buckets:
         p = f"{prefix}-" if prefix else ""
-        return cls(recordings=f"{p}recordings", evidence=f"{p}evidence", exports=f"{p}exports")
+        return cls(recordings=f"{p}recordings", evidence=f"{p}evidence", exports=f"{p}exports",
+                   holds=f"{p}holds")
 
-    def all(self) -> tuple[str, str, str]:
-        return (self.recordings, self.evidence, self.exports)
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.recordings, self.evidence, self.exports, self.holds)
+
+    def locked(self) -> tuple[str]:
+        """The buckets made with object lock."""
+        return (self.holds,)
+
+
+@dataclass(frozen=True)
+class Version:
+    key: str
+    version_id: str | None
+    delete_marker: bool
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,7 @@ class ObjectStore:
             http_client=http,
         )
         self._tagging: bool | None = None
+        self._locked: dict[str, bool] = {}
 
     @classmethod
     def from_settings(cls, common: CommonSettings) -> ObjectStore:
@@ -100,20 +120,54 @@ class ObjectStore:
             ca_file=str(common.s3_tls_ca) if common.s3_tls_ca else None,
         )
 
-    async def ensure_buckets(self, names: Iterable[str]) -> None:
+    async def ensure_buckets(self, names: Iterable[str], *, object_lock: Iterable[str] = ()) -> None:
+        """Create the buckets missing; those named in `object_lock` with object lock where the
+        endpoint has it (it cannot be turned on later: an existing bucket is left as it is)."""
+        locked = set(object_lock)
         for name in names:
             if not await asyncio.to_thread(self._client.bucket_exists, name):
                 try:
-                    await asyncio.to_thread(self._client.make_bucket, name)
-                    log.info("bucket_created", bucket=name)
+                    await self._make_bucket(name, lock=name in locked)
+                    log.info("bucket_created", bucket=name, object_lock=name in locked)
                 except S3Error as exc:
                     if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
 
+    async def _make_bucket(self, name: str, *, lock: bool) -> None:
+        if lock:
+            try:
+                await asyncio.to_thread(self._client.make_bucket, name, object_lock=True)
+                return
+            except (S3Error, InvalidResponseError) as exc:
+                if isinstance(exc, S3Error) and exc.code in ("BucketAlreadyOwnedByYou",
+                                                              "BucketAlreadyExists"):
+                    raise
+                log.warning("object_lock_unsupported", bucket=name, error=type(exc).__name__,
+                            consequence="held copies are protected by the identities' policies "
+                                        "only")
+        await asyncio.to_thread(self._client.make_bucket, name)
+
+    async def object_lock(self, bucket: str) -> bool:
+        """Whether `bucket` was made with object lock (asked once per process)."""
+        if bucket not in self._locked:
+            try:
+                # Both asked: an endpoint without object lock (rclone) answers the first with a
+                # bucket listing, which the SDK reads as an empty configuration.
+                await asyncio.to_thread(self._client.get_object_lock_config, bucket)
+                versioning = await asyncio.to_thread(self._client.get_bucket_versioning, bucket)
+                self._locked[bucket] = versioning.status == "Enabled"
+            except (S3Error, InvalidResponseError) as exc:
+                if isinstance(exc, S3Error) and exc.code == "AccessDenied":
+                    raise
+                self._locked[bucket] = False
+        return self._locked[bucket]
+
     async def put(
         self, bucket: str, key: str, data: bytes, *, content_type: str = "application/octet-stream",
-        metadata: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None, legal_hold: bool = False,
     ) -> str:
+        """Store an object; with `legal_hold`, under a legal hold in the same request (a bucket
+        with object lock only)."""
         result = await asyncio.to_thread(
             self._client.put_object,
             bucket,
@@ -122,8 +176,54 @@ class ObjectStore:
             len(data),
             content_type=content_type,
             metadata=metadata,  # type: ignore[arg-type]
+            legal_hold=legal_hold,
         )
         return str(result.etag)
+
+    async def legal_hold(self, bucket: str, key: str, version_id: str | None = None) -> bool:
+        return bool(await asyncio.to_thread(self._client.is_object_legal_hold_enabled, bucket,
+                                            key, version_id))
+
+    async def versions(self, bucket: str, prefix: str) -> list[Version]:
+        """Every version and delete marker under `prefix` (one "null" version where the bucket is
+        not versioned)."""
+        def _list() -> list[Version]:
+            return [Version(str(o.object_name), o.version_id, bool(o.is_delete_marker))
+                    for o in self._client.list_objects(bucket, prefix=prefix, recursive=True,
+                                                       include_version=True)]
+
+        return await asyncio.to_thread(_list)
+
+    async def erase(self, bucket: str, keys: Iterable[str]) -> list[str]:
+        """Erase objects for good: in a bucket with object lock, every version of each key, its
+        legal hold lifted first (a plain delete would only hide it behind a delete marker).
+        Returns the keys that failed."""
+        wanted = list(keys)
+        if not await self.object_lock(bucket):
+            return await self.delete_many(bucket, wanted)
+        found = [v for key in wanted for v in await self.versions(bucket, key) if v.key == key]
+        return await self._erase_versions(bucket, found)
+
+    async def erase_prefix(self, bucket: str, prefix: str) -> list[str]:
+        """Erase for good everything under `prefix` (copies no row of the database names: a copy
+        put before its holder was killed). Returns the keys that failed."""
+        if not await self.object_lock(bucket):
+            return await self.delete_many(bucket, [o.key for o in await self.list_objects(
+                bucket, prefix)])
+        return await self._erase_versions(bucket, await self.versions(bucket, prefix))
+
+    async def _erase_versions(self, bucket: str, versions: list[Version]) -> list[str]:
+        for v in versions:
+            if not v.delete_marker:
+                await asyncio.to_thread(self._client.disable_object_legal_hold, bucket, v.key,
+                                        v.version_id)
+
+        def _delete() -> list[str]:
+            errors = self._client.remove_objects(
+                bucket, [DeleteObject(v.key, v.version_id) for v in versions])
+            return [str(e.name) for e in errors]
+
+        return await asyncio.to_thread(_delete) if versions else []
 
     async def put_file(self, bucket: str, key: str, path: str, *,
                        content_type: str = "application/octet-stream") -> str:
@@ -174,45 +274,6 @@ class ObjectStore:
 
         return await asyncio.to_thread(_list)
 
-    async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> bool:
-        """Server-side copy; False when the source does not exist (any more)."""
-        try:
-            await asyncio.to_thread(self._client.copy_object, bucket, key,
-                                    CopySource(source_bucket, source_key))
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
-                return False
-            raise
-        return True
-
-    async def supports_tagging(self, bucket: str) -> bool:
-        """Probed once: rclone's S3 server takes `PUT ?tagging` for a PUT of the object itself and
-        replaces the object's content with the tagging XML. Tag nothing where that happens."""
-        if self._tagging is None:
-            key, body = ".vigie-probe/tagging", b"vigie tagging probe"
-            await self.put(bucket, key, body)
-            try:
-                await self.set_tags(bucket, key, {"probe": "1"})
-                self._tagging = (await self.get(bucket, key) == body
-                                 and await self.get_tags(bucket, key) == {"probe": "1"})
-            except (S3Error, InvalidResponseError, ValueError):
-                self._tagging = False
-            finally:
-                await self.delete(bucket, key)
-            if not self._tagging:
-                log.warning("object_tagging_unsupported", bucket=bucket,
-                            consequence="held copies are known by key prefix and database only")
-        return self._tagging
-
-    async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
-        object_tags = Tags.new_object_tags()
-        object_tags.update(tags)
-        await asyncio.to_thread(self._client.set_object_tags, bucket, key, object_tags)
-
-    async def get_tags(self, bucket: str, key: str) -> dict[str, str]:
-        tags = await asyncio.to_thread(self._client.get_object_tags, bucket, key)
-        return dict(tags or {})
-
     async def delete(self, bucket: str, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, bucket, key)
 
@@ -250,24 +311,6 @@ class ObjectStore:
             )
             return False
         return True
-
-    async def set_tag_expiry_rule(self, bucket: str, tag: tuple[str, str], days: int) -> bool:
-        """Expire the objects carrying ``tag`` after ``days`` (held evidence, once released)."""
-        config = LifecycleConfig([Rule(
-            ENABLED, rule_filter=Filter(tag=Tag(*tag)),
-            rule_id=f"expire-{tag[0]}-{tag[1]}", expiration=Expiration(days=days))])
-        try:
-            await asyncio.to_thread(self._client.set_bucket_lifecycle, bucket, config)
-        except (S3Error, InvalidResponseError) as exc:
-            log.warning("lifecycle_rules_unsupported", bucket=bucket, error=type(exc).__name__)
-            return False
-        return True
-
-    async def get_tag_expiry_rules(self, bucket: str) -> dict[tuple[str, str], int]:
-        config = await asyncio.to_thread(self._client.get_bucket_lifecycle, bucket)
-        return {(r.rule_filter.tag.key, r.rule_filter.tag.value): int(r.expiration.days)
-                for r in (config.rules if config else [])
-                if r.rule_filter and r.rule_filter.tag and r.expiration and r.expiration.days}
 
     async def get_expiry_rules(self, bucket: str) -> dict[str, int]:
         config = await asyncio.to_thread(self._client.get_bucket_lifecycle, bucket)

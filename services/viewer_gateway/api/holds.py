@@ -36,7 +36,7 @@ async def post_hold(body: HoldCreate, user: HoldsUser, gw: GatewayDep) -> HoldCr
         request = HoldRequest.parse({**body.model_dump(), "requested_by": user.username})
         report = await create_hold(gw.pool, gw.rt.require_store(),
                                    recordings=gw.rt.buckets.recordings,
-                                   evidence=gw.rt.buckets.evidence, request=request)
+                                   holds=gw.rt.buckets.holds, request=request)
     except HoldError as exc:
         raise HTTPException(400, str(exc)) from None
     [hold] = [h for h in await _holds(gw, user.communes) if h.id == report.hold_id]
@@ -54,8 +54,7 @@ async def post_release(hold_id: int, body: HoldRelease, user: HoldsUser,
     if not found:
         raise HTTPException(404, f"no hold {hold_id} in your communes")
     try:
-        await release_hold(gw.pool, gw.rt.require_store(), evidence=gw.rt.buckets.evidence,
-                           hold_id=hold_id, released_by=user.username, reason=body.reason)
+        await release_hold(gw.pool, hold_id=hold_id, released_by=user.username, reason=body.reason)
     except HoldError as exc:
         raise HTTPException(409, str(exc)) from None
     return [h for h in await _holds(gw, user.communes) if h.id == hold_id][0]
