@@ -2,20 +2,24 @@
 **read from the system, not typed**: a commune's cameras and their purposes, who receives the
 images, how long they are kept, and the security measures actually in force — masks approved,
 second factors, the register's chain and checkpoints, erasure and its backstop, holds, the keys
-that sign evidence. What Vigie cannot see (TLS between parts, encryption at rest, backups: issue
-25) is said as such, never claimed. As JSON and as a printable page in French."""
+that sign evidence, the links and the object lock of the process making the record (`in_force`).
+What Vigie cannot see (encryption at rest, backups) is said as such, never claimed. As JSON and as
+a printable page in French."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from html import escape
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from vigie.accounts import TOTP_REQUIRED_ROLES
 from vigie.authorisations import handover_allowed, list_authorisations
+from vigie.settings import CommonSettings
+from vigie.storage.objects import ObjectStore
 
 PARIS = ZoneInfo("Europe/Paris")
 FORMAT = "vigie-processing-record/1"
@@ -38,7 +42,9 @@ FROM users, unnest(roles) r WHERE $1 = ANY(communes) AND NOT disabled GROUP BY r
 """
 
 
-async def processing_record(pool: asyncpg.Pool, commune: str) -> dict[str, Any] | None:
+async def processing_record(pool: asyncpg.Pool, commune: str, *,
+                            in_force: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """`in_force`: measures_in_force() of the caller, when it has the settings and the store."""
     row = await pool.fetchrow("SELECT * FROM communes WHERE slug = $1", commune)
     if row is None:
         return None
@@ -92,15 +98,46 @@ async def processing_record(pool: asyncpg.Pool, commune: str) -> dict[str, Any] 
                          if last_checkpoint else None},
             "active_holds": holds,
             "signing_keys": keys,
-            "not_seen_by_vigie": ["encryption of the links between parts (TLS)",
-                                  "encryption at rest of the object store",
-                                  "database backups"],
+            **({"in_force": in_force} if in_force else {}),
+            "not_seen_by_vigie": (
+                [] if in_force else ["encryption of the links between parts (TLS)"])
+            + ["encryption at rest of the object store (set on the store, not visible over S3)",
+               "database backups (made by the backup job, not visible to the services)"],
         },
+    }
+
+
+async def measures_in_force(common: CommonSettings, store: ObjectStore,
+                            holds_bucket: str) -> dict[str, Any]:
+    """What the process making the record uses (its settings, and the object store asked): in
+    production every service refuses a plain link the same way (vigie.settings)."""
+    sslmode = parse_qs(urlsplit(common.postgres_dsn.get_secret_value()).query).get("sslmode")
+    return {
+        "production_mode": not common.local_mode,
+        "nats": ("TLS with a client certificate" if common.nats_tls_cert
+                 else "TLS" if common.nats_tls_ca else "plain (one machine)"),
+        "postgresql": (f"TLS, server verified ({sslmode[0]})"
+                       if sslmode and sslmode[0] in ("verify-full", "verify-ca")
+                       else "not verified (one machine)"),
+        "object_store": "HTTPS" if common.s3_secure else "plain HTTP (one machine)",
+        "hold_copies_under_object_lock": await store.object_lock(holds_bucket),
     }
 
 
 def _t(iso: str | None) -> str:
     return f"{datetime.fromisoformat(iso).astimezone(PARIS):%d/%m/%Y %H:%M}" if iso else "—"
+
+
+def _in_force_html(links: dict[str, Any] | None) -> str:
+    if not links:
+        return ""
+    lock = "oui" if links["hold_copies_under_object_lock"] else "non (stockage sans verrouillage)"
+    mode = ("production : toute liaison en clair est refusée" if links["production_mode"]
+            else "machine unique")
+    return (f"<li>Liaisons du service qui établit cette fiche (mode {mode}) : "
+            f"NATS {escape(links['nats'])} ; PostgreSQL {escape(links['postgresql'])} ; "
+            f"stockage {escape(links['object_store'])}.</li>\n"
+            f"<li>Copies des gels sous verrouillage d'objet (rétention légale S3) : {lock}.</li>")
 
 
 def as_html(record: dict[str, Any]) -> str:
@@ -150,6 +187,7 @@ masques approuvés.</li>
 dernier point de contrôle signé : {_t(s['register']['last_checkpoint'])}.</li>
 <li>Gels en cours (réquisitions, demandes d'accès) : {s['active_holds']}.</li>
 <li>Clés de signature des preuves : {len(s['signing_keys'])}.</li>
+{_in_force_html(s.get('in_force'))}
 <li>Non vus par Vigie, à documenter par l'exploitant :
 {escape(', '.join(s['not_seen_by_vigie']))}.</li></ul>
 </body></html>

@@ -196,6 +196,7 @@ async def test_the_processing_record_from_the_command_line_R40(
     record = json.loads(made.stdout)
     assert record["format"] == "vigie-processing-record/1"
     assert [c["slug"] for c in record["cameras"]] == ["gare"]
+    assert record["security_measures"]["in_force"]["nats"] == "plain (one machine)"
     page = _vigie(settings_for(), "commune", "record", "palaiseau", "--html")
     assert "Fiche de registre des traitements" in page.stdout
     unknown = _vigie(settings_for(), "commune", "record", "massy")

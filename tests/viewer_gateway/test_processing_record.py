@@ -40,7 +40,14 @@ async def test_the_processing_record_lists_what_is_configured_R40(
         assert orders["AP-2025-7"]["state"] == "valid"
         assert any("police nationale" in r for r in record["recipients"]), "hand-over hours set"
         assert "admin" in record["security_measures"]["second_factor_required_for"]
-        assert any("TLS" in x for x in record["security_measures"]["not_seen_by_vigie"])
+        # The links and the object lock are read from the gateway itself (issue 25): the suite
+        # runs it on one machine, in clear, against SeaweedFS's holds bucket with object lock.
+        in_force = record["security_measures"]["in_force"]
+        assert in_force["hold_copies_under_object_lock"] is True
+        assert in_force["object_store"] == "plain HTTP (one machine)"
+        assert in_force["production_mode"] is False
+        assert not any("TLS" in x for x in record["security_measures"]["not_seen_by_vigie"])
+        assert any("backups" in x for x in record["security_measures"]["not_seen_by_vigie"])
         roles = {a["role"]: a["accounts"] for a in record["security_measures"]["accounts"]}
         assert roles["operator"] == 1 and roles["auditor"] == 1
         # A change in the configuration is in the next record: nothing is typed.
@@ -50,6 +57,7 @@ async def test_the_processing_record_lists_what_is_configured_R40(
         page = await auditor.get(URL, params={"commune": "palaiseau", "format": "html"})
         assert page.headers["content-type"].startswith("text/html")
         assert "Fiche de registre des traitements" in page.text and "AP-2025-7" in page.text
+        assert "Copies des gels sous verrouillage d'objet (rétention légale S3) : oui" in page.text
         other = await auditor.get(URL, params={"commune": "ballainvilliers"})
         assert other.status_code == 404
     async with aclosing(await gateway.login("operator")) as operator:

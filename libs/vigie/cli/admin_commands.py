@@ -272,11 +272,12 @@ async def _commune_incidents(args: argparse.Namespace) -> int:
 
 
 async def _commune_record(args: argparse.Namespace) -> int:
-    from vigie.processing_record import as_html, processing_record
+    from vigie.processing_record import as_html, measures_in_force, processing_record
     from vigie.register import Entry, record
 
-    async with _connected(args.data) as (pool, _store, _buckets):
-        found = await processing_record(pool, args.commune)
+    async with _connected(args.data) as (pool, store, buckets):
+        in_force = await measures_in_force(cli_settings(args.data), store, buckets.holds)
+        found = await processing_record(pool, args.commune, in_force=in_force)
         if found is None:
             raise CommandError(f"unknown commune {args.commune!r}")
         await record(pool, Entry(actor=args.by.strip() or "cli", action="register.exported",

@@ -11,7 +11,7 @@ import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 from vigie.processing_record import as_html as processing_html
-from vigie.processing_record import processing_record
+from vigie.processing_record import measures_in_force, processing_record
 from vigie.recordings_register import recordings_register, to_csv
 from vigie.register import Entry, record, verify
 from vigie.signing_keys import register_keys
@@ -158,7 +158,8 @@ async def get_processing_record(user: AuditUser, gw: GatewayDep, commune: str,
     if commune not in user.communes:
         raise HTTPException(404, f"no commune {commune} among yours")
     await allow(gw, user, "register_audit", commune=commune)
-    found = await processing_record(gw.pool, commune)
+    found = await processing_record(gw.pool, commune, in_force=await measures_in_force(
+        gw.rt.common, gw.rt.require_store(), gw.rt.buckets.holds))
     if found is None:
         raise HTTPException(404, f"no commune {commune} among yours")
     await record(gw.pool, Entry(actor=user.username, action="register.exported",
