@@ -98,12 +98,14 @@ async def _hold_create(args: argparse.Namespace) -> int:
     async with _connected(args.data) as (pool, store, buckets):
         report = await create_hold(pool, store, recordings=buckets.recordings,
                                    holds=buckets.holds, request=request)
+        kept = ("under legal hold" if await store.object_lock(buckets.holds)
+                else "(no object lock on this store)")
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0
     print(f"Hold {report.hold_id} registered ({request.kind}, {request.reference}).")
     for c in report.coverage:
-        print(f"  {request.commune}/{c.camera}: {c.copied} segments copied to evidence "
+        print(f"  {request.commune}/{c.camera}: {c.copied} segments copied {kept} "
               f"({c.size_bytes / 2**20:.1f} MiB)")
         for m in c.missing:
             why = ("erased before the hold (see the deletions in the register)" if m.why == "erased"
@@ -425,7 +427,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     hold = sub.add_parser("hold", help="holds: footage kept beyond retention (R18, R21)")
     hold_sub = hold.add_subparsers(dest="hold_command", required=True, metavar="ACTION")
-    p = hold_sub.add_parser("create", help="register a hold and copy what it covers to evidence")
+    p = hold_sub.add_parser("create", help="register a hold and copy what it covers under legal hold")
     p.add_argument("--kind", required=True, choices=["judicial_requisition", "right_of_access"])
     p.add_argument("--reference", required=True, help="requisition or request reference")
     p.add_argument("--commune", required=True)

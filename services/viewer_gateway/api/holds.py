@@ -29,7 +29,7 @@ async def get_holds(user: HoldsUser, gw: GatewayDep) -> list[HoldView]:
 
 
 @router.post("", status_code=201, summary="Hold footage for a requisition or a right-of-access "
-             "request: copies to evidence, reports what was already erased", responses=PROBLEMS)
+             "request: copies under legal hold, reports what was already erased", responses=PROBLEMS)
 async def post_hold(body: HoldCreate, user: HoldsUser, gw: GatewayDep) -> HoldCreated:
     await allow(gw, user, "holds", commune=body.commune)
     try:
