@@ -51,6 +51,20 @@ async def test_a_deployment_administrator_onboards_a_commune(
         # No image rights: a deployment administrator is no agent (R10).
         rights = (await deployer.get("/api/cameras/palaiseau/gare/rights")).json()["rights"]
         assert not rights["live"]["allowed"] and not rights["playback"]["allowed"]
+    async with aclosing(await gateway.login("admin")) as commune_admin:
+        await db.execute("UPDATE users SET communes = '{palaiseau}' "
+                         "WHERE username = 'deployment-admin'")
+        # Designated for this commune alone, the deployment administrator's account is still
+        # not the commune administrator's to disable, demote or re-enrol (R9).
+        for attempt in (commune_admin.patch("/api/users/deployment-admin",
+                                            json={"disabled": True}),
+                        commune_admin.patch("/api/users/deployment-admin",
+                                            json={"roles": ["operator"]}),
+                        commune_admin.post("/api/users/deployment-admin/totp")):
+            refused = await attempt
+            assert refused.status_code == 403 and "deployment administrator" in refused.text
+        assert await db.fetchval("SELECT NOT disabled AND roles = '{deployment_admin}' "
+                                 "FROM users WHERE username = 'deployment-admin'")
     for username in ("admin", "supervisor"):  # a commune's own administrator cannot
         async with aclosing(await gateway.login(username)) as other:
             refused = await other.post("/api/communes", json=_orsay(slug="massy"))

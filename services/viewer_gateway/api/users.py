@@ -68,6 +68,15 @@ async def _row(gw: GatewayDep, admin: User, username: str) -> asyncpg.Record:
     return row
 
 
+def _above_you(admin: User, row: asyncpg.Record) -> None:
+    """A deployment administrator's account is not a commune administrator's to change, disable or
+    re-enrol, even when it is designated for that commune only (it created it): that would hand
+    the deployment's onboarding to one commune (R9)."""
+    if "deployment_admin" in row["roles"] and "deployment_admin" not in admin.roles:
+        raise HTTPException(403, "a deployment administrator's account is changed by another "
+                            "deployment administrator, or on the server (vigie user)")
+
+
 def _roles_allowed(roles: Sequence[str]) -> None:
     try:
         check_roles(roles)
@@ -109,6 +118,7 @@ async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> Use
 async def change_user(username: str, body: UserChange, user: UserAdminUser,
                       gw: GatewayDep) -> UserView:
     row = await _row(gw, user, username)
+    _above_you(user, row)
     if username == user.username and (body.disabled or body.roles is not None
                                       or body.communes is not None
                                       or "designation_expires" in body.model_fields_set
@@ -156,6 +166,7 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
              responses=PROBLEMS)
 async def enrol_totp(username: str, user: UserAdminUser, gw: GatewayDep) -> TotpEnrolment:
     row = await _row(gw, user, username)
+    _above_you(user, row)
     if username == user.username:
         # A stolen session must not be able to take over the second factor as well.
         raise HTTPException(409, "you cannot reset your own second factor: ask another "
