@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 from vigie.catalog import SERVICES
-from vigie.db.roles import GRANTS, grants_markdown, role_name
+from vigie.db.roles import GRANTS, _grants, grants_markdown, role_name
 
 from tests.harness import REPO
 from tests.viewer_gateway.conftest import seed_communes
@@ -32,6 +32,8 @@ def test_every_service_has_a_role_and_no_role_may_rewrite_the_register_R12() -> 
     for service, tables in GRANTS.items():
         for table in ("audit_log", "audit_checkpoints"):
             assert not set(tables.get(table, "")) & {"U", "D"}, (service, table)
+    with pytest.raises(ValueError, match="not a grant"):
+        _grants("SU(state;drop)")
 
 
 async def test_ingest_reads_its_sources_and_nothing_of_masks_users_sessions_or_recordings_R38(
@@ -45,6 +47,20 @@ async def test_ingest_reads_its_sources_and_nothing_of_masks_users_sessions_or_r
                 "SELECT * FROM segments", SEGMENT, "SELECT * FROM audit_log",
                 "UPDATE cameras SET state = 'active'", "DELETE FROM users"):
         await _refused(ingest, sql)
+
+
+async def test_masking_changes_a_cameras_state_and_nothing_else_of_it_R3_R38(
+    db: asyncpg.Pool, service_db: ServiceDb,
+) -> None:
+    """Masking sets a camera back to commissioning when its source changed: the state columns
+    only, never its retention, its authorisation, its purposes or its name (column grants)."""
+    await seed_communes(db)
+    masking = await service_db("masking")
+    assert await masking.execute("UPDATE cameras SET state = 'commissioning', "
+                                 "source_changed_at = now(), updated_at = now()") != "UPDATE 0"
+    for column, value in (("retention_days", "1"), ("authorisation_id", "NULL"),
+                          ("purposes", "'{}'"), ("name", "'x'"), ("commune", "'ballainvilliers'")):
+        await _refused(masking, f"UPDATE cameras SET {column} = {value}")
 
 
 @pytest.mark.parametrize("service", [s for s in SERVICES if s != "retention"])

@@ -8,13 +8,14 @@ tests/db/test_service_roles.py tries, as each role, what it must not do."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import asyncpg
 
-# S: SELECT, I: INSERT, U: UPDATE, D: DELETE; L: may lock rows (SELECT … FOR UPDATE needs an
-# UPDATE grant: given on the identity column `id` alone, which no UPDATE can change). Tables not
-# named are not granted at all.
+# S: SELECT, I: INSERT, U: UPDATE, D: DELETE; U(a,b): UPDATE of those columns only; L: may lock
+# rows (SELECT … FOR UPDATE needs an UPDATE grant: given on the identity column `id` alone, which
+# no UPDATE can change). Tables not named are not granted at all.
 _REGISTER = {"audit_log": "SI", "audit_checkpoints": "S"}
 _RUNTIME = {"replicas": "SIUD", "communes": "S", "cameras": "S"}  # every service's heartbeat
 _PER_CAMERA = {**_RUNTIME, "camera_owners": "SIU"}  # the services that own cameras (leases)
@@ -25,7 +26,9 @@ GRANTS: Mapping[str, Mapping[str, str]] = {
     "ingest": {**_PER_CAMERA, "camera_sources": "S", "camera_health": "SIU"},
     # The approved masks and the authorisation in force; sets a camera back to commissioning
     # when its source changed (the cameras' triggers read communes and authorisations).
-    "masking": {**_PER_CAMERA, **_REGISTER, "cameras": "SU", "masks": "S", "authorisations": "S",
+    "masking": {**_PER_CAMERA, **_REGISTER,
+                "cameras": "SU(state,source_changed_at,updated_at)", "masks": "S",
+                "authorisations": "S",
                 "camera_authorisation": "S", "camera_health": "SIU"},
     # Stores segments and their chain; announces its signing key. Cannot delete a segment.
     "recorder": {**_PER_CAMERA, **_REGISTER, "camera_health": "S", "segments": "SI",
@@ -69,10 +72,27 @@ def password_env(service: str) -> str:
     return "VIGIE_POSTGRES_PASSWORD_" + service.upper().replace("-", "_")
 
 
+_GRANT = re.compile(r"[SIDL]|U(?:\(([a-z_]+(?:,[a-z_]+)*)\))?")
+
+
+def _grants(spec: str) -> list[str]:
+    """The grant letters of `spec`, one per privilege (`U(a,b)` is one)."""
+    found = [m.group(0) for m in _GRANT.finditer(spec)]
+    if "".join(found) != spec:
+        raise ValueError(f"not a grant: {spec!r}")
+    return found
+
+
+def _sql(grant: str) -> str:
+    if grant.startswith("U("):
+        return f"UPDATE ({', '.join(grant[2:-1].split(','))})"
+    return _VERBS[grant]
+
+
 def privileges(service: str) -> dict[str, list[str]]:
     """The SQL privileges of `service`'s role, per table."""
-    return {table: [_VERBS[v] for v in verbs if v not in NEVER.get(table, "")]
-            for table, verbs in GRANTS[service].items()}
+    return {table: [_sql(g) for g in _grants(spec) if g[0] not in NEVER.get(table, "")]
+            for table, spec in GRANTS[service].items()}
 
 
 def _ident(name: str) -> str:
@@ -115,7 +135,7 @@ def grants_markdown() -> str:
     head = "| table | " + " | ".join(role_name(s) for s in SERVICES) + " |"
     rows = [head, "|---" * (len(SERVICES) + 1) + "|"]
     for table in tables:
-        cells = ["".join(v for v in GRANTS[s].get(table, "") if v not in NEVER.get(table, ""))
-                 or "—" for s in SERVICES]
+        cells = ["".join(g for g in _grants(GRANTS[s].get(table, ""))
+                         if g[0] not in NEVER.get(table, "")) or "—" for s in SERVICES]
         rows.append(f"| `{table}` | " + " | ".join(cells) + " |")
     return "\n".join(rows)
