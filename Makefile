@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= var
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): each starts its own servers on free ports. WORKERS=0: in-process.
+WORKERS ?= 2
 # Debian packages: GStreamer's RTSP server for simulated cameras, ffmpeg for benchmarks,
 # docker-compose to validate the Compose file (no container engine is needed for that), chromium
 # for the web UI's browser tests (driven by Playwright; its own browser download is never used).
@@ -32,11 +34,11 @@ run: setup
 	$(BIN)/vigie run --data $(DATA)
 
 test: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 # Everything but the slow end-to-end tests, for a quick local loop.
 test-fast: setup
-	$(BIN)/pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(WORKERS) -m "not slow and not e2e" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check libs services tests bench
