@@ -66,3 +66,32 @@ async def create_commune(conn: asyncpg.Connection, new: NewCommune, *, by: str) 
                              details={"name": new.name.strip(),
                                       "retention_days": new.retention_days,
                                       "time_zone": new.time_zone}))
+
+
+async def change_identity(conn: asyncpg.Connection, slug: str, *, by: str, reason: str = "",
+                          name: str | None = None, controller: str | None = None,
+                          rights_contact: str | None = None) -> dict[str, dict[str, str]]:
+    """Change what the public register says of the commune — its name, its controller (a new
+    mayor), where people exercise their rights (R25) — in the caller's transaction, journaled with
+    each value before and after. Returns the changes (none: nothing written)."""
+    asked = {"name": name, "controller": controller, "rights_contact": rights_contact}
+    asked = {k: v.strip() for k, v in asked.items() if v is not None}
+    if not asked:
+        raise CommuneError("say what changes: the name, the controller or the rights contact")
+    for field, value in asked.items():
+        if not value:
+            raise CommuneError(f"{field.replace('_', ' ')} cannot be emptied: the public register "
+                               "names it (R25)")
+    row = await conn.fetchrow("SELECT name, controller, rights_contact FROM communes "
+                              "WHERE slug = $1 FOR UPDATE", slug)
+    if row is None:
+        raise CommuneError(f"no commune {slug}")
+    changes = {k: {"from": row[k], "to": v} for k, v in asked.items() if row[k] != v}
+    if changes:
+        # One statement over fixed column names (the keys above, never user text).
+        sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
+        await conn.execute(f"UPDATE communes SET {sets} WHERE slug = $1", slug,
+                           *(c["to"] for c in changes.values()))
+        await record(conn, Entry(actor=by, action="commune.identity_changed", commune=slug,
+                                 reason=reason.strip() or None, details=changes))
+    return changes

@@ -80,17 +80,50 @@ WHERE s.commune = $1 GROUP BY s.id ORDER BY s.place, s.id
 COVERAGE_SQL = """
 SELECT c.slug, c.name, c.state, $2 = ANY(c.purposes) AS traffic,
        EXISTS (SELECT 1 FROM sign_cameras sc JOIN signs s ON s.id = sc.sign_id
-               WHERE sc.camera_id = c.id AND s.pictogram AND s.controller AND s.purposes
-                 AND s.rights AND s.cnil_complaint) AS informed,
+               WHERE sc.camera_id = c.id AND s.removed_on IS NULL AND s.pictogram
+                 AND s.controller AND s.purposes AND s.rights AND s.cnil_complaint) AS informed,
        EXISTS (SELECT 1 FROM sign_cameras sc JOIN signs s ON s.id = sc.sign_id
-               WHERE sc.camera_id = c.id AND s.verbalisation) AS verbalisation_sign
+               WHERE sc.camera_id = c.id AND s.removed_on IS NULL AND s.verbalisation)
+         AS verbalisation_sign
 FROM cameras c WHERE c.commune = $1 AND c.state <> 'disabled' ORDER BY c.slug
 """
 
 
+async def remove_sign(pool: asyncpg.Pool, commune: str, sign_id: int, *, removed_on: date,
+                      reason: str, by: str) -> None:
+    """A sign taken down: it informs no one from that day (its cameras are flagged again unless
+    another complete sign covers them); the row stays, journaled."""
+    if not reason.strip():
+        raise SignError("say why the sign came down (damaged, moved, stolen…)")
+    if removed_on > date.today():
+        raise SignError("a sign is recorded as removed once it is: the date cannot be in the "
+                        "future")
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT * FROM signs WHERE id = $1 AND commune = $2 FOR UPDATE",
+                                  sign_id, commune)
+        if row is None:
+            raise LookupError(f"no sign {sign_id} in {commune}")
+        if row["removed_on"] is not None:
+            raise SignError(f"this sign was already recorded as removed on {row['removed_on']}")
+        if removed_on < row["installed_on"]:
+            raise SignError(f"removed before it was installed ({row['installed_on']})")
+        await conn.execute("UPDATE signs SET removed_on = $2, removed_by = $3, "
+                           "removal_reason = $4 WHERE id = $1", sign_id, removed_on, by,
+                           reason.strip())
+        cameras = await conn.fetch("SELECT c.slug FROM sign_cameras sc JOIN cameras c "
+                                   "ON c.id = sc.camera_id WHERE sc.sign_id = $1 ORDER BY c.slug",
+                                   sign_id)
+        await record(conn, Entry(actor=by, action="sign.removed", commune=commune,
+                                 cameras=[f"{commune}/{c['slug']}" for c in cameras],
+                                 reason=reason.strip(),
+                                 details={"sign": sign_id, "place": row["place"],
+                                          "removed_on": removed_on.isoformat()}))
+
+
 async def signs_and_coverage(pool: asyncpg.Pool, commune: str) -> dict[str, Any]:
-    """The commune's signs (each with the mentions it lacks) and the cameras flagged: not
-    covered by a complete sign, or used for vidéo-verbalisation without a sign saying so."""
+    """The commune's signs (each with the mentions it lacks; those taken down too, with when and
+    why) and the cameras flagged: not covered by a complete sign still up, or used for
+    vidéo-verbalisation without a sign saying so."""
     signs = []
     for r in await pool.fetch(SIGNS_SQL, commune):
         row = dict(r)

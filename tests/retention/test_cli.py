@@ -232,3 +232,30 @@ async def test_authorisations_from_the_command_line_keep_their_bounds_R3_R5(
     assert await db.fetchval("SELECT retention_days FROM communes") == 15
     signs = _vigie(settings_for(), "commune", "signs", "palaiseau")
     assert signs.returncode == 1 and json.loads(signs.stdout)["flagged"][0]["camera"] == "gare"
+
+
+async def test_a_sign_taken_down_and_a_new_controller_from_the_command_line_R25_R26(
+    settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
+) -> None:
+    await commune(db, "palaiseau", 15)
+    gare = await camera(db, "gare")
+    sign = await db.fetchval(
+        "INSERT INTO signs (commune, place, installed_on, pictogram, controller, purposes, rights, "
+        "cnil_complaint, created_by) VALUES ('palaiseau', 'Gare', '2026-01-05', true, true, true, "
+        "true, true, 'x') RETURNING id")
+    await db.execute("INSERT INTO sign_cameras VALUES ($1, $2)", sign, gare)
+    assert _vigie(settings_for(), "commune", "signs", "palaiseau").returncode == 0
+    base = ["commune", "remove-sign", "palaiseau", str(sign), "--reason", "volé", "--by", "pm"]
+    early = _vigie(settings_for(), *base, "--on", "2026-01-01")
+    assert early.returncode == 2 and "before it was installed" in early.stderr
+    unknown = _vigie(settings_for(), *base[:3], "999999", *base[4:], "--on", str(date.today()))
+    assert unknown.returncode == 2 and "no sign 999999" in unknown.stderr
+    done = _vigie(settings_for(), *base, "--on", str(date.today()))
+    assert done.returncode == 0 and "flagged now: gare" in done.stdout, done.stderr
+    assert _vigie(settings_for(), "commune", "signs", "palaiseau").returncode == 1
+    empty = _vigie(settings_for(), "commune", "set-identity", "palaiseau", "--by", "dgs")
+    assert empty.returncode == 2 and "say what changes" in empty.stderr
+    changed = _vigie(settings_for(), "commune", "set-identity", "palaiseau", "--controller",
+                     "le maire de Palaiseau", "--by", "dgs")
+    assert changed.returncode == 0 and "controller changed" in changed.stdout, changed.stderr
+    assert await db.fetchval("SELECT controller FROM communes") == "le maire de Palaiseau"

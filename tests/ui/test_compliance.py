@@ -1,6 +1,7 @@
 """« Conformité » in Chromium (issue 24): an administrator records a prefectoral order that has
 ended and attaches a camera to it — the camera says it films nothing on every screen and the
-agent's wall stops showing it (R3) — then a sign (R26); the public register is previewed (R25);
+agent's wall stops showing it (R3) — then a sign, which then comes down (R26); the public register
+is previewed and its controller changed (R25);
 the data-protection officer declares a breach and sees its 72 hours (R39)."""
 
 from __future__ import annotations
@@ -73,13 +74,29 @@ async def test_an_order_recorded_as_ended_stops_its_camera_on_every_screen_R3_R2
         await box.check()
     await sign.get_by_role("button", name="Enregistrer le panneau").click()
     await expect(admin.get_by_text("Chaque caméra est signalée par un panneau complet")).to_be_visible()
+    # The sign comes down: its cameras are flagged again, the row stays, dated.
+    taken = admin.get_by_role("form", name="Panneau retiré")
+    await taken.get_by_label("Retiré le").fill(datetime.now().strftime("%Y-%m-%d"))
+    await taken.get_by_label("Motif").fill("arraché lors d'un accident")
+    await taken.get_by_role("button", name="Enregistrer le retrait").click()
+    await expect(admin.locator("main").get_by_role("alert")).to_contain_text(
+        "Caméras sans panneau complet")
+    await expect(admin.locator("tr.retire")).to_contain_text("arraché lors d'un accident")
     await shoot(admin, "conformite-panneaux")
 
-    # R25: the public register as the public sees it, nothing internal.
+    # R25: the public register as the public sees it, nothing internal; a new mayor recorded
+    # shows there at once.
     await admin.get_by_role("tab", name="Registre public").click()
     frame = admin.frame_locator("iframe[title='Registre public']")
     await expect(frame.locator("body")).to_contain_text("AP 2020-091-0007")
     await expect(frame.locator("body")).not_to_contain_text("rtsp")
+    who = admin.get_by_role("form", name="Responsable et contact")
+    await who.get_by_label("Responsable du traitement").fill("la maire de Palaiseau, Mme Durand")
+    await who.get_by_label("Motif (journalisé)").fill("élection du 30 mars")
+    await who.get_by_role("button", name="Enregistrer").click()
+    await expect(admin.get_by_role("status").filter(has_text="Enregistré : le registre public")
+                 ).to_be_visible()
+    await expect(frame.locator("body")).to_contain_text("Mme Durand")
     await shoot(admin, "conformite-registre-public")
 
 

@@ -145,7 +145,8 @@ async def test_every_route_of_the_api_is_in_the_table_and_guarded_as_it_says(
             url = path.format(commune="palaiseau", camera="gare", username="nobody", hold_id=999,
                               version=1, view_id="00000000-0000-0000-0000-000000000000",
                               alarm_id=999, export_id=999, offence_id=999, n=1, request_id=999,
-                              copy_id=999, incident_id=999, authorisation_id=999)
+                              copy_id=999, incident_id=999, authorisation_id=999,
+                              sign_id=999)
             async with gateway.client() as anonymous:
                 assert (await anonymous.request(method, url)).status_code == 401, route
             if permission == "session":

@@ -264,6 +264,38 @@ async def _commune_signs(args: argparse.Namespace) -> int:
     return 1 if found["flagged"] else 0
 
 
+async def _commune_identity(args: argparse.Namespace) -> int:
+    from vigie.communes import CommuneError, change_identity
+
+    async with _connected(args.data) as (pool, _store, _buckets):
+        async with pool.acquire() as conn, conn.transaction():
+            try:
+                changes = await change_identity(
+                    conn, args.commune, by=args.by.strip() or "cli", reason=args.reason,
+                    name=args.name, controller=args.controller,
+                    rights_contact=args.rights_contact)
+            except CommuneError as exc:
+                raise CommandError(str(exc)) from None
+    print(f"{args.commune}: " + ("; ".join(f"{k} changed" for k in changes) or "nothing changed")
+          + ".")
+    return 0
+
+
+async def _commune_remove_sign(args: argparse.Namespace) -> int:
+    from vigie.signs import SignError, remove_sign, signs_and_coverage
+
+    async with _connected(args.data) as (pool, _store, _buckets):
+        try:
+            await remove_sign(pool, args.commune, args.sign, removed_on=args.on,
+                              reason=args.reason, by=args.by.strip() or "cli")
+        except (SignError, LookupError) as exc:
+            raise CommandError(str(exc)) from None
+        flagged = (await signs_and_coverage(pool, args.commune))["flagged"]
+    print(f"Sign {args.sign} recorded as removed on {args.on}. Cameras flagged now: "
+          f"{', '.join(f['camera'] for f in flagged) or 'none'}.")
+    return 0
+
+
 async def _commune_incidents(args: argparse.Namespace) -> int:
     from vigie.incidents import list_incidents
 
@@ -562,6 +594,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("commune")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _commune_signs))
+    p = commune_sub.add_parser("remove-sign", help="R26: a sign taken down (its cameras are "
+                               "flagged again unless another complete sign covers them)")
+    p.add_argument("commune")
+    p.add_argument("sign", type=int, help="the sign's id (vigie commune signs)")
+    p.add_argument("--on", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    p.add_argument("--reason", required=True, help="damaged, moved, stolen…")
+    p.add_argument("--by", required=True, help="who records it (journaled)")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _commune_remove_sign))
+    p = commune_sub.add_parser("set-identity", help="R25: the name, controller or rights contact "
+                               "the public register shows")
+    p.add_argument("commune")
+    p.add_argument("--name")
+    p.add_argument("--controller", help="le maire de …")
+    p.add_argument("--rights-contact", help="where filmed people exercise their rights")
+    p.add_argument("--by", required=True, help="who records it (journaled)")
+    p.add_argument("--reason", default="", help="e.g. the new mayor's election")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _commune_identity))
     p = commune_sub.add_parser("incidents", help="R39: declared breaches and their deadlines "
                                "(JSON)")
     p.add_argument("commune")

@@ -56,7 +56,8 @@ GRANTS: Mapping[str, Mapping[str, str]] = {
         "access_requests": "SIU", "access_copies": "SIU", "playback_views": "SIU",
         "post_views": "SIU", "offences": "S", "offence_stills": "S", "incidents": "SIU",
         "authorisations": "SI", "authorisation_notices": "SI", "camera_authorisation": "S",
-        "signs": "SI", "sign_cameras": "SI", "retention_state": "S", "signing_keys": "S"},
+        "signs": "SIU(removed_on,removed_by,removal_reason)", "sign_cameras": "SI",
+        "retention_state": "S", "signing_keys": "S"},
 }
 SERVICES = tuple(GRANTS)
 _VERBS = {"S": "SELECT", "I": "INSERT", "U": "UPDATE", "D": "DELETE", "L": "UPDATE (id)"}

@@ -18,10 +18,10 @@ from vigie.authorisations import (
     set_handover_profile,
     unauthorised_cameras,
 )
-from vigie.communes import CommuneError, NewCommune, create_commune
+from vigie.communes import CommuneError, NewCommune, change_identity, create_commune
 from vigie.purposes import PURPOSES
 from vigie.register import Entry, record
-from vigie.signs import NewSign, SignError, add_sign, signs_and_coverage
+from vigie.signs import NewSign, SignError, add_sign, remove_sign, signs_and_coverage
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,
@@ -38,6 +38,7 @@ from services.viewer_gateway.api.models import (
     AuthorisationsView,
     AuthorisationView,
     CommuneCreate,
+    CommuneIdentityChange,
     CommuneView,
     HandoverEnd,
     HandoverExceptionRequest,
@@ -47,6 +48,7 @@ from services.viewer_gateway.api.models import (
     HoursChange,
     RetentionChange,
     SignCreate,
+    SignRemoval,
     SignsView,
 )
 from services.viewer_gateway.handlers import NO_HANDOVER, current_state
@@ -67,7 +69,8 @@ async def _commune(gw: GatewayDep, user: UserDep, commune: str) -> CommuneView:
                        handover=HandoverView(commune=commune, holder=state.holder, by=state.by,
                                              until=state.until, reason=state.reason),
                        handover_authorisation=reference,
-                       coordination_convention=row["coordination_convention"])
+                       coordination_convention=row["coordination_convention"],
+                       controller=row["controller"], rights_contact=row["rights_contact"])
 
 
 @router.get("", summary="Your communes, with their hand-over state", responses=PROBLEMS)
@@ -120,6 +123,22 @@ async def set_retention(commune: str, body: RetentionChange, user: Configuration
         await record(conn, Entry(actor=user.username, action="commune.retention_changed",
                                  commune=commune, reason=body.reason or None,
                                  details={"from_days": before, "to_days": body.days}))
+    return await _commune(gw, user, commune)
+
+
+@router.put("/{commune}/identity", summary="R25: the commune's name, controller or rights "
+            "contact as the public register shows them", responses=PROBLEMS)
+async def set_identity(commune: str, body: CommuneIdentityChange, user: ConfigurationUser,
+                       gw: GatewayDep) -> CommuneView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    async with gw.pool.acquire() as conn, conn.transaction():
+        try:
+            await change_identity(conn, commune, by=user.username, reason=body.reason,
+                                  name=body.name, controller=body.controller,
+                                  rights_contact=body.rights_contact)
+        except CommuneError as exc:
+            raise HTTPException(400, str(exc)) from None
     return await _commune(gw, user, commune)
 
 
@@ -227,6 +246,23 @@ async def post_sign(commune: str, body: SignCreate, user: ConfigurationUser,
             latitude=body.latitude, longitude=body.longitude), by=user.username)
     except SignError as exc:
         raise HTTPException(400, str(exc)) from None
+    return SignsView(**await signs_and_coverage(gw.pool, commune))
+
+
+@router.post("/{commune}/signs/{sign_id}/removal", summary="R26: a sign taken down — its "
+             "cameras are flagged again unless another complete sign covers them",
+             responses=PROBLEMS)
+async def post_sign_removal(commune: str, sign_id: int, body: SignRemoval,
+                            user: ConfigurationUser, gw: GatewayDep) -> SignsView:
+    await _commune(gw, user, commune)
+    await allow(gw, user, "configuration", commune=commune)
+    try:
+        await remove_sign(gw.pool, commune, sign_id, removed_on=body.removed_on,
+                          reason=body.reason, by=user.username)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except SignError as exc:
+        raise HTTPException(409 if "already" in str(exc) else 400, str(exc)) from None
     return SignsView(**await signs_and_coverage(gw.pool, commune))
 
 

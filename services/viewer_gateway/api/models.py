@@ -81,6 +81,18 @@ class CommuneView(BaseModel):
         default=None, description="R28: the authorisation the hand-over profile names")
     coordination_convention: str | None = Field(
         default=None, description="R28: the coordination convention with the national police")
+    controller: str | None = Field(default=None, description="R25: the controller the public "
+                                   "register names")
+    rights_contact: str | None = Field(default=None, description="R25: where filmed people "
+                                       "exercise their rights")
+
+
+class CommuneIdentityChange(Strict):
+    """R25: what the public register says of the commune changes (a new mayor, a new address)."""
+    name: Line | None = Field(default=None, min_length=1)
+    controller: Line | None = Field(default=None, min_length=1)
+    rights_contact: Text | None = Field(default=None, min_length=1)
+    reason: Text = ""
 
 
 class CommuneCreate(Strict):
@@ -667,6 +679,12 @@ class SignCreate(Strict):
     cnil_complaint: bool = Field(description="Mentions the complaint to the CNIL")
     verbalisation: bool = Field(default=False, description="The specific vidéo-verbalisation "
                                 "mention")
+
+
+class SignRemoval(Strict):
+    """R26: a sign taken down (damaged, moved, stolen)."""
+    removed_on: date
+    reason: Text = Field(min_length=1)
 
 
 class SignsView(BaseModel):

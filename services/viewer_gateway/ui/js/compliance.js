@@ -149,20 +149,60 @@ async function signs(panel, ctx, msg = result()) {
     data.flagged.length ? h("div", { class: "erreur", role: "alert" }, h("strong", {}, "Caméras sans panneau complet (R26) : "),
       data.flagged.map((f) => `${f.name} (${f.camera}) — ${f.why.startsWith("used") ? "vidéo-verbalisation sans panneau qui la mentionne" : "aucun panneau complet"}`).join(" ; ")) : h("p", { class: "ok" }, "Chaque caméra est signalée par un panneau complet."),
     msg,
-    h("table", {}, h("thead", {}, h("tr", {}, ["Emplacement", "Installé le", "Mentions manquantes", "Caméras"].map((t) => h("th", {}, t)))),
-      h("tbody", {}, data.signs.length ? data.signs.map((s) => h("tr", {}, h("td", {}, s.place), h("td", {}, frDate(s.installed_on)),
-        h("td", {}, s.missing_mentions.map((m) => MENTIONS[m]).join(", ") || "aucune"), h("td", {}, s.cameras.join(", "))))
-        : h("tr", {}, h("td", { colspan: 4 }, "Aucun panneau enregistré.")))),
-    h("h2", {}, "Enregistrer un panneau installé"), add);
+    h("table", {}, h("thead", {}, h("tr", {}, ["Emplacement", "Installé le", "Mentions manquantes", "Caméras", "Retiré"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, data.signs.length ? data.signs.map((s) => h("tr", { class: s.removed_on ? "retire" : "" }, h("td", {}, s.place), h("td", {}, frDate(s.installed_on)),
+        h("td", {}, s.missing_mentions.map((m) => MENTIONS[m]).join(", ") || "aucune"), h("td", {}, s.cameras.join(", ")),
+        h("td", {}, s.removed_on ? `le ${frDate(s.removed_on)} — ${s.removal_reason}` : "—")))
+        : h("tr", {}, h("td", { colspan: 5 }, "Aucun panneau enregistré.")))),
+    h("h2", {}, "Enregistrer un panneau installé"), add,
+    ...removal(data.signs.filter((s) => !s.removed_on), commune, msg, () => signs(panel, ctx, msg)));
 }
 
-function publicRegister(panel, ctx) {
+/** A sign taken down (damaged, moved, stolen): it informs no one from that day (R26). */
+function removal(standing, commune, msg, done) {
+  if (!standing.length) return [];
+  const form = h("form", { class: "pile", "aria-label": "Panneau retiré" },
+    h("label", {}, "Panneau", h("select", { name: "sign" }, standing.map((s) => h("option", { value: s.id }, `${s.place} (${s.cameras.join(", ")})`)))),
+    h("label", {}, "Retiré le", h("input", { name: "removed_on", type: "date", required: true, max: new Date().toISOString().slice(0, 10) })),
+    h("label", {}, "Motif", h("input", { name: "reason", required: true, placeholder: "arraché, déplacé, volé…" })),
+    h("button", { type: "submit" }, "Enregistrer le retrait"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const v = fields(form);
+    try {
+      await api.post(`/api/communes/${commune}/signs/${v.sign}/removal`, { removed_on: v.removed_on, reason: v.reason });
+      say(msg, "Retrait enregistré : les caméras qu'il couvrait sont signalées si aucun autre panneau complet ne les couvre.");
+      done();
+    } catch (err) { say(msg, err.message, false); }
+  });
+  return [h("h2", {}, "Un panneau a été retiré"), form];
+}
+
+function publicRegister(panel, ctx, msg = result()) {
   const base = `/public/${ctx.commune}/cameras`;
+  const view = ctx.communeView() || {};
+  const identity = h("form", { class: "pile", "aria-label": "Responsable et contact" },
+    h("label", {}, "Responsable du traitement", h("input", { name: "controller", value: view.controller || "" })),
+    h("label", {}, "Exercice des droits (adresse, courriel)", h("input", { name: "rights_contact", value: view.rights_contact || "" })),
+    h("label", {}, "Motif (journalisé)", h("input", { name: "reason", placeholder: "élection, nouvelle adresse…" })),
+    h("button", { type: "submit" }, "Enregistrer"));
+  identity.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    // Only what is filled in: an empty field is not a change (the server refuses emptying one).
+    const v = Object.fromEntries(Object.entries(fields(identity)).filter(([, value]) => value));
+    try {
+      const changed = await api.put(`/api/communes/${ctx.commune}/identity`, v);
+      Object.assign(view, { controller: changed.controller, rights_contact: changed.rights_contact });
+      say(msg, "Enregistré : le registre public l'affiche dès maintenant.");
+      panel.querySelector("iframe").src = `${base}?vu=${Date.now()}`; // the same address would not reload
+    } catch (err) { say(msg, err.message, false); }
+  });
   clear(panel,
     h("p", {}, "Ce que voit le public, sans connexion, à une adresse stable (R25) : emplacement, finalités, responsable, durée de conservation, exercice des droits, autorisation — rien d'interne."),
     h("p", {}, h("a", { href: base, target: "_blank", rel: "noopener" }, "Page publique"), " · ",
       h("a", { href: `${base}.csv` }, "CSV"), " · ", h("a", { href: `${base}.geojson` }, "GeoJSON")),
-    h("iframe", { src: base, title: "Registre public", class: "apercu-public", sandbox: "" }));
+    h("iframe", { src: base, title: "Registre public", class: "apercu-public", sandbox: "" }),
+    ...(ctx.can("configuration") ? [h("h2", {}, "Responsable et contact (nouveau maire, nouvelle adresse)"), msg, identity] : []));
 }
 
 async function processingRecord(panel, ctx) {
