@@ -79,3 +79,16 @@ async def test_an_endpoint_without_object_lock_gets_a_plain_holds_bucket(
     await objects.put(buckets.holds, KEY, b"copy")
     assert await objects.erase(buckets.holds, [KEY]) == []
     assert await objects.list_objects(buckets.holds) == []
+
+
+async def test_a_holds_bucket_made_after_the_question_is_seen_locked(
+    s3_server: servers.SeaweedServer,
+) -> None:
+    """A service asking before `vigie init` made the bucket must not remember « no lock » and go
+    on putting copies without a legal hold once it exists."""
+    objects = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+    buckets = Buckets.with_prefix(unique("late"))
+    assert not await objects.object_lock(buckets.holds)
+    await objects.ensure_buckets(buckets.all(), object_lock=buckets.locked())
+    assert await objects.object_lock(buckets.holds)
+    await objects.erase_prefix(buckets.holds, "")

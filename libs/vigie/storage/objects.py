@@ -106,7 +106,6 @@ class ObjectStore:
             region=region,
             http_client=http,
         )
-        self._tagging: bool | None = None
         self._locked: dict[str, bool] = {}
 
     @classmethod
@@ -159,6 +158,9 @@ class ObjectStore:
             except (S3Error, InvalidResponseError) as exc:
                 if isinstance(exc, S3Error) and exc.code == "AccessDenied":
                     raise
+                if isinstance(exc, S3Error) and exc.code == "NoSuchBucket":
+                    # Not made yet (`vigie init` to come): ask again, never remember "unlocked".
+                    return False
                 self._locked[bucket] = False
         return self._locked[bucket]
 
