@@ -40,6 +40,8 @@ from services.verbalisation.capture import NoPicture, StillPicture, still_at
 from services.verbalisation.settings import VerbalisationSettings
 
 log = get_logger(__name__)
+SEAL_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('vigie.offence.seal.' || $1::bigint, 0))"
+SEALERS = 4  # hand-overs sealed at once by one replica (each holds a connection for its lock)
 
 
 class Verbalisation:
@@ -53,7 +55,7 @@ class Verbalisation:
             keep_at_most=timedelta(days=settings.keep_at_most_days))
         catalogue.load(settings.offences_file)  # a broken list stops the start, with its reason
         self._working: set[asyncio.Task[None]] = set()
-        self._sealing: dict[int, asyncio.Lock] = {}  # one hand-over file per offence, sealed once
+        self._sealers = asyncio.Semaphore(SEALERS)
 
     @property
     def _bucket(self) -> str:
@@ -132,19 +134,19 @@ class Verbalisation:
                 await self._announce_recorded(offence)
         else:
             assert isinstance(request, HandoverRequest)
-            return await self._hand_over(request)
+            return await self.hand_over(request)
         return {"offence": offence.model_dump(mode="json")}
 
-    async def _hand_over(self, request: HandoverRequest) -> dict[str, Any]:
+    async def hand_over(self, request: HandoverRequest) -> dict[str, Any]:
         """Seal the file (once: a second fetch gets the same bytes), store it in the evidence
         bucket, mark the offence handed over; the gateway streams it from there."""
-        lock = self._sealing.setdefault(request.offence_id, asyncio.Lock())
-        async with lock:
-            try:
-                return await self._seal_once(request)
-            finally:
-                if not lock._waiters:  # noqa: SLF001 - drop the lock once nobody waits on it
-                    self._sealing.pop(request.offence_id, None)
+        # Whichever replica is asked, one file per offence: a transaction-scoped advisory lock,
+        # released when the transaction ends (or its connection dies with this process). Each
+        # sealer holds a connection for it: at most a few at once, the pool keeps the rest for
+        # the work itself.
+        async with self._sealers, self.rt.require_pool().acquire() as conn, conn.transaction():
+            await conn.execute(SEAL_LOCK_SQL, request.offence_id)
+            return await self._seal_once(request)
 
     async def _seal_once(self, request: HandoverRequest) -> dict[str, Any]:
         pool, store = self.rt.require_pool(), self.rt.require_store()

@@ -12,8 +12,9 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import websockets
 from PIL import Image
 from vigie.exports.verify import verify_package
 from vigie.storage.objects import Buckets, ObjectStore
-from vigie.verbalisation.messages import TRAFFIC_PURPOSE
+from vigie.verbalisation.messages import TRAFFIC_PURPOSE, HandoverRequest
 
 from services.verbalisation.handlers import Verbalisation
 from services.viewer_gateway.auth import COOKIE
@@ -315,3 +316,33 @@ async def test_an_administrator_lists_an_agent_with_powers_and_it_is_journaled_R
         me = (await agent.get("/api/session")).json()
         assert me["verbalisation_power"] is None
         _refused(await agent.get("/api/offences"), 403, "not listed")
+
+
+async def test_two_replicas_asked_at_once_seal_one_hand_over_file_R34(
+    gateway: GatewayUnderTest, verbalisation: Verbalisation, live_camera: None,
+    db: asyncpg.Pool, service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    store: tuple[ObjectStore, Buckets],
+) -> None:
+    """The file a PVe tool receives is sealed once, whichever replica is asked and however many
+    times at once (a lock in the database, not in one process)."""
+    objects, buckets = store
+    async with aclosing(await gateway.login("operator")) as agent, _watching(gateway, agent):
+        made = await agent.post("/api/cameras/palaiseau/gare/offences",
+                                json={"capture_times": [_now(-1.0), _now(-0.5)]})
+        assert made.status_code == 201, made.text
+        oid = made.json()["id"]
+        typed = await agent.patch(f"/api/offences/{oid}", json={
+            "offence_code": "CR-R417-11-TROTTOIR", "plate": "AB-123-CD", "plate_country": "FR"})
+        assert typed.status_code == 200, typed.text
+        ready = await agent.patch(f"/api/offences/{oid}", json={"state": "ready"})
+        assert ready.status_code == 200, ready.text
+    other_rt = replace(verbalisation.rt, pool=await service_db("verbalisation"))
+    other = Verbalisation(other_rt, verbalisation.settings, VERBALISATION_KEY)
+    request = HandoverRequest(agent="operator", offence_id=oid)
+    sealed = await asyncio.gather(verbalisation.hand_over(request), other.hand_over(request),
+                                  other.hand_over(request), verbalisation.hand_over(request))
+    assert len({s["package_sha256"] for s in sealed}) == 1, "one file, the same bytes"
+    assert [o.key for o in await objects.list_objects(
+        buckets.evidence, f"offences/palaiseau/{oid}/remise")] == [sealed[0]["package_key"]]
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
+                             "'offence.handed_over'") == 1
