@@ -413,6 +413,13 @@ class MaskingWorker:
         if cid is None or cid not in self.cameras:
             return  # another worker owns it (or nobody: the requester times out)
         pipeline = self.cameras[cid].worker.pipeline
+        policy = pipeline.latest_policy
+        if policy is None or policy.unauthorised:
+            # R3: a camera without a valid prefectoral authorisation shows nothing, not even to
+            # draw its masks (record the order and attach the camera first).
+            await self._nc.publish(msg.reply, b"", headers={"Vigie-Error": policy.unauthorised
+                                                            if policy else "no policy yet"})
+            return
         # Served once: a second request waits for a newer keyframe (no reuse, no hoarding).
         raw, pipeline.last_raw_keyframe = pipeline.last_raw_keyframe, None
         if raw is None:

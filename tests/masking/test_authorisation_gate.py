@@ -71,6 +71,9 @@ async def test_a_camera_without_an_authorisation_or_before_it_starts_films_nothi
     await _flowing(reader)
     await h.db.execute("UPDATE cameras SET authorisation_id = NULL WHERE slug = 'rue'")
     await _stopped(h, reader, "rue", "no prefectoral authorisation")
+    # Not even the commissioning snapshot, the one unmasked picture Vigie shows.
+    reply = await h.nc.request(h.names.snapshot_request("palaiseau", "rue"), b"", timeout=10)
+    assert reply.data == b"" and "no prefectoral authorisation" in reply.headers["Vigie-Error"]
 
     # An order granted but not in force yet (it starts tomorrow) does not let it film either.
     future = await h.db.fetchval(
