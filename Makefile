@@ -14,7 +14,7 @@ DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good 
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	ffmpeg docker-compose chromium fonts-dejavu-core
 
-.PHONY: setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live bench-layout bench-scale bench-lifecycle bench-export bench-redact asyncapi clean
+.PHONY: setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live bench-layout bench-scale bench-lifecycle bench-export bench-redact bench-holds asyncapi clean
 
 setup: $(VENV)/.installed
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -81,6 +81,9 @@ bench-export: setup  # an hour of 1080p joined, beside ffmpeg -f concat -c copy
 
 bench-redact: setup  # redacted copies: frames/s per core, beside ffmpeg boxblur
 	$(BIN)/python -m bench.redact
+
+bench-holds: setup  # hold copies under legal hold, beside the server-side copy they replaced
+	$(BIN)/python -m bench.holds
 
 bench-layout: setup  # against a running `make run`
 	$(BIN)/python -m bench.layout --data $(DATA)
