@@ -107,6 +107,13 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         assert holds.returncode == 0, holds.stderr
         assert [(h["kind"], h["reference"]) for h in json.loads(holds.stdout)] == [
             ("judicial_requisition", "PV 2026/77")], "the export's hold, and only it"
+        # The demo's signs: one camera left uncovered, to show the flag (R26).
+        signs = subprocess.run([sys.executable, "-m", "vigie.cli.main", "commune", "signs",
+                                "palaiseau", "--data", str(data)], capture_output=True, text=True,
+                               timeout=60, env={k: v for k, v in os.environ.items()
+                                                if not k.startswith("VIGIE_")})
+        assert signs.returncode == 1, signs.stderr
+        assert [f["camera"] for f in json.loads(signs.stdout)["flagged"]] == ["rue-de-paris"]
 
         # A child killed with SIGKILL is restarted by the supervisor and reported by status.
         victim = stack.state()["services"]["retention"]["pid"]

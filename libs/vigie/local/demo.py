@@ -111,6 +111,25 @@ async def _authorisation(conn: asyncpg.Connection, commune: str, days: int, ends
     return aid
 
 
+# A demo camera left without a sign, so that « Conformité » shows what a flag looks like (R26).
+UNSIGNED = ("palaiseau", "rue-de-paris")
+
+
+async def _sign(conn: asyncpg.Connection, commune: str, name: str) -> None:
+    """One complete sign (vidéo-verbalisation mention included) per demo commune, covering its
+    cameras but UNSIGNED."""
+    if await conn.fetchval("SELECT 1 FROM signs WHERE commune = $1", commune):
+        return
+    sign_id = await conn.fetchval(
+        "INSERT INTO signs (commune, place, installed_on, pictogram, controller, purposes, rights, "
+        "cnil_complaint, verbalisation, created_by) VALUES ($1, $2, current_date - 30, true, "
+        "true, true, true, true, true, 'vigie run (démonstration)') RETURNING id",
+        commune, f"Entrée de ville de {name} (démonstration)")
+    await conn.execute("INSERT INTO sign_cameras (sign_id, camera_id) SELECT $1, id FROM cameras "
+                       "WHERE commune = $2 AND (commune, slug) <> ($3, $4)", sign_id, commune,
+                       *UNSIGNED)
+
+
 async def seed(
     conn: asyncpg.Connection, cameras: list[DemoCamera], rtsp_url: dict[str, str]
 ) -> Seeded | None:
@@ -149,6 +168,8 @@ async def seed(
                    VALUES ($1, 1, $2::jsonb, 'vigie-demo', 'vigie-demo', now())""",
                 camera_id, json.dumps(document),
             )
+        for slug, name, _ in DEMO_COMMUNES:
+            await _sign(conn, slug, name)
         if await conn.fetchval("SELECT count(*) FROM users") == 0:
             password = generate_password()
             admin = await create_user(
