@@ -215,17 +215,26 @@ class ObjectStore:
         return await self._erase_versions(bucket, await self.versions(bucket, prefix))
 
     async def _erase_versions(self, bucket: str, versions: list[Version]) -> list[str]:
+        failed: list[str] = []
+        lifted: list[Version] = []
         for v in versions:
             if not v.delete_marker:
-                await asyncio.to_thread(self._client.disable_object_legal_hold, bucket, v.key,
-                                        v.version_id)
+                try:
+                    await asyncio.to_thread(self._client.disable_object_legal_hold, bucket,
+                                            v.key, v.version_id)
+                except S3Error as exc:
+                    if exc.code in ("NoSuchKey", "NoSuchVersion"):
+                        continue  # gone since the listing
+                    failed.append(v.key)  # still held: not deleted, tried again next time
+                    continue
+            lifted.append(v)
 
         def _delete() -> list[str]:
             errors = self._client.remove_objects(
-                bucket, [DeleteObject(v.key, v.version_id) for v in versions])
+                bucket, [DeleteObject(v.key, v.version_id) for v in lifted])
             return [str(e.name) for e in errors]
 
-        return await asyncio.to_thread(_delete) if versions else []
+        return failed + (await asyncio.to_thread(_delete) if lifted else [])
 
     async def put_file(self, bucket: str, key: str, path: str, *,
                        content_type: str = "application/octet-stream") -> str:
