@@ -165,12 +165,15 @@ def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
             # R30: the national police's posts, with a client certificate of the deployment's CA
             {"name": prefix + "POLICE_PORT", "value": "8443"},
             {"name": prefix + "POLICE_CLIENT_CA", "value": f"{CLIENT_CERTS}/ca.pem"},
+            {"name": prefix + "POLICE_CLIENT_CRL", "value": f"{CLIENT_CERTS}/crl.pem"},
         ]
         ports += [{"name": "metrics", "containerPort": 9090},
                   {"name": "police", "containerPort": 8443}]
         volumes.append({"name": "tls", "secret": {"secretName": "vigie-gateway-tls"}})
         mounts.append({"name": "tls", "mountPath": "/run/secrets/tls", "readOnly": True})
     certs_volume, certs_mount, certs_env = client_certs(name)
+    if spec.get("public"):  # the revocation list the police port checks (`vigie certs revoke`)
+        certs_volume["secret"]["items"].append({"key": "crl.pem", "path": "crl.pem"})
     volumes.append(certs_volume)
     mounts.append(certs_mount)
     env += certs_env

@@ -114,3 +114,29 @@ def load(folder: Path, name: str) -> Issued:
 def common_name(cert_pem: bytes) -> str:
     cert = x509.load_pem_x509_certificate(cert_pem)
     return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def serial(cert_pem: bytes) -> int:
+    return int(x509.load_pem_x509_certificate(cert_pem).serial_number)
+
+
+def revocation_list(ca: Issued, serials: set[int]) -> bytes:
+    """The CA's certificate revocation list naming `serials` (PEM). Valid until the CA expires: it
+    is a local file the gateway reads, re-issued at each revocation (`vigie certs revoke`), not
+    fetched from anywhere, so an old one cannot be slipped in by the network."""
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA's key is not an ECDSA key")
+    now = dt.datetime.now(dt.UTC)
+    builder = (x509.CertificateRevocationListBuilder()
+               .issuer_name(ca_cert.subject).last_update(now - dt.timedelta(minutes=5))
+               .next_update(ca_cert.not_valid_after_utc))
+    for number in sorted(serials):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(number).revocation_date(now).build())
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def revoked(crl_pem: bytes) -> set[int]:
+    return {r.serial_number for r in x509.load_pem_x509_crl(crl_pem)}

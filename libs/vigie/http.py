@@ -51,13 +51,20 @@ class _Server(uvicorn.Server):
 
 class HttpServer:
     def __init__(self, app: FastAPI, *, host: str, port: int, ssl_certfile: str | None = None,
-                 ssl_keyfile: str | None = None, client_ca: str | None = None) -> None:
-        """With `client_ca`, a TLS client certificate signed by it is required (handshake)."""
+                 ssl_keyfile: str | None = None, client_ca: str | None = None,
+                 client_crl: str | None = None) -> None:
+        """With `client_ca`, a TLS client certificate signed by it is required (handshake); with
+        `client_crl`, one that list revokes is refused."""
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
             ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_ca_certs=client_ca,
             ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
         )
+        if client_crl:
+            config.load()  # builds the SSL context, which the revocation list then joins
+            assert config.ssl is not None
+            config.ssl.load_verify_locations(cafile=client_crl)
+            config.ssl.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         self._server = _Server(config)
         self._host, self._port = host, port
         self._task: asyncio.Task[None] | None = None

@@ -128,8 +128,10 @@ async def run_service(
     police_ca = getattr(http, "police_client_ca", None)
     police = None
     if police_port is not None and police_ca and cert and key:
+        crl = getattr(http, "police_client_crl", None)
         police = HttpServer(app, host=http.http_host, port=police_port, ssl_certfile=str(cert),
-                            ssl_keyfile=str(key), client_ca=str(police_ca))
+                            ssl_keyfile=str(key), client_ca=str(police_ca),
+                            client_crl=str(crl) if crl else None)
         servers.append(police)
     if ops_port is not None:
         ops = FastAPI(title=f"vigie-{service} operations", docs_url=None, redoc_url=None)

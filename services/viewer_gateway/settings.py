@@ -33,6 +33,9 @@ class ViewerGatewaySettings(ServiceSettings):
     police_client_ca: Path | None = Field(
         default=None, description="The CA (PEM) whose client certificates the police port "
         "accepts (`vigie certs client <post>`)")
+    police_client_crl: Path | None = Field(
+        default=None, description="The CA's revocation list (PEM, `vigie certs revoke <post>`): "
+        "a revoked post's certificate is refused at the handshake")
     session_ttl_s: int = Field(default=12 * 3600, ge=300, le=7 * 86400,
                                description="A session's lifetime (one shift)")
     login_max_failures: int = Field(default=5, ge=1, le=100,
@@ -72,6 +75,9 @@ class ViewerGatewaySettings(ServiceSettings):
                              "_POLICE_CLIENT_CA")
         if self.police_port is not None and self.tls_certificate is None:
             raise ValueError("the police port is HTTPS: set the gateway's TLS certificate")
+        if self.police_client_crl is not None and self.police_client_ca is None:
+            raise ValueError("a revocation list goes with the police port's CA "
+                             "(VIGIE_VIEWER_GATEWAY_POLICE_CLIENT_CA)")
         return self
 
     @property

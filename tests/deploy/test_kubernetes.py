@@ -174,8 +174,12 @@ def test_each_service_has_its_own_role_identity_and_certificate_R38() -> None:
         assert env["VIGIE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["key"] == \
             f"VIGIE_S3_ACCESS_KEY_{up}"
         (certs,) = [v for v in pod["volumes"] if v["name"] == "certs"]
+        # Its own certificate and the CA only; the gateway's police port also the revocation list.
         assert {i["key"] for i in certs["secret"]["items"]} == {"ca.pem", f"{name}.pem",
-                                                                 f"{name}.key"}
+                                                                 f"{name}.key"} | (
+            {"crl.pem"} if name == "viewer-gateway" else set())
+        if name == "viewer-gateway":  # R30: a revoked post's certificate is refused
+            assert env["VIGIE_VIEWER_GATEWAY_POLICE_CLIENT_CRL"]["value"] == "/run/certs/crl.pem"
         assert env["VIGIE_NATS_TLS_KEY"]["value"].endswith("client.key")
         assert "sslmode=verify-full" in env["VIGIE_POSTGRES_DSN"]["value"]
 

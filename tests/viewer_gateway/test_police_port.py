@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from vigie import certs
 from vigie.bus.connection import jetstream
@@ -121,3 +124,43 @@ def test_the_police_port_needs_its_ca_and_tls() -> None:
         ViewerGatewaySettings(police_port=8443)
     with pytest.raises(ValueError, match="is HTTPS"):
         ViewerGatewaySettings(police_port=8443, police_client_ca=Path("ca.pem"))
+
+
+def _vigie_certs(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vigie.cli.main", "certs", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+async def test_a_revoked_posts_certificate_is_refused_at_the_handshake_R30(tmp_path: Path) -> None:
+    """A post's certificate lost or stolen: `vigie certs revoke` lists it, and the police port
+    given the list refuses it while another post's still passes."""
+    pki = tmp_path / "certs"
+    assert _vigie_certs("init", "--out", str(pki)).returncode == 0
+    for post in ("poste-palaiseau", "poste-massy"):
+        assert _vigie_certs("client", post, "--out", str(pki)).returncode == 0
+    revoked = _vigie_certs("revoke", "poste-massy", "--out", str(pki))
+    assert revoked.returncode == 0, revoked.stderr
+    again = _vigie_certs("revoke", "poste-massy", "--out", str(pki))
+    assert again.returncode == 2 and "already revoked" in again.stderr
+    assert _vigie_certs("revoke", "nobody", "--out", str(pki)).returncode == 2
+    ca = certs.load(pki, "ca")
+    cert, key = certs.issue(ca, "gateway", hosts=("127.0.0.1",), server=True).write(pki, "gw")
+    app = FastAPI()
+    app.get("/ping")(lambda: {"ok": True})
+    police = HttpServer(app, host="127.0.0.1", port=0, ssl_certfile=str(cert),
+                        ssl_keyfile=str(key), client_ca=str(pki / "ca.pem"),
+                        client_crl=str(pki / "crl.pem"))
+    await police.start()
+    try:
+        async def ping(post: str) -> int:
+            context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+            context.load_cert_chain(str(pki / f"{post}.pem"), str(pki / f"{post}.key"))
+            async with httpx.AsyncClient(base_url=f"https://127.0.0.1:{police.port}",
+                                         verify=context, timeout=10) as http:
+                return (await http.get("/ping")).status_code
+
+        assert await ping("poste-palaiseau") == 200
+        with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+            await ping("poste-massy")
+    finally:
+        await police.stop()

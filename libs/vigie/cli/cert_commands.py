@@ -1,6 +1,7 @@
 """`vigie certs`: the deployment's CA and its certificates (issue 25; docs/security.md). `init`
 makes what a deployment needs — the CA, the servers' certificates, one client certificate per
-service — and never overwrites a file; `client` issues one for a police subscriber or a post."""
+service, an empty revocation list — and never overwrites a file; `client` issues one for a police
+subscriber or a post; `revoke` puts one on the revocation list (a lost or stolen post's)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ SERVER_HOSTS: dict[str, tuple[str, ...]] = {
                   "seaweedfs-0.seaweedfs.vigie.svc", "localhost", "127.0.0.1"),
 }
 CLIENTS = (*SERVICES, "init")  # `vigie init` and the operator's CLI connect as "init"
+CRL = "crl.pem"  # the CA's revocation list, which the gateway's police port checks (R30)
 
 
 def _ca(folder: Path) -> certs.Issued:
@@ -47,6 +49,9 @@ async def _cmd_init(args: argparse.Namespace) -> int:
         if not (folder / f"{client}.key").exists():
             certs.issue(ca, client, client=True).write(folder, client)
             made.append(client)
+    if not (folder / CRL).exists():
+        (folder / CRL).write_bytes(certs.revocation_list(ca, set()))
+        made.append(CRL)
     print(f"{folder}: made {', '.join(made) or 'nothing (all there)'}. Keep ca.key offline once "
           "the certificates are issued; give each service only its own .pem/.key.")
     return 0
@@ -59,6 +64,23 @@ async def _cmd_client(args: argparse.Namespace) -> int:
         raise CommandError(f"{folder / args.name}.key exists: a certificate is never overwritten")
     cert, key = certs.issue(ca, args.name, client=True, days=args.days).write(folder, args.name)
     print(f"{cert} and {key}: the client certificate of {args.name}, signed by {folder}/ca.pem")
+    return 0
+
+
+async def _cmd_revoke(args: argparse.Namespace) -> int:
+    folder = Path(args.out)
+    ca = _ca(folder)
+    cert = folder / f"{args.name}.pem"
+    if not cert.exists():
+        raise CommandError(f"no certificate {cert}: revoke a certificate this CA issued")
+    number = certs.serial(cert.read_bytes())
+    listed = certs.revoked((folder / CRL).read_bytes()) if (folder / CRL).exists() else set()
+    if number in listed:
+        raise CommandError(f"{args.name} is already revoked")
+    (folder / CRL).write_bytes(certs.revocation_list(ca, listed | {number}))
+    print(f"{args.name} (serial {number:x}) revoked: {folder / CRL} lists {len(listed) + 1}. "
+          "Give it to the gateway (VIGIE_VIEWER_GATEWAY_POLICE_CLIENT_CRL) and restart it; "
+          "a police subscriber is also removed from NATS (its user and password).")
     return 0
 
 
@@ -78,3 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", required=True, help="the folder holding the CA")
     p.add_argument("--days", type=int, default=365)
     p.set_defaults(func=lambda a: _run(a, _cmd_client))
+    p = certs_sub.add_parser("revoke", help="put a client certificate on the CA's revocation "
+                             "list (a lost or stolen post's, R30)")
+    p.add_argument("name", help="the certificate's name in the folder (NAME.pem)")
+    p.add_argument("--out", required=True, help="the folder holding the CA")
+    p.set_defaults(func=lambda a: _run(a, _cmd_revoke))
