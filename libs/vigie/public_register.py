@@ -16,6 +16,8 @@ from typing import Any
 
 import asyncpg
 
+from vigie.spreadsheet import spreadsheet_cell
+
 # The columns read, named one by one: a new column of `cameras` is never published by accident.
 CAMERAS_SQL = """
 SELECT c.slug, c.name, c.location, c.latitude, c.longitude, c.purposes, ca.reference AS authorisation_ref,
@@ -63,14 +65,15 @@ def as_csv(register: Register) -> str:
     writer.writerow(["commune", "camera", "nom", "lieu", "latitude", "longitude", "finalites",
                      "autorisation_prefectorale", "autorisation_expire_le",
                      "duree_conservation_jours", "en_service", "responsable", "droits_aupres_de"])
+    text = spreadsheet_cell  # typed text never starts a formula (coordinates stay numbers)
     for c in register.cameras:
-        writer.writerow([register.commune, c["camera"], c["name"], c["location"],
+        writer.writerow([register.commune, c["camera"], text(c["name"]), text(c["location"]),
                          "" if c["latitude"] is None else c["latitude"],
                          "" if c["longitude"] is None else c["longitude"],
-                         " | ".join(c["purposes"]), c["authorisation"],
+                         text(" | ".join(c["purposes"])), text(c["authorisation"]),
                          c["authorisation_expires"], c["retention_days"],
-                         "oui" if c["in_service"] else "non", register.controller,
-                         register.rights_contact])
+                         "oui" if c["in_service"] else "non", text(register.controller),
+                         text(register.rights_contact)])
     return out.getvalue()
 
 

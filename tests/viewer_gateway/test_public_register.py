@@ -56,6 +56,14 @@ async def test_the_public_register_says_what_the_law_asks_and_nothing_internal_R
     gare_row = next(r for r in rows if r["camera"] == "gare")
     assert gare_row["autorisation_prefectorale"] == "AP 2024-091-0042"
     assert gare_row["duree_conservation_jours"] == "15" and gare_row["en_service"] == "oui"
+    # Open in a spreadsheet, no typed text runs as a formula (OWASP CSV injection).
+    await db.execute("UPDATE cameras SET location = '=HYPERLINK(\"http://x\")' "
+                     "WHERE slug = 'chantier'")
+    async with gateway.client() as anonymous:
+        again = (await anonymous.get("/public/palaiseau/cameras.csv")).text
+    chantier = next(r for r in csv.DictReader(io.StringIO(again), delimiter=";")
+                    if r["camera"] == "chantier")
+    assert chantier["lieu"] == "'=HYPERLINK(\"http://x\")"
     features = geo.json()["features"]
     assert [f["properties"]["camera"] for f in features] == ["gare"], "only those placed"
     assert features[0]["geometry"]["coordinates"] == [2.2458, 48.7167], "longitude first"
