@@ -337,8 +337,13 @@ async def test_kill_9_of_the_masking_service_leaves_no_worker_and_no_second_cons
         assert len(sessions) == 1, f"{len(sessions)} producers of one camera's VIDEO"
         times = [f.capture_time_ns for f in after]
         assert times == sorted(set(times)), "every frame once, in order"
-        steps = [b - a for a, b in zip(times, times[1:])]
-        assert max(steps[5:]) < 80_000_000, "no frame skipped (one producer, full rate)"
+        steps = [b - a for a, b in zip(times, times[1:])][5:]
+        # A second consumer of RAW would take every other frame (80-ms steps throughout); a busy
+        # machine may delay the simulated camera by a frame or two now and then, no more.
+        skipped = [s for s in steps if s >= 80_000_000]
+        assert len(skipped) <= max(1, len(steps) // 50) and max(steps) < 500_000_000, (
+            f"frames skipped: {len(skipped)} steps of {len(steps)} ≥ 80 ms (one producer, "
+            "full rate)")
     finally:
         for service in (first, second):
             if service is not None and service.poll() is None:
