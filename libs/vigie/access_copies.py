@@ -118,7 +118,7 @@ async def held_pieces(pool: asyncpg.Pool, request: asyncpg.Record, camera: str, 
 
 async def evidence_bytes(store: ObjectStore, buckets: Buckets, row: asyncpg.Record) -> bytes:
     """An evidence copy, checked against the hash taken when it was held."""
-    blob = await store.get(buckets.holds, row["evidence_key"])
+    blob = await store.get(buckets.holds, row["evidence_key"], row["version_id"])
     if hashlib.sha256(blob).hexdigest() != row["sha256"]:
         raise CopyError(f"the evidence copy {row['evidence_key']} does not match its SHA-256: "
                         "it was altered after the hold; nothing made from it")

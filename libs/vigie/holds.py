@@ -237,24 +237,23 @@ async def _copy_one(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, seg: a
         # Checked before anything is written: a copy under legal hold could not be taken back.
         raise HoldError(f"segment {seg['object_key']} does not match its recorded SHA-256: "
                         "storage is corrupt, the hold was registered but not completed")
-    await store.put(holds, key, data, content_type="video/mp4",
-                    legal_hold=await store.object_lock(holds))
+    version = await store.put_held(holds, key, data, content_type="video/mp4")
     await pool.execute(
         "INSERT INTO hold_items (hold_id, camera_id, source_key, segment_start, segment_end, "
-        "evidence_key, sha256, size_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-        "ON CONFLICT DO NOTHING", hold_id, seg["camera_id"], seg["object_key"], seg["start_time"],
-        seg["end_time"], key, seg["sha256"], seg["size_bytes"])
+        "evidence_key, sha256, size_bytes, version_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+        "$9) ON CONFLICT DO NOTHING", hold_id, seg["camera_id"], seg["object_key"],
+        seg["start_time"], seg["end_time"], key, seg["sha256"], seg["size_bytes"], version)
     return True
 
 
 async def move_legacy_copies(store: ObjectStore, *, evidence: str, holds: str) -> int:
     """Copies made before the holds bucket existed lived in the evidence bucket under `holds/`:
-    move them, same keys, under legal hold (`vigie init`; nothing is left to move afterwards)."""
-    lock = await store.object_lock(holds)
+    move them, same keys, under legal hold (`vigie init`; nothing is left to move afterwards).
+    Their rows name no version: readers take the current one, checked against its SHA-256."""
     moved = await store.list_objects(evidence, HOLDS_PREFIX)
     for obj in moved:
         data = await store.get(evidence, obj.key)
-        await store.put(holds, obj.key, data, content_type="video/mp4", legal_hold=lock)
+        await store.put_held(holds, obj.key, data, content_type="video/mp4")
         await store.delete(evidence, obj.key)
     return len(moved)
 

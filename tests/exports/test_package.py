@@ -204,7 +204,9 @@ async def test_bad_requests_are_refused_with_the_reason_and_leave_nothing_R17(
 async def test_an_altered_evidence_copy_stops_the_export_R17(
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
 ) -> None:
-    """The copies' SHA-256 are checked first: a copy changed after the hold exports nothing."""
+    """A version put over a held copy changes nothing: the export reads the version put under
+    legal hold. A copy whose bytes differ from the hash taken at the hold (one made before
+    versions were recorded, read as the current version) exports nothing."""
     objects, buckets = store
     await commune(db)
     cid = await camera(db, "gare")
@@ -217,8 +219,17 @@ async def test_an_altered_evidence_copy_stops_the_export_R17(
     report = await create_hold(db, objects, recordings=buckets.recordings,
                                holds=buckets.holds, request=request)
     key = await db.fetchval("SELECT evidence_key FROM hold_items ORDER BY segment_start DESC")
+    assert await db.fetchval("SELECT version_id FROM hold_items WHERE evidence_key = $1", key)
     data = await objects.get(buckets.holds, key)
     await objects.put(buckets.holds, key, data[:-1] + bytes([data[-1] ^ 0xFF]))
+    (tmp_path / "held").mkdir()
+    made = await build_package(db, objects, holds=buckets.holds, hold_ids=[report.hold_id],
+                               requisition=REQUISITION,
+                               periods={"palaiseau/gare": (t0, t0 + timedelta(seconds=8))},
+                               missing={}, key=SigningKey.generate(), out_dir=tmp_path / "held",
+                               export_id="held")
+    assert made.exists(), "the held version, not the one put over it"
+    await db.execute("UPDATE hold_items SET version_id = NULL WHERE evidence_key = $1", key)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ExportError, match="does not match its SHA-256"):

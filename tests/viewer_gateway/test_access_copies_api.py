@@ -243,6 +243,9 @@ async def test_an_altered_evidence_copy_makes_no_copy_R22(
         item = await db.fetchval("SELECT evidence_key FROM hold_items WHERE hold_id = $1 "
                                  "ORDER BY segment_start OFFSET 1 LIMIT 1", request["hold_id"])
         await objects.put(buckets.holds, item, b"altered after the hold")
+        # Read by its version, the held copy stays what it was: a copy made before versions were
+        # recorded is read as the current version, and this one was altered.
+        await db.execute("UPDATE hold_items SET version_id = NULL WHERE evidence_key = $1", item)
         await _built(gateway, store, SigningKey.generate())
         failed = (await client.get(f"/api/access-requests/{rid}/copies/{cid}")).json()
         assert failed["state"] == "failed" and "SHA-256" in failed["error"]

@@ -62,6 +62,7 @@ class Piece:
     sha256: str
     mask_version: int | None
     provenance: dict[str, Any] | None = None  # the recorder's signed link (vigie.provenance)
+    version_id: str | None = None  # the version put under legal hold (None: the current one)
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Piece:
@@ -74,7 +75,8 @@ class Piece:
                     "link": row["link"], "signature": row["signature"],
                     "key": row["key_fingerprint"]}
         return cls(row["evidence_key"], row["source_key"], row["segment_start"],
-                   row["segment_end"], row["sha256"], row["mask_version"], link)
+                   row["segment_end"], row["sha256"], row["mask_version"], link,
+                   row["version_id"])
 
 
 @dataclass
@@ -92,7 +94,7 @@ class CameraPart:
 
 ITEMS_SQL = """
 SELECT h.commune, c.slug, c.name, c.location, c.latitude, c.longitude, c.sensor_index,
-       i.evidence_key, i.source_key, i.segment_start, i.segment_end, i.sha256,
+       i.evidence_key, i.version_id, i.source_key, i.segment_start, i.segment_end, i.sha256,
        coalesce(s.mask_version, sc.mask_version) AS mask_version,
        sc.seq, sc.payload_sha256, sc.frames, sc.prev_link, sc.link, sc.signature,
        sc.key_fingerprint, sc.sha256 AS chain_sha256, sc.start_time AS chain_start,
@@ -251,7 +253,7 @@ async def _write_videos(store: ObjectStore, holds: str, rows: list[asyncpg.Recor
             data: list[tuple[datetime, bytes | Path]] = []
             for piece in part.pieces:
                 # One segment in memory at a time: an hour of 1080p is gigabytes.
-                blob = await store.get(holds, piece.evidence_key)
+                blob = await store.get(holds, piece.evidence_key, piece.version_id)
                 if hashlib.sha256(blob).hexdigest() != piece.sha256:
                     raise ExportError(f"the evidence copy {piece.evidence_key} does not match its "
                                       "SHA-256: it was altered after the hold; nothing exported")

@@ -25,6 +25,7 @@ HOLDS_PREFIX = "holds/"  # evidence copies of holds, in the holds bucket (vigie.
 OFFENCES_PREFIX = "offences/"  # offence stills and hand-over files (services/verbalisation)
 
 READ = ["s3:GetObject"]
+READ_VERSION = ["s3:GetObjectVersion"]  # a hold copy is read by the version put under legal hold
 LIST = ["s3:ListBucket"]
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
 DELETE = ["s3:DeleteObject"]
@@ -52,8 +53,8 @@ STATEMENTS: Mapping[str, list[dict[str, Any]]] = {
     "recorder": [_allow(WRITE + READ, _objects("recordings")),
                  _allow(LIST, _bucket("recordings"))],
     "viewer-gateway": [
-        _allow(READ, _objects("recordings"), _objects("evidence"), _objects("exports"),
-               _objects("holds")),
+        _allow(READ, _objects("recordings"), _objects("evidence"), _objects("exports")),
+        _allow(READ + READ_VERSION, _objects("holds")),
         _allow(LIST, _bucket("recordings"), _bucket("evidence"), _bucket("exports"),
                _bucket("holds")),
         # Placing a hold puts checked copies of the segments under a legal hold; it can never
@@ -68,7 +69,8 @@ STATEMENTS: Mapping[str, list[dict[str, Any]]] = {
                _objects("exports")),
         _allow(LIST + LIFECYCLE, _bucket("recordings"), _bucket("evidence"), _bucket("exports")),
         # Once a hold is released: lift each copy's legal hold, erase every version.
-        _allow(READ + DELETE + HOLD + ["s3:DeleteObjectVersion"], _objects("holds")),
+        _allow(READ + READ_VERSION + DELETE + HOLD + ["s3:DeleteObjectVersion"],
+               _objects("holds")),
         _allow(LIST + LOCK_CONFIG + ["s3:ListBucketVersions"], _bucket("holds"))],
 }
 

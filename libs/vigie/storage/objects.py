@@ -182,6 +182,17 @@ class ObjectStore:
         )
         return str(result.etag)
 
+    async def put_held(self, bucket: str, key: str, data: bytes, *,
+                       content_type: str = "application/octet-stream") -> str | None:
+        """Store an object under a legal hold where `bucket` has object lock; returns the version
+        stored (None in a plain bucket), which readers then name: a later version put over it
+        changes nothing of what they read."""
+        lock = await self.object_lock(bucket)
+        result = await asyncio.to_thread(
+            self._client.put_object, bucket, key, io.BytesIO(data), len(data),
+            content_type=content_type, legal_hold=lock)
+        return result.version_id if lock else None
+
     async def legal_hold(self, bucket: str, key: str, version_id: str | None = None) -> bool:
         return bool(await asyncio.to_thread(self._client.is_object_legal_hold_enabled, bucket,
                                             key, version_id))
@@ -256,9 +267,10 @@ class ObjectStore:
             response.close()
             response.release_conn()
 
-    async def get(self, bucket: str, key: str) -> bytes:
+    async def get(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
+        """An object's bytes: its current version, or the version named."""
         def _get() -> bytes:
-            response = self._client.get_object(bucket, key)
+            response = self._client.get_object(bucket, key, version_id=version_id)
             try:
                 return response.read()
             finally:
