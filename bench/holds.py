@@ -49,8 +49,8 @@ async def _run(segments: int, size: int, runs: int) -> None:
                 for key in keys:
                     data = await store.get(buckets.recordings, key)
                     assert hashlib.sha256(data).hexdigest() == digests[key]
-                    await store.put(buckets.holds, f"holds/{run}/{key}", data,
-                                    content_type="video/mp4", legal_hold=True)
+                    await store.put_held(buckets.holds, f"holds/{run}/{key}", data,
+                                         content_type="video/mp4")
 
             copy_s, lock_s, erase_s = [], [], []
             for run in range(runs):

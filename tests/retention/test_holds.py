@@ -85,7 +85,7 @@ async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R1
                            released_by="", reason="")
     # A copy no row names: its holder was killed between the put and the insert.
     leftover = f"holds/{report.hold_id}/palaiseau/gare/killed-holder.mp4"
-    await objects.put(buckets.holds, leftover, b"copy", legal_hold=True)
+    await objects.put_held(buckets.holds, leftover, b"copy")
     count = await release_hold(db, hold_id=report.hold_id,
                                released_by="procureur", reason="classement sans suite")
     assert count == 10

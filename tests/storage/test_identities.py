@@ -38,7 +38,7 @@ async def _refused(what: Awaitable[Any]) -> None:
 
 async def _fill(admin: ObjectStore, buckets: Buckets) -> None:
     await admin.put(buckets.recordings, "palaiseau/gare/seg.mp4", b"segment")
-    await admin.put(buckets.holds, "holds/1/palaiseau/gare/seg.mp4", b"held", legal_hold=True)
+    await admin.put_held(buckets.holds, "holds/1/palaiseau/gare/seg.mp4", b"held")
     await admin.put(buckets.evidence, "offences/palaiseau/1/1.jpg", b"still")
     await admin.put(buckets.exports, "requisitions/1.zip", b"export")
 
@@ -94,7 +94,7 @@ async def test_the_gateway_reads_and_writes_only_the_copies_of_its_holds_R18(
     assert await gateway.get(buckets.recordings, "palaiseau/gare/seg.mp4") == b"segment"
     assert await gateway.get(buckets.exports, "requisitions/1.zip") == b"export"
     assert await gateway.object_lock(buckets.holds)
-    await gateway.put(buckets.holds, "holds/2/palaiseau/gare/seg.mp4", b"held", legal_hold=True)
+    await gateway.put_held(buckets.holds, "holds/2/palaiseau/gare/seg.mp4", b"held")
     assert await gateway.get(buckets.holds, "holds/1/palaiseau/gare/seg.mp4") == b"held"
     # It erases nothing it placed: neither a copy, nor a version of one.
     await _refused(gateway.delete(buckets.holds, "holds/2/palaiseau/gare/seg.mp4"))

@@ -29,7 +29,7 @@ async def test_a_held_copy_survives_every_delete_until_retention_lifts_its_hold_
     assert await admin.object_lock(buckets.holds), "the holds bucket is made with object lock"
     assert not await admin.object_lock(buckets.evidence), "stills and checkpoints: a plain bucket"
     gateway, retention = service_store("viewer-gateway"), service_store("retention")
-    await gateway.put(buckets.holds, KEY, b"held copy", legal_hold=True)
+    await gateway.put_held(buckets.holds, KEY, b"held copy")
     assert await admin.legal_hold(buckets.holds, KEY)
     [version] = await admin.versions(buckets.holds, KEY)
 

@@ -39,6 +39,10 @@ TRANSIENT_STORAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# What endpoints answer for an object that is not (or no longer) there.
+MISSING_OBJECT = ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
+
+
 @dataclass(frozen=True)
 class Buckets:
     recordings: str
@@ -166,10 +170,8 @@ class ObjectStore:
 
     async def put(
         self, bucket: str, key: str, data: bytes, *, content_type: str = "application/octet-stream",
-        metadata: dict[str, str] | None = None, legal_hold: bool = False,
+        metadata: dict[str, str] | None = None,
     ) -> str:
-        """Store an object; with `legal_hold`, under a legal hold in the same request (a bucket
-        with object lock only)."""
         result = await asyncio.to_thread(
             self._client.put_object,
             bucket,
@@ -178,7 +180,6 @@ class ObjectStore:
             len(data),
             content_type=content_type,
             metadata=metadata,  # type: ignore[arg-type]
-            legal_hold=legal_hold,
         )
         return str(result.etag)
 
@@ -283,7 +284,7 @@ class ObjectStore:
         try:
             st = await asyncio.to_thread(self._client.stat_object, bucket, key)
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+            if exc.code in MISSING_OBJECT:
                 return None
             raise
         return ObjectInfo(str(st.object_name), int(st.size or 0), st.etag, st.last_modified)
