@@ -26,7 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from vigie.coverage import uncovered
 from vigie.register import Entry, record
 from vigie.storage.identities import HOLDS_PREFIX
-from vigie.storage.objects import ObjectStore
+from vigie.storage.objects import MISSING_OBJECT, ObjectStore
 
 # pg_advisory_xact_lock(CAMERA_LOCK, camera_id): the deletion step of a sweep vs hold registration.
 CAMERA_LOCK = 0x56494730
@@ -230,7 +230,7 @@ async def _copy_one(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, seg: a
     try:
         data = await store.get(recordings, seg["object_key"])
     except S3Error as exc:
-        if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+        if exc.code in MISSING_OBJECT:
             return False  # erased between the listing and the copy
         raise
     if hashlib.sha256(data).hexdigest() != seg["sha256"]:
