@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -111,14 +110,12 @@ async def measures_in_force(common: CommonSettings, store: ObjectStore,
                             holds_bucket: str) -> dict[str, Any]:
     """What the process making the record uses (its settings, and the object store asked): in
     production every service refuses a plain link the same way (vigie.settings)."""
-    sslmode = parse_qs(urlsplit(common.postgres_dsn.get_secret_value()).query).get("sslmode")
     return {
         "production_mode": not common.local_mode,
         "nats": ("TLS with a client certificate" if common.nats_tls_cert
                  else "TLS" if common.nats_tls_ca else "plain (one machine)"),
-        "postgresql": (f"TLS, server verified ({sslmode[0]})"
-                       if sslmode and sslmode[0] in ("verify-full", "verify-ca")
-                       else "not verified (one machine)"),
+        "postgresql": (f"TLS, server verified ({common.postgres_sslmode})"
+                       if common.postgres_server_verified else "not verified (one machine)"),
         "object_store": "HTTPS" if common.s3_secure else "plain HTTP (one machine)",
         "hold_copies_under_object_lock": await store.object_lock(holds_bucket),
     }

@@ -125,12 +125,22 @@ class CommonSettings(BaseSettings):
         if not self.local_mode and not self.s3_secure:
             raise ValueError("production refuses a plain connection to the object store: set "
                              "VIGIE_S3_SECURE=true (and VIGIE_S3_TLS_CA for the deployment's CA)")
-        sslmode = parse_qs(urlsplit(self.postgres_dsn.get_secret_value()).query).get("sslmode")
-        if not self.local_mode and sslmode not in (["verify-full"], ["verify-ca"]):
+        if not self.local_mode and not self.postgres_server_verified:
             raise ValueError("production refuses an unverified connection to PostgreSQL: end "
                              "VIGIE_POSTGRES_DSN with ?sslmode=verify-full&sslrootcert=<the "
                              "deployment's ca.pem>")
         return self
+
+    @property
+    def postgres_sslmode(self) -> str | None:
+        """The DSN's `sslmode`, if it names one."""
+        found = parse_qs(urlsplit(self.postgres_dsn.get_secret_value()).query).get("sslmode")
+        return found[0] if found else None
+
+    @property
+    def postgres_server_verified(self) -> bool:
+        """TLS to PostgreSQL with the server's certificate checked (R37)."""
+        return self.postgres_sslmode in ("verify-full", "verify-ca")
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> CommonSettings:
