@@ -2,12 +2,17 @@
 
 The operator marks where the requester is (the keep track: a box at chosen times, seconds from
 the copy's start, interpolated between them) on pictures of the request's hold; `request_copy`
-checks and records it. The retention service, which holds the export key and reads the evidence
+checks and records it. A box wider than WIDE_KEEP_SHARE of the picture would release third parties
+unblurred: such a copy waits (`pending`), before it is even built, for the approval of that box by
+someone other than who asked (`approve_wide`). Four eyes (issue 34).
+
+The retention service, which holds the export key and reads the evidence
 bucket, builds queued copies one at a time (`build_next_copy`): the held segments of that camera
 and window, each checked against its SHA-256, decoded, blurred everywhere but the requester's box
 (and the detectors' boxes inside it), encoded H.264 MP4, sealed as a package with a French note to
 the person and a manifest naming the recordings it was made from. The copy is a **preview** until
-the operator approves it (`approve`, journaled) — only then can it be downloaded — or rejects it.
+someone other than who asked for it approves it (`approve`, journaled) — only then can it be
+downloaded — or rejects it.
 Copies are kept 30 days, then erased by the retention service (`erase_expired_copies`); a rejected
 or failed one at once, a preview never approved once its request is closed.
 """
@@ -15,7 +20,6 @@ or failed one at once, a preview never approved once its request is closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import secrets
@@ -31,6 +35,7 @@ import asyncpg
 from vigie import scratch as scratch_dirs
 from vigie.exports.package import ITEMS_SQL, Piece
 from vigie.exports.seal import seal, zip_folder
+from vigie.jobs import JobRefused, JobTable, Progress, run_one
 from vigie.log import get_logger
 from vigie.redaction.blur import BLOCK_FRACTION
 from vigie.redaction.keep import KeepError, KeepTrack
@@ -46,22 +51,17 @@ log = get_logger(__name__)
 FORMAT = "vigie-access-copy/1"
 MAX_COPY = timedelta(minutes=30)  # per copy: a request names a place and a time
 KEPT = timedelta(days=30)  # a copy made for an answer, then erased (docs/right-of-access.md)
+# A kept box larger than this share of the picture needs a second person's approval before the
+# copy is built (docs/right-of-access.md): a person fills a third of a picture only up close.
+WIDE_KEEP_SHARE = 1 / 3
 SCRATCH = "vigie-copy-"
-STALE = timedelta(seconds=60)  # a build silent this long was interrupted: taken again
 PARIS = ZoneInfo("Europe/Paris")
 
-CLAIM_SQL = """
-UPDATE access_copies SET state = 'building', started_at = now(), beat_at = now(), percent = 0
-WHERE id = (SELECT id FROM access_copies
-            WHERE state = 'queued' OR (state = 'building' AND beat_at < now() - $1::interval)
-            ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING *
-"""
 LIST_SQL = """
 SELECT id, request_id, commune, camera, period_start, period_end, keep, assist, created_by,
        created_at, state, percent, finished_at, error, package, size_bytes, manifest_sha256,
        frames, block_px, proposed, approved_by, approved_at, rejected_by, rejected_reason,
-       expires_at, erased_at
+       expires_at, erased_at, keep_share, wide_approved_by, wide_approved_at
 FROM access_copies WHERE request_id = $1 AND ($2::bigint IS NULL OR id = $2) ORDER BY id
 """
 ERASABLE_SQL = """
@@ -156,11 +156,16 @@ async def request_copy(pool: asyncpg.Pool, asked: CopyAsked, communes: tuple[str
     if last > duration:
         raise CopyError(f"the requester's box is placed at t={last:g} s, after the copy's end "
                         f"({duration:g} s)")
-    if picture is not None:
+    if picture is None:
+        # Without the picture's size the box's share is unknown: treated as wide (fail closed).
+        share = 1.0
+    else:
         try:
             asked.keep.check_inside(*picture)
         except KeepError as exc:
             raise CopyError(str(exc)) from None
+        share = asked.keep.largest_share(*picture)
+    wide = share > WIDE_KEEP_SHARE
     async with pool.acquire() as conn, conn.transaction():
         request = await held_request(conn, asked.request_id, communes)
         await conn.execute("SELECT 1 FROM access_requests WHERE id = $1 FOR UPDATE",
@@ -168,16 +173,49 @@ async def request_copy(pool: asyncpg.Pool, asked: CopyAsked, communes: tuple[str
         check_window(request, asked.camera, asked.start, asked.end)
         copy_id = int(await conn.fetchval(
             "INSERT INTO access_copies (request_id, commune, camera, period_start, period_end, "
-            "keep, assist, created_by) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) "
-            "RETURNING id", asked.request_id, request["commune"], asked.camera, asked.start,
-            asked.end, json.dumps(keep_json(asked.keep)), asked.assist, asked.by))
+            "keep, assist, created_by, keep_share, state) VALUES ($1, $2, $3, $4, $5, $6::jsonb, "
+            "$7, $8, $9, $10) RETURNING id", asked.request_id, request["commune"], asked.camera,
+            asked.start, asked.end, json.dumps(keep_json(asked.keep)), asked.assist, asked.by,
+            share, "pending" if wide else "queued"))
         await record(conn, Entry(
             actor=asked.by, action="access_request.copy_requested", commune=request["commune"],
             cameras=[f"{request['commune']}/{asked.camera}"], period_start=asked.start,
             period_end=asked.end,
             details={"request": asked.request_id, "copy": copy_id, "boxes": len(asked.keep.keys),
-                     "assist": asked.assist}))
+                     "assist": asked.assist, "keep_share": round(share, 3),
+                     "pending_second_approval": wide}))
     return copy_id
+
+
+async def approve_wide(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str) -> None:
+    """A second person approves a kept box wider than WIDE_KEEP_SHARE: the copy is built."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _copy_row(conn, request_id, copy_id)
+        if row["state"] != "pending":
+            raise CopyError(f"the copy is {row['state']}: only a pending copy's box is approved")
+        _four_eyes(row, by)
+        await conn.execute("UPDATE access_copies SET state = 'queued', wide_approved_by = $2, "
+                           "wide_approved_at = now() WHERE id = $1", copy_id, by)
+        await record(conn, Entry(
+            actor=by, action="access_request.copy_box_approved", commune=row["commune"],
+            cameras=[f"{row['commune']}/{row['camera']}"], period_start=row["period_start"],
+            period_end=row["period_end"],
+            details={"request": request_id, "copy": copy_id, "asked_by": row["created_by"],
+                     "keep_share": round(float(row["keep_share"] or 1.0), 3)}))
+
+
+async def _copy_row(conn: asyncpg.Connection, request_id: int, copy_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT * FROM access_copies WHERE id = $1 AND request_id = $2 "
+                              "FOR UPDATE", copy_id, request_id)
+    if row is None:
+        raise LookupError(f"no copy {copy_id} for request {request_id}")
+    return row
+
+
+def _four_eyes(row: asyncpg.Record, by: str) -> None:
+    if by == row["created_by"]:
+        raise CopyError(f"the copy was asked for by {row['created_by']}: someone else approves "
+                        "it (four eyes)")
 
 
 async def list_copies(pool: asyncpg.Pool, request_id: int,
@@ -187,14 +225,13 @@ async def list_copies(pool: asyncpg.Pool, request_id: int,
 
 
 async def approve(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str) -> None:
-    """The operator watched the preview: the copy can be downloaded and sent (journaled)."""
+    """Someone other than who asked watched the preview: the copy can be downloaded and sent
+    (journaled)."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow("SELECT * FROM access_copies WHERE id = $1 AND request_id = $2 "
-                                  "FOR UPDATE", copy_id, request_id)
-        if row is None:
-            raise LookupError(f"no copy {copy_id} for request {request_id}")
+        row = await _copy_row(conn, request_id, copy_id)
         if row["state"] != "preview" or row["erased_at"] is not None:
             raise CopyError(f"the copy is {row['state']}: only a preview can be approved")
+        _four_eyes(row, by)
         await conn.execute("UPDATE access_copies SET state = 'approved', approved_by = $2, "
                            "approved_at = now() WHERE id = $1", copy_id, by)
         await record(conn, Entry(
@@ -212,11 +249,8 @@ async def reject(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str,
     if not reason.strip():
         raise CopyError("say what is wrong with the copy")
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow("SELECT * FROM access_copies WHERE id = $1 AND request_id = $2 "
-                                  "FOR UPDATE", copy_id, request_id)
-        if row is None:
-            raise LookupError(f"no copy {copy_id} for request {request_id}")
-        if row["state"] not in ("queued", "preview"):
+        row = await _copy_row(conn, request_id, copy_id)
+        if row["state"] not in ("pending", "queued", "preview"):
             raise CopyError(f"the copy is {row['state']}: it cannot be rejected")
         await conn.execute("UPDATE access_copies SET state = 'rejected', rejected_by = $2, "
                            "rejected_reason = $3, finished_at = coalesce(finished_at, now()) "
@@ -227,36 +261,36 @@ async def reject(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str,
             details={"request": request_id, "copy": copy_id}))
 
 
+COPIES = JobTable("access_copies")
+
+
 async def build_next_copy(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
                           key: SigningKey) -> int | None:
-    """Build the oldest queued copy, if any; returns its id."""
+    """Build the oldest queued copy, if any (vigie.jobs); returns its id."""
     await asyncio.to_thread(scratch_dirs.sweep, SCRATCH)
-    row = await pool.fetchrow(CLAIM_SQL, STALE)
-    if row is None:
-        return None
-    copy_id = int(row["id"])
-    scratch = await asyncio.to_thread(scratch_dirs.make, SCRATCH)
-    try:
-        done = await _build(pool, store, buckets, key, row, scratch)
+
+    async def build(row: asyncpg.Record, progress: Progress) -> None:
+        scratch = await asyncio.to_thread(scratch_dirs.make, SCRATCH)
+        try:
+            done = await _build(pool, store, buckets, key, row, scratch, progress)
+        except (CopyError, RedactError) as exc:
+            raise JobRefused(str(exc)) from None
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
         await pool.execute(
             "UPDATE access_copies SET state = 'preview', percent = 100, finished_at = now(), "
             "package = $2, object_key = $3, video_key = $4, size_bytes = $5, "
             "manifest_sha256 = $6, frames = $7, block_px = $8, proposed = $9, "
             "expires_at = now() + $10::interval WHERE id = $1 AND state = 'building'",
-            copy_id, *done, KEPT)
-        log.info("access_copy_ready", commune=row["commune"], camera=row["camera"], copy=copy_id)
-    except (CopyError, RedactError) as exc:
-        await pool.execute("UPDATE access_copies SET state = 'failed', finished_at = now(), "
-                           "error = $2 WHERE id = $1", copy_id, str(exc))
-        log.warning("access_copy_failed", commune=row["commune"], camera=row["camera"],
-                    copy=copy_id, reason=str(exc))
-    finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
-    return copy_id
+            row["id"], *done, KEPT)
+        log.info("access_copy_ready", commune=row["commune"], camera=row["camera"],
+                 copy=row["id"])
+
+    return await run_one(pool, COPIES, build)
 
 
 async def _build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, key: SigningKey,
-                 row: asyncpg.Record, scratch: Path) -> tuple[Any, ...]:
+                 row: asyncpg.Record, scratch: Path, progress: Progress) -> tuple[Any, ...]:
     request = await held_request(pool, row["request_id"], (row["commune"],))
     start, end = row["period_start"], row["period_end"]
     items = await held_pieces(pool, request, row["camera"], start, end)
@@ -275,26 +309,9 @@ async def _build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, key: 
     work = scratch / package
     work.mkdir()
     video = f"copie-{row['camera']}.mp4"
-    share = [0.0]
-
-    async def report() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            # The heartbeat too: a builder killed mid-copy falls silent, and after STALE
-            # another one (or this one restarted) takes the copy again.
-            await pool.execute("UPDATE access_copies SET percent = $2, beat_at = now() "
-                               "WHERE id = $1 AND state = 'building'", row["id"],
-                               min(95, int(share[0] * 100)))
-
-    reporter = asyncio.create_task(report())
-    try:
-        result = await asyncio.to_thread(
-            redact_segments, keep, segments, (end - start).total_seconds(), work / video,
-            assist=row["assist"], progress=lambda f: share.__setitem__(0, f))
-    finally:
-        reporter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporter
+    result = await asyncio.to_thread(
+        redact_segments, keep, segments, (end - start).total_seconds(), work / video,
+        assist=row["assist"], progress=progress.set)
     pieces = [Piece.of(i) for i in items]
     fingerprints = {p.provenance["key"] for p in pieces if p.provenance and p.provenance["key"]}
     commune_name = await pool.fetchval("SELECT name FROM communes WHERE slug = $1",

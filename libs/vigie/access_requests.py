@@ -20,10 +20,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from vigie.holds import HoldError, HoldRequest, create_hold, release_hold
+from vigie.holds import HoldError, HoldRequest, NothingLeftToHold, register_hold, release_hold
 from vigie.recordings_register import RegisterLine, recordings_register
 from vigie.register import Entry, record
-from vigie.storage.objects import Buckets, ObjectStore
 
 Answer = Literal["copy", "viewing", "refusal", "restriction"]
 Document = Literal["carte_identite", "passeport", "titre_sejour", "permis_conduire", "autre"]
@@ -65,9 +64,9 @@ def due_date(received: datetime, extra_months: int = 0) -> datetime:
     return add_months(received, 1 + extra_months)
 
 
-async def open_request(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
-                       intake: Intake) -> int:
-    """Record the request and hold what it covers, in that order, journaled; returns its id."""
+async def open_request(pool: asyncpg.Pool, intake: Intake) -> int:
+    """Record the request and hold what it covers, in that order, journaled; returns its id.
+    The hold's copies are made by the retention service (vigie.holds)."""
     received = intake.received_at or datetime.now(UTC)
     if received > datetime.now(UTC) + timedelta(minutes=5):
         raise AccessRequestError("the request cannot have been received in the future")
@@ -106,19 +105,18 @@ async def open_request(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
     hold_id = None
     if end > intake.period_start:
         try:
-            report = await create_hold(pool, store, recordings=buckets.recordings,
-                                       holds=buckets.holds, request=HoldRequest.parse(dict(
-                                           kind="right_of_access", reference=f"DA-{request_id}",
-                                           commune=intake.commune, cameras=intake.cameras,
-                                           period_start=intake.period_start, period_end=end,
-                                           requested_by=intake.created_by,
-                                           reason=f"demande d'accès n° {request_id}",
-                                           review_on=due_date(received, 2).date())))
+            hold_id, _ = await register_hold(pool, HoldRequest.parse(dict(
+                kind="right_of_access", reference=f"DA-{request_id}", commune=intake.commune,
+                cameras=intake.cameras, period_start=intake.period_start, period_end=end,
+                requested_by=intake.created_by, reason=f"demande d'accès n° {request_id}",
+                review_on=due_date(received, 2).date())), queue_copy=True)
+        except NothingLeftToHold:
+            pass  # erased already: the request stands, its answer says so (R24's extract)
         except HoldError as exc:
             raise AccessRequestError(str(exc)) from None
-        hold_id = report.hold_id
-        await pool.execute("UPDATE access_requests SET hold_id = $2 WHERE id = $1", request_id,
-                           hold_id)
+        if hold_id is not None:
+            await pool.execute("UPDATE access_requests SET hold_id = $2 WHERE id = $1",
+                               request_id, hold_id)
     return request_id
 
 
@@ -199,8 +197,8 @@ async def answer(pool: asyncpg.Pool, request_id: int, *, kind: Answer, by: str,
     return {"commune": row["commune"], "answer": kind}
 
 
-async def close(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, request_id: int, *,
-                by: str, communes: tuple[str, ...]) -> str:
+async def close(pool: asyncpg.Pool, request_id: int, *, by: str,
+                communes: tuple[str, ...]) -> str:
     """Closing releases the hold (its copies return to erasure); an unanswered request cannot be
     closed. Returns the commune."""
     async with pool.acquire() as conn, conn.transaction():
@@ -214,9 +212,9 @@ async def close(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, reques
         await record(conn, Entry(actor=by, action="access_request.closed",
                                  commune=row["commune"], details={"request": request_id}))
     if row["hold_id"] is not None:
-        active = await pool.fetchval("SELECT state = 'active' FROM holds WHERE id = $1",
-                                     row["hold_id"])
-        if active:
+        held = await pool.fetchval("SELECT state <> 'released' FROM holds WHERE id = $1",
+                                   row["hold_id"])
+        if held:
             await release_hold(pool, hold_id=row["hold_id"],
                                released_by=by,
                                reason=f"demande d'accès n° {request_id} close")
@@ -226,7 +224,8 @@ async def close(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, reques
 LIST_SQL = """
 SELECT r.*, CASE WHEN r.state <> 'closed' AND r.due_at < now() THEN 'overdue'
                  WHEN r.state <> 'closed' AND r.due_at < now() + $2::interval THEN 'due_soon'
-                 ELSE 'on_time' END AS urgency
+                 ELSE 'on_time' END AS urgency,
+       (SELECT h.state FROM holds h WHERE h.id = r.hold_id) AS hold_state
 FROM access_requests r WHERE r.commune = ANY($1::text[]) AND ($3::bigint IS NULL OR r.id = $3)
 ORDER BY r.due_at LIMIT 500
 """

@@ -23,6 +23,7 @@ from vigie.bus.events import (
     publish_event_or_log,
 )
 from vigie.exports.jobs import build_next
+from vigie.holds import copy_next_hold
 from vigie.incidents import newly_due as incidents_newly_due
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
@@ -191,7 +192,16 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
         await announce_due_incidents(rt)
         await announce_expiring_authorisations(rt)
 
-    loops = [run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep")]
+    async def hold_copies() -> None:
+        # Holds placed over the API (or approved): their copies under legal hold, made here,
+        # the one service with the right to put them (vigie.holds).
+        while await copy_next_hold(rt.require_pool(), rt.require_store(),
+                                   recordings=rt.buckets.recordings,
+                                   holds=rt.buckets.holds) is not None:
+            pass
+
+    loops = [run_periodically(rt.stop, settings.sweep_interval_s, step, what="retention_sweep"),
+             run_periodically(rt.stop, settings.export_poll_s, hold_copies, what="hold_copies")]
     register_key = rt.common.register_signing_key
     if register_key is not None:
         anchor = Anchor(rt, SigningKey.from_pem(register_key.get_secret_value()), settings)
@@ -209,22 +219,16 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
         await announce(rt.require_pool(), export_key, purpose="export", service="retention")
 
         async def exports() -> None:
-            try:
-                while (built := await build_next(rt.require_pool(), rt.require_store(),
-                                                 rt.buckets, export_key)) is not None:
-                    await announce_export(rt, built)
-            except TRANSIENT_STORAGE_ERRORS as exc:
-                log.warning("export_build_retry", error=type(exc).__name__)
+            while (built := await build_next(rt.require_pool(), rt.require_store(),
+                                             rt.buckets, export_key)) is not None:
+                await announce_export(rt, built)
 
         async def copies() -> None:
             # Right-of-access copies (R22): decoded, redacted and sealed here too, in a loop of
             # their own (a long copy does not hold up a requisition's export).
-            try:
-                while await build_next_copy(rt.require_pool(), rt.require_store(), rt.buckets,
-                                            export_key) is not None:
-                    pass
-            except TRANSIENT_STORAGE_ERRORS as exc:
-                log.warning("access_copy_build_retry", error=type(exc).__name__)
+            while await build_next_copy(rt.require_pool(), rt.require_store(), rt.buckets,
+                                        export_key) is not None:
+                pass
 
         loops.append(run_periodically(rt.stop, settings.export_poll_s, exports, what="exports"))
         loops.append(run_periodically(rt.stop, settings.export_poll_s, copies,

@@ -115,7 +115,7 @@ async def test_an_interrupted_hold_is_finished_by_hold_copy(
     cid = await camera(db, "gare")
     await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(1, minutes=5))
     # Registered, then the process died before copying anything.
-    hold_id = await register_hold(db, HoldRequest.parse(dict(
+    hold_id, _ = await register_hold(db, HoldRequest.parse(dict(
         kind="right_of_access", reference="DDA-9", commune="palaiseau", cameras=["gare"],
         period_start=ago(1, minutes=10), period_end=ago(1), requested_by="dpo", reason="accès",
         review_on=date.today())))

@@ -150,7 +150,7 @@ async def test_a_sweep_paused_after_selecting_deletes_nothing_a_new_hold_covers(
     await asyncio.wait_for(selected.wait(), timeout=10)
     # The hold registers while the sweep holds the selected rows, before it copies anything.
     request = _request(period_start=ago(3, minutes=20), period_end=ago(3))
-    hold_id = await asyncio.wait_for(register_hold(db, request), timeout=10)
+    hold_id, _ = await asyncio.wait_for(register_hold(db, request), timeout=10)
     resume.set()
     assert await asyncio.wait_for(sweeping, timeout=30) == 0, "nothing deleted: awaiting copies"
     assert set(originals) <= await keys(objects, buckets.recordings)

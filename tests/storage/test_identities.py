@@ -85,18 +85,24 @@ async def test_only_retention_deletes_recordings_R4(
     assert await admin.stat(buckets.recordings, "palaiseau/gare/seg.mp4") is None
 
 
-async def test_the_gateway_reads_and_writes_only_the_copies_of_its_holds_R18(
+async def test_the_gateway_reads_and_writes_nothing_retention_puts_the_hold_copies_R18(
     store: tuple[ObjectStore, Buckets], service_store: Store,
 ) -> None:
+    """Issue 34: the gateway no longer copies a hold inside its request; the retention service
+    does, in the background, with the right to put copies under legal hold (which `make run`'s
+    retention once lacked, so that every export asked from the screen stayed « building »)."""
     admin, buckets = store
     await _fill(admin, buckets)
-    gateway = service_store("viewer-gateway")
+    gateway, retention = service_store("viewer-gateway"), service_store("retention")
     assert await gateway.get(buckets.recordings, "palaiseau/gare/seg.mp4") == b"segment"
     assert await gateway.get(buckets.exports, "requisitions/1.zip") == b"export"
     assert await gateway.object_lock(buckets.holds)
-    await gateway.put_held(buckets.holds, "holds/2/palaiseau/gare/seg.mp4", b"held")
     assert await gateway.get(buckets.holds, "holds/1/palaiseau/gare/seg.mp4") == b"held"
-    # It erases nothing it placed: neither a copy, nor a version of one.
+    await _refused(gateway.put_held(buckets.holds, "holds/2/palaiseau/gare/seg.mp4", b"held"))
+    version = await retention.put_held(buckets.holds, "holds/2/palaiseau/gare/seg.mp4", b"held")
+    assert await admin.legal_hold(buckets.holds, "holds/2/palaiseau/gare/seg.mp4", version)
+    await _refused(retention.put(buckets.holds, "elsewhere/seg.mp4", b"x"))
+    # The gateway erases nothing there: neither a copy, nor a version of one.
     await _refused(gateway.delete(buckets.holds, "holds/2/palaiseau/gare/seg.mp4"))
     await _refused(gateway.erase(buckets.holds, ["holds/2/palaiseau/gare/seg.mp4"]))
     await _refused(gateway.put(buckets.holds, "elsewhere/seg.mp4", b"x"))

@@ -27,7 +27,9 @@ from tests.masking.conftest import (  # noqa: F401 - fixtures
 from tests.viewer_gateway.conftest import (  # noqa: F401 - fixtures
     PASSWORD,
     GatewayUnderTest,
+    as_retention,
     gateway,
+    retention_service,
     verbalisation_service,
 )
 

@@ -16,11 +16,11 @@ import av
 import cv2
 import pytest
 from playwright.async_api import expect
-from vigie.access_copies import build_next_copy
-from vigie.signing import SigningKey
+from vigie.accounts import create_user
+from vigie.service import Runtime
 from vigie.storage.objects import Buckets, ObjectStore
 
-from tests.ui.conftest import UiStack, shoot
+from tests.ui.conftest import PASSWORD, UiStack, shoot
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -71,7 +71,10 @@ async def test_a_supervisor_records_refuses_and_closes_a_request_R20_R21_R23_R24
 
 async def test_a_supervisor_marks_the_requester_previews_approves_and_answers_with_a_copy_R22(
     ui: UiStack, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    retention_service: Runtime,
 ) -> None:
+    """Built by the retention service as deployed; approved by a second supervisor, since who
+    asked for the copy cannot release it (four eyes, issue 34)."""
     objects, buckets = store
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2, milliseconds=630)
     await record_minute(db, objects, buckets.recordings, start_ns=int(start.timestamp() * 1e9),
@@ -117,9 +120,8 @@ async def test_a_supervisor_marks_the_requester_previews_approves_and_answers_wi
     assert [k["t"] for k in keep] == pytest.approx([0.0, 11.0], abs=0.05)
     assert keep[0]["box"] == keep[1]["box"] and keep[0]["box"][2] > 80, keep
 
-    assert await build_next_copy(db, objects, buckets, SigningKey.generate()) == asked["id"]
     copy = editor.locator("table.copies tbody tr").first
-    await expect(copy).to_have_attribute("data-state", "preview", timeout=10_000)
+    await expect(copy).to_have_attribute("data-state", "preview", timeout=30_000)
     video = copy.locator("video")
     await expect(video).to_have_count(1)
     duration = await video.evaluate("v => new Promise(r => v.readyState >= 1 ? r(v.duration) "
@@ -136,6 +138,17 @@ async def test_a_supervisor_marks_the_requester_previews_approves_and_answers_wi
     # whole first picture for a moving vehicle once) to the last.
     assert min(detail) > 0.2 * max(detail), (detail[:3], max(detail))
     await shoot(page, "copie-floutee-apercu")
+    await expect(copy.get_by_role("button", name="Approuver")).to_have_count(0)
+    await expect(copy).to_contain_text("à approuver par une autre personne que vous")
+
+    await create_user(db, username="supervisor-2", full_name="Second", password=PASSWORD,
+                      roles=["supervisor"], communes=["palaiseau"], designated_by="le maire",
+                      trained_on=datetime.now(UTC).date() - timedelta(days=10))
+    page = await ui.login("supervisor-2", screen="acces")
+    row = page.locator("table.demandes tbody tr").first
+    await row.get_by_role("button", name="Copie floutée").click()
+    editor = page.get_by_role("region", name="Copie floutée")
+    copy = editor.locator("table.copies tbody tr").first
     await copy.get_by_role("button", name="Approuver").click()
     await expect(copy).to_have_attribute("data-state", "approved")
     await expect(copy.get_by_role("link", name="Télécharger le dossier")).to_be_visible()

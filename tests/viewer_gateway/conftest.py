@@ -180,6 +180,53 @@ async def live_camera(admin_nc: NATS, streams: BusNames) -> AsyncIterator[None]:
     task.cancel()
 
 
+EXPORT_KEY = SigningKey.generate()  # the deployment's export key, held by retention alone
+
+
+@pytest_asyncio.fixture
+async def as_retention(
+    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]], store: tuple[ObjectStore, Buckets],
+    service_store: Callable[[str], ObjectStore],
+) -> Runtime:
+    """The retention service's runtime exactly as deployed — its own database role and
+    object-store identity, the export key — for tests that take its steps one at a time (issue
+    34: exports were once built in the suite under an identity production lacks)."""
+    _, buckets = store
+    common = settings_for("retention", export_key=EXPORT_KEY.private_pem())
+    return Runtime(service="retention", common=common, names=streams, stop=asyncio.Event(),
+                   nc=admin_nc, js=jetstream(admin_nc), pool=await service_db("retention"),
+                   store=service_store("retention"), buckets=buckets)
+
+
+@pytest_asyncio.fixture
+async def retention_service(as_retention: Runtime) -> AsyncIterator[Runtime]:
+    """The retention service's loops running in the test's loop (`as_retention`), polling queued
+    exports, access copies and hold copies every 0.3 s: a flow asked from the screen or the API
+    is built the way production builds it."""
+    from services.retention import handlers as retention
+    from services.retention.settings import RetentionSettings
+
+    task = asyncio.create_task(retention.run(as_retention, RetentionSettings(
+        http_port=0, export_poll_s=0.3, sweep_interval_s=3600)))
+    yield as_retention
+    as_retention.stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def copy_holds(retention: Runtime) -> int:
+    """The retention service's hold-copy step until nothing is queued; returns how many ran."""
+    from vigie.holds import copy_next_hold
+
+    ran = 0
+    while await copy_next_hold(retention.require_pool(), retention.require_store(),
+                               recordings=retention.buckets.recordings,
+                               holds=retention.buckets.holds) is not None:
+        ran += 1
+    return ran
+
+
 VERBALISATION_KEY = SigningKey.generate()
 
 

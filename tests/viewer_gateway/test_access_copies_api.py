@@ -1,10 +1,12 @@
 """The redacted copy that answers a right-of-access request (issue 23, R22), over the API with the
-retention service's build step called as the service calls it: the editor's pictures of the held
+retention service's steps taken under its own identities (as_retention): the editor's pictures of the held
 recording, the copy asked with the requester's box, built from the hold's evidence copies with the
 window's pictures only (the first one is the right one), everything outside the box blurred and
 the inside kept, a preview that must be approved before download and before the request can be
 answered with it, the package sealed (manifest naming the recordings' hashes, French letter);
-rejection and expiry erase it; bad input refused with nothing half-made."""
+rejection and expiry erase it; bad input refused with nothing half-made. Issue 34: approved by
+someone other than who asked (four eyes); a box wider than a third of the picture waits for a
+second approval before it is built; pictures decided as playback (training, hand-over)."""
 
 from __future__ import annotations
 
@@ -26,10 +28,11 @@ from vigie.accounts import create_user
 from vigie.exports.verify import verify_package
 from vigie.media.masks import yuv_planes
 from vigie.register import Entry, record
+from vigie.service import Runtime
 from vigie.signing import SigningKey
 from vigie.storage.objects import Buckets, ObjectStore
 
-from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest
+from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest, copy_holds
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = pytest.mark.integration
@@ -46,14 +49,25 @@ async def _recorded(db: asyncpg.Pool, store: tuple[ObjectStore, Buckets]) -> dat
     return start
 
 
-async def _request(client: Any, start: datetime, seconds: int = 30) -> dict[str, Any]:
+async def _request(client: Any, start: datetime, retention: Runtime,
+                   seconds: int = 30) -> dict[str, Any]:
+    """A request opened, and its hold copied by the retention service (as it would within
+    seconds)."""
     made = await client.post("/api/access-requests", json={
         "commune": "palaiseau", "requester": "M. Paul Martin", "contact": "paul@example.org",
         "identity_document": "passeport", "identity_checked_by": "brigadier Morel",
         "cameras": ["gare"], "period_start": start.isoformat(),
         "period_end": (start + timedelta(seconds=seconds)).isoformat()})
     assert made.status_code == 201, made.text
+    await copy_holds(retention)
     return dict(made.json())
+
+
+async def _second_supervisor(gateway: GatewayUnderTest, db: asyncpg.Pool) -> None:
+    await create_user(db, username="supervisor-2", full_name="Second", password=PASSWORD,
+                      roles=["supervisor"], communes=["palaiseau"], designated_by="le maire",
+                      designation_expires=date.today() + timedelta(days=365), agent_number="A-2",
+                      trained_on=date.today() - timedelta(days=10))
 
 
 def _copy(start: datetime, box: list[int], **overrides: Any) -> dict[str, Any]:
@@ -91,21 +105,21 @@ def _detail(plane: np.ndarray) -> float:
     return float(cv2.Laplacian(plane, cv2.CV_64F).var())
 
 
-async def _built(gateway: GatewayUnderTest, store: tuple[ObjectStore, Buckets],
-                 key: SigningKey) -> int | None:
-    objects, buckets = store
-    return await build_next_copy(gateway.rt.require_pool(), objects, buckets, key)
+async def _built(retention: Runtime, key: SigningKey) -> int | None:
+    """The retention service's copy step, under its own database role and storage identity."""
+    return await build_next_copy(retention.require_pool(), retention.require_store(),
+                                 retention.buckets, key)
 
 
 async def test_a_copy_is_made_previewed_approved_downloaded_and_answers_the_request_R22(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
-    tmp_path: Path,
+    tmp_path: Path, as_retention: Runtime,
 ) -> None:
     start = await _recorded(db, store)
     source = await _source_lumas(db, store)
     key = SigningKey.generate()
     async with aclosing(await gateway.login("supervisor")) as client:
-        request = await _request(client, start)
+        request = await _request(client, start, as_retention)
         rid = request["id"]
         # The editor: what is held, a picture at a time (the recording's size), proposals.
         held = (await client.get(f"/api/access-requests/{rid}/held")).json()
@@ -137,8 +151,8 @@ async def test_a_copy_is_made_previewed_approved_downloaded_and_answers_the_requ
         assert (await client.get(f"/api/access-requests/{rid}/copies/{cid}/download")
                 ).status_code == 409
 
-        assert await _built(gateway, store, key) == cid
-        assert await _built(gateway, store, key) is None
+        assert await _built(as_retention, key) == cid
+        assert await _built(as_retention, key) is None
         copy = (await client.get(f"/api/access-requests/{rid}/copies/{cid}")).json()
         assert copy["state"] == "preview" and copy["percent"] == 100, copy
         assert copy["frames"] == 500 and copy["block_px"] == 8
@@ -154,10 +168,14 @@ async def test_a_copy_is_made_previewed_approved_downloaded_and_answers_the_requ
             other = np.abs(_region(redacted[k], KEEP) - _region(source[125 + k + 3], KEEP)).mean()
             assert same < 4.0 < other, (k, same, other)
 
-        approved = await client.post(f"/api/access-requests/{rid}/copies/{cid}/approve")
-        assert approved.status_code == 200 and approved.json()["approved_by"] == "supervisor"
-        again = await client.post(f"/api/access-requests/{rid}/copies/{cid}/approve")
-        assert again.status_code == 409
+        alone = await client.post(f"/api/access-requests/{rid}/copies/{cid}/approve")
+        assert alone.status_code == 409 and "four eyes" in alone.text, "who asked cannot approve"
+        await _second_supervisor(gateway, db)
+        async with aclosing(await gateway.login("supervisor-2")) as second:
+            approved = await second.post(f"/api/access-requests/{rid}/copies/{cid}/approve")
+            assert approved.status_code == 200 and approved.json()["approved_by"] == "supervisor-2"
+            again = await second.post(f"/api/access-requests/{rid}/copies/{cid}/approve")
+            assert again.status_code == 409
         package = await client.get(f"/api/access-requests/{rid}/copies/{cid}/download")
         assert package.status_code == 200, package.text
         archive = tmp_path / "copie.zip"
@@ -201,15 +219,16 @@ async def test_a_copy_is_made_previewed_approved_downloaded_and_answers_the_requ
 
 async def test_outside_the_kept_box_the_detail_is_gone_and_a_rejected_copy_is_erased_R22(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
 ) -> None:
     objects, buckets = store
     start = await _recorded(db, store)
     source = await _source_lumas(db, store)
     async with aclosing(await gateway.login("supervisor")) as client:
-        rid = (await _request(client, start))["id"]
+        rid = (await _request(client, start, as_retention))["id"]
         cid = (await client.post(f"/api/access-requests/{rid}/copies",
                                  json=_copy(start, ELSEWHERE))).json()["id"]
-        await _built(gateway, store, SigningKey.generate())
+        await _built(as_retention, SigningKey.generate())
         redacted = _lumas((await client.get(
             f"/api/access-requests/{rid}/copies/{cid}/video")).content)
         for k in (0, 250):
@@ -232,11 +251,12 @@ async def test_outside_the_kept_box_the_detail_is_gone_and_a_rejected_copy_is_er
 
 async def test_an_altered_evidence_copy_makes_no_copy_R22(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
 ) -> None:
     objects, buckets = store
     start = await _recorded(db, store)
     async with aclosing(await gateway.login("supervisor")) as client:
-        request = await _request(client, start)
+        request = await _request(client, start, as_retention)
         rid = request["id"]
         cid = (await client.post(f"/api/access-requests/{rid}/copies",
                                  json=_copy(start, KEEP))).json()["id"]
@@ -246,7 +266,7 @@ async def test_an_altered_evidence_copy_makes_no_copy_R22(
         # Read by its version, the held copy stays what it was: a copy made before versions were
         # recorded is read as the current version, and this one was altered.
         await db.execute("UPDATE hold_items SET version_id = NULL WHERE evidence_key = $1", item)
-        await _built(gateway, store, SigningKey.generate())
+        await _built(as_retention, SigningKey.generate())
         failed = (await client.get(f"/api/access-requests/{rid}/copies/{cid}")).json()
         assert failed["state"] == "failed" and "SHA-256" in failed["error"]
         assert await objects.list_objects(buckets.exports, prefix="palaiseau/acces/") == []
@@ -254,10 +274,11 @@ async def test_an_altered_evidence_copy_makes_no_copy_R22(
 
 async def test_bad_copies_are_refused_with_nothing_made_R22_R9(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
 ) -> None:
     start = await _recorded(db, store)
     async with aclosing(await gateway.login("supervisor")) as client:
-        rid = (await _request(client, start))["id"]
+        rid = (await _request(client, start, as_retention))["id"]
         url = f"/api/access-requests/{rid}/copies"
         for body, status, reason in (
                 (_copy(start, [120, 80, 60, 50]), 400, "outside the 160x120 picture"),
@@ -281,7 +302,7 @@ async def test_bad_copies_are_refused_with_nothing_made_R22_R9(
         # A period never recorded, and one erased before the request: nothing held, and the
         # answer says which, from the register (R24).
         never = start - timedelta(hours=5)
-        empty = (await _request(client, never))["id"]
+        empty = (await _request(client, never, as_retention))["id"]
         nothing = await client.post(f"/api/access-requests/{empty}/copies",
                                     json=_copy(never, KEEP))
         assert nothing.status_code == 400 and "nothing was recorded" in nothing.json()["detail"]
@@ -290,7 +311,7 @@ async def test_bad_copies_are_refused_with_nothing_made_R22_R9(
                                cameras=["palaiseau/gare"], period_start=erased_at,
                                period_end=erased_at + timedelta(minutes=5), reason="retention",
                                details={"segments": 5, "objects": 5}))
-        gone = (await _request(client, erased_at))["id"]
+        gone = (await _request(client, erased_at, as_retention))["id"]
         nothing = await client.post(f"/api/access-requests/{gone}/copies",
                                     json=_copy(erased_at, KEEP))
         assert nothing.status_code == 400, nothing.text
@@ -326,6 +347,7 @@ async def test_bad_copies_are_refused_with_nothing_made_R22_R9(
 
 async def test_a_build_interrupted_by_a_crash_is_taken_again_once_silent_R22(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
 ) -> None:
     """A retention service killed mid-copy leaves it `building`: another builder leaves it alone
     while its heartbeat is fresh, takes it again once silent, and the objects are the copy's own
@@ -333,16 +355,82 @@ async def test_a_build_interrupted_by_a_crash_is_taken_again_once_silent_R22(
     objects, buckets = store
     start = await _recorded(db, store)
     async with aclosing(await gateway.login("supervisor")) as client:
-        rid = (await _request(client, start))["id"]
+        rid = (await _request(client, start, as_retention))["id"]
         cid = (await client.post(f"/api/access-requests/{rid}/copies",
                                  json=_copy(start, KEEP))).json()["id"]
         await db.execute("UPDATE access_copies SET state = 'building', started_at = now(), "
                          "beat_at = now() - interval '10 s'")
-        assert await _built(gateway, store, SigningKey.generate()) is None, "still alive"
+        assert await _built(as_retention, SigningKey.generate()) is None, "still alive"
         await db.execute("UPDATE access_copies SET beat_at = now() - interval '2 min'")
-        assert await _built(gateway, store, SigningKey.generate()) == cid
+        assert await _built(as_retention, SigningKey.generate()) == cid
         assert (await client.get(f"/api/access-requests/{rid}/copies/{cid}")).json()[
             "state"] == "preview"
         stored = sorted(o.key for o in await objects.list_objects(buckets.exports,
                                                                  prefix="palaiseau/acces/"))
         assert stored == [f"palaiseau/acces/copie-{cid}.mp4", f"palaiseau/acces/copie-{cid}.zip"]
+
+
+async def test_a_wide_kept_box_waits_for_a_second_person_before_it_is_built_issue_34(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
+) -> None:
+    """A « redacted » copy keeping the whole picture sharp blurs nothing: it is not built until
+    someone other than who asked approves that box, and that person cannot be the asker."""
+    start = await _recorded(db, store)
+    await _second_supervisor(gateway, db)
+    whole = [0, 0, 160, 120]
+    async with aclosing(await gateway.login("supervisor")) as client:
+        rid = (await _request(client, start, as_retention))["id"]
+        asked = (await client.post(f"/api/access-requests/{rid}/copies",
+                                   json=_copy(start, whole))).json()
+        assert asked["state"] == "pending" and asked["keep_share"] == 1.0, asked
+        assert await _built(as_retention, SigningKey.generate()) is None, "not built yet"
+        alone = await client.post(f"/api/access-requests/{rid}/copies/{asked['id']}/approve-box")
+        assert alone.status_code == 409 and "four eyes" in alone.text
+        small = (await client.post(f"/api/access-requests/{rid}/copies",
+                                   json=_copy(start, KEEP))).json()
+        assert small["state"] == "queued" and small["keep_share"] < 1 / 3
+    async with aclosing(await gateway.login("supervisor-2")) as second:
+        box = await second.post(f"/api/access-requests/{rid}/copies/{asked['id']}/approve-box")
+        assert box.status_code == 200 and box.json()["state"] == "queued"
+        assert box.json()["wide_approved_by"] == "supervisor-2"
+    assert await _built(as_retention, SigningKey.generate()) == asked["id"]
+    journal = [r["action"] for r in await db.fetch(
+        "SELECT action FROM audit_log WHERE action LIKE 'access_request.copy%' ORDER BY id")]
+    assert "access_request.copy_box_approved" in journal
+    # The database holds the rule too: no approver is the asker.
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute("UPDATE access_copies SET approved_by = created_by WHERE id = $1",
+                         small["id"])
+
+
+async def test_held_pictures_are_decided_as_playback_training_and_handover_issue_34_R11_R27(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
+) -> None:
+    """The access request's pictures need only `rights_requests` no longer: an untrained
+    supervisor (R11) and a municipal supervisor while the national police hold the commune (R27)
+    are refused as for a playback; a picture shown is journaled with the request as its reason."""
+    start = await _recorded(db, store)
+    at = (start + timedelta(seconds=3)).isoformat()
+    async with aclosing(await gateway.login("supervisor")) as client:
+        rid = (await _request(client, start, as_retention))["id"]
+        shown = await client.get(f"/api/access-requests/{rid}/still",
+                                 params={"camera": "gare", "at": at})
+        assert shown.status_code == 200
+        reason = await db.fetchval("SELECT reason FROM audit_log WHERE action = "
+                                   "'access_request.still_viewed'")
+        assert reason == f"droit d'accès : demande n° {rid}"
+        await db.execute("UPDATE users SET trained_on = NULL WHERE username = 'supervisor'")
+        untrained = await client.get(f"/api/access-requests/{rid}/still",
+                                     params={"camera": "gare", "at": at})
+        assert untrained.status_code == 403 and "R11" in untrained.text
+        await db.execute("UPDATE users SET trained_on = current_date - 5 "
+                         "WHERE username = 'supervisor'")
+        switched = await client.post("/api/communes/palaiseau/handover", json={
+            "holder": "national_police", "reason": "renfort de nuit"})
+        assert switched.status_code == 200, switched.text
+        for path in ("still", "proposals"):
+            refused = await client.get(f"/api/access-requests/{rid}/{path}",
+                                       params={"camera": "gare", "at": at})
+            assert refused.status_code == 403 and "R27" in refused.text, (path, refused.text)

@@ -14,11 +14,12 @@ from typing import Any
 import asyncpg
 import pytest
 from vigie.register import Entry, record
+from vigie.service import Runtime
 from vigie.storage.objects import Buckets, ObjectStore
 
 from services.retention.handlers import announce_due_requests
 from tests.conftest import events_seen
-from tests.viewer_gateway.conftest import GatewayUnderTest
+from tests.viewer_gateway.conftest import GatewayUnderTest, copy_holds
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,7 @@ def _events(gateway: GatewayUnderTest, name: str) -> list[dict[str, Any]]:
 
 async def test_a_request_is_held_at_once_answered_and_closed_R20_R21_R23(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
 ) -> None:
     objects, buckets = store
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -56,10 +58,13 @@ async def test_a_request_is_held_at_once_answered_and_closed_R20_R21_R23(
         assert datetime.fromisoformat(request["due_at"]) == received.replace(
             month=received.month % 12 + 1, year=received.year + received.month // 12), "a month"
         assert request["state"] == "open" and request["urgency"] == "on_time"
-        # R21: the hold is there already, with the copies of what the period covers.
+        # R21: the hold is there already (the sweep keeps what it covers from now on); its
+        # copies are made by the retention service, under its own identity.
         hold = await db.fetchrow("SELECT * FROM holds WHERE id = $1", request["hold_id"])
         assert (hold["kind"], hold["reference"], hold["state"]) == (
             "right_of_access", f"DA-{rid}", "active")
+        assert request["hold_state"] == "active"
+        assert await copy_holds(as_retention) == 1
         assert await db.fetchval("SELECT count(*) FROM hold_items WHERE hold_id = $1",
                                  hold["id"]) == 3
         # R20: extended by a month, then two; never past three months from receipt.

@@ -1,7 +1,9 @@
 """Requisition exports over the API (issue 21; R13, R17): asked by a supervisor of the commune,
-built in the background by the retention service's step (called here as the service calls it),
-followed by state and percent, downloaded as a ZIP that verifies, delivery recorded once; every
-step journaled with the reference; refused to other roles, other communes, anonymous callers."""
+built in the background by the retention service (its loops, its database role, its object-store
+identity: as deployed), followed by state and percent, downloaded as a ZIP that verifies, delivery
+recorded once; every step journaled with the reference; refused to other roles, other communes,
+anonymous callers. An export over the camera-hours limit waits for a second supervisor; a build
+that fails, whatever the cause, ends `failed` with its reason (issue 34)."""
 
 from __future__ import annotations
 
@@ -13,17 +15,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
-from vigie.exports.jobs import build_next
 from vigie.exports.verify import verify_package
+from vigie.service import Runtime
 from vigie.signing import SigningKey
 from vigie.signing_keys import announce
 from vigie.storage.objects import Buckets, ObjectStore
 
-from services.retention.handlers import announce_export
 from tests.conftest import events_seen
 from tests.harness import eventually
-from tests.viewer_gateway.conftest import REGISTER_SIGNER, GatewayUnderTest
+from tests.viewer_gateway.conftest import EXPORT_KEY, PASSWORD, REGISTER_SIGNER, GatewayUnderTest
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = pytest.mark.integration
@@ -35,6 +37,16 @@ async def _export_events(gateway: GatewayUnderTest, export: int,
     found = [json.loads(d) for s, d in events_seen()
              if s.startswith(root) and ".export." in s and json.loads(d)["export"] == export]
     return found if len(found) >= count else []
+
+
+async def _settled(client: httpx.AsyncClient, export: int, timeout_s: float = 30) -> dict[str, object]:
+    """The export once the retention service is done with it (ready or failed)."""
+
+    async def done() -> dict[str, object] | None:
+        view = (await client.get(f"/api/exports/{export}")).json()
+        return view if view["state"] in ("ready", "failed") else None
+
+    return await eventually(done, timeout_s=timeout_s, message=f"export {export} never settled")
 
 
 def _export(start: datetime, **overrides: object) -> dict[str, object]:
@@ -49,13 +61,13 @@ def _export(start: datetime, **overrides: object) -> dict[str, object]:
 
 async def test_an_export_asked_built_downloaded_and_delivered_R13_R17(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
-    tmp_path: Path,
+    tmp_path: Path, retention_service: Runtime,
 ) -> None:
     objects, buckets = store
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     await record_minute(db, objects, buckets.recordings, start_ns=int(start.timestamp() * 1e9),
                         seconds=30)
-    key = SigningKey.generate()
+    key = EXPORT_KEY
     async with aclosing(await gateway.login("supervisor")) as client:
         for body, status, reason in (
                 (_export(start, reference=""), 400, "requisition reference"),
@@ -71,15 +83,17 @@ async def test_an_export_asked_built_downloaded_and_delivered_R13_R17(
         asked = await client.post("/api/exports", json=_export(start))
         assert asked.status_code == 202, asked.text
         export = asked.json()
-        assert export["state"] == "queued" and export["created_by"] == "supervisor"
-        early = await client.get(f"/api/exports/{export['id']}/download")
-        assert early.status_code == 409 and "queued" in early.text
+        assert export["state"] in ("queued", "building") and export["created_by"] == "supervisor"
 
-        # The retention service's step: the export key is there, not in the gateway.
-        assert await build_next(gateway.rt.require_pool(), objects, buckets, key) == export["id"]
-        assert await build_next(gateway.rt.require_pool(), objects, buckets, key) is None
-        ready = (await client.get(f"/api/exports/{export['id']}")).json()
+        # Built by the retention service, which holds the export key (not the gateway), with
+        # the rights production gives it: the hold's copies under legal hold included.
+        ready = await _settled(client, export["id"])
         assert ready["state"] == "ready" and ready["percent"] == 100, ready
+        kept = await db.fetch("SELECT evidence_key, version_id FROM hold_items WHERE hold_id = $1",
+                              ready["hold_id"])
+        assert kept and all(r["version_id"] for r in kept)
+        assert all([await objects.legal_hold(buckets.holds, r["evidence_key"], r["version_id"])
+                    for r in kept])
         assert ready["hold_id"] and ready["manifest_sha256"] and ready["gaps"] == 0
 
         download = await client.get(f"/api/exports/{export['id']}/download")
@@ -97,7 +111,6 @@ async def test_an_export_asked_built_downloaded_and_delivered_R13_R17(
         assert delivered.status_code == 200, delivered.text
         assert delivered.json()["delivered_by"] == "supervisor"
         # Police systems hear of both (AsyncAPI: export.created, export.delivered).
-        await announce_export(gateway.rt, export["id"])
         seen = await eventually(lambda: _export_events(gateway, export["id"], 2), timeout_s=10,
                                 message="export events not published")
         assert {e["reference"] for e in seen} == {"PV 2026/88"}
@@ -119,23 +132,94 @@ async def test_an_export_asked_built_downloaded_and_delivered_R13_R17(
 
 
 async def test_an_export_of_a_period_erased_or_never_recorded_fails_or_lists_gaps_R17(
-    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    gateway: GatewayUnderTest, db: asyncpg.Pool, retention_service: Runtime,
 ) -> None:
     """Nothing recorded in the period: the package says so (gaps), it is not an error; a hold
     that cannot be placed (the camera was removed meanwhile) fails the export with the reason."""
-    objects, buckets = store
     start = datetime.now(UTC) - timedelta(hours=3)
-    key = SigningKey.generate()
     async with aclosing(await gateway.login("supervisor")) as client:
         asked = (await client.post("/api/exports", json=_export(start))).json()
-        await build_next(gateway.rt.require_pool(), objects, buckets, key)
-        ready = (await client.get(f"/api/exports/{asked['id']}")).json()
+        ready = await _settled(client, asked["id"])
         assert ready["state"] == "ready" and ready["gaps"] == 1
+        retention_service.stop.set()  # the camera is renamed under a queued export
         second = (await client.post("/api/exports", json=_export(start))).json()
         await db.execute("UPDATE exports SET cameras = '{parvis}' WHERE id = $1", second["id"])
-        await build_next(gateway.rt.require_pool(), objects, buckets, key)
+    from vigie.exports.jobs import build_next
+
+    await build_next(retention_service.require_pool(), retention_service.require_store(),
+                     retention_service.buckets, EXPORT_KEY)
+    async with aclosing(await gateway.login("supervisor")) as client:
         failed = (await client.get(f"/api/exports/{second['id']}")).json()
         assert failed["state"] == "failed" and "parvis" in failed["error"]
+
+
+async def test_any_failed_build_ends_failed_with_its_reason_and_never_stays_building_issue_34(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    service_store: object, retention_service: Runtime,
+) -> None:
+    """A store that refuses the builder's write (the hole found under `make run`: AccessDenied on
+    the holds bucket left the export « building, 0 % » for good and restarted the service) ends
+    the export `failed` with a reason the screen can show, and the service goes on; a builder
+    killed mid-build is taken again, and given up after three attempts with that reason."""
+    from vigie.exports.jobs import EXPORTS, build_next
+    from vigie.jobs import MAX_ATTEMPTS, STALE
+
+    objects, buckets = store
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    await record_minute(db, objects, buckets.recordings, start_ns=int(start.timestamp() * 1e9),
+                        seconds=30)
+    retention_service.stop.set()
+    async with aclosing(await gateway.login("supervisor")) as client:
+        asked = (await client.post("/api/exports", json=_export(start))).json()
+        # The gateway's identity may not put hold copies: a builder with it is refused.
+        gateway_store = gateway.rt.require_store()
+        assert await build_next(retention_service.require_pool(), gateway_store, buckets,
+                                EXPORT_KEY) == asked["id"]
+        failed = (await client.get(f"/api/exports/{asked['id']}")).json()
+        assert failed["state"] == "failed" and "AccessDenied" in failed["error"], failed
+        assert "Traceback" not in failed["error"]
+
+        # A builder killed: its heartbeat stops; after STALE the job is taken again, and after
+        # MAX_ATTEMPTS it is failed with that reason rather than retried for ever.
+        second = (await client.post("/api/exports", json=_export(start))).json()
+        await db.execute("UPDATE exports SET state = 'building', attempts = $2, "
+                         "beat_at = now() - $3::interval WHERE id = $1", second["id"],
+                         MAX_ATTEMPTS, STALE * 2)
+        assert await EXPORTS.claim(retention_service.require_pool()) is None
+        given_up = (await client.get(f"/api/exports/{second['id']}")).json()
+        assert given_up["state"] == "failed" and "interrupted 3 times" in given_up["error"]
+
+
+async def test_an_export_over_the_camera_hours_limit_waits_for_a_second_supervisor_issue_34(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, retention_service: Runtime,
+) -> None:
+    from vigie.accounts import create_user
+    from vigie.holds import SECOND_APPROVAL_CAMERA_HOURS
+
+    await create_user(db, username="supervisor-2", full_name="Second", password=PASSWORD,
+                      roles=["supervisor"], communes=["palaiseau"], designated_by="le maire",
+                      trained_on=datetime.now(UTC).date() - timedelta(days=3))
+    hours = SECOND_APPROVAL_CAMERA_HOURS + 6
+    start = datetime.now(UTC) - timedelta(hours=hours + 1)
+    wide = _export(start, period_end=(start + timedelta(hours=hours)).isoformat())
+    async with aclosing(await gateway.login("supervisor")) as client:
+        asked = (await client.post("/api/exports", json=wide)).json()
+        assert asked["state"] == "pending", asked
+        alone = await client.post(f"/api/exports/{asked['id']}/approve")
+        assert alone.status_code == 409 and "someone other" in alone.text
+        early = await client.get(f"/api/exports/{asked['id']}/download")
+        assert early.status_code == 409 and "pending" in early.text
+    assert await db.fetchval("SELECT count(*) FROM holds") == 0, "nothing held while pending"
+    async with aclosing(await gateway.login("supervisor-2")) as second:
+        approved = await second.post(f"/api/exports/{asked['id']}/approve")
+        assert approved.status_code == 200 and approved.json()["approved_by"] == "supervisor-2"
+        ready = await _settled(second, asked["id"])
+        assert ready["state"] == "ready", ready
+    hold = await db.fetchrow("SELECT * FROM holds WHERE id = $1", ready["hold_id"])
+    assert hold["state"] == "active" and hold["approved_by"] == "supervisor-2"
+    actions = [r["action"] for r in await db.fetch(
+        "SELECT action FROM audit_log WHERE action LIKE 'export.%' ORDER BY id")]
+    assert actions[:3] == ["export.requested", "export.approved", "export.created"]
 
 
 async def test_signing_keys_are_published_and_their_creation_and_rotation_journaled_R13(

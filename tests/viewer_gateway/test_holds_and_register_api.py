@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from vigie.service import Runtime
 from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.retention.helpers import segment
-from tests.viewer_gateway.conftest import GatewayUnderTest
+from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest, copy_holds
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +33,7 @@ def _hold(**overrides: object) -> dict[str, object]:
 
 async def test_post_hold_refuses_bad_input_with_a_reason_and_copies_when_good_R18(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
 ) -> None:
     objects, buckets = store
     cid = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
@@ -55,10 +57,17 @@ async def test_post_hold_refuses_bad_input_with_a_reason_and_copies_when_good_R1
         created = await client.post("/api/holds", json=_hold())
         assert created.status_code == 201, created.text
         body = created.json()
-        assert body["hold"]["requested_by"] == "supervisor"
-        assert body["coverage"][0]["segments_copied"] == 1 and body["complete"] is False
+        assert body["hold"]["requested_by"] == "supervisor" and body["pending"] is False
+        # Copied in the background by the retention service, under its own identity (the
+        # gateway may not write the holds bucket); the screen follows copy_state.
+        assert body["hold"]["state"] == "active" and body["hold"]["copy_state"] == "queued"
+        assert body["hold"]["copies_kept"] == 0
+        assert await copy_holds(as_retention) == 1
         listed = (await client.get("/api/holds")).json()
         assert [h["id"] for h in listed] == [body["hold"]["id"]]
+        assert listed[0]["copy_state"] == "done" and listed[0]["copies_kept"] == 1
+        assert listed[0]["coverage"][0]["segments_copied"] == 1
+        assert listed[0]["coverage"][0]["missing"], "the period is not fully recorded"
         released = await client.post(f"/api/holds/{body['hold']['id']}/release",
                                      json={"reason": "classement"})
         assert released.status_code == 200 and released.json()["state"] == "released"
@@ -66,6 +75,55 @@ async def test_post_hold_refuses_bad_input_with_a_reason_and_copies_when_good_R1
                                   json={"reason": "classement"})
         assert twice.status_code == 409
     assert await db.fetchval("SELECT count(*) FROM holds") == 1
+
+
+async def test_holds_keep_only_what_can_exist_and_a_large_one_waits_for_a_second_person_issue_34(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+    as_retention: Runtime,
+) -> None:
+    """A 10-year hold over every camera was accepted and copied inside the gateway's request.
+    Now a hold covers what can still exist (the commune's retention back from now: R4), and one
+    over the camera-hours limit keeps and copies nothing until someone else approves it."""
+    from vigie.accounts import create_user
+    from vigie.holds import SECOND_APPROVAL_CAMERA_HOURS
+
+    objects, buckets = store
+    cid = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
+    old = datetime.now(UTC) - timedelta(days=3)
+    await segment(db, objects, buckets.recordings, cid, slug="gare", end=old)
+    await create_user(db, username="supervisor-2", full_name="Second", password=PASSWORD,
+                      roles=["supervisor"], communes=["palaiseau"], designated_by="le maire",
+                      trained_on=date.today() - timedelta(days=10))
+    now = datetime.now(UTC)
+    async with aclosing(await gateway.login("supervisor")) as client:
+        gone = await client.post("/api/holds", json=_hold(
+            period_start=(now - timedelta(days=3650)).isoformat(),
+            period_end=(now - timedelta(days=20)).isoformat()))
+        assert gone.status_code == 400 and "keeps its recordings 15 days" in gone.text
+        decade = (await client.post("/api/holds", json=_hold(
+            cameras=["gare", "ancienne"],
+            period_start=(now - timedelta(days=3650)).isoformat(),
+            period_end=now.isoformat()))).json()
+        hold = decade["hold"]
+        assert decade["pending"] is True and hold["state"] == "pending"
+        kept_from = datetime.fromisoformat(hold["period_start"])
+        assert abs((kept_from - (now - timedelta(days=15))).total_seconds()) < 60
+        assert hold["camera_hours"] > SECOND_APPROVAL_CAMERA_HOURS
+        assert hold["copy_state"] is None and await copy_holds(as_retention) == 0
+        alone = await client.post(f"/api/holds/{hold['id']}/approve")
+        assert alone.status_code == 409 and "someone other" in alone.text
+    async with aclosing(await gateway.login("supervisor-2")) as second:
+        approved = await second.post(f"/api/holds/{hold['id']}/approve")
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["state"] == "active"
+        assert approved.json()["approved_by"] == "supervisor-2"
+        assert await copy_holds(as_retention) == 1
+        done = [h for h in (await second.get("/api/holds")).json() if h["id"] == hold["id"]][0]
+        assert done["copy_state"] == "done" and done["copies_kept"] == 1
+    rows = await db.fetch("SELECT action, actor FROM audit_log WHERE action LIKE 'hold.%' "
+                          "ORDER BY id")
+    assert [(r["action"], r["actor"]) for r in rows] == [
+        ("hold.created", "supervisor"), ("hold.approved", "supervisor-2")]
 
 
 async def test_auditor_searches_exports_csv_and_verifies_the_register_R14(

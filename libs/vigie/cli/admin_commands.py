@@ -88,7 +88,7 @@ def _period(value: str) -> datetime:
 
 
 async def _hold_create(args: argparse.Namespace) -> int:
-    from vigie.holds import HoldRequest, create_hold
+    from vigie.holds import SECOND_APPROVAL_CAMERA_HOURS, HoldRequest, create_hold
 
     request = HoldRequest.parse(dict(
         kind=args.kind, reference=args.reference, commune=args.commune,
@@ -97,13 +97,19 @@ async def _hold_create(args: argparse.Namespace) -> int:
         reason=args.reason, review_on=args.review))
     async with _connected(args.data) as (pool, store, buckets):
         report = await create_hold(pool, store, recordings=buckets.recordings,
-                                   holds=buckets.holds, request=request)
+                                   holds=buckets.holds, request=request,
+                                   approved_by=args.approved_by)
         kept = ("under legal hold" if await store.object_lock(buckets.holds)
                 else "(no object lock on this store)")
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0
     print(f"Hold {report.hold_id} registered ({request.kind}, {request.reference}).")
+    if report.pending:
+        print(f"  It covers more than {SECOND_APPROVAL_CAMERA_HOURS:g} camera-hours: it keeps and "
+              f"copies nothing until someone other than {request.requested_by} approves it "
+              f"(vigie hold approve {report.hold_id} --by NAME).")
+        return 0
     for c in report.coverage:
         print(f"  {request.commune}/{c.camera}: {c.copied} segments copied {kept} "
               f"({c.size_bytes / 2**20:.1f} MiB)")
@@ -113,6 +119,22 @@ async def _hold_create(args: argparse.Namespace) -> int:
             print(f"    missing {m.start:%Y-%m-%d %H:%M:%S} → {m.end:%Y-%m-%d %H:%M:%S} UTC: {why}")
     if not report.complete:
         print("  The hold does not cover the whole period: say so in the reply to the requester.")
+    return 0
+
+
+async def _hold_approve(args: argparse.Namespace) -> int:
+    from vigie.holds import approve_hold, copy_covered
+
+    async with _connected(args.data) as (pool, store, buckets):
+        communes = tuple(r["slug"] for r in await pool.fetch("SELECT slug FROM communes"))
+        try:
+            await approve_hold(pool, args.id, by=args.by, communes=communes)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
+        report = await copy_covered(pool, store, args.id, recordings=buckets.recordings,
+                                    holds=buckets.holds)
+    print(f"Hold {args.id} approved by {args.by}: "
+          f"{sum(c.copied for c in report.coverage)} segments copied under legal hold.")
     return 0
 
 
@@ -469,9 +491,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--by", required=True, help="who requests it (name, service)")
     p.add_argument("--reason", required=True)
     p.add_argument("--review", required=True, type=date.fromisoformat, help="review date YYYY-MM-DD")
+    p.add_argument("--approved-by", help="a second person who approves a hold over the "
+                   "camera-hours limit (otherwise it waits for `vigie hold approve`)")
     p.add_argument("--json", action="store_true")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _hold_create))
+
+    p = hold_sub.add_parser("approve", help="a second person approves a pending hold: it is kept "
+                            "and copied")
+    p.add_argument("id", type=int)
+    p.add_argument("--by", required=True, help="who approves (not who asked)")
+    _data_option(p)
+    p.set_defaults(func=lambda a: _run(a, _hold_approve))
 
     p = hold_sub.add_parser("copy", help="finish copying a hold whose creation was interrupted")
     p.add_argument("id", type=int)

@@ -34,7 +34,8 @@ async def _export_create(args: argparse.Namespace) -> int:
         await announce(pool, key, purpose="export", service=f"cli:{args.by}")
         result = await create_export(pool, store, buckets, key=key, cameras=args.camera,
                                      start=_period(args.start), end=_period(args.end),
-                                     requisition=requisition, out_dir=args.out)
+                                     requisition=requisition, out_dir=args.out,
+                                     approved_by=args.approved_by)
     if args.json:
         print(json.dumps({"export_id": result.export_id, "folder": str(result.folder),
                           "zip": str(result.archive), "manifest_sha256": result.manifest_sha256,
@@ -85,6 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--medium", required=True, help="the medium or the transfer's id")
     p.add_argument("--reason", required=True)
     p.add_argument("--by", required=True, help="who makes the export (name, agent number)")
+    p.add_argument("--approved-by", help="a second person, for an export over the camera-hours "
+                   "limit (docs/retention.md)")
     p.add_argument("--out", type=Path, default=Path("exports"), help="where to write the package")
     p.add_argument("--json", action="store_true")
     _data_option(p)

@@ -37,6 +37,7 @@ GRANTS: Mapping[str, Mapping[str, str]] = {
     # register's head; warns about authorisations.
     "retention": {**_RUNTIME, **_REGISTER, "audit_checkpoints": "SI", "segments": "SDL",
                   "segment_chain": "SI", "holds": "SIU", "hold_items": "SIU",
+                  "hold_copies": "SIU",
                   "hold_cameras": "SI", "exports": "SIU", "access_requests": "SIU",
                   "access_copies": "SIU", "incidents": "SU", "authorisations": "S",
                   "authorisation_notices": "SI", "camera_authorisation": "S",
@@ -52,7 +53,8 @@ GRANTS: Mapping[str, Mapping[str, str]] = {
         "segment_chain": "S", "users": "SIU", "sessions": "SIUD", "login_failures": "SID",
         "login_throttle_notes": "SIUD", "alarms": "SIU", "bookmarks": "SI",
         "handover_state": "SIU", "handover_switches": "SIU", "handover_exceptions": "SI",
-        "holds": "SIU", "hold_items": "SI", "hold_cameras": "SI", "exports": "SIU",
+        "holds": "SIU", "hold_items": "S", "hold_cameras": "SI", "hold_copies": "SI",
+        "exports": "SIU",
         "access_requests": "SIU", "access_copies": "SIU", "playback_views": "SIU",
         "post_views": "SIU", "offences": "S", "offence_stills": "S", "incidents": "SIU",
         "authorisations": "SI", "authorisation_notices": "SI", "camera_authorisation": "S",

@@ -66,17 +66,21 @@ def check_request(cameras: list[str], start: datetime, end: datetime,
 
 async def create_export(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
                         key: SigningKey, cameras: list[str], start: datetime, end: datetime,
-                        requisition: Requisition, out_dir: Path) -> ExportResult:
+                        requisition: Requisition, out_dir: Path,
+                        approved_by: str | None = None) -> ExportResult:
     grouped = check_request(cameras, start, end, requisition)
     return await hold_and_build(pool, store, buckets, key=key, grouped=grouped, start=start,
-                                end=end, requisition=requisition, out_dir=out_dir)
+                                end=end, requisition=requisition, out_dir=out_dir,
+                                approved_by=approved_by)
 
 
 async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
                          key: SigningKey, grouped: dict[str, list[str]], start: datetime,
                          end: datetime, requisition: Requisition, out_dir: Path,
-                         progress: Progress | None = None) -> ExportResult:
-    """Hold what the request covers (one hold per commune), build the package, journal it."""
+                         progress: Progress | None = None,
+                         approved_by: str | None = None) -> ExportResult:
+    """Hold what the request covers (one hold per commune), build the package, journal it.
+    `approved_by`: the second person who approved an export over the camera-hours limit."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     hold_ids: list[int] = []
     reused_ids: list[int] = []
@@ -91,7 +95,11 @@ async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Bucket
             reused = await reusable_hold(pool, request)
             if reused is None:
                 report = await create_hold(pool, store, recordings=buckets.recordings,
-                                           holds=buckets.holds, request=request)
+                                           holds=buckets.holds, request=request,
+                                           approved_by=approved_by)
+                if report.pending:
+                    raise ExportError("the export covers more camera-hours than one person may "
+                                      "hold: a second supervisor approves it first")
             else:  # the requisition's hold already: copies what it lacks, reports our window
                 report = await copy_covered(pool, store, reused, recordings=buckets.recordings,
                                             holds=buckets.holds, window=(start, end))

@@ -1,10 +1,11 @@
 """Exports asked over the API, built in the background.
 
-The gateway records the request (`request_export`: checked, journaled, state `queued`); the
-retention service, which holds the export key and the storage rights (the internet-facing gateway
-holds neither), takes queued requests one at a time (`build_next`), places the hold, builds the
-package in a scratch folder, uploads its ZIP to the `exports` bucket and marks it `ready` (or
-`failed` with the reason). A build interrupted by a crash is taken again after `STALE`.
+The gateway records the request (`request_export`: checked, journaled, state `queued` — or
+`pending` when it covers more than SECOND_APPROVAL_CAMERA_HOURS, until another supervisor approves
+it); the retention service, which holds the export key and the storage rights (the internet-facing
+gateway holds neither), takes queued requests (`build_next`, vigie.jobs), places the hold, builds
+the package in a scratch folder, uploads its ZIP to the `exports` bucket and marks it `ready` —
+or `failed` with the reason, whatever went wrong. A build interrupted by a crash is taken again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,8 @@ import asyncpg
 from vigie import scratch as scratch_dirs
 from vigie.exports.create import check_request, hold_and_build
 from vigie.exports.package import ExportError, Requisition
+from vigie.holds import needs_second_approval
+from vigie.jobs import JobRefused, JobTable, Progress, run_one
 from vigie.log import get_logger
 from vigie.register import Entry, record
 from vigie.signing import SigningKey
@@ -28,20 +31,12 @@ from vigie.storage.objects import Buckets, ObjectStore
 log = get_logger(__name__)
 
 SCRATCH = "vigie-export-"
-STALE = timedelta(minutes=15)  # a build not finished by then was interrupted: take it again
-
-CLAIM_SQL = """
-UPDATE exports SET state = 'building', started_at = now(), percent = 0
-WHERE id = (SELECT id FROM exports
-            WHERE state = 'queued' OR (state = 'building' AND started_at < now() - $1::interval)
-            ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING *
-"""
+EXPORTS = JobTable("exports")
 LIST_SQL = """
 SELECT id, commune, cameras, period_start, period_end, reference, officer, recipient, medium,
        reason, created_by, created_at, state, percent, finished_at, error, package, hold_id,
        size_bytes, manifest_sha256, gaps, delivered_to, delivered_medium, delivered_at,
-       delivered_by
+       delivered_by, approved_by, approved_at
 FROM exports WHERE commune = ANY($1::text[]) ORDER BY id DESC LIMIT 200
 """
 
@@ -67,20 +62,43 @@ async def request_export(pool: asyncpg.Pool, request: ExportRequest) -> int:
         unknown = sorted(set(request.cameras) - known)
         if unknown:
             raise ExportError(f"unknown cameras in {request.commune}: {', '.join(unknown)}")
+        pending = needs_second_approval(len(set(request.cameras)), request.start, request.end)
         export_id = await conn.fetchval(
             "INSERT INTO exports (commune, cameras, period_start, period_end, reference, officer, "
-            "recipient, medium, reason, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-            "$10) RETURNING id", request.commune, sorted(set(request.cameras)), request.start,
-            request.end, req.reference, req.officer, req.recipient, req.medium, req.reason,
-            req.created_by)
+            "recipient, medium, reason, created_by, state) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "$8, $9, $10, $11) RETURNING id", request.commune, sorted(set(request.cameras)),
+            request.start, request.end, req.reference, req.officer, req.recipient, req.medium,
+            req.reason, req.created_by, "pending" if pending else "queued")
         await record(conn, Entry(
             actor=req.created_by, action="export.requested", commune=request.commune,
             cameras=[f"{request.commune}/{c}" for c in sorted(set(request.cameras))],
             period_start=request.start, period_end=request.end, reason=req.reason,
             recipients=req.recipient,
             details={"export": export_id, "reference": req.reference, "officer": req.officer,
-                     "medium": req.medium}))
+                     "medium": req.medium, "pending_second_approval": pending}))
     return int(export_id)
+
+
+async def approve_export(pool: asyncpg.Pool, export_id: int, *, by: str) -> None:
+    """Another supervisor approves an export over the camera-hours limit: it is queued."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT * FROM exports WHERE id = $1 FOR UPDATE", export_id)
+        if row is None:
+            raise LookupError(f"no export {export_id}")
+        if row["state"] != "pending":
+            raise ExportError(f"the export is {row['state']}: only a pending one is approved")
+        if by == row["created_by"]:
+            raise ExportError("the second approval is given by someone other than who asked "
+                              f"({row['created_by']})")
+        await conn.execute("UPDATE exports SET state = 'queued', approved_by = $2, "
+                           "approved_at = now() WHERE id = $1", export_id, by)
+        await record(conn, Entry(
+            actor=by, action="export.approved", commune=row["commune"],
+            cameras=[f"{row['commune']}/{c}" for c in row["cameras"]],
+            period_start=row["period_start"], period_end=row["period_end"],
+            reason=row["reason"], recipients=row["recipient"],
+            details={"export": export_id, "reference": row["reference"],
+                     "requested_by": row["created_by"]}))
 
 
 async def list_exports(pool: asyncpg.Pool, communes: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -91,38 +109,35 @@ async def build_next(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
                      key: SigningKey) -> int | None:
     """Build the oldest queued export, if any; returns its id."""
     await asyncio.to_thread(scratch_dirs.sweep, SCRATCH)
-    row = await pool.fetchrow(CLAIM_SQL, STALE)
-    if row is None:
-        return None
-    export = int(row["id"])
-    requisition = Requisition(reference=row["reference"], officer=row["officer"],
-                              recipient=row["recipient"], medium=row["medium"],
-                              reason=row["reason"], created_by=row["created_by"])
 
-    async def progress(percent: int) -> None:
-        await pool.execute("UPDATE exports SET percent = $2 WHERE id = $1", export,
-                           min(95, percent))
+    async def build(row: asyncpg.Record, progress: Progress) -> None:
+        export = int(row["id"])
+        requisition = Requisition(reference=row["reference"], officer=row["officer"],
+                                  recipient=row["recipient"], medium=row["medium"],
+                                  reason=row["reason"], created_by=row["created_by"])
 
-    scratch = await asyncio.to_thread(scratch_dirs.make, SCRATCH)
-    try:
-        result = await hold_and_build(
-            pool, store, buckets, key=key, grouped={row["commune"]: list(row["cameras"])},
-            start=row["period_start"], end=row["period_end"], requisition=requisition,
-            out_dir=scratch, progress=progress)
-        object_key = f"{row['commune']}/{result.export_id}.zip"
-        await store.put_file(buckets.exports, object_key, str(result.archive),
-                             content_type="application/zip")
-        size = (await asyncio.to_thread(result.archive.stat)).st_size
+        async def report(percent: int) -> None:
+            progress.set(percent / 100)
+
+        scratch = await asyncio.to_thread(scratch_dirs.make, SCRATCH)
+        try:
+            result = await hold_and_build(
+                pool, store, buckets, key=key, grouped={row["commune"]: list(row["cameras"])},
+                start=row["period_start"], end=row["period_end"], requisition=requisition,
+                out_dir=scratch, progress=report, approved_by=row["approved_by"])
+            object_key = f"{row['commune']}/{result.export_id}.zip"
+            await store.put_file(buckets.exports, object_key, str(result.archive),
+                                 content_type="application/zip")
+            size = (await asyncio.to_thread(result.archive.stat)).st_size
+        except ExportError as exc:
+            raise JobRefused(str(exc)) from None
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
         await pool.execute(
             "UPDATE exports SET state = 'ready', percent = 100, finished_at = now(), "
             "package = $2, hold_id = $3, object_key = $4, size_bytes = $5, manifest_sha256 = $6, "
             "gaps = $7 WHERE id = $1", export, result.export_id, result.hold_ids[0], object_key,
             size, result.manifest_sha256, result.gaps)
         log.info("export_ready", commune=row["commune"], export=export, package=result.export_id)
-    except ExportError as exc:
-        await pool.execute("UPDATE exports SET state = 'failed', finished_at = now(), error = $2 "
-                           "WHERE id = $1", export, str(exc))
-        log.warning("export_failed", commune=row["commune"], export=export, reason=str(exc))
-    finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
-    return export
+
+    return await run_one(pool, EXPORTS, build)

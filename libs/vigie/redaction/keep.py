@@ -71,6 +71,10 @@ class KeepTrack:
                 raise KeepError(f"t={key.t:g}: the box {list(key.box)} goes outside the "
                                 f"{width}x{height} picture")
 
+    def largest_share(self, width: int, height: int) -> float:
+        """The largest share of the picture a kept box covers (0..1)."""
+        return max(min(1.0, (k.box[2] * k.box[3]) / (width * height)) for k in self.keys)
+
     def box_at(self, t: float) -> Box | None:
         """The kept box at `t` (interpolated), or None outside the track's span."""
         keys = self.keys

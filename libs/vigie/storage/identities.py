@@ -1,7 +1,7 @@
 """One object-store identity per service, each with an IAM policy on its buckets and prefixes
 (issue 25; REGULATION.md R4, R12, R38: least privilege). The recorder writes recordings and cannot
-delete one; only retention deletes recordings; the gateway reads, and puts the copies of the holds
-it places in the holds bucket, under a legal hold it cannot delete past (only retention erases a
+delete one; only retention deletes recordings; the gateway reads; retention puts the copies of the
+holds in the holds bucket, under a legal hold no identity can delete past (only retention erases a
 version there, and only after lifting its legal hold); verbalisation keeps to its offences' stills;
 ingest and masking have no access at all. The policies are AWS IAM documents, which SeaweedFS (the
 identity file `vigie s3-config` writes) and MinIO (`mc admin policy create`, docs/deploy.md) both
@@ -57,9 +57,8 @@ STATEMENTS: Mapping[str, list[dict[str, Any]]] = {
         _allow(READ + READ_VERSION, _objects("holds")),
         _allow(LIST, _bucket("recordings"), _bucket("evidence"), _bucket("exports"),
                _bucket("holds")),
-        # Placing a hold puts checked copies of the segments under a legal hold; it can never
-        # erase one (a delete without a version only hides it behind a marker).
-        _allow(WRITE + HOLD, _objects("holds", HOLDS_PREFIX)),
+        # Whether hold copies are under object lock, for the record of processing (R40). It
+        # writes nothing there: a hold placed here is copied by the retention service.
         _allow(LOCK_CONFIG, _bucket("holds"))],
     "verbalisation": [
         _allow(READ + WRITE + DELETE, _objects("evidence", OFFENCES_PREFIX)),
@@ -68,7 +67,9 @@ STATEMENTS: Mapping[str, list[dict[str, Any]]] = {
         _allow(READ + WRITE + DELETE, _objects("recordings"), _objects("evidence"),
                _objects("exports")),
         _allow(LIST + LIFECYCLE, _bucket("recordings"), _bucket("evidence"), _bucket("exports")),
-        # Once a hold is released: lift each copy's legal hold, erase every version.
+        # A hold's copies, put under a legal hold (exports, holds placed over the API); once the
+        # hold is released: lift each copy's legal hold, erase every version.
+        _allow(WRITE, _objects("holds", HOLDS_PREFIX)),
         _allow(READ + READ_VERSION + DELETE + HOLD + ["s3:DeleteObjectVersion"],
                _objects("holds")),
         _allow(LIST + LOCK_CONFIG + ["s3:ListBucketVersions"], _bucket("holds"))],

@@ -48,6 +48,20 @@ async def _request(gw: Gateway, user: User, request_id: int) -> asyncpg.Record:
     return request
 
 
+async def _may_see(gw: Gateway, user: User, request: asyncpg.Record, camera: str) -> None:
+    """A route that returns pictures decides as playback does (issue 34): training (R11), the
+    hand-over (R27: not while the national police hold the commune), the camera's state — on top
+    of the rights-requests permission."""
+    state = await gw.pool.fetchval("SELECT state FROM cameras WHERE commune = $1 AND slug = $2",
+                                   request["commune"], camera)
+    await allow(gw, user, "playback", commune=request["commune"], camera_state=state)
+
+
+def _why(request_id: int) -> str:
+    """The reason journaled with a picture shown for a request (R13): the request is the case."""
+    return f"droit d'accès : demande n° {request_id}"
+
+
 async def _held_at(gw: Gateway, request: asyncpg.Record, camera: str,
                    at: datetime) -> tuple[asyncpg.Record, bytes]:
     if camera not in request["cameras"]:
@@ -99,6 +113,7 @@ async def get_held(request_id: int, user: RightsUser, gw: GatewayDep) -> list[He
 async def get_still(request_id: int, camera: CameraQuery, at: AtQuery, user: RightsUser,
                     gw: GatewayDep) -> Response:
     request = await _request(gw, user, request_id)
+    await _may_see(gw, user, request, camera)
     row, blob = await _held_at(gw, request, camera, at)
     try:
         picture = await asyncio.to_thread(
@@ -109,7 +124,7 @@ async def get_still(request_id: int, camera: CameraQuery, at: AtQuery, user: Rig
     await record(gw.pool, Entry(
         actor=user.username, action="access_request.still_viewed", commune=request["commune"],
         cameras=[f"{request['commune']}/{camera}"], period_start=filmed, period_end=filmed,
-        details={"request": request_id}))
+        reason=_why(request_id), details={"request": request_id}))
     return Response(picture.jpeg, media_type="image/jpeg", headers={
         **NO_STORE, "X-Picture-Time": filmed.isoformat(),
         "X-Picture-Width": str(picture.width), "X-Picture-Height": str(picture.height)})
@@ -120,6 +135,7 @@ async def get_still(request_id: int, camera: CameraQuery, at: AtQuery, user: Rig
 async def get_proposals(request_id: int, camera: CameraQuery, at: AtQuery, user: RightsUser,
                         gw: GatewayDep) -> StillProposals:
     request = await _request(gw, user, request_id)
+    await _may_see(gw, user, request, camera)
     row, blob = await _held_at(gw, request, camera, at)
     try:
         picture = await asyncio.to_thread(
@@ -223,12 +239,14 @@ def _streamed(gw: Gateway, key: str, media_type: str,
                                          "description": "the redacted video"}})
 async def get_copy_video(request_id: int, copy_id: int, user: RightsUser,
                          gw: GatewayDep) -> StreamingResponse:
-    await _request(gw, user, request_id)
+    request = await _request(gw, user, request_id)
     view, key = await _stored(gw, request_id, copy_id, "video_key", ("preview", "approved"))
+    await _may_see(gw, user, request, view.camera)
     await record(gw.pool, Entry(
         actor=user.username, action="access_request.copy_previewed", commune=view.commune,
         cameras=[f"{view.commune}/{view.camera}"], period_start=view.period_start,
-        period_end=view.period_end, details={"request": request_id, "copy": copy_id}))
+        period_end=view.period_end, reason=_why(request_id),
+        details={"request": request_id, "copy": copy_id}))
     return _streamed(gw, key, "video/mp4", {})
 
 
@@ -239,6 +257,21 @@ async def post_approve(request_id: int, copy_id: int, user: RightsUser,
     await _request(gw, user, request_id)
     try:
         await copies.approve(gw.pool, request_id, copy_id, by=user.username)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except copies.CopyError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return await _copy(gw, request_id, copy_id)
+
+
+@router.post("/copies/{copy_id}/approve-box", summary="Approve a kept box wider than a third "
+             "of the picture (someone other than who asked): the copy is built",
+             responses=PROBLEMS)
+async def post_approve_box(request_id: int, copy_id: int, user: RightsUser,
+                           gw: GatewayDep) -> AccessCopyView:
+    await _request(gw, user, request_id)
+    try:
+        await copies.approve_wide(gw.pool, request_id, copy_id, by=user.username)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     except copies.CopyError as exc:
@@ -266,12 +299,13 @@ async def post_reject(request_id: int, copy_id: int, body: AccessCopyReject, use
                                          "description": "the package"}})
 async def download(request_id: int, copy_id: int, user: RightsUser,
                    gw: GatewayDep) -> StreamingResponse:
-    await _request(gw, user, request_id)
+    request = await _request(gw, user, request_id)
     view, key = await _stored(gw, request_id, copy_id, "object_key", ("approved",))
+    await _may_see(gw, user, request, view.camera)
     await record(gw.pool, Entry(
         actor=user.username, action="access_request.copy_downloaded", commune=view.commune,
         cameras=[f"{view.commune}/{view.camera}"], period_start=view.period_start,
-        period_end=view.period_end,
+        period_end=view.period_end, reason=_why(request_id),
         details={"request": request_id, "copy": copy_id, "package": view.package,
                  "manifest_sha256": view.manifest_sha256}))
     return _streamed(gw, key, "application/zip",

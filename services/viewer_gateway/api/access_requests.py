@@ -61,7 +61,7 @@ async def post_request(body: AccessRequestCreate, user: RightsUser,
         await camera_row(gw, user, body.commune, camera)  # 404 for another commune's (R9)
     try:
         request_id = await workflow.open_request(
-            gw.pool, gw.rt.require_store(), gw.rt.buckets, workflow.Intake(
+            gw.pool, workflow.Intake(
                 commune=body.commune, requester=body.requester, contact=body.contact,
                 identity_document=body.identity_document,
                 identity_checked_by=body.identity_checked_by, cameras=body.cameras,
@@ -152,8 +152,8 @@ async def post_answer(request_id: int, body: AccessRequestAnswer, user: RightsUs
 async def post_close(request_id: int, user: RightsUser, gw: GatewayDep) -> AccessRequestView:
     await _one(gw, user, request_id)
     try:
-        commune = await workflow.close(gw.pool, gw.rt.require_store(), gw.rt.buckets,
-                                       request_id, by=user.username, communes=user.communes)
+        commune = await workflow.close(gw.pool, request_id, by=user.username,
+                                       communes=user.communes)
     except workflow.AccessRequestError as exc:
         raise HTTPException(409, str(exc)) from None
     await _publish(gw, AccessRequestClosed(commune=commune, request=request_id))

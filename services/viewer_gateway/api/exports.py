@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from vigie.bus.events import ExportDelivered, publish_event_or_log
-from vigie.exports.jobs import ExportRequest, list_exports, request_export
+from vigie.exports.jobs import ExportRequest, approve_export, list_exports, request_export
 from vigie.exports.package import ExportError, Requisition
 from vigie.register import Entry, record
 from vigie.signing_keys import published
@@ -92,6 +92,20 @@ async def download(export_id: int, user: ExportUser, gw: GatewayDep) -> Streamin
     return StreamingResponse(body(), media_type="application/zip", headers={
         "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="{export.package}.zip"'})
+
+
+@router.post("/{export_id}/approve", summary="Approve an export over the camera-hours limit "
+             "(another supervisor than who asked): it is built", responses=PROBLEMS)
+async def post_approve(export_id: int, user: ExportUser, gw: GatewayDep) -> ExportView:
+    export = await _one(gw, user, export_id)
+    for camera in export.cameras:
+        row = await camera_row(gw, user, export.commune, camera)
+        await allow(gw, user, "export", commune=export.commune, camera_state=row["state"])
+    try:
+        await approve_export(gw.pool, export_id, by=user.username)
+    except ExportError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return await _one(gw, user, export_id)
 
 
 @router.post("/{export_id}/delivery", summary="Record the package's delivery: to whom, on what",

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from vigie.holds import HoldError, HoldRequest, create_hold, list_holds, release_hold
+from vigie.holds import (
+    HoldError,
+    HoldRequest,
+    approve_hold,
+    list_holds,
+    register_hold,
+    release_hold,
+)
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, HoldsUser, allow
-from services.viewer_gateway.api.models import (
-    HoldCoverageView,
-    HoldCreate,
-    HoldCreated,
-    HoldRelease,
-    HoldView,
-    MissingView,
-)
+from services.viewer_gateway.api.models import HoldCreate, HoldCreated, HoldRelease, HoldView
 
 router = APIRouter(prefix="/api/holds", tags=["holds"])
 
@@ -29,32 +29,46 @@ async def get_holds(user: HoldsUser, gw: GatewayDep) -> list[HoldView]:
 
 
 @router.post("", status_code=201, summary="Hold footage for a requisition or a right-of-access "
-             "request: copies under legal hold, reports what was already erased", responses=PROBLEMS)
+             "request: kept past retention at once, copied under legal hold in the background "
+             "(follow copy_state); over the camera-hours limit, pending a second approval",
+             responses=PROBLEMS)
 async def post_hold(body: HoldCreate, user: HoldsUser, gw: GatewayDep) -> HoldCreated:
     await allow(gw, user, "holds", commune=body.commune)
     try:
         request = HoldRequest.parse({**body.model_dump(), "requested_by": user.username})
-        report = await create_hold(gw.pool, gw.rt.require_store(),
-                                   recordings=gw.rt.buckets.recordings,
-                                   holds=gw.rt.buckets.holds, request=request)
+        hold_id, state = await register_hold(gw.pool, request, queue_copy=True)
     except HoldError as exc:
         raise HTTPException(400, str(exc)) from None
-    [hold] = [h for h in await _holds(gw, user.communes) if h.id == report.hold_id]
-    return HoldCreated(hold=hold, complete=report.complete, coverage=[
-        HoldCoverageView(camera=c.camera, segments_copied=c.copied, size_bytes=c.size_bytes,
-                         missing=[MissingView(start=m.start, end=m.end, why=m.why)
-                                  for m in c.missing]) for c in report.coverage])
+    return HoldCreated(hold=await _one(gw, user, hold_id), pending=state == "pending")
+
+
+async def _one(gw: GatewayDep, user: HoldsUser, hold_id: int) -> HoldView:
+    found = [h for h in await _holds(gw, user.communes) if h.id == hold_id]
+    if not found:
+        raise HTTPException(404, f"no hold {hold_id} in your communes")
+    return found[0]
+
+
+@router.post("/{hold_id}/approve", summary="Approve a pending hold (someone other than who "
+             "asked): it is kept and copied from now on", responses=PROBLEMS)
+async def post_approve(hold_id: int, user: HoldsUser, gw: GatewayDep) -> HoldView:
+    hold = await _one(gw, user, hold_id)
+    await allow(gw, user, "holds", commune=hold.commune)
+    try:
+        await approve_hold(gw.pool, hold_id, by=user.username, communes=user.communes)
+    except HoldError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return await _one(gw, user, hold_id)
 
 
 @router.post("/{hold_id}/release", summary="Return a hold's copies to deletion (next sweep)",
              responses=PROBLEMS)
 async def post_release(hold_id: int, body: HoldRelease, user: HoldsUser,
                        gw: GatewayDep) -> HoldView:
-    found = [h for h in await _holds(gw, user.communes) if h.id == hold_id]
-    if not found:
-        raise HTTPException(404, f"no hold {hold_id} in your communes")
+    hold = await _one(gw, user, hold_id)
+    await allow(gw, user, "holds", commune=hold.commune)
     try:
         await release_hold(gw.pool, hold_id=hold_id, released_by=user.username, reason=body.reason)
     except HoldError as exc:
         raise HTTPException(409, str(exc)) from None
-    return [h for h in await _holds(gw, user.communes) if h.id == hold_id][0]
+    return await _one(gw, user, hold_id)

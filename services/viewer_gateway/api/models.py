@@ -342,23 +342,34 @@ class HoldView(BaseModel):
     reference: str
     commune: str
     cameras: list[str]
-    period_start: datetime
+    period_start: datetime = Field(description="No earlier than the commune's retention back "
+                                   "from when the hold was placed: nothing older can exist")
     period_end: datetime
     requested_by: str
     reason: str
     review_on: date
-    state: Literal["active", "released"]
+    state: Literal["pending", "active", "released"] = Field(
+        description="pending: over the camera-hours limit, waiting for a second person's "
+        "approval (it keeps and copies nothing meanwhile)")
+    camera_hours: float
+    approved_by: str | None
+    approved_at: datetime | None
     created_at: datetime
     released_at: datetime | None
     released_by: str | None
     copies_kept: int
     copies_erased: int
+    copy_state: Literal["queued", "building", "done", "failed"] | None = Field(
+        description="The copies made by the retention service in the background")
+    copy_percent: int | None
+    copy_error: str | None
+    coverage: list[HoldCoverageView] | None = Field(
+        description="Once copied: what was copied, and what was missing, per camera")
 
 
 class HoldCreated(BaseModel):
     hold: HoldView
-    complete: bool
-    coverage: list[HoldCoverageView]
+    pending: bool = Field(description="Waiting for a second person's approval")
 
 
 class RegisterRow(BaseModel):
@@ -454,7 +465,11 @@ class ExportView(BaseModel):
     reason: str
     created_by: str
     created_at: datetime
-    state: Literal["queued", "building", "ready", "failed"]
+    state: Literal["pending", "queued", "building", "ready", "failed"] = Field(
+        description="pending: over the camera-hours limit, waiting for another supervisor's "
+        "approval; failed: `error` says why")
+    approved_by: str | None
+    approved_at: datetime | None
     percent: int
     finished_at: datetime | None
     error: str | None
@@ -551,6 +566,9 @@ class AccessRequestView(BaseModel):
     state: Literal["open", "answered", "closed"]
     urgency: Literal["on_time", "due_soon", "overdue"]
     hold_id: int | None
+    hold_state: Literal["pending", "active", "released"] | None = Field(
+        description="pending: the period passes the camera-hours limit, a second person "
+        "approves the hold (Réquisitions) before anything is kept")
     answer: str | None
     answer_grounds: str | None
     answered_at: datetime | None
@@ -594,7 +612,12 @@ class AccessCopyView(BaseModel):
     assist: bool
     created_by: str
     created_at: datetime
-    state: Literal["queued", "building", "preview", "approved", "rejected", "failed"]
+    state: Literal["pending", "queued", "building", "preview", "approved", "rejected",
+                   "failed"] = Field(description="pending: the kept box is wider than a third "
+                                     "of the picture, waiting for a second person's approval")
+    keep_share: float | None = Field(description="The largest share of the picture kept sharp")
+    wide_approved_by: str | None
+    wide_approved_at: datetime | None
     percent: int
     finished_at: datetime | None
     error: str | None

@@ -63,7 +63,12 @@ export function mount(main, ctx) {
         identity_checked_by: v.identity_checked_by, cameras: chosen, description: v.description,
         period_start: new Date(v.start).toISOString(), period_end: new Date(v.end).toISOString(),
       });
-      done.textContent = `Demande n° ${made.id} enregistrée : la période est gelée, réponse due le ${frDateTime(made.due_at)}.`;
+      const held = made.hold_state === "active"
+        ? "la période est gelée (protégée de l'effacement ; ses copies se font en arrière-plan)"
+        : made.hold_state === "pending"
+          ? "la période dépasse 48 heures-caméra : un second superviseur doit approuver le gel (Réquisitions › Gels en cours) avant que rien ne soit gardé"
+          : "rien de la période n'existe plus (durée de conservation passée)";
+      done.textContent = `Demande n° ${made.id} enregistrée : ${held}, réponse due le ${frDateTime(made.due_at)}.`;
       await refresh();
     } catch (err) {
       error.textContent = err.message;
@@ -87,7 +92,7 @@ export function mount(main, ctx) {
     if (r.hold_id) {
       list.push(h("button", { type: "button", onclick: () => {
         closeEditor?.();
-        closeEditor = mountEditor(editor, r, { onanswer: refresh });
+        closeEditor = mountEditor(editor, r, { onanswer: refresh, me: ctx.me.username });
         editor.scrollIntoView({ block: "start" });
       } }, "Copie floutée"));
     }

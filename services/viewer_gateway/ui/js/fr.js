@@ -35,6 +35,17 @@ const RULES = [
     `${m[2]} (bascule, R27).`],
   [/being commissioned/, () => "Caméra en mise en service : aucune image avant l'approbation de ses masques."],
   [/^the camera is disabled/, () => "Caméra désactivée."],
+  [/^the second approval is given by someone other than who ask/, () =>
+    "La seconde approbation est donnée par une autre personne que celle qui a demandé."],
+  [/someone else approves it \(four eyes\)/, () =>
+    "Une autre personne que celle qui a demandé la copie doit l'approuver (double regard)."],
+  [/^nothing of this period can still be stored: \S+ keeps its recordings (\d+) days/, (m) =>
+    `Rien de cette période ne peut plus être conservé : la commune garde ses enregistrements ${m[1]} jours ` +
+    "(l'attestation d'effacement dit quand ils ont été effacés)."],
+  [/^the object store refused this service's write/, () =>
+    "Le stockage a refusé l'écriture au service (droit manquant) : prévenez l'exploitant."],
+  [/^the build was interrupted (\d+) times/, (m) =>
+    `La préparation a été interrompue ${m[1]} fois : redemandez-la et prévenez l'exploitant.`],
   [/^(your session has ended|not signed in)/, () => "Votre session a pris fin : reconnectez-vous."],
   [/^a version without any polygon is approved only/, () =>
     "Une version sans polygone ne s'approuve qu'en cochant « aucun espace privé dans le champ »."],

@@ -6,7 +6,7 @@
 import { api, latest, SUPERSEDED, superseded } from "./api.js";
 import { h, clear, ask, frDateTime, frDateTimeTenths } from "./dom.js";
 
-const STATES = { queued: "en attente", building: "en préparation", preview: "à vérifier", approved: "approuvée", rejected: "rejetée", failed: "échec" };
+const STATES = { pending: "zone large : à approuver par une seconde personne", queued: "en attente", building: "en préparation", preview: "à vérifier", approved: "approuvée", rejected: "rejetée", failed: "échec" };
 const POLL_MS = 2000;
 const MAX_COPY_S = 30 * 60;
 
@@ -20,7 +20,7 @@ export function boxAt(marks, t) {
   return a.box.map((v, k) => Math.round(v + (b.box[k] - v) * f));
 }
 
-export function mountEditor(section, req, { onanswer }) {
+export function mountEditor(section, req, { onanswer, me }) {
   const error = h("p", { class: "erreur", role: "alert" });
   const info = h("p", { class: "info", role: "status" });
   const cameraSelect = h("select", { name: "camera", "aria-label": "Caméra" }, req.cameras.map((c) => h("option", { value: c }, c)));
@@ -204,7 +204,9 @@ export function mountEditor(section, req, { onanswer }) {
         camera: cameraSelect.value, period_start: new Date(start).toISOString(), period_end: new Date(stop).toISOString(),
         keep: inside.map((m) => ({ t: Math.round((m.at - start)) / 1000, box: m.box })), assist: assist.checked,
       });
-      info.textContent = `Copie n° ${made.id} demandée : elle se prépare (suivez sa progression ci-dessous).`;
+      info.textContent = made.state === "pending"
+        ? `Copie n° ${made.id} demandée : la zone laissée nette couvre plus d'un tiers de l'image, une seconde personne doit l'approuver avant qu'elle ne se prépare.`
+        : `Copie n° ${made.id} demandée : elle se prépare (suivez sa progression ci-dessous).`;
       await refresh();
     } catch (err) {
       error.textContent = err.message;
@@ -216,10 +218,18 @@ export function mountEditor(section, req, { onanswer }) {
     const base = `/api/access-requests/${req.id}/copies/${c.id}`;
     const viewable = (c.state === "preview" || c.state === "approved") && !c.erased_at;
     const acts = [];
-    if (c.state === "preview" && !c.erased_at) {
+    const mine = c.created_by === me; // four eyes: who asked does not approve
+    if (c.state === "pending" && !mine) {
+      acts.push(h("button", { type: "button", class: "principal", onclick: async () => {
+        try { await api.post(`${base}/approve-box`); await refresh(); } catch (err) { error.textContent = err.message; }
+      } }, "Approuver la zone"));
+    }
+    if (c.state === "preview" && !c.erased_at && !mine) {
       acts.push(h("button", { type: "button", class: "principal", onclick: async () => {
         try { await api.post(`${base}/approve`); await refresh(); } catch (err) { error.textContent = err.message; }
       } }, "Approuver"));
+    }
+    if ((c.state === "preview" || c.state === "pending") && !c.erased_at) {
       acts.push(h("button", { type: "button", onclick: async () => {
         const done = await ask(`Rejeter la copie n° ${c.id}`, h("label", {}, "Ce qui ne va pas (zone manquée, tiers reconnaissable…)", h("textarea", { name: "reason", required: true })),
           { submit: "Rejeter", onsubmit: (v) => api.post(`${base}/reject`, { reason: v.reason }) });
@@ -239,7 +249,8 @@ export function mountEditor(section, req, { onanswer }) {
       h("td", {}, c.erased_at ? `${state}, effacée le ${frDateTime(c.erased_at)}` : state,
         c.error ? h("div", { class: "erreur" }, c.error) : "",
         c.rejected_reason ? h("div", { class: "info" }, c.rejected_reason) : "",
-        c.approved_by ? h("div", { class: "info" }, `approuvée par ${c.approved_by} le ${frDateTime(c.approved_at)}`) : ""),
+        c.approved_by ? h("div", { class: "info" }, `approuvée par ${c.approved_by} le ${frDateTime(c.approved_at)}`) : "",
+        (c.state === "preview" || c.state === "pending") && mine ? h("div", { class: "info" }, "à approuver par une autre personne que vous") : ""),
       h("td", {}, viewable ? h("video", { controls: true, preload: "metadata", src: `${base}/video`, width: 320 }) : ""),
       h("td", { class: "outils" }, acts));
   }

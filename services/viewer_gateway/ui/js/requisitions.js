@@ -1,10 +1,14 @@
 // Réquisitions: answer an officer's requisition (R17, R18) — cameras and period, the requisition's
 // references, then the package is held and built in the background (progress shown), downloaded,
-// and its delivery recorded; the commune's holds with their review dates, released from here.
+// and its delivery recorded; the commune's holds with their review dates and the state of their
+// copies, released from here. An export or a hold over the camera-hours limit waits for a second
+// supervisor's approval, given from here by someone other than who asked (issue 34). The screen
+// says what happened, never more: « gelé » only once the copies are made.
 import { api, latest, SUPERSEDED } from "./api.js";
 import { h, clear, fields, frDateTime, localInput, ask } from "./dom.js";
 
-const STATES = { queued: "en attente", building: "en préparation", ready: "prête", failed: "échec" };
+const STATES = { pending: "à approuver par un second superviseur", queued: "en attente",
+  building: "en préparation", ready: "prête", failed: "échec" };
 const POLL_MS = 2000;
 
 /** params: [camera, start ISO, end ISO] when opened from the playback timeline (prefilled). */
@@ -40,7 +44,7 @@ export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
       ["N°", "Demandée le", "Réquisition", "Caméras", "Période", "État", "Remise"].map((t) => h("th", {}, t)))), body),
     ctx.can("holds") ? h("h2", {}, "Gels en cours") : "",
     ctx.can("holds") ? h("table", { class: "gels" }, h("thead", {}, h("tr", {},
-      ["N°", "Référence", "Caméras", "Période", "À réexaminer le", "Copies", ""].map((t) => h("th", {}, t)))), holds) : "");
+      ["N°", "Référence", "Caméras", "Période", "À réexaminer le", "Copies sous gel", ""].map((t) => h("th", {}, t)))), holds) : "");
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -54,14 +58,29 @@ export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
         period_end: new Date(v.end).toISOString(), reference: v.reference, officer: v.officer,
         recipient: v.recipient, medium: v.medium, reason: v.reason,
       });
-      done.textContent = `Extraction n° ${made.id} demandée : les images sont gelées, le paquet se prépare.`;
+      done.textContent = made.state === "pending"
+        ? `Extraction n° ${made.id} enregistrée : elle couvre plus de 48 heures-caméra, un second superviseur doit l'approuver avant que rien ne soit gelé ni extrait.`
+        : `Extraction n° ${made.id} demandée : les images seront gelées et le paquet préparé en arrière-plan (suivez l'état ci-dessous).`;
       await refresh();
     } catch (err) {
       error.textContent = err.message;
     }
   });
 
+  function approve(url, label) {
+    return h("button", { type: "button", onclick: async () => {
+      error.textContent = "";
+      try { await api.post(url, {}); } catch (err) { error.textContent = err.message; }
+      await refresh();
+    } }, label);
+  }
+
   function state(e) {
+    if (e.state === "pending") {
+      return e.created_by === ctx.me.username
+        ? h("span", {}, `${STATES.pending} (demandée par vous)`)
+        : h("span", {}, `${STATES.pending} (demandée par ${e.created_by}) `, approve(`/api/exports/${e.id}/approve`, "Approuver l'extraction"));
+    }
     if (e.state === "building") return h("span", {}, h("progress", { max: 100, value: e.percent }), ` ${e.percent} %`);
     if (e.state === "failed") return h("span", { class: "erreur" }, `échec : ${e.error}`);
     if (e.state === "ready") {
@@ -84,6 +103,18 @@ export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
     } }, "Enregistrer la remise");
   }
 
+  let copying = false; // a hold's copies in progress: the screen follows them
+  function copies(x) {
+    if (x.state === "pending") return `aucune : ${x.camera_hours.toFixed(0)} heures-caméra, en attente d'un second superviseur (demandé par ${x.requested_by})`;
+    if (x.copy_state === "queued" || x.copy_state === "building") {
+      copying = true;
+      return h("span", {}, h("progress", { max: 100, value: x.copy_percent || 0 }), ` copie en cours, ${x.copies_kept} segment(s) sous gel`);
+    }
+    if (x.copy_state === "failed") return h("span", { class: "erreur" }, `${x.copies_kept} ; copie en échec : ${x.copy_error}`);
+    const missing = (x.coverage || []).reduce((n, c) => n + c.missing.length, 0);
+    return `${x.copies_kept}${missing ? ` (${missing} période(s) sans images)` : ""}`;
+  }
+
   let timer = null;
   let stopped = false;
   const exportsAsked = latest(); // a poll and a refresh after an action: the latest answer wins
@@ -91,6 +122,7 @@ export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
   async function refresh() {
     clearTimeout(timer);
     try {
+      copying = false;
       const answer = await exportsAsked.get("/api/exports");
       if (answer === SUPERSEDED) return;
       const exports = answer.filter((e) => e.commune === commune);
@@ -101,18 +133,20 @@ export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
       if (ctx.can("holds")) {
         const held = await holdsAsked.get("/api/holds");
         if (held === SUPERSEDED) return;
-        const list = held.filter((x) => x.commune === commune && x.state === "active");
-        clear(holds, list.map((x) => h("tr", { dataset: { id: x.id } },
+        const list = held.filter((x) => x.commune === commune && x.state !== "released");
+        clear(holds, list.map((x) => h("tr", { dataset: { id: x.id, state: x.state, copy: x.copy_state || "" } },
           h("td", {}, String(x.id)), h("td", {}, x.reference), h("td", {}, x.cameras.join(", ")),
           h("td", {}, `${frDateTime(x.period_start)} → ${frDateTime(x.period_end)}`),
-          h("td", {}, new Date(x.review_on).toLocaleDateString("fr-FR")), h("td", {}, String(x.copies_kept)),
-          h("td", {}, h("button", { type: "button", onclick: async () => {
+          h("td", {}, new Date(x.review_on).toLocaleDateString("fr-FR")), h("td", { class: "copies" }, copies(x)),
+          h("td", {}, x.state === "pending" && x.requested_by !== ctx.me.username
+            ? approve(`/api/holds/${x.id}/approve`, "Approuver le gel") : "",
+          h("button", { type: "button", onclick: async () => {
             await ask(`Lever le gel n° ${x.id}`, h("label", {}, "Motif", h("textarea", { name: "reason", required: true })),
               { submit: "Lever le gel", onsubmit: (values) => api.post(`/api/holds/${x.id}/release`, values) });
             await refresh();
           } }, "Lever le gel")))));
       }
-      if (!stopped && exports.some((e) => e.state === "queued" || e.state === "building")) {
+      if (!stopped && (exports.some((e) => e.state === "queued" || e.state === "building") || copying)) {
         timer = setTimeout(refresh, POLL_MS);
       }
     } catch (err) {
