@@ -11,7 +11,8 @@ another one (or the same, restarted) takes the job again, `MAX_ATTEMPTS` times a
 (`FOR UPDATE SKIP LOCKED`).
 
 A job table has the columns `id`, `state` (`queued`, `building`, …, `failed`), `percent`,
-`created_at`, `started_at`, `beat_at`, `attempts`, `finished_at`, `error`.
+`created_at`, `started_at`, `beat_at`, `attempts`, `finished_at`, `error`. A row `building` with
+no beat (claimed before beats existed) counts from its start.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class JobTable:
         async with pool.acquire() as conn, conn.transaction():
             given_up = await conn.fetch(self._sql(
                 "UPDATE {t} SET state = 'failed', finished_at = now(), error = $2 "
-                "WHERE state = 'building' AND beat_at < now() - $1::interval "
+                "WHERE state = 'building' AND coalesce(beat_at, started_at) < now() - $1::interval "
                 "AND attempts >= $3 RETURNING id"), STALE,
                 f"the build was interrupted {MAX_ATTEMPTS} times (the builder stopped or was "
                 "killed each time): ask again, and tell the operator", MAX_ATTEMPTS)
@@ -63,7 +64,8 @@ class JobTable:
                 "UPDATE {t} SET state = 'building', started_at = now(), beat_at = now(), "
                 "percent = 0, attempts = attempts + 1 "
                 "WHERE id = (SELECT id FROM {t} WHERE state = 'queued' "
-                "            OR (state = 'building' AND beat_at < now() - $1::interval) "
+                "            OR (state = 'building' "
+                "                AND coalesce(beat_at, started_at) < now() - $1::interval) "
                 "            ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
                 "RETURNING *"), STALE)
 

@@ -189,6 +189,13 @@ async def test_any_failed_build_ends_failed_with_its_reason_and_never_stays_buil
         given_up = (await client.get(f"/api/exports/{second['id']}")).json()
         assert given_up["state"] == "failed" and "interrupted 3 times" in given_up["error"]
 
+        # One left « building » before heartbeats existed (no beat at all): taken again too.
+        third = (await client.post("/api/exports", json=_export(start))).json()
+        await db.execute("UPDATE exports SET state = 'building', beat_at = NULL, "
+                         "started_at = now() - $2::interval WHERE id = $1", third["id"], STALE * 2)
+        claimed = await EXPORTS.claim(retention_service.require_pool())
+        assert claimed is not None and claimed["id"] == third["id"] and claimed["attempts"] == 1
+
 
 async def test_an_export_over_the_camera_hours_limit_waits_for_a_second_supervisor_issue_34(
     gateway: GatewayUnderTest, db: asyncpg.Pool, retention_service: Runtime,
