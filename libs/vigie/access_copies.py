@@ -399,7 +399,9 @@ Fichiers :
   - manifest.json : la description de la copie, l'empreinte (SHA-256) des enregistrements dont elle
     est tirée et de chaque fichier ;
   - manifest.sig et cle-publique.pem : la signature de la commune (Ed25519) ;
-  - SHA256SUMS : les empreintes, pour vérifier qu'aucun fichier n'a été modifié :
+  - SHA256SUMS et SHA256SUMS.sig : les empreintes, signées, pour vérifier qu'aucun fichier n'a
+    été modifié ni ajouté (la copie ne contient que les fichiers listés ici) :
+        openssl pkeyutl -verify -pubin -inkey cle-publique.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig
         sha256sum -c SHA256SUMS
         openssl pkeyutl -verify -pubin -inkey cle-publique.pem -rawin -in manifest.json -sigfile manifest.sig
 

@@ -61,6 +61,7 @@ def _resign(folder: Path, key: SigningKey) -> None:
         name = line.split("  ", 1)[1]
         lines.append(f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}")
     (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    (folder / "SHA256SUMS.sig").write_bytes(key.sign((folder / "SHA256SUMS").read_bytes()))
 
 
 def _edit_manifest(folder: Path, change: Any) -> None:

@@ -70,6 +70,11 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
     sums = _run(["sha256sum", "-c", "SHA256SUMS"], folder)
     assert sums.returncode == 0, sums.stdout + sums.stderr
     assert sums.stdout.count(": OK") == len((folder / "SHA256SUMS").read_text().splitlines())
+    # SHA256SUMS itself is signed (issue 34): openssl alone ties the list to the key.
+    assert "-in SHA256SUMS -sigfile SHA256SUMS.sig" in readme
+    listed = _run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "cle-publique.pem",
+                   "-rawin", "-in", "SHA256SUMS", "-sigfile", "SHA256SUMS.sig"], folder)
+    assert listed.returncode == 0 and "Signature Verified Successfully" in listed.stdout, listed
     signed = _run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "cle-publique.pem",
                    "-rawin", "-in", "manifest.json", "-sigfile", "manifest.sig"], folder)
     assert signed.returncode == 0 and "Signature Verified Successfully" in signed.stdout, signed
@@ -126,8 +131,17 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
     # Vigie's own check, on the folder and on the ZIP, then on damaged copies.
     assert verify_package(folder, trusted_fingerprint=key.fingerprint()).ok
     assert verify_package(result.archive, trusted_fingerprint=key.fingerprint()).ok
+    # Intact but unanchored: a package re-signed with any key would say the same, so the CLI
+    # does not say « OK » without the deployment's fingerprint or public key (issue 34).
     cli = _run([sys.executable, "-m", "vigie.cli.main", "export", "verify", str(result.archive)],
                tmp_path)
+    assert cli.returncode == 3 and "NOT TIED TO THE DEPLOYMENT" in cli.stderr, cli
+    cli = _run([sys.executable, "-m", "vigie.cli.main", "export", "verify", str(result.archive),
+                "--fingerprint", key.fingerprint()], tmp_path)
+    assert cli.returncode == 0 and "the deployment's" in cli.stdout, cli.stderr
+    (tmp_path / "published.pem").write_bytes(key.public_pem())
+    cli = _run([sys.executable, "-m", "vigie.cli.main", "export", "verify", str(result.archive),
+                "--public-key", str(tmp_path / "published.pem")], tmp_path)
     assert cli.returncode == 0, cli.stderr
 
     damaged = tmp_path / "damaged"
@@ -149,6 +163,32 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
         z.writestr(f"{result.export_id}/videos/extra.mp4", b"not from Vigie")
     assert "videos/extra.mp4" in verify_package(grown).problems[0]
 
+    # A video added with its line in SHA256SUMS: `sha256sum -c` is fooled, the signatures are not
+    # — neither SHA256SUMS.sig nor, for a package without it, the signed manifest (issue 34, R17).
+    added = tmp_path / "added"
+    shutil.copytree(folder, added)
+    (added / "videos" / "extra.mp4").write_bytes(b"not from Vigie")
+    with (added / "SHA256SUMS").open("a") as sums_file:
+        sums_file.write(f"{hashlib.sha256(b'not from Vigie').hexdigest()}  videos/extra.mp4\n")
+    assert _run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], added).returncode == 0
+    added_verdict = verify_package(added, trusted_fingerprint=key.fingerprint())
+    assert any(p.startswith("SHA256SUMS.sig:") for p in added_verdict.problems)
+    assert any("videos/extra.mp4: a file the signed manifest does not list" in p
+               for p in added_verdict.problems)
+    (added / "SHA256SUMS.sig").unlink()
+    unsigned_sums = verify_package(added, trusted_fingerprint=key.fingerprint())
+    assert not unsigned_sums.ok and "videos/extra.mp4" in unsigned_sums.problems[0]
+
+    # Two members of one name: a viewer may show the first, a verifier read the last.
+    twice = tmp_path / "twice.zip"
+    shutil.copy(result.archive, twice)
+    first_video = cam["parts"][0]["video"]
+    with zipfile.ZipFile(twice, "a") as z, pytest.warns(UserWarning, match="Duplicate name"):
+        z.writestr(f"{result.export_id}/{first_video}", b"another picture")
+    twice_verdict = verify_package(twice, trusted_fingerprint=key.fingerprint())
+    assert twice_verdict.problems == [f"{first_video}: twice in the ZIP (a viewer may show the "
+                                      "other one)"]
+
     # Re-signed by another key, with that key put in the package: the package is consistent
     # with itself (SHA256SUMS rewritten too) but not with the deployment's fingerprint.
     forged = tmp_path / "forged"
@@ -159,6 +199,7 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
     lines = [f"{hashlib.sha256((forged / n).read_bytes()).hexdigest()}  {n}" for n in
              (line.split("  ", 1)[1] for line in (folder / "SHA256SUMS").read_text().splitlines())]
     (forged / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    (forged / "SHA256SUMS.sig").write_bytes(other.sign((forged / "SHA256SUMS").read_bytes()))
     # The ONVIF files' certificates still lead to the deployment's key, not to the new one.
     forged_verdict = verify_package(forged)
     assert not forged_verdict.ok

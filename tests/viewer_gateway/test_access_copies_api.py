@@ -10,6 +10,7 @@ second approval before it is built; pictures decided as playback (training, hand
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -198,6 +199,24 @@ async def test_a_copy_is_made_previewed_approved_downloaded_and_answers_the_requ
         assert manifest["redaction"]["keep"][0]["box"] == KEEP
         assert f"n° {rid}" in letter and "CNIL" in letter and "flouté" in letter
         assert "rtsp" not in json.dumps(manifest).lower()
+        assert "-in SHA256SUMS -sigfile SHA256SUMS.sig" in letter
+        # A second video slipped into the copy with its SHA256SUMS line is refused (issue 34).
+        grown = tmp_path / "copie-grossie.zip"
+        grown.write_bytes(package.content)
+        with zipfile.ZipFile(grown, "a") as z:
+            sums = z.read(f"{root}/SHA256SUMS").decode()
+            z.writestr(f"{root}/autre.mp4", b"another picture")
+        rewritten = tmp_path / "copie-reecrite.zip"
+        with zipfile.ZipFile(grown) as src, zipfile.ZipFile(rewritten, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item)
+                if item.filename == f"{root}/SHA256SUMS":
+                    data = (sums + hashlib.sha256(b"another picture").hexdigest()
+                            + "  autre.mp4\n").encode()
+                dst.writestr(item.filename, data)
+        refused = verify_package(rewritten, trusted_fingerprint=key.fingerprint())
+        assert any("autre.mp4: a file the signed manifest does not list" in p
+                   for p in refused.problems), refused.problems
 
         answered = await client.post(f"/api/access-requests/{rid}/answer", json={"kind": "copy"})
         assert answered.status_code == 200, answered.text

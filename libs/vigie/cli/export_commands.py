@@ -53,15 +53,33 @@ async def _export_create(args: argparse.Namespace) -> int:
 
 def _export_verify(args: argparse.Namespace) -> int:
     from vigie.exports.verify import verify_package
+    from vigie.signing import fingerprint
 
-    verdict = verify_package(args.package, trusted_fingerprint=args.fingerprint)
+    trusted = args.fingerprint
+    if args.public_key is not None:
+        try:
+            trusted = fingerprint(args.public_key.read_bytes())
+        except (OSError, ValueError, TypeError) as exc:
+            print(f"{args.public_key}: not a readable public key ({exc})", file=sys.stderr)
+            return 2
+    verdict = verify_package(args.package, trusted_fingerprint=trusted)
     if verdict.ok:
-        print(f"{args.package}: {verdict.files} files, every SHA-256 and the signature hold "
-              f"(key {verdict.fingerprint}); {verdict.onvif} ONVIF file(s) signed; "
-              f"{verdict.chained} segment(s) checked against the recorder's signed chain")
+        print(f"{args.package}: {verdict.files} files, exactly those the signed manifest lists, "
+              f"every SHA-256 and the signatures hold (key {verdict.fingerprint}); "
+              f"{verdict.onvif} ONVIF file(s) signed; {verdict.chained} segment(s) checked "
+              "against the recorder's signed chain")
         for note in verdict.notes:
             print(f"  note: {note}")
-        return 0
+        if verdict.anchored:
+            print("  The key is the deployment's (the fingerprint given): the package is what "
+                  "the deployment signed.")
+            return 0
+        # Intact as signed, by whoever holds the key inside it: anyone can re-sign a package.
+        print(f"NOT TIED TO THE DEPLOYMENT: nothing here says who holds the key "
+              f"{verdict.fingerprint}. Give the fingerprint the deployment publishes "
+              "(--fingerprint, GET /api/keys, its register) or its public key (--public-key).",
+              file=sys.stderr)
+        return 3
     print(f"{args.package}: {verdict.problems[0]}", file=sys.stderr)
     for more in verdict.problems[1:]:
         print(f"  also: {more}", file=sys.stderr)
@@ -94,9 +112,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=lambda a: _run(a, _export_create))
 
     p = export_sub.add_parser("verify", help="check a package (folder or ZIP): exit 1 naming the "
-                              "first file that does not hold")
+                              "first file that does not hold; exit 3 when it is intact but no "
+                              "fingerprint ties it to the deployment")
     p.add_argument("package", type=Path)
     p.add_argument("--fingerprint", help="the deployment's export key fingerprint (SHA256:…)")
+    p.add_argument("--public-key", type=Path, help="the deployment's published public key (PEM), "
+                   "instead of its fingerprint")
     p.set_defaults(func=_export_verify)
 
     p = export_sub.add_parser("key", help="the export key's fingerprint, to publish")

@@ -1,7 +1,10 @@
 """Sealing an evidence package (DESIGN.md "Evidence that leaves Vigie"): requisition exports and
 offence hand-over files share it, so `vigie export verify` and the standard tools check either.
 The manifest lists every file with its size and SHA-256 and is signed (Ed25519) by the
-deployment's key, whose public half goes beside it; SHA256SUMS lists every file but itself."""
+deployment's key, whose public half goes beside it; SHA256SUMS lists every file but itself and is
+signed too (SHA256SUMS.sig), so that `openssl` and `sha256sum` alone check the whole package.
+The verifier holds a package to exactly these files: one added, even with its line in SHA256SUMS,
+is refused (issue 34)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,12 @@ from typing import Any
 
 from vigie.signing import SigningKey
 
-NOT_IN_SUMS = {"SHA256SUMS"}
+SUMS = "SHA256SUMS"
+SUMS_SIGNATURE = "SHA256SUMS.sig"
+NOT_IN_SUMS = {SUMS, SUMS_SIGNATURE}
+# Written after the manifest's list of files is taken: the only files it does not name.
+SEAL_FILES = frozenset({"manifest.json", "manifest.sig", "cle-publique.pem", SUMS,
+                        SUMS_SIGNATURE})
 
 
 def sha256_file(path: Path) -> str:
@@ -25,8 +33,8 @@ def sha256_file(path: Path) -> str:
 
 
 def seal(work: Path, manifest: dict[str, Any], key: SigningKey) -> bytes:
-    """Write manifest.json (with the files already in `work`), its signature, the public key and
-    SHA256SUMS; returns the manifest's bytes."""
+    """Write manifest.json (with the files already in `work`), its signature, the public key,
+    SHA256SUMS and its signature; returns the manifest's bytes."""
     manifest["files"] = [
         {"path": p.relative_to(work).as_posix(), "size": p.stat().st_size,
          "sha256": sha256_file(p)}
@@ -37,7 +45,9 @@ def seal(work: Path, manifest: dict[str, Any], key: SigningKey) -> bytes:
     (work / "cle-publique.pem").write_bytes(key.public_pem())
     sums = [f"{sha256_file(p)}  {p.relative_to(work).as_posix()}"
             for p in sorted(work.rglob("*")) if p.is_file() and p.name not in NOT_IN_SUMS]
-    (work / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    listing = ("\n".join(sums) + "\n").encode()
+    (work / SUMS).write_bytes(listing)
+    (work / SUMS_SIGNATURE).write_bytes(key.sign(listing))
     return body
 
 

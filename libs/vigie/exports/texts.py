@@ -57,16 +57,28 @@ telles qu'elles ont été enregistrées : l'extraction ne réencode pas la vidé
 2. VÉRIFIER L'INTÉGRITÉ (outils standard, sans logiciel Vigie)
 Dans ce dossier, sous Linux ou macOS (ou Windows avec Git Bash / WSL) :
 
+  openssl pkeyutl -verify -pubin -inkey cle-publique.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig
+      doit répondre « Signature Verified Successfully » : la liste des empreintes a été signée
+      par la clé d'extraction du service ;
+
   sha256sum -c SHA256SUMS
       chaque fichier doit être « OK » (un seul octet modifié fait échouer la vérification) ;
 
+  find . -type f | sort
+      ne doit montrer que les fichiers que nomme SHA256SUMS, plus SHA256SUMS, SHA256SUMS.sig,
+      manifest.json, manifest.sig et cle-publique.pem : un fichier ajouté n'est pas une pièce
+      extraite par le service, même si sa ligne a été ajoutée à SHA256SUMS (la signature ne
+      tiendrait plus) ;
+
   openssl pkeyutl -verify -pubin -inkey cle-publique.pem -rawin -in manifest.json -sigfile manifest.sig
       doit répondre « Signature Verified Successfully » : manifest.json (qui liste chaque fichier
-      avec sa taille et son empreinte SHA-256) a été signé par la clé d'extraction du service ;
+      avec sa taille et son empreinte SHA-256) a été signé par la même clé ;
 
   openssl pkey -pubin -in cle-publique.pem -outform DER | openssl dgst -sha256 -binary | openssl base64
       donne l'empreinte de la clé ({manifest['signing_key']['fingerprint']}) : la comparer avec
       celle que publie le service de vidéoprotection (elle figure aussi à son registre des accès).
+      Sans cette comparaison, rien ne relie le paquet au service : n'importe qui peut signer un
+      paquet avec sa propre clé et la joindre.
 
 3. FORMAT D'EXPORT ONVIF
 Chaque vidéo est aussi un fichier au format « ONVIF Export File Format » (MP4 fragmenté), que

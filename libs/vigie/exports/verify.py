@@ -1,7 +1,10 @@
-"""Check a package (folder or ZIP) with nothing but the package: every file against SHA256SUMS, no
-file that SHA256SUMS does not list, the manifest's signature with the package's public key, the
-manifest's own list of files, and, when given, the key's fingerprint against the one the
-deployment publishes. The first problem is named; `vigie export verify` exits 1 on it."""
+"""Check a package (folder or ZIP) with nothing but the package: exactly the files the signed
+manifest lists (plus the seal's own files) — none missing, none added, none twice in a ZIP —, each
+against its SHA-256, SHA256SUMS saying the same and signed, the manifest's signature with the
+package's public key and, when given, the key's fingerprint against the one the deployment
+publishes. Without that fingerprint nothing ties the package to the deployment: the verdict says
+so (`anchored` is False) rather than « OK » (issue 34). The first problem is named; `vigie export
+verify` exits 1 on it."""
 
 from __future__ import annotations
 
@@ -17,14 +20,15 @@ from typing import Any
 
 from vigie import provenance
 from vigie.exports import onvif
+from vigie.exports.seal import SEAL_FILES, SUMS, SUMS_SIGNATURE
 from vigie.media.payload import split_payload
 from vigie.signing import fingerprint, signature_holds
 
 SIGNED = "manifest.json"
 SIGNATURE = "manifest.sig"
 PUBLIC_KEY = "cle-publique.pem"
-SUMS = "SHA256SUMS"
 ACCESS_COPY = "vigie-access-copy/1"  # vigie.access_copies.FORMAT (not imported: no DB here)
+NOT_LISTED = frozenset({SUMS, SUMS_SIGNATURE})
 
 
 @dataclass
@@ -35,9 +39,11 @@ class Verdict:
     notes: list[str] = field(default_factory=list)  # what could not be checked, and why
     chained: int = 0  # segments whose recorder's link was checked
     onvif: int = 0  # ONVIF export files whose own signature was checked
+    anchored: bool = False  # the key is the one the deployment publishes (a fingerprint given)
 
     @property
     def ok(self) -> bool:
+        """Intact as signed. Whether the signer is the deployment is `anchored`."""
         return not self.problems
 
 
@@ -58,6 +64,10 @@ def _reader(package: Path, scratch: Path) -> _Package:
     entries = [i.filename for i in archive.infolist() if not i.is_dir()]
     roots = {PurePosixPath(n).parts[0] for n in entries}
     prefix = f"{roots.pop()}/" if len(roots) == 1 and all("/" in n for n in entries) else ""
+    twice = sorted({n.removeprefix(prefix) for n in entries if entries.count(n) > 1})
+    if twice:
+        # A reader shows one of the two, the verifier would read another: refused outright.
+        raise DuplicateMember(f"{twice[0]}: twice in the ZIP (a viewer may show the other one)")
     names = {n.removeprefix(prefix) for n in entries}
 
     def extracted(name: str) -> Path:
@@ -67,6 +77,10 @@ def _reader(package: Path, scratch: Path) -> _Package:
         return target
 
     return _Package(names, lambda name: archive.read(prefix + name), extracted)
+
+
+class DuplicateMember(ValueError):
+    pass
 
 
 def verify_package(package: Path, *, trusted_fingerprint: str | None = None) -> Verdict:
@@ -80,6 +94,8 @@ def _verify(package: Path, scratch: Path, trusted_fingerprint: str | None) -> Ve
         pkg = _reader(package, scratch)
     except (OSError, zipfile.BadZipFile) as exc:
         return Verdict([f"{package}: not a package folder or ZIP ({exc})"])
+    except DuplicateMember as exc:
+        return Verdict([str(exc)])
     names, read = pkg.names, pkg.read
     unsafe = sorted(n for n in names if n.startswith("/") or ".." in PurePosixPath(n).parts)
     if unsafe:
@@ -101,12 +117,19 @@ def _verify(package: Path, scratch: Path, trusted_fingerprint: str | None) -> Ve
             verdict.problems.append(f"{name}: listed in {SUMS} but missing")
         elif hashlib.sha256(read(name)).hexdigest() != listed[name]:
             verdict.problems.append(f"{name}: its SHA-256 differs from {SUMS} (the file was changed)")
-    for name in sorted(names - set(listed) - {SUMS}):
+    for name in sorted(names - set(listed) - NOT_LISTED):
         verdict.problems.append(f"{name}: a file {SUMS} does not list (added to the package)")
     public_key, body = read(PUBLIC_KEY), read(SIGNED)
     if not signature_holds(public_key, body, read(SIGNATURE)):
         verdict.problems.append(f"{SIGNATURE}: the signature of {SIGNED} does not hold with "
                                 f"{PUBLIC_KEY} (changed, or signed by another key)")
+    if SUMS_SIGNATURE in names:
+        if not signature_holds(public_key, read(SUMS), read(SUMS_SIGNATURE)):
+            verdict.problems.append(f"{SUMS_SIGNATURE}: the signature of {SUMS} does not hold "
+                                    f"with {PUBLIC_KEY} (changed, or signed by another key)")
+    else:
+        verdict.notes.append(f"{SUMS} is not signed (a package made before it was): its lines "
+                             "are checked against the signed manifest instead")
     try:
         manifest = json.loads(body)
         declared = {f["path"]: f["sha256"] for f in manifest["files"]}
@@ -116,6 +139,11 @@ def _verify(package: Path, scratch: Path, trusted_fingerprint: str | None) -> Ve
     for name, digest in sorted(declared.items()):
         if listed.get(name) != digest:
             verdict.problems.append(f"{name}: the signed manifest gives another SHA-256")
+    # Exactly what the signature covers: a file the signed manifest does not name is not
+    # evidence, whatever SHA256SUMS says of it.
+    for name in sorted(names - set(declared) - SEAL_FILES):
+        verdict.problems.append(f"{name}: a file the signed manifest does not list (added to "
+                                "the package)")
     try:
         verdict.fingerprint = fingerprint(public_key)
     except (ValueError, TypeError):
@@ -124,6 +152,7 @@ def _verify(package: Path, scratch: Path, trusted_fingerprint: str | None) -> Ve
     if trusted_fingerprint and verdict.fingerprint != trusted_fingerprint:
         verdict.problems.append(f"{PUBLIC_KEY}: fingerprint {verdict.fingerprint} is not the "
                                 f"deployment's ({trusted_fingerprint}): signed by another key")
+    verdict.anchored = bool(trusted_fingerprint) and verdict.fingerprint == trusted_fingerprint
     verdict.files = len(listed)
     if not verdict.problems:  # the media checks stand on files the signature covers
         _check_media(pkg, manifest, public_key, verdict)
