@@ -87,9 +87,13 @@ async def _append(conn: asyncpg.Connection, entry: Entry, at: datetime | None) -
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
                        REGISTER_LOCK)
     prev = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-    row_id = int(await conn.fetchval(
-        "SELECT nextval(pg_get_serial_sequence('audit_log', 'id'))"))
-    moment = (at or datetime.now(UTC)).astimezone(UTC)
+    # The id and the time are the database's (issue 34): the insert trigger refuses any other
+    # id than the one just drawn, and a time outside this transaction, to every service's role.
+    drawn = await conn.fetchrow(
+        "SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS id, "
+        "clock_timestamp() AS at")
+    row_id = int(drawn["id"])
+    moment = (at or drawn["at"]).astimezone(UTC)
     prev_hash = prev or GENESIS
     digest = row_hash(row_id, moment, entry, prev_hash)
     await conn.execute(
@@ -285,9 +289,13 @@ async def verify(conn: asyncpg.Connection, keys: Mapping[str, Ed25519PublicKey],
     except _Broken as exc:
         return Verification(False, 0, exc.row_id, exc.problem, len(rows), age)
     all_signed = [*signed, *witness]
-    purges = [cp for cp in all_signed if cp.kind == "purge"] + [
-        Checkpoint(0, "purge", r["last_id"], r["last_hash"], r["at"], "", "")
-        for r in rows if r["seq"] is None and r["kind"] == "purge"]
+    # Only a checked signature may start or cut the chain (issue 34): an unsigned-looking legacy
+    # 'purge' row is anyone's with the database password, so without the HMAC key that made it
+    # it anchors nothing, and the rows it would hide show as deleted.
+    purges = [cp for cp in all_signed if cp.kind == "purge"]
+    if legacy_key is not None:
+        purges += [Checkpoint(0, "purge", r["last_id"], r["last_hash"], r["at"], "", "")
+                   for r in rows if r["seq"] is None and r["kind"] == "purge"]
     anchor = max(purges, key=lambda c: c.last_id, default=None)
     anchor_id, prev = (anchor.last_id, anchor.last_hash) if anchor else (0, GENESIS)
     early = await conn.fetchval("SELECT min(id) FROM audit_log WHERE id <= $1", anchor_id)

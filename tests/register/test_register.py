@@ -128,6 +128,89 @@ async def test_a_service_role_may_only_read_and_append_R12(
         assert (await verify(conn, KEY)).ok
 
 
+async def test_a_service_role_cannot_choose_a_register_rows_id_time_or_link_R12(
+    db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str,
+) -> None:
+    """Issue 34: ids and times are the database's. A row at id 10^12, or dated last year, or
+    chained to another row than the last, is refused to every service's role."""
+    ids = await _write(db, 3)
+    await checkpoint(db, SIGNER)
+    role, password = unique("app_"), "app-password-123"
+    async with db.acquire() as conn:
+        await ensure_service_role(conn, schema=pg_schema, service="viewer-gateway", role=role,
+                                  password=password)
+    dsn = pg_server.dsn.replace(f"{pg_server.user}:{pg_server.password}", f"{role}:{password}")
+    app = await asyncpg.connect(dsn, server_settings={"search_path": pg_schema})
+    last = await db.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    forged = Entry(actor="agent", action="live.start", reason="rien à signaler")
+    insert = ("INSERT INTO audit_log (id, at, actor, action, reason, prev_hash, hash) "
+              "OVERRIDING SYSTEM VALUE VALUES ($1, $2, 'agent', 'live.start', 'rien à signaler', "
+              "$3, $4)")
+    try:
+        far = 10 ** 12
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="not the one the database"):
+            await app.execute(insert, far, datetime.now(UTC), last,
+                              row_hash(far, datetime.now(UTC), forged, last))
+        async with app.transaction():
+            drawn = await app.fetchval("SELECT nextval(pg_get_serial_sequence('audit_log', "
+                                       "'id'))")
+            back = datetime.now(UTC) - timedelta(days=300)
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="time"):
+                await app.execute(insert, drawn, back, last, row_hash(drawn, back, forged, last))
+        async with app.transaction():
+            drawn = await app.fetchval("SELECT nextval(pg_get_serial_sequence('audit_log', "
+                                       "'id'))")
+            now = await app.fetchval("SELECT clock_timestamp()")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="not chained"):
+                await app.execute(insert, drawn, now, "f" * 64, row_hash(drawn, now, forged,
+                                                                           "f" * 64))
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await app.execute("SELECT setval(pg_get_serial_sequence('audit_log', 'id'), $1)",
+                              10 ** 12)
+        await record(app, Entry(actor="app", action="live.stop"))  # the honest way still works
+    finally:
+        await app.close()
+        async with db.acquire() as conn:
+            await conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{pg_schema}" FROM "{role}"')
+            await conn.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA "{pg_schema}" FROM "{role}"')
+            await conn.execute(f'REVOKE ALL ON SCHEMA "{pg_schema}" FROM "{role}"')
+            await conn.execute(f'DROP ROLE "{role}"')
+    async with db.acquire() as conn:
+        result = await verify(conn, KEY)
+    assert result.ok and result.rows == len(ids) + 1, result.problem
+
+
+async def test_an_unsigned_legacy_purge_row_neither_starts_nor_cuts_the_chain_R12(
+    db: asyncpg.Pool,
+) -> None:
+    """Issue 34: with no HMAC key (Compose's default), a legacy `purge` row (seq NULL) that anyone
+    with the database password can write was taken as the chain's start, hiding a deleted
+    prefix. Only a checked signature anchors the chain."""
+    ids = await _write(db, 6)
+    await checkpoint(db, SIGNER)
+    cut = await db.fetchrow("SELECT id, hash FROM audit_log WHERE id = $1", ids[2])
+    await _tamper(db, "DELETE FROM audit_log WHERE id <= $1", cut["id"])
+    await _tamper_checkpoints(db, "DELETE FROM audit_checkpoints")
+    await _tamper_checkpoints(
+        db, "INSERT INTO audit_checkpoints (kind, last_id, last_hash, signature) "
+        "VALUES ('purge', $1, $2, 'whatever')", cut["id"], cut["hash"])
+    async with db.acquire() as conn:
+        result = await verify(conn, KEY)
+    assert not result.ok and result.first_broken_id == ids[3], result
+    assert "deleted" in result.problem
+    # With the legacy key that made it, a genuine legacy purge still anchors the chain.
+    from vigie.register import legacy_sign
+    legacy = b"the legacy HMAC key"
+    await _tamper_checkpoints(db, "DELETE FROM audit_checkpoints")
+    await _tamper_checkpoints(
+        db, "INSERT INTO audit_checkpoints (kind, last_id, last_hash, signature) "
+        "VALUES ('purge', $1, $2, $3)", cut["id"], cut["hash"],
+        legacy_sign(legacy, cut["id"], cut["hash"], "purge"))
+    async with db.acquire() as conn:
+        assert (await verify(conn, KEY, legacy_key=legacy)).ok
+        assert not (await verify(conn, KEY)).ok
+
+
 async def test_purge_removes_whole_old_months_and_the_rest_still_verifies_R15(
     db: asyncpg.Pool,
 ) -> None:

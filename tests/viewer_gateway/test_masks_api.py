@@ -142,3 +142,33 @@ async def test_a_snapshot_of_a_camera_in_service_is_a_rare_declared_resurvey_R1(
         limited = await admin.post("/api/cameras/palaiseau/gare/snapshot",
                                    json={"reason": "révision du champ", "resurvey": True})
         assert limited.status_code == 429, limited.text
+
+
+async def test_snapshots_are_limited_and_journaled_in_every_state_per_camera_and_account_R1(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    """Issue 34: a cosmetic source change puts a camera back into commissioning, where snapshots
+    were unlimited (6 unmasked pictures in 25 s). Now a camera not in service gives
+    COMMISSIONING_PER_HOUR an hour, an account ACCOUNT_PER_HOUR over every camera; each refused
+    try is journaled."""
+    from services.viewer_gateway.api.masks import ACCOUNT_PER_HOUR, COMMISSIONING_PER_HOUR
+    await db.execute("UPDATE cameras SET state = 'commissioning' WHERE slug = 'gare'")
+    for _ in range(COMMISSIONING_PER_HOUR):  # journaled as if answered (nobody answers here)
+        await record(db, Entry(actor="mask-admin", action="mask.snapshot", commune="palaiseau",
+                               cameras=["palaiseau/gare"], reason="mise en service"))
+    async with aclosing(await gateway.login("mask-admin")) as admin:
+        limited = await admin.post("/api/cameras/palaiseau/gare/snapshot",
+                                   json={"reason": "mise en service"})
+        assert limited.status_code == 429 and "not in service" in limited.text, limited.text
+        for i in range(ACCOUNT_PER_HOUR - COMMISSIONING_PER_HOUR):
+            await record(db, Entry(actor="mask-admin", action="mask.snapshot",
+                                   commune="palaiseau", cameras=[f"palaiseau/autre-{i}"],
+                                   reason="mise en service"))
+        await db.execute("UPDATE cameras SET state = 'commissioning' WHERE slug = 'chantier'")
+        tired = await admin.post("/api/cameras/palaiseau/chantier/snapshot",
+                                 json={"reason": "mise en service"})
+        assert tired.status_code == 429 and "by one account" in tired.text, tired.text
+    refused = await db.fetch("SELECT cameras, outcome, details FROM audit_log "
+                             "WHERE action = 'mask.snapshot' AND outcome = 'refused' ORDER BY id")
+    assert [r["cameras"] for r in refused] == [["palaiseau/gare"], ["palaiseau/chantier"]]
+    assert "by one account" in json.loads(refused[1]["details"])["refused"]

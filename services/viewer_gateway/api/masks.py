@@ -8,12 +8,14 @@ import json
 
 import asyncpg
 import nats.errors
+from nats.aio.msg import Msg
 from fastapi import APIRouter, HTTPException, Response
 from vigie.media.masks import MaskDocument
 from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,
+    Gateway,
     GatewayDep,
     MaskAdminUser,
     allow,
@@ -29,6 +31,11 @@ from services.viewer_gateway.api.models import (
 router = APIRouter(prefix="/api/cameras", tags=["masks"])
 SNAPSHOT_TIMEOUT_S = 5.0
 RESURVEY_PER_HOUR = 3  # snapshots of a camera in service
+# In every state (issue 34): a cosmetic source change sends a camera back to commissioning, where
+# snapshots were unlimited (6 unmasked pictures in 25 s). Drawing a camera's masks needs one or two.
+COMMISSIONING_PER_HOUR = 6  # snapshots of one camera not in service
+ACCOUNT_PER_HOUR = 20  # snapshots by one account, every camera together
+SNAPSHOT_LOCK = 0x56494735  # the quota is counted and spent under one lock: no burst slips past
 
 
 def _view(row: asyncpg.Record, applied: int | None) -> MaskVersionView:
@@ -129,7 +136,8 @@ async def approve_masks(commune: str, camera: str, version: int, body: MaskAppro
 @router.post("/{commune}/{camera}/snapshot", summary="The commissioning snapshot: one unmasked "
              "image, for drawing masks; a reason is required and it is journaled", responses={
                  **PROBLEMS, 200: {"content": {"image/jpeg": {}}, "description": "JPEG"},
-                 429: {"description": "Too many re-survey snapshots of this camera this hour"},
+                 429: {"description": "This camera's or this account's snapshots for the "
+                       "hour are spent (journaled)"},
                  503: {"description": "Masking did not answer"}},
              response_class=Response)
 async def snapshot(commune: str, camera: str, body: SnapshotRequest, user: MaskAdminUser,
@@ -140,31 +148,64 @@ async def snapshot(commune: str, camera: str, body: SnapshotRequest, user: MaskA
     # camera in service only for a declared re-survey, and rarely — never a way to watch it.
     if row["state"] == "disabled":
         raise HTTPException(409, "the camera is disabled: no snapshot")
-    if row["state"] == "active":
-        if not body.resurvey:
-            raise HTTPException(409, "the camera is in service: a snapshot of it is a re-survey "
-                                "of its field (resurvey: true, with its reason)")
-        recent = await gw.pool.fetchval(
-            "SELECT count(*) FROM audit_log WHERE action = 'mask.snapshot' AND $1 = ANY(cameras) "
-            "AND at > now() - interval '1 hour'", f"{commune}/{camera}")
-        if recent >= RESURVEY_PER_HOUR:
-            raise HTTPException(429, f"at most {RESURVEY_PER_HOUR} snapshots of a camera in "
-                                "service an hour: try again later")
+    if row["state"] == "active" and not body.resurvey:
+        raise HTTPException(409, "the camera is in service: a snapshot of it is a re-survey "
+                            "of its field (resurvey: true, with its reason)")
     if gw.rt.nc is None:
         raise HTTPException(503, "the gateway is not connected to NATS")
+    camera_ref = f"{commune}/{row['slug']}"
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            # Counted and spent under one lock held until this snapshot's row commits: a burst
+            # of requests cannot all pass the count before any is journaled.
+            await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+                               SNAPSHOT_LOCK)
+            refusal = await _over_quota(conn, user.username, camera_ref,
+                                        in_service=row["state"] == "active")
+            if refusal is None:
+                reply = await _ask_masking(gw, commune, camera)
+            # Refused tries are journaled too: repeated ones are what an audit looks for.
+            await record(conn, Entry(actor=user.username, action="mask.snapshot",
+                                     commune=commune, cameras=[camera_ref], reason=body.reason,
+                                     outcome="ok" if refusal is None else "refused",
+                                     details={"camera_state": row["state"],
+                                              "resurvey": row["state"] == "active",
+                                              **({"refused": refusal} if refusal else {})}))
+    if refusal is not None:
+        raise HTTPException(429, refusal)
+    return Response(reply.data, media_type="image/jpeg", headers={
+        "Cache-Control": "no-store",
+        "X-Capture-Time-Ns": (reply.headers or {}).get("Vigie-Capture-Time-Ns", "")})
+
+
+async def _ask_masking(gw: Gateway, commune: str, camera: str) -> Msg:
+    """The unmasked keyframe masking holds for this camera (it answers on the snapshot subject)."""
+    assert gw.rt.nc is not None
     try:
         reply = await gw.rt.nc.request(gw.rt.names.snapshot_request(commune, camera), b"",
                                        timeout=SNAPSHOT_TIMEOUT_S)
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
-        raise HTTPException(503, "masking did not answer: is the camera sending images?") from None
+        raise HTTPException(503, "masking did not answer: is the camera sending "
+                            "images?") from None
     error = (reply.headers or {}).get("Vigie-Error")
     if error or not reply.data:
         raise HTTPException(409, f"no image: {error or 'empty answer'}")
-    async with gw.pool.acquire() as conn, conn.transaction():
-        await record(conn, Entry(actor=user.username, action="mask.snapshot", commune=commune,
-                                 cameras=[f"{commune}/{row['slug']}"], reason=body.reason,
-                                 details={"camera_state": row["state"],
-                                          "resurvey": row["state"] == "active"}))
-    return Response(reply.data, media_type="image/jpeg", headers={
-        "Cache-Control": "no-store",
-        "X-Capture-Time-Ns": (reply.headers or {}).get("Vigie-Capture-Time-Ns", "")})
+    return reply
+
+
+async def _over_quota(conn: asyncpg.Connection, username: str, camera_ref: str, *,
+                      in_service: bool) -> str | None:
+    """Why not, when this camera or this account had its snapshots for the hour (the register
+    counts them: each snapshot shown is a `mask.snapshot` row with outcome ok)."""
+    per_camera = RESURVEY_PER_HOUR if in_service else COMMISSIONING_PER_HOUR
+    counts = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE $1 = ANY(cameras)) AS camera, "
+        "count(*) FILTER (WHERE actor = $2) AS account FROM audit_log "
+        "WHERE action = 'mask.snapshot' AND outcome = 'ok' AND at > now() - interval '1 hour'",
+        camera_ref, username)
+    if counts["camera"] >= per_camera:
+        state = "in service" if in_service else "not in service"
+        return f"at most {per_camera} snapshots of a camera {state} an hour: try again later"
+    if counts["account"] >= ACCOUNT_PER_HOUR:
+        return f"at most {ACCOUNT_PER_HOUR} snapshots by one account an hour: try again later"
+    return None

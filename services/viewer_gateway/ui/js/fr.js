@@ -81,7 +81,9 @@ const RULES = [
     "Une caméra passe en service quand un administrateur des masques approuve ses masques (écran Masques)."],
   [/^the camera is disabled: no snapshot/, () => "Caméra désactivée : pas d'instantané."],
   [/^the camera is in service: a snapshot of it is a re-survey/, () => "Caméra en service : cochez la révision du champ pour prendre un instantané."],
-  [/^at most (\d+) snapshots of a camera/, (m) => `Au plus ${m[1]} instantanés par heure d'une caméra en service : réessayez plus tard.`],
+  [/^at most (\d+) snapshots of a camera in service/, (m) => `Au plus ${m[1]} instantanés par heure d'une caméra en service : réessayez plus tard.`],
+  [/^at most (\d+) snapshots of a camera not in service/, (m) => `Au plus ${m[1]} instantanés par heure d'une caméra en mise en service : réessayez plus tard.`],
+  [/^at most (\d+) snapshots by one account/, (m) => `Au plus ${m[1]} instantanés par heure pour un même compte : réessayez plus tard.`],
   [/^no image: /, () => "Aucune image clé reçue de la caméra : vérifiez qu'elle est en ligne, puis réessayez."],
   [/^version (\d+) is approved already/, (m) => `La version ${m[1]} est déjà approuvée : enregistrez une nouvelle version.`],
   [/^version (\d+) was drawn before the camera's source/, (m) =>
