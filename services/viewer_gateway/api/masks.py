@@ -8,8 +8,8 @@ import json
 
 import asyncpg
 import nats.errors
-from nats.aio.msg import Msg
 from fastapi import APIRouter, HTTPException, Response
+from nats.aio.msg import Msg
 from vigie.media.masks import MaskDocument
 from vigie.register import Entry, record
 
