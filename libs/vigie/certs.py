@@ -38,8 +38,16 @@ class Issued:
         return cert, key
 
 
-def _name(common_name: str) -> x509.Name:
+# What a client certificate is for, in its subject's OU (issue 34): the police port takes a
+# post's and nothing else of the same CA — not a service's, not a subscriber's.
+POST, SUBSCRIBER, SERVICE = "post", "subscriber", "service"
+KINDS = (POST, SUBSCRIBER, SERVICE)
+
+
+def _name(common_name: str, kind: str | None = None) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Vigie"),
+                      *([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kind)]
+                        if kind else []),
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
@@ -69,11 +77,14 @@ def make_ca(common_name: str = "Vigie deployment CA", *, days: int = CA_DAYS) ->
 
 
 def issue(ca: Issued, common_name: str, *, hosts: tuple[str, ...] = (), server: bool = False,
-          client: bool = False, days: int = LEAF_DAYS) -> Issued:
+          client: bool = False, kind: str | None = None, days: int = LEAF_DAYS) -> Issued:
     """A leaf signed by `ca`: a server certificate naming `hosts` (DNS names or IP addresses),
-    a client certificate (its common name says who), or both."""
+    a client certificate (its common name says who, `kind` what for: a post, a subscriber, a
+    service), or both."""
     if not (server or client):
         raise ValueError("a certificate is for a server, a client, or both")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"a client certificate is for one of {', '.join(KINDS)}")
     if server and not hosts:
         raise ValueError("a server certificate names the hosts it answers for")
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
@@ -85,7 +96,7 @@ def issue(ca: Issued, common_name: str, *, hosts: tuple[str, ...] = (), server: 
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
         [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
     builder = (x509.CertificateBuilder()
-               .subject_name(_name(common_name)).issuer_name(ca_cert.subject)
+               .subject_name(_name(common_name, kind)).issuer_name(ca_cert.subject)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - dt.timedelta(minutes=5))
                .not_valid_after(min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc))
@@ -114,6 +125,18 @@ def load(folder: Path, name: str) -> Issued:
 def common_name(cert_pem: bytes) -> str:
     cert = x509.load_pem_x509_certificate(cert_pem)
     return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def peer_identity(peer: dict[str, object] | None) -> tuple[str | None, str | None]:
+    """(common name, kind) of a TLS peer's certificate as `ssl.SSLSocket.getpeercert()` gives
+    it; (None, None) without one."""
+    if not peer:
+        return None, None
+    fields: dict[str, str] = {}
+    for rdn in peer.get("subject", ()):  # type: ignore[attr-defined]
+        for name, value in rdn:
+            fields[name] = value
+    return fields.get("commonName"), fields.get("organizationalUnitName")
 
 
 def serial(cert_pem: bytes) -> int:

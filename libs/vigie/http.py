@@ -41,6 +41,27 @@ def add_health_routes(app: FastAPI, *, service: str, readiness: ReadinessCheck,
             return Response(generate_latest(exposed_registry()), media_type=CONTENT_TYPE_LATEST)
 
 
+PEER_CERTIFICATE = "tls_peer_certificate"  # in each request's scope["state"], on a mutual-TLS port
+
+
+def _with_peer_certificate(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """Uvicorn's HTTP protocol, giving each request the client certificate its connection
+    presented (`scope["state"][PEER_CERTIFICATE]`, as `getpeercert()` returns it): ASGI servers
+    do not pass it on, and a mutual-TLS port must know *which* certificate, not only that one of
+    its CA was shown (issue 34)."""
+
+    class PeerCertificateProtocol(base):  # type: ignore[valid-type,misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            ssl_object = transport.get_extra_info("ssl_object")
+            peer = ssl_object.getpeercert() if ssl_object is not None else None
+            # uvicorn copies app_state into every request's scope: one copy per connection here.
+            shared: dict[str, object] = self.app_state  # type: ignore[has-type]
+            self.app_state = {**shared, PEER_CERTIFICATE: peer}
+
+    return PeerCertificateProtocol
+
+
 class _Server(uvicorn.Server):
     """Uvicorn without its own signal handlers: the service's runner owns SIGTERM/SIGINT."""
 
@@ -55,10 +76,13 @@ class HttpServer:
                  client_crl: str | None = None) -> None:
         """With `client_ca`, a TLS client certificate signed by it is required (handshake); with
         `client_crl`, one that list revokes is refused."""
+        from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
             ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_ca_certs=client_ca,
             ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
+            http=_with_peer_certificate(AutoHTTPProtocol) if client_ca else "auto",
         )
         if client_crl:
             config.load()  # builds the SSL context, which the revocation list then joins

@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 from vigie.accounts import totp_required, totp_step, verify_password
+from vigie.certs import POST, peer_identity
+from vigie.http import PEER_CERTIFICATE
 from vigie.register import Entry, record
 from vigie.verbalisation.catalogue import Power
 
@@ -108,14 +110,18 @@ async def _reserve_attempt(pool: asyncpg.Pool, username: str, address: str,
     return int(failure_id)
 
 
-POLICE_PORT_ONLY = ("national-police accounts sign in from their post, through the gateway's port "
-                    "that requires the post's certificate (R30)")
+WRONG_CREDENTIALS = "wrong username or password"
 
 
-def through_police_port(state: Mapping[str, Any], scope: Mapping[str, Any]) -> bool:
-    """Did this request reach the port that demanded a client certificate of the police CA?"""
+def police_post(state: Mapping[str, Any], scope: Mapping[str, Any]) -> str | None:
+    """The post this request comes from: the common name of a *post's* certificate (`vigie certs
+    post`) presented on the port that demands one — not a service's or a subscriber's of the same
+    CA (issue 34). None otherwise."""
     port, server = state.get("police_port"), scope.get("server")
-    return port is not None and server is not None and server[1] == port
+    if port is None or server is None or server[1] != port:
+        return None
+    name, kind = peer_identity((scope.get("state") or {}).get(PEER_CERTIFICATE))
+    return name if kind == POST else None
 
 
 def police_port_required(roles: Sequence[str], settings: ViewerGatewaySettings) -> bool:
@@ -124,8 +130,11 @@ def police_port_required(roles: Sequence[str], settings: ViewerGatewaySettings) 
 
 async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username: str,
                 password: str, totp: str | None, address: str, post: str,
-                through_police: bool = False) -> tuple[str, int]:
-    """Check everything, record the outcome in the register, open a session: (token, user id)."""
+                certified_post: str | None = None) -> tuple[str, int]:
+    """Check everything, record the outcome in the register, open a session: (token, user id).
+    `certified_post` is the post a post's certificate names: it is the session's post, whatever
+    the client typed."""
+    post = certified_post or post
     attempt = await _reserve_attempt(pool, username, address, settings)
     user = await pool.fetchrow("SELECT * FROM users WHERE username = $1", username)
     # argon2 is deliberately slow: off the event loop, or every login stalls every view.
@@ -140,12 +149,17 @@ async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username
     async def not_a_failure() -> None:
         await pool.execute("DELETE FROM login_failures WHERE id = $1", attempt)
 
+    if user is not None and police_port_required(user["roles"], settings) and \
+            certified_post is None:
+        # Off their post, a national-police account answers as a wrong password would, right
+        # password or not: no oracle for guessing it from anywhere else (issue 34). The register
+        # tells the two apart.
+        raise await fail(401, WRONG_CREDENTIALS,
+                         "no_client_certificate" if ok else "wrong_password")
     if user is None or not ok:
-        raise await fail(401, "wrong username or password", "wrong_password")
+        raise await fail(401, WRONG_CREDENTIALS, "wrong_password")
     if user["disabled"]:
         raise await fail(403, "this account is disabled", "disabled")
-    if police_port_required(user["roles"], settings) and not through_police:
-        raise await fail(403, POLICE_PORT_ONLY, "no_client_certificate")
     if designation_expired(user["designation_expires"]):
         raise await fail(403, f"your designation expired on {user['designation_expires']}: ask "
                          "the person who designated you to renew it (R8)", "designation_expired")
@@ -206,8 +220,8 @@ async def session_user_here(pool: asyncpg.Pool, settings: ViewerGatewaySettings,
     through the police port (R30: a stolen cookie alone does not open their view)."""
     user = await session_user(pool, token) if token else None
     if user is not None and police_port_required(user.roles, settings) and \
-            not through_police_port(state, scope):
-        return None
+            (police_post(state, scope) is None or police_post(state, scope) != user.post):
+        return None  # and from its own post only: another post's certificate opens nothing
     return user
 
 

@@ -32,7 +32,7 @@ class ViewerGatewaySettings(ServiceSettings):
         "national-police accounts sign in and work through it only")
     police_client_ca: Path | None = Field(
         default=None, description="The CA (PEM) whose client certificates the police port "
-        "accepts (`vigie certs client <post>`)")
+        "accepts (`vigie certs post <post>`: only a post's certificate is taken)")
     police_client_crl: Path | None = Field(
         default=None, description="The CA's revocation list (PEM, `vigie certs revoke <post>`): "
         "a revoked post's certificate is refused at the handshake")

@@ -1,7 +1,8 @@
 """`vigie certs`: the deployment's CA and its certificates (issue 25; docs/security.md). `init`
 makes what a deployment needs — the CA, the servers' certificates, one client certificate per
 service, an empty revocation list — and never overwrites a file; `client` issues one for a police
-subscriber or a post; `revoke` puts one on the revocation list (a lost or stolen post's)."""
+subscriber, `post` one for a national-police post (its OU says which: the police port takes posts'
+only); `revoke` puts one on the revocation list (a lost or stolen post's)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ async def _cmd_init(args: argparse.Namespace) -> int:
             made.append(server)
     for client in CLIENTS:
         if not (folder / f"{client}.key").exists():
-            certs.issue(ca, client, client=True).write(folder, client)
+            certs.issue(ca, client, client=True, kind=certs.SERVICE).write(folder, client)
             made.append(client)
     if not (folder / CRL).exists():
         (folder / CRL).write_bytes(certs.revocation_list(ca, set()))
@@ -62,8 +63,10 @@ async def _cmd_client(args: argparse.Namespace) -> int:
     ca = _ca(folder)
     if (folder / f"{args.name}.key").exists():
         raise CommandError(f"{folder / args.name}.key exists: a certificate is never overwritten")
-    cert, key = certs.issue(ca, args.name, client=True, days=args.days).write(folder, args.name)
-    print(f"{cert} and {key}: the client certificate of {args.name}, signed by {folder}/ca.pem")
+    kind = certs.POST if args.certs_command == "post" else certs.SUBSCRIBER
+    cert, key = certs.issue(ca, args.name, client=True, kind=kind, days=args.days).write(
+        folder, args.name)
+    print(f"{cert} and {key}: the {kind} certificate of {args.name}, signed by {folder}/ca.pem")
     return 0
 
 
@@ -94,12 +97,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--ca-name", default="Vigie deployment CA")
     p.add_argument("--host", help="more names the servers answer to (comma-separated)")
     p.set_defaults(func=lambda a: _run(a, _cmd_init))
-    p = certs_sub.add_parser("client", help="a client certificate: a police subscriber or a "
-                             "national-police post (R30)")
-    p.add_argument("name", help="who holds it (a subscriber's NATS user, a post's name)")
-    p.add_argument("--out", required=True, help="the folder holding the CA")
-    p.add_argument("--days", type=int, default=365)
-    p.set_defaults(func=lambda a: _run(a, _cmd_client))
+    for action, helping, who in (
+            ("client", "a police subscriber's client certificate (NATS events)",
+             "the subscriber's NATS user"),
+            ("post", "a national-police post's client certificate: the only kind the gateway's "
+             "police port takes (R30)", "the post's name, recorded as the post of every "
+             "session opened with it")):
+        p = certs_sub.add_parser(action, help=helping)
+        p.add_argument("name", help=who)
+        p.add_argument("--out", required=True, help="the folder holding the CA")
+        p.add_argument("--days", type=int, default=365)
+        p.set_defaults(func=lambda a: _run(a, _cmd_client))
     p = certs_sub.add_parser("revoke", help="put a client certificate on the CA's revocation "
                              "list (a lost or stolen post's, R30)")
     p.add_argument("name", help="the certificate's name in the folder (NAME.pem)")

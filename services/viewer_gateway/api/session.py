@@ -15,8 +15,8 @@ from services.viewer_gateway.auth import (
     User,
     login,
     logout,
+    police_post,
     session_user,
-    through_police_port,
 )
 from services.viewer_gateway.policy import ACTIONS
 
@@ -37,11 +37,11 @@ def me(user: User) -> Me:
 @router.post("", summary="Sign in (password, then TOTP where required)", response_model=Me,
              responses={413: PROBLEMS[413],
                         400: {"model": LoginRefusal, "description": "The body is not JSON"},
-                        401: {"model": LoginRefusal, "description": "Wrong credentials, or the "
-                              "TOTP code is needed (totp_required)"},
+                        401: {"model": LoginRefusal, "description": "Wrong credentials (and, "
+                              "whatever the password, a national-police account off its post's "
+                              "certificate, R30), or the TOTP code is needed (totp_required)"},
                         403: {"model": LoginRefusal, "description": "Disabled account, expired "
-                              "designation, second factor not enrolled, a national-police "
-                              "account off the police port (R30)"},
+                              "designation, second factor not enrolled"},
                         429: {"model": LoginRefusal, "description": "Too many failures "
                               "(Retry-After)"}})
 async def sign_in(body: LoginRequest, request: Request, gw: GatewayDep) -> Response:
@@ -50,7 +50,7 @@ async def sign_in(body: LoginRequest, request: Request, gw: GatewayDep) -> Respo
         token, _ = await login(gw.pool, gw.settings, username=body.username,
                                password=body.password, totp=body.totp, address=address,
                                post=body.post,
-                               through_police=through_police_port(gw.rt.state, request.scope))
+                               certified_post=police_post(gw.rt.state, request.scope))
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else None
         return JSONResponse(LoginRefusal(detail=refused.reason,
