@@ -7,6 +7,7 @@ Nothing here reads the environment at import time: ``load_settings`` is called f
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -16,7 +17,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Secrets the embedded default generates are random; these are the well-known ones that must never
 # reach production (docker-compose examples, MinIO's defaults).
-_KNOWN_DEFAULT_SECRETS = frozenset({"", "minioadmin", "changeme", "password", "postgres", "vigie"})
+_KNOWN_DEFAULT_SECRETS = frozenset({"", "minioadmin", "changeme", "password", "postgres", "vigie",
+                                    "secret", "admin", "root"})
+# The placeholders the examples ship (deploy/k8s/secrets.example.yaml's CHANGE-ME, <…>): a
+# deployment copied without replacing one must not start (issue 34).
+_PLACEHOLDER_WORDS = ("changeme", "replaceme", "placeholder", "example", "xxxx")
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """A well-known default or an example's placeholder, whatever its case and punctuation."""
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    return (letters in _KNOWN_DEFAULT_SECRETS or value.strip().startswith("<")
+            or any(word in letters for word in _PLACEHOLDER_WORDS))
 
 
 class SettingsError(SystemExit):
@@ -151,10 +163,14 @@ class CommonSettings(BaseSettings):
             "VIGIE_NATS_PASSWORD": self.nats_password.get_secret_value()
             if self.nats_password
             else None,
+            # The database role's password, inside the DSN (never printed).
+            "VIGIE_POSTGRES_DSN's password": urlsplit(
+                self.postgres_dsn.get_secret_value()).password,
         }
         for name, value in secrets.items():
-            if value is not None and value.lower() in _KNOWN_DEFAULT_SECRETS:
-                raise ValueError(f"{name} is a well-known default secret; set a real one")
+            if value is not None and is_placeholder_secret(value):
+                raise ValueError(f"{name} is a well-known default or a placeholder secret; set "
+                                 "a real one (openssl rand -hex 24)")
         return self
 
 

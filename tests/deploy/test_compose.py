@@ -100,13 +100,25 @@ def test_dockerfile_copy_sources_exist_and_commands_import(rendered: dict) -> No
     assert result.returncode == 0
 
 
+def test_an_empty_secret_stops_compose_before_anything_starts() -> None:
+    """Issue 34: `${VAR?}` let an empty secret through; every secret is `${VAR:?}`."""
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "?set " in text and not re.search(r"\$\{[A-Z_0-9]+\?", text)
+    env = _env_with_secrets()
+    env["VIGIE_POSTGRES_PASSWORD_RETENTION"] = ""
+    result = _compose("config", env=env)
+    assert result.returncode != 0 and "VIGIE_POSTGRES_PASSWORD_RETENTION" in result.stderr
+
+
 def test_committed_nats_config_is_the_generated_one() -> None:
     generated = subprocess.run(
         [sys.executable, "-m", "vigie.cli.main", "nats-config", "--external",
          "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream",
-         "--tls-dir", "/etc/nats/certs"],
+         "--tls-dir", "/etc/nats/certs", "--monitor-host", "127.0.0.1"],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert (REPO / "deploy" / "nats" / "nats.conf").read_text() == generated
+    # Issue 34: the unauthenticated monitoring port stays inside the container.
+    assert 'http: "127.0.0.1:8222"' in generated
 
 
 def test_the_wheel_carries_the_web_ui(tmp_path: Path) -> None:
@@ -137,7 +149,7 @@ def test_the_nats_cluster_option_validates_with_three_nodes_and_replicated_strea
     generated = subprocess.run(
         [sys.executable, "-m", "vigie.cli.main", "nats-config", "--external",
          "prefecture-91=palaiseau,ballainvilliers", "--store-dir", "/data/jetstream",
-         "--tls-dir", "/etc/nats/certs",
+         "--tls-dir", "/etc/nats/certs", "--monitor-host", "127.0.0.1",
          "--server-name", "$NATS_SERVER_NAME", "--route", "nats-route://nats:6222",
          "--route", "nats-route://nats-2:6222", "--route", "nats-route://nats-3:6222"],
         capture_output=True, text=True, timeout=60, check=True).stdout

@@ -49,6 +49,30 @@ def test_default_secrets_refused_outside_local_mode(monkeypatch: pytest.MonkeyPa
     assert load_settings(CommonSettings).local_mode
 
 
+@pytest.mark.parametrize(("variable", "value"), [
+    ("VIGIE_S3_SECRET_KEY", "CHANGE-ME"),
+    ("VIGIE_NATS_PASSWORD", "change_me"),
+    ("VIGIE_NATS_PASSWORD", "<the recorder's NATS password>"),
+    ("VIGIE_POSTGRES_DSN",
+     "postgresql://vigie_recorder:CHANGE-ME@postgres/vigie?sslmode=verify-full&sslrootcert=ca.pem"),
+    ("VIGIE_POSTGRES_DSN",
+     "postgresql://vigie:postgres@postgres/vigie?sslmode=verify-full&sslrootcert=ca.pem"),
+])
+def test_an_examples_placeholder_secret_is_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
+) -> None:
+    """Issue 34: deploy/k8s/secrets.example.yaml's CHANGE-ME started a production service, and
+    database passwords were never checked."""
+    for key, base in BASE.items():
+        monkeypatch.setenv(key, base)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match="placeholder") as refused:
+        load_settings(CommonSettings)
+    assert "CHANGE-ME" not in refused.value.message, "the secret itself is never printed"
+    monkeypatch.setenv("VIGIE_LOCAL_MODE", "true")
+    assert load_settings(CommonSettings).local_mode
+
+
 def test_an_empty_optional_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Compose passes `${VIGIE_REGISTER_KEY:-}` as an empty string: no key, not the key ""."""
     for key, value in BASE.items():

@@ -126,6 +126,7 @@ def render_server_config(
     host: str = "127.0.0.1",
     port: int = 4222,
     monitor_port: int | None = None,
+    monitor_host: str | None = None,
     store_dir: str,
     server_name: str | None = None,
     cluster_port: int | None = None,
@@ -161,7 +162,10 @@ def render_server_config(
             lines.append("          allow_responses: true")
         lines.append("        } }")
         users.append("\n".join(lines))
-    monitor = f"http: {_quote(f'{host}:{monitor_port}')}\n" if monitor_port else ""
+    # The monitoring port answers anyone who reaches it, without a password: Compose keeps it
+    # inside the container (its health check), Kubernetes behind a NetworkPolicy (issue 34).
+    monitor = (f"http: {_quote(f'{monitor_host or host}:{monitor_port}')}\n" if monitor_port
+               else "")
     if server_name:  # "$VAR": each node of a cluster names itself from its environment
         monitor += f"server_name: {_password(server_name)}\n"
     if cluster_port:

@@ -27,12 +27,17 @@ def _cmd_init(args: argparse.Namespace) -> int:
     from vigie.db.roles import SERVICES, password_env
     from vigie.log import configure_logging
     from vigie.provision import provision
-    from vigie.settings import CommonSettings, load_settings
+    from vigie.settings import CommonSettings, is_placeholder_secret, load_settings
 
     common = load_settings(CommonSettings)
     configure_logging(level=common.log_level, fmt=common.log_format, service="init")
     # Each service's database role whose password is given (Compose and Kubernetes give all).
     passwords = {s: os.environ[password_env(s)] for s in SERVICES if os.environ.get(password_env(s))}
+    placeholders = [password_env(s) for s, pw in passwords.items() if is_placeholder_secret(pw)]
+    if placeholders and not common.local_mode:  # issue 34: CHANGE-ME copied from an example
+        print(f"vigie init: {', '.join(placeholders)} is a placeholder or well-known password: "
+              "set a real one (openssl rand -hex 24)", file=sys.stderr)
+        return 2
     result = asyncio.run(provision(common, load_settings(StreamLimits), role_passwords=passwords))
     print(json.dumps(result))
     return 0
@@ -57,6 +62,7 @@ def _cmd_nats_config(args: argparse.Namespace) -> int:
             host="0.0.0.0",
             port=4222,
             monitor_port=8222,
+            monitor_host=args.monitor_host,
             store_dir=args.store_dir,
             server_name=args.server_name,
             cluster_port=6222 if args.route else None,
@@ -77,6 +83,7 @@ def _cmd_s3_config(args: argparse.Namespace) -> int:
     import sys
 
     from vigie.catalog import SERVICES
+    from vigie.settings import is_placeholder_secret
     from vigie.storage.identities import Keys, identity_name, key_env, policy, seaweedfs_config
 
     def keys(access_var: str, secret_var: str) -> Keys | None:
@@ -91,6 +98,12 @@ def _cmd_s3_config(args: argparse.Namespace) -> int:
         print(f"vigie s3-config: set {', '.join(missing)}", file=sys.stderr)
         return 2
     assert admin is not None
+    weak = (["VIGIE_S3_SECRET_KEY"] if is_placeholder_secret(admin.secret_key) else []) + [
+        key_env(s)[1] for s, k in services.items() if k and is_placeholder_secret(k.secret_key)]
+    if weak:  # issue 34: an identity file is never written with an example's placeholder
+        print(f"vigie s3-config: {', '.join(weak)} is a placeholder or well-known secret: set a "
+              "real one (openssl rand -hex 24)", file=sys.stderr)
+        return 2
     text = json.dumps(seaweedfs_config(admin, {s: k for s, k in services.items() if k}),
                       indent=2) + "\n"
     if args.output:
@@ -213,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a cluster peer (nats-route://host:6222), once per node: a clustered node")
     p.add_argument("--server-name", default=None,
                    help="the node's name, or $VAR to take it from the environment (a cluster)")
+    p.add_argument("--monitor-host", default=None, metavar="ADDRESS",
+                   help="where the unauthenticated monitoring port (8222) listens; 127.0.0.1 "
+                   "keeps it inside the container (Compose); default: with the client port")
     p.add_argument("--tls-dir", default=None, metavar="DIR",
                    help="TLS for clients and routes, client certificates required: DIR holds "
                    "nats.pem, nats.key and ca.pem (`vigie certs init`)")
