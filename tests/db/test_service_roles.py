@@ -119,8 +119,19 @@ async def test_only_the_gateway_touches_accounts_sessions_and_masks_R38(
 ) -> None:
     pool = await service_db(service)
     for sql in ("SELECT * FROM sessions", "UPDATE users SET disabled = true",
-                "INSERT INTO masks SELECT * FROM masks"):
+                "INSERT INTO masks SELECT * FROM masks",
+                # Issue 34: no password hash nor TOTP secret outside the gateway.
+                "SELECT password_hash FROM users", "SELECT totp_secret FROM users",
+                "SELECT * FROM users"):
         await _refused(pool, sql)
+
+
+async def test_verbalisation_reads_an_agents_power_and_nothing_of_their_secrets_R38(
+    db: asyncpg.Pool, service_db: ServiceDb,
+) -> None:
+    verbalisation = await service_db("verbalisation")
+    assert await verbalisation.fetch(
+        "SELECT username, agent_number, verbalisation_power, disabled, communes FROM users") == []
 
 
 async def test_running_init_again_takes_a_narrowed_grant_away(

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 import asyncpg
 
-# S: SELECT, I: INSERT, U: UPDATE, D: DELETE; U(a,b): UPDATE of those columns only; L: may lock
+# S: SELECT, I: INSERT, U: UPDATE, D: DELETE; S(a,b) / U(a,b): SELECT / UPDATE of those columns
+# only (issue 34: no service but the gateway reads a password hash or a TOTP secret); L: may lock
 # rows (SELECT … FOR UPDATE needs an UPDATE grant: given on the identity column `id` alone, which
 # no UPDATE can change). Tables not named are not granted at all.
 _REGISTER = {"audit_log": "SI", "audit_checkpoints": "S"}
@@ -41,10 +42,11 @@ GRANTS: Mapping[str, Mapping[str, str]] = {
                   "hold_cameras": "SI", "exports": "SIU", "access_requests": "SIU",
                   "access_copies": "SIU", "incidents": "SU", "authorisations": "S",
                   "authorisation_notices": "SI", "camera_authorisation": "S",
-                  "retention_cursors": "SIU", "retention_state": "SIU", "signing_keys": "SIU",
-                  "users": "S"},
+                  "retention_cursors": "SIU", "retention_state": "SIU", "signing_keys": "SIU"},
     # Offences and their stills; reads the agents' powers.
-    "verbalisation": {**_RUNTIME, **_REGISTER, "users": "S", "offences": "SIU",
+    "verbalisation": {**_RUNTIME, **_REGISTER,
+                      "users": "S(username,agent_number,verbalisation_power,disabled,communes)",
+                      "offences": "SIU",
                       "offence_stills": "SIU", "signing_keys": "S", "handover_state": "S"},
     # The agents' and administrators' API: reads recordings, never writes or deletes them.
     "viewer-gateway": {
@@ -75,7 +77,7 @@ def password_env(service: str) -> str:
     return "VIGIE_POSTGRES_PASSWORD_" + service.upper().replace("-", "_")
 
 
-_GRANT = re.compile(r"[SIDL]|U(?:\(([a-z_]+(?:,[a-z_]+)*)\))?")
+_GRANT = re.compile(r"[IDL]|[SU](?:\(([a-z_]+(?:,[a-z_]+)*)\))?")
 
 
 def _grants(spec: str) -> list[str]:
@@ -87,8 +89,8 @@ def _grants(spec: str) -> list[str]:
 
 
 def _sql(grant: str) -> str:
-    if grant.startswith("U("):
-        return f"UPDATE ({', '.join(grant[2:-1].split(','))})"
+    if grant[1:2] == "(":
+        return f"{_VERBS[grant[0]]} ({', '.join(grant[2:-1].split(','))})"
     return _VERBS[grant]
 
 
