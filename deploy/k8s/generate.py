@@ -47,6 +47,7 @@ SERVICES: dict[str, dict[str, Any]] = {
         resources=({"cpu": "250m", "memory": "512Mi"}, {"cpu": "1", "memory": "2Gi"})),
     "viewer-gateway": dict(  # relays fMP4 without decoding: 2–4 % of a core per live pane
         replicas=2, nats_user="gateway", public=True,
+        secrets={"VIGIE_TOTP_KEY": "VIGIE_TOTP_KEY"},  # seals TOTP secrets at rest (issue 34)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
     "verbalisation": dict(  # a still: a GOP decoded in memory, a JPEG; seals offence files
         replicas=1, nats_user="verbalisation", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
@@ -603,7 +604,7 @@ def secrets_example() -> dict[str, Any]:
     keys = ["POSTGRES_PASSWORD", *(pg_password_key(s) for s in SERVICES), "S3_ACCESS_KEY",
             "S3_SECRET_KEY", *(k for s in SERVICES for k in s3_key_env(s)),
             *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_SIGNING_KEY",
-            "VIGIE_EXPORT_KEY", "VIGIE_RECORDING_KEY"]
+            "VIGIE_EXPORT_KEY", "VIGIE_RECORDING_KEY", "VIGIE_TOTP_KEY"]
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": PART_OF},
             "stringData": {k: "vigie-storage" if k == "S3_ACCESS_KEY" else "CHANGE-ME"

@@ -3,6 +3,7 @@ required for administrators and national-police accounts (remote access, R38).""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 import secrets
@@ -15,6 +16,8 @@ import asyncpg
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor",
          "deployment_admin")
@@ -57,6 +60,74 @@ def totp_required(roles: list[str] | tuple[str, ...]) -> bool:
 
 def new_totp_secret() -> str:
     return pyotp.random_base32()
+
+
+SEALED = "sealed-v1:"  # a TOTP secret as stored: AES-256-GCM under the gateway's key (issue 34)
+
+
+class TotpKeyError(ValueError):
+    """A sealed TOTP secret and no key, or the wrong one: the second factor cannot be checked."""
+
+
+class TotpKey:
+    """The key that seals the TOTP secrets at rest (`VIGIE_TOTP_KEY`, 64 hex digits): given to
+    the gateway alone (and the CLI run in its container), never stored in the database. A dump of
+    `users` then holds no usable second factor. Each secret is bound to its account (the
+    username is the cipher's associated data): a sealed secret copied onto another account does
+    not open."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("a TOTP key is 32 bytes (64 hex digits: openssl rand -hex 32)")
+        self._cipher = AESGCM(key)
+
+    @classmethod
+    def from_hex(cls, text: str) -> TotpKey:
+        try:
+            return cls(bytes.fromhex(text.strip()))
+        except ValueError:
+            raise ValueError("VIGIE_TOTP_KEY is 64 hex digits (openssl rand -hex 32)") from None
+
+    def seal(self, username: str, secret: str) -> str:
+        nonce = secrets.token_bytes(12)
+        body = self._cipher.encrypt(nonce, secret.encode(), username.encode())
+        return SEALED + base64.urlsafe_b64encode(nonce + body).decode()
+
+    def open(self, username: str, stored: str) -> str:
+        raw = base64.urlsafe_b64decode(stored.removeprefix(SEALED))
+        try:
+            return self._cipher.decrypt(raw[:12], raw[12:], username.encode()).decode()
+        except InvalidTag:
+            raise TotpKeyError("this account's TOTP secret does not open with the gateway's key "
+                               "(another key, or copied from another account)") from None
+
+
+def stored_totp(key: TotpKey | None, username: str, secret: str | None) -> str | None:
+    """What the database keeps of a new secret: sealed when there is a key (always in
+    production), as is in the embedded default without one."""
+    return key.seal(username, secret) if key is not None and secret is not None else secret
+
+
+def readable_totp(key: TotpKey | None, username: str, stored: str | None) -> str | None:
+    """The secret a code is checked against; TotpKeyError when it is sealed and cannot be
+    opened (fail closed: no code is accepted)."""
+    if stored is None or not stored.startswith(SEALED):
+        return stored
+    if key is None:
+        raise TotpKeyError("TOTP secrets are sealed and the gateway has no VIGIE_TOTP_KEY")
+    return key.open(username, stored)
+
+
+async def seal_clear_totp_secrets(pool: asyncpg.Pool, key: TotpKey) -> int:
+    """Seal the secrets stored before there was a key (an upgrade, the embedded default):
+    at the gateway's start. Returns how many."""
+    rows = await pool.fetch("SELECT id, username, totp_secret FROM users "
+                            "WHERE totp_secret IS NOT NULL AND totp_secret NOT LIKE 'sealed-v1:%'")
+    for row in rows:
+        await pool.execute("UPDATE users SET totp_secret = $2 WHERE id = $1 AND totp_secret = $3",
+                           row["id"], key.seal(row["username"], row["totp_secret"]),
+                           row["totp_secret"])
+    return len(rows)
 
 
 def totp_uri(username: str, secret: str) -> str:
@@ -120,6 +191,7 @@ async def create_user(
     agent_number: str | None = None,
     with_totp: bool = False,
     trained_on: date | None = None,
+    totp_key: TotpKey | None = None,
 ) -> NewUser:
     check_new_account(username=username, password=password, roles=roles)
     if not designated_by.strip():
@@ -137,6 +209,6 @@ async def create_user(
                               trained_on)
            VALUES ($1, $2, $3, $4, $5, $6, current_date, $7, $8, $9, $10) RETURNING id""",
         username, full_name, hash_password(password), roles, communes, designated_by.strip(),
-        designation_expires, agent_number, secret, trained_on,
+        designation_expires, agent_number, stored_totp(totp_key, username, secret), trained_on,
     )
     return NewUser(user_id, secret)

@@ -92,6 +92,10 @@ class CommonSettings(BaseSettings):
     recording_key: SecretStr | None = Field(
         default=None, description="Ed25519 private key (PEM) with which the recorder signs each "
         "camera's chain of segments as it stores them (provenance carried in exports)")
+    totp_key: SecretStr | None = Field(
+        default=None, description="64 hex digits (openssl rand -hex 32) sealing the accounts' "
+        "TOTP secrets at rest: the gateway's alone (and the CLI in its container); production's "
+        "gateway refuses to start without it")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "console"] = Field(
         default="json", description="json in production, console for a terminal"
@@ -114,7 +118,7 @@ class CommonSettings(BaseSettings):
         "name); empty: <service>@<host>:<pid>")
 
     @field_validator("register_key", "register_signing_key", "export_key", "recording_key",
-                     mode="before")
+                     "totp_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """Compose passes an unset optional key as an empty string: that is no key."""
@@ -156,6 +160,10 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> CommonSettings:
+        if self.totp_key is not None:
+            from vigie.accounts import TotpKey
+
+            TotpKey.from_hex(self.totp_key.get_secret_value())  # a clear error, not at first use
         if self.local_mode:
             return self
         secrets = {
@@ -166,6 +174,7 @@ class CommonSettings(BaseSettings):
             # The database role's password, inside the DSN (never printed).
             "VIGIE_POSTGRES_DSN's password": urlsplit(
                 self.postgres_dsn.get_secret_value()).password,
+            "VIGIE_TOTP_KEY": self.totp_key.get_secret_value() if self.totp_key else None,
         }
         for name, value in secrets.items():
             if value is not None and is_placeholder_secret(value):

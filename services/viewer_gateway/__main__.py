@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import sys
 
+from vigie.accounts import seal_clear_totp_secrets
 from vigie.log import get_logger
 from vigie.service import Runtime, service_main
+from vigie.settings import SettingsError
 
 from services.viewer_gateway import handlers
 from services.viewer_gateway.api import create_app
@@ -18,6 +20,10 @@ log = get_logger(__name__)
 
 async def work(rt: Runtime, settings: ViewerGatewaySettings) -> None:
     gw: Gateway = rt.state["app"].state.gateway
+    if gw.totp_key is not None:  # secrets stored before there was a key: sealed now
+        sealed = await seal_clear_totp_secrets(rt.require_pool(), gw.totp_key)
+        if sealed:
+            log.info("totp_secrets_sealed", accounts=sealed)
     await gw.handover.evaluate_all()
     try:
         # The register's head is signed by the retention service: the gateway, which faces the
@@ -29,6 +35,10 @@ async def work(rt: Runtime, settings: ViewerGatewaySettings) -> None:
 
 
 def app_factory(rt: Runtime, settings: ViewerGatewaySettings):  # type: ignore[no-untyped-def]
+    if not rt.common.local_mode and rt.common.totp_key is None:
+        # Issue 34: production keeps no TOTP secret in clear in the database.
+        raise SettingsError("production's gateway needs VIGIE_TOTP_KEY (openssl rand -hex 32): "
+                            "it seals the accounts' TOTP secrets at rest")
     app = create_app(rt, settings)
     rt.state["app"] = app
     return app

@@ -12,7 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from vigie.accounts import totp_required, totp_step, verify_password
+from vigie.accounts import (
+    TotpKey,
+    TotpKeyError,
+    readable_totp,
+    totp_required,
+    totp_step,
+    verify_password,
+)
 from vigie.certs import POST, peer_identity
 from vigie.http import PEER_CERTIFICATE
 from vigie.register import Entry, record
@@ -130,7 +137,8 @@ def police_port_required(roles: Sequence[str], settings: ViewerGatewaySettings) 
 
 async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username: str,
                 password: str, totp: str | None, address: str, post: str,
-                certified_post: str | None = None) -> tuple[str, int]:
+                certified_post: str | None = None,
+                totp_key: TotpKey | None = None) -> tuple[str, int]:
     """Check everything, record the outcome in the register, open a session: (token, user id).
     `certified_post` is the post a post's certificate names: it is the session's post, whatever
     the client typed."""
@@ -172,7 +180,15 @@ async def login(pool: asyncpg.Pool, settings: ViewerGatewaySettings, *, username
             await not_a_failure()
             raise LoginRefused(401, "enter the code of your authenticator app",
                                totp_required=True)
-        step = totp_step(user["totp_secret"], totp)
+        try:
+            secret = readable_totp(totp_key, username, user["totp_secret"])
+        except TotpKeyError:
+            # Fail closed: a secret the gateway cannot open accepts no code.
+            raise await fail(503, "the second factor cannot be checked: the gateway's TOTP key "
+                             "is missing or not the one that sealed it (tell the operator)",
+                             "totp_unreadable") from None
+        assert secret is not None
+        step = totp_step(secret, totp)
         if step is None:
             raise await fail(401, "wrong authenticator code", "wrong_totp", totp_required=True)
         # A code is spent once: whoever saw it (over a shoulder, in a log) cannot reuse it.

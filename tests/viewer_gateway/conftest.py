@@ -15,7 +15,7 @@ import httpx
 import pyotp
 import pytest_asyncio
 from nats.aio.client import Client as NATS
-from vigie.accounts import create_user
+from vigie.accounts import TotpKey, create_user
 from vigie.aio import run_periodically
 from vigie.bus.connection import jetstream
 from vigie.bus.frames import publish_frame
@@ -102,8 +102,12 @@ async def seed_communes(db: asyncpg.Pool) -> None:
         await authorise(db, slug, reference=f"AP-{slug}")
 
 
+TOTP_KEY = "5a" * 32  # the gateway's TOTP key (VIGIE_TOTP_KEY), as production has one
+
+
 async def seed_users(db: asyncpg.Pool) -> dict[str, str]:
-    """One account per role in Palaiseau (`<role>`); returns the TOTP secrets."""
+    """One account per role in Palaiseau (`<role>`), TOTP secrets sealed with TOTP_KEY as the
+    gateway and `vigie user create` store them; returns the secrets in clear."""
     secrets: dict[str, str] = {}
     for role in ROLES:
         user = await create_user(db, username=role.replace("_", "-"), full_name=role,
@@ -111,7 +115,8 @@ async def seed_users(db: asyncpg.Pool) -> dict[str, str]:
                                  designated_by="le maire",
                                  designation_expires=date.today() + timedelta(days=365),
                                  agent_number="A-1" if role in ("operator", "supervisor") else None,
-                                 trained_on=date.today() - timedelta(days=30))
+                                 trained_on=date.today() - timedelta(days=30),
+                                 totp_key=TotpKey.from_hex(TOTP_KEY))
         if user.totp_secret:
             secrets[role.replace("_", "-")] = user.totp_secret
     return secrets
@@ -125,7 +130,7 @@ async def gateway(
 ) -> AsyncIterator[GatewayUnderTest]:
     _, buckets = store
     objects = service_store("viewer-gateway")  # its own identity, as deployed
-    common = settings_for("gateway", register_key=REGISTER_KEY)
+    common = settings_for("gateway", register_key=REGISTER_KEY, totp_key=TOTP_KEY)
     as_gateway = await service_db("viewer-gateway")  # its own role, as deployed
     rt = Runtime(service="viewer-gateway", common=common, names=streams, stop=asyncio.Event(),
                  nc=admin_nc, js=jetstream(admin_nc), pool=as_gateway, store=objects,

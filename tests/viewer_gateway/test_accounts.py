@@ -16,13 +16,20 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from vigie.accounts import (
+    SEALED,
+    TotpKey,
+    TotpKeyError,
+    readable_totp,
+    seal_clear_totp_secrets,
+)
 from vigie.http import HttpServer
 from vigie.settings import CommonSettings
 
 from services.viewer_gateway.api import create_app
 from services.viewer_gateway.settings import ViewerGatewaySettings
 from tests.conftest import settings_env
-from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest
+from tests.viewer_gateway.conftest import PASSWORD, TOTP_KEY, GatewayUnderTest
 
 pytestmark = pytest.mark.integration
 
@@ -220,10 +227,57 @@ async def test_rtsp_urls_and_credentials_are_write_only(
     assert "S3cr3t" not in register and "N3w-pw" not in register
 
 
+async def test_totp_secrets_are_sealed_at_rest_and_open_only_with_the_gateways_key_R38(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    """Issue 34: TOTP secrets were in clear in `users`, readable by every service and in every
+    dump. Sealed under the gateway's key, bound to their account; an old clear one is sealed at
+    the gateway's start; with another key, or moved to another account, no code is accepted."""
+    rows = {r["username"]: r["totp_secret"] for r in await db.fetch(
+        "SELECT username, totp_secret FROM users WHERE totp_secret IS NOT NULL")}
+    assert rows and all(v.startswith(SEALED) for v in rows.values()), rows
+    assert not any(gateway.totp[u] in v for u, v in rows.items())
+    # Another account's sealed secret copied onto the national-police account: refused, 503.
+    await db.execute("UPDATE users SET totp_secret = $1 WHERE username = 'national-police'",
+                     rows["admin"])
+    async with gateway.client() as client:
+        moved = await client.post("/api/session", json={
+            "username": "national-police", "password": PASSWORD,
+            "totp": await gateway.totp_code("admin")})
+        assert moved.status_code == 503 and "cannot be checked" in moved.text
+    # An account from before the key (clear): sealed when the gateway starts, and still works.
+    await db.execute("UPDATE users SET totp_secret = $1 WHERE username = 'national-police'",
+                     gateway.totp["national-police"])
+    assert await seal_clear_totp_secrets(db, TotpKey.from_hex(TOTP_KEY)) == 1
+    sealed = await db.fetchval("SELECT totp_secret FROM users WHERE username = 'national-police'")
+    assert sealed.startswith(SEALED)
+    assert await gateway.login("national-police") is not None
+    with pytest.raises(TotpKeyError):
+        readable_totp(TotpKey.from_hex("7b" * 32), "national-police", sealed)
+    with pytest.raises(TotpKeyError):
+        readable_totp(None, "national-police", sealed)
+
+
+def test_production_refuses_a_gateway_without_a_totp_key_R38(
+    settings_for: Callable[..., CommonSettings],
+) -> None:
+    from vigie.service import Runtime
+    from vigie.settings import SettingsError
+
+    from services.viewer_gateway.__main__ import app_factory
+
+    rt = Runtime(service="viewer-gateway", common=settings_for("gateway").model_copy(
+        update={"local_mode": False}), names=None, stop=asyncio.Event())  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="VIGIE_TOTP_KEY"):
+        app_factory(rt, ViewerGatewaySettings())
+    with pytest.raises(ValueError, match="64 hex digits"):
+        TotpKey.from_hex("CHANGE-ME")
+
+
 def test_vigie_user_create_makes_the_first_administrator_with_totp(
     settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
 ) -> None:
-    env = {**os.environ, **settings_env(settings_for())}
+    env = {**os.environ, **settings_env(settings_for(totp_key=TOTP_KEY))}
     asyncio.new_event_loop().run_until_complete(_commune(env))
     run = subprocess.run([sys.executable, "-m", "vigie.cli.main", "user", "create", "dupont",
                           "--full-name", "Jeanne Dupont", "--role", "admin", "--commune",
@@ -231,6 +285,8 @@ def test_vigie_user_create_makes_the_first_administrator_with_totp(
                          env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "Password (shown once): " in run.stdout and "otpauth://totp/Vigie:dupont" in run.stdout
+    stored = asyncio.new_event_loop().run_until_complete(_totp_stored(env, "dupont"))
+    assert stored.startswith(SEALED) and stored.removeprefix(SEALED) not in run.stdout
     bad = subprocess.run([sys.executable, "-m", "vigie.cli.main", "user", "create", "xy",
                           "--full-name", "X", "--role", "chef", "--designated-by", "le maire"],
                          env=env, capture_output=True, text=True, timeout=60)
@@ -243,5 +299,15 @@ async def _commune(env: dict[str, str]) -> None:
     try:
         await conn.execute("INSERT INTO communes (slug, name, retention_days) "
                            "VALUES ('palaiseau', 'Palaiseau', 15)")
+    finally:
+        await conn.close()
+
+
+async def _totp_stored(env: dict[str, str], username: str) -> str:
+    conn = await asyncpg.connect(env["VIGIE_POSTGRES_DSN"],
+                                 server_settings={"search_path": env["VIGIE_POSTGRES_SCHEMA"]})
+    try:
+        return str(await conn.fetchval("SELECT totp_secret FROM users WHERE username = $1",
+                                       username))
     finally:
         await conn.close()

@@ -31,6 +31,7 @@ from services.viewer_gateway.api import create_app
 from services.viewer_gateway.settings import ViewerGatewaySettings
 from tests.viewer_gateway.conftest import (
     PASSWORD,
+    TOTP_KEY,
     fresh_totp_code,
     seed_communes,
     seed_users,
@@ -63,7 +64,7 @@ async def test_national_police_sign_in_only_with_their_posts_certificate_R30(
                                         kind=certs.POST).write(tmp_path / "rogue", "post")
 
     _, buckets = store
-    rt = Runtime(service="viewer-gateway", common=settings_for("gateway"), names=streams,
+    rt = Runtime(service="viewer-gateway", common=settings_for("gateway", totp_key=TOTP_KEY), names=streams,
                  stop=asyncio.Event(), nc=admin_nc, js=jetstream(admin_nc),
                  pool=await service_db("viewer-gateway"),
                  store=service_store("viewer-gateway"), buckets=buckets)

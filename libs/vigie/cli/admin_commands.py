@@ -42,7 +42,8 @@ def cli_settings(data: Path):  # type: ignore[no-untyped-def]
         postgres_dsn=f"postgresql://vigie:{password}@127.0.0.1:{ports['postgres']}/vigie",
         s3_endpoint=f"127.0.0.1:{ports['s3']}", s3_access_key=sec["s3_access_key"],
         s3_secret_key=sec["s3_secret_key"], register_key=sec.get("register_key"),
-        register_signing_key=sec.get("register_signing_key"), export_key=sec.get("export_key")))
+        register_signing_key=sec.get("register_signing_key"), export_key=sec.get("export_key"),
+        totp_key=sec.get("totp_key")))
 
 
 @asynccontextmanager
@@ -446,9 +447,21 @@ async def _audit_purge(args: argparse.Namespace) -> int:
 
 
 async def _user_create(args: argparse.Namespace) -> int:
-    from vigie.accounts import ROLES, AccountError, create_user, generate_password, totp_uri
+    from vigie.accounts import (
+        ROLES,
+        AccountError,
+        TotpKey,
+        create_user,
+        generate_password,
+        totp_uri,
+    )
     from vigie.register import Entry, record
 
+    common = cli_settings(args.data)
+    if common.totp_key is None and not common.local_mode:
+        raise CommandError("VIGIE_TOTP_KEY is not set: run this in the gateway's container, "
+                           "which holds the key that seals TOTP secrets")
+    totp_key = TotpKey.from_hex(common.totp_key.get_secret_value()) if common.totp_key else None
     password = args.password or generate_password()
     async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn, \
             conn.transaction():
@@ -457,7 +470,7 @@ async def _user_create(args: argparse.Namespace) -> int:
                 conn, username=args.username, full_name=args.full_name, password=password,
                 roles=args.role, communes=args.commune, designated_by=args.designated_by,
                 designation_expires=args.expires, agent_number=args.agent_number,
-                with_totp=args.totp, trained_on=args.trained_on)
+                with_totp=args.totp, trained_on=args.trained_on, totp_key=totp_key)
         except AccountError as exc:
             raise CommandError(f"{exc} (roles: {', '.join(ROLES)})") from None
         await record(conn, Entry(actor=args.designated_by, action="user.created",

@@ -168,6 +168,7 @@ def load_secrets(data: Path) -> dict[str, Any]:
         "register_signing_key": lambda: SigningKey.generate().private_pem(),
         "export_key": lambda: SigningKey.generate().private_pem(),
         "recording_key": lambda: SigningKey.generate().private_pem(),
+        "totp_key": lambda: secrets.token_hex(32),  # seals TOTP secrets: the gateway's alone
     }
     missing = {k: make() for k, make in wanted.items() if k not in values}
     if missing:
@@ -315,6 +316,7 @@ class Supervisor:
                     env["VIGIE_REGISTER_SIGNING_KEY"] = sec["register_signing_key"]
                 if service == "viewer-gateway":  # checks checkpoints made before issue 25
                     env["VIGIE_REGISTER_KEY"] = sec["register_key"]
+                    env["VIGIE_TOTP_KEY"] = sec["totp_key"]  # and seals TOTP secrets
                 if service == "recorder":  # signs each segment's link as it stores it
                     env["VIGIE_RECORDING_KEY"] = sec["recording_key"]
                 env[prefix + "HTTP_HOST"] = "127.0.0.1"

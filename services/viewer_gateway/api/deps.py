@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, HTTPException, Request, WebSocket
 from pydantic import BaseModel, Field
+from vigie.accounts import TotpKey
 from vigie.register import Entry, record
 from vigie.service import Runtime
 
@@ -53,6 +54,12 @@ class Gateway:
     @property
     def pool(self) -> asyncpg.Pool:
         return self.rt.require_pool()
+
+    @property
+    def totp_key(self) -> TotpKey | None:
+        """What seals the accounts' TOTP secrets at rest (issue 34)."""
+        key = self.rt.common.totp_key
+        return TotpKey.from_hex(key.get_secret_value()) if key is not None else None
 
 
 def gateway(request: Request) -> Gateway:

@@ -50,7 +50,8 @@ async def sign_in(body: LoginRequest, request: Request, gw: GatewayDep) -> Respo
         token, _ = await login(gw.pool, gw.settings, username=body.username,
                                password=body.password, totp=body.totp, address=address,
                                post=body.post,
-                               certified_post=police_post(gw.rt.state, request.scope))
+                               certified_post=police_post(gw.rt.state, request.scope),
+                               totp_key=gw.totp_key)
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else None
         return JSONResponse(LoginRefusal(detail=refused.reason,

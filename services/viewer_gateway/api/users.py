@@ -14,6 +14,7 @@ from vigie.accounts import (
     check_training,
     create_user,
     new_totp_secret,
+    stored_totp,
     totp_uri,
 )
 from vigie.register import Entry, record
@@ -173,7 +174,8 @@ async def enrol_totp(username: str, user: UserAdminUser, gw: GatewayDep) -> Totp
                             "administrator")
     secret = new_totp_secret()
     async with gw.pool.acquire() as conn, conn.transaction():
-        await conn.execute("UPDATE users SET totp_secret = $2 WHERE id = $1", row["id"], secret)
+        await conn.execute("UPDATE users SET totp_secret = $2 WHERE id = $1", row["id"],
+                           stored_totp(gw.totp_key, username, secret))
         await record(conn, Entry(actor=user.username, action="user.totp_enrolled",
                                  details={"username": username}))
     return TotpEnrolment(username=username, secret=secret, uri=totp_uri(username, secret))
