@@ -144,6 +144,12 @@ class CameraPipeline:
         self.blocked = Blocked(reason, detail)
         self._reset_codecs()
 
+    def reset_decoder(self) -> None:
+        """Frames were lost before the next one: the decoder's reference pictures are not the
+        camera's any more. A new decoder starts at the next keyframe; the encoder goes on."""
+        self._decoder = None
+        self._meta.clear()
+
     def _reset_codecs(self) -> None:
         self._active = None
         self._decoder = None

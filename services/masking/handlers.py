@@ -23,13 +23,14 @@ from vigie.bus.claims import BIND_RETRY
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     Event,
+    FramesLost,
     MaskingBelowNorms,
     MaskingFailed,
     MaskingRecovered,
     publish_event_or_log,
 )
 from vigie.bus.frames import Frame, FrameMessageError, publish_frame
-from vigie.bus.order import FrameOrder
+from vigie.bus.order import FRAMES_LOST, GAPS, FrameChain, FrameOrder, Gap
 from vigie.bus.subjects import BusNames
 from vigie.clock import FRAME_AHEAD_S, IMPLAUSIBLE, implausible
 from vigie.db.pool import TRANSIENT_DB_ERRORS
@@ -134,6 +135,7 @@ class CameraMasker:
         self._first: tuple[int, int] | None = None  # (capture_time_ns, count)
         self._lease: Lease | None = None
         self._order = FrameOrder()  # RAW in capture order, from the newest ingest owner
+        self._chain = FrameChain()  # and no frame decoded across a hole in ingest's sequence
         self._implausible_logged = -1e9
 
     def set_policy(self, policy: CameraPolicy) -> None:
@@ -143,6 +145,7 @@ class CameraMasker:
         """Work on the camera while this worker owns it (the runtime holds the claim): a second
         masking process (an orphan, a replica, a restarted service) never shares its frames."""
         self._lease = lease
+        self._chain = FrameChain()
         try:
             await self._consume(stop, lease)
         finally:
@@ -216,6 +219,16 @@ class CameraMasker:
         if not self._order.admit(raw.owner_epoch, raw.capture_time_ns):
             # A stale ingest owner's frame, or one redelivered behind newer ones (its consumer
             # was killed before acknowledging it): decoded now, it would break the pictures after.
+            DROPPED.labels(*self._labels).inc()
+            with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                await msg.ack()
+            return
+        decodable = self._chain.admit(raw.session, raw.seq, raw.keyframe)
+        for gap in self._chain.take_gaps():
+            await self._frames_lost(gap, raw)
+        if not decodable:
+            # After a hole, up to the next keyframe: these reference a picture that never came.
+            # Decoded, they would be masked and recorded smeared; a gap is recorded instead.
             DROPPED.labels(*self._labels).inc()
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
                 await msg.ack()
@@ -339,6 +352,17 @@ class CameraMasker:
 
     async def _event(self, event: Event) -> None:
         await publish_event_or_log(self._js, self._names, event)
+
+    async def _frames_lost(self, gap: Gap, after: Frame) -> None:
+        """RAW frames never received: the decoder starts again at the next keyframe (its
+        references are gone), counted and said."""
+        self.pipeline.reset_decoder()
+        GAPS.labels("raw", *self._labels).inc()
+        FRAMES_LOST.labels("raw", *self._labels).inc(gap.missing)
+        self._log.warning("raw_frames_lost", missing=gap.missing, after_seq=gap.after_seq)
+        await self._event(FramesLost(commune=self._labels[0], camera=self._labels[1], stage="raw",
+                                     consumer="masking", missing=gap.missing,
+                                     capture_time_ns=after.capture_time_ns))
 
 
 class MaskingWorker:

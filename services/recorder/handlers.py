@@ -21,6 +21,7 @@ from vigie.aio import run_periodically, sleep_or_stop
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import (
     Event,
+    FramesLost,
     RecorderBacklog,
     RecorderFrameRejected,
     RecorderStorageUnavailable,
@@ -28,7 +29,7 @@ from vigie.bus.events import (
     publish_event_or_log,
 )
 from vigie.bus.frames import Frame, FrameMessageError
-from vigie.bus.order import FrameOrder
+from vigie.bus.order import FRAMES_LOST, GAPS, FrameChain, FrameOrder, Gap
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
@@ -122,11 +123,13 @@ class CameraRecorder:
         self.durable = durable_name(commune, camera)
         self._lease: Lease | None = None
         self._order = FrameOrder()  # the newest masking owner seen on VIDEO
+        self._chain = FrameChain()  # no frame stored across a hole in masking's sequence
 
     async def run(self, lease: Lease, stop: asyncio.Event) -> None:
         """While this replica owns the camera. A hand-over needs no clean point: what is not
         stored stays unacknowledged, and the next owner rebuilds the same segments from it."""
         self._lease = lease
+        self._chain = FrameChain()  # the durable resumes at a segment's first keyframe
         async with lease.until_lost(stop) as ended:
             await self._run(ended)
 
@@ -224,7 +227,18 @@ class CameraRecorder:
             return
         # (A frame already passed is the segmenter's to drop: it knows what is stored.)
         self._order.admit(frame.owner_epoch, frame.capture_time_ns)
-        closed, kept = self._segmenter.feed(frame, msg)
+        decodable = self._chain.admit(frame.session, frame.seq, frame.keyframe)
+        closed: list[Segment[Msg]] = []
+        for gap in self._chain.take_gaps():
+            # Frames of VIDEO never arrived: the segment ends before the hole, and nothing is
+            # stored until the next keyframe — a gap in the recording, never a smeared picture.
+            if (cut := self._segmenter.flush()) is not None:
+                closed.append(cut)
+            await self._frames_lost(gap, frame)
+        kept = False
+        if decodable:
+            more, kept = self._segmenter.feed(frame, msg)
+            closed += more
         if not kept:
             # Before the first keyframe (undecodable alone) or already held: nothing to store.
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
@@ -406,6 +420,14 @@ class CameraRecorder:
 
     async def _event(self, event: Event) -> None:
         await publish_event_or_log(self._js, self._names, event)
+
+    async def _frames_lost(self, gap: Gap, after: Frame) -> None:
+        GAPS.labels("video", *self._labels).inc()
+        FRAMES_LOST.labels("video", *self._labels).inc(gap.missing)
+        self._log.warning("video_frames_lost", missing=gap.missing, after_seq=gap.after_seq)
+        await self._event(FramesLost(commune=self.commune, camera=self.camera, stage="video",
+                                     consumer="recorder", missing=gap.missing,
+                                     capture_time_ns=after.capture_time_ns))
 
 
 class Recorder:

@@ -10,6 +10,7 @@ from typing import Any
 
 import av
 from vigie.bus.frames import Frame
+from vigie.bus.order import FRAMES_LOST, GAPS, FrameChain
 
 TIME_BASE = Fraction(1, 90000)
 FLAGS = "empty_moov+default_base_moof+frag_every_frame+omit_tfhd_offset"
@@ -49,11 +50,18 @@ class LiveFragmenter:
         self._last_dts = -1
         self.frames = 0
         self.opened: Frame | None = None  # set by the feed that started a new init segment
+        self._chain = FrameChain()  # a browser is never fed a frame across a hole (issue 34)
 
     def feed(self, frame: Frame) -> bytes:
         self.opened = None
         if frame.codec != "h264":
             return b""  # VIDEO is H.264 (masking transcodes the rest); anything else is skipped
+        decodable = self._chain.admit(frame.session, frame.seq, frame.keyframe)
+        for gap in self._chain.take_gaps():
+            GAPS.labels("live", frame.commune, frame.camera).inc()
+            FRAMES_LOST.labels("live", frame.commune, frame.camera).inc(gap.missing)
+        if not decodable:
+            return b""  # the picture holds on the last good frame until the next keyframe
         shape = (frame.width, frame.height)
         if self._out is not None and shape != self._shape and frame.keyframe:
             self.close()

@@ -351,3 +351,42 @@ async def test_kill_9_of_the_masking_service_leaves_no_worker_and_no_second_cons
                 service.wait(timeout=30)
         await unsubscribe()
     assert not [f.seq for f, visible in reader.pictures if visible]
+
+
+@pytest.mark.parametrize("masks", [[{"points": COVER}], []], ids=["masked", "passed-through"])
+async def test_a_lost_raw_frame_is_a_gap_until_the_next_keyframe_never_a_smeared_picture(
+    masking_harness: MaskingHarness, admin_nc, streams,  # type: ignore[no-untyped-def]
+    masks: list[dict],  # type: ignore[type-arg]
+) -> None:
+    """Issue 34 (DESIGN.md invariant 1: evidence carries only what the camera sent): one RAW
+    message lost inside a run of P-frames. The frames that follow reference a picture that never
+    came: decoded, they are block smearing the camera did not film. Nothing of them reaches VIDEO;
+    it resumes at the next keyframe; the hole is counted and said (frames.lost)."""
+    h = masking_harness
+    camera = "gare" if masks else "place"
+    await h.add_camera(camera, "rtsp://127.0.0.1:1/unused", masks=masks)
+    reader, unsubscribe = await h.read_video(camera)
+    await asyncio.sleep(1.5)  # the worker loads the camera's policy
+    js = jetstream(admin_nc)
+    sent = _encode_pattern("libx264", 60)  # keyframes at 0, 20, 40
+    lost = 25
+    for i, (data, key) in enumerate(sent):
+        if i == lost:
+            continue  # published by ingest, never delivered
+        await publish_frame(js, streams, Frame(
+            commune="palaiseau", camera=camera, codec="h264", width=320, height=240,
+            pts=i * 3600, dts=i * 3600, time_base=Fraction(1, 90000), keyframe=key,
+            capture_time_ns=10**18 + i * 40_000_000, session="s", seq=i, data=data), stage="raw")
+    await eventually(lambda: any(f.capture_time_ns == 10**18 + 59 * 40_000_000
+                                 for f in reader.frames), timeout_s=20,
+                     message="masking did not resume after the hole")
+    await unsubscribe()
+    shown = sorted((f.capture_time_ns - 10**18) // 40_000_000 for f in reader.frames)
+    assert shown == [*range(0, lost), *range(40, 60)], shown
+    assert reader.decode_errors == 0
+    if not masks:  # passed through: the camera's own bytes, none across the hole
+        assert [f.data for f in reader.frames] == [d for i, (d, _) in enumerate(sent)
+                                                   if i < lost or i >= 40]
+    seen = [json.loads(data) for subject, data in events_seen()
+            if subject.startswith(f"{h.names.root}.events.") and subject.endswith(".frames.lost")]
+    assert [(e["camera"], e["stage"], e["missing"]) for e in seen] == [(camera, "raw", 1)]

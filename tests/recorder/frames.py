@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from fractions import Fraction
 
 import av
@@ -15,7 +16,11 @@ FRAME_NS = 40_000_000  # 25 fps
 
 def video_frames(camera: str, count: int, *, start_ns: int, gop: int = 25, mask_version: int = 1,
                  commune: str = "palaiseau", first_seq: int = 0,
-                 gap_after: int | None = None, gap_ns: int = 0) -> list[Frame]:
+                 gap_after: int | None = None, gap_ns: int = 0,
+                 session: str | None = None) -> list[Frame]:
+    """Frames of one masking session (a new one each call unless given: `seq` runs on within
+    it, as a consumer checks)."""
+    session = session or uuid.uuid4().hex[:12]
     enc = av.CodecContext.create("libx264", "w")
     enc.width, enc.height, enc.pix_fmt = 160, 120, "yuv420p"
     enc.time_base = Fraction(1, 90000)
@@ -37,7 +42,7 @@ def video_frames(camera: str, count: int, *, start_ns: int, gop: int = 25, mask_
             out.append(Frame(
                 commune=commune, camera=camera, codec="h264", width=160, height=120, pts=p.pts,
                 dts=p.dts, time_base=Fraction(1, 90000), keyframe=p.is_keyframe,
-                capture_time_ns=t, session="test", seq=first_seq + i, mask_version=mask_version,
+                capture_time_ns=t, session=session, seq=first_seq + i, mask_version=mask_version,
                 parameter_sets=parameter_sets(data) if p.is_keyframe else None, data=data))
         t += FRAME_NS
     return out

@@ -485,3 +485,42 @@ async def test_a_frame_the_muxer_refuses_is_set_aside_and_recording_goes_on(
         (frames[broken_p].capture_time_ns, 1), (frames[broken_key].capture_time_ns, 25)]
     info = await jetstream(admin_nc).consumer_info(streams.video_stream, "recorder_palaiseau_gare")
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
+
+
+async def test_a_lost_video_frame_is_a_gap_in_the_recording_never_a_smeared_picture(
+    run_recorder: Callable[..., Recorder], admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    store: tuple[ObjectStore, Buckets],
+) -> None:
+    """Issue 34 (DESIGN.md invariant 2, R17: evidence carries only what the camera sent): one
+    VIDEO message lost inside a run of P-frames. Stored, the frames up to the next keyframe would
+    decode smeared. The segment ends before the hole, nothing is stored until the keyframe, every
+    stored picture is the one the full stream decodes to, and the hole is counted and said."""
+    cid = await _camera(db, "halte")
+    run_recorder()
+    frames = video_frames("halte", 100, start_ns=T0)  # keyframes at 0, 25, 50, 75
+    lost = 30
+    await _publish(admin_nc, streams, [f for i, f in enumerate(frames) if i != lost])
+    objects, buckets = store
+    kept = [f for i, f in enumerate(frames) if i < lost or i >= 50]
+    await eventually(lambda: db.fetchval("SELECT coalesce(sum(frames), 0) = $1 FROM segments",
+                                         len(kept)), timeout_s=20,
+                     message="the frames after the keyframe were not stored")
+    assert await _stored_capture_times(db, objects, buckets.recordings, cid) == _expected_ms(kept)
+    # Every stored picture is the camera's: bit for bit what the complete stream decodes to.
+    decoder = av.CodecContext.create("h264", "r")
+    decoder.extradata = frames[0].parameter_sets
+    truth = {f.capture_time_ns // 1_000_000: picture.to_ndarray()
+             for f in frames for picture in decoder.decode(av.Packet(f.data))}
+    for row in await db.fetch("SELECT * FROM segments WHERE camera_id = $1 ORDER BY start_time",
+                              cid):
+        start_ms = int(row["start_time"].timestamp() * 1000)
+        with av.open(io.BytesIO(await objects.get(buckets.recordings, row["object_key"]))) as c:
+            for picture in c.decode(video=0):
+                at = start_ms + round(float(picture.pts * picture.time_base) * 1000)
+                assert (picture.to_ndarray() == truth[at]).all(), f"frame at {at} ms smeared"
+    ends = await db.fetch("SELECT start_time, end_time FROM segments WHERE camera_id = $1 "
+                          "ORDER BY start_time", cid)
+    assert (ends[1]["start_time"] - ends[0]["end_time"]).total_seconds() >= 0.7, "a gap, shown"
+    lost_events = [json.loads(d) for s, d in events_seen() if s.startswith(streams.root + ".")
+                   and s.endswith(".frames.lost")]
+    assert [(e["camera"], e["stage"], e["missing"]) for e in lost_events] == [("halte", "video", 1)]

@@ -257,3 +257,23 @@ async def test_taking_a_users_rights_away_closes_their_open_live_view_within_2_s
             while True:
                 await asyncio.wait_for(socket.recv(), timeout=3)
         assert time.monotonic() - t0 < 2.0
+
+
+def test_a_lost_video_frame_freezes_the_live_picture_until_the_next_keyframe() -> None:
+    """Issue 34: a frame lost between VIDEO and the browser (a slow subscriber) must not be
+    followed by P-frames that reference it: the browser would show block smearing the camera
+    never filmed. The live stream holds on the last good picture and resumes at the keyframe;
+    every picture it carries is the camera's, bit for bit."""
+    from services.viewer_gateway.live import fragment_all
+
+    frames = video_frames("gare", 60, start_ns=10**18)  # keyframes at 0, 25, 50
+    lost = 30
+    stream = fragment_all(f for i, f in enumerate(frames) if i != lost)
+    decoder = av.CodecContext.create("h264", "r")
+    decoder.extradata = frames[0].parameter_sets
+    truth = [p.to_ndarray() for f in frames for p in decoder.decode(av.Packet(f.data))]
+    with av.open(io.BytesIO(stream)) as container:
+        shown = [p.to_ndarray() for p in container.decode(video=0)]
+    expected = [truth[i] for i in range(60) if i < lost or i >= 50]
+    assert len(shown) == len(expected)
+    assert all((a == b).all() for a, b in zip(shown, expected, strict=True))

@@ -156,6 +156,19 @@ class RecorderBacklog(CameraEvent):
     limit_fraction: float = Field(description="The larger of the two: at 1.0 frames are lost")
 
 
+class FramesLost(CameraEvent):
+    kind = "frames"
+    name = "lost"
+    summary = ("Frames of a camera never reached a consumer (a hole in the producer's sequence): "
+               "nothing of it is decoded, stored or shown until the next keyframe — a gap in the "
+               "recording or the live picture rather than a smeared one (issue 34).")
+    stage: Literal["raw", "video"] = Field(description="raw: masking saw the hole in ingest's "
+                                           "frames; video: the recorder did, in masking's")
+    consumer: Literal["masking", "recorder"]
+    missing: int = Field(ge=1, description="Frames skipped in the producer's sequence")
+    capture_time_ns: int = Field(description="Capture time of the first frame after the hole")
+
+
 class RetentionPurged(CameraEvent):
     kind = "retention"
     name = "purged"
@@ -342,6 +355,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RecorderStorageUnavailable,
     RecorderFrameRejected,
     RecorderBacklog,
+    FramesLost,
     RetentionPurged,
     HandoverSwitched,
     ExportCreated,
