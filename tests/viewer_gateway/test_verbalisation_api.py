@@ -346,3 +346,30 @@ async def test_two_replicas_asked_at_once_seal_one_hand_over_file_R34(
         buckets.evidence, f"offences/palaiseau/{oid}/remise")] == [sealed[0]["package_key"]]
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
                              "'offence.handed_over'") == 1
+
+
+async def test_a_live_view_counts_as_open_only_while_a_gateway_serves_it_R31(
+    gateway: GatewayUnderTest, verbalisation: Verbalisation, live_camera: None,
+    db: asyncpg.Pool,
+) -> None:
+    """Issue 34: "the agent has the live view open" was inferred from the register; after a
+    gateway crash (no `live.ended` written) a view counted as open for 24 hours. Now it is the
+    gateway's open views, renewed every few seconds while the socket lives."""
+    from vigie.register import Entry, record
+
+    body = {"capture_times": [_now(-0.5)]}
+    # What a crashed gateway leaves: a view journaled as opened, never as ended.
+    await record(db, Entry(actor="operator", action="live.view", commune="palaiseau",
+                           cameras=["palaiseau/gare"], details={"view": "lost", "replay_s": 0}))
+    async with aclosing(await gateway.login("operator")) as agent:
+        _refused(await agent.post("/api/cameras/palaiseau/gare/offences", json=body), 409, "R31")
+        async with _watching(gateway, agent):
+            [view] = await db.fetch("SELECT * FROM live_views")
+            assert (view["username"], view["camera"], view["replay_s"]) == (
+                "operator", "palaiseau/gare", 0)
+            # Its gateway stops beating (frozen, killed): within seconds it no longer counts.
+            await db.execute("UPDATE live_views SET beat_at = now() - interval '1 minute'")
+            _refused(await agent.post("/api/cameras/palaiseau/gare/offences", json=body), 409,
+                     "R31")
+        await eventually(lambda: db.fetchval("SELECT count(*) = 0 FROM live_views"),
+                         timeout_s=5, message="the view's row outlived its socket")

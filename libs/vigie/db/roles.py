@@ -53,7 +53,7 @@ GRANTS: Mapping[str, Mapping[str, str]] = {
         **_RUNTIME, **_REGISTER, "communes": "SIU", "cameras": "SIU", "camera_sources": "SIU",
         "camera_health": "S", "camera_owners": "S", "masks": "SIU", "segments": "S",
         "segment_chain": "S", "users": "SIU", "sessions": "SIUD", "login_failures": "SID",
-        "login_throttle_notes": "SIUD", "alarms": "SIU", "bookmarks": "SI",
+        "login_throttle_notes": "SIUD", "alarms": "SIU", "bookmarks": "SI", "live_views": "SIUD",
         "handover_state": "SIU", "handover_switches": "SIU", "handover_exceptions": "SI",
         "holds": "SIU", "hold_items": "S", "hold_cameras": "SI", "hold_copies": "SI",
         "exports": "SIU",

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.frames import Frame, FrameMessageError
 from vigie.bus.order import FrameOrder
+from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.register import Entry, record
 
@@ -71,6 +72,32 @@ async def _camera_state(gw: Gateway, commune: str, camera: str) -> str:
     return "waiting" if status == "online" else status  # online, yet nothing came for a while
 
 
+LIVE_VIEW_BEAT_S = 5.0  # a live view's row is renewed this often while its socket is open
+LIVE_VIEW_STALE_S = 15.0  # … and no longer counts as open once this old (a crashed gateway)
+OPEN_LIVE_VIEW_SQL = """
+SELECT 1 FROM live_views WHERE username = $1 AND camera = $2 AND replay_s = 0
+  AND beat_at > now() - make_interval(secs => $3) LIMIT 1
+"""
+
+
+async def live_view_open(gw: Gateway, username: str, camera_ref: str) -> bool:
+    """R31: is this agent watching this camera's live image right now (not a replay)? Asked of
+    the gateway replicas' open views, not inferred from the register (issue 34)."""
+    return bool(await gw.pool.fetchval(OPEN_LIVE_VIEW_SQL, username, camera_ref,
+                                       LIVE_VIEW_STALE_S))
+
+
+async def _open_while_running(gw: Gateway, view_id: str, username: str, camera_ref: str,
+                              replay_s: int) -> None:
+    await gw.pool.execute("INSERT INTO live_views (view_id, username, camera, replay_s) "
+                          "VALUES ($1, $2, $3, $4)", view_id, username, camera_ref, replay_s)
+    while True:
+        await asyncio.sleep(LIVE_VIEW_BEAT_S)
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+            await gw.pool.execute("UPDATE live_views SET beat_at = now() WHERE view_id = $1",
+                                  view_id)
+
+
 @router.websocket("/api/cameras/{commune}/{camera}/live")
 async def live(websocket: WebSocket, commune: str, camera: str) -> None:
     gw: Gateway = websocket.app.state.gateway
@@ -118,6 +145,8 @@ async def live(websocket: WebSocket, commune: str, camera: str) -> None:
                                 details={"post": post, "view": view_id, "replay_s": replay_s}))
     view = _LiveView(gw, websocket, user, commune, camera, replay_s=replay_s)
     closed_by = "viewer"
+    beating = asyncio.create_task(_open_while_running(gw, view_id, user.username, cameras[0],
+                                                      replay_s))
     try:
         await view.run()
     except ViewClosed as exc:
@@ -126,6 +155,10 @@ async def live(websocket: WebSocket, commune: str, camera: str) -> None:
     except WebSocketDisconnect:
         closed_by = "viewer disconnected"
     finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+        await gw.pool.execute("DELETE FROM live_views WHERE view_id = $1", view_id)
         await record(gw.pool, Entry(
             actor=user.username, action="live.ended", commune=commune, cameras=cameras,
             period_start=opened, period_end=datetime.now(UTC),

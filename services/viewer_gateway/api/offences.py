@@ -20,6 +20,7 @@ from vigie.verbalisation import catalogue
 from vigie.verbalisation.messages import TRAFFIC_PURPOSE, OffenceRecord, load_offence
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, allow, camera_row, require
+from services.viewer_gateway.api.live import live_view_open
 from services.viewer_gateway.api.models import (
     OffenceCatalogueView,
     OffenceCreate,
@@ -30,14 +31,6 @@ from services.viewer_gateway.auth import User
 
 router = APIRouter(tags=["verbalisation"])
 REQUEST_TIMEOUT_S = 20.0  # a capture waits for VIDEO (a few seconds) and decodes a GOP
-OPEN_LIVE_VIEW_SQL = """
-SELECT 1 FROM audit_log v
-WHERE v.actor = $1 AND v.action = 'live.view' AND v.at > now() - interval '24 hours'
-  AND $2 = ANY(v.cameras) AND coalesce((v.details->>'replay_s')::int, 0) = 0
-  AND NOT EXISTS (SELECT 1 FROM audit_log e WHERE e.actor = $1 AND e.action = 'live.ended'
-                  AND e.at >= v.at AND e.details->>'view' = v.details->>'view')
-LIMIT 1
-"""
 LIST_SQL = """
 SELECT o.id FROM offences o JOIN cameras c ON c.id = o.camera_id
 WHERE o.commune = ANY($1::text[]) AND o.created_at >= $2 AND o.created_at < $3
@@ -105,7 +98,7 @@ async def post_offence(commune: str, camera: str, body: OffenceCreate, user: Ver
     if TRAFFIC_PURPOSE not in row["purposes"]:
         raise HTTPException(403, "this camera's authorisation does not include « constatation "
                             "des infractions aux règles de la circulation » (R32)")
-    if not await gw.pool.fetchval(OPEN_LIVE_VIEW_SQL, user.username, f"{commune}/{camera}"):
+    if not await live_view_open(gw, user.username, f"{commune}/{camera}"):
         raise HTTPException(409, "an offence is noted from the live image only: open the "
                             "camera's live view (not an instant replay, not a playback) (R31)")
     answer = await _forward(gw, "create", {"agent": user.username, "commune": commune,
@@ -122,8 +115,7 @@ async def post_still(offence_id: int, body: OffenceStillAdd, user: Verbalisation
     state = await gw.pool.fetchval("SELECT state FROM cameras WHERE commune = $1 AND slug = $2",
                                    offence.commune, offence.camera)
     await allow(gw, user, "verbalisation", commune=offence.commune, camera_state=state)
-    if not await gw.pool.fetchval(OPEN_LIVE_VIEW_SQL, user.username,
-                                  f"{offence.commune}/{offence.camera}"):
+    if not await live_view_open(gw, user.username, f"{offence.commune}/{offence.camera}"):
         raise HTTPException(409, "a still is taken from the live image only: open the camera's "
                             "live view (R31)")
     answer = await _forward(gw, "still", {"agent": user.username, "offence_id": offence_id,
