@@ -22,6 +22,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor",
          "deployment_admin")
 TOTP_REQUIRED_ROLES = frozenset({"admin", "national_police", "deployment_admin"})
+# Roles that see pictures (live, recordings, unmasked snapshots): given on a designating act the
+# register names, and never used with a password someone else chose (issue 34, R8).
+IMAGE_ROLES = frozenset({"operator", "supervisor", "national_police", "mask_admin"})
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 _hasher = PasswordHasher()
@@ -52,6 +55,10 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def generate_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+def image_rights(roles: Sequence[str]) -> frozenset[str]:
+    return IMAGE_ROLES & frozenset(roles)
 
 
 def totp_required(roles: list[str] | tuple[str, ...]) -> bool:
@@ -192,7 +199,11 @@ async def create_user(
     with_totp: bool = False,
     trained_on: date | None = None,
     totp_key: TotpKey | None = None,
+    designation_act: str | None = None,
+    owner_sets_password: bool = False,
 ) -> NewUser:
+    """`owner_sets_password`: the password is the creator's choice, good only for the first
+    sign-in, which must set the account's own."""
     check_new_account(username=username, password=password, roles=roles)
     if not designated_by.strip():
         raise AccountError("designated_by: who designated the agent (R8)")
@@ -206,9 +217,11 @@ async def create_user(
     user_id: int = await conn.fetchval(
         """INSERT INTO users (username, full_name, password_hash, roles, communes, designated_by,
                               designated_on, designation_expires, agent_number, totp_secret,
-                              trained_on)
-           VALUES ($1, $2, $3, $4, $5, $6, current_date, $7, $8, $9, $10) RETURNING id""",
+                              trained_on, designation_act, password_set_by_owner)
+           VALUES ($1, $2, $3, $4, $5, $6, current_date, $7, $8, $9, $10, $11, $12)
+           RETURNING id""",
         username, full_name, hash_password(password), roles, communes, designated_by.strip(),
         designation_expires, agent_number, stored_totp(totp_key, username, secret), trained_on,
+        designation_act, not owner_sets_password,
     )
     return NewUser(user_id, secret)

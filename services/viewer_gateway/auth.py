@@ -47,6 +47,7 @@ class User:
     post: str
     verbalisation_power: Power | None = None  # listed for vidéo-verbalisation (R32), or not
     trained_on: date | None = None  # data-protection training (R11)
+    must_set_password: bool = False  # its password is its creator's: nothing opens but a new one
 
     @property
     def subject(self) -> Subject:
@@ -226,7 +227,7 @@ async def session_user(pool: asyncpg.Pool, token: str) -> User | None:
                 designation_expires=row["designation_expires"], agent_number=row["agent_number"],
                 totp_enabled=row["totp_secret"] is not None, session=row["token_sha256"],
                 post=row["post"], verbalisation_power=row["verbalisation_power"],
-                trained_on=row["trained_on"])
+                trained_on=row["trained_on"], must_set_password=not row["password_set_by_owner"])
 
 
 async def session_user_here(pool: asyncpg.Pool, settings: ViewerGatewaySettings,
@@ -242,6 +243,17 @@ async def session_user_here(pool: asyncpg.Pool, settings: ViewerGatewaySettings,
 
 
 SIGNED_OUT = "not signed in, or the session has ended"
+# What a session whose password is its creator's may do: see itself, sign out, set its own.
+OWN_PASSWORD_ROUTES = frozenset({("GET", "/api/session"), ("DELETE", "/api/session"),
+                                 ("POST", "/api/session/password")})
+SET_YOUR_PASSWORD = ("set your own password first: the one you were given opens nothing else "
+                     "(POST /api/session/password)")
+
+
+def needs_own_password(user: User, method: str, path: str) -> bool:
+    """Issue 34 (R8): an account whose password someone else chose works for nothing until it
+    sets its own."""
+    return user.must_set_password and (method, path.rstrip("/")) not in OWN_PASSWORD_ROUTES
 
 
 async def why_signed_out(pool: asyncpg.Pool, token: str | None) -> str:

@@ -54,6 +54,7 @@ async def test_a_new_agent_signs_in_on_make_run_and_watches_the_wall(
         await form.get_by_label("Opérateur").check()
         await form.get_by_label("Palaiseau").check()
         await form.get_by_label("Désigné par").fill("le maire de Palaiseau")
+        await form.get_by_label("Acte de désignation").fill("arrêté du maire n° 2026-042")
         await form.get_by_label("Désignation jusqu'au").fill(
             (date.today() + timedelta(days=365)).isoformat())
         await form.get_by_label("Matricule").fill("PM-0042")
@@ -70,7 +71,15 @@ async def test_a_new_agent_signs_in_on_make_run_and_watches_the_wall(
         await page.get_by_label("Identifiant").fill("agent.dupont")
         await page.get_by_label("Mot de passe").fill(AGENT_PASSWORD)
         await page.get_by_role("button", name="Se connecter").click()
-        await page.locator("body:not([data-ecran='connexion'])").wait_for(timeout=10_000)
+        # The password was the administrator's: the agent's first sign-in sets its own (R8).
+        await page.locator("body[data-ecran='mot-de-passe']").wait_for(timeout=10_000)
+        await page.get_by_label("Mot de passe reçu").fill(AGENT_PASSWORD)
+        await page.get_by_label("Nouveau mot de passe (12 caractères au moins)").fill(
+            "mon-secret-a-moi-42")
+        await page.get_by_label("Nouveau mot de passe, encore").fill("mon-secret-a-moi-42")
+        await page.get_by_role("button", name="Enregistrer mon mot de passe").click()
+        await page.locator("body:not([data-ecran='connexion']):not([data-ecran='mot-de-passe'])"
+                           ).wait_for(timeout=10_000)
         await page.locator("#commune").select_option("palaiseau")
         await expect(page.locator("#tenue")).to_have_attribute("data-holder", "municipal_police")
         tile = page.locator(".tuile[data-camera='rue-de-paris']")

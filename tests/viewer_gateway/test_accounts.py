@@ -136,15 +136,81 @@ async def test_operator_without_totp_logs_in_with_a_password_alone(
         assert (await client.get("/api/session")).json()["totp_enabled"] is False
 
 
+async def _sets_own_password(agent: httpx.AsyncClient) -> None:
+    """What an account created by an administrator does first (issue 34, R8)."""
+    me = (await agent.get("/api/session")).json()
+    assert me["password_change_required"] is True
+    assert (await agent.get("/api/cameras")).status_code == 403
+    assert (await agent.post("/api/bookmarks", json={})).status_code == 403
+    same = await agent.post("/api/session/password", json={
+        "current_password": PASSWORD, "new_password": PASSWORD})
+    assert same.status_code == 400 and "differ" in same.text
+    wrong = await agent.post("/api/session/password", json={
+        "current_password": "not-the-password", "new_password": "mon-propre-secret-42"})
+    assert wrong.status_code == 400
+    done = await agent.post("/api/session/password", json={
+        "current_password": PASSWORD, "new_password": "mon-propre-secret-42"})
+    assert done.status_code == 204, done.text
+    assert (await agent.get("/api/session")).json()["password_change_required"] is False
+
+
+async def test_image_rights_are_given_on_a_journaled_act_and_used_with_the_agents_own_password_R8(
+    gateway: GatewayUnderTest, db: asyncpg.Pool,
+) -> None:
+    """Issue 34: an administrator minted accounts with image rights alone — password, training
+    date and designation typed by the same person. The designating act is required and journaled,
+    the typed password opens only the first sign-in, and widening the rights needs an act too."""
+    async with aclosing(await gateway.login("admin")) as admin:
+        created = await admin.post("/api/users", json={
+            "username": "agent.martin", "full_name": "Agent Martin", "password": PASSWORD,
+            "roles": ["operator"], "communes": ["palaiseau"], "designated_by": "le maire",
+            "designation_act": "arrêté du maire n° 2026-118", "trained_on": str(date.today())})
+        assert created.status_code == 201, created.text
+        entry = await db.fetchrow("SELECT details FROM audit_log WHERE action = 'user.created' "
+                                  "ORDER BY id DESC LIMIT 1")
+        details = json.loads(entry["details"])
+        assert details["designation_act"] == "arrêté du maire n° 2026-118"
+        assert details["image_rights"] == ["operator"]
+        async with gateway.client() as agent:
+            signed = await agent.post("/api/session", json={"username": "agent.martin",
+                                                            "password": PASSWORD})
+            assert signed.status_code == 200 and signed.json()["password_change_required"]
+            url = gateway.url.replace("http", "ws") + "/api/cameras/palaiseau/gare/live"
+            import websockets
+            with pytest.raises(websockets.InvalidStatus):  # no live picture either
+                async with websockets.connect(url, additional_headers={
+                        "Cookie": f"vigie_session={agent.cookies['vigie_session']}"}):
+                    pass
+            await _sets_own_password(agent)
+        assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
+                                 "'user.password_set' AND actor = 'agent.martin'") == 1
+        widened = await admin.patch("/api/users/agent.martin",
+                                    json={"roles": ["operator", "supervisor"]})
+        assert widened.status_code == 422 and "designating act" in widened.text
+        widened = await admin.patch("/api/users/agent.martin", json={
+            "roles": ["operator", "supervisor"], "designation_act": "arrêté n° 2026-140"})
+        assert widened.status_code == 200, widened.text
+        entry = await db.fetchrow("SELECT details FROM audit_log WHERE action = 'user.changed' "
+                                  "ORDER BY id DESC LIMIT 1")
+        assert json.loads(entry["details"])["image_rights_widened"] == "role supervisor"
+        # A change that adds no picture needs no act.
+        renamed = await admin.patch("/api/users/agent.martin", json={"full_name": "A. Martin"})
+        assert renamed.status_code == 200, renamed.text
+
+
 async def test_administrator_creates_an_account_and_disabling_it_ends_its_sessions(
     gateway: GatewayUnderTest, db: asyncpg.Pool,
 ) -> None:
     async with aclosing(await gateway.login("admin")) as admin:
-        created = await admin.post("/api/users", json={
+        account = {
             "username": "agent.dupont", "full_name": "Agent Dupont", "password": PASSWORD,
             "roles": ["operator"], "communes": ["palaiseau"], "designated_by": "le maire",
             "designation_expires": str(date.today() + timedelta(days=30)),
-            "agent_number": "PM-42"})
+            "agent_number": "PM-42"}
+        no_act = await admin.post("/api/users", json=account)
+        assert no_act.status_code == 422 and "designating act" in no_act.text, no_act.text
+        created = await admin.post("/api/users", json={
+            **account, "designation_act": "arrêté du maire n° 2026-117"})
         assert created.status_code == 201, created.text
         assert "password" not in created.text and "totp_secret" not in created.text
         outside = await admin.post("/api/users", json={
@@ -153,9 +219,11 @@ async def test_administrator_creates_an_account_and_disabling_it_ends_its_sessio
         assert outside.status_code == 403 and "R9" in outside.json()["detail"]
         taken = await admin.post("/api/users", json={
             "username": "agent.dupont", "full_name": "Again", "password": PASSWORD,
-            "roles": ["operator"], "communes": ["palaiseau"], "designated_by": "le maire"})
+            "roles": ["operator"], "communes": ["palaiseau"], "designated_by": "le maire",
+            "designation_act": "arrêté n° 1"})
         assert taken.status_code == 409
         async with aclosing(await gateway.login("agent.dupont")) as agent:
+            await _sets_own_password(agent)
             assert (await agent.get("/api/cameras")).status_code == 200
             off = await admin.patch("/api/users/agent.dupont", json={"disabled": True})
             assert off.status_code == 200 and off.json()["disabled"] is True

@@ -46,6 +46,7 @@ async def test_a_commune_goes_from_nothing_to_a_recording_camera_without_sql_R3(
             created = await deployer.post("/api/users", json={
                 "username": username, "full_name": username, "password": PASSWORD,
                 "roles": [role], "communes": ["orsay"], "designated_by": "le maire d'Orsay",
+                "designation_act": "arrêté du maire d'Orsay n° 2026-7",
                 "with_totp": role == "admin", "trained_on": trained})
             assert created.status_code == 201, created.text
         enrolled = await deployer.post("/api/users/admin.orsay/totp")
@@ -67,6 +68,10 @@ async def test_a_commune_goes_from_nothing_to_a_recording_camera_without_sql_R3(
 
     assert frames == [], "video before its masks were approved"
     async with aclosing(await gateway.login("masques.orsay")) as masks:
+        # Its password was the deployment administrator's choice: it sets its own first (R8).
+        own = await masks.post("/api/session/password", json={
+            "current_password": PASSWORD, "new_password": "masques-orsay-secret"})
+        assert own.status_code == 204, own.text
         base = "/api/cameras/orsay/parvis/masks"
         saved = await masks.post(base, json={"masks": [{"label": "fenêtre", "mode": "fill",
                                                         "points": COVER}]})

@@ -453,6 +453,7 @@ async def _user_create(args: argparse.Namespace) -> int:
         TotpKey,
         create_user,
         generate_password,
+        image_rights,
         totp_uri,
     )
     from vigie.register import Entry, record
@@ -462,6 +463,10 @@ async def _user_create(args: argparse.Namespace) -> int:
         raise CommandError("VIGIE_TOTP_KEY is not set: run this in the gateway's container, "
                            "which holds the key that seals TOTP secrets")
     totp_key = TotpKey.from_hex(common.totp_key.get_secret_value()) if common.totp_key else None
+    seeing = image_rights(args.role)
+    if seeing and not args.designation_act:
+        raise CommandError(f"an account with image rights ({', '.join(sorted(seeing))}) is "
+                           "created on a designating act: --designation-act \"arrêté … n° …\" (R8)")
     password = args.password or generate_password()
     async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn, \
             conn.transaction():
@@ -470,12 +475,15 @@ async def _user_create(args: argparse.Namespace) -> int:
                 conn, username=args.username, full_name=args.full_name, password=password,
                 roles=args.role, communes=args.commune, designated_by=args.designated_by,
                 designation_expires=args.expires, agent_number=args.agent_number,
-                with_totp=args.totp, trained_on=args.trained_on, totp_key=totp_key)
+                with_totp=args.totp, trained_on=args.trained_on, totp_key=totp_key,
+                designation_act=args.designation_act, owner_sets_password=bool(seeing))
         except AccountError as exc:
             raise CommandError(f"{exc} (roles: {', '.join(ROLES)})") from None
         await record(conn, Entry(actor=args.designated_by, action="user.created",
                                  details={"username": args.username, "roles": args.role,
-                                          "communes": args.commune}))
+                                          "communes": args.commune,
+                                          "designation_act": args.designation_act,
+                                          "image_rights": sorted(seeing)}))
     print(f"User {args.username} created (roles {', '.join(args.role)}).")
     if not args.password:
         print(f"Password (shown once): {password}")
@@ -578,6 +586,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--agent-number", help="sworn agent's number")
     p.add_argument("--password", help="default: generated and shown once")
     p.add_argument("--totp", action="store_true", help="enrol a TOTP second factor now")
+    p.add_argument("--designation-act", help="the act designating the agent (« arrêté du maire "
+                   "n° … »): required for image rights (operator, supervisor, national police, "
+                   "mask administrator); such an account sets its own password at first sign-in")
     p.add_argument("--trained-on", type=date.fromisoformat, help="data-protection training "
                    "YYYY-MM-DD (R11): without it, no live, playback, export or verbalisation")
     _data_option(p)

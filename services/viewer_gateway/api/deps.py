@@ -15,7 +15,14 @@ from vigie.register import Entry, record
 from vigie.service import Runtime
 
 from services.viewer_gateway.alarms import Alarms
-from services.viewer_gateway.auth import COOKIE, User, session_user_here, why_signed_out
+from services.viewer_gateway.auth import (
+    COOKIE,
+    SET_YOUR_PASSWORD,
+    User,
+    needs_own_password,
+    session_user_here,
+    why_signed_out,
+)
 from services.viewer_gateway.handlers import Handover, Notifier
 from services.viewer_gateway.policy import UNTRAINED, Action, CameraState, Decision, decide
 from services.viewer_gateway.settings import ViewerGatewaySettings
@@ -77,13 +84,16 @@ async def current_user(request: Request, gw: GatewayDep) -> User:
     user = await session_user_here(gw.pool, gw.settings, gw.rt.state, token, request.scope)
     if user is None:
         raise HTTPException(401, await why_signed_out(gw.pool, token))
+    if needs_own_password(user, request.method, request.url.path):
+        raise HTTPException(403, SET_YOUR_PASSWORD)
     return user
 
 
 async def websocket_user(websocket: WebSocket) -> User | None:
     gw: Gateway = websocket.app.state.gateway
     token = websocket.cookies.get(COOKIE)
-    return await session_user_here(gw.pool, gw.settings, gw.rt.state, token, websocket.scope)
+    user = await session_user_here(gw.pool, gw.settings, gw.rt.state, token, websocket.scope)
+    return None if user is None or user.must_set_password else user
 
 
 UserDep = Annotated[User, Depends(current_user)]

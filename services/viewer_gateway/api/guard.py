@@ -11,7 +11,13 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.viewer_gateway.auth import COOKIE, session_user_here, why_signed_out
+from services.viewer_gateway.auth import (
+    COOKIE,
+    SET_YOUR_PASSWORD,
+    needs_own_password,
+    session_user_here,
+    why_signed_out,
+)
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_ROUTES = frozenset({("POST", "/api/session")})  # signing in is what makes a session
@@ -62,6 +68,9 @@ class RequestGuard:
             user = await session_user_here(gw.pool, gw.settings, gw.rt.state, token, scope)
             if user is None:
                 await _answer(send, 401, await why_signed_out(self.gateway.pool, token))
+                return
+            if needs_own_password(user, method, path):
+                await _answer(send, 403, SET_YOUR_PASSWORD)
                 return
             scope.setdefault("state", {})["user"] = user  # the route's dependency reuses it
 

@@ -63,6 +63,14 @@ class Me(BaseModel):
     post: str
     verbalisation_power: Literal["police_municipale", "asvp"] | None = Field(
         default=None, description="Listed for vidéo-verbalisation with these powers (R32)")
+    password_change_required: bool = Field(
+        default=False, description="The password was chosen by whoever created the account: "
+        "nothing but POST /api/session/password opens until the account sets its own")
+
+
+class PasswordChange(Strict):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    new_password: Annotated[str, StringConstraints(min_length=12, max_length=1000)]
 
 
 class LoginRefusal(BaseModel):
@@ -286,6 +294,11 @@ class UserCreate(Strict):
     agent_number: Line | None = None
     with_totp: bool = False
     trained_on: date | None = Field(default=None, description="Data-protection training (R11)")
+    designation_act: Line | None = Field(
+        default=None, description="The act designating the agent (« arrêté du maire n° … »): "
+        "required for an account with image rights (operator, supervisor, national police, mask "
+        "administrator), and journaled (R8). Such an account sets its own password at its first "
+        "sign-in: the one given here opens nothing else")
 
 
 class UserChange(Strict):
@@ -300,6 +313,10 @@ class UserChange(Strict):
                                     "null removes it")
     verbalisation: VerbalisationListing | None = Field(
         default=None, description="List the account for vidéo-verbalisation; null removes it")
+    designation_act: Line | None = Field(
+        default=None, description="The act designating the agent for wider image rights: "
+        "required when roles with image rights or communes are added to an account that has "
+        "or gets them (R8), and journaled")
 
 
 class TotpEnrolment(BaseModel):

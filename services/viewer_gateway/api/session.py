@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
+from vigie.accounts import AccountError, check_new_account, hash_password, verify_password
+from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserDep, websocket_user
-from services.viewer_gateway.api.models import Designation, LoginRefusal, LoginRequest, Me
+from services.viewer_gateway.api.models import (
+    Designation,
+    LoginRefusal,
+    LoginRequest,
+    Me,
+    PasswordChange,
+)
 from services.viewer_gateway.auth import (
     COOKIE,
     LoginRefused,
@@ -28,6 +36,7 @@ def me(user: User) -> Me:
               permissions=[a for a in ACTIONS if a in user.subject.permissions],
               communes=list(user.communes), totp_enabled=user.totp_enabled, post=user.post,
               verbalisation_power=user.verbalisation_power,
+              password_change_required=user.must_set_password,
               designation=Designation(designated_by=user.designated_by,
                                       designated_on=user.designated_on,
                                       expires=user.designation_expires,
@@ -112,3 +121,31 @@ async def session_events(websocket: WebSocket) -> None:
         gw.notifier.unsubscribe(user.id, queue)
         if receiving is not None:
             receiving.cancel()
+
+
+@router.post("/password", summary="Set your own password (the first sign-in of an account "
+             "whose password its creator chose must)", status_code=204,
+             responses={**PROBLEMS, 400: {"description": "The current password is wrong, or the "
+                                          "new one is refused"}})
+async def set_own_password(body: PasswordChange, user: UserDep, gw: GatewayDep) -> Response:
+    row = await gw.pool.fetchrow("SELECT password_hash FROM users WHERE id = $1", user.id)
+    if row is None or not await asyncio.to_thread(verify_password, row["password_hash"],
+                                                  body.current_password):
+        raise HTTPException(400, "the current password is wrong")
+    if body.new_password == body.current_password:
+        raise HTTPException(400, "the new password must differ from the one you were given")
+    try:
+        check_new_account(username=user.username, password=body.new_password,
+                          roles=list(user.roles))
+    except AccountError as exc:
+        raise HTTPException(400, str(exc)) from None
+    new_hash = await asyncio.to_thread(hash_password, body.new_password)
+    async with gw.pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE users SET password_hash = $2, password_set_by_owner = true "
+                           "WHERE id = $1", user.id, new_hash)
+        # Every other session of the account ends: whoever knew the old password is out.
+        await conn.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND "
+                           "token_sha256 <> $2 AND revoked_at IS NULL", user.id, user.session)
+        await record(conn, Entry(actor=user.username, action="user.password_set",
+                                 details={"first": user.must_set_password}))
+    return Response(status_code=204)

@@ -13,6 +13,7 @@ from vigie.accounts import (
     check_roles,
     check_training,
     create_user,
+    image_rights,
     new_totp_secret,
     stored_totp,
     totp_uri,
@@ -96,13 +97,21 @@ async def list_users(user: UserAdminUser, gw: GatewayDep) -> list[UserView]:
 async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> UserView:
     _within_scope(user, body.communes)
     _roles_allowed(body.roles)
+    seeing = image_rights(body.roles)
+    if seeing and not body.designation_act:
+        raise HTTPException(422, f"an account with image rights ({', '.join(sorted(seeing))}) "
+                            "is created on a designating act: give designation_act (R8)")
     async with gw.pool.acquire() as conn, conn.transaction():
         try:
             await create_user(
                 conn, username=body.username, full_name=body.full_name, password=body.password,
                 roles=list(body.roles), communes=body.communes, designated_by=body.designated_by,
                 designation_expires=body.designation_expires, agent_number=body.agent_number,
-                with_totp=body.with_totp, trained_on=body.trained_on)
+                with_totp=body.with_totp, trained_on=body.trained_on, totp_key=gw.totp_key,
+                designation_act=body.designation_act,
+                # The administrator typed it: for image rights, good for the first sign-in only
+                # (issue 34).
+                owner_sets_password=bool(seeing))
         except AccountError as exc:
             status = 409 if "taken" in str(exc) else 400
             raise HTTPException(status, str(exc)) from None
@@ -110,8 +119,22 @@ async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> Use
                                  details={"username": body.username, "roles": body.roles,
                                           "communes": body.communes,
                                           "designated_by": body.designated_by,
+                                          "designation_act": body.designation_act,
+                                          "image_rights": sorted(seeing),
                                           "trained_on": body.trained_on}))
     return _view(await _row(gw, user, body.username))
+
+
+def _image_rights_widened(row: asyncpg.Record, body: UserChange) -> str | None:
+    """What a change adds to the pictures an account sees: roles with image rights it did not
+    have, or communes for an account that sees pictures. None when it adds nothing."""
+    before_roles = image_rights(row["roles"])
+    after_roles = image_rights(body.roles if body.roles is not None else row["roles"])
+    added_roles = sorted(after_roles - before_roles)
+    added_communes = sorted(set(body.communes or ()) - set(row["communes"])) if after_roles \
+        else []
+    what = [*(f"role {r}" for r in added_roles), *(f"commune {c}" for c in added_communes)]
+    return ", ".join(what) or None
 
 
 @router.patch("/{username}", summary="Change roles, communes, designation; disable",
@@ -136,6 +159,10 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
         _within_scope(user, body.communes)
     if body.roles is not None:
         _roles_allowed(body.roles)
+    widened = _image_rights_widened(row, body)
+    if widened and not body.designation_act:
+        raise HTTPException(422, f"wider image rights ({widened}) are given on a designating "
+                            "act: give designation_act (R8)")
     # An explicit null for a column that cannot be empty means "no change".
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
                if k != "verbalisation"
@@ -155,7 +182,9 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
             await conn.execute("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 "
                                "AND revoked_at IS NULL", row["id"])
         await record(conn, Entry(actor=user.username, action="user.changed",
-                                 details={"username": username, **changes}))
+                                 details={"username": username, **changes,
+                                          **({"image_rights_widened": widened} if widened
+                                             else {})}))
     if body.disabled or body.roles is not None or body.communes is not None:
         gw.notifier.to_user(row["id"], {"type": "session_ended" if body.disabled
                                         else "rights_changed",

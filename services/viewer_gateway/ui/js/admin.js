@@ -139,6 +139,7 @@ async function users(panel, ctx, msg = result()) {
     h("fieldset", {}, h("legend", {}, "Rôles"), roleBoxes),
     h("fieldset", {}, h("legend", {}, "Communes"), communeBoxes),
     h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, placeholder: "ex. : le maire de Palaiseau" })),
+    h("label", {}, "Acte de désignation (R8, obligatoire pour l'accès aux images)", h("input", { name: "designation_act", maxlength: 200, placeholder: "arrêté du maire n° …" })),
     h("label", {}, "Désignation jusqu'au", h("input", { name: "designation_expires", type: "date" })),
     h("label", {}, "Matricule", h("input", { name: "agent_number" })),
     h("label", {}, "Formation protection des données le (R11)", h("input", { name: "trained_on", type: "date" })),
@@ -151,7 +152,7 @@ async function users(panel, ctx, msg = result()) {
     const body = {
       username: v.username, full_name: v.full_name, password: data.get("password"), designated_by: v.designated_by,
       designation_expires: v.designation_expires || null, agent_number: v.agent_number || null, with_totp: data.has("with_totp"),
-      trained_on: v.trained_on || null,
+      trained_on: v.trained_on || null, designation_act: v.designation_act || null,
       roles: GRANTABLE.map(([k]) => k).filter((k) => data.has(`role-${k}`)),
       communes: ctx.communes.map((c) => c.slug).filter((s) => data.has(`commune-${s}`)),
     };
@@ -160,7 +161,7 @@ async function users(panel, ctx, msg = result()) {
     try {
       const created = await api.post("/api/users", body);
       const names = body.communes.map((s) => ctx.communes.find((c) => c.slug === s)?.name || s);
-      say(msg, `Compte ${created.username} créé pour ${names.join(", ")}.`);
+      say(msg, `Compte ${created.username} créé pour ${names.join(", ")}. À sa première connexion, l'agent choisira son propre mot de passe.`);
       users(panel, ctx, msg);
     } catch (err) { say(msg, err.message, false); }
   });
@@ -196,6 +197,7 @@ async function users(panel, ctx, msg = result()) {
       h("fieldset", {}, h("legend", {}, "Communes"), ctx.communes.map((c) =>
         h("label", {}, h("input", { type: "checkbox", name: `commune-${c.slug}`, checked: u.communes.includes(c.slug) }), ` ${c.name}`))),
       h("label", {}, "Désigné par (R8)", h("input", { name: "designated_by", required: true, value: u.designation.designated_by || "" })),
+      h("label", {}, "Acte de désignation (obligatoire si l'accès aux images s'élargit)", h("input", { name: "designation_act", maxlength: 200, placeholder: "arrêté du maire n° …" })),
       h("label", {}, "Désignation jusqu'au (renouvellement)", h("input", { name: "designation_expires", type: "date", value: u.designation.expires || "" })),
       h("label", {}, "Formation protection des données le (R11)", h("input", { name: "trained_on", type: "date", value: u.trained_on || "" })),
       h("fieldset", {}, h("legend", {}, "Vidéo-verbalisation (R32)"),
@@ -210,6 +212,7 @@ async function users(panel, ctx, msg = result()) {
         roles: GRANTABLE.map(([k]) => k).filter((k) => v[`role-${k}`]),
         communes: ctx.communes.map((c) => c.slug).filter((s) => v[`commune-${s}`]),
         designated_by: v.designated_by, designation_expires: v.designation_expires || null,
+        ...(v.designation_act ? { designation_act: v.designation_act } : {}),
         ...(v.trained_on !== (u.trained_on || "") ? { trained_on: v.trained_on || null } : {}),
         verbalisation: v.verbalisation_power ? { power: v.verbalisation_power, designation: v.verbalisation_designation } : null,
       }),

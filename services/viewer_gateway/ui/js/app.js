@@ -44,7 +44,7 @@ async function boot() {
   } catch {
     ctx.me = null;
   }
-  if (ctx.me) await signedIn();
+  if (ctx.me && !ctx.me.password_change_required) await signedIn();
   window.addEventListener("hashchange", route);
   await route();
 }
@@ -62,6 +62,7 @@ async function signedIn() {
 
 async function afterLogin(me) {
   ctx.me = me;
+  if (me.password_change_required) return route(); // its own password first (R8)
   await signedIn();
   // A link opened while signed out (#/relecture/gare…) is where the agent goes once signed in.
   const wanted = sessionStorage.getItem("vigie.wanted");
@@ -262,6 +263,13 @@ async function route() {
     cleanup = mount(main, ctx, { message: sessionStorage.getItem("vigie.message") || "", onSignedIn: afterLogin });
     sessionStorage.removeItem("vigie.message");
     document.body.dataset.ecran = "connexion"; // once the form is up, as for the other screens
+    return;
+  }
+  if (ctx.me.password_change_required) {
+    document.getElementById("bandeau").hidden = true;
+    const { mount } = await import("./password.js");
+    cleanup = mount(main, ctx, { onDone: afterLogin });
+    document.body.dataset.ecran = "mot-de-passe";
     return;
   }
   const screen = SCREENS.find(([route]) => route === name);
