@@ -37,6 +37,7 @@ from vigie.storage.objects import ObjectStore
 
 from bench.common import (
     FOOTAGE,
+    VideoHeader,
     bench_settings,
     run_in_scratch,
     seed_bench_cameras,
@@ -174,7 +175,7 @@ def _spawn(service: str, name: str, env: dict[str, str], logs: Path) -> subproce
         stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
 
 
-async def _drained(pool: asyncpg.Pool, video: dict[str, list[tuple[int, bool, int]]]) -> bool:
+async def _drained(pool: asyncpg.Pool, video: dict[str, list[VideoHeader]]) -> bool:
     """Every camera's last VIDEO frame is inside a stored segment (or nothing more will come)."""
     rows = await pool.fetch("SELECT c.commune || '/' || c.slug AS camera, max(s.end_time) AS end "
                             "FROM segments s JOIN cameras c ON c.id = s.camera_id GROUP BY 1")
@@ -183,7 +184,7 @@ async def _drained(pool: asyncpg.Pool, video: dict[str, list[tuple[int, bool, in
 
 
 async def _compare(pool: asyncpg.Pool, store: ObjectStore,
-                   video: dict[str, list[tuple[int, bool, int]]]) -> tuple[int, int]:
+                   video: dict[str, list[VideoHeader]]) -> tuple[int, int]:
     """(VIDEO frames that should be stored and are not, frames stored)."""
     rows = await pool.fetch("SELECT c.commune || '/' || c.slug AS camera, s.* FROM segments s "
                             "JOIN cameras c ON c.id = s.camera_id ORDER BY c.id, s.start_time")

@@ -239,6 +239,10 @@ class CameraRecorder:
         if decodable:
             more, kept = self._segmenter.feed(frame, msg)
             closed += more
+            if not kept:
+                # Already stored (a new masking owner re-encoding what its predecessor sent):
+                # the frames that follow reference this one, which is not in the segment.
+                self._chain.need_keyframe()
         if not kept:
             # Before the first keyframe (undecodable alone) or already held: nothing to store.
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS):

@@ -25,7 +25,7 @@ from vigie.bus.connection import inbox_prefix
 from vigie.bus.subjects import BusNames
 from vigie.storage.objects import Buckets, ObjectStore
 
-from bench.common import video_frames_to_store, video_headers
+from bench.common import VideoHeader, video_frames_to_store, video_headers
 from tests.e2e.stack import Stack, start_stack
 from tests.harness import wait_for_sync
 
@@ -114,7 +114,7 @@ def _runs(times: list[int]) -> list[tuple[int, int, int]]:
     return [(a, b, n) for a, b, n in runs]
 
 
-def _around(frames: list[tuple[int, bool, int]], t_us: int) -> list[tuple[int, bool, int]]:
+def _around(frames: list[VideoHeader], t_us: int) -> list[VideoHeader]:
     i = min(range(len(frames)), key=lambda k: abs(frames[k][0] // 1000 - t_us))
     return [(f[0] // 1000, f[1], f[2]) for f in frames[max(0, i - 4):i + 4]]
 
@@ -169,7 +169,7 @@ def _kill_an_owner_and_watch_the_failover(stack: Stack, service: str) -> None:
     assert elapsed < FAILOVER_S, f"{service}: failover took {elapsed:.1f} s"
 
 
-async def _video_headers(stack: Stack) -> dict[str, list[tuple[int, bool, int]]]:
+async def _video_headers(stack: Stack) -> dict[str, list[VideoHeader]]:
     """Every frame in VIDEO, per camera, in stream order, from any of the three nodes."""
     secrets = json.loads((stack.data / "secrets.json").read_text())
     nc = await nats.connect([f"nats://127.0.0.1:{stack.base + p}" for p in (1, 41, 42)],

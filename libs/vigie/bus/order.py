@@ -79,6 +79,11 @@ class FrameChain:
         self.broken = False
         return True
 
+    def need_keyframe(self) -> None:
+        """A frame this consumer admitted went no further (a recorder's duplicate of what it
+        stored): the frames after it reference it, so nothing more until a keyframe."""
+        self.broken = True
+
     def take_gaps(self) -> list[Gap]:
         gaps, self._gaps = self._gaps or [], None
         return gaps
