@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from vigie.catalog import NATS_USER  # one definition with make run and Compose
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "vigie"
@@ -37,25 +38,23 @@ RESTRICTED = {  # the "restricted" Pod Security Standard, container part
 # Per service: replicas, requests/limits, and why (docs/performance.md, this 2-core machine).
 SERVICES: dict[str, dict[str, Any]] = {
     "ingest": dict(  # ≈ 3–4 % of a core per 1080p camera; 2 replicas share the cameras
-        replicas=2, nats_user="ingest",
-        resources=({"cpu": "500m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
+        replicas=2, resources=({"cpu": "500m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
     "masking": dict(  # ≈ 0.9 core per 1080p camera, 0.45 per 720p: scale replicas to the cameras
-        replicas=3, nats_user="masking", env={"VIGIE_MASKING_WORKERS": "2"},
+        replicas=3, env={"VIGIE_MASKING_WORKERS": "2"},
         resources=({"cpu": "2", "memory": "1Gi"}, {"cpu": "4", "memory": "3Gi"})),
     "recorder": dict(  # ≈ 130 cameras at 25 fps per core; a 60-s segment is held in memory
-        replicas=2, nats_user="recorder", secrets={"VIGIE_RECORDING_KEY": "VIGIE_RECORDING_KEY"},
+        replicas=2, secrets={"VIGIE_RECORDING_KEY": "VIGIE_RECORDING_KEY"},
         resources=({"cpu": "250m", "memory": "512Mi"}, {"cpu": "1", "memory": "2Gi"})),
     "viewer-gateway": dict(  # relays fMP4 without decoding: 2–4 % of a core per live pane
-        replicas=2, nats_user="gateway", public=True,
+        replicas=2, public=True,
         secrets={"VIGIE_TOTP_KEY": "VIGIE_TOTP_KEY"},  # seals TOTP secrets at rest (issue 34)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
     "verbalisation": dict(  # a still: a GOP decoded in memory, a JPEG; seals offence files
-        replicas=1, nats_user="verbalisation", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
+        replicas=1, secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
         resources=({"cpu": "50m", "memory": "128Mi"}, {"cpu": "250m", "memory": "256Mi"})),
     "retention": dict(  # a sweep of 50,000 expired segments took 7 s of one core; builds exports
-        replicas=1, nats_user="retention", secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY",
-                                                    "VIGIE_REGISTER_SIGNING_KEY":
-                                                        "VIGIE_REGISTER_SIGNING_KEY"},
+        replicas=1, secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY",
+                             "VIGIE_REGISTER_SIGNING_KEY": "VIGIE_REGISTER_SIGNING_KEY"},
         scratch="40Gi",  # an export's package is built in /tmp (an hour of 1080p: ≈ 2 × 2 GB)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
 }
@@ -144,7 +143,7 @@ def vigie_env(nats_user: str, service: str | None) -> list[dict[str, Any]]:
 
 def service_deployment(name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
     prefix = "VIGIE_" + name.upper().replace("-", "_") + "_"
-    env = vigie_env(spec["nats_user"], name) + [
+    env = vigie_env(NATS_USER[name], name) + [
         {"name": prefix + "HTTP_HOST", "value": "0.0.0.0"},
         {"name": prefix + "HTTP_PORT", "value": "8080"},
         *({"name": k, "value": v} for k, v in spec.get("env", {}).items()),

@@ -7,6 +7,18 @@ each as a process."""
 from __future__ import annotations
 
 SERVICES = ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention")
+# Each service's NATS user (vigie.bus.permissions gives each its subjects). With its database role
+# (vigie.db.roles.role_name), its object-store identity (vigie.storage.identities.key_env) and its
+# client certificate (`vigie certs init`: one per service name), the one definition `make run`,
+# Compose and Kubernetes follow (tests/deploy/test_identities_agree.py checks the three).
+NATS_USER = {
+    "ingest": "ingest",
+    "masking": "masking",
+    "recorder": "recorder",
+    "viewer-gateway": "gateway",
+    "verbalisation": "verbalisation",
+    "retention": "retention",
+}
 
 
 def module_name(service: str) -> str:

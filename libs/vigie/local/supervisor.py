@@ -25,7 +25,7 @@ import asyncpg
 from vigie.accounts import totp_uri
 from vigie.bus.permissions import all_users
 from vigie.bus.streams import StreamLimits
-from vigie.catalog import SERVICES
+from vigie.catalog import NATS_USER, SERVICES
 from vigie.db.roles import role_name
 from vigie.local import demo
 from vigie.local.servers import (
@@ -48,14 +48,6 @@ from vigie.storage.identities import Keys, generate_keys
 
 log = get_logger("vigie.run")
 
-NATS_USER = {
-    "ingest": "ingest",
-    "masking": "masking",
-    "recorder": "recorder",
-    "viewer-gateway": "gateway",
-    "verbalisation": "verbalisation",
-    "retention": "retention",
-}
 STOP_BUDGET_S = 30.0
 # The services that share cameras between replicas (vigie.ownership); the gateway, verbalisation
 # and retention run once here (the gateway's sessions and retention's sweep are not shared yet).
@@ -212,6 +204,29 @@ def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str,
     }
 
 
+def service_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], service: str,
+                replica: str) -> dict[str, str]:
+    """What one replica of `service` is given: its own NATS user, database role and
+    object-store identity (vigie.catalog's one definition, as Compose and Kubernetes), and the
+    keys that service alone holds."""
+    env = {**common_env(ports=ports, pg_dsn=pg_dsn, sec=sec, service=service,
+                        user=NATS_USER[service]),
+           "VIGIE_REPLICA": replica}
+    prefix = f"VIGIE_{service.upper().replace('-', '_')}_"
+    env[prefix + "HTTP_PORT"] = str(ports.services[replica])
+    env[prefix + "HTTP_HOST"] = "127.0.0.1"
+    if service in ("retention", "verbalisation"):  # seal exports, offence files
+        env["VIGIE_EXPORT_KEY"] = sec["export_key"]
+    if service == "retention":  # signs the register's head (not the gateway)
+        env["VIGIE_REGISTER_SIGNING_KEY"] = sec["register_signing_key"]
+    if service == "viewer-gateway":  # checks checkpoints made before issue 25
+        env["VIGIE_REGISTER_KEY"] = sec["register_key"]
+        env["VIGIE_TOTP_KEY"] = sec["totp_key"]  # and seals TOTP secrets
+    if service == "recorder":  # signs each segment's link as it stores it
+        env["VIGIE_RECORDING_KEY"] = sec["recording_key"]
+    return env
+
+
 class Supervisor:
     def __init__(self, data: Path, ports: Ports, footage: Path | None,
                  replicas: int = 1) -> None:
@@ -303,23 +318,9 @@ class Supervisor:
 
         for service in SERVICES:
             for name in child_names(service, self.replicas):
-                env = {**os.environ,
-                       **common_env(ports=self.ports, pg_dsn=service_dsn(pg, sec, service), sec=sec,
-                                    service=service,
-                                    user=NATS_USER[service]),
-                       "VIGIE_REPLICA": name}
-                prefix = f"VIGIE_{service.upper().replace('-', '_')}_"
-                env[prefix + "HTTP_PORT"] = str(self.ports.services[name])
-                if service in ("retention", "verbalisation"):  # seal exports, offence files
-                    env["VIGIE_EXPORT_KEY"] = sec["export_key"]
-                if service == "retention":  # signs the register's head (not the gateway)
-                    env["VIGIE_REGISTER_SIGNING_KEY"] = sec["register_signing_key"]
-                if service == "viewer-gateway":  # checks checkpoints made before issue 25
-                    env["VIGIE_REGISTER_KEY"] = sec["register_key"]
-                    env["VIGIE_TOTP_KEY"] = sec["totp_key"]  # and seals TOTP secrets
-                if service == "recorder":  # signs each segment's link as it stores it
-                    env["VIGIE_RECORDING_KEY"] = sec["recording_key"]
-                env[prefix + "HTTP_HOST"] = "127.0.0.1"
+                env = {**os.environ, **service_env(
+                    ports=self.ports, pg_dsn=service_dsn(pg, sec, service), sec=sec,
+                    service=service, replica=name)}
                 argv = [sys.executable, "-m", "vigie.cli.main", "service", service]
                 proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env,
                                       lifeline=True).start()

@@ -1,0 +1,86 @@
+"""One definition of who each service is — its NATS user (vigie.catalog.NATS_USER), its database
+role (vigie.db.roles.role_name), its object-store identity (vigie.storage.identities.key_env) and
+its client certificate (one per service name) — followed by `make run`, Compose and Kubernetes
+alike (issue 34: they had been written three times). Each platform is read as it runs: the
+embedded default's environment for a replica, `docker-compose config`, the committed manifests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from vigie.bus.permissions import SERVICE_USERS
+from vigie.catalog import NATS_USER, SERVICES
+from vigie.db.roles import GRANTS, role_name
+from vigie.local.supervisor import Ports, service_env
+from vigie.storage.identities import key_env
+
+from tests.deploy.test_compose import _compose, _env_with_secrets
+from tests.deploy.test_kubernetes import _manifests
+
+pytestmark = pytest.mark.unit
+
+
+def _definition(service: str) -> dict[str, str]:
+    return {"nats_user": NATS_USER[service], "role": role_name(service),
+            "s3_key": key_env(service)[0], "certificate": service}
+
+
+def _make_run(service: str) -> dict[str, str]:
+    sec: dict[str, Any] = {
+        "nats": {u: f"nats-{u}" for u in NATS_USER.values()},
+        "s3_services": {s: {"access_key": key_env(s)[0], "secret_key": "x"} for s in SERVICES},
+        "s3_access_key": "admin", "s3_secret_key": "x", "export_key": "k",
+        "register_signing_key": "k", "register_key": "k", "totp_key": "k", "recording_key": "k"}
+    env = service_env(ports=Ports.from_base(20000, 8000), sec=sec, service=service,
+                      pg_dsn=f"postgresql://{role_name(service)}:pw@127.0.0.1/vigie",
+                      replica=service)
+    # make run speaks to NATS on loopback in clear (local mode): no certificate to name.
+    return {"nats_user": env["VIGIE_NATS_USER"], "role": env["VIGIE_POSTGRES_DSN"].split("//")[1]
+            .split(":")[0], "s3_key": env["VIGIE_S3_ACCESS_KEY"], "certificate": service}
+
+
+def _compose_services() -> dict[str, Any]:
+    env = _env_with_secrets()
+    for service in SERVICES:  # each identity's key named after the variable that holds it
+        env[key_env(service)[0]] = key_env(service)[0]
+    result = _compose("config", env=env)
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout)["services"])
+
+
+def _from_compose(services: dict[str, Any], service: str) -> dict[str, str]:
+    env = services[service]["environment"]
+    mounted = [v["source"] for v in services[service]["volumes"] if isinstance(v, dict)] + [
+        v.split(":")[0] for v in services[service]["volumes"] if isinstance(v, str)]
+    [cert] = [m.rsplit("/", 1)[1].removesuffix(".key") for m in mounted
+              if m.endswith(".key") and "/certs/" in m]
+    return {"nats_user": env["VIGIE_NATS_USER"],
+            "role": env["VIGIE_POSTGRES_DSN"].split("//")[1].split(":")[0],
+            "s3_key": env["VIGIE_S3_ACCESS_KEY"], "certificate": cert}
+
+
+def _from_kubernetes(service: str) -> dict[str, str]:
+    [deployment] = [d for d in _manifests() if d["kind"] == "Deployment"
+                    and d["metadata"]["name"] == service]
+    pod = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    [certs] = [v for v in pod["volumes"] if v["name"] == "certs"]
+    [cert] = [i["key"].removesuffix(".key") for i in certs["secret"]["items"]
+              if i["key"].endswith(".key")]
+    return {"nats_user": env["VIGIE_NATS_USER"]["value"],
+            "role": env["VIGIE_POSTGRES_DSN"]["value"].split("//")[1].split(":")[0],
+            "s3_key": env["VIGIE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["key"],
+            "certificate": cert}
+
+
+def test_make_run_compose_and_kubernetes_give_each_service_the_same_identities_R38() -> None:
+    assert set(NATS_USER) == set(SERVICES) == set(GRANTS)
+    assert set(NATS_USER.values()) == set(SERVICE_USERS), "every NATS user has its permissions"
+    compose = _compose_services()
+    for service in SERVICES:
+        expected = _definition(service)
+        assert _make_run(service) == expected, ("make run", service)
+        assert _from_compose(compose, service) == expected, ("Compose", service)
+        assert _from_kubernetes(service) == expected, ("Kubernetes", service)
