@@ -26,6 +26,12 @@ SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
 SECRET = "vigie-secrets"
 PART_OF = {"app.kubernetes.io/part-of": "vigie"}
 NATS_NODES = 3
+# VIDEO, the recorder's buffer, sized to ride out a recorder or storage outage (issue 35): 45
+# 1080p cameras at the measured 12.6–21.3 MB/s together (docs/performance.md: 20 GiB lasted
+# 16–27 min) for 2 hours → 160 GiB; each node's disk holds it and the rest with room to spare.
+# `vigie sizing`-style arithmetic for another commune: docs/deploy.md "Sizing VIDEO".
+VIDEO_MAX_BYTES = 160 * 2**30
+NATS_STORE = "200Gi"
 
 RESTRICTED = {  # the "restricted" Pod Security Standard, container part
     "allowPrivilegeEscalation": False,
@@ -49,12 +55,15 @@ SERVICES: dict[str, dict[str, Any]] = {
         replicas=2, public=True,
         secrets={"VIGIE_TOTP_KEY": "VIGIE_TOTP_KEY"},  # seals TOTP secrets at rest (issue 34)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
+    # Every service twice at least (issue 35): one process lost costs a commune nothing.
     "verbalisation": dict(  # a still: a GOP decoded in memory, a JPEG; seals offence files
-        replicas=1, secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
+        replicas=2,  # requests go to one of them (a NATS queue group)
+        secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
         resources=({"cpu": "50m", "memory": "128Mi"}, {"cpu": "250m", "memory": "256Mi"})),
     "retention": dict(  # a sweep of 50,000 expired segments took 7 s of one core; builds exports
-        replicas=1, secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY",
-                             "VIGIE_REGISTER_SIGNING_KEY": "VIGIE_REGISTER_SIGNING_KEY"},
+        replicas=2,  # sweepers share the work (row locks, SKIP LOCKED), jobs are claimed once
+        secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY",
+                 "VIGIE_REGISTER_SIGNING_KEY": "VIGIE_REGISTER_SIGNING_KEY"},
         scratch="40Gi",  # an export's package is built in /tmp (an hour of 1080p: ≈ 2 × 2 GB)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
 }
@@ -255,9 +264,12 @@ def nats() -> list[dict[str, Any]]:
         "ports": [{"name": "client", "containerPort": 4222},
                   {"name": "cluster", "containerPort": 6222},
                   {"name": "monitor", "containerPort": 8222}],
+        # A node replaying a large VIDEO store at start is not dead: liveness waits for this.
+        "startupProbe": http_probe("/healthz?js-enabled-only=true", 8222, period=5,
+                                   failures=120),
         "readinessProbe": http_probe("/healthz?js-enabled-only=true", 8222, period=5),
-        "livenessProbe": http_probe("/healthz?js-enabled-only=true", 8222, period=10, delay=10),
-        # VIDEO up to 20 GiB on disk, RAW up to 512 MiB in memory (on one node)
+        "livenessProbe": http_probe("/healthz?js-enabled-only=true", 8222, period=10),
+        # VIDEO up to VIDEO_MAX_BYTES on disk, RAW up to 512 MiB in memory (on one node)
         "resources": resources(({"cpu": "500m", "memory": "1Gi"}, {"cpu": "2", "memory": "3Gi"})),
         "securityContext": RESTRICTED,
         "volumeMounts": [{"name": "config", "mountPath": "/etc/nats", "readOnly": True},
@@ -289,7 +301,7 @@ def nats() -> list[dict[str, Any]]:
                      "whenUnsatisfiable": "DoNotSchedule",
                      "labelSelector": {"matchLabels": labels("nats")}}],
              }},
-             "volumeClaimTemplates": [volume_claim("data", "40Gi")],
+             "volumeClaimTemplates": [volume_claim("data", NATS_STORE)],
          }},
         pdb("nats", min_available=NATS_NODES - 1),  # a quorum stays: streams replicated on 3
     ]
@@ -356,6 +368,9 @@ def seaweedfs() -> list[dict[str, Any]]:
                  "-s3.port=8333", "-s3.config=/config/s3.json", "-s3.cert.file=/certs/tls.pem",
                  "-s3.key.file=/certs/tls.key", "-s3.port.iceberg=0", "-s3.port.lance=0",
                  "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024",
+                 # Volumes as the disk holds (free space / 1 GiB): the default 8 filled the store
+                 # after 8 GiB with "No writable volumes" (issue 35).
+                 "-volume.max=0",
                  "-filer.encryptVolumeData", "-s3.encryptVolumeData"],  # encrypted at rest
         "ports": [{"name": "s3", "containerPort": 8333}, {"name": "s3-grpc", "containerPort": 18333},
                   {"name": "master", "containerPort": 9333},
@@ -475,6 +490,7 @@ def config() -> list[dict[str, Any]]:
              "VIGIE_S3_SECURE": "true",  # HTTPS, verified against the deployment's CA
              "VIGIE_S3_TLS_CA": f"{CLIENT_CERTS}/ca.pem",
              "VIGIE_BUS_REPLICAS": str(NATS_NODES),
+             "VIGIE_BUS_VIDEO_MAX_BYTES": str(VIDEO_MAX_BYTES),
              "VIGIE_LOG_FORMAT": "json",
          }},
     ]
@@ -505,8 +521,43 @@ def network_policy(name: str, target: dict[str, Any], rules: list[dict[str, Any]
             "spec": {"podSelector": target, "policyTypes": ["Ingress"], "ingress": rules}}
 
 
+def egress_policy(name: str, target: dict[str, Any],
+                  rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": PART_OF},
+            "spec": {"podSelector": target, "policyTypes": ["Egress"], "egress": rules}}
+
+
+def to(*names: str, ports: tuple[int, ...]) -> dict[str, Any]:
+    return {"to": pods(*names), "ports": [{"port": p} for p in ports]}
+
+
 def pods(*names: str) -> list[dict[str, Any]]:
     return [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": n}}} for n in names]
+
+
+def egress_rules() -> dict[str, list[dict[str, Any]]]:
+    nats_client, postgres, s3 = to("nats", ports=(4222,)), to("postgres", ports=(5432,)), \
+        to("seaweedfs", ports=(8333,))
+    # Where each pod may connect (issue 35: the policies were ingress-only, so masking, which holds
+    # unmasked pictures, could send anywhere). DNS is allowed to every pod apart.
+    return {
+        # Cameras are outside the cluster on any port: narrow this to the cameras' network
+        # (docs/deploy.md).
+        "ingest": [nats_client, postgres, {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+        "masking": [nats_client, postgres],
+        "recorder": [nats_client, postgres, s3],
+        "viewer-gateway": [nats_client, postgres, s3],
+        "verbalisation": [nats_client, postgres, s3],
+        "retention": [nats_client, postgres, s3],
+        "vigie-init": [nats_client, postgres, s3],
+        "vigie-backup": [postgres],
+        "nats": [to("nats", ports=(6222,))],
+        "postgres": [],
+        "seaweedfs": [{"to": pods("seaweedfs")}],  # master, volume and filer talk to each other
+        # The lifecycle worker: the master, the filer (its gRPC port too) and S3's gRPC.
+        "s3-lifecycle": [to("seaweedfs", ports=(9333, 19333, 8888, 18888, 8333, 18333))],
+    }
 
 
 def network_policies() -> list[dict[str, Any]]:
@@ -516,8 +567,19 @@ def network_policies() -> list[dict[str, Any]]:
     vigie_services = list(SERVICES)
     monitoring = {"namespaceSelector": {"matchLabels": {
         "kubernetes.io/metadata.name": "monitoring"}}}
+    dns = {"to": [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {
+            "k8s-app": "kube-dns"}}}], "ports": [{"port": 53, "protocol": "UDP"},
+                                                 {"port": 53, "protocol": "TCP"}]}
+    deny_all: dict[str, Any] = network_policy("default-deny", {}, [])
+    deny_all["spec"]["policyTypes"] = ["Ingress", "Egress"]
+    deny_all["spec"]["egress"] = []
     return [
-        network_policy("default-deny", {}, []),
+        deny_all,
+        egress_policy("dns", {}, [dns]),
+        *(egress_policy(f"{name}-egress",
+                        {"matchLabels": {"app.kubernetes.io/name": name}}, rules)
+          for name, rules in egress_rules().items()),
         network_policy("viewer-gateway-from-anywhere",
                        {"matchLabels": {"app.kubernetes.io/name": "viewer-gateway"}},
                        [{"ports": [{"port": 8080}, {"port": 8443}]}]),
@@ -542,7 +604,8 @@ def network_policies() -> list[dict[str, Any]]:
                                          "verbalisation", "vigie-init"),
                             "ports": [{"port": 8333}]},
                            {"from": pods("s3-lifecycle"),
-                            "ports": [{"port": p} for p in (8333, 18333, 9333, 19333)]},
+                            "ports": [{"port": p} for p in
+                                      (8333, 18333, 9333, 19333, 8888, 18888)]},
                            # its own components talk to each other (master, volume, filer)
                            {"from": pods("seaweedfs")},
                        ]),
@@ -552,7 +615,10 @@ def network_policies() -> list[dict[str, Any]]:
 def backup() -> list[dict[str, Any]]:
     """`vigie backup` each night: the database (no footage is in it) dumped to its own volume,
     dumps older than 30 days removed (R4; docs/security.md)."""
-    certs_volume, certs_mount, _ = client_certs("init")
+    # The CA alone, to verify the server: no client certificate (it was init's, issue 35).
+    certs_volume = {"name": "certs", "secret": {"secretName": CERTS, "defaultMode": 0o440,
+                                                "items": [{"key": "ca.pem", "path": "ca.pem"}]}}
+    certs_mount = {"name": "certs", "mountPath": CLIENT_CERTS, "readOnly": True}
     env = [secret_env("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
            {"name": "VIGIE_POSTGRES_DSN",
             "value": "postgresql://vigie:$(POSTGRES_PASSWORD)@postgres:5432/vigie"

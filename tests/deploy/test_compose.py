@@ -195,3 +195,22 @@ def test_each_service_has_its_own_database_role_identity_and_certificate_R38() -
     assert services["s3-config"]["command"][:1] == ["s3-config"]
     assert services["seaweedfs"]["depends_on"]["s3-config"]["condition"] == \
         "service_completed_successfully"
+
+
+def test_compose_rotates_logs_limits_resources_and_keeps_nats_off_every_interface(
+    rendered: dict,  # type: ignore[type-arg]
+) -> None:
+    """Issue 35: no log rotation, no resource limits, NATS published on every interface, the
+    store full after 8 GiB, VIDEO at its 20 GiB default, the services once each."""
+    services = rendered["services"]
+    for name, svc in services.items():
+        assert svc.get("logging", {}).get("options", {}).get("max-size"), name
+    for name in SERVICES:
+        limits = services[name]["deploy"]["resources"]["limits"]
+        assert limits.get("cpus") and limits.get("memory"), name
+        if name != "viewer-gateway":  # it publishes the ports: one per host (docs/deploy.md)
+            assert services[name]["deploy"]["replicas"] >= 2, name
+    assert services["nats"]["ports"] == ["127.0.0.1:4222:4222/tcp"], "loopback unless told"
+    assert "-volume.max=0" in services["seaweedfs"]["command"]
+    assert int(services["init"]["environment"]["VIGIE_BUS_VIDEO_MAX_BYTES"]) >= \
+        2 * 3600 * 21_300_000

@@ -99,8 +99,9 @@ def test_the_services_run_one_deployment_each_with_replicas_and_disruption_budge
         assert container["args"] == ["service", name]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        if spec["replicas"] > 1:
-            assert name in budgets, f"{name} has replicas but no PodDisruptionBudget"
+        # Issue 35: every service twice at least — one process lost costs a commune nothing.
+        assert spec["replicas"] >= 2, name
+        assert name in budgets, f"{name} has replicas but no PodDisruptionBudget"
     nats = next(d for d in _manifests() if d["kind"] == "StatefulSet"
                 and d["metadata"]["name"] == "nats")
     assert nats["spec"]["replicas"] == 3 and nats["spec"]["volumeClaimTemplates"]
@@ -144,7 +145,7 @@ def test_only_the_gateway_is_reachable_from_outside_and_nats_config_is_generated
     deny = next(p for p in policies if p["metadata"]["name"] == "default-deny")
     assert deny["spec"]["podSelector"] == {} and deny["spec"]["ingress"] == []
     open_to_all = [p["spec"]["podSelector"] for p in policies
-                   if any("from" not in rule for rule in p["spec"]["ingress"])]
+                   if any("from" not in rule for rule in p["spec"].get("ingress", []))]
     assert open_to_all == [{"matchLabels": {"app.kubernetes.io/name": "viewer-gateway"}}]
     routes = _generator().nats_routes()
     generated = subprocess.run(
@@ -154,6 +155,61 @@ def test_only_the_gateway_is_reachable_from_outside_and_nats_config_is_generated
          "--server-name", "$POD_NAME", *(a for r in routes for a in ("--route", r))],
         capture_output=True, text=True, timeout=60, check=True).stdout
     assert (K8S / "nats.conf").read_text() == generated
+
+
+def _egress(name: str) -> list[dict[str, Any]]:
+    [policy] = [d for d in _manifests() if d["kind"] == "NetworkPolicy"
+                and d["metadata"]["name"] == f"{name}-egress"]
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    return list(policy["spec"]["egress"])
+
+
+def _reaches(rules: list[dict[str, Any]]) -> set[tuple[str, int | None]]:
+    return {(peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+             or peer.get("ipBlock", {}).get("cidr", "?"), port.get("port"))
+            for rule in rules for peer in rule["to"] for port in rule.get("ports", [{}])}
+
+
+def test_every_pod_may_connect_only_where_its_work_is_R1_R38() -> None:
+    """Issue 35: the policies were ingress-only — masking, which holds unmasked pictures, could
+    send anywhere — and the lifecycle worker could not reach the filer's gRPC port."""
+    policies = [d for d in _manifests() if d["kind"] == "NetworkPolicy"]
+    deny = next(p for p in policies if p["metadata"]["name"] == "default-deny")
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"] and deny["spec"]["egress"] == []
+    workloads = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+                 for d in _manifests() if d["kind"] in ("Deployment", "StatefulSet")}
+    for name in workloads:
+        _egress(name)  # each has its own
+    assert _reaches(_egress("masking")) == {("nats", 4222), ("postgres", 5432)}
+    assert ("seaweedfs", 8333) in _reaches(_egress("recorder"))
+    assert ("nats", 4222) not in _reaches(_egress("vigie-backup"))
+    lifecycle = _reaches(_egress("s3-lifecycle"))
+    assert {("seaweedfs", 18888), ("seaweedfs", 9333), ("seaweedfs", 18333)} <= lifecycle
+    seaweed_in = next(p for p in policies if p["metadata"]["name"] == "seaweedfs-from-vigie")
+    lifecycle_in = next(r for r in seaweed_in["spec"]["ingress"]
+                        if r["from"] == [{"podSelector": {"matchLabels": {
+                            "app.kubernetes.io/name": "s3-lifecycle"}}}])
+    assert {p["port"] for p in lifecycle_in["ports"]} >= {8888, 18888}
+
+
+def test_the_store_grows_with_its_disk_and_nats_holds_an_outage_of_video() -> None:
+    """Issue 35: `weed server` without -volume.max got 8 volumes (8 GiB, then "No writable
+    volumes"); VIDEO kept its 20 GiB default (16–27 min of 45 cameras); NATS had no startup
+    probe."""
+    [seaweed] = [d for d in _manifests() if d["kind"] == "StatefulSet"
+                 and d["metadata"]["name"] == "seaweedfs"]
+    assert "-volume.max=0" in seaweed["spec"]["template"]["spec"]["containers"][0]["args"]
+    [nats] = [d for d in _manifests() if d["kind"] == "StatefulSet"
+              and d["metadata"]["name"] == "nats"]
+    container = nats["spec"]["template"]["spec"]["containers"][0]
+    assert container["startupProbe"]["failureThreshold"] * \
+        container["startupProbe"]["periodSeconds"] >= 300
+    config = next(d for d in _manifests() if d["kind"] == "ConfigMap"
+                  and d["metadata"]["name"] == "vigie-config")
+    video = int(config["data"]["VIGIE_BUS_VIDEO_MAX_BYTES"])
+    assert video >= 2 * 3600 * 21_300_000, "two hours of 45 cameras at the measured bitrate"
+    claim = nats["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+    assert int(claim.removesuffix("Gi")) * 2**30 > video * 1.2
 
 
 def test_each_service_has_its_own_role_identity_and_certificate_R38() -> None:
