@@ -1,11 +1,13 @@
 # One image for every Vigie service: `vigie service <name>` (see docker-compose.yml).
-# FFmpeg comes inside the PyAV wheel (libx264 included); no system ffmpeg is needed.
+# FFmpeg comes inside the PyAV wheel (libx264 included); no system ffmpeg is needed. The local
+# servers of `vigie run` and the tests (the `local` extra) are not in it.
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY libs ./libs
 COPY services ./services
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# Installed into a venv that the runtime copies whole: no wheel is left in any layer.
+RUN python -m venv /opt/vigie && /opt/vigie/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm AS runtime
 # The extraction record (PDF) of requisition exports is set in DejaVu (French accents, dashes);
@@ -13,9 +15,8 @@ FROM python:3.11-slim-bookworm AS runtime
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-dejavu-core \
     postgresql-client-15 && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /nonexistent vigie
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY --from=build /opt/vigie /opt/vigie
+ENV PATH=/opt/vigie/bin:$PATH VIGIE_LOG_FORMAT=json
 USER vigie
-ENV VIGIE_LOG_FORMAT=json
 ENTRYPOINT ["vigie"]
 CMD ["--help"]

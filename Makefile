@@ -14,7 +14,7 @@ DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good 
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	ffmpeg docker-compose chromium fonts-dejavu-core
 
-.PHONY: setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live bench-layout bench-scale bench-lifecycle bench-export bench-redact bench-holds asyncapi clean
+.PHONY: images compose-check setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live bench-layout bench-scale bench-lifecycle bench-export bench-redact bench-holds asyncapi clean
 
 setup: $(VENV)/.installed
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,7 +27,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,local]'
 	@touch $@
 
 run: setup
@@ -87,3 +87,12 @@ bench-holds: setup  # hold copies under legal hold, beside the server-side copy 
 
 bench-layout: setup  # against a running `make run`
 	$(BIN)/python -m bench.layout --data $(DATA)
+
+# Containers for real (issue 35, docs/deploy.md): podman (apt), the images the Compose file names
+# built here, the deployment started, a camera recorded, every part killed and restarted.
+images:
+	bash deploy/images/build.sh
+
+compose-check: setup
+	$(BIN)/pip install -q podman-compose==1.6.0
+	$(BIN)/python deploy/compose/check.py

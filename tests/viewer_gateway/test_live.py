@@ -239,9 +239,12 @@ async def test_an_instant_replay_needs_the_users_own_reason_R13(
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'playback'") == 0
 
 
-@pytest.mark.parametrize("change", [{"roles": ["auditor"]}, {"communes": ["ballainvilliers"]}])
+@pytest.mark.parametrize("change", [
+    {"roles": ["auditor"]},
+    # Moved to another commune: wider image rights there, on a designating act (R8).
+    {"communes": ["ballainvilliers"], "designation_act": "arrêté n° 2026-9"}])
 async def test_taking_a_users_rights_away_closes_their_open_live_view_within_2_s_R10(
-    gateway: GatewayUnderTest, live_camera: None, change: dict[str, list[str]],
+    gateway: GatewayUnderTest, live_camera: None, change: dict[str, object],
 ) -> None:
     """Issue 17: the recheck decided with the account as it was when the view opened."""
     await gateway.rt.pool.execute(  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -49,6 +50,9 @@ TRANSIENT_NATS_ERRORS: tuple[type[BaseException], ...] = (
     nats.errors.ConnectionClosedError,
     nats.errors.NoRespondersError,
     nats.errors.ConnectionReconnectingError,
+    # JetStream answers 503 while a stream elects a new leader (a NATS node died): wait, retry
+    # — never a reason for a service to exit (issue 35).
+    nats.js.errors.ServiceUnavailableError,
     TimeoutError,
     ConnectionError,
 )

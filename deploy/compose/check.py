@@ -1,0 +1,250 @@
+"""`make compose-check` (issue 35): the Compose deployment run for real with podman, as an ops
+team would, then broken and recovered.
+
+1. A deployment folder prepared as docs/deploy.md says (deploy/compose/prepare.py), the images
+   built (deploy/images/build.sh).
+2. Started in stages — podman 4.3's compose cannot wait on health conditions, so this script
+   does: the object store's identities, then NATS, PostgreSQL and SeaweedFS until healthy, then
+   `vigie init` to completion, then the services until each answers /readyz.
+3. A simulated camera (the RTSP server of the test harness, on this host, reached from the
+   containers through the network's gateway) is put in service directly in the database, with an
+   approved mask: it is masked, recorded into the object store through the deployment.
+4. Faults, one after the other, each followed by a restart: kill -9 of the container of every
+   service, of NATS and of the object store.
+5. The frames VIDEO holds are compared with the frames stored (demuxed from the objects, inside
+   the recorder's container, with its own identity): `lost=… duplicated=…`, and the longest hole
+   in the recording after each fault.
+6. `down` with the volumes: nothing left.
+
+One summary line at the end; exit 1 when a frame was lost or duplicated."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from vigie.local.servers import DEBIAN_PYTHON, RTSP_CAMERA_SCRIPT, free_port  # noqa: E402
+
+from bench.common import video_frames_to_store, video_headers  # noqa: E402
+
+PROJECT = "vigiecheck"
+SERVICES = ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention")
+COMPOSE = [str(Path(sys.executable).with_name("podman-compose")), "-p", PROJECT]
+SETTLE_S = 12.0  # after each fault: the survivors take over, the restarted one comes back
+
+STORED_SCRIPT = r"""
+import io, json, os, asyncio, av, asyncpg
+from minio import Minio
+async def main():
+    conn = await asyncpg.connect(os.environ["VIGIE_POSTGRES_DSN"])
+    rows = await conn.fetch("SELECT object_key, start_time FROM segments ORDER BY start_time")
+    await conn.close()
+    import ssl, urllib3
+    http = urllib3.PoolManager(ca_certs=os.environ["VIGIE_S3_TLS_CA"])
+    s3 = Minio(os.environ["VIGIE_S3_ENDPOINT"], os.environ["VIGIE_S3_ACCESS_KEY"],
+               os.environ["VIGIE_S3_SECRET_KEY"], secure=True, http_client=http)
+    times = []
+    for row in rows:
+        data = s3.get_object("recordings", row["object_key"]).read()
+        start_us = int(row["start_time"].timestamp() * 1_000_000)
+        with av.open(io.BytesIO(data)) as c:
+            for p in c.demux(c.streams.video[0]):
+                if p.size:
+                    times.append(start_us + round(float(p.dts * p.time_base) * 1_000_000))
+    print(json.dumps(times))
+asyncio.run(main())
+"""
+
+
+def run(argv: list[str], *, cwd: Path | None = None, check: bool = True,
+        quiet: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, check=check, text=True,
+                          capture_output=quiet, timeout=900)
+
+
+def container(service: str) -> str:
+    return f"{PROJECT}_{service}_1"
+
+
+def compose(folder: Path, *args: str) -> None:
+    run([*COMPOSE, *args], cwd=folder)
+
+
+def healthy(service: str) -> bool:
+    return run(["podman", "healthcheck", "run", container(service)], check=False).returncode == 0
+
+
+def wait(what: str, ready: object, timeout_s: float) -> float:
+    t0 = time.monotonic()
+    while not ready():  # type: ignore[operator]
+        if time.monotonic() - t0 > timeout_s:
+            raise SystemExit(f"compose-check: {what} not ready after {timeout_s:.0f} s")
+        time.sleep(1)
+    return time.monotonic() - t0
+
+
+PASSWORD: dict[str, str] = {}  # the tables' owner's, from the deployment's .env
+
+
+def sql(query: str) -> str:
+    return run(["podman", "exec", "-e", f"PGPASSWORD={PASSWORD['owner']}", container("postgres"),
+                "psql", "-U", "vigie", "-d", "vigie", "-tAc", query]).stdout.strip()
+
+
+def start(folder: Path) -> dict[str, float]:
+    times: dict[str, float] = {}
+    t0 = time.monotonic()
+    compose(folder, "up", "-d", "--no-deps", "s3-config")
+    run(["podman", "wait", container("s3-config")])
+    compose(folder, "up", "-d", "--no-deps", "nats", "postgres", "seaweedfs", "s3-lifecycle")
+    wait("NATS, PostgreSQL, SeaweedFS",
+         lambda: all(healthy(s) for s in ("nats", "postgres", "seaweedfs")), 120)
+    compose(folder, "up", "-d", "--no-deps", "init")
+    if run(["podman", "wait", container("init")]).stdout.strip() != "0":
+        print(run(["podman", "logs", container("init")], check=False).stderr[-2000:])
+        raise SystemExit("compose-check: vigie init failed")
+    compose(folder, "up", "-d", "--no-deps", *SERVICES, "backup")
+    wait("the services", lambda: all(healthy(s) for s in SERVICES), 120)
+    times["started_s"] = time.monotonic() - t0
+    return times
+
+
+def camera(gateway_ip: str, port: int) -> None:
+    """Palaiseau, its prefectoral order, one camera under it with an approved mask."""
+    source = f"rtsp://{gateway_ip}:{port}/gare"
+    sql("INSERT INTO communes (slug, name, retention_days) VALUES ('palaiseau', 'Palaiseau', 15) "
+        "ON CONFLICT DO NOTHING")
+    authorisation = sql(
+        "INSERT INTO authorisations (commune, reference, granted_on, valid_until, purposes, "
+        "recipients, retention_max_days, created_by) VALUES ('palaiseau', 'AP compose-check', "
+        "current_date - 1, current_date + 365, '{protection des bâtiments publics}', "
+        "'{municipal_police}', 15, 'compose-check') RETURNING id").splitlines()[0]
+    camera_id = sql(
+        "INSERT INTO cameras (commune, slug, name, state, authorisation_id) VALUES "
+        f"('palaiseau', 'gare', 'Gare', 'active', {authorisation}) RETURNING id").splitlines()[0]
+    sql(f"INSERT INTO camera_sources VALUES ({camera_id}, '{source}')")
+    mask = json.dumps({"schema_version": 1, "version": 1, "masks": [
+        {"points": [[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0.4]]}]})
+    sql("INSERT INTO masks (camera_id, version, document, author, approved_by, approved_at) "
+        f"VALUES ({camera_id}, 1, '{mask}'::jsonb, 'compose-check', 'compose-check', now())")
+
+
+def frames_stored() -> int:
+    return int(sql("SELECT coalesce(sum(frames), 0) FROM segments") or 0)
+
+
+async def _video(folder: Path) -> list[tuple[int, bool, int, str, int]]:
+    import nats
+    from vigie.bus.connection import inbox_prefix
+    from vigie.bus.subjects import BusNames
+
+    env = dict(line.split("=", 1) for line in (folder / ".env").read_text().splitlines()
+               if "=" in line and not line.startswith("#"))
+    import ssl
+    context = ssl.create_default_context(cafile=str(folder / "deploy/certs/ca.pem"))
+    # The operator's identity: init's certificate and the admin user (podman runs as root here).
+    context.load_cert_chain(str(folder / "deploy/certs/init.pem"),
+                            str(folder / "deploy/certs/init.key"))
+    nc = await nats.connect("tls://127.0.0.1:4222", tls=context, user="admin",
+                            password=env["VIGIE_NATS_PASSWORD_ADMIN"],
+                            inbox_prefix=inbox_prefix("admin"))
+    try:
+        headers = await video_headers(nc, BusNames())
+    finally:
+        await nc.close()
+    return headers.get("palaiseau/gare", [])
+
+
+def stored_times() -> list[int]:
+    """Capture times (µs) of every stored frame, demuxed inside the recorder's container (its
+    identity reads the recordings; the S3 port is not published)."""
+    out = subprocess.run(["podman", "exec", "-i", container("recorder"), "python", "-"],
+                         input=STORED_SCRIPT, text=True, capture_output=True, check=True,
+                         timeout=600).stdout
+    return list(json.loads(out))
+
+
+def found(times: list[int], t: int, tolerance_us: int = 2000) -> bool:
+    i = bisect.bisect_left(times, t - tolerance_us)
+    return i < len(times) and times[i] <= t + tolerance_us
+
+
+def longest_hole_s(times_us: list[int], start_us: int, end_us: int) -> float:
+    inside = [t for t in times_us if start_us <= t <= end_us]
+    if len(inside) < 2:
+        return (end_us - start_us) / 1e6
+    return max(b - a for a, b in zip(inside, inside[1:], strict=False)) / 1e6 - 0.04
+
+
+def main() -> int:
+    folder = Path(tempfile.mkdtemp(prefix="vigie-compose-"))
+    t_all = time.monotonic()
+    run(["bash", str(REPO / "deploy/images/build.sh")], quiet=False)
+    run([sys.executable, str(REPO / "deploy/compose/prepare.py"), str(folder)])
+    PASSWORD["owner"] = next(line.split("=", 1)[1] for line in
+                             (folder / ".env").read_text().splitlines()
+                             if line.startswith("POSTGRES_PASSWORD="))
+    port = free_port()
+    camera_server = subprocess.Popen(
+        [DEBIAN_PYTHON, str(RTSP_CAMERA_SCRIPT), "--host", "0.0.0.0", "--port", str(port),
+         "--pattern", "gare=1280x720@25"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")})
+    faults: list[tuple[str, int, int]] = []
+    try:
+        times = start(folder)
+        gateway_ip = run(["podman", "network", "inspect", f"{PROJECT}_default", "--format",
+                          "{{range .Subnets}}{{.Gateway}}{{end}}"]).stdout.strip()
+        camera(gateway_ip, port)
+        times["first_segment_s"] = wait("a first recorded segment",
+                                        lambda: frames_stored() > 0, 180)
+        time.sleep(SETTLE_S)
+        for target in (*SERVICES, "nats", "seaweedfs"):
+            before = time.time_ns() // 1000
+            run(["podman", "kill", "-s", "KILL", container(target)], check=False)
+            time.sleep(1)
+            run(["podman", "start", container(target)])
+            time.sleep(SETTLE_S)
+            faults.append((target, before, time.time_ns() // 1000))
+        wait("the services after the faults", lambda: all(healthy(s) for s in SERVICES), 120)
+        time.sleep(SETTLE_S + 60)  # the last segments close (60 s) and are stored
+        video = asyncio.run(_video(folder))
+        stored = stored_times()
+    finally:
+        camera_server.terminate()
+        logs = folder / "logs"
+        logs.mkdir(exist_ok=True)
+        for name in (*SERVICES, "nats", "seaweedfs", "postgres", "init"):
+            (logs / f"{name}.log").write_text(
+                run(["podman", "logs", container(name)], check=False).stderr[-200_000:])
+        run([*COMPOSE, "down", "-v"], cwd=folder, check=False)
+    expected = video_frames_to_store(video)
+    last = min(stored[-1], expected[-1]) if stored and expected else 0
+    first = stored[0] if stored else 0
+    window = [t for t in expected if first <= t <= last]
+    stored_set = sorted(stored)
+    duplicated = len(stored_set) - len(set(stored_set))
+    lost = sum(1 for t in window if not found(stored_set, t))
+    holes = {name: round(longest_hole_s(stored_set, start_us, end_us), 1)
+             for name, start_us, end_us in faults}
+    left = run(["podman", "ps", "-a", "--filter", f"name={PROJECT}", "--format", "{{.Names}}"],
+               check=False).stdout.split()
+    print(f"compose-check: started in {times['started_s']:.0f} s, first segment "
+          f"{times['first_segment_s']:.0f} s later; {len(window)} frames expected, "
+          f"{len(stored_set)} stored; lost={lost} duplicated={duplicated}; longest hole per "
+          f"fault (s) {json.dumps(holes)}; left after down: {len(left)}; logs in {logs}; "
+          f"total {time.monotonic() - t_all:.0f} s")
+    return 0 if lost == 0 and duplicated == 0 and not left else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
