@@ -39,29 +39,36 @@ from bench.common import video_frames_to_store, video_headers  # noqa: E402
 
 PROJECT = "vigiecheck"
 SERVICES = ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention")
-COMPOSE = [str(Path(sys.executable).with_name("podman-compose")), "-p", PROJECT]
-SETTLE_S = 12.0  # after each fault: the survivors take over, the restarted one comes back
+# With NATS's three-node cluster (deploy/compose/nats-cluster.yml), as the issue asks.
+COMPOSE = [str(Path(sys.executable).with_name("podman-compose")), "-p", PROJECT,
+           "-f", "docker-compose.yml", "-f", "deploy/compose/nats-cluster.yml"]
+NATS_NODES = ("nats", "nats-2", "nats-3")
+SETTLE_S = 25.0  # after each fault: the survivors take over, the restarted one comes back
 
 STORED_SCRIPT = r"""
-import io, json, os, asyncio, av, asyncpg
-from minio import Minio
+import asyncio, io, json
+import av
+from vigie.db.pool import pool_from_settings
+from vigie.settings import CommonSettings, load_settings
+from vigie.storage.objects import Buckets, ObjectStore
+
 async def main():
-    conn = await asyncpg.connect(os.environ["VIGIE_POSTGRES_DSN"])
-    rows = await conn.fetch("SELECT object_key, start_time FROM segments ORDER BY start_time")
-    await conn.close()
-    import ssl, urllib3
-    http = urllib3.PoolManager(ca_certs=os.environ["VIGIE_S3_TLS_CA"])
-    s3 = Minio(os.environ["VIGIE_S3_ENDPOINT"], os.environ["VIGIE_S3_ACCESS_KEY"],
-               os.environ["VIGIE_S3_SECRET_KEY"], secure=True, http_client=http)
+    common = load_settings(CommonSettings)  # the recorder's own settings and identities
+    pool = await pool_from_settings(common, max_size=1)
+    rows = await pool.fetch("SELECT object_key, start_time FROM segments ORDER BY start_time")
+    await pool.close()
+    store = ObjectStore.from_settings(common)
+    bucket = Buckets.with_prefix(common.bucket_prefix).recordings
     times = []
     for row in rows:
-        data = s3.get_object("recordings", row["object_key"]).read()
+        data = await store.get(bucket, row["object_key"])
         start_us = int(row["start_time"].timestamp() * 1_000_000)
         with av.open(io.BytesIO(data)) as c:
             for p in c.demux(c.streams.video[0]):
                 if p.size:
                     times.append(start_us + round(float(p.dts * p.time_base) * 1_000_000))
     print(json.dumps(times))
+
 asyncio.run(main())
 """
 
@@ -106,9 +113,10 @@ def start(folder: Path) -> dict[str, float]:
     t0 = time.monotonic()
     compose(folder, "up", "-d", "--no-deps", "s3-config")
     run(["podman", "wait", container("s3-config")])
-    compose(folder, "up", "-d", "--no-deps", "nats", "postgres", "seaweedfs", "s3-lifecycle")
+    compose(folder, "up", "-d", "--no-deps", *NATS_NODES, "postgres", "seaweedfs",
+            "s3-lifecycle")
     wait("NATS, PostgreSQL, SeaweedFS",
-         lambda: all(healthy(s) for s in ("nats", "postgres", "seaweedfs")), 120)
+         lambda: all(healthy(s) for s in (*NATS_NODES, "postgres", "seaweedfs")), 120)
     compose(folder, "up", "-d", "--no-deps", "init")
     if run(["podman", "wait", container("init")]).stdout.strip() != "0":
         print(run(["podman", "logs", container("init")], check=False).stderr[-2000:])
@@ -168,10 +176,11 @@ async def _video(folder: Path) -> list[tuple[int, bool, int, str, int]]:
 def stored_times() -> list[int]:
     """Capture times (µs) of every stored frame, demuxed inside the recorder's container (its
     identity reads the recordings; the S3 port is not published)."""
-    out = subprocess.run(["podman", "exec", "-i", container("recorder"), "python", "-"],
-                         input=STORED_SCRIPT, text=True, capture_output=True, check=True,
-                         timeout=600).stdout
-    return list(json.loads(out))
+    done = subprocess.run(["podman", "exec", "-i", container("recorder"), "python", "-"],
+                          input=STORED_SCRIPT, text=True, capture_output=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit(f"compose-check: reading the stored frames failed: {done.stderr[-3000:]}")
+    return list(json.loads(done.stdout))
 
 
 def found(times: list[int], t: int, tolerance_us: int = 2000) -> bool:
@@ -208,7 +217,8 @@ def main() -> int:
         times["first_segment_s"] = wait("a first recorded segment",
                                         lambda: frames_stored() > 0, 180)
         time.sleep(SETTLE_S)
-        for target in (*SERVICES, "nats", "seaweedfs"):
+        # A NATS node other than the one this script reads VIDEO through (nats: 4222 here).
+        for target in (*SERVICES, "nats-2", "seaweedfs"):
             before = time.time_ns() // 1000
             run(["podman", "kill", "-s", "KILL", container(target)], check=False)
             time.sleep(1)
@@ -223,7 +233,7 @@ def main() -> int:
         camera_server.terminate()
         logs = folder / "logs"
         logs.mkdir(exist_ok=True)
-        for name in (*SERVICES, "nats", "seaweedfs", "postgres", "init"):
+        for name in (*SERVICES, *NATS_NODES, "seaweedfs", "postgres", "init"):
             (logs / f"{name}.log").write_text(
                 run(["podman", "logs", container(name)], check=False).stderr[-200_000:])
         run([*COMPOSE, "down", "-v"], cwd=folder, check=False)

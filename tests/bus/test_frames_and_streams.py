@@ -85,3 +85,16 @@ def test_subject_tokens() -> None:
     for bad in ("Palaiseau", "a.b", "a b", "*", ">", ""):
         with pytest.raises(ValueError):
             check_token(bad, "commune")
+
+
+async def test_an_event_with_no_stream_to_take_it_is_lost_loudly_never_raised(
+    admin_nc: NATS, bus_names: BusNames,
+) -> None:
+    """Issue 35: while a NATS node dies and EVENTS elects a new leader, a publish gets no
+    answer from the stream; make compose-check saw it end masking's camera task. Events are
+    notifications: the work goes on."""
+    from vigie.bus.events import MaskingRecovered, publish_event_or_log
+
+    event = MaskingRecovered(commune="palaiseau", camera="gare", mask_version=1)
+    # No stream behind these subjects (ensure_streams not called for this test's names).
+    assert await publish_event_or_log(jetstream(admin_nc), bus_names, event) is False

@@ -53,6 +53,9 @@ TRANSIENT_NATS_ERRORS: tuple[type[BaseException], ...] = (
     # JetStream answers 503 while a stream elects a new leader (a NATS node died): wait, retry
     # — never a reason for a service to exit (issue 35).
     nats.js.errors.ServiceUnavailableError,
+    # … and a publish finds no stream leader to store it for a moment: a NATS node's death cut
+    # masking's camera tasks short on an event's publish (make compose-check, issue 35).
+    nats.js.errors.NoStreamResponseError,
     TimeoutError,
     ConnectionError,
 )
