@@ -237,8 +237,8 @@ async def session_user_here(pool: asyncpg.Pool, settings: ViewerGatewaySettings,
     through the police port (R30: a stolen cookie alone does not open their view)."""
     user = await session_user(pool, token) if token else None
     if user is not None and police_port_required(user.roles, settings) and \
-            (police_post(state, scope) is None or police_post(state, scope) != user.post):
-        return None  # and from its own post only: another post's certificate opens nothing
+            police_post(state, scope) != user.post:
+        return None  # from its own post only: no post's certificate, or another's, opens nothing
     return user
 
 

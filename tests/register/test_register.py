@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,17 +99,32 @@ async def test_a_cut_tail_is_caught_by_the_signed_checkpoint(db: asyncpg.Pool) -
     assert not forged.ok and "not trusted" in forged.problem
 
 
-async def test_a_service_role_may_only_read_and_append_R12(
-    db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str,
-) -> None:
-    await _write(db, 3)
+@contextlib.asynccontextmanager
+async def _as_service(db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str,
+                      service: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as `service`'s role (its grants, made here), dropped afterwards."""
     role, password = unique("app_"), "app-password-123"
     async with db.acquire() as conn:
-        await ensure_service_role(conn, schema=pg_schema, service="retention", role=role,
+        await ensure_service_role(conn, schema=pg_schema, service=service, role=role,
                                   password=password)
     dsn = pg_server.dsn.replace(f"{pg_server.user}:{pg_server.password}", f"{role}:{password}")
     app = await asyncpg.connect(dsn, server_settings={"search_path": pg_schema})
     try:
+        yield app
+    finally:
+        await app.close()
+        async with db.acquire() as conn:
+            await conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{pg_schema}" FROM "{role}"')
+            await conn.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA "{pg_schema}" FROM "{role}"')
+            await conn.execute(f'REVOKE ALL ON SCHEMA "{pg_schema}" FROM "{role}"')
+            await conn.execute(f'DROP ROLE "{role}"')
+
+
+async def test_a_service_role_may_only_read_and_append_R12(
+    db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str,
+) -> None:
+    await _write(db, 3)
+    async with _as_service(db, pg_server, pg_schema, "retention") as app:
         for sql in ("TRUNCATE audit_log", "UPDATE audit_log SET reason = 'x'",
                     "DELETE FROM audit_log", "DELETE FROM audit_checkpoints",
                     "ALTER TABLE audit_log DISABLE TRIGGER USER"):
@@ -117,13 +133,6 @@ async def test_a_service_role_may_only_read_and_append_R12(
         await record(app, Entry(actor="app", action="live.stop"))  # appending works
         assert await app.fetchval("SELECT count(*) FROM audit_log") == 4
         await app.execute("DELETE FROM segments")  # what retention (this role's grants) does
-    finally:
-        await app.close()
-        async with db.acquire() as conn:
-            await conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{pg_schema}" FROM "{role}"')
-            await conn.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA "{pg_schema}" FROM "{role}"')
-            await conn.execute(f'REVOKE ALL ON SCHEMA "{pg_schema}" FROM "{role}"')
-            await conn.execute(f'DROP ROLE "{role}"')
     async with db.acquire() as conn:
         assert (await verify(conn, KEY)).ok
 
@@ -135,18 +144,12 @@ async def test_a_service_role_cannot_choose_a_register_rows_id_time_or_link_R12(
     chained to another row than the last, is refused to every service's role."""
     ids = await _write(db, 3)
     await checkpoint(db, SIGNER)
-    role, password = unique("app_"), "app-password-123"
-    async with db.acquire() as conn:
-        await ensure_service_role(conn, schema=pg_schema, service="viewer-gateway", role=role,
-                                  password=password)
-    dsn = pg_server.dsn.replace(f"{pg_server.user}:{pg_server.password}", f"{role}:{password}")
-    app = await asyncpg.connect(dsn, server_settings={"search_path": pg_schema})
     last = await db.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
     forged = Entry(actor="agent", action="live.start", reason="rien à signaler")
     insert = ("INSERT INTO audit_log (id, at, actor, action, reason, prev_hash, hash) "
               "OVERRIDING SYSTEM VALUE VALUES ($1, $2, 'agent', 'live.start', 'rien à signaler', "
               "$3, $4)")
-    try:
+    async with _as_service(db, pg_server, pg_schema, "viewer-gateway") as app:
         far = 10 ** 12
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="not the one the database"):
             await app.execute(insert, far, datetime.now(UTC), last,
@@ -168,13 +171,6 @@ async def test_a_service_role_cannot_choose_a_register_rows_id_time_or_link_R12(
             await app.execute("SELECT setval(pg_get_serial_sequence('audit_log', 'id'), $1)",
                               10 ** 12)
         await record(app, Entry(actor="app", action="live.stop"))  # the honest way still works
-    finally:
-        await app.close()
-        async with db.acquire() as conn:
-            await conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{pg_schema}" FROM "{role}"')
-            await conn.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA "{pg_schema}" FROM "{role}"')
-            await conn.execute(f'REVOKE ALL ON SCHEMA "{pg_schema}" FROM "{role}"')
-            await conn.execute(f'DROP ROLE "{role}"')
     async with db.acquire() as conn:
         result = await verify(conn, KEY)
     assert result.ok and result.rows == len(ids) + 1, result.problem
