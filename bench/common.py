@@ -94,11 +94,13 @@ async def seed_bench_cameras(dsn: str, urls: dict[str, str],
         await conn.close()
 
 
-def bench_settings(nats_url: str, admin_password: str, dsn: str):  # type: ignore[no-untyped-def]
+def bench_settings(nats_url: str, probe_password: str, dsn: str):  # type: ignore[no-untyped-def]
+    """As the harness's probe user, which stands in for cameras and reads every stream."""
+    from vigie.local.servers import PROBE_USER
     from vigie.settings import CommonSettings
 
-    return CommonSettings(local_mode=True, nats_url=nats_url, nats_user="admin",
-                          nats_password=admin_password, postgres_dsn=dsn,
+    return CommonSettings(local_mode=True, nats_url=nats_url, nats_user=PROBE_USER,
+                          nats_password=probe_password, postgres_dsn=dsn,
                           s3_endpoint="127.0.0.1:1", s3_access_key="unused",
                           s3_secret_key="unused")
 

@@ -36,12 +36,12 @@ CLIP = FOOTAGE / "town-centre-pedestrians-shopfronts-1920x1080.mp4"
 
 
 async def run(cameras: int, seconds: float, folder: Path) -> None:
-    nats = servers.start_nats(folder / "nats")
+    nats = servers.start_nats(folder / "nats", extra_users=servers.PROBE)
     pg = servers.start_postgres(folder / "pg")
     rtsp = servers.start_rtsp_cameras(
         folder / "rtsp", clips=[servers.ClipMount(f"c{i}", CLIP, "h264") for i in range(cameras)])
     try:
-        common = bench_settings(nats.url, nats.passwords["admin"], pg.dsn)
+        common = bench_settings(nats.url, nats.passwords[servers.PROBE_USER], pg.dsn)
         nc = await connect_nats(common, name="bench")
         names = BusNames("bench")
         await ensure_streams(jetstream(nc), names, StreamLimits())

@@ -86,13 +86,13 @@ async def watch(url: str, token: str, path: str, seconds: float, latencies: list
 
 async def run(cameras: int, seconds: float, width: int, height: int, playbacks: int,
               folder: Path) -> None:
-    nats = servers.start_nats(folder / "nats")
+    nats = servers.start_nats(folder / "nats", extra_users=servers.PROBE)
     pg = servers.start_postgres(folder / "pg")
     s3 = servers.start_rclone_s3(folder / "s3")
     rtsp = servers.start_rtsp_cameras(folder / "rtsp", patterns=[
         servers.PatternMount(f"c{i}", width, height, 25, marker=True) for i in range(cameras)])
     try:
-        common = bench_settings(nats.url, nats.passwords["admin"], pg.dsn)
+        common = bench_settings(nats.url, nats.passwords[servers.PROBE_USER], pg.dsn)
         common = common.model_copy(update={"register_key": "bench-register-key"})
         nc = await connect_nats(common, name="bench")
         js = jetstream(nc)

@@ -29,12 +29,12 @@ MASKS = [{"mode": "fill", "points": [[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0
 
 
 async def run(cameras: int, seconds: float, width: int, height: int, folder: Path) -> None:
-    nats = servers.start_nats(folder / "nats")
+    nats = servers.start_nats(folder / "nats", extra_users=servers.PROBE)
     pg = servers.start_postgres(folder / "pg")
     rtsp = servers.start_rtsp_cameras(folder / "rtsp", patterns=[
         servers.PatternMount(f"c{i}", width, height, 25, marker=True) for i in range(cameras)])
     try:
-        common = bench_settings(nats.url, nats.passwords["admin"], pg.dsn)
+        common = bench_settings(nats.url, nats.passwords[servers.PROBE_USER], pg.dsn)
         nc = await connect_nats(common, name="bench")
         js = jetstream(nc)
         names = BusNames("bench")

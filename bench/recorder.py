@@ -96,11 +96,11 @@ async def fill_video(nc, names: BusNames, cameras: int,  # type: ignore[no-untyp
 async def run(cameras: int, seconds: float, segment_s: float, folder: Path) -> None:
     source = make_input(folder, seconds)
     packets = read_frames(source)
-    nats = servers.start_nats(folder / "nats")
+    nats = servers.start_nats(folder / "nats", extra_users=servers.PROBE)
     pg = servers.start_postgres(folder / "pg")
     s3 = servers.start_rclone_s3(folder / "s3")
     try:
-        common = bench_settings(nats.url, nats.passwords["admin"], pg.dsn)
+        common = bench_settings(nats.url, nats.passwords[servers.PROBE_USER], pg.dsn)
         nc = await connect_nats(common, name="bench")
         names = BusNames("bench")
         await ensure_streams(jetstream(nc), names, StreamLimits())

@@ -129,9 +129,9 @@ async def one_run(pg: servers.PostgresServer, s3: servers.S3Server, nc, *,  # ty
 async def run(rows: int, cameras: int, folder: Path) -> None:
     pg = servers.start_postgres(folder / "pg")
     s3 = servers.start_rclone_s3(folder / "s3")
-    nats = servers.start_nats(folder / "nats")
+    nats = servers.start_nats(folder / "nats", extra_users=servers.PROBE)
     try:
-        nc = await connect_nats(bench_settings(nats.url, nats.passwords["admin"], pg.dsn),
+        nc = await connect_nats(bench_settings(nats.url, nats.passwords[servers.PROBE_USER], pg.dsn),
                                 name="bench")
         await ensure_streams(jetstream(nc), BusNames("bench"), StreamLimits())
         print(f"{rows:,} segment rows over {cameras} cameras, retention {RETENTION_DAYS} days, "

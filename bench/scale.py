@@ -68,7 +68,7 @@ def cpu_of_tree(pid: int) -> float:
 
 async def run(args: argparse.Namespace, folder: Path) -> None:
     # lifeline: the servers die with the benchmark, however it ends (a timeout's SIGKILL too).
-    nats_server = servers.start_nats(folder / "nats", lifeline=True)
+    nats_server = servers.start_nats(folder / "nats", lifeline=True, extra_users=servers.PROBE)
     pg = servers.start_postgres(folder / "pg", lifeline=True)
     s3 = servers.start_rclone_s3(folder / "s3", lifeline=True)
     plain = args.cameras - args.masked
@@ -77,7 +77,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     rtsp = servers.start_rtsp_cameras(folder / "rtsp", clips=mounts, lifeline=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        common = bench_settings(nats_server.url, nats_server.passwords["admin"], pg.dsn)
+        common = bench_settings(nats_server.url, nats_server.passwords[servers.PROBE_USER], pg.dsn)
         nc = await connect_nats(common, name="bench")
         names = BusNames("bench")
         await ensure_streams(jetstream(nc), names, StreamLimits())
@@ -89,7 +89,8 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         store = ObjectStore(s3.endpoint, s3.access_key, s3.secret_key)
         await store.ensure_buckets(["recordings"])
         env = {**os.environ, "VIGIE_LOCAL_MODE": "true", "VIGIE_NATS_URL": nats_server.url,
-               "VIGIE_NATS_USER": "admin", "VIGIE_NATS_PASSWORD": nats_server.passwords["admin"],
+               "VIGIE_NATS_USER": servers.PROBE_USER,
+               "VIGIE_NATS_PASSWORD": nats_server.passwords[servers.PROBE_USER],
                "VIGIE_BUS_ROOT": "bench", "VIGIE_POSTGRES_DSN": pg.dsn,
                "VIGIE_S3_ENDPOINT": s3.endpoint, "VIGIE_S3_ACCESS_KEY": s3.access_key,
                "VIGIE_S3_SECRET_KEY": s3.secret_key, "VIGIE_LOG_LEVEL": "warning",

@@ -26,7 +26,7 @@ from vigie.local import servers
 from vigie.settings import CommonSettings
 from vigie.storage.objects import Buckets, ObjectStore
 
-from tests.harness import REPO, unique
+from tests.harness import PROBE, PROBE_USER, REPO, unique
 
 EXTERNALS = {"ext_palaiseau": ["palaiseau"]}
 
@@ -38,7 +38,7 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def nats_server(work_dir: Path) -> Iterator[servers.NatsServer]:
-    server = servers.start_nats(work_dir / "nats", externals=EXTERNALS)
+    server = servers.start_nats(work_dir / "nats", externals=EXTERNALS, extra_users=PROBE)
     yield server
     server.process.stop()
 
@@ -92,9 +92,10 @@ def settings_for(
     pg_schema: str,
     bucket_prefix: str,
 ) -> Callable[..., CommonSettings]:
-    """CommonSettings of this test's isolated names, as a given NATS user (admin by default)."""
+    """CommonSettings of this test's isolated names, as a given NATS user (the harness's probe,
+    which reads and writes every subject, by default)."""
 
-    def _make(user: str = "admin", **overrides: Any) -> CommonSettings:
+    def _make(user: str = PROBE_USER, **overrides: Any) -> CommonSettings:
         values: dict[str, Any] = dict(
             local_mode=True,
             nats_url=nats_server.url,
@@ -129,16 +130,16 @@ def settings_env(common: CommonSettings) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def admin_nc(settings_for: Callable[..., CommonSettings]) -> AsyncIterator[NATS]:
-    nc = await connect_nats(settings_for("admin"), name="test-admin")
+async def probe_nc(settings_for: Callable[..., CommonSettings]) -> AsyncIterator[NATS]:
+    nc = await connect_nats(settings_for(PROBE_USER), name="test-probe")
     yield nc
     await nc.close()
 
 
 @pytest_asyncio.fixture
-async def streams(admin_nc: NATS, bus_names: BusNames) -> AsyncIterator[BusNames]:
+async def streams(probe_nc: NATS, bus_names: BusNames) -> AsyncIterator[BusNames]:
     """RAW, VIDEO and EVENTS under this test's own root; deleted afterwards."""
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     await ensure_streams(js, bus_names, StreamLimits())
     yield bus_names
     for stream in (bus_names.raw_stream, bus_names.video_stream, bus_names.events_stream,
@@ -231,8 +232,8 @@ _EVENTS_SEEN: list[tuple[str, bytes]] = []
 @pytest_asyncio.fixture(scope="session", autouse=True)
 async def _event_schema_check(nats_server: servers.NatsServer) -> AsyncIterator[None]:
     common = CommonSettings(
-        local_mode=True, nats_url=nats_server.url, nats_user="admin",
-        nats_password=nats_server.passwords["admin"], postgres_dsn="postgresql://x@127.0.0.1/x",
+        local_mode=True, nats_url=nats_server.url, nats_user=PROBE_USER,
+        nats_password=nats_server.passwords[PROBE_USER], postgres_dsn="postgresql://x@127.0.0.1/x",
         s3_endpoint="127.0.0.1:1", s3_access_key="unused", s3_secret_key="unused",
     )
     nc = await connect_nats(common, name="test-event-schema-check")

@@ -10,6 +10,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from vigie.local.servers import PROBE, PROBE_USER
+
+__all__ = ["PROBE", "PROBE_USER"]  # the harness's NATS user, defined beside the servers
+
 REPO = Path(__file__).resolve().parent.parent
 # The real clips beside the repository (optional: the suite makes its own when they are absent).
 FOOTAGE = Path(

@@ -9,8 +9,8 @@ team would, then broken and recovered.
 3. A simulated camera (the RTSP server of the test harness, on this host, reached from the
    containers through the network's gateway) is put in service directly in the database, with an
    approved mask: it is masked, recorded into the object store through the deployment.
-4. Faults, one after the other, each followed by a restart: kill -9 of the container of every
-   service, of NATS and of the object store.
+4. Faults, one after the other, each followed by a restart: kill -9 of one replica of every
+   service (two of each but the gateway, `--scale`), of a NATS node and of the object store.
 5. The frames VIDEO holds are compared with the frames stored (demuxed from the objects, inside
    the recorder's container, with its own identity): `lost=… duplicated=…`, and the longest hole
    in the recording after each fault.
@@ -43,6 +43,10 @@ SERVICES = ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", 
 COMPOSE = [str(Path(sys.executable).with_name("podman-compose")), "-p", PROJECT,
            "-f", "docker-compose.yml", "-f", "deploy/compose/nats-cluster.yml"]
 NATS_NODES = ("nats", "nats-2", "nats-3")
+# The Compose file's `deploy.replicas: 2`, which podman-compose ignores: asked with --scale. The
+# gateway stays one (its published ports; two need a load balancer in front, docs/deploy.md).
+SCALED = ("ingest", "masking", "recorder", "verbalisation", "retention")
+REPLICAS = 2
 SETTLE_S = 25.0  # after each fault: the survivors take over, the restarted one comes back
 
 STORED_SCRIPT = r"""
@@ -79,8 +83,12 @@ def run(argv: list[str], *, cwd: Path | None = None, check: bool = True,
                           capture_output=quiet, timeout=900)
 
 
-def container(service: str) -> str:
-    return f"{PROJECT}_{service}_1"
+def container(service: str, replica: int = 1) -> str:
+    return f"{PROJECT}_{service}_{replica}"
+
+
+def containers(service: str) -> list[str]:
+    return [container(service, r) for r in range(1, (REPLICAS if service in SCALED else 1) + 1)]
 
 
 def compose(folder: Path, *args: str) -> None:
@@ -88,7 +96,9 @@ def compose(folder: Path, *args: str) -> None:
 
 
 def healthy(service: str) -> bool:
-    return run(["podman", "healthcheck", "run", container(service)], check=False).returncode == 0
+    """Every replica of it answers its health check."""
+    return all(run(["podman", "healthcheck", "run", name], check=False).returncode == 0
+               for name in containers(service))
 
 
 def wait(what: str, ready: object, timeout_s: float) -> float:
@@ -121,7 +131,9 @@ def start(folder: Path) -> dict[str, float]:
     if run(["podman", "wait", container("init")]).stdout.strip() != "0":
         print(run(["podman", "logs", container("init")], check=False).stderr[-2000:])
         raise SystemExit("compose-check: vigie init failed")
-    compose(folder, "up", "-d", "--no-deps", *SERVICES, "backup")
+    for scaled in SCALED:  # podman-compose keeps only the last of several --scale options
+        compose(folder, "up", "-d", "--no-deps", "--scale", f"{scaled}={REPLICAS}", scaled)
+    compose(folder, "up", "-d", "--no-deps", *(s for s in SERVICES if s not in SCALED), "backup")
     wait("the services", lambda: all(healthy(s) for s in SERVICES), 120)
     times["started_s"] = time.monotonic() - t0
     return times
@@ -147,25 +159,35 @@ def camera(gateway_ip: str, port: int) -> None:
         f"VALUES ({camera_id}, 1, '{mask}'::jsonb, 'compose-check', 'compose-check', now())")
 
 
+def victim(service: str) -> str:
+    """The replica that owns the camera (the fault that matters), else the first."""
+    owner = sql(f"SELECT owner FROM camera_owners WHERE service = '{service}' LIMIT 1")
+    host = owner.split("@", 1)[1].split(":", 1)[0] if "@" in owner else ""
+    for name in containers(service):
+        hostname = run(["podman", "inspect", "--format", "{{.Config.Hostname}}", name],
+                       check=False).stdout.strip()
+        if host and hostname == host:
+            return name
+    return container(service)
+
+
 def frames_stored() -> int:
     return int(sql("SELECT coalesce(sum(frames), 0) FROM segments") or 0)
 
 
 async def _video(folder: Path) -> list[tuple[int, bool, int, str, int]]:
+    import ssl
+
     import nats
     from vigie.bus.connection import inbox_prefix
     from vigie.bus.subjects import BusNames
-
-    env = dict(line.split("=", 1) for line in (folder / ".env").read_text().splitlines()
-               if "=" in line and not line.startswith("#"))
-    import ssl
     context = ssl.create_default_context(cafile=str(folder / "deploy/certs/ca.pem"))
-    # The operator's identity: init's certificate and the admin user (podman runs as root here).
-    context.load_cert_chain(str(folder / "deploy/certs/init.pem"),
-                            str(folder / "deploy/certs/init.key"))
-    nc = await nats.connect("tls://127.0.0.1:4222", tls=context, user="admin",
-                            password=env["VIGIE_NATS_PASSWORD_ADMIN"],
-                            inbox_prefix=inbox_prefix("admin"))
+    # VIDEO read as the recorder reads it, with its certificate (the certificate is the account;
+    # the provisioning identity reads no stream). podman runs as root here.
+    context.load_cert_chain(str(folder / "deploy/certs/recorder.pem"),
+                            str(folder / "deploy/certs/recorder.key"))
+    nc = await nats.connect("tls://127.0.0.1:4222", tls=context,
+                            inbox_prefix=inbox_prefix("recorder"))
     try:
         headers = await video_headers(nc, BusNames())
     finally:
@@ -220,9 +242,10 @@ def main() -> int:
         # A NATS node other than the one this script reads VIDEO through (nats: 4222 here).
         for target in (*SERVICES, "nats-2", "seaweedfs"):
             before = time.time_ns() // 1000
-            run(["podman", "kill", "-s", "KILL", container(target)], check=False)
+            killed = victim(target)
+            run(["podman", "kill", "-s", "KILL", killed], check=False)
             time.sleep(1)
-            run(["podman", "start", container(target)])
+            run(["podman", "start", killed])
             time.sleep(SETTLE_S)
             faults.append((target, before, time.time_ns() // 1000))
         wait("the services after the faults", lambda: all(healthy(s) for s in SERVICES), 120)
@@ -233,9 +256,13 @@ def main() -> int:
         camera_server.terminate()
         logs = folder / "logs"
         logs.mkdir(exist_ok=True)
-        for name in (*SERVICES, *NATS_NODES, "seaweedfs", "postgres", "init"):
+        for name in (*(c for s in SERVICES for c in containers(s)), *map(container, NATS_NODES),
+                     *map(container, ("seaweedfs", "postgres", "init"))):
             (logs / f"{name}.log").write_text(
-                run(["podman", "logs", container(name)], check=False).stderr[-200_000:])
+                run(["podman", "logs", name], check=False).stderr[-200_000:])
+        # podman-compose's `down` knows one container per service: the --scale replicas go first.
+        extra = [c for s in SCALED for c in containers(s)[1:]]
+        run(["podman", "rm", "-f", "--ignore", *extra], check=False)
         run([*COMPOSE, "down", "-v"], cwd=folder, check=False)
     expected = video_frames_to_store(video)
     last = min(stored[-1], expected[-1]) if stored and expected else 0

@@ -67,10 +67,6 @@ SERVICES: dict[str, dict[str, Any]] = {
         scratch="40Gi",  # an export's package is built in /tmp (an hour of 1080p: ≈ 2 × 2 GB)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
 }
-NATS_USERS = ["ingest", "masking", "recorder", "gateway", "verbalisation", "retention", "admin",
-              "prefecture-91"]
-
-
 def labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, **PART_OF}
 
@@ -95,10 +91,6 @@ def client_certs(holder: str) -> tuple[dict[str, Any], dict[str, Any], list[dict
            {"name": "VIGIE_NATS_TLS_CERT", "value": f"{CLIENT_CERTS}/client.pem"},
            {"name": "VIGIE_NATS_TLS_KEY", "value": f"{CLIENT_CERTS}/client.key"}]
     return volume, mount, env
-
-
-def nats_password_key(user: str) -> str:
-    return f"VIGIE_NATS_PASSWORD_{user.upper().replace('-', '_')}"
 
 
 def resources(pair: tuple[dict[str, str], dict[str, str]]) -> dict[str, Any]:
@@ -138,8 +130,9 @@ def vigie_env(nats_user: str, service: str | None) -> list[dict[str, Any]]:
     role = "vigie_" + service.replace("-", "_") if service else "vigie"
     key = pg_password_key(service) if service else "POSTGRES_PASSWORD"
     return [
+        # Its user names its inboxes; nats-server knows it by its client certificate alone
+        # (`verify_and_map`, issue 34): no NATS password to hold.
         {"name": "VIGIE_NATS_USER", "value": nats_user},
-        secret_env("VIGIE_NATS_PASSWORD", nats_password_key(nats_user)),
         *(secret_env(var, key) for var, key in zip(
             ("VIGIE_S3_ACCESS_KEY", "VIGIE_S3_SECRET_KEY"),
             s3_key_env(service) if service else ("S3_ACCESS_KEY", "S3_SECRET_KEY"), strict=True)),
@@ -257,7 +250,6 @@ def volume_claim(name: str, size: str) -> dict[str, Any]:
 
 def nats() -> list[dict[str, Any]]:
     env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
-    env += [secret_env(nats_password_key(u), nats_password_key(u)) for u in NATS_USERS]
     container = {
         "name": "nats", "image": NATS_IMAGE, "args": ["-c", "/etc/nats/nats.conf"],
         "env": env,
@@ -668,7 +660,7 @@ def documents() -> dict[str, list[dict[str, Any]]]:
 def secrets_example() -> dict[str, Any]:
     keys = ["POSTGRES_PASSWORD", *(pg_password_key(s) for s in SERVICES), "S3_ACCESS_KEY",
             "S3_SECRET_KEY", *(k for s in SERVICES for k in s3_key_env(s)),
-            *(nats_password_key(u) for u in NATS_USERS), "VIGIE_REGISTER_SIGNING_KEY",
+            "VIGIE_REGISTER_SIGNING_KEY",
             "VIGIE_EXPORT_KEY", "VIGIE_RECORDING_KEY", "VIGIE_TOTP_KEY"]
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": PART_OF},

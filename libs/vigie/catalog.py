@@ -19,6 +19,11 @@ NATS_USER = {
     "verbalisation": "verbalisation",
     "retention": "retention",
 }
+PROVISIONING_USER = "admin"  # `vigie init` and the operator's CLI: streams and consumers only
+# The common name of each NATS user's client certificate: under TLS, nats-server knows a client by
+# its certificate alone (`verify_and_map`), so the certificate is the account (issue 34).
+NATS_CERTIFICATE = {**{user: service for service, user in NATS_USER.items()},
+                    PROVISIONING_USER: "init"}
 
 
 def module_name(service: str) -> str:

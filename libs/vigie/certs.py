@@ -51,6 +51,12 @@ def _name(common_name: str, kind: str | None = None) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def subject(common_name: str, kind: str | None = None) -> str:
+    """The subject as RFC 4514 writes it (``CN=ingest,OU=service,O=Vigie``): the user name
+    nats-server maps a client certificate to (`verify_and_map`)."""
+    return _name(common_name, kind).rfc4514_string()
+
+
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())

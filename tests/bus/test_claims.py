@@ -23,9 +23,9 @@ pytestmark = pytest.mark.integration
 
 
 async def test_one_holder_at_a_time_and_a_frozen_holder_is_fenced(
-    admin_nc: NATS, streams: BusNames,
+    probe_nc: NATS, streams: BusNames,
 ) -> None:
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     await ensure_claims(js, streams, StreamLimits(claim_ttl_s=2))
     first = await Claims.bind(js, streams, service="masking")
     second = await Claims.bind(js, streams, service="masking")

@@ -23,7 +23,7 @@ from vigie.local import servers
 from vigie.settings import CommonSettings
 
 from tests.conftest import settings_env
-from tests.harness import eventually, unique
+from tests.harness import PROBE, PROBE_USER, eventually, unique
 
 pytestmark = pytest.mark.integration
 WORKER = Path(__file__).with_name("worker_program.py")
@@ -54,10 +54,10 @@ async def _publish(nc: NATS, names: BusNames, count: int) -> None:
 
 
 async def test_sigterm_with_50_in_flight_exits_cleanly_and_loses_nothing(
-    admin_nc: NATS, streams: BusNames, settings_for: Callable[..., CommonSettings], tmp_path: Path
+    probe_nc: NATS, streams: BusNames, settings_for: Callable[..., CommonSettings], tmp_path: Path
 ) -> None:
-    await _publish(admin_nc, streams, 100)
-    env = settings_env(settings_for("admin"))
+    await _publish(probe_nc, streams, 100)
+    env = settings_env(settings_for(PROBE_USER))
     first, out1, status1 = _spawn_worker(env, tmp_path, "first", streams, slow_s=60, grace_s=1)
     # Odd messages take 0.1 s, even ones 60 s: the worker ends up holding the 50 even ones, its
     # capacity, unacknowledged.
@@ -80,21 +80,21 @@ async def test_sigterm_with_50_in_flight_exits_cleanly_and_loses_nothing(
         assert second.wait(timeout=15) == 0
     done = _read_ints(out1) + _read_ints(out2)
     assert sorted(done) == list(range(100)), "each message processed exactly once"
-    info = await jetstream(admin_nc).consumer_info(streams.video_stream, "rec")
+    info = await jetstream(probe_nc).consumer_info(streams.video_stream, "rec")
     assert info.num_ack_pending == 0 and info.num_pending == 0
 
 
 async def test_durable_consumer_redelivers_after_sigkill(
-    admin_nc: NATS, streams: BusNames, settings_for: Callable[..., CommonSettings], tmp_path: Path
+    probe_nc: NATS, streams: BusNames, settings_for: Callable[..., CommonSettings], tmp_path: Path
 ) -> None:
-    await _publish(admin_nc, streams, 10)
-    env = settings_env(settings_for("admin"))
+    await _publish(probe_nc, streams, 10)
+    env = settings_env(settings_for(PROBE_USER))
     first, out1, status1 = _spawn_worker(env, tmp_path, "killed", streams, slow_s=60, ack_wait_s=4)
     await eventually(lambda: status1.exists() and status1.read_text() == "5", timeout_s=20,
                      message="worker never held its messages")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=5)
-    info = await jetstream(admin_nc).consumer_info(streams.video_stream, "rec")
+    info = await jetstream(probe_nc).consumer_info(streams.video_stream, "rec")
     assert info.num_ack_pending == 5, "the killed worker's messages stay unacknowledged"
     # The same durable, in a new process: the server redelivers after ack_wait.
     second, out2, _ = _spawn_worker(env, tmp_path, "after-kill", streams, slow_s=0, ack_wait_s=4)
@@ -109,12 +109,12 @@ async def test_durable_consumer_redelivers_after_sigkill(
 
 
 async def test_durable_consumer_survives_a_nats_server_restart(tmp_path: Path) -> None:
-    server = servers.start_nats(tmp_path / "nats")
+    server = servers.start_nats(tmp_path / "nats", extra_users=PROBE)
     try:
         names = BusNames(unique("t"))
         common = CommonSettings(
-            local_mode=True, nats_url=server.url, nats_user="admin",
-            nats_password=server.passwords["admin"], bus_root=names.root,
+            local_mode=True, nats_url=server.url, nats_user=PROBE_USER,
+            nats_password=server.passwords[PROBE_USER], bus_root=names.root,
             postgres_dsn="postgresql://x@127.0.0.1/x", s3_endpoint="127.0.0.1:1",
             s3_access_key="unused", s3_secret_key="unused",
         )

@@ -26,8 +26,8 @@ def _frame(**overrides: object) -> Frame:
     return Frame.model_validate(values)
 
 
-async def test_streams_created_twice_without_error(admin_nc: NATS, bus_names: BusNames) -> None:
-    js = jetstream(admin_nc)
+async def test_streams_created_twice_without_error(probe_nc: NATS, bus_names: BusNames) -> None:
+    js = jetstream(probe_nc)
     limits = StreamLimits(video_max_age_s=3600, video_max_bytes=2**30)
     await ensure_streams(js, bus_names, limits)
     await ensure_streams(js, bus_names, StreamLimits(video_max_age_s=7200, video_max_bytes=2**30))
@@ -46,8 +46,8 @@ async def test_streams_created_twice_without_error(admin_nc: NATS, bus_names: Bu
             await js.delete_stream(s)
 
 
-async def test_frame_round_trips_with_every_header(admin_nc: NATS, streams: BusNames) -> None:
-    js = jetstream(admin_nc)
+async def test_frame_round_trips_with_every_header(probe_nc: NATS, streams: BusNames) -> None:
+    js = jetstream(probe_nc)
     frame = _frame()
     sub = await js.pull_subscribe(streams.video("palaiseau", "mairie-parvis"), stream=streams.video_stream)
     ack = await publish_frame(js, streams, frame, stage="video")
@@ -88,7 +88,7 @@ def test_subject_tokens() -> None:
 
 
 async def test_an_event_with_no_stream_to_take_it_is_lost_loudly_never_raised(
-    admin_nc: NATS, bus_names: BusNames,
+    probe_nc: NATS, bus_names: BusNames,
 ) -> None:
     """Issue 35: while a NATS node dies and EVENTS elects a new leader, a publish gets no
     answer from the stream; make compose-check saw it end masking's camera task. Events are
@@ -97,4 +97,4 @@ async def test_an_event_with_no_stream_to_take_it_is_lost_loudly_never_raised(
 
     event = MaskingRecovered(commune="palaiseau", camera="gare", mask_version=1)
     # No stream behind these subjects (ensure_streams not called for this test's names).
-    assert await publish_event_or_log(jetstream(admin_nc), bus_names, event) is False
+    assert await publish_event_or_log(jetstream(probe_nc), bus_names, event) is False

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.integration
 
 
 async def test_a_window_of_acknowledgements_stores_everything_in_order(
-    admin_nc: NATS, streams: BusNames,
+    probe_nc: NATS, streams: BusNames,
 ) -> None:
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     failures: list[BaseException] = []
     acks = PendingAcks(js, size=8, timeout_s=5, on_failure=failures.append)
     subject = streams.raw("palaiseau", "gare")
@@ -37,9 +37,9 @@ async def test_a_window_of_acknowledgements_stores_everything_in_order(
     assert (await js.stream_info(streams.raw_stream)).state.messages == 300
 
 
-async def test_a_message_no_stream_takes_is_reported(admin_nc: NATS, streams: BusNames) -> None:
+async def test_a_message_no_stream_takes_is_reported(probe_nc: NATS, streams: BusNames) -> None:
     failures: list[BaseException] = []
-    acks = PendingAcks(jetstream(admin_nc), size=4, timeout_s=5, on_failure=failures.append)
+    acks = PendingAcks(jetstream(probe_nc), size=4, timeout_s=5, on_failure=failures.append)
     for i in range(10):
         await acks.publish(f"{streams.root}.nowhere.{i}", b"x", {})
     await acks.drain()

@@ -20,9 +20,10 @@ from vigie.bus.connection import inbox_prefix, jetstream
 from vigie.bus.frames import Frame, publish_frame
 from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
+from vigie.bus.subscribers import add_subscriber
 from vigie.local import servers
 
-from tests.harness import unique
+from tests.harness import PROBE, PROBE_USER, unique
 
 pytestmark = pytest.mark.integration
 NAMES = BusNames()  # the production root: permissions are written for it
@@ -44,7 +45,8 @@ async def _connect(server: servers.NatsServer, user: str) -> NATS:
 @pytest_asyncio.fixture
 async def raw_server(tmp_path) -> AsyncIterator[servers.NatsServer]:  # type: ignore[no-untyped-def]
     """A nats-server of its own with the production streams, one RAW frame published by ingest."""
-    server = servers.start_nats(tmp_path / "nats", externals={"ext_palaiseau": ["palaiseau"]})
+    server = servers.start_nats(tmp_path / "nats", externals={"ext_palaiseau": ["palaiseau"]},
+                                extra_users=PROBE)
     admin = await _connect(server, "admin")
     await ensure_streams(jetstream(admin), NAMES, StreamLimits(raw_max_age_s=60))
     await admin.close()
@@ -114,6 +116,39 @@ async def test_masking_does_read_raw_through_its_consumer(raw_server: servers.Na
     assert routes["pull_consumer"] is True
 
 
+async def test_the_provisioning_user_reads_and_writes_no_picture_R38(
+    raw_server: servers.NatsServer,
+) -> None:
+    """Issue 34: `admin` kept `>` at run time. It defines streams and subscribers' consumers (the
+    fixture above made the streams with it) and nothing more: RAW is out of its reach by every
+    route, and what it publishes on RAW, VIDEO or EVENTS never reaches anyone."""
+    assert await _can_read_raw(raw_server, "admin") == {
+        "subscription": False, "pull_consumer": False, "direct_get": False}
+    probe = await _connect(raw_server, PROBE_USER)
+    seen: list[str] = []
+
+    async def _seen(msg) -> None:  # type: ignore[no-untyped-def]
+        seen.append(msg.subject)
+
+    await probe.subscribe(">", cb=_seen)
+    await probe.flush()
+    admin = await _connect(raw_server, "admin")
+    for subject in ("vigie.raw.palaiseau.gare", "vigie.video.palaiseau.gare",
+                    "vigie.events.palaiseau.camera.offline"):
+        await admin.publish(subject, b"forged")
+    await admin.flush()
+    await asyncio.sleep(0.3)
+    assert [s for s in seen if s.startswith("vigie.")] == []
+    assert any("permissions violation" in str(e).lower() for e in admin._test_errors), admin._test_errors  # type: ignore[attr-defined]
+    # Still what `vigie subscriber add` needs: a subscriber's consumer on EVENTS, not on RAW.
+    js = jetstream(admin, timeout_s=2)
+    await add_subscriber(js, NAMES, "ext_palaiseau", ["palaiseau"])
+    with pytest.raises((nats.errors.Error, APIError, TimeoutError)):
+        await js.add_consumer(NAMES.raw_stream, durable_name=unique("d"))
+    for nc in (probe, admin):
+        await nc.close()
+
+
 async def test_external_subscriber_sees_only_its_communes_events(
     raw_server: servers.NatsServer,
 ) -> None:
@@ -132,8 +167,8 @@ async def test_external_subscriber_sees_only_its_communes_events(
     await retention.flush()
     await asyncio.sleep(0.3)
     assert got == ["vigie.events.palaiseau.camera.offline"]
-    # and it may publish nothing: an admin subscriber sees retention's message, not the external's
-    admin = await _connect(raw_server, "admin")
+    # and it may publish nothing: the harness's probe sees retention's message, not the external's
+    admin = await _connect(raw_server, PROBE_USER)
     seen: list[bytes] = []
 
     async def _admin_cb(msg) -> None:  # type: ignore[no-untyped-def]

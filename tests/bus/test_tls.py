@@ -83,21 +83,19 @@ async def test_a_subscriber_needs_a_certificate_of_the_deployments_ca_R30(tmp_pa
         assert event.event_id.encode() in msg.data
         await subscriber.close()
 
-        # Its password without a certificate; a certificate of another CA; a plain connection.
+        # Without a certificate; a certificate of another CA; a plain connection.
         await _refused(_settings(server, pki, SUBSCRIBER, None))
         rogue = tmp_path / "rogue"
         rogue_ca = certs.make_ca("Someone else's CA")
         rogue_ca.write(rogue, "ca")
-        certs.issue(rogue_ca, SUBSCRIBER, client=True).write(rogue, SUBSCRIBER)
+        certs.issue(rogue_ca, SUBSCRIBER, client=True, kind=certs.SUBSCRIBER).write(rogue,
+                                                                                  SUBSCRIBER)
         (rogue / "ca.pem").write_bytes((pki / "ca.pem").read_bytes())  # trusts the real server
         await _refused(_settings(server, rogue, SUBSCRIBER, SUBSCRIBER))
         with pytest.raises((nats.errors.Error, OSError, ssl.SSLError)):
             await nats.connect(server.url.replace("tls://", "nats://"), user=SUBSCRIBER,
-                               password=server.passwords[SUBSCRIBER], allow_reconnect=False,
-                               connect_timeout=2)
-        # A service's certificate does not open another user's account: passwords still apply.
-        await _refused(_settings(server, pki, "admin", "retention").model_copy(
-            update={"nats_password": None}))
+                               password="anything", allow_reconnect=False, connect_timeout=2)
+        await _another_holders_certificate_opens_only_its_own_account(server, pki)
         await retention.close()
         await admin.close()
     finally:
@@ -119,13 +117,17 @@ async def test_cluster_routes_speak_tls_and_replicate_R37(tmp_path: Path) -> Non
 
         async def replicated() -> bool:
             try:
-                await js.add_stream(StreamConfig(name="TLS_R3", subjects=["tls.>"], num_replicas=3))
+                await js.add_stream(StreamConfig(name="TLS_R3", subjects=["vigie.events.tls.>"],
+                                                 num_replicas=3))
             except Exception:  # noqa: BLE001 - no JetStream leader yet while the cluster forms
                 return False
             return True
 
         await eventually(replicated, timeout_s=30, message="no replicated stream over TLS routes")
-        await js.publish("tls.x", b"over encrypted routes")
+        retention = await connect_nats(_settings(nodes[1], pki, "retention", "retention"),
+                                       name="retention")
+        await jetstream(retention).publish("vigie.events.tls.x", b"over encrypted routes")
+        await retention.close()
         info = await js.stream_info("TLS_R3")
         assert info.state.messages == 1 and len(info.cluster.replicas or []) == 2
         for node in nodes:
@@ -134,6 +136,26 @@ async def test_cluster_routes_speak_tls_and_replicate_R37(tmp_path: Path) -> Non
     finally:
         for node in nodes:
             node.process.stop()
+
+
+async def _another_holders_certificate_opens_only_its_own_account(
+        server: servers.NatsServer, pki: Path) -> None:
+    """Issue 34: the server took another holder's certificate with the subscriber's password. The
+    certificate is the account now (R30, R38): retention's certificate is retention whatever name
+    it claims, so the subscriber's consumer stays out of its reach; naming a user beside a
+    certificate is refused outright."""
+    impostor = await connect_nats(_settings(server, pki, SUBSCRIBER, "retention"),
+                                  name="impostor")
+    with pytest.raises((nats.errors.Error, TimeoutError)):
+        sub = await jetstream(impostor, timeout_s=2).pull_subscribe_bind(
+            durable_name(SUBSCRIBER), stream=NAMES.events_stream)
+        await sub.fetch(1, timeout=2)
+    await impostor.close()
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    context.load_cert_chain(str(pki / "retention.pem"), str(pki / "retention.key"))
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(server.url, tls=context, user=SUBSCRIBER, password="anything",
+                           allow_reconnect=False, connect_timeout=2)
 
 
 def test_production_refuses_a_plain_nats_connection_R37(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,12 +180,17 @@ def test_the_events_client_takes_its_certificate_from_the_environment(tmp_path: 
             nc = await connect_nats(_settings(server, pki, "admin", "init"), name="admin")
             await ensure_streams(jetstream(nc), NAMES, StreamLimits(raw_max_age_s=60))
             await add_subscriber(jetstream(nc), NAMES, SUBSCRIBER, ["palaiseau"])
-            event = CameraWentOffline(commune="palaiseau", camera="gare", reason="timeout")
-            assert await publish_event_or_log(jetstream(nc), NAMES, event)
             await nc.close()
+            retention = await connect_nats(_settings(server, pki, "retention", "retention"),
+                                           name="retention")
+            event = CameraWentOffline(commune="palaiseau", camera="gare", reason="timeout")
+            assert await publish_event_or_log(jetstream(retention), NAMES, event)
+            await retention.close()
 
         asyncio.run(provision())
-        proc = follow_client(server, VIGIE_NATS_TLS_CA=str(pki / "ca.pem"),
+        # Its certificate is its account: no password given (issue 34).
+        proc = follow_client(server, VIGIE_SUBSCRIBER_PASSWORD="",
+                             VIGIE_NATS_TLS_CA=str(pki / "ca.pem"),
                              VIGIE_NATS_TLS_CERT=str(pki / f"{SUBSCRIBER}.pem"),
                              VIGIE_NATS_TLS_KEY=str(pki / f"{SUBSCRIBER}.key"))
         try:

@@ -10,14 +10,17 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from vigie import certs
 from vigie.bus.permissions import SERVICE_USERS
-from vigie.catalog import NATS_USER, SERVICES
+from vigie.catalog import NATS_USER, PROVISIONING_USER, SERVICES
 from vigie.db.roles import GRANTS, role_name
 from vigie.local.supervisor import Ports, service_env
 from vigie.storage.identities import key_env
 
 from tests.deploy.test_compose import _compose, _env_with_secrets
 from tests.deploy.test_kubernetes import _manifests
+from tests.harness import REPO
 
 pytestmark = pytest.mark.unit
 
@@ -84,3 +87,23 @@ def test_make_run_compose_and_kubernetes_give_each_service_the_same_identities_R
         assert _make_run(service) == expected, ("make run", service)
         assert _from_compose(compose, service) == expected, ("Compose", service)
         assert _from_kubernetes(service) == expected, ("Kubernetes", service)
+
+
+@pytest.mark.parametrize("conf", ["deploy/nats/nats.conf", "deploy/compose/nats-cluster.conf",
+                                  "deploy/k8s/nats.conf"])
+def test_nats_knows_each_service_by_its_certificate_and_nothing_else_R38(conf: str) -> None:
+    """Issue 34: nats-server took another holder's certificate with a password. Under TLS each
+    user is named by its certificate's subject (`verify_and_map`) and has no password; the
+    subject is the one `vigie certs init` writes into the service's certificate, and its
+    inboxes are its NATS user's."""
+    text = (REPO / conf).read_text()
+    [client_tls] = [line for line in text.splitlines() if line.startswith("tls:")]
+    assert "verify_and_map: true" in client_tls
+    assert "password" not in text
+    pki = certs.make_ca()
+    for service in (*SERVICES, "init"):
+        cert = certs.issue(pki, service, client=True, kind=certs.SERVICE)
+        subject = x509.load_pem_x509_certificate(cert.cert_pem).subject.rfc4514_string()
+        user = NATS_USER.get(service, PROVISIONING_USER)
+        entry = text.split(f'{{ user: "{subject}"', 1)[1].split("} }", 1)[0]
+        assert f'"_INBOX_{user}.>"' in entry, (service, entry)

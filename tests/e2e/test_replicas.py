@@ -170,11 +170,12 @@ def _kill_an_owner_and_watch_the_failover(stack: Stack, service: str) -> None:
 
 
 async def _video_headers(stack: Stack) -> dict[str, list[VideoHeader]]:
-    """Every frame in VIDEO, per camera, in stream order, from any of the three nodes."""
+    """Every frame in VIDEO, per camera, in stream order, from any of the three nodes: read as
+    the recorder reads it (the provisioning user reads no stream)."""
     secrets = json.loads((stack.data / "secrets.json").read_text())
     nc = await nats.connect([f"nats://127.0.0.1:{stack.base + p}" for p in (1, 41, 42)],
-                            user="admin", password=secrets["nats"]["admin"],
-                            inbox_prefix=inbox_prefix("admin"))
+                            user="recorder", password=secrets["nats"]["recorder"],
+                            inbox_prefix=inbox_prefix("recorder"))
     try:
         return await video_headers(nc, BusNames())
     finally:

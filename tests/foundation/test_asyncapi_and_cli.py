@@ -48,13 +48,12 @@ def test_production_nats_config_is_valid(tmp_path) -> None:  # type: ignore[no-u
                            "--external", "prefecture=palaiseau,ballainvilliers",
                            "--store-dir", str(tmp_path), "--tls-dir", str(certs)],
                           capture_output=True, text=True, timeout=60, check=True).stdout
-    assert "$VIGIE_NATS_PASSWORD_RECORDER" in conf and "verify: true" in conf
+    # Issue 34: each user is its certificate's subject, with no password.
+    assert '"CN=recorder,OU=service,O=Vigie"' in conf and "verify_and_map: true" in conf
+    assert "password" not in conf
     path = tmp_path / "nats.conf"
     path.write_text(conf)
-    env = {f"VIGIE_NATS_PASSWORD_{u}": "x" for u in
-           ("INGEST", "MASKING", "RECORDER", "GATEWAY", "VERBALISATION", "RETENTION", "ADMIN",
-            "PREFECTURE")}
-    check = subprocess.run([venv_bin("nats-server"), "-c", str(path), "-t"], env=env,
+    check = subprocess.run([venv_bin("nats-server"), "-c", str(path), "-t"],
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
     assert yaml.safe_load((REPO / "docs" / "asyncapi.yaml").read_text())["asyncapi"] == "2.6.0"

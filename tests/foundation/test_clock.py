@@ -35,10 +35,10 @@ def _clock_events(streams: BusNames) -> list[tuple[str, dict]]:  # type: ignore[
 
 @pytest.mark.integration
 async def test_a_clock_drifting_past_the_bound_is_told_once_and_its_return_too_R36(
-    db: asyncpg.Pool, admin_nc: NATS, streams: BusNames, monkeypatch: pytest.MonkeyPatch,
+    db: asyncpg.Pool, probe_nc: NATS, streams: BusNames, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert abs(await offset_s(db)) < 1.0, "this machine's clock and its database agree"
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     watch = ClockWatch("recorder", "recorder-1", max_offset_s=1.0)
     assert abs(await watch.check(db, js, streams) or 0) < 1.0
     real = time.time

@@ -49,7 +49,7 @@ def test_redact_keeps_what_is_not_secret() -> None:
 
 @pytest.mark.integration
 async def test_failing_rtsp_url_with_credentials_appears_in_no_log_or_event(
-    admin_nc: NATS, streams: BusNames
+    probe_nc: NATS, streams: BusNames
 ) -> None:
     url = f"rtsp://agent:{SECRET}@127.0.0.1:1/stream"
     buffer = io.StringIO()
@@ -65,7 +65,7 @@ async def test_failing_rtsp_url_with_credentials_appears_in_no_log_or_event(
                                   detail=str(exc))
     else:
         pytest.fail("connecting to a closed port should fail")
-    await publish_event(jetstream(admin_nc), streams, event)
+    await publish_event(jetstream(probe_nc), streams, event)
     text = buffer.getvalue()
     assert "camera_open_failed" in text and "Traceback" in text
     assert SECRET not in text

@@ -81,7 +81,7 @@ class IngestHarness:
 
 @pytest_asyncio.fixture
 async def ingest_harness(
-    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
 ) -> AsyncIterator[Callable[..., IngestHarness]]:
     """Start an Ingest (settings overridable) on this test's streams and schema."""
@@ -95,7 +95,7 @@ async def ingest_harness(
                                      "open_timeout_s": 3.0, "read_timeout_s": 3.0,
                                      "backoff_initial_s": 0.3, "backoff_max_s": 2.0,
                                      "health_write_interval_s": 0.5, **overrides})
-        ingest = Ingest(js=jetstream(admin_nc), names=streams, pool=as_ingest, settings=settings)
+        ingest = Ingest(js=jetstream(probe_nc), names=streams, pool=as_ingest, settings=settings)
         stop = asyncio.Event()
         running.append((stop, asyncio.create_task(ingest.run(stop))))
         return IngestHarness(ingest, db, streams, logs)

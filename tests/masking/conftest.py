@@ -121,10 +121,10 @@ class MaskingHarness:
 
 @pytest_asyncio.fixture
 async def masking_harness(
-    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
 ) -> AsyncIterator[MaskingHarness]:
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     as_masking = await service_db("masking")  # each service as its own role, as deployed
     ingest = Ingest(js=js, names=streams, pool=await service_db("ingest"), settings=IngestSettings(
         poll_interval_s=0.5, offline_after_s=3, backoff_initial_s=0.3, backoff_max_s=2))
@@ -133,7 +133,7 @@ async def masking_harness(
     state: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
 
     def start() -> asyncio.Task[None]:
-        worker = MaskingWorker(nc=admin_nc, js=js, names=streams, pool=as_masking,
+        worker = MaskingWorker(nc=probe_nc, js=js, names=streams, pool=as_masking,
                                settings=MaskingSettings(poll_interval_s=0.3, workers=1,
                                                         norms_after_frames=50))
         stop = asyncio.Event()
@@ -148,7 +148,7 @@ async def masking_harness(
             await asyncio.wait_for(t, timeout=20)
 
     start()
-    yield MaskingHarness(db, streams, admin_nc, start, stop)  # type: ignore[arg-type]
+    yield MaskingHarness(db, streams, probe_nc, start, stop)  # type: ignore[arg-type]
     await stop()
     ingest_stop.set()
     await asyncio.wait_for(ingest_task, timeout=20)

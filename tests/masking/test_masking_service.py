@@ -23,7 +23,7 @@ from vigie.bus.frames import Frame, publish_frame
 from vigie.local import servers
 
 from tests.conftest import events_seen, settings_env
-from tests.harness import eventually
+from tests.harness import PROBE_USER, eventually
 from tests.masking.conftest import COVER, MaskingHarness
 
 pytestmark = pytest.mark.integration
@@ -141,14 +141,14 @@ async def test_commissioning_camera_publishes_nothing(
 
 
 async def test_empty_document_passes_h264_through_untouched(
-    masking_harness: MaskingHarness, admin_nc, streams,  # type: ignore[no-untyped-def]
+    masking_harness: MaskingHarness, probe_nc, streams,  # type: ignore[no-untyped-def]
 ) -> None:
     """An approved empty document (no private space in view) lets H.264 pass without decoding."""
     h = masking_harness
     await h.add_camera("place", "rtsp://127.0.0.1:1/unused", masks=[])
     reader, unsubscribe = await h.read_video("place")
     await asyncio.sleep(1.5)  # the worker loads the camera's policy
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     sent = _encode_pattern("libx264", 60)
     for i, (data, key) in enumerate(sent):
         await publish_frame(js, streams, Frame(
@@ -162,13 +162,13 @@ async def test_empty_document_passes_h264_through_untouched(
 
 
 async def test_h265_source_is_transcoded_to_h264(
-    masking_harness: MaskingHarness, admin_nc, streams,  # type: ignore[no-untyped-def]
+    masking_harness: MaskingHarness, probe_nc, streams,  # type: ignore[no-untyped-def]
 ) -> None:
     h = masking_harness
     await h.add_camera("nuit", "rtsp://127.0.0.1:1/unused", masks=[])
     reader, unsubscribe = await h.read_video("nuit")
     await asyncio.sleep(1.5)
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     sent = _encode_pattern("libx265", 40)
     for i, (data, key) in enumerate(sent):
         await publish_frame(js, streams, Frame(
@@ -224,7 +224,7 @@ async def test_a_dead_worker_is_replaced_and_its_cameras_resume(
     await h.add_camera("gare", marker_cameras.url("m2"), masks=[{"points": COVER}])
     reader, unsubscribe = await h.read_video("gare")
     port = servers.free_port()
-    env = {**os.environ, **settings_env(settings_for("admin")), "VIGIE_MASKING_WORKERS": "1",
+    env = {**os.environ, **settings_env(settings_for(PROBE_USER)), "VIGIE_MASKING_WORKERS": "1",
            "VIGIE_MASKING_HTTP_PORT": str(port), "VIGIE_MASKING_POLL_INTERVAL_S": "0.3"}
     service = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "masking"],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -246,7 +246,7 @@ async def test_a_dead_worker_is_replaced_and_its_cameras_resume(
 
 
 async def test_a_picture_change_sends_the_camera_back_to_commissioning_R1(
-    masking_harness: MaskingHarness, admin_nc, streams,  # type: ignore[no-untyped-def]
+    masking_harness: MaskingHarness, probe_nc, streams,  # type: ignore[no-untyped-def]
 ) -> None:
     """Issue 17: another picture (a new sensor mode, another camera behind the address) under
     masks approved on the old one publishes nothing, and the camera needs new masks."""
@@ -259,7 +259,7 @@ async def test_a_picture_change_sends_the_camera_back_to_commissioning_R1(
         await conn.execute("ALTER TABLE masks ENABLE TRIGGER masks_approved_immutable")
     reader, unsubscribe = await h.read_video("mairie")
     await asyncio.sleep(1.5)  # the worker loads the camera's policy
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     for i, (data, key) in enumerate(_encode_pattern("libx264", 40, width=480, height=272)):
         await publish_frame(js, streams, Frame(
             commune="palaiseau", camera="mairie", codec="h264", width=480, height=272,
@@ -296,7 +296,7 @@ async def test_kill_9_of_the_masking_service_leaves_no_worker_and_no_second_cons
     await h.stop_masking()
     await h.add_camera("gare", marker_cameras.url("m2"), masks=[{"points": COVER}])
     reader, unsubscribe = await h.read_video("gare")
-    env = {**os.environ, **settings_env(settings_for("admin")), "VIGIE_MASKING_WORKERS": "1",
+    env = {**os.environ, **settings_env(settings_for(PROBE_USER)), "VIGIE_MASKING_WORKERS": "1",
            "VIGIE_MASKING_HTTP_PORT": "0", "VIGIE_MASKING_POLL_INTERVAL_S": "0.3"}
     command = [sys.executable, "-m", "vigie.cli.main", "service", "masking"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
@@ -355,7 +355,7 @@ async def test_kill_9_of_the_masking_service_leaves_no_worker_and_no_second_cons
 
 @pytest.mark.parametrize("masks", [[{"points": COVER}], []], ids=["masked", "passed-through"])
 async def test_a_lost_raw_frame_is_a_gap_until_the_next_keyframe_never_a_smeared_picture(
-    masking_harness: MaskingHarness, admin_nc, streams,  # type: ignore[no-untyped-def]
+    masking_harness: MaskingHarness, probe_nc, streams,  # type: ignore[no-untyped-def]
     masks: list[dict],  # type: ignore[type-arg]
 ) -> None:
     """Issue 34 (DESIGN.md invariant 1: evidence carries only what the camera sent): one RAW
@@ -367,7 +367,7 @@ async def test_a_lost_raw_frame_is_a_gap_until_the_next_keyframe_never_a_smeared
     await h.add_camera(camera, "rtsp://127.0.0.1:1/unused", masks=masks)
     reader, unsubscribe = await h.read_video(camera)
     await asyncio.sleep(1.5)  # the worker loads the camera's policy
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     sent = _encode_pattern("libx264", 60)  # keyframes at 0, 20, 40
     lost = 25
     for i, (data, key) in enumerate(sent):

@@ -46,7 +46,7 @@ def _request(**overrides: Any) -> HoldRequest:
 async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R18_R7(
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     service_store: Callable[[str], ObjectStore],
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], probe_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
     await commune(db, "palaiseau", 15)
@@ -74,7 +74,7 @@ async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R1
 
     # The camera's retention drops to 2 days: the originals expire, the copies stay.
     await db.execute("UPDATE cameras SET retention_days = 2 WHERE id = $1", cid)
-    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
     assert not set(held) & await keys(objects, buckets.recordings), "originals expire as usual"
     assert {c["evidence_key"] for c in copies} <= await keys(objects, buckets.holds), \
@@ -108,14 +108,14 @@ async def test_hold_copies_with_hashes_outlives_retention_then_release_erases_R1
 async def test_a_hold_on_footage_already_erased_says_what_was_found_and_what_was_not(
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     service_store: Callable[[str], ObjectStore],
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], probe_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
     await commune(db, "palaiseau", 15)
     cid = await camera(db, "gare")
     await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(15, minutes=10))
     kept = await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(14, minutes=55))
-    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
     report = await create_hold(
         db, objects, recordings=buckets.recordings, holds=buckets.holds,
@@ -132,7 +132,7 @@ async def test_a_hold_on_footage_already_erased_says_what_was_found_and_what_was
 async def test_a_sweep_paused_after_selecting_deletes_nothing_a_new_hold_covers(
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     service_store: Callable[[str], ObjectStore],
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], probe_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
     await commune(db, "palaiseau", 15)
@@ -145,7 +145,7 @@ async def test_a_sweep_paused_after_selecting_deletes_nothing_a_new_hold_covers(
         selected.set()
         await resume.wait()
 
-    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
     sweeping = asyncio.create_task(sweep(rt, RetentionSettings(), after_select=pause))
     await asyncio.wait_for(selected.wait(), timeout=10)
     # The hold registers while the sweep holds the selected rows, before it copies anything.

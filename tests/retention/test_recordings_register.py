@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 async def test_the_register_of_recordings_lists_kept_destroyed_held_and_transmitted_R16(
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     service_store: Callable[[str], ObjectStore],
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], probe_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
     await commune(db, "palaiseau", 15)
@@ -37,7 +37,7 @@ async def test_the_register_of_recordings_lists_kept_destroyed_held_and_transmit
         await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(2, minutes=10 - i))
     await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(2, minutes=2))
     await segment(db, objects, buckets.recordings, cid, slug="gare", end=ago(20))
-    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
     await create_hold(db, objects, recordings=buckets.recordings, holds=buckets.holds,
                       request=HoldRequest.parse(dict(

@@ -34,11 +34,11 @@ def _published(names: BusNames) -> list[dict]:  # type: ignore[type-arg]
 async def test_checkpoints_are_signed_by_retention_published_and_stored_R12(
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     service_store: Callable[[str], ObjectStore],
-    streams: BusNames, admin_nc: NATS, db: asyncpg.Pool,
+    streams: BusNames, probe_nc: NATS, db: asyncpg.Pool,
     store: tuple[ObjectStore, Buckets],
 ) -> None:
     objects, buckets = store
-    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
     key = SigningKey.generate()
     anchor = Anchor(rt, key, RetentionSettings(checkpoint_heartbeat_s=3600))
     await anchor.start()

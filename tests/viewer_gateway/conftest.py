@@ -124,7 +124,7 @@ async def seed_users(db: asyncpg.Pool) -> dict[str, str]:
 
 @pytest_asyncio.fixture
 async def gateway(
-    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    settings_for: Callable[..., CommonSettings], probe_nc: NATS, streams: BusNames,
     db: asyncpg.Pool, service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     store: tuple[ObjectStore, Buckets], service_store: Callable[[str], ObjectStore],
 ) -> AsyncIterator[GatewayUnderTest]:
@@ -133,7 +133,7 @@ async def gateway(
     common = settings_for("gateway", register_key=REGISTER_KEY, totp_key=TOTP_KEY)
     as_gateway = await service_db("viewer-gateway")  # its own role, as deployed
     rt = Runtime(service="viewer-gateway", common=common, names=streams, stop=asyncio.Event(),
-                 nc=admin_nc, js=jetstream(admin_nc), pool=as_gateway, store=objects,
+                 nc=probe_nc, js=jetstream(probe_nc), pool=as_gateway, store=objects,
                  buckets=buckets)
     settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, login_window_s=60,
                                      alarm_check_s=1.0)
@@ -166,9 +166,9 @@ async def gateway(
 
 
 @pytest_asyncio.fixture
-async def live_camera(admin_nc: NATS, streams: BusNames) -> AsyncIterator[None]:
+async def live_camera(probe_nc: NATS, streams: BusNames) -> AsyncIterator[None]:
     """palaiseau/gare sending masked video in real time (25 fps, a keyframe a second)."""
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     frames = video_frames("gare", 1500, start_ns=time.time_ns())
 
     async def play() -> None:
@@ -190,7 +190,7 @@ EXPORT_KEY = SigningKey.generate()  # the deployment's export key, held by reten
 
 @pytest_asyncio.fixture
 async def as_retention(
-    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    settings_for: Callable[..., CommonSettings], probe_nc: NATS, streams: BusNames,
     service_db: Callable[[str], Awaitable[asyncpg.Pool]], store: tuple[ObjectStore, Buckets],
     service_store: Callable[[str], ObjectStore],
 ) -> Runtime:
@@ -200,7 +200,7 @@ async def as_retention(
     _, buckets = store
     common = settings_for("retention", export_key=EXPORT_KEY.private_pem())
     return Runtime(service="retention", common=common, names=streams, stop=asyncio.Event(),
-                   nc=admin_nc, js=jetstream(admin_nc), pool=await service_db("retention"),
+                   nc=probe_nc, js=jetstream(probe_nc), pool=await service_db("retention"),
                    store=service_store("retention"), buckets=buckets)
 
 
@@ -237,7 +237,7 @@ VERBALISATION_KEY = SigningKey.generate()
 
 @pytest_asyncio.fixture
 async def verbalisation_service(
-    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    settings_for: Callable[..., CommonSettings], probe_nc: NATS, streams: BusNames,
     service_db: Callable[[str], Awaitable[asyncpg.Pool]], store: tuple[ObjectStore, Buckets],
     service_store: Callable[[str], ObjectStore],
 ) -> AsyncIterator[Verbalisation]:
@@ -245,7 +245,7 @@ async def verbalisation_service(
     gateway over the bus, sealing with VERBALISATION_KEY."""
     _, buckets = store
     rt = Runtime(service="verbalisation", common=settings_for("verbalisation"), names=streams,
-                 stop=asyncio.Event(), nc=admin_nc, js=jetstream(admin_nc),
+                 stop=asyncio.Event(), nc=probe_nc, js=jetstream(probe_nc),
                  pool=await service_db("verbalisation"),
                  store=service_store("verbalisation"), buckets=buckets)
     service = Verbalisation(rt, VerbalisationSettings(erase_interval_s=3600), VERBALISATION_KEY)

@@ -133,9 +133,9 @@ async def test_live_refusals_carry_a_reason(gateway: GatewayUnderTest, live_came
 
 
 async def test_instant_replay_goes_back_from_a_keyframe_and_counts_as_a_consultation_R13(
-    gateway: GatewayUnderTest, admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    gateway: GatewayUnderTest, probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
 ) -> None:
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     now = time.time_ns()
     for frame in video_frames("gare", 200, start_ns=now - 8 * 10**9):  # the last 8 seconds
         await publish_frame(js, streams, frame, stage="video")

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_national_police_sign_in_only_with_their_posts_certificate_R30(
-    tmp_path: Path, settings_for: Callable[..., CommonSettings], admin_nc: NATS,
+    tmp_path: Path, settings_for: Callable[..., CommonSettings], probe_nc: NATS,
     streams: BusNames, db: asyncpg.Pool, service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     store: tuple[ObjectStore, Buckets], service_store: Callable[[str], ObjectStore],
 ) -> None:
@@ -65,7 +65,7 @@ async def test_national_police_sign_in_only_with_their_posts_certificate_R30(
 
     _, buckets = store
     rt = Runtime(service="viewer-gateway", common=settings_for("gateway", totp_key=TOTP_KEY), names=streams,
-                 stop=asyncio.Event(), nc=admin_nc, js=jetstream(admin_nc),
+                 stop=asyncio.Event(), nc=probe_nc, js=jetstream(probe_nc),
                  pool=await service_db("viewer-gateway"),
                  store=service_store("viewer-gateway"), buckets=buckets)
     settings = ViewerGatewaySettings(http_port=0, tls_certificate=cert, tls_key=key,

@@ -22,7 +22,7 @@ from vigie.settings import CommonSettings
 
 from services.viewer_gateway.auth import COOKIE
 from tests.conftest import settings_env
-from tests.harness import eventually
+from tests.harness import PROBE_USER, eventually
 from tests.viewer_gateway.conftest import (
     PASSWORD,
     REGISTER_KEY,
@@ -45,7 +45,8 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     await seed_communes(db)
     totp = await seed_users(db)
     port = free_port()
-    env = {**os.environ, **settings_env(settings_for("admin", register_key=REGISTER_KEY, totp_key=TOTP_KEY)),
+    common = settings_for(PROBE_USER, register_key=REGISTER_KEY, totp_key=TOTP_KEY)
+    env = {**os.environ, **settings_env(common),
            "VIGIE_VIEWER_GATEWAY_HTTP_PORT": str(port), "VIGIE_LOG_LEVEL": "warning"}
     log = tmp_path / "gateway.log"
     proc = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "viewer-gateway"],

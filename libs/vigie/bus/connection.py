@@ -50,6 +50,10 @@ async def connect_nats(
         log.info("nats_reconnected")
 
     tls = tls_context(common)
+    # With a client certificate the certificate is the account (`verify_and_map`): nats-server
+    # refuses a connection that also names a user; the user still names its inboxes.
+    by_certificate = common.nats_tls_cert is not None
+    password = common.nats_password.get_secret_value() if common.nats_password else None
     attempt = 0
     while True:
         attempt += 1
@@ -62,10 +66,8 @@ async def connect_nats(
                     # another node when one dies.
                     servers=[u.strip() for u in common.nats_url.split(",") if u.strip()],
                     name=name,
-                    user=common.nats_user,
-                    password=common.nats_password.get_secret_value()
-                    if common.nats_password
-                    else None,
+                    user=None if by_certificate else common.nats_user,
+                    password=None if by_certificate else password,
                     inbox_prefix=inbox_prefix(common.nats_user),
                     tls=tls,
                     connect_timeout=2,

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from vigie import certs
 from vigie.bus.connection import inbox_prefix
 from vigie.bus.subjects import BusNames, check_token
 from vigie.bus.subscribers import filters, subscriber_publish
+from vigie.catalog import NATS_CERTIFICATE, PROVISIONING_USER
 
 SERVICE_USERS = ("ingest", "masking", "recorder", "gateway", "verbalisation", "retention")
-ADMIN_USER = "admin"  # provisioning only (`vigie init`): streams, nothing at run time
+ADMIN_USER = PROVISIONING_USER
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,23 @@ def service_permissions(names: BusNames) -> dict[str, Permissions]:
     }
 
 
+def provisioning_permissions(names: BusNames) -> Permissions:
+    """`vigie init` and `vigie subscriber add`: define streams (the claims bucket is one), read
+    their state, make the police subscribers' consumers on EVENTS. No picture: it may neither
+    subscribe to nor publish on any subject, nor get a message, nor make a consumer on RAW or
+    VIDEO (issue 34: it kept `>` at run time). What remains is inherent to defining streams — a
+    stream's definition may republish — so its certificate is a provisioning secret, given to the
+    init job and the operator's CLI, never to a running service (docs/security.md)."""
+    events = names.events_stream
+    return Permissions(publish=[
+        "$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST",
+        "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.CREATE.*", "$JS.API.STREAM.UPDATE.*",
+        "$JS.API.CONSUMER.NAMES.*", "$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.INFO.*.>",
+        f"$JS.API.CONSUMER.CREATE.{events}.>", f"$JS.API.CONSUMER.DURABLE.CREATE.{events}.>",
+        f"$JS.API.CONSUMER.DELETE.{events}.>",
+    ])
+
+
 def external_permissions(names: BusNames, user: str, communes: list[str]) -> Permissions:
     """Its communes' events, live (core subscriptions) or durably (fetch and acknowledge on the
     consumer `vigie subscriber add` made for it); no other JetStream call: it cannot create,
@@ -113,16 +132,28 @@ class ServerTls:
     key_file: str
     ca_file: str
 
-    def block(self, *, timeout: float) -> str:
+    def block(self, *, timeout: float, map_users: bool = False) -> str:
+        verify = "verify_and_map" if map_users else "verify"
         return (f"{{ cert_file: {_quote(self.cert_file)}, key_file: {_quote(self.key_file)}, "
-                f"ca_file: {_quote(self.ca_file)}, verify: true, timeout: {timeout:g} }}")
+                f"ca_file: {_quote(self.ca_file)}, {verify}: true, timeout: {timeout:g} }}")
+
+
+def nats_identity(user: str, *, external: bool) -> str:
+    """The user name nats-server knows a client by under TLS: its certificate's subject. A
+    subscriber's certificate is `vigie certs client <user>` (OU subscriber); a service's is the
+    one `vigie certs init` made for it (OU service). Another holder's certificate of the same CA
+    opens its own account, never this one, whatever password it sends."""
+    if external:
+        return certs.subject(user, certs.SUBSCRIBER)
+    return certs.subject(NATS_CERTIFICATE[user], certs.SERVICE)
 
 
 def render_server_config(
     *,
     names: BusNames,
-    passwords: dict[str, str],
+    passwords: dict[str, str] | None = None,
     externals: dict[str, list[str]] | None = None,
+    extra_users: dict[str, Permissions] | None = None,
     host: str = "127.0.0.1",
     port: int = 4222,
     monitor_port: int | None = None,
@@ -135,25 +166,34 @@ def render_server_config(
 ) -> str:
     """nats-server configuration text; ``passwords`` maps each user to a password or ``$ENV_VAR``.
     With ``tls``, clients and cluster routes speak TLS only and must present a certificate from
-    the deployment's CA (R30, R37): a password alone no longer gets in."""
+    the deployment's CA (R30, R37), and the certificate is the account: each user is named by its
+    certificate's subject and has no password (R38). ``extra_users`` are the test harness's."""
     externals = externals or {}
+    passwords = passwords or {}
     perms = service_permissions(names)
-    perms[ADMIN_USER] = Permissions(publish=[">"], subscribe=[">"], allow_responses=True)
+    perms[ADMIN_USER] = provisioning_permissions(names)
     for ext_user, communes in externals.items():
         perms[check_token(ext_user, "subscriber")] = external_permissions(names, ext_user,
                                                                           communes)
+    perms.update(extra_users or {})
     users = []
     for user, p in perms.items():
-        if user not in passwords:
+        if tls is not None:
+            if user in (extra_users or {}):
+                raise ValueError("a test user has a password, so no place under TLS")
+            identity = f"{{ user: {_quote(nats_identity(user, external=user in externals))}"
+        elif user in passwords:
+            identity = f"{{ user: {_quote(user)}, password: {_password(passwords[user])}"
+        else:
             raise ValueError(f"no password for NATS user {user!r}")
         inbox = f"{inbox_prefix(user)}.>"
         pub = p.publish
-        sub = p.subscribe if user == ADMIN_USER else [*p.subscribe, inbox]
+        sub = [*p.subscribe, inbox]
         # An empty allow list means "no restriction" to nats-server: say deny-all explicitly.
         publish = (f"{{ allow: [{', '.join(map(_quote, pub))}] }}" if pub
                    else '{ deny: [">"] }')
         lines = [
-            f"      {{ user: {_quote(user)}, password: {_password(passwords[user])}",
+            f"      {identity}",
             "        permissions: {",
             f"          publish: {publish}",
             f"          subscribe: {{ allow: [{', '.join(map(_quote, sub))}] }}",
@@ -177,7 +217,7 @@ def render_server_config(
         monitor += (f"cluster {{ name: \"vigie\", listen: {_quote(f'{host}:{cluster_port}')}, "
                     f"routes: [{peers}]{route_tls} }}\n")
     if tls:
-        monitor += f"tls: {tls.block(timeout=2)}\n"
+        monitor += f"tls: {tls.block(timeout=2, map_users=True)}\n"
     return (
         "# Generated by `vigie nats-config`: one user per service, each with only its subjects.\n"
         f"host: {_quote(host)}\nport: {port}\n{monitor}"

@@ -45,12 +45,15 @@ async def _events_follow(args: argparse.Namespace) -> int:
     from vigie.bus.subjects import BusNames
     from vigie.bus.subscribers import follow
 
+    common = cli_settings(args.data)
     password = os.environ.get("VIGIE_SUBSCRIBER_PASSWORD")
-    if not password:
+    # Over TLS its certificate is its account (`vigie certs client`): no password to give.
+    if not password and common.nats_tls_cert is None:
         raise CommandError("VIGIE_SUBSCRIBER_PASSWORD is not set: the subscriber's own password "
-                           "(never the provisioning account's)")
-    common = cli_settings(args.data).model_copy(update={
-        "nats_user": args.subscriber, "nats_password": SecretStr(password),
+                           "(never the provisioning account's), or its certificate in "
+                           "VIGIE_NATS_TLS_CERT and VIGIE_NATS_TLS_KEY")
+    common = common.model_copy(update={
+        "nats_user": args.subscriber, "nats_password": SecretStr(password) if password else None,
         **({"nats_url": args.nats_url} if args.nats_url else {})})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vigie.bus.permissions import ServerTls, all_users, render_server_config
+from vigie.bus.permissions import Permissions, ServerTls, all_users, render_server_config
 from vigie.bus.subjects import BusNames
 from vigie.lifeline import lifeline_argv
 from vigie.storage.identities import Keys, generate_keys, seaweedfs_config
@@ -175,6 +175,13 @@ class NatsServer:
         self.process.wait_until(lambda: tcp_answers(self.port), 30)
 
 
+# The harnesses' own NATS user (tests, benches): it stands in for cameras and is the eye that checks
+# what the services published, so it reads and writes every subject. `vigie run` and every
+# deployment go without it: there the provisioning user reads and writes no subject (issue 34).
+PROBE_USER = "probe"
+PROBE = {PROBE_USER: Permissions(publish=[">"], subscribe=[">"], allow_responses=True)}
+
+
 def start_nats(
     folder: Path,
     *,
@@ -184,15 +191,19 @@ def start_nats(
     names: BusNames | None = None,
     lifeline: bool = False,
     tls: ServerTls | None = None,
+    extra_users: dict[str, Permissions] | None = None,
 ) -> NatsServer:
+    """One nats-server; ``extra_users`` (the test harness's) get passwords like the others."""
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     monitor_port = free_port()
-    passwords = passwords or {u: secrets.token_urlsafe(18) for u in all_users(externals)}
+    passwords = passwords or {u: secrets.token_urlsafe(18)
+                              for u in [*all_users(externals), *(extra_users or {})]}
     config = render_server_config(
         names=names or BusNames(),
         passwords=passwords,
         externals=externals,
+        extra_users=extra_users,
         port=port,
         monitor_port=monitor_port,
         store_dir=str(folder / "jetstream"),
