@@ -12,7 +12,7 @@ WORKERS ?= 2
 # for the web UI's browser tests (driven by Playwright; its own browser download is never used).
 DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
-	ffmpeg docker-compose chromium fonts-dejavu-core
+	ffmpeg docker-compose chromium fonts-dejavu-core prometheus
 
 .PHONY: images compose-check setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live bench-layout bench-scale bench-lifecycle bench-export bench-redact bench-holds asyncapi clean
 

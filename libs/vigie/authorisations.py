@@ -211,6 +211,20 @@ async def newly_due(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     return told
 
 
+# Per commune, the earliest end of an authorisation some camera in service films under (R3):
+# `vigie_authorisation_valid_until_timestamp_seconds`, for the alert a month ahead (issue 36).
+EARLIEST_END_SQL = """
+SELECT a.commune, min(a.valid_until) AS valid_until
+FROM authorisations a
+WHERE EXISTS (SELECT 1 FROM cameras c WHERE c.authorisation_id = a.id AND c.state <> 'disabled')
+GROUP BY a.commune
+"""
+
+
+async def earliest_ends(pool: asyncpg.Pool) -> dict[str, date]:
+    return {r["commune"]: r["valid_until"] for r in await pool.fetch(EARLIEST_END_SQL)}
+
+
 async def handover_allowed(conn: asyncpg.Connection | asyncpg.Pool, commune: str) -> bool:
     """R27, R28: the commune's cameras go to the national police only under a hand-over profile
     naming a valid authorisation that lists them as recipients, and a coordination convention."""

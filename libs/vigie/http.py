@@ -18,11 +18,16 @@ ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
 def add_health_routes(app: FastAPI, *, service: str, readiness: ReadinessCheck,
+                      liveness: Callable[[], list[str]] | None = None,
                       metrics: bool = True) -> None:
-    """/healthz and /readyz; /metrics too unless it is served on an operations port apart."""
-    @app.get("/healthz", tags=["health"], summary="The process is alive")
-    async def healthz() -> dict[str, object]:
-        return {"service": service, "healthy": True}
+    """/healthz and /readyz; /metrics too unless it is served on an operations port apart.
+    ``liveness`` names the work loops that stopped moving: /healthz fails while there are any."""
+    @app.get("/healthz", tags=["health"], summary="The process is alive and its work moves",
+             responses={503: {"description": "A work loop is stuck: restart the process"}})
+    async def healthz(response: Response) -> dict[str, object]:
+        stuck = liveness() if liveness is not None else []
+        response.status_code = 503 if stuck else 200
+        return {"service": service, "healthy": not stuck, "stuck": stuck}
 
     @app.get("/readyz", tags=["health"], summary="Connected to everything it needs",
              responses={503: {"description": "Not connected to everything yet"}})

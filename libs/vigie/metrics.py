@@ -14,11 +14,32 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# A certificate that expires stops a service cold (NATS refuses it, the police port too): the date
+# is exported so that an alert says so a month ahead (issue 36).
+CERTIFICATE_NOT_AFTER = Gauge("vigie_certificate_not_after_timestamp_seconds",
+                              "When a certificate this process presents stops being valid",
+                              ["certificate"], multiprocess_mode="min")
+
+
+def export_certificate_expiry(certificates: dict[str, Path | None]) -> None:
+    """The end of validity of each certificate given (unreadable ones are left to the TLS code,
+    which refuses them with a clear error)."""
+    from cryptography import x509
+
+    for name, path in certificates.items():
+        if path is None:
+            continue
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        CERTIFICATE_NOT_AFTER.labels(name).set(cert.not_valid_after_utc.timestamp())
 
 _exposed: CollectorRegistry = REGISTRY
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +26,7 @@ from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS, pool_from_settings
 from vigie.http import HttpServer, add_health_routes
 from vigie.log import get_logger, redact
+from vigie.metrics import export_certificate_expiry
 from vigie.ownership.replicas import default_name
 from vigie.settings import CommonSettings, ServiceSettings
 from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
@@ -45,6 +48,19 @@ class Runtime:
     store: ObjectStore | None = None
     buckets: Buckets = field(default_factory=Buckets.with_prefix)
     state: dict[str, Any] = field(default_factory=dict)
+    # Work loops that must keep going: what, when it last moved (monotonic), how late is stuck.
+    progress: dict[str, tuple[Callable[[], float], float]] = field(default_factory=dict)
+
+    def watch(self, what: str, last_moved: Callable[[], float], *, stuck_after_s: float) -> None:
+        """/healthz fails once ``what`` has not moved for ``stuck_after_s``: a loop stuck on a
+        call that never returns is restarted by Compose or Kubernetes (issue 36: /healthz was
+        always true while the event loop still answered HTTP)."""
+        self.progress[what] = (last_moved, stuck_after_s)
+
+    def stuck(self) -> list[str]:
+        now = time.monotonic()
+        return [what for what, (last_moved, limit) in self.progress.items()
+                if now - last_moved() > limit]
 
     @property
     def replica(self) -> str:
@@ -117,7 +133,8 @@ async def run_service(
     # A public service (the gateway) serves its metrics on an operations port apart: the public
     # port shows nothing of the deployment's internals (issue 17).
     ops_port: int | None = getattr(http, "ops_port", None)
-    add_health_routes(app, service=service, readiness=rt.readiness, metrics=ops_port is None)
+    add_health_routes(app, service=service, readiness=rt.readiness, liveness=rt.stuck,
+                      metrics=ops_port is None)
     cert, key = getattr(http, "tls_certificate", None), getattr(http, "tls_key", None)
     server = HttpServer(app, host=http.http_host, port=http.http_port,
                         ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None)
@@ -157,6 +174,8 @@ async def run_service(
         if not await _connect(rt, needs):
             return 1 if not stop.is_set() else 0
         rt.state["started"] = True
+        export_certificate_expiry({"nats_client": common.nats_tls_cert,
+                                   "https": Path(cert) if cert else None})
         log.info("service_ready")
         work_task = asyncio.create_task(work(rt))
         clock_task = _watch_clock(rt)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
 
+from vigie.ownership.runtime import STUCK_AFTER_S
 from vigie.service import Runtime, service_main
 
 from services.ingest.api import create_app
@@ -15,6 +17,8 @@ async def work(rt: Runtime, settings: IngestSettings) -> None:
     ingest = Ingest(js=rt.require_js(), names=rt.names, pool=rt.require_pool(), settings=settings,
                     replica=rt.replica)
     rt.state["ingest"] = ingest
+    rt.watch("cameras", lambda: ingest.runtime.last_tick if ingest.runtime else time.monotonic(),
+             stuck_after_s=STUCK_AFTER_S)
     await ingest.run(rt.stop)
 
 

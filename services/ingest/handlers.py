@@ -148,7 +148,10 @@ class CameraIngest:
             await sleep_or_stop(stop, delay)
         with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
             await self._write_health(force=True, online=False, status="stopped", detail="")
-        ONLINE.labels(*self._labels).set(0)
+        # No longer this replica's camera: its series goes (issue 36). Left at 0, it said
+        # "offline" beside the new owner's 1, and the alert fired for a camera that was online.
+        with contextlib.suppress(KeyError):
+            ONLINE.remove(*self._labels)
 
     async def _session(self, stop: asyncio.Event, last_info: StreamInfo | None) -> IngestFailure:
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._settings.queue_frames)

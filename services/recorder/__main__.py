@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from vigie.log import get_logger
+from vigie.ownership.runtime import STUCK_AFTER_S
 from vigie.service import Runtime, service_main
 from vigie.signing import SigningKey
 from vigie.signing_keys import announce
@@ -27,6 +29,8 @@ async def work(rt: Runtime, settings: RecorderSettings) -> None:
                         store=rt.require_store(), bucket=rt.buckets.recordings, settings=settings,
                         replica=rt.replica, signing_key=key)
     rt.state["recorder"] = recorder
+    rt.watch("cameras", lambda: recorder.runtime.last_tick if recorder.runtime else time.monotonic(),
+             stuck_after_s=STUCK_AFTER_S)
     await recorder.run(rt.stop)
 
 

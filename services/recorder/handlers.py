@@ -60,6 +60,10 @@ REJECTED = Counter("vigie_recorder_frames_set_aside_total",
 BYTES = Counter("vigie_recorder_bytes_total", "Bytes of segments stored", LABELS)
 UPLOAD = Histogram("vigie_recorder_upload_seconds", "Segment upload latency",
                    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+# A store that refuses every upload observes no latency: counted here, or the alert is silent.
+UPLOAD_FAILURES = Counter("vigie_recorder_upload_failures_total",
+                          "Segment uploads that failed (the store unreachable, refusing, or slow "
+                          "past the timeout); each is retried", ["target"])
 BACKLOG_MESSAGES = Gauge("vigie_recorder_backlog_messages",
                          "VIDEO messages of the camera not yet acknowledged", LABELS)
 BACKLOG_AGE = Gauge("vigie_recorder_backlog_age_seconds",
@@ -342,6 +346,7 @@ class CameraRecorder:
                 metadata={"sha256": muxed.sha256, "mask-version": str(first.mask_version)}))
             await asyncio.wait_for(asyncio.shield(self._upload), timeout)
         except TRANSIENT_STORAGE_ERRORS + (S3Error,) as exc:
+            UPLOAD_FAILURES.labels("object_storage").inc()
             raise _Unavailable("object_storage", exc) from exc
         UPLOAD.observe(time.monotonic() - t0)
         try:

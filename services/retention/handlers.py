@@ -4,6 +4,7 @@ holds, and the lifecycle backstop kept in step with the communes' retention."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from prometheus_client import Gauge
 from vigie.access_copies import build_next_copy, erase_expired_copies
 from vigie.access_requests import newly_due
 from vigie.aio import run_periodically
+from vigie.authorisations import earliest_ends
 from vigie.authorisations import newly_due as authorisations_newly_due
 from vigie.bus.events import (
     AccessRequestDue,
@@ -46,6 +48,13 @@ from services.retention.settings import RetentionSettings
 
 log = get_logger(__name__)
 EXPORTS_KEPT_DAYS = 30  # a requisition's package in the exports bucket (docs/exports.md)
+SWEPT_AT = Gauge("vigie_retention_sweep_last_success_timestamp_seconds",
+                 "When a sweep last went through every camera and copy without an error",
+                 multiprocess_mode="max")
+AUTHORISATION_ENDS = Gauge("vigie_authorisation_valid_until_timestamp_seconds",
+                           "End (midnight UTC after its last day) of the earliest-ending "
+                           "prefectoral authorisation a camera in service films under (R3)",
+                           ["commune"])
 BACKSTOP = Gauge("vigie_retention_lifecycle_backstop",
                  "1 when the object store holds and applies the lifecycle rules, 0 when retention "
                  "alone erases (invariant 3)")
@@ -103,6 +112,7 @@ async def sweep(rt: Runtime, settings: RetentionSettings,
     """One pass; returns how many segments and copies were erased."""
     pool, store = rt.require_pool(), rt.require_store()
     purges: list[Purge] = []
+    complete = True  # nothing left for the next sweep to retry
     for cam in await pool.fetch(CAMERAS_SQL):
         where = dict(camera_id=cam["id"], commune=cam["commune"], camera=cam["slug"],
                      days=cam["days"])
@@ -113,16 +123,19 @@ async def sweep(rt: Runtime, settings: RetentionSettings,
                                               lookback_days=settings.orphan_lookback_days,
                                               max_hours=settings.orphan_hours_per_sweep))
         except (StorageDeleteError, *TRANSIENT_STORAGE_ERRORS) as exc:  # type: ignore[misc]
+            complete = False
             log.warning("retention_camera_retry_next_sweep", commune=cam["commune"],
                         camera=cam["slug"], error=str(exc))
     try:
         purges += await erase_released_copies(pool, store, rt.buckets.holds,
                                               batch=settings.batch)
     except (StorageDeleteError, *TRANSIENT_STORAGE_ERRORS) as exc:  # type: ignore[misc]
+        complete = False
         log.warning("released_copies_retry_next_sweep", error=str(exc))
     try:
         await erase_expired_copies(pool, store, rt.buckets, batch=settings.batch)
     except TRANSIENT_STORAGE_ERRORS as exc:
+        complete = False
         log.warning("access_copies_retry_next_sweep", error=type(exc).__name__)
     for p in purges:
         if not p.objects and not p.segments:
@@ -135,6 +148,8 @@ async def sweep(rt: Runtime, settings: RetentionSettings,
         await publish_event_or_log(rt.require_js(), rt.names, RetentionPurged(
             commune=p.commune, camera=p.camera, cause=p.cause, period_start=p.period_start,
             period_end=p.period_end, segments=p.segments, objects=p.objects))
+    if complete:
+        SWEPT_AT.set_to_current_time()
     return sum(p.segments + (p.objects if p.cause == "orphan" else 0) for p in purges)
 
 
@@ -169,7 +184,13 @@ async def announce_due_incidents(rt: Runtime) -> None:
 
 
 async def announce_expiring_authorisations(rt: Runtime) -> None:
-    """R3: 6, 3 and 1 month before an authorisation's end, and at its end, one event each."""
+    """R3: 6, 3 and 1 month before an authorisation's end, and at its end, one event each; and
+    each commune's earliest end as a metric."""
+    ends = await earliest_ends(rt.require_pool())
+    AUTHORISATION_ENDS.clear()  # a commune with no camera in service left has no series
+    for commune, valid_until in ends.items():
+        end = dt.datetime.combine(valid_until + dt.timedelta(days=1), dt.time(), dt.UTC)
+        AUTHORISATION_ENDS.labels(commune).set(end.timestamp())
     for row in await authorisations_newly_due(rt.require_pool()):
         log.warning("authorisation_expiring", commune=row["commune"], stage=row["stage"],
                     reference=row["reference"], valid_until=str(row["valid_until"]))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -28,7 +30,11 @@ OPERATOR_NEEDS = {  # issue 20: the figures an operator needs
     "vigie_ownership_moves", "vigie_register_unsigned_age_seconds",
 }
 ALERTS_NEEDED = {"VigieCameraOffline", "VigieMaskingFailed", "VigieRecorderBacklog",
-                 "VigieNoLifecycleBackstop", "VigieOwnershipNotConverging"}
+                 "VigieNoLifecycleBackstop", "VigieOwnershipNotConverging",
+                 # issue 36: what the rules could not see
+                 "VigieServiceAbsent", "VigieSegmentUploadFailing", "VigieRetentionSweepLate",
+                 "VigieCertificateExpiring", "VigieAuthorisationExpiring", "VigieClockOffset"}
+PROMETHEUS = REPO / "deploy" / "prometheus"
 
 
 def _defined_families() -> set[str]:
@@ -62,3 +68,22 @@ def test_the_scrape_configuration_loads_the_alert_rules() -> None:
     assert config["rule_files"] == ["alerts.yml"]
     assert {j["job_name"] for j in config["scrape_configs"]} == {"vigie", "vigie-compose"}
     assert all(e.strip() for e in dashboard_exprs())
+
+
+def test_promtool_accepts_the_rules_and_each_alert_fires_on_its_failure_and_only_then() -> None:
+    """Issue 36: the alerts lied — « camera offline » after every hand-over, silence with every
+    recorder gone or a store refusing uploads, the register's runbook pointing at the gateway.
+    alerts.test.yml replays each case through Prometheus's own rule engine (promtool, Debian's
+    `prometheus` package); every rule has a case where it fires."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: `make setup` installs Debian's prometheus package"
+    check = subprocess.run([promtool, "check", "rules", str(PROMETHEUS / "alerts.yml")],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    tested = subprocess.run([promtool, "test", "rules", str(PROMETHEUS / "alerts.test.yml")],
+                            capture_output=True, text=True, timeout=120)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    cases = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())["tests"]
+    firing = {t["alertname"] for case in cases for t in case["alert_rule_test"] if t["exp_alerts"]}
+    rules = {r["alert"] for r in alert_rules()}
+    assert rules <= firing, f"no case where these fire: {sorted(rules - firing)}"

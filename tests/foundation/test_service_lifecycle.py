@@ -44,7 +44,7 @@ def test_service_health_readiness_and_sigterm(
     try:
         wait_for_sync(lambda: _ready(port), timeout_s=30, message=f"{service} never became ready")
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
-        assert health == {"service": service, "healthy": True}
+        assert health == {"service": service, "healthy": True, "stuck": []}
         checks = httpx.get(f"http://127.0.0.1:{port}/readyz").json()["checks"]
         assert checks.pop("started") and checks and all(checks.values()), checks
         assert {"nats", "postgres"} <= set(checks)

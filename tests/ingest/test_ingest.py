@@ -14,6 +14,7 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StorageType
+from prometheus_client import REGISTRY
 from vigie.bus.connection import jetstream
 from vigie.bus.frames import Frame
 from vigie.bus.subjects import BusNames
@@ -57,14 +58,14 @@ def _events(names: BusNames, kind: str, name: str, camera: str | None = None) ->
 
 
 async def test_clip_camera_to_raw_in_order_with_parameter_sets_and_no_audio(
-    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, admin_nc: NATS,
+    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, probe_nc: NATS,
     streams: BusNames,
 ) -> None:
     h = ingest_harness()
     # "shop" carries AAC audio in its file: only video may come out.
     await h.add_camera("palaiseau", "shop", cameras.url("shop"))
     await h.add_camera("palaiseau", "mire", cameras.url("a"))
-    frames = await _collect_raw(admin_nc, streams, "palaiseau", "shop", 90)
+    frames = await _collect_raw(probe_nc, streams, "palaiseau", "shop", 90)
     assert [f.seq for f in frames] == list(range(frames[0].seq, frames[0].seq + len(frames)))
     assert all(b.capture_time_ns > a.capture_time_ns for a, b in zip(frames, frames[1:]))
     assert all(b.dts > a.dts for a, b in zip(frames, frames[1:]) if a.dts is not None and b.dts)
@@ -85,7 +86,7 @@ async def test_clip_camera_to_raw_in_order_with_parameter_sets_and_no_audio(
     assert decoded >= len(frames[start:]) - 3  # the decoder's own delay holds back a few
 
     # The test pattern has no B-frames: pts strictly increase.
-    mire = await _collect_raw(admin_nc, streams, "palaiseau", "mire", 30)
+    mire = await _collect_raw(probe_nc, streams, "palaiseau", "mire", 30)
     assert all(b.pts > a.pts for a, b in zip(mire, mire[1:]))
     online = await eventually(lambda: _events(streams, "camera", "online", "shop"), timeout_s=5,
                               message="no camera.online event")
@@ -97,7 +98,7 @@ async def test_clip_camera_to_raw_in_order_with_parameter_sets_and_no_audio(
 
 
 async def test_camera_stopped_goes_offline_within_10s_and_comes_back(
-    ingest_harness: Callable[..., IngestHarness], tmp_path, admin_nc: NATS, streams: BusNames,  # type: ignore[no-untyped-def]
+    ingest_harness: Callable[..., IngestHarness], tmp_path, probe_nc: NATS, streams: BusNames,  # type: ignore[no-untyped-def]
 ) -> None:
     own = servers.start_rtsp_cameras(tmp_path / "own", patterns=[servers.PatternMount("p", 320, 240, 25)],
                                      name="own-camera")
@@ -200,7 +201,7 @@ async def test_bad_cameras_get_a_clear_status_and_do_not_delay_the_others(
 
 
 async def test_cameras_added_disabled_and_edited_without_restart(
-    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, admin_nc: NATS,
+    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, probe_nc: NATS,
     streams: BusNames,
 ) -> None:
     h = ingest_harness(poll_interval_s=0.5)
@@ -225,9 +226,14 @@ async def test_cameras_added_disabled_and_edited_without_restart(
 
     await eventually(new_worker_flowing, timeout_s=15, message="edited URL not applied")
     assert h.ingest.cameras[cid].wanted.config.rtsp_url == cameras.url("c")
+    online = {"commune": "ballainvilliers", "camera": "ecole"}
+    assert REGISTRY.get_sample_value("vigie_ingest_camera_online", online) == 1
     # disable: ingest stops the camera
     await h.db.execute("UPDATE cameras SET state = 'disabled' WHERE id = $1", cid)
     await eventually(lambda: cid not in h.ingest.cameras, timeout_s=5, message="not disabled")
+    # Issue 36: a camera this replica no longer runs has no series here (a 0 left behind said
+    # « offline » beside its new owner's 1, and the alert fired for a camera that was online).
+    assert REGISTRY.get_sample_value("vigie_ingest_camera_online", online) is None
     assert device_health(h.ingest.snapshot()) == [
         {"device_id": "dev-1", "state": "online", "sensors": 1, "sensors_online": 1}]
     # re-enable
@@ -298,15 +304,15 @@ async def test_corrupt_stream_is_reported_and_recovered_from(
 
 
 async def test_raw_lost_in_a_nats_server_restart_is_brought_back_in_memory(
-    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, admin_nc: NATS,
+    ingest_harness: Callable[..., IngestHarness], cameras: servers.RtspCameras, probe_nc: NATS,
     streams: BusNames,
 ) -> None:
     """Found by `kill -9` of nats-server under `vigie run`: RAW is a memory stream, the restart
     lost it, every RAW publish failed and ingest crash-looped until `vigie init` was run again."""
     h = ingest_harness()
     await h.add_camera("palaiseau", "mire", cameras.url("b"))
-    await _collect_raw(admin_nc, streams, "palaiseau", "mire", 10)
-    js = jetstream(admin_nc)
+    await _collect_raw(probe_nc, streams, "palaiseau", "mire", 10)
+    js = jetstream(probe_nc)
     await js.delete_stream(streams.raw_stream)  # what a nats-server restart does to it
 
     async def raw_exists() -> bool:
@@ -316,7 +322,7 @@ async def test_raw_lost_in_a_nats_server_restart_is_brought_back_in_memory(
             return False
 
     await eventually(raw_exists, timeout_s=10, message="RAW never came back")
-    frames = await _collect_raw(admin_nc, streams, "palaiseau", "mire", 25, timeout_s=15)
+    frames = await _collect_raw(probe_nc, streams, "palaiseau", "mire", 25, timeout_s=15)
     assert frames, "frames flow again"
     info = await js.stream_info(streams.raw_stream)
     assert info.config.storage == StorageType.MEMORY, "invariant 1: RAW never on disk"

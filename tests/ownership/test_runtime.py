@@ -11,14 +11,18 @@ import time
 from dataclasses import dataclass, field
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from vigie.bus.claims import Claims
 from vigie.bus.connection import jetstream
 from vigie.bus.subjects import BusNames
+from vigie.http import add_health_routes
 from vigie.ownership.leases import Fenced, Lease, check_epoch, take_epoch
 from vigie.ownership.replicas import Replicas
 from vigie.ownership.runtime import CameraRuntime, RuntimeSettings, Wanted
+from vigie.service import Runtime
 
 from tests.harness import eventually
 
@@ -91,11 +95,11 @@ def _all_owned_once(replicas: list[Replica]) -> bool:
 
 
 async def test_replicas_share_the_cameras_a_newcomer_takes_its_share_and_a_stopped_one_hands_over(
-    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
 ) -> None:
     wanted = await _cameras(db)
     workers: dict[int, Worker] = {}
-    reps = [await _replica(f"recorder-{k}", admin_nc, streams, db, wanted, workers)
+    reps = [await _replica(f"recorder-{k}", probe_nc, streams, db, wanted, workers)
             for k in (1, 2, 3)]
     try:
         await eventually(lambda: _all_owned_once(reps), timeout_s=15,
@@ -104,7 +108,7 @@ async def test_replicas_share_the_cameras_a_newcomer_takes_its_share_and_a_stopp
                          timeout_s=15, message=f"unbalanced: {[len(r.owned()) for r in reps]}")
 
         # A fourth replica joins: it takes its share, and nothing is owned twice meanwhile.
-        reps.append(await _replica("recorder-4", admin_nc, streams, db, wanted, workers))
+        reps.append(await _replica("recorder-4", probe_nc, streams, db, wanted, workers))
 
         def balanced_over_four() -> bool:
             owned = [c for r in reps for c in r.owned()]
@@ -137,13 +141,13 @@ async def test_replicas_share_the_cameras_a_newcomer_takes_its_share_and_a_stopp
 
 
 async def test_a_crashed_camera_task_runs_again_under_the_same_lease(
-    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
 ) -> None:
     """(A replica killed or frozen is in tests/e2e/test_replicas.py and
     tests/recorder/test_recorder.py: it takes processes.)"""
     wanted = await _cameras(db)
     workers: dict[int, Worker] = {}
-    a = await _replica("recorder-a", admin_nc, streams, db, wanted, workers)
+    a = await _replica("recorder-a", probe_nc, streams, db, wanted, workers)
     try:
         await eventually(lambda: _all_owned_once([a]), timeout_s=15, message="not all owned")
         crashed = next(iter(a.owned()))
@@ -171,3 +175,51 @@ async def test_a_stale_epoch_is_fenced_in_the_database(db: asyncpg.Pool) -> None
         with pytest.raises(Fenced):
             async with conn.transaction():
                 await check_epoch(conn, "recorder", cid, first)  # the one that lost it cannot
+
+
+async def test_healthz_fails_once_the_camera_loop_stops_going_round(
+    probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+) -> None:
+    """Issue 36: /healthz said « healthy » while the work loop could be stuck. The camera loop
+    marks each round; a service watches it (`Runtime.watch`) and /healthz answers 503, naming
+    the loop, once it stops moving — here, a database call that never returns."""
+    wanted = await _cameras(db)
+    a = await _replica("recorder-a", probe_nc, streams, db, wanted, {})
+    rt = Runtime(service="recorder", common=None, names=streams,  # type: ignore[arg-type]
+                 stop=asyncio.Event())
+    rt.watch("cameras", lambda: a.runtime.last_tick, stuck_after_s=2.5)
+    app = FastAPI()
+    add_health_routes(app, service="recorder", readiness=rt.readiness, liveness=rt.stuck)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    release = asyncio.Event()
+    try:
+        await eventually(lambda: _all_owned_once([a]), timeout_s=15, message="not all owned")
+        assert (await client.get("/healthz")).json() == {
+            "service": "recorder", "healthy": True, "stuck": []}
+        heartbeat = a.runtime.replicas.heartbeat
+
+        async def never_returns() -> None:
+            await release.wait()
+
+        a.runtime.replicas.heartbeat = never_returns  # type: ignore[method-assign]
+        a.runtime._last_heartbeat = 0.0  # noqa: SLF001 - the next round calls it
+        answer = await eventually(
+            lambda: _unhealthy(client), timeout_s=10, message="/healthz stayed true")
+        assert answer == {"service": "recorder", "healthy": False, "stuck": ["cameras"]}
+        a.runtime.replicas.heartbeat = heartbeat  # type: ignore[method-assign]
+        release.set()
+        await eventually(lambda: _healthy(client), timeout_s=10, message="never healthy again")
+    finally:
+        release.set()
+        await client.aclose()
+        a.stop.set()
+        await a.task
+
+
+async def _unhealthy(client: httpx.AsyncClient) -> dict[str, object] | None:
+    answer = await client.get("/healthz")
+    return answer.json() if answer.status_code == 503 else None  # type: ignore[no-any-return]
+
+
+async def _healthy(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/healthz")).status_code == 200

@@ -24,6 +24,7 @@ import nats.errors
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
+from prometheus_client import REGISTRY
 from vigie import provenance
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.frames import Frame, publish_frame
@@ -40,7 +41,7 @@ from vigie.storage.objects import Buckets, ObjectStore
 from services.recorder.handlers import Recorder
 from services.recorder.settings import RecorderSettings
 from tests.conftest import events_seen, settings_env
-from tests.harness import eventually, unique
+from tests.harness import PROBE, PROBE_USER, eventually, unique
 from tests.recorder.frames import video_frames
 
 pytestmark = pytest.mark.integration
@@ -125,7 +126,7 @@ def _expected_ms(frames: list[Frame]) -> list[int]:
 
 @pytest_asyncio.fixture
 async def run_recorder(
-    admin_nc: NATS, streams: BusNames, store: tuple[ObjectStore, Buckets],
+    probe_nc: NATS, streams: BusNames, store: tuple[ObjectStore, Buckets],
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     service_store: Callable[[str], ObjectStore],
 ) -> AsyncIterator[Callable[..., Recorder]]:
@@ -136,7 +137,7 @@ async def run_recorder(
 
     def _start(object_store: ObjectStore | None = None, bucket: str | None = None,
                signing_key: SigningKey | None = None, **overrides: float) -> Recorder:
-        recorder = Recorder(js=jetstream(admin_nc), names=streams, pool=as_recorder,
+        recorder = Recorder(js=jetstream(probe_nc), names=streams, pool=as_recorder,
                             store=object_store or objects, bucket=bucket or buckets.recordings,
                             settings=RecorderSettings(**{**SETTINGS, **overrides}),
                             signing_key=signing_key)
@@ -151,7 +152,7 @@ async def run_recorder(
 
 
 async def test_segments_are_contiguous_playable_and_hold_every_frame_once(
-    run_recorder: Callable[..., Recorder], admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    run_recorder: Callable[..., Recorder], probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
     store: tuple[ObjectStore, Buckets],
 ) -> None:
     cid = await _camera(db, "gare")
@@ -159,7 +160,7 @@ async def test_segments_are_contiguous_playable_and_hold_every_frame_once(
     run_recorder(signing_key=key)
     frames = video_frames("gare", 130, start_ns=T0) + \
         video_frames("gare", 50, start_ns=T0 + 130 * 40_000_000 + 30 * 10**9, first_seq=130)
-    await _publish(admin_nc, streams, frames)
+    await _publish(probe_nc, streams, frames)
     objects, buckets = store
     await eventually(lambda: db.fetchval("SELECT sum(frames) = 180 FROM segments"), timeout_s=20,
                      message="not every frame stored")
@@ -174,19 +175,19 @@ async def test_segments_are_contiguous_playable_and_hold_every_frame_once(
     recorded = [json.loads(d) for s, d in events_seen() if s.startswith(streams.root + ".")
                 and s.endswith(".segment.recorded")]
     assert len(recorded) == len(rows)
-    info = await jetstream(admin_nc).consumer_info(streams.video_stream, "recorder_palaiseau_gare")
+    info = await jetstream(probe_nc).consumer_info(streams.video_stream, "recorder_palaiseau_gare")
     assert info.num_ack_pending == 0 and info.num_pending == 0
     assert await _check_chain(db, objects, buckets.recordings, cid, "palaiseau/gare",
                               key) == len(rows)
 
 
 async def test_sigkill_mid_segment_then_restart_loses_and_duplicates_nothing(
-    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    settings_for: Callable[..., CommonSettings], probe_nc: NATS, streams: BusNames,
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
 ) -> None:
     cid = await _camera(db, "parvis")
     key = SigningKey.generate()
-    env = {**os.environ, **settings_env(settings_for("admin")),
+    env = {**os.environ, **settings_env(settings_for(PROBE_USER)),
            **{f"VIGIE_RECORDER_{k.upper()}": str(v) for k, v in SETTINGS.items()},
            "VIGIE_RECORDER_HTTP_PORT": "0", "VIGIE_RECORDING_KEY": key.private_pem()}
 
@@ -197,12 +198,12 @@ async def test_sigkill_mid_segment_then_restart_loses_and_duplicates_nothing(
     frames = video_frames("parvis", 150, start_ns=T0)
     proc = spawn()
     try:
-        await _publish(admin_nc, streams, frames[:70])  # one segment closes, one stays open
+        await _publish(probe_nc, streams, frames[:70])  # one segment closes, one stays open
         await eventually(lambda: db.fetchval("SELECT count(*) = 1 FROM segments"), timeout_s=30,
                          message="first segment not stored")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        await _publish(admin_nc, streams, frames[70:])
+        await _publish(probe_nc, streams, frames[70:])
         proc = spawn()
         await eventually(lambda: db.fetchval("SELECT sum(frames) = 150 FROM segments"),
                          timeout_s=40, message="frames lost across the crash")
@@ -218,14 +219,14 @@ async def test_sigkill_mid_segment_then_restart_loses_and_duplicates_nothing(
 
 
 async def test_two_replicas_one_frozen_past_its_lease_is_fenced_and_nothing_is_stored_twice(
-    settings_for: Callable[..., CommonSettings], admin_nc: NATS, streams: BusNames,
+    settings_for: Callable[..., CommonSettings], probe_nc: NATS, streams: BusNames,
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
 ) -> None:
     """Issue 19: the camera's owner is frozen (SIGSTOP) with a segment open; the other replica
     takes the camera over after the claim's TTL and records on; woken up, the frozen one stores
     nothing (its lease is lost, and its epoch is fenced in the database)."""
     cid = await _camera(db, "halle")
-    base = {**os.environ, **settings_env(settings_for("admin")),
+    base = {**os.environ, **settings_env(settings_for(PROBE_USER)),
             **{f"VIGIE_RECORDER_{k.upper()}": str(v) for k, v in SETTINGS.items()},
             "VIGIE_RECORDER_HTTP_PORT": "0", "VIGIE_LOG_FORMAT": "json"}
     logs = {name: tmp_path / f"{name}.log" for name in ("rec-a", "rec-b")}
@@ -247,12 +248,12 @@ async def test_two_replicas_one_frozen_past_its_lease_is_fenced_and_nothing_is_s
     b = spawn("rec-b")  # its share is ceil(1/2) = 1: it waits for the camera
     try:
         assert await owner() == ("rec-a", 1)
-        await _publish(admin_nc, streams, frames[:70])  # one segment stored, one left open
+        await _publish(probe_nc, streams, frames[:70])  # one segment stored, one left open
         await eventually(lambda: db.fetchval("SELECT count(*) = 1 FROM segments"), timeout_s=20,
                          message="first segment not stored")
         a.send_signal(signal.SIGSTOP)
         frozen_at = time.monotonic()
-        await _publish(admin_nc, streams, frames[70:])
+        await _publish(probe_nc, streams, frames[70:])
         await eventually(lambda: _is(owner(), ("rec-b", 2)), timeout_s=20,
                          message="rec-b did not take the camera of the frozen rec-a")
         assert time.monotonic() - frozen_at < 15, "failover slower than 15 s"
@@ -287,18 +288,23 @@ def _events(names: BusNames, event_type: str) -> list[dict[str, Any]]:
             if s.startswith(names.root + ".") and s.endswith("." + event_type)]
 
 
+def _upload_failures() -> float:
+    return REGISTRY.get_sample_value("vigie_recorder_upload_failures_total",
+                                     {"target": "object_storage"}) or 0.0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("fault", "outage_s", "video_max_age_s"),
                          [("killed", 30, 120), ("frozen", 60, 100)])
 async def test_storage_outage_of_60_s_backpressure_backlog_event_then_catch_up(
     fault: str, outage_s: int, video_max_age_s: int, run_recorder: Callable[..., Recorder],
-    admin_nc: NATS, streams: BusNames, db: asyncpg.Pool, tmp_path: Path,
+    probe_nc: NATS, streams: BusNames, db: asyncpg.Pool, tmp_path: Path,
 ) -> None:
     # VIDEO keeps more than the outage: it passes 50 % of it (recorder.backlog) and loses nothing.
     # A store that hangs (frozen) gets the full minute and is back on SIGCONT; one that is killed
     # is down 30 s and then restarts, which takes SeaweedFS up to ~20 s more under load before
     # it stores again (CI: frames past a 50-s VIDEO were gone by then) — hence its 120 s.
-    await ensure_streams(jetstream(admin_nc), streams,
+    await ensure_streams(jetstream(probe_nc), streams,
                          StreamLimits(video_max_age_s=video_max_age_s))
     # SeaweedFS, the object store of production, killed or frozen whole (master, volume, filer
     # and S3 gateway are one process).
@@ -310,13 +316,14 @@ async def test_storage_outage_of_60_s_backpressure_backlog_event_then_catch_up(
         cid = await _camera(db, "marche")
         run_recorder(object_store=objects, bucket=bucket, backlog_check_s=1)
         frames = video_frames("marche", 200, start_ns=T0)
-        await _publish(admin_nc, streams, frames[:60])
+        await _publish(probe_nc, streams, frames[:60])
         await eventually(lambda: db.fetchval("SELECT count(*) >= 1 FROM segments"), timeout_s=20)
+        failures_before = _upload_failures()
         if fault == "killed":
             s3.process.stop(sig=signal.SIGKILL)
         else:
             s3.process.send_signal(signal.SIGSTOP)  # connections hang
-        await _publish(admin_nc, streams, frames[60:])
+        await _publish(probe_nc, streams, frames[60:])
         outage_started = time.monotonic()
         event = await eventually(lambda: _events(streams, "recorder.storage_unavailable"),
                                  timeout_s=20, message="no recorder.storage_unavailable")
@@ -327,8 +334,10 @@ async def test_storage_outage_of_60_s_backpressure_backlog_event_then_catch_up(
                                    message="no recorder.backlog past 50 % of VIDEO's max age")
         assert backlog[0]["camera"] == "marche" and backlog[0]["age_fraction"] >= 0.5
         assert backlog[0]["pending_messages"] > 0
+        # Issue 36: a store that refuses everything observes no latency; the failures count.
+        assert _upload_failures() > failures_before
         await asyncio.sleep(max(0.0, outage_s - (time.monotonic() - outage_started)))
-        info = await jetstream(admin_nc).consumer_info(streams.video_stream,
+        info = await jetstream(probe_nc).consumer_info(streams.video_stream,
                                                        "recorder_palaiseau_marche")
         assert info.num_ack_pending > 0, "nothing is acknowledged during the outage"
         assert await db.fetchval("SELECT sum(frames) FROM segments") == stored_during
@@ -348,11 +357,12 @@ async def test_storage_outage_of_60_s_backpressure_backlog_event_then_catch_up(
 async def test_nats_server_restart_mid_segment_loses_and_duplicates_nothing(
     db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
 ) -> None:
-    server = servers.start_nats(tmp_path / "nats")  # file storage: VIDEO and consumers persist
+    # File storage: VIDEO and consumers persist.
+    server = servers.start_nats(tmp_path / "nats", extra_users=PROBE)
     names = BusNames(unique("t"))
     common = CommonSettings(
-        local_mode=True, nats_url=server.url, nats_user="admin",
-        nats_password=server.passwords["admin"], bus_root=names.root,
+        local_mode=True, nats_url=server.url, nats_user=PROBE_USER,
+        nats_password=server.passwords[PROBE_USER], bus_root=names.root,
         postgres_dsn="postgresql://x@127.0.0.1/x", s3_endpoint="127.0.0.1:1",
         s3_access_key="unused", s3_secret_key="unused")
     objects, buckets = store
@@ -385,7 +395,7 @@ async def test_nats_server_restart_mid_segment_loses_and_duplicates_nothing(
 
 
 async def test_postgresql_down_then_back_loses_and_duplicates_nothing(
-    run_recorder: Callable[..., Recorder], admin_nc: NATS, streams: BusNames,
+    run_recorder: Callable[..., Recorder], probe_nc: NATS, streams: BusNames,
     store: tuple[ObjectStore, Buckets], tmp_path: Path,
 ) -> None:
     pg = servers.start_postgres(tmp_path / "pg")
@@ -397,16 +407,16 @@ async def test_postgresql_down_then_back_loses_and_duplicates_nothing(
     objects, buckets = store
     try:
         cid = await _camera(pool, "stade")
-        recorder = Recorder(js=jetstream(admin_nc), names=streams, pool=pool, store=objects,
+        recorder = Recorder(js=jetstream(probe_nc), names=streams, pool=pool, store=objects,
                             bucket=buckets.recordings, settings=RecorderSettings(**SETTINGS))
         stop = asyncio.Event()
         task = asyncio.create_task(recorder.run(stop))
         frames = video_frames("stade", 200, start_ns=T0)
-        await _publish(admin_nc, streams, frames[:70])
+        await _publish(probe_nc, streams, frames[:70])
         await eventually(lambda: pool.fetchval("SELECT count(*) = 1 FROM segments"), timeout_s=20,
                          message="first segment not stored")
         await asyncio.to_thread(pg.process.stop, sig=signal.SIGINT)
-        await _publish(admin_nc, streams, frames[70:])
+        await _publish(probe_nc, streams, frames[70:])
         event = await eventually(
             lambda: [e for e in _events(streams, "recorder.storage_unavailable")
                      if e["target"] == "database"],
@@ -434,7 +444,7 @@ async def test_postgresql_down_then_back_loses_and_duplicates_nothing(
 
 @pytest.mark.slow
 async def test_three_cameras_with_60_s_segments_no_stall_no_redelivery(
-    run_recorder: Callable[..., Recorder], admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    run_recorder: Callable[..., Recorder], probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
     store: tuple[ObjectStore, Buckets],
 ) -> None:
     cameras = {slug: await _camera(db, slug) for slug in ("nord", "sud", "est")}
@@ -443,11 +453,11 @@ async def test_three_cameras_with_60_s_segments_no_stall_no_redelivery(
     per_camera = {slug: video_frames(slug, 3750, start_ns=T0 + i * 7_000_000)
                   for i, slug in enumerate(cameras)}
     interleaved = [f for triple in zip(*per_camera.values()) for f in triple]
-    await _publish(admin_nc, streams, interleaved)
+    await _publish(probe_nc, streams, interleaved)
     await eventually(lambda: db.fetchval("SELECT sum(frames) = 3 * 3750 FROM segments"),
                      timeout_s=120, message="a camera stalled")
     objects, buckets = store
-    js = jetstream(admin_nc)
+    js = jetstream(probe_nc)
     for slug, cid in cameras.items():
         rows = await db.fetch("SELECT start_time, end_time FROM segments WHERE camera_id = $1 "
                               "ORDER BY start_time", cid)
@@ -461,7 +471,7 @@ async def test_three_cameras_with_60_s_segments_no_stall_no_redelivery(
 
 
 async def test_a_frame_the_muxer_refuses_is_set_aside_and_recording_goes_on(
-    run_recorder: Callable[..., Recorder], admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    run_recorder: Callable[..., Recorder], probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
     store: tuple[ObjectStore, Buckets],
 ) -> None:
     """Issue 17: one frame the muxer cannot write (pts − dts overflow) crash-looped the recorder
@@ -473,7 +483,7 @@ async def test_a_frame_the_muxer_refuses_is_set_aside_and_recording_goes_on(
     assert not frames[broken_p].keyframe and frames[broken_key].keyframe
     for i in (broken_p, broken_key):
         frames[i] = frames[i].model_copy(update={"pts": frames[i].dts + 2**62})
-    await _publish(admin_nc, streams, frames)
+    await _publish(probe_nc, streams, frames)
     kept = [f for i, f in enumerate(frames) if i != broken_p and not broken_key <= i < 100]
     objects, buckets = store
     await eventually(lambda: db.fetchval("SELECT sum(frames) = $1 FROM segments", len(kept)),
@@ -483,12 +493,12 @@ async def test_a_frame_the_muxer_refuses_is_set_aside_and_recording_goes_on(
                 and s.endswith(".recorder.frame_rejected")]
     assert sorted((e["capture_time_ns"], e["frames"]) for e in rejected) == [
         (frames[broken_p].capture_time_ns, 1), (frames[broken_key].capture_time_ns, 25)]
-    info = await jetstream(admin_nc).consumer_info(streams.video_stream, "recorder_palaiseau_gare")
+    info = await jetstream(probe_nc).consumer_info(streams.video_stream, "recorder_palaiseau_gare")
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
 
 
 async def test_a_lost_video_frame_is_a_gap_in_the_recording_never_a_smeared_picture(
-    run_recorder: Callable[..., Recorder], admin_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    run_recorder: Callable[..., Recorder], probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
     store: tuple[ObjectStore, Buckets],
 ) -> None:
     """Issue 34 (DESIGN.md invariant 2, R17: evidence carries only what the camera sent): one
@@ -499,7 +509,7 @@ async def test_a_lost_video_frame_is_a_gap_in_the_recording_never_a_smeared_pict
     run_recorder()
     frames = video_frames("halte", 100, start_ns=T0)  # keyframes at 0, 25, 50, 75
     lost = 30
-    await _publish(admin_nc, streams, [f for i, f in enumerate(frames) if i != lost])
+    await _publish(probe_nc, streams, [f for i, f in enumerate(frames) if i != lost])
     objects, buckets = store
     kept = [f for i, f in enumerate(frames) if i < lost or i >= 50]
     await eventually(lambda: db.fetchval("SELECT coalesce(sum(frames), 0) = $1 FROM segments",

@@ -4,11 +4,13 @@ sweep (REGULATION.md R4 retention per camera, R7 every deletion journaled; invar
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
+from prometheus_client import REGISTRY
 from vigie.bus.subjects import BusNames
 from vigie.storage.objects import Buckets, ObjectStore
 
@@ -19,12 +21,13 @@ from tests.conftest import events_seen
 from tests.retention.helpers import ago, camera, commune, keys, runtime, segment
 
 pytestmark = pytest.mark.integration
+SWEPT_AT = "vigie_retention_sweep_last_success_timestamp_seconds"
 
 
 async def test_each_camera_keeps_exactly_its_retention_orphans_go_and_all_is_journaled_R4_R7(
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     service_store: Callable[[str], ObjectStore],
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], probe_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
     bucket = buckets.recordings
@@ -43,7 +46,7 @@ async def test_each_camera_keeps_exactly_its_retention_orphans_go_and_all_is_jou
     for key in (orphan_old, orphan_recent):
         await objects.put(bucket, key, b"orphan")
 
-    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
     assert await sweep(rt, RetentionSettings(batch=1)) == len(expired) + 1
     remaining = {r["object_key"] for r in await db.fetch("SELECT object_key FROM segments")}
     assert remaining == kept
@@ -71,12 +74,12 @@ async def test_each_camera_keeps_exactly_its_retention_orphans_go_and_all_is_jou
 async def test_a_sweep_lists_only_hour_prefixes_not_visited_yet(
     service_db: Callable[[str], Awaitable[asyncpg.Pool]],
     service_store: Callable[[str], ObjectStore],
-    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], admin_nc: NATS, streams: BusNames,
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], probe_nc: NATS, streams: BusNames,
 ) -> None:
     objects, buckets = store
     await commune(db, "palaiseau", 15)
     cid = await camera(db, "gare")
-    rt = await runtime(streams, admin_nc, service_db, service_store("retention"), buckets)
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
     await sweep(rt, RetentionSettings())
     first = await db.fetchval("SELECT orphans_swept_until FROM retention_cursors "
                               "WHERE camera_id = $1", cid)
@@ -89,3 +92,29 @@ async def test_a_sweep_lists_only_hour_prefixes_not_visited_yet(
     again = await db.fetchval("SELECT orphans_swept_until FROM retention_cursors "
                               "WHERE camera_id = $1", cid)
     assert again == first
+
+
+async def test_the_sweeps_last_success_moves_only_when_a_sweep_went_through(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], probe_nc: NATS, streams: BusNames,
+) -> None:
+    """Issue 36: nothing said when the sweep last succeeded, so a sweep failing on every camera
+    went unnoticed. `vigie_retention_sweep_last_success_timestamp_seconds` (alert
+    VigieRetentionSweepLate) moves on a complete sweep, not on one that left work to retry (R4)."""
+    objects, buckets = store
+    await commune(db, "palaiseau", 15)
+    cam = await camera(db, "quai")
+    await segment(db, objects, buckets.recordings, cam, slug="quai", end=ago(16))
+    unreachable = ObjectStore("127.0.0.1:1", "unused", "unused-secret", timeout_s=1)
+    broken = await runtime(streams, probe_nc, service_db, unreachable, buckets)
+    before = REGISTRY.get_sample_value(SWEPT_AT) or 0.0
+    await sweep(broken, RetentionSettings())
+    assert (REGISTRY.get_sample_value(SWEPT_AT) or 0.0) == before
+    assert await db.fetchval("SELECT count(*) FROM segments") == 1, "kept for the next sweep"
+
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
+    started = time.time()
+    await sweep(rt, RetentionSettings())
+    assert (REGISTRY.get_sample_value(SWEPT_AT) or 0.0) >= started
+    assert await db.fetchval("SELECT count(*) FROM segments") == 0

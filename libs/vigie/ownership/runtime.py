@@ -39,6 +39,9 @@ from vigie.ownership.replicas import Replicas
 
 log = get_logger(__name__)
 # Masking's workers run a runtime each: gauges summed over the live processes of a host.
+# A camera loop that has not gone round for this long is stuck (it ticks every second, a claim
+# lives ~6 s): the process is restarted rather than left holding cameras it no longer works on.
+STUCK_AFTER_S = 30.0
 MOVES = Counter("vigie_ownership_moves_total",
                 "Cameras taken (acquired), lost (claim expired), handed over, or restarted after a "
                 "crash", ["service", "move"])
@@ -106,6 +109,9 @@ class CameraRuntime(Generic[C, W]):
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _last_heartbeat: float = 0.0
     _live: int = 1
+    # When the loop last went round (monotonic): a tick stuck on a call that never returns stops
+    # renewing claims and balancing; the service's /healthz watches it (vigie.service).
+    last_tick: float = field(default_factory=time.monotonic)
 
     @classmethod
     async def bound(cls, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool, *,
@@ -157,6 +163,7 @@ class CameraRuntime(Generic[C, W]):
                 except DB_ERRORS as exc:
                     log.warning("ownership_db_unavailable", service=self.service,
                                 error=type(exc).__name__)
+                self.last_tick = time.monotonic()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(first_of(stop, self._wake), self.settings.tick_s)
