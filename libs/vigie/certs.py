@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from vigie.catalog import SERVICES
+
 CA_DAYS = 3650
 LEAF_DAYS = 825  # what browsers and most TLS stacks accept for a leaf
 
@@ -169,3 +171,43 @@ def revocation_list(ca: Issued, serials: set[int]) -> bytes:
 
 def revoked(crl_pem: bytes) -> set[int]:
     return {r.serial_number for r in x509.load_pem_x509_crl(crl_pem)}
+
+
+# The names the servers answer to in Compose, Kubernetes (namespace vigie) and on one machine.
+SERVER_HOSTS: dict[str, tuple[str, ...]] = {
+    "nats": ("nats", "nats-2", "nats-3", "nats-cluster", "nats.vigie.svc",
+             *(f"nats-{i}.nats-cluster.vigie.svc" for i in range(3)), "localhost", "127.0.0.1"),
+    "postgres": ("postgres", "postgres.vigie.svc", "localhost", "127.0.0.1"),
+    "seaweedfs": ("seaweedfs", "seaweedfs.vigie.svc", "seaweedfs-0.seaweedfs",
+                  "seaweedfs-0.seaweedfs.vigie.svc", "localhost", "127.0.0.1"),
+}
+CLIENTS = (*SERVICES, "init")  # `vigie init` and the operator's CLI connect as "init"
+CRL = "crl.pem"  # the CA's revocation list, which the gateway's police port checks (R30)
+
+
+def init_folder(folder: Path, *, extra_hosts: tuple[str, ...] = (),
+                ca_name: str = "Vigie deployment CA") -> list[str]:
+    """What a deployment needs in ``folder`` — the CA, the servers' certificates, one client
+    certificate per service and for `init`, an empty revocation list — never overwriting a file
+    (`vigie certs init`, and `vigie run` for its own). Returns what it made."""
+    made: list[str] = []
+    if (folder / "ca.key").exists():
+        ca = load(folder, "ca")
+    else:
+        ca = make_ca(ca_name)
+        ca.write(folder, "ca")
+        made.append("ca")
+    for server, hosts in SERVER_HOSTS.items():
+        if not (folder / f"{server}.key").exists():
+            # NATS routes: each node is the other's client.
+            issue(ca, server, hosts=hosts + extra_hosts, server=True,
+                  client=server == "nats").write(folder, server)
+            made.append(server)
+    for client in CLIENTS:
+        if not (folder / f"{client}.key").exists():
+            issue(ca, client, client=True, kind=SERVICE).write(folder, client)
+            made.append(client)
+    if not (folder / CRL).exists():
+        (folder / CRL).write_bytes(revocation_list(ca, set()))
+        made.append(CRL)
+    return made

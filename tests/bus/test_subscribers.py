@@ -128,7 +128,9 @@ async def test_a_subscriber_reads_its_communes_events_only_and_cannot_touch_its_
     admin = await _connect(events_server, "admin")
     info = await jetstream(admin).consumer_info(stream, durable_name(SUBSCRIBER))
     await admin.close()
-    assert info.config.filter_subjects == [f"{NAMES.root}.events.palaiseau.>"], "unchanged"
+    assert info.config.filter_subjects == [
+        f"{NAMES.root}.events.palaiseau.>",
+        f"{NAMES.root}.events._system.register.checkpoint"], "unchanged"
     with pytest.raises((nats.errors.Error, OSError)):
         await nats.connect(events_server.url, user=SUBSCRIBER, password="not-its-password",
                            allow_reconnect=False, connect_timeout=2)
@@ -159,3 +161,37 @@ def test_vigie_events_follow_prints_json_lines_and_resumes(
         proc.wait(timeout=10)
     assert [x["event"]["camera"] for x in lines] == ["gare", "mairie"]
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+async def test_after_a_crash_between_storing_and_acknowledging_events_still_come_in_order(
+    tmp_path: Path,
+) -> None:
+    """Issue 39: a client that crashed after storing an event and before acknowledging it got
+    the newer events first, the unacknowledged one after the acknowledgement wait. One event in
+    flight per subscriber (`max_ack_pending` 1): it comes again first, then the rest in order."""
+    server = servers.start_nats(tmp_path / "nats", externals={SUBSCRIBER: ["palaiseau"]})
+    try:
+        admin = await _connect(server, "admin")
+        await ensure_streams(jetstream(admin), NAMES, StreamLimits(raw_max_age_s=60))
+        await add_subscriber(jetstream(admin), NAMES, SUBSCRIBER, ["palaiseau"], ack_wait_s=2)
+        await admin.close()
+        published = await _publish(server, [("palaiseau", f"c{i}") for i in range(4)])
+        crashed = await _connect(server, SUBSCRIBER)
+        sub = await jetstream(crashed).pull_subscribe_bind(durable_name(SUBSCRIBER),
+                                                           stream=NAMES.events_stream)
+        (stored,) = await sub.fetch(1, timeout=5)  # stored by the client, then it dies
+        assert json.loads(stored.data)["event_id"] == published[0]
+        await crashed.close()
+
+        again = await _connect(server, SUBSCRIBER)
+        sub = await jetstream(again).pull_subscribe_bind(durable_name(SUBSCRIBER),
+                                                         stream=NAMES.events_stream)
+        received: list[str] = []
+        while len(received) < len(published):  # the first after the 2-s wait, then the rest
+            for msg in await sub.fetch(1, timeout=10):
+                received.append(json.loads(msg.data)["event_id"])
+                await msg.ack_sync()
+        await again.close()
+        assert received == published
+    finally:
+        server.process.stop()

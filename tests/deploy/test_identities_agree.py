@@ -6,6 +6,7 @@ embedded default's environment for a replica, `docker-compose config`, the commi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,16 +33,16 @@ def _definition(service: str) -> dict[str, str]:
 
 def _make_run(service: str) -> dict[str, str]:
     sec: dict[str, Any] = {
-        "nats": {u: f"nats-{u}" for u in NATS_USER.values()},
         "s3_services": {s: {"access_key": key_env(s)[0], "secret_key": "x"} for s in SERVICES},
         "s3_access_key": "admin", "s3_secret_key": "x", "export_key": "k",
         "register_signing_key": "k", "register_key": "k", "totp_key": "k", "recording_key": "k"}
     env = service_env(ports=Ports.from_base(20000, 8000), sec=sec, service=service,
                       pg_dsn=f"postgresql://{role_name(service)}:pw@127.0.0.1/vigie",
-                      replica=service)
-    # make run speaks to NATS on loopback in clear (local mode): no certificate to name.
+                      replica=service, certificates=Path("/data/pki"))
+    # make run speaks TLS to NATS too, each service with its own certificate (issue 39).
     return {"nats_user": env["VIGIE_NATS_USER"], "role": env["VIGIE_POSTGRES_DSN"].split("//")[1]
-            .split(":")[0], "s3_key": env["VIGIE_S3_ACCESS_KEY"], "certificate": service}
+            .split(":")[0], "s3_key": env["VIGIE_S3_ACCESS_KEY"],
+            "certificate": Path(env["VIGIE_NATS_TLS_KEY"]).stem}
 
 
 def _compose_services() -> dict[str, Any]:

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import signal
+import ssl
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -172,10 +173,11 @@ def _kill_an_owner_and_watch_the_failover(stack: Stack, service: str) -> None:
 async def _video_headers(stack: Stack) -> dict[str, list[VideoHeader]]:
     """Every frame in VIDEO, per camera, in stream order, from any of the three nodes: read as
     the recorder reads it (the provisioning user reads no stream)."""
-    secrets = json.loads((stack.data / "secrets.json").read_text())
-    nc = await nats.connect([f"nats://127.0.0.1:{stack.base + p}" for p in (1, 41, 42)],
-                            user="recorder", password=secrets["nats"]["recorder"],
-                            inbox_prefix=inbox_prefix("recorder"))
+    pki = stack.data / "pki"
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    context.load_cert_chain(str(pki / "recorder.pem"), str(pki / "recorder.key"))
+    nc = await nats.connect([f"tls://127.0.0.1:{stack.base + p}" for p in (1, 41, 42)],
+                            tls=context, inbox_prefix=inbox_prefix("recorder"))
     try:
         return await video_headers(nc, BusNames())
     finally:

@@ -115,6 +115,21 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         assert signs.returncode == 1, signs.stderr
         assert [f["camera"] for f in json.loads(signs.stdout)["flagged"]] == ["rue-de-paris"]
 
+        # A police system subscribes to the running embedded default (issue 39): one command
+        # gives it its certificate, its NATS user (the nats-servers reload) and its consumer;
+        # it reads its commune's events over TLS and nothing of another commune.
+        added = subprocess.run(
+            [sys.executable, "-m", "vigie.cli.main", "subscriber", "add", "prefecture-91",
+             "--communes", "palaiseau", "--data", str(data)], capture_output=True, text=True,
+            timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")})
+        assert added.returncode == 0, added.stderr
+        assert "_INBOX_prefecture-91" in added.stdout and "subscriber_prefecture-91" in added.stdout
+        seen, refused = asyncio.run(_police_system(data, stack.base + 1))
+        assert seen and all(s.startswith(("vigie.events.palaiseau.", "vigie.events._system."))
+                            for s in seen), seen
+        assert any(s.startswith("vigie.events.palaiseau.") for s in seen), seen
+        assert any("permissions violation" in e for e in refused), refused
+
         # A child killed with SIGKILL is restarted by the supervisor and reported by status.
         victim = stack.state()["services"]["retention"]["pid"]
         os.kill(victim, signal.SIGKILL)
@@ -154,6 +169,44 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         assert asyncio.run(counts()) == (2, len(ids), 2)  # the administrator, the demo's agent
     finally:
         again.stop()
+
+
+async def _police_system(data: Path, port: int) -> tuple[list[str], list[str]]:
+    """A client knowing only what `vigie subscriber add` printed: the CA, its certificate and
+    key, the inbox prefix, the consumer's name."""
+    import ssl
+
+    import nats
+
+    folder = data / "pki"
+    context = ssl.create_default_context(cafile=str(folder / "ca.pem"))
+    context.load_cert_chain(str(folder / "subscribers" / "prefecture-91.pem"),
+                            str(folder / "subscribers" / "prefecture-91.key"))
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc).lower())
+
+    nc = await nats.connect(f"tls://127.0.0.1:{port}", tls=context, error_cb=on_error,
+                            inbox_prefix="_INBOX_prefecture-91", allow_reconnect=False)
+    try:
+        consumer = await nc.jetstream().pull_subscribe_bind("subscriber_prefecture-91",
+                                                            stream="EVENTS")
+        seen: list[str] = []
+        for _ in range(5):
+            for msg in await consumer.fetch(1, timeout=10):
+                seen.append(msg.subject)
+                await msg.ack_sync()
+
+        async def ignore(_msg: object) -> None:
+            pass
+
+        await nc.subscribe("vigie.events.ballainvilliers.>", cb=ignore)
+        await nc.flush()
+        await asyncio.sleep(0.5)
+        return seen, errors
+    finally:
+        await nc.close()
 
 
 def test_unwritable_data_folder_is_one_clear_line(tmp_path: Path) -> None:

@@ -43,7 +43,11 @@ async def connect_nats(
         if connected:  # before that, the retry loop below logs each attempt
             log.warning("nats_error", error=redact(str(exc)))
 
+    client: list[NATS] = []
+
     async def _on_disconnect() -> None:
+        if client and (client[0].is_closed or client[0].is_draining):
+            return  # closed on purpose: nothing to warn about
         log.warning("nats_disconnected")
 
     async def _on_reconnect() -> None:
@@ -87,6 +91,7 @@ async def connect_nats(
             await asyncio.sleep(min(0.2 * 2**attempt, 5.0, max(deadline - loop.time(), 0)))
             continue
         # Connected: from now on, survive server restarts by reconnecting forever.
+        client.append(nc)
         nc.options["allow_reconnect"] = True
         connected = True
         return nc

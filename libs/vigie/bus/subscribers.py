@@ -16,6 +16,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 
+from vigie.bus.events import SYSTEM_COMMUNE
 from vigie.bus.subjects import BusNames, check_token
 
 ACK_WAIT_S = 30
@@ -26,7 +27,13 @@ def durable_name(user: str) -> str:
 
 
 def filters(names: BusNames, communes: list[str]) -> list[str]:
-    return [f"{names.root}.events.{check_token(c, 'commune')}.>" for c in communes]
+    """Its communes' events, and the register's signed checkpoints, which witnesses keep (R12):
+    nothing else of `_system`."""
+    if SYSTEM_COMMUNE in communes:
+        raise ValueError(f"{SYSTEM_COMMUNE} is not a commune: every subscriber gets the "
+                         "register's checkpoints, and nothing else of it")
+    return [*(f"{names.root}.events.{check_token(c, 'commune')}.>" for c in communes),
+            names.events(SYSTEM_COMMUNE, "register", "checkpoint")]
 
 
 def subscriber_publish(names: BusNames, user: str) -> list[str]:
@@ -38,7 +45,7 @@ def subscriber_publish(names: BusNames, user: str) -> list[str]:
 
 
 async def add_subscriber(js: JetStreamContext, names: BusNames, user: str,
-                         communes: list[str]) -> ConsumerInfo:
+                         communes: list[str], *, ack_wait_s: float = ACK_WAIT_S) -> ConsumerInfo:
     """Create its durable consumer, or change the communes of an existing one (its position is
     kept). Made with the provisioning account: the subscriber itself may not."""
     if not communes:
@@ -48,7 +55,9 @@ async def add_subscriber(js: JetStreamContext, names: BusNames, user: str,
         durable_name=durable_name(user), name=durable_name(user),
         description=f"external subscriber {user}: events of {', '.join(communes)}",
         filter_subjects=filters(names, communes), ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT_S, max_ack_pending=1000)
+        deliver_policy=DeliverPolicy.ALL, ack_wait=ack_wait_s,
+        # In order, even across a crash between storing and acknowledging: one event in flight.
+        max_ack_pending=1)
     # Without an explicit action, the server creates the consumer or updates its editable settings
     # (the filters among them).
     return await js.add_consumer(names.events_stream, config)

@@ -36,9 +36,10 @@ def cli_settings(data: Path):  # type: ignore[no-untyped-def]
     ports = json.loads(run_state.read_text())["ports"]
     sec = json.loads(secrets.read_text())
     password = (data / "postgres" / "pg-password").read_text().strip()
+    pki = data / "pki"  # the provisioning user's certificate is its account (`init`)
     return CommonSettings.model_validate(dict(
-        local_mode=True, nats_url=f"nats://127.0.0.1:{ports['nats']}", nats_user="admin",
-        nats_password=sec["nats"]["admin"],
+        local_mode=True, nats_url=f"tls://127.0.0.1:{ports['nats']}", nats_user="admin",
+        nats_tls_ca=pki / "ca.pem", nats_tls_cert=pki / "init.pem", nats_tls_key=pki / "init.key",
         postgres_dsn=f"postgresql://vigie:{password}@127.0.0.1:{ports['postgres']}/vigie",
         s3_endpoint=f"127.0.0.1:{ports['s3']}", s3_access_key=sec["s3_access_key"],
         s3_secret_key=sec["s3_secret_key"], register_key=sec.get("register_key"),

@@ -10,19 +10,8 @@ import argparse
 from pathlib import Path
 
 from vigie import certs
-from vigie.catalog import SERVICES
+from vigie.certs import CRL
 from vigie.cli.admin_commands import CommandError, _run
-
-# The names the servers answer to in Compose, Kubernetes (namespace vigie) and on one machine.
-SERVER_HOSTS: dict[str, tuple[str, ...]] = {
-    "nats": ("nats", "nats-2", "nats-3", "nats-cluster", "nats.vigie.svc",
-             *(f"nats-{i}.nats-cluster.vigie.svc" for i in range(3)), "localhost", "127.0.0.1"),
-    "postgres": ("postgres", "postgres.vigie.svc", "localhost", "127.0.0.1"),
-    "seaweedfs": ("seaweedfs", "seaweedfs.vigie.svc", "seaweedfs-0.seaweedfs",
-                  "seaweedfs-0.seaweedfs.vigie.svc", "localhost", "127.0.0.1"),
-}
-CLIENTS = (*SERVICES, "init")  # `vigie init` and the operator's CLI connect as "init"
-CRL = "crl.pem"  # the CA's revocation list, which the gateway's police port checks (R30)
 
 
 def _ca(folder: Path) -> certs.Issued:
@@ -33,26 +22,8 @@ def _ca(folder: Path) -> certs.Issued:
 
 async def _cmd_init(args: argparse.Namespace) -> int:
     folder = Path(args.out)
-    made: list[str] = []
-    if (folder / "ca.key").exists():
-        ca = certs.load(folder, "ca")
-    else:
-        ca = certs.make_ca(args.ca_name)
-        ca.write(folder, "ca")
-        made.append("ca")
     extra = tuple(h for h in args.host.split(",") if h) if args.host else ()
-    for server, hosts in SERVER_HOSTS.items():
-        if not (folder / f"{server}.key").exists():
-            certs.issue(ca, server, hosts=hosts + extra, server=True, client=server == "nats"
-                        ).write(folder, server)  # NATS routes: each node is the other's client
-            made.append(server)
-    for client in CLIENTS:
-        if not (folder / f"{client}.key").exists():
-            certs.issue(ca, client, client=True, kind=certs.SERVICE).write(folder, client)
-            made.append(client)
-    if not (folder / CRL).exists():
-        (folder / CRL).write_bytes(certs.revocation_list(ca, set()))
-        made.append(CRL)
+    made = certs.init_folder(folder, extra_hosts=extra, ca_name=args.ca_name)
     print(f"{folder}: made {', '.join(made) or 'nothing (all there)'}. Keep ca.key offline once "
           "the certificates are issued; give each service only its own .pem/.key.")
     return 0

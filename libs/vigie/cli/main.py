@@ -54,8 +54,8 @@ def _cmd_nats_config(args: argparse.Namespace) -> int:
     passwords = {
         u: f"$VIGIE_NATS_PASSWORD_{u.upper().replace('-', '_')}" for u in all_users(externals)
     }
-    print(
-        render_server_config(
+    try:
+        config = render_server_config(
             names=BusNames(),
             passwords=passwords,
             externals=externals,
@@ -69,9 +69,11 @@ def _cmd_nats_config(args: argparse.Namespace) -> int:
             routes=args.route,
             tls=ServerTls(f"{args.tls_dir}/nats.pem", f"{args.tls_dir}/nats.key",
                           f"{args.tls_dir}/ca.pem") if args.tls_dir else None,
-        ),
-        end="",
-    )
+        )
+    except ValueError as exc:  # a subscriber's name or communes that cannot be subjects
+        print(f"vigie nats-config: {exc}", file=sys.stderr)
+        return 2
+    print(config, end="")
     return 0
 
 

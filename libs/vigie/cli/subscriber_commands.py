@@ -6,20 +6,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 from vigie.cli.admin_commands import CommandError, _data_option, _run, cli_settings
 
 
 async def _subscriber_add(args: argparse.Namespace) -> int:
     from vigie.bus.connection import connect_nats, jetstream
-    from vigie.bus.subjects import BusNames
-    from vigie.bus.subscribers import add_subscriber, durable_name
+    from vigie.bus.subjects import BusNames, check_token
+    from vigie.bus.subscribers import add_subscriber, durable_name, filters
 
     communes = [c for c in args.communes.split(",") if c]
+    try:
+        check_token(args.name, "subscriber")
+        filters(BusNames(), communes)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     common = cli_settings(args.data)
+    embedded = not os.environ.get("VIGIE_POSTGRES_DSN")
+    await _known_communes(common, communes)
+    if embedded:  # `make run`: its user and certificate too, the nats-servers reloaded
+        cert, key = _subscriber_certificate(args.data, args.name)
+        await _hosted(args.data, args.name, communes)
     nc = await connect_nats(common, name="vigie-subscriber-add", timeout_s=10)
     try:
         names = BusNames(common.bus_root)
@@ -30,12 +42,65 @@ async def _subscriber_add(args: argparse.Namespace) -> int:
     finally:
         await nc.close()
     print(f"Subscriber {args.name}: durable consumer {durable_name(args.name)} on "
-          f"{info.stream_name}, events of {', '.join(communes)}; "
-          f"{info.num_pending} waiting. Its NATS user must be in the server's configuration "
-          f"(vigie nats-config --external {args.name}={','.join(communes)}, password "
-          f"$VIGIE_NATS_PASSWORD_{args.name.upper().replace('-', '_')}); it connects with "
-          f"`vigie events follow --subscriber {args.name}`.")
+          f"{info.stream_name}, events of {', '.join(communes)} and the register's checkpoints; "
+          f"{info.num_pending} waiting.")
+    if embedded:
+        print(f"  Connect to {common.nats_url} over TLS with its certificate, which is its "
+              f"account (no user, no password):\n"
+              f"    CA {common.nats_tls_ca}\n    certificate {cert}\n    key {key}\n"
+              f"  Inbox prefix _INBOX_{args.name}; bind to {durable_name(args.name)} on "
+              f"{info.stream_name} (docs/integration.md). Or: vigie events follow --subscriber "
+              f"{args.name}")
+    else:
+        print(f"  Its NATS user must be in the server's configuration (vigie nats-config "
+              f"--external {args.name}={','.join(communes)}) and it connects with its "
+              f"certificate (vigie certs client {args.name}), subject "
+              f"CN={args.name},OU=subscriber,O=Vigie (docs/integration.md).")
     return 0
+
+
+async def _known_communes(common: object, communes: list[str]) -> None:
+    from vigie.db.pool import pool_from_settings
+
+    pool = await pool_from_settings(common, max_size=1)  # type: ignore[arg-type]
+    try:
+        known = {r["slug"] for r in await pool.fetch(
+            "SELECT slug FROM communes WHERE slug = ANY($1::text[])", communes)}
+    finally:
+        await pool.close()
+    if unknown := [c for c in communes if c not in known]:
+        raise CommandError(f"no such commune: {', '.join(unknown)}")
+
+
+def _subscriber_certificate(data: Path, name: str) -> tuple[Path, Path]:
+    """Its client certificate from the embedded default's CA, made once."""
+    from vigie import certs
+
+    folder = data / "pki" / "subscribers"
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    if not key.exists():
+        ca = certs.load(data / "pki", "ca")
+        certs.issue(ca, name, client=True, kind=certs.SUBSCRIBER).write(folder, name)
+    return cert, key
+
+
+async def _hosted(data: Path, name: str, communes: list[str]) -> None:
+    """Written into the subscribers the running `vigie run` follows; returns once its
+    nats-servers have reloaded with this user (run.json says so)."""
+    from vigie.local.supervisor import load_subscribers, save_subscribers
+
+    subscribers = load_subscribers(data)
+    subscribers[name] = communes
+    save_subscribers(data, subscribers)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while loop.time() < deadline:
+        state = json.loads((data / "run.json").read_text())
+        if state.get("subscribers", {}).get(name) == communes:
+            return
+        await asyncio.sleep(0.2)
+    raise CommandError(f"the running vigie run in {data} did not take {name} in 15 s: is it "
+                       "running (vigie status)?")
 
 
 async def _events_follow(args: argparse.Namespace) -> int:
@@ -46,6 +111,11 @@ async def _events_follow(args: argparse.Namespace) -> int:
     from vigie.bus.subscribers import follow
 
     common = cli_settings(args.data)
+    if not os.environ.get("VIGIE_POSTGRES_DSN") and not os.environ.get("VIGIE_NATS_TLS_CERT"):
+        # The embedded default: the certificate `vigie subscriber add` made for it.
+        folder = args.data / "pki" / "subscribers"
+        common = common.model_copy(update={"nats_tls_cert": folder / f"{args.subscriber}.pem",
+                                           "nats_tls_key": folder / f"{args.subscriber}.key"})
     password = os.environ.get("VIGIE_SUBSCRIBER_PASSWORD")
     # Over TLS its certificate is its account (`vigie certs client`): no password to give.
     if not password and common.nats_tls_cert is None:

@@ -164,6 +164,15 @@ class NatsServer:
     passwords: dict[str, str]
     config_path: Path
     tls: bool = False  # clients must speak TLS and present a certificate of the CA
+    # Its configuration for a given set of external subscribers (user → communes).
+    render: Callable[[dict[str, list[str]]], str] | None = None
+
+    def reconfigure(self, externals: dict[str, list[str]]) -> None:
+        """Rewrite the configuration with these external subscribers and have the running
+        server reload it (SIGHUP: users change without a restart, connections stay)."""
+        assert self.render is not None, "started without a configuration to redo"
+        self.config_path.write_text(self.render(externals))
+        self.process.send_signal(signal.SIGHUP)
 
     @property
     def url(self) -> str:
@@ -199,23 +208,22 @@ def start_nats(
     monitor_port = free_port()
     passwords = passwords or {u: secrets.token_urlsafe(18)
                               for u in [*all_users(externals), *(extra_users or {})]}
-    config = render_server_config(
-        names=names or BusNames(),
-        passwords=passwords,
-        externals=externals,
-        extra_users=extra_users,
-        port=port,
-        monitor_port=monitor_port,
-        store_dir=str(folder / "jetstream"),
-        tls=tls,
-    )
+
+    def render(with_externals: dict[str, list[str]]) -> str:
+        return render_server_config(
+            names=names or BusNames(), passwords=passwords, externals=with_externals,
+            extra_users=extra_users, port=port, monitor_port=monitor_port,
+            store_dir=str(folder / "jetstream"), tls=tls)
+
     config_path = folder / "nats.conf"
-    config_path.write_text(config)
+    config_path.touch(mode=0o600)
     config_path.chmod(0o600)
+    config_path.write_text(render(externals or {}))
     process = ManagedProcess("nats-server", [venv_bin("nats-server"), "-c", str(config_path)],
                              folder / "nats.log", lifeline=lifeline).start()
     process.wait_until(lambda: tcp_answers(port), 30)
-    return NatsServer(process, port, monitor_port, passwords, config_path, tls=tls is not None)
+    return NatsServer(process, port, monitor_port, passwords, config_path, tls=tls is not None,
+                      render=render)
 
 
 def start_nats_cluster(
@@ -227,6 +235,7 @@ def start_nats_cluster(
     names: BusNames | None = None,
     lifeline: bool = False,
     tls: ServerTls | None = None,
+    externals: dict[str, list[str]] | None = None,
 ) -> list[NatsServer]:
     """Clustered nats-servers on loopback (`vigie run --nats-cluster N`): JetStream replicates
     streams across them; each node is its own process, killed and restarted on its own."""
@@ -235,17 +244,23 @@ def start_nats_cluster(
         node = folder / f"n{i + 1}"
         node.mkdir(parents=True, exist_ok=True)
         monitor_port = free_port()
-        config = render_server_config(
-            names=names or BusNames(), passwords=passwords, port=port, monitor_port=monitor_port,
-            store_dir=str(node / "jetstream"), server_name=f"n{i + 1}", cluster_port=cport,
-            routes=[p for p in cluster_ports if p != cport], tls=tls)
+
+        def render(with_externals: dict[str, list[str]], *, port: int = port, cport: int = cport,
+                   monitor_port: int = monitor_port, node: Path = node, i: int = i) -> str:
+            return render_server_config(
+                names=names or BusNames(), passwords=passwords, externals=with_externals,
+                port=port, monitor_port=monitor_port, store_dir=str(node / "jetstream"),
+                server_name=f"n{i + 1}", cluster_port=cport,
+                routes=[p for p in cluster_ports if p != cport], tls=tls)
+
         config_path = node / "nats.conf"
-        config_path.write_text(config)
+        config_path.touch(mode=0o600)
         config_path.chmod(0o600)
+        config_path.write_text(render(externals or {}))
         process = ManagedProcess(f"nats-{i + 1}", [venv_bin("nats-server"), "-c", str(config_path)],
                                  node / "nats.log", lifeline=lifeline).start()
         nodes.append(NatsServer(process, port, monitor_port, passwords, config_path,
-                                tls=tls is not None))
+                                tls=tls is not None, render=render))
     for n in nodes:
         n.process.wait_until(lambda n=n: tcp_answers(n.port), 30)  # type: ignore[misc]
     return nodes

@@ -23,13 +23,15 @@ from typing import Any
 import asyncpg
 
 from vigie.accounts import totp_uri
-from vigie.bus.permissions import all_users
+from vigie.bus.permissions import ServerTls
 from vigie.bus.streams import StreamLimits
-from vigie.catalog import NATS_USER, SERVICES
+from vigie.catalog import NATS_CERTIFICATE, NATS_USER, SERVICES
+from vigie.certs import init_folder
 from vigie.db.roles import role_name
 from vigie.local import demo
 from vigie.local.servers import (
     ManagedProcess,
+    NatsServer,
     PostgresServer,
     ServerStartError,
     port_is_free,
@@ -49,6 +51,7 @@ from vigie.storage.identities import Keys, generate_keys
 log = get_logger("vigie.run")
 
 STOP_BUDGET_S = 30.0
+SUBSCRIBERS = "subscribers.json"  # `vigie subscriber add` on the embedded default
 # The services that share cameras between replicas (vigie.ownership); the gateway, verbalisation
 # and retention run once here (the gateway's sessions and retention's sweep are not shared yet).
 SCALABLE = ("ingest", "masking", "recorder")
@@ -112,7 +115,9 @@ class Ports:
 
     @property
     def nats_url(self) -> str:
-        return ",".join(f"nats://127.0.0.1:{p}" for p in self.nats_nodes)
+        # TLS with client certificates, as in production: a police system subscribes here with
+        # its own certificate (issue 39), and every service presents its own.
+        return ",".join(f"tls://127.0.0.1:{p}" for p in self.nats_nodes)
 
 
 @dataclass
@@ -143,12 +148,35 @@ def check_ports(ports: Ports) -> None:
 
 
 
+def pki(data: Path) -> Path:
+    """The embedded default's own CA and certificates (`vigie.certs.init_folder`); subscribers'
+    certificates in its `subscribers/`."""
+    return data / "pki"
+
+
+def nats_server_tls(data: Path) -> ServerTls:
+    folder = pki(data)
+    return ServerTls(str(folder / "nats.pem"), str(folder / "nats.key"), str(folder / "ca.pem"))
+
+
+def load_subscribers(data: Path) -> dict[str, list[str]]:
+    """The police systems `vigie subscriber add` gave a NATS user here: name → communes."""
+    path = data / SUBSCRIBERS
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def save_subscribers(data: Path, subscribers: dict[str, list[str]]) -> None:
+    path = data / SUBSCRIBERS
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(subscribers, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
 def load_secrets(data: Path) -> dict[str, Any]:
     """Generated once into the data folder (0600); keys added by newer versions are filled in."""
     path = data / "secrets.json"
     values: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     wanted = {
-        "nats": lambda: {u: secrets.token_urlsafe(18) for u in all_users()},
         "s3_access_key": lambda: "vigie" + secrets.token_hex(6),
         "s3_secret_key": lambda: secrets.token_hex(20),
         # One object-store identity per service (issue 25), as in production.
@@ -190,12 +218,16 @@ def s3_keys(sec: dict[str, Any], service: str | None) -> Keys:
 
 
 def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str,
-               service: str | None) -> dict[str, str]:
+               service: str | None, certificates: Path) -> dict[str, str]:
+    """Its NATS certificate is its account (`verify_and_map`): no NATS password."""
+    name = NATS_CERTIFICATE[user]
     return {
         "VIGIE_LOCAL_MODE": "true",
         "VIGIE_NATS_URL": ports.nats_url,
         "VIGIE_NATS_USER": user,
-        "VIGIE_NATS_PASSWORD": sec["nats"][user],
+        "VIGIE_NATS_TLS_CA": str(certificates / "ca.pem"),
+        "VIGIE_NATS_TLS_CERT": str(certificates / f"{name}.pem"),
+        "VIGIE_NATS_TLS_KEY": str(certificates / f"{name}.key"),
         "VIGIE_POSTGRES_DSN": pg_dsn,
         "VIGIE_S3_ENDPOINT": f"127.0.0.1:{ports.s3}",
         "VIGIE_S3_ACCESS_KEY": s3_keys(sec, service).access_key,
@@ -205,12 +237,12 @@ def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str,
 
 
 def service_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], service: str,
-                replica: str) -> dict[str, str]:
+                replica: str, certificates: Path) -> dict[str, str]:
     """What one replica of `service` is given: its own NATS user, database role and
     object-store identity (vigie.catalog's one definition, as Compose and Kubernetes), and the
     keys that service alone holds."""
     env = {**common_env(ports=ports, pg_dsn=pg_dsn, sec=sec, service=service,
-                        user=NATS_USER[service]),
+                        user=NATS_USER[service], certificates=certificates),
            "VIGIE_REPLICA": replica}
     prefix = f"VIGIE_{service.upper().replace('-', '_')}_"
     env[prefix + "HTTP_PORT"] = str(ports.services[replica])
@@ -236,6 +268,8 @@ class Supervisor:
         self.footage = footage
         self.servers: dict[str, Child] = {}  # started first, stopped last, restarted like children
         self.children: dict[str, Child] = {}
+        self.nats_nodes: list[NatsServer] = []
+        self.subscribers: dict[str, list[str]] = {}  # as the running nats-servers know them
         self.stop = asyncio.Event()
 
     def _state_file(self) -> Path:
@@ -248,6 +282,7 @@ class Supervisor:
                       "s3": self.ports.s3, "rtsp": self.ports.rtsp,
                       "services": self.ports.services},
             "web": f"http://127.0.0.1:{self.ports.gateway}/",
+            "subscribers": self.subscribers,
             "servers": {name: c.process.pid for name, c in self.servers.items()},
             "server_restarts": {name: c.restarts for name, c in self.servers.items()},
             "services": {name: {"service": c.service, "pid": c.process.pid,
@@ -262,17 +297,24 @@ class Supervisor:
         # Servers are started from the loop's executor threads, which live as long as the
         # supervisor: their death signal (tied to the forking thread) fires when it dies.
         sec = load_secrets(self.data)
+        certificates_made = await asyncio.to_thread(init_folder, pki(self.data))
+        if certificates_made:
+            log.info("certificates_made", folder=str(pki(self.data)), made=certificates_made)
+        tls, subscribers = nats_server_tls(self.data), load_subscribers(self.data)
         if self.ports.cluster > 1:
-            nodes = await asyncio.to_thread(
+            self.nats_nodes = await asyncio.to_thread(
                 start_nats_cluster, self.data / "nats-cluster", ports=self.ports.nats_nodes,
-                cluster_ports=self.ports.nats_routes, passwords=sec["nats"], lifeline=True)
-            for node in nodes:
+                cluster_ports=self.ports.nats_routes, passwords={}, lifeline=True, tls=tls,
+                externals=subscribers)
+            for node in self.nats_nodes:
                 self.servers[node.process.name] = Child(node.process.name, node.process)
         else:
             nats = await asyncio.to_thread(
-                start_nats, self.data / "nats", port=self.ports.nats, passwords=sec["nats"],
-                lifeline=True)
+                start_nats, self.data / "nats", port=self.ports.nats, lifeline=True, tls=tls,
+                externals=subscribers)
+            self.nats_nodes = [nats]
             self.servers["nats-server"] = Child("nats-server", nats.process)
+        self.subscribers = subscribers
         pg = await asyncio.to_thread(start_postgres, self.data / "postgres", port=self.ports.postgres,
                                  lifeline=True)
         self.servers["postgres"] = Child("postgres", pg.process)
@@ -292,7 +334,7 @@ class Supervisor:
         self.servers["cameras"] = Child("cameras", rtsp.process)
 
         admin_env = common_env(ports=self.ports, pg_dsn=pg.dsn, sec=sec, user="admin",
-                               service=None)
+                               service=None, certificates=pki(self.data))
         common = CommonSettings.model_validate(
             {k.removeprefix("VIGIE_").lower(): v for k, v in admin_env.items()})
         urls = {f"{c.commune}-{c.slug}": rtsp.url(f"{c.commune}-{c.slug}") for c in cameras}
@@ -320,7 +362,7 @@ class Supervisor:
             for name in child_names(service, self.replicas):
                 env = {**os.environ, **service_env(
                     ports=self.ports, pg_dsn=service_dsn(pg, sec, service), sec=sec,
-                    service=service, replica=name)}
+                    service=service, replica=name, certificates=pki(self.data))}
                 argv = [sys.executable, "-m", "vigie.cli.main", "service", service]
                 proc = ManagedProcess(name, argv, self.data / "logs" / f"{name}.log", env=env,
                                       lifeline=True).start()
@@ -338,7 +380,7 @@ class Supervisor:
         simulated cameras) — after a backoff that doubles with each restart (max 30 s)."""
         while not self.stop.is_set():
             now = time.monotonic()
-            changed = False
+            changed = self._follow_subscribers()
             for child in [*self.servers.values(), *self.children.values()]:
                 if child.process.alive():
                     continue
@@ -360,6 +402,22 @@ class Supervisor:
                 await asyncio.wait_for(self.stop.wait(), timeout=0.5)
             except TimeoutError:
                 pass
+
+    def _follow_subscribers(self) -> bool:
+        """`vigie subscriber add` wrote a police system into subscribers.json: the nats-servers
+        reload their configuration with its user (no restart, no file edited by hand)."""
+        try:
+            wanted = load_subscribers(self.data)
+        except (OSError, ValueError) as exc:
+            log.warning("subscribers_unreadable", error=str(exc))
+            return False
+        if wanted == self.subscribers:
+            return False
+        for node in self.nats_nodes:
+            node.reconfigure(wanted)
+        log.info("subscribers_reloaded", subscribers=sorted(wanted))
+        self.subscribers = wanted
+        return True
 
     def shutdown(self) -> None:
         deadline = time.monotonic() + STOP_BUDGET_S - 2
