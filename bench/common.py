@@ -192,3 +192,21 @@ async def video_headers(nc: Any, names: Any) -> dict[str, list[VideoHeader]]:
     await sub.unsubscribe()
     return frames
 
+
+
+COSTS = Path(__file__).resolve().parent.parent / "libs" / "vigie" / "sizing" / "costs.json"
+
+
+def record_cost(keys: list[str], value: float, bench: str) -> None:
+    """Write a measured per-camera cost into the one file `vigie sizing` reads (--record)."""
+    import datetime as dt
+    import json
+
+    costs = json.loads(COSTS.read_text())
+    entry = costs
+    for key in keys[:-1]:
+        entry = entry.setdefault(key, {})
+    entry[keys[-1]] = {"value": round(value, 4), "bench": bench,
+                       "measured": dt.date.today().isoformat()}
+    COSTS.write_text(json.dumps(costs, indent=2, ensure_ascii=False) + "\n")
+    print(f"recorded {'.'.join(keys)} = {value:.4g} in {COSTS}")

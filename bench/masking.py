@@ -21,7 +21,7 @@ from vigie.media.encoder import EncoderOptions
 from vigie.media.maskfile import mask_file
 from vigie.media.masks import MaskDocument
 
-from bench.common import FOOTAGE, median, timed_child
+from bench.common import FOOTAGE, median, record_cost, timed_child
 
 CLIP = FOOTAGE / "town-centre-pedestrians-shopfronts-1920x1080.mp4"
 POLYGONS = [(0.05, 0.05, 0.30, 0.40), (0.65, 0.05, 0.95, 0.35), (0.35, 0.60, 0.60, 0.95)]
@@ -65,6 +65,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--record", action="store_true",
+                    help="write the fps per core into libs/vigie/sizing/costs.json")
     args = ap.parse_args()
     if not shutil.which("ffmpeg"):
         raise SystemExit("ffmpeg CLI missing: `make setup` installs it")
@@ -91,6 +93,9 @@ def main() -> None:
                   f"cameras per core at 25 fps: {v_fps / 25:.1f}")
             if height == 1080:
                 ratio_1080 = ratio
+            if args.record:
+                record_cost(["masking_fps_per_core", f"{width}x{height}"], v_fps,
+                            "bench.masking (vigie.media.maskfile, one thread)")
     print(f"masking_vs_ffmpeg {ratio_1080:.2f}")
 
 

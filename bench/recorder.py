@@ -36,6 +36,7 @@ from bench.common import (
     bench_settings,
     cpu_self_s,
     percentile,
+    record_cost,
     run_in_scratch,
     seed_bench_cameras,
     timed_child,
@@ -93,7 +94,8 @@ async def fill_video(nc, names: BusNames, cameras: int,  # type: ignore[no-untyp
     return count
 
 
-async def run(cameras: int, seconds: float, segment_s: float, folder: Path) -> None:
+async def run(cameras: int, seconds: float, segment_s: float, folder: Path,
+              record: bool = False) -> None:
     source = make_input(folder, seconds)
     packets = read_frames(source)
     nats = servers.start_nats(folder / "nats", extra_users=servers.PROBE)
@@ -148,6 +150,9 @@ async def run(cameras: int, seconds: float, segment_s: float, folder: Path) -> N
               f"≈{size / segments / 2**20:.0f} MiB): p50 {percentile(store.uploads, 50) * 1000:.0f} ms,"
               f" p95 {percentile(store.uploads, 95) * 1000:.0f} ms")
         print(f"recorder_cameras_per_core {vigie_cams:.1f}")
+        if record:
+            record_cost(["recorder_cameras_per_core_25fps"], vigie_cams,
+                        "bench.recorder (VIDEO to 60-s segments to S3, 1080p25 4 Mbit/s)")
     finally:
         s3.process.stop()
         pg.process.stop()
@@ -159,10 +164,13 @@ def main() -> None:
     ap.add_argument("--cameras", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--segment", type=float, default=60)
+    ap.add_argument("--record", action="store_true",
+                    help="write cameras per core into libs/vigie/sizing/costs.json")
     args = ap.parse_args()
     if not shutil.which("ffmpeg"):
         raise SystemExit("ffmpeg is needed (make setup installs it)")
-    run_in_scratch(lambda folder: run(args.cameras, args.seconds, args.segment, folder))
+    run_in_scratch(lambda folder: run(args.cameras, args.seconds, args.segment, folder,
+                                      args.record))
 
 
 if __name__ == "__main__":

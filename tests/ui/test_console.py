@@ -327,3 +327,51 @@ async def test_every_form_error_an_agent_can_meet_reads_in_french(ui: UiStack) -
     assert said[4].startswith("La police nationale a la main sur les caméras de palaiseau")
     for text in said:
         assert "pattern" not in text and "^" not in text and "is taken" not in text
+
+
+PICTURE_INSIDE = """v => {
+  const r = v.getBoundingClientRect(), player = v.closest('.lecteur').getBoundingClientRect();
+  const ratio = v.videoWidth / v.videoHeight;
+  const w = Math.min(r.width, r.height * ratio), h = w / ratio;   // object-fit: contain
+  const top = r.top + (r.height - h) / 2, left = r.left + (r.width - w) / 2;
+  return {shown: h * w, top, bottom: top + h, left, right: left + w,
+          limit: Math.min(player.bottom, innerHeight), playerTop: player.top,
+          playerRight: Math.min(player.right, innerWidth), playerLeft: player.left};
+}"""
+
+
+def _whole(box: dict[str, float]) -> bool:
+    return (box["shown"] > 0 and box["top"] >= box["playerTop"] - 1
+            and box["bottom"] <= box["limit"] + 1 and box["left"] >= box["playerLeft"] - 1
+            and box["right"] <= box["playerRight"] + 1)
+
+
+@pytest.mark.parametrize("viewport", [(1920, 1080), (1366, 768), (1024, 768)])
+async def test_the_whole_picture_is_shown_at_every_screen_size_R1(
+    ui: UiStack, stoppable_camera: servers.RtspCameras, viewport: tuple[int, int],
+) -> None:
+    """Issue 38: a 4:3 camera at 1920×1080 lost 35 % of its picture at the bottom (19 % for 16:9
+    at 1366 px, 15 % in 2×2 panes): an agent missed what happened there. The whole picture,
+    letterboxed, inside the player and the window — full screen, and each pane of a 2×2 wall."""
+    await ui.masking.add_camera("p1", stoppable_camera.url("p1"), masks=[])
+    operator = await ui.login("operator")
+    await operator.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    for slug in ("rue", "p1"):  # 16:9 (640×360) and 4:3 (320×240)
+        await operator.goto(f"{ui.gateway.url}/ui/#/camera/palaiseau/{slug}")
+        await operator.wait_for_function(
+            "() => document.querySelector('.lecteur video')?.videoWidth")
+        box = await operator.locator(".lecteur video").evaluate(PICTURE_INSIDE)
+        assert _whole(box), (slug, viewport, box)
+    await operator.goto(f"{ui.gateway.url}/ui/#/direct")
+    await operator.get_by_role("button", name="2×2").click()
+    for slug in ("rue", "p1"):
+        await expect(operator.locator(f".liste-cameras li[data-camera='{slug}']")).to_contain_text(
+            "en ligne", timeout=20_000)
+        await operator.locator(f".liste-cameras li[data-camera='{slug}']").click()
+    await operator.wait_for_function(
+        "() => [...document.querySelectorAll('.case .lecteur video')].filter(v => v.videoWidth)"
+        ".length >= 2")
+    boxes = await operator.locator(".case .lecteur video").evaluate_all(
+        f"vs => vs.filter(v => v.videoWidth).map({PICTURE_INSIDE})")
+    assert boxes and all(_whole(b) for b in boxes), (viewport, boxes)
+    await shoot(operator, f"direct-2x2-{viewport[0]}")

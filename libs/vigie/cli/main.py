@@ -158,6 +158,36 @@ def _cmd_backup(args: argparse.Namespace) -> int:
         time.sleep(args.every_hours * 3600)
 
 
+def _cmd_sizing(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vigie.sizing import CameraGroup, Inputs, compose_scale, kubernetes_overlay, size, table
+
+    try:
+        inputs = Inputs(groups=[CameraGroup.parse(g) for g in args.cameras],
+                        hours_per_day=args.hours_per_day, retention_days=args.retention_days,
+                        outage_hours=args.outage_hours, headroom=args.headroom,
+                        live_panes=args.live_panes)
+    except ValueError as exc:
+        print(f"vigie sizing: {exc}", file=sys.stderr)
+        return 2
+    if not 0 < inputs.hours_per_day <= 24 or not 1 <= inputs.retention_days <= 30 \
+            or inputs.outage_hours < 0 or not 0 <= inputs.headroom <= 2 or inputs.live_panes < 0:
+        print("vigie sizing: hours a day 1–24, retention 1–30 days (R4), outage ≥ 0 h, "
+              "headroom 0–2, live panes ≥ 0", file=sys.stderr)
+        return 2
+    sizing = size(inputs)
+    print(table(inputs, sizing), end="")
+    print(f"Compose: docker compose up -d {compose_scale(sizing)}")
+    if args.overlay:
+        folder = Path(args.overlay)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in kubernetes_overlay(sizing, base=args.base).items():
+            (folder / name).write_text(text)
+        print(f"Kubernetes: kubectl apply -k {folder}")
+    return 0
+
+
 def _cmd_asyncapi(args: argparse.Namespace) -> int:
     from vigie.bus.asyncapi import render_document
 
@@ -219,6 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="apply migrations, create streams and buckets (idempotent)")
     p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("sizing", help="cores, NATS store, object store and bandwidth for a "
+                       "set of cameras, from the benches' measured costs; the matching "
+                       "Kubernetes overlay and Compose scale")
+    p.add_argument("cameras", nargs="+", metavar="COUNTxWxH[@FPS][:CODEC[:MBIT/S]]",
+                   help="a group of alike cameras, e.g. 45x1920x1080@25:h264:4")
+    p.add_argument("--hours-per-day", type=float, default=24.0)
+    p.add_argument("--retention-days", type=int, default=30, help="1–30 (R4)")
+    p.add_argument("--outage-hours", type=float, default=2.0,
+                   help="a recorder or storage outage VIDEO must keep every frame through")
+    p.add_argument("--headroom", type=float, default=0.3, help="0.3: 30 %% above the measured")
+    p.add_argument("--live-panes", type=int, default=16, help="panes watched at once")
+    p.add_argument("--overlay", metavar="DIR", help="write a kustomize overlay of deploy/k8s")
+    p.add_argument("--base", default="../../k8s", help="the overlay's path to deploy/k8s")
+    p.set_defaults(func=_cmd_sizing)
 
     p = sub.add_parser("nats-config", help="print the nats-server configuration for production")
     p.add_argument("--external", action="append", default=[], metavar="USER=COMMUNE[,COMMUNE]",
