@@ -80,6 +80,36 @@ async def test_retention_above_30_days_is_refused_R4(db: asyncpg.Pool) -> None:
         await db.execute("UPDATE cameras SET retention_days = 16 WHERE slug = 'a'")
 
 
+async def test_a_camera_keeps_what_its_authorisation_allows_no_less_and_no_more_R4_R5(
+    db: asyncpg.Pool,
+) -> None:
+    """R5: an order may impose a minimum retention as well as a maximum (issue 40: dropping the
+    minimum from the trigger left the suite green). Both bounds, for the camera's own retention
+    and for the commune's that its cameras follow."""
+    await db.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('p', 'P', 15)")
+    order = await db.fetchval(
+        "INSERT INTO authorisations (commune, reference, granted_on, valid_until, purposes, "
+        "recipients, retention_min_days, retention_max_days, created_by) VALUES ('p', 'AP-R5', "
+        "current_date - 1, current_date + 365, '{protection des bâtiments publics}', "
+        "'{municipal_police}', 10, 20, 'test') RETURNING id")
+    insert = ("INSERT INTO cameras (commune, slug, name, retention_days, authorisation_id) "
+              "VALUES ('p', $1, $1, $2, $3)")
+    await db.execute(insert, "within", 12, order)
+    await db.execute(insert, "commune", None, order)  # follows the commune's 15
+    with pytest.raises(asyncpg.CheckViolationError, match=r"outside authorisation AP-R5's bounds"):
+        await db.execute(insert, "too-short", 5, order)  # under the minimum
+    with pytest.raises(asyncpg.CheckViolationError, match="bounds"):
+        await db.execute("UPDATE cameras SET retention_days = 9 WHERE slug = 'within'")
+    for days in (7, 25):  # the commune's, which 'commune' follows: under and over
+        with pytest.raises(asyncpg.CheckViolationError, match="for camera commune"):
+            await db.execute("UPDATE communes SET retention_days = $1 WHERE slug = 'p'", days)
+    # Over the maximum on the camera itself, under a commune that keeps longer (none follows it).
+    await db.execute("DELETE FROM cameras WHERE slug = 'commune'")
+    await db.execute("UPDATE communes SET retention_days = 25 WHERE slug = 'p'")
+    with pytest.raises(asyncpg.CheckViolationError, match="outside authorisation AP-R5's bounds"):
+        await db.execute("UPDATE cameras SET retention_days = 21 WHERE slug = 'within'")
+
+
 async def test_audit_log_is_append_only_R12(db: asyncpg.Pool) -> None:
     """R12: the register refuses UPDATE, DELETE and TRUNCATE."""
     await db.execute("INSERT INTO audit_log (actor, action) VALUES ('agent1', 'login')")

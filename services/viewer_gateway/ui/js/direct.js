@@ -4,7 +4,7 @@
 import { api, latest, SUPERSEDED } from "./api.js";
 
 const savedViews = latest(); // the commune switched while its layout loads: that one wins
-import { h, clear } from "./dom.js";
+import { h, clear, fitToWindow } from "./dom.js";
 import { cameraState } from "./fr.js";
 import { LivePane } from "./pane.js";
 
@@ -36,6 +36,8 @@ export async function mount(main, ctx) {
     h("aside", {}, h("h1", {}, "Direct"), h("div", { class: "outils", role: "group", "aria-label": "Disposition" }, layoutButtons),
       search, list, h("p", { class: "info" }, "Glissez une caméra dans une case, ou cliquez-la pour remplir la case choisie. Double-clic sur une case : plein écran."), note),
     grid));
+
+  const unfit = fitToWindow(grid);
 
   function mine() { return ctx.cameras.filter((c) => c.commune === ctx.commune); }
 
@@ -115,6 +117,7 @@ export async function mount(main, ctx) {
   drawList();
   draw();
   return () => {
+    unfit();
     document.removeEventListener("vigie:refresh", onRefresh);
     for (const pane of panes.values()) pane.destroy();
   };

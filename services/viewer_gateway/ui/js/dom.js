@@ -109,3 +109,29 @@ export function tabbed(tabs) {
   queueMicrotask(() => buttons[0]?.click());
   return [h("div", { class: "onglets", role: "tablist" }, buttons), panels];
 }
+
+/** Keep `el` within the window: its height is what is left below its top (it was a fixed
+ * `100vh - 10em`, and a toolbar on two lines or a taller header pushed the picture's bottom out
+ * of sight, issue 38). In the browser's full screen, the element fills the screen by CSS. Returns
+ * the function that stops following the window. */
+export function fitToWindow(el, { min = 240, margin = 8 } = {}) {
+  const fit = () => {
+    if (document.fullscreenElement === el) { el.style.height = ""; return; }
+    const top = el.getBoundingClientRect().top + window.scrollY;
+    el.style.height = `${Math.max(min, window.innerHeight - top - margin)}px`;
+  };
+  // What is above it: the toolbar wraps, the header grows (not the body, which it resizes).
+  const observer = new ResizeObserver(fit);
+  for (const above of [document.querySelector("body > header"), el.previousElementSibling]) {
+    if (above) observer.observe(above);
+  }
+  window.addEventListener("resize", fit);
+  document.addEventListener("fullscreenchange", fit);
+  requestAnimationFrame(fit);
+  fit();
+  return () => {
+    observer.disconnect();
+    window.removeEventListener("resize", fit);
+    document.removeEventListener("fullscreenchange", fit);
+  };
+}

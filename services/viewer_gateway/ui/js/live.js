@@ -1,7 +1,7 @@
 // Plein écran: one camera live (LivePane), enlarged to the player; instant replay with its reason
 // (R13) marked « DIFFÉRÉ »; digital zoom on the masked picture (wheel, drag, « 1:1 »); Échap goes
 // back to the wall with the focus on the tile that was opened.
-import { h, clear } from "./dom.js";
+import { h, clear, fitToWindow } from "./dom.js";
 import { cameraState } from "./fr.js";
 import { LivePane } from "./pane.js";
 import { mayVerbalise, verbalisationPanel } from "./verbalisation.js";
@@ -50,6 +50,7 @@ export async function mount(main, ctx, [commune, slug]) {
   clear(main, h("div", { class: "outils" }, back, h("h1", {}, camera.location ? `${camera.name} — ${camera.location}` : camera.name), full, replay,
     relive, replayForm, verbalise, zoomLabel, unzoom), stage);
 
+  const unfit = fitToWindow(stage);
   const zoom = digitalZoom(stage, pane.video, (k) => {
     zoomLabel.textContent = `zoom ×${k.toFixed(1).replace(".", ",")}`;
     stage.dataset.zoom = k.toFixed(2);
@@ -65,6 +66,7 @@ export async function mount(main, ctx, [commune, slug]) {
   if (camera.state !== "active") pane.show(cameraState(camera)[0]);
   pane.start(0);
   return () => {
+    unfit();
     document.removeEventListener("keydown", onKey);
     panel?.destroy();
     pane.destroy();
