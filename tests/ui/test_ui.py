@@ -414,3 +414,45 @@ async def test_an_administrator_adds_a_camera_whose_rtsp_address_is_never_shown_
     await expect(admin.get_by_text("Compte operator modifié.")).to_be_visible()
     assert await db.fetchval("SELECT designation_expires FROM users WHERE username = 'operator'") \
         == renewed
+
+
+async def test_a_second_factor_is_shown_as_a_qr_code_once_and_replaced_only_on_confirmation_R38(
+    ui: UiStack, db: asyncpg.Pool,
+) -> None:
+    """Issue 38: a TOTP chosen at creation was never shown (the account was locked out at once);
+    re-enrolment wrote the secret off-screen, without a QR code, and replaced a working one
+    without asking. Now a dialog shows the QR code and the secret until the administrator closes
+    it, and replacing a working second factor asks first."""
+    admin = await ui.login("admin", screen="administration")
+    await admin.get_by_role("tab", name="Utilisateurs").click()
+    form = admin.get_by_role("form", name="Nouvel utilisateur")
+    await form.get_by_label("Identifiant").fill("admin.bis")
+    await form.get_by_label("Nom complet").fill("Administratrice bis")
+    await form.get_by_label("Mot de passe initial").fill("un-mot-de-passe-long-42")
+    await form.get_by_label("Administrateur", exact=True).check()
+    await form.get_by_label("Palaiseau").check()
+    await form.get_by_label("Désigné par").fill("le maire de Palaiseau")
+    await form.get_by_label("Enrôler un second facteur (TOTP)").check()
+    await form.get_by_role("button", name="Créer le compte").click()
+    dialog = admin.locator("dialog[open]")
+    await expect(dialog.get_by_role("heading")).to_have_text("Second facteur de admin.bis")
+    qr = dialog.get_by_role("img", name="Code QR du second facteur de admin.bis")
+    await expect(qr).to_be_visible()
+    assert await qr.evaluate("img => img.naturalWidth > 100 && img.complete")
+    secret = (await dialog.locator(".secret").text_content() or "").strip()
+    assert len(secret) >= 16 and await db.fetchval(
+        "SELECT totp_secret IS NOT NULL FROM users WHERE username = 'admin.bis'")
+    await shoot(admin, "compte-totp")
+    await dialog.get_by_role("button", name="C'est enregistré").click()
+    row = admin.locator("tr[data-user='admin.bis']")
+    await expect(row).to_contain_text("TOTP actif")
+    # Replacing it asks first; « Annuler » keeps the working one.
+    before = await db.fetchval("SELECT totp_secret FROM users WHERE username = 'admin.bis'")
+    await row.get_by_role("button", name="Remplacer le TOTP…").click()
+    await expect(admin.locator("dialog[open]")).to_contain_text("cessera de fonctionner")
+    await admin.locator("dialog[open]").get_by_role("button", name="Annuler").click()
+    assert await db.fetchval("SELECT totp_secret FROM users WHERE username = 'admin.bis'") == before
+    await row.get_by_role("button", name="Remplacer le TOTP…").click()
+    await admin.locator("dialog[open]").get_by_role("button", name="Remplacer").click()
+    await expect(admin.locator("dialog[open]").get_by_role("img")).to_be_visible()
+    assert await db.fetchval("SELECT totp_secret FROM users WHERE username = 'admin.bis'") != before

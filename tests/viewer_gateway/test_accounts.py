@@ -379,3 +379,49 @@ async def _totp_stored(env: dict[str, str], username: str) -> str:
                                        username))
     finally:
         await conn.close()
+
+
+def _qr_text(data_uri: str) -> str:
+    """What a phone reads from the QR code (OpenCV's decoder)."""
+    import base64
+
+    import cv2
+    import numpy as np
+
+    assert data_uri.startswith("data:image/png;base64,")
+    png = base64.b64decode(data_uri.split(",", 1)[1])
+    picture = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    return str(cv2.QRCodeDetector().detectAndDecode(picture)[0])
+
+
+async def test_a_second_factor_chosen_at_creation_is_shown_once_and_signs_in_R8_R38(
+    gateway: GatewayUnderTest,
+) -> None:
+    """Issue 38: the TOTP secret chosen at an account's creation was never shown, so an account
+    that must have a second factor was locked out at once. The creation answers it this once,
+    as text and as a QR code an authenticator scans; re-enrolment gives a QR code too."""
+    async with aclosing(await gateway.login("admin")) as admin:
+        created = await admin.post("/api/users", json={
+            "username": "admin.second", "full_name": "Second administrateur",
+            "password": PASSWORD, "roles": ["admin"], "communes": ["palaiseau"],
+            "designated_by": "le maire", "with_totp": True})
+        assert created.status_code == 201, created.text
+        enrolment = created.json()["totp"]
+        assert created.json()["user"]["totp_enabled"] is True
+        assert enrolment["uri"].startswith("otpauth://totp/") and enrolment["secret"] in \
+            enrolment["uri"]
+        assert _qr_text(enrolment["qr_code"]) == enrolment["uri"]
+        gateway.totp["admin.second"] = enrolment["secret"]
+        async with aclosing(await gateway.login("admin.second")) as second:
+            assert (await second.get("/api/session")).json()["username"] == "admin.second"
+        # Not listed again anywhere: the list and the account's view carry no secret.
+        assert enrolment["secret"] not in (await admin.get("/api/users")).text
+        again = await admin.post("/api/users/admin.second/totp")
+        assert again.status_code == 200, again.text
+        assert _qr_text(again.json()["qr_code"]) == again.json()["uri"]
+        assert again.json()["secret"] != enrolment["secret"]
+        # Without a second factor chosen, nothing to show.
+        plain = await admin.post("/api/users", json={
+            "username": "auditeur.x", "full_name": "Auditeur", "password": PASSWORD,
+            "roles": ["auditor"], "communes": ["palaiseau"], "designated_by": "le maire"})
+        assert plain.status_code == 201 and plain.json()["totp"] is None, plain.text

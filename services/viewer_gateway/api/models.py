@@ -323,6 +323,14 @@ class TotpEnrolment(BaseModel):
     username: str
     secret: str = Field(description="Shown once: enter it in the authenticator app")
     uri: str
+    qr_code: str = Field(description="The uri as a QR code to scan, a PNG data: URI (shown once)")
+
+
+class UserCreatedView(BaseModel):
+    """The new account, and its second factor when one was enrolled (shown this once: the agent
+    scans it; issue 38 — it was never shown, and a national-police account was locked out)."""
+    user: UserView
+    totp: TotpEnrolment | None = None
 
 
 class HoldCreate(Strict):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
+import segno
 from fastapi import APIRouter, HTTPException
 from vigie.accounts import (
     AccountError,
@@ -26,6 +27,7 @@ from services.viewer_gateway.api.models import (
     TotpEnrolment,
     UserChange,
     UserCreate,
+    UserCreatedView,
     UserView,
     VerbalisationListing,
 )
@@ -94,7 +96,7 @@ async def list_users(user: UserAdminUser, gw: GatewayDep) -> list[UserView]:
 
 @router.post("", status_code=201, summary="Create a named personal account (R8)",
              responses=PROBLEMS)
-async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> UserView:
+async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> UserCreatedView:
     _within_scope(user, body.communes)
     _roles_allowed(body.roles)
     seeing = image_rights(body.roles)
@@ -103,7 +105,7 @@ async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> Use
                             "is created on a designating act: give designation_act (R8)")
     async with gw.pool.acquire() as conn, conn.transaction():
         try:
-            await create_user(
+            made = await create_user(
                 conn, username=body.username, full_name=body.full_name, password=body.password,
                 roles=list(body.roles), communes=body.communes, designated_by=body.designated_by,
                 designation_expires=body.designation_expires, agent_number=body.agent_number,
@@ -122,7 +124,16 @@ async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> Use
                                           "designation_act": body.designation_act,
                                           "image_rights": sorted(seeing),
                                           "trained_on": body.trained_on}))
-    return _view(await _row(gw, user, body.username))
+    view = _view(await _row(gw, user, body.username))
+    return UserCreatedView(user=view, totp=_enrolment(body.username, made.totp_secret)
+                           if made.totp_secret else None)
+
+
+def _enrolment(username: str, secret: str) -> TotpEnrolment:
+    """The secret once, as text and as a QR code the authenticator app scans."""
+    uri = totp_uri(username, secret)
+    return TotpEnrolment(username=username, secret=secret, uri=uri,
+                         qr_code=segno.make(uri, error="m").png_data_uri(scale=5, border=4))
 
 
 def _image_rights_widened(row: asyncpg.Record, body: UserChange) -> str | None:
@@ -207,4 +218,4 @@ async def enrol_totp(username: str, user: UserAdminUser, gw: GatewayDep) -> Totp
                            stored_totp(gw.totp_key, username, secret))
         await record(conn, Entry(actor=user.username, action="user.totp_enrolled",
                                  details={"username": username}))
-    return TotpEnrolment(username=username, secret=secret, uri=totp_uri(username, secret))
+    return _enrolment(username, secret)

@@ -124,10 +124,18 @@ async function cameras(panel, ctx, msg = result()) {
     h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Caméra"), h("th", {}, "Nom, emplacement, état, autorisation, source"))), h("tbody", {}, rows)));
 }
 
+/** The TOTP secret, shown once in a dialog that stays until closed: the QR code to scan, and the
+ * secret as text for an app that cannot scan. */
+function showEnrolment(t) {
+  return ask(`Second facteur de ${t.username}`, [
+    h("p", {}, "À scanner maintenant dans l'application d'authentification de l'agent (affiché une seule fois) :"),
+    h("img", { class: "qr-totp", src: t.qr_code, alt: `Code QR du second facteur de ${t.username}`, width: 220, height: 220 }),
+    h("p", {}, "Ou saisir ce secret :"), h("p", { class: "secret" }, t.secret)], { submit: "C'est enregistré" });
+}
+
 async function users(panel, ctx, msg = result()) {
   const list = await lists.users.get("/api/users");
   if (list === SUPERSEDED) return;
-  const secret = h("div");
   // A deployment administrator is made on the server (vigie user create), not from a commune.
   const GRANTABLE = Object.entries(ROLES).filter(([k]) => k !== "deployment_admin");
   const roleBoxes = GRANTABLE.map(([k, v]) => h("label", {}, h("input", { type: "checkbox", name: `role-${k}` }), ` ${v}`));
@@ -161,7 +169,9 @@ async function users(panel, ctx, msg = result()) {
     try {
       const created = await api.post("/api/users", body);
       const names = body.communes.map((s) => ctx.communes.find((c) => c.slug === s)?.name || s);
-      say(msg, `Compte ${created.username} créé pour ${names.join(", ")}. À sa première connexion, l'agent choisira son propre mot de passe.`);
+      say(msg, `Compte ${created.user.username} créé pour ${names.join(", ")}. À sa première connexion, l'agent choisira son propre mot de passe.`);
+      // The second factor chosen at creation, shown this once (it was never shown: locked out).
+      if (created.totp) await showEnrolment(created.totp);
       users(panel, ctx, msg);
     } catch (err) { say(msg, err.message, false); }
   });
@@ -175,11 +185,15 @@ async function users(panel, ctx, msg = result()) {
     h("td", {}, u.disabled ? "désactivé" : "actif"),
     h("td", {},
       h("button", { type: "button", onclick: async () => {
+        // Replacing a working second factor locks the agent out until the new one is scanned.
+        if (u.totp_enabled && !(await ask(`Remplacer le second facteur de ${u.username} ?`,
+          h("p", {}, "Son application d'authentification actuelle cessera de fonctionner : l'agent devra scanner le nouveau code avant sa prochaine connexion."),
+          { submit: "Remplacer" }))) return;
         try {
-          const t = await api.post(`/api/users/${u.username}/totp`);
-          clear(secret, h("p", {}, `Secret TOTP de ${t.username} (affiché une seule fois) :`), h("p", { class: "secret" }, t.secret), h("p", { class: "secret" }, t.uri));
+          await showEnrolment(await api.post(`/api/users/${u.username}/totp`));
+          users(panel, ctx, msg);
         } catch (err) { say(msg, err.message, false); }
-      } }, "Enrôler le TOTP"), " ",
+      } }, u.totp_enabled ? "Remplacer le TOTP…" : "Enrôler le TOTP"), " ",
       h("button", { type: "button", onclick: async () => {
         try {
           await api.patch(`/api/users/${u.username}`, { disabled: !u.disabled });
@@ -222,7 +236,7 @@ async function users(panel, ctx, msg = result()) {
       users(panel, ctx, msg);
     }
   }
-  clear(panel, h("h2", {}, "Créer un compte nominatif"), add, msg, secret, h("h2", {}, "Comptes"),
+  clear(panel, h("h2", {}, "Créer un compte nominatif"), add, msg, h("h2", {}, "Comptes"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Compte", "Rôles", "Communes", "Désignation", "Formation (R11)", "Second facteur", "État", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows)),
     h("p", { class: "info" }, `Mis à jour ${frDateTime(new Date())}.`));
 }
