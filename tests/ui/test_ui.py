@@ -456,3 +456,29 @@ async def test_a_second_factor_is_shown_as_a_qr_code_once_and_replaced_only_on_c
     await admin.locator("dialog[open]").get_by_role("button", name="Remplacer").click()
     await expect(admin.locator("dialog[open]").get_by_role("img")).to_be_visible()
     assert await db.fetchval("SELECT totp_secret FROM users WHERE username = 'admin.bis'") != before
+
+
+async def test_a_new_source_says_the_camera_leaves_service_before_it_is_saved_R1(
+    ui: UiStack, db: asyncpg.Pool,
+) -> None:
+    """Issue 38: a camera whose source an administrator changed left service silently (no image,
+    the screen said « enregistrée »). Fail closed stays (back to commissioning until new masks
+    are approved), but the screen says so before saving, and « Annuler » changes nothing."""
+    admin = await ui.login("admin", screen="administration")
+    await admin.get_by_role("tab", name="Caméras").click()
+    row = admin.get_by_role("form", name="Caméra rue")
+    source = "SELECT s.rtsp_url FROM camera_sources s JOIN cameras c ON c.id = s.camera_id " \
+             "WHERE c.slug = 'rue'"
+    before = await db.fetchval(source)
+    await row.get_by_label("Adresse RTSP").fill("rtsp://10.0.0.9/autre")
+    await row.get_by_role("button", name="Enregistrer").click()
+    dialog = admin.locator("dialog[open]")
+    await expect(dialog).to_contain_text("repassera en mise en service")
+    await dialog.get_by_role("button", name="Annuler").click()
+    assert await db.fetchval(source) == before
+    assert await db.fetchval("SELECT state FROM cameras WHERE slug = 'rue'") == "active"
+    await row.get_by_role("button", name="Enregistrer").click()
+    await admin.locator("dialog[open]").get_by_role("button", name="Changer la source").click()
+    await expect(admin.get_by_text("repassée en mise en service")).to_be_visible()
+    assert await db.fetchval(source) == "rtsp://10.0.0.9/autre"
+    assert await db.fetchval("SELECT state FROM cameras WHERE slug = 'rue'") == "commissioning"

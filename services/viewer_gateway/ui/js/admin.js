@@ -112,8 +112,18 @@ async function cameras(panel, ctx, msg = result()) {
       if (v.authorisation_ref !== (c.authorisation_ref || "")) body.authorisation_ref = v.authorisation_ref || null;
       if (v.state !== c.state) body.state = v.state;
       if (v.rtsp_url) body.rtsp_url = v.rtsp_url;
-      try { await api.patch(`/api/cameras/${c.commune}/${c.slug}`, body); say(msg, `Caméra ${c.slug} enregistrée.`); }
-      catch (err) { say(msg, err.message, false); }
+      // A new source films something else: the camera goes back to commissioning and shows and
+      // records nothing until masks drawn on its new picture are approved (fail closed). Said
+      // before saving, not discovered on the wall (issue 38).
+      if (body.rtsp_url && c.state === "active" && !(await ask(`Nouvelle source pour ${c.name}`,
+        h("p", {}, "La caméra repassera en mise en service : plus aucune image, en direct comme en enregistrement, tant qu'un administrateur des masques n'aura pas approuvé des masques dessinés sur sa nouvelle image (écran Masques)."),
+        { submit: "Changer la source" }))) return;
+      try {
+        const after = await api.patch(`/api/cameras/${c.commune}/${c.slug}`, body);
+        say(msg, after.state === "commissioning" && c.state === "active"
+          ? `Caméra ${c.slug} enregistrée : repassée en mise en service, elle ne filme plus jusqu'à l'approbation de ses masques (écran Masques).`
+          : `Caméra ${c.slug} enregistrée.`);
+      } catch (err) { say(msg, err.message, false); }
     });
     return h("tr", {}, h("td", {}, `${c.commune}/${c.slug}`, h("br"), h("span", { class: "info" }, cameraState(c)[0]),
       c.authorisation_expired ? h("div", { class: "erreur" }, `autorisation expirée le ${frDate(c.authorisation_expires)}`)
