@@ -212,6 +212,14 @@ async def test_a_2x2_layout_plays_four_cameras_and_an_unplugged_one_says_so_with
     await operator.locator("#alarmes").click()
     row = operator.locator("tr[data-type='camera_lost']")
     await expect(row).to_contain_text("p1")
+    # Issue 38: the camera is a link to its live picture; the detail reads in French, its time
+    # in Paris time, not the server's UTC text.
+    await expect(row.get_by_role("link", name="p1")).to_have_attribute(
+        "href", "#/camera/palaiseau/p1")
+    await expect(row).to_contain_text("aucune image depuis le")
+    assert "no image" not in (await row.text_content() or "")
+    masking = operator.locator("tr[data-type='masking_failed']")
+    await expect(masking).to_contain_text("aucun masque approuvé")
     await shoot(operator, "alarmes")
     await row.get_by_role("button", name="Acquitter").click()
     await expect(row).to_contain_text("operator")

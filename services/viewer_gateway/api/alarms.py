@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, LiveUser
+from services.viewer_gateway.policy import ROLE_PERMISSIONS
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
 Kind = Literal["camera_lost", "masking_failed", "recorder_late", "authorisation_expiring",
@@ -31,6 +32,11 @@ class AlarmView(BaseModel):
     acknowledged_at: datetime | None
 
 
+# Alarms an agent at the screens cannot act on: an order about to end is the commune's
+# administrators' (Conformité, the VigieAuthorisationExpiring alert); agents see them only with
+# the configuration right (issue 38).
+ADMINISTRATIVE = ["authorisation_expiring"]
+
 SELECT = ("SELECT a.*, c.slug AS camera, c.name AS camera_name FROM alarms a "
           "JOIN cameras c ON c.id = a.camera_id ")
 
@@ -39,10 +45,12 @@ SELECT = ("SELECT a.*, c.slug AS camera, c.name AS camera_name FROM alarms a "
 async def list_alarms(user: LiveUser, gw: GatewayDep,
                       state: Literal["open", "all"] = "open",
                       limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AlarmView]:
+    configures = any("configuration" in ROLE_PERMISSIONS.get(r, ()) for r in user.roles)
     rows = await gw.pool.fetch(
         SELECT + "WHERE a.commune = ANY($1) AND ($2 OR a.cleared_at IS NULL) "
+        "AND ($4 OR a.kind <> ALL($5::text[])) "
         "ORDER BY a.raised_at DESC, a.id DESC LIMIT $3", list(user.communes), state == "all",
-        limit)
+        limit, configures, ADMINISTRATIVE)
     return [AlarmView(**dict(r)) for r in rows]
 
 

@@ -26,17 +26,22 @@ export function mount(main, ctx) {
       if (!turn.current) return;
       const here = (a) => a.commune === ctx.commune;
       clear(open, current.filter(here).map((a) => h("tr", { dataset: { alarme: a.id, type: a.kind }, class: a.acknowledged_by ? "" : "non-acquittee" },
-        h("td", {}, frDateTime(a.raised_at)), h("td", {}, a.camera_name), h("td", {}, ALARMS[a.kind] || a.kind),
-        h("td", { class: "info" }, a.detail),
+        h("td", {}, frDateTime(a.raised_at)), h("td", {}, cameraLink(a)), h("td", {}, ALARMS[a.kind] || a.kind),
+        h("td", { class: "info" }, alarmDetail(a)),
         h("td", {}, a.acknowledged_by ? `${a.acknowledged_by}, ${frDateTime(a.acknowledged_at)}` : "non acquittée"),
         h("td", {}, a.acknowledged_by ? "" : h("button", { type: "button", onclick: () => acknowledge(a) }, "Acquitter")))));
       clear(history, all.filter((a) => here(a) && a.cleared_at).map((a) => h("tr", {},
-        h("td", {}, frDateTime(a.raised_at)), h("td", {}, a.camera_name), h("td", {}, ALARMS[a.kind] || a.kind),
+        h("td", {}, frDateTime(a.raised_at)), h("td", {}, cameraLink(a)), h("td", {}, ALARMS[a.kind] || a.kind),
         h("td", {}, a.acknowledged_by || "—"), h("td", {}, frDateTime(a.cleared_at)))));
       status.textContent = current.filter(here).length ? "" : "Aucune alarme en cours.";
     } catch (err) {
       if (!superseded(err, turn)) status.textContent = fr(err.message);
     }
+  }
+
+  /** The camera: a link to its live picture, for an agent who may watch it. */
+  function cameraLink(a) {
+    return ctx.can("live") ? h("a", { href: `#/camera/${a.commune}/${a.camera}` }, a.camera_name) : a.camera_name;
   }
 
   async function acknowledge(alarm) {
@@ -55,4 +60,36 @@ export function mount(main, ctx) {
   const onEvent = (e) => { if (e.detail.type === "alarm") load(); };
   document.addEventListener("vigie:event", onEvent);
   return () => { clearInterval(timer); loads.cancel(); document.removeEventListener("vigie:event", onEvent); };
+}
+
+// Why masking publishes nothing of a camera (the `masking.failed` event's reasons).
+const MASKING = {
+  commissioning: "caméra en mise en service : masques à approuver",
+  unknown_camera: "caméra inconnue du masquage",
+  masks_unavailable: "aucun masque approuvé : rien n'est diffusé ni enregistré",
+  decode: "flux de la caméra illisible",
+  mask: "masques inapplicables à l'image",
+  encode: "encodage en échec",
+  source_changed: "l'image de la caméra a changé : masques à redessiner et approuver",
+  unauthorised: "sans autorisation préfectorale valide",
+  other: "erreur du masquage (voir le journal du service)",
+};
+const SINCE = /^no image from the camera since (.+)$/;
+const LATE = /^last recording ended at (.+)$/;
+const ENDING = /^authorisation (.+) expires on (\d{4}-\d{2}-\d{2})$/;
+
+/** The server's detail in French, its times in the browser's (the commune's) local time rather
+ * than UTC (issue 38); a detail it does not know goes through the common translations. */
+export function alarmDetail(a) {
+  // PostgreSQL's text of a timestamptz: "2026-12-07 14:44:26.123456+00".
+  const when = (text) => {
+    const d = new Date(text.replace(" ", "T").replace(/([+-]\d{2})$/, "$1:00"));
+    return Number.isNaN(d.getTime()) ? text : frDateTime(d);
+  };
+  let m;
+  if ((m = a.detail.match(SINCE))) return m[1] === "?" ? "aucune image reçue" : `aucune image depuis le ${when(m[1])}`;
+  if ((m = a.detail.match(LATE))) return `dernier enregistrement terminé le ${when(m[1])}`;
+  if (a.kind === "masking_failed" && (m = a.detail.match(/^([a-z_]+): /)) && MASKING[m[1]]) return MASKING[m[1]];
+  if ((m = a.detail.match(ENDING))) return `l'autorisation ${m[1]} prend fin le ${new Date(`${m[2]}T12:00:00`).toLocaleDateString("fr-FR")}`;
+  return fr(a.detail);
 }
