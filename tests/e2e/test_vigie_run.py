@@ -19,12 +19,15 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import jsonschema
 import pyotp
 import pytest
+import yaml
+from vigie.bus.asyncapi import schemas_by_event_type
 
 from tests.deploy.monitoring import exported_families, referenced_families
 from tests.e2e.stack import free_port_base, pid_alive, start_stack
-from tests.harness import wait_for_sync
+from tests.harness import REPO, wait_for_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -124,9 +127,15 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
             timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")})
         assert added.returncode == 0, added.stderr
         assert "_INBOX_prefecture-91" in added.stdout and "subscriber_prefecture-91" in added.stdout
-        seen, refused = asyncio.run(_police_system(data, stack.base + 1))
+        received, refused = asyncio.run(_police_system(data, stack.base + 1))
+        seen = [subject for subject, _ in received]
         assert seen and all(s.startswith(("vigie.events.palaiseau.", "vigie.events._system."))
                             for s in seen), seen
+        # What it receives is what docs/asyncapi.yaml says it receives (issue 39).
+        schemas = schemas_by_event_type(yaml.safe_load((REPO / "docs" / "asyncapi.yaml")
+                                                       .read_text()))
+        for subject, payload in received:
+            jsonschema.validate(json.loads(payload), schemas[".".join(subject.split(".")[3:5])])
         assert any(s.startswith("vigie.events.palaiseau.") for s in seen), seen
         assert any("permissions violation" in e for e in refused), refused
 
@@ -171,7 +180,7 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         again.stop()
 
 
-async def _police_system(data: Path, port: int) -> tuple[list[str], list[str]]:
+async def _police_system(data: Path, port: int) -> tuple[list[tuple[str, bytes]], list[str]]:
     """A client knowing only what `vigie subscriber add` printed: the CA, its certificate and
     key, the inbox prefix, the consumer's name."""
     import ssl
@@ -192,10 +201,10 @@ async def _police_system(data: Path, port: int) -> tuple[list[str], list[str]]:
     try:
         consumer = await nc.jetstream().pull_subscribe_bind("subscriber_prefecture-91",
                                                             stream="EVENTS")
-        seen: list[str] = []
+        seen: list[tuple[str, bytes]] = []
         for _ in range(5):
             for msg in await consumer.fetch(1, timeout=10):
-                seen.append(msg.subject)
+                seen.append((msg.subject, msg.data))
                 await msg.ack_sync()
 
         async def ignore(_msg: object) -> None:
