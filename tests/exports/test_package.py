@@ -22,6 +22,7 @@ import pytest
 from pypdf import PdfReader
 from vigie.exports.create import create_export
 from vigie.exports.package import ExportError, Requisition, build_package
+from vigie.exports.texts import one_month_after
 from vigie.exports.verify import verify_package
 from vigie.holds import HoldRequest, create_hold
 from vigie.signing import SigningKey
@@ -105,9 +106,13 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
     # The printable extraction record an officer files (French, with every video's SHA-256).
     record = "\n".join(page.extract_text() for page in PdfReader(
         folder / "proces-verbal-extraction.pdf").pages)
+    # R6 (issue 40): the recipient is told to destroy its copy a month after transmission.
+    until = one_month_after(manifest["created_at"])
+    assert f"au plus tard le {until}" in " ".join(readme.split())
     for expected in ("Procès-verbal d'extraction", "PV 2026/001234", "OPJ Martin",
                      "agent 4521", "Commissariat de Massy", "clé USB n° 12", "Gare RER",
-                     "Place de la gare", "non enregistré", key.fingerprint()[:20]):
+                     "Place de la gare", "non enregistré", key.fingerprint()[:20],
+                     "Durée de conservation", f"au plus tard le {until}"):
         assert expected in " ".join(record.split()), expected  # lines wrap anywhere
     for part in cam["parts"]:
         digest = hashlib.sha256((folder / part["video"]).read_bytes()).hexdigest()
@@ -208,6 +213,15 @@ async def test_a_requisition_export_plays_and_verifies_with_standard_tools_R17_R
     assert not refused.ok and any("another key" in p for p in refused.problems)
     (forged / "manifest.sig").write_bytes(key.sign(b"something else"))
     assert "signature" in verify_package(forged).problems[-1]
+
+
+@pytest.mark.parametrize(("made", "until"), [
+    ("2026-01-31T10:00:00+00:00", "28/02/2026"),   # a shorter month: its last day
+    ("2026-12-15T23:30:00+00:00", "16/01/2027"),   # Paris is already the 16th; a new year
+    ("2026-03-10T09:00:00+00:00", "10/04/2026"),
+])
+def test_a_recipients_copy_is_kept_one_calendar_month_R6(made: str, until: str) -> None:
+    assert one_month_after(made) == until
 
 
 async def test_bad_requests_are_refused_with_the_reason_and_leave_nothing_R17(

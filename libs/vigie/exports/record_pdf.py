@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
+from vigie.exports.texts import keep_until
 from vigie.log import get_logger
 
 log = get_logger(__name__)
@@ -99,6 +100,10 @@ def write_record(folder: Path, manifest: dict[str, Any], videos: dict[str, str])
         f"d'empreinte {manifest['signing_key']['fingerprint']}. Vérification : voir "
         "LISEZMOI.txt (sha256sum -c SHA256SUMS ; openssl pkeyutl -verify …)."),
         align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.heading("Durée de conservation")
+    pdf.set_font(pdf.family_name, "", 10)
+    pdf.multi_cell(0, 5, pdf.text(keep_until(manifest)), align="L", new_x="LMARGIN",
+                   new_y="NEXT")
     pdf.ln(10)
     pdf.set_font(pdf.family_name, "", 10)
     pdf.cell(85, 6, pdf.text("Signature de l'agent"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,23 @@ def time_cues(start: datetime, end: datetime, *, camera: str, name: str,
     place = f" — {location}" if location else ""
     return [(second, f"{(start + timedelta(seconds=second)).astimezone(PARIS):%d/%m/%Y %H:%M:%S}"
                      f" (heure de Paris) — {name} ({camera}){place}") for second in range(total)]
+
+
+def one_month_after(created_at: str) -> str:
+    """R6: the date a recipient's copy is to be destroyed by (a calendar month after its
+    transmission, the package's making; the last day of a shorter month), dd/mm/yyyy in Paris."""
+    made = datetime.fromisoformat(created_at).astimezone(PARIS).date()
+    year, month = (made.year + 1, 1) if made.month == 12 else (made.year, made.month + 1)
+    last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
+    return f"{date(year, month, min(made.day, last)):%d/%m/%Y}"
+
+
+def keep_until(manifest: dict[str, Any]) -> str:
+    """What the recipient is told of how long it may keep the copy (R6, CSI L252-3)."""
+    return (f"Cette copie est remise pour la réquisition ci-dessus. Elle doit être détruite un mois "
+            f"après sa transmission, au plus tard le {one_month_after(manifest['created_at'])}, "
+            "sauf si elle est versée à une procédure judiciaire (article L252-3 du code de la "
+            "sécurité intérieure).")
 
 
 def lisez_moi(manifest: dict[str, Any]) -> str:
@@ -43,6 +60,9 @@ Motif : {req['reason']}
 
 Caméras et périodes :
 {cameras}
+
+DURÉE DE CONSERVATION
+{keep_until(manifest)}
 
 1. REGARDER LES IMAGES
 Le procès-verbal d'extraction à imprimer est proces-verbal-extraction.pdf.
