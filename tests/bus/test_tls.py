@@ -158,6 +158,25 @@ async def _another_holders_certificate_opens_only_its_own_account(
                            allow_reconnect=False, connect_timeout=2)
 
 
+async def provision_and_publish(server: servers.NatsServer, pki: Path,
+                                cameras: list[tuple[str, str]]) -> list[str]:
+    """Streams and the subscriber's consumer (on palaiseau) made with the provisioning
+    certificate, then one event per (commune, camera) published by retention; their ids."""
+    admin = await connect_nats(_settings(server, pki, "admin", "init"), name="admin")
+    await ensure_streams(jetstream(admin), NAMES, StreamLimits(raw_max_age_s=60))
+    await add_subscriber(jetstream(admin), NAMES, SUBSCRIBER, ["palaiseau"])
+    await admin.close()
+    retention = await connect_nats(_settings(server, pki, "retention", "retention"),
+                                   name="retention")
+    ids = []
+    for commune, camera in cameras:
+        event = CameraWentOffline(commune=commune, camera=camera, reason="timeout")
+        assert await publish_event_or_log(jetstream(retention), NAMES, event)
+        ids.append(event.event_id)
+    await retention.close()
+    return ids
+
+
 def test_production_refuses_a_plain_nats_connection_R37(monkeypatch: pytest.MonkeyPatch) -> None:
     base = dict(nats_url="nats://nats:4222",
                 postgres_dsn="postgresql://x@h/x?sslmode=verify-full&sslrootcert=ca.pem",
@@ -176,18 +195,7 @@ def test_the_events_client_takes_its_certificate_from_the_environment(tmp_path: 
     tls = _deployment(pki)
     server = servers.start_nats(tmp_path / "nats", externals={SUBSCRIBER: ["palaiseau"]}, tls=tls)
     try:
-        async def provision() -> None:
-            nc = await connect_nats(_settings(server, pki, "admin", "init"), name="admin")
-            await ensure_streams(jetstream(nc), NAMES, StreamLimits(raw_max_age_s=60))
-            await add_subscriber(jetstream(nc), NAMES, SUBSCRIBER, ["palaiseau"])
-            await nc.close()
-            retention = await connect_nats(_settings(server, pki, "retention", "retention"),
-                                           name="retention")
-            event = CameraWentOffline(commune="palaiseau", camera="gare", reason="timeout")
-            assert await publish_event_or_log(jetstream(retention), NAMES, event)
-            await retention.close()
-
-        asyncio.run(provision())
+        asyncio.run(provision_and_publish(server, pki, [("palaiseau", "gare")]))
         # Its certificate is its account: no password given (issue 34).
         proc = follow_client(server, VIGIE_SUBSCRIBER_PASSWORD="",
                              VIGIE_NATS_TLS_CA=str(pki / "ca.pem"),

@@ -14,13 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.events import CameraWentOffline, publish_event_or_log
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subscribers import add_subscriber
 from vigie.local import servers
 
-from tests.bus.test_tls import NAMES, SUBSCRIBER, _deployment, _settings
+from tests.bus.test_tls import SUBSCRIBER, _deployment, provision_and_publish
 from tests.harness import REPO
 
 pytestmark = pytest.mark.integration
@@ -37,7 +33,11 @@ def test_a_nodejs_client_from_the_docs_reads_its_communes_events_in_order_and_no
     tls = _deployment(pki)
     server = servers.start_nats(tmp_path / "nats", externals={SUBSCRIBER: ["palaiseau"]}, tls=tls)
     try:
-        published = asyncio.run(_provision_and_publish(server, pki))
+        cameras = [(commune, f"c{i}") for i, commune in enumerate(
+            ("palaiseau", "ballainvilliers", "palaiseau", "palaiseau"))]
+        ids = asyncio.run(provision_and_publish(server, pki, cameras))
+        published = [event_id for event_id, (commune, _) in zip(ids, cameras, strict=True)
+                     if commune == "palaiseau"]
         done = subprocess.run(
             [node, str(CLIENT / "client.mjs")], cwd=CLIENT, capture_output=True, text=True,
             timeout=60, env={**os.environ, "NATS_URL": server.url, "SUBSCRIBER": SUBSCRIBER,
@@ -57,23 +57,6 @@ def test_a_nodejs_client_from_the_docs_reads_its_communes_events_in_order_and_no
         report
     assert any(r.startswith("request:") for r in report), report
     assert not any("forbidden" in line for line in lines)
-
-
-async def _provision_and_publish(server: servers.NatsServer, pki: Path) -> list[str]:
-    admin = await connect_nats(_settings(server, pki, "admin", "init"), name="admin")
-    await ensure_streams(jetstream(admin), NAMES, StreamLimits(raw_max_age_s=60))
-    await add_subscriber(jetstream(admin), NAMES, SUBSCRIBER, ["palaiseau"])
-    await admin.close()
-    retention = await connect_nats(_settings(server, pki, "retention", "retention"),
-                                   name="retention")
-    ids = []
-    for i, commune in enumerate(("palaiseau", "ballainvilliers", "palaiseau", "palaiseau")):
-        event = CameraWentOffline(commune=commune, camera=f"c{i}", reason="timeout")
-        assert await publish_event_or_log(jetstream(retention), NAMES, event)
-        if commune == "palaiseau":
-            ids.append(event.event_id)
-    await retention.close()
-    return ids
 
 
 def test_the_asyncapi_projects_own_parser_accepts_the_contract(tmp_path: Path) -> None:
