@@ -159,7 +159,8 @@ async def db(pg_server: servers.PostgresServer, pg_schema: str) -> AsyncIterator
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(
-        pg_server.dsn, min_size=1, max_size=4, server_settings={"search_path": pg_schema}
+        # Up to four claimants share it, each keeping a connection for its session lock.
+        pg_server.dsn, min_size=1, max_size=10, server_settings={"search_path": pg_schema}
     )
     assert pool is not None
     yield pool

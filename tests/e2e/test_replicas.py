@@ -1,5 +1,5 @@
 """Issue 19: three replicas of ingest, masking and recorder on a three-node NATS cluster share the
-cameras, take over those of a replica killed with SIGKILL within 15 s, ride out a NATS node killed
+cameras, take over those of a replica killed with SIGKILL within 5 s, ride out a NATS node killed
 with SIGKILL, and every frame that reached VIDEO is stored once, in order — read back from VIDEO
 (headers only) and from the stored MP4s, demuxed."""
 
@@ -34,7 +34,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SERVICES = ("ingest", "masking", "recorder")
 REPLICAS = 3
-FAILOVER_S = 15
+FAILOVER_S = 5  # a killed replica is known dead within a tick (its session lock), then its
+# camera is flowing again: RTSP reopened and a keyframe (2 s GOP) reached, masked, in VIDEO
 # Stored times are rebuilt from the MP4 (1/90000 s ticks from a start kept to the µs).
 TOLERANCE_US = 500
 
@@ -48,7 +49,7 @@ def _live_replicas(stack: Stack) -> set[str]:
 
 
 @pytest.mark.timeout(480)
-def test_three_replicas_share_cameras_fail_over_within_15_s_and_store_every_frame_once(
+def test_three_replicas_share_cameras_fail_over_within_5_s_and_store_every_frame_once(
     tmp_path: Path,
 ) -> None:
     stack = start_stack(tmp_path / "var", replicas=REPLICAS, nats_cluster=3,

@@ -1,13 +1,21 @@
 """The per-camera runtime shared by ingest, masking and recorder (issue 19), against real
 nats-server (the claims bucket) and PostgreSQL (epochs, replicas): balanced ownership, a replica
 that joins takes its share, one stopped gracefully hands over within 3 s, one that dies within its
-claim's TTL (see test_replicas), a crashed camera task is started again, and a stale epoch is fenced."""
+claim's TTL (see test_replicas), a crashed camera task is started again, and a stale epoch is fenced.
+A replica killed (its process gone) has its cameras taken within a second, not after the TTL;
+one frozen keeps them until the TTL."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -23,7 +31,9 @@ from vigie.ownership.leases import Fenced, Lease, check_epoch, take_epoch
 from vigie.ownership.replicas import Replicas
 from vigie.ownership.runtime import CameraRuntime, RuntimeSettings, Wanted
 from vigie.service import Runtime
+from vigie.settings import CommonSettings
 
+from tests.conftest import settings_env
 from tests.harness import eventually
 
 pytestmark = pytest.mark.integration
@@ -82,7 +92,8 @@ async def _replica(name: str, nc: NATS, names: BusNames, db: asyncpg.Pool,
 
     runtime: CameraRuntime[None, Worker] = CameraRuntime(
         service="recorder", claims=claims, pool=db, make=make,
-        replicas=Replicas(db, service="recorder", name=name, ttl_s=claims.ttl_s),
+        replicas=Replicas(db, service="recorder", name=name, ttl_s=claims.ttl_s,
+                          holder=claims.owner),
         settings=RuntimeSettings(tick_s=0.3, handover_timeout_s=1))
     await runtime.reconcile(wanted)
     stop = asyncio.Event()
@@ -223,3 +234,135 @@ async def _unhealthy(client: httpx.AsyncClient) -> dict[str, object] | None:
 
 async def _healthy(client: httpx.AsyncClient) -> bool:
     return (await client.get("/healthz")).status_code == 200
+
+
+# A replica in a process of its own, so that it can be killed for real: it owns every camera of
+# the commune (it runs alone at first), each camera's work waiting until the process ends.
+REPLICA_PROCESS = """
+import asyncio, sys
+from vigie.bus.connection import connect_nats, jetstream
+from vigie.bus.subjects import BusNames
+from vigie.db.pool import pool_from_settings
+from vigie.ownership.runtime import CameraRuntime, RuntimeSettings, Wanted
+from vigie.settings import CommonSettings, load_settings
+
+class Waits:
+    async def run(self, lease, stop):
+        async with lease.until_lost(stop) as ended:
+            await ended.wait()
+
+async def main():
+    common = load_settings(CommonSettings)
+    nc = await connect_nats(common, name="replica")
+    pool = await pool_from_settings(common, max_size=3)
+    stop = asyncio.Event()
+    runtime = await CameraRuntime.bound(
+        jetstream(nc), BusNames(root=common.bus_root), pool, service="recorder",
+        replica=sys.argv[1], make=lambda cid, want: Waits(), stop=stop,
+        settings=RuntimeSettings(tick_s=0.3))
+    rows = await pool.fetch("SELECT id, slug FROM cameras WHERE commune = 'palaiseau'")
+    await runtime.reconcile({r["id"]: Wanted("palaiseau", r["slug"], None) for r in rows})
+    await runtime.run(stop)
+
+asyncio.run(main())
+"""
+
+
+@contextmanager
+def _replica_process(name: str, common: CommonSettings) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen([sys.executable, "-c", REPLICA_PROCESS, name],
+                               env={**os.environ, **settings_env(common)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+        process.wait(timeout=10)
+
+
+async def _owned_by(db: asyncpg.Pool, prefix: str) -> int:
+    """Cameras whose claim the named replica took last (camera_owners records each taking)."""
+    return int(await db.fetchval("SELECT count(*) FROM camera_owners WHERE service = 'recorder' "
+                                 "AND owner LIKE $1 || '%'", prefix))
+
+
+async def _until_the_process_owns_all(db: asyncpg.Pool, process: subprocess.Popen[bytes]) -> None:
+    async def all_owned() -> bool:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        return await _owned_by(db, "doomed") == CAMERAS
+
+    await eventually(all_owned, timeout_s=20, message="the replica process owned nothing")
+    await asyncio.sleep(0.5)  # a heartbeat written since it took its lock
+
+
+async def test_a_killed_replicas_cameras_are_taken_within_a_second_not_after_the_claims_ttl(
+    probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    settings_for: Callable[..., CommonSettings],
+) -> None:
+    """Issue 35: an ingest replica killed left a 7.1 s hole in its camera's recording — the
+    claim's TTL (6 s) and a tick. Its process's end is known at once (its session lock in
+    PostgreSQL falls with its connection): a survivor takes every camera within a second."""
+    wanted = await _cameras(db)
+    common = settings_for(bus_root=streams.root)
+    ttl_s = (await Claims.bind(jetstream(probe_nc), streams, service="recorder")).ttl_s
+    assert ttl_s >= 6
+    workers: dict[int, Worker] = {}
+    with _replica_process("doomed-1", common) as doomed:
+        await _until_the_process_owns_all(db, doomed)
+        doomed.kill()
+        doomed.wait()
+        killed_at = time.monotonic()
+        survivor = await _replica("survivor-1", probe_nc, streams, db, wanted, workers)
+        try:
+            await eventually(lambda: _all_owned_once([survivor]), timeout_s=ttl_s + 5,
+                             message="the dead replica's cameras were never taken")
+            taken_after_s = time.monotonic() - killed_at
+        finally:
+            survivor.stop.set()
+            await survivor.task
+    assert taken_after_s < 1.5, f"taken {taken_after_s:.1f} s after the kill (TTL {ttl_s} s)"
+
+
+async def test_a_frozen_replica_keeps_its_cameras_until_the_ttl_and_a_restarted_one_takes_back_its_own(
+    probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    settings_for: Callable[..., CommonSettings],
+) -> None:
+    """A replica frozen (SIGSTOP: its connection open, its lock held) is not taken for dead:
+    nobody works on its cameras until its claims expire. And a replica restarted under the same
+    name (a container restarted in place) takes back its former life's cameras at once."""
+    wanted = await _cameras(db)
+    common = settings_for(bus_root=streams.root)
+    ttl_s = (await Claims.bind(jetstream(probe_nc), streams, service="recorder")).ttl_s
+    workers: dict[int, Worker] = {}
+    with _replica_process("doomed-1", common) as frozen:
+        await _until_the_process_owns_all(db, frozen)
+        frozen.send_signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        other = await _replica("other-1", probe_nc, streams, db, wanted, workers)
+        try:
+            await asyncio.sleep(2)
+            assert not other.owned(), "a frozen replica's cameras were taken before its TTL"
+            await eventually(lambda: _all_owned_once([other]), timeout_s=ttl_s + 5,
+                             message="the frozen replica's cameras were never taken")
+            assert time.monotonic() - frozen_at > ttl_s / 2
+        finally:
+            other.stop.set()
+            await other.task
+
+    workers.clear()
+    with _replica_process("doomed-1", common) as first_life:
+        await _until_the_process_owns_all(db, first_life)
+        first_life.kill()
+        first_life.wait()
+        killed_at = time.monotonic()
+    # The same name again, as a container restarted in place (its row now names the new life).
+    again = await _replica("doomed-1", probe_nc, streams, db, wanted, workers)
+    try:
+        await eventually(lambda: _all_owned_once([again]), timeout_s=ttl_s + 5,
+                         message="the restarted replica did not take its cameras back")
+        assert time.monotonic() - killed_at < 1.5
+    finally:
+        again.stop.set()
+        await again.task

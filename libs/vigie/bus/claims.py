@@ -34,6 +34,11 @@ RELEASE_SKIPPED: tuple[type[BaseException], ...] = (nats.errors.Error, *TRANSIEN
 BIND_RETRY: tuple[type[BaseException], ...] = (*TRANSIENT_NATS_ERRORS, nats.js.errors.NotFoundError)
 
 
+def replica_of(holder: str) -> str:
+    """The replica's name in a holder id (`<replica>:<suffix of this start>`)."""
+    return holder.rsplit(":", 1)[0]
+
+
 def owner_id(service: str) -> str:
     """Who holds a claim: readable in `nats kv get`, unique per process start."""
     return f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -82,6 +87,34 @@ class Claims:
             log.warning("claim_unavailable", key=key, error=type(exc).__name__)
             return None
         return Claim(key, revision, time.monotonic())
+
+    async def holder(self, commune: str, camera: str) -> tuple[str, int] | None:
+        """Who holds the camera's claim now and at which revision; None when nobody does (or
+        NATS is away)."""
+        try:
+            entry = await self._kv.get(self.key(commune, camera))
+        except CLAIM_REFUSED:
+            return None
+        except TRANSIENT_NATS_ERRORS as exc:
+            log.warning("claim_unavailable", key=self.key(commune, camera), error=type(exc).__name__)
+            return None
+        if not entry.value or entry.revision is None:
+            return None
+        return entry.value.decode(errors="replace"), entry.revision
+
+    async def take_over(self, commune: str, camera: str, revision: int) -> Claim | None:
+        """The claim of a holder known dead (`vigie.ownership.replicas`), replaced by
+        compare-and-set on the revision it was read at: of several replicas that saw the death,
+        one gets it; None for the others, or if the holder renewed meanwhile."""
+        key = self.key(commune, camera)
+        try:
+            new_revision = await self._kv.update(key, self.owner.encode(), last=revision)
+        except CLAIM_REFUSED:
+            return None
+        except TRANSIENT_NATS_ERRORS as exc:
+            log.warning("claim_unavailable", key=key, error=type(exc).__name__)
+            return None
+        return Claim(key, new_revision, time.monotonic())
 
     async def renew(self, claim: Claim) -> bool:
         """Extend the claim; False when it was lost (expired and taken, or NATS unreachable

@@ -8,6 +8,8 @@ their tasks running:
   that any number of replicas share the cameras and a new one takes its share;
 - it renews its claims every tick; a claim lost (frozen past its TTL, partitioned) stops that
   camera's task at once, without releasing what is now someone else's;
+- a claim whose holder is known dead (its process gone: `replicas`) is taken over at the next tick
+  instead of after the claim's TTL;
 - a task that crashes is started again (same lease) after a doubling delay;
 - a stop is bounded: the task is asked to stop, then cancelled; a graceful stop or a rebalance
   first asks for a hand-over at the task's next clean point, then releases the claim so that
@@ -30,12 +32,12 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge
 
 from vigie.aio import first_of, sleep_or_stop
-from vigie.bus.claims import BIND_RETRY, Claims
+from vigie.bus.claims import BIND_RETRY, Claim, Claims, replica_of
 from vigie.bus.subjects import BusNames
 from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.ownership.leases import Lease, take_epoch
-from vigie.ownership.replicas import Replicas
+from vigie.ownership.replicas import Census, Replicas
 
 log = get_logger(__name__)
 # Masking's workers run a runtime each: gauges summed over the live processes of a host.
@@ -43,8 +45,9 @@ log = get_logger(__name__)
 # lives ~6 s): the process is restarted rather than left holding cameras it no longer works on.
 STUCK_AFTER_S = 30.0
 MOVES = Counter("vigie_ownership_moves_total",
-                "Cameras taken (acquired), lost (claim expired), handed over, or restarted after a "
-                "crash", ["service", "move"])
+                "Cameras taken (acquired; taken_from_dead: a killed replica's, before its claim "
+                "expired), lost (claim expired), handed over, or restarted after a crash",
+                ["service", "move"])
 OWNED = Gauge("vigie_ownership_cameras_owned", "Cameras this replica owns", ["service", "replica"],
               multiprocess_mode="livesum")
 WANTED = Gauge("vigie_ownership_cameras_wanted", "Cameras the service should run, all replicas",
@@ -108,7 +111,7 @@ class CameraRuntime(Generic[C, W]):
     _stopping: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _last_heartbeat: float = 0.0
-    _live: int = 1
+    _census: Census = field(default_factory=lambda: Census(live=1, gone=frozenset()))
     # When the loop last went round (monotonic): a tick stuck on a call that never returns stops
     # renewing claims and balancing; the service's /healthz watches it (vigie.service).
     last_tick: float = field(default_factory=time.monotonic)
@@ -123,7 +126,8 @@ class CameraRuntime(Generic[C, W]):
         if claims is None:
             return None
         return cls(service=service, claims=claims, pool=pool, make=make, on_update=on_update,
-                   replicas=Replicas(pool, service=service, name=replica, ttl_s=claims.ttl_s),
+                   replicas=Replicas(pool, service=service, name=replica, ttl_s=claims.ttl_s,
+                                     holder=claims.owner),
                    settings=settings or RuntimeSettings())
 
     @property
@@ -183,8 +187,9 @@ class CameraRuntime(Generic[C, W]):
         now = time.monotonic()
         if now - self._last_heartbeat >= self.claims.renew_every_s:
             await self.replicas.heartbeat()
-            self._live = await self.replicas.live()
             self._last_heartbeat = now
+        # Every tick: a replica that died is seen within a tick, its cameras taken at once.
+        self._census = await self.replicas.census()
         for cid, running in list(self.running.items()):
             if cid in self._leaving:
                 continue
@@ -220,14 +225,14 @@ class CameraRuntime(Generic[C, W]):
 
     async def _balance(self) -> None:
         wanted = self._wanted
-        share = math.ceil(len(wanted) / self._live) if wanted else 0
+        share = math.ceil(len(wanted) / self._census.live) if wanted else 0
         held = [c for c in self.running if c not in self._leaving]
         if len(held) > share:
             # Over my share (a replica joined): give one up per tick, at a clean point.
             cid = max(held, key=lambda c: self._order(c))
             log.info("camera_handed_over", service=self.service, owner=self.owner,
                      commune=self.running[cid].wanted.commune,
-                     camera=self.running[cid].wanted.camera, share=share, live=self._live)
+                     camera=self.running[cid].wanted.camera, share=share, live=self._census.live)
             MOVES.labels(self.service, "handed_over").inc()
             self._stop_later(cid, handover=True)
             return
@@ -244,6 +249,8 @@ class CameraRuntime(Generic[C, W]):
     async def _acquire(self, cid: int, want: Wanted[C]) -> bool:
         claim = await self.claims.acquire(want.commune, want.camera)
         if claim is None:
+            claim = await self._take_from_the_dead(want)
+        if claim is None:
             return False
         try:
             epoch = await take_epoch(self.pool, self.service, cid, self.owner)
@@ -258,6 +265,23 @@ class CameraRuntime(Generic[C, W]):
         MOVES.labels(self.service, "acquired").inc()
         self._start(lease, want)
         return True
+
+    async def _take_from_the_dead(self, want: Wanted[C]) -> Claim | None:
+        """The claim of a holder whose process is gone — known from its lock in PostgreSQL, or
+        being this replica's previous life (same name, restarted) — without waiting its TTL."""
+        held = await self.claims.holder(want.commune, want.camera)
+        if held is None:
+            return None
+        holder, revision = held
+        previous_life = replica_of(holder) == self.owner and holder != self.claims.owner
+        if holder not in self._census.gone and not previous_life:
+            return None
+        claim = await self.claims.take_over(want.commune, want.camera, revision)
+        if claim is not None:
+            log.warning("camera_taken_from_dead_holder", service=self.service, owner=self.owner,
+                        commune=want.commune, camera=want.camera, dead=holder)
+            MOVES.labels(self.service, "taken_from_dead").inc()
+        return claim
 
     def _start(self, lease: Lease, want: Wanted[C], *, crashes: int = 0) -> None:
         work = self.make(lease.camera_id, want)
