@@ -9,12 +9,14 @@ team would, then broken and recovered.
 3. A simulated camera (the RTSP server of the test harness, on this host, reached from the
    containers through the network's gateway) is put in service directly in the database, with an
    approved mask: it is masked, recorded into the object store through the deployment.
-4. Faults, one after the other, each followed by a restart: kill -9 of one replica of every
-   service (two of each but the gateway, `--scale`), of a NATS node and of the object store.
-5. The frames VIDEO holds are compared with the frames stored (demuxed from the objects, inside
+4. A live view opened on one gateway replica, the commune handed over through the other: the
+   view closes within a second; the console answers through the load balancer (`console`).
+5. Faults, one after the other, each followed by a restart: kill -9 of one replica of every
+   service (two of each, `--scale`), of a NATS node and of the object store.
+6. The frames VIDEO holds are compared with the frames stored (demuxed from the objects, inside
    the recorder's container, with its own identity): `lost=… duplicated=…`, and the longest hole
    in the recording after each fault.
-6. `down` with the volumes: nothing left.
+7. `down` with the volumes: nothing left.
 
 One summary line at the end; exit 1 when a frame was lost or duplicated."""
 
@@ -44,10 +46,78 @@ COMPOSE = [str(Path(sys.executable).with_name("podman-compose")), "-p", PROJECT,
            "-f", "docker-compose.yml", "-f", "deploy/compose/nats-cluster.yml"]
 NATS_NODES = ("nats", "nats-2", "nats-3")
 # The Compose file's `deploy.replicas: 2`, which podman-compose ignores: asked with --scale. The
-# gateway stays one (its published ports; two need a load balancer in front, docs/deploy.md).
-SCALED = ("ingest", "masking", "recorder", "verbalisation", "retention")
+# gateway's replicas sit behind `console`, the load balancer.
+SCALED = ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention")
 REPLICAS = 2
 SETTLE_S = 25.0  # after each fault: the survivors take over, the restarted one comes back
+
+# Run in the first gateway replica's container, with its own settings and database role: two
+# agents as an administrator would create them; the operator opens the live view on replica 1,
+# the supervisor hands the commune over on replica 2; how long until replica 1 closes the view.
+HANDOVER_SCRIPT = r"""
+import asyncio, json, os, ssl, sys, time
+from datetime import date, timedelta
+import httpx, pyotp
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from vigie.accounts import TotpKey, create_user
+from vigie.db.pool import pool_from_settings
+from vigie.settings import CommonSettings, load_settings
+from services.viewer_gateway.auth import COOKIE
+
+PASSWORD = "compose-check passphrase 1"
+first, second = sys.argv[1], sys.argv[2]  # the replicas' addresses
+
+async def agent(pool, key, role):
+    user = await create_user(pool, username=f"check-{role}", full_name=role, password=PASSWORD,
+                             roles=[role], communes=["palaiseau"], designated_by="le maire",
+                             designation_expires=date.today() + timedelta(days=30),
+                             agent_number="CC-1", trained_on=date.today() - timedelta(days=1),
+                             totp_key=key)
+    return user.totp_secret
+
+async def sign_in(address, username, secret):
+    async with httpx.AsyncClient(base_url=f"https://{address}:8080", verify=False) as client:
+        body = {"username": username, "password": PASSWORD, "post": "compose-check"}
+        if secret:
+            body["totp"] = pyotp.TOTP(secret).now()
+        answer = await client.post("/api/session", json=body)
+        answer.raise_for_status()
+        return answer.cookies[COOKIE]
+
+async def main():
+    common = load_settings(CommonSettings)
+    pool = await pool_from_settings(common, max_size=2)
+    key = TotpKey.from_hex(os.environ["VIGIE_TOTP_KEY"])
+    operator = await sign_in(first, "check-operator", await agent(pool, key, "operator"))
+    supervisor = await sign_in(second, "check-supervisor", await agent(pool, key, "supervisor"))
+    context = ssl._create_unverified_context()
+    received = 0
+    async with connect(f"wss://{first}:8080/api/cameras/palaiseau/gare/live", ssl=context,
+                       additional_headers={"Cookie": f"{COOKIE}={operator}"}) as socket:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2:
+            message = await asyncio.wait_for(socket.recv(), 5)
+            if isinstance(message, bytes):
+                received += len(message)
+        async with httpx.AsyncClient(base_url=f"https://{second}:8080", verify=False,
+                                     cookies={COOKIE: supervisor}) as client:
+            answer = await client.post("/api/communes/palaiseau/handover", json={
+                "holder": "national_police", "reason": "compose-check"})
+            answer.raise_for_status()
+        switched = time.monotonic()
+        code = None
+        try:
+            while True:
+                await asyncio.wait_for(socket.recv(), 5)
+        except ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else None
+        print(json.dumps({"live_bytes": received, "close_code": code,
+                          "closed_after_s": round(time.monotonic() - switched, 2)}))
+    await pool.close()
+
+asyncio.run(main())
+"""
 
 STORED_SCRIPT = r"""
 import asyncio, io, json
@@ -133,8 +203,9 @@ def start(folder: Path) -> dict[str, float]:
         raise SystemExit("compose-check: vigie init failed")
     for scaled in SCALED:  # podman-compose keeps only the last of several --scale options
         compose(folder, "up", "-d", "--no-deps", "--scale", f"{scaled}={REPLICAS}", scaled)
-    compose(folder, "up", "-d", "--no-deps", *(s for s in SERVICES if s not in SCALED), "backup")
-    wait("the services", lambda: all(healthy(s) for s in SERVICES), 120)
+    compose(folder, "up", "-d", "--no-deps", *(s for s in SERVICES if s not in SCALED), "backup",
+            "console")
+    wait("the services", lambda: all(healthy(s) for s in (*SERVICES, "console")), 120)
     times["started_s"] = time.monotonic() - t0
     return times
 
@@ -142,13 +213,18 @@ def start(folder: Path) -> dict[str, float]:
 def camera(gateway_ip: str, port: int) -> None:
     """Palaiseau, its prefectoral order, one camera under it with an approved mask."""
     source = f"rtsp://{gateway_ip}:{port}/gare"
-    sql("INSERT INTO communes (slug, name, retention_days) VALUES ('palaiseau', 'Palaiseau', 15) "
-        "ON CONFLICT DO NOTHING")
+    always = json.dumps({d: [["00:00", "24:00"]] for d in
+                         ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+    sql("INSERT INTO communes (slug, name, retention_days, police_hours) VALUES ('palaiseau', "
+        f"'Palaiseau', 15, '{always}'::jsonb) ON CONFLICT DO NOTHING")
     authorisation = sql(
         "INSERT INTO authorisations (commune, reference, granted_on, valid_until, purposes, "
         "recipients, retention_max_days, created_by) VALUES ('palaiseau', 'AP compose-check', "
         "current_date - 1, current_date + 365, '{protection des bâtiments publics}', "
-        "'{municipal_police}', 15, 'compose-check') RETURNING id").splitlines()[0]
+        "'{municipal_police,national_police}', 15, 'compose-check') RETURNING id").splitlines()[0]
+    # R27, R28: the national police may receive the images (the order names them, a convention).
+    sql(f"UPDATE communes SET handover_authorisation_id = {authorisation}, "
+        "coordination_convention = 'convention compose-check' WHERE slug = 'palaiseau'")
     camera_id = sql(
         "INSERT INTO cameras (commune, slug, name, state, authorisation_id) VALUES "
         f"('palaiseau', 'gare', 'Gare', 'active', {authorisation}) RETURNING id").splitlines()[0]
@@ -169,6 +245,31 @@ def victim(service: str) -> str:
         if host and hostname == host:
             return name
     return container(service)
+
+
+def address(name: str) -> str:
+    return run(["podman", "inspect", "--format",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name]).stdout.strip()
+
+
+def handover_across_gateways(folder: Path) -> dict[str, object]:
+    """A live view on one gateway replica, the commune handed over through the other: closed
+    within a second (issue 35). Then the console's TLS through the load balancer, from the host,
+    verified against the deployment's CA."""
+    first, second = containers("viewer-gateway")
+    done = subprocess.run(["podman", "exec", "-i", first, "python", "-", address(first),
+                           address(second)], input=HANDOVER_SCRIPT, text=True,
+                          capture_output=True, timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"compose-check: the hand-over check failed: {done.stderr[-3000:]}")
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    import ssl
+    import urllib.request
+    context = ssl.create_default_context(cafile=str(folder / "deploy/certs/ca.pem"))
+    with urllib.request.urlopen("https://127.0.0.1:443/healthz", context=context,
+                                timeout=5) as answer:
+        result["console_healthz"] = answer.status
+    return result
 
 
 def frames_stored() -> int:
@@ -231,6 +332,7 @@ def main() -> int:
          "--pattern", "gare=1280x720@25"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")})
     faults: list[tuple[str, int, int]] = []
+    handover: dict[str, object] = {}
     try:
         times = start(folder)
         gateway_ip = run(["podman", "network", "inspect", f"{PROJECT}_default", "--format",
@@ -239,6 +341,7 @@ def main() -> int:
         times["first_segment_s"] = wait("a first recorded segment",
                                         lambda: frames_stored() > 0, 180)
         time.sleep(SETTLE_S)
+        handover = handover_across_gateways(folder)
         # A NATS node other than the one this script reads VIDEO through (nats: 4222 here).
         for target in (*SERVICES, "nats-2", "seaweedfs"):
             before = time.time_ns() // 1000
@@ -257,7 +360,7 @@ def main() -> int:
         logs = folder / "logs"
         logs.mkdir(exist_ok=True)
         for name in (*(c for s in SERVICES for c in containers(s)), *map(container, NATS_NODES),
-                     *map(container, ("seaweedfs", "postgres", "init"))):
+                     *map(container, ("seaweedfs", "postgres", "init", "console"))):
             (logs / f"{name}.log").write_text(
                 run(["podman", "logs", name], check=False).stderr[-200_000:])
         # podman-compose's `down` knows one container per service: the --scale replicas go first.
@@ -278,9 +381,12 @@ def main() -> int:
     print(f"compose-check: started in {times['started_s']:.0f} s, first segment "
           f"{times['first_segment_s']:.0f} s later; {len(window)} frames expected, "
           f"{len(stored_set)} stored; lost={lost} duplicated={duplicated}; longest hole per "
-          f"fault (s) {json.dumps(holes)}; left after down: {len(left)}; logs in {logs}; "
-          f"total {time.monotonic() - t_all:.0f} s")
-    return 0 if lost == 0 and duplicated == 0 and not left else 1
+          f"fault (s) {json.dumps(holes)}; hand-over across gateways {json.dumps(handover)}; "
+          f"left after down: {len(left)}; logs in {logs}; total {time.monotonic() - t_all:.0f} s")
+    handed_over = handover.get("close_code") == 4403 and \
+        float(handover.get("closed_after_s", 99)) <= 1.0 and \
+        int(handover.get("live_bytes", 0)) > 0 and handover.get("console_healthz") == 200  # type: ignore[call-overload]
+    return 0 if lost == 0 and duplicated == 0 and not left and handed_over else 1
 
 
 if __name__ == "__main__":

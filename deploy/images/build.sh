@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build, with podman, every image docker-compose.yml names, where no registry can be reached
 # (issue 35; ../shared/ENVIRONMENT.md): a Debian base made with debootstrap, then Python, NATS,
-# SeaweedFS and PostgreSQL on it (the upstream images' entrypoints, users and paths), then
+# SeaweedFS, PostgreSQL and HAProxy on it (the upstream images' entrypoints, users and paths), then
 # Vigie's own image from its Dockerfile. Each is tagged with the name the Compose file uses.
 # Builds reach apt and PyPI as the host does (its CA bundle is lent to each build, not kept).
 set -euo pipefail
@@ -23,5 +23,6 @@ build -t docker.io/library/python:3.11-slim-bookworm python
 build_pip -t docker.io/library/nats:2.15.1-alpine nats
 build_pip -t docker.io/chrislusf/seaweedfs:4.48 seaweedfs
 build -t docker.io/library/postgres:15-bookworm postgres
+build -t docker.io/library/haproxy:2.6-bookworm haproxy
 build_pip -t "localhost/vigie:${VIGIE_VERSION:-latest}" -f "$repo/Dockerfile" "$repo"
-podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'vigie|nats|seaweedfs|postgres|python'
+podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'vigie|nats|seaweedfs|postgres|python|haproxy'

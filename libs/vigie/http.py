@@ -78,9 +78,11 @@ class _Server(uvicorn.Server):
 class HttpServer:
     def __init__(self, app: FastAPI, *, host: str, port: int, ssl_certfile: str | None = None,
                  ssl_keyfile: str | None = None, client_ca: str | None = None,
-                 client_crl: str | None = None) -> None:
+                 client_crl: str | None = None, trusted_proxies: str = "") -> None:
         """With `client_ca`, a TLS client certificate signed by it is required (handshake); with
-        `client_crl`, one that list revokes is refused."""
+        `client_crl`, one that list revokes is refused. X-Forwarded-For/-Proto are believed
+        only from `trusted_proxies` (uvicorn would believe them from 127.0.0.1 by default: any
+        local process could then pose as any client)."""
         from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
         config = uvicorn.Config(
@@ -88,6 +90,8 @@ class HttpServer:
             ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_ca_certs=client_ca,
             ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
             http=_with_peer_certificate(AutoHTTPProtocol) if client_ca else "auto",
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=[p.strip() for p in trusted_proxies.split(",") if p.strip()] or None,
         )
         if client_crl:
             config.load()  # builds the SSL context, which the revocation list then joins

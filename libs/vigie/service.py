@@ -137,7 +137,8 @@ async def run_service(
                       metrics=ops_port is None)
     cert, key = getattr(http, "tls_certificate", None), getattr(http, "tls_key", None)
     server = HttpServer(app, host=http.http_host, port=http.http_port,
-                        ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None)
+                        ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
+                        trusted_proxies=getattr(http, "trusted_proxies", ""))
     servers = [server]
     # R30: national-police posts reach the gateway on a port of their own that demands their
     # client certificate; the gateway knows a request came that way by the port it reached.

@@ -29,7 +29,7 @@ async def work(rt: Runtime, settings: ViewerGatewaySettings) -> None:
         # The register's head is signed by the retention service: the gateway, which faces the
         # internet, holds no key that could re-sign a rewritten register (issue 25).
         await handlers.run(pool=rt.require_pool(), handover=gw.handover, settings=settings,
-                           stop=rt.stop, alarm_round=gw.alarms.round)
+                           stop=rt.stop, alarm_round=gw.alarms.round, notifier=gw.notifier)
     finally:
         await gw.tiles.close()
 

@@ -17,6 +17,7 @@ import asyncpg
 from vigie.aio import run_periodically
 from vigie.authorisations import handover_allowed
 from vigie.bus.events import HandoverSwitched, publish_event_or_log
+from vigie.db.pool import TRANSIENT_DB_ERRORS
 from vigie.log import get_logger
 from vigie.register import Entry, record
 from vigie.service import Runtime
@@ -32,14 +33,26 @@ from services.viewer_gateway.settings import ViewerGatewaySettings
 
 log = get_logger(__name__)
 
+SHARED_CHANNEL = "vigie_gateway_news"
+NOTIFY_LIMIT = 7000  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
+
+
 @dataclass
 class Notifier:
-    """Pushes to the open sessions' event sockets (rights changed, session ended). A commune's
-    news (a hand-over and its reason) reaches only the sessions of that commune's accounts (R9)."""
+    """Pushes to the open sessions' event sockets and live views (rights changed, session
+    ended). A commune's news (a hand-over and its reason) reaches only the sessions of that
+    commune's accounts (R9).
+
+    Several gateway replicas run behind a load balancer: what one tells is told by every one
+    (`share`, over PostgreSQL's LISTEN/NOTIFY), so a switch made through one replica closes at
+    once the live views another serves. Were the channel down, each view still re-decides its
+    rights every second (api/live.py)."""
 
     queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = field(
         default_factory=lambda: defaultdict(set))
     communes: dict[int, frozenset[str]] = field(default_factory=dict)
+    origin: str = field(default_factory=lambda: uuid.uuid4().hex)  # this replica, in the news
+    _outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(1000))
 
     def subscribe(self, user_id: int, communes: tuple[str, ...] | frozenset[str] = ()
                   ) -> asyncio.Queue[dict[str, Any]]:
@@ -55,13 +68,72 @@ class Notifier:
             self.communes.pop(user_id, None)
 
     def to_user(self, user_id: int, message: dict[str, Any]) -> None:
-        for queue in list(self.queues.get(user_id, ())):
-            with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses an update
-                queue.put_nowait(message)
+        self._deliver({"user": user_id, "message": message})
+        self._share({"user": user_id, "message": message})
 
     def to_commune(self, commune: str, message: dict[str, Any]) -> None:
-        for user_id in [u for u, c in self.communes.items() if commune in c]:
-            self.to_user(user_id, message)
+        self._deliver({"commune": commune, "message": message})
+        self._share({"commune": commune, "message": message})
+
+    def _deliver(self, news: dict[str, Any]) -> None:
+        if "user" in news:
+            users = [news["user"]]
+        else:
+            users = [u for u, c in self.communes.items() if news["commune"] in c]
+        for user_id in users:
+            for queue in list(self.queues.get(user_id, ())):
+                with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses an update
+                    queue.put_nowait(news["message"])
+
+    def _share(self, news: dict[str, Any]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # the others fall back on their recheck
+            self._outbox.put_nowait(news)
+
+    async def share(self, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+        """Tell the other replicas what this one tells, and deliver what they tell, until
+        ``stop``; a lost connection is made again."""
+        while not stop.is_set():
+            try:
+                async with pool.acquire() as conn:
+                    await conn.add_listener(SHARED_CHANNEL, self._heard)
+                    try:
+                        await self._send(conn, stop)
+                    finally:
+                        with contextlib.suppress(*DB_ERRORS):
+                            await conn.remove_listener(SHARED_CHANNEL, self._heard)
+            except DB_ERRORS as exc:
+                log.warning("gateway_news_unavailable", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _send(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                getting = asyncio.ensure_future(self._outbox.get())
+                await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    return
+                payload = json.dumps({**getting.result(), "origin": self.origin}, default=str)
+                if len(payload.encode()) >= NOTIFY_LIMIT:
+                    log.warning("gateway_news_too_long", size=len(payload))
+                    continue
+                await conn.execute("SELECT pg_notify($1, $2)", SHARED_CHANNEL, payload)
+        finally:
+            stopping.cancel()
+
+    def _heard(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            news = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(news, dict) and news.get("origin") != self.origin and \
+                isinstance(news.get("message"), dict) and ("user" in news or "commune" in news):
+            self._deliver(news)
+
+
+DB_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
 
 
 async def load_schedule(conn: asyncpg.Connection | asyncpg.Pool, commune: str) -> Schedule:
@@ -217,7 +289,8 @@ async def purge_expired(pool: asyncpg.Pool, settings: ViewerGatewaySettings) -> 
 
 
 async def run(*, pool: asyncpg.Pool, handover: Handover, settings: ViewerGatewaySettings,
-              stop: asyncio.Event, alarm_round: Callable[[], Awaitable[None]]) -> None:
+              stop: asyncio.Event, alarm_round: Callable[[], Awaitable[None]],
+              notifier: Notifier | None = None) -> None:
     async def end_idle_playback() -> None:
         await close_idle_views(pool)
 
@@ -228,4 +301,5 @@ async def run(*, pool: asyncpg.Pool, handover: Handover, settings: ViewerGateway
         run_periodically(stop, 30, end_idle_playback, what="playback_idle"),
         run_periodically(stop, settings.purge_interval_s, purge, what="session_purge"),
         run_periodically(stop, settings.handover_check_s, handover.evaluate_all, what="handover"),
-        run_periodically(stop, settings.alarm_check_s, alarm_round, what="alarms"))
+        run_periodically(stop, settings.alarm_check_s, alarm_round, what="alarms"),
+        *([notifier.share(pool, stop)] if notifier is not None else []))

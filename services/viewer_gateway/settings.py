@@ -26,6 +26,13 @@ class ViewerGatewaySettings(ServiceSettings):
     tls_certificate: Path | None = Field(
         default=None, description="PEM certificate: with the key, HTTPS and Secure cookies")
     tls_key: Path | None = Field(default=None, description="PEM private key of the certificate")
+    trusted_proxies: str = Field(
+        default="", max_length=2000, pattern=r"^[0-9A-Fa-f:.,/ *]*$",
+        description="The load balancers in front of the public port (comma-separated addresses "
+        "or networks; `*` when only they can reach it): their X-Forwarded-For and "
+        "X-Forwarded-Proto name the client, whose address login throttling counts. Empty (the "
+        "default): those headers are ignored. Never applies to the police port, which the load "
+        "balancer passes through untouched (mutual TLS)")
     police_port: int | None = Field(
         default=None, ge=0, le=65535, description="R30: a second HTTPS port requiring a client "
         "certificate of VIGIE_VIEWER_GATEWAY_POLICE_CLIENT_CA (the national police's posts); "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from vigie import certs
 
 from services import SERVICES, module_name
 from tests.harness import REPO
@@ -208,9 +209,53 @@ def test_compose_rotates_logs_limits_resources_and_keeps_nats_off_every_interfac
     for name in SERVICES:
         limits = services[name]["deploy"]["resources"]["limits"]
         assert limits.get("cpus") and limits.get("memory"), name
-        if name != "viewer-gateway":  # it publishes the ports: one per host (docs/deploy.md)
-            assert services[name]["deploy"]["replicas"] >= 2, name
+        assert services[name]["deploy"]["replicas"] >= 2, name
     assert services["nats"]["ports"] == ["127.0.0.1:4222:4222/tcp"], "loopback unless told"
     assert "-volume.max=0" in services["seaweedfs"]["command"]
     assert int(services["init"]["environment"]["VIGIE_BUS_VIDEO_MAX_BYTES"]) >= \
         2 * 3600 * 21_300_000
+
+
+def test_the_gateways_replicas_sit_behind_a_load_balancer_that_haproxy_accepts(
+    rendered: dict, tmp_path: Path,  # type: ignore[type-arg]
+) -> None:
+    """Issue 35: the gateway ran once — a commune lost its screens with one process. Its replicas
+    publish nothing; `console` (HAProxy) publishes the console and the police port, ends TLS for
+    the console with the gateway's own pair, passes the police port through (the gateway checks
+    the posts' certificates, R30), and the gateways believe X-Forwarded-For from it alone.
+    Debian's haproxy checks the configuration as Compose mounts it."""
+    services = rendered["services"]
+    gateway, console = services["viewer-gateway"], services["console"]
+    assert "ports" not in gateway and gateway["deploy"]["replicas"] >= 2
+    assert gateway["environment"]["VIGIE_VIEWER_GATEWAY_TRUSTED_PROXIES"]
+    assert sorted((p["published"], p["target"]) for p in console["ports"]) == \
+        [(443, 8080), (8443, 8443)]
+    mounts = {v.split(":")[1]: Path(v.split(":")[0]) for v in console["volumes"]}
+    config = mounts["/usr/local/etc/haproxy/haproxy.cfg"]
+    assert mounts["/usr/local/etc/haproxy/tls/cert.pem"].name == "cert.pem"
+    assert mounts["/usr/local/etc/haproxy/tls/cert.pem.key"].name == "key.pem"
+    # The configuration, with the certificate where the container has it, checked by haproxy.
+    tls = tmp_path / "tls"
+    ca = certs.make_ca("test")
+    cert, key = certs.issue(ca, "vigie-gateway", hosts=("localhost",), server=True).write(
+        tls, "cert")
+    key.rename(tls / "cert.pem.key")
+    text = config.read_text().replace("/usr/local/etc/haproxy/tls/", f"{tls}/")
+    (tmp_path / "haproxy.cfg").write_text(text)
+    checked = subprocess.run(["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")],
+                             capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "server-template gateway 8 viewer-gateway:8080 ssl" in text
+    assert "option forwardfor" in text
+    police = text.split("backend police", 1)[1]
+    assert "mode tcp" in police and "viewer-gateway:8443" in police
+
+
+def test_the_runtime_image_can_serve_websockets() -> None:
+    """Issue 35: the image installs Vigie's runtime dependencies only, and uvicorn without a
+    WebSocket library answers every live view's upgrade with 404 — the suite, with its test
+    dependencies, never saw it; the Compose deployment's live views did."""
+    import tomllib
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=\[ ;]", d, maxsplit=1)[0].lower() for d in deps}
+    assert names & {"websockets", "wsproto"} or "uvicorn[standard]" in deps

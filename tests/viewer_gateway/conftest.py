@@ -17,7 +17,7 @@ import pytest_asyncio
 from nats.aio.client import Client as NATS
 from vigie.accounts import TotpKey, create_user
 from vigie.aio import run_periodically
-from vigie.bus.connection import jetstream
+from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.frames import publish_frame
 from vigie.bus.subjects import BusNames
 from vigie.http import HttpServer
@@ -122,6 +122,33 @@ async def seed_users(db: asyncpg.Pool) -> dict[str, str]:
     return secrets
 
 
+@contextlib.asynccontextmanager
+async def gateway_replica(
+    common: CommonSettings, nc: NATS, names: BusNames, pool: asyncpg.Pool, objects: ObjectStore,
+    buckets: Buckets,
+) -> AsyncIterator[tuple[str, Runtime, Gateway]]:
+    """One gateway process: its HTTP server and its background work (hand-over, alarms)."""
+    rt = Runtime(service="viewer-gateway", common=common, names=names, stop=asyncio.Event(),
+                 nc=nc, js=jetstream(nc), pool=pool, store=objects, buckets=buckets)
+    settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, login_window_s=60,
+                                     alarm_check_s=1.0)
+    app = create_app(rt, settings)
+    server = HttpServer(app, host="127.0.0.1", port=0)
+    await server.start()
+    gw: Gateway = app.state.gateway
+    work = handlers.run(pool=pool, handover=gw.handover, settings=settings, stop=rt.stop,
+                        alarm_round=gw.alarms.round, notifier=gw.notifier)
+    task = asyncio.ensure_future(work)
+    try:
+        yield f"http://127.0.0.1:{server.port}", rt, gw
+    finally:
+        rt.stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+        await gw.tiles.close()
+        await server.stop()
+
+
 @pytest_asyncio.fixture
 async def gateway(
     settings_for: Callable[..., CommonSettings], probe_nc: NATS, streams: BusNames,
@@ -132,17 +159,8 @@ async def gateway(
     objects = service_store("viewer-gateway")  # its own identity, as deployed
     common = settings_for("gateway", register_key=REGISTER_KEY, totp_key=TOTP_KEY)
     as_gateway = await service_db("viewer-gateway")  # its own role, as deployed
-    rt = Runtime(service="viewer-gateway", common=common, names=streams, stop=asyncio.Event(),
-                 nc=probe_nc, js=jetstream(probe_nc), pool=as_gateway, store=objects,
-                 buckets=buckets)
-    settings = ViewerGatewaySettings(http_port=0, handover_check_s=0.3, login_window_s=60,
-                                     alarm_check_s=1.0)
-    app = create_app(rt, settings)
-    server = HttpServer(app, host="127.0.0.1", port=0)
-    await server.start()
     await seed_communes(db)
     totp = await seed_users(db)
-    gw: Gateway = app.state.gateway
     # The register's head signed as the retention service does (its key announced, unjournaled).
     await db.execute("INSERT INTO signing_keys (fingerprint, purpose, public_pem) VALUES "
                      "($1, 'register', $2)", REGISTER_SIGNER.fingerprint(),
@@ -151,18 +169,35 @@ async def gateway(
     async def sign_head() -> None:
         await checkpoint(db, REGISTER_SIGNER, heartbeat_s=5)
 
-    work = asyncio.gather(
-        handlers.run(pool=as_gateway, handover=gw.handover, settings=settings, stop=rt.stop,
-                     alarm_round=gw.alarms.round),
-        run_periodically(rt.stop, 0.5, sign_head, what="checkpoint"))
+    async with gateway_replica(common, probe_nc, streams, as_gateway, objects, buckets) as (
+            url, rt, gw):
+        signing = asyncio.ensure_future(run_periodically(rt.stop, 0.5, sign_head,
+                                                         what="checkpoint"))
+        try:
+            yield GatewayUnderTest(url, rt, gw, totp)
+        finally:
+            rt.stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(signing, timeout=10)
+
+
+@pytest_asyncio.fixture
+async def other_gateway(
+    gateway: GatewayUnderTest, settings_for: Callable[..., CommonSettings], streams: BusNames,
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]], store: tuple[ObjectStore, Buckets],
+    service_store: Callable[[str], ObjectStore],
+) -> AsyncIterator[GatewayUnderTest]:
+    """A second replica of the gateway (its own process's pool and NATS connection), sharing
+    the database, the bus and the store with the first, as two replicas behind a load balancer."""
+    common = settings_for("gateway", register_key=REGISTER_KEY, totp_key=TOTP_KEY)
+    # Its own connection, as the first replica's: the probe's (the test's subjects are its own).
+    nc = await connect_nats(settings_for(), name="test-gateway-2")
     try:
-        yield GatewayUnderTest(f"http://127.0.0.1:{server.port}", rt, gw, totp)
+        async with gateway_replica(common, nc, streams, await service_db("viewer-gateway"),
+                                   service_store("viewer-gateway"), store[1]) as (url, rt, gw):
+            yield GatewayUnderTest(url, rt, gw, gateway.totp, gateway._totp_steps)  # noqa: SLF001
     finally:
-        rt.stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(work, timeout=10)
-        await gw.tiles.close()
-        await server.stop()
+        await nc.close()
 
 
 @pytest_asyncio.fixture

@@ -22,6 +22,7 @@ from vigie.bus.connection import jetstream
 from vigie.bus.frames import publish_frame
 from vigie.bus.subjects import BusNames
 
+from services.viewer_gateway.api import live as live_api
 from services.viewer_gateway.auth import COOKIE
 from tests.harness import eventually
 from tests.recorder.frames import video_frames
@@ -104,6 +105,32 @@ async def test_a_hand_over_switch_closes_a_municipal_live_view_within_2_s_R27(
     entry = await eventually(lambda: db.fetchrow(
         "SELECT details FROM audit_log WHERE action = 'live.ended'"), timeout_s=5)
     assert "national police" in json.loads(entry["details"])["closed_by"]
+
+
+async def test_a_switch_on_one_gateway_replica_closes_a_live_view_on_the_other_within_1_s_R27(
+    gateway: GatewayUnderTest, other_gateway: GatewayUnderTest, live_camera: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 35: with two replicas behind a load balancer, the agent's live view is served by one
+    while the supervisor's switch lands on the other: the view must close all the same, told by
+    the other replica (LISTEN/NOTIFY) — not found by its own periodic re-decision, pushed back
+    here so that it cannot be what closes the view."""
+    monkeypatch.setattr(live_api, "RECHECK_S", 30.0)
+    async with aclosing(await gateway.login("operator")) as operator, \
+            aclosing(await other_gateway.login("supervisor")) as supervisor:
+        async with _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") \
+                as socket:
+            await _receive_video(socket, 0.5)
+            switched = await supervisor.post("/api/communes/palaiseau/handover", json={
+                "holder": "national_police", "reason": "relève PN"})
+            assert switched.status_code == 200
+            t0 = time.monotonic()
+            with pytest.raises(websockets.ConnectionClosed) as ended:
+                while True:
+                    await asyncio.wait_for(socket.recv(), timeout=3)
+            closed_after_s = time.monotonic() - t0
+            assert ended.value.rcvd is not None and ended.value.rcvd.code == 4403
+    assert closed_after_s < 1.0, f"closed {closed_after_s:.2f} s after the switch"
 
 
 async def test_an_abrupt_disconnect_still_writes_the_end_of_the_view_R12(
