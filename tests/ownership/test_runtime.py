@@ -297,6 +297,15 @@ async def _until_the_process_owns_all(db: asyncpg.Pool, process: subprocess.Pope
     await asyncio.sleep(0.5)  # a heartbeat written since it took its lock
 
 
+async def _owner_of_all_killed(name: str, common: CommonSettings, db: asyncpg.Pool) -> float:
+    """A replica process that came to own every camera, killed with SIGKILL: when (monotonic)."""
+    with _replica_process(name, common) as process:
+        await _until_the_process_owns_all(db, process)
+        process.kill()
+        process.wait()
+        return time.monotonic()
+
+
 async def test_a_killed_replicas_cameras_are_taken_within_a_second_not_after_the_claims_ttl(
     probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
     settings_for: Callable[..., CommonSettings],
@@ -309,19 +318,15 @@ async def test_a_killed_replicas_cameras_are_taken_within_a_second_not_after_the
     ttl_s = (await Claims.bind(jetstream(probe_nc), streams, service="recorder")).ttl_s
     assert ttl_s >= 6
     workers: dict[int, Worker] = {}
-    with _replica_process("doomed-1", common) as doomed:
-        await _until_the_process_owns_all(db, doomed)
-        doomed.kill()
-        doomed.wait()
-        killed_at = time.monotonic()
-        survivor = await _replica("survivor-1", probe_nc, streams, db, wanted, workers)
-        try:
-            await eventually(lambda: _all_owned_once([survivor]), timeout_s=ttl_s + 5,
-                             message="the dead replica's cameras were never taken")
-            taken_after_s = time.monotonic() - killed_at
-        finally:
-            survivor.stop.set()
-            await survivor.task
+    killed_at = await _owner_of_all_killed("doomed-1", common, db)
+    survivor = await _replica("survivor-1", probe_nc, streams, db, wanted, workers)
+    try:
+        await eventually(lambda: _all_owned_once([survivor]), timeout_s=ttl_s + 5,
+                         message="the dead replica's cameras were never taken")
+        taken_after_s = time.monotonic() - killed_at
+    finally:
+        survivor.stop.set()
+        await survivor.task
     assert taken_after_s < 1.5, f"taken {taken_after_s:.1f} s after the kill (TTL {ttl_s} s)"
 
 
@@ -352,11 +357,7 @@ async def test_a_frozen_replica_keeps_its_cameras_until_the_ttl_and_a_restarted_
             await other.task
 
     workers.clear()
-    with _replica_process("doomed-1", common) as first_life:
-        await _until_the_process_owns_all(db, first_life)
-        first_life.kill()
-        first_life.wait()
-        killed_at = time.monotonic()
+    killed_at = await _owner_of_all_killed("doomed-1", common, db)
     # The same name again, as a container restarted in place (its row now names the new life).
     again = await _replica("doomed-1", probe_nc, streams, db, wanted, workers)
     try:

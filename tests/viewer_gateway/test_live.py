@@ -10,10 +10,12 @@ import json
 import time
 from contextlib import aclosing
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import av
 import cv2
+import httpx
 import numpy as np
 import pytest
 import websockets
@@ -75,28 +77,40 @@ async def test_live_view_is_decodable_fmp4_from_a_keyframe_and_one_register_entr
     assert 1.5 < (entry["period_end"] - entry["period_start"]).total_seconds() < 10
 
 
+async def _handed_over_while_watching(
+    watched: GatewayUnderTest, operator: httpx.AsyncClient, supervisor: httpx.AsyncClient,
+) -> tuple[float, int | None, dict[str, Any] | None]:
+    """The operator watches palaiseau/gare on ``watched``; the supervisor hands the commune over
+    to the national police (through whichever gateway its client talks to). Returns how long
+    the view took to close after the switch, its close code and the last text message."""
+    async with _ws(watched, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") \
+            as socket:
+        await _receive_video(socket, 0.5)
+        switched = await supervisor.post("/api/communes/palaiseau/handover", json={
+            "holder": "national_police", "reason": "relève PN"})
+        assert switched.status_code == 200
+        t0 = time.monotonic()
+        closed = None
+        with pytest.raises(websockets.ConnectionClosed) as ended:
+            while True:
+                message = await asyncio.wait_for(socket.recv(), timeout=3)
+                if isinstance(message, str):
+                    closed = json.loads(message)
+        code = ended.value.rcvd.code if ended.value.rcvd is not None else None
+        return time.monotonic() - t0, code, closed
+
+
 async def test_a_hand_over_switch_closes_a_municipal_live_view_within_2_s_R27(
     gateway: GatewayUnderTest, live_camera: None, db: asyncpg.Pool,
 ) -> None:
     async with aclosing(await gateway.login("operator")) as operator, \
             aclosing(await gateway.login("supervisor")) as supervisor:
-        async with _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") \
-                as socket:
-            await _receive_video(socket, 0.5)
-            switched = await supervisor.post("/api/communes/palaiseau/handover", json={
-                "holder": "national_police", "reason": "relève PN"})
-            assert switched.status_code == 200
-            t0 = time.monotonic()
-            closed = None
-            with pytest.raises(websockets.ConnectionClosed) as ended:
-                while True:
-                    message = await asyncio.wait_for(socket.recv(), timeout=3)
-                    if isinstance(message, str):
-                        closed = json.loads(message)
-            assert time.monotonic() - t0 < 2.0
-            assert ended.value.rcvd is not None and ended.value.rcvd.code == 4403
-            assert closed is not None and closed["type"] == "closed"
-            assert "national police hold palaiseau" in closed["reason"]
+        closed_after_s, code, closed = await _handed_over_while_watching(gateway, operator,
+                                                                         supervisor)
+        assert closed_after_s < 2.0
+        assert code == 4403
+        assert closed is not None and closed["type"] == "closed"
+        assert "national police hold palaiseau" in closed["reason"]
         # Opening again is refused with the same reason.
         async with _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") \
                 as again:
@@ -118,18 +132,8 @@ async def test_a_switch_on_one_gateway_replica_closes_a_live_view_on_the_other_w
     monkeypatch.setattr(live_api, "RECHECK_S", 30.0)
     async with aclosing(await gateway.login("operator")) as operator, \
             aclosing(await other_gateway.login("supervisor")) as supervisor:
-        async with _ws(gateway, operator.cookies[COOKIE], "/api/cameras/palaiseau/gare/live") \
-                as socket:
-            await _receive_video(socket, 0.5)
-            switched = await supervisor.post("/api/communes/palaiseau/handover", json={
-                "holder": "national_police", "reason": "relève PN"})
-            assert switched.status_code == 200
-            t0 = time.monotonic()
-            with pytest.raises(websockets.ConnectionClosed) as ended:
-                while True:
-                    await asyncio.wait_for(socket.recv(), timeout=3)
-            closed_after_s = time.monotonic() - t0
-            assert ended.value.rcvd is not None and ended.value.rcvd.code == 4403
+        closed_after_s, code, _ = await _handed_over_while_watching(gateway, operator, supervisor)
+        assert code == 4403
     assert closed_after_s < 1.0, f"closed {closed_after_s:.2f} s after the switch"
 
 
