@@ -107,3 +107,56 @@ async def authorise(db: Any, commune: str, cameras: list[str] | None = None, *,
                          "coordination_convention = 'Convention PM/PN (test)' WHERE slug = $2",
                          aid, commune)
     return aid
+
+
+class ConnectionCutter:
+    """A TCP relay on loopback in front of a server that cuts the connection once, at the moment
+    the server sends bytes holding ``marker``: those bytes never arrive. The client sees what a
+    node's death or a network cut does to a message in flight — the server counts it delivered,
+    the client never got it — and reconnects through the relay, which relays from then on."""
+
+    def __init__(self, target_port: int, marker: bytes) -> None:
+        self._target_port, self._marker = target_port, marker
+        self.cut = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> ConnectionCutter:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"nats://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self._target_port)
+        self._writers |= {client_w, server_w}
+
+        async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       watch: bool) -> None:
+            tail = b""
+            try:
+                while chunk := await reader.read(65536):
+                    if watch and not self.cut.is_set() and self._marker in tail + chunk:
+                        self.cut.set()
+                        break  # the chunk with the marker is dropped with the connection
+                    tail = chunk[-len(self._marker):]
+                    writer.write(chunk)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                for w in (client_w, server_w):
+                    w.close()
+
+        await asyncio.gather(pump(client_r, server_w, False), pump(server_r, client_w, True))
+        self._writers -= {client_w, server_w}

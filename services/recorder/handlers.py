@@ -64,6 +64,10 @@ UPLOAD = Histogram("vigie_recorder_upload_seconds", "Segment upload latency",
 UPLOAD_FAILURES = Counter("vigie_recorder_upload_failures_total",
                           "Segment uploads that failed (the store unreachable, refusing, or slow "
                           "past the timeout); each is retried", ["target"])
+DELIVERIES_MISSED = Counter(
+    "vigie_recorder_deliveries_missed_total",
+    "Times VIDEO frames sent to the recorder never reached it (a connection or a NATS node lost "
+    "on the way) and were read again from the acknowledgement floor", LABELS)
 BACKLOG_MESSAGES = Gauge("vigie_recorder_backlog_messages",
                          "VIDEO messages of the camera not yet acknowledged", LABELS)
 BACKLOG_AGE = Gauge("vigie_recorder_backlog_age_seconds",
@@ -85,6 +89,7 @@ ON CONFLICT (camera_id, start_time) DO NOTHING
 RETURNING id
 """
 STORED_UNTIL_SQL = "SELECT max(end_time) FROM segments WHERE camera_id = $1"
+CONSUMER_UNREADABLE: tuple[type[BaseException], ...] = (*TRANSIENT_NATS_ERRORS, NotFoundError)
 
 
 class _Unavailable(Exception):
@@ -128,6 +133,7 @@ class CameraRecorder:
         self._lease: Lease | None = None
         self._order = FrameOrder()  # the newest masking owner seen on VIDEO
         self._chain = FrameChain()  # no frame stored across a hole in masking's sequence
+        self._delivered = 0  # the consumer's number of the last delivery received
 
     async def run(self, lease: Lease, stop: asyncio.Event) -> None:
         """While this replica owns the camera. A hand-over needs no clean point: what is not
@@ -138,6 +144,22 @@ class CameraRecorder:
             await self._run(ended)
 
     async def _run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if not (missed := await self._consume(stop)):
+                return
+            # Deliveries this recorder never received (a connection or a NATS node lost while
+            # they were on their way): the server counts them delivered and would send them again
+            # only after ack_wait, behind newer frames — a hole in the recording though the frames
+            # are in VIDEO. Read again from the acknowledgement floor instead: the open segment
+            # (unacknowledged) comes again first, then what was missed, in order.
+            DELIVERIES_MISSED.labels(*self._labels).inc()
+            self._log.warning("video_deliveries_missed", seen_by=missed)
+            self._segmenter.current = None
+            self._chain = FrameChain()
+
+    async def _consume(self, stop: asyncio.Event) -> str:
+        """Read the camera's VIDEO until stopped or no longer its owner (""), or until a
+        delivery was missed (how it showed: subscribe again from the acknowledgement floor)."""
         subject = self._names.video(self.commune, self.camera)
         max_pending, ack_wait = consumer_limits(self.fps, self._settings)
         name = self.durable
@@ -156,7 +178,7 @@ class CameraRecorder:
                 self._log.warning("video_subscribe_retry", error=type(exc).__name__)
                 await sleep_or_stop(stop, 1)
         if sub is None:
-            return
+            return ""
         keepalive = asyncio.create_task(self._keep_alive(stop, ack_wait / 3))
         last_frame = time.monotonic()
         try:
@@ -165,12 +187,15 @@ class CameraRecorder:
                 # take frames from the consumer its successor now reads (they would wait there
                 # for ack_wait, unacknowledged).
                 if not await self._still_owner():
-                    return
+                    return ""
                 try:
                     msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)
                 except TRANSIENT_NATS_ERRORS:
                     if time.monotonic() - last_frame > self._settings.quiet_flush_s:
-                        # Quiet camera: close the open segment as a capture gap would.
+                        # Quiet camera: close the open segment as a capture gap would — unless
+                        # the last frames sent were never received (then they come again first).
+                        if await self._deliveries_outstanding():
+                            return "pending_count"
                         segment = self._segmenter.flush()
                         if segment:
                             await self._store_until_done(segment, stop)
@@ -180,16 +205,38 @@ class CameraRecorder:
                     for msg in msgs:  # to the new owner at once (the oldest it has to record)
                         with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
                             await msg.nak()
-                    return
+                    return ""
                 for msg in msgs:
+                    if self._missed_before(msg):
+                        return "delivery_count"  # this one and the rest come again, after what was missed
                     await self._handle(msg, stop)
                     if stop.is_set():
                         break
+            return ""
         finally:
             keepalive.cancel()
             # Unstored frames stay unacknowledged: the next recorder gets them (idempotently).
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
                 await sub.unsubscribe()
+
+    def _missed_before(self, msg: Msg) -> bool:
+        """JetStream numbers each delivery of the consumer: a number skipped is a delivery sent
+        and never received. (Lower than the last one is a new consumer leader sending again what
+        it did not know was delivered: duplicates, which the chain drops.)"""
+        delivered = msg.metadata.sequence.consumer
+        if delivered > self._delivered + 1:
+            return True
+        self._delivered = delivered
+        return False
+
+    async def _deliveries_outstanding(self) -> bool:
+        """The consumer counts more frames delivered and unacknowledged than this recorder holds:
+        the last ones sent were lost on the way, and no later delivery showed it."""
+        try:
+            info = await self._js.consumer_info(self._names.video_stream, self.durable)
+        except CONSUMER_UNREADABLE:
+            return False  # asked again at the next quiet fetch
+        return (info.num_ack_pending or 0) > len(self.held())
 
     async def _load_stored_until(self) -> None:
         """Frames before the end of the last stored segment are in storage already: a redelivery
@@ -207,9 +254,12 @@ class CameraRecorder:
         try:
             info = await self._js.consumer_info(self._names.video_stream, config.durable_name)
         except NotFoundError:
+            self._delivered = 0
             return config
         if not info.num_ack_pending:
+            self._delivered = info.delivered.consumer_seq if info.delivered else 0
             return config
+        self._delivered = 0  # a new consumer counts its deliveries from one
         start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
         self._log.info("video_consumer_rewound", start_seq=start, unacked=info.num_ack_pending)
         await self._js.delete_consumer(self._names.video_stream, config.durable_name)

@@ -41,7 +41,7 @@ from vigie.storage.objects import Buckets, ObjectStore
 from services.recorder.handlers import Recorder
 from services.recorder.settings import RecorderSettings
 from tests.conftest import events_seen, settings_env
-from tests.harness import PROBE, PROBE_USER, eventually, unique
+from tests.harness import PROBE, PROBE_USER, ConnectionCutter, eventually, unique
 from tests.recorder.frames import video_frames
 
 pytestmark = pytest.mark.integration
@@ -534,3 +534,53 @@ async def test_a_lost_video_frame_is_a_gap_in_the_recording_never_a_smeared_pict
     lost_events = [json.loads(d) for s, d in events_seen() if s.startswith(streams.root + ".")
                    and s.endswith(".frames.lost")]
     assert [(e["camera"], e["stage"], e["missing"]) for e in lost_events] == [("halte", "video", 1)]
+
+
+@pytest.mark.parametrize("frames_after_the_cut", [True, False])
+async def test_frames_lost_in_flight_when_the_connection_drops_are_fetched_again_not_a_gap(
+    frames_after_the_cut: bool, probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    store: tuple[ObjectStore, Buckets], nats_server: servers.NatsServer,
+    settings_for: Callable[..., CommonSettings],
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
+) -> None:
+    """Caught in CI (issue 35, a NATS node killed under three replicas): the node carrying the
+    recorder's connection died while VIDEO frames were on their way. The server counts them
+    delivered; the recorder never got them, saw a hole in masking's sequence and recorded a gap
+    up to the next keyframe — though the frames were in VIDEO all along (DESIGN.md invariant 2,
+    R17). A delivery the recorder missed (the consumer's delivery count jumps, or it says more are
+    pending than the recorder holds once the camera goes quiet) is asked again from the
+    acknowledgement floor; only a frame that is not in VIDEO is a gap (the test above)."""
+    cid = await _camera(db, "pont")
+    frames = video_frames("pont", 100, start_ns=T0)  # keyframes at 0, 25, 50, 75
+    cut_at = 30
+    marker = str(frames[cut_at].capture_time_ns).encode()  # its Vigie-Capture-Time-Ns header
+    objects, buckets = store
+    async with ConnectionCutter(nats_server.port, marker) as cutter:
+        nc = await connect_nats(settings_for(PROBE_USER, nats_url=cutter.url), name="recorder")
+        recorder = Recorder(js=jetstream(nc), names=streams, pool=await service_db("recorder"),
+                            store=service_store("recorder"), bucket=buckets.recordings,
+                            settings=RecorderSettings(**SETTINGS))
+        stop = asyncio.Event()
+        task = asyncio.create_task(recorder.run(stop))
+        try:
+            await _publish(probe_nc, streams, frames[:cut_at])
+            await eventually(lambda: recorder.cameras and sum(
+                len(r.worker.held()) for r in recorder.cameras.values()) == cut_at,
+                timeout_s=20, message="the recorder did not hold the open segment")
+            shown = frames if frames_after_the_cut else frames[:cut_at + 1]  # the last one
+            await _publish(probe_nc, streams, shown[cut_at:cut_at + 10])
+            await asyncio.wait_for(cutter.cut.wait(), timeout=20)
+            await _publish(probe_nc, streams, shown[cut_at + 10:])
+            await eventually(lambda: db.fetchval(
+                "SELECT coalesce(sum(frames), 0) = $1 FROM segments", len(shown)),
+                timeout_s=30, message="what was in VIDEO was not all recorded")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+            await nc.close()
+    assert await _stored_capture_times(db, objects, buckets.recordings, cid) == \
+        _expected_ms(shown)
+    lost_events = [json.loads(d) for s, d in events_seen() if s.startswith(streams.root + ".")
+                   and s.endswith(".frames.lost")]
+    assert lost_events == [], "frames that were in VIDEO were announced lost"
