@@ -180,7 +180,7 @@ def wait(what: str, ready: object, timeout_s: float) -> float:
     return time.monotonic() - t0
 
 
-PASSWORD: dict[str, str] = {}  # the tables' owner's, from the deployment's .env
+PASSWORD: dict[str, str] = {}  # the tables' owner's, from the deployment's secrets folder
 
 
 def sql(query: str) -> str:
@@ -323,9 +323,7 @@ def main() -> int:
     t_all = time.monotonic()
     run(["bash", str(REPO / "deploy/images/build.sh")], quiet=False)
     run([sys.executable, str(REPO / "deploy/compose/prepare.py"), str(folder)])
-    PASSWORD["owner"] = next(line.split("=", 1)[1] for line in
-                             (folder / ".env").read_text().splitlines()
-                             if line.startswith("POSTGRES_PASSWORD="))
+    PASSWORD["owner"] = (folder / "deploy" / "secrets" / "postgres_password").read_text().strip()
     port = free_port()
     camera_server = subprocess.Popen(
         [DEBIAN_PYTHON, str(RTSP_CAMERA_SCRIPT), "--host", "0.0.0.0", "--port", str(port),

@@ -1,42 +1,21 @@
 """Prepare a Compose deployment folder as docs/deploy.md's commands would (`make compose-check`):
-a copy of docker-compose.yml and deploy/, an .env with every secret generated, the deployment's
+a copy of docker-compose.yml and deploy/, every secret a file of deploy/secrets (`vigie secrets
+init`), an .env with what this host needs (a smaller VIDEO), the deployment's
 certificates (`vigie certs init`), the gateway's TLS pair, and each key readable by the user of
 the container that reads it. Prints nothing but errors."""
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from vigie import certs
-from vigie.signing import SigningKey
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_OWNERS = {"nats.key": 0, "postgres.key": 999, "seaweedfs.key": 1000}  # else the services'
-
-
-def _env(example: Path) -> str:
-    lines = []
-    for line in example.read_text().splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, value = line.partition("=")
-        if name.endswith("_KEY") and name.startswith(("VIGIE_REGISTER_SIGNING", "VIGIE_EXPORT",
-                                                      "VIGIE_RECORDING")):
-            value = base64.b64encode(SigningKey.generate().private_pem().encode()).decode()
-        elif name == "VIGIE_TOTP_KEY":
-            value = secrets.token_hex(32)
-        elif name.startswith("VIGIE_S3_ACCESS_KEY_"):
-            value = "v" + name.removeprefix("VIGIE_S3_ACCESS_KEY_").lower() + secrets.token_hex(4)
-        elif not value:
-            value = secrets.token_hex(24)
-        lines.append(f"{name}={value}")
-    return "\n".join(lines) + "\n"
 
 
 def main(target: Path) -> int:
@@ -47,8 +26,9 @@ def main(target: Path) -> int:
     shutil.copytree(REPO / "deploy", target / "deploy")
     # This check's host has tens of GiB free, not the 160 GiB a commune's VIDEO gets: NATS
     # refuses a stream larger than 75 % of its disk ("insufficient storage resources").
-    (target / ".env").write_text(_env(REPO / "deploy" / "example.env")
-                                 + f"VIGIE_BUS_VIDEO_MAX_BYTES={8 * 2**30}\n")
+    (target / ".env").write_text(f"VIGIE_BUS_VIDEO_MAX_BYTES={8 * 2**30}\n")
+    subprocess.run([sys.executable, "-m", "vigie.cli.main", "secrets", "init", "--out",
+                    str(target / "deploy" / "secrets")], check=True, stdout=subprocess.DEVNULL)
     folder = target / "deploy" / "certs"
     subprocess.run([sys.executable, "-m", "vigie.cli.main", "certs", "init", "--out",
                     str(folder)], check=True, stdout=subprocess.DEVNULL)

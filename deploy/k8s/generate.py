@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 from vigie.catalog import NATS_USER  # one definition with make run and Compose
+from vigie.db.roles import password_env
+from vigie.deploy_secrets import SECRETS, postgres_password, s3_keys
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "vigie"
@@ -49,21 +51,21 @@ SERVICES: dict[str, dict[str, Any]] = {
         replicas=3, env={"VIGIE_MASKING_WORKERS": "2"},
         resources=({"cpu": "2", "memory": "1Gi"}, {"cpu": "4", "memory": "3Gi"})),
     "recorder": dict(  # ≈ 130 cameras at 25 fps per core; a 60-s segment is held in memory
-        replicas=2, secrets={"VIGIE_RECORDING_KEY": "VIGIE_RECORDING_KEY"},
+        replicas=2, secrets={"VIGIE_RECORDING_KEY": "recording_key"},
         resources=({"cpu": "250m", "memory": "512Mi"}, {"cpu": "1", "memory": "2Gi"})),
     "viewer-gateway": dict(  # relays fMP4 without decoding: 2–4 % of a core per live pane
         replicas=2, public=True,
-        secrets={"VIGIE_TOTP_KEY": "VIGIE_TOTP_KEY"},  # seals TOTP secrets at rest (issue 34)
+        secrets={"VIGIE_TOTP_KEY": "totp_key"},  # seals TOTP secrets at rest (issue 34)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
     # Every service twice at least (issue 35): one process lost costs a commune nothing.
     "verbalisation": dict(  # a still: a GOP decoded in memory, a JPEG; seals offence files
         replicas=2,  # requests go to one of them (a NATS queue group)
-        secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY"},
+        secrets={"VIGIE_EXPORT_KEY": "export_key"},
         resources=({"cpu": "50m", "memory": "128Mi"}, {"cpu": "250m", "memory": "256Mi"})),
     "retention": dict(  # a sweep of 50,000 expired segments took 7 s of one core; builds exports
         replicas=2,  # sweepers share the work (row locks, SKIP LOCKED), jobs are claimed once
-        secrets={"VIGIE_EXPORT_KEY": "VIGIE_EXPORT_KEY",
-                 "VIGIE_REGISTER_SIGNING_KEY": "VIGIE_REGISTER_SIGNING_KEY"},
+        secrets={"VIGIE_EXPORT_KEY": "export_key",
+                 "VIGIE_REGISTER_SIGNING_KEY": "register_signing_key"},
         scratch="40Gi",  # an export's package is built in /tmp (an hour of 1080p: ≈ 2 × 2 GB)
         resources=({"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "1Gi"})),
 }
@@ -71,8 +73,41 @@ def labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, **PART_OF}
 
 
+SECRETS_DIR = "/run/secrets/vigie"
+
+
 def secret_env(name: str, key: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": key}}}
+    """A secret as a file, never as an environment variable the pod spec and `kubectl describe`
+    show (issue 35): `<name>_FILE` names it; `mount_secret_files` projects that key alone of the
+    Secret into the pod. Vigie reads any VIGIE_<NAME>_FILE, PostgreSQL's image
+    POSTGRES_PASSWORD_FILE."""
+    return {"name": name + "_FILE", "value": f"{SECRETS_DIR}/{key}"}
+
+
+def mount_secret_files(pod: dict[str, Any]) -> None:
+    """Project into the pod the keys of the Secret its containers name (secret_env), and those
+    only; mode 0440 (the pod's fsGroup reads them)."""
+    keys: list[str] = []
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        named = [e["value"].removeprefix(SECRETS_DIR + "/") for e in container.get("env", [])
+                 if str(e.get("value", "")).startswith(SECRETS_DIR + "/")]
+        if named:
+            container.setdefault("volumeMounts", []).append(
+                {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
+        keys += [k for k in named if k not in keys]
+    if keys:
+        pod.setdefault("volumes", []).append({"name": "secrets", "secret": {
+            "secretName": SECRET, "defaultMode": 0o440,
+            "items": [{"key": k, "path": k} for k in keys]}})
+
+
+def _pods(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = doc.get("spec", {})
+    if doc["kind"] == "CronJob":
+        return [spec["jobTemplate"]["spec"]["template"]["spec"]]
+    if doc["kind"] in ("Deployment", "StatefulSet", "Job", "DaemonSet"):
+        return [spec["template"]["spec"]]
+    return []
 
 
 CERTS = "vigie-certs"  # kubectl create secret generic vigie-certs --from-file=deploy/certs/
@@ -115,30 +150,27 @@ def pod_security(uid: int) -> dict[str, Any]:
 
 
 def s3_key_env(service: str) -> tuple[str, str]:
-    """The secret's keys of a service's object-store identity (as vigie.storage.identities)."""
+    """The variables of a service's object-store identity, as `vigie s3-config` and `vigie init`
+    read them (vigie.storage.identities)."""
     up = service.upper().replace("-", "_")
     return f"VIGIE_S3_ACCESS_KEY_{up}", f"VIGIE_S3_SECRET_KEY_{up}"
-
-
-def pg_password_key(service: str) -> str:
-    return "VIGIE_POSTGRES_PASSWORD_" + service.upper().replace("-", "_")
 
 
 def vigie_env(nats_user: str, service: str | None) -> list[dict[str, Any]]:
     """What every Vigie container needs: the shared ConfigMap, its NATS user, its own database
     role (`service`'s; None: the owner's, for `vigie init`) and the secrets."""
     role = "vigie_" + service.replace("-", "_") if service else "vigie"
-    key = pg_password_key(service) if service else "POSTGRES_PASSWORD"
+    key = postgres_password(service)
     return [
         # Its user names its inboxes; nats-server knows it by its client certificate alone
         # (`verify_and_map`, issue 34): no NATS password to hold.
         {"name": "VIGIE_NATS_USER", "value": nats_user},
         *(secret_env(var, key) for var, key in zip(
             ("VIGIE_S3_ACCESS_KEY", "VIGIE_S3_SECRET_KEY"),
-            s3_key_env(service) if service else ("S3_ACCESS_KEY", "S3_SECRET_KEY"), strict=True)),
-        secret_env("VIGIE_POSTGRES_PASSWORD", key),
+            s3_keys(service), strict=True)),
+        secret_env("VIGIE_POSTGRES_PASSWORD", key),  # apart from the DSN, which names none
         {"name": "VIGIE_POSTGRES_DSN",
-         "value": f"postgresql://{role}:$(VIGIE_POSTGRES_PASSWORD)@postgres:5432/vigie"
+         "value": f"postgresql://{role}@postgres:5432/vigie"
                   f"?sslmode=verify-full&sslrootcert={CLIENT_CERTS}/ca.pem"},
     ]
 
@@ -312,7 +344,7 @@ def postgres() -> list[dict[str, Any]]:
                  "-c", "hba_file=/etc/postgresql/hba/pg_hba.conf"],
         "env": [{"name": "POSTGRES_USER", "value": "vigie"},
                 {"name": "POSTGRES_DB", "value": "vigie"},
-                secret_env("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
+                secret_env("POSTGRES_PASSWORD", postgres_password(None)),
                 {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}],
         "ports": [{"name": "postgres", "containerPort": 5432}],
         "readinessProbe": exec_probe(["pg_isready", "-U", "vigie", "-d", "vigie"], period=5),
@@ -381,9 +413,10 @@ def seaweedfs() -> list[dict[str, Any]]:
     identities = {
         "name": "s3-config", "image": IMAGE,
         "args": ["s3-config", "--output", "/config/s3.json"],
-        "env": [secret_env("VIGIE_S3_ACCESS_KEY", "S3_ACCESS_KEY"),
-                secret_env("VIGIE_S3_SECRET_KEY", "S3_SECRET_KEY"),
-                *(secret_env(var, var) for s in SERVICES for var in s3_key_env(s))],
+        "env": [*(secret_env(var, key) for var, key in zip(
+                    ("VIGIE_S3_ACCESS_KEY", "VIGIE_S3_SECRET_KEY"), s3_keys(None), strict=True)),
+                *(secret_env(var, key) for s in SERVICES
+                  for var, key in zip(s3_key_env(s), s3_keys(s), strict=True))],
         "resources": resources(({"cpu": "50m", "memory": "64Mi"}, {"cpu": "500m", "memory": "256Mi"})),
         "securityContext": RESTRICTED,
         "volumeMounts": [{"name": "s3-config", "mountPath": "/config"}],
@@ -442,7 +475,7 @@ def init_job() -> dict[str, Any]:
     Idempotent: run it at install and at every upgrade (docs/deploy.md)."""
     # The owner's role; it creates each service's role with the password the service holds.
     certs_volume, certs_mount, certs_env = client_certs("init")
-    env = vigie_env("admin", None) + [secret_env(pg_password_key(s), pg_password_key(s))
+    env = vigie_env("admin", None) + [secret_env(password_env(s), postgres_password(s))
                                        for s in SERVICES] + certs_env
     return {
         "apiVersion": "batch/v1", "kind": "Job",
@@ -611,9 +644,9 @@ def backup() -> list[dict[str, Any]]:
     certs_volume = {"name": "certs", "secret": {"secretName": CERTS, "defaultMode": 0o440,
                                                 "items": [{"key": "ca.pem", "path": "ca.pem"}]}}
     certs_mount = {"name": "certs", "mountPath": CLIENT_CERTS, "readOnly": True}
-    env = [secret_env("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
+    env = [secret_env("VIGIE_POSTGRES_PASSWORD", postgres_password(None)),
            {"name": "VIGIE_POSTGRES_DSN",
-            "value": "postgresql://vigie:$(POSTGRES_PASSWORD)@postgres:5432/vigie"
+            "value": "postgresql://vigie@postgres:5432/vigie"
                      f"?sslmode=verify-full&sslrootcert={CLIENT_CERTS}/ca.pem"}]
     job = {"backoffLimit": 2, "template": {"metadata": {"labels": labels("vigie-backup")}, "spec": {
         "restartPolicy": "OnFailure",
@@ -654,18 +687,22 @@ def documents() -> dict[str, list[dict[str, Any]]]:
         files[f"{name}.yaml"] = service_deployment(name, spec)
     files["ingress.yaml"] = [ingress()]
     files["network-policies.yaml"] = network_policies()
+    for docs in files.values():
+        for doc in docs:
+            for pod in _pods(doc):
+                mount_secret_files(pod)
     return files
 
 
 def secrets_example() -> dict[str, Any]:
-    keys = ["POSTGRES_PASSWORD", *(pg_password_key(s) for s in SERVICES), "S3_ACCESS_KEY",
-            "S3_SECRET_KEY", *(k for s in SERVICES for k in s3_key_env(s)),
-            "VIGIE_REGISTER_SIGNING_KEY",
-            "VIGIE_EXPORT_KEY", "VIGIE_RECORDING_KEY", "VIGIE_TOTP_KEY"]
+    """The Secret's keys are the files `vigie secrets init` writes: `kubectl -n vigie create
+    secret generic vigie-secrets --from-file=deploy/secrets/` makes it from the same folder."""
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": PART_OF},
-            "stringData": {k: "vigie-storage" if k == "S3_ACCESS_KEY" else "CHANGE-ME"
-                           for k in keys}}
+            "stringData": {k: ("vigie-storage" if k == "s3_access_key" else
+                               "vigie-" + k.removeprefix("s3_access_key_").replace("_", "-")
+                               if k.startswith("s3_access_key_") else "CHANGE-ME")
+                           for k in SECRETS}}
 
 
 def render(docs: list[dict[str, Any]]) -> str:
@@ -678,8 +715,12 @@ HEADER = "# Generated by deploy/k8s/generate.py: edit that script, then run it.\
 def outputs() -> dict[str, str]:
     out = {name: HEADER + render(docs) for name, docs in documents().items()}
     out["secrets.example.yaml"] = (
-        "# Copy, replace every CHANGE-ME (openssl rand -hex 24), apply it before the rest:\n"
-        "#   kubectl apply -f my-secrets.yaml   (never commit the copy)\n"
+        "# The Secret's keys are the files `vigie secrets init --out deploy/secrets` writes; make it\n"
+        "# from them, before the rest:\n"
+        "#   kubectl -n vigie create secret generic vigie-secrets --from-file=deploy/secrets/\n"
+        "# or copy this file, replace every CHANGE-ME (openssl rand -hex 24; the keys: `vigie\n"
+        "# secrets init`'s form) and `kubectl apply -f my-secrets.yaml` (never commit the copy).\n"
+        "# Each pod mounts the keys it needs only, as files under /run/secrets/vigie.\n"
         "# The gateway's certificate is a kubernetes.io/tls Secret named vigie-gateway-tls:\n"
         "#   kubectl -n vigie create secret tls vigie-gateway-tls --cert=… --key=…\n"
         + render([secrets_example()]))

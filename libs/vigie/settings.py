@@ -7,10 +7,12 @@ Nothing here reads the environment at import time: ``load_settings`` is called f
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +66,9 @@ class CommonSettings(BaseSettings):
         description="First token of every subject; tests isolate themselves with their own root",
     )
     postgres_dsn: SecretStr = Field(description="PostgreSQL DSN (postgresql://user:pw@host/db)")
+    postgres_password: SecretStr | None = Field(
+        default=None, description="The DSN's password given apart (VIGIE_POSTGRES_PASSWORD_FILE, "
+        "a mounted secret): the DSN then names none, and may sit in plain configuration")
     postgres_schema: str = Field(
         default="public", pattern=r"^[a-z_][a-z0-9_]*$", description="Schema holding Vigie's tables"
     )
@@ -123,6 +128,15 @@ class CommonSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """Compose passes an unset optional key as an empty string: that is no key."""
         return None if value == "" else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_into_dsn(cls, data: object) -> object:
+        if not isinstance(data, dict) or not data.get("postgres_password") or \
+                not data.get("postgres_dsn"):
+            return data
+        dsn, password = (_plain(data["postgres_dsn"]), _plain(data["postgres_password"]))
+        return {**data, "postgres_dsn": dsn_with_password(dsn, password)}
 
     @model_validator(mode="after")
     def _tls_files(self) -> CommonSettings:
@@ -192,11 +206,58 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535, description="Port of the HTTP endpoints")
 
 
+def _plain(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def dsn_with_password(dsn: str, password: str) -> str:
+    """The DSN with the password given apart written in (URL-quoted); a DSN that already names
+    one is refused (which of the two holds is not for Vigie to guess)."""
+    parts = urlsplit(dsn)
+    if parts.password is not None:
+        raise ValueError("VIGIE_POSTGRES_DSN already names a password: give it there or in "
+                         "VIGIE_POSTGRES_PASSWORD, not both")
+    if "@" not in parts.netloc or not parts.username:
+        raise ValueError("VIGIE_POSTGRES_PASSWORD needs a DSN that names its user "
+                         "(postgresql://user@host/db)")
+    user, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
+
+
 S = TypeVar("S", bound=BaseSettings)
+SECRET_FILE_SUFFIX = "_FILE"
+
+
+def secrets_from_files(environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Any ``VIGIE_<NAME>_FILE=<path>`` sets ``VIGIE_<NAME>`` to that file's content (without its
+    final line break): the convention of the official images (``POSTGRES_PASSWORD_FILE``) and how
+    Compose secrets and Kubernetes Secret volumes hand a container its secrets — as files, not in
+    the environment that `inspect`, the pod spec and crash reports show (issue 35). Given both
+    ways with different values, or a file that cannot be read, it stops with a message naming
+    the variable and the path, never the content. Returns the names set."""
+    env = os.environ if environ is None else environ
+    loaded = []
+    for name, path in sorted(env.items()):
+        if not (name.startswith("VIGIE_") and name.endswith(SECRET_FILE_SUFFIX)):
+            continue
+        target = name.removesuffix(SECRET_FILE_SUFFIX)
+        try:
+            value = Path(path).read_text().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"setting {name}: cannot read {path} "
+                                f"({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+        if env.get(target, value) != value:
+            raise SettingsError(f"setting {target} is given twice, in the environment and in "
+                                f"{name}: keep one")
+        env[target] = value
+        loaded.append(target)
+    return loaded
 
 
 def load_settings(cls: type[S]) -> S:
-    """Build settings from the environment, or stop with a message naming each bad variable."""
+    """Build settings from the environment (and its secret files), or stop with a message naming
+    each bad variable."""
+    secrets_from_files()
     try:
         return cls()
     except ValidationError as exc:

@@ -4,6 +4,7 @@ Dockerfile COPY source exists and every command's module imports."""
 
 from __future__ import annotations
 
+import base64
 import importlib
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from vigie import certs
+from vigie.deploy_secrets import SECRETS, postgres_password, s3_keys
 
 from services import SERVICES, module_name
 from tests.harness import REPO
@@ -27,11 +29,9 @@ REQUIRED = {"VIGIE_NATS_URL", "VIGIE_NATS_USER", "VIGIE_NATS_TLS_CERT", "VIGIE_P
 
 
 def _env_with_secrets() -> dict[str, str]:
-    env = dict(os.environ)
-    for line in (REPO / "deploy" / "example.env").read_text().splitlines():
-        if line and not line.startswith("#"):
-            env[line.split("=", 1)[0]] = "s3cret-for-validation"
-    return env
+    """The environment Compose is validated in: the secrets are files (deploy/secrets), so
+    nothing of them needs to be here."""
+    return dict(os.environ)
 
 
 def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -61,12 +61,67 @@ def test_ingest_masking_and_recorder_can_be_scaled(rendered: dict) -> None:  # t
         assert not svc["environment"].get("VIGIE_REPLICA"), name
 
 
-def test_a_missing_secret_stops_compose_with_its_name() -> None:
-    env = _env_with_secrets()
-    del env["POSTGRES_PASSWORD"]
-    result = _compose("config", "-q", env=env)
-    assert result.returncode != 0
-    assert "set POSTGRES_PASSWORD" in result.stderr
+# Settings that name files or are empty on purpose, not secrets themselves.
+NOT_SECRET = {"VIGIE_NATS_TLS_KEY", "VIGIE_VIEWER_GATEWAY_TLS_KEY", "VIGIE_REGISTER_KEY"}
+
+
+def test_every_secret_is_a_mounted_file_never_an_environment_variable_R38(
+        rendered: dict) -> None:  # type: ignore[type-arg]
+    """Issue 35: `podman inspect` showed every password and key of the deployment, since they
+    were environment variables. Each is a file of deploy/secrets now — the very list `vigie
+    secrets init` writes —, mounted only into the containers that read it, and named by
+    VIGIE_<NAME>_FILE (POSTGRES_PASSWORD_FILE for PostgreSQL's image)."""
+    declared = rendered["secrets"]
+    assert set(declared) == set(SECRETS), "one list: Compose, Kubernetes and `vigie secrets init`"
+    assert all(Path(d["file"]).parent.name == "secrets" for d in declared.values())
+    secretish = re.compile(r"PASSWORD|SECRET|_KEY($|_)")
+    for name, svc in rendered["services"].items():
+        env = svc.get("environment") or {}
+        given = {s["source"] if isinstance(s, dict) else s for s in svc.get("secrets", [])}
+        for var, value in env.items():
+            if var.endswith("_FILE") and str(value).startswith("/run/secrets/"):
+                assert str(value).removeprefix("/run/secrets/") in given, (name, var)
+                continue
+            if secretish.search(var) and var not in NOT_SECRET:
+                raise AssertionError(f"{name}: {var} is a secret in the environment")
+            assert "postgresql://" not in str(value) or "@" not in str(value).split("//")[1] \
+                .split("/")[0].split("@")[0].partition(":")[2] == "", (name, var)
+        used = {str(v).removeprefix("/run/secrets/") for v in env.values()
+                if str(v).startswith("/run/secrets/") and "/" not in
+                str(v).removeprefix("/run/secrets/")}  # (not the gateway's TLS folder)
+        assert given == used, f"{name} is given secrets it does not read: {given - used}"
+    for name in SERVICES:  # each its own, and none of another's
+        own = {postgres_password(name), *s3_keys(name)}
+        given = {s["source"] for s in rendered["services"][name]["secrets"]}
+        assert own <= given, name
+        others = {f for other in SERVICES if other != name
+                  for f in (postgres_password(other), *s3_keys(other))}
+        assert not given & (others | {postgres_password(None), *s3_keys(None)}), name
+
+
+def test_vigie_secrets_init_writes_every_secret_once_and_keeps_what_exists(
+        tmp_path: Path) -> None:
+    """`vigie secrets init` writes the folder Compose mounts (and Kubernetes' Secret is made
+    from), never overwriting a file: a password changed under a running deployment would lock
+    its services out."""
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    (folder / "totp_key").write_text("kept\n")
+    done = subprocess.run([sys.executable, "-m", "vigie.cli.main", "secrets", "init", "--out",
+                           str(folder)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in folder.iterdir()} == set(SECRETS)
+    assert (folder / "totp_key").read_text() == "kept\n"
+    assert folder.stat().st_mode & 0o777 == 0o700, "the folder is the host's guard"
+    values = {p.name: p.read_text().strip() for p in folder.iterdir()}
+    assert len({v for k, v in values.items() if "password" in k or "secret" in k}) == \
+        len([k for k in values if "password" in k or "secret" in k]), "each its own"
+    assert values["s3_access_key_recorder"] == "vigie-recorder"
+    assert base64.b64decode(values["recording_key"]).startswith(b"-----BEGIN PRIVATE KEY")
+    again = subprocess.run([sys.executable, "-m", "vigie.cli.main", "secrets", "init", "--out",
+                            str(folder)], capture_output=True, text=True, timeout=60)
+    assert "made nothing" in again.stdout
+    assert {p.name: p.read_text().strip() for p in folder.iterdir()} == values
 
 
 def test_every_service_has_a_healthcheck_and_its_settings(rendered: dict) -> None:  # type: ignore[type-arg]
@@ -76,8 +131,8 @@ def test_every_service_has_a_healthcheck_and_its_settings(rendered: dict) -> Non
     for name in SERVICES:
         svc = services[name]
         assert svc["command"] == ["service", name]
-        env = svc["environment"]
-        assert REQUIRED <= set(env), f"{name} lacks {REQUIRED - set(env)}"
+        env = {var.removesuffix("_FILE") for var in svc["environment"]}  # given or a file
+        assert REQUIRED <= env, f"{name} lacks {REQUIRED - env}"
         assert svc["depends_on"]["init"]["condition"] == "service_completed_successfully"
         assert "/healthz" in " ".join(svc["healthcheck"]["test"])
     assert services["init"]["command"] == ["init"]
@@ -99,16 +154,6 @@ def test_dockerfile_copy_sources_exist_and_commands_import(rendered: dict) -> No
     result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "init", "--help"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-
-
-def test_an_empty_secret_stops_compose_before_anything_starts() -> None:
-    """Issue 34: `${VAR?}` let an empty secret through; every secret is `${VAR:?}`."""
-    text = (REPO / "docker-compose.yml").read_text()
-    assert "?set " in text and not re.search(r"\$\{[A-Z_0-9]+\?", text)
-    env = _env_with_secrets()
-    env["VIGIE_POSTGRES_PASSWORD_RETENTION"] = ""
-    result = _compose("config", env=env)
-    assert result.returncode != 0 and "VIGIE_POSTGRES_PASSWORD_RETENTION" in result.stderr
 
 
 def test_committed_nats_config_is_the_generated_one() -> None:
@@ -160,20 +205,16 @@ def test_the_nats_cluster_option_validates_with_three_nodes_and_replicated_strea
 def test_each_service_has_its_own_database_role_identity_and_certificate_R38() -> None:
     """Issue 25: no service holds the tables' owner, the object store's administrator or
     another's certificate."""
-    env = _env_with_secrets()
-    for name in SERVICES:  # a distinct value per secret, to see which one each service gets
-        up = name.upper().replace("-", "_")
-        env[f"VIGIE_POSTGRES_PASSWORD_{up}"] = f"pg-{name}"
-        env[f"VIGIE_S3_ACCESS_KEY_{up}"] = f"s3-{name}"
-    env["S3_ACCESS_KEY"], env["POSTGRES_PASSWORD"] = "s3-admin", "pg-owner"
-    result = _compose("config", env=env)
+    result = _compose("config", env=_env_with_secrets())
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     for name in SERVICES:
         svc_env = services[name]["environment"]
         role = "vigie_" + name.replace("-", "_")
-        assert svc_env["VIGIE_POSTGRES_DSN"].startswith(f"postgresql://{role}:pg-{name}@"), name
-        assert svc_env["VIGIE_S3_ACCESS_KEY"] == f"s3-{name}", name
+        assert svc_env["VIGIE_POSTGRES_DSN"].startswith(f"postgresql://{role}@"), name
+        assert svc_env["VIGIE_POSTGRES_PASSWORD_FILE"] == \
+            f"/run/secrets/{postgres_password(name)}", name
+        assert svc_env["VIGIE_S3_ACCESS_KEY_FILE"] == f"/run/secrets/{s3_keys(name)[0]}", name
         # TLS to NATS with its own client certificate, and nobody else's (R37).
         assert svc_env["VIGIE_NATS_URL"].startswith("tls://"), name
         assert svc_env["VIGIE_POSTGRES_DSN"].endswith("?sslmode=verify-full&sslrootcert="
@@ -181,8 +222,9 @@ def test_each_service_has_its_own_database_role_identity_and_certificate_R38() -
         mounted = str(services[name]["volumes"])
         assert f"certs/{name}.key" in mounted and "certs/init.key" not in mounted, name
     init = services["init"]["environment"]
-    assert init["VIGIE_POSTGRES_DSN"].startswith("postgresql://vigie:pg-owner@")
-    assert init["VIGIE_S3_ACCESS_KEY"] == "s3-admin"
+    assert init["VIGIE_POSTGRES_DSN"].startswith("postgresql://vigie@")
+    assert init["VIGIE_POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert init["VIGIE_S3_ACCESS_KEY_FILE"] == "/run/secrets/s3_access_key"
     assert "-s3.config=/config/s3.json" in services["seaweedfs"]["command"]
     assert "ssl=on" in services["postgres"]["command"]
     assert "-s3.cert.file=/certs/seaweedfs.pem" in services["seaweedfs"]["command"]

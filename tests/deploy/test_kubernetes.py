@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from vigie.deploy_secrets import SECRETS, postgres_password, s3_keys
 
 from services import module_name
 from tests.harness import REPO
@@ -108,22 +110,33 @@ def test_the_services_run_one_deployment_each_with_replicas_and_disruption_budge
     assert "nats" in budgets
 
 
-def test_every_secret_key_used_is_in_the_example() -> None:
+def test_every_secret_is_a_projected_file_of_the_example_secret_R38() -> None:
+    """Issue 35: secrets were environment variables (secretKeyRef), shown by `kubectl
+    describe` and the pod spec. Each pod now projects from the Secret the keys its containers
+    read — those only — as files under /run/secrets/vigie, named by VIGIE_<NAME>_FILE; the
+    Secret's keys are the files `vigie secrets init` writes (one list with Compose)."""
     [example] = _load(K8S / "secrets.example.yaml")
     keys = set(example["stringData"])
-    used = set()
-    for _, pod in _pod_specs():
-        for container in pod["containers"]:
+    assert keys == set(SECRETS)
+    secretish = re.compile(r"PASSWORD|SECRET|_KEY($|_)")
+    used_anywhere = set()
+    for name, pod in _pod_specs():
+        projected = {i["key"] for v in pod.get("volumes", []) if v["name"] == "secrets"
+                     and v["secret"]["secretName"] == example["metadata"]["name"]
+                     for i in v["secret"]["items"]}
+        named = set()
+        for container in pod.get("initContainers", []) + pod["containers"]:
             for env in container.get("env", []):
-                ref = env.get("valueFrom", {}).get("secretKeyRef")
-                if ref:
-                    assert ref["name"] == example["metadata"]["name"]
-                    used.add(ref["key"])
-    assert used and used <= keys, used - keys
-    # …and the Compose example names the same secrets (one list for an ops team).
-    compose = {line.split("=")[0] for line in (REPO / "deploy" / "example.env").read_text()
-               .splitlines() if line and not line.startswith("#")}
-    assert keys == compose
+                assert "secretKeyRef" not in env.get("valueFrom", {}), (name, env["name"])
+                value = str(env.get("value", ""))
+                if value.startswith("/run/secrets/vigie/"):
+                    assert env["name"].endswith("_FILE"), (name, env["name"])
+                    named.add(value.removeprefix("/run/secrets/vigie/"))
+                elif secretish.search(env["name"]) and not value.startswith("/"):
+                    raise AssertionError(f"{name}: {env['name']} holds a secret in the spec")
+        assert projected == named, f"{name} projects {projected ^ named} it does not read"
+        used_anywhere |= named
+    assert used_anywhere <= keys and "totp_key" in used_anywhere
 
 
 def test_every_command_runs_a_module_that_imports() -> None:
@@ -223,12 +236,12 @@ def test_each_service_has_its_own_role_identity_and_certificate_R38() -> None:
     for name in ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention"):
         pod = deployments[name]["spec"]["template"]["spec"]
         env = {e["name"]: e for e in pod["containers"][0]["env"]}
-        up = name.upper().replace("-", "_")
-        assert env["VIGIE_POSTGRES_DSN"]["value"].startswith(f"postgresql://vigie_{name.replace('-', '_')}:")
-        assert env["VIGIE_POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == \
-            f"VIGIE_POSTGRES_PASSWORD_{up}"
-        assert env["VIGIE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["key"] == \
-            f"VIGIE_S3_ACCESS_KEY_{up}"
+        assert env["VIGIE_POSTGRES_DSN"]["value"].startswith(
+            f"postgresql://vigie_{name.replace('-', '_')}@")
+        assert env["VIGIE_POSTGRES_PASSWORD_FILE"]["value"] == \
+            f"/run/secrets/vigie/{postgres_password(name)}"
+        assert env["VIGIE_S3_ACCESS_KEY_FILE"]["value"] == \
+            f"/run/secrets/vigie/{s3_keys(name)[0]}"
         (certs,) = [v for v in pod["volumes"] if v["name"] == "certs"]
         # Its own certificate and the CA only; the gateway's police port also the revocation list.
         assert {i["key"] for i in certs["secret"]["items"]} == {"ca.pem", f"{name}.pem",

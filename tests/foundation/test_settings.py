@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from vigie.settings import CommonSettings, SettingsError, load_settings
@@ -92,3 +94,56 @@ def test_a_service_without_settings_exits_with_one_clear_line() -> None:
     assert result.returncode != 0
     assert "setting VIGIE_NATS_URL is missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_secrets_are_read_from_mounted_files_and_never_printed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Issue 35: secrets reach the containers as files (Compose secrets, Kubernetes Secret
+    volumes), not as environment variables that `inspect` and the pod spec show. Any
+    VIGIE_<NAME>_FILE gives VIGIE_<NAME>; the database password may be given apart from the DSN."""
+    for key in list(os.environ):
+        if key.startswith("VIGIE_"):
+            monkeypatch.delenv(key)
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    for set_from_files in ("VIGIE_S3_SECRET_KEY", "VIGIE_POSTGRES_PASSWORD"):
+        monkeypatch.setenv(set_from_files, "")  # restored (to absent) after the test
+        monkeypatch.delenv(set_from_files)
+    (tmp_path / "s3").write_text("a-secret-from-a-file\n")
+    (tmp_path / "pg").write_text("p@ss/w:rd")
+    monkeypatch.setenv("VIGIE_S3_SECRET_KEY_FILE", str(tmp_path / "s3"))
+    monkeypatch.setenv("VIGIE_POSTGRES_PASSWORD_FILE", str(tmp_path / "pg"))
+    monkeypatch.setenv("VIGIE_POSTGRES_DSN", "postgresql://vigie_recorder@postgres:5432/vigie"
+                       "?sslmode=verify-full&sslrootcert=/run/certs/ca.pem")
+    settings = load_settings(CommonSettings)
+    assert settings.s3_secret_key.get_secret_value() == "a-secret-from-a-file"
+    dsn = settings.postgres_dsn.get_secret_value()
+    assert dsn.startswith("postgresql://vigie_recorder:p%40ss%2Fw%3Ard@postgres:5432/vigie?")
+    assert urlsplit(dsn).password and unquote(urlsplit(dsn).password or "") == "p@ss/w:rd"
+
+    # The same value both ways is harmless (a child process inherits both); two values are not.
+    monkeypatch.setenv("VIGIE_S3_SECRET_KEY", "another-secret-entirely")
+    with pytest.raises(SettingsError, match="VIGIE_S3_SECRET_KEY is given twice") as twice:
+        load_settings(CommonSettings)
+    assert "another-secret" not in twice.value.message and "from-a-file" not in twice.value.message
+    monkeypatch.delenv("VIGIE_S3_SECRET_KEY")
+    monkeypatch.setenv("VIGIE_S3_SECRET_KEY_FILE", str(tmp_path / "absent"))
+    with pytest.raises(SettingsError, match=r"VIGIE_S3_SECRET_KEY_FILE: cannot read .*absent"):
+        load_settings(CommonSettings)
+    (tmp_path / "empty").write_text("\n")  # an empty secret file is no secret
+    monkeypatch.setenv("VIGIE_S3_SECRET_KEY_FILE", str(tmp_path / "empty"))
+    with pytest.raises(SettingsError, match="VIGIE_S3_SECRET_KEY is a well-known default"):
+        load_settings(CommonSettings)
+    monkeypatch.delenv("VIGIE_S3_SECRET_KEY")
+    monkeypatch.setenv("VIGIE_S3_SECRET_KEY_FILE", str(tmp_path / "s3"))
+    # A DSN that already names a password, and a placeholder in the file, are refused.
+    monkeypatch.setenv("VIGIE_POSTGRES_DSN", BASE["VIGIE_POSTGRES_DSN"])
+    with pytest.raises(SettingsError, match="already names a password"):
+        load_settings(CommonSettings)
+    monkeypatch.setenv("VIGIE_POSTGRES_DSN", "postgresql://vigie@postgres/vigie?sslmode=verify-"
+                       "full&sslrootcert=ca.pem")
+    (tmp_path / "pg").write_text("CHANGE-ME\n")
+    monkeypatch.delenv("VIGIE_POSTGRES_PASSWORD")  # set by the first load, from the file
+    with pytest.raises(SettingsError, match="placeholder"):
+        load_settings(CommonSettings)

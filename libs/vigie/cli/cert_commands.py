@@ -2,7 +2,8 @@
 makes what a deployment needs — the CA, the servers' certificates, one client certificate per
 service, an empty revocation list — and never overwrites a file; `client` issues one for a police
 subscriber, `post` one for a national-police post (its OU says which: the police port takes posts'
-only); `revoke` puts one on the revocation list (a lost or stolen post's)."""
+only); `revoke` puts one on the revocation list (a lost or stolen post's). `vigie secrets init`
+writes the deployment's passwords and keys, one file each (issue 35)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ async def _cmd_init(args: argparse.Namespace) -> int:
     made = certs.init_folder(folder, extra_hosts=extra, ca_name=args.ca_name)
     print(f"{folder}: made {', '.join(made) or 'nothing (all there)'}. Keep ca.key offline once "
           "the certificates are issued; give each service only its own .pem/.key.")
+    return 0
+
+
+async def _cmd_secrets_init(args: argparse.Namespace) -> int:
+    from vigie.deploy_secrets import init_folder
+
+    folder = Path(args.out)
+    made = init_folder(folder)
+    print(f"{folder}: made {', '.join(made) or 'nothing (all there)'}. One file per secret, "
+          "mounted at /run/secrets/<name> by docker-compose.yml; keep a copy offline (the keys "
+          "sign the register, the recordings and the exports).")
     return 0
 
 
@@ -84,3 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name", help="the certificate's name in the folder (NAME.pem)")
     p.add_argument("--out", required=True, help="the folder holding the CA")
     p.set_defaults(func=lambda a: _run(a, _cmd_revoke))
+    p = sub.add_parser("secrets", help="the deployment's passwords and keys, one file each")
+    secrets_sub = p.add_subparsers(dest="secrets_command", required=True, metavar="ACTION")
+    p = secrets_sub.add_parser("init", help="write every secret missing from the folder (never "
+                               "overwrites one)")
+    p.add_argument("--out", required=True, help="folder (deploy/secrets for Compose)")
+    p.set_defaults(func=lambda a: _run(a, _cmd_secrets_init))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vigie.catalog import SERVICES, module_name
+from vigie.settings import secrets_from_files
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -135,11 +136,18 @@ def _cmd_backup(args: argparse.Namespace) -> int:
     import time
 
     from vigie.backup import BackupError, dump, prune
+    from vigie.settings import dsn_with_password
 
     dsn = os.environ.get("VIGIE_POSTGRES_DSN")
     if not dsn:
         print("vigie backup: set VIGIE_POSTGRES_DSN (the tables' owner)", file=sys.stderr)
         return 2
+    if password := os.environ.get("VIGIE_POSTGRES_PASSWORD"):
+        try:
+            dsn = dsn_with_password(dsn, password)
+        except ValueError as exc:
+            print(f"vigie backup: {exc}", file=sys.stderr)
+            return 2
     schema = os.environ.get("VIGIE_POSTGRES_SCHEMA") or None
     while True:
         try:
@@ -338,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Command = args.func
+    secrets_from_files()  # VIGIE_<NAME>_FILE: the deployment's secrets, mounted as files
     try:
         return func(args)
     except KeyboardInterrupt:
