@@ -34,6 +34,10 @@ NATS_NODES = 3
 # `vigie sizing`-style arithmetic for another commune: docs/deploy.md "Sizing VIDEO".
 VIDEO_MAX_BYTES = 160 * 2**30
 NATS_STORE = "200Gi"
+# Each dump copied off the cluster to another site's S3 (issue 35; its secret key is the Secret's
+# backup_s3_secret_key). Empty endpoint: no copy — then use CloudNativePG (docs/deploy.md).
+BACKUP_OFFSITE = {"VIGIE_BACKUP_S3_ENDPOINT": "", "VIGIE_BACKUP_S3_BUCKET": "vigie-dumps",
+                  "VIGIE_BACKUP_S3_ACCESS_KEY": ""}
 
 RESTRICTED = {  # the "restricted" Pod Security Standard, container part
     "allowPrivilegeEscalation": False,
@@ -644,7 +648,9 @@ def backup() -> list[dict[str, Any]]:
     certs_volume = {"name": "certs", "secret": {"secretName": CERTS, "defaultMode": 0o440,
                                                 "items": [{"key": "ca.pem", "path": "ca.pem"}]}}
     certs_mount = {"name": "certs", "mountPath": CLIENT_CERTS, "readOnly": True}
-    env = [secret_env("VIGIE_POSTGRES_PASSWORD", postgres_password(None)),
+    env = [*({"name": k, "value": v} for k, v in BACKUP_OFFSITE.items()),
+           secret_env("VIGIE_BACKUP_S3_SECRET_KEY", "backup_s3_secret_key"),
+           secret_env("VIGIE_POSTGRES_PASSWORD", postgres_password(None)),
            {"name": "VIGIE_POSTGRES_DSN",
             "value": "postgresql://vigie@postgres:5432/vigie"
                      f"?sslmode=verify-full&sslrootcert={CLIENT_CERTS}/ca.pem"}]
@@ -701,7 +707,8 @@ def secrets_example() -> dict[str, Any]:
             "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": PART_OF},
             "stringData": {k: ("vigie-storage" if k == "s3_access_key" else
                                "vigie-" + k.removeprefix("s3_access_key_").replace("_", "-")
-                               if k.startswith("s3_access_key_") else "CHANGE-ME")
+                               if k.startswith("s3_access_key_") else
+                               "" if k == "backup_s3_secret_key" else "CHANGE-ME")
                            for k in SECRETS}}
 
 

@@ -8,14 +8,20 @@ and the register's own retention (R15) still applies to what is restored from it
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from minio.error import S3Error
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from vigie.local.servers import pg_bin
 from vigie.log import get_logger
+from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
 
 log = get_logger(__name__)
 
@@ -70,12 +76,76 @@ def prune(folder: Path, *, keep_days: int, now: datetime | None = None) -> list[
     cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
     gone = []
     for path in sorted(folder.glob(f"{PREFIX}*{SUFFIX}")):
-        try:
-            taken = datetime.strptime(path.name[len(PREFIX):-len(SUFFIX)], STAMP).replace(
-                tzinfo=UTC)
-        except ValueError:
-            continue  # not one of ours
-        if taken < cutoff:
+        taken = _taken(path.name)
+        if taken is not None and taken < cutoff:
             path.unlink()
             gone.append(path)
     return gone
+
+
+COPY_FAILED: tuple[type[BaseException], ...] = (S3Error, *TRANSIENT_STORAGE_ERRORS)
+
+
+class OffsiteSettings(BaseSettings):
+    """Where each dump is copied off the host (issue 35: dumps on the host's own volume die with
+    it). Another site's S3 endpoint — not the deployment's own object store, which shares the
+    host under Compose. Unset endpoint: no copy."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIE_BACKUP_S3_", extra="ignore", frozen=True)
+
+    endpoint: str = Field(default="", description="host:port of the remote S3 (empty: no copy)")
+    bucket: str = Field(default="", description="its bucket for the dumps (created if absent)")
+    access_key: str = Field(default="", description="an identity that may write that bucket")
+    secret_key: SecretStr = Field(default=SecretStr(""), description="its secret key")
+    secure: bool = Field(default=True, description="HTTPS (always, off the host)")
+    tls_ca: Path | None = Field(default=None, description="CA of its certificate (default: "
+                                "the system's)")
+    region: str = Field(default="us-east-1")
+
+    @model_validator(mode="after")
+    def _complete(self) -> OffsiteSettings:
+        if self.endpoint and not (self.bucket and self.access_key and
+                                  self.secret_key.get_secret_value()):
+            raise ValueError("VIGIE_BACKUP_S3_ENDPOINT needs VIGIE_BACKUP_S3_BUCKET, "
+                             "VIGIE_BACKUP_S3_ACCESS_KEY and VIGIE_BACKUP_S3_SECRET_KEY")
+        return self
+
+    def store(self) -> ObjectStore | None:
+        if not self.endpoint:
+            return None
+        return ObjectStore(self.endpoint, self.access_key, self.secret_key.get_secret_value(),
+                           secure=self.secure, region=self.region, timeout_s=60,
+                           ca_file=str(self.tls_ca) if self.tls_ca else None)
+
+
+def _taken(name: str) -> datetime | None:
+    try:
+        return datetime.strptime(name[len(PREFIX):-len(SUFFIX)], STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None  # not one of ours
+
+
+async def copy_offsite(store: ObjectStore, bucket: str, dumped: Path, *, keep_days: int,
+                       now: datetime | None = None) -> list[str]:
+    """Copy one dump into the remote bucket, check it arrived whole, and delete the remote dumps
+    older than ``keep_days`` (R4 holds there too). Returns the names deleted."""
+    if not 1 <= keep_days <= MAX_KEEP_DAYS:
+        raise BackupError(f"keep 1 to {MAX_KEEP_DAYS} days of dumps, not {keep_days}")
+    size = await asyncio.to_thread(os.path.getsize, dumped)
+    try:
+        await store.ensure_buckets([bucket])
+        await store.put_file(bucket, dumped.name, str(dumped))
+        arrived = await store.stat(bucket, dumped.name)
+        if arrived is None or arrived.size_bytes != size:
+            raise BackupError(f"the copy of {dumped.name} off the host is incomplete")
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+        old = [o.key for o in await store.list_objects(bucket, prefix=PREFIX)
+               if o.key.endswith(SUFFIX) and (t := _taken(o.key)) is not None and t < cutoff]
+        failed = await store.erase(bucket, old) if old else []
+    except COPY_FAILED as exc:
+        raise BackupError(f"copying {dumped.name} off the host failed: "
+                          f"{getattr(exc, 'code', None) or type(exc).__name__}") from exc
+    if failed:
+        raise BackupError(f"{dumped.name} copied off the host, but {len(failed)} remote dumps "
+                          f"older than {keep_days} days could not be deleted")
+    return old

@@ -55,6 +55,9 @@ SECRETS: dict[str, Callable[[], str]] = {
     "export_key": _signing_key,  # retention and verbalisation
     "recording_key": _signing_key,  # the recorder
     "totp_key": lambda: secrets.token_hex(32),  # the gateway
+    # Another site's S3, where `vigie backup` copies each dump: its provider gives the key
+    # (empty: no copy off the host).
+    "backup_s3_secret_key": lambda: "",
 }
 
 

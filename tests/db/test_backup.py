@@ -17,6 +17,7 @@ from vigie.local import servers
 from vigie.register import Entry, checkpoint, record, verify
 from vigie.signing import SigningKey
 from vigie.signing_keys import trusted_keys
+from vigie.storage.objects import ObjectStore
 
 from tests.harness import REPO, unique
 
@@ -81,3 +82,48 @@ def test_old_dumps_go_and_no_more_than_thirty_days_are_kept_R4(tmp_path: Path) -
     assert (tmp_path / "notes.txt").exists()
     with pytest.raises(BackupError, match="1 to 30 days"):
         prune(tmp_path, keep_days=31, now=now)
+
+
+async def test_each_dump_is_copied_off_the_host_and_old_ones_go_there_too_R4(
+    db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str,
+    s3_server: servers.SeaweedServer, tmp_path: Path,
+) -> None:
+    """Issue 35: the dumps sat on a volume of the host they would have to restore. Each one is
+    copied to another site's S3 (VIGIE_BACKUP_S3_*), checked whole there, and the remote dumps
+    older than --keep-days are deleted as the local ones are (R4). The copy failing fails the
+    run (the schedule says so), the local dump stays."""
+    store = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+    bucket = unique("offsite-")
+    await store.ensure_buckets([bucket])
+    now = datetime.now(UTC)
+    for name in (f"vigie-{(now - timedelta(days=40)):%Y%m%dT%H%M%SZ}.dump",
+                 f"vigie-{(now - timedelta(days=2)):%Y%m%dT%H%M%SZ}.dump", "notes.txt"):
+        await store.put(bucket, name, b"older")
+    env = {**os.environ, "VIGIE_POSTGRES_DSN": pg_server.dsn, "VIGIE_POSTGRES_SCHEMA": pg_schema,
+           "VIGIE_BACKUP_S3_ENDPOINT": s3_server.endpoint, "VIGIE_BACKUP_S3_BUCKET": bucket,
+           "VIGIE_BACKUP_S3_ACCESS_KEY": s3_server.access_key, "VIGIE_BACKUP_S3_SECURE": "false"}
+    (tmp_path / "remote-secret").write_text(s3_server.secret_key + "\n")
+    env["VIGIE_BACKUP_S3_SECRET_KEY_FILE"] = str(tmp_path / "remote-secret")
+    out = tmp_path / "backups"
+    result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out", str(out),
+                             "--keep-days", "7"], env=env, capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    (dumped,) = out.glob("vigie-*.dump")
+    assert await store.get(bucket, dumped.name) == dumped.read_bytes()
+    remote = sorted(o.key for o in await store.list_objects(bucket))
+    assert remote == sorted([dumped.name, f"vigie-{(now - timedelta(days=2)):%Y%m%dT%H%M%SZ}.dump",
+                             "notes.txt"]), "the 40-day-old dump went, what is not ours stayed"
+    assert s3_server.secret_key not in result.stdout + result.stderr
+
+    (tmp_path / "remote-secret").write_text("not-the-right-secret-key\n")
+    failed = subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out", str(out),
+                             "--keep-days", "7"], env=env, capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert failed.returncode == 1
+    assert "off the host failed" in failed.stderr and "not-the-right" not in failed.stderr
+    assert len(list(out.glob("vigie-*.dump"))) >= 1, "the local dump is made all the same"
+    incomplete = subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out",
+                                 str(out), "--keep-days", "7"], capture_output=True, text=True,
+                                env={**env, "VIGIE_BACKUP_S3_BUCKET": ""}, timeout=60, cwd=REPO)
+    assert incomplete.returncode != 0 and "VIGIE_BACKUP_S3_BUCKET" in incomplete.stderr

@@ -40,15 +40,13 @@ def _make_run(service: str) -> dict[str, str]:
                       pg_dsn=f"postgresql://{role_name(service)}:pw@127.0.0.1/vigie",
                       replica=service, certificates=Path("/data/pki"))
     # make run speaks TLS to NATS too, each service with its own certificate (issue 39).
-    return {"nats_user": env["VIGIE_NATS_USER"], "role": env["VIGIE_POSTGRES_DSN"].split("//")[1]
-            .split(":")[0], "s3_key": env["VIGIE_S3_ACCESS_KEY"],
+    return {"nats_user": env["VIGIE_NATS_USER"], "role": _role(env["VIGIE_POSTGRES_DSN"]),
+            "s3_key": env["VIGIE_S3_ACCESS_KEY"],
             "certificate": Path(env["VIGIE_NATS_TLS_KEY"]).stem}
 
 
 def _compose_services() -> dict[str, Any]:
     env = _env_with_secrets()
-    for service in SERVICES:  # each identity's key named after the variable that holds it
-        env[key_env(service)[0]] = key_env(service)[0]
     result = _compose("config", env=env)
     assert result.returncode == 0, result.stderr
     return dict(yaml.safe_load(result.stdout)["services"])
@@ -60,9 +58,18 @@ def _from_compose(services: dict[str, Any], service: str) -> dict[str, str]:
         v.split(":")[0] for v in services[service]["volumes"] if isinstance(v, str)]
     [cert] = [m.rsplit("/", 1)[1].removesuffix(".key") for m in mounted
               if m.endswith(".key") and "/certs/" in m]
-    return {"nats_user": env["VIGIE_NATS_USER"],
-            "role": env["VIGIE_POSTGRES_DSN"].split("//")[1].split(":")[0],
-            "s3_key": env["VIGIE_S3_ACCESS_KEY"], "certificate": cert}
+    return {"nats_user": env["VIGIE_NATS_USER"], "role": _role(env["VIGIE_POSTGRES_DSN"]),
+            "s3_key": _key_variable(env["VIGIE_S3_ACCESS_KEY_FILE"]), "certificate": cert}
+
+
+def _role(dsn: str) -> str:
+    return dsn.split("//")[1].split("@")[0].split(":")[0]
+
+
+def _key_variable(path: str) -> str:
+    """The access key's file (deploy/secrets/s3_access_key_<service>) as the variable make run
+    sets (VIGIE_S3_ACCESS_KEY_<SERVICE>): one identity, whichever way it is given."""
+    return "VIGIE_" + path.rsplit("/", 1)[1].upper()
 
 
 def _from_kubernetes(service: str) -> dict[str, str]:
@@ -74,8 +81,8 @@ def _from_kubernetes(service: str) -> dict[str, str]:
     [cert] = [i["key"].removesuffix(".key") for i in certs["secret"]["items"]
               if i["key"].endswith(".key")]
     return {"nats_user": env["VIGIE_NATS_USER"]["value"],
-            "role": env["VIGIE_POSTGRES_DSN"]["value"].split("//")[1].split(":")[0],
-            "s3_key": env["VIGIE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["key"],
+            "role": _role(env["VIGIE_POSTGRES_DSN"]["value"]),
+            "s3_key": _key_variable(env["VIGIE_S3_ACCESS_KEY_FILE"]["value"]),
             "certificate": cert}
 
 

@@ -135,8 +135,8 @@ def _cmd_backup(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from vigie.backup import BackupError, dump, prune
-    from vigie.settings import dsn_with_password
+    from vigie.backup import BackupError, OffsiteSettings, copy_offsite, dump, prune
+    from vigie.settings import dsn_with_password, load_settings
 
     dsn = os.environ.get("VIGIE_POSTGRES_DSN")
     if not dsn:
@@ -149,18 +149,23 @@ def _cmd_backup(args: argparse.Namespace) -> int:
             print(f"vigie backup: {exc}", file=sys.stderr)
             return 2
     schema = os.environ.get("VIGIE_POSTGRES_SCHEMA") or None
+    offsite = load_settings(OffsiteSettings)
     while True:
         try:
             prune(Path(args.out), keep_days=args.keep_days)  # refuses a bad --keep-days first
             path = dump(dsn, Path(args.out), schema=schema)
             gone = prune(Path(args.out), keep_days=args.keep_days)
+            print(f"{path} ({path.stat().st_size} bytes); {len(gone)} older than "
+                  f"{args.keep_days} days removed", flush=True)
+            if (store := offsite.store()) is not None:
+                remote_gone = asyncio.run(copy_offsite(store, offsite.bucket, path,
+                                                       keep_days=args.keep_days))
+                print(f"copied off the host to {offsite.endpoint}/{offsite.bucket}/{path.name}; "
+                      f"{len(remote_gone)} older there removed", flush=True)
         except BackupError as exc:
             print(f"vigie backup: {exc}", file=sys.stderr)
             if not args.every_hours:
                 return 1
-        else:
-            print(f"{path} ({path.stat().st_size} bytes); {len(gone)} older than "
-                  f"{args.keep_days} days removed", flush=True)
         if not args.every_hours:
             return 0
         time.sleep(args.every_hours * 3600)
