@@ -20,7 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from vigie.aio import run_periodically, sleep_or_stop
 from vigie.authorisations import why_unauthorised
 from vigie.bus.claims import BIND_RETRY
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS, DeliveryCount, rewound_to_ack_floor
 from vigie.bus.events import (
     Event,
     FramesLost,
@@ -63,6 +63,10 @@ DROPPED = Counter("vigie_masking_dropped_frames_total", "RAW frames not publishe
 LATENCY = Histogram("vigie_masking_latency_seconds",
                     "From capture (ingest's reception) to the masked frame published to VIDEO",
                     LABELS, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+DELIVERIES_MISSED = Counter(
+    "vigie_masking_deliveries_missed_total",
+    "Times RAW frames sent to masking never reached it (a connection or a NATS node lost on "
+    "the way) and were read again from the acknowledgement floor", LABELS)
 FAILING = Gauge("vigie_masking_camera_failing",
                 "1 while masking fails closed for the camera (nothing shown or recorded)", LABELS,
                 multiprocess_mode="livemax")
@@ -136,6 +140,7 @@ class CameraMasker:
         self._lease: Lease | None = None
         self._order = FrameOrder()  # RAW in capture order, from the newest ingest owner
         self._chain = FrameChain()  # and no frame decoded across a hole in ingest's sequence
+        self._delivered = DeliveryCount()  # the consumer's number of the last one received
         self._implausible_logged = -1e9
 
     def set_policy(self, policy: CameraPolicy) -> None:
@@ -154,6 +159,23 @@ class CameraMasker:
             FAILING.labels(*self._labels).set(0)  # its next owner says
 
     async def _consume(self, stop: asyncio.Event, lease: Lease) -> None:
+        # A new owner starts with the newest frames (DeliverPolicy.NEW; its predecessor's
+        # unacknowledged ones come back after ack_wait, older: dropped); only a miss rewinds.
+        rewind = False
+        while await self._consume_until_missed(stop, lease, rewind=rewind):
+            rewind = True
+            # RAW frames sent to this worker never reached it (a connection or a NATS node lost
+            # on the way): JetStream would send them again only after ack_wait, behind newer
+            # ones — a hole up to the next keyframe though they were in RAW. Read again from the
+            # acknowledgement floor: what was missed comes first, then the rest, in order (what
+            # was already masked is older than the last frame: FrameOrder drops it).
+            DELIVERIES_MISSED.labels(*self._labels).inc()
+            self._log.warning("raw_deliveries_missed")
+
+    async def _consume_until_missed(self, stop: asyncio.Event, lease: Lease, *,
+                                    rewind: bool) -> bool:
+        """Mask the camera's RAW until stopped, handed over or no longer its owner (False), or
+        until a delivery was missed (True: subscribe again from the acknowledgement floor)."""
         subject = self._names.raw(self.pipeline.commune, self.pipeline.camera)
         config = ConsumerConfig(
             durable_name=durable_name(*self._labels), name=durable_name(*self._labels),
@@ -164,7 +186,7 @@ class CameraMasker:
         sub = None
         while not stop.is_set() and sub is None:
             if not await lease.still_held():
-                return
+                return False
             try:
                 raw = await self._js.stream_info(self._names.raw_stream)
                 if raw.config.storage != StorageType.MEMORY:
@@ -174,6 +196,8 @@ class CameraMasker:
                     await self._report()
                     await sleep_or_stop(stop, 5)
                     continue
+                config = await rewound_to_ack_floor(self._js, self._names.raw_stream, config,
+                                                    self._delivered, rewind=rewind)
                 sub = await self._js.pull_subscribe(subject, durable=config.durable_name,
                                                     stream=self._names.raw_stream, config=config)
             except BIND_RETRY as exc:  # NATS away, or RAW not there (yet, or again)
@@ -183,28 +207,31 @@ class CameraMasker:
         try:
             while not stop.is_set():
                 if not await lease.still_held():
-                    return
+                    return False
                 try:
                     msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)  # type: ignore[union-attr]
                 except TRANSIENT_NATS_ERRORS:
                     if lease.handover.is_set():
-                        return  # nothing flowing: nothing to hand over at a keyframe
+                        return False  # nothing flowing: nothing to hand over at a keyframe
                     await self._report()
                     continue
                 if not await lease.still_held():
                     # Frozen past the claim's life with frames in hand: they are another's now.
                     self._log.warning("camera_claim_lost", frames=len(msgs), epoch=lease.epoch)
                     await _give_back(msgs)
-                    return
+                    return False
                 for i, msg in enumerate(msgs):
+                    if self._delivered.missed_before(msg):
+                        return True  # this one and the rest come again, after what was missed
                     if lease.handover.is_set() and _is_keyframe(msg):
                         # Hand over at a keyframe: the next owner starts its encoder on it, and
                         # VIDEO loses no frame.
                         self._log.info("camera_handed_over_at_keyframe", epoch=lease.epoch)
                         await _give_back(msgs[i:])
-                        return
+                        return False
                     await self._handle(msg)
                 await self._report()
+            return False
         finally:
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
                 await sub.unsubscribe()  # type: ignore[union-attr]

@@ -18,7 +18,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram
 from vigie import provenance
 from vigie.aio import run_periodically, sleep_or_stop
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS, DeliveryCount, rewound_to_ack_floor
 from vigie.bus.events import (
     Event,
     FramesLost,
@@ -133,7 +133,7 @@ class CameraRecorder:
         self._lease: Lease | None = None
         self._order = FrameOrder()  # the newest masking owner seen on VIDEO
         self._chain = FrameChain()  # no frame stored across a hole in masking's sequence
-        self._delivered = 0  # the consumer's number of the last delivery received
+        self._delivered = DeliveryCount()  # the consumer's number of the last one received
 
     async def run(self, lease: Lease, stop: asyncio.Event) -> None:
         """While this replica owns the camera. A hand-over needs no clean point: what is not
@@ -207,7 +207,7 @@ class CameraRecorder:
                             await msg.nak()
                     return ""
                 for msg in msgs:
-                    if self._missed_before(msg):
+                    if self._delivered.missed_before(msg):
                         return "delivery_count"  # this one and the rest come again, after what was missed
                     await self._handle(msg, stop)
                     if stop.is_set():
@@ -218,16 +218,6 @@ class CameraRecorder:
             # Unstored frames stay unacknowledged: the next recorder gets them (idempotently).
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
                 await sub.unsubscribe()
-
-    def _missed_before(self, msg: Msg) -> bool:
-        """JetStream numbers each delivery of the consumer: a number skipped is a delivery sent
-        and never received. (Lower than the last one is a new consumer leader sending again what
-        it did not know was delivered: duplicates, which the chain drops.)"""
-        delivered = msg.metadata.sequence.consumer
-        if delivered > self._delivered + 1:
-            return True
-        self._delivered = delivered
-        return False
 
     async def _deliveries_outstanding(self) -> bool:
         """The consumer counts more frames delivered and unacknowledged than this recorder holds:
@@ -250,20 +240,8 @@ class CameraRecorder:
         ack_wait, *behind* newer ones: the segments would be cut differently and frames before the
         first keyframe lost. So restart the durable at its ack floor (always a segment boundary,
         since whole segments are acknowledged together): redelivery in order, same segments."""
-        assert config.durable_name
-        try:
-            info = await self._js.consumer_info(self._names.video_stream, config.durable_name)
-        except NotFoundError:
-            self._delivered = 0
-            return config
-        if not info.num_ack_pending:
-            self._delivered = info.delivered.consumer_seq if info.delivered else 0
-            return config
-        self._delivered = 0  # a new consumer counts its deliveries from one
-        start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
-        self._log.info("video_consumer_rewound", start_seq=start, unacked=info.num_ack_pending)
-        await self._js.delete_consumer(self._names.video_stream, config.durable_name)
-        return config.evolve(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+        return await rewound_to_ack_floor(self._js, self._names.video_stream, config,
+                                          self._delivered)
 
     async def _handle(self, msg: Msg, stop: asyncio.Event) -> None:
         try:

@@ -18,12 +18,14 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from vigie.bus.connection import jetstream
+from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.frames import Frame, publish_frame
 from vigie.local import servers
 
+from services.masking.handlers import MaskingWorker
+from services.masking.settings import MaskingSettings
 from tests.conftest import events_seen, settings_env
-from tests.harness import PROBE_USER, eventually
+from tests.harness import PROBE_USER, ConnectionCutter, eventually
 from tests.masking.conftest import COVER, MaskingHarness
 
 pytestmark = pytest.mark.integration
@@ -390,3 +392,62 @@ async def test_a_lost_raw_frame_is_a_gap_until_the_next_keyframe_never_a_smeared
     seen = [json.loads(data) for subject, data in events_seen()
             if subject.startswith(f"{h.names.root}.events.") and subject.endswith(".frames.lost")]
     assert [(e["camera"], e["stage"], e["missing"]) for e in seen] == [(camera, "raw", 1)]
+
+
+async def test_raw_frames_lost_in_flight_when_the_connection_drops_are_fetched_again_not_a_gap(
+    masking_harness: MaskingHarness, probe_nc, streams,  # type: ignore[no-untyped-def]
+    nats_server: servers.NatsServer, settings_for,  # type: ignore[no-untyped-def]
+    service_db,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 35 (found with the recorder's twin, caught in CI): the connection carrying masking's
+    RAW deliveries dies while frames are on their way. The server counts them delivered; masking
+    never got them and, without a second read, saw a hole and published nothing up to the next
+    keyframe (a gap in VIDEO and in the recording) though the frames were in RAW. A skipped
+    delivery number makes it read again from the acknowledgement floor: every frame masked, in
+    order, and no frames.lost (DESIGN.md invariant 2)."""
+    h = masking_harness
+    await h.stop_masking()  # this test's own worker, on a connection it can cut
+    camera = "pont"
+    await h.add_camera(camera, "rtsp://127.0.0.1:1/unused", masks=[{"points": COVER}])
+    reader, unsubscribe = await h.read_video(camera)
+    sent = _encode_pattern("libx264", 60)  # keyframes at 0, 20, 40
+    cut_at = 25
+    frames = [Frame(commune="palaiseau", camera=camera, codec="h264", width=320, height=240,
+                    pts=i * 3600, dts=i * 3600, time_base=Fraction(1, 90000), keyframe=key,
+                    capture_time_ns=10**18 + i * 40_000_000, session="s", seq=i, data=data)
+              for i, (data, key) in enumerate(sent)]
+    marker = str(frames[cut_at].capture_time_ns).encode()  # its Vigie-Capture-Time-Ns header
+    js = jetstream(probe_nc)
+    async with ConnectionCutter(nats_server.port, marker) as cutter:
+        nc = await connect_nats(settings_for(PROBE_USER, nats_url=cutter.url), name="masking")
+        worker = MaskingWorker(nc=nc, js=jetstream(nc), names=streams,
+                               pool=await service_db("masking"),
+                               settings=MaskingSettings(poll_interval_s=0.3, workers=1,
+                                                        norms_after_frames=50))
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            await eventually(lambda: any(r.worker is not None for r in worker.cameras.values()),
+                             timeout_s=20, message="masking did not take the camera")
+            await asyncio.sleep(1)  # its consumer on RAW exists: frames published now reach it
+            for frame in frames[:cut_at + 5]:
+                await publish_frame(js, streams, frame, stage="raw")
+            await asyncio.wait_for(cutter.cut.wait(), timeout=20)
+            for frame in frames[cut_at + 5:]:
+                await publish_frame(js, streams, frame, stage="raw")
+            await eventually(lambda: any(f.capture_time_ns == frames[-1].capture_time_ns
+                                         for f in reader.frames), timeout_s=30,
+                             message="masking did not go on after the connection was cut")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+            await nc.close()
+    await unsubscribe()
+    # The reader listens to publications, not to the stream: a publish retried across the cut
+    # (VIDEO de-duplicates it by its Nats-Msg-Id) may show here twice, at the same place.
+    shown = [(f.capture_time_ns - 10**18) // 40_000_000 for f in reader.frames]
+    assert list(dict.fromkeys(shown)) == list(range(60)), shown
+    assert reader.decode_errors == 0
+    seen = [json.loads(data) for subject, data in events_seen()
+            if subject.startswith(f"{h.names.root}.events.") and subject.endswith(".frames.lost")]
+    assert seen == [], "frames that were in RAW were announced lost"

@@ -61,6 +61,49 @@ TRANSIENT_NATS_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+@dataclass
+class DeliveryCount:
+    """JetStream numbers each delivery of a consumer (`msg.metadata.sequence.consumer`). A number
+    skipped is a message the server sent and this client never received — the connection or the
+    NATS node carrying it was lost on the way. The server counts it delivered and would send it
+    again only after ack_wait, behind newer ones: the consumer should read again from its
+    acknowledgement floor instead (`rewound_to_ack_floor`). A number lower than the last is a new
+    consumer leader sending again what it did not know was delivered: duplicates, not a loss."""
+
+    last: int = 0
+
+    def missed_before(self, msg: Msg) -> bool:
+        delivered = msg.metadata.sequence.consumer
+        if delivered > self.last + 1:
+            return True
+        self.last = delivered
+        return False
+
+
+async def rewound_to_ack_floor(js: JetStreamContext, stream: str, config: ConsumerConfig,
+                               count: DeliveryCount, *, rewind: bool = True) -> ConsumerConfig:
+    """The durable's configuration to subscribe with so that whatever it delivered and was not
+    acknowledged comes again at once and in order: with messages pending, the consumer is
+    deleted and made again from its ack floor (a crashed owner's, or deliveries lost on the
+    way); without (or with ``rewind`` False), it is kept. ``count`` is set to where the
+    consumer's numbering stands."""
+    assert config.durable_name
+    try:
+        info = await js.consumer_info(stream, config.durable_name)
+    except nats.js.errors.NotFoundError:
+        count.last = 0
+        return config
+    if not info.num_ack_pending or not rewind:
+        count.last = info.delivered.consumer_seq if info.delivered else 0
+        return config
+    count.last = 0  # a new consumer numbers its deliveries from one
+    start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
+    log.info("consumer_rewound", durable=config.durable_name, start_seq=start,
+             unacked=info.num_ack_pending)
+    await js.delete_consumer(stream, config.durable_name)
+    return config.evolve(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+
+
 def durable_config(
     durable: str,
     subject: str,
