@@ -129,8 +129,8 @@ def _has(times: list[int], t: int) -> bool:
 
 
 def _kill_a_nats_node_and_watch_the_cameras(stack: Stack) -> None:
-    """VIDEO, EVENTS and the claims are on three nodes: one killed (RAW, one memory copy, is made
-    again by ingest if it lived there), the services reconnect to the others."""
+    """RAW, VIDEO, EVENTS and the claims are on three nodes (RAW's copies in memory): one
+    killed, the services reconnect to the others."""
     before = stack.state()["server_restarts"]
     os.kill(stack.state()["servers"]["nats-2"], signal.SIGKILL)
     wait_for_sync(lambda: stack.state()["server_restarts"].get("nats-2", 0) > before.get("nats-2", 0),

@@ -39,8 +39,9 @@ class StreamLimits(BaseSettings):
     events_max_age_s: float = Field(default=30 * 86400, gt=0, description="Events kept for replay")
     duplicate_window_s: float = Field(default=120.0, gt=0, le=3600, description="Nats-Msg-Id window")
     replicas: int = Field(
-        default=1, ge=1, le=5, description="Copies of VIDEO, EVENTS and the claims bucket in a "
-        "NATS cluster (3 there: a node may die without loss); RAW stays a single memory copy")
+        default=1, ge=1, le=5, description="Copies of RAW, VIDEO, EVENTS and the claims bucket "
+        "in a NATS cluster (3 there: a node may die without loss); RAW's copies, and their "
+        "replication log, are in memory on each node")
     claim_ttl_s: float = Field(
         default=6.0, ge=2, le=120,
         description="A camera claim not renewed for this long expires: how soon a survivor takes "
@@ -49,11 +50,15 @@ class StreamLimits(BaseSettings):
 
 def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
     return [
-        # Invariant 1: unmasked frames never touch a disk, and vanish quickly.
+        # Invariant 1: unmasked frames never touch a disk, and vanish quickly. Replicated in a
+        # cluster (issue 35: one copy on the node that died cost every camera 4 s of RAW, a
+        # 5.9-s hole in the recording): nats-server keeps a memory stream's replication log in
+        # memory too (a memstore WAL), so the copies touch no disk either.
         StreamConfig(
             name=names.raw_stream,
             subjects=[names.all_raw],
             storage=StorageType.MEMORY,
+            num_replicas=limits.replicas,
             retention=RetentionPolicy.LIMITS,
             discard=DiscardPolicy.OLD,
             max_age=limits.raw_max_age_s,
