@@ -17,6 +17,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.subjects import BusNames
 from vigie.log import get_logger
 
@@ -150,10 +151,19 @@ class RawStreamKeeper:
                 return False  # there (with the limits `vigie init` set, perhaps)
             except NotFoundError:
                 pass
+            except TRANSIENT_NATS_ERRORS as exc:
+                # The cluster is electing RAW's leader (a node died): asked again at the next
+                # failed publish. Raised from a background task, it went unseen ("Task
+                # exception was never retrieved", make compose-check).
+                log.warning("raw_stream_unanswered", error=type(exc).__name__)
+                return False
             try:
                 await self._js.add_stream(self._config)
             except BadRequestError:
                 return False  # made meanwhile by someone else
+            except TRANSIENT_NATS_ERRORS as exc:
+                log.warning("raw_stream_unanswered", error=type(exc).__name__)
+                return False
             log.warning("raw_stream_recreated", stream=self._config.name,
                         detail="RAW was gone (a nats-server restart loses memory streams)")
             return True
