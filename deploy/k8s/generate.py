@@ -399,10 +399,14 @@ def seaweedfs() -> list[dict[str, Any]]:
                  # Volumes as the disk holds (free space / 1 GiB): the default 8 filled the store
                  # after 8 GiB with "No writable volumes" (issue 35).
                  "-volume.max=0",
+                 # Prometheus's /metrics (issue 36): scraped by the job "vigie" (a port named
+                 # "metrics"), reachable from the monitoring namespace only.
+                 "-metricsPort=9327",
                  "-filer.encryptVolumeData", "-s3.encryptVolumeData"],  # encrypted at rest
         "ports": [{"name": "s3", "containerPort": 8333}, {"name": "s3-grpc", "containerPort": 18333},
                   {"name": "master", "containerPort": 9333},
-                  {"name": "master-grpc", "containerPort": 19333}],
+                  {"name": "master-grpc", "containerPort": 19333},
+                  {"name": "metrics", "containerPort": 9327}],
         "readinessProbe": http_probe("/healthz", 8333, "HTTPS", period=5),
         "livenessProbe": http_probe("/healthz", 8333, "HTTPS", period=15, delay=20),
         "resources": resources(({"cpu": "500m", "memory": "512Mi"}, {"cpu": "2", "memory": "2Gi"})),

@@ -33,7 +33,9 @@ ALERTS_NEEDED = {"VigieCameraOffline", "VigieMaskingFailed", "VigieRecorderBackl
                  "VigieNoLifecycleBackstop", "VigieOwnershipNotConverging",
                  # issue 36: what the rules could not see
                  "VigieServiceAbsent", "VigieSegmentUploadFailing", "VigieRetentionSweepLate",
-                 "VigieCertificateExpiring", "VigieAuthorisationExpiring", "VigieClockOffset"}
+                 "VigieCertificateExpiring", "VigieAuthorisationExpiring", "VigieClockOffset",
+                 "VigieObjectStoreDiskFilling", "VigieObjectStoreVolumesExhausted",
+                 "VigieObjectStoreDown"}
 PROMETHEUS = REPO / "deploy" / "prometheus"
 
 
@@ -66,7 +68,8 @@ def test_the_alerts_an_operator_needs_are_there_and_explained() -> None:
 def test_the_scrape_configuration_loads_the_alert_rules() -> None:
     config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
     assert config["rule_files"] == ["alerts.yml"]
-    assert {j["job_name"] for j in config["scrape_configs"]} == {"vigie", "vigie-compose"}
+    assert {j["job_name"] for j in config["scrape_configs"]} == {"vigie", "vigie-compose",
+                                                                 "seaweedfs"}
     assert all(e.strip() for e in dashboard_exprs())
 
 

@@ -540,7 +540,7 @@ def start_seaweedfs(
     folder: Path, *, port: int | None = None, internal_ports: list[int] | None = None,
     access_key: str | None = None, secret_key: str | None = None, lifeline: bool = False,
     service_keys: dict[str, Keys] | None = None, tls: tuple[Path, Path, Path] | None = None,
-    encrypt: bool = True,
+    encrypt: bool = True, metrics_port: int | None = None,
 ) -> SeaweedServer:
     """SeaweedFS, the object store of every deployment (docs/deploy.md): S3 with lifecycle rules,
     tagging and per-identity rights. Lifecycle expiry is applied by a worker apart
@@ -554,7 +554,8 @@ def start_seaweedfs(
             return _start_seaweedfs(folder, port=port, internal_ports=internal_ports,
                                     service_keys=keys,
                                     access_key=access_key, secret_key=secret_key,
-                                    lifeline=lifeline, tls=tls, encrypt=encrypt)
+                                    lifeline=lifeline, tls=tls, encrypt=encrypt,
+                                    metrics_port=metrics_port)
         except ServerStartError:
             if attempt == attempts - 1:
                 raise
@@ -565,7 +566,7 @@ def _start_seaweedfs(
     folder: Path, *, port: int | None, internal_ports: list[int] | None,
     access_key: str | None, secret_key: str | None, lifeline: bool,
     service_keys: dict[str, Keys], tls: tuple[Path, Path, Path] | None = None,
-    encrypt: bool = True,
+    encrypt: bool = True, metrics_port: int | None = None,
 ) -> SeaweedServer:
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -587,6 +588,8 @@ def _start_seaweedfs(
         argv += ["-filer.encryptVolumeData", "-s3.encryptVolumeData"]
     if tls:  # (certificate, key, CA): the S3 port speaks HTTPS only
         argv += [f"-s3.cert.file={tls[0]}", f"-s3.key.file={tls[1]}"]
+    if metrics_port:  # Prometheus's /metrics of every component (issue 36)
+        argv += [f"-metricsPort={metrics_port}", "-metricsIp=127.0.0.1"]
     # One volume per bucket at first, not seven: every bucket is a collection of its own, and a
     # test suite (a bucket prefix per test) ran out of volumes at the disk-derived maximum —
     # PUTs then fail with InternalError (seen in CI). Volumes grow files only as written.
