@@ -24,6 +24,13 @@ from tests.harness import REPO, unique
 pytestmark = pytest.mark.integration
 
 
+def _backup(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`vigie backup` once, keeping 7 days, as its schedule runs it."""
+    return subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out", str(out),
+                           "--keep-days", "7"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+
+
 async def test_a_dump_restores_with_the_register_verifying_R12(
     db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str, tmp_path: Path,
 ) -> None:
@@ -34,9 +41,7 @@ async def test_a_dump_restores_with_the_register_verifying_R12(
     await checkpoint(db, signer)
     env = {**os.environ, "VIGIE_POSTGRES_DSN": pg_server.dsn, "VIGIE_POSTGRES_SCHEMA": pg_schema}
     out = tmp_path / "backups"
-    result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out", str(out),
-                             "--keep-days", "7"], env=env, capture_output=True, text=True,
-                            timeout=120, cwd=REPO)
+    result = _backup(out, env)
     assert result.returncode == 0, result.stderr
     (dump,) = out.glob("vigie-*.dump")
     assert dump.stat().st_mode & 0o777 == 0o600
@@ -105,9 +110,7 @@ async def test_each_dump_is_copied_off_the_host_and_old_ones_go_there_too_R4(
     (tmp_path / "remote-secret").write_text(s3_server.secret_key + "\n")
     env["VIGIE_BACKUP_S3_SECRET_KEY_FILE"] = str(tmp_path / "remote-secret")
     out = tmp_path / "backups"
-    result = subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out", str(out),
-                             "--keep-days", "7"], env=env, capture_output=True, text=True,
-                            timeout=120, cwd=REPO)
+    result = _backup(out, env)
     assert result.returncode == 0, result.stderr
     (dumped,) = out.glob("vigie-*.dump")
     assert await store.get(bucket, dumped.name) == dumped.read_bytes()
@@ -117,13 +120,9 @@ async def test_each_dump_is_copied_off_the_host_and_old_ones_go_there_too_R4(
     assert s3_server.secret_key not in result.stdout + result.stderr
 
     (tmp_path / "remote-secret").write_text("not-the-right-secret-key\n")
-    failed = subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out", str(out),
-                             "--keep-days", "7"], env=env, capture_output=True, text=True,
-                            timeout=120, cwd=REPO)
+    failed = _backup(out, env)
     assert failed.returncode == 1
     assert "off the host failed" in failed.stderr and "not-the-right" not in failed.stderr
     assert len(list(out.glob("vigie-*.dump"))) >= 1, "the local dump is made all the same"
-    incomplete = subprocess.run([sys.executable, "-m", "vigie.cli.main", "backup", "--out",
-                                 str(out), "--keep-days", "7"], capture_output=True, text=True,
-                                env={**env, "VIGIE_BACKUP_S3_BUCKET": ""}, timeout=60, cwd=REPO)
+    incomplete = _backup(out, {**env, "VIGIE_BACKUP_S3_BUCKET": ""})
     assert incomplete.returncode != 0 and "VIGIE_BACKUP_S3_BUCKET" in incomplete.stderr
