@@ -44,13 +44,19 @@ async def events_server(tmp_path: Path) -> AsyncIterator[servers.NatsServer]:
     server.process.stop()
 
 
-async def _publish(server: servers.NatsServer, cameras: list[tuple[str, str]]) -> list[str]:
-    retention = await _connect(server, "retention")
+async def publish_offline(nc: nats.NATS, cameras: list[tuple[str, str]]) -> list[str]:
+    """A `camera.offline` event per camera, as the retention service's user; their ids."""
     ids = []
     for commune, camera in cameras:
         event = CameraWentOffline(commune=commune, camera=camera, reason="timeout")
-        assert await publish_event_or_log(jetstream(retention), NAMES, event)
+        assert await publish_event_or_log(jetstream(nc), NAMES, event)
         ids.append(event.event_id)
+    return ids
+
+
+async def _publish(server: servers.NatsServer, cameras: list[tuple[str, str]]) -> list[str]:
+    retention = await _connect(server, "retention")
+    ids = await publish_offline(retention, cameras)
     await retention.close()
     return ids
 

@@ -25,7 +25,7 @@ from vigie.local import servers
 from vigie.settings import CommonSettings
 
 from tests.bus.test_permissions import NAMES
-from tests.bus.test_subscribers import follow_client
+from tests.bus.test_subscribers import follow_client, publish_offline
 from tests.harness import REPO, eventually
 
 pytestmark = pytest.mark.integration
@@ -168,11 +168,7 @@ async def provision_and_publish(server: servers.NatsServer, pki: Path,
     await admin.close()
     retention = await connect_nats(_settings(server, pki, "retention", "retention"),
                                    name="retention")
-    ids = []
-    for commune, camera in cameras:
-        event = CameraWentOffline(commune=commune, camera=camera, reason="timeout")
-        assert await publish_event_or_log(jetstream(retention), NAMES, event)
-        ids.append(event.event_id)
+    ids = await publish_offline(retention, cameras)
     await retention.close()
     return ids
 
