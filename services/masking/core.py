@@ -87,6 +87,9 @@ class CameraPipeline:
         self._time_base = Fraction(1, 90000)
         self._active: MaskDocument | None = None  # the document the last output was made with
         self.last_raw_keyframe: Frame | None = None
+        # Source pictures decoded to resume mid-GOP, already published by a predecessor: the
+        # decoder may still return some of them (reordering), never to be published again.
+        self._published_pts: set[int] = set()
         self._pending: CameraPolicy | None = None
         self._pending_lock = threading.Lock()
 
@@ -150,7 +153,36 @@ class CameraPipeline:
         self._decoder = None
         self._meta.clear()
 
+    def resume_mid_gop(self, gop: list[Frame]) -> bool:
+        """Decode, without publishing, the source frames from a keyframe up to the last one a
+        predecessor published (its process was killed, the camera handed over): the next frame
+        then decodes against the camera's own references and goes out as this encoder's first
+        keyframe — VIDEO has no hole where the owner changed. False (nothing done: the next
+        source keyframe starts it, as before) when the frames do not start at a keyframe, the
+        policy does not let the camera film, or the camera is passed through (its P-frames would
+        reach VIDEO without their keyframe)."""
+        self.apply_pending()
+        policy = self.policy
+        if not gop or not gop[0].keyframe or policy is None or not policy.may_film or \
+                policy.document is None or _passes_through(gop[0], policy.document) or \
+                (policy.picture_size and (gop[0].width, gop[0].height) != policy.picture_size):
+            return False
+        self._reset_codecs()
+        self._active = policy.document
+        try:
+            for raw in gop:
+                self._decode(raw)
+        except av.error.FFmpegError:
+            self._reset_codecs()
+            return False
+        self._published_pts = {raw.pts for raw in gop}
+        for pts in self._published_pts:
+            self._meta.pop(pts, None)
+        self.blocked = None
+        return True
+
     def _reset_codecs(self) -> None:
+        self._published_pts = set()
         self._active = None
         self._decoder = None
         self._encoder = None
@@ -191,6 +223,9 @@ class CameraPipeline:
             return []
         out: list[Frame] = []
         for decoded in pictures:
+            if decoded.pts in self._published_pts:
+                self._published_pts.discard(decoded.pts)
+                continue
             try:
                 picture = maskable(decoded)  # full range, 10 bits, 4:2:2 → yuv420p
                 self._mask(picture, document)

@@ -8,10 +8,12 @@ import contextlib
 import json
 import re
 import time
+from dataclasses import dataclass, field
 
 import asyncpg
 import av
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -20,7 +22,12 @@ from prometheus_client import Counter, Gauge, Histogram
 from vigie.aio import run_periodically, sleep_or_stop
 from vigie.authorisations import why_unauthorised
 from vigie.bus.claims import BIND_RETRY
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS, DeliveryCount, rewound_to_ack_floor
+from vigie.bus.consumer import (
+    TRANSIENT_NATS_ERRORS,
+    DeliveryCount,
+    replayed_from_start,
+    rewound_to_ack_floor,
+)
 from vigie.bus.events import (
     Event,
     FramesLost,
@@ -141,6 +148,9 @@ class CameraMasker:
         self._order = FrameOrder()  # RAW in capture order, from the newest ingest owner
         self._chain = FrameChain()  # and no frame decoded across a hole in ingest's sequence
         self._delivered = DeliveryCount()  # the consumer's number of the last one received
+        # Taking the camera over: the capture time of the last frame VIDEO holds (a
+        # predecessor's), and the source frames since the keyframe before it (ResumePoint).
+        self._resume: ResumePoint | None = None
         self._implausible_logged = -1e9
 
     def set_policy(self, policy: CameraPolicy) -> None:
@@ -159,10 +169,11 @@ class CameraMasker:
             FAILING.labels(*self._labels).set(0)  # its next owner says
 
     async def _consume(self, stop: asyncio.Event, lease: Lease) -> None:
-        # A new owner starts with the newest frames (DeliverPolicy.NEW; its predecessor's
-        # unacknowledged ones come back after ack_wait, older: dropped); only a miss rewinds.
+        # A new owner carries on from the last frame VIDEO holds: RAW is read again from the
+        # start (10 s) and decoded from the keyframe before that frame, unpublished (ResumePoint).
+        # Later, only a miss rewinds (to the acknowledgement floor).
         rewind = False
-        while await self._consume_until_missed(stop, lease, rewind=rewind):
+        while await self._consume_until_missed(stop, lease, rewind=rewind, resume=not rewind):
             rewind = True
             # RAW frames sent to this worker never reached it (a connection or a NATS node lost
             # on the way): JetStream would send them again only after ack_wait, behind newer
@@ -173,7 +184,7 @@ class CameraMasker:
             self._log.warning("raw_deliveries_missed")
 
     async def _consume_until_missed(self, stop: asyncio.Event, lease: Lease, *,
-                                    rewind: bool) -> bool:
+                                    rewind: bool, resume: bool) -> bool:
         """Mask the camera's RAW until stopped, handed over or no longer its owner (False), or
         until a delivery was missed (True: subscribe again from the acknowledgement floor)."""
         subject = self._names.raw(self.pipeline.commune, self.pipeline.camera)
@@ -196,8 +207,13 @@ class CameraMasker:
                     await self._report()
                     await sleep_or_stop(stop, 5)
                     continue
-                config = await rewound_to_ack_floor(self._js, self._names.raw_stream, config,
-                                                    self._delivered, rewind=rewind)
+                self._resume = await self._resume_point() if resume else None
+                if self._resume is not None:
+                    config = await replayed_from_start(self._js, self._names.raw_stream, config,
+                                                       self._delivered)
+                else:
+                    config = await rewound_to_ack_floor(self._js, self._names.raw_stream,
+                                                        config, self._delivered, rewind=rewind)
                 sub = await self._js.pull_subscribe(subject, durable=config.durable_name,
                                                     stream=self._names.raw_stream, config=config)
             except BIND_RETRY as exc:  # NATS away, or RAW not there (yet, or again)
@@ -253,6 +269,15 @@ class CameraMasker:
         decodable = self._chain.admit(raw.session, raw.seq, raw.keyframe)
         for gap in self._chain.take_gaps():
             await self._frames_lost(gap, raw)
+        if self._resume is not None:
+            if self._resume.published(raw, decodable=decodable):
+                with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+                    await msg.ack()  # masked and published by the predecessor
+                return
+            gop, self._resume = self._resume.gop, None
+            if decodable and not raw.keyframe and gop:
+                resumed = await asyncio.to_thread(self.pipeline.resume_mid_gop, gop)
+                self._log.info("camera_resumed_mid_gop", resumed=resumed, decoded=len(gop))
         if not decodable:
             # After a hole, up to the next keyframe: these reference a picture that never came.
             # Decoded, they would be masked and recorded smeared; a gap is recorded instead.
@@ -271,6 +296,22 @@ class CameraMasker:
         self._observe(raw)
         with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
             await msg.ack()
+
+    async def _resume_point(self) -> ResumePoint | None:
+        """Where the camera's previous owner stopped: the last frame VIDEO holds (None when it
+        holds none, or cannot say — the new owner then starts at the next keyframe)."""
+        try:
+            last = await self._js.get_last_msg(self._names.video_stream,
+                                               self._names.video(*self._labels))
+        except nats.js.errors.NotFoundError:
+            return None
+        except TRANSIENT_NATS_ERRORS as exc:
+            self._log.warning("video_last_frame_unavailable", error=type(exc).__name__)
+            return None
+        try:
+            return ResumePoint(int((last.headers or {})["Vigie-Capture-Time-Ns"]))
+        except (KeyError, ValueError):
+            return None
 
     def _check_capture_time(self, raw: Frame) -> None:
         """R36: a capture time in the future or a day old means a clock is wrong (ingest's or
@@ -390,6 +431,35 @@ class CameraMasker:
         await self._event(FramesLost(commune=self._labels[0], camera=self._labels[1], stage="raw",
                                      consumer="masking", missing=gap.missing,
                                      capture_time_ns=after.capture_time_ns))
+
+
+@dataclass
+class ResumePoint:
+    """A camera taken over (its owner killed, frozen, or handing it over): VIDEO's last frame
+    says where the predecessor stopped. RAW, read again from its start, brings the frames up to
+    it — published already: acknowledged, not again — keeping those since the last keyframe, so
+    that the first frame after it decodes against its own references (the pipeline's
+    `resume_mid_gop`). Without, the new owner waited for the next source keyframe: a hole of up
+    to a GOP in every camera's recording at each masking failover (issue 35)."""
+
+    after_ns: int  # capture time of the last frame published to VIDEO
+    gop: list[Frame] = field(default_factory=list)
+
+    MAX_GOP = 600  # frames kept at most (24 s at 25 fps; RAW itself keeps 10 s)
+
+    def published(self, raw: Frame, *, decodable: bool) -> bool:
+        """Whether this source frame was masked and published already (keeping it if needed)."""
+        if raw.capture_time_ns > self.after_ns:
+            return False
+        if not decodable:
+            self.gop = []
+        elif raw.keyframe:
+            self.gop = [raw]
+        elif self.gop and len(self.gop) < self.MAX_GOP:
+            self.gop.append(raw)
+        else:
+            self.gop = []
+        return True
 
 
 class MaskingWorker:

@@ -451,3 +451,59 @@ async def test_raw_frames_lost_in_flight_when_the_connection_drops_are_fetched_a
     seen = [json.loads(data) for subject, data in events_seen()
             if subject.startswith(f"{h.names.root}.events.") and subject.endswith(".frames.lost")]
     assert seen == [], "frames that were in RAW were announced lost"
+
+
+async def test_a_new_owner_resumes_after_the_last_frame_in_video_without_a_hole(
+    masking_harness: MaskingHarness, probe_nc, streams,  # type: ignore[no-untyped-def]
+    settings_for, service_db,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 35 (make compose-check: 0.4–1.5 s of hole at each masking failover): a camera's
+    new owner waited for the next source keyframe, so the frames between the last one its
+    predecessor published and that keyframe were never masked though RAW held them. It now
+    carries on right after VIDEO's last frame, decoding from the keyframe before it: every frame
+    masked once, decodable, and the new owner's first frame a keyframe (DESIGN.md invariant 2)."""
+    h = masking_harness
+    await h.stop_masking()  # this test's own workers, one after the other
+    camera = "halle"
+    await h.add_camera(camera, "rtsp://127.0.0.1:1/unused", masks=[{"points": COVER}])
+    reader, unsubscribe = await h.read_video(camera)
+    sent = _encode_pattern("libx264", 60)  # keyframes at 0, 20, 40
+    frames = [Frame(commune="palaiseau", camera=camera, codec="h264", width=320, height=240,
+                    pts=i * 3600, dts=i * 3600, time_base=Fraction(1, 90000), keyframe=key,
+                    capture_time_ns=10**18 + i * 40_000_000, session="s", seq=i, data=data)
+              for i, (data, key) in enumerate(sent)]
+    js = jetstream(probe_nc)
+
+    async def owner(until: int) -> None:
+        nc = await connect_nats(settings_for(PROBE_USER), name="masking")
+        worker = MaskingWorker(nc=nc, js=jetstream(nc), names=streams,
+                               pool=await service_db("masking"),
+                               settings=MaskingSettings(poll_interval_s=0.3, workers=1,
+                                                        norms_after_frames=50))
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            await eventually(lambda: any(r.worker is not None for r in worker.cameras.values()),
+                             timeout_s=20, message="masking did not take the camera")
+            await eventually(lambda: any(f.capture_time_ns == frames[until].capture_time_ns
+                                         for f in reader.frames), timeout_s=30,
+                             message=f"frame {until} was not masked")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+            await nc.close()
+
+    first = asyncio.create_task(owner(until=29))
+    await asyncio.sleep(2)  # its consumer on RAW exists: frames published now reach it
+    for frame in frames[:30]:
+        await publish_frame(js, streams, frame, stage="raw")
+    await first
+    for frame in frames[30:]:  # nobody owns the camera: RAW holds them
+        await publish_frame(js, streams, frame, stage="raw")
+    await owner(until=59)
+    await unsubscribe()
+    shown = [(f.capture_time_ns - 10**18) // 40_000_000 for f in reader.frames]
+    assert shown == list(range(60)), shown
+    assert reader.decode_errors == 0
+    second = [f for f in reader.frames if f.session != reader.frames[0].session]
+    assert second[0].keyframe and second[0].capture_time_ns == frames[30].capture_time_ns

@@ -9,6 +9,7 @@ naks the rest, so that the next worker gets them at once rather than after ``ack
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -102,6 +103,19 @@ async def rewound_to_ack_floor(js: JetStreamContext, stream: str, config: Consum
              unacked=info.num_ack_pending)
     await js.delete_consumer(stream, config.durable_name)
     return config.evolve(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+
+
+async def replayed_from_start(js: JetStreamContext, stream: str, config: ConsumerConfig,
+                              count: DeliveryCount) -> ConsumerConfig:
+    """The durable's configuration to subscribe with so that it delivers again everything its
+    stream still holds on its subject (the durable is deleted and made again): for a new owner
+    that must see what came before the point it resumes from (masking's keyframe before the last
+    frame published, issue 35). ``count`` is set to a new consumer's numbering."""
+    assert config.durable_name
+    count.last = 0
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_consumer(stream, config.durable_name)
+    return config.evolve(deliver_policy=DeliverPolicy.ALL, opt_start_seq=None)
 
 
 def durable_config(

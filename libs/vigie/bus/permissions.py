@@ -64,8 +64,10 @@ def service_permissions(names: BusNames) -> dict[str, Permissions]:
         ),
         # The only reader of RAW, and the only one to answer commissioning-snapshot requests.
         "masking": Permissions(
+            # Reads back its camera's last VIDEO frame (masked) to resume where a predecessor
+            # stopped (issue 35).
             publish=[names.all_video, *events_out, *_consume(names.raw_stream),
-                     *_claims(names, "masking")],
+                     f"$JS.API.STREAM.MSG.GET.{names.video_stream}", *_claims(names, "masking")],
             subscribe=[names.snapshot_request("*", "*")],
             allow_responses=True,
         ),
