@@ -15,7 +15,7 @@ from services.ingest.settings import IngestSettings
 
 async def work(rt: Runtime, settings: IngestSettings) -> None:
     ingest = Ingest(js=rt.require_js(), names=rt.names, pool=rt.require_pool(), settings=settings,
-                    replica=rt.replica)
+                    replica=rt.replica, nc=rt.nc)
     rt.state["ingest"] = ingest
     rt.watch("cameras", lambda: ingest.runtime.last_tick if ingest.runtime else time.monotonic(),
              stuck_after_s=STUCK_AFTER_S)

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import nats.js.errors
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge
 from vigie.aio import run_periodically, sleep_or_stop
@@ -22,7 +23,7 @@ from vigie.bus.events import (
     Event,
     publish_event_or_log,
 )
-from vigie.bus.frames import Frame, publish_frame
+from vigie.bus.frames import Frame, payload_digest, publish_frame
 from vigie.bus.pending import PendingAcks
 from vigie.bus.streams import RawStreamKeeper
 from vigie.bus.subjects import BusNames
@@ -41,7 +42,14 @@ from services.ingest.core import (
     Timestamps,
 )
 from services.ingest.settings import IngestSettings
-from services.ingest.source import Packet, RtspSession, StreamInfo
+from services.ingest.source import Item, Packet, RtspSession, StreamInfo
+from services.ingest.standby import (
+    Adopted,
+    CameraStandby,
+    Continuation,
+    continuation,
+    standby_for,
+)
 
 log = get_logger(__name__)
 
@@ -51,12 +59,27 @@ BYTES_IN = Counter("vigie_ingest_bytes_total", "Bytes of access units published 
 RECONNECTS = Counter("vigie_ingest_reconnects_total", "RTSP sessions started after the first", LABELS)
 SHED = Counter("vigie_ingest_shed_frames_total", "Frames dropped because RAW publishing lagged", LABELS)
 ONLINE = Gauge("vigie_ingest_camera_online", "1 when frames are flowing", LABELS)
+STANDBYS = Gauge("vigie_ingest_standby_sessions",
+                 "Standby RTSP sessions open on cameras this replica would take over next")
+TAKEOVERS = Counter(
+    "vigie_ingest_takeovers_total",
+    "Cameras taken with a standby session: continued (the predecessor's stream carried on, no "
+    "frame lost), new_session (from a kept keyframe), or without a standby session (none)",
+    ["outcome"])
 
 CAMERAS_SQL = """
 SELECT c.id, c.commune, c.slug, c.state, c.device_id, c.sensor_index, s.rtsp_url
 FROM cameras c JOIN camera_sources s ON s.camera_id = c.id
 WHERE c.state <> 'disabled'
 """
+
+# Who stands by for which camera (vigie.ingest.standby): the live replicas and the owners.
+LIVE_REPLICAS_SQL = """
+SELECT name FROM replicas
+WHERE service = 'ingest' AND heartbeat_at > now() - make_interval(secs => $1)
+"""
+OWNERS_SQL = "SELECT camera_id, owner FROM camera_owners WHERE service = 'ingest'"
+STANDBY_RETRY_S = 10.0  # a standby session that ended (camera down) is tried again after this
 
 HEALTH_SQL = """
 INSERT INTO camera_health (camera_id, online, ingest_status, ingest_detail, last_frame_at,
@@ -112,8 +135,12 @@ class CameraIngest:
 
     def __init__(self, cfg: CameraConfig, *, js: JetStreamContext, names: BusNames,
                  pool: asyncpg.Pool, settings: IngestSettings, clock: Clock,
-                 raw: RawStreamKeeper) -> None:
+                 raw: RawStreamKeeper, standby: CameraStandby | None = None) -> None:
         self.cfg = cfg
+        self._standby = standby  # a session already open on the camera, adopted at the start
+        # Shifts onto a predecessor's clock and timestamps (a session taken over, else zero).
+        self._capture_offset_ns = 0
+        self._pts_offset = 0
         self._raw = raw
         self.status = CameraStatus()
         self._js, self._names, self._pool, self._settings = js, names, pool, settings
@@ -136,8 +163,10 @@ class CameraIngest:
 
     async def _run(self, stop: asyncio.Event) -> None:
         last_info: StreamInfo | None = None
+        adopted = await self._adopt_standby()
         while not stop.is_set():
-            failure = await self._session(stop, last_info)
+            failure = await self._session(stop, last_info, adopted)
+            adopted = None
             if self.status.info is not None:
                 last_info = self.status.info
             if stop.is_set():
@@ -153,25 +182,44 @@ class CameraIngest:
         with contextlib.suppress(KeyError):
             ONLINE.remove(*self._labels)
 
-    async def _session(self, stop: asyncio.Event, last_info: StreamInfo | None) -> IngestFailure:
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._settings.queue_frames)
-        session = RtspSession(
-            self.cfg.rtsp_url, open_timeout_s=self._settings.open_timeout_s,
-            read_timeout_s=self._settings.read_timeout_s, clock=self._capture, queue=queue,
-            on_shed=lambda: SHED.labels(*self._labels).inc(),
-        )
+    async def _adopt_standby(self) -> Adopted | None:
+        standby, self._standby = self._standby, None
+        if standby is None:
+            TAKEOVERS.labels("none").inc()
+            return None
+        adopted = await standby.adopt()
+        if adopted is None:
+            TAKEOVERS.labels("none").inc()
+        return adopted
+
+    async def _session(self, stop: asyncio.Event, last_info: StreamInfo | None,
+                       adopted: Adopted | None = None) -> IngestFailure:
+        queue: asyncio.Queue[Item]
         self.status.sessions += 1
         if self.status.sessions > 1:
             RECONNECTS.labels(*self._labels).inc()
-        session_id = uuid.uuid4().hex[:12]
-        seq = 0
         if self._settings.publish_window:
             self._acks = PendingAcks(self._js, size=self._settings.publish_window,
                                      timeout_s=self._settings.read_timeout_s,
                                      on_failure=self._ack_failed)
-        timestamps = Timestamps()
+        if adopted is None:
+            queue = asyncio.Queue(maxsize=self._settings.queue_frames)
+            session = RtspSession(
+                self.cfg.rtsp_url, open_timeout_s=self._settings.open_timeout_s,
+                read_timeout_s=self._settings.read_timeout_s, clock=self._capture, queue=queue,
+                on_shed=lambda: SHED.labels(*self._labels).inc(),
+            )
+            plan = Continuation(session=uuid.uuid4().hex[:12], next_seq=0)
+        else:
+            queue, session = adopted.queue, adopted.session
+            plan = await self._taken_over(adopted, last_info)
+        session_id, seq, timestamps = plan.session, plan.next_seq, plan.timestamps
+        self._capture_offset_ns, self._pts_offset = plan.capture_offset_ns, plan.pts_offset
         stopping = asyncio.ensure_future(stop.wait())
         try:
+            for packet in plan.packets:
+                await self._publish(packet, session_id, seq, timestamps)
+                seq += 1
             while True:
                 if stop.is_set():
                     return IngestFailure("stopped")
@@ -214,6 +262,17 @@ class CameraIngest:
                 await self._acks.drain()
                 self._acks = None
 
+    async def _taken_over(self, adopted: Adopted, last_info: StreamInfo | None) -> Continuation:
+        """A standby session adopted: carry the predecessor's stream on from the last frame
+        RAW holds (vigie.ingest.standby)."""
+        await self._opened(adopted.info, last_info)
+        plan = continuation(adopted.kept, adopted.info, adopted.last, uuid.uuid4().hex[:12])
+        TAKEOVERS.labels("continued" if plan.continued else "new_session").inc()
+        self._log.info("camera_taken_over_from_standby", continued=plan.continued,
+                       kept=len(adopted.kept), published_first=len(plan.packets),
+                       capture_offset_ms=round(plan.capture_offset_ns / 1e6, 1))
+        return plan
+
     async def _opened(self, info: StreamInfo, last: StreamInfo | None) -> None:
         self.status.info = info
         self._log.info("camera_connected", codec=info.codec, width=info.width, height=info.height)
@@ -229,20 +288,23 @@ class CameraIngest:
         if not await self._lease.still_held():
             return  # frozen past the lease: the camera is another replica's now (fenced)
         pts, dts = ts.fix(packet.pts, packet.dts)
+        pts += self._pts_offset
+        dts = None if dts is None else dts + self._pts_offset
+        capture_time_ns = packet.capture_time_ns + self._capture_offset_ns
         # model_construct: every value is already typed here, and validation per frame costs
         # about a third of ingest's CPU (bench/ingest.py).
         frame = Frame.model_construct(
             commune=self.cfg.commune, camera=self.cfg.slug, codec=info.codec,  # type: ignore[arg-type]
             width=info.width, height=info.height, pts=pts, dts=dts, time_base=info.time_base,
-            keyframe=packet.keyframe, capture_time_ns=packet.capture_time_ns, session=session_id,
+            keyframe=packet.keyframe, capture_time_ns=capture_time_ns, session=session_id,
             seq=seq, parameter_sets=info.extradata if packet.keyframe else None, data=packet.data,
-            owner_epoch=self._lease.epoch,
+            owner_epoch=self._lease.epoch, digest=payload_digest(packet.data),
         )
         await self._publish_with_retry(frame)
         FRAMES_IN.labels(*self._labels).inc()
         BYTES_IN.labels(*self._labels).inc(len(packet.data))
         self.status.frames += 1
-        self.status.last_frame_ns = packet.capture_time_ns
+        self.status.last_frame_ns = capture_time_ns
         if not self.status.online:
             await self._went_online(info)
         else:
@@ -337,12 +399,16 @@ class Ingest:
     without a restart (the runtime shares the cameras between replicas)."""
 
     def __init__(self, *, js: JetStreamContext, names: BusNames, pool: asyncpg.Pool,
-                 settings: IngestSettings, replica: str = "", clock: Clock | None = None) -> None:
+                 settings: IngestSettings, replica: str = "", clock: Clock | None = None,
+                 nc: NATS | None = None) -> None:
         self._js, self._names, self._pool, self._settings = js, names, pool, settings
+        self._nc = nc  # for standby sessions to follow RAW's headers (none: no standby)
         self._clock = clock or SystemClock()
         self._raw = RawStreamKeeper(js, names)
         self.replica = replica or default_name("ingest")
         self.runtime: CameraRuntime[CameraConfig, CameraIngest] | None = None
+        self._standbys: dict[int, CameraStandby] = {}
+        self._standby_retry_at: dict[int, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         self.runtime = await CameraRuntime.bound(
@@ -350,24 +416,69 @@ class Ingest:
             make=self._make, stop=stop, on_update=_update_config)
         if self.runtime is None:
             return
-        await asyncio.gather(
-            run_periodically(stop, self._settings.poll_interval_s, self.sync, what="camera_list"),
-            self.runtime.run(stop))
+        try:
+            await asyncio.gather(
+                run_periodically(stop, self._settings.poll_interval_s, self.sync,
+                                 what="camera_list"),
+                self.runtime.run(stop))
+        finally:
+            for standby in self._standbys.values():
+                await standby.close()
+            self._standbys.clear()
+            STANDBYS.set(0)
 
     async def sync(self) -> None:
         if self.runtime is None:
             return
         rows = await self._pool.fetch(CAMERAS_SQL)
+        cameras = {r["id"]: CameraConfig(r["id"], r["commune"], r["slug"], r["state"],
+                                         r["device_id"], r["sensor_index"], r["rtsp_url"])
+                   for r in rows}
         await self.runtime.reconcile({
-            r["id"]: Wanted(r["commune"], r["slug"],
-                            CameraConfig(r["id"], r["commune"], r["slug"], r["state"],
-                                         r["device_id"], r["sensor_index"], r["rtsp_url"]),
-                            restart_key=r["rtsp_url"])
-            for r in rows})
+            cid: Wanted(cfg.commune, cfg.slug, cfg, restart_key=cfg.rtsp_url)
+            for cid, cfg in cameras.items()})
+        if self._settings.standby and self._nc is not None:
+            await self._keep_standbys(cameras)
+
+    async def _keep_standbys(self, cameras: dict[int, CameraConfig]) -> None:
+        """A standby session on each camera this replica is next in line for (and only those)."""
+        assert self.runtime is not None and self._nc is not None
+        try:
+            live = [r["name"] for r in await self._pool.fetch(LIVE_REPLICAS_SQL,
+                                                              self.runtime.replicas.ttl_s)]
+            owners = {r["camera_id"]: r["owner"] for r in await self._pool.fetch(OWNERS_SQL)}
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("standby_owners_unavailable", error=type(exc).__name__)
+            return
+        wanted = {cid: cfg for cid, cfg in cameras.items() if cid not in self.runtime.running
+                  and standby_for(cid, owners.get(cid), live) == self.replica}
+        now = asyncio.get_running_loop().time()
+        for cid, standby in list(self._standbys.items()):
+            if cid not in wanted or wanted[cid].rtsp_url != standby.url or standby.ended:
+                if standby.ended:
+                    self._standby_retry_at[cid] = now + STANDBY_RETRY_S
+                await standby.close()
+                del self._standbys[cid]
+        for cid, cfg in wanted.items():
+            if cid not in self._standbys and self._standby_retry_at.get(cid, 0.0) <= now:
+                self._standbys[cid] = CameraStandby(
+                    cfg.rtsp_url, nc=self._nc,
+                    headers_subject=self._names.raw_headers(cfg.commune, cfg.slug),
+                    keep_s=self._settings.standby_keep_s,
+                    queue_frames=self._settings.queue_frames,
+                    open_timeout_s=self._settings.open_timeout_s,
+                    read_timeout_s=self._settings.read_timeout_s, clock=self._clock)
+        STANDBYS.set(len(self._standbys))
 
     def _make(self, camera_id: int, want: Wanted[CameraConfig]) -> CameraIngest:
+        standby = self._standbys.pop(camera_id, None)
+        if standby is not None and standby.url != want.config.rtsp_url:
+            asyncio.get_running_loop().create_task(standby.close())
+            standby = None
+        STANDBYS.set(len(self._standbys))
         return CameraIngest(want.config, js=self._js, names=self._names, pool=self._pool,
-                            settings=self._settings, clock=self._clock, raw=self._raw)
+                            settings=self._settings, clock=self._clock, raw=self._raw,
+                            standby=standby)
 
     @property
     def cameras(self) -> dict[int, Running[CameraConfig, CameraIngest]]:

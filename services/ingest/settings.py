@@ -30,3 +30,12 @@ class IngestSettings(ServiceSettings):
         default=64, ge=0, le=4000,
         description="RAW publishes in flight per camera before waiting for the oldest "
         "acknowledgement (0: wait for each one, a round trip per frame)")
+    standby: bool = Field(
+        default=True,
+        description="Keep a second RTSP session open on the cameras this replica would take "
+        "over next, so that a replica's death loses no frame (one more session per camera, "
+        "with two replicas or more)")
+    standby_keep_s: float = Field(
+        default=6.0, ge=1, le=30,
+        description="Seconds of a standby session's access units kept in memory: they must "
+        "reach back past the predecessor's last frame when the camera is taken over")

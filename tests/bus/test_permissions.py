@@ -7,6 +7,7 @@ API could still read RAW through a pull consumer or a direct get. All three are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator
 from fractions import Fraction
@@ -240,3 +241,42 @@ async def test_only_the_gateway_asks_the_verbalisation_service_which_answers_it_
     assert received == [NAMES.verbalisation_request("create")], "only the gateway's request"
     await gateway.close()
     await service.close()
+
+
+async def test_raw_headers_carry_no_picture_and_reach_ingest_alone(
+    raw_server: servers.NatsServer,
+) -> None:
+    """Issue 35: a standby ingest replica follows where each camera's RAW stands from the headers
+    the server republishes once a frame is stored — never the picture (invariant 1: only masking
+    reads RAW), and nobody but ingest may listen."""
+    ingest = await _connect(raw_server, "ingest")
+    seen: list[tuple[bytes, dict[str, str]]] = []
+
+    async def keep(msg) -> None:  # type: ignore[no-untyped-def]
+        seen.append((msg.data, dict(msg.headers or {})))
+
+    await ingest.subscribe(NAMES.raw_headers("palaiseau", "gare"), cb=keep)
+    await ingest.flush()
+    frame = Frame(commune="palaiseau", camera="gare", codec="h264", width=64, height=64, pts=9,
+                  time_base=Fraction(1, 90000), keyframe=False, capture_time_ns=9, session="s",
+                  seq=9, data=b"UNMASKED", digest="d1")
+    await publish_frame(jetstream(ingest), NAMES, frame, stage="raw")
+    for _ in range(20):
+        if seen:
+            break
+        await asyncio.sleep(0.1)
+    await ingest.close()
+    assert len(seen) == 1
+    data, headers = seen[0]
+    assert data == b"" and b"UNMASKED" not in repr(headers).encode()
+    assert (headers["Vigie-Seq"], headers["Vigie-Digest"]) == ("9", "d1")
+    for user in ("recorder", "gateway", "verbalisation", "retention", "ext_palaiseau"):
+        nc = await _connect(raw_server, user)
+        await nc.subscribe(NAMES.all_raw_headers)
+        with contextlib.suppress(nats.errors.Error):
+            await nc.flush(timeout=2)
+        await asyncio.sleep(0.3)
+        errors = nc._test_errors  # type: ignore[attr-defined]
+        assert any("permissions violation" in str(e).lower() for e in errors), (user, errors)
+        if not nc.is_closed:
+            await nc.close()

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
+import asyncpg
 import av
+import httpx
+import nats.errors
 import nats.js.errors
 import pytest
 from nats.aio.client import Client as NATS
-from nats.js.api import StorageType
+from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType
 from prometheus_client import REGISTRY
 from vigie.bus.connection import jetstream
 from vigie.bus.frames import Frame
 from vigie.bus.subjects import BusNames
 from vigie.local import servers
+from vigie.settings import CommonSettings
 
-from tests.conftest import events_seen
-from tests.harness import eventually, unique
+from tests.conftest import events_seen, settings_env
+from tests.harness import PROBE_USER, eventually, unique
 from tests.ingest.conftest import CAMERA_PASSWORD, IngestHarness
 
 pytestmark = pytest.mark.integration
@@ -328,3 +336,108 @@ async def test_raw_lost_in_a_nats_server_restart_is_brought_back_in_memory(
     assert info.config.storage == StorageType.MEMORY, "invariant 1: RAW never on disk"
     assert any(line.get("event") == "raw_stream_recreated" for line in h.log_lines())
     assert h.status("mire")["online"]
+
+
+def _metric(port: int, line_start: str) -> float:
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _owns(port: int, slug: str) -> bool:
+    try:
+        cams = httpx.get(f"http://127.0.0.1:{port}/cameras", timeout=5).json()["cameras"]
+    except (httpx.HTTPError, ValueError):
+        return False
+    return any(c["id"].endswith(f"/{slug}") for c in cams)
+
+
+@pytest.mark.slow
+async def test_a_killed_replicas_camera_goes_on_from_the_standby_session_without_a_lost_frame(
+    cameras: servers.RtspCameras, probe_nc: NATS, streams: BusNames, db: asyncpg.Pool,
+    settings_for: Callable[..., CommonSettings],
+) -> None:
+    """Issue 35 (make compose-check: 2.0–10.2 s of hole when an ingest replica was killed): the
+    survivor had to open an RTSP session — the camera answering in its own time — and wait for
+    a keyframe. The replica next in line keeps a standby session open; taking the camera, it
+    finds the last frame RAW stored among what it kept and carries the same session on: RAW has
+    every frame once, in order, in one session, with no gap in capture time."""
+    slug = unique("relai")
+    await db.execute("INSERT INTO communes (slug, name, retention_days) VALUES ('palaiseau', "
+                     "'palaiseau', 15) ON CONFLICT DO NOTHING")
+    cid = await db.fetchval(
+        "INSERT INTO cameras (commune, slug, name, state) VALUES ('palaiseau', $1, $1, 'active') "
+        "RETURNING id", slug)
+    await db.execute("INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2)", cid,
+                     cameras.url("c"))
+    ports = [servers.free_port(), servers.free_port()]
+    base = {**os.environ, **settings_env(settings_for(PROBE_USER)),
+            "VIGIE_INGEST_POLL_INTERVAL_S": "0.5", "VIGIE_INGEST_STANDBY_KEEP_S": "6"}
+    replicas = [subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "ingest"],
+                                 env={**base, "VIGIE_INGEST_HTTP_PORT": str(port)},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for port in ports]
+    try:
+        [owner] = await eventually(
+            lambda: [i for i, port in enumerate(ports) if _owns(port, slug)],
+            timeout_s=30, message="no replica took the camera")
+        survivor = 1 - owner
+        await eventually(
+            lambda: _metric(ports[survivor], "vigie_ingest_standby_sessions") == 1.0,
+            timeout_s=20, message="the other replica opened no standby session")
+        await asyncio.sleep(3)  # the standby session has kept seconds of the camera
+        replicas[owner].kill()
+        replicas[owner].wait()
+        await eventually(lambda: _owns(ports[survivor], slug), timeout_s=10,
+                         message="the survivor did not take the camera")
+        await asyncio.sleep(3)
+        assert _metric(ports[survivor],
+                       'vigie_ingest_takeovers_total{outcome="continued"}') == 1.0
+        frames = await _stored_raw(probe_nc, streams, "palaiseau", slug)
+    finally:
+        for process in replicas:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+    epochs = sorted({f.owner_epoch for f in frames})
+    assert len(epochs) == 2, f"the window holds both owners' frames: {epochs}"
+    sessions = sorted({f.session for f in frames})
+    assert len(sessions) == 1, f"one session across the kill, not {sessions}"
+    seqs = [f.seq for f in frames]
+    wrong = [(a, b) for a, b in zip(seqs, seqs[1:], strict=False) if b != a + 1]
+    assert not wrong, f"frames lost or stored twice between seqs {wrong[:5]}"
+    times = [f.capture_time_ns for f in frames]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    longest = max(gaps) / 1e6
+    assert min(gaps) > 0 and longest < 200, f"capture times: longest gap {longest:.0f} ms"
+    # One decodable stream where the owner changed: the pts go on too. (FFmpeg's RTSP demuxer
+    # re-bases a session's pts once, at the camera's first RTCP report: in every session.)
+    junction = next(i for i, f in enumerate(frames) if f.owner_epoch == epochs[1])
+    around = frames[junction - 10:junction + 10]
+    assert all(b.pts > a.pts for a, b in zip(around, around[1:], strict=False)), \
+        [(f.owner_epoch, f.seq, f.pts) for f in around]
+
+
+async def _stored_raw(nc: NATS, names: BusNames, commune: str, camera: str) -> list[Frame]:
+    """Every frame RAW holds for the camera up to now, in stream order."""
+    js = jetstream(nc)
+    until = (await js.stream_info(names.raw_stream)).state.last_seq
+    sub = await js.pull_subscribe(names.raw(commune, camera), stream=names.raw_stream,
+                                  config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+    frames: list[Frame] = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(200, timeout=1)
+            except nats.errors.TimeoutError:
+                break
+            for m in msgs:
+                await m.ack()
+                if m.metadata.sequence.stream <= until:
+                    frames.append(Frame.from_message(m.headers, m.data))
+            if msgs[-1].metadata.sequence.stream >= until:
+                break
+    finally:
+        await sub.unsubscribe()
+    return frames

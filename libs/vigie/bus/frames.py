@@ -8,6 +8,7 @@ VPS for H.265) so that any consumer can start decoding at any keyframe.
 from __future__ import annotations
 
 import base64
+import hashlib
 from fractions import Fraction
 from typing import Literal
 
@@ -38,6 +39,7 @@ _H = {
     "mask_version": "Vigie-Mask-Version",
     "owner_epoch": "Vigie-Owner-Epoch",
     "parameter_sets": "Vigie-Parameter-Sets",
+    "digest": "Vigie-Digest",
 }
 MSG_ID_HEADER = "Nats-Msg-Id"
 
@@ -69,6 +71,9 @@ class Frame(BaseModel):
         default=None, ge=1, description="Fencing token of the producer's ownership of the camera: "
         "a consumer drops a frame whose epoch is below one it has already seen")
     parameter_sets: bytes | None = Field(default=None, description="SPS/PPS(/VPS) on keyframes")
+    digest: str | None = Field(
+        default=None, max_length=64, description="Set on RAW by ingest (`payload_digest`): the "
+        "same access unit recognised in another RTSP session of the camera, by its headers alone")
     data: bytes = Field(repr=False)
 
     @property
@@ -109,6 +114,15 @@ class Frame(BaseModel):
             return cls.model_validate(fields)
         except (ValueError, ZeroDivisionError) as exc:
             raise FrameMessageError(f"malformed frame message: {exc}") from exc
+
+
+def payload_digest(data: bytes) -> str:
+    """An access unit's fingerprint: its length and its first and last 4 KiB (slice headers
+    carry the frame's number and order count), so that it costs the same for any picture size."""
+    digest = hashlib.blake2b(len(data).to_bytes(8, "big"), digest_size=12)
+    digest.update(data[:4096])
+    digest.update(data[-4096:])
+    return digest.hexdigest()
 
 
 async def publish_frame(

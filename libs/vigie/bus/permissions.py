@@ -57,10 +57,13 @@ def service_permissions(names: BusNames) -> dict[str, Permissions]:
     events_out = [names.all_events, f"$JS.API.STREAM.INFO.{names.events_stream}"]
     return {
         # May bring RAW back (a nats-server restart loses memory streams): that stream only.
+        # Follows RAW's headers (never a pixel) to carry a camera's stream on when it takes the
+        # camera over from a standby session (issue 35).
         "ingest": Permissions(
             publish=[names.all_raw, f"$JS.API.STREAM.INFO.{names.raw_stream}",
                      f"$JS.API.STREAM.CREATE.{names.raw_stream}", *events_out,
                      *_claims(names, "ingest")],
+            subscribe=[names.all_raw_headers],
         ),
         # The only reader of RAW, and the only one to answer commissioning-snapshot requests.
         "masking": Permissions(

@@ -9,6 +9,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
     KeyValueConfig,
+    RePublish,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -66,6 +67,10 @@ def stream_configs(names: BusNames, limits: StreamLimits) -> list[StreamConfig]:
             max_bytes=limits.raw_max_bytes,
             duplicate_window=min(limits.duplicate_window_s, limits.raw_max_age_s),
             allow_direct=False,
+            # Headers only, never the picture: where each camera's stream stands, followed by
+            # the ingest replica standing by for it (services/ingest/standby.py).
+            republish=RePublish(src=names.all_raw, dest=names.all_raw_headers,
+                                headers_only=True),
         ),
         StreamConfig(
             name=names.video_stream,

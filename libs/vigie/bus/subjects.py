@@ -49,6 +49,11 @@ class BusNames:
     def raw(self, commune: str = "*", camera: str = "*") -> str:
         return f"{self.root}.raw.{commune}.{camera}"
 
+    def raw_headers(self, commune: str = "*", camera: str = "*") -> str:
+        """RAW's headers without the picture, republished by the server once a frame is stored
+        (core NATS): where a camera's stream stands, for ingest's standby sessions."""
+        return f"{self.root}.rawheaders.{commune}.{camera}"
+
     def video(self, commune: str = "*", camera: str = "*") -> str:
         return f"{self.root}.video.{commune}.{camera}"
 
@@ -66,6 +71,10 @@ class BusNames:
     @property
     def all_raw(self) -> str:
         return f"{self.root}.raw.>"
+
+    @property
+    def all_raw_headers(self) -> str:
+        return f"{self.root}.rawheaders.>"
 
     @property
     def all_video(self) -> str:
