@@ -98,8 +98,10 @@ bench-layout: setup  # against a running `make run`
 # Containers for real (issue 35, docs/deploy.md): podman (apt), the images the Compose file names
 # built here, the deployment started, a camera recorded, every part killed and restarted.
 images:
+	bash deploy/images/prerequisites.sh
 	bash deploy/images/build.sh
 
 compose-check: setup
+	bash deploy/images/prerequisites.sh
 	$(BIN)/pip install -q podman-compose==1.6.0
 	$(BIN)/python deploy/compose/check.py
