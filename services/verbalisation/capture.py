@@ -1,7 +1,7 @@
 """A still from the masked VIDEO stream at a capture time (never RAW: invariant 1): the frames from
 the keyframe before that instant are read from JetStream with a throw-away consumer and decoded in
 memory; the picture shown at that instant becomes a JPEG at the camera's resolution with the date,
-time (Paris, to the tenth), camera and place written on a band at its top (R34)."""
+time (the commune's legal time, to the tenth), camera and place written on a band at its top (R34)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import av
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from PIL import ImageDraw, ImageFont
+from vigie import legal_time
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.frames import Frame, FrameMessageError
 from vigie.bus.subjects import BusNames
+from vigie.legal_time import DEFAULT_TIME_ZONE
 
-PARIS = ZoneInfo("Europe/Paris")
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian's fonts-dejavu-core
 LOOKBACK_S = 12.0  # VIDEO is read from this far before the instant: the keyframe is in reach
 NEAREST_S = 2.0  # the picture shown must be this close to the instant asked (else: no picture)
@@ -105,17 +105,25 @@ def picture_at(frames: list[Frame], at: datetime) -> tuple[av.VideoFrame, Frame]
     return decoded[target], frames[target]
 
 
+def band_lines(captured: datetime, time_zone: str, *, camera_name: str, camera: str,
+               place: str) -> list[str]:
+    """The band's text: the instant in the commune's legal time to the tenth, the camera, the
+    place."""
+    moment = legal_time.local(captured, time_zone)
+    tenths = moment.microsecond // 100_000
+    return [f"{moment:%d/%m/%Y %H:%M:%S},{tenths} ({legal_time.label(time_zone)})",
+            f"{camera_name} ({camera})" + (f" — {place}" if place else "")]
+
+
 def render(picture: av.VideoFrame, frame: Frame, *, camera_name: str, camera: str,
-           place: str, quality: int = 90) -> StillPicture:
-    """The JPEG with its band: date and time (Paris), camera name and id, place."""
+           place: str, time_zone: str = DEFAULT_TIME_ZONE, quality: int = 90) -> StillPicture:
+    """The JPEG with its band: date and time in the commune's legal time, camera name and id,
+    place."""
     if frame.mask_version is None:  # not a VIDEO frame: never a still (fail closed)
         raise NoPicture("the frame carries no mask version")
     image = picture.to_image()  # RGB, the camera's resolution
     captured = datetime.fromtimestamp(frame.capture_time_ns / 1e9, UTC)
-    local = captured.astimezone(PARIS)
-    tenths = local.microsecond // 100_000
-    lines = [f"{local:%d/%m/%Y %H:%M:%S},{tenths} (heure de Paris)",
-             f"{camera_name} ({camera})" + (f" — {place}" if place else "")]
+    lines = band_lines(captured, time_zone, camera_name=camera_name, camera=camera, place=place)
     font, size = _fitting_font(lines, image.width, max(10, image.height // 28))
     draw = ImageDraw.Draw(image, "RGBA")
     step = int(size * 1.3)
@@ -141,8 +149,10 @@ def _fitting_font(lines: list[str], width: int, size: int,
 
 
 async def still_at(js: JetStreamContext, names: BusNames, commune: str, camera: str,
-                   at: datetime, *, camera_name: str, place: str, wait_s: float) -> StillPicture:
+                   at: datetime, *, camera_name: str, place: str, wait_s: float,
+                   time_zone: str = DEFAULT_TIME_ZONE) -> StillPicture:
     frames = await frames_around(js, names, commune, camera, at, wait_s=wait_s)
     picture, frame = await asyncio.to_thread(picture_at, frames, at)
     return await asyncio.to_thread(render, picture, frame, camera_name=camera_name,
-                                   camera=f"{commune}/{camera}", place=place)
+                                   camera=f"{commune}/{camera}", place=place,
+                                   time_zone=time_zone)

@@ -18,6 +18,7 @@ from vigie.aio import run_periodically
 from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.bus.events import OffenceHandedOver, OffenceRecorded, publish_event_or_log
 from vigie.db.pool import TRANSIENT_DB_ERRORS
+from vigie.legal_time import DEFAULT_TIME_ZONE
 from vigie.log import get_logger
 from vigie.service import Runtime
 from vigie.signing import SigningKey
@@ -83,10 +84,13 @@ class Verbalisation:
 
     async def _capture(self, commune: str, camera: str, at: Any, name: str,
                        place: str) -> StillPicture:
+        # The band states the commune's legal time (R34): Paris's is not Cayenne's.
+        time_zone = await self.rt.require_pool().fetchval(
+            "SELECT time_zone FROM communes WHERE slug = $1", commune) or DEFAULT_TIME_ZONE
         try:
             return await still_at(self.rt.require_js(), self.rt.names, commune, camera, at,
                                   camera_name=name, place=place,
-                                  wait_s=self.settings.picture_wait_s)
+                                  wait_s=self.settings.picture_wait_s, time_zone=time_zone)
         except NoPicture as exc:
             raise Refused(409, f"no still: {exc}") from None
 

@@ -327,3 +327,26 @@ async def test_a_second_export_of_one_requisition_reuses_its_hold_R18(
                                 start=t0, end=t0 + timedelta(seconds=4), requisition=other,
                                 out_dir=tmp_path / "c")
     assert third.hold_ids != wide.hold_ids
+
+
+async def test_an_overseas_communes_extraction_is_subtitled_in_its_own_legal_time_R36(
+    db: asyncpg.Pool, store: tuple[ObjectStore, Buckets], tmp_path: Path,
+) -> None:
+    """Issue 37: Europe/Paris was written in the code, so an extraction for Cayenne read five
+    hours wrong on every subtitle handed to a court. The commune's `time_zone` says."""
+    objects, buckets = store
+    await commune(db)
+    await db.execute("UPDATE communes SET time_zone = 'America/Cayenne' WHERE slug = 'palaiseau'")
+    cid = await camera(db, "gare")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    await _recorded(db, objects, buckets.recordings, cid, start=t0, seconds=4)
+    result = await create_export(
+        db, objects, buckets, key=SigningKey.generate(), cameras=["palaiseau/gare"],
+        start=t0, end=t0 + timedelta(seconds=4), requisition=REQUISITION,
+        out_dir=tmp_path / "out")
+    [cam] = json.loads((result.folder / "manifest.json").read_text())["cameras"]
+    assert cam["time_zone"] == "America/Cayenne"
+    first_cue = (result.folder / cam["parts"][0]["captions"]).read_text().splitlines()[3]
+    cayenne = t0.astimezone(ZoneInfo("America/Cayenne"))
+    assert first_cue.startswith(f"{cayenne:%d/%m/%Y %H:%M:%S} (heure légale, America/Cayenne)")
+    assert "heure légale, America/Cayenne" in (result.folder / "player.html").read_text()

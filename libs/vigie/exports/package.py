@@ -28,6 +28,7 @@ from vigie.exports.onvif import MOVFLAGS, ExportInfo, OnvifWriter, Source, signa
 from vigie.exports.record_pdf import write_record
 from vigie.exports.seal import seal, sha256_file, zip_folder
 from vigie.exports.texts import lisez_moi, player_html, time_cues
+from vigie.legal_time import DEFAULT_TIME_ZONE
 from vigie.provenance import iso as provenance_iso
 from vigie.signing import SigningKey
 from vigie.signing_keys import public_keys
@@ -94,12 +95,14 @@ class CameraPart:
 
 ITEMS_SQL = """
 SELECT h.commune, c.slug, c.name, c.location, c.latitude, c.longitude, c.sensor_index,
+       co.time_zone,
        i.evidence_key, i.version_id, i.source_key, i.segment_start, i.segment_end, i.sha256,
        coalesce(s.mask_version, sc.mask_version) AS mask_version,
        sc.seq, sc.payload_sha256, sc.frames, sc.prev_link, sc.link, sc.signature,
        sc.key_fingerprint, sc.sha256 AS chain_sha256, sc.start_time AS chain_start,
        sc.end_time AS chain_end
 FROM hold_items i JOIN holds h ON h.id = i.hold_id JOIN cameras c ON c.id = i.camera_id
+JOIN communes co ON co.slug = h.commune
 LEFT JOIN segments s ON s.object_key = i.source_key AND s.camera_id = i.camera_id
 LEFT JOIN segment_chain sc ON sc.object_key = i.source_key AND sc.camera_id = i.camera_id
 WHERE i.hold_id = ANY($1::bigint[]) AND i.erased_at IS NULL
@@ -164,10 +167,13 @@ def join_segments(segments: list[tuple[datetime, bytes | Path]], out_path: Path,
     return packets
 
 
-def webvtt(start: datetime, end: datetime, *, camera: str, name: str, location: str) -> str:
-    """A cue per second: the capture date and time (Paris, R36), the camera's name and place."""
+def webvtt(start: datetime, end: datetime, *, camera: str, name: str, location: str,
+           time_zone: str = DEFAULT_TIME_ZONE) -> str:
+    """A cue per second: the capture date and time in the commune's legal time (R36), the
+    camera's name and place."""
     lines = ["WEBVTT", ""]
-    for second, text in time_cues(start, end, camera=camera, name=name, location=location):
+    for second, text in time_cues(start, end, camera=camera, name=name, location=location,
+                                  time_zone=time_zone):
         lines += [f"{_vtt_time(second)} --> {_vtt_time(second + 1)}", text, ""]
     return "\n".join(lines)
 
@@ -247,6 +253,7 @@ async def _write_videos(store: ObjectStore, holds: str, rows: list[asyncpg.Recor
         commune, slug = camera_id.split("/", 1)
         name = camera_rows[0]["name"] if camera_rows else slug
         location = camera_rows[0]["location"] if camera_rows else ""
+        time_zone = camera_rows[0]["time_zone"] if camera_rows else DEFAULT_TIME_ZONE
         pieces = [Piece.of(r) for r in camera_rows]
         parts = []
         for n, part in enumerate(stretches(pieces), start=1):
@@ -277,7 +284,8 @@ async def _write_videos(store: ObjectStore, holds: str, rows: list[asyncpg.Recor
             await asyncio.to_thread(shutil.rmtree, downloads)
             downloads.mkdir()
             (work / f"videos/{base}.vtt").write_text(
-                webvtt(part.start, part.end, camera=camera_id, name=name, location=location),
+                webvtt(part.start, part.end, camera=camera_id, name=name, location=location,
+                       time_zone=time_zone),
                 encoding="utf-8")
             parts.append({"video": f"videos/{base}.mp4", "captions": f"videos/{base}.vtt",
                           "onvif": f"videos/{base}.mp4",  # the same file: an ONVIF export
@@ -288,7 +296,7 @@ async def _write_videos(store: ObjectStore, holds: str, rows: list[asyncpg.Recor
                                         "mask_version": p.mask_version,
                                         "provenance": p.provenance} for p in part.pieces]})
         cameras.append({
-            "camera": camera_id, "name": name, "location": location,
+            "camera": camera_id, "name": name, "location": location, "time_zone": time_zone,
             "period": {"start": _iso(start), "end": _iso(end)},
             "mask_versions": sorted({p.mask_version for p in pieces if p.mask_version is not None}),
             "parts": parts, "gaps": missing.get(camera_id, [])})

@@ -10,17 +10,23 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from vigie import legal_time
+from vigie.legal_time import DEFAULT_TIME_ZONE
+
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def time_cues(start: datetime, end: datetime, *, camera: str, name: str,
-              location: str) -> list[tuple[int, str]]:
-    """(second from the video's start, text) each second: the capture date and time (Paris, R36),
-    the camera's name, id and place — the .vtt files and player.html's track alike."""
+def time_cues(start: datetime, end: datetime, *, camera: str, name: str, location: str,
+              time_zone: str = DEFAULT_TIME_ZONE) -> list[tuple[int, str]]:
+    """(second from the video's start, text) each second: the capture date and time in the
+    commune's legal time (R36), the camera's name, id and place — the .vtt files and
+    player.html's track alike."""
     total = max(1, int((end - start).total_seconds() + 0.999))
     place = f" — {location}" if location else ""
-    return [(second, f"{(start + timedelta(seconds=second)).astimezone(PARIS):%d/%m/%Y %H:%M:%S}"
-                     f" (heure de Paris) — {name} ({camera}){place}") for second in range(total)]
+    zone = legal_time.label(time_zone)
+    return [(second, legal_time.local(start + timedelta(seconds=second), time_zone)
+             .strftime("%d/%m/%Y %H:%M:%S") + f" ({zone}) — {name} ({camera}){place}")
+            for second in range(total)]
 
 
 def one_month_after(created_at: str) -> str:
@@ -69,7 +75,7 @@ Le procès-verbal d'extraction à imprimer est proces-verbal-extraction.pdf.
 
 Ouvrir player.html dans un navigateur récent (Firefox, Chrome, Edge, Safari), sans connexion
 réseau ni installation : chaque vidéo est jouée avec, en sous-titre, la date et l'heure de prise
-de vue (heure de Paris), le nom et l'emplacement de la caméra. Les vidéos (dossier videos/) sont
+de vue (heure légale de la commune), le nom et l'emplacement de la caméra. Les vidéos (dossier videos/) sont
 des fichiers MP4 (H.264) lisibles aussi par VLC ; les fichiers .vtt sont leurs sous-titres.
 Les zones privées (fenêtres, jardins, entrées d'immeubles) sont masquées dans l'image même,
 telles qu'elles ont été enregistrées : l'extraction ne réencode pas la vidéo.
@@ -156,7 +162,7 @@ PLAYER = """<!doctype html>
 <body>
 <h1>Extraction {export_id} — réquisition {reference}</h1>
 <p class="meta">Destinataire : {recipient}. Extraction du {created_at} (UTC) par {created_by}.
-Heures de prise de vue en sous-titre (heure de Paris). Vérification : voir LISEZMOI.txt.</p>
+Heures de prise de vue en sous-titre (heure légale de la commune). Vérification : voir LISEZMOI.txt.</p>
 {sections}
 <script>
 // Each video's time track, from the cues written in the page beside it (no file to fetch).
@@ -187,7 +193,8 @@ def player_html(manifest: dict[str, Any]) -> str:
             # (file://) refuses to load a <track> file beside it (Chromium does).
             cues = time_cues(_instant(part["start"]), _instant(part["end"]),
                              camera=camera["camera"], name=camera["name"],
-                             location=camera["location"])
+                             location=camera["location"],
+                             time_zone=camera.get("time_zone", DEFAULT_TIME_ZONE))
             data = json.dumps(cues, ensure_ascii=False).replace("</", "<\\/")
             parts.append(
                 f'<figure><video controls preload="metadata" src="{html.escape(part["video"])}" '
