@@ -350,3 +350,7 @@ async def test_an_overseas_communes_extraction_is_subtitled_in_its_own_legal_tim
     cayenne = t0.astimezone(ZoneInfo("America/Cayenne"))
     assert first_cue.startswith(f"{cayenne:%d/%m/%Y %H:%M:%S} (heure légale, America/Cayenne)")
     assert "heure légale, America/Cayenne" in (result.folder / "player.html").read_text()
+    record = "\n".join(page.extract_text() for page in PdfReader(
+        result.folder / "proces-verbal-extraction.pdf").pages)
+    assert "heure légale, America/Cayenne" in record and "heure de Paris" not in record
+    assert f"{cayenne:%d/%m/%Y à %H:%M:%S}" in record

@@ -8,23 +8,24 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
+from vigie import legal_time
 from vigie.exports.texts import keep_until
+from vigie.legal_time import DEFAULT_TIME_ZONE
 from vigie.log import get_logger
 
 log = get_logger(__name__)
 
-PARIS = ZoneInfo("Europe/Paris")
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian's fonts-dejavu-core
 FONT_BOLD = FONT.with_name("DejaVuSans-Bold.ttf")
 FILE_NAME = "proces-verbal-extraction.pdf"
 
 
-def _paris(iso: str) -> str:
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(PARIS)
+def _local(iso: str, time_zone: str) -> str:
+    """An instant of the manifest (UTC) in the commune's legal time."""
+    moment = legal_time.local(datetime.fromisoformat(iso.replace("Z", "+00:00")), time_zone)
     return f"{moment:%d/%m/%Y à %H:%M:%S}"
 
 
@@ -68,7 +69,11 @@ def write_record(folder: Path, manifest: dict[str, Any], videos: dict[str, str])
                    align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.line_of("Extraction", manifest["export_id"])
-    pdf.line_of("Faite le", f"{_paris(manifest['created_at'])} (heure de Paris)")
+    # The record's own time in the first camera's commune's (a requisition is one commune's).
+    zones = [c.get("time_zone", DEFAULT_TIME_ZONE) for c in manifest["cameras"]]
+    made_in = zones[0] if zones else DEFAULT_TIME_ZONE
+    pdf.line_of("Faite le", f"{_local(manifest['created_at'], made_in)} "
+                f"({legal_time.label(made_in)})")
     pdf.line_of("Par (agent)", manifest["created_by"])
     pdf.line_of("Réquisition", req["reference"])
     pdf.line_of("Requérant (OPJ)", req["officer"])
@@ -76,21 +81,25 @@ def write_record(folder: Path, manifest: dict[str, Any], videos: dict[str, str])
     pdf.line_of("Destinataire", manifest["recipient"])
     pdf.line_of("Support / transfert", manifest["medium"])
     for camera in manifest["cameras"]:
+        zone = camera.get("time_zone", DEFAULT_TIME_ZONE)
         pdf.heading(f"Caméra {camera['name']} ({camera['camera']})")
+        pdf.line_of("Heures", legal_time.label(zone))
         if camera["location"]:
             pdf.line_of("Emplacement", camera["location"])
         period = camera["period"]
-        pdf.line_of("Période demandée", f"du {_paris(period['start'])} au {_paris(period['end'])}")
+        pdf.line_of("Période demandée",
+                    f"du {_local(period['start'], zone)} au {_local(period['end'], zone)}")
         if camera["mask_versions"]:
             pdf.line_of("Masques (versions)", ", ".join(map(str, camera["mask_versions"])))
         for part in camera["parts"]:
-            pdf.line_of("Vidéo", f"{part['video']} — du {_paris(part['start'])} au "
-                        f"{_paris(part['end'])}")
+            pdf.line_of("Vidéo", f"{part['video']} — du {_local(part['start'], zone)} au "
+                        f"{_local(part['end'], zone)}")
             pdf.line_of("SHA-256", videos[part["video"]])
         for gap in camera["gaps"]:
             why = ("effacé avant la réquisition" if gap["why"] == "erased"
                    else "non enregistré")
-            pdf.line_of("Sans images", f"du {_paris(gap['start'])} au {_paris(gap['end'])} "
+            pdf.line_of("Sans images", f"du {_local(gap['start'], zone)} au "
+                        f"{_local(gap['end'], zone)} "
                         f"({why})")
     pdf.heading("Intégrité")
     pdf.set_font(pdf.family_name, "", 10)
