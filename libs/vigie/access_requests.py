@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from vigie import legal_time
 from vigie.holds import HoldError, HoldRequest, NothingLeftToHold, register_hold, release_hold
+from vigie.legal_time import DEFAULT_TIME_ZONE
 from vigie.recordings_register import RegisterLine, recordings_register
 from vigie.register import Entry, record
 
@@ -272,10 +274,11 @@ CAUSES = {"retention": "durée de conservation écoulée", "hold_released": "gel
 
 
 def proof_html(lines: list[RegisterLine], *, commune: str, cameras: list[str], start: datetime,
-               end: datetime, made_by: str) -> str:
-    """The extract as a page the commune prints or sends (French, times in Paris)."""
+               end: datetime, made_by: str, time_zone: str = DEFAULT_TIME_ZONE) -> str:
+    """The extract as a page the commune prints or sends (French, times in the commune's legal
+    time)."""
     def t(moment: datetime | None) -> str:
-        return f"{moment.astimezone(PARIS):%d/%m/%Y %H:%M:%S}" if moment else "—"
+        return f"{legal_time.local(moment, time_zone):%d/%m/%Y %H:%M:%S}" if moment else "—"
 
     def cause(detail: str) -> str:
         head, _, rest = detail.partition(":")
@@ -292,7 +295,7 @@ td,th{{border:1px solid #999;padding:.3em .5em;text-align:left}}@media print{{bu
 </style></head><body>
 <h1>Extrait du registre des enregistrements — attestation d'effacement</h1>
 <p>Commune : {escape(commune)}. Caméras : {escape(', '.join(cameras))}.<br>
-Période filmée : du {t(start)} au {t(end)} (heure de Paris).<br>
+Période filmée : du {t(start)} au {t(end)} ({legal_time.label(time_zone)}).<br>
 Extrait établi le {t(datetime.now(UTC))} par {escape(made_by)}, depuis le registre des accès et
 des enregistrements de Vigie (chaîné et signé).</p>
 <table><thead><tr><th>Caméra</th><th>Nature</th><th>Début filmé</th><th>Fin filmée</th>

@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from vigie import legal_time
+from vigie.legal_time import DEFAULT_TIME_ZONE
 from vigie.register import Entry, record
 
 DEADLINE = timedelta(hours=72)
 SOON = timedelta(hours=24)  # « bientôt dû »: the last day before the deadline
-PARIS = ZoneInfo("Europe/Paris")
 Risk = Literal["unlikely", "risk", "high_risk"]
 
 
@@ -125,10 +125,11 @@ async def newly_due(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 
 
 def notification_text(row: dict[str, Any], *, commune_name: str, controller: str,
-                      contact: str) -> str:
-    """What the CNIL's notification asks (art. 33(3)), prepared from the record, in French."""
+                      contact: str, time_zone: str = DEFAULT_TIME_ZONE) -> str:
+    """What the CNIL's notification asks (art. 33(3)), prepared from the record, in French,
+    its times in the commune's legal time."""
     def t(moment: datetime) -> str:
-        return f"{moment.astimezone(PARIS):%d/%m/%Y à %H:%M}"
+        return f"{legal_time.local(moment, time_zone):%d/%m/%Y à %H:%M} ({legal_time.label(time_zone)})"
 
     late = ""
     if datetime.now(UTC) > row["due_at"]:

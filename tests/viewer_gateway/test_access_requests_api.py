@@ -10,6 +10,7 @@ import json
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -167,6 +168,16 @@ async def test_proof_of_deletion_for_a_filmed_period_R24(
         assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
         assert "attestation d'effacement" in page.text.lower()
         assert "effacé" in page.text and "durée de conservation écoulée" in page.text
+        assert "(heure de Paris)" in page.text
+        # Issue 37: an overseas commune's extract is in its own legal time, not Paris's.
+        await db.execute("UPDATE communes SET time_zone = 'Indian/Reunion' "
+                         "WHERE slug = 'palaiseau'")
+        reunion = await ask(filmed - timedelta(minutes=10), filmed + timedelta(minutes=30))
+        start_there = (filmed - timedelta(minutes=10)).astimezone(ZoneInfo("Indian/Reunion"))
+        assert "(heure légale, Indian/Reunion)" in reunion.text
+        assert f"du {start_there:%d/%m/%Y %H:%M:%S} au" in reunion.text
+        await db.execute("UPDATE communes SET time_zone = 'Europe/Paris' "
+                         "WHERE slug = 'palaiseau'")
         today = await ask(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
         assert "Aucun enregistrement ni effacement" in today.text, "by filmed time, not row time"
         csv = await ask(kept - timedelta(minutes=1), kept + timedelta(minutes=1), "fr")
@@ -177,7 +188,7 @@ async def test_proof_of_deletion_for_a_filmed_period_R24(
             "end": (kept + timedelta(hours=1)).isoformat()})
         assert other.status_code == 403
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'register.exported' "
-                             "AND details->>'register' = 'deletion_proof'") == 3
+                             "AND details->>'register' = 'deletion_proof'") == 4
 
 
 async def test_overdue_and_soon_due_requests_raise_one_event_each_R20(

@@ -72,8 +72,14 @@ async def test_a_breach_is_declared_its_72_hours_shown_and_its_notification_reco
         text = await auditor.get(f"/api/incidents/{incident['id']}/notification")
         assert text.status_code == 200
         for part in ("Notification de violation", "clé USB d'extraction perdue",
-                     "passants filmés", "Motif du retard"):
+                     "passants filmés", "Motif du retard", "(heure de Paris)"):
             assert part in text.text, part
+        # Issue 37: times in the commune's legal time (an overseas commune's own).
+        await db.execute("UPDATE communes SET time_zone = 'America/Cayenne'")
+        cayenne = await auditor.get(f"/api/incidents/{incident['id']}/notification")
+        assert "(heure légale, America/Cayenne)" in cayenne.text
+        assert "heure de Paris" not in cayenne.text
+        await db.execute("UPDATE communes SET time_zone = 'Europe/Paris'")
         url = f"/api/incidents/{incident['id']}/notified"
         early = await auditor.post(url, json={"reference": "CNIL-2026-123",
                                               "notified_at": (found - timedelta(days=2))

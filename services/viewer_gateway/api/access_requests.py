@@ -18,6 +18,7 @@ from vigie.bus.events import (
     AccessRequestOpened,
     publish_event_or_log,
 )
+from vigie.legal_time import DEFAULT_TIME_ZONE
 from vigie.recordings_register import to_csv
 from vigie.register import Entry, record
 
@@ -104,8 +105,11 @@ async def deletion_proof(user: RightsUser, gw: GatewayDep, commune: str,
                                 details={"register": "deletion_proof", "rows": len(lines),
                                          "format": format}))
     if format == "html":
+        time_zone = await gw.pool.fetchval("SELECT time_zone FROM communes WHERE slug = $1",
+                                           commune)
         return HTMLResponse(workflow.proof_html(lines, commune=commune, cameras=slugs,
-                                                start=start, end=end, made_by=user.username),
+                                                start=start, end=end, made_by=user.username,
+                                                time_zone=time_zone or DEFAULT_TIME_ZONE),
                             headers={"Cache-Control": "no-store"})
     return Response(to_csv(lines, french=format == "fr"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="effacements.csv"',

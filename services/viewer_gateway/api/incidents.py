@@ -63,11 +63,12 @@ async def get_incident(incident_id: int, user: AuditUser, gw: GatewayDep) -> Inc
 async def get_notification(incident_id: int, user: AuditUser,
                            gw: GatewayDep) -> Response:
     view = await _one(gw, user, incident_id)
-    commune = await gw.pool.fetchrow("SELECT name, controller, rights_contact FROM communes "
-                                     "WHERE slug = $1", view.commune)
+    commune = await gw.pool.fetchrow("SELECT name, controller, rights_contact, time_zone "
+                                     "FROM communes WHERE slug = $1", view.commune)
     return PlainTextResponse(incidents.notification_text(
         view.model_dump(), commune_name=commune["name"], controller=commune["controller"] or "",
-        contact=commune["rights_contact"] or ""), headers={"Cache-Control": "no-store"})
+        contact=commune["rights_contact"] or "", time_zone=commune["time_zone"]),
+        headers={"Cache-Control": "no-store"})
 
 
 @router.post("/{incident_id}/notified", summary="Record the notification to the CNIL (its "
