@@ -87,9 +87,9 @@ class CameraPipeline:
         self._time_base = Fraction(1, 90000)
         self._active: MaskDocument | None = None  # the document the last output was made with
         self.last_raw_keyframe: Frame | None = None
-        # Source pictures decoded to resume mid-GOP, already published by a predecessor: the
-        # decoder may still return some of them (reordering), never to be published again.
-        self._published_pts: set[int] = set()
+        # Taking over mid-stream: pictures up to this pts were published by the predecessor
+        # (``resume_after``); None once past them.
+        self._skip_through_pts: int | None = None
         self._pending: CameraPolicy | None = None
         self._pending_lock = threading.Lock()
 
@@ -153,36 +153,26 @@ class CameraPipeline:
         self._decoder = None
         self._meta.clear()
 
-    def resume_mid_gop(self, gop: list[Frame]) -> bool:
-        """Decode, without publishing, the source frames from a keyframe up to the last one a
-        predecessor published (its process was killed, the camera handed over): the next frame
-        then decodes against the camera's own references and goes out as this encoder's first
-        keyframe — VIDEO has no hole where the owner changed. False (nothing done: the next
-        source keyframe starts it, as before) when the frames do not start at a keyframe, the
-        policy does not let the camera film, or the camera is passed through (its P-frames would
-        reach VIDEO without their keyframe)."""
+    def resume_after(self, first: Frame, published_pts: int) -> bool:
+        """Take a camera over mid-stream (its owner killed, frozen, handing over): the source
+        frames from ``first`` (a keyframe) are then fed to ``process`` again, and the pictures
+        up to ``published_pts`` — published by the predecessor — are decoded, never published
+        again; the first picture after them goes out as this encoder's first keyframe. In
+        presentation order, so that B-frames are right too. False (nothing changed: the next
+        source keyframe starts it) when the policy does not let the camera film or the camera is
+        passed through (its frames would go to VIDEO again, not decoded)."""
         self.apply_pending()
         policy = self.policy
-        if not gop or not gop[0].keyframe or policy is None or not policy.may_film or \
-                policy.document is None or _passes_through(gop[0], policy.document) or \
-                (policy.picture_size and (gop[0].width, gop[0].height) != policy.picture_size):
+        if not first.keyframe or policy is None or not policy.may_film or \
+                policy.document is None or _passes_through(first, policy.document):
             return False
         self._reset_codecs()
-        self._active = policy.document
-        try:
-            for raw in gop:
-                self._decode(raw)
-        except av.error.FFmpegError:
-            self._reset_codecs()
-            return False
-        self._published_pts = {raw.pts for raw in gop}
-        for pts in self._published_pts:
-            self._meta.pop(pts, None)
-        self.blocked = None
+        self.blocked = None  # starting at ``first``, a keyframe, under the policy now loaded
+        self._skip_through_pts = published_pts
         return True
 
     def _reset_codecs(self) -> None:
-        self._published_pts = set()
+        self._skip_through_pts = None
         self._active = None
         self._decoder = None
         self._encoder = None
@@ -223,9 +213,11 @@ class CameraPipeline:
             return []
         out: list[Frame] = []
         for decoded in pictures:
-            if decoded.pts in self._published_pts:
-                self._published_pts.discard(decoded.pts)
-                continue
+            if self._skip_through_pts is not None:
+                if decoded.pts is not None and decoded.pts <= self._skip_through_pts:
+                    self._meta.pop(decoded.pts, None)
+                    continue  # published by the predecessor
+                self._skip_through_pts = None
             try:
                 picture = maskable(decoded)  # full range, 10 bits, 4:2:2 → yuv420p
                 self._mask(picture, document)

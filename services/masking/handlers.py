@@ -274,10 +274,17 @@ class CameraMasker:
                 with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
                     await msg.ack()  # masked and published by the predecessor
                 return
-            gop, self._resume = self._resume.gop, None
-            if decodable and not raw.keyframe and gop:
-                resumed = await asyncio.to_thread(self.pipeline.resume_mid_gop, gop)
-                self._log.info("camera_resumed_mid_gop", resumed=resumed, decoded=len(gop))
+            resume, self._resume = self._resume, None
+            if decodable and resume.anchor is not None and resume.gop and \
+                    self.pipeline.resume_after(resume.gop[0], resume.anchor.pts):
+                # The kept frames first: the pictures among them shown after the anchor are
+                # this owner's to publish.
+                for kept in resume.gop:
+                    for frame in await asyncio.to_thread(self.pipeline.process, kept):
+                        await self._publish(frame)
+                self._log.info("camera_resumed_mid_gop", decoded_again=len(resume.gop))
+            elif resume.abandoned:
+                self._log.info("camera_resume_point_not_in_raw")
         if not decodable:
             # After a hole, up to the next keyframe: these reference a picture that never came.
             # Decoded, they would be masked and recorded smeared; a gap is recorded instead.
@@ -436,20 +443,31 @@ class CameraMasker:
 @dataclass
 class ResumePoint:
     """A camera taken over (its owner killed, frozen, or handing it over): VIDEO's last frame
-    says where the predecessor stopped. RAW, read again from its start, brings the frames up to
-    it — published already: acknowledged, not again — keeping those since the last keyframe, so
-    that the first frame after it decodes against its own references (the pipeline's
-    `resume_mid_gop`). Without, the new owner waited for the next source keyframe: a hole of up
-    to a GOP in every camera's recording at each masking failover (issue 35)."""
+    says where the predecessor stopped — its capture time is that of the RAW frame it was made
+    from (the anchor). RAW, read again from its start, brings the frames up to the anchor, and
+    after it those of the same session shown before it (B-frames: pts at most the anchor's): all
+    published already, acknowledged, not published again. The frames since the last keyframe
+    are kept and fed to the pipeline again (`resume_after`), which publishes only the pictures
+    shown after the anchor. Without, the new owner waited for the next source keyframe: a hole of
+    up to a GOP in every camera's recording at each masking failover (issue 35)."""
 
     after_ns: int  # capture time of the last frame published to VIDEO
+    anchor: Frame | None = None  # the RAW frame it was made from, once read
     gop: list[Frame] = field(default_factory=list)
+    abandoned: bool = False  # the anchor is not in RAW (any more): start at a keyframe
 
     MAX_GOP = 600  # frames kept at most (24 s at 25 fps; RAW itself keeps 10 s)
 
     def published(self, raw: Frame, *, decodable: bool) -> bool:
         """Whether this source frame was masked and published already (keeping it if needed)."""
-        if raw.capture_time_ns > self.after_ns:
+        anchor = self.anchor
+        if anchor is None:
+            if raw.capture_time_ns > self.after_ns:
+                self.abandoned = True  # RAW no longer holds where the predecessor stopped
+                return False
+            if raw.capture_time_ns == self.after_ns:
+                self.anchor = raw
+        elif raw.session != anchor.session or raw.pts > anchor.pts:
             return False
         if not decodable:
             self.gop = []

@@ -339,7 +339,12 @@ async def test_raw_lost_in_a_nats_server_restart_is_brought_back_in_memory(
 
 
 def _metric(port: int, line_start: str) -> float:
-    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines():
+    """A sample of a replica's /metrics (-1 while its HTTP side is not up yet)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return -1.0
+    for line in text.splitlines():
         if line.startswith(line_start):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
@@ -385,7 +390,7 @@ async def test_a_killed_replicas_camera_goes_on_from_the_standby_session_without
         survivor = 1 - owner
         await eventually(
             lambda: _metric(ports[survivor], "vigie_ingest_standby_sessions") == 1.0,
-            timeout_s=20, message="the other replica opened no standby session")
+            timeout_s=40, message="the other replica opened no standby session")
         await asyncio.sleep(3)  # the standby session has kept seconds of the camera
         replicas[owner].kill()
         replicas[owner].wait()
