@@ -10,10 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from fractions import Fraction
 from pathlib import Path
 
+import asyncpg
 import av
 import cv2
 import httpx
@@ -21,7 +23,9 @@ import numpy as np
 import pytest
 from vigie.bus.connection import connect_nats, jetstream
 from vigie.bus.frames import Frame, publish_frame
+from vigie.bus.subjects import BusNames
 from vigie.local import servers
+from vigie.settings import CommonSettings
 
 from services.masking.handlers import MaskingWorker
 from services.masking.settings import MaskingSettings
@@ -291,6 +295,27 @@ async def test_a_picture_change_sends_the_camera_back_to_commissioning_R1(
     assert reader.frames == []
 
 
+@asynccontextmanager
+async def _owning_the_camera(common: CommonSettings, streams: BusNames,
+                             pool: asyncpg.Pool) -> AsyncIterator[MaskingWorker]:
+    """A masking worker of this test's own, on its own connection, once it owns the camera;
+    stopped on the way out."""
+    nc = await connect_nats(common, name="masking")
+    worker = MaskingWorker(nc=nc, js=jetstream(nc), names=streams, pool=pool,
+                           settings=MaskingSettings(poll_interval_s=0.3, workers=1,
+                                                    norms_after_frames=50))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await eventually(lambda: any(r.worker is not None for r in worker.cameras.values()),
+                         timeout_s=20, message="masking did not take the camera")
+        yield worker
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        await nc.close()
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -429,30 +454,18 @@ async def test_raw_frames_lost_in_flight_when_the_connection_drops_are_fetched_a
               for i, (data, key) in enumerate(sent)]
     marker = str(frames[cut_at].capture_time_ns).encode()  # its Vigie-Capture-Time-Ns header
     js = jetstream(probe_nc)
-    async with ConnectionCutter(nats_server.port, marker) as cutter:
-        nc = await connect_nats(settings_for(PROBE_USER, nats_url=cutter.url), name="masking")
-        worker = MaskingWorker(nc=nc, js=jetstream(nc), names=streams,
-                               pool=await service_db("masking"),
-                               settings=MaskingSettings(poll_interval_s=0.3, workers=1,
-                                                        norms_after_frames=50))
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-        try:
-            await eventually(lambda: any(r.worker is not None for r in worker.cameras.values()),
-                             timeout_s=20, message="masking did not take the camera")
-            await asyncio.sleep(1)  # its consumer on RAW exists: frames published now reach it
-            for frame in frames[:cut_at + 5]:
-                await publish_frame(js, streams, frame, stage="raw")
-            await asyncio.wait_for(cutter.cut.wait(), timeout=20)
-            for frame in frames[cut_at + 5:]:
-                await publish_frame(js, streams, frame, stage="raw")
-            await eventually(lambda: any(f.capture_time_ns == frames[-1].capture_time_ns
-                                         for f in reader.frames), timeout_s=30,
-                             message="masking did not go on after the connection was cut")
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=30)
-            await nc.close()
+    async with ConnectionCutter(nats_server.port, marker) as cutter, \
+            _owning_the_camera(settings_for(PROBE_USER, nats_url=cutter.url), streams,
+                               await service_db("masking")):
+        await asyncio.sleep(1)  # its consumer on RAW exists: frames published now reach it
+        for frame in frames[:cut_at + 5]:
+            await publish_frame(js, streams, frame, stage="raw")
+        await asyncio.wait_for(cutter.cut.wait(), timeout=20)
+        for frame in frames[cut_at + 5:]:
+            await publish_frame(js, streams, frame, stage="raw")
+        await eventually(lambda: any(f.capture_time_ns == frames[-1].capture_time_ns
+                                     for f in reader.frames), timeout_s=30,
+                         message="masking did not go on after the connection was cut")
     await unsubscribe()
     # The reader listens to publications, not to the stream: a publish retried across the cut
     # (VIDEO de-duplicates it by its Nats-Msg-Id) may show here twice, at the same place.
@@ -493,22 +506,10 @@ async def test_a_new_owner_resumes_after_the_last_frame_in_video_without_a_hole(
     first_pictures: list[int] = []
 
     async def owner(until: Callable[[], bool]) -> None:
-        nc = await connect_nats(settings_for(PROBE_USER), name="masking")
-        worker = MaskingWorker(nc=nc, js=jetstream(nc), names=streams,
-                               pool=await service_db("masking"),
-                               settings=MaskingSettings(poll_interval_s=0.3, workers=1,
-                                                        norms_after_frames=50))
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-        try:
-            await eventually(lambda: any(r.worker is not None for r in worker.cameras.values()),
-                             timeout_s=20, message="masking did not take the camera")
+        async with _owning_the_camera(settings_for(PROBE_USER), streams,
+                                      await service_db("masking")):
             await eventually(until, timeout_s=30, message="the pictures were not masked")
             await asyncio.sleep(1)  # nothing more comes (a decoder keeps its last B-frames)
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=30)
-            await nc.close()
 
     first = asyncio.create_task(owner(lambda: len(reader.frames) >= handed - 3))
     await asyncio.sleep(2)  # its consumer on RAW exists: frames published now reach it
