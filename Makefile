@@ -10,10 +10,10 @@ WORKERS ?= 2
 # Debian packages: GStreamer's RTSP server for simulated cameras, ffmpeg for benchmarks,
 # docker-compose to validate the Compose file (no container engine is needed for that), chromium
 # for the web UI's browser tests (driven by Playwright; its own browser download is never used).
-# prometheus for promtool (the alert rules), haproxy to check the Compose load balancer's configuration.
+# prometheus for promtool (the alert rules), its PostgreSQL exporter (make run, the suite), haproxy to check the Compose load balancer's configuration.
 DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
-	ffmpeg docker-compose chromium fonts-dejavu-core prometheus haproxy
+	ffmpeg docker-compose chromium fonts-dejavu-core prometheus prometheus-postgres-exporter haproxy
 
 .PHONY: images compose-check setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live bench-layout bench-scale bench-lifecycle bench-export bench-redact bench-holds asyncapi clean
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 from vigie.catalog import NATS_USER  # one definition with make run and Compose
-from vigie.db.roles import password_env
+from vigie.db.roles import MONITOR_PASSWORD_ENV, MONITOR_ROLE, password_env
 from vigie.deploy_secrets import SECRETS, postgres_password, s3_keys
 
 HERE = Path(__file__).resolve().parent
@@ -318,7 +318,7 @@ def nats() -> list[dict[str, Any]]:
                  "securityContext": pod_security(1000),
                  "automountServiceAccountToken": False,
                  "terminationGracePeriodSeconds": 60,  # lame-duck mode, then stop
-                 "containers": [container],
+                 "containers": [container, nats_exporter()],
                  "volumes": [{"name": "config", "configMap": {"name": "nats-config"}},
                              {"name": "certs", "secret": {
                                  "secretName": CERTS, "defaultMode": 0o440, "items": [  # fsGroup reads
@@ -333,6 +333,39 @@ def nats() -> list[dict[str, Any]]:
          }},
         pdb("nats", min_available=NATS_NODES - 1),  # a quorum stays: streams replicated on 3
     ]
+
+
+def nats_exporter() -> dict[str, Any]:
+    """NATS's figures for Prometheus (issue 36): `vigie nats-exporter` reads this node's
+    monitoring port over the pod's loopback; the job "vigie" scrapes its port named "metrics"."""
+    return {
+        "name": "nats-exporter", "image": IMAGE,
+        "args": ["nats-exporter", "--monitor", "http://127.0.0.1:8222",
+                 "--listen", "0.0.0.0:7777"],
+        "ports": [{"name": "metrics", "containerPort": 7777}],
+        "readinessProbe": http_probe("/metrics", "metrics", period=15),
+        "livenessProbe": http_probe("/metrics", "metrics", period=30),
+        "resources": resources(({"cpu": "10m", "memory": "48Mi"}, {"cpu": "200m", "memory": "128Mi"})),
+        "securityContext": RESTRICTED,
+    }
+
+
+def postgres_exporter() -> dict[str, Any]:
+    """PostgreSQL's figures for Prometheus: Debian's exporter (in Vigie's image), over the pod's
+    loopback as vigie_monitor (pg_monitor: statistics, no table); `vigie init` makes the role."""
+    return {
+        "name": "postgres-exporter", "image": IMAGE,
+        "command": ["prometheus-postgres-exporter"], "args": ["--web.listen-address=:9187"],
+        "env": [{"name": "DATA_SOURCE_URI", "value": "127.0.0.1:5432/vigie?sslmode=require"},
+                {"name": "DATA_SOURCE_USER", "value": MONITOR_ROLE},
+                {"name": "DATA_SOURCE_PASS_FILE",
+                 "value": f"{SECRETS_DIR}/{postgres_password('monitor')}"}],
+        "ports": [{"name": "metrics", "containerPort": 9187}],
+        "readinessProbe": http_probe("/metrics", "metrics", period=15),
+        "livenessProbe": http_probe("/metrics", "metrics", period=30),
+        "resources": resources(({"cpu": "10m", "memory": "32Mi"}, {"cpu": "200m", "memory": "128Mi"})),
+        "securityContext": RESTRICTED,
+    }
 
 
 def nats_routes() -> list[str]:
@@ -375,7 +408,7 @@ def postgres() -> list[dict[str, Any]]:
                  "securityContext": pod_security(999),  # the image's postgres user
                  "automountServiceAccountToken": False,
                  "terminationGracePeriodSeconds": 60,
-                 "containers": [container],
+                 "containers": [container, postgres_exporter()],
                  "volumes": [{"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}},
                              {"name": "hba", "configMap": {"name": "postgres-hba"}},
                              # The key root-owned, group-readable (fsGroup): PostgreSQL takes it.
@@ -484,7 +517,8 @@ def init_job() -> dict[str, Any]:
     # The owner's role; it creates each service's role with the password the service holds.
     certs_volume, certs_mount, certs_env = client_certs("init")
     env = vigie_env("admin", None) + [secret_env(password_env(s), postgres_password(s))
-                                       for s in SERVICES] + certs_env
+                                       for s in SERVICES] + [
+        secret_env(MONITOR_PASSWORD_ENV, postgres_password("monitor"))] + certs_env
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "vigie-init", "namespace": NAMESPACE, "labels": labels("vigie-init")},
@@ -716,6 +750,30 @@ def secrets_example() -> dict[str, Any]:
                            for k in SECRETS}}
 
 
+def kube_prometheus() -> list[dict[str, Any]]:
+    """For a cluster run with the Prometheus Operator (kube-prometheus): a PodMonitor that
+    scrapes what deploy/prometheus/prometheus.yml's job "vigie" scrapes, with the same labels
+    (job, service, replica), and the alert rules of deploy/prometheus/alerts.yml, verbatim."""
+    alerts = yaml.safe_load((HERE.parent / "prometheus" / "alerts.yml").read_text())
+    return [
+        {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+         "metadata": {"name": "vigie", "namespace": NAMESPACE, "labels": dict(PART_OF)},
+         "spec": {
+             "namespaceSelector": {"matchNames": [NAMESPACE]},
+             "selector": {"matchLabels": dict(PART_OF)},
+             "podMetricsEndpoints": [{"port": "metrics", "interval": "15s", "relabelings": [
+                 {"action": "replace", "targetLabel": "job", "replacement": "vigie"},
+                 {"action": "replace", "sourceLabels": [
+                     "__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+                  "targetLabel": "service"},
+                 {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_name"],
+                  "targetLabel": "replica"}]}]}},
+        {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+         "metadata": {"name": "vigie", "namespace": NAMESPACE, "labels": dict(PART_OF)},
+         "spec": {"groups": alerts["groups"]}},
+    ]
+
+
 def render(docs: list[dict[str, Any]]) -> str:
     return "".join("---\n" + yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
 
@@ -735,6 +793,14 @@ def outputs() -> dict[str, str]:
         "# The gateway's certificate is a kubernetes.io/tls Secret named vigie-gateway-tls:\n"
         "#   kubectl -n vigie create secret tls vigie-gateway-tls --cert=… --key=…\n"
         + render([secrets_example()]))
+    out["monitoring/kube-prometheus.yaml"] = (
+        HEADER + "# With the Prometheus Operator only (its CRDs): kubectl apply -k deploy/k8s/monitoring\n"
+        "# Add the labels your Prometheus selects (podMonitorSelector, ruleSelector), e.g.\n"
+        "# release: kube-prometheus-stack, with a kustomize overlay or `kubectl label`.\n"
+        + render(kube_prometheus()))
+    out["monitoring/kustomization.yaml"] = (
+        HEADER + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"namespace: {NAMESPACE}\nresources:\n  - kube-prometheus.yaml\n")
     resources_list = "".join(f"  - {name}\n" for name in documents())
     out["kustomization.yaml"] = (
         HEADER + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
@@ -746,6 +812,7 @@ def outputs() -> dict[str, str]:
 
 def main() -> int:
     for name, text in outputs().items():
+        (HERE / name).parent.mkdir(exist_ok=True)
         (HERE / name).write_text(text)
     print(f"wrote {len(outputs())} files in {HERE}; nats.conf: vigie nats-config "
           "--tls-dir /etc/nats-certs "

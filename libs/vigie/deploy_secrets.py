@@ -49,6 +49,7 @@ SECRETS: dict[str, Callable[[], str]] = {
     "s3_access_key": _named("vigie-storage"),  # the object store's administrator: s3-config, init
     "s3_secret_key": _password,
     **{f"postgres_password_{_file(s)}": _password for s in SERVICES},
+    "postgres_password_monitor": _password,  # the metrics exporter's role (vigie_monitor)
     **{f"s3_access_key_{_file(s)}": _named(f"vigie-{s}") for s in SERVICES},
     **{f"s3_secret_key_{_file(s)}": _password for s in SERVICES},
     "register_signing_key": _signing_key,  # the retention service

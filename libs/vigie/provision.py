@@ -17,7 +17,7 @@ from vigie.bus.streams import StreamLimits, ensure_streams
 from vigie.bus.subjects import BusNames
 from vigie.db.migrate import migrate
 from vigie.db.pool import create_pool
-from vigie.db.roles import ensure_service_roles
+from vigie.db.roles import ensure_monitor_role, ensure_service_roles
 from vigie.holds import move_legacy_copies
 from vigie.log import get_logger
 from vigie.settings import CommonSettings
@@ -41,9 +41,11 @@ async def provision(
     *,
     seed: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     role_passwords: Mapping[str, str | None] | None = None,
+    monitor_password: str | None = None,
 ) -> dict[str, object]:
     """Migrate (then ``seed``, for the embedded default), each service's database role (those in
-    ``role_passwords``), streams, buckets, lifecycle rules."""
+    ``role_passwords``), the metrics exporter's (with ``monitor_password``), streams, buckets,
+    lifecycle rules."""
     dsn = common.postgres_dsn.get_secret_value()
     conn = await asyncpg.connect(dsn, timeout=common.connect_timeout_s)
     try:
@@ -54,6 +56,9 @@ async def provision(
         if role_passwords:
             await ensure_service_roles(conn, schema=common.postgres_schema,
                                        passwords=role_passwords)
+        if monitor_password:
+            await ensure_monitor_role(conn, schema=common.postgres_schema,
+                                      password=monitor_password)
     finally:
         await conn.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -259,3 +260,47 @@ def test_the_database_is_backed_up_each_night_for_thirty_days_at_most_R4() -> No
     args = container["args"]
     assert args[0] == "backup" and int(args[args.index("--keep-days") + 1]) <= 30
     assert "sslmode=verify-full" in str(container["env"])
+
+
+def test_kube_prometheus_users_get_the_same_scrape_and_the_same_rules(tmp_path: Path) -> None:
+    """Issue 36: a cluster with the Prometheus Operator scrapes through a PodMonitor and loads a
+    PrometheusRule, which must be what deploy/prometheus holds — the job "vigie" (every pod of
+    the namespace, port "metrics", labels service and replica) and alerts.yml verbatim, which
+    promtool accepts and the promtool cases test."""
+    monitoring = _load(K8S / "monitoring" / "kube-prometheus.yaml")
+    kinds = {d["kind"]: d for d in monitoring}
+    assert set(kinds) == {"PodMonitor", "PrometheusRule"}
+    pod_monitor, rule = kinds["PodMonitor"]["spec"], kinds["PrometheusRule"]["spec"]
+    assert pod_monitor["namespaceSelector"] == {"matchNames": ["vigie"]}
+    assert pod_monitor["selector"]["matchLabels"] == {"app.kubernetes.io/part-of": "vigie"}
+    (endpoint,) = pod_monitor["podMetricsEndpoints"]
+    assert endpoint["port"] == "metrics"
+    targets = {r["targetLabel"]: r for r in endpoint["relabelings"]}
+    static = next(j for j in yaml.safe_load(
+        (REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+        if j["job_name"] == "vigie")
+    assert {r["target_label"] for r in static["relabel_configs"] if "target_label" in r} \
+        == set(targets) - {"job"}
+    assert targets["job"]["replacement"] == "vigie"
+    alerts = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
+    assert rule == {"groups": alerts["groups"]}
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(yaml.safe_dump(rule))
+    promtool = shutil.which("promtool")
+    assert promtool, "make setup installs Debian's prometheus (promtool)"
+    checked = subprocess.run([promtool, "check", "rules", str(rules_file)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Every pod that serves metrics carries the label the PodMonitor selects, and a port so
+    # named — the NATS and PostgreSQL exporters too.
+    served = {d["metadata"]["name"] for d, pod in _pod_specs()
+              if any(p.get("name") == "metrics" for c in pod["containers"]
+                     for p in c.get("ports", []))}
+    assert {"nats", "postgres", "seaweedfs", "ingest", "masking", "recorder", "viewer-gateway",
+            "verbalisation", "retention"} <= served
+    for document, _ in _pod_specs():
+        if document["metadata"]["name"] in served:
+            assert document["spec"]["template"]["metadata"]["labels"][
+                "app.kubernetes.io/part-of"] == "vigie"
+    kustomization = yaml.safe_load((K8S / "monitoring" / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["kube-prometheus.yaml"]

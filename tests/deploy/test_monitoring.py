@@ -12,6 +12,7 @@ import subprocess
 import pytest
 import yaml
 from prometheus_client import REGISTRY
+from vigie.bus.monitoring import metrics_of as nats_metrics_of
 
 from services import SERVICES, module_name
 from tests.deploy.monitoring import (
@@ -35,7 +36,9 @@ ALERTS_NEEDED = {"VigieCameraOffline", "VigieMaskingFailed", "VigieRecorderBackl
                  "VigieServiceAbsent", "VigieSegmentUploadFailing", "VigieRetentionSweepLate",
                  "VigieCertificateExpiring", "VigieAuthorisationExpiring", "VigieClockOffset",
                  "VigieObjectStoreDiskFilling", "VigieObjectStoreVolumesExhausted",
-                 "VigieObjectStoreDown"}
+                 "VigieObjectStoreDown", "VigieNatsDown", "VigieNatsUnhealthy",
+                 "VigieNatsStoreFilling", "VigieNatsStreamAtCeiling", "VigiePostgresDown",
+                 "VigiePostgresConnectionsNearLimit"}
 PROMETHEUS = REPO / "deploy" / "prometheus"
 
 
@@ -45,7 +48,8 @@ def _defined_families() -> set[str]:
         if importlib.util.find_spec(f"{module_name(service)}.handlers"):
             importlib.import_module(f"{module_name(service)}.handlers")
     importlib.import_module("services.masking.worker")
-    return {family(m.name) for m in REGISTRY.collect()}
+    # NATS's figures are made by `vigie nats-exporter`, at each scrape (vigie.bus.monitoring).
+    return {family(m.name) for m in [*REGISTRY.collect(), *nats_metrics_of([])]}
 
 
 def test_every_metric_an_alert_or_panel_uses_is_defined_by_a_service() -> None:
@@ -69,7 +73,7 @@ def test_the_scrape_configuration_loads_the_alert_rules() -> None:
     config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
     assert config["rule_files"] == ["alerts.yml"]
     assert {j["job_name"] for j in config["scrape_configs"]} == {"vigie", "vigie-compose",
-                                                                 "seaweedfs"}
+                                                                 "seaweedfs", "nats", "postgres"}
     assert all(e.strip() for e in dashboard_exprs())
 
 

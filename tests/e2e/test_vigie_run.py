@@ -65,7 +65,9 @@ def test_vigie_run_end_to_end(tmp_path: Path) -> None:
         assert stack.status()[1]["servers"]["s3-lifecycle"]["alive"]
         # Every metric deploy/'s alert rules and dashboard use is exported by a running service
         # (masking's from its worker processes) once the cameras flow (issue 20).
-        ports = json.loads((data / "run.json").read_text())["ports"]["services"]
+        run_ports = json.loads((data / "run.json").read_text())["ports"]
+        # …and NATS's, from `vigie nats-exporter` beside it (issue 36).
+        ports = {**run_ports["services"], "nats-metrics": run_ports["metrics"]["nats"]}
 
         def exported() -> set[str]:
             found: set[str] = set()

@@ -25,7 +25,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     import os
 
     from vigie.bus.streams import StreamLimits
-    from vigie.db.roles import SERVICES, password_env
+    from vigie.db.roles import MONITOR_PASSWORD_ENV, SERVICES, password_env
     from vigie.log import configure_logging
     from vigie.provision import provision
     from vigie.settings import CommonSettings, is_placeholder_secret, load_settings
@@ -34,12 +34,16 @@ def _cmd_init(args: argparse.Namespace) -> int:
     configure_logging(level=common.log_level, fmt=common.log_format, service="init")
     # Each service's database role whose password is given (Compose and Kubernetes give all).
     passwords = {s: os.environ[password_env(s)] for s in SERVICES if os.environ.get(password_env(s))}
+    monitor_password = os.environ.get(MONITOR_PASSWORD_ENV) or None
     placeholders = [password_env(s) for s, pw in passwords.items() if is_placeholder_secret(pw)]
+    if monitor_password and is_placeholder_secret(monitor_password):
+        placeholders.append(MONITOR_PASSWORD_ENV)
     if placeholders and not common.local_mode:  # issue 34: CHANGE-ME copied from an example
         print(f"vigie init: {', '.join(placeholders)} is a placeholder or well-known password: "
               "set a real one (openssl rand -hex 24)", file=sys.stderr)
         return 2
-    result = asyncio.run(provision(common, load_settings(StreamLimits), role_passwords=passwords))
+    result = asyncio.run(provision(common, load_settings(StreamLimits), role_passwords=passwords,
+                                   monitor_password=monitor_password))
     print(json.dumps(result))
     return 0
 
@@ -171,6 +175,23 @@ def _cmd_backup(args: argparse.Namespace) -> int:
         time.sleep(args.every_hours * 3600)
 
 
+def _cmd_nats_exporter(args: argparse.Namespace) -> int:
+    from vigie.bus.monitoring import serve
+
+    host, _, port = args.listen.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        print(f"vigie nats-exporter: --listen wants HOST:PORT, not {args.listen!r}",
+              file=sys.stderr)
+        return 2
+    bad = [u for u in args.monitor if not u.startswith(("http://", "https://"))]
+    if bad:
+        print(f"vigie nats-exporter: a monitoring URL starts with http:// or https://: {bad}",
+              file=sys.stderr)
+        return 2
+    return serve(args.monitor or ["http://127.0.0.1:8222"], host or "0.0.0.0", int(port),
+                 give_up_after_s=args.give_up_after_s)
+
+
 def _cmd_sizing(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -293,6 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TLS for clients and routes, client certificates required: DIR holds "
                    "nats.pem, nats.key and ca.pem (`vigie certs init`)")
     p.set_defaults(func=_cmd_nats_config)
+
+    p = sub.add_parser("nats-exporter", help="serve Prometheus metrics of nats-servers read from "
+                       "their monitoring ports (docs/operations.md)")
+    p.add_argument("--monitor", action="append", default=[], metavar="URL",
+                   help="a nats-server's monitoring URL, once per server "
+                   "(default http://127.0.0.1:8222)")
+    p.add_argument("--listen", default="0.0.0.0:7777", metavar="HOST:PORT",
+                   help="where /metrics is served (default 0.0.0.0:7777)")
+    p.add_argument("--give-up-after-s", type=float, default=None, metavar="SECONDS",
+                   help="exit 1 when no server has answered for that long (Compose: the exporter "
+                   "shares the nats container's network and must restart with it)")
+    p.set_defaults(func=_cmd_nats_exporter)
 
     p = sub.add_parser("s3-config", help="write the object store's identity file: one "
                        "identity and policy per service (keys from the environment)")

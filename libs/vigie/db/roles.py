@@ -134,6 +134,24 @@ async def ensure_service_roles(conn: asyncpg.Connection, *, schema: str,
             for service, password in passwords.items()]
 
 
+# The metrics exporter's role (Debian's prometheus-postgres-exporter; docs/operations.md): the
+# statistics views through PostgreSQL's own pg_monitor, no table of Vigie's, no personal data.
+MONITOR_ROLE = "vigie_monitor"
+MONITOR_PASSWORD_ENV = "VIGIE_POSTGRES_PASSWORD_MONITOR"
+
+
+async def ensure_monitor_role(conn: asyncpg.Connection, *, schema: str, password: str) -> str:
+    r = _ident(MONITOR_ROLE)
+    if not await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", MONITOR_ROLE):
+        await conn.execute(f"CREATE ROLE {r} LOGIN INHERIT")
+    literal = await conn.fetchval("SELECT quote_literal($1)", password)
+    async with conn.transaction():
+        await conn.execute(f"ALTER ROLE {r} LOGIN INHERIT PASSWORD {literal}")
+        await conn.execute(f"GRANT pg_monitor TO {r}")
+        await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {_ident(schema)} FROM {r}")
+    return MONITOR_ROLE
+
+
 def grants_markdown() -> str:
     """The policy as the table docs/security.md shows (a test keeps them the same)."""
     tables = sorted({t for grants in GRANTS.values() for t in grants})

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -27,7 +28,7 @@ from vigie.bus.permissions import ServerTls
 from vigie.bus.streams import StreamLimits
 from vigie.catalog import NATS_CERTIFICATE, NATS_USER, SERVICES
 from vigie.certs import init_folder
-from vigie.db.roles import role_name
+from vigie.db.roles import MONITOR_ROLE, role_name
 from vigie.local import demo
 from vigie.local.servers import (
     ManagedProcess,
@@ -98,10 +99,27 @@ class Ports:
 
     def all(self) -> dict[str, int]:
         return {"nats": self.nats, "postgres": self.postgres, "s3": self.s3, "rtsp": self.rtsp,
+                "nats metrics": self.nats_metrics, "postgres metrics": self.postgres_metrics,
+                "object store metrics": self.s3_metrics,
                 **{f"object store {i + 1}": p for i, p in enumerate(self.s3_internal)},
                 **{f"nats node {i + 2}": p for i, p in enumerate(self.nats_nodes[1:])},
                 **{f"nats route {i + 1}": p for i, p in enumerate(self.nats_routes)},
                 **{f"service {k}": v for k, v in self.services.items()}}
+
+    @property
+    def nats_metrics(self) -> int:
+        """`vigie nats-exporter` (base+7): NATS's figures for Prometheus."""
+        return self.nats + 6
+
+    @property
+    def postgres_metrics(self) -> int:
+        """Debian's prometheus-postgres-exporter (base+8), as the role vigie_monitor."""
+        return self.nats + 7
+
+    @property
+    def s3_metrics(self) -> int:
+        """SeaweedFS's own /metrics (base+9)."""
+        return self.nats + 8
 
     @property
     def nats_nodes(self) -> list[int]:
@@ -184,6 +202,7 @@ def load_secrets(data: Path) -> dict[str, Any]:
                                 for s, k in generate_keys().items()},
         # One database role per service (issue 25), as in production.
         "pg_passwords": lambda: {s: secrets.token_urlsafe(18) for s in SERVICES},
+        "pg_monitor_password": lambda: secrets.token_urlsafe(18),  # the metrics exporter's
         "register_key": lambda: secrets.token_hex(32),  # legacy: checks pre-issue-25 checkpoints
         "register_signing_key": lambda: SigningKey.generate().private_pem(),
         "export_key": lambda: SigningKey.generate().private_pem(),
@@ -280,7 +299,12 @@ class Supervisor:
             "pid": os.getpid(),
             "ports": {"nats": self.ports.nats, "postgres": self.ports.postgres,
                       "s3": self.ports.s3, "rtsp": self.ports.rtsp,
-                      "services": self.ports.services},
+                      "services": self.ports.services,
+                      # What a Prometheus scrapes beside the services (docs/operations.md).
+                      "metrics": {"nats": self.ports.nats_metrics,
+                                  **({"postgres": self.ports.postgres_metrics}
+                                     if "postgres-metrics" in self.servers else {}),
+                                  "seaweedfs": self.ports.s3_metrics}},
             "web": f"http://127.0.0.1:{self.ports.gateway}/",
             "subscribers": self.subscribers,
             "servers": {name: c.process.pid for name, c in self.servers.items()},
@@ -321,7 +345,7 @@ class Supervisor:
         s3 = await asyncio.to_thread(
             start_seaweedfs, self.data / "s3", port=self.ports.s3,
             internal_ports=self.ports.s3_internal, access_key=sec["s3_access_key"],
-            secret_key=sec["s3_secret_key"], lifeline=True,
+            secret_key=sec["s3_secret_key"], lifeline=True, metrics_port=self.ports.s3_metrics,
             service_keys={s: s3_keys(sec, s) for s in SERVICES})
         self.servers["s3"] = Child("s3", s3.process)
         worker = await asyncio.to_thread(start_lifecycle_worker, s3, refresh_s=60, lifeline=True)
@@ -344,8 +368,8 @@ class Supervisor:
             seeded["admin"] = await demo.seed(conn, cameras, urls)
 
         result = await provision(common, StreamLimits(replicas=min(3, self.ports.cluster)),
-                                 seed=_seed,
-                                 role_passwords=sec["pg_passwords"])
+                                 seed=_seed, role_passwords=sec["pg_passwords"],
+                                 monitor_password=sec["pg_monitor_password"])
         made = seeded.get("admin")
         if made:
             print(f"\nFirst administrator: login 'admin', password '{made.admin_password}' (shown "
@@ -358,6 +382,7 @@ class Supervisor:
             print("Note: the object store refused the lifecycle rules; the retention service "
                   "alone erases expired recordings.", flush=True)
 
+        self._start_exporters(pg)
         for service in SERVICES:
             for name in child_names(service, self.replicas):
                 env = {**os.environ, **service_env(
@@ -374,6 +399,29 @@ class Supervisor:
               f"rtsp://127.0.0.1:{self.ports.rtsp}/", flush=True)
         print(f"  Logs in {self.data / 'logs'}; `vigie status` shows health. Ctrl-C stops.",
               flush=True)
+
+    def _start_exporters(self, pg: PostgresServer) -> None:
+        """What a Prometheus scrapes beside the services, as Compose and Kubernetes run it: NATS's
+        figures (`vigie nats-exporter`), PostgreSQL's (Debian's exporter, as vigie_monitor)."""
+        logs = self.data / "logs"
+        nats_exporter = [sys.executable, "-m", "vigie.cli.main", "nats-exporter",
+                         "--listen", f"127.0.0.1:{self.ports.nats_metrics}",
+                         *(a for n in self.nats_nodes
+                           for a in ("--monitor", f"http://127.0.0.1:{n.monitor_port}"))]
+        self.servers["nats-metrics"] = Child("nats-metrics", ManagedProcess(
+            "nats-metrics", nats_exporter, logs / "nats-metrics.log", lifeline=True).start())
+        binary = shutil.which("prometheus-postgres-exporter")
+        if binary is None:
+            log.warning("postgres_exporter_missing",
+                        hint="apt install prometheus-postgres-exporter (make setup does)")
+            return
+        env = {**os.environ, "DATA_SOURCE_URI": f"127.0.0.1:{pg.port}/{pg.database}?sslmode=disable",
+               "DATA_SOURCE_USER": MONITOR_ROLE,
+               "DATA_SOURCE_PASS": load_secrets(self.data)["pg_monitor_password"]}
+        self.servers["postgres-metrics"] = Child("postgres-metrics", ManagedProcess(
+            "postgres-metrics", [binary, "--web.listen-address="
+                                 f"127.0.0.1:{self.ports.postgres_metrics}"],
+            logs / "postgres-metrics.log", env=env, lifeline=True).start())
 
     async def watch(self) -> None:
         """Restart a dead child — a service or a server it started (NATS, PostgreSQL, S3, the
