@@ -15,7 +15,7 @@ DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good 
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	ffmpeg docker-compose chromium fonts-dejavu-core prometheus prometheus-postgres-exporter haproxy
 
-.PHONY: images compose-check setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live bench-layout bench-scale bench-lifecycle bench-export bench-redact bench-holds asyncapi clean
+.PHONY: images compose-check prometheus-check setup run test test-fast lint screenshots bench-masking bench-ingest bench-recorder bench-retention bench-live bench-layout bench-scale bench-lifecycle bench-export bench-redact bench-holds asyncapi clean
 
 setup: $(VENV)/.installed
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -100,6 +100,11 @@ bench-layout: setup  # against a running `make run`
 images:
 	bash deploy/images/prerequisites.sh
 	bash deploy/images/build.sh
+
+# A real Prometheus with the alert rules against `vigie run --replicas 2`: quiet while replicas
+# hand cameras over, the right alert when the store or every recorder stops (docs/operations.md).
+prometheus-check: setup
+	$(BIN)/python deploy/prometheus/check.py
 
 compose-check: setup
 	bash deploy/images/prerequisites.sh

@@ -15,6 +15,10 @@ class MaskingSettings(ServiceSettings):
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
         description="Worker processes; each camera's decoder and encoder stay in one of them")
+    worker_stuck_after_s: float = Field(
+        default=30.0, ge=2, le=600,
+        description="A worker whose camera loop has not gone round for this long (frozen, or "
+        "stuck in a call that never returns) is killed and replaced")
     poll_interval_s: float = Field(
         default=1.0, gt=0, le=30, description="How often cameras and approved masks are re-read")
     masks_stale_after_s: float = Field(

@@ -94,3 +94,31 @@ def test_promtool_accepts_the_rules_and_each_alert_fires_on_its_failure_and_only
     firing = {t["alertname"] for case in cases for t in case["alert_rule_test"] if t["exp_alerts"]}
     rules = {r["alert"] for r in alert_rules()}
     assert rules <= firing, f"no case where these fire: {sorted(rules - firing)}"
+
+
+def test_the_live_check_runs_the_deployed_rules_with_shorter_waits_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`make prometheus-check` (deploy/prometheus/check.py) replays alerts.yml against a running
+    `vigie run`: the same expressions and labels, only `for:` divided; its scrape configuration
+    is one Prometheus accepts."""
+    spec = importlib.util.spec_from_file_location("prometheus_check", PROMETHEUS / "check.py")
+    assert spec and spec.loader
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    deployed = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+    scaled = check.scaled_rules(PROMETHEUS / "alerts.yml", 10)["groups"]
+    for original, short in zip(deployed[0]["rules"], scaled[0]["rules"], strict=True):
+        assert {k: v for k, v in original.items() if k != "for"} == \
+            {k: v for k, v in short.items() if k != "for"}
+        if "for" in original:
+            assert check._seconds(short["for"]) == max(2, round(check._seconds(original["for"]) / 10))
+    state = {"ports": {"services": {"ingest-1": 18011, "viewer-gateway": 8080},
+                       "metrics": {"nats": 18007, "postgres": 18008, "seaweedfs": 18009}},
+             "services": {"ingest-1": {"service": "ingest"},
+                          "viewer-gateway": {"service": "viewer-gateway"}}}
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump({"groups": scaled}))
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(check.prometheus_config(state)))
+    promtool = shutil.which("promtool")
+    assert promtool
+    done = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -4,6 +4,7 @@ private area (issue 6; DESIGN.md invariant 1; REGULATION.md R1, R35)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -256,6 +257,46 @@ async def test_a_dead_worker_is_replaced_and_its_cameras_resume(
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert "vigie_masking_worker_restarts_total 1.0" in metrics
     finally:
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=30) == 0
+        await unsubscribe()
+    assert not [f.seq for f, visible in reader.pictures if visible]
+
+
+async def test_a_frozen_worker_is_killed_and_replaced_and_its_cameras_resume(
+    masking_harness: MaskingHarness, marker_cameras: servers.RtspCameras,
+    settings_for,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 36: a worker that hangs (SIGSTOP here; a call that never returns alike) never
+    exits, so the service waited on it forever while its cameras went dark. Its heartbeat
+    stops: the service kills it and starts another."""
+    h = masking_harness
+    await h.stop_masking()
+    await h.add_camera("gare", marker_cameras.url("m2"), masks=[{"points": COVER}])
+    reader, unsubscribe = await h.read_video("gare")
+    port = servers.free_port()
+    env = {**os.environ, **settings_env(settings_for(PROBE_USER)), "VIGIE_MASKING_WORKERS": "1",
+           "VIGIE_MASKING_HTTP_PORT": str(port), "VIGIE_MASKING_POLL_INTERVAL_S": "0.3",
+           "VIGIE_MASKING_WORKER_STUCK_AFTER_S": "4"}
+    service = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "masking"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await _flowing(reader, 25, timeout_s=30)
+        workers = await eventually(lambda: _children(service.pid), timeout_s=5)
+        os.kill(workers[0], signal.SIGSTOP)
+        replacement = await eventually(
+            lambda: [w for w in _children(service.pid) if w != workers[0]], timeout_s=20,
+            message="the frozen worker was not replaced")
+        assert not _alive(workers[0]), "the frozen worker was left behind"
+        await _flowing(reader, 25, timeout_s=2 * GOP_FRAMES / 25 + 20)
+        assert replacement
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert "vigie_masking_worker_stuck_total 1.0" in metrics
+        assert "vigie_masking_worker_restarts_total 1.0" in metrics
+    finally:
+        for pid in _children(service.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=30) == 0
         await unsubscribe()
