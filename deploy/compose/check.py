@@ -197,6 +197,7 @@ def start(folder: Path) -> dict[str, float]:
             "s3-lifecycle")
     wait("NATS, PostgreSQL, SeaweedFS",
          lambda: all(healthy(s) for s in (*NATS_NODES, "postgres", "seaweedfs")), 120)
+    compose(folder, "up", "-d", "--no-deps", *NATS_EXPORTERS)
     compose(folder, "up", "-d", "--no-deps", "init")
     if run(["podman", "wait", container("init")]).stdout.strip() != "0":
         print(run(["podman", "logs", container("init")], check=False).stderr[-2000:])
@@ -204,10 +205,45 @@ def start(folder: Path) -> dict[str, float]:
     for scaled in SCALED:  # podman-compose keeps only the last of several --scale options
         compose(folder, "up", "-d", "--no-deps", "--scale", f"{scaled}={REPLICAS}", scaled)
     compose(folder, "up", "-d", "--no-deps", *(s for s in SERVICES if s not in SCALED), "backup",
-            "console")
+            "console", "postgres-exporter")
     wait("the services", lambda: all(healthy(s) for s in (*SERVICES, "console")), 120)
     times["started_s"] = time.monotonic() - t0
     return times
+
+
+# What Prometheus scrapes beside the services (deploy/prometheus/prometheus.yml), read from inside
+# the Compose network, and the line each must hold: the server it watches answers.
+NATS_EXPORTERS = ("nats-exporter", "nats-exporter-2", "nats-exporter-3")
+EXPORTERS = {"nats:7777": "vigie_nats_up{", "nats-2:7777": "vigie_nats_up{",
+             "nats-3:7777": "vigie_nats_up{", "postgres-exporter:9187": "pg_up "}
+EXPORTERS_SCRIPT = r"""
+import json, sys, urllib.request
+found = {}
+for target, line in json.loads(sys.argv[1]).items():
+    try:
+        text = urllib.request.urlopen(f"http://{target}/metrics", timeout=5).read().decode()
+    except OSError as exc:
+        found[target] = type(exc).__name__
+        continue
+    found[target] = next((l.rsplit(" ", 1)[1] for l in text.splitlines() if l.startswith(line)),
+                         "absent")
+print(json.dumps(found))
+"""
+
+
+def exporters() -> dict[str, str]:
+    """Each exporter's answer from the retention container: "1" when it and its server are up."""
+    done = subprocess.run(["podman", "exec", "-i", container("retention"), "python", "-",
+                           json.dumps(EXPORTERS)], input=EXPORTERS_SCRIPT, text=True,
+                          capture_output=True, timeout=60)
+    try:
+        return dict(json.loads(done.stdout))
+    except ValueError:
+        return {"error": (done.stdout + done.stderr)[-300:]}
+
+
+def exporters_up() -> bool:
+    return all(v == "1" for v in exporters().values())
 
 
 def camera(gateway_ip: str, port: int) -> None:
@@ -331,6 +367,7 @@ def main() -> int:
         env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")})
     faults: list[tuple[str, int, int]] = []
     handover: dict[str, object] = {}
+    metrics: dict[str, object] = {}
     try:
         times = start(folder)
         gateway_ip = run(["podman", "network", "inspect", f"{PROJECT}_default", "--format",
@@ -340,6 +377,8 @@ def main() -> int:
                                         lambda: frames_stored() > 0, 180)
         time.sleep(SETTLE_S)
         handover = handover_across_gateways(folder)
+        metrics["exporters_up_s"] = round(wait("the NATS and PostgreSQL exporters",
+                                                exporters_up, 90), 1)
         # A NATS node other than the one this script reads VIDEO through (nats: 4222 here).
         for target in (*SERVICES, "nats-2", "seaweedfs"):
             before = time.time_ns() // 1000
@@ -350,6 +389,14 @@ def main() -> int:
             time.sleep(SETTLE_S)
             faults.append((target, before, time.time_ns() // 1000))
         wait("the services after the faults", lambda: all(healthy(s) for s in SERVICES), 120)
+        # nats-2 was killed: its exporter, left in the old network namespace, gives up after
+        # 60 s and is started again in the new one (docs/operations.md).
+        try:
+            metrics["exporters_back_s"] = round(wait("the exporters after the faults",
+                                                     exporters_up, 180), 1)
+        except SystemExit:
+            metrics["exporters_back_s"] = -1.0
+        metrics["exporters_after_faults"] = exporters()
         time.sleep(SETTLE_S + 60)  # the last segments close (60 s) and are stored
         video = asyncio.run(_video(folder))
         stored = stored_times()
@@ -358,7 +405,8 @@ def main() -> int:
         logs = folder / "logs"
         logs.mkdir(exist_ok=True)
         for name in (*(c for s in SERVICES for c in containers(s)), *map(container, NATS_NODES),
-                     *map(container, ("seaweedfs", "postgres", "init", "console"))):
+                     *map(container, ("seaweedfs", "postgres", "init", "console",
+                                      "postgres-exporter", *NATS_EXPORTERS))):
             (logs / f"{name}.log").write_text(
                 run(["podman", "logs", name], check=False).stderr[-200_000:])
         # podman-compose's `down` knows one container per service: the --scale replicas go first.
@@ -380,11 +428,13 @@ def main() -> int:
           f"{times['first_segment_s']:.0f} s later; {len(window)} frames expected, "
           f"{len(stored_set)} stored; lost={lost} duplicated={duplicated}; longest hole per "
           f"fault (s) {json.dumps(holes)}; hand-over across gateways {json.dumps(handover)}; "
+          f"exporters {json.dumps(metrics)}; "
           f"left after down: {len(left)}; logs in {logs}; total {time.monotonic() - t_all:.0f} s")
     handed_over = handover.get("close_code") == 4403 and \
         float(handover.get("closed_after_s", 99)) <= 1.0 and \
         int(handover.get("live_bytes", 0)) > 0 and handover.get("console_healthz") == 200  # type: ignore[call-overload]
-    return 0 if lost == 0 and duplicated == 0 and not left and handed_over else 1
+    exported = float(metrics.get("exporters_back_s", -1)) >= 0  # type: ignore[arg-type]
+    return 0 if lost == 0 and duplicated == 0 and not left and handed_over and exported else 1
 
 
 if __name__ == "__main__":
