@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from vigie import legal_time
 from vigie import scratch as scratch_dirs
 from vigie.exports.package import ITEMS_SQL, Piece
 from vigie.exports.seal import seal, zip_folder
@@ -55,7 +55,6 @@ KEPT = timedelta(days=30)  # a copy made for an answer, then erased (docs/right-
 # copy is built (docs/right-of-access.md): a person fills a third of a picture only up close.
 WIDE_KEEP_SHARE = 1 / 3
 SCRATCH = "vigie-copy-"
-PARIS = ZoneInfo("Europe/Paris")
 
 LIST_SQL = """
 SELECT id, request_id, commune, camera, period_start, period_end, keep, assist, created_by,
@@ -99,8 +98,9 @@ async def held_request(conn: asyncpg.Connection | asyncpg.Pool, request_id: int,
                        communes: tuple[str, ...]) -> asyncpg.Record:
     """The request (in the caller's communes) and its hold's period; LookupError otherwise."""
     row = await conn.fetchrow(
-        "SELECT r.*, h.period_start AS held_start, h.period_end AS held_end, h.state AS hold_state "
-        "FROM access_requests r LEFT JOIN holds h ON h.id = r.hold_id WHERE r.id = $1",
+        "SELECT r.*, h.period_start AS held_start, h.period_end AS held_end, h.state AS hold_state, "
+        "c.time_zone FROM access_requests r LEFT JOIN holds h ON h.id = r.hold_id "
+        "JOIN communes c ON c.slug = r.commune WHERE r.id = $1",
         request_id)
     if row is None or row["commune"] not in communes:
         raise LookupError(f"no access request {request_id} in your communes")
@@ -143,8 +143,8 @@ def check_window(request: asyncpg.Record, camera: str, start: datetime, end: dat
                         "was received (the deletion-proof extract says when)")
     if start < request["held_start"] or end > request["held_end"]:
         raise CopyError(f"the copy must lie within the held period, from "
-                        f"{request['held_start'].astimezone(PARIS):%d/%m/%Y %H:%M:%S} to "
-                        f"{request['held_end'].astimezone(PARIS):%d/%m/%Y %H:%M:%S}")
+                        f"{_local(request['held_start'], request['time_zone'])} to "
+                        f"{_local(request['held_end'], request['time_zone'])}")
 
 
 async def request_copy(pool: asyncpg.Pool, asked: CopyAsked, communes: tuple[str, ...], *,
@@ -314,8 +314,8 @@ async def _build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, key: 
         assist=row["assist"], progress=progress.set)
     pieces = [Piece.of(i) for i in items]
     fingerprints = {p.provenance["key"] for p in pieces if p.provenance and p.provenance["key"]}
-    commune_name = await pool.fetchval("SELECT name FROM communes WHERE slug = $1",
-                                       row["commune"])
+    commune_name, time_zone = await pool.fetchrow(
+        "SELECT name, time_zone FROM communes WHERE slug = $1", row["commune"]) or (None, None)
     manifest = {
         "format": FORMAT, "package": package, "created_at": _iso(datetime.now(UTC)),
         "created_by": row["created_by"],
@@ -324,6 +324,7 @@ async def _build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, key: 
         "camera": {"id": f"{row['commune']}/{row['camera']}", "name": items[0]["name"],
                    "location": items[0]["location"]},
         "period": {"start": _iso(start), "end": _iso(end)},
+        "time_zone": time_zone or legal_time.DEFAULT_TIME_ZONE,  # the commune's legal time
         "video": {"path": video, "codec": "H.264", "width": result.width,
                   "height": result.height, "frames": result.frames},
         # The recordings it was made from: each evidence copy's hash, and the recorder's signed
@@ -373,21 +374,27 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _paris(iso: str) -> str:
-    return f"{datetime.fromisoformat(iso).astimezone(PARIS):%d/%m/%Y à %H:%M:%S}"
+def _local(moment: datetime, time_zone: str) -> str:
+    return f"{legal_time.local(moment, time_zone):%d/%m/%Y %H:%M:%S}"
+
+
+def _in_legal_time(iso: str, time_zone: str) -> str:
+    return f"{legal_time.local(datetime.fromisoformat(iso), time_zone):%d/%m/%Y à %H:%M:%S}"
 
 
 def letter(manifest: dict[str, Any], *, commune_name: str) -> str:
     """The note to the person, in French: what the copy is, why others are blurred, how to check
     it was not altered, and where to turn if not satisfied."""
     camera, period = manifest["camera"], manifest["period"]
+    zone = manifest.get("time_zone") or legal_time.DEFAULT_TIME_ZONE
     place = f" ({camera['location']})" if camera["location"] else ""
     return f"""Commune de {commune_name} — réponse à votre demande d'accès n° {manifest['request']['id']}
 
 Vous avez demandé à accéder aux images de vidéoprotection vous concernant (article 15 du
 règlement général sur la protection des données ; article L253-5 du code de la sécurité
 intérieure). Ce dossier contient la copie de l'enregistrement de la caméra « {camera['name']} »{place},
-du {_paris(period['start'])} au {_paris(period['end'])} (heure de Paris).
+du {_in_legal_time(period['start'], zone)} au {_in_legal_time(period['end'], zone)}
+({legal_time.label(zone)}).
 
 Pour protéger les droits des autres personnes filmées, tout ce qui dans l'image ne vous concerne
 pas a été flouté de façon irréversible : seule la zone où vous apparaissez est restée nette, et

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -28,7 +27,6 @@ from vigie.register import Entry, record
 
 Answer = Literal["copy", "viewing", "refusal", "restriction"]
 Document = Literal["carte_identite", "passeport", "titre_sejour", "permis_conduire", "autre"]
-PARIS = ZoneInfo("Europe/Paris")
 SOON = timedelta(days=7)  # « bientôt dû »: shown and evented this long before the deadline
 REFERRAL = ("Vous pouvez saisir la Commission nationale de l'informatique et des libertés (CNIL, "
             "www.cnil.fr) ou la commission départementale de vidéoprotection.")

@@ -5,6 +5,7 @@ still, an extraction's subtitles. Paris's for the metropolis; an overseas commun
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 DEFAULT_TIME_ZONE = "Europe/Paris"
@@ -17,3 +18,15 @@ def label(time_zone: str) -> str:
 
 def local(moment: datetime, time_zone: str) -> datetime:
     return moment.astimezone(ZoneInfo(time_zone))
+
+
+async def time_zones(db: Any, communes: list[str]) -> dict[str, str]:
+    """Each commune's time zone (`db`: an asyncpg pool or connection); a commune not found, or
+    a row of no commune, is read in the default's."""
+    rows = await db.fetch("SELECT slug, time_zone FROM communes WHERE slug = ANY($1::text[])",
+                          communes)
+    return {r["slug"]: r["time_zone"] for r in rows}
+
+
+def zone_of(zones: dict[str, str], commune: str | None) -> str:
+    return zones.get(commune or "", DEFAULT_TIME_ZONE)

@@ -11,16 +11,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from html import escape
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from vigie import legal_time
 from vigie.accounts import TOTP_REQUIRED_ROLES
 from vigie.authorisations import handover_allowed, list_authorisations
 from vigie.settings import CommonSettings
 from vigie.storage.objects import ObjectStore
 
-PARIS = ZoneInfo("Europe/Paris")
 FORMAT = "vigie-processing-record/1"
 
 CAMERAS_SQL = """
@@ -73,7 +72,7 @@ async def processing_record(pool: asyncpg.Pool, commune: str, *,
     purposes = sorted({p for c in cameras for p in c["purposes"]})
     return {
         "format": FORMAT, "made_at": datetime.now(UTC).isoformat(),
-        "commune": {"slug": row["slug"], "name": row["name"]},
+        "commune": {"slug": row["slug"], "name": row["name"], "time_zone": row["time_zone"]},
         "controller": row["controller"], "rights_contact": row["rights_contact"],
         "purposes": purposes,
         "authorisations": authorisations,
@@ -121,8 +120,12 @@ async def measures_in_force(common: CommonSettings, store: ObjectStore,
     }
 
 
-def _t(iso: str | None) -> str:
-    return f"{datetime.fromisoformat(iso).astimezone(PARIS):%d/%m/%Y %H:%M}" if iso else "—"
+def _t(iso: str | None, time_zone: str) -> str:
+    """A time as the commune's legal time (issue 37: Paris's was written in the code)."""
+    if not iso:
+        return "—"
+    return f"{legal_time.local(datetime.fromisoformat(iso), time_zone):%d/%m/%Y %H:%M} " \
+        f"({legal_time.label(time_zone)})"
 
 
 def _in_force_html(links: dict[str, Any] | None) -> str:
@@ -139,6 +142,7 @@ def _in_force_html(links: dict[str, Any] | None) -> str:
 
 def as_html(record: dict[str, Any]) -> str:
     s = record["security_measures"]
+    zone = record["commune"].get("time_zone", legal_time.DEFAULT_TIME_ZONE)
     cams = "\n".join(
         f"<tr><td>{escape(c['name'])}</td><td>{escape(c['location'])}</td>"
         f"<td>{escape(c['state'])}</td><td>{escape(', '.join(c['purposes']) or '—')}</td>"
@@ -155,7 +159,7 @@ def as_html(record: dict[str, Any]) -> str:
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
 td,th{{border:1px solid #999;padding:.3em .5em;text-align:left}}</style></head><body>
 <h1>Fiche de registre des traitements — vidéoprotection de {escape(record['commune']['name'])}</h1>
-<p>Établie le {_t(record['made_at'])} à partir de la configuration de Vigie (rien n'y est saisi à
+<p>Établie le {_t(record['made_at'], zone)} à partir de la configuration de Vigie (rien n'y est saisi à
 la main). Responsable du traitement : {escape(record['controller'] or '— (à renseigner)')}.
 Exercice des droits : {escape(record['rights_contact'] or '— (à renseigner)')}.</p>
 <h2>Finalités</h2><ul>{li(f'<li>{escape(p)}</li>' for p in record['purposes']) or '<li>—</li>'}</ul>
@@ -181,7 +185,7 @@ masques approuvés.</li>
 <li>Comptes nominatifs : {accounts} ; second facteur exigé pour :
 {escape(', '.join(s['second_factor_required_for']))}.</li>
 <li>Registre des accès chaîné : {s['register']['rows_for_commune']} entrées pour la commune ;
-dernier point de contrôle signé : {_t(s['register']['last_checkpoint'])}.</li>
+dernier point de contrôle signé : {_t(s['register']['last_checkpoint'], zone)}.</li>
 <li>Gels en cours (réquisitions, demandes d'accès) : {s['active_holds']}.</li>
 <li>Clés de signature des preuves : {len(s['signing_keys'])}.</li>
 {_in_force_html(s.get('in_force'))}

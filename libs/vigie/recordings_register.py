@@ -12,7 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
-from vigie import spreadsheet
+from vigie import legal_time, spreadsheet
 from vigie.spreadsheet import when
 
 JOIN_S = 2.0  # the recorder's gap rule: segments closer than this are one stretch
@@ -94,11 +94,16 @@ FRENCH = {"recorded": "enregistré et conservé", "destroyed": "détruit", "held
           "transmitted": "transmis"}
 
 
-def to_csv(lines: list[RegisterLine], *, french: bool) -> str:
-    """Standard or French-spreadsheet CSV, as the register's own export (vigie.spreadsheet)."""
+def to_csv(lines: list[RegisterLine], *, french: bool, zones: dict[str, str] | None = None) -> str:
+    """Standard or French-spreadsheet CSV, as the register's own export (vigie.spreadsheet);
+    French times in each camera's commune's legal time (`zones`: commune → time zone)."""
+    def at(moment: datetime | None, camera: str) -> str:
+        return when(moment, french=french,
+                    time_zone=legal_time.zone_of(zones or {}, camera.split("/", 1)[0]))
+
     headers = (["Caméra", "Nature", "Début", "Fin", "Date", "Détail"] if french
                else ["camera", "what", "period_start", "period_end", "at", "detail"])
     return spreadsheet.to_csv(headers, ([
-        x.camera, FRENCH[x.what] if french else x.what, when(x.period_start, french=french),
-        when(x.period_end, french=french), when(x.at, french=french), x.detail] for x in lines),
+        x.camera, FRENCH[x.what] if french else x.what, at(x.period_start, x.camera),
+        at(x.period_end, x.camera), at(x.at, x.camera), x.detail] for x in lines),
         french=french)

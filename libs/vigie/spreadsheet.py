@@ -1,6 +1,6 @@
 """CSV for people and for programs: RFC 4180 with ISO 8601 UTC times, or the convention a French
-spreadsheet opens as is (semicolons, a byte-order mark, Paris time to the second); no cell starts
-a formula (OWASP's CSV injection rule). Used by the register's exports (R14, R16)."""
+spreadsheet opens as is (semicolons, a byte-order mark, the commune's legal time to the second);
+no cell starts a formula (OWASP's CSV injection rule). Used by the register's exports (R14, R16)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
+from vigie import legal_time
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -21,10 +21,13 @@ def spreadsheet_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def when(moment: datetime | None, *, french: bool) -> str:
+def when(moment: datetime | None, *, french: bool,
+         time_zone: str = legal_time.DEFAULT_TIME_ZONE) -> str:
+    """ISO 8601 as stored (UTC), or dd/mm/yyyy hh:mm:ss in the commune's legal time."""
     if moment is None:
         return ""
-    return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S") if french else moment.isoformat()
+    return legal_time.local(moment, time_zone).strftime("%d/%m/%Y %H:%M:%S") if french \
+        else moment.isoformat()
 
 
 def to_csv(headers: Sequence[str], rows: Iterable[Sequence[object]], *, french: bool) -> str:

@@ -38,7 +38,7 @@ async def beat(runtime_of: Callable[[], CameraRuntime[Any, Any] | None], heartbe
     while not stop.is_set():
         runtime = runtime_of()
         if runtime is None or time.monotonic() - runtime.last_tick < stuck_after_s:
-            heartbeat.touch()
+            await asyncio.to_thread(heartbeat.touch)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -69,3 +70,10 @@ async def test_the_register_of_recordings_lists_kept_destroyed_held_and_transmit
     assert french.startswith("\ufeffCaméra;Nature;Début;Fin;Date;Détail")
     assert "détruit" in french and "transmis" in french and "gelé" in french
     assert to_csv(lines, french=False).count("\n") == len(lines) + 1
+    # Each line in its camera's commune's legal time (issue 37: Paris's was written in the code).
+    first = lines[0].period_start
+    paris = first.astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S")
+    cayenne = first.astimezone(ZoneInfo("America/Cayenne")).strftime("%d/%m/%Y %H:%M:%S")
+    assert paris in french.splitlines()[1]
+    overseas = to_csv(lines, french=True, zones={"palaiseau": "America/Cayenne"})
+    assert cayenne in overseas.splitlines()[1] and paris not in overseas.splitlines()[1]

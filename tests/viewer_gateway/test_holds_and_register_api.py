@@ -149,7 +149,9 @@ async def test_auditor_searches_exports_csv_and_verifies_the_register_R14(
         assert french.status_code == 200 and french.text.startswith("\ufeff")
         table = list(csv.DictReader(io.StringIO(french.text.lstrip("\ufeff")), delimiter=";"))
         assert {r["Agent"] for r in table} == {"operator", "auditor"}
-        paris = datetime.strptime(table[0]["Date (heure de Paris)"], "%d/%m/%Y %H:%M:%S")
+        # A login is of no commune: Paris's legal time, the default.
+        paris = datetime.strptime(table[0]["Date (heure légale de la commune)"],
+                                  "%d/%m/%Y %H:%M:%S")
         utc = datetime.fromisoformat(rows[0]["at"]).astimezone(ZoneInfo("Europe/Paris"))
         assert paris == utc.replace(tzinfo=None, microsecond=0)
         refused = await auditor.get("/api/register/export.csv", params={"format": "xlsx"})
@@ -196,3 +198,19 @@ async def test_a_retention_outside_1_to_30_days_is_refused_by_the_api_R4(
                                    json={"days": 10, "reason": "arrêté 2026-114"})
         assert accepted.status_code == 200 and accepted.json()["retention_days"] == 10
     assert await db.fetchval("SELECT retention_days FROM communes WHERE slug = 'palaiseau'") == 10
+
+
+def test_each_rows_time_is_its_communes_legal_time_in_the_french_csv() -> None:
+    """Issue 37: the register's French CSV wrote every time in Paris's; an overseas commune's
+    rows are in its own (a row of no commune in the default's)."""
+    from services.viewer_gateway.api.register import _csv
+
+    at = datetime(2026, 3, 1, 12, 0, 5, tzinfo=ZoneInfo("UTC"))
+    row = {"id": 1, "at": at, "actor": "a", "action": "live.viewed", "cameras": [],
+           "period_start": None, "period_end": None, "reason": None, "recipients": None,
+           "outcome": None, "details": None, "hash": "h"}
+    text = _csv([{**row, "commune": "kourou"}, {**row, "id": 2, "commune": None}], french=True,
+                zones={"kourou": "America/Cayenne"})
+    table = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
+    assert [r["Date (heure légale de la commune)"] for r in table] == [
+        "01/03/2026 09:00:05", "01/03/2026 13:00:05"]

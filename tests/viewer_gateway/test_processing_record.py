@@ -58,6 +58,13 @@ async def test_the_processing_record_lists_what_is_configured_R40(
         assert page.headers["content-type"].startswith("text/html")
         assert "Fiche de registre des traitements" in page.text and "AP-2025-7" in page.text
         assert "Copies des gels sous verrouillage d'objet (rétention légale S3) : oui" in page.text
+        assert "(heure de Paris)" in page.text
+        # An overseas commune's record is dated in its own legal time (issue 37).
+        await db.execute("UPDATE communes SET time_zone = 'America/Cayenne' "
+                         "WHERE slug = 'palaiseau'")
+        cayenne = await auditor.get(URL, params={"commune": "palaiseau", "format": "html"})
+        assert "(heure légale, America/Cayenne)" in cayenne.text
+        assert "heure de Paris" not in cayenne.text
         other = await auditor.get(URL, params={"commune": "ballainvilliers"})
         assert other.status_code == 404
     async with aclosing(await gateway.login("operator")) as operator:
@@ -66,4 +73,4 @@ async def test_the_processing_record_lists_what_is_configured_R40(
         assert (await anonymous.get(URL, params={"commune": "palaiseau"})).status_code == 401
     made = [json.loads(r["details"]) for r in await db.fetch(
         "SELECT details FROM audit_log WHERE action = 'register.exported'")]
-    assert [d["register"] for d in made] == ["processing_record"] * 3
+    assert [d["register"] for d in made] == ["processing_record"] * 4

@@ -8,12 +8,15 @@ import html
 import json
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from vigie import legal_time
 from vigie.legal_time import DEFAULT_TIME_ZONE
 
-PARIS = ZoneInfo("Europe/Paris")
+
+def _zone(manifest: dict[str, Any]) -> str:
+    """The legal time of the package's commune (each camera carries it; one commune a package)."""
+    zones = {c.get("time_zone") for c in manifest.get("cameras", [])} - {None}
+    return zones.pop() if len(zones) == 1 else legal_time.DEFAULT_TIME_ZONE
 
 
 def time_cues(start: datetime, end: datetime, *, camera: str, name: str, location: str,
@@ -29,10 +32,11 @@ def time_cues(start: datetime, end: datetime, *, camera: str, name: str, locatio
             for second in range(total)]
 
 
-def one_month_after(created_at: str) -> str:
+def one_month_after(created_at: str, time_zone: str = legal_time.DEFAULT_TIME_ZONE) -> str:
     """R6: the date a recipient's copy is to be destroyed by (a calendar month after its
-    transmission, the package's making; the last day of a shorter month), dd/mm/yyyy in Paris."""
-    made = datetime.fromisoformat(created_at).astimezone(PARIS).date()
+    transmission, the package's making; the last day of a shorter month), dd/mm/yyyy in the
+    commune's legal time."""
+    made = legal_time.local(datetime.fromisoformat(created_at), time_zone).date()
     year, month = (made.year + 1, 1) if made.month == 12 else (made.year, made.month + 1)
     last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
     return f"{date(year, month, min(made.day, last)):%d/%m/%Y}"
@@ -40,8 +44,9 @@ def one_month_after(created_at: str) -> str:
 
 def keep_until(manifest: dict[str, Any]) -> str:
     """What the recipient is told of how long it may keep the copy (R6, CSI L252-3)."""
+    destroy_by = one_month_after(manifest["created_at"], _zone(manifest))
     return (f"Cette copie est remise pour la réquisition ci-dessus. Elle doit être détruite un mois "
-            f"après sa transmission, au plus tard le {one_month_after(manifest['created_at'])}, "
+            f"après sa transmission, au plus tard le {destroy_by}, "
             "sauf si elle est versée à une procédure judiciaire (article L252-3 du code de la "
             "sécurité intérieure).")
 

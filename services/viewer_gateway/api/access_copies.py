@@ -16,7 +16,8 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime
 from vigie import access_copies as copies
-from vigie.access_requests import PARIS, deletion_proof
+from vigie import legal_time
+from vigie.access_requests import deletion_proof
 from vigie.redaction.keep import KeepError, KeepTrack
 from vigie.redaction.still import NoStill, picture_size, still
 from vigie.register import Entry, record
@@ -195,8 +196,9 @@ async def _why_nothing_held(gw: Gateway, commune: str, camera: str, start: datet
     if erased:
         last = max(erased, key=lambda x: x.at or start)
         cause = last.detail.partition(":")[0] or "retention"
+        zone = legal_time.zone_of(await legal_time.time_zones(gw.pool, [commune]), commune)
         return (f"nothing of {camera} is held in that window: it was erased on "
-                f"{(last.at or start).astimezone(PARIS):%d/%m/%Y %H:%M} ({cause}), before the "
+                f"{legal_time.local(last.at or start, zone):%d/%m/%Y %H:%M} ({cause}), before the "
                 "request was received — the deletion-proof extract gives the details")
     return (f"nothing of {camera} is held in that window: nothing was recorded there (the "
             "camera was off or not yet installed)")

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
+from vigie import legal_time
 from vigie.processing_record import as_html as processing_html
 from vigie.processing_record import measures_in_force, processing_record
 from vigie.recordings_register import recordings_register, to_csv
@@ -77,20 +78,24 @@ async def search(user: AuditUser, gw: GatewayDep, actor: Filter = None, camera: 
     return RegisterPage(rows=[_row(r) for r in rows[:limit]], more=len(rows) > limit)
 
 
-FRENCH_HEADERS = ["N°", "Date (heure de Paris)", "Agent", "Action", "Commune", "Caméras",
+FRENCH_HEADERS = ["N°", "Date (heure légale de la commune)", "Agent", "Action", "Commune", "Caméras",
                   "Début de la période", "Fin de la période", "Motif", "Destinataires",
                   "Résultat", "Détails", "Empreinte"]
 ENGLISH_HEADERS = ["id", "at", "actor", "action", "commune", "cameras", "period_start",
                    "period_end", "reason", "recipients", "outcome", "details", "hash"]
 
 
-def _csv(rows: list[asyncpg.Record], *, french: bool) -> str:
+def _csv(rows: list[asyncpg.Record], *, french: bool, zones: dict[str, str]) -> str:
     """RFC 4180 with ISO 8601 UTC times, or the French convention a French spreadsheet opens as
-    is: semicolons, a byte-order mark, French headers, Paris time to the second (issue 18)."""
+    is: semicolons, a byte-order mark, French headers, each row's time to the second in its
+    commune's legal time (Paris's for a row of no commune; issues 18, 37)."""
+    def at(moment: datetime | None, commune: str | None) -> str:
+        return when(moment, french=french, time_zone=legal_time.zone_of(zones, commune))
+
     return to_spreadsheet(FRENCH_HEADERS if french else ENGLISH_HEADERS, ([
-        r["id"], when(r["at"], french=french), r["actor"], r["action"], r["commune"],
-        " ".join(r["cameras"]), when(r["period_start"], french=french),
-        when(r["period_end"], french=french), r["reason"], r["recipients"], r["outcome"],
+        r["id"], at(r["at"], r["commune"]), r["actor"], r["action"], r["commune"],
+        " ".join(r["cameras"]), at(r["period_start"], r["commune"]),
+        at(r["period_end"], r["commune"]), r["reason"], r["recipients"], r["outcome"],
         r["details"], r["hash"]] for r in rows), french=french)
 
 
@@ -104,7 +109,8 @@ async def export_csv(user: AuditUser, gw: GatewayDep, actor: Filter = None,
                      format: Literal["rfc4180", "fr"] = "rfc4180") -> Response:  # noqa: A002
     rows = await _search(gw, user, actor=actor, camera=camera, action=action, start=start,
                          end=end, before_id=None, limit=100_000)
-    text = _csv(rows, french=format == "fr")
+    text = _csv(rows, french=format == "fr",
+                zones=await legal_time.time_zones(gw.pool, list(user.communes)))
     await record(gw.pool, Entry(actor=user.username, action="register.exported",
                                 details={"rows": len(rows), "actor": actor, "camera": camera,
                                          "action": action, "start": start, "end": end,
@@ -129,7 +135,8 @@ async def recordings_csv(user: AuditUser, gw: GatewayDep, start: datetime, end: 
                                 period_start=start, period_end=end,
                                 details={"register": "recordings", "rows": len(lines),
                                          "format": format}))
-    return Response(to_csv(lines, french=format == "fr"), media_type="text/csv; charset=utf-8",
+    zones = await legal_time.time_zones(gw.pool, list(user.communes))
+    return Response(to_csv(lines, french=format == "fr", zones=zones), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="enregistrements.csv"',
                              "Cache-Control": "no-store"})
 

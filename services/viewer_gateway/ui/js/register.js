@@ -29,7 +29,7 @@ export function mount(main, ctx) {
   const body = h("tbody");
   const more = h("button", { type: "button", hidden: true }, "Entrées plus anciennes");
   clear(main, h("h1", {}, "Registre des accès"), chain, form, cameraList, actionList,
-    h("div", { class: "outils" }, csv, csvFr, h("span", { class: "info" }, "(CSV standard : virgules, heure UTC ; tableur français : points-virgules, heure de Paris)")), error,
+    h("div", { class: "outils" }, csv, csvFr, h("span", { class: "info" }, "(CSV standard : virgules, heure UTC ; tableur français : points-virgules, heure légale de chaque commune)")), error,
     h("table", {}, h("thead", {}, h("tr", {}, ["N°", "Date", "Agent", "Action", "Commune", "Caméras", "Période", "Motif", "Référence", "Résultat"].map((t) => h("th", {}, t)))), body), more);
 
   /** A period with its end, or from its start only (a tile seen on the wall has no end). */
