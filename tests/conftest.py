@@ -278,3 +278,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter.write_line(f"{len(skipped)} test(s) skipped: a skipped test fails the suite",
                             red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test says its layer (issue 37): `-m unit` must not start servers, and a test
+    without a marker would run under no layer's selection or under the wrong one."""
+    unmarked = sorted({item.nodeid.split("::")[0] for item in items
+                       if not any(item.get_closest_marker(layer) for layer in LAYERS)})
+    if unmarked:
+        raise pytest.UsageError("tests without a layer marker (pytestmark = pytest.mark.unit, "
+                                "integration or e2e): " + ", ".join(unmarked))

@@ -35,9 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from vigie.bus.video_accounting import video_frames_to_store, video_headers  # noqa: E402
 from vigie.local.servers import DEBIAN_PYTHON, RTSP_CAMERA_SCRIPT, free_port  # noqa: E402
-
-from bench.common import video_frames_to_store, video_headers  # noqa: E402
 
 PROJECT = "vigiecheck"
 SERVICES = ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention")

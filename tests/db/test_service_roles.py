@@ -13,6 +13,8 @@ from vigie.db.roles import GRANTS, _grants, grants_markdown, role_name
 from tests.harness import REPO
 from tests.viewer_gateway.conftest import seed_communes
 
+pytestmark = pytest.mark.integration
+
 ServiceDb = Callable[[str], Awaitable[asyncpg.Pool]]
 
 SEGMENT = ("INSERT INTO segments (camera_id, start_time, end_time, object_key, frames, size_bytes, "

@@ -24,9 +24,9 @@ import nats
 import pytest
 from vigie.bus.connection import inbox_prefix
 from vigie.bus.subjects import BusNames
+from vigie.bus.video_accounting import VideoHeader, video_frames_to_store, video_headers
 from vigie.storage.objects import Buckets, ObjectStore
 
-from bench.common import VideoHeader, video_frames_to_store, video_headers
 from tests.e2e.stack import Stack, start_stack
 from tests.harness import wait_for_sync
 

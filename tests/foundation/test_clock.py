@@ -18,6 +18,7 @@ from tests.conftest import events_seen
 from tests.harness import eventually
 
 
+@pytest.mark.unit
 def test_capture_times_ahead_of_the_clock_or_a_day_old_are_implausible_R36() -> None:
     now = time.time_ns()
     assert implausible(now, now, 5.0) is None

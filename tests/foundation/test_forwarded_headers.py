@@ -11,6 +11,8 @@ import pytest
 from fastapi import FastAPI, Request
 from vigie.http import HttpServer
 
+pytestmark = pytest.mark.unit
+
 
 def _echo() -> FastAPI:
     app = FastAPI()

@@ -54,3 +54,8 @@ def test_a_service_imports_no_other_service_and_no_test() -> None:
 
 def test_benchmarks_do_not_import_the_tests() -> None:
     assert _offenders(REPO / "bench", lambda _p, m: _top(m) == "tests") == {}
+
+
+def test_the_tests_do_not_import_the_benchmarks() -> None:
+    """Issue 37: what both need (the oracle of what the recorder must store) is in libs/."""
+    assert _offenders(REPO / "tests", lambda _p, m: _top(m) == "bench") == {}

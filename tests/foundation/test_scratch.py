@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from vigie import scratch
 
+pytestmark = pytest.mark.integration
+
 
 def test_only_the_folders_of_builders_gone_are_removed(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.harness import REPO
+
+pytestmark = pytest.mark.unit
 
 
 def test_every_screenshot_in_the_ui_docs_exists_and_is_taken_by_a_browser_test() -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from fractions import Fraction
 
+import pytest
 from vigie.bus.frames import payload_digest
 
 from services.ingest.source import Packet, StreamInfo
 from services.ingest.standby import LastRaw, continuation, standby_for
+
+pytestmark = pytest.mark.unit
 
 INFO = StreamInfo(codec="h264", width=320, height=240, time_base=Fraction(1, 90000),
                   extradata=None, fps=25.0)

@@ -21,6 +21,8 @@ from vigie.redaction import detect
 from vigie.redaction.blur import block_size
 from vigie.redaction.keep import KeepError, KeepTrack
 
+pytestmark = pytest.mark.integration
+
 W, H, FPS = 320, 240, 25
 
 

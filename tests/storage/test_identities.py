@@ -27,6 +27,8 @@ from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.harness import REPO
 
+pytestmark = pytest.mark.integration
+
 Store = Callable[[str], ObjectStore]
 
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 import re
 from graphlib import CycleError, TopologicalSorter
 
+import pytest
+
 from tests.harness import REPO
+
+pytestmark = pytest.mark.unit
 
 UI = REPO / "services" / "viewer_gateway" / "ui" / "js"
 IMPORT = re.compile(r"""^\s*import\s[^;]*?from\s+["']\./([\w-]+\.js)["']""", re.M)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from services.verbalisation.capture import band_lines
+
+pytestmark = pytest.mark.unit
 
 INSTANT = datetime(2026, 7, 14, 12, 0, 0, 350_000, tzinfo=UTC)
 

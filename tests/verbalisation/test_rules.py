@@ -13,6 +13,8 @@ from vigie.verbalisation.messages import Refused
 
 from services.verbalisation.records import Rules, check_capture_time
 
+pytestmark = pytest.mark.unit
+
 RULES = Rules(capture_window_s=20, future_tolerance_s=2, keep_after_handover=timedelta(days=7),
               keep_at_most=timedelta(days=30))
 

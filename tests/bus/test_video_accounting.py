@@ -1,0 +1,27 @@
+"""The oracle the end-to-end checks count stored frames against (DESIGN.md invariant 2): what the
+recorder must store of VIDEO — not a stale owner's frames, not a picture published twice, nothing
+that cannot be decoded until the next keyframe."""
+
+from __future__ import annotations
+
+import pytest
+from vigie.bus.video_accounting import RECORDER_GAP_NS, video_frames_to_store
+
+pytestmark = pytest.mark.unit
+
+MS = 1_000_000
+
+
+def test_what_the_recorder_must_store_of_video() -> None:
+    frames = [
+        (0 * 40 * MS, True, 1, "a", 1), (1 * 40 * MS, False, 1, "a", 2),
+        (1 * 40 * MS, False, 1, "a", 2),  # the same message twice
+        (2 * 40 * MS, False, 0, "z", 9),  # a stale owner (epoch 0 < 1): never
+        (2 * 40 * MS, False, 2, "b", 1),  # a new owner's session, not a keyframe: undecodable
+        (3 * 40 * MS, True, 2, "b", 2),  # its keyframe: decodable again
+        (3 * 40 * MS, False, 2, "b", 3),  # a capture time already stored: not again
+        (4 * 40 * MS, False, 2, "b", 5),  # a hole in the sequence: undecodable until…
+        (4 * 40 * MS + RECORDER_GAP_NS + 1, True, 2, "b", 6),  # …a keyframe (after a gap too)
+    ]
+    assert video_frames_to_store(frames) == [0, 40_000, 120_000,
+                                             (160 * MS + RECORDER_GAP_NS + 1) // 1000]
