@@ -1,5 +1,12 @@
-"""The retention loop: a sweep every few minutes over every camera, the evidence copies of released
-holds, and the lifecycle backstop kept in step with the communes' retention."""
+"""The retention service's work, each in a periodic loop of its own (`run`):
+
+- erasure: a sweep every few minutes over every camera and the evidence copies of released holds
+  (R4), the store's lifecycle backstop kept in step with the communes' retention;
+- the evidence workshop, where the keys and the evidence are and never in the internet-facing
+  gateway: requisition exports (vigie.exports), right-of-access copies (vigie.access_copies),
+  holds' copies under legal hold (vigie.holds);
+- the register's signed checkpoints (register_anchor.py: the only holder of the signing key);
+- deadlines told as events: access requests and incidents due, authorisations about to end."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The gateway's background work: hand-over switches announced once each (event, register entry,
-push to open sessions), and the register's head signed periodically."""
+push to open sessions). The register's head is signed by the retention service, which alone holds
+the register signing key (services/retention/register_anchor.py)."""
 
 from __future__ import annotations
 
