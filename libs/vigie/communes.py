@@ -95,3 +95,30 @@ async def change_identity(conn: asyncpg.Connection, slug: str, *, by: str, reaso
         await record(conn, Entry(actor=by, action="commune.identity_changed", commune=slug,
                                  reason=reason.strip() or None, details=changes))
     return changes
+
+
+async def change_retention(conn: asyncpg.Connection, slug: str, days: int, *, by: str,
+                           reason: str = "") -> int:
+    """Set how many days the commune's recordings are kept (R4: 1 to 30; within its
+    authorisation's bounds, R5, which the database's trigger checks), in the caller's
+    transaction, journaled with the value before and after. The command line and the API both
+    change it here (issue 37: they had drifted apart). Returns the days before."""
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise CommuneError(f"retention must be 1 to {MAX_RETENTION_DAYS} days (R4: one month at "
+                           f"most), not {days}")
+    if not by.strip():
+        raise CommuneError("say who decided the change")
+    before = await conn.fetchval("SELECT retention_days FROM communes WHERE slug = $1 "
+                                 "FOR UPDATE", slug)
+    if before is None:
+        raise CommuneError(f"unknown commune {slug!r}")
+    try:
+        async with conn.transaction():  # a savepoint: a refusal leaves the caller's open
+            await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1",
+                               slug, days)
+    except asyncpg.CheckViolationError as exc:  # an authorisation's bounds (R5)
+        raise CommuneError(exc.message) from None
+    await record(conn, Entry(actor=by.strip(), action="commune.retention_changed", commune=slug,
+                             reason=reason.strip() or None,
+                             details={"from_days": before, "to_days": days}))
+    return int(before)

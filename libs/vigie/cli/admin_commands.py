@@ -17,8 +17,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-MAX_RETENTION_DAYS = 30  # R4: one month at most
-
 
 class CommandError(Exception):
     """Refused: the message says why (exit 2)."""
@@ -183,29 +181,17 @@ async def _hold_list(args: argparse.Namespace) -> int:
 
 
 async def _commune_retention(args: argparse.Namespace) -> int:
-    import asyncpg
+    from vigie.communes import CommuneError, change_retention
 
-    from vigie.register import Entry, record
-
-    if not 1 <= args.days <= MAX_RETENTION_DAYS:
-        raise CommandError(f"retention must be 1 to {MAX_RETENTION_DAYS} days (R4: one month at "
-                           f"most), not {args.days}")
     if not args.by.strip():
         raise CommandError("--by must name who decided the change")
     async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn, \
             conn.transaction():
-        before = await conn.fetchval(
-            "SELECT retention_days FROM communes WHERE slug = $1 FOR UPDATE", args.commune)
-        if before is None:
-            raise CommandError(f"unknown commune {args.commune!r}")
         try:
-            await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1",
-                               args.commune, args.days)
-        except asyncpg.CheckViolationError as exc:  # an authorisation's bounds (R5)
-            raise CommandError(exc.message) from None
-        await record(conn, Entry(actor=args.by.strip(), action="commune.retention_changed",
-                                 commune=args.commune, reason=args.reason,
-                                 details={"from_days": before, "to_days": args.days}))
+            before = await change_retention(conn, args.commune, args.days, by=args.by,
+                                            reason=args.reason or "")
+        except CommuneError as exc:
+            raise CommandError(str(exc)) from None
     print(f"{args.commune}: retention {before} → {args.days} days; the retention service applies "
           "it (and the lifecycle rules) at its next sweep.")
     return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-import asyncpg
 from fastapi import APIRouter, HTTPException
 from vigie.authorisations import (
     AuthorisationError,
@@ -18,7 +17,13 @@ from vigie.authorisations import (
     set_handover_profile,
     unauthorised_cameras,
 )
-from vigie.communes import CommuneError, NewCommune, change_identity, create_commune
+from vigie.communes import (
+    CommuneError,
+    NewCommune,
+    change_identity,
+    change_retention,
+    create_commune,
+)
 from vigie.purposes import PURPOSES
 from vigie.register import Entry, record
 from vigie.signs import NewSign, SignError, add_sign, remove_sign, signs_and_coverage
@@ -113,16 +118,11 @@ async def set_retention(commune: str, body: RetentionChange, user: Configuration
     await _commune(gw, user, commune)
     await allow(gw, user, "configuration", commune=commune)
     async with gw.pool.acquire() as conn, conn.transaction():
-        before = await conn.fetchval("SELECT retention_days FROM communes WHERE slug = $1 "
-                                     "FOR UPDATE", commune)
         try:
-            await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1",
-                               commune, body.days)
-        except asyncpg.CheckViolationError as exc:  # an authorisation's bounds (R5)
-            raise HTTPException(400, exc.message) from None
-        await record(conn, Entry(actor=user.username, action="commune.retention_changed",
-                                 commune=commune, reason=body.reason or None,
-                                 details={"from_days": before, "to_days": body.days}))
+            await change_retention(conn, commune, body.days, by=user.username,
+                                   reason=body.reason or "")
+        except CommuneError as exc:  # its authorisation's bounds (R5), say
+            raise HTTPException(400, str(exc)) from None
     return await _commune(gw, user, commune)
 
 
