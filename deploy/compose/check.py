@@ -242,7 +242,21 @@ def exporters() -> dict[str, str]:
 
 
 def exporters_up() -> bool:
-    return all(v == "1" for v in exporters().values())
+    found = exporters()
+    LAST_EXPORTERS.clear()
+    LAST_EXPORTERS.update(found)
+    return all(_is_one(v) for v in found.values())
+
+
+def _is_one(value: str) -> bool:
+    """`1` (Go's exporter) or `1.0` (prometheus_client's)."""
+    try:
+        return float(value) == 1.0
+    except ValueError:
+        return False
+
+
+LAST_EXPORTERS: dict[str, str] = {}  # what they answered last: said when they are not ready
 
 
 def camera(gateway_ip: str, port: int) -> None:
@@ -376,8 +390,11 @@ def main() -> int:
                                         lambda: frames_stored() > 0, 180)
         time.sleep(SETTLE_S)
         handover = handover_across_gateways(folder)
-        metrics["exporters_up_s"] = round(wait("the NATS and PostgreSQL exporters",
-                                                exporters_up, 90), 1)
+        try:
+            metrics["exporters_up_s"] = round(wait("the NATS and PostgreSQL exporters",
+                                                    exporters_up, 90), 1)
+        except SystemExit:
+            raise SystemExit(f"compose-check: the exporters answered {LAST_EXPORTERS}") from None
         # A NATS node other than the one this script reads VIDEO through (nats: 4222 here).
         for target in (*SERVICES, "nats-2", "seaweedfs"):
             before = time.time_ns() // 1000
