@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from vigie.local.monitoring import prometheus_config
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -95,30 +96,6 @@ def scaled_rules(source: Path, scale: float) -> dict[str, Any]:
     return rules
 
 
-def prometheus_config(state: dict[str, Any]) -> dict[str, Any]:
-    """What deploy/prometheus/prometheus.yml scrapes, as static targets of `vigie run`."""
-    ports, metrics = state["ports"]["services"], state["ports"]["metrics"]
-    services = {name: info["service"] for name, info in state["services"].items()}
-    return {
-        "global": {"scrape_interval": f"{INTERVAL_S}s", "evaluation_interval": f"{INTERVAL_S}s",
-                   "scrape_timeout": "1900ms"},
-        "rule_files": ["alerts.yml"],
-        "scrape_configs": [
-            {"job_name": "vigie", "static_configs": [
-                {"targets": [f"127.0.0.1:{port}"],
-                 "labels": {"service": services[name], "replica": name}}
-                for name, port in ports.items()]},
-            {"job_name": "nats", "static_configs": [
-                {"targets": [f"127.0.0.1:{metrics['nats']}"], "labels": {"service": "nats"}}]},
-            {"job_name": "postgres", "static_configs": [
-                {"targets": [f"127.0.0.1:{metrics['postgres']}"],
-                 "labels": {"service": "postgres"}}]},
-            {"job_name": "seaweedfs", "static_configs": [
-                {"targets": [f"127.0.0.1:{metrics['seaweedfs']}"]}]},
-        ],
-    }
-
-
 class Check:
     def __init__(self, work: Path, footage: str | None) -> None:
         self.work = work
@@ -167,7 +144,8 @@ class Check:
         folder.mkdir()
         (folder / "alerts.yml").write_text(yaml.safe_dump(
             scaled_rules(HERE / "alerts.yml", FOR_SCALE), sort_keys=False))
-        (folder / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(self.state())))
+        (folder / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(
+            self.state(), interval_s=INTERVAL_S, rule_files=["alerts.yml"])))
         log = (self.work / "prometheus.log").open("wb")
         self.procs.append(subprocess.Popen(
             [binary, f"--config.file={folder / 'prometheus.yml'}",

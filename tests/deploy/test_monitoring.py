@@ -116,9 +116,40 @@ def test_the_live_check_runs_the_deployed_rules_with_shorter_waits_only(tmp_path
              "services": {"ingest-1": {"service": "ingest"},
                           "viewer-gateway": {"service": "viewer-gateway"}}}
     (tmp_path / "alerts.yml").write_text(yaml.safe_dump({"groups": scaled}))
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(check.prometheus_config(state)))
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(check.prometheus_config(
+        state, interval_s=2, rule_files=["alerts.yml"])))
     promtool = shutil.which("promtool")
     assert promtool
     done = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_vigie_prometheus_config_points_a_prometheus_at_make_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A Prometheus pointed at `make run` loads the deployed rules and scrapes what the
+    deployments scrape; without a running `vigie run`, one clear line."""
+    import json
+    import sys
+
+    missing = subprocess.run([sys.executable, "-m", "vigie.cli.main", "prometheus-config",
+                              "--data", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no running `vigie run`" in missing.stderr
+    (tmp_path / "run.json").write_text(json.dumps({
+        "ports": {"services": {"recorder-1": 18012, "recorder-2": 18013},
+                  "metrics": {"nats": 18007, "postgres": 18008, "seaweedfs": 18009}},
+        "services": {"recorder-1": {"service": "recorder"}, "recorder-2": {"service": "recorder"}},
+    }))
+    made = subprocess.run([sys.executable, "-m", "vigie.cli.main", "prometheus-config",
+                           "--data", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    config = yaml.safe_load(made.stdout)
+    assert config["rule_files"] == [str(PROMETHEUS / "alerts.yml")]
+    jobs = {j["job_name"]: j["static_configs"] for j in config["scrape_configs"]}
+    assert set(jobs) == {"vigie", "nats", "postgres", "seaweedfs"}
+    assert {c["labels"]["replica"]: c["labels"]["service"] for c in jobs["vigie"]} == {
+        "recorder-1": "recorder", "recorder-2": "recorder"}
+    (tmp_path / "prometheus.yml").write_text(made.stdout)
+    checked = subprocess.run([shutil.which("promtool") or "promtool", "check", "config",
+                              str(tmp_path / "prometheus.yml")], capture_output=True, text=True,
+                             timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -22,6 +22,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return status(Path(args.data), as_json=args.json)
 
 
+def _cmd_prometheus_config(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    import yaml
+
+    from vigie.local.monitoring import prometheus_config
+
+    try:
+        state = json.loads((Path(args.data) / "run.json").read_text())
+    except (OSError, ValueError):
+        print(f"vigie prometheus-config: no running `vigie run` in {args.data} (run.json)",
+              file=sys.stderr)
+        return 2
+    rules = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "alerts.yml"
+    sys.stdout.write(yaml.safe_dump(prometheus_config(
+        state, interval_s=args.interval_s, rule_files=[str(rules)] if rules.exists() else [])))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="run everything on this machine (the embedded default)")
     p.add_argument("--data", default="var", help="data folder (default ./var); survives restarts")
@@ -37,6 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="N clustered nats-servers (3 or 5) with VIDEO, EVENTS and the claims "
                    "replicated on 3 of them: one node may die without loss")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("prometheus-config", help="print a Prometheus configuration that scrapes "
+                       "the running `vigie run` (its services, exporters and store) and loads "
+                       "deploy/prometheus/alerts.yml")
+    p.add_argument("--data", default="var", help="vigie run's data folder (default ./var)")
+    p.add_argument("--interval-s", type=float, default=15, help="scrape and rule interval")
+    p.set_defaults(func=_cmd_prometheus_config)
 
     p = sub.add_parser("status", help="health of the services and state of every camera")
     p.add_argument("--data", default="var", help="data folder of the running `vigie run`")
