@@ -355,12 +355,19 @@ async def verify(conn: asyncpg.Connection, keys: Mapping[str, Ed25519PublicKey],
 
 # --- the register's own retention (R15) -----------------------------------------------------------
 
-async def purge(conn: asyncpg.Connection, signer: SigningKey, *, keep_months: int) -> int:
+REGISTER_KEEP_MONTHS = (12, 120)  # R15: configurable, 36 by default; vigie_purge_register's bounds
+
+
+async def purge(conn: asyncpg.Connection, signer: SigningKey, *, keep_months: int,
+                actor: str = "vigie audit purge") -> int:
     """Delete the whole months older than `keep_months`, behind a signed 'purge' checkpoint naming
-    the last deleted row, from which the rest of the chain still verifies. Only the table's owner
-    (the migrations' role) can: the append-only trigger lets nobody else delete."""
+    the last deleted row, from which the rest of the chain still verifies. The deletion is
+    `vigie_purge_register`'s (migration 0030): the owner's function, which only deletes such a
+    prefix; the retention service runs this every day (R15), `vigie audit purge` on demand."""
+    low, high = REGISTER_KEEP_MONTHS
+    if not low <= keep_months <= high:
+        raise ValueError(f"the register is kept {low} to {high} months (R15), not {keep_months}")
     async with conn.transaction():
-        await conn.execute("SET LOCAL vigie.register_purge = 'on'")
         await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
                            REGISTER_LOCK)
         cutoff = await conn.fetchval(
@@ -373,10 +380,9 @@ async def purge(conn: asyncpg.Connection, signer: SigningKey, *, keep_months: in
         if last is None:
             return 0
         await _signed(conn, signer, "purge", last["id"], last["hash"])
-        deleted = int((await conn.execute("DELETE FROM audit_log WHERE id <= $1",
-                                          last["id"])).split()[-1])
-    await record(conn, Entry(actor="vigie audit purge", action="register.purged",
-                             period_end=cutoff,
+        deleted = int(await conn.fetchval("SELECT vigie_purge_register($1, $2)", last["id"],
+                                          keep_months))
+    await record(conn, Entry(actor=actor, action="register.purged", period_end=cutoff,
                              details={"rows": deleted, "through_id": last["id"],
                                       "keep_months": keep_months}))
     return deleted

@@ -36,6 +36,7 @@ from vigie.holds import copy_next_hold
 from vigie.incidents import newly_due as incidents_newly_due
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
+from vigie.register import purge
 from vigie.service import Runtime
 from vigie.signing import SigningKey
 from vigie.signing_keys import announce
@@ -206,6 +207,18 @@ async def announce_expiring_authorisations(rt: Runtime) -> None:
             valid_until=row["valid_until"], stage=row["stage"], cameras=row["cameras"]))
 
 
+async def apply_register_retention(rt: Runtime, signer: SigningKey,
+                                   settings: RetentionSettings) -> int:
+    """R15: the register's whole months past its retention, purged behind a checkpoint this
+    service signs (the deletion is the owner's function's, migration 0030). Rows deleted."""
+    async with rt.require_pool().acquire() as conn:
+        deleted = await purge(conn, signer, keep_months=settings.register_keep_months,
+                              actor="retention")
+    if deleted:
+        log.info("register_purged", rows=deleted, keep_months=settings.register_keep_months)
+    return deleted
+
+
 async def run(rt: Runtime, settings: RetentionSettings) -> None:
     lifecycle = Lifecycle(rt.require_pool(), rt.require_store(), rt.buckets)
     rt.state["lifecycle"] = lifecycle
@@ -232,10 +245,18 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
              run_periodically(rt.stop, settings.export_poll_s, hold_copies, what="hold_copies")]
     register_key = rt.common.register_signing_key
     if register_key is not None:
-        anchor = Anchor(rt, SigningKey.from_pem(register_key.get_secret_value()), settings)
+        register_signer = SigningKey.from_pem(register_key.get_secret_value())
+        anchor = Anchor(rt, register_signer, settings)
         await anchor.start()
         loops.append(run_periodically(rt.stop, settings.checkpoint_interval_s, anchor.step,
                                       what="register_checkpoint"))
+
+
+        async def register_retention() -> None:
+            await apply_register_retention(rt, register_signer, settings)
+
+        loops.append(run_periodically(rt.stop, settings.register_purge_interval_s,
+                                      register_retention, what="register_purge"))
     else:
         log.warning("no_register_signing_key", detail="VIGIE_REGISTER_SIGNING_KEY is not set: "
                     "the register's head is not signed (a cut tail would go unnoticed)")

@@ -25,5 +25,12 @@ class RetentionSettings(ServiceSettings):
         default=300.0, gt=0, le=3600,
         description="A quiet register is signed again this often: a fresh checkpoint says it was "
         "quiet, not cut (`vigie audit verify --max-age-s`)")
+    register_keep_months: int = Field(
+        default=36, ge=12, le=120,
+        description="Months the register (the access journal) is kept before its whole months "
+        "are purged behind a signed checkpoint (R15: configurable, three years by default)")
+    register_purge_interval_s: float = Field(
+        default=86400.0, ge=60, le=7 * 86400,
+        description="How often the register's retention is applied")
     export_poll_s: float = Field(
         default=2.0, gt=0, le=300, description="How often queued requisition exports are looked for")

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -415,3 +415,39 @@ async def test_a_checkpoint_older_than_the_bound_fails_verification_R12(
     async with db.acquire() as conn:
         fresh = await verify(conn, KEY, max_age_s=600)
     assert fresh.ok, fresh.problem
+
+
+async def test_the_retention_role_purges_only_old_months_behind_a_purge_checkpoint_R15(
+    db: asyncpg.Pool, service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+) -> None:
+    """Issue 40: the register's 36-month purge was never scheduled. The retention service runs it;
+    its role may not delete a row, and the owner's function it calls deletes only a prefix of
+    months past the retention, named by a purge checkpoint."""
+    now = datetime.now(UTC)
+    for months_ago in (40, 39, 2):
+        await record(db, Entry(actor="agent", action="playback", reason=f"{months_ago} mois"),
+                     at=now - timedelta(days=30.5 * months_ago))
+    retention = await service_db("retention")
+    async with retention.acquire() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM audit_log")
+        recent = await conn.fetchval("SELECT max(id) FROM audit_log")
+        # No checkpoint names the row, and the rows are recent: refused both ways.
+        with pytest.raises(asyncpg.CheckViolationError, match="not all older"):
+            await conn.fetchval("SELECT vigie_purge_register($1, 36)", recent)
+        oldest = await conn.fetchval("SELECT min(id) FROM audit_log")
+        with pytest.raises(asyncpg.CheckViolationError, match="no purge checkpoint"):
+            await conn.fetchval("SELECT vigie_purge_register($1, 36)", oldest)
+        with pytest.raises(asyncpg.CheckViolationError, match="12 to 120 months"):
+            await conn.fetchval("SELECT vigie_purge_register($1, 1)", oldest)
+        assert await purge(conn, SIGNER, keep_months=36, actor="retention") == 2
+        assert await purge(conn, SIGNER, keep_months=36, actor="retention") == 0  # nothing left
+        assert (await verify(conn, KEY)).ok
+    for service in ("recorder", "viewer-gateway"):
+        other = await service_db(service)
+        async with other.acquire() as conn:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetchval("SELECT vigie_purge_register(1, 36)")
+    purged = await db.fetchrow("SELECT actor, details FROM audit_log "
+                               "WHERE action = 'register.purged'")
+    assert purged["actor"] == "retention" and json.loads(purged["details"])["rows"] == 2

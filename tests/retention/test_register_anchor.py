@@ -13,7 +13,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from vigie.bus.subjects import BusNames
 from vigie.register import Checkpoint, Entry, record, verify
-from vigie.signing import SigningKey
+from vigie.signing import SigningKey, trusted_keys
 from vigie.signing_keys import register_keys
 from vigie.storage.objects import Buckets, ObjectStore
 
@@ -71,3 +71,33 @@ async def test_checkpoints_are_signed_by_retention_published_and_stored_R12(
         assert (await verify(conn, keys)).ok, "the database alone cannot tell"
         cut = await verify(conn, keys, witness=witness)
     assert not cut.ok and "checkpoint 3, which a witness holds" in cut.problem
+
+
+async def test_the_retention_service_purges_the_register_past_its_retention_R15(
+    service_db: Callable[[str], Awaitable[asyncpg.Pool]],
+    service_store: Callable[[str], ObjectStore],
+    streams: BusNames, probe_nc: NATS, db: asyncpg.Pool,
+    store: tuple[ObjectStore, Buckets],
+) -> None:
+    """Issue 40: the journal was kept forever (the purge was a command nobody scheduled). The
+    retention service applies its retention — here 24 months — as its own role."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.retention.handlers import apply_register_retention
+
+    _objects, buckets = store
+    rt = await runtime(streams, probe_nc, service_db, service_store("retention"), buckets)
+    now = datetime.now(UTC)
+    for months_ago in (30, 26, 3):
+        await record(db, Entry(actor="agent", action="playback", reason=f"{months_ago} mois"),
+                     at=now - timedelta(days=30.5 * months_ago))
+    key = SigningKey.generate()
+    settings = RetentionSettings(register_keep_months=24)
+    assert await apply_register_retention(rt, key, settings) == 2
+    assert await apply_register_retention(rt, key, settings) == 0
+    reasons = [r["reason"] for r in await db.fetch("SELECT reason FROM audit_log ORDER BY id")]
+    assert reasons[0] == "3 mois" and "30 mois" not in reasons
+    async with db.acquire() as conn:
+        assert (await verify(conn, trusted_keys([key.public_pem()]))).ok
+    with pytest.raises(ValueError):
+        RetentionSettings(register_keep_months=6)

@@ -415,10 +415,11 @@ async def _audit_recordings(args: argparse.Namespace) -> int:
 
 
 async def _audit_purge(args: argparse.Namespace) -> int:
-    from vigie.register import purge
+    from vigie.register import REGISTER_KEEP_MONTHS, purge
 
-    if not 1 <= args.keep_months <= 120:
-        raise CommandError("--keep-months must be 1 to 120 (R15: 36 by default)")
+    low, high = REGISTER_KEEP_MONTHS
+    if not low <= args.keep_months <= high:
+        raise CommandError(f"--keep-months must be {low} to {high} (R15: 36 by default)")
     key = cli_settings(args.data).register_signing_key
     if key is None:
         raise CommandError("VIGIE_REGISTER_SIGNING_KEY is not set: the purge is anchored by a "

@@ -64,6 +64,11 @@ GRANTS: Mapping[str, Mapping[str, str]] = {
         "retention_state": "S", "signing_keys": "S"},
 }
 SERVICES = tuple(GRANTS)
+# Functions a role may call beyond PUBLIC's: the owner's SECURITY DEFINER functions, each doing one
+# narrow thing the role's grants could not (R15: the register's scheduled purge, migration 0030).
+FUNCTIONS: Mapping[str, tuple[str, ...]] = {
+    "retention": ("vigie_purge_register(bigint, integer)",),
+}
 _VERBS = {"S": "SELECT", "I": "INSERT", "U": "UPDATE", "D": "DELETE", "L": "UPDATE (id)"}
 NEVER = {"audit_log": "UD", "audit_checkpoints": "UD"}  # whatever a role above says
 
@@ -124,6 +129,9 @@ async def ensure_service_role(conn: asyncpg.Connection, *, schema: str, service:
                 await conn.execute(f"GRANT {verb} ON {s}.{_ident(table)} TO {r}")
         # Sequences hand out ids only to the tables the role may insert into.
         await conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {r}")
+        await conn.execute(f"REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} FROM {r}")
+        for function in FUNCTIONS.get(service, ()):
+            await conn.execute(f"GRANT EXECUTE ON FUNCTION {s}.{function} TO {r}")
     return name
 
 
