@@ -31,7 +31,7 @@ from vigie.bus.events import (
     RetentionPurged,
     publish_event_or_log,
 )
-from vigie.exports.jobs import build_next
+from vigie.exports.jobs import PACKAGES_KEPT_DAYS, build_next, erase_expired_packages
 from vigie.holds import copy_next_hold
 from vigie.incidents import newly_due as incidents_newly_due
 from vigie.log import get_logger
@@ -55,7 +55,6 @@ from services.retention.register_anchor import Anchor
 from services.retention.settings import RetentionSettings
 
 log = get_logger(__name__)
-EXPORTS_KEPT_DAYS = 30  # a requisition's package in the exports bucket (docs/exports.md)
 SWEPT_AT = Gauge("vigie_retention_sweep_last_success_timestamp_seconds",
                  "When a sweep last went through every camera and copy without an error",
                  multiprocess_mode="max")
@@ -104,7 +103,9 @@ class Lifecycle:
         self._refused = None if self.supported else (self._clock(), desired)
         if self.supported:
             # Packages handed over are copies: the held evidence stays until its hold is released.
-            await self._store.set_expiry_rules(self._buckets.exports, {"": EXPORTS_KEPT_DAYS})
+            # A backstop a day behind the erasure this service journals (erase_expired_packages).
+            await self._store.set_expiry_rules(self._buckets.exports,
+                                               {"": PACKAGES_KEPT_DAYS + 1})
         if self.supported:
             log.info("lifecycle_rules_applied", rules=desired)
         else:
@@ -229,6 +230,7 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
         except TRANSIENT_STORAGE_ERRORS as exc:
             log.warning("lifecycle_sync_retry", error=type(exc).__name__)
         await sweep(rt, settings)
+        await erase_expired_packages(rt.require_pool(), rt.require_store(), rt.buckets)
         await announce_due_requests(rt)
         await announce_due_incidents(rt)
         await announce_expiring_authorisations(rt)

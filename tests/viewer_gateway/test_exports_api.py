@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from vigie.exports.jobs import erase_expired_packages
 from vigie.exports.verify import verify_package
 from vigie.service import Runtime
 from vigie.signing import SigningKey
@@ -129,6 +130,29 @@ async def test_an_export_asked_built_downloaded_and_delivered_R13_R17(
     assert [r["action"] for r in rows] == ["export.requested", "export.created",
                                            "export.downloaded", "export.delivered"]
     assert {json.loads(r["details"])["reference"] for r in rows} == {"PV 2026/88"}
+
+    # A month on (R6, R7; issue 40): the retention service erases the package itself — as its
+    # role, with its store identity — and journals it; a download then says so.
+    object_key = await db.fetchval("SELECT object_key FROM exports WHERE id = $1", export["id"])
+    await db.execute("UPDATE exports SET finished_at = finished_at - interval '29 days' "
+                     "WHERE id = $1", export["id"])
+    rt = retention_service
+    assert await erase_expired_packages(rt.require_pool(), rt.require_store(), rt.buckets) == 0
+    await db.execute("UPDATE exports SET finished_at = finished_at - interval '2 days' "
+                     "WHERE id = $1", export["id"])
+    assert await erase_expired_packages(rt.require_pool(), rt.require_store(), rt.buckets) == 1
+    assert await objects.stat(buckets.exports, object_key) is None
+    assert await erase_expired_packages(rt.require_pool(), rt.require_store(), rt.buckets) == 0
+    erased = await db.fetchrow("SELECT actor, commune, details FROM audit_log "
+                               "WHERE action = 'export.erased'")
+    assert erased["actor"] == "retention" and erased["commune"] == "palaiseau"
+    assert json.loads(erased["details"])["reference"] == "PV 2026/88"
+    async with aclosing(await gateway.login("supervisor")) as client:
+        gone = await client.get(f"/api/exports/{export['id']}/download")
+        assert gone.status_code == 410 and "erased on" in gone.json()["detail"]
+    # The evidence it was made from stays under its hold.
+    assert all([await objects.legal_hold(buckets.holds, r["evidence_key"], r["version_id"])
+                for r in kept])
 
 
 async def test_an_export_of_a_period_erased_or_never_recorded_fails_or_lists_gaps_R17(

@@ -141,3 +141,42 @@ async def build_next(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets,
         log.info("export_ready", commune=row["commune"], export=export, package=result.export_id)
 
     return await run_one(pool, EXPORTS, build)
+
+
+PACKAGES_KEPT_DAYS = 30  # a requisition's package in the exports bucket (docs/exports.md; R6)
+DUE_PACKAGES_SQL = """
+SELECT id, commune, cameras, period_start, period_end, reference, recipient, package, object_key,
+       finished_at
+FROM exports
+WHERE state = 'ready' AND erased_at IS NULL AND object_key IS NOT NULL
+  AND finished_at < now() - make_interval(days => $1)
+ORDER BY finished_at LIMIT 500
+"""
+
+
+async def erase_expired_packages(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, *,
+                                 kept_days: int = PACKAGES_KEPT_DAYS) -> int:
+    """Erase the packages made over `kept_days` ago from the exports bucket, each journaled
+    (`export.erased`, R7): a package is a copy handed over, the evidence stays under its hold.
+    A package the store's lifecycle rule already erased is journaled the same way. Returns the
+    packages erased."""
+    erased = 0
+    for row in await pool.fetch(DUE_PACKAGES_SQL, kept_days):
+        await store.delete(buckets.exports, row["object_key"])  # a missing object: not an error
+        async with pool.acquire() as conn, conn.transaction():
+            done = await conn.execute(
+                "UPDATE exports SET erased_at = now() WHERE id = $1 AND erased_at IS NULL",
+                row["id"])
+            if done.split()[-1] == "0":
+                continue  # another retention replica did it
+            await record(conn, Entry(
+                actor="retention", action="export.erased", commune=row["commune"],
+                cameras=[f"{row['commune']}/{c}" for c in row["cameras"]],
+                period_start=row["period_start"], period_end=row["period_end"],
+                reason=f"package kept {kept_days} days (R6)", recipients=row["recipient"],
+                details={"export": row["id"], "package": row["package"],
+                         "reference": row["reference"], "made_at": row["finished_at"].isoformat()}))
+        erased += 1
+    if erased:
+        log.info("export_packages_erased", packages=erased, kept_days=kept_days)
+    return erased

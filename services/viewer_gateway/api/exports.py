@@ -72,7 +72,11 @@ async def get_export(export_id: int, user: ExportUser, gw: GatewayDep) -> Export
                                          "description": "the package"}})
 async def download(export_id: int, user: ExportUser, gw: GatewayDep) -> StreamingResponse:
     export = await _one(gw, user, export_id)
-    key = await gw.pool.fetchval("SELECT object_key FROM exports WHERE id = $1", export_id)
+    key, erased_at = await gw.pool.fetchrow(
+        "SELECT object_key, erased_at FROM exports WHERE id = $1", export_id)
+    if erased_at is not None:
+        raise HTTPException(410, f"the package was erased on {erased_at:%Y-%m-%d} (kept 30 days, "
+                            "R6); the evidence it was made from stays under its hold")
     if export.state != "ready" or not key:
         raise HTTPException(409, f"the export is {export.state}: nothing to download yet")
     store = gw.rt.require_store()
