@@ -437,11 +437,41 @@ ORDER BY h.id
 """
 
 
+REVIEW_SOON_DAYS = 7  # R18: a hold's review is told this long before its date, then overdue
+ReviewStage = Literal["due_soon", "overdue"]
+
+
+def review_stage(review_on: date, today: date) -> ReviewStage | None:
+    """Where a kept hold stands against its review date (R18): None while it is far."""
+    if review_on < today:
+        return "overdue"
+    return "due_soon" if review_on < today + timedelta(days=REVIEW_SOON_DAYS) else None
+
+
+REVIEW_NOTICE_SQL = """
+UPDATE holds h SET review_notice = n.notice
+FROM (SELECT id, CASE WHEN review_on < current_date THEN 'overdue' ELSE 'due_soon' END AS notice
+      FROM holds WHERE state = 'active' AND review_on < current_date + $1::int) n
+WHERE h.id = n.id AND h.review_notice IS DISTINCT FROM n.notice
+RETURNING h.id, h.commune, h.reference, h.review_on, n.notice
+"""
+
+
+async def reviews_newly_due(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    """Kept holds whose review came within a week, or passed, since last asked: each told once
+    per stage (the retention service publishes `hold.review_due`; R18)."""
+    return list(await pool.fetch(REVIEW_NOTICE_SQL, REVIEW_SOON_DAYS))
+
+
 async def list_holds(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    """Every hold, with the state of its copies and, once copied, what they covered."""
+    """Every hold, with the state of its copies and, once copied, what they covered, and where a
+    kept one stands against its review date (`review_due`, R18)."""
     holds = []
+    today = datetime.now(UTC).date()
     for row in await pool.fetch(LIST_SQL):
         hold = dict(row)
+        hold["review_due"] = review_stage(hold["review_on"], today) \
+            if hold["state"] == "active" else None
         coverage = json.loads(hold.pop("copy_coverage") or "{}")
         hold["coverage"] = coverage.get("cameras")
         hold["camera_hours"] = float(hold["camera_hours"])

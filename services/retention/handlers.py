@@ -27,12 +27,13 @@ from vigie.bus.events import (
     AccessRequestDue,
     AuthorisationExpiring,
     ExportCreated,
+    HoldReviewDue,
     IncidentDue,
     RetentionPurged,
     publish_event_or_log,
 )
 from vigie.exports.jobs import PACKAGES_KEPT_DAYS, build_next, erase_expired_packages
-from vigie.holds import copy_next_hold
+from vigie.holds import copy_next_hold, reviews_newly_due
 from vigie.incidents import newly_due as incidents_newly_due
 from vigie.log import get_logger
 from vigie.provision import recordings_expiry_rules
@@ -183,6 +184,15 @@ async def announce_due_requests(rt: Runtime) -> None:
             overdue=row["notice"] == "overdue"))
 
 
+async def announce_hold_reviews(rt: Runtime) -> None:
+    """R18: a kept hold whose review date comes within a week, then passes: one event each."""
+    for row in await reviews_newly_due(rt.require_pool()):
+        log.info("hold_review_due", commune=row["commune"], hold=row["id"], stage=row["notice"])
+        await publish_event_or_log(rt.require_js(), rt.names, HoldReviewDue(
+            commune=row["commune"], hold=row["id"], reference=row["reference"],
+            review_on=row["review_on"], overdue=row["notice"] == "overdue"))
+
+
 async def announce_due_incidents(rt: Runtime) -> None:
     """Breaches whose notification to the CNIL is due within a day, or overdue (R39: 72 hours
     from discovery): one event each time one reaches such a stage."""
@@ -232,6 +242,7 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
         await sweep(rt, settings)
         await erase_expired_packages(rt.require_pool(), rt.require_store(), rt.buckets)
         await announce_due_requests(rt)
+        await announce_hold_reviews(rt)
         await announce_due_incidents(rt)
         await announce_expiring_authorisations(rt)
 

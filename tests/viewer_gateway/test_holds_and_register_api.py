@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from contextlib import aclosing
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ import pytest
 from vigie.service import Runtime
 from vigie.storage.objects import Buckets, ObjectStore
 
+from tests.harness import eventually
 from tests.retention.helpers import segment
 from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest, copy_holds
 
@@ -214,3 +216,40 @@ def test_each_rows_time_is_its_communes_legal_time_in_the_french_csv() -> None:
     table = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
     assert [r["Date (heure légale de la commune)"] for r in table] == [
         "01/03/2026 09:00:05", "01/03/2026 13:00:05"]
+
+
+async def test_a_holds_review_date_is_told_before_it_and_once_past_R18(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, as_retention: Runtime,
+) -> None:
+    """Issue 40: a hold's review date did nothing. The holds' list says when it is near or past
+    (the console shows it), and the retention service tells it as an event once per stage."""
+    from services.retention.handlers import announce_hold_reviews
+    from tests.conftest import events_seen
+
+    def told(hold: int) -> list[dict[str, object]]:
+        subject = f"{gateway.rt.names.root}.events.palaiseau.hold.review_due"
+        return [e for s, d in events_seen() if s == subject
+                and (e := json.loads(d))["hold"] == hold]
+
+    async with aclosing(await gateway.login("supervisor")) as client:
+        created = await client.post("/api/holds", json=_hold(
+            review_on=str(date.today() + timedelta(days=30))))
+        assert created.status_code == 201, created.text
+        hold = created.json()["hold"]["id"]
+        assert (await client.get("/api/holds")).json()[0]["review_due"] is None
+        await announce_hold_reviews(as_retention)
+        await db.execute("UPDATE holds SET review_on = current_date + 3 WHERE id = $1", hold)
+        assert (await client.get("/api/holds")).json()[0]["review_due"] == "due_soon"
+        await announce_hold_reviews(as_retention)
+        await announce_hold_reviews(as_retention)  # once per stage
+        soon = await eventually(lambda: told(hold), timeout_s=10, message="no hold.review_due")
+        assert len(soon) == 1 and soon[0]["overdue"] is False
+        assert soon[0]["reference"] == "PV 2026/77"
+        await db.execute("UPDATE holds SET review_on = current_date - 1 WHERE id = $1", hold)
+        assert (await client.get("/api/holds")).json()[0]["review_due"] == "overdue"
+        await announce_hold_reviews(as_retention)
+        both = await eventually(lambda: len(told(hold)) == 2 and told(hold), timeout_s=10,
+                                message="the overdue stage was not told")
+        assert both[1]["overdue"] is True
+        await client.post(f"/api/holds/{hold}/release", json={"reason": "classement"})
+        assert (await client.get("/api/holds")).json()[0]["review_due"] is None

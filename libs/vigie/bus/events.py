@@ -274,6 +274,17 @@ class AccessRequestDue(Event):
     overdue: bool
 
 
+class HoldReviewDue(Event):
+    kind = "hold"
+    name = "review_due"
+    summary = ("A legal hold is to be reviewed within 7 days, or its review date has passed (R18; "
+               "told once each): keep it only for an inquiry that still needs it.")
+    hold: int
+    reference: str
+    review_on: date
+    overdue: bool
+
+
 class IncidentDeclared(Event):
     kind = "incident"
     name = "declared"
@@ -366,6 +377,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AccessRequestAnswered,
     AccessRequestClosed,
     AccessRequestDue,
+    HoldReviewDue,
     IncidentDeclared,
     IncidentDue,
     AuthorisationExpiring,

@@ -373,6 +373,8 @@ class HoldView(BaseModel):
     requested_by: str
     reason: str
     review_on: date
+    review_due: Literal["due_soon", "overdue"] | None = Field(
+        default=None, description="R18: a kept hold whose review is within 7 days, or past")
     state: Literal["pending", "active", "released"] = Field(
         description="pending: over the camera-hours limit, waiting for a second person's "
         "approval (it keeps and copies nothing meanwhile)")

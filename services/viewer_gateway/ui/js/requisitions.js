@@ -137,7 +137,9 @@ export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
         clear(holds, list.map((x) => h("tr", { dataset: { id: x.id, state: x.state, copy: x.copy_state || "" } },
           h("td", {}, String(x.id)), h("td", {}, x.reference), h("td", {}, x.cameras.join(", ")),
           h("td", {}, `${frDateTime(x.period_start)} → ${frDateTime(x.period_end)}`),
-          h("td", {}, new Date(x.review_on).toLocaleDateString("fr-FR")), h("td", { class: "copies" }, copies(x)),
+          h("td", { class: "reexamen", dataset: { due: x.review_due || "" } }, new Date(x.review_on).toLocaleDateString("fr-FR"),
+            x.review_due ? h("strong", {}, x.review_due === "overdue" ? " — date dépassée" : " — à réexaminer sous 7 jours") : ""),
+          h("td", { class: "copies" }, copies(x)),
           h("td", {}, x.state === "pending" && x.requested_by !== ctx.me.username
             ? approve(`/api/holds/${x.id}/approve`, "Approuver le gel") : "",
           h("button", { type: "button", onclick: async () => {
