@@ -75,6 +75,12 @@ async def test_a_supervisor_answers_a_requisition_from_the_screen_R17_R18(
     await expect(holds.first).to_contain_text("PV 2026/404")
     await shoot(page, "requisitions")
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'export.delivered'") == 1
+    # R18 (issue 40): a hold past its review date says so on the screen.
+    await db.execute("UPDATE holds SET review_on = current_date - 1")
+    await page.reload()
+    overdue = page.locator("table.gels tbody tr").first.locator(".reexamen")
+    await expect(overdue).to_contain_text("date dépassée")
+    await expect(overdue).to_have_attribute("data-due", "overdue")
 
 
 async def test_a_requisition_started_from_the_playback_timeline_is_prefilled_with_its_window(
