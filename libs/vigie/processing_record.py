@@ -29,9 +29,10 @@ SELECT c.slug, c.name, c.location, c.state, c.purposes, ca.reference AS authoris
        EXISTS (SELECT 1 FROM masks k WHERE k.camera_id = c.id AND k.approved_at IS NOT NULL)
            AS masks_approved,
        (SELECT max(version) FROM masks k WHERE k.camera_id = c.id AND k.approved_at IS NOT NULL)
-           AS mask_version
+           AS mask_version, h.below_norms
 FROM cameras c JOIN communes m ON m.slug = c.commune
 JOIN camera_authorisation ca ON ca.camera_id = c.id
+LEFT JOIN camera_health h ON h.camera_id = c.id
 WHERE c.commune = $1 ORDER BY c.slug
 """
 USERS_SQL = """
@@ -150,6 +151,7 @@ def as_html(record: dict[str, Any]) -> str:
         f"{' (expire le ' + c['authorisation_expires'] + ')' if c['authorisation_expires'] else ''}"
         f"</td><td>{c['retention_days']} j</td>"
         f"<td>{'oui (v' + str(c['mask_version']) + ')' if c['masks_approved'] else 'non'}</td>"
+        f"<td>{'non : ' + escape(c['below_norms']) if c.get('below_norms') else 'oui'}</td>"
         f"</tr>" for c in record["cameras"])
     accounts = ", ".join(f"{escape(a['role'])} : {a['accounts']} ({a['totp']} avec second facteur)"
                          for a in s["accounts"]) or "aucun"
@@ -176,8 +178,9 @@ Exercice des droits : {escape(record['rights_contact'] or '— (à renseigner)')
 automatique, journalisé, 30 jours au plus.</p>
 <h2>Caméras</h2>
 <table><thead><tr><th>Caméra</th><th>Lieu</th><th>État</th><th>Finalités</th>
-<th>Autorisation</th><th>Conservation</th><th>Masques approuvés</th></tr></thead><tbody>
-{cams or '<tr><td colspan="7">Aucune caméra.</td></tr>'}</tbody></table>
+<th>Autorisation</th><th>Conservation</th><th>Masques approuvés</th>
+<th>Normes techniques (R35)</th></tr></thead><tbody>
+{cams or '<tr><td colspan="8">Aucune caméra.</td></tr>'}</tbody></table>
 <h2>Mesures de sécurité en place</h2><ul>
 <li>Masquage des espaces privés à l'écran et dans l'enregistrement, sans image en cas de doute :
 {s['privacy_masks']['with_approved_masks']} caméra(s) sur {s['privacy_masks']['cameras']} ont des

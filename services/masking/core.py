@@ -319,6 +319,67 @@ def below_norms(width: int, height: int, fps: float, narrow_field: bool) -> bool
     return width * height < min_w * min_h or fps < min_fps
 
 
+@dataclass(frozen=True)
+class NormsVerdict:
+    below: bool
+    width: int
+    height: int
+    fps: float
+    narrow_field: bool
+
+    @property
+    def detail(self) -> str | None:
+        """What the console, `vigie status` and the record of processing show; None: within."""
+        if not self.below:
+            return None
+        min_w, min_h, min_fps = NORMS[self.narrow_field]
+        return (f"{self.width}x{self.height} at {self.fps:.1f} fps, below {min_w}x{min_h} at "
+                f"{min_fps:g} fps")
+
+
+class NormsWatch:
+    """R35, continuously: each window of `window` flowing frames is measured (resolution, frame
+    rate from the capture times) against the floors; `observe` returns a verdict only when it
+    changes (the first one included), so a camera turned down later is seen too. A gap (masking
+    blocked, or frames over 2 s apart: a reconnection) restarts the window: a camera that sends
+    nothing for a while is not a low frame rate."""
+
+    GAP_NS = 2_000_000_000  # frames further apart: an interruption (the floor is 1 per 0.17 s)
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.below: bool | None = None  # as last told
+        self._start: tuple[int, int] | None = None  # (capture_time_ns, frames since)
+        self._last_ns = 0
+
+    def interrupt(self) -> None:
+        self._start = None
+
+    def forget(self) -> None:
+        """The last verdict was not stored: tell the next one whatever it is."""
+        self.below = None
+
+    def observe(self, width: int, height: int, capture_time_ns: int,
+                narrow_field: bool) -> NormsVerdict | None:
+        gap = capture_time_ns - self._last_ns > self.GAP_NS
+        self._last_ns = capture_time_ns
+        if self._start is None or gap:
+            self._start = (capture_time_ns, 0)
+            return None
+        start, count = self._start
+        count += 1
+        if count < self.window:
+            self._start = (start, count)
+            return None
+        self._start = (capture_time_ns, 0)
+        fps = count / max(1e-9, (capture_time_ns - start) / 1e9)
+        below = below_norms(width, height, fps, narrow_field)
+        if below == self.below:
+            return None
+        self.below = below
+        return NormsVerdict(below, width, height, round(fps, 2), narrow_field)
+
+
 def snapshot_jpeg(raw: Frame, quality: int = 85) -> bytes:
     """Decode one RAW keyframe in memory and return it as JPEG (the commissioning snapshot)."""
     decoder = av.CodecContext.create(raw.codec, "r")

@@ -56,7 +56,7 @@ from services.masking.core import (
     STARTING,
     CameraPipeline,
     CameraPolicy,
-    below_norms,
+    NormsWatch,
     snapshot_jpeg,
 )
 from services.masking.settings import MaskingSettings
@@ -74,6 +74,13 @@ DELIVERIES_MISSED = Counter(
     "vigie_masking_deliveries_missed_total",
     "Times RAW frames sent to masking never reached it (a connection or a NATS node lost on "
     "the way) and were read again from the acknowledgement floor", LABELS)
+BELOW_NORMS = Gauge("vigie_masking_camera_below_norms",
+                    "1 while the camera's stored resolution or frame rate is below the floors of "
+                    "the arrêté of 3 August 2007 (R35)", LABELS, multiprocess_mode="livemax")
+NORMS_SQL = """
+INSERT INTO camera_health (camera_id, below_norms) VALUES ($1, $2)
+ON CONFLICT (camera_id) DO UPDATE SET below_norms = EXCLUDED.below_norms
+"""
 FAILING = Gauge("vigie_masking_camera_failing",
                 "1 while masking fails closed for the camera (nothing shown or recorded)", LABELS,
                 multiprocess_mode="livemax")
@@ -142,8 +149,7 @@ class CameraMasker:
         self._log = log.bind(commune=commune, camera=camera)
         self._labels = (commune, camera)
         self._reported: tuple[str | None, int | None] | None = None
-        self._norms_checked = False
-        self._first: tuple[int, int] | None = None  # (capture_time_ns, count)
+        self._norms = NormsWatch(settings.norms_after_frames)  # R35
         self._lease: Lease | None = None
         self._order = FrameOrder()  # RAW in capture order, from the newest ingest owner
         self._chain = FrameChain()  # and no frame decoded across a hole in ingest's sequence
@@ -350,26 +356,34 @@ class CameraMasker:
         self.pipeline._block("encode", "VIDEO unavailable")  # noqa: SLF001
 
     def _observe(self, raw: Frame) -> None:
-        """R35: once enough frames were seen, check resolution and frame rate against the floors."""
-        if self._norms_checked or self.pipeline.blocked is not None:
+        """R35, continuously (NormsWatch): a change either way is said — health row (the
+        console's alarm, `vigie status`, the record of processing), metric, and the event when
+        the camera falls below."""
+        if self.pipeline.blocked is not None:
+            self._norms.interrupt()
             return
-        if self._first is None:
-            self._first = (raw.capture_time_ns, 0)
-            return
-        start, count = self._first
-        self._first = (start, count + 1)
-        if count + 1 < self._settings.norms_after_frames:
-            return
-        self._norms_checked = True
-        fps = (count + 1) / max(1e-9, (raw.capture_time_ns - start) / 1e9)
         policy = self.pipeline.policy
-        narrow = bool(policy and policy.narrow_field)
-        if below_norms(raw.width, raw.height, fps, narrow):
-            min_w, min_h, min_fps = NORMS[narrow]
-            asyncio.get_running_loop().create_task(self._event(MaskingBelowNorms(
-                commune=self._labels[0], camera=self._labels[1], width=raw.width,
-                height=raw.height, fps=round(fps, 2), min_width=min_w, min_height=min_h,
+        verdict = self._norms.observe(raw.width, raw.height, raw.capture_time_ns,
+                                      bool(policy and policy.narrow_field))
+        if verdict is None:
+            return
+        BELOW_NORMS.labels(*self._labels).set(1 if verdict.below else 0)
+        loop = asyncio.get_running_loop()
+        loop.create_task(self._norms_changed(verdict.detail))
+        if verdict.below:
+            self._log.warning("masking_below_norms", detail=verdict.detail)
+            min_w, min_h, min_fps = NORMS[verdict.narrow_field]
+            loop.create_task(self._event(MaskingBelowNorms(
+                commune=self._labels[0], camera=self._labels[1], width=verdict.width,
+                height=verdict.height, fps=verdict.fps, min_width=min_w, min_height=min_h,
                 min_fps=min_fps)))
+
+    async def _norms_changed(self, detail: str | None) -> None:
+        try:
+            await self._pool.execute(NORMS_SQL, self.camera_id, detail)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            self._norms.forget()  # told again at the next window
+            self._log.warning("health_write_failed", error=type(exc).__name__)
 
     async def _report(self) -> None:
         """An event and a health row on every change between flowing and blocked (and why)."""

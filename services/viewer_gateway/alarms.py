@@ -1,8 +1,8 @@
 """The alarm list (issue 18): a camera lost, masking failed, recordings late, a prefectoral
-authorisation about to expire. The gateway raises an alarm when its cause appears and clears it
-when the cause is gone; an agent acknowledges it by name. Several gateways may run the same round:
-the database keeps one open alarm per camera and cause, and each gateway pushes to its own
-sessions the alarms it has not announced yet."""
+authorisation about to expire, a camera below the technical norms (R35). The gateway raises an
+alarm when its cause appears and clears it when the cause is gone; an agent acknowledges it by
+name. Several gateways may run the same round: the database keeps one open alarm per camera and
+cause, and each gateway pushes to its own sessions the alarms it has not announced yet."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ CAUSES = {
                                "(SELECT 'authorisation ' || a.reference || ' expires on ' || "
                                "a.valid_until::text FROM authorisations a "
                                "WHERE a.id = c.authorisation_id)"),
+    # R35: stored resolution or frame rate below the arrêté's floors (masking checks each window).
+    "below_norms": ("h.below_norms IS NOT NULL", "h.below_norms"),
     # R3: no valid authorisation, nothing recorded or shown (masking stops the camera).
     "unauthorised": ("(SELECT authorisation_state <> 'valid' FROM camera_authorisation ca "
                      "WHERE ca.camera_id = c.id)",

@@ -120,6 +120,11 @@ async def test_marker_never_leaves_masking_across_disturbances_R1_R35(
     norms = await eventually(lambda: _events(h, "below_norms", "parvis"), timeout_s=5,
                              message="no masking.below_norms for a 320x240 camera (R35)")
     assert norms[0]["width"] == 320 and norms[0]["min_width"] == 352
+    # …and kept where the console's alarms, `vigie status` and the record of processing read it.
+    stored = await eventually(lambda: h.db.fetchval(
+        "SELECT below_norms FROM camera_health WHERE camera_id = $1", cid), timeout_s=10,
+        message="camera_health.below_norms not written")
+    assert stored.startswith("320x240 at ") and "below 352x288" in stored
     await unsubscribe()
     assert reader.pictures, "nothing decoded"
     leaks = [f.seq for f, visible in reader.pictures if visible]

@@ -110,6 +110,21 @@ async def test_an_alarm_is_raised_pushed_acknowledged_by_name_and_cleared(
         assert "authorisation_expiring" not in kinds, kinds
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = "
                              "'alarm.acknowledged'") == 1
+    # R35 (issue 40): a camera masking found below the technical norms is an alarm, the
+    # administrators', with what was measured; cleared once the camera is back within them.
+    await db.execute("UPDATE camera_health SET below_norms = '320x240 at 25.0 fps, below 352x288 "
+                     "at 6 fps' WHERE camera_id = $1", gare)
+    await gateway.gw.alarms.round()
+    detail = await db.fetchval("SELECT detail FROM alarms WHERE kind = 'below_norms' "
+                               "AND camera_id = $1 AND cleared_at IS NULL", gare)
+    assert detail and "below 352x288" in detail
+    async with aclosing(await gateway.login("operator")) as operator:
+        kinds = [a["kind"] for a in (await operator.get("/api/alarms")).json()]
+        assert "below_norms" not in kinds, kinds
+    await db.execute("UPDATE camera_health SET below_norms = NULL WHERE camera_id = $1", gare)
+    await gateway.gw.alarms.round()
+    assert await db.fetchval("SELECT count(*) FROM alarms WHERE kind = 'below_norms' "
+                             "AND cleared_at IS NULL") == 0
 
 
 async def test_another_communes_alarm_is_neither_listed_nor_acknowledged_R9(

@@ -59,6 +59,11 @@ async def test_the_processing_record_lists_what_is_configured_R40(
         assert "Fiche de registre des traitements" in page.text and "AP-2025-7" in page.text
         assert "Copies des gels sous verrouillage d'objet (rétention légale S3) : oui" in page.text
         assert "(heure de Paris)" in page.text
+        # R35 (issue 40): a camera masking measured below the norms says so in the record.
+        await db.execute("INSERT INTO camera_health (camera_id, below_norms) VALUES ($1, "
+                         "'320x240 at 25.0 fps, below 352x288 at 6 fps')", gare)
+        normed = await auditor.get(URL, params={"commune": "palaiseau", "format": "html"})
+        assert "non : 320x240 at 25.0 fps, below 352x288 at 6 fps" in normed.text
         # An overseas commune's record is dated in its own legal time (issue 37).
         await db.execute("UPDATE communes SET time_zone = 'America/Cayenne' "
                          "WHERE slug = 'palaiseau'")
@@ -73,4 +78,4 @@ async def test_the_processing_record_lists_what_is_configured_R40(
         assert (await anonymous.get(URL, params={"commune": "palaiseau"})).status_code == 401
     made = [json.loads(r["details"]) for r in await db.fetch(
         "SELECT details FROM audit_log WHERE action = 'register.exported'")]
-    assert [d["register"] for d in made] == ["processing_record"] * 4
+    assert [d["register"] for d in made] == ["processing_record"] * 5

@@ -13,7 +13,7 @@ import httpx
 CAMERAS_SQL = """
 SELECT c.id AS camera_id, c.commune || '/' || c.slug AS id, c.state, c.device_id,
        coalesce(h.online, false) AS online, coalesce(h.ingest_status, 'unknown') AS ingest_status,
-       h.masking_ok, h.mask_version, h.width, h.height, h.codec,
+       h.masking_ok, h.mask_version, h.width, h.height, h.codec, h.below_norms,
        ca.authorisation_state AS authorisation, ca.reference AS authorisation_ref,
        ca.valid_until AS authorisation_until,
        extract(epoch FROM now() - h.last_frame_at) AS last_frame_age_s,
@@ -146,6 +146,8 @@ def render_text(status: dict[str, Any]) -> str:
         lines.append(f"{c['id']:<31} {c['state']:<14} {'yes' if c['online'] else 'no':<7} "
                      f"{masking:<8} {age:<11} {c['segments_last_5m']:<9} {owners}")
     lines += _authorisation_warnings(status["cameras"])
+    lines += [f"R35: {c['id']} is below the technical norms ({c['below_norms']})"
+              for c in status["cameras"] if c.get("below_norms")]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from services.viewer_gateway.policy import ROLE_PERMISSIONS
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
 Kind = Literal["camera_lost", "masking_failed", "recorder_late", "authorisation_expiring",
-               "unauthorised"]
+               "unauthorised", "below_norms"]
 
 
 class AlarmView(BaseModel):
@@ -32,10 +32,10 @@ class AlarmView(BaseModel):
     acknowledged_at: datetime | None
 
 
-# Alarms an agent at the screens cannot act on: an order about to end is the commune's
-# administrators' (Conformité, the VigieAuthorisationExpiring alert); agents see them only with
-# the configuration right (issue 38).
-ADMINISTRATIVE = ["authorisation_expiring"]
+# Alarms an agent at the screens cannot act on: an order about to end, a camera set below the
+# technical norms (R35) are the commune's administrators' (Conformité, the alerts); agents see
+# them only with the configuration right (issue 38).
+ADMINISTRATIVE = ["authorisation_expiring", "below_norms"]
 
 SELECT = ("SELECT a.*, c.slug AS camera, c.name AS camera_name FROM alarms a "
           "JOIN cameras c ON c.id = a.camera_id ")

@@ -77,6 +77,7 @@ const MASKING = {
 const SINCE = /^no image from the camera since (.+)$/;
 const LATE = /^last recording ended at (.+)$/;
 const ENDING = /^authorisation (.+) expires on (\d{4}-\d{2}-\d{2})$/;
+const NORMS = /^(\d+)x(\d+) at ([\d.]+) fps, below (\d+)x(\d+) at ([\d.]+) fps$/;
 
 /** The server's detail in French, its times in the browser's (the commune's) local time rather
  * than UTC (issue 38); a detail it does not know goes through the common translations. */
@@ -90,6 +91,7 @@ export function alarmDetail(a) {
   if ((m = a.detail.match(SINCE))) return m[1] === "?" ? "aucune image reçue" : `aucune image depuis le ${when(m[1])}`;
   if ((m = a.detail.match(LATE))) return `dernier enregistrement terminé le ${when(m[1])}`;
   if (a.kind === "masking_failed" && (m = a.detail.match(/^([a-z_]+): /)) && MASKING[m[1]]) return MASKING[m[1]];
+  if ((m = a.detail.match(NORMS))) return `${m[1]}×${m[2]} à ${m[3].replace(".", ",")} images/s, sous le minimum de ${m[4]}×${m[5]} à ${m[6]} images/s`;
   if ((m = a.detail.match(ENDING))) return `l'autorisation ${m[1]} prend fin le ${new Date(`${m[2]}T12:00:00`).toLocaleDateString("fr-FR")}`;
   return fr(a.detail);
 }

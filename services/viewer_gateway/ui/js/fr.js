@@ -175,6 +175,7 @@ export const ALARMS = {
   camera_lost: "Caméra perdue", masking_failed: "Masquage en échec",
   recorder_late: "Enregistrement en retard", authorisation_expiring: "Autorisation préfectorale bientôt expirée",
   unauthorised: "Sans autorisation préfectorale valide",
+  below_norms: "Sous les normes techniques (arrêté du 3 août 2007)",
 };
 
 /** « damage: abribus dégradé » → « Dégradation constatée : abribus dégradé » */
