@@ -36,8 +36,10 @@ VIDEO_MAX_BYTES = 160 * 2**30
 NATS_STORE = "200Gi"
 # Each dump copied off the cluster to another site's S3 (issue 35; its secret key is the Secret's
 # backup_s3_secret_key). Empty endpoint: no copy — then use CloudNativePG (docs/deploy.md).
+# VIGIE_BACKUP_RECIPIENTS: the age public key(s) each dump is encrypted to (R38; required for the
+# copy off the cluster); the private half is kept outside the cluster (docs/deploy.md "Backups").
 BACKUP_OFFSITE = {"VIGIE_BACKUP_S3_ENDPOINT": "", "VIGIE_BACKUP_S3_BUCKET": "vigie-dumps",
-                  "VIGIE_BACKUP_S3_ACCESS_KEY": ""}
+                  "VIGIE_BACKUP_S3_ACCESS_KEY": "", "VIGIE_BACKUP_RECIPIENTS": ""}
 
 RESTRICTED = {  # the "restricted" Pod Security Standard, container part
     "allowPrivilegeEscalation": False,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from minio.error import S3Error
@@ -27,6 +29,7 @@ log = get_logger(__name__)
 
 MAX_KEEP_DAYS = 30
 PREFIX, SUFFIX = "vigie-", ".dump"
+ENCRYPTED = ".age"  # vigie-….dump.age: age-encrypted (age-encryption.org/v1) to the recipients
 STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -68,14 +71,52 @@ def dump(dsn: str, folder: Path, *, schema: str | None = None,
     return target
 
 
+def recipients_from(text: str) -> list[Any]:
+    """The age public keys (`age1…`, comma- or space-separated) dumps are encrypted to. Their
+    private halves are kept off the database host (R38): a stolen dump or a read of the off-site
+    bucket gives nothing; restoring needs `age -d -i <identity>` where the key is kept."""
+    from pyrage import RecipientError, x25519
+
+    keys = [k for k in re.split(r"[,\s]+", text.strip()) if k]
+    try:
+        return [x25519.Recipient.from_str(k) for k in keys]
+    except RecipientError as exc:
+        raise BackupError(f"VIGIE_BACKUP_RECIPIENTS: not an age public key (age1…): {exc}") \
+            from None
+
+
+def encrypt(dumped: Path, recipients: list[Any]) -> Path:
+    """Encrypt a dump to the recipients (`<name>.dump.age`, 0600, renamed when complete) and
+    remove the clear one."""
+    import pyrage
+
+    target = dumped.with_name(dumped.name + ENCRYPTED)
+    partial = target.with_suffix(".part")
+    partial.touch(mode=0o600)
+    partial.chmod(0o600)
+    try:
+        pyrage.encrypt_file(str(dumped), str(partial), recipients)
+    except (OSError, pyrage.EncryptError) as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"encrypting {dumped.name} failed: {exc}") from None
+    partial.replace(target)
+    dumped.unlink()
+    return target
+
+
+def _ours(name: str) -> bool:
+    return name.startswith(PREFIX) and (name.endswith(SUFFIX) or name.endswith(SUFFIX + ENCRYPTED))
+
+
 def prune(folder: Path, *, keep_days: int, now: datetime | None = None) -> list[Path]:
-    """Delete the dumps older than `keep_days` (by the instant in their name)."""
+    """Delete the dumps, encrypted or not, older than `keep_days` (by the instant in their
+    name)."""
     if not 1 <= keep_days <= MAX_KEEP_DAYS:
         raise BackupError(f"keep 1 to {MAX_KEEP_DAYS} days of dumps (the legal maximum "
                           f"retention), not {keep_days}")
     cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
     gone = []
-    for path in sorted(folder.glob(f"{PREFIX}*{SUFFIX}")):
+    for path in sorted(p for p in folder.glob(f"{PREFIX}*") if _ours(p.name)):
         taken = _taken(path.name)
         if taken is not None and taken < cutoff:
             path.unlink()
@@ -119,8 +160,11 @@ class OffsiteSettings(BaseSettings):
 
 
 def _taken(name: str) -> datetime | None:
+    if not _ours(name):
+        return None
+    stamp = name[len(PREFIX):].removesuffix(ENCRYPTED).removesuffix(SUFFIX)
     try:
-        return datetime.strptime(name[len(PREFIX):-len(SUFFIX)], STAMP).replace(tzinfo=UTC)
+        return datetime.strptime(stamp, STAMP).replace(tzinfo=UTC)
     except ValueError:
         return None  # not one of ours
 
@@ -140,7 +184,7 @@ async def copy_offsite(store: ObjectStore, bucket: str, dumped: Path, *, keep_da
             raise BackupError(f"the copy of {dumped.name} off the host is incomplete")
         cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
         old = [o.key for o in await store.list_objects(bucket, prefix=PREFIX)
-               if o.key.endswith(SUFFIX) and (t := _taken(o.key)) is not None and t < cutoff]
+               if (t := _taken(o.key)) is not None and t < cutoff]
         failed = await store.erase(bucket, old) if old else []
     except COPY_FAILED as exc:
         raise BackupError(f"copying {dumped.name} off the host failed: "

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import pyrage
 import pytest
+from pyrage import x25519
 from vigie.backup import BackupError, _without_password, prune
 from vigie.local import servers
 from vigie.register import Entry, checkpoint, record, verify
@@ -80,9 +82,10 @@ def test_old_dumps_go_and_no_more_than_thirty_days_are_kept_R4(tmp_path: Path) -
     for days in (0, 6, 8, 40):
         stamp = (now - timedelta(days=days)).strftime("%Y%m%dT%H%M%SZ")
         (tmp_path / f"vigie-{stamp}.dump").write_bytes(b"x")
+    (tmp_path / f"vigie-{(now - timedelta(days=9)):%Y%m%dT%H%M%SZ}.dump.age").write_bytes(b"y")
     (tmp_path / "notes.txt").write_text("not ours")
     gone = prune(tmp_path, keep_days=7, now=now)
-    assert sorted(p.name[6:14] for p in gone) == ["20261021", "20261122"]
+    assert sorted(p.name[6:14] for p in gone) == ["20261021", "20261121", "20261122"]
     assert sorted(p.name for p in tmp_path.iterdir())[-1] == "vigie-20261130T030000Z.dump"
     assert (tmp_path / "notes.txt").exists()
     with pytest.raises(BackupError, match="1 to 30 days"):
@@ -104,25 +107,43 @@ async def test_each_dump_is_copied_off_the_host_and_old_ones_go_there_too_R4(
     for name in (f"vigie-{(now - timedelta(days=40)):%Y%m%dT%H%M%SZ}.dump",
                  f"vigie-{(now - timedelta(days=2)):%Y%m%dT%H%M%SZ}.dump", "notes.txt"):
         await store.put(bucket, name, b"older")
+    identity = x25519.Identity.generate()  # kept off the database host, where restores happen
     env = {**os.environ, "VIGIE_POSTGRES_DSN": pg_server.dsn, "VIGIE_POSTGRES_SCHEMA": pg_schema,
            "VIGIE_BACKUP_S3_ENDPOINT": s3_server.endpoint, "VIGIE_BACKUP_S3_BUCKET": bucket,
            "VIGIE_BACKUP_S3_ACCESS_KEY": s3_server.access_key, "VIGIE_BACKUP_S3_SECURE": "false"}
     (tmp_path / "remote-secret").write_text(s3_server.secret_key + "\n")
     env["VIGIE_BACKUP_S3_SECRET_KEY_FILE"] = str(tmp_path / "remote-secret")
     out = tmp_path / "backups"
+    # R38 (issue 40): the database never leaves the host in clear.
+    clear = _backup(out, env)
+    assert clear.returncode == 2 and "VIGIE_BACKUP_RECIPIENTS" in clear.stderr
+    assert not out.exists() or not list(out.glob("vigie-*")), "refused before dumping anything"
+    env["VIGIE_BACKUP_RECIPIENTS"] = str(identity.to_public())
     result = _backup(out, env)
     assert result.returncode == 0, result.stderr
-    (dumped,) = out.glob("vigie-*.dump")
-    assert await store.get(bucket, dumped.name) == dumped.read_bytes()
+    assert not list(out.glob("vigie-*.dump")), "no dump left in clear"
+    (dumped,) = out.glob("vigie-*.dump.age")
+    assert dumped.stat().st_mode & 0o777 == 0o600
+    sealed = dumped.read_bytes()
+    assert sealed.startswith(b"age-encryption.org/v1") and b"audit_log" not in sealed
+    assert await store.get(bucket, dumped.name) == sealed
+    # Where the identity is, the dump opens and pg_restore reads it.
+    opened = tmp_path / "opened.dump"
+    pyrage.decrypt_file(str(dumped), str(opened), [identity])
+    listed = subprocess.run([servers.pg_bin("pg_restore"), "--list", str(opened)],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "audit_log" in listed.stdout
     remote = sorted(o.key for o in await store.list_objects(bucket))
     assert remote == sorted([dumped.name, f"vigie-{(now - timedelta(days=2)):%Y%m%dT%H%M%SZ}.dump",
                              "notes.txt"]), "the 40-day-old dump went, what is not ours stayed"
     assert s3_server.secret_key not in result.stdout + result.stderr
+    wrong = _backup(out, {**env, "VIGIE_BACKUP_RECIPIENTS": "age1nonsense"})
+    assert wrong.returncode == 2 and "not an age public key" in wrong.stderr
 
     (tmp_path / "remote-secret").write_text("not-the-right-secret-key\n")
     failed = _backup(out, env)
     assert failed.returncode == 1
     assert "off the host failed" in failed.stderr and "not-the-right" not in failed.stderr
-    assert len(list(out.glob("vigie-*.dump"))) >= 1, "the local dump is made all the same"
+    assert len(list(out.glob("vigie-*.dump.age"))) >= 1, "the local dump is made all the same"
     incomplete = _backup(out, {**env, "VIGIE_BACKUP_S3_BUCKET": ""})
     assert incomplete.returncode != 0 and "VIGIE_BACKUP_S3_BUCKET" in incomplete.stderr

@@ -139,7 +139,15 @@ def _cmd_backup(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from vigie.backup import BackupError, OffsiteSettings, copy_offsite, dump, prune
+    from vigie.backup import (
+        BackupError,
+        OffsiteSettings,
+        copy_offsite,
+        dump,
+        encrypt,
+        prune,
+        recipients_from,
+    )
     from vigie.settings import dsn_with_password, load_settings
 
     dsn = os.environ.get("VIGIE_POSTGRES_DSN")
@@ -154,10 +162,26 @@ def _cmd_backup(args: argparse.Namespace) -> int:
             return 2
     schema = os.environ.get("VIGIE_POSTGRES_SCHEMA") or None
     offsite = load_settings(OffsiteSettings)
+    try:
+        recipients = recipients_from(os.environ.get("VIGIE_BACKUP_RECIPIENTS", ""))
+    except BackupError as exc:
+        print(f"vigie backup: {exc}", file=sys.stderr)
+        return 2
+    if offsite.endpoint and not recipients:
+        # R38: another site's bucket never receives the database in clear.
+        print("vigie backup: VIGIE_BACKUP_S3_ENDPOINT is set but not VIGIE_BACKUP_RECIPIENTS: "
+              "dumps leave this host only encrypted (an age public key, age1…; docs/deploy.md)",
+              file=sys.stderr)
+        return 2
+    if not recipients:
+        print("vigie backup: warning: VIGIE_BACKUP_RECIPIENTS is not set, the dumps are kept "
+              "in clear on this host", file=sys.stderr, flush=True)
     while True:
         try:
             prune(Path(args.out), keep_days=args.keep_days)  # refuses a bad --keep-days first
             path = dump(dsn, Path(args.out), schema=schema)
+            if recipients:
+                path = encrypt(path, recipients)
             gone = prune(Path(args.out), keep_days=args.keep_days)
             print(f"{path} ({path.stat().st_size} bytes); {len(gone)} older than "
                   f"{args.keep_days} days removed", flush=True)
