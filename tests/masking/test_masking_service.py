@@ -238,6 +238,16 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _masking_service(settings_for, port: int,  # type: ignore[no-untyped-def]
+                     **settings: str) -> subprocess.Popen[bytes]:
+    """The masking service as a process of its own, one worker, on `port`."""
+    env = {**os.environ, **settings_env(settings_for(PROBE_USER)), "VIGIE_MASKING_WORKERS": "1",
+           "VIGIE_MASKING_HTTP_PORT": str(port), "VIGIE_MASKING_POLL_INTERVAL_S": "0.3",
+           **{f"VIGIE_MASKING_{k.upper()}": v for k, v in settings.items()}}
+    return subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "masking"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def test_a_dead_worker_is_replaced_and_its_cameras_resume(
     masking_harness: MaskingHarness, marker_cameras: servers.RtspCameras,
     settings_for,  # type: ignore[no-untyped-def]
@@ -247,10 +257,7 @@ async def test_a_dead_worker_is_replaced_and_its_cameras_resume(
     await h.add_camera("gare", marker_cameras.url("m2"), masks=[{"points": COVER}])
     reader, unsubscribe = await h.read_video("gare")
     port = servers.free_port()
-    env = {**os.environ, **settings_env(settings_for(PROBE_USER)), "VIGIE_MASKING_WORKERS": "1",
-           "VIGIE_MASKING_HTTP_PORT": str(port), "VIGIE_MASKING_POLL_INTERVAL_S": "0.3"}
-    service = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "masking"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = _masking_service(settings_for, port)
     try:
         await _flowing(reader, 25, timeout_s=30)
         workers = await eventually(lambda: _children(service.pid), timeout_s=5)
@@ -280,11 +287,7 @@ async def test_a_frozen_worker_is_killed_and_replaced_and_its_cameras_resume(
     await h.add_camera("gare", marker_cameras.url("m2"), masks=[{"points": COVER}])
     reader, unsubscribe = await h.read_video("gare")
     port = servers.free_port()
-    env = {**os.environ, **settings_env(settings_for(PROBE_USER)), "VIGIE_MASKING_WORKERS": "1",
-           "VIGIE_MASKING_HTTP_PORT": str(port), "VIGIE_MASKING_POLL_INTERVAL_S": "0.3",
-           "VIGIE_MASKING_WORKER_STUCK_AFTER_S": "4"}
-    service = subprocess.Popen([sys.executable, "-m", "vigie.cli.main", "service", "masking"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = _masking_service(settings_for, port, worker_stuck_after_s="4")
     try:
         await _flowing(reader, 25, timeout_s=30)
         workers = await eventually(lambda: _children(service.pid), timeout_s=5)
