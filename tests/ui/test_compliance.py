@@ -119,3 +119,26 @@ async def test_the_data_protection_officer_declares_a_breach_and_sees_its_deadli
     await expect(auditor.locator("tr.alerte")).to_contain_text("à notifier sous 24 h")
     assert await db.fetchval("SELECT count(*) FROM incidents") == 1
     await shoot(auditor, "conformite-violations")
+
+
+async def test_a_camera_below_the_technical_norms_is_named_on_the_compliance_screen_R35(
+    ui: UiStack, db: asyncpg.Pool,
+) -> None:
+    """Issue 40: `masking.below_norms` reached no screen. What masking measured is named, in
+    French, where the commune's administrator keeps the authorisations."""
+    admin = await ui.login("admin", screen="conformite")
+    banner = admin.get_by_role("alert").filter(has_text="normes techniques")
+
+    async def shown() -> bool:
+        # Masking writes its first verdict once (within the norms: none) after 100 frames; the
+        # value set here stands once that is done.
+        await db.execute("UPDATE camera_health SET below_norms = '320x240 at 4.2 fps, below "
+                         "352x288 at 6 fps' WHERE camera_id = (SELECT id FROM cameras "
+                         "WHERE slug = 'm2')")
+        await admin.reload()
+        await admin.get_by_role("tab", name="Autorisations préfectorales").wait_for()
+        return await banner.count() > 0
+
+    await eventually(shown, timeout_s=30, message="no R35 banner on the Conformité screen")
+    await expect(banner).to_contain_text(
+        "m2 (320×240 à 4,2 images/s, sous le minimum de 352×288 à 6 images/s)")

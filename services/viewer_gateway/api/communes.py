@@ -272,6 +272,10 @@ async def _authorisations(gw: GatewayDep, commune: str) -> AuthorisationsView:
                                                                                     commune)],
         unauthorised=[{k: (str(v) if v is not None else None) for k, v in r.items()}
                       for r in await unauthorised_cameras(gw.pool, [commune])],
+        below_norms=[dict(r) for r in await gw.pool.fetch(
+            "SELECT c.slug, c.name, h.below_norms AS measured FROM cameras c "
+            "JOIN camera_health h ON h.camera_id = c.id WHERE c.commune = $1 "
+            "AND c.state = 'active' AND h.below_norms IS NOT NULL ORDER BY c.slug", commune)],
         purposes_allowed=list(PURPOSES))
 
 

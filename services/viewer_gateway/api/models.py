@@ -792,4 +792,7 @@ class AuthorisationsView(BaseModel):
     authorisations: list[AuthorisationView]
     unauthorised: list[dict[str, Any]] = Field(description="Cameras (not disabled) without a "
                                                "valid authorisation: they film nothing (R3)")
+    below_norms: list[dict[str, str]] = Field(
+        default_factory=list, description="Cameras in service masking measured below the "
+        "technical norms (R35): slug, name and what was measured")
     purposes_allowed: list[str] = Field(description="CSI L251-2's purposes, as stored")

@@ -46,6 +46,14 @@ async function authorisations(panel, ctx, msg = result()) {
   const stopped = data.unauthorised.length ? h("div", { class: "erreur", role: "alert" },
     h("strong", {}, "Caméras sans autorisation valide — elles ne filment pas (R3) : "),
     data.unauthorised.map((c) => `${c.slug} (${STATES[c.authorisation_state]}${c.reference ? ` : ${c.reference}` : ""})`).join(", ")) : "";
+  const NORMS = /^(\d+)x(\d+) at ([\d.]+) fps, below (\d+)x(\d+) at ([\d.]+) fps$/;
+  const measured = (text) => {
+    const m = text.match(NORMS);
+    return m ? `${m[1]}×${m[2]} à ${m[3].replace(".", ",")} images/s, sous le minimum de ${m[4]}×${m[5]} à ${m[6]} images/s` : text;
+  };
+  const norms = (data.below_norms || []).length ? h("div", { class: "erreur normes", role: "alert" },
+    h("strong", {}, "Caméras sous les normes techniques de l'arrêté du 3 août 2007 (R35) : "),
+    data.below_norms.map((c) => `${c.name} (${measured(c.measured)})`).join(" ; ")) : "";
   const rows = data.authorisations.map((a) => {
     const others = cameras.filter((c) => !a.cameras.includes(c.slug));
     const attach = h("form", { class: "ligne", "aria-label": `Rattacher à ${a.reference}`, hidden: others.length === 0 },
@@ -110,7 +118,7 @@ async function authorisations(panel, ctx, msg = result()) {
       say(msg, "Profil de bascule enregistré.");
     } catch (err) { say(msg, err.message, false); }
   });
-  clear(panel, stopped, msg,
+  clear(panel, stopped, norms, msg,
     h("table", {}, h("thead", {}, h("tr", {}, ["Arrêté", "État", "Finalités", "Destinataires", "Conservation", "Caméras"].map((t) => h("th", {}, t)))),
       h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 6 }, "Aucune autorisation enregistrée : aucune caméra ne filme.")))),
     h("h2", {}, "Bascule vers la police nationale (R27, R28)"),
