@@ -116,6 +116,7 @@ async def _as_service(db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_sc
         async with db.acquire() as conn:
             await conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{pg_schema}" FROM "{role}"')
             await conn.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA "{pg_schema}" FROM "{role}"')
+            await conn.execute(f'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA "{pg_schema}" FROM "{role}"')
             await conn.execute(f'REVOKE ALL ON SCHEMA "{pg_schema}" FROM "{role}"')
             await conn.execute(f'DROP ROLE "{role}"')
 
