@@ -6,6 +6,7 @@ the data-protection officer declares a breach and sees its 72 hours (R39)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -125,20 +126,19 @@ async def test_a_camera_below_the_technical_norms_is_named_on_the_compliance_scr
     ui: UiStack, db: asyncpg.Pool,
 ) -> None:
     """Issue 40: `masking.below_norms` reached no screen. What masking measured is named, in
-    French, where the commune's administrator keeps the authorisations."""
+    French, where the commune's administrator keeps the authorisations. The stack's cameras send
+    320×240, under the 352×288 floor, so masking's own verdict is the one on screen (writing one
+    by hand raced with it: masking writes its first verdict after 100 flowing frames)."""
+    measured = "SELECT below_norms FROM camera_health WHERE camera_id = " \
+               "(SELECT id FROM cameras WHERE slug = 'm2')"
+
+    async def masking_measured_m2() -> bool:
+        return bool(await db.fetchval(measured))
+
+    await eventually(masking_measured_m2, timeout_s=60,
+                     message="masking never measured m2 against the R35 floors")
+    assert (await db.fetchval(measured)).startswith("320x240 at ")
     admin = await ui.login("admin", screen="conformite")
     banner = admin.get_by_role("alert").filter(has_text="normes techniques")
-
-    async def shown() -> bool:
-        # Masking writes its first verdict once (within the norms: none) after 100 frames; the
-        # value set here stands once that is done.
-        await db.execute("UPDATE camera_health SET below_norms = '320x240 at 4.2 fps, below "
-                         "352x288 at 6 fps' WHERE camera_id = (SELECT id FROM cameras "
-                         "WHERE slug = 'm2')")
-        await admin.reload()
-        await admin.get_by_role("tab", name="Autorisations préfectorales").wait_for()
-        return await banner.count() > 0
-
-    await eventually(shown, timeout_s=30, message="no R35 banner on the Conformité screen")
-    await expect(banner).to_contain_text(
-        "m2 (320×240 à 4,2 images/s, sous le minimum de 352×288 à 6 images/s)")
+    await expect(banner).to_contain_text(re.compile(
+        r"m2 \(320×240 à [0-9]+(,[0-9]+)? images/s, sous le minimum de 352×288 à 6 images/s\)"))
