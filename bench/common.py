@@ -65,7 +65,7 @@ async def seed_bench_cameras(dsn: str, urls: dict[str, str],
     import json
 
     import asyncpg
-    from vigie.db.migrate import migrate
+    from vigie.plumbing.db.migrate import migrate
 
     conn = await asyncpg.connect(dsn)
     try:
@@ -95,7 +95,7 @@ async def seed_bench_cameras(dsn: str, urls: dict[str, str],
 def bench_settings(nats_url: str, probe_password: str, dsn: str):  # type: ignore[no-untyped-def]
     """As the harness's probe user, which stands in for cameras and reads every stream."""
     from vigie.local.servers import PROBE_USER
-    from vigie.settings import CommonSettings
+    from vigie.plumbing.settings import CommonSettings
 
     return CommonSettings(local_mode=True, nats_url=nats_url, nats_user=PROBE_USER,
                           nats_password=probe_password, postgres_dsn=dsn,
@@ -110,7 +110,7 @@ def run_in_scratch(work: Callable[[Path], Awaitable[None]]) -> None:
     import signal
     import tempfile
 
-    from vigie.log import configure_logging
+    from vigie.plumbing.log import configure_logging
 
     configure_logging(level="warning", fmt="console")
     # SIGTERM (a timeout, a Ctrl-C from a supervisor) ends the run through its `finally` blocks,
@@ -123,7 +123,7 @@ def run_in_scratch(work: Callable[[Path], Awaitable[None]]) -> None:
 
 # What VIDEO holds and what the recorder must store of it: one definition, in the library
 # (the e2e tests and compose-check use it too).
-from vigie.bus.video_accounting import (  # noqa: E402
+from vigie.plumbing.bus.video_accounting import (  # noqa: E402
     RECORDER_GAP_NS,
     VideoHeader,
     video_frames_to_store,

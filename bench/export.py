@@ -18,10 +18,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vigie.exports.onvif import ExportInfo, Source, verify_file
-from vigie.exports.package import join_segments
+from vigie.custody.exports.onvif import ExportInfo, Source, verify_file
+from vigie.custody.exports.package import join_segments
 from vigie.media.payload import payload_sha256, split_payload
-from vigie.signing import SigningKey
+from vigie.security.signing import SigningKey
 
 from bench.common import FOOTAGE, median, timed_child
 

@@ -1,5 +1,5 @@
 """Placing a hold's copies under object lock: each segment read back, checked against its SHA-256
-and put under a legal hold (what `vigie.holds` does since issue 25), beside the server-side copy it
+and put under a legal hold (what `vigie.custody.holds` does since issue 25), beside the server-side copy it
 replaced (SeaweedFS ignores a legal hold asked on a copy) in the same run, on the same SeaweedFS;
 then retention's erasure of every version once released.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from minio.commonconfig import CopySource
 from vigie.local import servers
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from bench.common import median
 

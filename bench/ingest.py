@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import asyncpg
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
 
 from bench.common import (
     FOOTAGE,

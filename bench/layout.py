@@ -22,8 +22,8 @@ from pathlib import Path
 
 import asyncpg
 from playwright.async_api import async_playwright
-from vigie.accounts import create_user
 from vigie.local.status import read_run_state
+from vigie.security.accounts import create_user
 
 from bench.common import median
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vigie.local import servers
 from vigie.local.seaweed_filer import backdate
-from vigie.storage.objects import ObjectStore
+from vigie.plumbing.storage.objects import ObjectStore
 
 from bench.common import percentile
 

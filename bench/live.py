@@ -27,14 +27,14 @@ import asyncpg
 import av
 import httpx
 import websockets
-from vigie.accounts import create_user
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
-from vigie.http import HttpServer
 from vigie.local import servers
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.http import HttpServer
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.security.accounts import create_user
 from vigie.service import Runtime
-from vigie.storage.objects import Buckets, ObjectStore
 
 from bench.common import bench_settings, percentile, run_in_scratch, seed_bench_cameras
 from bench.masking_latency import MASKS

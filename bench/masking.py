@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--record", action="store_true",
-                    help="write the fps per core into libs/vigie/sizing/costs.json")
+                    help="write the fps per core into libs/vigie/operations/sizing/costs.json")
     args = ap.parse_args()
     if not shutil.which("ffmpeg"):
         raise SystemExit("ffmpeg CLI missing: `make setup` installs it")

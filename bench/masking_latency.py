@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import asyncpg
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
 
 from bench.common import bench_settings, cpu_self_s, percentile, run_in_scratch, seed_bench_cameras
 from services.ingest.handlers import Ingest

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import asyncpg
 import av
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.frames import Frame, publish_frame
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
 from vigie.media.bitstream import parameter_sets
-from vigie.storage.objects import ObjectStore
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.frames import Frame, publish_frame
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.storage.objects import ObjectStore
 
 from bench.common import (
     FOOTAGE,
@@ -165,7 +165,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--segment", type=float, default=60)
     ap.add_argument("--record", action="store_true",
-                    help="write cameras per core into libs/vigie/sizing/costs.json")
+                    help="write cameras per core into libs/vigie/operations/sizing/costs.json")
     args = ap.parse_args()
     if not shutil.which("ffmpeg"):
         raise SystemExit("ffmpeg is needed (make setup installs it)")

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import asyncpg
 from minio.error import InvalidResponseError
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
-from vigie.db.migrate import migrate
 from vigie.local import servers
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.migrate import migrate
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 from vigie.service import Runtime
-from vigie.storage.objects import Buckets, ObjectStore
 
 from bench.common import bench_settings, cpu_self_s, run_in_scratch
 from services.recorder.core import object_key

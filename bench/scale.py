@@ -29,11 +29,11 @@ from pathlib import Path
 
 import asyncpg
 import av
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
-from vigie.storage.objects import ObjectStore
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.storage.objects import ObjectStore
 
 from bench.common import (
     FOOTAGE,

@@ -16,15 +16,15 @@ import pytest
 import pytest_asyncio
 import yaml
 from nats.aio.client import Client as NATS
-from vigie.bus.asyncapi import schemas_by_event_type
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
-from vigie.db.migrate import migrate
-from vigie.db.roles import ensure_service_role
 from vigie.local import servers
-from vigie.settings import CommonSettings
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.bus.asyncapi import schemas_by_event_type
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.migrate import migrate
+from vigie.plumbing.db.roles import ensure_service_role
+from vigie.plumbing.settings import CommonSettings
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.harness import PROBE, PROBE_USER, REPO, unique
 
@@ -180,7 +180,7 @@ async def service_db(
     db: asyncpg.Pool, pg_server: servers.PostgresServer, pg_schema: str,
 ) -> AsyncIterator[Callable[[str], Awaitable[asyncpg.Pool]]]:
     """A pool on this test's schema as a service's own database role, with exactly the grants
-    production gives it (vigie.db.roles): the suite runs the services as they run deployed."""
+    production gives it (vigie.plumbing.db.roles): the suite runs the services as they run deployed."""
     pools: list[asyncpg.Pool] = []
 
     async def _pool(service: str) -> asyncpg.Pool:
@@ -217,7 +217,7 @@ def service_store(
     s3_server: servers.SeaweedServer, store: tuple[ObjectStore, Buckets],
 ) -> Callable[[str], ObjectStore]:
     """The object store as a service's own identity, under the policy production gives it
-    (vigie.storage.identities), on this test's buckets."""
+    (vigie.plumbing.storage.identities), on this test's buckets."""
 
     def _store(service: str) -> ObjectStore:
         return ObjectStore(s3_server.endpoint, *s3_server.as_service(service))

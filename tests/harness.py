@@ -92,7 +92,7 @@ async def authorise(db: Any, commune: str, cameras: list[str] | None = None, *,
     profile resting on it (R27, R28): without one, masking films nothing of a camera."""
     from datetime import date, timedelta
 
-    from vigie.purposes import PURPOSES
+    from vigie.records.purposes import PURPOSES
 
     until = valid_until or date.today() + timedelta(days=3 * 365)
     aid: int = await db.fetchval(

@@ -35,8 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from vigie.bus.video_accounting import video_frames_to_store, video_headers  # noqa: E402
 from vigie.local.servers import DEBIAN_PYTHON, RTSP_CAMERA_SCRIPT, free_port  # noqa: E402
+from vigie.plumbing.bus.video_accounting import video_frames_to_store, video_headers  # noqa: E402
 
 PROJECT = "vigiecheck"
 SERVICES = ("ingest", "masking", "recorder", "viewer-gateway", "verbalisation", "retention")
@@ -59,9 +59,9 @@ from datetime import date, timedelta
 import httpx, pyotp
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-from vigie.accounts import TotpKey, create_user
-from vigie.db.pool import pool_from_settings
-from vigie.settings import CommonSettings, load_settings
+from vigie.security.accounts import TotpKey, create_user
+from vigie.plumbing.db.pool import pool_from_settings
+from vigie.plumbing.settings import CommonSettings, load_settings
 from services.viewer_gateway.auth import COOKIE
 
 PASSWORD = "compose-check passphrase 1"
@@ -121,9 +121,9 @@ asyncio.run(main())
 STORED_SCRIPT = r"""
 import asyncio, io, json
 import av
-from vigie.db.pool import pool_from_settings
-from vigie.settings import CommonSettings, load_settings
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.db.pool import pool_from_settings
+from vigie.plumbing.settings import CommonSettings, load_settings
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 async def main():
     common = load_settings(CommonSettings)  # the recorder's own settings and identities
@@ -329,8 +329,8 @@ async def _video(folder: Path) -> list[tuple[int, bool, int, str, int]]:
     import ssl
 
     import nats
-    from vigie.bus.connection import inbox_prefix
-    from vigie.bus.subjects import BusNames
+    from vigie.plumbing.bus.connection import inbox_prefix
+    from vigie.plumbing.bus.subjects import BusNames
     context = ssl.create_default_context(cafile=str(folder / "deploy/certs/ca.pem"))
     # VIDEO read as the recorder reads it, with its certificate (the certificate is the account;
     # the provisioning identity reads no stream). podman runs as root here.

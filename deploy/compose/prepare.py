@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vigie import certs
+from vigie.plumbing import certs
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_OWNERS = {"nats.key": 0, "postgres.key": 999, "seaweedfs.key": 1000}  # else the services'

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from vigie.catalog import NATS_USER  # one definition with make run and Compose
-from vigie.db.roles import MONITOR_PASSWORD_ENV, MONITOR_ROLE, password_env
-from vigie.deploy_secrets import SECRETS, postgres_password, s3_keys
+from vigie.plumbing.catalog import NATS_USER  # one definition with make run and Compose
+from vigie.plumbing.db.roles import MONITOR_PASSWORD_ENV, MONITOR_ROLE, password_env
+from vigie.security.secret_files import SECRETS, postgres_password, s3_keys
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "vigie"
@@ -157,7 +157,7 @@ def pod_security(uid: int) -> dict[str, Any]:
 
 def s3_key_env(service: str) -> tuple[str, str]:
     """The variables of a service's object-store identity, as `vigie s3-config` and `vigie init`
-    read them (vigie.storage.identities)."""
+    read them (vigie.plumbing.storage.identities)."""
     up = service.upper().replace("-", "_")
     return f"VIGIE_S3_ACCESS_KEY_{up}", f"VIGIE_S3_SECRET_KEY_{up}"
 

@@ -21,15 +21,15 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.subjects import BusNames
-from vigie.db.pool import TRANSIENT_DB_ERRORS, pool_from_settings
-from vigie.http import HttpServer, add_health_routes
-from vigie.log import get_logger, redact
-from vigie.metrics import export_certificate_expiry
-from vigie.ownership.replicas import default_name
-from vigie.settings import CommonSettings, ServiceSettings
-from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
+from vigie.cameras.replicas import default_name
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.pool import TRANSIENT_DB_ERRORS, pool_from_settings
+from vigie.plumbing.http import HttpServer, add_health_routes
+from vigie.plumbing.log import get_logger, redact
+from vigie.plumbing.metrics import export_certificate_expiry
+from vigie.plumbing.settings import CommonSettings, ServiceSettings
+from vigie.plumbing.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
 
 log = get_logger(__name__)
 
@@ -213,7 +213,7 @@ def _watch_clock(rt: Runtime) -> asyncio.Task[None] | None:
     """R36: every service that reaches the database checks its clock against it."""
     if rt.pool is None:
         return None
-    from vigie.clock import ClockWatch
+    from vigie.plumbing.clock import ClockWatch
 
     watch = ClockWatch(rt.service, rt.replica, rt.common.clock_max_offset_s)
     rt.state["clock"] = watch
@@ -284,8 +284,8 @@ def service_main(
     api: Callable[[Runtime, Any], FastAPI] | None = None,
 ) -> int:
     """The body of every service's ``main()``: settings, logging, then ``run_service``."""
-    from vigie.log import configure_logging
-    from vigie.settings import load_settings
+    from vigie.plumbing.log import configure_logging
+    from vigie.plumbing.settings import load_settings
 
     common = load_settings(CommonSettings)
     own = load_settings(settings_cls)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from vigie.ownership.runtime import STUCK_AFTER_S
+from vigie.cameras.runtime import STUCK_AFTER_S
 from vigie.service import Runtime, service_main
 
 from services.ingest.api import create_app

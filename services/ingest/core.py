@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import av
-from vigie.log import redact
+from vigie.plumbing.log import redact
 
 SUPPORTED_CODECS = {"h264": "h264", "hevc": "hevc", "h265": "hevc"}
 

@@ -14,24 +14,24 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge
-from vigie.aio import run_periodically, sleep_or_stop
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
-from vigie.bus.events import (
+from vigie.cameras.leases import Lease
+from vigie.cameras.replicas import default_name
+from vigie.cameras.runtime import CameraRuntime, Running, Wanted
+from vigie.plumbing.aio import run_periodically, sleep_or_stop
+from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.plumbing.bus.events import (
     CameraStreamChanged,
     CameraWentOffline,
     CameraWentOnline,
     Event,
     publish_event_or_log,
 )
-from vigie.bus.frames import Frame, payload_digest, publish_frame
-from vigie.bus.pending import PendingAcks
-from vigie.bus.streams import RawStreamKeeper
-from vigie.bus.subjects import BusNames
-from vigie.db.pool import TRANSIENT_DB_ERRORS
-from vigie.log import get_logger
-from vigie.ownership.leases import Lease
-from vigie.ownership.replicas import default_name
-from vigie.ownership.runtime import CameraRuntime, Running, Wanted
+from vigie.plumbing.bus.frames import Frame, payload_digest, publish_frame
+from vigie.plumbing.bus.pending import PendingAcks
+from vigie.plumbing.bus.streams import RawStreamKeeper
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.pool import TRANSIENT_DB_ERRORS
+from vigie.plumbing.log import get_logger
 
 from services.ingest.core import (
     Backoff,

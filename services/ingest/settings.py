@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from vigie.settings import ServiceSettings
+from vigie.plumbing.settings import ServiceSettings
 
 
 class IngestSettings(ServiceSettings):

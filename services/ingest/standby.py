@@ -29,8 +29,8 @@ from fractions import Fraction
 import nats.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
-from vigie.bus.frames import Frame, FrameMessageError, payload_digest
+from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.plumbing.bus.frames import Frame, FrameMessageError, payload_digest
 
 from services.ingest.core import CaptureClock, Clock, IngestFailure, Timestamps
 from services.ingest.source import Item, Packet, RtspSession, StreamInfo

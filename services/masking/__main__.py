@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from prometheus_client import Counter
-from vigie.log import get_logger
-from vigie.metrics import expose_worker_metrics, forget_worker_metrics, worker_ended
+from vigie.plumbing.log import get_logger
+from vigie.plumbing.metrics import expose_worker_metrics, forget_worker_metrics, worker_ended
 from vigie.service import Runtime, service_main
 
 from services.masking.settings import MaskingSettings

@@ -14,12 +14,12 @@ from fractions import Fraction
 
 import av
 import cv2
-from vigie.bus.events import MASKING_STARTING
-from vigie.bus.frames import Frame
 from vigie.media.bitstream import parameter_sets
 from vigie.media.encoder import EncoderOptions, new_encoder
 from vigie.media.masks import MaskDocument, MaskGeometry, yuv_planes
 from vigie.media.pictures import encodable, maskable
+from vigie.plumbing.bus.events import MASKING_STARTING
+from vigie.plumbing.bus.frames import Frame
 
 # R35 (arrêté of 3 August 2007, art. 2): floors of stored resolution and frame rate.
 NORMS = {False: (352, 288, 6.0), True: (704, 576, 12.0)}  # narrow_field → (w, h, fps)

@@ -19,16 +19,20 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
 from prometheus_client import Counter, Gauge, Histogram
-from vigie.aio import run_periodically, sleep_or_stop
-from vigie.authorisations import why_unauthorised
-from vigie.bus.claims import BIND_RETRY
-from vigie.bus.consumer import (
+from vigie.cameras.leases import Lease
+from vigie.cameras.replicas import default_name
+from vigie.cameras.runtime import CameraRuntime, Running, Wanted
+from vigie.media.encoder import EncoderOptions
+from vigie.media.masks import MaskDocument, MaskError
+from vigie.plumbing.aio import run_periodically, sleep_or_stop
+from vigie.plumbing.bus.claims import BIND_RETRY
+from vigie.plumbing.bus.consumer import (
     TRANSIENT_NATS_ERRORS,
     DeliveryCount,
     replayed_from_start,
     rewound_to_ack_floor,
 )
-from vigie.bus.events import (
+from vigie.plumbing.bus.events import (
     Event,
     FramesLost,
     MaskingBelowNorms,
@@ -36,18 +40,14 @@ from vigie.bus.events import (
     MaskingRecovered,
     publish_event_or_log,
 )
-from vigie.bus.frames import Frame, FrameMessageError, publish_frame
-from vigie.bus.order import FRAMES_LOST, GAPS, FrameChain, FrameOrder, Gap
-from vigie.bus.subjects import BusNames
-from vigie.clock import FRAME_AHEAD_S, IMPLAUSIBLE, implausible
-from vigie.db.pool import TRANSIENT_DB_ERRORS
-from vigie.log import get_logger
-from vigie.media.encoder import EncoderOptions
-from vigie.media.masks import MaskDocument, MaskError
-from vigie.ownership.leases import Lease
-from vigie.ownership.replicas import default_name
-from vigie.ownership.runtime import CameraRuntime, Running, Wanted
-from vigie.register import Entry, record
+from vigie.plumbing.bus.frames import Frame, FrameMessageError, publish_frame
+from vigie.plumbing.bus.order import FRAMES_LOST, GAPS, FrameChain, FrameOrder, Gap
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.clock import FRAME_AHEAD_S, IMPLAUSIBLE, implausible
+from vigie.plumbing.db.pool import TRANSIENT_DB_ERRORS
+from vigie.plumbing.log import get_logger
+from vigie.records.audit_register import Entry, record
+from vigie.records.authorisations import why_unauthorised
 
 from services.masking.core import (
     NORMS,

@@ -6,7 +6,7 @@ import os
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from vigie.settings import ServiceSettings
+from vigie.plumbing.settings import ServiceSettings
 
 
 class MaskingSettings(ServiceSettings):

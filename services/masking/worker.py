@@ -16,15 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.subjects import BusNames
-from vigie.db.pool import pool_from_settings
-from vigie.lifeline import die_with_parent
-from vigie.log import configure_logging
-from vigie.ownership.replicas import default_name
-from vigie.ownership.runtime import CameraRuntime
+from vigie.cameras.replicas import default_name
+from vigie.cameras.runtime import CameraRuntime
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.pool import pool_from_settings
+from vigie.plumbing.lifeline import die_with_parent
+from vigie.plumbing.log import configure_logging
+from vigie.plumbing.settings import CommonSettings, load_settings
 from vigie.service import install_stop_signals
-from vigie.settings import CommonSettings, load_settings
 
 from services.masking.handlers import MaskingWorker
 from services.masking.settings import MaskingSettings

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 import time
 
-from vigie.log import get_logger
-from vigie.ownership.runtime import STUCK_AFTER_S
+from vigie.cameras.runtime import STUCK_AFTER_S
+from vigie.plumbing.log import get_logger
+from vigie.records.announced_keys import announce
+from vigie.security.signing import SigningKey
 from vigie.service import Runtime, service_main
-from vigie.signing import SigningKey
-from vigie.signing_keys import announce
 
 from services.recorder.handlers import Recorder
 from services.recorder.settings import RecorderSettings

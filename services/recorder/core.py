@@ -15,8 +15,8 @@ from fractions import Fraction
 from typing import Generic, TypeVar
 
 import av
-from vigie.bus.frames import Frame
 from vigie.media.payload import payload_sha256
+from vigie.plumbing.bus.frames import Frame
 
 T = TypeVar("T")  # what travels with each frame (the NATS message to acknowledge)
 MP4_TIME_BASE = Fraction(1, 90000)

@@ -16,10 +16,13 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram
-from vigie import provenance
-from vigie.aio import run_periodically, sleep_or_stop
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS, DeliveryCount, rewound_to_ack_floor
-from vigie.bus.events import (
+from vigie.cameras.leases import Fenced, Lease, check_epoch
+from vigie.cameras.replicas import default_name
+from vigie.cameras.runtime import CameraRuntime, Running, RuntimeSettings, Wanted
+from vigie.custody import provenance
+from vigie.plumbing.aio import run_periodically, sleep_or_stop
+from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS, DeliveryCount, rewound_to_ack_floor
+from vigie.plumbing.bus.events import (
     Event,
     FramesLost,
     RecorderBacklog,
@@ -28,16 +31,13 @@ from vigie.bus.events import (
     SegmentRecorded,
     publish_event_or_log,
 )
-from vigie.bus.frames import Frame, FrameMessageError
-from vigie.bus.order import FRAMES_LOST, GAPS, FrameChain, FrameOrder, Gap
-from vigie.bus.subjects import BusNames
-from vigie.db.pool import TRANSIENT_DB_ERRORS
-from vigie.log import get_logger
-from vigie.ownership.leases import Fenced, Lease, check_epoch
-from vigie.ownership.replicas import default_name
-from vigie.ownership.runtime import CameraRuntime, Running, RuntimeSettings, Wanted
-from vigie.signing import SigningKey
-from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
+from vigie.plumbing.bus.frames import Frame, FrameMessageError
+from vigie.plumbing.bus.order import FRAMES_LOST, GAPS, FrameChain, FrameOrder, Gap
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.pool import TRANSIENT_DB_ERRORS
+from vigie.plumbing.log import get_logger
+from vigie.plumbing.storage.objects import TRANSIENT_STORAGE_ERRORS, ObjectStore
+from vigie.security.signing import SigningKey
 
 from services.recorder.backlog import Backlog, BacklogAlarm, StreamState, measure
 from services.recorder.core import (

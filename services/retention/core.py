@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import asyncpg
-from vigie.holds import CAMERA_LOCK, hold_prefix
-from vigie.register import Entry, record
-from vigie.storage.objects import ObjectStore
+from vigie.custody.holds import CAMERA_LOCK, hold_prefix
+from vigie.plumbing.storage.objects import ObjectStore
+from vigie.records.audit_register import Entry, record
 
 EXPIRED_SQL = """
 SELECT s.id, s.object_key, s.start_time, s.end_time
@@ -102,7 +102,7 @@ async def sweep_camera(pool: asyncpg.Pool, store: ObjectStore, bucket: str, *, c
                 break
             if after_select is not None:
                 await after_select(rows)
-            # From here to commit, no hold of this camera can register (vigie.holds).
+            # From here to commit, no hold of this camera can register (vigie.custody.holds).
             await conn.execute("SELECT pg_advisory_xact_lock($1, $2::int)", CAMERA_LOCK, camera_id)
             held = {r["id"] for r in await conn.fetch(AWAITING_COPY_SQL, [r["id"] for r in rows])}
             skipped += held

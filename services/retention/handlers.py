@@ -3,8 +3,8 @@
 - erasure: a sweep every few minutes over every camera and the evidence copies of released holds
   (R4), the store's lifecycle backstop kept in step with the communes' retention;
 - the evidence workshop, where the keys and the evidence are and never in the internet-facing
-  gateway: requisition exports (vigie.exports), right-of-access copies (vigie.access_copies),
-  holds' copies under legal hold (vigie.holds);
+  gateway: requisition exports (vigie.custody.exports), right-of-access copies (vigie.custody.access_copies),
+  holds' copies under legal hold (vigie.custody.holds);
 - the register's signed checkpoints (register_anchor.py: the only holder of the signing key);
 - deadlines told as events: access requests and incidents due, authorisations about to end."""
 
@@ -18,12 +18,13 @@ from collections.abc import Callable
 
 import asyncpg
 from prometheus_client import Gauge
-from vigie.access_copies import build_next_copy, erase_expired_copies
-from vigie.access_requests import newly_due
-from vigie.aio import run_periodically
-from vigie.authorisations import earliest_ends
-from vigie.authorisations import newly_due as authorisations_newly_due
-from vigie.bus.events import (
+from vigie.custody.access_copies import build_next_copy, erase_expired_copies
+from vigie.custody.access_requests import newly_due
+from vigie.custody.exports.jobs import PACKAGES_KEPT_DAYS, build_next, erase_expired_packages
+from vigie.custody.holds import copy_next_hold, reviews_newly_due
+from vigie.operations.provision import recordings_expiry_rules
+from vigie.plumbing.aio import run_periodically
+from vigie.plumbing.bus.events import (
     AccessRequestDue,
     AuthorisationExpiring,
     ExportCreated,
@@ -32,16 +33,15 @@ from vigie.bus.events import (
     RetentionPurged,
     publish_event_or_log,
 )
-from vigie.exports.jobs import PACKAGES_KEPT_DAYS, build_next, erase_expired_packages
-from vigie.holds import copy_next_hold, reviews_newly_due
-from vigie.incidents import newly_due as incidents_newly_due
-from vigie.log import get_logger
-from vigie.provision import recordings_expiry_rules
-from vigie.register import purge
+from vigie.plumbing.log import get_logger
+from vigie.plumbing.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
+from vigie.records.announced_keys import announce
+from vigie.records.audit_register import purge
+from vigie.records.authorisations import earliest_ends
+from vigie.records.authorisations import newly_due as authorisations_newly_due
+from vigie.records.incidents import newly_due as incidents_newly_due
+from vigie.security.signing import SigningKey
 from vigie.service import Runtime
-from vigie.signing import SigningKey
-from vigie.signing_keys import announce
-from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS, Buckets, ObjectStore
 
 from services.retention.core import (
     CAMERAS_SQL,
@@ -248,7 +248,7 @@ async def run(rt: Runtime, settings: RetentionSettings) -> None:
 
     async def hold_copies() -> None:
         # Holds placed over the API (or approved): their copies under legal hold, made here,
-        # the one service with the right to put them (vigie.holds).
+        # the one service with the right to put them (vigie.custody.holds).
         while await copy_next_hold(rt.require_pool(), rt.require_store(),
                                    recordings=rt.buckets.recordings,
                                    holds=rt.buckets.holds) is not None:

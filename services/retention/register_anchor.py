@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 from prometheus_client import Gauge
-from vigie.bus.events import SYSTEM_COMMUNE, RegisterCheckpoint, publish_event_or_log
-from vigie.log import get_logger
-from vigie.register import Checkpoint, checkpoint, unsigned_age_s
+from vigie.plumbing.bus.events import SYSTEM_COMMUNE, RegisterCheckpoint, publish_event_or_log
+from vigie.plumbing.log import get_logger
+from vigie.plumbing.storage.objects import TRANSIENT_STORAGE_ERRORS
+from vigie.records.announced_keys import announce
+from vigie.records.audit_register import Checkpoint, checkpoint, unsigned_age_s
+from vigie.security.signing import SigningKey
 from vigie.service import Runtime
-from vigie.signing import SigningKey
-from vigie.signing_keys import announce
-from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS
 
 from services.retention.settings import RetentionSettings
 

@@ -17,11 +17,11 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from PIL import ImageDraw, ImageFont
-from vigie import legal_time
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
-from vigie.bus.frames import Frame, FrameMessageError
-from vigie.bus.subjects import BusNames
-from vigie.legal_time import DEFAULT_TIME_ZONE
+from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.plumbing.bus.frames import Frame, FrameMessageError
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.records import legal_time
+from vigie.records.legal_time import DEFAULT_TIME_ZONE
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian's fonts-dejavu-core
 LOOKBACK_S = 12.0  # VIDEO is read from this far before the instant: the keyframe is in reach

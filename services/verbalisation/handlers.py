@@ -14,15 +14,15 @@ import asyncpg
 import nats.errors
 from nats.aio.msg import Msg
 from pydantic import ValidationError
-from vigie.aio import run_periodically
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
-from vigie.bus.events import OffenceHandedOver, OffenceRecorded, publish_event_or_log
-from vigie.db.pool import TRANSIENT_DB_ERRORS
-from vigie.legal_time import DEFAULT_TIME_ZONE
-from vigie.log import get_logger
+from vigie.plumbing.aio import run_periodically
+from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.plumbing.bus.events import OffenceHandedOver, OffenceRecorded, publish_event_or_log
+from vigie.plumbing.db.pool import TRANSIENT_DB_ERRORS
+from vigie.plumbing.log import get_logger
+from vigie.plumbing.storage.objects import TRANSIENT_STORAGE_ERRORS
+from vigie.records.legal_time import DEFAULT_TIME_ZONE
+from vigie.security.signing import SigningKey
 from vigie.service import Runtime
-from vigie.signing import SigningKey
-from vigie.storage.objects import TRANSIENT_STORAGE_ERRORS
 from vigie.verbalisation import catalogue
 from vigie.verbalisation.messages import (
     REQUESTS,

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vigie.exports.seal import seal, zip_folder
-from vigie.signing import SigningKey
-from vigie.storage.objects import ObjectStore
+from vigie.custody.exports.seal import seal, zip_folder
+from vigie.plumbing.storage.objects import ObjectStore
+from vigie.security.signing import SigningKey
 from vigie.verbalisation.messages import OffenceRecord
 
 FORMAT = "vigie-offence/1"

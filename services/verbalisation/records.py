@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from vigie.register import Entry, record
-from vigie.storage.objects import ObjectStore
+from vigie.plumbing.storage.objects import ObjectStore
+from vigie.records.audit_register import Entry, record
 from vigie.verbalisation import catalogue, plates
 from vigie.verbalisation.messages import (
     MAX_STILLS,

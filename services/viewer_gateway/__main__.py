@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 
-from vigie.accounts import seal_clear_totp_secrets
-from vigie.log import get_logger
+from vigie.plumbing.log import get_logger
+from vigie.plumbing.settings import SettingsError
+from vigie.security.accounts import seal_clear_totp_secrets
 from vigie.service import Runtime, service_main
-from vigie.settings import SettingsError
 
 from services.viewer_gateway import handlers
 from services.viewer_gateway.api import create_app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from vigie.log import get_logger
+from vigie.plumbing.log import get_logger
 from vigie.service import Runtime
 
 from services.viewer_gateway.handlers import Notifier

@@ -12,7 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from vigie.accounts import (
+from vigie.plumbing.certs import POST, peer_identity
+from vigie.plumbing.http import PEER_CERTIFICATE
+from vigie.records.audit_register import Entry, record
+from vigie.security.accounts import (
     TotpKey,
     TotpKeyError,
     readable_totp,
@@ -20,9 +23,6 @@ from vigie.accounts import (
     totp_step,
     verify_password,
 )
-from vigie.certs import POST, peer_identity
-from vigie.http import PEER_CERTIFICATE
-from vigie.register import Entry, record
 from vigie.verbalisation.catalogue import Power
 
 from services.viewer_gateway.policy import Subject

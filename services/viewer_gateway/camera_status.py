@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from vigie.bus.events import MASKING_STARTING
+from vigie.plumbing.bus.events import MASKING_STARTING
 
 Status = Literal["disabled", "commissioning", "unauthorised", "masking_failed", "offline",
                  "starting", "online"]

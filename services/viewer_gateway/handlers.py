@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from vigie.aio import run_periodically
-from vigie.authorisations import handover_allowed
-from vigie.bus.events import HandoverSwitched, publish_event_or_log
-from vigie.db.pool import TRANSIENT_DB_ERRORS
-from vigie.log import get_logger
-from vigie.register import Entry, record
+from vigie.plumbing.aio import run_periodically
+from vigie.plumbing.bus.events import HandoverSwitched, publish_event_or_log
+from vigie.plumbing.db.pool import TRANSIENT_DB_ERRORS
+from vigie.plumbing.log import get_logger
+from vigie.records.audit_register import Entry, record
+from vigie.records.authorisations import handover_allowed
 from vigie.service import Runtime
 
 from services.viewer_gateway.handover import (

@@ -9,8 +9,8 @@ from fractions import Fraction
 from typing import Any
 
 import av
-from vigie.bus.frames import Frame
-from vigie.bus.order import FRAMES_LOST, GAPS, FrameChain
+from vigie.plumbing.bus.frames import Frame
+from vigie.plumbing.bus.order import FRAMES_LOST, GAPS, FrameChain
 
 TIME_BASE = Fraction(1, 90000)
 FLAGS = "empty_moov+default_base_moof+frag_every_frame+omit_tfhd_offset"

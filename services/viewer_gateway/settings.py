@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
-from vigie.settings import ServiceSettings
+from vigie.plumbing.settings import ServiceSettings
 
 
 class ViewerGatewaySettings(ServiceSettings):

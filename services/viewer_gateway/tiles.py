@@ -15,9 +15,9 @@ import cv2
 import nats.errors
 import numpy as np
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
-from vigie.bus.frames import Frame, FrameMessageError
-from vigie.log import get_logger
+from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.plumbing.bus.frames import Frame, FrameMessageError
+from vigie.plumbing.log import get_logger
 from vigie.service import Runtime
 
 log = get_logger(__name__)

@@ -11,11 +11,11 @@ import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client as NATS
-from vigie.bus.claims import Claims
-from vigie.bus.connection import inbox_prefix, jetstream
-from vigie.bus.streams import StreamLimits, ensure_claims, ensure_streams
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
+from vigie.plumbing.bus.claims import Claims
+from vigie.plumbing.bus.connection import inbox_prefix, jetstream
+from vigie.plumbing.bus.streams import StreamLimits, ensure_claims, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
 
 from tests.harness import eventually
 

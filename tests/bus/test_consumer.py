@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.consumer import Outcome, PullWorker, durable_config
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
-from vigie.settings import CommonSettings
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.consumer import Outcome, PullWorker, durable_config
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.settings import CommonSettings
 
 from tests.conftest import settings_env
 from tests.harness import PROBE, PROBE_USER, eventually, unique

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from vigie.bus.order import FrameChain, Gap
+from vigie.plumbing.bus.order import FrameChain, Gap
 
 pytestmark = pytest.mark.unit
 

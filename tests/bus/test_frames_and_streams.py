@@ -7,10 +7,10 @@ from fractions import Fraction
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StorageType
-from vigie.bus.connection import jetstream
-from vigie.bus.frames import Frame, FrameMessageError, publish_frame
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames, check_token, parse_camera_subject
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.frames import Frame, FrameMessageError, publish_frame
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames, check_token, parse_camera_subject
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ async def test_an_event_with_no_stream_to_take_it_is_lost_loudly_never_raised(
     """Issue 35: while a NATS node dies and EVENTS elects a new leader, a publish gets no
     answer from the stream; make compose-check saw it end masking's camera task. Events are
     notifications: the work goes on."""
-    from vigie.bus.events import MaskingRecovered, publish_event_or_log
+    from vigie.plumbing.bus.events import MaskingRecovered, publish_event_or_log
 
     event = MaskingRecovered(commune="palaiseau", camera="gare", mask_version=1)
     # No stream behind these subjects (ensure_streams not called for this test's names).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from vigie.bus.order import FrameOrder
+from vigie.plumbing.bus.order import FrameOrder
 
 pytestmark = pytest.mark.unit
 

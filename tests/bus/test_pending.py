@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import NoStreamResponseError
-from vigie.bus.connection import jetstream
-from vigie.bus.pending import PendingAcks
-from vigie.bus.subjects import BusNames
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.pending import PendingAcks
+from vigie.plumbing.bus.subjects import BusNames
 
 pytestmark = pytest.mark.integration
 

@@ -18,12 +18,12 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
 from nats.js.errors import APIError
-from vigie.bus.connection import inbox_prefix, jetstream
-from vigie.bus.frames import Frame, publish_frame
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
-from vigie.bus.subscribers import add_subscriber
 from vigie.local import servers
+from vigie.plumbing.bus.connection import inbox_prefix, jetstream
+from vigie.plumbing.bus.frames import Frame, publish_frame
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.bus.subscribers import add_subscriber
 
 from tests.harness import PROBE, PROBE_USER, unique
 
@@ -191,7 +191,7 @@ async def test_external_subscriber_sees_only_its_communes_events(
 async def test_ingest_may_bring_raw_back_and_create_nothing_else(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A nats-server restart loses RAW (memory): ingest may create that one stream again."""
     from nats.js.api import StorageType
-    from vigie.bus.streams import RawStreamKeeper
+    from vigie.plumbing.bus.streams import RawStreamKeeper
 
     server = servers.start_nats(tmp_path / "nats")
     try:

@@ -10,11 +10,11 @@ from pathlib import Path
 import nats
 import pytest
 from nats.js.api import StorageType
-from vigie.bus.connection import inbox_prefix
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
-from vigie.catalog import PROVISIONING_USER
 from vigie.local import servers
+from vigie.plumbing.bus.connection import inbox_prefix
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.catalog import PROVISIONING_USER
 
 from tests.harness import eventually
 

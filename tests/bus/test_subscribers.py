@@ -20,11 +20,11 @@ import pytest
 import pytest_asyncio
 from nats.js.api import ConsumerConfig
 from nats.js.errors import APIError
-from vigie.bus.connection import jetstream
-from vigie.bus.events import CameraWentOffline, publish_event_or_log
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subscribers import add_subscriber, durable_name, follow
 from vigie.local import servers
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.events import CameraWentOffline, publish_event_or_log
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subscribers import add_subscriber, durable_name, follow
 
 from tests.bus.test_permissions import NAMES, _connect
 from tests.harness import REPO, eventually

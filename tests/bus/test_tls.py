@@ -15,14 +15,14 @@ import nats
 import nats.errors
 import pytest
 from nats.js.api import StreamConfig
-from vigie import certs
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.events import CameraWentOffline, publish_event_or_log
-from vigie.bus.permissions import ServerTls
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subscribers import add_subscriber, durable_name
 from vigie.local import servers
-from vigie.settings import CommonSettings
+from vigie.plumbing import certs
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.events import CameraWentOffline, publish_event_or_log
+from vigie.plumbing.bus.permissions import ServerTls
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subscribers import add_subscriber, durable_name
+from vigie.plumbing.settings import CommonSettings
 
 from tests.bus.test_permissions import NAMES
 from tests.bus.test_subscribers import follow_client, publish_offline

@@ -5,7 +5,7 @@ that cannot be decoded until the next keyframe."""
 from __future__ import annotations
 
 import pytest
-from vigie.bus.video_accounting import RECORDER_GAP_NS, video_frames_to_store
+from vigie.plumbing.bus.video_accounting import RECORDER_GAP_NS, video_frames_to_store
 
 pytestmark = pytest.mark.unit
 

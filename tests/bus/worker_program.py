@@ -12,11 +12,11 @@ import asyncio
 import sys
 
 from nats.aio.msg import Msg
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.consumer import Outcome, PullWorker, durable_config
-from vigie.log import configure_logging
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.consumer import Outcome, PullWorker, durable_config
+from vigie.plumbing.log import configure_logging
+from vigie.plumbing.settings import CommonSettings
 from vigie.service import install_stop_signals
-from vigie.settings import CommonSettings
 
 
 async def main() -> int:

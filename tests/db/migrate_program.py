@@ -4,8 +4,8 @@ import asyncio
 import sys
 
 import asyncpg
-from vigie.db.migrate import migrate
-from vigie.log import configure_logging
+from vigie.plumbing.db.migrate import migrate
+from vigie.plumbing.log import configure_logging
 
 
 async def main(dsn: str, schema: str) -> None:

@@ -14,12 +14,13 @@ import asyncpg
 import pyrage
 import pytest
 from pyrage import x25519
-from vigie.backup import BackupError, _without_password, prune
 from vigie.local import servers
-from vigie.register import Entry, checkpoint, record, verify
-from vigie.signing import SigningKey
-from vigie.signing_keys import trusted_keys
-from vigie.storage.objects import ObjectStore
+from vigie.operations.backup import BackupError, _without_password, prune
+from vigie.plumbing.db import programs
+from vigie.plumbing.storage.objects import ObjectStore
+from vigie.records.announced_keys import trusted_keys
+from vigie.records.audit_register import Entry, checkpoint, record, verify
+from vigie.security.signing import SigningKey
 
 from tests.harness import REPO, unique
 
@@ -53,7 +54,7 @@ async def test_a_dump_restores_with_the_register_verifying_R12(
     await admin.execute(f'CREATE DATABASE "{restored}"')
     try:
         url, password = _without_password(pg_server.dsn.rsplit("/", 1)[0] + f"/{restored}")
-        subprocess.run([servers.pg_bin("pg_restore"), "--no-owner", "--dbname", url, str(dump)],
+        subprocess.run([programs.pg_bin("pg_restore"), "--no-owner", "--dbname", url, str(dump)],
                        env={**os.environ, "PGPASSWORD": password or ""}, check=True,
                        capture_output=True, timeout=120)
         conn = await asyncpg.connect(pg_server.dsn.rsplit("/", 1)[0] + f"/{restored}",
@@ -130,7 +131,7 @@ async def test_each_dump_is_copied_off_the_host_and_old_ones_go_there_too_R4(
     # Where the identity is, the dump opens and pg_restore reads it.
     opened = tmp_path / "opened.dump"
     pyrage.decrypt_file(str(dumped), str(opened), [identity])
-    listed = subprocess.run([servers.pg_bin("pg_restore"), "--list", str(opened)],
+    listed = subprocess.run([programs.pg_bin("pg_restore"), "--list", str(opened)],
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and "audit_log" in listed.stdout
     remote = sorted(o.key for o in await store.list_objects(bucket))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from vigie.db.migrate import Migration, MigrationError, bundled_migrations, migrate
 from vigie.local import servers
+from vigie.plumbing.db.migrate import Migration, MigrationError, bundled_migrations, migrate
 
 from tests.harness import unique
 

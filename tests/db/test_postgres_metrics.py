@@ -14,8 +14,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from vigie.db.roles import MONITOR_ROLE, ensure_monitor_role
 from vigie.local import servers
+from vigie.plumbing.db.roles import MONITOR_ROLE, ensure_monitor_role
 
 from tests.deploy.monitoring import alert_rules
 from tests.harness import REPO, eventually

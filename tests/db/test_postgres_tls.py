@@ -9,10 +9,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from vigie import certs
-from vigie.db.pool import create_pool
 from vigie.local import servers
-from vigie.settings import CommonSettings
+from vigie.plumbing import certs
+from vigie.plumbing.db.pool import create_pool
+from vigie.plumbing.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """Each service's database role tries what it must not do (issue 25, REGULATION.md R12, R38:
-least privilege). The roles are the ones `vigie init` and `make run` create (vigie.db.roles)."""
+least privilege). The roles are the ones `vigie init` and `make run` create (vigie.plumbing.db.roles)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
-from vigie.catalog import SERVICES
-from vigie.db.roles import GRANTS, _grants, grants_markdown, role_name
+from vigie.plumbing.catalog import SERVICES
+from vigie.plumbing.db.roles import GRANTS, _grants, grants_markdown, role_name
 
 from tests.harness import REPO
 from tests.viewer_gateway.conftest import seed_communes
@@ -156,7 +156,7 @@ async def test_retention_tells_each_due_incident_with_its_own_role_R39(
 ) -> None:
     """Found under `make run`: retention's round failed on `incidents` (it marks each due notice
     once); no test ran it as its role."""
-    from vigie.incidents import newly_due
+    from vigie.records.incidents import newly_due
 
     await seed_communes(db)
     await db.execute("INSERT INTO incidents (commune, summary, discovered_at, data_concerned, "

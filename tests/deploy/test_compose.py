@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from vigie import certs
-from vigie.deploy_secrets import SECRETS, postgres_password, s3_keys
+from vigie.plumbing import certs
+from vigie.security.secret_files import SECRETS, postgres_password, s3_keys
 
 from services import SERVICES, module_name
 from tests.harness import REPO

@@ -1,8 +1,9 @@
-"""One definition of who each service is — its NATS user (vigie.catalog.NATS_USER), its database
-role (vigie.db.roles.role_name), its object-store identity (vigie.storage.identities.key_env) and
-its client certificate (one per service name) — followed by `make run`, Compose and Kubernetes
-alike (issue 34: they had been written three times). Each platform is read as it runs: the
-embedded default's environment for a replica, `docker-compose config`, the committed manifests."""
+"""One definition of who each service is — its NATS user (vigie.plumbing.catalog.NATS_USER),
+its database role (vigie.plumbing.db.roles.role_name), its object-store identity
+(vigie.plumbing.storage.identities.key_env) and its client certificate (one per service name) —
+followed by `make run`, Compose and Kubernetes alike (issue 34: they had been written three
+times). Each platform is read as it runs: the embedded default's environment for a replica,
+`docker-compose config`, the committed manifests."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
-from vigie import certs
-from vigie.bus.permissions import SERVICE_USERS
-from vigie.catalog import NATS_USER, PROVISIONING_USER, SERVICES
-from vigie.db.roles import GRANTS, role_name
 from vigie.local.supervisor import Ports, service_env
-from vigie.storage.identities import key_env
+from vigie.plumbing import certs
+from vigie.plumbing.bus.permissions import SERVICE_USERS
+from vigie.plumbing.catalog import NATS_USER, PROVISIONING_USER, SERVICES
+from vigie.plumbing.db.roles import GRANTS, role_name
+from vigie.plumbing.storage.identities import key_env
 
 from tests.deploy.test_compose import _compose, _env_with_secrets
 from tests.deploy.test_kubernetes import _manifests

@@ -19,7 +19,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from vigie.deploy_secrets import SECRETS, postgres_password, s3_keys
+from vigie.security.secret_files import SECRETS, postgres_password, s3_keys
 
 from services import module_name
 from tests.harness import REPO

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import yaml
 from prometheus_client import REGISTRY
-from vigie.bus.monitoring import metrics_of as nats_metrics_of
+from vigie.plumbing.bus.monitoring import metrics_of as nats_metrics_of
 
 from services import SERVICES, module_name
 from tests.deploy.monitoring import (
@@ -48,7 +48,7 @@ def _defined_families() -> set[str]:
         if importlib.util.find_spec(f"{module_name(service)}.handlers"):
             importlib.import_module(f"{module_name(service)}.handlers")
     importlib.import_module("services.masking.worker")
-    # NATS's figures are made by `vigie nats-exporter`, at each scrape (vigie.bus.monitoring).
+    # NATS's figures are made by `vigie nats-exporter`, at each scrape (vigie.plumbing.bus.monitoring).
     return {family(m.name) for m in [*REGISTRY.collect(), *nats_metrics_of([])]}
 
 

@@ -1,4 +1,4 @@
-"""`vigie sizing` (issue 36): the figures follow the benches' costs (libs/vigie/sizing/costs.json),
+"""`vigie sizing` (issue 36): the figures follow the benches' costs (libs/vigie/operations/sizing/costs.json),
 and the Kubernetes overlay it writes applies to deploy/k8s and validates (R4: retention ≤ 30 days)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import jsonpatch
 import kubernetes_validate
 import pytest
 import yaml
-from vigie.sizing import CameraGroup, Inputs, kubernetes_overlay, load_costs, size
+from vigie.operations.sizing import CameraGroup, Inputs, kubernetes_overlay, load_costs, size
 
 from tests.deploy.test_kubernetes import KUBERNETES, _manifests
 

@@ -22,10 +22,10 @@ import asyncpg
 import av
 import nats
 import pytest
-from vigie.bus.connection import inbox_prefix
-from vigie.bus.subjects import BusNames
-from vigie.bus.video_accounting import VideoHeader, video_frames_to_store, video_headers
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.bus.connection import inbox_prefix
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.bus.video_accounting import VideoHeader, video_frames_to_store, video_headers
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.e2e.stack import Stack, start_stack
 from tests.harness import wait_for_sync

@@ -23,7 +23,7 @@ import jsonschema
 import pyotp
 import pytest
 import yaml
-from vigie.bus.asyncapi import schemas_by_event_type
+from vigie.plumbing.bus.asyncapi import schemas_by_event_type
 
 from tests.deploy.monitoring import exported_families, referenced_families
 from tests.e2e.stack import free_port_base, pid_alive, start_stack

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import asyncpg
-from vigie import provenance
-from vigie.exports.package import Requisition
-from vigie.signing import SigningKey
-from vigie.signing_keys import announce
-from vigie.storage.objects import ObjectStore
+from vigie.custody import provenance
+from vigie.custody.exports.package import Requisition
+from vigie.plumbing.storage.objects import ObjectStore
+from vigie.records.announced_keys import announce
+from vigie.security.signing import SigningKey
 
 from services.recorder.core import Segmenter, mux_fmp4, object_key
 from tests.recorder.frames import video_frames

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from vigie.access_copies import letter
-from vigie.exports.texts import keep_until, one_month_after
-from vigie.spreadsheet import when
+from vigie.custody.access_copies import letter
+from vigie.custody.exports.texts import keep_until, one_month_after
+from vigie.records.spreadsheet import when
 
 pytestmark = pytest.mark.unit
 

@@ -17,11 +17,11 @@ from typing import Any
 import asyncpg
 import av
 import pytest
-from vigie.exports.create import ExportResult, create_export
-from vigie.exports.onvif import EPOCH_1601, find_box, verify_file
-from vigie.exports.verify import verify_package
-from vigie.signing import SigningKey
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.custody.exports.create import ExportResult, create_export
+from vigie.custody.exports.onvif import EPOCH_1601, find_box, verify_file
+from vigie.custody.exports.verify import verify_package
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.security.signing import SigningKey
 
 from tests.exports.helpers import RECORDING_KEY, REQUISITION, recorded
 from tests.retention.helpers import camera, commune

@@ -20,13 +20,13 @@ import asyncpg
 import av
 import pytest
 from pypdf import PdfReader
-from vigie.exports.create import create_export
-from vigie.exports.package import ExportError, Requisition, build_package
-from vigie.exports.texts import one_month_after
-from vigie.exports.verify import verify_package
-from vigie.holds import HoldRequest, create_hold
-from vigie.signing import SigningKey
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.custody.exports.create import create_export
+from vigie.custody.exports.package import ExportError, Requisition, build_package
+from vigie.custody.exports.texts import one_month_after
+from vigie.custody.exports.verify import verify_package
+from vigie.custody.holds import HoldRequest, create_hold
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.security.signing import SigningKey
 
 from tests.exports.helpers import REQUISITION
 from tests.exports.helpers import recorded as _recorded

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import yaml
-from vigie.bus.asyncapi import build_document, render_document
-from vigie.bus.events import EVENT_TYPES
 from vigie.local.servers import venv_bin
+from vigie.plumbing.bus.asyncapi import build_document, render_document
+from vigie.plumbing.bus.events import EVENT_TYPES
 
 from tests.harness import REPO
 

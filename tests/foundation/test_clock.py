@@ -10,9 +10,9 @@ import time
 import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
-from vigie.bus.connection import jetstream
-from vigie.bus.subjects import BusNames
-from vigie.clock import OLDEST_PLAUSIBLE_S, ClockWatch, implausible, offset_s
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.clock import OLDEST_PLAUSIBLE_S, ClockWatch, implausible, offset_s
 
 from tests.conftest import events_seen
 from tests.harness import eventually
@@ -43,11 +43,11 @@ async def test_a_clock_drifting_past_the_bound_is_told_once_and_its_return_too_R
     watch = ClockWatch("recorder", "recorder-1", max_offset_s=1.0)
     assert abs(await watch.check(db, js, streams) or 0) < 1.0
     real = time.time
-    monkeypatch.setattr("vigie.clock.time.time", lambda: real() + 90)  # set 90 s fast
+    monkeypatch.setattr("vigie.plumbing.clock.time.time", lambda: real() + 90)  # set 90 s fast
     for _ in range(3):
         drift = await watch.check(db, js, streams)
         assert drift is not None and 89 < drift < 91
-    monkeypatch.setattr("vigie.clock.time.time", real)
+    monkeypatch.setattr("vigie.plumbing.clock.time.time", real)
     await watch.check(db, js, streams)
     await watch.check(db, js, streams)
     told = await eventually(lambda: len(_clock_events(streams)) >= 2 and _clock_events(streams),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from vigie.coverage import uncovered
+from vigie.custody.coverage import uncovered
 
 pytestmark = pytest.mark.unit
 T = datetime(2026, 11, 24, 8, tzinfo=UTC)

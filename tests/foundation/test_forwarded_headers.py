@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from vigie.http import HttpServer
+from vigie.plumbing.http import HttpServer
 
 pytestmark = pytest.mark.unit
 

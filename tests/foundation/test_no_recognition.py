@@ -16,8 +16,8 @@ import asyncpg
 import numpy as np
 import pytest
 import structlog
-from vigie.redaction.keep import KeepTrack
-from vigie.redaction.redact import RedactResult, redact_file
+from vigie.custody.redaction.keep import KeepTrack
+from vigie.custody.redaction.redact import RedactResult, redact_file
 
 from tests.harness import REPO
 from tests.redaction.test_redact_file import H, W, _write

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
-from vigie.bus.connection import jetstream
-from vigie.bus.events import CameraWentOffline, encode_event, publish_event
-from vigie.bus.subjects import BusNames
-from vigie.log import configure_logging, get_logger, redact
-from vigie.settings import CommonSettings
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.events import CameraWentOffline, encode_event, publish_event
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.log import configure_logging, get_logger, redact
+from vigie.plumbing.settings import CommonSettings
 
 from tests.conftest import events_seen
 from tests.harness import eventually

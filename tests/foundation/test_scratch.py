@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from vigie import scratch
+from vigie.custody import scratch
 
 pytestmark = pytest.mark.integration
 

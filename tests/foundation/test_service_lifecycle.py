@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from vigie.local.servers import free_port
-from vigie.settings import CommonSettings
+from vigie.plumbing.settings import CommonSettings
 
 from services import SERVICES
 from tests.conftest import settings_env

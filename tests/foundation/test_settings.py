@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from vigie.settings import CommonSettings, SettingsError, load_settings
+from vigie.plumbing.settings import CommonSettings, SettingsError, load_settings
 
 pytestmark = pytest.mark.unit
 

@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
-from vigie.bus.connection import jetstream
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
-from vigie.log import configure_logging
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.log import configure_logging
 
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings

@@ -22,11 +22,11 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType
 from prometheus_client import REGISTRY
-from vigie.bus.connection import jetstream
-from vigie.bus.frames import Frame
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
-from vigie.settings import CommonSettings
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.frames import Frame
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.settings import CommonSettings
 
 from tests.conftest import events_seen, settings_env
 from tests.harness import PROBE_USER, eventually, unique

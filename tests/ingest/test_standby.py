@@ -7,7 +7,7 @@ from collections import Counter
 from fractions import Fraction
 
 import pytest
-from vigie.bus.frames import payload_digest
+from vigie.plumbing.bus.frames import payload_digest
 
 from services.ingest.source import Packet, StreamInfo
 from services.ingest.standby import LastRaw, continuation, standby_for

@@ -14,10 +14,10 @@ import av
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
-from vigie.bus.connection import jetstream
-from vigie.bus.frames import Frame
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.frames import Frame
+from vigie.plumbing.bus.subjects import BusNames
 
 from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings

@@ -22,11 +22,11 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.frames import Frame, publish_frame
-from vigie.bus.subjects import BusNames
 from vigie.local import servers
-from vigie.settings import CommonSettings
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.frames import Frame, publish_frame
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.settings import CommonSettings
 
 from services.masking.handlers import MaskingWorker
 from services.masking.settings import MaskingSettings

@@ -9,9 +9,9 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from vigie.bus.frames import Frame
 from vigie.media.bitstream import parameter_sets
 from vigie.media.masks import MaskDocument
+from vigie.plumbing.bus.frames import Frame
 
 from services.masking.core import SOURCE_CHANGED, CameraPipeline, CameraPolicy
 from tests.clips import scene

@@ -23,15 +23,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
-from vigie.bus.claims import Claims
-from vigie.bus.connection import jetstream
-from vigie.bus.subjects import BusNames
-from vigie.http import add_health_routes
-from vigie.ownership.leases import Fenced, Lease, check_epoch, take_epoch
-from vigie.ownership.replicas import Replicas
-from vigie.ownership.runtime import CameraRuntime, RuntimeSettings, Wanted
+from vigie.cameras.leases import Fenced, Lease, check_epoch, take_epoch
+from vigie.cameras.replicas import Replicas
+from vigie.cameras.runtime import CameraRuntime, RuntimeSettings, Wanted
+from vigie.plumbing.bus.claims import Claims
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.http import add_health_routes
+from vigie.plumbing.settings import CommonSettings
 from vigie.service import Runtime
-from vigie.settings import CommonSettings
 
 from tests.conftest import settings_env
 from tests.harness import eventually
@@ -240,11 +240,11 @@ async def _healthy(client: httpx.AsyncClient) -> bool:
 # the commune (it runs alone at first), each camera's work waiting until the process ends.
 REPLICA_PROCESS = """
 import asyncio, sys
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.subjects import BusNames
-from vigie.db.pool import pool_from_settings
-from vigie.ownership.runtime import CameraRuntime, RuntimeSettings, Wanted
-from vigie.settings import CommonSettings, load_settings
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.pool import pool_from_settings
+from vigie.cameras.runtime import CameraRuntime, RuntimeSettings, Wanted
+from vigie.plumbing.settings import CommonSettings, load_settings
 
 class Waits:
     async def run(self, lease, stop):

@@ -8,8 +8,8 @@ from fractions import Fraction
 import av
 import cv2
 import numpy as np
-from vigie.bus.frames import Frame
 from vigie.media.bitstream import parameter_sets
+from vigie.plumbing.bus.frames import Frame
 
 FRAME_NS = 40_000_000  # 25 fps
 

@@ -25,18 +25,18 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
 from prometheus_client import REGISTRY
-from vigie import provenance
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.frames import Frame, publish_frame
-from vigie.bus.streams import StreamLimits, ensure_streams
-from vigie.bus.subjects import BusNames
-from vigie.db.migrate import migrate
-from vigie.db.pool import TRANSIENT_DB_ERRORS
+from vigie.custody import provenance
 from vigie.local import servers
 from vigie.media.payload import payload_sha256
-from vigie.settings import CommonSettings
-from vigie.signing import SigningKey
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.frames import Frame, publish_frame
+from vigie.plumbing.bus.streams import StreamLimits, ensure_streams
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.migrate import migrate
+from vigie.plumbing.db.pool import TRANSIENT_DB_ERRORS
+from vigie.plumbing.settings import CommonSettings
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.security.signing import SigningKey
 
 from services.recorder.handlers import Recorder
 from services.recorder.settings import RecorderSettings

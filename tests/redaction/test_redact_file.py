@@ -17,9 +17,9 @@ import av
 import cv2
 import numpy as np
 import pytest
-from vigie.redaction import detect
-from vigie.redaction.blur import block_size
-from vigie.redaction.keep import KeepError, KeepTrack
+from vigie.custody.redaction import detect
+from vigie.custody.redaction.blur import block_size
+from vigie.custody.redaction.keep import KeepError, KeepTrack
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +170,7 @@ def test_faces_are_looked_for_one_picture_in_five_and_followed_between_R22(
     """The face detector is the costly part: it runs on one picture in FACE_STRIDE, and a face
     moving between two detections is blurred on every picture in between (its box interpolated
     and grown), inside the requester's kept box."""
-    from vigie.redaction import redact
+    from vigie.custody.redaction import redact
 
     face = np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)  # textured,
     # as a face is to a blur; 8 px a picture: a face's width between two detections

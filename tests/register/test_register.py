@@ -17,11 +17,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from vigie.db.roles import ensure_service_role
 from vigie.local import servers
-from vigie.register import Checkpoint, Entry, checkpoint, purge, record, row_hash, verify
-from vigie.settings import CommonSettings
-from vigie.signing import SigningKey, trusted_keys
+from vigie.plumbing.db.roles import ensure_service_role
+from vigie.plumbing.settings import CommonSettings
+from vigie.records.audit_register import Checkpoint, Entry, checkpoint, purge, record, row_hash, verify
+from vigie.security.signing import SigningKey, trusted_keys
 
 from tests.conftest import settings_env
 from tests.harness import unique
@@ -196,7 +196,7 @@ async def test_an_unsigned_legacy_purge_row_neither_starts_nor_cuts_the_chain_R1
     assert not result.ok and result.first_broken_id == ids[3], result
     assert "deleted" in result.problem
     # With the legacy key that made it, a genuine legacy purge still anchors the chain.
-    from vigie.register import legacy_sign
+    from vigie.records.audit_register import legacy_sign
     legacy = b"the legacy HMAC key"
     await _tamper_checkpoints(db, "DELETE FROM audit_checkpoints")
     await _tamper_checkpoints(
@@ -376,7 +376,7 @@ async def test_a_rewritten_register_re_signed_with_another_key_is_caught_R12(
     await db.execute("INSERT INTO signing_keys (fingerprint, purpose, public_pem) VALUES "
                      "($1, 'register', $2)", intruder.fingerprint(),
                      intruder.public_pem().decode())
-    from vigie.signing_keys import register_keys
+    from vigie.records.announced_keys import register_keys
 
     async with db.acquire() as conn:
         fooled = await verify(conn, await register_keys(conn))

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from nats.aio.client import Client as NATS
-from vigie.bus.connection import jetstream
-from vigie.bus.subjects import BusNames
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 from vigie.service import Runtime
-from vigie.storage.objects import Buckets, ObjectStore
 
 from services.recorder.core import object_key
 

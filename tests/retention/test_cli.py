@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 import asyncpg
 import pytest
-from vigie.settings import CommonSettings
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.settings import CommonSettings
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.conftest import settings_env
 from tests.retention.helpers import ago, camera, commune, segment
@@ -108,7 +108,7 @@ async def test_an_interrupted_hold_is_finished_by_hold_copy(
     settings_for: Callable[..., CommonSettings], db: asyncpg.Pool,
     store: tuple[ObjectStore, Buckets],
 ) -> None:
-    from vigie.holds import HoldRequest, register_hold
+    from vigie.custody.holds import HoldRequest, register_hold
 
     objects, buckets = store
     await commune(db, "palaiseau", 15)
@@ -153,7 +153,7 @@ async def test_a_commune_is_created_from_the_command_line_and_its_lifecycle_rule
 ) -> None:
     """Issue 24: onboarding without SQL; a slug already used, a retention past 30 days, a missing
     controller or a time zone that is none: refused, exit 2, nothing written."""
-    from vigie.provision import recordings_expiry_rules
+    from vigie.operations.provision import recordings_expiry_rules
 
     base = ["commune", "create", "orsay", "--name", "Orsay", "--retention-days", "20",
             "--controller", "le maire d'Orsay", "--rights-contact", "Mairie d'Orsay, 2 place du "

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from vigie.bus.subjects import BusNames
-from vigie.settings import CommonSettings
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.settings import CommonSettings
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from services.recorder.core import object_key
 from tests.conftest import settings_env

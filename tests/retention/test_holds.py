@@ -14,8 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
-from vigie.bus.subjects import BusNames
-from vigie.holds import (
+from vigie.custody.holds import (
     HoldError,
     HoldRequest,
     copy_covered,
@@ -24,7 +23,8 @@ from vigie.holds import (
     register_hold,
     release_hold,
 )
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from services.retention.handlers import sweep
 from services.retention.settings import RetentionSettings

@@ -13,7 +13,7 @@ import pytest
 from vigie.local import servers
 from vigie.local.seaweed_filer import backdate
 from vigie.local.status import BACKSTOP_SQL, render_text
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from services.retention.handlers import Lifecycle
 from tests.harness import eventually, unique

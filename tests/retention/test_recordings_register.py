@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
-from vigie.bus.subjects import BusNames
-from vigie.exports.jobs import ExportRequest, request_export
-from vigie.exports.package import Requisition
-from vigie.holds import HoldRequest, create_hold
-from vigie.recordings_register import recordings_register, to_csv
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.custody.exports.jobs import ExportRequest, request_export
+from vigie.custody.exports.package import Requisition
+from vigie.custody.holds import HoldRequest, create_hold
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.records.recordings_register import recordings_register, to_csv
 
 from services.retention.handlers import sweep
 from services.retention.settings import RetentionSettings

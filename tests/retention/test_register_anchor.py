@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
-from vigie.bus.subjects import BusNames
-from vigie.register import Checkpoint, Entry, record, verify
-from vigie.signing import SigningKey, trusted_keys
-from vigie.signing_keys import register_keys
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.records.announced_keys import register_keys
+from vigie.records.audit_register import Checkpoint, Entry, record, verify
+from vigie.security.signing import SigningKey, trusted_keys
 
 from services.retention.register_anchor import Anchor, object_key
 from services.retention.settings import RetentionSettings

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
 from prometheus_client import REGISTRY
-from vigie.bus.subjects import BusNames
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from services.recorder.core import object_key
 from services.retention.handlers import sweep

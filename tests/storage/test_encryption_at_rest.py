@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from vigie.local import servers
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Each service's object-store identity tries, against SeaweedFS, what its policy must refuse
 (issue 25; REGULATION.md R4, R12, R38). The identities and policies are the ones `make run` and
-production use (vigie.storage.identities)."""
+production use (vigie.plumbing.storage.identities)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from minio.error import S3Error
-from vigie.catalog import SERVICES
-from vigie.storage.identities import (
+from vigie.plumbing.catalog import SERVICES
+from vigie.plumbing.storage.identities import (
     Keys,
     identity_name,
     key_env,
@@ -23,7 +23,7 @@ from vigie.storage.identities import (
     policy,
     seaweedfs_config,
 )
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.harness import REPO
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from minio import Minio
 from minio.error import S3Error
-from vigie.holds import move_legacy_copies
+from vigie.custody.holds import move_legacy_copies
 from vigie.local import servers
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.harness import unique
 

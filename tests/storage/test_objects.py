@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from vigie.local import servers
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.harness import unique
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vigie import certs
 from vigie.local import servers
-from vigie.settings import CommonSettings
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing import certs
+from vigie.plumbing.settings import CommonSettings
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 pytestmark = pytest.mark.integration
 

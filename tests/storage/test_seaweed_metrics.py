@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from vigie.local import servers
-from vigie.storage.objects import ObjectStore
+from vigie.plumbing.storage.objects import ObjectStore
 
 from tests.deploy.monitoring import alert_rules
 from tests.harness import REPO, eventually

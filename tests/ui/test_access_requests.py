@@ -16,9 +16,9 @@ import av
 import cv2
 import pytest
 from playwright.async_api import expect
-from vigie.accounts import create_user
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.security.accounts import create_user
 from vigie.service import Runtime
-from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.ui.conftest import PASSWORD, UiStack, shoot
 from tests.viewer_gateway.recordings import record_minute

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, WebSocketRoute, expect
 from vigie.local import servers
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.harness import eventually
 from tests.ui.conftest import UiStack, shoot

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 from playwright.async_api import expect
-from vigie.exports.create import create_export
-from vigie.exports.verify import verify_package
+from vigie.custody.exports.create import create_export
+from vigie.custody.exports.verify import verify_package
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.security.signing import SigningKey
 from vigie.service import Runtime
-from vigie.signing import SigningKey
-from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.exports.helpers import REQUISITION, recorded
 from tests.ui.conftest import LATE_S, UiStack, answer_late, shoot

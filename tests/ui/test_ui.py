@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, expect
 from vigie.local import servers
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.harness import authorise, eventually
 from tests.ui.conftest import COVER, LATE_S, UiStack, answer_late, shoot

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from playwright.async_api import expect
-from vigie.exports.verify import verify_package
+from vigie.custody.exports.verify import verify_package
 from vigie.verbalisation.messages import TRAFFIC_PURPOSE
 
 from services.verbalisation.handlers import Verbalisation

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import av
 import pytest
 from PIL import Image
-from vigie.bus.connection import jetstream
 from vigie.local import servers
+from vigie.plumbing.bus.connection import jetstream
 
 from services.verbalisation.capture import NoPicture, still_at
 from tests.harness import eventually

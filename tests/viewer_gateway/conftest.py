@@ -15,17 +15,17 @@ import httpx
 import pyotp
 import pytest_asyncio
 from nats.aio.client import Client as NATS
-from vigie.accounts import TotpKey, create_user
-from vigie.aio import run_periodically
-from vigie.bus.connection import connect_nats, jetstream
-from vigie.bus.frames import publish_frame
-from vigie.bus.subjects import BusNames
-from vigie.http import HttpServer
-from vigie.register import checkpoint
+from vigie.plumbing.aio import run_periodically
+from vigie.plumbing.bus.connection import connect_nats, jetstream
+from vigie.plumbing.bus.frames import publish_frame
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.http import HttpServer
+from vigie.plumbing.settings import CommonSettings
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.records.audit_register import checkpoint
+from vigie.security.accounts import TotpKey, create_user
+from vigie.security.signing import SigningKey
 from vigie.service import Runtime
-from vigie.settings import CommonSettings
-from vigie.signing import SigningKey
-from vigie.storage.objects import Buckets, ObjectStore
 
 from services.verbalisation.handlers import Verbalisation
 from services.verbalisation.settings import VerbalisationSettings
@@ -257,7 +257,7 @@ async def retention_service(as_retention: Runtime) -> AsyncIterator[Runtime]:
 
 async def copy_holds(retention: Runtime) -> int:
     """The retention service's hold-copy step until nothing is queued; returns how many ran."""
-    from vigie.holds import copy_next_hold
+    from vigie.custody.holds import copy_next_hold
 
     ran = 0
     while await copy_next_hold(retention.require_pool(), retention.require_store(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
-from vigie.storage.objects import ObjectStore
+from vigie.plumbing.storage.objects import ObjectStore
 
 from services.recorder.core import Segmenter, mux_fmp4, object_key, utc
 from tests.recorder.frames import video_frames

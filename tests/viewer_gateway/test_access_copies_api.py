@@ -24,14 +24,14 @@ import av
 import cv2
 import numpy as np
 import pytest
-from vigie.access_copies import build_next_copy, erase_expired_copies
-from vigie.accounts import create_user
-from vigie.exports.verify import verify_package
+from vigie.custody.access_copies import build_next_copy, erase_expired_copies
+from vigie.custody.exports.verify import verify_package
 from vigie.media.masks import yuv_planes
-from vigie.register import Entry, record
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.records.audit_register import Entry, record
+from vigie.security.accounts import create_user
+from vigie.security.signing import SigningKey
 from vigie.service import Runtime
-from vigie.signing import SigningKey
-from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest, copy_holds
 from tests.viewer_gateway.recordings import record_minute

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from vigie.register import Entry, record
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.records.audit_register import Entry, record
 from vigie.service import Runtime
-from vigie.storage.objects import Buckets, ObjectStore
 
 from services.retention.handlers import announce_due_requests
 from tests.conftest import events_seen

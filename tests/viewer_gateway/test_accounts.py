@@ -16,15 +16,15 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from vigie.accounts import (
+from vigie.plumbing.http import HttpServer
+from vigie.plumbing.settings import CommonSettings
+from vigie.security.accounts import (
     SEALED,
     TotpKey,
     TotpKeyError,
     readable_totp,
     seal_clear_totp_secrets,
 )
-from vigie.http import HttpServer
-from vigie.settings import CommonSettings
 
 from services.viewer_gateway.api import create_app
 from services.viewer_gateway.settings import ViewerGatewaySettings
@@ -329,8 +329,8 @@ async def test_totp_secrets_are_sealed_at_rest_and_open_only_with_the_gateways_k
 def test_production_refuses_a_gateway_without_a_totp_key_R38(
     settings_for: Callable[..., CommonSettings],
 ) -> None:
+    from vigie.plumbing.settings import SettingsError
     from vigie.service import Runtime
-    from vigie.settings import SettingsError
 
     from services.viewer_gateway.__main__ import app_factory
 

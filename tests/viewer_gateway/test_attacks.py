@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
-from vigie.accounts import create_user
-from vigie.spreadsheet import spreadsheet_cell
+from vigie.records.spreadsheet import spreadsheet_cell
+from vigie.security.accounts import create_user
 
 from tests.viewer_gateway.conftest import PASSWORD, GatewayUnderTest
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from vigie.purposes import TRAFFIC
+from vigie.records.purposes import TRAFFIC
 
 from services.retention.handlers import announce_expiring_authorisations
 from tests.conftest import events_seen

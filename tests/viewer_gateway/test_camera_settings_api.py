@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from vigie.purposes import TRAFFIC
+from vigie.records.purposes import TRAFFIC
 
 from tests.viewer_gateway.conftest import GatewayUnderTest
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from vigie.provision import recordings_expiry_rules
+from vigie.operations.provision import recordings_expiry_rules
 
 from tests.viewer_gateway.conftest import GatewayUnderTest
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from vigie.exports.jobs import erase_expired_packages
-from vigie.exports.verify import verify_package
+from vigie.custody.exports.jobs import erase_expired_packages
+from vigie.custody.exports.verify import verify_package
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
+from vigie.records.announced_keys import announce
+from vigie.security.signing import SigningKey
 from vigie.service import Runtime
-from vigie.signing import SigningKey
-from vigie.signing_keys import announce
-from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.conftest import events_seen
 from tests.harness import eventually
@@ -168,7 +168,7 @@ async def test_an_export_of_a_period_erased_or_never_recorded_fails_or_lists_gap
         retention_service.stop.set()  # the camera is renamed under a queued export
         second = (await client.post("/api/exports", json=_export(start))).json()
         await db.execute("UPDATE exports SET cameras = '{parvis}' WHERE id = $1", second["id"])
-    from vigie.exports.jobs import build_next
+    from vigie.custody.exports.jobs import build_next
 
     await build_next(retention_service.require_pool(), retention_service.require_store(),
                      retention_service.buckets, EXPORT_KEY)
@@ -185,8 +185,8 @@ async def test_any_failed_build_ends_failed_with_its_reason_and_never_stays_buil
     the holds bucket left the export « building, 0 % » for good and restarted the service) ends
     the export `failed` with a reason the screen can show, and the service goes on; a builder
     killed mid-build is taken again, and given up after three attempts with that reason."""
-    from vigie.exports.jobs import EXPORTS, build_next
-    from vigie.jobs import MAX_ATTEMPTS, STALE
+    from vigie.custody.exports.jobs import EXPORTS, build_next
+    from vigie.custody.jobs import MAX_ATTEMPTS, STALE
 
     objects, buckets = store
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -224,8 +224,8 @@ async def test_any_failed_build_ends_failed_with_its_reason_and_never_stays_buil
 async def test_an_export_over_the_camera_hours_limit_waits_for_a_second_supervisor_issue_34(
     gateway: GatewayUnderTest, db: asyncpg.Pool, retention_service: Runtime,
 ) -> None:
-    from vigie.accounts import create_user
-    from vigie.holds import SECOND_APPROVAL_CAMERA_HOURS
+    from vigie.custody.holds import SECOND_APPROVAL_CAMERA_HOURS
+    from vigie.security.accounts import create_user
 
     await create_user(db, username="supervisor-2", full_name="Second", password=PASSWORD,
                       roles=["supervisor"], communes=["palaiseau"], designated_by="le maire",

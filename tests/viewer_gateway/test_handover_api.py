@@ -10,7 +10,7 @@ from contextlib import aclosing
 import asyncpg
 import pytest
 import websockets
-from vigie.bus.subjects import BusNames
+from vigie.plumbing.bus.subjects import BusNames
 
 from services.viewer_gateway.auth import COOKIE
 from tests.conftest import events_seen

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 from vigie.service import Runtime
-from vigie.storage.objects import Buckets, ObjectStore
 
 from tests.harness import eventually
 from tests.retention.helpers import segment
@@ -86,8 +86,8 @@ async def test_holds_keep_only_what_can_exist_and_a_large_one_waits_for_a_second
     """A 10-year hold over every camera was accepted and copied inside the gateway's request.
     Now a hold covers what can still exist (the commune's retention back from now: R4), and one
     over the camera-hours limit keeps and copies nothing until someone else approves it."""
-    from vigie.accounts import create_user
-    from vigie.holds import SECOND_APPROVAL_CAMERA_HOURS
+    from vigie.custody.holds import SECOND_APPROVAL_CAMERA_HOURS
+    from vigie.security.accounts import create_user
 
     objects, buckets = store
     cid = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")

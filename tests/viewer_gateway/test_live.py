@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import websockets
 from nats.aio.client import Client as NATS
-from vigie.bus.connection import jetstream
-from vigie.bus.frames import publish_frame
-from vigie.bus.subjects import BusNames
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.frames import publish_frame
+from vigie.plumbing.bus.subjects import BusNames
 
 from services.viewer_gateway.api import live as live_api
 from services.viewer_gateway.auth import COOKIE

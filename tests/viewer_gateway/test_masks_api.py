@@ -10,7 +10,7 @@ from contextlib import aclosing
 
 import asyncpg
 import pytest
-from vigie.register import Entry, record
+from vigie.records.audit_register import Entry, record
 
 from tests.viewer_gateway.conftest import GatewayUnderTest
 

@@ -10,8 +10,8 @@ from datetime import date, timedelta
 
 import asyncpg
 import pytest
-from vigie.bus.frames import Frame
 from vigie.local import servers
+from vigie.plumbing.bus.frames import Frame
 
 from tests.harness import eventually
 from tests.masking.conftest import (  # noqa: F401 - fixtures

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import av
 import pytest
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.recorder.frames import FRAME_NS
 from tests.viewer_gateway.conftest import GatewayUnderTest

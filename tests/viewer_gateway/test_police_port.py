@@ -19,13 +19,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
-from vigie import certs
-from vigie.bus.connection import jetstream
-from vigie.bus.subjects import BusNames
-from vigie.http import HttpServer
+from vigie.plumbing import certs
+from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.http import HttpServer
+from vigie.plumbing.settings import CommonSettings
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 from vigie.service import Runtime
-from vigie.settings import CommonSettings
-from vigie.storage.objects import Buckets, ObjectStore
 
 from services.viewer_gateway.api import create_app
 from services.viewer_gateway.settings import ViewerGatewaySettings

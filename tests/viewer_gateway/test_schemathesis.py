@@ -16,9 +16,9 @@ import asyncpg
 import httpx
 import pyotp
 import pytest
-from vigie.bus.subjects import BusNames
 from vigie.local.servers import free_port
-from vigie.settings import CommonSettings
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.settings import CommonSettings
 
 from services.viewer_gateway.auth import COOKIE
 from tests.conftest import settings_env

@@ -25,8 +25,8 @@ import pytest
 import pytest_asyncio
 import websockets
 from PIL import Image
-from vigie.exports.verify import verify_package
-from vigie.storage.objects import Buckets, ObjectStore
+from vigie.custody.exports.verify import verify_package
+from vigie.plumbing.storage.objects import Buckets, ObjectStore
 from vigie.verbalisation.messages import TRAFFIC_PURPOSE, HandoverRequest
 
 from services.verbalisation.handlers import Verbalisation
@@ -355,7 +355,7 @@ async def test_a_live_view_counts_as_open_only_while_a_gateway_serves_it_R31(
     """Issue 34: "the agent has the live view open" was inferred from the register; after a
     gateway crash (no `live.ended` written) a view counted as open for 24 hours. Now it is the
     gateway's open views, renewed every few seconds while the socket lives."""
-    from vigie.register import Entry, record
+    from vigie.records.audit_register import Entry, record
 
     body = {"capture_times": [_now(-0.5)]}
     # What a crashed gateway leaves: a view journaled as opened, never as ended.

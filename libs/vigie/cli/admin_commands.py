@@ -23,7 +23,7 @@ class CommandError(Exception):
 
 
 def cli_settings(data: Path):  # type: ignore[no-untyped-def]
-    from vigie.settings import CommonSettings, load_settings
+    from vigie.plumbing.settings import CommonSettings, load_settings
 
     if os.environ.get("VIGIE_POSTGRES_DSN"):
         return load_settings(CommonSettings)
@@ -47,8 +47,8 @@ def cli_settings(data: Path):  # type: ignore[no-untyped-def]
 
 @asynccontextmanager
 async def _connected(data: Path) -> AsyncIterator[tuple[Any, Any, Any]]:
-    from vigie.db.pool import pool_from_settings
-    from vigie.storage.objects import Buckets, ObjectStore
+    from vigie.plumbing.db.pool import pool_from_settings
+    from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
     common = cli_settings(data)
     pool = await pool_from_settings(common, max_size=2)
@@ -60,11 +60,11 @@ async def _connected(data: Path) -> AsyncIterator[tuple[Any, Any, Any]]:
 
 def _run(args: argparse.Namespace,
          work: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
-    from vigie.exports.package import ExportError
-    from vigie.holds import HoldError
-    from vigie.log import configure_logging
-    from vigie.settings import SettingsError
-    from vigie.signing import SigningKeyError
+    from vigie.custody.exports.package import ExportError
+    from vigie.custody.holds import HoldError
+    from vigie.plumbing.log import configure_logging
+    from vigie.plumbing.settings import SettingsError
+    from vigie.security.signing import SigningKeyError
 
     configure_logging(level="warning", fmt="console", service="cli")  # on stderr: stdout is output
     try:
@@ -88,7 +88,7 @@ def _period(value: str) -> datetime:
 
 
 async def _hold_create(args: argparse.Namespace) -> int:
-    from vigie.holds import SECOND_APPROVAL_CAMERA_HOURS, HoldRequest, create_hold
+    from vigie.custody.holds import SECOND_APPROVAL_CAMERA_HOURS, HoldRequest, create_hold
 
     request = HoldRequest.parse(dict(
         kind=args.kind, reference=args.reference, commune=args.commune,
@@ -123,7 +123,7 @@ async def _hold_create(args: argparse.Namespace) -> int:
 
 
 async def _hold_approve(args: argparse.Namespace) -> int:
-    from vigie.holds import approve_hold, copy_covered
+    from vigie.custody.holds import approve_hold, copy_covered
 
     async with _connected(args.data) as (pool, store, buckets):
         communes = tuple(r["slug"] for r in await pool.fetch("SELECT slug FROM communes"))
@@ -139,7 +139,7 @@ async def _hold_approve(args: argparse.Namespace) -> int:
 
 
 async def _hold_copy(args: argparse.Namespace) -> int:
-    from vigie.holds import copy_covered
+    from vigie.custody.holds import copy_covered
 
     async with _connected(args.data) as (pool, store, buckets):
         state = await pool.fetchval("SELECT state FROM holds WHERE id = $1", args.id)
@@ -154,7 +154,7 @@ async def _hold_copy(args: argparse.Namespace) -> int:
 
 
 async def _hold_release(args: argparse.Namespace) -> int:
-    from vigie.holds import release_hold
+    from vigie.custody.holds import release_hold
 
     async with _connected(args.data) as (pool, store, buckets):
         count = await release_hold(pool, hold_id=args.id,
@@ -164,7 +164,7 @@ async def _hold_release(args: argparse.Namespace) -> int:
 
 
 async def _hold_list(args: argparse.Namespace) -> int:
-    from vigie.holds import list_holds
+    from vigie.custody.holds import list_holds
 
     async with _connected(args.data) as (pool, _store, _buckets):
         holds = await list_holds(pool)
@@ -181,7 +181,7 @@ async def _hold_list(args: argparse.Namespace) -> int:
 
 
 async def _commune_retention(args: argparse.Namespace) -> int:
-    from vigie.communes import CommuneError, change_retention
+    from vigie.records.communes import CommuneError, change_retention
 
     if not args.by.strip():
         raise CommandError("--by must name who decided the change")
@@ -198,7 +198,7 @@ async def _commune_retention(args: argparse.Namespace) -> int:
 
 
 async def _commune_create(args: argparse.Namespace) -> int:
-    from vigie.communes import CommuneError, NewCommune, create_commune
+    from vigie.records.communes import CommuneError, NewCommune, create_commune
 
     if not args.by.strip():
         raise CommandError("--by must name who creates it")
@@ -218,7 +218,7 @@ async def _commune_create(args: argparse.Namespace) -> int:
 
 
 async def _authorisation_add(args: argparse.Namespace) -> int:
-    from vigie.authorisations import AuthorisationError, NewAuthorisation, create
+    from vigie.records.authorisations import AuthorisationError, NewAuthorisation, create
 
     if not args.by.strip():
         raise CommandError("--by must name who records it")
@@ -240,7 +240,7 @@ async def _authorisation_add(args: argparse.Namespace) -> int:
 
 
 async def _authorisation_attach(args: argparse.Namespace) -> int:
-    from vigie.authorisations import AuthorisationError, attach
+    from vigie.records.authorisations import AuthorisationError, attach
 
     async with _connected(args.data) as (pool, _store, _buckets):
         aid = await pool.fetchval("SELECT id FROM authorisations WHERE commune = $1 "
@@ -256,7 +256,7 @@ async def _authorisation_attach(args: argparse.Namespace) -> int:
 
 
 async def _authorisation_list(args: argparse.Namespace) -> int:
-    from vigie.authorisations import list_authorisations, unauthorised_cameras
+    from vigie.records.authorisations import list_authorisations, unauthorised_cameras
 
     async with _connected(args.data) as (pool, _store, _buckets):
         found = {"authorisations": await list_authorisations(pool, args.commune),
@@ -266,7 +266,7 @@ async def _authorisation_list(args: argparse.Namespace) -> int:
 
 
 async def _commune_signs(args: argparse.Namespace) -> int:
-    from vigie.signs import signs_and_coverage
+    from vigie.records.road_signs import signs_and_coverage
 
     async with _connected(args.data) as (pool, _store, _buckets):
         found = await signs_and_coverage(pool, args.commune)
@@ -275,7 +275,7 @@ async def _commune_signs(args: argparse.Namespace) -> int:
 
 
 async def _commune_identity(args: argparse.Namespace) -> int:
-    from vigie.communes import CommuneError, change_identity
+    from vigie.records.communes import CommuneError, change_identity
 
     async with _connected(args.data) as (pool, _store, _buckets):
         async with pool.acquire() as conn, conn.transaction():
@@ -292,7 +292,7 @@ async def _commune_identity(args: argparse.Namespace) -> int:
 
 
 async def _commune_remove_sign(args: argparse.Namespace) -> int:
-    from vigie.signs import SignError, remove_sign, signs_and_coverage
+    from vigie.records.road_signs import SignError, remove_sign, signs_and_coverage
 
     async with _connected(args.data) as (pool, _store, _buckets):
         try:
@@ -307,7 +307,7 @@ async def _commune_remove_sign(args: argparse.Namespace) -> int:
 
 
 async def _commune_incidents(args: argparse.Namespace) -> int:
-    from vigie.incidents import list_incidents
+    from vigie.records.incidents import list_incidents
 
     async with _connected(args.data) as (pool, _store, _buckets):
         found = await list_incidents(pool, (args.commune,))
@@ -316,8 +316,8 @@ async def _commune_incidents(args: argparse.Namespace) -> int:
 
 
 async def _commune_record(args: argparse.Namespace) -> int:
-    from vigie.processing_record import as_html, measures_in_force, processing_record
-    from vigie.register import Entry, record
+    from vigie.records.audit_register import Entry, record
+    from vigie.records.processing_record import as_html, measures_in_force, processing_record
 
     async with _connected(args.data) as (pool, store, buckets):
         in_force = await measures_in_force(cli_settings(args.data), store, buckets.holds)
@@ -336,7 +336,7 @@ async def _commune_record(args: argparse.Namespace) -> int:
 def _witness(path: Path | None) -> list[Any]:
     """A witness's copies: JSON lines (`vigie events follow` output, or the evidence bucket's
     objects one per line); lines that are not checkpoints are skipped."""
-    from vigie.register import Checkpoint
+    from vigie.records.audit_register import Checkpoint
 
     if path is None:
         return []
@@ -359,9 +359,9 @@ def _witness(path: Path | None) -> list[Any]:
 
 
 async def _audit_verify(args: argparse.Namespace) -> int:
-    from vigie.register import verify
-    from vigie.signing import SigningKeyError, trusted_keys
-    from vigie.signing_keys import register_keys
+    from vigie.records.announced_keys import register_keys
+    from vigie.records.audit_register import verify
+    from vigie.security.signing import SigningKeyError, trusted_keys
 
     witness = _witness(args.witness)
     try:
@@ -396,8 +396,8 @@ async def _audit_verify(args: argparse.Namespace) -> int:
 
 
 async def _audit_recordings(args: argparse.Namespace) -> int:
-    from vigie.recordings_register import recordings_register, to_csv
-    from vigie.register import Entry, record
+    from vigie.records.audit_register import Entry, record
+    from vigie.records.recordings_register import recordings_register, to_csv
 
     start, end = _period(args.start), _period(args.end)
     if end <= start:
@@ -415,7 +415,7 @@ async def _audit_recordings(args: argparse.Namespace) -> int:
 
 
 async def _audit_purge(args: argparse.Namespace) -> int:
-    from vigie.register import REGISTER_KEEP_MONTHS, purge
+    from vigie.records.audit_register import REGISTER_KEEP_MONTHS, purge
 
     low, high = REGISTER_KEEP_MONTHS
     if not low <= args.keep_months <= high:
@@ -424,7 +424,7 @@ async def _audit_purge(args: argparse.Namespace) -> int:
     if key is None:
         raise CommandError("VIGIE_REGISTER_SIGNING_KEY is not set: the purge is anchored by a "
                            "checkpoint signed with the register key")
-    from vigie.signing import SigningKey
+    from vigie.security.signing import SigningKey
 
     async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn:
         deleted = await purge(conn, SigningKey.from_pem(key.get_secret_value()),
@@ -435,7 +435,8 @@ async def _audit_purge(args: argparse.Namespace) -> int:
 
 
 async def _user_create(args: argparse.Namespace) -> int:
-    from vigie.accounts import (
+    from vigie.records.audit_register import Entry, record
+    from vigie.security.accounts import (
         ROLES,
         AccountError,
         TotpKey,
@@ -444,7 +445,6 @@ async def _user_create(args: argparse.Namespace) -> int:
         image_rights,
         totp_uri,
     )
-    from vigie.register import Entry, record
 
     common = cli_settings(args.data)
     if common.totp_key is None and not common.local_mode:

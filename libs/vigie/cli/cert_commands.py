@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vigie import certs
-from vigie.certs import CRL
 from vigie.cli.admin_commands import CommandError, _run
+from vigie.plumbing import certs
+from vigie.plumbing.certs import CRL
 
 
 def _ca(folder: Path) -> certs.Issued:
@@ -31,7 +31,7 @@ async def _cmd_init(args: argparse.Namespace) -> int:
 
 
 async def _cmd_secrets_init(args: argparse.Namespace) -> int:
-    from vigie.deploy_secrets import init_folder
+    from vigie.security.secret_files import init_folder
 
     folder = Path(args.out)
     made = init_folder(folder)

@@ -12,7 +12,7 @@ from vigie.cli.admin_commands import CommandError, _connected, _data_option, _pe
 
 
 def _export_key(data: Path):  # type: ignore[no-untyped-def]
-    from vigie.signing import SigningKey
+    from vigie.security.signing import SigningKey
 
     key = cli_settings(data).export_key
     if key is None:
@@ -22,9 +22,9 @@ def _export_key(data: Path):  # type: ignore[no-untyped-def]
 
 
 async def _export_create(args: argparse.Namespace) -> int:
-    from vigie.exports.create import create_export
-    from vigie.exports.package import Requisition
-    from vigie.signing_keys import announce
+    from vigie.custody.exports.create import create_export
+    from vigie.custody.exports.package import Requisition
+    from vigie.records.announced_keys import announce
 
     key = _export_key(args.data)
     requisition = Requisition(reference=args.requisition, officer=args.officer,
@@ -52,8 +52,8 @@ async def _export_create(args: argparse.Namespace) -> int:
 
 
 def _export_verify(args: argparse.Namespace) -> int:
-    from vigie.exports.verify import verify_package
-    from vigie.signing import fingerprint
+    from vigie.custody.exports.verify import verify_package
+    from vigie.security.signing import fingerprint
 
     trusted = args.fingerprint
     if args.public_key is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from vigie.local.supervisor import default_footage, run
-    from vigie.log import configure_logging
+    from vigie.plumbing.log import configure_logging
 
     configure_logging(level="info", fmt="console", service="supervisor")
     footage = Path(args.footage) if args.footage else default_footage()

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from vigie.catalog import SERVICES, module_name
-from vigie.settings import secrets_from_files
+from vigie.plumbing.catalog import SERVICES, module_name
+from vigie.plumbing.settings import secrets_from_files
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -24,11 +24,11 @@ def _cmd_service(args: argparse.Namespace) -> int:
 def _cmd_init(args: argparse.Namespace) -> int:
     import os
 
-    from vigie.bus.streams import StreamLimits
-    from vigie.db.roles import MONITOR_PASSWORD_ENV, SERVICES, password_env
-    from vigie.log import configure_logging
-    from vigie.provision import provision
-    from vigie.settings import CommonSettings, is_placeholder_secret, load_settings
+    from vigie.operations.provision import provision
+    from vigie.plumbing.bus.streams import StreamLimits
+    from vigie.plumbing.db.roles import MONITOR_PASSWORD_ENV, SERVICES, password_env
+    from vigie.plumbing.log import configure_logging
+    from vigie.plumbing.settings import CommonSettings, is_placeholder_secret, load_settings
 
     common = load_settings(CommonSettings)
     configure_logging(level=common.log_level, fmt=common.log_format, service="init")
@@ -49,8 +49,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_nats_config(args: argparse.Namespace) -> int:
-    from vigie.bus.permissions import ServerTls, all_users, render_server_config
-    from vigie.bus.subjects import BusNames
+    from vigie.plumbing.bus.permissions import ServerTls, all_users, render_server_config
+    from vigie.plumbing.bus.subjects import BusNames
 
     externals: dict[str, list[str]] = {}
     for spec in args.external:
@@ -89,9 +89,9 @@ def _cmd_s3_config(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from vigie.catalog import SERVICES
-    from vigie.settings import is_placeholder_secret
-    from vigie.storage.identities import Keys, identity_name, key_env, policy, seaweedfs_config
+    from vigie.plumbing.catalog import SERVICES
+    from vigie.plumbing.settings import is_placeholder_secret
+    from vigie.plumbing.storage.identities import Keys, identity_name, key_env, policy, seaweedfs_config
 
     def keys(access_var: str, secret_var: str) -> Keys | None:
         access, secret = os.environ.get(access_var, ""), os.environ.get(secret_var, "")
@@ -139,7 +139,7 @@ def _cmd_backup(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from vigie.backup import (
+    from vigie.operations.backup import (
         BackupError,
         OffsiteSettings,
         copy_offsite,
@@ -148,7 +148,7 @@ def _cmd_backup(args: argparse.Namespace) -> int:
         prune,
         recipients_from,
     )
-    from vigie.settings import dsn_with_password, load_settings
+    from vigie.plumbing.settings import dsn_with_password, load_settings
 
     dsn = os.environ.get("VIGIE_POSTGRES_DSN")
     if not dsn:
@@ -200,7 +200,7 @@ def _cmd_backup(args: argparse.Namespace) -> int:
 
 
 def _cmd_nats_exporter(args: argparse.Namespace) -> int:
-    from vigie.bus.monitoring import serve
+    from vigie.plumbing.bus.monitoring import serve
 
     host, _, port = args.listen.rpartition(":")
     if not port.isdigit() or not 0 < int(port) < 65536:
@@ -219,7 +219,7 @@ def _cmd_nats_exporter(args: argparse.Namespace) -> int:
 def _cmd_sizing(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vigie.sizing import CameraGroup, Inputs, compose_scale, kubernetes_overlay, size, table
+    from vigie.operations.sizing import CameraGroup, Inputs, compose_scale, kubernetes_overlay, size, table
 
     try:
         inputs = Inputs(groups=[CameraGroup.parse(g) for g in args.cameras],
@@ -247,7 +247,7 @@ def _cmd_sizing(args: argparse.Namespace) -> int:
 
 
 def _cmd_asyncapi(args: argparse.Namespace) -> int:
-    from vigie.bus.asyncapi import render_document
+    from vigie.plumbing.bus.asyncapi import render_document
 
     text = render_document()
     if args.output:
@@ -279,8 +279,8 @@ def _cmd_mask_file(args: argparse.Namespace) -> int:
 
 
 def _cmd_redact_file(args: argparse.Namespace) -> int:
-    from vigie.redaction.keep import KeepError, KeepTrack
-    from vigie.redaction.redact import RedactError, redact_file
+    from vigie.custody.redaction.keep import KeepError, KeepTrack
+    from vigie.custody.redaction.redact import RedactError, redact_file
 
     try:
         keep = KeepTrack.load(Path(args.keep))

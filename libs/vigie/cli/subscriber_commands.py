@@ -16,9 +16,9 @@ from vigie.cli.admin_commands import CommandError, _data_option, _run, cli_setti
 
 
 async def _subscriber_add(args: argparse.Namespace) -> int:
-    from vigie.bus.connection import connect_nats, jetstream
-    from vigie.bus.subjects import BusNames, check_token
-    from vigie.bus.subscribers import add_subscriber, durable_name, filters
+    from vigie.plumbing.bus.connection import connect_nats, jetstream
+    from vigie.plumbing.bus.subjects import BusNames, check_token
+    from vigie.plumbing.bus.subscribers import add_subscriber, durable_name, filters
 
     communes = [c for c in args.communes.split(",") if c]
     try:
@@ -60,7 +60,7 @@ async def _subscriber_add(args: argparse.Namespace) -> int:
 
 
 async def _known_communes(common: object, communes: list[str]) -> None:
-    from vigie.db.pool import pool_from_settings
+    from vigie.plumbing.db.pool import pool_from_settings
 
     pool = await pool_from_settings(common, max_size=1)  # type: ignore[arg-type]
     try:
@@ -74,8 +74,7 @@ async def _known_communes(common: object, communes: list[str]) -> None:
 
 def _subscriber_certificate(data: Path, name: str) -> tuple[Path, Path]:
     """Its client certificate from the embedded default's CA, made once."""
-    from vigie import certs
-
+    from vigie.plumbing import certs
     folder = data / "pki" / "subscribers"
     cert, key = folder / f"{name}.pem", folder / f"{name}.key"
     if not key.exists():
@@ -106,9 +105,9 @@ async def _hosted(data: Path, name: str, communes: list[str]) -> None:
 async def _events_follow(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
-    from vigie.bus.connection import connect_nats, jetstream
-    from vigie.bus.subjects import BusNames
-    from vigie.bus.subscribers import follow
+    from vigie.plumbing.bus.connection import connect_nats, jetstream
+    from vigie.plumbing.bus.subjects import BusNames
+    from vigie.plumbing.bus.subscribers import follow
 
     common = cli_settings(args.data)
     if not os.environ.get("VIGIE_POSTGRES_DSN") and not os.environ.get("VIGIE_NATS_TLS_CERT"):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
-from vigie.accounts import create_user, generate_password
 from vigie.local.servers import ClipMount, PatternMount, probe_codec
+from vigie.security.accounts import create_user, generate_password
 from vigie.verbalisation.messages import TRAFFIC_PURPOSE
 
 # Mon–Sat 07:00–20:00 municipal-police hours (Europe/Paris); outside them, national police.

@@ -24,10 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vigie.bus.permissions import Permissions, ServerTls, all_users, render_server_config
-from vigie.bus.subjects import BusNames
-from vigie.lifeline import lifeline_argv
-from vigie.storage.identities import Keys, generate_keys, seaweedfs_config
+from vigie.plumbing.bus.permissions import Permissions, ServerTls, all_users, render_server_config
+from vigie.plumbing.bus.subjects import BusNames
+from vigie.plumbing.db.programs import pg_bin
+from vigie.plumbing.lifeline import lifeline_argv
+from vigie.plumbing.storage.identities import Keys, generate_keys, seaweedfs_config
 
 DEBIAN_PYTHON = "/usr/bin/python3"  # GStreamer's RTSP server is importable only from Debian's Python
 RTSP_CAMERA_SCRIPT = Path(__file__).with_name("rtsp_camera.py")
@@ -269,15 +270,6 @@ def start_nats_cluster(
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def pg_bin(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
-        return str(candidate)
-    raise ServerStartError(f"PostgreSQL's {name} not found (install postgresql, or `make setup`)")
-
-
 def _unprivileged() -> tuple[int, int] | None:
     """PostgreSQL refuses to run as root: run it as 'postgres' (or 'nobody') when we are root."""
     if os.geteuid() != 0:
@@ -487,7 +479,7 @@ class SeaweedServer(S3Server):
     filer_grpc_port: int = 0
     s3_grpc_port: int = 0
     folder: Path = Path()
-    # One identity per service, bound to its policy (vigie.storage.identities); the server's own
+    # One identity per service, bound to its policy (vigie.plumbing.storage.identities); the server's own
     # access key above is the administrator's.
     service_keys: dict[str, Keys] = field(default_factory=dict)
     tls_ca: Path | None = None  # S3 over HTTPS only, its certificate signed by this CA

@@ -156,7 +156,7 @@ def _authorisation_warnings(cameras: list[dict[str, Any]]) -> list[str]:
     six months (the 6/3/1-month warnings), once per order."""
     from datetime import date
 
-    from vigie.authorisations import warning_stage
+    from vigie.records.authorisations import warning_stage
 
     out: list[str] = []
     seen: set[str] = set()

@@ -23,12 +23,6 @@ from typing import Any
 
 import asyncpg
 
-from vigie.accounts import totp_uri
-from vigie.bus.permissions import ServerTls
-from vigie.bus.streams import StreamLimits
-from vigie.catalog import NATS_CERTIFICATE, NATS_USER, SERVICES
-from vigie.certs import init_folder
-from vigie.db.roles import MONITOR_ROLE, role_name
 from vigie.local import demo
 from vigie.local.servers import (
     ManagedProcess,
@@ -43,17 +37,23 @@ from vigie.local.servers import (
     start_rtsp_cameras,
     start_seaweedfs,
 )
-from vigie.log import get_logger
-from vigie.provision import provision
-from vigie.settings import CommonSettings
-from vigie.signing import SigningKey
-from vigie.storage.identities import Keys, generate_keys
+from vigie.operations.provision import provision
+from vigie.plumbing.bus.permissions import ServerTls
+from vigie.plumbing.bus.streams import StreamLimits
+from vigie.plumbing.catalog import NATS_CERTIFICATE, NATS_USER, SERVICES
+from vigie.plumbing.certs import init_folder
+from vigie.plumbing.db.roles import MONITOR_ROLE, role_name
+from vigie.plumbing.log import get_logger
+from vigie.plumbing.settings import CommonSettings
+from vigie.plumbing.storage.identities import Keys, generate_keys
+from vigie.security.accounts import totp_uri
+from vigie.security.signing import SigningKey
 
 log = get_logger("vigie.run")
 
 STOP_BUDGET_S = 30.0
 SUBSCRIBERS = "subscribers.json"  # `vigie subscriber add` on the embedded default
-# The services that share cameras between replicas (vigie.ownership); the gateway, verbalisation
+# The services that share cameras between replicas (vigie.cameras); the gateway, verbalisation
 # and retention run once here (the gateway's sessions and retention's sweep are not shared yet).
 SCALABLE = ("ingest", "masking", "recorder")
 MAX_REPLICAS = 8
@@ -167,7 +167,7 @@ def check_ports(ports: Ports) -> None:
 
 
 def pki(data: Path) -> Path:
-    """The embedded default's own CA and certificates (`vigie.certs.init_folder`); subscribers'
+    """The embedded default's own CA and certificates (`vigie.plumbing.certs.init_folder`); subscribers'
     certificates in its `subscribers/`."""
     return data / "pki"
 
@@ -258,7 +258,7 @@ def common_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], user: str,
 def service_env(*, ports: Ports, pg_dsn: str, sec: dict[str, Any], service: str,
                 replica: str, certificates: Path) -> dict[str, str]:
     """What one replica of `service` is given: its own NATS user, database role and
-    object-store identity (vigie.catalog's one definition, as Compose and Kubernetes), and the
+    object-store identity (vigie.plumbing.catalog's one definition, as Compose and Kubernetes), and the
     keys that service alone holds."""
     env = {**common_env(ports=ports, pg_dsn=pg_dsn, sec=sec, service=service,
                         user=NATS_USER[service], certificates=certificates),

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from vigie.purposes import TRAFFIC
+from vigie.records.purposes import TRAFFIC
 
 Op = Literal["create", "still", "update", "handover"]
 State = Literal["draft", "ready", "handed_over", "closed", "cancelled"]

@@ -15,12 +15,12 @@ import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime
-from vigie import access_copies as copies
-from vigie import legal_time
-from vigie.access_requests import deletion_proof
-from vigie.redaction.keep import KeepError, KeepTrack
-from vigie.redaction.still import NoStill, picture_size, still
-from vigie.register import Entry, record
+from vigie.custody import access_copies as copies
+from vigie.custody.access_requests import deletion_proof
+from vigie.custody.redaction.keep import KeepError, KeepTrack
+from vigie.custody.redaction.still import NoStill, picture_size, still
+from vigie.records import legal_time
+from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, Gateway, GatewayDep, RightsUser, allow
 from services.viewer_gateway.api.models import (

@@ -11,16 +11,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
-from vigie import access_requests as workflow
-from vigie.bus.events import (
+from vigie.custody import access_requests as workflow
+from vigie.plumbing.bus.events import (
     AccessRequestAnswered,
     AccessRequestClosed,
     AccessRequestOpened,
     publish_event_or_log,
 )
-from vigie.legal_time import DEFAULT_TIME_ZONE
-from vigie.recordings_register import to_csv
-from vigie.register import Entry, record
+from vigie.records.audit_register import Entry, record
+from vigie.records.legal_time import DEFAULT_TIME_ZONE
+from vigie.records.recordings_register import to_csv
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, RightsUser, allow, camera_row
 from services.viewer_gateway.api.models import (

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
-from vigie.register import Entry, record
+from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, LiveUser
 from services.viewer_gateway.policy import ROLE_PERMISSIONS

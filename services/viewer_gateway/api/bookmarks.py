@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel
-from vigie.register import Entry, record
+from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, PlaybackUser
 from services.viewer_gateway.api.models import LINE_CHARS, Required, Strict

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Response
-from vigie import purposes
-from vigie.coverage import uncovered
-from vigie.register import Entry, record
+from vigie.custody.coverage import uncovered
+from vigie.records import purposes
+from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,

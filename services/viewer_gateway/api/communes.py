@@ -7,7 +7,8 @@ import json
 from dataclasses import replace
 
 from fastapi import APIRouter, HTTPException
-from vigie.authorisations import (
+from vigie.records.audit_register import Entry, record
+from vigie.records.authorisations import (
     AuthorisationError,
     NewAuthorisation,
     attach,
@@ -17,16 +18,15 @@ from vigie.authorisations import (
     set_handover_profile,
     unauthorised_cameras,
 )
-from vigie.communes import (
+from vigie.records.communes import (
     CommuneError,
     NewCommune,
     change_identity,
     change_retention,
     create_commune,
 )
-from vigie.purposes import PURPOSES
-from vigie.register import Entry, record
-from vigie.signs import NewSign, SignError, add_sign, remove_sign, signs_and_coverage
+from vigie.records.purposes import PURPOSES
+from vigie.records.road_signs import NewSign, SignError, add_sign, remove_sign, signs_and_coverage
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, HTTPException, Request, WebSocket
 from pydantic import BaseModel, Field
-from vigie.accounts import TotpKey
-from vigie.register import Entry, record
+from vigie.records.audit_register import Entry, record
+from vigie.security.accounts import TotpKey
 from vigie.service import Runtime
 
 from services.viewer_gateway.alarms import Alarms

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
-from vigie.bus.events import ExportDelivered, publish_event_or_log
-from vigie.exports.jobs import ExportRequest, approve_export, list_exports, request_export
-from vigie.exports.package import ExportError, Requisition
-from vigie.register import Entry, record
-from vigie.signing_keys import published
+from vigie.custody.exports.jobs import ExportRequest, approve_export, list_exports, request_export
+from vigie.custody.exports.package import ExportError, Requisition
+from vigie.plumbing.bus.events import ExportDelivered, publish_event_or_log
+from vigie.records.announced_keys import published
+from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, ExportUser, GatewayDep, allow, camera_row
 from services.viewer_gateway.api.models import (

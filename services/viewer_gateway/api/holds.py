@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from vigie.holds import (
+from vigie.custody.holds import (
     HoldError,
     HoldRequest,
     approve_hold,

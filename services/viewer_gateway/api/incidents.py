@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import PlainTextResponse, Response
-from vigie import incidents
-from vigie.bus.events import IncidentDeclared, publish_event_or_log
+from vigie.plumbing.bus.events import IncidentDeclared, publish_event_or_log
+from vigie.records import incidents
 
 from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep, allow
 from services.viewer_gateway.api.models import IncidentCreate, IncidentNotification, IncidentView

@@ -17,12 +17,12 @@ import nats.errors
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from vigie.bus.consumer import TRANSIENT_NATS_ERRORS
-from vigie.bus.frames import Frame, FrameMessageError
-from vigie.bus.order import FrameOrder
-from vigie.db.pool import TRANSIENT_DB_ERRORS
-from vigie.log import get_logger
-from vigie.register import Entry, record
+from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS
+from vigie.plumbing.bus.frames import Frame, FrameMessageError
+from vigie.plumbing.bus.order import FrameOrder
+from vigie.plumbing.db.pool import TRANSIENT_DB_ERRORS
+from vigie.plumbing.log import get_logger
+from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import Gateway, websocket_user
 from services.viewer_gateway.api.models import Line, Text

@@ -11,7 +11,7 @@ import nats.errors
 from fastapi import APIRouter, HTTPException, Response
 from nats.aio.msg import Msg
 from vigie.media.masks import MaskDocument
-from vigie.register import Entry, record
+from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,

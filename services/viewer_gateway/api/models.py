@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from vigie.media.masks import MAX_POINTS, MAX_POLYGONS, Polygon
-from vigie.signing_keys import Purpose
+from vigie.records.announced_keys import Purpose
 
 from services.viewer_gateway.policy import Action
 
@@ -188,7 +188,7 @@ class CameraView(BaseModel):
 
 class CameraSettings(Strict):
     """What the services know of a camera besides its name (issue 24), with the database's
-    bounds: the purposes of its authorisation (CSI L251-2, vigie.purposes), its place, one
+    bounds: the purposes of its authorisation (CSI L251-2, vigie.records.purposes), its place, one
     sensor of a multi-sensor device, a narrow field (R35's higher floors), encoder overrides."""
     purposes: list[Line] | None = Field(default=None, max_length=11)
     latitude: float | None = Field(default=None, ge=-90, le=90)
@@ -752,7 +752,7 @@ class AuthorisationCreate(Strict):
     granted_on: date
     valid_until: date = Field(description="The last day it covers (five years at most)")
     purposes: list[Line] = Field(min_length=1, max_length=11,
-                                 description="Among CSI L251-2's (vigie.purposes)")
+                                 description="Among CSI L251-2's (vigie.records.purposes)")
     recipients: list[Recipient] = Field(min_length=1, max_length=4)
     other_recipients: Line = ""
     retention_min_days: int = Field(default=1, ge=1, le=30)

@@ -15,7 +15,7 @@ import nats.errors
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime
-from vigie.register import Entry, record
+from vigie.records.audit_register import Entry, record
 from vigie.verbalisation import catalogue
 from vigie.verbalisation.messages import TRAFFIC_PURPOSE, OffenceRecord, load_offence
 

@@ -1,11 +1,11 @@
 """The public register of cameras (R25): no sign-in, a stable address per commune, as a French
-page, CSV and GeoJSON — nothing internal (vigie.public_register)."""
+page, CSV and GeoJSON — nothing internal (vigie.records.public_register)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
-from vigie.public_register import Register, as_csv, as_geojson, as_html, public_register
+from vigie.records.public_register import Register, as_csv, as_geojson, as_html, public_register
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep
 

@@ -10,14 +10,14 @@ from typing import Annotated, Literal
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
-from vigie import legal_time
-from vigie.processing_record import as_html as processing_html
-from vigie.processing_record import measures_in_force, processing_record
-from vigie.recordings_register import recordings_register, to_csv
-from vigie.register import Entry, record, verify
-from vigie.signing_keys import register_keys
-from vigie.spreadsheet import to_csv as to_spreadsheet
-from vigie.spreadsheet import when
+from vigie.records import legal_time
+from vigie.records.announced_keys import register_keys
+from vigie.records.audit_register import Entry, record, verify
+from vigie.records.processing_record import as_html as processing_html
+from vigie.records.processing_record import measures_in_force, processing_record
+from vigie.records.recordings_register import recordings_register, to_csv
+from vigie.records.spreadsheet import to_csv as to_spreadsheet
+from vigie.records.spreadsheet import when
 
 from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep, allow
 from services.viewer_gateway.api.models import (

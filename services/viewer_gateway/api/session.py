@@ -6,8 +6,8 @@ import asyncio
 
 from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
-from vigie.accounts import AccountError, check_new_account, hash_password, verify_password
-from vigie.register import Entry, record
+from vigie.records.audit_register import Entry, record
+from vigie.security.accounts import AccountError, check_new_account, hash_password, verify_password
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserDep, websocket_user
 from services.viewer_gateway.api.models import (

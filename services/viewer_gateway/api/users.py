@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import asyncpg
 import segno
 from fastapi import APIRouter, HTTPException
-from vigie.accounts import (
+from vigie.records.audit_register import Entry, record
+from vigie.security.accounts import (
     AccountError,
     check_roles,
     check_training,
@@ -19,7 +20,6 @@ from vigie.accounts import (
     stored_totp,
     totp_uri,
 )
-from vigie.register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserAdminUser
 from services.viewer_gateway.api.models import (
