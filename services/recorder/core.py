@@ -80,7 +80,11 @@ class Segmenter(Generic[T]):
         return closed, True
 
     def stored(self, segment: Segment[T]) -> None:
-        self.floor_ns = max(self.floor_ns, segment.end_ns)
+        # What storage now holds ends with this segment's last frame. Its `end_ns` (one frame
+        # interval further, estimated) is for playback: a new masking owner's keyframe inside
+        # that interval — re-encoding a picture its predecessor's VIDEO lost — was dropped as
+        # "already stored" when it never was (tests/e2e/test_replicas.py, found in CI).
+        self.floor_ns = max(self.floor_ns, segment.frames[-1].capture_time_ns + 1)
 
     def flush(self) -> Segment[T] | None:
         """Close the open segment (the camera went quiet): same boundary as a gap would give."""

@@ -100,3 +100,22 @@ def test_the_stored_end_read_back_never_passes_the_next_segments_keyframe(
         fresh = Segmenter[int](segment_s=2.0, floor_ns=ns_of(stored_end))
         keyframe = video_frames("c", 1, start_ns=ns)[0]
         assert keyframe.keyframe and fresh.feed(keyframe, 0)[1], "the keyframe is kept"
+
+
+def test_a_keyframe_just_after_the_last_stored_frame_is_stored_even_inside_its_interval() -> None:
+    """Found in CI (tests/e2e/test_replicas.py): a segment closed at a hole in VIDEO ends one
+    estimated frame interval after its last frame; the next masking owner's keyframe — the
+    re-encoded picture that was lost — fell inside that interval and was dropped as "already
+    stored". Storage holds up to the last frame, no further."""
+    frames = video_frames("c", 20, start_ns=T0)
+    seg = Segmenter[int](segment_s=60.0)
+    for i, f in enumerate(frames[:10]):
+        seg.feed(f, i)
+    closed = seg.flush()  # the hole: the segment ends, estimated one interval after frame 9
+    assert closed is not None and closed.end_ns > frames[9].capture_time_ns
+    seg.stored(closed)
+    retaken = frames[10].model_copy(update={
+        "keyframe": True, "capture_time_ns": frames[9].capture_time_ns + FRAME_NS // 2})
+    assert retaken.capture_time_ns < closed.end_ns
+    assert seg.feed(retaken, 10)[1], "a picture storage never got is stored"
+    assert not seg.feed(frames[9], 9)[1], "what storage holds is not stored twice"

@@ -15,12 +15,14 @@ RECORDER_GAP_NS = 2_000_000_000  # RecorderSettings.gap_s: a capture gap that cl
 def video_frames_to_store(frames: list[VideoHeader]) -> list[int]:
     """What the recorder must store of one camera's VIDEO frames, (capture ns, keyframe, owner
     epoch, session, seq) in stream order, as capture times in µs: all but a stale owner's (an
-    epoch below one already seen), a capture time already seen (a new masking owner re-encoding
-    frames its predecessor published), and frames that cannot be decoded (after a capture gap, a
-    hole in the producer's sequence, a new session or a frame not stored, until the next
-    keyframe). DESIGN.md invariant 2, issue 34, written apart from the recorder's code."""
+    epoch below one already seen), a capture time already stored (a new masking owner
+    re-encoding frames its predecessor published and the recorder stored), and frames that
+    cannot be decoded (after a capture gap, a hole in the producer's sequence, a new session or a
+    frame not stored, until the next keyframe). A picture seen but not stored (undecodable) does
+    not count as stored: a new owner's re-encoded version of it is. DESIGN.md invariant 2, issue
+    34, written apart from the recorder's code."""
     kept: list[int] = []
-    top_epoch, last, decodable = 0, -1, False
+    top_epoch, last_kept, decodable = 0, -1, False
     session, last_seq = "", -1
     for capture_ns, keyframe, epoch, frame_session, seq in frames:
         if epoch < top_epoch:
@@ -31,14 +33,16 @@ def video_frames_to_store(frames: list[VideoHeader]) -> list[int]:
         if frame_session != session or seq != last_seq + 1:
             decodable = False  # frames lost, or another producer: its references are unseen
         session, last_seq = frame_session, seq
-        if capture_ns <= last:
+        if not decodable and not keyframe:
+            continue  # references a picture that never came, or was not stored
+        if capture_ns <= last_kept:
             decodable = False  # not stored again: what references it cannot be either
             continue
-        if last >= 0 and capture_ns - last > RECORDER_GAP_NS:
+        if last_kept >= 0 and capture_ns - last_kept > RECORDER_GAP_NS:
             decodable = False
         decodable = decodable or keyframe
-        last = capture_ns
         if decodable:
+            last_kept = capture_ns
             kept.append(capture_ns // 1000)
     return kept
 
