@@ -16,12 +16,16 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from vigie.plumbing.refusals import Refusal
+
 from services.viewer_gateway.policy import Holder
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class HoursError(ValueError):
+class HoursError(Refusal):
+
+    domain = "hours"
     pass
 
 

@@ -337,6 +337,29 @@ async def test_every_form_error_an_agent_can_meet_reads_in_french(ui: UiStack) -
         assert "pattern" not in text and "^" not in text and "is taken" not in text
 
 
+async def test_a_refusal_reads_in_french_from_its_code_whatever_its_english(ui: UiStack) -> None:
+    """Issue 37: the UI translated the gateway's English with regular expressions, so rewording a
+    message showed English. A refusal's sentence now comes from its code: the gateway's real
+    answer to a taken username, then the same code with its English reworded."""
+    admin = await ui.login("admin", screen="administration")
+    said = await admin.evaluate("""async () => {
+      const { request } = await import('/ui/js/api.js');
+      const { frProblem } = await import('/ui/js/fr.js');
+      let refused = null;
+      try {
+        await request('POST', '/api/users', { username: 'operator', full_name: 'Doublon',
+          password: 'un mot de passe assez long', roles: ['auditor'], communes: ['palaiseau'],
+          designated_by: 'le maire' });
+      } catch (err) { refused = err; }
+      return [refused.status, refused.body.code, refused.message,
+              frProblem({ detail: 'this name belongs to someone else', code: 'account.username_taken',
+                          params: { username: 'operator' } })];
+    }""")
+    assert said[:2] == [409, "account.username_taken"]
+    assert said[2] == said[3] == ("L'identifiant operator est déjà pris : choisissez-en un "
+                                  "autre.")
+
+
 PICTURE_INSIDE = """v => {
   const r = v.getBoundingClientRect(), player = v.closest('.lecteur').getBoundingClientRect();
   const ratio = v.videoWidth / v.videoHeight;

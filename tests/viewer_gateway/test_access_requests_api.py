@@ -83,8 +83,9 @@ async def test_a_request_is_held_at_once_answered_and_closed_R20_R21_R23(
         assert (await supervisor.post(f"/api/access-requests/{rid}/extension",
                                       json={"months": 3, "reason": "x"})).status_code == 422
         # An on-site viewing: booked, then recorded as done (who watched what).
+        # Issue 37: a missing date is the request's fault (400), a closed request's state 409.
         assert (await supervisor.post(f"/api/access-requests/{rid}/answer",
-                                      json={"kind": "viewing"})).status_code == 409
+                                      json={"kind": "viewing"})).status_code == 400
         booked = await supervisor.post(f"/api/access-requests/{rid}/answer", json={
             "kind": "viewing", "viewing_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()})
         assert booked.status_code == 200 and booked.json()["state"] == "answered"
@@ -133,7 +134,7 @@ async def test_refusal_grounds_and_bad_requests_are_refused_with_the_reason_R23(
         assert (await supervisor.post(f"/api/access-requests/{rid}/close")).status_code == 409
         bare = await supervisor.post(f"/api/access-requests/{rid}/answer",
                                      json={"kind": "refusal"})
-        assert bare.status_code == 409 and "grounds" in bare.json()["detail"]
+        assert bare.status_code == 400 and "grounds" in bare.json()["detail"]
         refused = await supervisor.post(f"/api/access-requests/{rid}/answer", json={
             "kind": "refusal", "grounds": "procédure judiciaire en cours (PV 2026/77)"})
         grounds = refused.json()["answer_grounds"]

@@ -73,10 +73,11 @@ async def test_one_account_is_never_municipal_and_national_police_R9_R27(
             "username": "agent.double", "full_name": "Double", "password": PASSWORD,
             "roles": ["operator", "national_police"], "communes": ["palaiseau"],
             "designated_by": "le maire"})
-        assert both.status_code == 422 and "national-police" in both.json()["detail"]
+        assert both.status_code == 400 and "national-police" in both.json()["detail"]
+        assert both.json()["code"] == "account.national_police_alone"  # issue 37
         added = await admin.patch("/api/users/operator",
                                   json={"roles": ["operator", "national_police"]})
-        assert added.status_code == 422, added.text
+        assert added.status_code == 400, added.text
     assert await db.fetchval("SELECT roles FROM users WHERE username = 'operator'") == ["operator"]
     with pytest.raises(asyncpg.CheckViolationError):  # the database refuses it too
         await db.execute("UPDATE users SET roles = '{supervisor,national_police}' "

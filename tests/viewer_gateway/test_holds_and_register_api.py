@@ -102,6 +102,9 @@ async def test_holds_keep_only_what_can_exist_and_a_large_one_waits_for_a_second
             period_start=(now - timedelta(days=3650)).isoformat(),
             period_end=(now - timedelta(days=20)).isoformat()))
         assert gone.status_code == 400 and "keeps its recordings 15 days" in gone.text
+        # Issue 37: the reason's code and its values, what the UI writes its French from.
+        assert gone.json()["code"] == "hold.nothing_left"
+        assert gone.json()["params"] == {"commune": "palaiseau", "days": 15}
         decade = (await client.post("/api/holds", json=_hold(
             cameras=["gare", "ancienne"],
             period_start=(now - timedelta(days=3650)).isoformat(),
@@ -114,11 +117,16 @@ async def test_holds_keep_only_what_can_exist_and_a_large_one_waits_for_a_second
         assert hold["copy_state"] is None and await copy_holds(as_retention) == 0
         alone = await client.post(f"/api/holds/{hold['id']}/approve")
         assert alone.status_code == 409 and "someone other" in alone.text
+        assert alone.json()["code"] == "approval.same_person"
     async with aclosing(await gateway.login("supervisor-2")) as second:
         approved = await second.post(f"/api/holds/{hold['id']}/approve")
         assert approved.status_code == 200, approved.text
         assert approved.json()["state"] == "active"
         assert approved.json()["approved_by"] == "supervisor-2"
+        again = await second.post(f"/api/holds/{hold['id']}/approve")
+        assert again.status_code == 409
+        assert (again.json()["code"], again.json()["params"]) == ("hold.not_pending",
+                                                                  {"state": "active"})
         assert await copy_holds(as_retention) == 1
         done = [h for h in (await second.get("/api/holds")).json() if h["id"] == hold["id"]][0]
         assert done["copy_state"] == "done" and done["copies_kept"] == 1

@@ -84,7 +84,7 @@ async def test_a_breach_is_declared_its_72_hours_shown_and_its_notification_reco
         early = await auditor.post(url, json={"reference": "CNIL-2026-123",
                                               "notified_at": (found - timedelta(days=2))
                                               .isoformat()})
-        assert early.status_code == 409 and "precede" in early.text
+        assert early.status_code == 400 and "precede" in early.text  # the input's fault
         done = await auditor.post(url, json={"reference": "CNIL-2026-123",
                                              "notified_at": datetime.now(UTC).isoformat()})
         assert done.status_code == 200 and done.json()["urgency"] == "notified"

@@ -17,9 +17,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from vigie.plumbing.refusals import Refusal
 
-class CommandError(Exception):
+
+class CommandError(Refusal):
     """Refused: the message says why (exit 2)."""
+
+    domain = "command"
 
 
 def cli_settings(data: Path):  # type: ignore[no-untyped-def]
@@ -60,8 +64,6 @@ async def _connected(data: Path) -> AsyncIterator[tuple[Any, Any, Any]]:
 
 def _run(args: argparse.Namespace,
          work: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
-    from vigie.custody.exports.package import ExportError
-    from vigie.custody.holds import HoldError
     from vigie.plumbing.log import configure_logging
     from vigie.plumbing.settings import SettingsError
     from vigie.security.signing import SigningKeyError
@@ -69,7 +71,7 @@ def _run(args: argparse.Namespace,
     configure_logging(level="warning", fmt="console", service="cli")  # on stderr: stdout is output
     try:
         return asyncio.run(work(args))
-    except (CommandError, HoldError, SettingsError, ExportError, SigningKeyError) as exc:
+    except (Refusal, SettingsError, SigningKeyError) as exc:  # every domain's refusal, once
         print(f"vigie {args.command}: {exc}", file=sys.stderr)
         return 2
 
@@ -127,10 +129,7 @@ async def _hold_approve(args: argparse.Namespace) -> int:
 
     async with _connected(args.data) as (pool, store, buckets):
         communes = tuple(r["slug"] for r in await pool.fetch("SELECT slug FROM communes"))
-        try:
-            await approve_hold(pool, args.id, by=args.by, communes=communes)
-        except LookupError as exc:
-            raise CommandError(str(exc)) from None
+        await approve_hold(pool, args.id, by=args.by, communes=communes)
         report = await copy_covered(pool, store, args.id, recordings=buckets.recordings,
                                     holds=buckets.holds)
     print(f"Hold {args.id} approved by {args.by}: "
@@ -181,24 +180,21 @@ async def _hold_list(args: argparse.Namespace) -> int:
 
 
 async def _commune_retention(args: argparse.Namespace) -> int:
-    from vigie.records.communes import CommuneError, change_retention
+    from vigie.records.communes import change_retention
 
     if not args.by.strip():
         raise CommandError("--by must name who decided the change")
     async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn, \
             conn.transaction():
-        try:
-            before = await change_retention(conn, args.commune, args.days, by=args.by,
-                                            reason=args.reason or "")
-        except CommuneError as exc:
-            raise CommandError(str(exc)) from None
+        before = await change_retention(conn, args.commune, args.days, by=args.by,
+                                        reason=args.reason or "")
     print(f"{args.commune}: retention {before} → {args.days} days; the retention service applies "
           "it (and the lifecycle rules) at its next sweep.")
     return 0
 
 
 async def _commune_create(args: argparse.Namespace) -> int:
-    from vigie.records.communes import CommuneError, NewCommune, create_commune
+    from vigie.records.communes import NewCommune, create_commune
 
     if not args.by.strip():
         raise CommandError("--by must name who creates it")
@@ -207,10 +203,7 @@ async def _commune_create(args: argparse.Namespace) -> int:
                      time_zone=args.time_zone)
     async with _connected(args.data) as (pool, _store, _buckets), pool.acquire() as conn, \
             conn.transaction():
-        try:
-            await create_commune(conn, new, by=args.by.strip())
-        except CommuneError as exc:
-            raise CommandError(str(exc)) from None
+        await create_commune(conn, new, by=args.by.strip())
     print(f"Commune {args.slug} created: recordings kept {args.retention_days} days; its "
           "subjects, storage prefix and lifecycle rule follow. Next: its administrator "
           f"(vigie user create … --role admin --commune {args.slug}), then its cameras.")
@@ -218,7 +211,7 @@ async def _commune_create(args: argparse.Namespace) -> int:
 
 
 async def _authorisation_add(args: argparse.Namespace) -> int:
-    from vigie.records.authorisations import AuthorisationError, NewAuthorisation, create
+    from vigie.records.authorisations import NewAuthorisation, create
 
     if not args.by.strip():
         raise CommandError("--by must name who records it")
@@ -230,27 +223,21 @@ async def _authorisation_add(args: argparse.Namespace) -> int:
     async with _connected(args.data) as (pool, _store, _buckets):
         if not await pool.fetchval("SELECT true FROM communes WHERE slug = $1", args.commune):
             raise CommandError(f"unknown commune {args.commune!r}")
-        try:
-            aid = await create(pool, new, by=args.by.strip())
-        except AuthorisationError as exc:
-            raise CommandError(str(exc)) from None
+        aid = await create(pool, new, by=args.by.strip())
     print(f"Authorisation {args.reference} recorded (id {aid}), valid {args.granted_on} to "
           f"{args.valid_until}; cameras attached: {', '.join(args.camera) or 'none yet'}.")
     return 0
 
 
 async def _authorisation_attach(args: argparse.Namespace) -> int:
-    from vigie.records.authorisations import AuthorisationError, attach
+    from vigie.records.authorisations import attach
 
     async with _connected(args.data) as (pool, _store, _buckets):
         aid = await pool.fetchval("SELECT id FROM authorisations WHERE commune = $1 "
                                   "AND reference = $2", args.commune, args.reference)
         if aid is None:
             raise CommandError(f"no authorisation {args.reference!r} in {args.commune}")
-        try:
-            await attach(pool, args.commune, aid, args.camera, by=args.by.strip() or "cli")
-        except AuthorisationError as exc:
-            raise CommandError(str(exc)) from None
+        await attach(pool, args.commune, aid, args.camera, by=args.by.strip() or "cli")
     print(f"{', '.join(args.camera)} attached to {args.reference}.")
     return 0
 
@@ -275,31 +262,25 @@ async def _commune_signs(args: argparse.Namespace) -> int:
 
 
 async def _commune_identity(args: argparse.Namespace) -> int:
-    from vigie.records.communes import CommuneError, change_identity
+    from vigie.records.communes import change_identity
 
     async with _connected(args.data) as (pool, _store, _buckets):
         async with pool.acquire() as conn, conn.transaction():
-            try:
-                changes = await change_identity(
-                    conn, args.commune, by=args.by.strip() or "cli", reason=args.reason,
-                    name=args.name, controller=args.controller,
-                    rights_contact=args.rights_contact)
-            except CommuneError as exc:
-                raise CommandError(str(exc)) from None
+            changes = await change_identity(
+                conn, args.commune, by=args.by.strip() or "cli", reason=args.reason,
+                name=args.name, controller=args.controller,
+                rights_contact=args.rights_contact)
     print(f"{args.commune}: " + ("; ".join(f"{k} changed" for k in changes) or "nothing changed")
           + ".")
     return 0
 
 
 async def _commune_remove_sign(args: argparse.Namespace) -> int:
-    from vigie.records.road_signs import SignError, remove_sign, signs_and_coverage
+    from vigie.records.road_signs import remove_sign, signs_and_coverage
 
     async with _connected(args.data) as (pool, _store, _buckets):
-        try:
-            await remove_sign(pool, args.commune, args.sign, removed_on=args.on,
-                              reason=args.reason, by=args.by.strip() or "cli")
-        except (SignError, LookupError) as exc:
-            raise CommandError(str(exc)) from None
+        await remove_sign(pool, args.commune, args.sign, removed_on=args.on,
+                          reason=args.reason, by=args.by.strip() or "cli")
         flagged = (await signs_and_coverage(pool, args.commune))["flagged"]
     print(f"Sign {args.sign} recorded as removed on {args.on}. Cameras flagged now: "
           f"{', '.join(f['camera'] for f in flagged) or 'none'}.")

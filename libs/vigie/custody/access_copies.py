@@ -40,6 +40,7 @@ from vigie.custody.redaction.keep import KeepError, KeepTrack
 from vigie.custody.redaction.redact import Piece as Segment
 from vigie.custody.redaction.redact import RedactError, redact_segments
 from vigie.plumbing.log import get_logger
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.plumbing.storage.objects import Buckets, ObjectStore
 from vigie.records import legal_time
 from vigie.records.announced_keys import public_keys
@@ -75,8 +76,16 @@ FOR UPDATE OF c SKIP LOCKED
 """
 
 
-class CopyError(ValueError):
+class CopyError(Refusal):
     """A refused copy, with the reason a person can act on."""
+
+    domain = "copy"
+
+
+class CopyConflict(CopyError):
+    """The record's state does not allow it now (HTTP 409)."""
+
+    kind = "conflict"
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ async def held_request(conn: asyncpg.Connection | asyncpg.Pool, request_id: int,
         "JOIN communes c ON c.slug = r.commune WHERE r.id = $1",
         request_id)
     if row is None or row["commune"] not in communes:
-        raise LookupError(f"no access request {request_id} in your communes")
+        raise NotFound(f"no access request {request_id} in your communes")
     return row
 
 
@@ -120,7 +129,7 @@ async def evidence_bytes(store: ObjectStore, buckets: Buckets, row: asyncpg.Reco
     """An evidence copy, checked against the hash taken when it was held."""
     blob = await store.get(buckets.holds, row["evidence_key"], row["version_id"])
     if hashlib.sha256(blob).hexdigest() != row["sha256"]:
-        raise CopyError(f"the evidence copy {row['evidence_key']} does not match its SHA-256: "
+        raise CopyConflict(f"the evidence copy {row['evidence_key']} does not match its SHA-256: "
                         "it was altered after the hold; nothing made from it")
     return blob
 
@@ -128,13 +137,13 @@ async def evidence_bytes(store: ObjectStore, buckets: Buckets, row: asyncpg.Reco
 def check_window(request: asyncpg.Record, camera: str, start: datetime, end: datetime) -> None:
     """The copy's camera and window lie within what the request asked for and holds."""
     if request["state"] == "closed":
-        raise CopyError("the request is closed")
+        raise CopyConflict("the request is closed")
     if camera not in request["cameras"]:
         raise CopyError(f"the request does not name the camera {camera!r}")
     if start.tzinfo is None or end.tzinfo is None:
         raise CopyError("times must carry their offset (2026-11-29T14:00:00+01:00)")
     if end <= start:
-        raise CopyError("the period ends before it starts")
+        raise CopyError("the period ends before it starts", code="period.ends_before_start")
     if end - start > MAX_COPY:
         raise CopyError(f"a copy covers {MAX_COPY.total_seconds() / 60:.0f} minutes at most: "
                         "make one copy per moment the person appears")
@@ -192,7 +201,7 @@ async def approve_wide(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by:
     async with pool.acquire() as conn, conn.transaction():
         row = await _copy_row(conn, request_id, copy_id)
         if row["state"] != "pending":
-            raise CopyError(f"the copy is {row['state']}: only a pending copy's box is approved")
+            raise CopyConflict(f"the copy is {row['state']}: only a pending copy's box is approved")
         _four_eyes(row, by)
         await conn.execute("UPDATE access_copies SET state = 'queued', wide_approved_by = $2, "
                            "wide_approved_at = now() WHERE id = $1", copy_id, by)
@@ -208,14 +217,14 @@ async def _copy_row(conn: asyncpg.Connection, request_id: int, copy_id: int) -> 
     row = await conn.fetchrow("SELECT * FROM access_copies WHERE id = $1 AND request_id = $2 "
                               "FOR UPDATE", copy_id, request_id)
     if row is None:
-        raise LookupError(f"no copy {copy_id} for request {request_id}")
+        raise NotFound(f"no copy {copy_id} for request {request_id}")
     return row
 
 
 def _four_eyes(row: asyncpg.Record, by: str) -> None:
     if by == row["created_by"]:
-        raise CopyError(f"the copy was asked for by {row['created_by']}: someone else approves "
-                        "it (four eyes)")
+        raise CopyConflict(f"the copy was asked for by {row['created_by']}: someone else approves "
+                        "it (four eyes)", code="copy.four_eyes")
 
 
 async def list_copies(pool: asyncpg.Pool, request_id: int,
@@ -230,7 +239,7 @@ async def approve(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str)
     async with pool.acquire() as conn, conn.transaction():
         row = await _copy_row(conn, request_id, copy_id)
         if row["state"] != "preview" or row["erased_at"] is not None:
-            raise CopyError(f"the copy is {row['state']}: only a preview can be approved")
+            raise CopyConflict(f"the copy is {row['state']}: only a preview can be approved")
         _four_eyes(row, by)
         await conn.execute("UPDATE access_copies SET state = 'approved', approved_by = $2, "
                            "approved_at = now() WHERE id = $1", copy_id, by)
@@ -251,7 +260,7 @@ async def reject(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str,
     async with pool.acquire() as conn, conn.transaction():
         row = await _copy_row(conn, request_id, copy_id)
         if row["state"] not in ("pending", "queued", "preview"):
-            raise CopyError(f"the copy is {row['state']}: it cannot be rejected")
+            raise CopyConflict(f"the copy is {row['state']}: it cannot be rejected")
         await conn.execute("UPDATE access_copies SET state = 'rejected', rejected_by = $2, "
                            "rejected_reason = $3, finished_at = coalesce(finished_at, now()) "
                            "WHERE id = $1", copy_id, by, reason.strip())

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import asyncpg
 
 from vigie.custody.holds import HoldError, HoldRequest, NothingLeftToHold, register_hold, release_hold
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records import legal_time
 from vigie.records.audit_register import Entry, record
 from vigie.records.legal_time import DEFAULT_TIME_ZONE
@@ -32,8 +33,16 @@ REFERRAL = ("Vous pouvez saisir la Commission nationale de l'informatique et des
             "www.cnil.fr) ou la commission départementale de vidéoprotection.")
 
 
-class AccessRequestError(ValueError):
+class AccessRequestError(Refusal):
     """A refused step, with the reason a person can act on."""
+
+    domain = "access_request"
+
+
+class AccessRequestConflict(AccessRequestError):
+    """The record's state does not allow it now (HTTP 409)."""
+
+    kind = "conflict"
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,10 @@ async def open_request(pool: asyncpg.Pool, intake: Intake) -> int:
         if not value.strip():
             raise AccessRequestError(f"{label} is required")
     if intake.period_end <= intake.period_start:
-        raise AccessRequestError("the period ends before it starts")
+        raise AccessRequestError("the period ends before it starts", code="period.ends_before_start")
     if intake.period_start > datetime.now(UTC):
-        raise AccessRequestError("the period is in the future: nothing was filmed yet")
+        raise AccessRequestError("the period is in the future: nothing was filmed yet",
+                                 code="period.in_future")
     known = {r["slug"] for r in await pool.fetch(
         "SELECT slug FROM cameras WHERE commune = $1 AND slug = ANY($2::text[])",
         intake.commune, intake.cameras)}
@@ -125,7 +135,7 @@ async def _locked(conn: asyncpg.Connection, request_id: int, commune_scope: tupl
     row = await conn.fetchrow("SELECT * FROM access_requests WHERE id = $1 FOR UPDATE",
                               request_id)
     if row is None or row["commune"] not in commune_scope:
-        raise LookupError(f"no access request {request_id} in your communes")
+        raise NotFound(f"no access request {request_id} in your communes")
     return row
 
 
@@ -139,12 +149,12 @@ async def extend(pool: asyncpg.Pool, request_id: int, *, months: int, reason: st
     async with pool.acquire() as conn, conn.transaction():
         row = await _locked(conn, request_id, communes)
         if row["state"] == "closed":
-            raise AccessRequestError("the request is closed")
+            raise AccessRequestConflict("the request is closed")
         due = due_date(row["received_at"], months)
         if due <= row["due_at"]:
-            raise AccessRequestError("the deadline is already that far")
+            raise AccessRequestConflict("the deadline is already that far")
         if due > due_date(row["received_at"], 2):
-            raise AccessRequestError("an extension cannot go past three months from receipt")
+            raise AccessRequestConflict("an extension cannot go past three months from receipt")
         await conn.execute("UPDATE access_requests SET due_at = $2, extension_reason = $3 "
                            "WHERE id = $1", request_id, due, reason.strip())
         await record(conn, Entry(actor=by, action="access_request.extended",
@@ -163,11 +173,11 @@ async def answer(pool: asyncpg.Pool, request_id: int, *, kind: Answer, by: str,
     async with pool.acquire() as conn, conn.transaction():
         row = await _locked(conn, request_id, communes)
         if row["state"] == "closed":
-            raise AccessRequestError("the request is closed")
+            raise AccessRequestConflict("the request is closed")
         if kind == "copy" and not await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM access_copies WHERE request_id = $1 "
                 "AND state = 'approved' AND erased_at IS NULL)", request_id):
-            raise AccessRequestError("answer with a copy once one is approved: make it, watch "
+            raise AccessRequestConflict("answer with a copy once one is approved: make it, watch "
                                      "its preview, approve it (R22)")
         text = grounds.strip()
         if kind in ("refusal", "restriction"):
@@ -179,7 +189,7 @@ async def answer(pool: asyncpg.Pool, request_id: int, *, kind: Answer, by: str,
         if kind == "viewing":
             if viewing_report.strip():
                 if row["viewing_at"] is None and viewing_at is None:
-                    raise AccessRequestError("book the viewing before recording it as done")
+                    raise AccessRequestConflict("book the viewing before recording it as done")
                 changes.update(viewing_done_at=datetime.now(UTC),
                                viewing_report=viewing_report.strip())
                 action = "access_request.viewing_done"
@@ -204,9 +214,9 @@ async def close(pool: asyncpg.Pool, request_id: int, *, by: str,
     async with pool.acquire() as conn, conn.transaction():
         row = await _locked(conn, request_id, communes)
         if row["state"] == "closed":
-            raise AccessRequestError("the request is closed already")
+            raise AccessRequestConflict("the request is closed already")
         if row["state"] != "answered":
-            raise AccessRequestError("answer the request before closing it")
+            raise AccessRequestConflict("answer the request before closing it")
         await conn.execute("UPDATE access_requests SET state = 'closed', closed_at = now(), "
                            "closed_by = $2 WHERE id = $1", request_id, by)
         await record(conn, Entry(actor=by, action="access_request.closed",
@@ -258,7 +268,7 @@ async def deletion_proof(pool: asyncpg.Pool, commune: str, cameras: list[str], s
     was recorded, kept, held, transmitted and destroyed there — when and by which cause — from
     the register of recordings."""
     if end <= start:
-        raise AccessRequestError("the period ends before it starts")
+        raise AccessRequestError("the period ends before it starts", code="period.ends_before_start")
     wanted = {f"{commune}/{c}" for c in cameras}
     return [line for line in await recordings_register(pool, [commune], start, end)
             if line.camera in wanted]

@@ -33,6 +33,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from vigie.custody.coverage import uncovered
 from vigie.custody.jobs import JobRefused, JobTable, Progress, run_one
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.plumbing.storage.identities import HOLDS_PREFIX
 from vigie.plumbing.storage.objects import MISSING_OBJECT, ObjectStore
 from vigie.records.audit_register import Entry, record
@@ -45,8 +46,16 @@ HoldKind = Literal["judicial_requisition", "right_of_access"]
 SECOND_APPROVAL_CAMERA_HOURS = 48.0
 
 
-class HoldError(ValueError):
+class HoldError(Refusal):
     """A refused request, with the reason a person can act on (exit 2 / HTTP 4xx)."""
+
+    domain = "hold"
+
+
+class HoldConflict(HoldError):
+    """The record's state does not allow it now (HTTP 409)."""
+
+    kind = "conflict"
 
 
 class NothingLeftToHold(HoldError):
@@ -208,15 +217,17 @@ async def register_hold(pool: asyncpg.Pool, request: HoldRequest, *,
     hold's copies are asked of the retention service in the same transaction (a crash cannot
     leave a hold that nobody copies). Returns its id and state."""
     if approved_by is not None and approved_by.strip() == request.requested_by:
-        raise HoldError("the second approval is given by someone other than who asks")
+        raise HoldError("the second approval is given by someone other than who asks",
+                        code="approval.same_person")
     async with pool.acquire() as conn, conn.transaction():
         earliest = await oldest_kept(conn, request.commune)
         if request.period_end <= earliest:
+            days = (datetime.now(UTC) - earliest).days
             raise NothingLeftToHold(
                 f"nothing of this period can still be stored: {request.commune} keeps its "
-                f"recordings {(datetime.now(UTC) - earliest).days} days, so everything before "
+                f"recordings {days} days, so everything before "
                 f"{earliest:%Y-%m-%d %H:%M} UTC has been erased (the deletion-proof extract says "
-                "when, R24)")
+                "when, R24)", code="hold.nothing_left", commune=request.commune, days=days)
         start = max(request.period_start, earliest)
         rows = await conn.fetch("SELECT id, slug FROM cameras WHERE commune = $1 AND slug = ANY($2)",
                                 request.commune, request.cameras)
@@ -263,12 +274,13 @@ async def approve_hold(pool: asyncpg.Pool, hold_id: int, *, by: str,
     async with pool.acquire() as conn, conn.transaction():
         hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1 FOR UPDATE", hold_id)
         if hold is None or hold["commune"] not in communes:
-            raise LookupError(f"no hold {hold_id} in your communes")
+            raise NotFound(f"no hold {hold_id} in your communes")
         if hold["state"] != "pending":
-            raise HoldError(f"hold {hold_id} is {hold['state']}: only a pending hold is approved")
+            raise HoldConflict(f"hold {hold_id} is {hold['state']}: only a pending hold is approved",
+                               code="hold.not_pending", state=hold["state"])
         if by == hold["requested_by"]:
-            raise HoldError("the second approval is given by someone other than who asked "
-                            f"({hold['requested_by']})")
+            raise HoldConflict("the second approval is given by someone other than who asked "
+                            f"({hold['requested_by']})", code="approval.same_person")
         cameras = await conn.fetch(
             "SELECT c.id, c.slug FROM hold_cameras hc JOIN cameras c ON c.id = hc.camera_id "
             "WHERE hc.hold_id = $1", hold_id)
@@ -403,7 +415,7 @@ async def release_hold(pool: asyncpg.Pool, *, hold_id: int,
         if hold is None:
             raise HoldError(f"no hold {hold_id}")
         if hold["state"] == "released":
-            raise HoldError(f"hold {hold_id} was already released on {hold['released_at']:%Y-%m-%d}")
+            raise HoldConflict(f"hold {hold_id} was already released on {hold['released_at']:%Y-%m-%d}")
         await conn.execute("UPDATE holds SET state = 'released', released_at = now(), "
                            "released_by = $2, release_reason = $3 WHERE id = $1",
                            hold_id, released_by.strip(), reason.strip())

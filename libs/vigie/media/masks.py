@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vigie.plumbing.refusals import Refusal
+
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]
 Mode = Literal["fill", "pixelate", "blur"]
 FILL_Y, FILL_UV = 16, 128  # black
@@ -24,8 +26,10 @@ MAX_POINTS = 100
 MAX_LABEL = 200
 
 
-class MaskError(ValueError):
+class MaskError(Refusal):
     """An invalid mask document; the message says which polygon and why."""
+
+    domain = "mask"
 
 
 def _segments_cross(p1: tuple[float, float], p2: tuple[float, float],

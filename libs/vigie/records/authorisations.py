@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.records.purposes import unknown
 
@@ -23,8 +24,10 @@ STAGE_NAMES = {"6_months": "dans six mois", "3_months": "dans trois mois",
                "1_month": "dans un mois", "expired": "expirée"}
 
 
-class AuthorisationError(ValueError):
+class AuthorisationError(Refusal):
     """A refused authorisation or attachment, with what to correct."""
+
+    domain = "authorisation"
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ async def attach(pool: asyncpg.Pool, commune: str, authorisation: int, cameras: 
         reference = await conn.fetchval("SELECT reference FROM authorisations WHERE id = $1 "
                                         "AND commune = $2", authorisation, commune)
         if reference is None:
-            raise LookupError(f"no authorisation {authorisation} in {commune}")
+            raise NotFound(f"no authorisation {authorisation} in {commune}")
         await _attach(conn, commune, authorisation, reference, cameras, by=by)
 
 
@@ -242,7 +245,7 @@ async def set_handover_profile(pool: asyncpg.Pool, commune: str, *, authorisatio
         row = await conn.fetchrow("SELECT reference, recipients FROM authorisations "
                                   "WHERE id = $1 AND commune = $2", authorisation, commune)
         if row is None:
-            raise LookupError(f"no authorisation {authorisation} in {commune}")
+            raise NotFound(f"no authorisation {authorisation} in {commune}")
         if "national_police" not in row["recipients"]:
             raise AuthorisationError(f"authorisation {row['reference']} does not name the "
                                      "national police as a recipient: no hand-over (R27)")

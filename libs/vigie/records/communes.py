@@ -12,14 +12,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
+from vigie.plumbing.refusals import Refusal
 from vigie.records.audit_register import Entry, record
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_RETENTION_DAYS = 30  # R4: a month at most
 
 
-class CommuneError(ValueError):
+class CommuneError(Refusal):
     """A refused commune, with what to correct."""
+
+    domain = "commune"
+
+
+class CommuneConflict(CommuneError):
+    """The record's state does not allow it now (HTTP 409)."""
+
+    kind = "conflict"
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ async def create_commune(conn: asyncpg.Connection, new: NewCommune, *, by: str) 
     """Checked (CommuneError), written and journaled in the caller's transaction."""
     check(new)
     if await conn.fetchval("SELECT 1 FROM communes WHERE slug = $1", new.slug):
-        raise CommuneError(f"the slug {new.slug!r} is already used by a commune")
+        raise CommuneConflict(f"the slug {new.slug!r} is already used by a commune")
     await conn.execute(
         "INSERT INTO communes (slug, name, retention_days, time_zone, controller, rights_contact, "
         "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)", new.slug, new.name.strip(),

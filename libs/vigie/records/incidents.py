@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records import legal_time
 from vigie.records.audit_register import Entry, record
 from vigie.records.legal_time import DEFAULT_TIME_ZONE
@@ -22,8 +23,16 @@ SOON = timedelta(hours=24)  # « bientôt dû »: the last day before the deadli
 Risk = Literal["unlikely", "risk", "high_risk"]
 
 
-class IncidentError(ValueError):
+class IncidentError(Refusal):
     """A refused step, with what to correct."""
+
+    domain = "incident"
+
+
+class IncidentConflict(IncidentError):
+    """The record's state does not allow it now (HTTP 409)."""
+
+    kind = "conflict"
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,9 @@ async def notified(pool: asyncpg.Pool, incident: int, *, reference: str, at: dat
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT * FROM incidents WHERE id = $1 FOR UPDATE", incident)
         if row is None or row["commune"] not in communes:
-            raise LookupError(f"no incident {incident} in your communes")
+            raise NotFound(f"no incident {incident} in your communes")
         if row["notified_at"] is not None:
-            raise IncidentError("the notification is recorded already")
+            raise IncidentConflict("the notification is recorded already")
         if at < row["discovered_at"]:
             raise IncidentError("the notification cannot precede the discovery")
         await conn.execute("UPDATE incidents SET notified_at = $2, notification_ref = $3 "

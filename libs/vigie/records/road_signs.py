@@ -11,14 +11,23 @@ from typing import Any
 
 import asyncpg
 
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.records.purposes import TRAFFIC
 
 MENTIONS = ("pictogram", "controller", "purposes", "rights", "cnil_complaint")
 
 
-class SignError(ValueError):
+class SignError(Refusal):
     """A refused sign, with what to correct."""
+
+    domain = "sign"
+
+
+class SignConflict(SignError):
+    """The record's state does not allow it now (HTTP 409)."""
+
+    kind = "conflict"
 
 
 @dataclass(frozen=True)
@@ -102,9 +111,9 @@ async def remove_sign(pool: asyncpg.Pool, commune: str, sign_id: int, *, removed
         row = await conn.fetchrow("SELECT * FROM signs WHERE id = $1 AND commune = $2 FOR UPDATE",
                                   sign_id, commune)
         if row is None:
-            raise LookupError(f"no sign {sign_id} in {commune}")
+            raise NotFound(f"no sign {sign_id} in {commune}")
         if row["removed_on"] is not None:
-            raise SignError(f"this sign was already recorded as removed on {row['removed_on']}")
+            raise SignConflict(f"this sign was already recorded as removed on {row['removed_on']}")
         if removed_on < row["installed_on"]:
             raise SignError(f"removed before it was installed ({row['installed_on']})")
         await conn.execute("UPDATE signs SET removed_on = $2, removed_by = $3, "

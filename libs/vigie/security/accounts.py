@@ -19,6 +19,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from vigie.plumbing.refusals import Refusal
+
 ROLES = ("operator", "supervisor", "national_police", "mask_admin", "admin", "auditor",
          "deployment_admin")
 TOTP_REQUIRED_ROLES = frozenset({"admin", "national_police", "deployment_admin"})
@@ -32,8 +34,16 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-class AccountError(ValueError):
+class AccountError(Refusal):
     """A refused account operation, with its reason."""
+
+    domain = "account"
+
+
+class AccountConflict(AccountError):
+    """The record's state does not allow it now (HTTP 409)."""
+
+    kind = "conflict"
 
 
 @dataclass(frozen=True)
@@ -161,21 +171,22 @@ def verify_totp(secret: str, code: str) -> bool:
 
 def check_roles(roles: Sequence[str]) -> None:
     if not roles:
-        raise AccountError("at least one role")
+        raise AccountError("at least one role", code="account.no_role")
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise AccountError(f"unknown roles: {', '.join(sorted(unknown))}")
     if "national_police" in roles and len(set(roles)) > 1:
         # Whoever holds the commune, such an account would watch it (R9, R27).
         raise AccountError("a national-police account holds no other role: municipal and "
-                           "national police use separate accounts")
+                           "national police use separate accounts", code="account.national_police_alone")
 
 
 def check_new_account(*, username: str, password: str, roles: list[str]) -> None:
     if not USERNAME.match(username):
         raise AccountError("username: lower-case letters, digits, '.', '_' or '-', 2 to 63")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters",
+                           code="account.password_too_short", characters=MIN_PASSWORD_LENGTH)
     check_roles(roles)
 
 
@@ -211,7 +222,8 @@ async def create_user(
     if set(communes) - known:
         raise AccountError(f"unknown communes: {', '.join(sorted(set(communes) - known))}")
     if await conn.fetchval("SELECT true FROM users WHERE username = $1", username):
-        raise AccountError(f"username {username!r} is taken")
+        raise AccountConflict(f"username {username!r} is taken", code="account.username_taken",
+                              username=username)
     check_training(trained_on)
     secret = new_totp_secret() if with_totp or totp_required(roles) else None
     user_id: int = await conn.fetchval(

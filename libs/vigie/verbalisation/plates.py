@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from vigie.plumbing.refusals import Refusal
+
 # ISO 3166-1 alpha-2 codes of the countries whose vehicles are usually seen in Île-de-France:
 # the EU, the EEA, Switzerland, the United Kingdom and neighbours, Maghreb, a few others.
 COUNTRIES = frozenset("""
@@ -20,8 +22,10 @@ FNI = re.compile(r"^[0-9]{1,4}[A-Z]{1,3}(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])
 FOREIGN = re.compile(r"^[A-Z0-9]{2,12}$")
 
 
-class PlateError(ValueError):
+class PlateError(Refusal):
     """A plate or country that cannot be right, with what to correct."""
+
+    domain = "plate"
 
 
 def normalise(plate: str) -> str:

@@ -8,6 +8,7 @@ import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from vigie.plumbing.refusals import Refusal
 from vigie.service import Runtime
 
 from services.viewer_gateway.alarms import Alarms
@@ -70,6 +71,12 @@ def create_app(rt: Runtime, settings: ViewerGatewaySettings) -> FastAPI:
                                               camera_lost_s=settings.camera_lost_s))
     for router in ROUTERS:
         app.include_router(router)
+
+    @app.exception_handler(Refusal)
+    async def _refused(_request: Request, exc: Refusal) -> JSONResponse:
+        # Every domain refusal, one way (issue 37): its status from its kind, its code for the
+        # UI's French and for police systems, the English reason as `detail`.
+        return JSONResponse(exc.problem(), status_code=exc.status)
 
     @app.exception_handler(asyncpg.DataError)
     async def _refused_value(_request: Request, exc: asyncpg.DataError) -> JSONResponse:

@@ -17,7 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime
 from vigie.custody import access_copies as copies
 from vigie.custody.access_requests import deletion_proof
-from vigie.custody.redaction.keep import KeepError, KeepTrack
+from vigie.custody.redaction.keep import KeepTrack
 from vigie.custody.redaction.still import NoStill, picture_size, still
 from vigie.records import legal_time
 from vigie.records.audit_register import Entry, record
@@ -41,10 +41,7 @@ AtQuery = Annotated[AwareDatetime, Query(description="ISO 8601 with zone")]
 
 
 async def _request(gw: Gateway, user: User, request_id: int) -> asyncpg.Record:
-    try:
-        request = await copies.held_request(gw.pool, request_id, user.communes)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
+    request = await copies.held_request(gw.pool, request_id, user.communes)
     await allow(gw, user, "rights_requests", commune=request["commune"])
     return request
 
@@ -73,11 +70,8 @@ async def _held_at(gw: Gateway, request: asyncpg.Record, camera: str,
     covering = [r for r in rows if r["segment_start"] <= at < r["segment_end"]] or rows
     if not covering:
         raise HTTPException(404, f"nothing of {camera} is held at {at.isoformat()}")
-    try:
-        return covering[0], await copies.evidence_bytes(gw.rt.require_store(), gw.rt.buckets,
-                                                        covering[0])
-    except copies.CopyError as exc:
-        raise HTTPException(409, str(exc)) from None
+    return covering[0], await copies.evidence_bytes(gw.rt.require_store(), gw.rt.buckets,
+                                                    covering[0])
 
 
 async def _copy(gw: Gateway, request_id: int, copy_id: int) -> AccessCopyView:
@@ -161,11 +155,8 @@ async def get_copies(request_id: int, user: RightsUser, gw: GatewayDep) -> list[
 async def post_copy(request_id: int, body: AccessCopyCreate, user: RightsUser,
                     gw: GatewayDep) -> AccessCopyView:
     request = await _request(gw, user, request_id)
-    try:
-        keep = KeepTrack.parse_entries([k.model_dump() for k in body.keep])
-        copies.check_window(request, body.camera, body.period_start, body.period_end)
-    except (KeepError, copies.CopyError) as exc:
-        raise HTTPException(400, str(exc)) from None
+    keep = KeepTrack.parse_entries([k.model_dump() for k in body.keep])
+    copies.check_window(request, body.camera, body.period_start, body.period_end)
     held = await copies.held_pieces(gw.pool, request, body.camera, body.period_start,
                                     body.period_end)
     if not held:
@@ -176,15 +167,10 @@ async def post_copy(request_id: int, body: AccessCopyCreate, user: RightsUser,
         size = await asyncio.to_thread(picture_size, blob)
     except NoStill:
         size = None  # the build says it, with the reason
-    except copies.CopyError as exc:
-        raise HTTPException(409, str(exc)) from None
-    try:
-        copy_id = await copies.request_copy(gw.pool, copies.CopyAsked(
-            request_id=request_id, camera=body.camera, start=body.period_start,
-            end=body.period_end, keep=keep, assist=body.assist, by=user.username),
-            user.communes, picture=size)
-    except copies.CopyError as exc:
-        raise HTTPException(400, str(exc)) from None
+    copy_id = await copies.request_copy(gw.pool, copies.CopyAsked(
+        request_id=request_id, camera=body.camera, start=body.period_start,
+        end=body.period_end, keep=keep, assist=body.assist, by=user.username),
+        user.communes, picture=size)
     return await _copy(gw, request_id, copy_id)
 
 
@@ -257,12 +243,7 @@ async def get_copy_video(request_id: int, copy_id: int, user: RightsUser,
 async def post_approve(request_id: int, copy_id: int, user: RightsUser,
                        gw: GatewayDep) -> AccessCopyView:
     await _request(gw, user, request_id)
-    try:
-        await copies.approve(gw.pool, request_id, copy_id, by=user.username)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except copies.CopyError as exc:
-        raise HTTPException(409, str(exc)) from None
+    await copies.approve(gw.pool, request_id, copy_id, by=user.username)
     return await _copy(gw, request_id, copy_id)
 
 
@@ -272,12 +253,7 @@ async def post_approve(request_id: int, copy_id: int, user: RightsUser,
 async def post_approve_box(request_id: int, copy_id: int, user: RightsUser,
                            gw: GatewayDep) -> AccessCopyView:
     await _request(gw, user, request_id)
-    try:
-        await copies.approve_wide(gw.pool, request_id, copy_id, by=user.username)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except copies.CopyError as exc:
-        raise HTTPException(409, str(exc)) from None
+    await copies.approve_wide(gw.pool, request_id, copy_id, by=user.username)
     return await _copy(gw, request_id, copy_id)
 
 
@@ -286,12 +262,7 @@ async def post_approve_box(request_id: int, copy_id: int, user: RightsUser,
 async def post_reject(request_id: int, copy_id: int, body: AccessCopyReject, user: RightsUser,
                       gw: GatewayDep) -> AccessCopyView:
     await _request(gw, user, request_id)
-    try:
-        await copies.reject(gw.pool, request_id, copy_id, by=user.username, reason=body.reason)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except copies.CopyError as exc:
-        raise HTTPException(409, str(exc)) from None
+    await copies.reject(gw.pool, request_id, copy_id, by=user.username, reason=body.reason)
     return await _copy(gw, request_id, copy_id)
 
 

@@ -60,17 +60,14 @@ async def post_request(body: AccessRequestCreate, user: RightsUser,
     await allow(gw, user, "rights_requests", commune=body.commune)
     for camera in dict.fromkeys(body.cameras):
         await camera_row(gw, user, body.commune, camera)  # 404 for another commune's (R9)
-    try:
-        request_id = await workflow.open_request(
-            gw.pool, workflow.Intake(
-                commune=body.commune, requester=body.requester, contact=body.contact,
-                identity_document=body.identity_document,
-                identity_checked_by=body.identity_checked_by, cameras=body.cameras,
-                period_start=body.period_start, period_end=body.period_end,
-                description=body.description, created_by=user.username,
-                received_at=body.received_at))
-    except workflow.AccessRequestError as exc:
-        raise HTTPException(400, str(exc)) from None
+    request_id = await workflow.open_request(
+        gw.pool, workflow.Intake(
+            commune=body.commune, requester=body.requester, contact=body.contact,
+            identity_document=body.identity_document,
+            identity_checked_by=body.identity_checked_by, cameras=body.cameras,
+            period_start=body.period_start, period_end=body.period_end,
+            description=body.description, created_by=user.username,
+            received_at=body.received_at))
     view = await _one(gw, user, request_id)
     await _publish(gw, AccessRequestOpened(
         commune=view.commune, request=view.id, cameras=view.cameras,
@@ -95,10 +92,7 @@ async def deletion_proof(user: RightsUser, gw: GatewayDep, commune: str,
     await allow(gw, user, "rights_requests", commune=commune)
     for camera in slugs:
         await camera_row(gw, user, commune, camera)
-    try:
-        lines = await workflow.deletion_proof(gw.pool, commune, slugs, start, end)
-    except workflow.AccessRequestError as exc:
-        raise HTTPException(400, str(exc)) from None
+    lines = await workflow.deletion_proof(gw.pool, commune, slugs, start, end)
     await record(gw.pool, Entry(actor=user.username, action="register.exported",
                                 commune=commune, cameras=[f"{commune}/{c}" for c in slugs],
                                 period_start=start, period_end=end,
@@ -126,11 +120,8 @@ async def get_request(request_id: int, user: RightsUser, gw: GatewayDep) -> Acce
 async def post_extension(request_id: int, body: AccessRequestExtension, user: RightsUser,
                          gw: GatewayDep) -> AccessRequestView:
     await _one(gw, user, request_id)
-    try:
-        await workflow.extend(gw.pool, request_id, months=body.months, reason=body.reason,
-                              by=user.username, communes=user.communes)
-    except workflow.AccessRequestError as exc:
-        raise HTTPException(409, str(exc)) from None
+    await workflow.extend(gw.pool, request_id, months=body.months, reason=body.reason,
+                          by=user.username, communes=user.communes)
     return await _one(gw, user, request_id)
 
 
@@ -139,13 +130,10 @@ async def post_extension(request_id: int, body: AccessRequestExtension, user: Ri
 async def post_answer(request_id: int, body: AccessRequestAnswer, user: RightsUser,
                       gw: GatewayDep) -> AccessRequestView:
     await _one(gw, user, request_id)
-    try:
-        done = await workflow.answer(gw.pool, request_id, kind=body.kind, by=user.username,
-                                     communes=user.communes, grounds=body.grounds,
-                                     viewing_at=body.viewing_at,
-                                     viewing_report=body.viewing_report)
-    except workflow.AccessRequestError as exc:
-        raise HTTPException(409, str(exc)) from None
+    done = await workflow.answer(gw.pool, request_id, kind=body.kind, by=user.username,
+                                 communes=user.communes, grounds=body.grounds,
+                                 viewing_at=body.viewing_at,
+                                 viewing_report=body.viewing_report)
     await _publish(gw, AccessRequestAnswered(commune=done["commune"], request=request_id,
                                              answer=body.kind))
     return await _one(gw, user, request_id)
@@ -155,10 +143,7 @@ async def post_answer(request_id: int, body: AccessRequestAnswer, user: RightsUs
              responses=PROBLEMS)
 async def post_close(request_id: int, user: RightsUser, gw: GatewayDep) -> AccessRequestView:
     await _one(gw, user, request_id)
-    try:
-        commune = await workflow.close(gw.pool, request_id, by=user.username,
-                                       communes=user.communes)
-    except workflow.AccessRequestError as exc:
-        raise HTTPException(409, str(exc)) from None
+    commune = await workflow.close(gw.pool, request_id, by=user.username,
+                                   communes=user.communes)
     await _publish(gw, AccessRequestClosed(commune=commune, request=request_id))
     return await _one(gw, user, request_id)

@@ -9,7 +9,6 @@ from dataclasses import replace
 from fastapi import APIRouter, HTTPException
 from vigie.records.audit_register import Entry, record
 from vigie.records.authorisations import (
-    AuthorisationError,
     NewAuthorisation,
     attach,
     create,
@@ -19,14 +18,13 @@ from vigie.records.authorisations import (
     unauthorised_cameras,
 )
 from vigie.records.communes import (
-    CommuneError,
     NewCommune,
     change_identity,
     change_retention,
     create_commune,
 )
 from vigie.records.purposes import PURPOSES
-from vigie.records.road_signs import NewSign, SignError, add_sign, remove_sign, signs_and_coverage
+from vigie.records.road_signs import NewSign, add_sign, remove_sign, signs_and_coverage
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,
@@ -90,13 +88,10 @@ async def list_communes(user: UserDep, gw: GatewayDep) -> list[CommuneView]:
 async def post_commune(body: CommuneCreate, user: CommuneAdminUser,
                        gw: GatewayDep) -> CommuneView:
     async with gw.pool.acquire() as conn, conn.transaction():
-        try:
-            await create_commune(conn, NewCommune(
-                slug=body.slug, name=body.name, retention_days=body.retention_days,
-                controller=body.controller, rights_contact=body.rights_contact,
-                time_zone=body.time_zone), by=user.username)
-        except CommuneError as exc:
-            raise HTTPException(409 if "already used" in str(exc) else 400, str(exc)) from None
+        await create_commune(conn, NewCommune(
+            slug=body.slug, name=body.name, retention_days=body.retention_days,
+            controller=body.controller, rights_contact=body.rights_contact,
+            time_zone=body.time_zone), by=user.username)
         # The creator is designated for it, to name its first accounts (no image rights).
         await conn.execute("UPDATE users SET communes = array_append(communes, $2) "
                            "WHERE id = $1 AND NOT ($2 = ANY(communes))", user.id, body.slug)
@@ -118,11 +113,8 @@ async def set_retention(commune: str, body: RetentionChange, user: Configuration
     await _commune(gw, user, commune)
     await allow(gw, user, "configuration", commune=commune)
     async with gw.pool.acquire() as conn, conn.transaction():
-        try:
-            await change_retention(conn, commune, body.days, by=user.username,
-                                   reason=body.reason or "")
-        except CommuneError as exc:  # its authorisation's bounds (R5), say
-            raise HTTPException(400, str(exc)) from None
+        await change_retention(conn, commune, body.days, by=user.username,
+                               reason=body.reason or "")
     return await _commune(gw, user, commune)
 
 
@@ -133,12 +125,9 @@ async def set_identity(commune: str, body: CommuneIdentityChange, user: Configur
     await _commune(gw, user, commune)
     await allow(gw, user, "configuration", commune=commune)
     async with gw.pool.acquire() as conn, conn.transaction():
-        try:
-            await change_identity(conn, commune, by=user.username, reason=body.reason,
-                                  name=body.name, controller=body.controller,
-                                  rights_contact=body.rights_contact)
-        except CommuneError as exc:
-            raise HTTPException(400, str(exc)) from None
+        await change_identity(conn, commune, by=user.username, reason=body.reason,
+                              name=body.name, controller=body.controller,
+                              rights_contact=body.rights_contact)
     return await _commune(gw, user, commune)
 
 
@@ -237,15 +226,12 @@ async def post_sign(commune: str, body: SignCreate, user: ConfigurationUser,
                     gw: GatewayDep) -> SignsView:
     await _commune(gw, user, commune)
     await allow(gw, user, "configuration", commune=commune)
-    try:
-        await add_sign(gw.pool, NewSign(
-            commune=commune, place=body.place, installed_on=body.installed_on,
-            cameras=list(dict.fromkeys(body.cameras)), pictogram=body.pictogram,
-            controller=body.controller, purposes=body.purposes, rights=body.rights,
-            cnil_complaint=body.cnil_complaint, verbalisation=body.verbalisation,
-            latitude=body.latitude, longitude=body.longitude), by=user.username)
-    except SignError as exc:
-        raise HTTPException(400, str(exc)) from None
+    await add_sign(gw.pool, NewSign(
+        commune=commune, place=body.place, installed_on=body.installed_on,
+        cameras=list(dict.fromkeys(body.cameras)), pictogram=body.pictogram,
+        controller=body.controller, purposes=body.purposes, rights=body.rights,
+        cnil_complaint=body.cnil_complaint, verbalisation=body.verbalisation,
+        latitude=body.latitude, longitude=body.longitude), by=user.username)
     return SignsView(**await signs_and_coverage(gw.pool, commune))
 
 
@@ -256,13 +242,8 @@ async def post_sign_removal(commune: str, sign_id: int, body: SignRemoval,
                             user: ConfigurationUser, gw: GatewayDep) -> SignsView:
     await _commune(gw, user, commune)
     await allow(gw, user, "configuration", commune=commune)
-    try:
-        await remove_sign(gw.pool, commune, sign_id, removed_on=body.removed_on,
-                          reason=body.reason, by=user.username)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except SignError as exc:
-        raise HTTPException(409 if "already" in str(exc) else 400, str(exc)) from None
+    await remove_sign(gw.pool, commune, sign_id, removed_on=body.removed_on,
+                      reason=body.reason, by=user.username)
     return SignsView(**await signs_and_coverage(gw.pool, commune))
 
 
@@ -294,15 +275,12 @@ async def post_authorisation(commune: str, body: AuthorisationCreate, user: Conf
                              gw: GatewayDep) -> AuthorisationsView:
     await _commune(gw, user, commune)
     await allow(gw, user, "configuration", commune=commune)
-    try:
-        await create(gw.pool, NewAuthorisation(
-            commune=commune, reference=body.reference, granted_on=body.granted_on,
-            valid_until=body.valid_until, purposes=body.purposes, recipients=list(body.recipients),
-            other_recipients=body.other_recipients, retention_min_days=body.retention_min_days,
-            retention_max_days=body.retention_max_days,
-            cameras=list(dict.fromkeys(body.cameras))), by=user.username)
-    except AuthorisationError as exc:
-        raise HTTPException(400, str(exc)) from None
+    await create(gw.pool, NewAuthorisation(
+        commune=commune, reference=body.reference, granted_on=body.granted_on,
+        valid_until=body.valid_until, purposes=body.purposes, recipients=list(body.recipients),
+        other_recipients=body.other_recipients, retention_min_days=body.retention_min_days,
+        retention_max_days=body.retention_max_days,
+        cameras=list(dict.fromkeys(body.cameras))), by=user.username)
     return await _authorisations(gw, commune)
 
 
@@ -312,13 +290,8 @@ async def attach_cameras(commune: str, authorisation_id: int, body: Authorisatio
                          user: ConfigurationUser, gw: GatewayDep) -> AuthorisationsView:
     await _commune(gw, user, commune)
     await allow(gw, user, "configuration", commune=commune)
-    try:
-        await attach(gw.pool, commune, authorisation_id, list(dict.fromkeys(body.cameras)),
-                     by=user.username)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except AuthorisationError as exc:
-        raise HTTPException(400, str(exc)) from None
+    await attach(gw.pool, commune, authorisation_id, list(dict.fromkeys(body.cameras)),
+                 by=user.username)
     return await _authorisations(gw, commune)
 
 
@@ -329,12 +302,7 @@ async def put_handover_profile(commune: str, body: HandoverProfile, user: Config
                                gw: GatewayDep) -> CommuneView:
     await _commune(gw, user, commune)
     await allow(gw, user, "configuration", commune=commune)
-    try:
-        await set_handover_profile(gw.pool, commune, authorisation=body.authorisation_id,
-                                   convention=body.coordination_convention, by=user.username)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except AuthorisationError as exc:
-        raise HTTPException(400, str(exc)) from None
+    await set_handover_profile(gw.pool, commune, authorisation=body.authorisation_id,
+                               convention=body.coordination_convention, by=user.username)
     await gw.handover.evaluate(commune, actor=user.username)
     return await _commune(gw, user, commune)

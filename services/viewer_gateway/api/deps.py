@@ -32,7 +32,12 @@ from services.viewer_gateway.tiles import SeenOnce, Tiles
 class Problem(BaseModel):
     """Every refusal: a status code and a reason a person can act on."""
 
-    detail: str = Field(description="Why the request was refused")
+    detail: str = Field(description="Why the request was refused, in English (may be reworded)")
+    code: str | None = Field(None, description="A domain refusal's stable code, `<domain>.<reason>` "
+                             "(`hold.not_pending`…; `<domain>.refused` when the reason has none "
+                             "yet): what a program or a translation keys on (docs/api.md)")
+    params: dict[str, str | int | float | None] | None = Field(
+        None, description="The values the code's sentence names (a date, a number of days…)")
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from vigie.custody.exports.jobs import ExportRequest, approve_export, list_exports, request_export
-from vigie.custody.exports.package import ExportError, Requisition
+from vigie.custody.exports.package import Requisition
 from vigie.plumbing.bus.events import ExportDelivered, publish_event_or_log
 from vigie.records.announced_keys import published
 from vigie.records.audit_register import Entry, record
@@ -50,14 +50,11 @@ async def post_export(body: ExportCreate, user: ExportUser, gw: GatewayDep) -> E
     for camera in dict.fromkeys(body.cameras):
         row = await camera_row(gw, user, body.commune, camera)
         await allow(gw, user, "export", commune=body.commune, camera_state=row["state"])
-    try:
-        export_id = await request_export(gw.pool, ExportRequest(
-            commune=body.commune, cameras=body.cameras, start=body.period_start,
-            end=body.period_end, requisition=Requisition(
-                reference=body.reference, officer=body.officer, recipient=body.recipient,
-                medium=body.medium, reason=body.reason, created_by=user.username)))
-    except ExportError as exc:
-        raise HTTPException(400, str(exc)) from None
+    export_id = await request_export(gw.pool, ExportRequest(
+        commune=body.commune, cameras=body.cameras, start=body.period_start,
+        end=body.period_end, requisition=Requisition(
+            reference=body.reference, officer=body.officer, recipient=body.recipient,
+            medium=body.medium, reason=body.reason, created_by=user.username)))
     return await _one(gw, user, export_id)
 
 
@@ -105,10 +102,7 @@ async def post_approve(export_id: int, user: ExportUser, gw: GatewayDep) -> Expo
     for camera in export.cameras:
         row = await camera_row(gw, user, export.commune, camera)
         await allow(gw, user, "export", commune=export.commune, camera_state=row["state"])
-    try:
-        await approve_export(gw.pool, export_id, by=user.username)
-    except ExportError as exc:
-        raise HTTPException(409, str(exc)) from None
+    await approve_export(gw.pool, export_id, by=user.username)
     return await _one(gw, user, export_id)
 
 

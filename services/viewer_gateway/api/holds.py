@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from vigie.custody.holds import (
-    HoldError,
     HoldRequest,
     approve_hold,
     list_holds,
@@ -34,11 +33,8 @@ async def get_holds(user: HoldsUser, gw: GatewayDep) -> list[HoldView]:
              responses=PROBLEMS)
 async def post_hold(body: HoldCreate, user: HoldsUser, gw: GatewayDep) -> HoldCreated:
     await allow(gw, user, "holds", commune=body.commune)
-    try:
-        request = HoldRequest.parse({**body.model_dump(), "requested_by": user.username})
-        hold_id, state = await register_hold(gw.pool, request, queue_copy=True)
-    except HoldError as exc:
-        raise HTTPException(400, str(exc)) from None
+    request = HoldRequest.parse({**body.model_dump(), "requested_by": user.username})
+    hold_id, state = await register_hold(gw.pool, request, queue_copy=True)
     return HoldCreated(hold=await _one(gw, user, hold_id), pending=state == "pending")
 
 
@@ -54,10 +50,7 @@ async def _one(gw: GatewayDep, user: HoldsUser, hold_id: int) -> HoldView:
 async def post_approve(hold_id: int, user: HoldsUser, gw: GatewayDep) -> HoldView:
     hold = await _one(gw, user, hold_id)
     await allow(gw, user, "holds", commune=hold.commune)
-    try:
-        await approve_hold(gw.pool, hold_id, by=user.username, communes=user.communes)
-    except HoldError as exc:
-        raise HTTPException(409, str(exc)) from None
+    await approve_hold(gw.pool, hold_id, by=user.username, communes=user.communes)
     return await _one(gw, user, hold_id)
 
 
@@ -67,8 +60,5 @@ async def post_release(hold_id: int, body: HoldRelease, user: HoldsUser,
                        gw: GatewayDep) -> HoldView:
     hold = await _one(gw, user, hold_id)
     await allow(gw, user, "holds", commune=hold.commune)
-    try:
-        await release_hold(gw.pool, hold_id=hold_id, released_by=user.username, reason=body.reason)
-    except HoldError as exc:
-        raise HTTPException(409, str(exc)) from None
+    await release_hold(gw.pool, hold_id=hold_id, released_by=user.username, reason=body.reason)
     return await _one(gw, user, hold_id)

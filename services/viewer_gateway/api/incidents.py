@@ -35,14 +35,11 @@ async def get_incidents(user: AuditUser, gw: GatewayDep) -> list[IncidentView]:
 async def post_incident(body: IncidentCreate, user: AuditUser,
                         gw: GatewayDep) -> IncidentView:
     await allow(gw, user, "register_audit", commune=body.commune)
-    try:
-        incident = await incidents.declare(gw.pool, incidents.Declaration(
-            commune=body.commune, summary=body.summary, discovered_at=body.discovered_at,
-            data_concerned=body.data_concerned, people_concerned=body.people_concerned,
-            measures=body.measures, risk=body.risk, consequences=body.consequences,
-            no_notice_reason=body.no_notice_reason), by=user.username)
-    except incidents.IncidentError as exc:
-        raise HTTPException(400, str(exc)) from None
+    incident = await incidents.declare(gw.pool, incidents.Declaration(
+        commune=body.commune, summary=body.summary, discovered_at=body.discovered_at,
+        data_concerned=body.data_concerned, people_concerned=body.people_concerned,
+        measures=body.measures, risk=body.risk, consequences=body.consequences,
+        no_notice_reason=body.no_notice_reason), by=user.username)
     view = await _one(gw, user, incident)
     if gw.rt.js is not None:
         await publish_event_or_log(gw.rt.js, gw.rt.names, IncidentDeclared(
@@ -76,9 +73,6 @@ async def get_notification(incident_id: int, user: AuditUser,
 async def post_notified(incident_id: int, body: IncidentNotification, user: AuditUser,
                         gw: GatewayDep) -> IncidentView:
     await _one(gw, user, incident_id)
-    try:
-        await incidents.notified(gw.pool, incident_id, reference=body.reference,
-                                 at=body.notified_at, by=user.username, communes=user.communes)
-    except incidents.IncidentError as exc:
-        raise HTTPException(409, str(exc)) from None
+    await incidents.notified(gw.pool, incident_id, reference=body.reference,
+                             at=body.notified_at, by=user.username, communes=user.communes)
     return await _one(gw, user, incident_id)

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from vigie.records.audit_register import Entry, record
-from vigie.security.accounts import AccountError, check_new_account, hash_password, verify_password
+from vigie.security.accounts import check_new_account, hash_password, verify_password
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, UserDep, websocket_user
 from services.viewer_gateway.api.models import (
@@ -134,11 +134,8 @@ async def set_own_password(body: PasswordChange, user: UserDep, gw: GatewayDep) 
         raise HTTPException(400, "the current password is wrong")
     if body.new_password == body.current_password:
         raise HTTPException(400, "the new password must differ from the one you were given")
-    try:
-        check_new_account(username=user.username, password=body.new_password,
-                          roles=list(user.roles))
-    except AccountError as exc:
-        raise HTTPException(400, str(exc)) from None
+    check_new_account(username=user.username, password=body.new_password,
+                      roles=list(user.roles))
     new_hash = await asyncio.to_thread(hash_password, body.new_password)
     async with gw.pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE users SET password_hash = $2, password_set_by_owner = true "

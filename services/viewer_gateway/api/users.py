@@ -3,7 +3,6 @@ A disabled account's open sessions end at once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -11,7 +10,6 @@ import segno
 from fastapi import APIRouter, HTTPException
 from vigie.records.audit_register import Entry, record
 from vigie.security.accounts import (
-    AccountError,
     check_roles,
     check_training,
     create_user,
@@ -81,13 +79,6 @@ def _above_you(admin: User, row: asyncpg.Record) -> None:
                             "deployment administrator, or on the server (vigie user)")
 
 
-def _roles_allowed(roles: Sequence[str]) -> None:
-    try:
-        check_roles(roles)
-    except AccountError as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
 @router.get("", summary="The accounts of your communes", responses=PROBLEMS)
 async def list_users(user: UserAdminUser, gw: GatewayDep) -> list[UserView]:
     rows = await gw.pool.fetch("SELECT * FROM users ORDER BY username")
@@ -98,25 +89,21 @@ async def list_users(user: UserAdminUser, gw: GatewayDep) -> list[UserView]:
              responses=PROBLEMS)
 async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> UserCreatedView:
     _within_scope(user, body.communes)
-    _roles_allowed(body.roles)
+    check_roles(body.roles)
     seeing = image_rights(body.roles)
     if seeing and not body.designation_act:
         raise HTTPException(422, f"an account with image rights ({', '.join(sorted(seeing))}) "
                             "is created on a designating act: give designation_act (R8)")
     async with gw.pool.acquire() as conn, conn.transaction():
-        try:
-            made = await create_user(
-                conn, username=body.username, full_name=body.full_name, password=body.password,
-                roles=list(body.roles), communes=body.communes, designated_by=body.designated_by,
-                designation_expires=body.designation_expires, agent_number=body.agent_number,
-                with_totp=body.with_totp, trained_on=body.trained_on, totp_key=gw.totp_key,
-                designation_act=body.designation_act,
-                # The administrator typed it: for image rights, good for the first sign-in only
-                # (issue 34).
-                owner_sets_password=bool(seeing))
-        except AccountError as exc:
-            status = 409 if "taken" in str(exc) else 400
-            raise HTTPException(status, str(exc)) from None
+        made = await create_user(
+            conn, username=body.username, full_name=body.full_name, password=body.password,
+            roles=list(body.roles), communes=body.communes, designated_by=body.designated_by,
+            designation_expires=body.designation_expires, agent_number=body.agent_number,
+            with_totp=body.with_totp, trained_on=body.trained_on, totp_key=gw.totp_key,
+            designation_act=body.designation_act,
+            # The administrator typed it: for image rights, good for the first sign-in only
+            # (issue 34).
+            owner_sets_password=bool(seeing))
         await record(conn, Entry(actor=user.username, action="user.created",
                                  details={"username": body.username, "roles": body.roles,
                                           "communes": body.communes,
@@ -162,14 +149,11 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
                                       or body.designated_by is not None):
         raise HTTPException(409, "you cannot change your own roles, communes, designation or "
                             "training, nor disable yourself: ask another administrator")
-    try:
-        check_training(body.trained_on)
-    except AccountError as exc:
-        raise HTTPException(400, str(exc)) from None
+    check_training(body.trained_on)
     if body.communes is not None:
         _within_scope(user, body.communes)
     if body.roles is not None:
-        _roles_allowed(body.roles)
+        check_roles(body.roles)
     widened = _image_rights_widened(row, body)
     if widened and not body.designation_act:
         raise HTTPException(422, f"wider image rights ({widened}) are given on a designating "

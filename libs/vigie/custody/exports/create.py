@@ -36,24 +36,28 @@ class ExportResult:
 def check_request(cameras: list[str], start: datetime, end: datetime,
                   requisition: Requisition) -> dict[str, list[str]]:
     """Cameras grouped by commune, or ExportError with what to correct."""
-    for label, value in (("the requisition reference", requisition.reference),
-                         ("the officer (OPJ) and service", requisition.officer),
-                         ("the recipient", requisition.recipient),
-                         ("the medium or transfer id", requisition.medium),
-                         ("the reason", requisition.reason), ("who exports", requisition.created_by)):
+    for field, label, value in (
+            ("reference", "the requisition reference", requisition.reference),
+            ("officer", "the officer (OPJ) and service", requisition.officer),
+            ("recipient", "the recipient", requisition.recipient),
+            ("medium", "the medium or transfer id", requisition.medium),
+            ("reason", "the reason", requisition.reason),
+            ("created_by", "who exports", requisition.created_by)):
         if not value.strip():
-            raise ExportError(f"{label} is required")
+            raise ExportError(f"{label} is required", code="export.required", field=field)
     if not cameras:
         raise ExportError("at least one camera (COMMUNE/CAMERA) is required")
     if start.tzinfo is None or end.tzinfo is None:
         raise ExportError("times must carry their offset (2026-11-29T14:00:00+01:00)")
     if end <= start:
-        raise ExportError("the period ends before it starts")
+        raise ExportError("the period ends before it starts", code="period.ends_before_start")
     if end - start > MAX_PERIOD:
         raise ExportError(f"the period is longer than {MAX_PERIOD.total_seconds() / 3600:.0f} h: "
-                          "make one export per place and time asked for")
+                          "make one export per place and time asked for", code="export.period_too_long",
+                          hours=round(MAX_PERIOD.total_seconds() / 3600))
     if end > datetime.now(UTC):
-        raise ExportError("the period ends in the future: export what was filmed up to now")
+        raise ExportError("the period ends in the future: export what was filmed up to now",
+                          code="period.ends_in_future")
     grouped: dict[str, list[str]] = defaultdict(list)
     for camera in cameras:
         commune, _, slug = camera.partition("/")

@@ -20,10 +20,11 @@ import asyncpg
 
 from vigie.custody import scratch as scratch_dirs
 from vigie.custody.exports.create import check_request, hold_and_build
-from vigie.custody.exports.package import ExportError, Requisition
+from vigie.custody.exports.package import ExportConflict, ExportError, Requisition
 from vigie.custody.holds import needs_second_approval
 from vigie.custody.jobs import JobRefused, JobTable, Progress, run_one
 from vigie.plumbing.log import get_logger
+from vigie.plumbing.refusals import NotFound
 from vigie.plumbing.storage.objects import Buckets, ObjectStore
 from vigie.records.audit_register import Entry, record
 from vigie.security.signing import SigningKey
@@ -84,12 +85,13 @@ async def approve_export(pool: asyncpg.Pool, export_id: int, *, by: str) -> None
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT * FROM exports WHERE id = $1 FOR UPDATE", export_id)
         if row is None:
-            raise LookupError(f"no export {export_id}")
+            raise NotFound(f"no export {export_id}")
         if row["state"] != "pending":
-            raise ExportError(f"the export is {row['state']}: only a pending one is approved")
+            raise ExportConflict(f"the export is {row['state']}: only a pending one is approved",
+                                 code="export.not_pending", state=row["state"])
         if by == row["created_by"]:
-            raise ExportError("the second approval is given by someone other than who asked "
-                              f"({row['created_by']})")
+            raise ExportConflict("the second approval is given by someone other than who asked "
+                              f"({row['created_by']})", code="approval.same_person")
         await conn.execute("UPDATE exports SET state = 'queued', approved_by = $2, "
                            "approved_at = now() WHERE id = $1", export_id, by)
         await record(conn, Entry(

@@ -29,6 +29,7 @@ from vigie.custody.exports.record_pdf import write_record
 from vigie.custody.exports.seal import seal, sha256_file, zip_folder
 from vigie.custody.exports.texts import lisez_moi, player_html, time_cues
 from vigie.custody.provenance import iso as provenance_iso
+from vigie.plumbing.refusals import Refusal
 from vigie.plumbing.storage.objects import ObjectStore
 from vigie.records.announced_keys import public_keys
 from vigie.records.legal_time import DEFAULT_TIME_ZONE
@@ -40,8 +41,16 @@ TIME_BASE = Fraction(1, 90000)
 Progress = Callable[[int], Awaitable[None]]
 
 
-class ExportError(ValueError):
+class ExportError(Refusal):
     """A refused export, with the reason a person can act on."""
+
+    domain = "export"
+
+
+class ExportConflict(ExportError):
+    """The record's state does not allow it now (HTTP 409)."""
+
+    kind = "conflict"
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,15 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigie.plumbing.refusals import Refusal
+
 Box = tuple[int, int, int, int]  # x, y, w, h (pixels)
 
 
-class KeepError(ValueError):
+class KeepError(Refusal):
     """A KEEP document that cannot be right, with what to correct."""
+
+    domain = "keep"
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 // The gateway's API, same origin, session cookie (HTTP-only): errors carry the gateway's reason.
-import { fr, frValidation } from "./fr.js";
+import { frProblem } from "./fr.js";
 
 export class ApiError extends Error {
   constructor(status, detail, body, headers) {
-    super(Array.isArray(body?.detail) ? frValidation(body.detail) : fr(detail));
+    super(body ? frProblem(body, status) : frProblem({ detail }, status));
     this.status = status;
     this.detail = detail;
     this.body = body;

@@ -89,7 +89,7 @@ async function refresh() {
   } catch (err) {
     if (!turn.current) return;
     // A poll answered after a sign-out must not redraw the sign-in form under the agent's fingers.
-    if (err.status === 401 && ctx.me) return signedOut(fr(err.detail));
+    if (err.status === 401 && ctx.me) return signedOut(err.message);
     return;
   }
   if (!ctx.me) return;

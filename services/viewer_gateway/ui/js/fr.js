@@ -1,5 +1,8 @@
-// The gateway answers in English (logs, API); people read French. Known reasons are translated,
-// anything else is shown as the gateway said it rather than hidden.
+// The gateway answers in English (logs, API); people read French. A refusal carries a stable code
+// (issue 37: libs/vigie/plumbing/refusals.py) and its sentence is written here from the code and its
+// params, so rewording the English changes nothing on screen; tests/viewer_gateway/test_refusals.py
+// refuses a code without its French. The older reasons without a code are still recognised by
+// their English (RULES), and anything else is shown as the gateway said it rather than hidden.
 export const HOLDERS = { municipal_police: "Police municipale", national_police: "Police nationale" };
 
 export const ROLES = {
@@ -15,6 +18,49 @@ export const CATEGORIES = {
 };
 
 export const MODES = { fill: "Opaque", pixelate: "Pixellisé", blur: "Flou" };
+
+const frDate = (iso) => new Date(iso.length === 10 ? `${iso}T12:00:00` : iso).toLocaleDateString("fr-FR");
+
+/** Each refusal's code → its sentence, from the refusal's params. */
+export const CODES = {
+  "approval.same_person": () => "La seconde approbation est donnée par une autre personne que celle qui a demandé.",
+  "copy.four_eyes": () => "Une autre personne que celle qui a demandé la copie doit l'approuver (double regard).",
+  "hold.not_pending": (p) => `Ce gel est ${STATES[p.state] || p.state} : seul un gel en attente s'approuve.`,
+  "export.not_pending": (p) => `Cette extraction est ${STATES[p.state] || p.state} : seule une extraction en attente s'approuve.`,
+  "hold.nothing_left": (p) =>
+    `Rien de cette période ne peut plus être conservé : la commune garde ses enregistrements ${p.days} jours ` +
+    "(l'attestation d'effacement dit quand ils ont été effacés).",
+  "export.period_too_long": (p) => `La période dépasse ${p.hours} heures : une extraction par lieu et moment demandés.`,
+  "export.required": (p) => `${REQUIRED[p.field] || "Ce champ"} : obligatoire.`,
+  "period.ends_in_future": () => "La période se termine dans le futur : extrayez ce qui est déjà filmé.",
+  "period.ends_before_start": () => "La fin est avant le début : corrigez les dates.",
+  "period.in_future": () => "Cette période est dans le futur : rien n'est encore enregistré.",
+  "account.username_taken": (p) => `L'identifiant ${p.username} est déjà pris : choisissez-en un autre.`,
+  "account.password_too_short": (p) => `Mot de passe : ${p.characters} caractères au moins.`,
+  "account.no_role": () => "Cochez au moins un rôle.",
+  "account.national_police_alone": () =>
+    "Un compte de police nationale n'a aucun autre rôle : polices municipale et nationale ont des comptes distincts.",
+};
+
+// What a record's state is called in a sentence (« Ce gel est levé »).
+const STATES = {
+  pending: "en attente", active: "actif", released: "levé", queued: "en file d'attente", building: "en préparation",
+  ready: "prête", failed: "en échec", delivered: "remise", rejected: "rejetée", erased: "effacée",
+};
+
+// The fields a requisition names, as the form labels them.
+const REQUIRED = {
+  reference: "Le numéro de PV ou de procédure", officer: "L'OPJ et son service", recipient: "Le destinataire",
+  medium: "Le support ou le numéro de transfert", reason: "Le motif", created_by: "L'auteur de l'extraction",
+};
+
+/** A refusal as a person reads it: from its code, else its English reason (RULES), else as said. */
+export function frProblem(body, status) {
+  const say = body?.code && CODES[body.code];
+  if (say) return say(body.params || {});
+  if (Array.isArray(body?.detail)) return frValidation(body.detail);
+  return fr(body?.detail || (status ? `erreur ${status}` : ""));
+}
 
 const RULES = [
   [/^wrong username or password/, () => "Identifiant ou mot de passe incorrect."],

@@ -1,7 +1,6 @@
 // Connexion: password, then the authenticator code where the account needs one (R38).
 import { request } from "./api.js";
 import { h, clear, fields } from "./dom.js";
-import { fr } from "./fr.js";
 
 export function mount(main, ctx, { message, onSignedIn }) {
   const error = h("p", { class: "erreur", role: "alert" }, message || "");
@@ -29,7 +28,7 @@ export function mount(main, ctx, { message, onSignedIn }) {
         totp.querySelector("input").required = true;
         totp.querySelector("input").focus();
       }
-      let text = fr(err.detail);
+      let text = err.message;
       const wait = err.headers?.get("Retry-After");
       if (err.status === 429 && wait) text = `Trop de tentatives échouées : réessayez dans ${Math.ceil(wait / 60)} min.`;
       if (!(err.body?.totp_required && !v.totp)) error.textContent = text;

@@ -1,7 +1,7 @@
 // Mur d'images: the commune's cameras as tiles (latest keyframe, masked), their state, keyboard
 // navigation (arrows, Entrée for full screen).
 import { h, clear, frAge, frTime } from "./dom.js";
-import { cameraState, fr } from "./fr.js";
+import { cameraState, frProblem } from "./fr.js";
 
 const TILE_MS = 2000;
 const STALE_MS = 10_000; // a tile older than this says its age, dimmed, whatever the camera's state
@@ -66,7 +66,7 @@ export function mount(main, ctx) {
       const response = await fetch(`/api/cameras/${c.commune}/${c.slug}/tile.jpg`, { cache: "no-store" });
       if (!response.ok) {
         const body = await response.json().catch(() => ({}));
-        return showNoImage(tile, fr(body.detail || `erreur ${response.status}`));
+        return showNoImage(tile, frProblem(body, response.status));
       }
       const url = URL.createObjectURL(await response.blob());
       tile.img.onload = () => { if (tile.url) URL.revokeObjectURL(tile.url); tile.url = url; };

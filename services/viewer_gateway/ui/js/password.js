@@ -2,7 +2,6 @@
 // opens until the agent sets a password of their own; the one given is asked again.
 import { api } from "./api.js";
 import { h, clear, fields } from "./dom.js";
-import { fr } from "./fr.js";
 
 export function mount(main, ctx, { onDone }) {
   const error = h("p", { class: "erreur", role: "alert" });
@@ -24,7 +23,7 @@ export function mount(main, ctx, { onDone }) {
       await api.post("/api/session/password", { current_password: v.current, new_password: v.fresh });
       await onDone(await api.get("/api/session"));
     } catch (err) {
-      error.textContent = fr(err.detail || err.message);
+      error.textContent = err.message;
     }
   });
   clear(main, h("section", { class: "connexion" },

@@ -5,7 +5,7 @@
 // and searched here.
 import { api, query, latest, SUPERSEDED } from "./api.js";
 import { h, clear, ask, fields, frDateTime, frDateTimeTenths, localInput } from "./dom.js";
-import { CATEGORIES, fr } from "./fr.js";
+import { CATEGORIES } from "./fr.js";
 import { Feed } from "./mse.js";
 import { Timeline } from "./timeline.js";
 
@@ -322,7 +322,7 @@ export function mount(main, ctx, [preset]) {
 
   function failed(err) {
     const next = String(err.detail || "").match(/the next recording starts at (\S+)/);
-    clear(play.notice, h("p", {}, fr(err.detail || err.message)),
+    clear(play.notice, h("p", {}, err.message),
       next && h("button", { type: "button", onclick: () => choose(new Date(next[1])) }, `Aller au prochain enregistrement (${frDateTime(next[1])})`));
     play.notice.hidden = false;
   }
