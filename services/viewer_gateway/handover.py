@@ -36,7 +36,8 @@ def _clock(text: str) -> time:
         hours, minutes = text.split(":")
         return time(int(hours), int(minutes))
     except ValueError:
-        raise HoursError(f"{text!r} is not a time of day (HH:MM)") from None
+        raise HoursError(f"{text!r} is not a time of day (HH:MM)",
+                         code="hours.time", text=text) from None
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,23 @@ class WeeklyHours:
     def parse(cls, document: dict[str, Any]) -> WeeklyHours:
         unknown = set(document) - set(DAYS)
         if unknown:
-            raise HoursError(f"unknown days {sorted(unknown)}: use {', '.join(DAYS)}")
+            raise HoursError(f"unknown days {sorted(unknown)}: use {', '.join(DAYS)}",
+                             code="hours.days", days=", ".join(sorted(unknown)))
         days: dict[str, tuple[tuple[time, time], ...]] = {}
         for day, intervals in document.items():
             if not isinstance(intervals, list):
-                raise HoursError(f"{day}: a list of [start, end] pairs")
+                raise HoursError(f"{day}: a list of [start, end] pairs",
+                                 code="hours.pairs", day=day)
             parsed = []
             for pair in intervals:
                 if not (isinstance(pair, list | tuple) and len(pair) == 2
                         and all(isinstance(p, str) for p in pair)):
-                    raise HoursError(f"{day}: each interval is [\"HH:MM\", \"HH:MM\"]")
+                    raise HoursError(f"{day}: each interval is [\"HH:MM\", \"HH:MM\"]",
+                                     code="hours.interval", day=day)
                 start, end = _clock(pair[0]), _clock(pair[1])
                 if start == end:
-                    raise HoursError(f"{day}: an interval of no length ({pair[0]}–{pair[1]})")
+                    raise HoursError(f"{day}: an interval of no length ({pair[0]}–{pair[1]})",
+                                     code="hours.empty_interval", day=day)
                 parsed.append((start, end))
             days[day] = tuple(parsed)
         return cls(days)

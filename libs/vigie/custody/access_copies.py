@@ -112,7 +112,8 @@ async def held_request(conn: asyncpg.Connection | asyncpg.Pool, request_id: int,
         "JOIN communes c ON c.slug = r.commune WHERE r.id = $1",
         request_id)
     if row is None or row["commune"] not in communes:
-        raise NotFound(f"no access request {request_id} in your communes")
+        raise NotFound(f"no access request {request_id} in your communes",
+                       code="access_request.not_found", id=request_id)
     return row
 
 
@@ -130,30 +131,37 @@ async def evidence_bytes(store: ObjectStore, buckets: Buckets, row: asyncpg.Reco
     blob = await store.get(buckets.holds, row["evidence_key"], row["version_id"])
     if hashlib.sha256(blob).hexdigest() != row["sha256"]:
         raise CopyConflict(f"the evidence copy {row['evidence_key']} does not match its SHA-256: "
-                        "it was altered after the hold; nothing made from it")
+                        "it was altered after the hold; nothing made from it",
+                        code="evidence.altered", key=row["evidence_key"])
     return blob
 
 
 def check_window(request: asyncpg.Record, camera: str, start: datetime, end: datetime) -> None:
     """The copy's camera and window lie within what the request asked for and holds."""
     if request["state"] == "closed":
-        raise CopyConflict("the request is closed")
+        raise CopyConflict("the request is closed", code="access_request.closed")
     if camera not in request["cameras"]:
-        raise CopyError(f"the request does not name the camera {camera!r}")
+        raise CopyError(f"the request does not name the camera {camera!r}",
+                        code="copy.camera_not_requested", camera=camera)
     if start.tzinfo is None or end.tzinfo is None:
-        raise CopyError("times must carry their offset (2026-11-29T14:00:00+01:00)")
+        raise CopyError("times must carry their offset (2026-11-29T14:00:00+01:00)",
+                        code="period.no_offset")
     if end <= start:
         raise CopyError("the period ends before it starts", code="period.ends_before_start")
     if end - start > MAX_COPY:
         raise CopyError(f"a copy covers {MAX_COPY.total_seconds() / 60:.0f} minutes at most: "
-                        "make one copy per moment the person appears")
+                        "make one copy per moment the person appears",
+                        code="copy.too_long", minutes=round(MAX_COPY.total_seconds() / 60))
     if request["hold_id"] is None or request["hold_state"] != "active":
         raise CopyError("nothing of this request is held: the period had been erased when it "
-                        "was received (the deletion-proof extract says when)")
+                        "was received (the deletion-proof extract says when)",
+                        code="copy.nothing_held")
     if start < request["held_start"] or end > request["held_end"]:
         raise CopyError(f"the copy must lie within the held period, from "
                         f"{_local(request['held_start'], request['time_zone'])} to "
-                        f"{_local(request['held_end'], request['time_zone'])}")
+                        f"{_local(request['held_end'], request['time_zone'])}",
+                        code="copy.outside_held_period", start=request["held_start"].isoformat(),
+                        end=request["held_end"].isoformat())
 
 
 async def request_copy(pool: asyncpg.Pool, asked: CopyAsked, communes: tuple[str, ...], *,
@@ -164,7 +172,7 @@ async def request_copy(pool: asyncpg.Pool, asked: CopyAsked, communes: tuple[str
     last = asked.keep.keys[-1].t
     if last > duration:
         raise CopyError(f"the requester's box is placed at t={last:g} s, after the copy's end "
-                        f"({duration:g} s)")
+                        f"({duration:g} s)", code="copy.box_after_end", at=last, duration=duration)
     if picture is None:
         # Without the picture's size the box's share is unknown: treated as wide (fail closed).
         share = 1.0
@@ -172,7 +180,7 @@ async def request_copy(pool: asyncpg.Pool, asked: CopyAsked, communes: tuple[str
         try:
             asked.keep.check_inside(*picture)
         except KeepError as exc:
-            raise CopyError(str(exc)) from None
+            raise CopyError.carrying(exc) from None
         share = asked.keep.largest_share(*picture)
     wide = share > WIDE_KEEP_SHARE
     async with pool.acquire() as conn, conn.transaction():
@@ -201,7 +209,8 @@ async def approve_wide(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by:
     async with pool.acquire() as conn, conn.transaction():
         row = await _copy_row(conn, request_id, copy_id)
         if row["state"] != "pending":
-            raise CopyConflict(f"the copy is {row['state']}: only a pending copy's box is approved")
+            raise CopyConflict(f"the copy is {row['state']}: only a pending copy's box is approved",
+                               code="copy.not_pending", state=row["state"])
         _four_eyes(row, by)
         await conn.execute("UPDATE access_copies SET state = 'queued', wide_approved_by = $2, "
                            "wide_approved_at = now() WHERE id = $1", copy_id, by)
@@ -217,7 +226,8 @@ async def _copy_row(conn: asyncpg.Connection, request_id: int, copy_id: int) -> 
     row = await conn.fetchrow("SELECT * FROM access_copies WHERE id = $1 AND request_id = $2 "
                               "FOR UPDATE", copy_id, request_id)
     if row is None:
-        raise NotFound(f"no copy {copy_id} for request {request_id}")
+        raise NotFound(f"no copy {copy_id} for request {request_id}",
+                       code="copy.not_found", id=copy_id)
     return row
 
 
@@ -239,7 +249,8 @@ async def approve(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str)
     async with pool.acquire() as conn, conn.transaction():
         row = await _copy_row(conn, request_id, copy_id)
         if row["state"] != "preview" or row["erased_at"] is not None:
-            raise CopyConflict(f"the copy is {row['state']}: only a preview can be approved")
+            raise CopyConflict(f"the copy is {row['state']}: only a preview can be approved",
+                               code="copy.not_previewed", state=row["state"])
         _four_eyes(row, by)
         await conn.execute("UPDATE access_copies SET state = 'approved', approved_by = $2, "
                            "approved_at = now() WHERE id = $1", copy_id, by)
@@ -256,11 +267,12 @@ async def reject(pool: asyncpg.Pool, request_id: int, copy_id: int, *, by: str,
     """Not fit to send (a box missed the person, a third party recognisable): never released,
     erased by the next retention sweep; the operator makes another."""
     if not reason.strip():
-        raise CopyError("say what is wrong with the copy")
+        raise CopyError("say what is wrong with the copy", code="copy.rejection_reason_required")
     async with pool.acquire() as conn, conn.transaction():
         row = await _copy_row(conn, request_id, copy_id)
         if row["state"] not in ("pending", "queued", "preview"):
-            raise CopyConflict(f"the copy is {row['state']}: it cannot be rejected")
+            raise CopyConflict(f"the copy is {row['state']}: it cannot be rejected",
+                               code="copy.not_rejectable", state=row["state"])
         await conn.execute("UPDATE access_copies SET state = 'rejected', rejected_by = $2, "
                            "rejected_reason = $3, finished_at = coalesce(finished_at, now()) "
                            "WHERE id = $1", copy_id, by, reason.strip())
@@ -305,7 +317,7 @@ async def _build(pool: asyncpg.Pool, store: ObjectStore, buckets: Buckets, key: 
     items = await held_pieces(pool, request, row["camera"], start, end)
     if not items:
         raise CopyError("the hold has no recording of this camera in that window (erased "
-                        "before the request, or never recorded)")
+                        "before the request, or never recorded)", code="copy.nothing_recorded")
     segments: list[Segment] = []
     for n, item in enumerate(items):
         path = scratch / f"{n:05d}.mp4"

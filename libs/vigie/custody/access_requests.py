@@ -78,12 +78,15 @@ async def open_request(pool: asyncpg.Pool, intake: Intake) -> int:
     The hold's copies are made by the retention service (vigie.custody.holds)."""
     received = intake.received_at or datetime.now(UTC)
     if received > datetime.now(UTC) + timedelta(minutes=5):
-        raise AccessRequestError("the request cannot have been received in the future")
-    for label, value in (("the requester", intake.requester), ("how to answer them",
-                                                               intake.contact),
-                         ("who checked the identity", intake.identity_checked_by)):
+        raise AccessRequestError("the request cannot have been received in the future",
+                                 code="access_request.received_in_future")
+    for field, label, value in (("requester", "the requester", intake.requester),
+                                ("contact", "how to answer them", intake.contact),
+                                ("identity_checked_by", "who checked the identity",
+                                 intake.identity_checked_by)):
         if not value.strip():
-            raise AccessRequestError(f"{label} is required")
+            raise AccessRequestError(f"{label} is required",
+                                     code="access_request.required", field=field)
     if intake.period_end <= intake.period_start:
         raise AccessRequestError("the period ends before it starts", code="period.ends_before_start")
     if intake.period_start > datetime.now(UTC):
@@ -94,7 +97,8 @@ async def open_request(pool: asyncpg.Pool, intake: Intake) -> int:
         intake.commune, intake.cameras)}
     unknown = sorted(set(intake.cameras) - known)
     if unknown:
-        raise AccessRequestError(f"unknown cameras in {intake.commune}: {', '.join(unknown)}")
+        raise AccessRequestError(f"unknown cameras in {intake.commune}: {', '.join(unknown)}",
+                                 code="camera.unknown", cameras=", ".join(unknown))
     async with pool.acquire() as conn, conn.transaction():
         request_id = int(await conn.fetchval(
             "INSERT INTO access_requests (commune, requester, contact, identity_document, "
@@ -123,7 +127,7 @@ async def open_request(pool: asyncpg.Pool, intake: Intake) -> int:
         except NothingLeftToHold:
             pass  # erased already: the request stands, its answer says so (R24's extract)
         except HoldError as exc:
-            raise AccessRequestError(str(exc)) from None
+            raise AccessRequestError.carrying(exc) from None
         if hold_id is not None:
             await pool.execute("UPDATE access_requests SET hold_id = $2 WHERE id = $1",
                                request_id, hold_id)
@@ -135,7 +139,8 @@ async def _locked(conn: asyncpg.Connection, request_id: int, commune_scope: tupl
     row = await conn.fetchrow("SELECT * FROM access_requests WHERE id = $1 FOR UPDATE",
                               request_id)
     if row is None or row["commune"] not in commune_scope:
-        raise NotFound(f"no access request {request_id} in your communes")
+        raise NotFound(f"no access request {request_id} in your communes",
+                       code="access_request.not_found", id=request_id)
     return row
 
 
@@ -143,18 +148,22 @@ async def extend(pool: asyncpg.Pool, request_id: int, *, months: int, reason: st
                  communes: tuple[str, ...]) -> None:
     """Up to two more months, with the reason given to the person (GDPR art. 12(3))."""
     if months not in (1, 2):
-        raise AccessRequestError("an extension is one or two months (three in all at most)")
+        raise AccessRequestError("an extension is one or two months (three in all at most)",
+                                 code="access_request.extension_months")
     if not reason.strip():
-        raise AccessRequestError("an extension needs its reason (told to the person)")
+        raise AccessRequestError("an extension needs its reason (told to the person)",
+                                 code="access_request.extension_reason_required")
     async with pool.acquire() as conn, conn.transaction():
         row = await _locked(conn, request_id, communes)
         if row["state"] == "closed":
-            raise AccessRequestConflict("the request is closed")
+            raise AccessRequestConflict("the request is closed", code="access_request.closed")
         due = due_date(row["received_at"], months)
         if due <= row["due_at"]:
-            raise AccessRequestConflict("the deadline is already that far")
+            raise AccessRequestConflict("the deadline is already that far",
+                                        code="access_request.deadline_already")
         if due > due_date(row["received_at"], 2):
-            raise AccessRequestConflict("an extension cannot go past three months from receipt")
+            raise AccessRequestConflict("an extension cannot go past three months from receipt",
+                                        code="access_request.extension_past_three_months")
         await conn.execute("UPDATE access_requests SET due_at = $2, extension_reason = $3 "
                            "WHERE id = $1", request_id, due, reason.strip())
         await record(conn, Entry(actor=by, action="access_request.extended",
@@ -169,16 +178,18 @@ async def answer(pool: asyncpg.Pool, request_id: int, *, kind: Answer, by: str,
     parties' rights) and says the person may refer to the CNIL or the commission (R23). A viewing
     is booked (viewing_at), then recorded as done (viewing_report: who watched what)."""
     if kind in ("refusal", "restriction") and not grounds.strip():
-        raise AccessRequestError("a refusal or a restriction states its grounds (R23)")
+        raise AccessRequestError("a refusal or a restriction states its grounds (R23)",
+                                 code="access_request.grounds_required")
     async with pool.acquire() as conn, conn.transaction():
         row = await _locked(conn, request_id, communes)
         if row["state"] == "closed":
-            raise AccessRequestConflict("the request is closed")
+            raise AccessRequestConflict("the request is closed", code="access_request.closed")
         if kind == "copy" and not await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM access_copies WHERE request_id = $1 "
                 "AND state = 'approved' AND erased_at IS NULL)", request_id):
             raise AccessRequestConflict("answer with a copy once one is approved: make it, watch "
-                                     "its preview, approve it (R22)")
+                                     "its preview, approve it (R22)",
+                                     code="access_request.copy_not_approved")
         text = grounds.strip()
         if kind in ("refusal", "restriction"):
             text = f"{text} — {REFERRAL}"
@@ -189,12 +200,14 @@ async def answer(pool: asyncpg.Pool, request_id: int, *, kind: Answer, by: str,
         if kind == "viewing":
             if viewing_report.strip():
                 if row["viewing_at"] is None and viewing_at is None:
-                    raise AccessRequestConflict("book the viewing before recording it as done")
+                    raise AccessRequestConflict("book the viewing before recording it as done",
+                                                code="access_request.viewing_not_booked")
                 changes.update(viewing_done_at=datetime.now(UTC),
                                viewing_report=viewing_report.strip())
                 action = "access_request.viewing_done"
             elif viewing_at is None:
-                raise AccessRequestError("an on-site viewing is booked with its date and time")
+                raise AccessRequestError("an on-site viewing is booked with its date and time",
+                                         code="access_request.viewing_time_required")
             if viewing_at is not None:
                 changes["viewing_at"] = viewing_at
         sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
@@ -214,9 +227,11 @@ async def close(pool: asyncpg.Pool, request_id: int, *, by: str,
     async with pool.acquire() as conn, conn.transaction():
         row = await _locked(conn, request_id, communes)
         if row["state"] == "closed":
-            raise AccessRequestConflict("the request is closed already")
+            raise AccessRequestConflict("the request is closed already",
+                                        code="access_request.closed")
         if row["state"] != "answered":
-            raise AccessRequestConflict("answer the request before closing it")
+            raise AccessRequestConflict("answer the request before closing it",
+                                        code="access_request.unanswered")
         await conn.execute("UPDATE access_requests SET state = 'closed', closed_at = now(), "
                            "closed_by = $2 WHERE id = $1", request_id, by)
         await record(conn, Entry(actor=by, action="access_request.closed",

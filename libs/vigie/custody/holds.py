@@ -195,7 +195,7 @@ async def oldest_kept(conn: asyncpg.Connection | asyncpg.Pool, commune: str) -> 
     (R4). A hold cannot keep what the law had erased."""
     days = await conn.fetchval("SELECT retention_days FROM communes WHERE slug = $1", commune)
     if days is None:
-        raise HoldError(f"unknown commune {commune!r}")
+        raise HoldError(f"unknown commune {commune!r}", code="commune.unknown", commune=commune)
     return datetime.now(UTC) - timedelta(days=int(days))
 
 
@@ -233,7 +233,8 @@ async def register_hold(pool: asyncpg.Pool, request: HoldRequest, *,
                                 request.commune, request.cameras)
         unknown = sorted(set(request.cameras) - {r["slug"] for r in rows})
         if unknown:
-            raise HoldError(f"unknown camera(s) in {request.commune}: {', '.join(unknown)}")
+            raise HoldError(f"unknown camera(s) in {request.commune}: {', '.join(unknown)}",
+                            code="camera.unknown", cameras=", ".join(unknown))
         hours = camera_hours(len(rows), start, request.period_end)
         state = "pending" if hours > SECOND_APPROVAL_CAMERA_HOURS and not approved_by else "active"
         if state == "active":
@@ -274,7 +275,7 @@ async def approve_hold(pool: asyncpg.Pool, hold_id: int, *, by: str,
     async with pool.acquire() as conn, conn.transaction():
         hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1 FOR UPDATE", hold_id)
         if hold is None or hold["commune"] not in communes:
-            raise NotFound(f"no hold {hold_id} in your communes")
+            raise NotFound(f"no hold {hold_id} in your communes", code="hold.not_found", id=hold_id)
         if hold["state"] != "pending":
             raise HoldConflict(f"hold {hold_id} is {hold['state']}: only a pending hold is approved",
                                code="hold.not_pending", state=hold["state"])
@@ -311,7 +312,7 @@ async def copy_covered(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, *, 
     report covers the hold's period, or `window` within it (an export reusing a wider hold)."""
     hold = await pool.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
     if hold is None:
-        raise HoldError(f"no hold {hold_id}")
+        raise HoldError(f"no hold {hold_id}", code="hold.not_found", id=hold_id)
     cameras = await pool.fetch(
         "SELECT c.id, c.slug FROM hold_cameras hc JOIN cameras c ON c.id = hc.camera_id "
         "WHERE hc.hold_id = $1 ORDER BY c.slug", hold_id)
@@ -382,7 +383,8 @@ async def _copy_one(pool: asyncpg.Pool, store: ObjectStore, hold_id: int, seg: a
     if hashlib.sha256(data).hexdigest() != seg["sha256"]:
         # Checked before anything is written: a copy under legal hold could not be taken back.
         raise HoldError(f"segment {seg['object_key']} does not match its recorded SHA-256: "
-                        "storage is corrupt, the hold was registered but not completed")
+                        "storage is corrupt, the hold was registered but not completed",
+                        code="segment.altered", key=seg["object_key"])
     version = await store.put_held(holds, key, data, content_type="video/mp4")
     await pool.execute(
         "INSERT INTO hold_items (hold_id, camera_id, source_key, segment_start, segment_end, "
@@ -409,13 +411,16 @@ async def release_hold(pool: asyncpg.Pool, *, hold_id: int,
     """Return the hold's copies to deletion (the next sweep erases them); a pending hold released
     is one its second approver refused. Returns the copies' count."""
     if not released_by.strip() or not reason.strip():
-        raise HoldError("who releases the hold and why must both be given")
+        raise HoldError("who releases the hold and why must both be given",
+                        code="hold.release_reason_required")
     async with pool.acquire() as conn, conn.transaction():
         hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1 FOR UPDATE", hold_id)
         if hold is None:
-            raise HoldError(f"no hold {hold_id}")
+            raise HoldError(f"no hold {hold_id}", code="hold.not_found", id=hold_id)
         if hold["state"] == "released":
-            raise HoldConflict(f"hold {hold_id} was already released on {hold['released_at']:%Y-%m-%d}")
+            raise HoldConflict(f"hold {hold_id} was already released on {hold['released_at']:%Y-%m-%d}",
+                               code="hold.already_released",
+                               on=hold["released_at"].date().isoformat())
         await conn.execute("UPDATE holds SET state = 'released', released_at = now(), "
                            "released_by = $2, release_reason = $3 WHERE id = $1",
                            hold_id, released_by.strip(), reason.strip())

@@ -107,7 +107,8 @@ class MaskDocument(BaseModel):
                 loc = ".".join(str(p) for p in err["loc"])
                 msg = err["msg"].removeprefix("Value error, ")
                 reasons.append(f"{loc}: {msg}" if loc else msg)
-            raise MaskError("invalid mask document: " + "; ".join(reasons)) from None
+            raise MaskError("invalid mask document: " + "; ".join(reasons),
+                            code="mask.invalid", reasons="; ".join(reasons)) from None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ problem in one place (`KIND_STATUS`); the CLI prints it and exits 2."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
 RefusalKind = Literal["invalid", "conflict", "not_found", "forbidden", "gone"]
 # The one place a refusal becomes an HTTP status.
@@ -31,6 +31,14 @@ class Refusal(ValueError):
         self.code = code if code is not None else f"{self.domain}.refused"
         self.refusal_kind: RefusalKind = kind or self.kind
         self.params = params
+
+    @classmethod
+    def carrying(cls, other: Refusal) -> Self:
+        """Another domain's refusal told as this one's (a hold refused inside an export): its
+        code, kind and params are kept, so the person reads the same sentence."""
+        refusal = cls(str(other), code=other.code, kind=other.refusal_kind)
+        refusal.params = dict(other.params)
+        return refusal
 
     @property
     def status(self) -> int:

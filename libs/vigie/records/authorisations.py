@@ -47,27 +47,35 @@ class NewAuthorisation:
 def check(a: NewAuthorisation) -> None:
     """What the database also refuses, said in words an administrator can act on."""
     if not a.reference.strip():
-        raise AuthorisationError("the prefectoral order's reference is required")
+        raise AuthorisationError("the prefectoral order's reference is required",
+                                 code="authorisation.reference_required")
     if a.valid_until <= a.granted_on:
-        raise AuthorisationError("an authorisation ends after it is granted")
+        raise AuthorisationError("an authorisation ends after it is granted",
+                                 code="authorisation.ends_before_granted")
     try:
         limit = a.granted_on.replace(year=a.granted_on.year + MAX_YEARS)
     except ValueError:  # granted on 29 February
         limit = date(a.granted_on.year + MAX_YEARS, 3, 1)
     if a.valid_until > limit:
         raise AuthorisationError(f"an authorisation lasts five years at most (CSI L252-4): it "
-                                 f"ends on {limit.isoformat()} at the latest")
+                                 f"ends on {limit.isoformat()} at the latest",
+                                 code="authorisation.too_long", until=limit.isoformat())
     if not a.purposes:
-        raise AuthorisationError("an authorisation names at least one purpose")
+        raise AuthorisationError("an authorisation names at least one purpose",
+                                 code="authorisation.no_purpose")
     if bad := unknown(a.purposes):
         raise AuthorisationError(f"unknown purposes {bad}: the authorised ones are listed by "
-                                 "CSI L251-2 (vigie.records.purposes)")
+                                 "CSI L251-2 (vigie.records.purposes)",
+                                 code="authorisation.unknown_purposes", purposes=", ".join(bad))
     if not a.recipients or any(r not in RECIPIENTS for r in a.recipients):
-        raise AuthorisationError(f"recipients are among {', '.join(RECIPIENTS)}")
+        raise AuthorisationError(f"recipients are among {', '.join(RECIPIENTS)}",
+                                 code="authorisation.unknown_recipients")
     if ("other" in a.recipients) != bool(a.other_recipients.strip()):
-        raise AuthorisationError("name the other recipients, and only with « other »")
+        raise AuthorisationError("name the other recipients, and only with « other »",
+                                 code="authorisation.other_recipients")
     if not 1 <= a.retention_min_days <= a.retention_max_days <= 30:
-        raise AuthorisationError("retention bounds lie within 1 to 30 days, minimum first (R4)")
+        raise AuthorisationError("retention bounds lie within 1 to 30 days, minimum first (R4)",
+                                 code="authorisation.retention_bounds")
 
 
 async def create(pool: asyncpg.Pool, a: NewAuthorisation, *, by: str) -> int:
@@ -75,7 +83,8 @@ async def create(pool: asyncpg.Pool, a: NewAuthorisation, *, by: str) -> int:
     async with pool.acquire() as conn, conn.transaction():
         if await conn.fetchval("SELECT true FROM authorisations WHERE commune = $1 "
                                "AND reference = $2", a.commune, a.reference.strip()):
-            raise AuthorisationError(f"authorisation {a.reference.strip()} is recorded already")
+            raise AuthorisationError(f"authorisation {a.reference.strip()} is recorded already",
+                                     code="authorisation.exists", reference=a.reference.strip())
         aid = int(await conn.fetchval(
             "INSERT INTO authorisations (commune, reference, granted_on, valid_until, purposes, "
             "recipients, other_recipients, retention_min_days, retention_max_days, created_by) "
@@ -102,25 +111,31 @@ async def attach(pool: asyncpg.Pool, commune: str, authorisation: int, cameras: 
         reference = await conn.fetchval("SELECT reference FROM authorisations WHERE id = $1 "
                                         "AND commune = $2", authorisation, commune)
         if reference is None:
-            raise NotFound(f"no authorisation {authorisation} in {commune}")
+            raise NotFound(f"no authorisation {authorisation} in {commune}",
+                           code="authorisation.not_found", commune=commune)
         await _attach(conn, commune, authorisation, reference, cameras, by=by)
 
 
 async def _attach(conn: asyncpg.Connection, commune: str, authorisation: int, reference: str,
                   cameras: list[str], *, by: str) -> None:
     if not cameras:
-        raise AuthorisationError("name at least one camera to attach")
+        raise AuthorisationError("name at least one camera to attach",
+                                 code="authorisation.no_camera")
     rows = await conn.fetch("SELECT id, slug FROM cameras WHERE commune = $1 "
                             "AND slug = ANY($2::text[])", commune, cameras)
     if missing := sorted(set(cameras) - {r["slug"] for r in rows}):
-        raise AuthorisationError(f"cameras not of {commune}: {', '.join(missing)}")
+        raise AuthorisationError(f"cameras not of {commune}: {', '.join(missing)}",
+                                 code="camera.not_of_commune", cameras=", ".join(missing),
+                                 commune=commune)
     for row in rows:
         try:
             async with conn.transaction():
                 await conn.execute("UPDATE cameras SET authorisation_id = $1 WHERE id = $2",
                                    authorisation, row["id"])
         except asyncpg.CheckViolationError as exc:  # retention bounds, purposes (trigger)
-            raise AuthorisationError(f"{row['slug']}: {exc.message}") from None
+            raise AuthorisationError(f"{row['slug']}: {exc.message}",
+                                     code="authorisation.camera_refused", camera=row["slug"],
+                                     reason=exc.message) from None
     await record(conn, Entry(actor=by, action="authorisation.attached", commune=commune,
                              cameras=[f"{commune}/{c}" for c in sorted(cameras)],
                              details={"authorisation": authorisation, "reference": reference}))
@@ -245,12 +260,16 @@ async def set_handover_profile(pool: asyncpg.Pool, commune: str, *, authorisatio
         row = await conn.fetchrow("SELECT reference, recipients FROM authorisations "
                                   "WHERE id = $1 AND commune = $2", authorisation, commune)
         if row is None:
-            raise NotFound(f"no authorisation {authorisation} in {commune}")
+            raise NotFound(f"no authorisation {authorisation} in {commune}",
+                           code="authorisation.not_found", commune=commune)
         if "national_police" not in row["recipients"]:
             raise AuthorisationError(f"authorisation {row['reference']} does not name the "
-                                     "national police as a recipient: no hand-over (R27)")
+                                     "national police as a recipient: no hand-over (R27)",
+                                     code="authorisation.no_national_police",
+                                     reference=row["reference"])
         if not convention.strip():
-            raise AuthorisationError("the coordination convention's reference is required (R28)")
+            raise AuthorisationError("the coordination convention's reference is required (R28)",
+                                     code="authorisation.convention_required")
         await conn.execute("UPDATE communes SET handover_authorisation_id = $1, "
                            "coordination_convention = $2 WHERE slug = $3", authorisation,
                            convention.strip(), commune)

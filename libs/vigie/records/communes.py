@@ -44,28 +44,35 @@ class NewCommune:
 def check(new: NewCommune) -> None:
     if not SLUG.match(new.slug):
         raise CommuneError(f"{new.slug!r}: a slug is lowercase letters, digits, '-' or '_' "
-                           "(it names the commune in subjects, storage keys and URLs)")
+                           "(it names the commune in subjects, storage keys and URLs)",
+                           code="commune.slug", slug=new.slug)
     if not new.name.strip():
-        raise CommuneError("the commune's name is required")
+        raise CommuneError("the commune's name is required", code="commune.name_required")
     if not 1 <= new.retention_days <= MAX_RETENTION_DAYS:
         raise CommuneError(f"retention must be 1 to {MAX_RETENTION_DAYS} days (R4: one month at "
-                           f"most), not {new.retention_days}")
-    for label, value in (("the controller (responsable du traitement)", new.controller),
-                         ("where people exercise their rights", new.rights_contact)):
+                           f"most), not {new.retention_days}",
+                           code="commune.retention_range", days=new.retention_days,
+                           max_days=MAX_RETENTION_DAYS)
+    for field, label, value in (
+            ("controller", "the controller (responsable du traitement)", new.controller),
+            ("rights_contact", "where people exercise their rights", new.rights_contact)):
         if not value.strip():
-            raise CommuneError(f"{label} is required: the public register names it (R25)")
+            raise CommuneError(f"{label} is required: the public register names it (R25)",
+                               code="commune.required", field=field)
     try:
         ZoneInfo(new.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise CommuneError(f"{new.time_zone!r} is not a time zone (Europe/Paris, "
-                           "America/Cayenne…)") from None
+                           "America/Cayenne…)",
+                           code="commune.time_zone", zone=new.time_zone) from None
 
 
 async def create_commune(conn: asyncpg.Connection, new: NewCommune, *, by: str) -> None:
     """Checked (CommuneError), written and journaled in the caller's transaction."""
     check(new)
     if await conn.fetchval("SELECT 1 FROM communes WHERE slug = $1", new.slug):
-        raise CommuneConflict(f"the slug {new.slug!r} is already used by a commune")
+        raise CommuneConflict(f"the slug {new.slug!r} is already used by a commune",
+                              code="commune.slug_taken", slug=new.slug)
     await conn.execute(
         "INSERT INTO communes (slug, name, retention_days, time_zone, controller, rights_contact, "
         "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)", new.slug, new.name.strip(),
@@ -86,15 +93,16 @@ async def change_identity(conn: asyncpg.Connection, slug: str, *, by: str, reaso
     asked = {"name": name, "controller": controller, "rights_contact": rights_contact}
     asked = {k: v.strip() for k, v in asked.items() if v is not None}
     if not asked:
-        raise CommuneError("say what changes: the name, the controller or the rights contact")
+        raise CommuneError("say what changes: the name, the controller or the rights contact",
+                           code="commune.nothing_changed")
     for field, value in asked.items():
         if not value:
             raise CommuneError(f"{field.replace('_', ' ')} cannot be emptied: the public register "
-                               "names it (R25)")
+                               "names it (R25)", code="commune.required", field=field)
     row = await conn.fetchrow("SELECT name, controller, rights_contact FROM communes "
                               "WHERE slug = $1 FOR UPDATE", slug)
     if row is None:
-        raise CommuneError(f"no commune {slug}")
+        raise CommuneError(f"no commune {slug}", code="commune.unknown", commune=slug)
     changes = {k: {"from": row[k], "to": v} for k, v in asked.items() if row[k] != v}
     if changes:
         # One statement over fixed column names (the keys above, never user text).
@@ -114,19 +122,22 @@ async def change_retention(conn: asyncpg.Connection, slug: str, days: int, *, by
     change it here (issue 37: they had drifted apart). Returns the days before."""
     if not 1 <= days <= MAX_RETENTION_DAYS:
         raise CommuneError(f"retention must be 1 to {MAX_RETENTION_DAYS} days (R4: one month at "
-                           f"most), not {days}")
+                           f"most), not {days}",
+                           code="commune.retention_range", days=days, max_days=MAX_RETENTION_DAYS)
     if not by.strip():
-        raise CommuneError("say who decided the change")
+        raise CommuneError("say who decided the change", code="commune.decided_by_required")
     before = await conn.fetchval("SELECT retention_days FROM communes WHERE slug = $1 "
                                  "FOR UPDATE", slug)
     if before is None:
-        raise CommuneError(f"unknown commune {slug!r}")
+        raise CommuneError(f"unknown commune {slug!r}", code="commune.unknown", commune=slug)
     try:
         async with conn.transaction():  # a savepoint: a refusal leaves the caller's open
             await conn.execute("UPDATE communes SET retention_days = $2 WHERE slug = $1",
                                slug, days)
     except asyncpg.CheckViolationError as exc:  # an authorisation's bounds (R5)
-        raise CommuneError(exc.message) from None
+        raise CommuneError(exc.message,
+                           code="commune.retention_outside_authorisation",
+                           reason=exc.message) from None
     await record(conn, Entry(actor=by.strip(), action="commune.retention_changed", commune=slug,
                              reason=reason.strip() or None,
                              details={"from_days": before, "to_days": days}))

@@ -51,17 +51,21 @@ class Declaration:
 async def declare(pool: asyncpg.Pool, d: Declaration, *, by: str) -> int:
     now = datetime.now(UTC)
     if d.discovered_at.tzinfo is None:
-        raise IncidentError("the discovery time needs its offset (…+01:00)")
+        raise IncidentError("the discovery time needs its offset (…+01:00)",
+                            code="period.no_offset")
     if d.discovered_at > now + timedelta(minutes=5):
-        raise IncidentError("the breach cannot have been found in the future")
-    for label, value in (("what happened", d.summary), ("the data concerned", d.data_concerned),
-                         ("the people concerned", d.people_concerned),
-                         ("the measures taken or proposed", d.measures)):
+        raise IncidentError("the breach cannot have been found in the future",
+                            code="incident.found_in_future")
+    for field, label, value in (("summary", "what happened", d.summary),
+                                ("data_concerned", "the data concerned", d.data_concerned),
+                                ("people_concerned", "the people concerned", d.people_concerned),
+                                ("measures", "the measures taken or proposed", d.measures)):
         if not value.strip():
-            raise IncidentError(f"{label} is required (art. 33(3))")
+            raise IncidentError(f"{label} is required (art. 33(3))",
+                                code="incident.required", field=field)
     if d.risk == "unlikely" and not d.no_notice_reason.strip():
         raise IncidentError("a breach not notified says why it is unlikely to result in a risk "
-                            "for people (art. 33(5))")
+                            "for people (art. 33(5))", code="incident.no_notice_reason")
     due = d.discovered_at + DEADLINE
     async with pool.acquire() as conn, conn.transaction():
         incident = int(await conn.fetchval(
@@ -83,17 +87,22 @@ async def notified(pool: asyncpg.Pool, incident: int, *, reference: str, at: dat
                    by: str, communes: tuple[str, ...]) -> str:
     """The CNIL was notified (its teleservice's reference); returns the commune."""
     if not reference.strip():
-        raise IncidentError("the CNIL's reference of the notification is required")
+        raise IncidentError("the CNIL's reference of the notification is required",
+                            code="incident.cnil_reference_required")
     if at > datetime.now(UTC) + timedelta(minutes=5):
-        raise IncidentError("the notification cannot be in the future")
+        raise IncidentError("the notification cannot be in the future",
+                            code="incident.notified_in_future")
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT * FROM incidents WHERE id = $1 FOR UPDATE", incident)
         if row is None or row["commune"] not in communes:
-            raise NotFound(f"no incident {incident} in your communes")
+            raise NotFound(f"no incident {incident} in your communes",
+                           code="incident.not_found", id=incident)
         if row["notified_at"] is not None:
-            raise IncidentConflict("the notification is recorded already")
+            raise IncidentConflict("the notification is recorded already",
+                                   code="incident.already_notified")
         if at < row["discovered_at"]:
-            raise IncidentError("the notification cannot precede the discovery")
+            raise IncidentError("the notification cannot precede the discovery",
+                                code="incident.notified_before_found")
         await conn.execute("UPDATE incidents SET notified_at = $2, notification_ref = $3 "
                            "WHERE id = $1", incident, at, reference.strip())
         late = at > row["due_at"]

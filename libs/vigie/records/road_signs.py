@@ -48,20 +48,23 @@ class NewSign:
 
 async def add_sign(pool: asyncpg.Pool, sign: NewSign, *, by: str) -> int:
     if not sign.place.strip():
-        raise SignError("the sign's place is required")
+        raise SignError("the sign's place is required", code="sign.place_required")
     if sign.installed_on > date.today():
-        raise SignError("a sign is recorded once installed: its date cannot be in the future")
+        raise SignError("a sign is recorded once installed: its date cannot be in the future",
+                        code="sign.installed_in_future")
     if (sign.latitude is None) != (sign.longitude is None):
-        raise SignError("latitude and longitude go together")
+        raise SignError("latitude and longitude go together", code="sign.coordinates")
     if not sign.cameras:
-        raise SignError("a sign covers at least one camera")
+        raise SignError("a sign covers at least one camera", code="sign.no_camera")
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch("SELECT id, slug FROM cameras WHERE commune = $1 "
                                 "AND slug = ANY($2::text[])", sign.commune, sign.cameras)
         unknown = sorted(set(sign.cameras) - {r["slug"] for r in rows})
         if unknown:
             raise SignError(f"cameras not of {sign.commune}: {', '.join(unknown)} (a sign "
-                            "informs about its own commune's cameras)")
+                            "informs about its own commune's cameras)",
+                            code="camera.not_of_commune", cameras=", ".join(unknown),
+                            commune=sign.commune)
         sign_id = int(await conn.fetchval(
             "INSERT INTO signs (commune, place, latitude, longitude, installed_on, pictogram, "
             "controller, purposes, rights, cnil_complaint, verbalisation, created_by) VALUES "
@@ -103,19 +106,22 @@ async def remove_sign(pool: asyncpg.Pool, commune: str, sign_id: int, *, removed
     """A sign taken down: it informs no one from that day (its cameras are flagged again unless
     another complete sign covers them); the row stays, journaled."""
     if not reason.strip():
-        raise SignError("say why the sign came down (damaged, moved, stolen…)")
+        raise SignError("say why the sign came down (damaged, moved, stolen…)",
+                        code="sign.removal_reason_required")
     if removed_on > date.today():
         raise SignError("a sign is recorded as removed once it is: the date cannot be in the "
-                        "future")
+                        "future", code="sign.removed_in_future")
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT * FROM signs WHERE id = $1 AND commune = $2 FOR UPDATE",
                                   sign_id, commune)
         if row is None:
-            raise NotFound(f"no sign {sign_id} in {commune}")
+            raise NotFound(f"no sign {sign_id} in {commune}", code="sign.not_found", id=sign_id)
         if row["removed_on"] is not None:
-            raise SignConflict(f"this sign was already recorded as removed on {row['removed_on']}")
+            raise SignConflict(f"this sign was already recorded as removed on {row['removed_on']}",
+                               code="sign.already_removed", on=str(row["removed_on"]))
         if removed_on < row["installed_on"]:
-            raise SignError(f"removed before it was installed ({row['installed_on']})")
+            raise SignError(f"removed before it was installed ({row['installed_on']})",
+                            code="sign.removed_before_installed", on=str(row["installed_on"]))
         await conn.execute("UPDATE signs SET removed_on = $2, removed_by = $3, "
                            "removal_reason = $4 WHERE id = $1", sign_id, removed_on, by,
                            reason.strip())

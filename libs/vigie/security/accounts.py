@@ -174,7 +174,8 @@ def check_roles(roles: Sequence[str]) -> None:
         raise AccountError("at least one role", code="account.no_role")
     unknown = set(roles) - set(ROLES)
     if unknown:
-        raise AccountError(f"unknown roles: {', '.join(sorted(unknown))}")
+        raise AccountError(f"unknown roles: {', '.join(sorted(unknown))}",
+                           code="account.unknown_roles", roles=", ".join(sorted(unknown)))
     if "national_police" in roles and len(set(roles)) > 1:
         # Whoever holds the commune, such an account would watch it (R9, R27).
         raise AccountError("a national-police account holds no other role: municipal and "
@@ -183,7 +184,8 @@ def check_roles(roles: Sequence[str]) -> None:
 
 def check_new_account(*, username: str, password: str, roles: list[str]) -> None:
     if not USERNAME.match(username):
-        raise AccountError("username: lower-case letters, digits, '.', '_' or '-', 2 to 63")
+        raise AccountError("username: lower-case letters, digits, '.', '_' or '-', 2 to 63",
+                           code="account.username")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters",
                            code="account.password_too_short", characters=MIN_PASSWORD_LENGTH)
@@ -193,7 +195,8 @@ def check_new_account(*, username: str, password: str, roles: list[str]) -> None
 def check_training(trained_on: date | None) -> None:
     """R11: the data-protection training's date, when given, is a day that has passed."""
     if trained_on is not None and trained_on > date.today():
-        raise AccountError("trained_on: the training's date cannot be in the future")
+        raise AccountError("trained_on: the training's date cannot be in the future",
+                           code="account.trained_in_future")
 
 
 async def create_user(
@@ -217,10 +220,13 @@ async def create_user(
     sign-in, which must set the account's own."""
     check_new_account(username=username, password=password, roles=roles)
     if not designated_by.strip():
-        raise AccountError("designated_by: who designated the agent (R8)")
+        raise AccountError("designated_by: who designated the agent (R8)",
+                           code="account.designated_by_required")
     known = {r["slug"] for r in await conn.fetch("SELECT slug FROM communes")}
     if set(communes) - known:
-        raise AccountError(f"unknown communes: {', '.join(sorted(set(communes) - known))}")
+        raise AccountError(f"unknown communes: {', '.join(sorted(set(communes) - known))}",
+                           code="account.unknown_communes",
+                           communes=", ".join(sorted(set(communes) - known)))
     if await conn.fetchval("SELECT true FROM users WHERE username = $1", username):
         raise AccountConflict(f"username {username!r} is taken", code="account.username_taken",
                               username=username)

@@ -36,11 +36,12 @@ def check(plate: str, country: str) -> str:
     """The plate in its canonical form (AB-123-CD, 123 ABC 91, or compact), or PlateError."""
     country = country.strip().upper()
     if country not in COUNTRIES:
-        raise PlateError(f"unknown country {country!r}: an ISO 3166 code such as FR, BE, DE")
+        raise PlateError(f"unknown country {country!r}: an ISO 3166 code such as FR, BE, DE",
+                         code="plate.country", country=country)
     compact = normalise(plate)
     if country != "FR":
         if not FOREIGN.match(compact):
-            raise PlateError("a plate is 2 to 12 letters and digits")
+            raise PlateError("a plate is 2 to 12 letters and digits", code="plate.length")
         return compact
     if SIV.match(compact):
         return f"{compact[:2]}-{compact[2:5]}-{compact[5:]}"
@@ -51,4 +52,5 @@ def check(plate: str, country: str) -> str:
         digits = re.match(r"[0-9]+", body)
         assert digits is not None
         return f"{digits.group()} {body[digits.end():]} {department}"
-    raise PlateError("not a French plate: SIV AB-123-CD (no I, O or U) or FNI 123 ABC 91")
+    raise PlateError("not a French plate: SIV AB-123-CD (no I, O or U) or FNI 123 ABC 91",
+                     code="plate.not_french")

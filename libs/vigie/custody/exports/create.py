@@ -46,9 +46,11 @@ def check_request(cameras: list[str], start: datetime, end: datetime,
         if not value.strip():
             raise ExportError(f"{label} is required", code="export.required", field=field)
     if not cameras:
-        raise ExportError("at least one camera (COMMUNE/CAMERA) is required")
+        raise ExportError("at least one camera (COMMUNE/CAMERA) is required",
+                          code="export.no_camera")
     if start.tzinfo is None or end.tzinfo is None:
-        raise ExportError("times must carry their offset (2026-11-29T14:00:00+01:00)")
+        raise ExportError("times must carry their offset (2026-11-29T14:00:00+01:00)",
+                          code="period.no_offset")
     if end <= start:
         raise ExportError("the period ends before it starts", code="period.ends_before_start")
     if end - start > MAX_PERIOD:
@@ -62,7 +64,8 @@ def check_request(cameras: list[str], start: datetime, end: datetime,
     for camera in cameras:
         commune, _, slug = camera.partition("/")
         if not commune or not slug:
-            raise ExportError(f"{camera!r}: a camera is named COMMUNE/CAMERA")
+            raise ExportError(f"{camera!r}: a camera is named COMMUNE/CAMERA",
+                              code="export.camera_name", camera=camera)
         if slug not in grouped[commune]:
             grouped[commune].append(slug)
     return dict(grouped)
@@ -103,13 +106,14 @@ async def hold_and_build(pool: asyncpg.Pool, store: ObjectStore, buckets: Bucket
                                            approved_by=approved_by)
                 if report.pending:
                     raise ExportError("the export covers more camera-hours than one person may "
-                                      "hold: a second supervisor approves it first")
+                                      "hold: a second supervisor approves it first",
+                                      code="export.second_approval_needed")
             else:  # the requisition's hold already: copies what it lacks, reports our window
                 report = await copy_covered(pool, store, reused, recordings=buckets.recordings,
                                             holds=buckets.holds, window=(start, end))
                 reused_ids.append(reused)
         except HoldError as exc:
-            raise ExportError(str(exc)) from None
+            raise ExportError.carrying(exc) from None
         hold_ids.append(report.hold_id)
         for coverage in report.coverage:
             missing[f"{commune}/{coverage.camera}"] = [

@@ -62,7 +62,8 @@ async def request_export(pool: asyncpg.Pool, request: ExportRequest) -> int:
             request.commune, request.cameras)}
         unknown = sorted(set(request.cameras) - known)
         if unknown:
-            raise ExportError(f"unknown cameras in {request.commune}: {', '.join(unknown)}")
+            raise ExportError(f"unknown cameras in {request.commune}: {', '.join(unknown)}",
+                              code="camera.unknown", cameras=", ".join(unknown))
         pending = needs_second_approval(len(set(request.cameras)), request.start, request.end)
         export_id = await conn.fetchval(
             "INSERT INTO exports (commune, cameras, period_start, period_end, reference, officer, "
@@ -85,7 +86,7 @@ async def approve_export(pool: asyncpg.Pool, export_id: int, *, by: str) -> None
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT * FROM exports WHERE id = $1 FOR UPDATE", export_id)
         if row is None:
-            raise NotFound(f"no export {export_id}")
+            raise NotFound(f"no export {export_id}", code="export.not_found", id=export_id)
         if row["state"] != "pending":
             raise ExportConflict(f"the export is {row['state']}: only a pending one is approved",
                                  code="export.not_pending", state=row["state"])

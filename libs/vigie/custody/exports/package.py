@@ -207,7 +207,7 @@ async def build_package(pool: asyncpg.Pool, store: ObjectStore, *, holds: str,
                             max(p[1] for p in periods.values()))
     final = out_dir / export_id
     if final.exists():
-        raise ExportError(f"{final} exists already")
+        raise ExportError(f"{final} exists already", code="export.exists", id=export_id)
     work = out_dir / f".{export_id}.partial"
     shutil.rmtree(work, ignore_errors=True)
     (work / "videos").mkdir(parents=True)
@@ -272,7 +272,8 @@ async def _write_videos(store: ObjectStore, holds: str, rows: list[asyncpg.Recor
                 blob = await store.get(holds, piece.evidence_key, piece.version_id)
                 if hashlib.sha256(blob).hexdigest() != piece.sha256:
                     raise ExportError(f"the evidence copy {piece.evidence_key} does not match its "
-                                      "SHA-256: it was altered after the hold; nothing exported")
+                                      "SHA-256: it was altered after the hold; nothing exported",
+                                      code="evidence.altered", key=piece.evidence_key)
                 scratch = downloads / f"{len(data):06d}.mp4"
                 await asyncio.to_thread(scratch.write_bytes, blob)
                 data.append((piece.start, scratch))

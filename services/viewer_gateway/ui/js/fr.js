@@ -1,3 +1,5 @@
+import { frDateTime } from "./dom.js";
+
 // The gateway answers in English (logs, API); people read French. A refusal carries a stable code
 // (issue 37: libs/vigie/plumbing/refusals.py) and its sentence is written here from the code and its
 // params, so rewording the English changes nothing on screen; tests/viewer_gateway/test_refusals.py
@@ -40,6 +42,107 @@ export const CODES = {
   "account.no_role": () => "Cochez au moins un rôle.",
   "account.national_police_alone": () =>
     "Un compte de police nationale n'a aucun autre rôle : polices municipale et nationale ont des comptes distincts.",
+  "access_request.not_found": (p) => `Aucune demande d'accès n° ${p.id} dans vos communes.`,
+  "evidence.altered": () => "La copie conservée ne correspond plus à son empreinte (SHA-256) : elle a été altérée après le gel ; rien n'est remis. Prévenez l'exploitant.",
+  "copy.camera_not_requested": (p) => `La demande ne porte pas sur la caméra ${p.camera}.`,
+  "copy.too_long": (p) => `Une copie couvre ${p.minutes} minutes au plus : une copie par moment où la personne apparaît.`,
+  "copy.nothing_held": () => "Rien de cette demande n'est conservé : la période était effacée à sa réception (l'attestation d'effacement dit quand).",
+  "copy.outside_held_period": (p) => `La copie doit tenir dans la période conservée, du ${frDateTimeIso(p.start)} au ${frDateTimeIso(p.end)}.`,
+  "copy.box_after_end": (p) => `Le cadre de la personne est placé à ${p.at} s, après la fin de la copie (${p.duration} s).`,
+  "copy.not_found": (p) => `Aucune copie n° ${p.id} pour cette demande.`,
+  "copy.rejection_reason_required": () => "Dites ce qui ne va pas dans la copie.",
+  "copy.nothing_recorded": () => "Le gel ne contient aucun enregistrement de cette caméra sur ce créneau (effacé avant la demande, ou jamais enregistré).",
+  "copy.not_pending": (p) => `Cette copie est ${STATES[p.state] || p.state} : seul le cadre d'une copie en attente s'approuve.`,
+  "copy.not_previewed": (p) => `Cette copie est ${STATES[p.state] || p.state} : seul un aperçu s'approuve.`,
+  "copy.not_rejectable": (p) => `Cette copie est ${STATES[p.state] || p.state} : elle ne peut plus être rejetée.`,
+  "access_request.received_in_future": () => "Une demande ne peut pas avoir été reçue dans le futur.",
+  "camera.unknown": (p) => `Caméras inconnues dans cette commune : ${p.cameras}.`,
+  "access_request.extension_months": () => "Une prolongation est d'un ou deux mois (trois mois en tout au plus).",
+  "access_request.extension_reason_required": () => "Une prolongation dit son motif (communiqué à la personne).",
+  "access_request.grounds_required": () => "Un refus ou une limitation énonce ses motifs (R23).",
+  "access_request.required": (p) => `${ACCESS_FIELDS[p.field] || "Ce champ"} : obligatoire.`,
+  "access_request.deadline_already": () => "L'échéance est déjà à cette date.",
+  "access_request.extension_past_three_months": () => "Une prolongation ne peut dépasser trois mois après la réception.",
+  "access_request.closed": () => "La demande est close.",
+  "access_request.copy_not_approved": () => "Répondez par une copie une fois celle-ci approuvée : préparez-la, visionnez son aperçu, approuvez-la (R22).",
+  "access_request.unanswered": () => "Répondez à la demande avant de la clore.",
+  "access_request.viewing_not_booked": () => "Fixez le rendez-vous de visionnage avant de l'enregistrer comme fait.",
+  "access_request.viewing_time_required": () => "Un visionnage sur place se fixe avec sa date et son heure.",
+  "export.no_camera": () => "Cochez au moins une caméra.",
+  "period.no_offset": () => "Dates sans fuseau horaire : rechargez la page.",
+  "export.camera_name": (p) => `${p.camera} : une caméra se nomme COMMUNE/CAMÉRA.`,
+  "export.second_approval_needed": () => "L'extraction couvre plus d'heures-caméra qu'une seule personne peut geler : un second superviseur l'approuve d'abord.",
+  "export.not_found": (p) => `Aucune extraction n° ${p.id}.`,
+  "export.exists": (p) => `L'extraction ${p.id} existe déjà.`,
+  "commune.unknown": (p) => `Commune inconnue : ${p.commune}.`,
+  "hold.not_found": (p) => `Aucun gel n° ${p.id} dans vos communes.`,
+  "segment.altered": () => "Un enregistrement ne correspond plus à son empreinte (SHA-256) : stockage altéré. Prévenez l'exploitant.",
+  "hold.release_reason_required": () => "Qui lève le gel et pourquoi : les deux sont obligatoires.",
+  "hold.already_released": (p) => `Ce gel a déjà été levé le ${frDate(p.on)}.`,
+  "keep.not_a_list": () => "Le suivi du cadre est une liste non vide de positions (instant, cadre).",
+  "keep.not_json": () => "Le suivi du cadre n'est pas du JSON valide.",
+  "keep.entry_fields": (p) => `Position ${p.entry} : exactement un instant et un cadre.`,
+  "keep.entry_time": (p) => `Position ${p.entry} : l'instant est un nombre de secondes, 0 ou plus.`,
+  "keep.entry_box": (p) => `Position ${p.entry} : le cadre est [x, y, largeur, hauteur] en pixels.`,
+  "keep.entry_box_size": (p) => `Position ${p.entry} : un cadre a une largeur et une hauteur positives, x et y ≥ 0.`,
+  "keep.times_not_increasing": (p) => `Position ${p.entry} : les instants doivent croître.`,
+  "keep.unreadable": () => "Le fichier du suivi du cadre est illisible.",
+  "keep.box_outside": (p) => `À ${p.at} s, le cadre sort de l'image (${p.width}×${p.height}).`,
+  "mask.invalid": (p) => `Masques invalides : ${p.reasons}.`,
+  "authorisation.reference_required": () => "La référence de l'arrêté préfectoral est obligatoire.",
+  "authorisation.ends_before_granted": () => "Une autorisation prend fin après avoir été accordée.",
+  "authorisation.too_long": (p) => `Une autorisation dure cinq ans au plus (CSI L252-4) : elle prend fin le ${frDate(p.until)} au plus tard.`,
+  "authorisation.no_purpose": () => "Une autorisation nomme au moins une finalité.",
+  "authorisation.unknown_purposes": (p) => `Finalités inconnues : ${p.purposes} (les finalités autorisées sont celles de l'article L251-2 du CSI).`,
+  "authorisation.unknown_recipients": () => "Destinataires : choisissez parmi ceux de la liste.",
+  "authorisation.other_recipients": () => "Nommez les autres destinataires, et seulement avec « autres ».",
+  "authorisation.retention_bounds": () => "Les durées de conservation sont de 1 à 30 jours, la plus courte d'abord (R4).",
+  "authorisation.no_camera": () => "Cochez au moins une caméra à rattacher.",
+  "camera.not_of_commune": (p) => `Caméras d'une autre commune que ${p.commune} : ${p.cameras}.`,
+  "authorisation.exists": (p) => `L'autorisation ${p.reference} est déjà enregistrée.`,
+  "authorisation.not_found": (p) => `Aucune autorisation de ce numéro à ${p.commune}.`,
+  "authorisation.no_national_police": (p) => `L'autorisation ${p.reference} ne désigne pas la police nationale comme destinataire : pas de bascule vers elle (R27).`,
+  "authorisation.convention_required": () => "La référence de la convention de coordination est obligatoire (R28).",
+  "authorisation.camera_refused": (p) => `${p.camera} : refusée par la base (${p.reason}).`,
+  "commune.slug": (p) => `${p.slug} : un identifiant de commune est fait de lettres minuscules, chiffres, « - » ou « _ ».`,
+  "commune.name_required": () => "Le nom de la commune est obligatoire.",
+  "commune.retention_range": (p) => `La conservation est de 1 à ${p.max_days} jours (R4 : un mois au plus), pas ${p.days}.`,
+  "commune.slug_taken": (p) => `L'identifiant ${p.slug} est déjà pris par une commune.`,
+  "commune.nothing_changed": () => "Dites ce qui change : le nom, le responsable du traitement ou le contact pour les droits.",
+  "commune.decided_by_required": () => "Dites qui a décidé du changement.",
+  "commune.required": (p) => `${COMMUNE_FIELDS[p.field] || "Ce champ"} : obligatoire, le registre public le nomme (R25).`,
+  "commune.time_zone": (p) => `${p.zone} n'est pas un fuseau horaire (Europe/Paris, America/Cayenne…).`,
+  "commune.retention_outside_authorisation": (p) => `Conservation hors des bornes de l'autorisation préfectorale (R5) : ${p.reason}.`,
+  "incident.found_in_future": () => "Une violation ne peut pas avoir été découverte dans le futur.",
+  "incident.no_notice_reason": () => "Une violation non notifiée dit pourquoi elle n'engendre vraisemblablement pas de risque pour les personnes (art. 33(5)).",
+  "incident.cnil_reference_required": () => "La référence de la notification à la CNIL est obligatoire.",
+  "incident.notified_in_future": () => "La notification ne peut pas être dans le futur.",
+  "incident.required": (p) => `${INCIDENT_FIELDS[p.field] || "Ce champ"} : obligatoire (art. 33(3)).`,
+  "incident.not_found": (p) => `Aucune violation n° ${p.id} dans vos communes.`,
+  "incident.already_notified": () => "La notification est déjà enregistrée.",
+  "incident.notified_before_found": () => "La notification ne peut pas précéder la découverte.",
+  "sign.place_required": () => "L'emplacement du panneau est obligatoire.",
+  "sign.installed_in_future": () => "Un panneau s'enregistre une fois posé : sa date ne peut pas être dans le futur.",
+  "sign.coordinates": () => "Latitude et longitude vont ensemble.",
+  "sign.no_camera": () => "Un panneau informe d'au moins une caméra.",
+  "sign.removal_reason_required": () => "Dites pourquoi le panneau a été retiré (dégradé, déplacé, volé…).",
+  "sign.removed_in_future": () => "Un panneau s'enregistre comme retiré une fois qu'il l'est : la date ne peut pas être dans le futur.",
+  "sign.not_found": (p) => `Aucun panneau n° ${p.id} dans cette commune.`,
+  "sign.already_removed": (p) => `Ce panneau est déjà enregistré comme retiré le ${frDate(p.on)}.`,
+  "sign.removed_before_installed": (p) => `Retiré avant d'avoir été posé (le ${frDate(p.on)}).`,
+  "account.unknown_roles": (p) => `Rôles inconnus : ${p.roles}.`,
+  "account.username": () => "Identifiant : lettres minuscules, chiffres, « . », « _ » ou « - », de 2 à 63 caractères.",
+  "account.trained_in_future": () => "La date de formation ne peut pas être dans le futur.",
+  "account.designated_by_required": () => "Désigné par : qui a désigné l'agent est obligatoire (R8).",
+  "account.unknown_communes": (p) => `Communes inconnues : ${p.communes}.`,
+  "plate.not_french": () => "Plaque française invalide : SIV AB-123-CD (sans I, O ni U) ou FNI 123 ABC 91.",
+  "plate.country": (p) => `Pays inconnu : ${p.country} (un code ISO 3166 comme FR, BE, DE).`,
+  "plate.length": () => "Une plaque a de 2 à 12 lettres et chiffres.",
+  "hours.time": (p) => `Horaires : ${p.text} n'est pas une heure (HH:MM).`,
+  "hours.days": (p) => `Horaires : jours inconnus (${p.days}).`,
+  "hours.pairs": (p) => `Horaires (${p.day}) : une liste de créneaux [début, fin].`,
+  "hours.interval": (p) => `Horaires (${p.day}) : chaque créneau est [« HH:MM », « HH:MM »].`,
+  "hours.empty_interval": (p) => `Horaires (${p.day}) : un créneau de durée nulle.`,
 };
 
 // What a record's state is called in a sentence (« Ce gel est levé »).
@@ -48,7 +151,19 @@ const STATES = {
   ready: "prête", failed: "en échec", delivered: "remise", rejected: "rejetée", erased: "effacée",
 };
 
-// The fields a requisition names, as the form labels them.
+// The fields each form names, as it labels them.
+const ACCESS_FIELDS = {
+  requester: "La personne qui demande", contact: "Comment lui répondre", identity_checked_by: "Qui a vérifié l'identité",
+};
+const COMMUNE_FIELDS = {
+  name: "Le nom", controller: "Le responsable du traitement", rights_contact: "Où exercer ses droits",
+};
+const INCIDENT_FIELDS = {
+  summary: "Ce qui s'est passé", data_concerned: "Les données concernées", people_concerned: "Les personnes concernées",
+  measures: "Les mesures prises ou proposées",
+};
+const frDateTimeIso = (iso) => frDateTime(iso);
+
 const REQUIRED = {
   reference: "Le numéro de PV ou de procédure", officer: "L'OPJ et son service", recipient: "Le destinataire",
   medium: "Le support ou le numéro de transfert", reason: "Le motif", created_by: "L'auteur de l'extraction",
@@ -81,13 +196,6 @@ const RULES = [
     `${m[2]} (bascule, R27).`],
   [/being commissioned/, () => "Caméra en mise en service : aucune image avant l'approbation de ses masques."],
   [/^the camera is disabled/, () => "Caméra désactivée."],
-  [/^the second approval is given by someone other than who ask/, () =>
-    "La seconde approbation est donnée par une autre personne que celle qui a demandé."],
-  [/someone else approves it \(four eyes\)/, () =>
-    "Une autre personne que celle qui a demandé la copie doit l'approuver (double regard)."],
-  [/^nothing of this period can still be stored: \S+ keeps its recordings (\d+) days/, (m) =>
-    `Rien de cette période ne peut plus être conservé : la commune garde ses enregistrements ${m[1]} jours ` +
-    "(l'attestation d'effacement dit quand ils ont été effacés)."],
   [/^the object store refused this service's write/, () =>
     "Le stockage a refusé l'écriture au service (droit manquant) : prévenez l'exploitant."],
   [/^the build was interrupted (\d+) times/, (m) =>
@@ -101,12 +209,6 @@ const RULES = [
   [/^no image: no keyframe yet/, () => "Pas encore d'image clé : réessayez dans quelques secondes."],
   [/^nothing recorded at/, () => "Aucun enregistrement à cet instant."],
   [/^the reason is required/i, () => "Le motif est obligatoire."],
-  [/^the requisition reference is required/, () => "Le numéro de PV ou de procédure est obligatoire."],
-  [/^the officer \(OPJ\) and service is required/, () => "L'OPJ et son service sont obligatoires."],
-  [/^the recipient is required/, () => "Le destinataire est obligatoire."],
-  [/^the medium or transfer id is required/, () => "Le support ou le numéro de transfert est obligatoire."],
-  [/^the period is longer than (\d+) h/, (m) => `La période dépasse ${m[1]} heures : une extraction par lieu et moment demandés.`],
-  [/^the period ends in the future/, () => "La période se termine dans le futur : extrayez ce qui est déjà filmé."],
   [/^the export is (queued|building)/, () => "L'extraction se prépare encore."],
   [/^the delivery is recorded already/, () => "La remise est déjà enregistrée."],
   [/^the (period|exception) ends before it starts/, () => "La fin est avant le début : corrigez les dates."],
@@ -115,11 +217,6 @@ const RULES = [
   [/^a timeline covers 31 days at most/, () => "Une frise couvre 31 jours au plus : raccourcissez la période."],
   [/^start and end need a time zone/, () => "Dates sans fuseau horaire : rechargez la page."],
   [/^camera (\S+) exists already/, (m) => `La caméra ${m[1]} existe déjà : choisissez un autre identifiant.`],
-  [/^username '?([^' ]+)'? is taken/, (m) => `L'identifiant ${m[1]} est déjà pris : choisissez-en un autre.`],
-  [/^a national-police account holds no other role/, () =>
-    "Un compte de police nationale n'a aucun autre rôle : polices municipale et nationale ont des comptes distincts."],
-  [/^password: at least (\d+) characters/, (m) => `Mot de passe : ${m[1]} caractères au moins.`],
-  [/^at least one role/, () => "Cochez au moins un rôle."],
   [/^you cannot grant communes you are not designated for/, () => "Vous ne pouvez pas attribuer une commune pour laquelle vous n'êtes pas désigné."],
   [/^you cannot change your own roles/, () => "Vous ne pouvez pas modifier vos propres rôles, communes ou désignation : demandez à un autre administrateur."],
   [/^you cannot reset your own second factor/, () => "Vous ne pouvez pas réinitialiser votre propre second facteur : demandez à un autre administrateur."],
