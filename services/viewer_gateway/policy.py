@@ -60,6 +60,8 @@ class Subject:
 class Decision:
     allowed: bool
     reason: str
+    code: str = ""  # the refusal's stable code (vigie.plumbing.refusals), its French in fr.js
+    params: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -71,11 +73,13 @@ ALLOW = Decision(True, "allowed")
 def decide(subject: Subject, action: Action, *, commune: str | None = None,
            holder: Holder | None = None, camera_state: CameraState | None = None) -> Decision:
     if action not in subject.permissions:
-        return Decision(False, f"your roles do not include the {action} permission (R10)")
+        return Decision(False, f"your roles do not include the {action} permission (R10)",
+                        "permission.missing", (("permission", action),))
     if commune is not None and commune not in subject.communes:
-        return Decision(False, f"{commune} is not among the communes you are designated for (R9)")
+        return Decision(False, f"{commune} is not among the communes you are designated for (R9)",
+                        "commune.not_designated", (("commune", commune),))
     if action in NEEDS_TRAINING and not subject.trained:
-        return Decision(False, UNTRAINED)
+        return Decision(False, UNTRAINED, "training.missing")
     if action in HANDOVER_BOUND and commune is not None:
         holding = holder or "municipal_police"
         by_role = {r for r in subject.roles if action in ROLE_PERMISSIONS.get(r, frozenset())}
@@ -84,12 +88,13 @@ def decide(subject: Subject, action: Action, *, commune: str | None = None,
         if not ((holding == "municipal_police" and municipal)
                 or (holding == "national_police" and national)):
             return Decision(False, f"{HOLDER_NAMES[holding]} hold {commune}'s cameras now "
-                            "(hand-over, R27)")
+                            "(hand-over, R27)", "handover.held_by",
+                            (("holder", holding), ("commune", commune)))
     if camera_state == "commissioning" and action in NEEDS_APPROVED_MASKS:
         return Decision(False, "the camera is being commissioned: no image before its masks are "
-                        "approved")
+                        "approved", "camera.commissioning")
     if camera_state == "disabled" and action in NEEDS_LIVE_CAMERA:
-        return Decision(False, "the camera is disabled")
+        return Decision(False, "the camera is disabled", "camera.disabled")
     return ALLOW
 
 

@@ -317,12 +317,12 @@ async def test_every_form_error_an_agent_can_meet_reads_in_french(ui: UiStack) -
     """FastAPI's validation errors (regexes, English) and the gateway's reasons, as shown."""
     admin = await ui.login("admin", screen="administration")
     said = await admin.evaluate("""async () => {
-      const { frValidation, fr } = await import('/ui/js/fr.js');
+      const { frValidation, fr, frProblem } = await import('/ui/js/fr.js');
       return [
         frValidation([{ type: 'string_pattern_mismatch', loc: ['body', 'username'],
                         msg: "String should match pattern '^[a-z0-9][a-z0-9._-]{1,62}$'" }]),
         frValidation([{ type: 'missing', loc: ['body', 'reason'], msg: 'Field required' }]),
-        fr('the period ends before it starts'),
+        frProblem({ detail: 'the period ends before it starts', code: 'period.ends_before_start' }),
         fr('the national police hold palaiseau\\'s cameras now (R27)'),
       ];
     }""")

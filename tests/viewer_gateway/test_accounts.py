@@ -186,7 +186,8 @@ async def test_image_rights_are_given_on_a_journaled_act_and_used_with_the_agent
                                  "'user.password_set' AND actor = 'agent.martin'") == 1
         widened = await admin.patch("/api/users/agent.martin",
                                     json={"roles": ["operator", "supervisor"]})
-        assert widened.status_code == 422 and "designating act" in widened.text
+        assert widened.status_code == 400 and "designating act" in widened.text
+        assert widened.json()["code"] == "account.wider_rights_need_act"  # issue 37
         widened = await admin.patch("/api/users/agent.martin", json={
             "roles": ["operator", "supervisor"], "designation_act": "arrêté n° 2026-140"})
         assert widened.status_code == 200, widened.text
@@ -208,7 +209,8 @@ async def test_administrator_creates_an_account_and_disabling_it_ends_its_sessio
             "designation_expires": str(date.today() + timedelta(days=30)),
             "agent_number": "PM-42"}
         no_act = await admin.post("/api/users", json=account)
-        assert no_act.status_code == 422 and "designating act" in no_act.text, no_act.text
+        assert no_act.status_code == 400 and "designating act" in no_act.text, no_act.text
+        assert no_act.json()["code"] == "account.designation_act_required"
         created = await admin.post("/api/users", json={
             **account, "designation_act": "arrêté du maire n° 2026-117"})
         assert created.status_code == 201, created.text

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Self
 
-RefusalKind = Literal["invalid", "conflict", "not_found", "forbidden", "gone"]
+RefusalKind = Literal["invalid", "conflict", "not_found", "forbidden", "gone", "too_many",
+                      "unavailable"]
 # The one place a refusal becomes an HTTP status.
 KIND_STATUS: dict[str, int] = {"invalid": 400, "forbidden": 403, "not_found": 404,
-                               "conflict": 409, "gone": 410}
+                               "conflict": 409, "gone": 410, "too_many": 429, "unavailable": 503}
 Param = str | int | float | None
 
 

@@ -19,6 +19,7 @@ from vigie.custody import access_copies as copies
 from vigie.custody.access_requests import deletion_proof
 from vigie.custody.redaction.keep import KeepTrack
 from vigie.custody.redaction.still import NoStill, picture_size, still
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records import legal_time
 from vigie.records.audit_register import Entry, record
 
@@ -63,13 +64,15 @@ def _why(request_id: int) -> str:
 async def _held_at(gw: Gateway, request: asyncpg.Record, camera: str,
                    at: datetime) -> tuple[asyncpg.Record, bytes]:
     if camera not in request["cameras"]:
-        raise HTTPException(404, f"the request does not name the camera {camera!r}")
+        raise NotFound(f"the request does not name the camera {camera!r}",
+                       code="copy.camera_not_requested", camera=camera)
     # A browser keeps times to the millisecond: a held stretch's first instant, read back, can
     # fall a few microseconds before it. A segment starting within EDGE after `at` is shown then.
     rows = await copies.held_pieces(gw.pool, request, camera, at, at + EDGE)
     covering = [r for r in rows if r["segment_start"] <= at < r["segment_end"]] or rows
     if not covering:
-        raise HTTPException(404, f"nothing of {camera} is held at {at.isoformat()}")
+        raise NotFound(f"nothing of {camera} is held at {at.isoformat()}",
+                       code="copy.nothing_held_at", camera=camera, at=at.isoformat())
     return covering[0], await copies.evidence_bytes(gw.rt.require_store(), gw.rt.buckets,
                                                     covering[0])
 
@@ -77,7 +80,8 @@ async def _held_at(gw: Gateway, request: asyncpg.Record, camera: str,
 async def _copy(gw: Gateway, request_id: int, copy_id: int) -> AccessCopyView:
     found = await copies.list_copies(gw.pool, request_id, copy_id)
     if not found:
-        raise HTTPException(404, f"no copy {copy_id} for request {request_id}")
+        raise NotFound(f"no copy {copy_id} for request {request_id}",
+                       code="copy.not_found", id=copy_id)
     return AccessCopyView(**found[0])
 
 
@@ -114,7 +118,7 @@ async def get_still(request_id: int, camera: CameraQuery, at: AtQuery, user: Rig
         picture = await asyncio.to_thread(
             still, blob, max(0.0, (at - row["segment_start"]).total_seconds()))
     except NoStill as exc:
-        raise HTTPException(404, str(exc)) from None
+        raise NotFound(str(exc), code="still.none") from None
     filmed = row["segment_start"] + timedelta(seconds=picture.t)
     await record(gw.pool, Entry(
         actor=user.username, action="access_request.still_viewed", commune=request["commune"],
@@ -136,7 +140,7 @@ async def get_proposals(request_id: int, camera: CameraQuery, at: AtQuery, user:
         picture = await asyncio.to_thread(
             still, blob, max(0.0, (at - row["segment_start"]).total_seconds()), propose=True)
     except NoStill as exc:
-        raise HTTPException(404, str(exc)) from None
+        raise NotFound(str(exc), code="still.none") from None
     return StillProposals(at=row["segment_start"] + timedelta(seconds=picture.t),
                           width=picture.width, height=picture.height,
                           faces=[list(b) for b in picture.faces],
@@ -201,12 +205,14 @@ async def _stored(gw: Gateway, request_id: int, copy_id: int, column: str,
                   states: tuple[str, ...]) -> tuple[AccessCopyView, str]:
     view = await _copy(gw, request_id, copy_id)
     if view.state not in states:
-        raise HTTPException(409, f"the copy is {view.state}")
+        raise Refusal(f"the copy is {view.state}",
+                      code="copy.not_ready", state=view.state, kind="conflict")
     if view.erased_at is not None:
-        raise HTTPException(410, "the copy is erased (its retention has passed)")
+        raise Refusal("the copy is erased (its retention has passed)",
+                      code="copy.erased", kind="gone")
     key = await gw.pool.fetchval(f"SELECT {column} FROM access_copies WHERE id = $1", copy_id)
     if not key or await gw.rt.require_store().stat(gw.rt.buckets.exports, key) is None:
-        raise HTTPException(410, "the copy is no longer stored")
+        raise Refusal("the copy is no longer stored", code="copy.not_stored", kind="gone")
     return view, key
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from vigie.custody import access_requests as workflow
 from vigie.plumbing.bus.events import (
@@ -18,6 +18,7 @@ from vigie.plumbing.bus.events import (
     AccessRequestOpened,
     publish_event_or_log,
 )
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.records.legal_time import DEFAULT_TIME_ZONE
 from vigie.records.recordings_register import to_csv
@@ -37,7 +38,8 @@ router = APIRouter(prefix="/api/access-requests", tags=["right of access"])
 async def _one(gw: GatewayDep, user: User, request_id: int) -> AccessRequestView:
     found = await workflow.list_requests(gw.pool, user.communes, request_id)
     if not found:
-        raise HTTPException(404, f"no access request {request_id} in your communes")
+        raise NotFound(f"no access request {request_id} in your communes",
+                       code="access_request.not_found", id=request_id)
     return AccessRequestView(**found[0])
 
 
@@ -85,10 +87,10 @@ async def deletion_proof(user: RightsUser, gw: GatewayDep, commune: str,
                          start: datetime, end: datetime,
                          format: Literal["html", "csv", "fr"] = "html") -> Response:  # noqa: A002
     if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(400, "start and end need a time zone (…Z or …+01:00)")
+        raise Refusal("start and end need a time zone (…Z or …+01:00)", code="period.no_offset")
     slugs = [c for c in dict.fromkeys(cameras.split(",")) if c]
     if not slugs:
-        raise HTTPException(400, "cameras: at least one camera slug")
+        raise Refusal("cameras: at least one camera slug", code="camera.none_named")
     await allow(gw, user, "rights_requests", commune=commune)
     for camera in slugs:
         await camera_row(gw, user, commune, camera)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, LiveUser
@@ -58,13 +59,15 @@ async def list_alarms(user: LiveUser, gw: GatewayDep,
 async def acknowledge(alarm_id: Annotated[int, "alarm id"], user: LiveUser,
                       gw: GatewayDep) -> AlarmView:
     if not 0 < alarm_id < 2**62:
-        raise HTTPException(404, "no such alarm in your communes")
+        raise NotFound("no such alarm in your communes", code="alarm.not_found")
     async with gw.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(SELECT + "WHERE a.id = $1 FOR UPDATE OF a", alarm_id)
         if row is None or row["commune"] not in user.communes:
-            raise HTTPException(404, "no such alarm in your communes")
+            raise NotFound("no such alarm in your communes", code="alarm.not_found")
         if row["acknowledged_by"] is not None:
-            raise HTTPException(409, f"already acknowledged by {row['acknowledged_by']}")
+            raise Refusal(f"already acknowledged by {row['acknowledged_by']}",
+                          code="alarm.already_acknowledged", by=row['acknowledged_by'],
+                          kind="conflict")
         await conn.execute("UPDATE alarms SET acknowledged_by = $2, acknowledged_at = now() "
                            "WHERE id = $1", alarm_id, user.username)
         await record(conn, Entry(actor=user.username, action="alarm.acknowledged",

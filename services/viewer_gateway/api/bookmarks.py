@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
+from vigie.plumbing.refusals import Refusal
 from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, PlaybackUser
@@ -48,7 +49,8 @@ async def create(commune: str, camera: str, body: BookmarkCreate, user: Playback
                  gw: GatewayDep) -> BookmarkView:
     row = await recorded_camera(gw, user, commune, camera, body.at)
     if len(body.label) > 200:
-        raise HTTPException(422, "label: at most 200 characters")
+        raise Refusal("label: at most 200 characters",
+                      code="bookmark.label_too_long", characters=200)
     async with gw.pool.acquire() as conn, conn.transaction():
         mark = await conn.fetchrow(
             "INSERT INTO bookmarks (camera_id, at, label, author, post) VALUES ($1, $2, $3, $4, "

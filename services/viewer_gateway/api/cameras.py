@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 from vigie.custody.coverage import uncovered
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records import purposes
 from vigie.records.audit_register import Entry, record
 
@@ -97,12 +98,13 @@ async def create_camera(body: CameraCreate, user: ConfigurationUser,
                         gw: GatewayDep) -> CameraView:
     if body.commune in user.communes and not await gw.pool.fetchval(
             "SELECT true FROM communes WHERE slug = $1", body.commune):
-        raise HTTPException(404, f"no commune {body.commune}")
+        raise NotFound(f"no commune {body.commune}", code="commune.unknown", commune=body.commune)
     await allow(gw, user, "configuration", commune=body.commune)
     async with gw.pool.acquire() as conn, conn.transaction():
         if await conn.fetchval("SELECT true FROM cameras WHERE commune = $1 AND slug = $2",
                                body.commune, body.slug):
-            raise HTTPException(409, f"camera {body.commune}/{body.slug} exists already")
+            raise Refusal(f"camera {body.commune}/{body.slug} exists already",
+                          code="camera.exists", camera=body.slug, kind="conflict")
         _check_settings(body)
         authorisation = await _authorisation_id(conn, body.commune, body.authorisation_ref)
         try:
@@ -116,10 +118,11 @@ async def create_camera(body: CameraCreate, user: ConfigurationUser,
                 body.device_id, body.sensor_index, bool(body.narrow_field),
                 json.dumps(body.encoder.model_dump(exclude_none=True) if body.encoder else {}))
         except REFUSED as exc:  # retention triggers (commune, authorisation), coordinates
-            raise HTTPException(400, _refusal(exc)) from None
+            raise Refusal(_refusal(exc)) from None
         except asyncpg.UniqueViolationError:
-            raise HTTPException(409, f"sensor {body.sensor_index} of device {body.device_id} "
-                                "is another camera already") from None
+            raise Refusal(f"sensor {body.sensor_index} of device {body.device_id} "
+                          "is another camera already",
+                          code="camera.sensor_taken", kind="conflict") from None
         await conn.execute("INSERT INTO camera_sources (camera_id, rtsp_url) VALUES ($1, $2)",
                            cid, body.rtsp_url)
         await record(conn, Entry(actor=user.username, action="camera.created",
@@ -142,8 +145,9 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
         # Into service only through the approval of masks drawn on the camera's present picture
         # (R1); a disabled camera comes back as it was only if nothing it films changed since.
         if row["state"] == "commissioning" or not await _approved_since_source_change(gw, row):
-            raise HTTPException(409, "a camera goes into service when a mask administrator "
-                                "approves masks drawn on its present picture")
+            raise Refusal("a camera goes into service when a mask administrator "
+                          "approves masks drawn on its present picture",
+                          code="camera.service_by_masks", kind="conflict")
     _check_settings(body)
     if "authorisation_ref" in changes:
         changes["authorisation_id"] = await _authorisation_id(gw.pool, commune,
@@ -161,10 +165,11 @@ async def change_camera(commune: str, camera: str, body: CameraChange, user: Con
                 await conn.execute(f"UPDATE cameras SET {sets}, updated_at = now() "
                                    "WHERE id = $1", row["id"], *changes.values())
             except REFUSED as exc:
-                raise HTTPException(400, _refusal(exc)) from None
+                raise Refusal(_refusal(exc)) from None
             except asyncpg.UniqueViolationError:
-                raise HTTPException(409, "that sensor of that device is another camera "
-                                    "already") from None
+                raise Refusal("that sensor of that device is another camera "
+                              "already",
+                              code="camera.sensor_taken", kind="conflict") from None
         source_changed = False
         if body.rtsp_url is not None:
             source_changed = await conn.fetchval(
@@ -196,8 +201,9 @@ async def _authorisation_id(conn: asyncpg.Connection | asyncpg.Pool, commune: st
     found = await conn.fetchval("SELECT id FROM authorisations WHERE commune = $1 "
                                 "AND reference = $2", commune, reference)
     if found is None:
-        raise HTTPException(400, f"no authorisation {reference!r} is recorded for {commune}: "
-                            "record the prefectoral order first")
+        raise Refusal(f"no authorisation {reference!r} is recorded for {commune}: "
+                      "record the prefectoral order first",
+                      code="camera.authorisation_unknown", reference=reference)
     return int(found)
 
 
@@ -209,8 +215,9 @@ def _refusal(exc: Exception) -> str:
 
 def _check_settings(body: CameraSettings) -> None:
     if body.purposes is not None and (wrong := purposes.unknown(body.purposes)):
-        raise HTTPException(400, f"not a purpose of CSI L251-2: {', '.join(wrong)} (the list: "
-                            f"{'; '.join(purposes.PURPOSES)})")
+        raise Refusal(f"not a purpose of CSI L251-2: {', '.join(wrong)} (the list: "
+                      f"{'; '.join(purposes.PURPOSES)})",
+                      code="camera.unknown_purposes", purposes=', '.join(wrong))
 
 
 async def _approved_since_source_change(gw: GatewayDep, row: asyncpg.Record) -> bool:
@@ -247,7 +254,7 @@ async def tile(commune: str, camera: str, user: LiveUser, gw: GatewayDep) -> Res
                                        "WHERE camera_id = $1", row["id"])
         why = ("masking failed: nothing is shown (fail closed)"
                if state and state["masking_ok"] is False else "the camera sends no image")
-        raise HTTPException(409, why)
+        raise Refusal(why, kind="conflict")
     if gw.tiles_seen.first(user.session, f"{commune}/{camera}"):
         # Watching the mosaic is live viewing (R12): once per session and camera.
         await record(gw.pool, Entry(actor=user.username, action="live.tile", commune=commune,
@@ -268,13 +275,13 @@ async def timeline(commune: str, camera: str, user: PlaybackUser, gw: GatewayDep
                    end: Annotated[datetime, Query(description="Period end, ISO 8601, zone")],
                    ) -> Timeline:
     if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(400, "start and end need a time zone (…Z or …+01:00)")
+        raise Refusal("start and end need a time zone (…Z or …+01:00)", code="period.no_offset")
     if end <= start:
-        raise HTTPException(400, "the period ends before it starts")
+        raise Refusal("the period ends before it starts", code="period.ends_before_start")
     if end - start > MAX_TIMELINE:
-        raise HTTPException(400, "a timeline covers 31 days at most")
+        raise Refusal("a timeline covers 31 days at most", code="timeline.too_long", days=31)
     if start > datetime.now(UTC):
-        raise HTTPException(400, "the period is in the future")
+        raise Refusal("the period is in the future", code="period.in_future")
     row = await camera_row(gw, user, commune, camera)
     await allow(gw, user, "playback", commune=commune, camera_state=row["state"])
     segments = await gw.pool.fetch(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.records.authorisations import (
     NewAuthorisation,
@@ -55,7 +56,7 @@ from services.viewer_gateway.api.models import (
     SignsView,
 )
 from services.viewer_gateway.handlers import NO_HANDOVER, current_state
-from services.viewer_gateway.handover import HoursError, WeeklyHours
+from services.viewer_gateway.handover import WeeklyHours
 
 router = APIRouter(prefix="/api/communes", tags=["communes"])
 
@@ -63,7 +64,8 @@ router = APIRouter(prefix="/api/communes", tags=["communes"])
 async def _commune(gw: GatewayDep, user: UserDep, commune: str) -> CommuneView:
     row = await gw.pool.fetchrow("SELECT * FROM communes WHERE slug = $1", commune)
     if row is None or commune not in user.communes:
-        raise HTTPException(404, f"no commune {commune} among yours")
+        raise NotFound(f"no commune {commune} among yours",
+                       code="commune.not_yours", commune=commune)
     state = await current_state(gw.pool, commune)
     reference = await gw.pool.fetchval("SELECT reference FROM authorisations WHERE id = $1",
                                        row["handover_authorisation_id"])
@@ -136,10 +138,7 @@ async def set_identity(commune: str, body: CommuneIdentityChange, user: Configur
 async def set_hours(commune: str, body: HoursChange, user: ConfigurationUser,
                     gw: GatewayDep) -> CommuneView:
     await _commune(gw, user, commune)
-    try:
-        WeeklyHours.parse(body.police_hours)
-    except HoursError as exc:
-        raise HTTPException(400, f"police_hours: {exc}") from None
+    WeeklyHours.parse(body.police_hours)  # a HoursError: a 400 with its code
     async with gw.handover.change(commune, actor=user.username) as conn:
         await conn.execute("UPDATE communes SET police_hours = $2::jsonb WHERE slug = $1",
                            commune, json.dumps(body.police_hours))
@@ -156,7 +155,7 @@ async def add_exception(commune: str, body: HandoverExceptionRequest, user: Conf
                         gw: GatewayDep) -> CommuneView:
     await _commune(gw, user, commune)
     if body.ends_at <= body.starts_at:
-        raise HTTPException(400, "the exception ends before it starts")
+        raise Refusal("the exception ends before it starts", code="period.ends_before_start")
     async with gw.handover.change(commune, actor=user.username) as conn:
         await conn.execute(
             "INSERT INTO handover_exceptions (commune, starts_at, ends_at, holder, reason, "
@@ -182,7 +181,7 @@ async def switch(commune: str, body: HandoverSwitchRequest, user: HandoverUser,
     await _commune(gw, user, commune)
     await allow(gw, user, "handover", commune=commune)
     if body.holder == "national_police" and not await handover_allowed(gw.pool, commune):
-        raise HTTPException(409, NO_HANDOVER)
+        raise Refusal(NO_HANDOVER, code="handover.unavailable", kind="conflict")
     async with gw.handover.change(commune, actor=user.username) as conn:
         await conn.execute("UPDATE handover_switches SET ended_at = now(), ended_by = $2 "
                            "WHERE commune = $1 AND ended_at IS NULL", commune, user.username)
@@ -206,7 +205,8 @@ async def end_switch(commune: str, body: HandoverEnd, user: HandoverUser,
             "UPDATE handover_switches SET ended_at = now(), ended_by = $2 "
             "WHERE commune = $1 AND ended_at IS NULL", commune, user.username)
         if ended.endswith(" 0"):
-            raise HTTPException(409, "no manual switch is in force")
+            raise Refusal("no manual switch is in force",
+                          code="handover.no_manual_switch", kind="conflict")
         await record(conn, Entry(actor=user.username, action="handover.manual_end",
                                  commune=commune, reason=body.reason))
     return (await _commune(gw, user, commune)).handover

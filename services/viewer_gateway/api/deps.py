@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, HTTPException, Request, WebSocket
 from pydantic import BaseModel, Field
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.security.accounts import TotpKey
 from vigie.service import Runtime
@@ -123,6 +124,12 @@ async def journal_refusal(gw: Gateway, user: User, action: Action, decision: Dec
                                 reason="R11: no training date", details={"action": action}))
 
 
+def refused(decision: Decision) -> Refusal:
+    """A policy decision against the caller, as the refusal the handler answers with (403)."""
+    return Refusal(decision.reason, code=decision.code or None, kind="forbidden",
+                   **dict(decision.params))
+
+
 def require(action: Action) -> Callable[..., Awaitable[User]]:
     """The permission gate, before anything else of the request is looked at."""
 
@@ -130,7 +137,7 @@ def require(action: Action) -> Callable[..., Awaitable[User]]:
         decision = decide(user.subject, action)
         if not decision:
             await journal_refusal(gw, user, action, decision)
-            raise HTTPException(403, decision.reason)
+            raise refused(decision)
         return user
 
     return gate
@@ -142,7 +149,8 @@ async def camera_row(gw: Gateway, user: User, commune: str, camera: str) -> asyn
         "SELECT c.*, m.name AS commune_name FROM cameras c JOIN communes m ON m.slug = c.commune "
         "WHERE c.commune = $1 AND c.slug = $2", commune, camera)
     if row is None or commune not in user.communes:
-        raise HTTPException(404, f"no camera {commune}/{camera} in your communes")
+        raise NotFound(f"no camera {commune}/{camera} in your communes",
+                       code="camera.not_found", commune=commune, camera=camera)
     return row
 
 
@@ -154,7 +162,7 @@ async def allow(gw: Gateway, user: User, action: Action, *, commune: str,
                       camera_state=camera_state)
     if not decision:
         await journal_refusal(gw, user, action, decision, commune)
-        raise HTTPException(403, decision.reason)
+        raise refused(decision)
 
 
 # Users who passed the permission gate (R10), checked before the body is even read.

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from vigie.custody.exports.jobs import ExportRequest, approve_export, list_exports, request_export
 from vigie.custody.exports.package import Requisition
 from vigie.plumbing.bus.events import ExportDelivered, publish_event_or_log
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.announced_keys import published
 from vigie.records.audit_register import Entry, record
 
@@ -33,7 +34,8 @@ async def _exports(gw: GatewayDep, user: User) -> list[ExportView]:
 async def _one(gw: GatewayDep, user: User, export_id: int) -> ExportView:
     found = [e for e in await _exports(gw, user) if e.id == export_id]
     if not found:
-        raise HTTPException(404, f"no export {export_id} in your communes")
+        raise NotFound(f"no export {export_id} in your communes",
+                       code="export.not_found", id=export_id)
     await allow(gw, user, "export", commune=found[0].commune)
     return found[0]
 
@@ -72,13 +74,16 @@ async def download(export_id: int, user: ExportUser, gw: GatewayDep) -> Streamin
     key, erased_at = await gw.pool.fetchrow(
         "SELECT object_key, erased_at FROM exports WHERE id = $1", export_id)
     if erased_at is not None:
-        raise HTTPException(410, f"the package was erased on {erased_at:%Y-%m-%d} (kept 30 days, "
-                            "R6); the evidence it was made from stays under its hold")
+        raise Refusal(f"the package was erased on {erased_at:%Y-%m-%d} (kept 30 days, "
+                      "R6); the evidence it was made from stays under its hold",
+                      code="export.erased", on=f'{erased_at:%Y-%m-%d}', kind="gone")
     if export.state != "ready" or not key:
-        raise HTTPException(409, f"the export is {export.state}: nothing to download yet")
+        raise Refusal(f"the export is {export.state}: nothing to download yet",
+                      code="export.not_ready", state=export.state, kind="conflict")
     store = gw.rt.require_store()
     if await store.stat(gw.rt.buckets.exports, key) is None:
-        raise HTTPException(410, "the package is no longer stored (its retention has passed)")
+        raise Refusal("the package is no longer stored (its retention has passed)",
+                      code="export.not_stored", kind="gone")
     await record(gw.pool, Entry(
         actor=user.username, action="export.downloaded", commune=export.commune,
         cameras=[f"{export.commune}/{c}" for c in export.cameras],
@@ -112,14 +117,16 @@ async def post_delivery(export_id: int, body: ExportDelivery, user: ExportUser,
                         gw: GatewayDep) -> ExportView:
     export = await _one(gw, user, export_id)
     if export.state != "ready":
-        raise HTTPException(409, f"the export is {export.state}: it cannot have been delivered")
+        raise Refusal(f"the export is {export.state}: it cannot have been delivered",
+                      code="export.not_deliverable", state=export.state, kind="conflict")
     async with gw.pool.acquire() as conn, conn.transaction():
         updated = await conn.fetchval(
             "UPDATE exports SET delivered_to = $2, delivered_medium = $3, delivered_at = now(), "
             "delivered_by = $4 WHERE id = $1 AND delivered_at IS NULL RETURNING id",
             export_id, body.delivered_to, body.medium, user.username)
         if updated is None:
-            raise HTTPException(409, "the delivery is recorded already")
+            raise Refusal("the delivery is recorded already",
+                          code="export.already_delivered", kind="conflict")
         await record(conn, Entry(
             actor=user.username, action="export.delivered", commune=export.commune,
             cameras=[f"{export.commune}/{c}" for c in export.cameras],

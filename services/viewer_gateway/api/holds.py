@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from vigie.custody.holds import (
     HoldRequest,
     approve_hold,
@@ -10,6 +10,7 @@ from vigie.custody.holds import (
     register_hold,
     release_hold,
 )
+from vigie.plumbing.refusals import NotFound
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, HoldsUser, allow
 from services.viewer_gateway.api.models import HoldCreate, HoldCreated, HoldRelease, HoldView
@@ -41,7 +42,7 @@ async def post_hold(body: HoldCreate, user: HoldsUser, gw: GatewayDep) -> HoldCr
 async def _one(gw: GatewayDep, user: HoldsUser, hold_id: int) -> HoldView:
     found = [h for h in await _holds(gw, user.communes) if h.id == hold_id]
     if not found:
-        raise HTTPException(404, f"no hold {hold_id} in your communes")
+        raise NotFound(f"no hold {hold_id} in your communes", code="hold.not_found", id=hold_id)
     return found[0]
 
 

@@ -5,9 +5,10 @@ the CNIL's file), the account's communes only, every step journaled."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 from vigie.plumbing.bus.events import IncidentDeclared, publish_event_or_log
+from vigie.plumbing.refusals import NotFound
 from vigie.records import incidents
 
 from services.viewer_gateway.api.deps import PROBLEMS, AuditUser, GatewayDep, allow
@@ -20,7 +21,8 @@ router = APIRouter(prefix="/api/incidents", tags=["CNIL file"])
 async def _one(gw: GatewayDep, user: User, incident: int) -> IncidentView:
     found = await incidents.list_incidents(gw.pool, user.communes, incident)
     if not found:
-        raise HTTPException(404, f"no incident {incident} in your communes")
+        raise NotFound(f"no incident {incident} in your communes",
+                       code="incident.not_found", id=incident)
     return IncidentView(**found[0])
 
 

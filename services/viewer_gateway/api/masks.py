@@ -8,9 +8,10 @@ import json
 
 import asyncpg
 import nats.errors
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 from nats.aio.msg import Msg
 from vigie.media.masks import MaskDocument
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import (
@@ -93,23 +94,29 @@ async def approve_masks(commune: str, camera: str, version: int, body: MaskAppro
         found = await conn.fetchrow("SELECT * FROM masks WHERE camera_id = $1 AND version = $2",
                                     row["id"], version)
         if found is None:
-            raise HTTPException(404, f"no mask version {version} for {commune}/{camera}")
+            raise NotFound(f"no mask version {version} for {commune}/{camera}",
+                           code="mask.version_not_found", version=version)
         if found["approved_at"] is not None:
-            raise HTTPException(409, f"version {version} is approved already")
+            raise Refusal(f"version {version} is approved already",
+                          code="mask.already_approved", version=version, kind="conflict")
         newer = await conn.fetchval("SELECT max(version) FROM masks WHERE camera_id = $1 AND "
                                     "approved_at IS NOT NULL", row["id"])
         if newer is not None and newer > version:
-            raise HTTPException(409, f"version {newer} is approved already: save this one again "
-                                "to make it the newest")
+            raise Refusal(f"version {newer} is approved already: save this one again "
+                          "to make it the newest",
+                          code="mask.newer_approved", version=newer, kind="conflict")
         changed_at = row["source_changed_at"]
         if changed_at is not None and found["created_at"] < changed_at:
-            raise HTTPException(409, f"version {version} was drawn before the camera's source "
-                                "changed: take a snapshot of the new picture and save a version "
-                                "drawn on it")
+            raise Refusal(f"version {version} was drawn before the camera's source "
+                          "changed: take a snapshot of the new picture and save a version "
+                          "drawn on it",
+                          code="mask.drawn_before_source_change", version=version,
+                                kind="conflict")
         polygons = len(json.loads(found["document"])["masks"])
         if polygons == 0 and not body.no_private_space:
-            raise HTTPException(422, "a version without any polygon is approved only with "
-                                "no_private_space: « aucun espace privé dans le champ »")
+            raise Refusal("a version without any polygon is approved only with "
+                          "no_private_space: « aucun espace privé dans le champ »",
+                          code="mask.empty_needs_statement")
         # The picture it is approved on: masking stops the camera if that picture changes.
         size = await conn.fetchrow("SELECT width, height FROM camera_health WHERE camera_id = $1",
                                    row["id"])
@@ -147,12 +154,15 @@ async def snapshot(commune: str, camera: str, body: SnapshotRequest, user: MaskA
     # The one unmasked picture Vigie shows (DESIGN.md): for drawing a new camera's masks; of a
     # camera in service only for a declared re-survey, and rarely — never a way to watch it.
     if row["state"] == "disabled":
-        raise HTTPException(409, "the camera is disabled: no snapshot")
+        raise Refusal("the camera is disabled: no snapshot",
+                      code="snapshot.camera_disabled", kind="conflict")
     if row["state"] == "active" and not body.resurvey:
-        raise HTTPException(409, "the camera is in service: a snapshot of it is a re-survey "
-                            "of its field (resurvey: true, with its reason)")
+        raise Refusal("the camera is in service: a snapshot of it is a re-survey "
+                      "of its field (resurvey: true, with its reason)",
+                      code="snapshot.resurvey_needed", kind="conflict")
     if gw.rt.nc is None:
-        raise HTTPException(503, "the gateway is not connected to NATS")
+        raise Refusal("the gateway is not connected to NATS",
+                      code="bus.unavailable", kind="unavailable")
     camera_ref = f"{commune}/{row['slug']}"
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
@@ -172,7 +182,7 @@ async def snapshot(commune: str, camera: str, body: SnapshotRequest, user: MaskA
                                               "resurvey": row["state"] == "active",
                                               **({"refused": refusal} if refusal else {})}))
     if refusal is not None:
-        raise HTTPException(429, refusal)
+        raise Refusal(refusal, kind="too_many")
     return Response(reply.data, media_type="image/jpeg", headers={
         "Cache-Control": "no-store",
         "X-Capture-Time-Ns": (reply.headers or {}).get("Vigie-Capture-Time-Ns", "")})
@@ -185,11 +195,13 @@ async def _ask_masking(gw: Gateway, commune: str, camera: str) -> Msg:
         reply = await gw.rt.nc.request(gw.rt.names.snapshot_request(commune, camera), b"",
                                        timeout=SNAPSHOT_TIMEOUT_S)
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
-        raise HTTPException(503, "masking did not answer: is the camera sending "
-                            "images?") from None
+        raise Refusal("masking did not answer: is the camera sending "
+                      "images?",
+                      code="masking.no_answer", kind="unavailable") from None
     error = (reply.headers or {}).get("Vigie-Error")
     if error or not reply.data:
-        raise HTTPException(409, f"no image: {error or 'empty answer'}")
+        raise Refusal(f"no image: {error or 'empty answer'}",
+                      code="snapshot.no_image", kind="conflict")
     return reply
 
 

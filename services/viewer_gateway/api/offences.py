@@ -15,6 +15,7 @@ import nats.errors
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.verbalisation import catalogue
 from vigie.verbalisation.messages import TRAFFIC_PURPOSE, OffenceRecord, load_offence
@@ -44,7 +45,8 @@ async def listed_user(user: Annotated[User, Depends(require("verbalisation"))],
     """R32: the verbalisation permission, and the account listed for it with its powers (read
     with the session, from the account's row, at every request)."""
     if user.verbalisation_power is None:
-        raise HTTPException(403, "your account is not listed for vidéo-verbalisation (R32)")
+        raise Refusal("your account is not listed for vidéo-verbalisation (R32)",
+                      code="verbalisation.not_listed", kind="forbidden")
     return user
 
 
@@ -54,13 +56,15 @@ VerbalisationUser = Annotated[User, Depends(listed_user)]
 async def _forward(gw: GatewayDep, op: str, body: dict[str, Any]) -> dict[str, Any]:
     nc = gw.rt.nc
     if nc is None:
-        raise HTTPException(503, "the gateway is not connected to NATS")
+        raise Refusal("the gateway is not connected to NATS",
+                      code="bus.unavailable", kind="unavailable")
     try:
         reply = await nc.request(gw.rt.names.verbalisation_request(op),
                                  json.dumps(body, default=str).encode(),
                                  timeout=REQUEST_TIMEOUT_S)
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
-        raise HTTPException(503, "the verbalisation service did not answer") from None
+        raise Refusal("the verbalisation service did not answer",
+                      code="verbalisation.no_answer", kind="unavailable") from None
     answer: dict[str, Any] = json.loads(reply.data)
     if not answer.get("ok"):
         raise HTTPException(int(answer.get("status", 502)), str(answer.get("error")))
@@ -71,7 +75,8 @@ async def _visible(gw: GatewayDep, user: User, offence_id: int) -> OffenceRecord
     """An offence of the user's communes (the same 404 otherwise: R9)."""
     offence = await load_offence(gw.pool, offence_id)
     if offence is None or offence.commune not in user.communes:
-        raise HTTPException(404, f"no offence {offence_id} in your communes")
+        raise NotFound(f"no offence {offence_id} in your communes",
+                       code="offence.not_found", id=offence_id)
     await allow(gw, user, "verbalisation", commune=offence.commune)
     return offence
 
@@ -96,11 +101,13 @@ async def post_offence(commune: str, camera: str, body: OffenceCreate, user: Ver
     row = await camera_row(gw, user, commune, camera)
     await allow(gw, user, "verbalisation", commune=commune, camera_state=row["state"])
     if TRAFFIC_PURPOSE not in row["purposes"]:
-        raise HTTPException(403, "this camera's authorisation does not include « constatation "
-                            "des infractions aux règles de la circulation » (R32)")
+        raise Refusal("this camera's authorisation does not include « constatation "
+                      "des infractions aux règles de la circulation » (R32)",
+                      code="verbalisation.not_a_purpose", kind="forbidden")
     if not await live_view_open(gw, user.username, f"{commune}/{camera}"):
-        raise HTTPException(409, "an offence is noted from the live image only: open the "
-                            "camera's live view (not an instant replay, not a playback) (R31)")
+        raise Refusal("an offence is noted from the live image only: open the "
+                      "camera's live view (not an instant replay, not a playback) (R31)",
+                      code="verbalisation.live_only", kind="conflict")
     answer = await _forward(gw, "create", {"agent": user.username, "commune": commune,
                                            "camera": camera,
                                            "capture_times": body.capture_times})
@@ -116,8 +123,9 @@ async def post_still(offence_id: int, body: OffenceStillAdd, user: Verbalisation
                                    offence.commune, offence.camera)
     await allow(gw, user, "verbalisation", commune=offence.commune, camera_state=state)
     if not await live_view_open(gw, user.username, f"{offence.commune}/{offence.camera}"):
-        raise HTTPException(409, "a still is taken from the live image only: open the camera's "
-                            "live view (R31)")
+        raise Refusal("a still is taken from the live image only: open the camera's "
+                      "live view (R31)",
+                      code="verbalisation.still_live_only", kind="conflict")
     answer = await _forward(gw, "still", {"agent": user.username, "offence_id": offence_id,
                                           "capture_time": body.capture_time})
     return OffenceRecord.model_validate(answer["offence"])
@@ -146,7 +154,8 @@ async def get_offences(user: VerbalisationUser, gw: GatewayDep,
     start = since or now.replace(hour=0, minute=0, second=0, microsecond=0)
     end = until or now + timedelta(minutes=1)
     if end <= start or end - start > timedelta(days=31):
-        raise HTTPException(400, "since/until: a period of at most 31 days, in order")
+        raise Refusal("since/until: a period of at most 31 days, in order",
+                      code="offence.period", days=31)
     ids = [r["id"] for r in await gw.pool.fetch(LIST_SQL, list(user.communes), start, end, state,
                                                camera)]
     return [await _visible(gw, user, i) for i in ids]
@@ -164,9 +173,9 @@ async def get_still(offence_id: int, n: int, user: VerbalisationUser, gw: Gatewa
     offence = await _visible(gw, user, offence_id)
     still = next((s for s in offence.stills if s.n == n), None)
     if still is None:
-        raise HTTPException(404, f"no still {n} of offence {offence_id}")
+        raise NotFound(f"no still {n} of offence {offence_id}", code="offence.still_not_found")
     if still.erased:
-        raise HTTPException(410, "this still was erased (R34)")
+        raise Refusal("this still was erased (R34)", code="offence.still_erased", kind="gone")
     key = f"offences/{offence.commune}/{offence_id}/{n}.jpg"
     data = await gw.rt.require_store().get(gw.rt.buckets.evidence, key)
     await record(gw.pool, Entry(actor=user.username, action="offence.still_viewed",

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel
+from vigie.plumbing.refusals import NotFound, Refusal
 
 from services.viewer_gateway.api.deps import (
     PROBLEMS,
@@ -55,7 +56,8 @@ async def recorded_camera(gw: Gateway, user: User, commune: str, camera: str,
     row = await camera_row(gw, user, commune, camera)
     await allow(gw, user, "playback", commune=commune, camera_state=row["state"])
     if at > datetime.now(UTC):
-        raise HTTPException(400, "that time is in the future: nothing is recorded yet")
+        raise Refusal("that time is in the future: nothing is recorded yet",
+                      code="playback.in_future")
     return row
 
 
@@ -79,9 +81,10 @@ async def _view(gw: Gateway, user_id: int, view_id: uuid.UUID) -> asyncpg.Record
         "JOIN cameras c ON c.id = v.camera_id WHERE v.id = $1 AND v.user_id = $2",
         view_id, user_id)
     if view is None:
-        raise HTTPException(404, "no such playback view of yours")
+        raise NotFound("no such playback view of yours", code="playback.not_found")
     if view["closed_at"] is not None:
-        raise HTTPException(409, "this playback view has ended: open a new one with its reason")
+        raise Refusal("this playback view has ended: open a new one with its reason",
+                      code="playback.ended", kind="conflict")
     return view
 
 
@@ -103,7 +106,9 @@ async def media(view_id: uuid.UUID, user: UserDep, gw: GatewayDep,
             "SELECT min(start_time) FROM segments WHERE camera_id = $1 AND start_time > $2",
             view["camera_id"], at)
         hint = f"; the next recording starts at {following.isoformat()}" if following else ""
-        raise HTTPException(404, f"nothing recorded at {at.isoformat()}{hint}")
+        raise NotFound(f"nothing recorded at {at.isoformat()}{hint}",
+                       code="playback.nothing_recorded", at=at.isoformat(),
+                       next=following.isoformat() if following else None)
     data = await gw.rt.require_store().get(gw.rt.buckets.recordings, segment["object_key"])
     following = await gw.pool.fetchval(
         "SELECT min(start_time) FROM segments WHERE camera_id = $1 AND start_time >= $2",

@@ -3,8 +3,9 @@ page, CSV and GeoJSON — nothing internal (vigie.records.public_register)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
+from vigie.plumbing.refusals import NotFound
 from vigie.records.public_register import Register, as_csv, as_geojson, as_html, public_register
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep
@@ -16,7 +17,7 @@ CACHE = {"Cache-Control": "public, max-age=300"}
 async def _register(gw: GatewayDep, commune: str) -> Register:
     found = await public_register(gw.pool, commune)
     if found is None:
-        raise HTTPException(404, f"no commune {commune}")
+        raise NotFound(f"no commune {commune}", code="commune.unknown", commune=commune)
     return found
 
 

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records import legal_time
 from vigie.records.announced_keys import register_keys
 from vigie.records.audit_register import Entry, record, verify
@@ -55,7 +56,7 @@ async def _search(gw: GatewayDep, user: User, *, actor: str | None, camera: str 
                   before_id: int | None, limit: int) -> list[asyncpg.Record]:
     for t in (start, end):
         if t is not None and t.tzinfo is None:
-            raise HTTPException(400, "start and end need a time zone (…Z or …+01:00)")
+            raise Refusal("start and end need a time zone (…Z or …+01:00)", code="period.no_offset")
     return await gw.pool.fetch(SEARCH_SQL, list(user.communes), actor, camera, action, start, end,
                                before_id, limit)
 
@@ -127,9 +128,9 @@ async def export_csv(user: AuditUser, gw: GatewayDep, actor: Filter = None,
 async def recordings_csv(user: AuditUser, gw: GatewayDep, start: datetime, end: datetime,
                          format: Literal["rfc4180", "fr"] = "rfc4180") -> Response:  # noqa: A002
     if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(400, "start and end need a time zone (…Z or …+01:00)")
+        raise Refusal("start and end need a time zone (…Z or …+01:00)", code="period.no_offset")
     if end <= start:
-        raise HTTPException(400, "the period ends before it starts")
+        raise Refusal("the period ends before it starts", code="period.ends_before_start")
     lines = await recordings_register(gw.pool, list(user.communes), start, end)
     await record(gw.pool, Entry(actor=user.username, action="register.exported",
                                 period_start=start, period_end=end,
@@ -163,12 +164,14 @@ async def get_processing_record(user: AuditUser, gw: GatewayDep, commune: str,
                                 format: Literal["json", "html"] = "json",  # noqa: A002
                                 ) -> Response:
     if commune not in user.communes:
-        raise HTTPException(404, f"no commune {commune} among yours")
+        raise NotFound(f"no commune {commune} among yours",
+                       code="commune.not_yours", commune=commune)
     await allow(gw, user, "register_audit", commune=commune)
     found = await processing_record(gw.pool, commune, in_force=await measures_in_force(
         gw.rt.common, gw.rt.require_store(), gw.rt.buckets.holds))
     if found is None:
-        raise HTTPException(404, f"no commune {commune} among yours")
+        raise NotFound(f"no commune {commune} among yours",
+                       code="commune.not_yours", commune=commune)
     await record(gw.pool, Entry(actor=user.username, action="register.exported",
                                 commune=commune, details={"register": "processing_record",
                                                           "format": format}))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
+from vigie.plumbing.refusals import Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.security.accounts import check_new_account, hash_password, verify_password
 
@@ -131,9 +132,10 @@ async def set_own_password(body: PasswordChange, user: UserDep, gw: GatewayDep) 
     row = await gw.pool.fetchrow("SELECT password_hash FROM users WHERE id = $1", user.id)
     if row is None or not await asyncio.to_thread(verify_password, row["password_hash"],
                                                   body.current_password):
-        raise HTTPException(400, "the current password is wrong")
+        raise Refusal("the current password is wrong", code="password.current_wrong")
     if body.new_password == body.current_password:
-        raise HTTPException(400, "the new password must differ from the one you were given")
+        raise Refusal("the new password must differ from the one you were given",
+                      code="password.unchanged")
     check_new_account(username=user.username, password=body.new_password,
                       roles=list(user.roles))
     new_hash = await asyncio.to_thread(hash_password, body.new_password)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 import segno
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
+from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.security.accounts import (
     check_roles,
@@ -52,8 +53,10 @@ def _view(row: asyncpg.Record) -> UserView:
 def _within_scope(admin: User, communes: list[str]) -> None:
     outside = sorted(set(communes) - set(admin.communes))
     if outside:
-        raise HTTPException(403, f"you cannot grant communes you are not designated for: "
-                            f"{', '.join(outside)} (R9)")
+        raise Refusal(f"you cannot grant communes you are not designated for: "
+                      f"{', '.join(outside)} (R9)",
+                      code="account.communes_outside_yours", communes=', '.join(outside),
+                            kind="forbidden")
 
 
 def _manages(admin: User, row: asyncpg.Record) -> bool:
@@ -66,7 +69,8 @@ def _manages(admin: User, row: asyncpg.Record) -> bool:
 async def _row(gw: GatewayDep, admin: User, username: str) -> asyncpg.Record:
     row = await gw.pool.fetchrow("SELECT * FROM users WHERE username = $1", username)
     if row is None or not (_manages(admin, row) or row["username"] == admin.username):
-        raise HTTPException(404, f"no user {username} in your communes")
+        raise NotFound(f"no user {username} in your communes",
+                       code="account.not_found", username=username)
     return row
 
 
@@ -75,8 +79,9 @@ def _above_you(admin: User, row: asyncpg.Record) -> None:
     re-enrol, even when it is designated for that commune only (it created it): that would hand
     the deployment's onboarding to one commune (R9)."""
     if "deployment_admin" in row["roles"] and "deployment_admin" not in admin.roles:
-        raise HTTPException(403, "a deployment administrator's account is changed by another "
-                            "deployment administrator, or on the server (vigie user)")
+        raise Refusal("a deployment administrator's account is changed by another "
+                      "deployment administrator, or on the server (vigie user)",
+                      code="account.deployment_admin_only", kind="forbidden")
 
 
 @router.get("", summary="The accounts of your communes", responses=PROBLEMS)
@@ -92,8 +97,9 @@ async def add_user(body: UserCreate, user: UserAdminUser, gw: GatewayDep) -> Use
     check_roles(body.roles)
     seeing = image_rights(body.roles)
     if seeing and not body.designation_act:
-        raise HTTPException(422, f"an account with image rights ({', '.join(sorted(seeing))}) "
-                            "is created on a designating act: give designation_act (R8)")
+        raise Refusal(f"an account with image rights ({', '.join(sorted(seeing))}) "
+                      "is created on a designating act: give designation_act (R8)",
+                      code="account.designation_act_required")
     async with gw.pool.acquire() as conn, conn.transaction():
         made = await create_user(
             conn, username=body.username, full_name=body.full_name, password=body.password,
@@ -147,8 +153,9 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
                                       or "verbalisation" in body.model_fields_set
                                       or "trained_on" in body.model_fields_set
                                       or body.designated_by is not None):
-        raise HTTPException(409, "you cannot change your own roles, communes, designation or "
-                            "training, nor disable yourself: ask another administrator")
+        raise Refusal("you cannot change your own roles, communes, designation or "
+                      "training, nor disable yourself: ask another administrator",
+                      code="account.own_rights", kind="conflict")
     check_training(body.trained_on)
     if body.communes is not None:
         _within_scope(user, body.communes)
@@ -156,8 +163,9 @@ async def change_user(username: str, body: UserChange, user: UserAdminUser,
         check_roles(body.roles)
     widened = _image_rights_widened(row, body)
     if widened and not body.designation_act:
-        raise HTTPException(422, f"wider image rights ({widened}) are given on a designating "
-                            "act: give designation_act (R8)")
+        raise Refusal(f"wider image rights ({widened}) are given on a designating "
+                      "act: give designation_act (R8)",
+                      code="account.wider_rights_need_act")
     # An explicit null for a column that cannot be empty means "no change".
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
                if k != "verbalisation"
@@ -194,8 +202,9 @@ async def enrol_totp(username: str, user: UserAdminUser, gw: GatewayDep) -> Totp
     _above_you(user, row)
     if username == user.username:
         # A stolen session must not be able to take over the second factor as well.
-        raise HTTPException(409, "you cannot reset your own second factor: ask another "
-                            "administrator")
+        raise Refusal("you cannot reset your own second factor: ask another "
+                      "administrator",
+                      code="account.own_second_factor", kind="conflict")
     secret = new_totp_secret()
     async with gw.pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE users SET totp_secret = $2 WHERE id = $1", row["id"],

@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import Field
+from vigie.plumbing.refusals import NotFound, Refusal
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, LiveUser
 from services.viewer_gateway.api.models import Slug, Strict
@@ -32,9 +33,11 @@ class SavedView(PostView):
 
 def _post(user: User, commune: str) -> str:
     if commune not in user.communes:
-        raise HTTPException(404, f"no commune {commune} among yours")
+        raise NotFound(f"no commune {commune} among yours",
+                       code="commune.not_yours", commune=commune)
     if not user.post:
-        raise HTTPException(409, "this session has no post: sign in again giving your post")
+        raise Refusal("this session has no post: sign in again giving your post",
+                      code="view.no_post", kind="conflict")
     return user.post
 
 
@@ -55,8 +58,9 @@ async def get_view(commune: str, user: LiveUser, gw: GatewayDep) -> SavedView:
 async def put_view(commune: str, body: PostView, user: LiveUser, gw: GatewayDep) -> SavedView:
     post = _post(user, commune)
     if len(body.cameras) > body.size * body.size:
-        raise HTTPException(422, f"cameras: at most {body.size * body.size} panes in a "
-                            f"{body.size}×{body.size} layout")
+        raise Refusal(f"cameras: at most {body.size * body.size} panes in a "
+                      f"{body.size}×{body.size} layout",
+                      code="view.too_many_panes", panes=body.size * body.size, size=body.size)
     row = await gw.pool.fetchrow(
         "INSERT INTO post_views (commune, post, size, cameras, updated_by) VALUES ($1, $2, $3, "
         "$4, $5) ON CONFLICT (commune, post) DO UPDATE SET size = EXCLUDED.size, cameras = "
