@@ -26,7 +26,7 @@ from vigie.plumbing.bus.events import (
     Event,
     publish_event_or_log,
 )
-from vigie.plumbing.bus.frames import Frame, payload_digest, publish_frame
+from vigie.plumbing.bus.frames import Frame, payload_digest, publish_frame_retrying
 from vigie.plumbing.bus.pending import PendingAcks
 from vigie.plumbing.bus.streams import RawStreamKeeper
 from vigie.plumbing.bus.subjects import BusNames
@@ -334,21 +334,13 @@ class CameraIngest:
             task.add_done_callback(self._background.discard)
 
     async def _publish_and_wait(self, frame: Frame) -> None:
-        # Nats-Msg-Id makes a retried publish harmless; RAW frames older than RAW's max age are
-        # useless to masking, so give up after a few attempts and shed the frame out loud.
-        for attempt in range(3):
-            try:
-                await publish_frame(self._js, self._names, frame, stage="raw")
-                return
-            except nats.js.errors.NoStreamResponseError:
-                # No RAW behind the subject: a nats-server restart lost the memory stream.
-                await self._raw.ensure()
-                await asyncio.sleep(0.2 * (attempt + 1))
-            except TRANSIENT_NATS_ERRORS as exc:
-                self._log.warning("raw_publish_retry", attempt=attempt, error=type(exc).__name__)
-                await asyncio.sleep(0.2 * (attempt + 1))
-        SHED.labels(*self._labels).inc()
-        self._log.warning("raw_frame_shed", seq=frame.seq)
+        # RAW frames older than RAW's max age are useless to masking: a few attempts, then the
+        # frame is shed out loud.
+        if not await publish_frame_retrying(self._js, self._names, frame, stage="raw",
+                                            attempts=3, log=self._log,
+                                            on_missing_stream=self._raw.ensure):
+            SHED.labels(*self._labels).inc()
+            self._log.warning("raw_frame_shed", seq=frame.seq)
 
     async def _went_online(self, info: StreamInfo) -> None:
         self.status.online, self.status.status, self.status.detail = True, "online", ""

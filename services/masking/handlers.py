@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ from vigie.plumbing.bus.claims import BIND_RETRY
 from vigie.plumbing.bus.consumer import (
     TRANSIENT_NATS_ERRORS,
     DeliveryCount,
+    camera_durable,
     replayed_from_start,
     rewound_to_ack_floor,
 )
@@ -40,7 +40,7 @@ from vigie.plumbing.bus.events import (
     MaskingRecovered,
     publish_event_or_log,
 )
-from vigie.plumbing.bus.frames import Frame, FrameMessageError, publish_frame
+from vigie.plumbing.bus.frames import Frame, FrameMessageError, publish_frame_retrying
 from vigie.plumbing.bus.order import FRAMES_LOST, GAPS, FrameChain, FrameOrder, Gap
 from vigie.plumbing.bus.subjects import BusNames
 from vigie.plumbing.clock import FRAME_AHEAD_S, IMPLAUSIBLE, implausible
@@ -134,10 +134,6 @@ def policy_from_row(row: asyncpg.Record, defaults: EncoderOptions) -> CameraPoli
                         unauthorised=unauthorised)
 
 
-def durable_name(commune: str, camera: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", f"masking_{commune}_{camera}")
-
-
 class CameraMasker:
     """One camera: its RAW consumer, its pipeline, its VIDEO publishing and events."""
 
@@ -195,7 +191,8 @@ class CameraMasker:
         until a delivery was missed (True: subscribe again from the acknowledgement floor)."""
         subject = self._names.raw(self.pipeline.commune, self.pipeline.camera)
         config = ConsumerConfig(
-            durable_name=durable_name(*self._labels), name=durable_name(*self._labels),
+            durable_name=camera_durable("masking", *self._labels),
+            name=camera_durable("masking", *self._labels),
             filter_subject=subject, ack_policy=AckPolicy.EXPLICIT, ack_wait=10,
             # 3: a hand-over gives back (nak) the keyframe it stopped at, a delivery more.
             deliver_policy=DeliverPolicy.NEW, max_ack_pending=2000, max_deliver=3,
@@ -342,16 +339,12 @@ class CameraMasker:
     async def _publish(self, frame: Frame) -> None:
         if self._lease is not None:
             frame = frame.model_copy(update={"owner_epoch": self._lease.epoch})
-        for attempt in range(5):
-            try:
-                await publish_frame(self._js, self._names, frame, stage="video")
-                FRAMES_OUT.labels(*self._labels).inc()
-                LATENCY.labels(*self._labels).observe(
-                    max(0.0, time.time() - frame.capture_time_ns / 1e9))
-                return
-            except TRANSIENT_NATS_ERRORS as exc:
-                self._log.warning("video_publish_retry", attempt=attempt, error=type(exc).__name__)
-                await asyncio.sleep(0.2 * (attempt + 1))
+        if await publish_frame_retrying(self._js, self._names, frame, stage="video", attempts=5,
+                                        log=self._log):
+            FRAMES_OUT.labels(*self._labels).inc()
+            LATENCY.labels(*self._labels).observe(
+                max(0.0, time.time() - frame.capture_time_ns / 1e9))
+            return
         # The encoder's chain is now broken for consumers: restart from a keyframe.
         self.pipeline._block("encode", "VIDEO unavailable")  # noqa: SLF001
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 
 import asyncpg
@@ -21,7 +20,12 @@ from vigie.cameras.replicas import default_name
 from vigie.cameras.runtime import CameraRuntime, Running, RuntimeSettings, Wanted
 from vigie.custody import provenance
 from vigie.plumbing.aio import run_periodically, sleep_or_stop
-from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS, DeliveryCount, rewound_to_ack_floor
+from vigie.plumbing.bus.consumer import (
+    TRANSIENT_NATS_ERRORS,
+    DeliveryCount,
+    camera_durable,
+    rewound_to_ack_floor,
+)
 from vigie.plumbing.bus.events import (
     Event,
     FramesLost,
@@ -98,10 +102,6 @@ class _Unavailable(Exception):
         self.target, self.cause = target, cause
 
 
-def durable_name(commune: str, camera: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", f"recorder_{commune}_{camera}")
-
-
 def consumer_limits(fps: float, settings: RecorderSettings) -> tuple[int, float]:
     """(max_ack_pending, ack_wait_s): two whole segments fit in flight with room to spare, and
     ack_wait exceeds a segment's length plus the upload timeout (held messages are also kept alive
@@ -129,7 +129,7 @@ class CameraRecorder:
         self._upload: asyncio.Task[str] | None = None
         self._alarm = BacklogAlarm()
         self.stored = 0
-        self.durable = durable_name(commune, camera)
+        self.durable = camera_durable("recorder", commune, camera)
         self._lease: Lease | None = None
         self._order = FrameOrder()  # the newest masking owner seen on VIDEO
         self._chain = FrameChain()  # no frame stored across a hole in masking's sequence

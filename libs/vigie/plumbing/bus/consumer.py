@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -116,6 +117,13 @@ async def replayed_from_start(js: JetStreamContext, stream: str, config: Consume
     with contextlib.suppress(nats.js.errors.NotFoundError):
         await js.delete_consumer(stream, config.durable_name)
     return config.evolve(deliver_policy=DeliverPolicy.ALL, opt_start_seq=None)
+
+
+def camera_durable(service: str, commune: str, camera: str) -> str:
+    """The durable consumer through which a service reads one camera (`masking_palaiseau_gare`):
+    one per service and camera, whichever replica owns the camera, so that a new owner carries on
+    from the acknowledgement floor of the one before."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{service}_{commune}_{camera}")
 
 
 def durable_config(

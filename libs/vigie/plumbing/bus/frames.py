@@ -7,15 +7,19 @@ VPS for H.265) so that any consumer can start decoding at any keyframe.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+from collections.abc import Awaitable, Callable
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
+import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigie.plumbing.bus.consumer import TRANSIENT_NATS_ERRORS
 from vigie.plumbing.bus.subjects import BusNames
 
 SCHEMA_VERSION = 1
@@ -123,6 +127,30 @@ def payload_digest(data: bytes) -> str:
     digest.update(data[:4096])
     digest.update(data[-4096:])
     return digest.hexdigest()
+
+
+async def publish_frame_retrying(
+    js: JetStreamContext, names: BusNames, frame: Frame, *, stage: Literal["raw", "video"],
+    attempts: int, log: Any,
+    on_missing_stream: Callable[[], Awaitable[object]] | None = None,
+) -> bool:
+    """Publish, retried `attempts` times with a growing pause (0.2 s, 0.4 s…) while NATS is
+    away or a stream elects its leader; ``Nats-Msg-Id`` makes a retried publish stored once.
+    False when every try failed: the caller says what the frame's loss means (ingest sheds a RAW
+    frame, masking restarts its encoder at a keyframe). ``on_missing_stream`` is called when no
+    stream answers at all (a nats-server restart lost the memory stream RAW)."""
+    for attempt in range(attempts):
+        try:
+            await publish_frame(js, names, frame, stage=stage)
+            return True
+        except nats.js.errors.NoStreamResponseError as exc:
+            log.warning(f"{stage}_publish_retry", attempt=attempt, error=type(exc).__name__)
+            if on_missing_stream is not None:
+                await on_missing_stream()
+        except TRANSIENT_NATS_ERRORS as exc:
+            log.warning(f"{stage}_publish_retry", attempt=attempt, error=type(exc).__name__)
+        await asyncio.sleep(0.2 * (attempt + 1))
+    return False
 
 
 async def publish_frame(
