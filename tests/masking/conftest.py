@@ -11,11 +11,13 @@ from pathlib import Path
 
 import asyncpg
 import av
+import nats.js.errors
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NATS
 from vigie.local import servers
 from vigie.plumbing.bus.connection import jetstream
+from vigie.plumbing.bus.consumer import camera_durable
 from vigie.plumbing.bus.frames import Frame
 from vigie.plumbing.bus.subjects import BusNames
 
@@ -23,7 +25,7 @@ from services.ingest.handlers import Ingest
 from services.ingest.settings import IngestSettings
 from services.masking.handlers import MaskingWorker
 from services.masking.settings import MaskingSettings
-from tests.harness import authorise
+from tests.harness import authorise, eventually
 
 W, H = 320, 240
 # The marker box the RTSP test camera draws (x, y = 1/8 of the frame, 1/4 of its size).
@@ -70,6 +72,22 @@ class VideoReader:
                 self.pictures.append((frame, marker_visible(picture)))
         except av.error.FFmpegError:
             self.decode_errors += 1
+
+
+async def raw_consumer_ready(nc: NATS, names: BusNames, camera: str,
+                             commune: str = "palaiseau") -> None:
+    """Until masking's consumer on the camera's RAW exists (issue 37: tests slept 1.5 s). It
+    reads RAW from its creation on (DeliverPolicy.NEW): a frame published before is not read."""
+    js = jetstream(nc)
+
+    async def exists() -> bool:
+        try:
+            await js.consumer_info(names.raw_stream, camera_durable("masking", commune, camera))
+        except nats.js.errors.NotFoundError:
+            return False
+        return True
+
+    await eventually(exists, timeout_s=30, message=f"masking never read {commune}/{camera}'s RAW")
 
 
 @dataclass

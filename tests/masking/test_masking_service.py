@@ -32,7 +32,7 @@ from services.masking.handlers import MaskingWorker
 from services.masking.settings import MaskingSettings
 from tests.conftest import events_seen, settings_env
 from tests.harness import PROBE_USER, ConnectionCutter, eventually
-from tests.masking.conftest import COVER, MaskingHarness
+from tests.masking.conftest import COVER, MaskingHarness, raw_consumer_ready
 
 pytestmark = pytest.mark.integration
 GOP_FRAMES = 50  # the test camera's keyframe interval (2 s at 25 fps)
@@ -160,7 +160,7 @@ async def test_empty_document_passes_h264_through_untouched(
     h = masking_harness
     await h.add_camera("place", "rtsp://127.0.0.1:1/unused", masks=[])
     reader, unsubscribe = await h.read_video("place")
-    await asyncio.sleep(1.5)  # the worker loads the camera's policy
+    await raw_consumer_ready(probe_nc, streams, "place")
     js = jetstream(probe_nc)
     sent = _encode_pattern("libx264", 60)
     for i, (data, key) in enumerate(sent):
@@ -180,7 +180,7 @@ async def test_h265_source_is_transcoded_to_h264(
     h = masking_harness
     await h.add_camera("nuit", "rtsp://127.0.0.1:1/unused", masks=[])
     reader, unsubscribe = await h.read_video("nuit")
-    await asyncio.sleep(1.5)
+    await raw_consumer_ready(probe_nc, streams, "nuit")
     js = jetstream(probe_nc)
     sent = _encode_pattern("libx265", 40)
     for i, (data, key) in enumerate(sent):
@@ -324,7 +324,7 @@ async def test_a_picture_change_sends_the_camera_back_to_commissioning_R1(
                            "WHERE camera_id = $1", cid)
         await conn.execute("ALTER TABLE masks ENABLE TRIGGER masks_approved_immutable")
     reader, unsubscribe = await h.read_video("mairie")
-    await asyncio.sleep(1.5)  # the worker loads the camera's policy
+    await raw_consumer_ready(probe_nc, streams, "mairie")
     js = jetstream(probe_nc)
     for i, (data, key) in enumerate(_encode_pattern("libx264", 40, width=480, height=272)):
         await publish_frame(js, streams, Frame(
@@ -453,7 +453,7 @@ async def test_a_lost_raw_frame_is_a_gap_until_the_next_keyframe_never_a_smeared
     camera = "gare" if masks else "place"
     await h.add_camera(camera, "rtsp://127.0.0.1:1/unused", masks=masks)
     reader, unsubscribe = await h.read_video(camera)
-    await asyncio.sleep(1.5)  # the worker loads the camera's policy
+    await raw_consumer_ready(probe_nc, streams, camera)
     js = jetstream(probe_nc)
     sent = _encode_pattern("libx264", 60)  # keyframes at 0, 20, 40
     lost = 25
@@ -506,7 +506,7 @@ async def test_raw_frames_lost_in_flight_when_the_connection_drops_are_fetched_a
     async with ConnectionCutter(nats_server.port, marker) as cutter, \
             _owning_the_camera(settings_for(PROBE_USER, nats_url=cutter.url), streams,
                                await service_db("masking")):
-        await asyncio.sleep(1)  # its consumer on RAW exists: frames published now reach it
+        await raw_consumer_ready(probe_nc, streams, camera)
         for frame in frames[:cut_at + 5]:
             await publish_frame(js, streams, frame, stage="raw")
         await asyncio.wait_for(cutter.cut.wait(), timeout=20)
@@ -561,7 +561,7 @@ async def test_a_new_owner_resumes_after_the_last_frame_in_video_without_a_hole(
             await asyncio.sleep(1)  # nothing more comes (a decoder keeps its last B-frames)
 
     first = asyncio.create_task(owner(lambda: len(reader.frames) >= handed - 3))
-    await asyncio.sleep(2)  # its consumer on RAW exists: frames published now reach it
+    await raw_consumer_ready(probe_nc, streams, camera)
     for frame in frames[:handed + 1]:
         await publish_frame(js, streams, frame, stage="raw")
     await first
