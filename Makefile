@@ -30,6 +30,9 @@ setup: $(VENV)/.installed
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
 	@cd tests/integration/js && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 	  npm ci --no-audit --no-fund --loglevel=error; }
+	@# ESLint for the web UI's JavaScript (make lint, tests/foundation/test_js_lint.py).
+	@cd tools/eslint && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	  npm ci --no-audit --no-fund --loglevel=error; }
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,8 +51,9 @@ test-fast: setup
 	$(BIN)/pytest -n $(WORKERS) -m "not slow and not e2e" $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff check libs services tests bench deploy
 	$(BIN)/mypy
+	tools/eslint/node_modules/.bin/eslint --config tools/eslint/eslint.config.js services/viewer_gateway/ui/js
 
 # The browser tests again, writing their screenshots over docs/ui/ (shown in docs/ui.md).
 screenshots: setup

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from vigie.plumbing.refusals import Refusal
+from vigie.records.legal_time import DEFAULT_TIME_ZONE
 
 from services.viewer_gateway.policy import Holder
 
@@ -111,7 +112,7 @@ class HandoverState:
 class Schedule:
     hours: WeeklyHours
     exceptions: tuple[DatedException, ...] = ()
-    time_zone: str = "Europe/Paris"
+    time_zone: str = DEFAULT_TIME_ZONE
 
     def scheduled(self, at: datetime) -> tuple[Holder, str]:
         for exc in self.exceptions:

@@ -404,3 +404,40 @@ async def test_the_whole_picture_is_shown_at_every_screen_size_R1(
         f"vs => vs.filter(v => v.videoWidth).map({PICTURE_INSIDE})")
     assert boxes and all(_whole(b) for b in boxes), (viewport, boxes)
     await shoot(operator, f"direct-2x2-{viewport[0]}")
+
+
+async def test_a_commune_overseas_reads_and_types_its_own_legal_time(
+    ui: UiStack, db: asyncpg.Pool,
+) -> None:
+    """Issue 37: screens wrote Paris's time whatever the commune. A commune in French Guiana
+    (America/Cayenne, UTC−3 all year) reads the register in its own hours, and a time typed in a
+    form is its own too, whatever the zone of the agent's browser (Paris here)."""
+    await db.execute("UPDATE communes SET time_zone = 'America/Cayenne' WHERE slug = 'palaiseau'")
+    auditor = await ui.login("auditor", screen="registre")
+    await expect(auditor.locator("body")).to_have_attribute("data-fuseau", "America/Cayenne")
+    await auditor.get_by_label("Action").fill("login")
+    await auditor.get_by_role("button", name="Rechercher").click()
+    first = auditor.locator("tbody tr").first
+    await expect(first).to_contain_text("auditor")
+    row_id = int(await first.locator("td").first.inner_text())
+    at = await db.fetchval("SELECT at FROM audit_log WHERE id = $1", row_id)
+    shown = await first.locator("td").nth(1).inner_text()
+    assert shown == at.astimezone(ZoneInfo("America/Cayenne")).strftime("%d/%m/%Y %H:%M:%S")
+    assert shown != at.astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S")
+    typed = await auditor.evaluate("""async () => {
+      const { fromLocalInput, localInput, frDate, setTimeZone, timeZone } =
+        await import('/ui/js/dom.js');
+      const cayenne = [fromLocalInput('2026-03-01T09:00').toISOString(),
+                       localInput(new Date('2026-03-01T12:00:00Z')), frDate('2026-03-01'),
+                       frDate('2026-03-01T02:00:00Z')];
+      const chosen = timeZone();
+      setTimeZone('Europe/Paris');  // the morning clocks go forward: 03:30 is CEST
+      const paris = [fromLocalInput('2026-03-29T03:30').toISOString(),
+                     fromLocalInput('2026-03-29T01:30').toISOString()];
+      setTimeZone(chosen);
+      return [...cayenne, ...paris];
+    }""")
+    assert typed == ["2026-03-01T12:00:00.000Z", "2026-03-01T09:00:00", "01/03/2026",
+                     "28/02/2026",  # 02:00 UTC is still the 28th in Cayenne
+                     "2026-03-29T01:30:00.000Z", "2026-03-29T00:30:00.000Z"]
+    await shoot(auditor, "registre-cayenne")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vigie.plumbing.refusals import Refusal
+from vigie.records.legal_time import DEFAULT_TIME_ZONE
 
 
 class CommandError(Refusal):
@@ -573,7 +574,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="the controller named in the public register: le maire de Palaiseau")
     p.add_argument("--rights-contact", required=True,
                    help="where filmed people exercise their rights (address, e-mail)")
-    p.add_argument("--time-zone", default="Europe/Paris")
+    p.add_argument("--time-zone", default=DEFAULT_TIME_ZONE)
     p.add_argument("--by", required=True, help="who creates it (journaled)")
     _data_option(p)
     p.set_defaults(func=lambda a: _run(a, _commune_create))

@@ -14,6 +14,7 @@ import asyncpg
 
 from vigie.plumbing.refusals import Refusal
 from vigie.records.audit_register import Entry, record
+from vigie.records.legal_time import DEFAULT_TIME_ZONE
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_RETENTION_DAYS = 30  # R4: a month at most
@@ -38,7 +39,7 @@ class NewCommune:
     retention_days: int
     controller: str
     rights_contact: str
-    time_zone: str = "Europe/Paris"
+    time_zone: str = DEFAULT_TIME_ZONE
 
 
 def check(new: NewCommune) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from vigie.media.masks import MAX_POINTS, MAX_POLYGONS, Polygon
 from vigie.records.announced_keys import Purpose
+from vigie.records.legal_time import DEFAULT_TIME_ZONE
 
 from services.viewer_gateway.policy import Action
 
@@ -112,7 +113,7 @@ class CommuneCreate(Strict):
                              "names (R25): le maire de …")
     rights_contact: Text = Field(min_length=1, description="Where filmed people exercise "
                                  "their rights (R25)")
-    time_zone: Line = "Europe/Paris"
+    time_zone: Line = DEFAULT_TIME_ZONE
 
 
 class RetentionChange(Strict):

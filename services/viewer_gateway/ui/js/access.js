@@ -4,7 +4,7 @@
 // the redacted copy (redaction.js: editor, preview, approval), and the proof-of-deletion extract
 // for a place and a filmed period.
 import { api, latest, SUPERSEDED, query } from "./api.js";
-import { h, clear, ask, fields, frDateTime, localInput } from "./dom.js";
+import { h, clear, ask, fields, frDateTime, fromLocalInput, localInput } from "./dom.js";
 import { mountEditor } from "./redaction.js";
 
 const DOCUMENTS = { carte_identite: "carte d'identité", passeport: "passeport", titre_sejour: "titre de séjour", permis_conduire: "permis de conduire", autre: "autre document" };
@@ -61,7 +61,7 @@ export function mount(main, ctx) {
       const made = await api.post("/api/access-requests", {
         commune, requester: v.requester, contact: v.contact, identity_document: v.identity_document,
         identity_checked_by: v.identity_checked_by, cameras: chosen, description: v.description,
-        period_start: new Date(v.start).toISOString(), period_end: new Date(v.end).toISOString(),
+        period_start: fromLocalInput(v.start).toISOString(), period_end: fromLocalInput(v.end).toISOString(),
       });
       const held = made.hold_state === "active"
         ? "la période est gelée (protégée de l'effacement ; ses copies se font en arrière-plan)"
@@ -78,7 +78,7 @@ export function mount(main, ctx) {
   proof.addEventListener("submit", (event) => {
     event.preventDefault();
     const v = fields(proof);
-    window.open(`/api/access-requests/deletion-proof${query({ commune, cameras: v.camera, start: new Date(v.start).toISOString(), end: new Date(v.end).toISOString() })}`, "_blank");
+    window.open(`/api/access-requests/deletion-proof${query({ commune, cameras: v.camera, start: fromLocalInput(v.start).toISOString(), end: fromLocalInput(v.end).toISOString() })}`, "_blank");
   });
 
   const act = (r, label, title, content, submit) => h("button", { type: "button", onclick: async () => {
@@ -103,7 +103,7 @@ export function mount(main, ctx) {
     list.push(act(r, "Visionnage", `Visionnage sur place — demande n° ${r.id}`, [
       h("label", {}, "Rendez-vous", h("input", { type: "datetime-local", name: "at", step: 60 })),
       h("label", {}, "Compte rendu (une fois fait : qui a vu quoi)", h("textarea", { name: "report" }))],
-      (v) => api.post(`/api/access-requests/${r.id}/answer`, { kind: "viewing", viewing_at: v.at ? new Date(v.at).toISOString() : null, viewing_report: v.report || "" })));
+      (v) => api.post(`/api/access-requests/${r.id}/answer`, { kind: "viewing", viewing_at: v.at ? fromLocalInput(v.at).toISOString() : null, viewing_report: v.report || "" })));
     list.push(act(r, "Refuser", `Refus ou limitation — demande n° ${r.id}`, [
       h("label", {}, "Réponse", h("select", { name: "kind" }, h("option", { value: "refusal" }, "refus"), h("option", { value: "restriction" }, "limitation"))),
       h("label", {}, "Motifs (procédure en cours, sécurité publique, droits des tiers)", h("textarea", { name: "grounds", required: true })),

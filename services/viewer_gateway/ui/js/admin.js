@@ -5,7 +5,7 @@ import { api, latest, SUPERSEDED } from "./api.js";
 
 // Each list reloads after every change: the latest answer wins (a slow one never redraws over it).
 const lists = { communes: latest(), cameras: latest(), users: latest() };
-import { h, clear, ask, fields, frDate, frDateTime, tabbed } from "./dom.js";
+import { h, clear, ask, fields, frDate, frDateTime, fromLocalInput, tabbed } from "./dom.js";
 import { HOLDERS, ROLES, cameraState } from "./fr.js";
 
 const DAYS = { mon: "lundi", tue: "mardi", wed: "mercredi", thu: "jeudi", fri: "vendredi", sat: "samedi", sun: "dimanche" };
@@ -62,7 +62,7 @@ async function communes(panel, ctx) {
       const v = fields(exception);
       try {
         await api.post(`/api/communes/${c.slug}/handover/exceptions`, {
-          starts_at: new Date(v.starts_at).toISOString(), ends_at: new Date(v.ends_at).toISOString(), holder: v.holder, reason: v.reason,
+          starts_at: fromLocalInput(v.starts_at).toISOString(), ends_at: fromLocalInput(v.ends_at).toISOString(), holder: v.holder, reason: v.reason,
         });
         say(msg, "Exception enregistrée.");
       } catch (err) { say(msg, err.message, false); }

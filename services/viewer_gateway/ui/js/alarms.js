@@ -2,7 +2,7 @@
 // about to expire), acknowledged by name; then the history. New alarms arrive over the session's
 // socket (app.js rings and counts them); this screen also asks every few seconds.
 import { api, query, latest, superseded } from "./api.js";
-import { h, clear, frDateTime } from "./dom.js";
+import { h, clear, frDate, frDateTime } from "./dom.js";
 import { ALARMS, fr } from "./fr.js";
 
 const POLL_MS = 3000;
@@ -92,6 +92,6 @@ export function alarmDetail(a) {
   if ((m = a.detail.match(LATE))) return `dernier enregistrement terminé le ${when(m[1])}`;
   if (a.kind === "masking_failed" && (m = a.detail.match(/^([a-z_]+): /)) && MASKING[m[1]]) return MASKING[m[1]];
   if ((m = a.detail.match(NORMS))) return `${m[1]}×${m[2]} à ${m[3].replace(".", ",")} images/s, sous le minimum de ${m[4]}×${m[5]} à ${m[6]} images/s`;
-  if ((m = a.detail.match(ENDING))) return `l'autorisation ${m[1]} prend fin le ${new Date(`${m[2]}T12:00:00`).toLocaleDateString("fr-FR")}`;
+  if ((m = a.detail.match(ENDING))) return `l'autorisation ${m[1]} prend fin le ${frDate(m[2])}`;
   return fr(a.detail);
 }

@@ -28,7 +28,7 @@ export async function request(method, path, body, { raw = false, signal } = {}) 
   }
   const response = await fetch(path, options);
   if (!response.ok) {
-    let payload = null;
+    let payload;
     try { payload = await response.json(); } catch { payload = null; }
     throw new ApiError(response.status, detailOf(payload, response.status), payload, response.headers);
   }

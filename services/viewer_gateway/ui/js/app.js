@@ -1,7 +1,7 @@
 // The shell: session, header (commune, hand-over, menu), screen-wide warnings, and the router.
 // Screens are modules exporting mount(main, ctx, params) → optional cleanup function.
 import { api, latest, SUPERSEDED } from "./api.js";
-import { h, clear, ask, frDateTime } from "./dom.js";
+import { h, clear, ask, frDate, frDateTime, fromLocalInput, setTimeZone } from "./dom.js";
 import { HOLDERS, fr } from "./fr.js";
 
 const SCREENS = [
@@ -53,6 +53,7 @@ async function signedIn() {
   ctx.communes = await api.get("/api/communes");
   const saved = sessionStorage.getItem("vigie.commune");
   ctx.commune = ctx.communes.some((c) => c.slug === saved) ? saved : ctx.communes[0]?.slug ?? null;
+  communeChosen();
   renderHeader();
   await refresh();
   clearInterval(poller);
@@ -105,7 +106,7 @@ let alarmCount = 0;
 async function renderAlarms() {
   const link = document.getElementById("alarmes");
   if (!ctx.can("live")) { link.hidden = true; return; }
-  let alarms = [];
+  let alarms;
   try { alarms = await alarmPolls.get("/api/alarms"); } catch { return; }
   if (alarms === SUPERSEDED) return;
   const waiting = alarms.filter((a) => a.commune === ctx.commune && !a.acknowledged_by).length;
@@ -158,6 +159,12 @@ function signedOut(message) {
   ctx.go("#/connexion");
 }
 
+/** Times on every screen, and typed in every form, are the chosen commune's legal time. */
+function communeChosen() {
+  setTimeZone(ctx.communes.find((c) => c.slug === ctx.commune)?.time_zone);
+  document.body.dataset.fuseau = ctx.communes.find((c) => c.slug === ctx.commune)?.time_zone || "";
+}
+
 function renderHeader() {
   const header = document.getElementById("bandeau");
   header.hidden = false;
@@ -166,6 +173,7 @@ function renderHeader() {
   select.onchange = () => {
     ctx.commune = select.value;
     sessionStorage.setItem("vigie.commune", ctx.commune);
+    communeChosen();
     renderHandover();
     route();
   };
@@ -213,7 +221,7 @@ async function switchHandover() {
     onsubmit: async (v) => {
       if (v.end) return api.post(`/api/communes/${commune.slug}/handover/end`, { reason: v.reason });
       return api.post(`/api/communes/${commune.slug}/handover`, {
-        holder: v.holder, reason: v.reason, until: v.until ? new Date(v.until).toISOString() : null,
+        holder: v.holder, reason: v.reason, until: v.until ? fromLocalInput(v.until).toISOString() : null,
       });
     },
   });
@@ -225,7 +233,7 @@ function renderWarnings() {
   const items = [];
   for (const c of ctx.cameras.filter((c) => c.commune === ctx.commune && c.state === "active")) {
     if (c.authorisation_expired) {
-      items.push(`Autorisation préfectorale expirée le ${new Date(c.authorisation_expires).toLocaleDateString("fr-FR")} : ${c.name} (${c.slug}) ne filme plus (ni direct, ni enregistrement).`);
+      items.push(`Autorisation préfectorale expirée le ${frDate(c.authorisation_expires)} : ${c.name} (${c.slug}) ne filme plus (ni direct, ni enregistrement).`);
     } else if (c.authorisation !== "valid") {
       items.push(`Sans autorisation préfectorale en vigueur : ${c.name} (${c.slug}) ne filme pas.`);
     }
@@ -241,7 +249,7 @@ function renderWarnings() {
       if (days < 183) ending.set(c.authorisation_ref, c.authorisation_expires);
     }
     for (const [ref, until] of ending) {
-      items.push(`L'autorisation préfectorale ${ref} prend fin le ${new Date(until).toLocaleDateString("fr-FR")} : faites-la renouveler et rattachez ses caméras au nouvel arrêté (Conformité).`);
+      items.push(`L'autorisation préfectorale ${ref} prend fin le ${frDate(until)} : faites-la renouveler et rattachez ses caméras au nouvel arrêté (Conformité).`);
     }
   }
   box.hidden = items.length === 0;

@@ -3,7 +3,7 @@
 // as published (R25), the record of processing (R40), breaches and their 72 hours (R39), and, for a
 // deployment administrator, new communes. Each tab shows only what the account may see.
 import { api, latest, SUPERSEDED } from "./api.js";
-import { h, clear, fields, frDate, frDateTime, tabbed } from "./dom.js";
+import { h, clear, fields, frDate, frDateTime, fromLocalInput, tabbed } from "./dom.js";
 
 const RECIPIENTS = { municipal_police: "Police municipale", national_police: "Police nationale", gendarmerie: "Gendarmerie", other: "Autres (à préciser)" };
 const STATES = { valid: "en vigueur", not_yet: "pas encore en vigueur", expired: "expirée", missing: "aucune" };
@@ -238,7 +238,7 @@ async function incidents(panel, ctx, msg = result()) {
     e.preventDefault();
     const v = fields(add);
     try {
-      await api.post("/api/incidents", { ...v, commune: ctx.commune, discovered_at: new Date(v.discovered_at).toISOString() });
+      await api.post("/api/incidents", { ...v, commune: ctx.commune, discovered_at: fromLocalInput(v.discovered_at).toISOString() });
       say(msg, "Violation déclarée : 72 heures pour notifier la CNIL à compter de sa découverte.");
       incidents(panel, ctx, msg);
     } catch (err) { say(msg, err.message, false); }

@@ -21,23 +21,46 @@ export function clear(el, ...children) {
   return el;
 }
 
-const PARIS = { timeZone: "Europe/Paris" };
+// The legal time of the commune being worked on (its `communes.time_zone`): every date and time
+// on screen, and every one typed in a form, is in it — an agent in Cayenne reads Cayenne's hours,
+// whatever the zone of the browser (issue 37). app.js sets it when the commune is chosen.
+let zone = "Europe/Paris";
 
-/** Date and time in Paris, to the second: what agents read on screen (R36). */
-export function frDateTime(value) {
-  const d = value instanceof Date ? value : new Date(value);
-  return d.toLocaleString("fr-FR", { ...PARIS, dateStyle: "short", timeStyle: "medium" });
+export function setTimeZone(timeZone) {
+  zone = timeZone || "Europe/Paris";
 }
 
-/** Date and time in Paris to the tenth of a second: the time being played (issue 18). */
+export function timeZone() {
+  return zone;
+}
+
+const inZone = () => ({ timeZone: zone });
+
+/** Minutes the commune's zone is ahead of UTC at the instant `d`. */
+function offsetMinutes(d) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(d).map((p) => [p.type, p.value]));
+  const wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  return Math.round((wall - Math.floor(d.getTime() / 1000) * 1000) / 60000);
+}
+
+/** Date and time in the commune's zone, to the second: what agents read on screen (R36). */
+export function frDateTime(value) {
+  const d = value instanceof Date ? value : new Date(value);
+  return d.toLocaleString("fr-FR", { ...inZone(), dateStyle: "short", timeStyle: "medium" });
+}
+
+/** Date and time to the tenth of a second: the time being played (issue 18). */
 export function frDateTimeTenths(value) {
   const d = value instanceof Date ? value : new Date(value);
   return `${frDateTime(d)},${Math.floor(d.getUTCMilliseconds() / 100)}`;
 }
 
-/** Hour and minute (and seconds) in Paris, for timeline ticks. */
+/** Hour and minute (and seconds), for timeline ticks. */
 export function frTime(value, seconds = false) {
-  return new Date(value).toLocaleTimeString("fr-FR", { ...PARIS, hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined });
+  return new Date(value).toLocaleTimeString("fr-FR", { ...inZone(), hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined });
 }
 
 /** « il y a 3 min » */
@@ -48,15 +71,24 @@ export function frAge(ms) {
   return `il y a ${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}`;
 }
 
+/** A day: « 01/03/2026 ». A calendar date (2026-03-01: an order's end, a training) is that day
+ * everywhere; an instant is the day it was in the commune. */
 export function frDate(value) {
-  return value ? new Date(value).toLocaleDateString("fr-FR", PARIS) : "—";
+  if (!value) return "—";
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return new Date(`${value}T12:00:00Z`).toLocaleDateString("fr-FR", { timeZone: "UTC" });
+  return new Date(value).toLocaleDateString("fr-FR", inZone());
 }
 
-/** A <input type="datetime-local"> value (local time of the browser) from a Date. */
+/** A <input type="datetime-local"> value: the wall time in the commune's zone of the instant `d`. */
 export function localInput(d) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:` +
-    `${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return new Date(d.getTime() + offsetMinutes(d) * 60000).toISOString().slice(0, 19);
+}
+
+/** The instant a <input type="datetime-local"> value (a wall time in the commune's zone) names. */
+export function fromLocalInput(value) {
+  const wall = new Date(`${value.length === 16 ? `${value}:00` : value}Z`).getTime();
+  const first = wall - offsetMinutes(new Date(wall)) * 60000;
+  return new Date(wall - offsetMinutes(new Date(first)) * 60000);  // right across a DST change
 }
 
 /** The form's fields as an object of trimmed strings. */

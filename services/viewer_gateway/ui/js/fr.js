@@ -1,4 +1,4 @@
-import { frDateTime } from "./dom.js";
+import { frDate, frDateTime } from "./dom.js";
 
 // The gateway answers in English (logs, API); people read French. A refusal carries a stable code
 // (issue 37: libs/vigie/plumbing/refusals.py) and its sentence is written here from the code and its
@@ -21,7 +21,6 @@ export const CATEGORIES = {
 
 export const MODES = { fill: "Opaque", pixelate: "Pixellisé", blur: "Flou" };
 
-const frDate = (iso) => new Date(iso.length === 10 ? `${iso}T12:00:00` : iso).toLocaleDateString("fr-FR");
 
 /** Each refusal's code → its sentence, from the refusal's params. */
 export const CODES = {
@@ -245,7 +244,7 @@ const RULES = [
   [/^wrong username or password/, () => "Identifiant ou mot de passe incorrect."],
   [/^too many failed logins/, () => "Trop de tentatives échouées : patientez avant de réessayer."],
   [/^your designation expired on (\S+?):/, (m) =>
-    `Votre désignation a expiré le ${new Date(m[1]).toLocaleDateString("fr-FR")} : demandez son ` +
+    `Votre désignation a expiré le ${frDate(m[1])} : demandez son ` +
     "renouvellement à l'autorité qui vous a désigné (R8)."],
   [/^enter the code of your authenticator app/, () => "Saisissez le code de votre application d'authentification."],
   [/^wrong authenticator code/, () => "Code d'authentification incorrect."],

@@ -4,7 +4,7 @@
 // second and kept as ISO 8601 in data-capture-time. Bookmarks are posed while watching (journaled)
 // and searched here.
 import { api, query, latest, SUPERSEDED } from "./api.js";
-import { h, clear, ask, fields, frDateTime, frDateTimeTenths, localInput } from "./dom.js";
+import { h, clear, ask, fields, frDateTime, frDateTimeTenths, fromLocalInput, localInput } from "./dom.js";
 import { CATEGORIES } from "./fr.js";
 import { Feed } from "./mse.js";
 import { Timeline } from "./timeline.js";
@@ -59,7 +59,7 @@ export function mount(main, ctx, [preset]) {
   picker.addEventListener("submit", async (event) => {
     event.preventDefault();
     const v = fields(picker);
-    await showPeriod(v.camera, new Date(v.start), new Date(v.end));
+    await showPeriod(v.camera, fromLocalInput(v.start), fromLocalInput(v.end));
   });
 
   // A new camera or period ends what was open: the reason form and the player belonged to it.
@@ -97,7 +97,7 @@ export function mount(main, ctx, [preset]) {
 
   goto.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const t = new Date(fields(goto).at);
+    const t = fromLocalInput(fields(goto).at);
     if (Number.isNaN(t.getTime())) return;
     if (!period || t < period.start || t > period.end) {
       picker.elements.start.value = localInput(new Date(t - 1800e3));

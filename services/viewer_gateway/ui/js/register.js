@@ -1,7 +1,7 @@
 // Registre: the auditor's search of every access and change, CSV export for the CNIL, and the
 // state of the hash chain and its signed checkpoints (R12, R14).
 import { api, query, latest, SUPERSEDED } from "./api.js";
-import { h, clear, fields, frDateTime } from "./dom.js";
+import { h, clear, fields, frDateTime, fromLocalInput } from "./dom.js";
 import { ACTIONS, frReason } from "./fr.js";
 
 const OUTCOMES = {
@@ -45,7 +45,7 @@ export function mount(main, ctx) {
     const v = fields(form);
     return {
       actor: v.actor, camera: v.camera, action: v.action,
-      start: v.start ? new Date(v.start).toISOString() : "", end: v.end ? new Date(v.end).toISOString() : "",
+      start: v.start ? fromLocalInput(v.start).toISOString() : "", end: v.end ? fromLocalInput(v.end).toISOString() : "",
     };
   }
 

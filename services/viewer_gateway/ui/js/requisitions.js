@@ -5,7 +5,7 @@
 // supervisor's approval, given from here by someone other than who asked (issue 34). The screen
 // says what happened, never more: « gelé » only once the copies are made.
 import { api, latest, SUPERSEDED } from "./api.js";
-import { h, clear, fields, frDateTime, localInput, ask } from "./dom.js";
+import { h, clear, fields, frDate, frDateTime, fromLocalInput, localInput, ask } from "./dom.js";
 
 const STATES = { pending: "à approuver par un second superviseur", queued: "en attente",
   building: "en préparation", ready: "prête", failed: "échec" };
@@ -54,8 +54,8 @@ export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
     if (!chosen.length) { error.textContent = "Cochez au moins une caméra."; return; }
     try {
       const made = await api.post("/api/exports", {
-        commune, cameras: chosen, period_start: new Date(v.start).toISOString(),
-        period_end: new Date(v.end).toISOString(), reference: v.reference, officer: v.officer,
+        commune, cameras: chosen, period_start: fromLocalInput(v.start).toISOString(),
+        period_end: fromLocalInput(v.end).toISOString(), reference: v.reference, officer: v.officer,
         recipient: v.recipient, medium: v.medium, reason: v.reason,
       });
       done.textContent = made.state === "pending"
@@ -137,7 +137,7 @@ export function mount(main, ctx, [presetCamera, presetStart, presetEnd] = []) {
         clear(holds, list.map((x) => h("tr", { dataset: { id: x.id, state: x.state, copy: x.copy_state || "" } },
           h("td", {}, String(x.id)), h("td", {}, x.reference), h("td", {}, x.cameras.join(", ")),
           h("td", {}, `${frDateTime(x.period_start)} → ${frDateTime(x.period_end)}`),
-          h("td", { class: "reexamen", dataset: { due: x.review_due || "" } }, new Date(x.review_on).toLocaleDateString("fr-FR"),
+          h("td", { class: "reexamen", dataset: { due: x.review_due || "" } }, frDate(x.review_on),
             x.review_due ? h("strong", {}, x.review_due === "overdue" ? " — date dépassée" : " — à réexaminer sous 7 jours") : ""),
           h("td", { class: "copies" }, copies(x)),
           h("td", {}, x.state === "pending" && x.requested_by !== ctx.me.username
