@@ -51,7 +51,7 @@ async def test_orders_are_recorded_checked_and_attached_with_their_bounds_R3_R4_
                 (_order(recipients=["la presse"]), 422, "recipients"),
                 (_order(retention_max_days=31), 422, "retention_max_days"),
                 (_order(retention_min_days=10, retention_max_days=5), 400, "minimum first"),
-                (_order(cameras=["mairie"]), 400, "cameras not of palaiseau: mairie"),
+                (_order(cameras=["mairie"]), 400, "unknown cameras in palaiseau: mairie"),
                 (_order(reference=""), 422, "reference"),
                 (_order(reference="AP-palaiseau"), 400, "recorded already")):
             refused = await admin.post(URL, json=body)

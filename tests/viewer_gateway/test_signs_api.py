@@ -38,7 +38,7 @@ async def test_uncovered_cameras_are_flagged_until_a_complete_sign_covers_them_R
         assert {f["camera"] for f in first["flagged"]} == {"gare", "chantier"}, \
             "every camera in service or being installed, not the disabled one"
         for body, status, reason in (
-                (_sign(cameras=["mairie"]), 400, "cameras not of palaiseau: mairie"),
+                (_sign(cameras=["mairie"]), 400, "unknown cameras in palaiseau: mairie"),
                 (_sign(installed_on=str(date.today() + timedelta(days=2))), 400, "future"),
                 (_sign(latitude=48.7), 400, "go together"),
                 (_sign(cameras=[]), 422, "at least 1"),

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from vigie.cameras.named import named_cameras
 from vigie.custody.holds import HoldError, HoldRequest, NothingLeftToHold, register_hold, release_hold
 from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records import legal_time
@@ -92,13 +93,7 @@ async def open_request(pool: asyncpg.Pool, intake: Intake) -> int:
     if intake.period_start > datetime.now(UTC):
         raise AccessRequestError("the period is in the future: nothing was filmed yet",
                                  code="period.in_future")
-    known = {r["slug"] for r in await pool.fetch(
-        "SELECT slug FROM cameras WHERE commune = $1 AND slug = ANY($2::text[])",
-        intake.commune, intake.cameras)}
-    unknown = sorted(set(intake.cameras) - known)
-    if unknown:
-        raise AccessRequestError(f"unknown cameras in {intake.commune}: {', '.join(unknown)}",
-                                 code="camera.unknown", cameras=", ".join(unknown))
+    await named_cameras(pool, intake.commune, intake.cameras, refusal=AccessRequestError)
     async with pool.acquire() as conn, conn.transaction():
         request_id = int(await conn.fetchval(
             "INSERT INTO access_requests (commune, requester, contact, identity_document, "

@@ -31,6 +31,7 @@ import asyncpg
 from minio.error import S3Error
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vigie.cameras.named import named_cameras
 from vigie.custody.coverage import uncovered
 from vigie.custody.jobs import JobRefused, JobTable, Progress, run_one
 from vigie.plumbing.refusals import NotFound, Refusal
@@ -229,16 +230,12 @@ async def register_hold(pool: asyncpg.Pool, request: HoldRequest, *,
                 f"{earliest:%Y-%m-%d %H:%M} UTC has been erased (the deletion-proof extract says "
                 "when, R24)", code="hold.nothing_left", commune=request.commune, days=days)
         start = max(request.period_start, earliest)
-        rows = await conn.fetch("SELECT id, slug FROM cameras WHERE commune = $1 AND slug = ANY($2)",
-                                request.commune, request.cameras)
-        unknown = sorted(set(request.cameras) - {r["slug"] for r in rows})
-        if unknown:
-            raise HoldError(f"unknown camera(s) in {request.commune}: {', '.join(unknown)}",
-                            code="camera.unknown", cameras=", ".join(unknown))
-        hours = camera_hours(len(rows), start, request.period_end)
+        camera_ids = await named_cameras(conn, request.commune, request.cameras,
+                                         refusal=HoldError)
+        hours = camera_hours(len(camera_ids), start, request.period_end)
         state = "pending" if hours > SECOND_APPROVAL_CAMERA_HOURS and not approved_by else "active"
         if state == "active":
-            await _lock_cameras(conn, [r["id"] for r in rows])
+            await _lock_cameras(conn, list(camera_ids.values()))
         hold_id = int(await conn.fetchval(
             "INSERT INTO holds (kind, reference, commune, period_start, period_end, requested_by, "
             "reason, review_on, state, camera_hours, approved_by, approved_at) VALUES ($1, $2, $3, "
@@ -248,12 +245,12 @@ async def register_hold(pool: asyncpg.Pool, request: HoldRequest, *,
             request.requested_by, request.reason, request.review_on, state, round(hours, 3),
             approved_by))
         await conn.executemany("INSERT INTO hold_cameras VALUES ($1, $2)",
-                               [(hold_id, r["id"]) for r in rows])
+                               [(hold_id, camera_id) for camera_id in camera_ids.values()])
         if queue_copy and state == "active":
             await queue_copies(conn, hold_id)
         await record(conn, Entry(
             actor=request.requested_by, action="hold.created", commune=request.commune,
-            cameras=[f"{request.commune}/{r['slug']}" for r in rows],
+            cameras=[f"{request.commune}/{slug}" for slug in camera_ids],
             period_start=start, period_end=request.period_end, reason=request.reason,
             details={"hold_id": hold_id, "kind": request.kind, "reference": request.reference,
                      "review_on": request.review_on.isoformat(), "state": state,

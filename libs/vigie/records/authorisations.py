@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from vigie.cameras.named import named_cameras
 from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.records.purposes import unknown
@@ -121,20 +122,15 @@ async def _attach(conn: asyncpg.Connection, commune: str, authorisation: int, re
     if not cameras:
         raise AuthorisationError("name at least one camera to attach",
                                  code="authorisation.no_camera")
-    rows = await conn.fetch("SELECT id, slug FROM cameras WHERE commune = $1 "
-                            "AND slug = ANY($2::text[])", commune, cameras)
-    if missing := sorted(set(cameras) - {r["slug"] for r in rows}):
-        raise AuthorisationError(f"cameras not of {commune}: {', '.join(missing)}",
-                                 code="camera.not_of_commune", cameras=", ".join(missing),
-                                 commune=commune)
-    for row in rows:
+    camera_ids = await named_cameras(conn, commune, cameras, refusal=AuthorisationError)
+    for slug, camera_id in camera_ids.items():
         try:
             async with conn.transaction():
                 await conn.execute("UPDATE cameras SET authorisation_id = $1 WHERE id = $2",
-                                   authorisation, row["id"])
+                                   authorisation, camera_id)
         except asyncpg.CheckViolationError as exc:  # retention bounds, purposes (trigger)
-            raise AuthorisationError(f"{row['slug']}: {exc.message}",
-                                     code="authorisation.camera_refused", camera=row["slug"],
+            raise AuthorisationError(f"{slug}: {exc.message}",
+                                     code="authorisation.camera_refused", camera=slug,
                                      reason=exc.message) from None
     await record(conn, Entry(actor=by, action="authorisation.attached", commune=commune,
                              cameras=[f"{commune}/{c}" for c in sorted(cameras)],

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from vigie.cameras.named import named_cameras
 from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 from vigie.records.purposes import TRAFFIC
@@ -57,14 +58,7 @@ async def add_sign(pool: asyncpg.Pool, sign: NewSign, *, by: str) -> int:
     if not sign.cameras:
         raise SignError("a sign covers at least one camera", code="sign.no_camera")
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch("SELECT id, slug FROM cameras WHERE commune = $1 "
-                                "AND slug = ANY($2::text[])", sign.commune, sign.cameras)
-        unknown = sorted(set(sign.cameras) - {r["slug"] for r in rows})
-        if unknown:
-            raise SignError(f"cameras not of {sign.commune}: {', '.join(unknown)} (a sign "
-                            "informs about its own commune's cameras)",
-                            code="camera.not_of_commune", cameras=", ".join(unknown),
-                            commune=sign.commune)
+        camera_ids = await named_cameras(conn, sign.commune, sign.cameras, refusal=SignError)
         sign_id = int(await conn.fetchval(
             "INSERT INTO signs (commune, place, latitude, longitude, installed_on, pictogram, "
             "controller, purposes, rights, cnil_complaint, verbalisation, created_by) VALUES "
@@ -73,7 +67,7 @@ async def add_sign(pool: asyncpg.Pool, sign: NewSign, *, by: str) -> int:
             sign.pictogram, sign.controller, sign.purposes, sign.rights, sign.cnil_complaint,
             sign.verbalisation, by))
         await conn.executemany("INSERT INTO sign_cameras (sign_id, camera_id) VALUES ($1, $2)",
-                               [(sign_id, r["id"]) for r in rows])
+                               [(sign_id, camera_id) for camera_id in camera_ids.values()])
         missing = [m for m in MENTIONS if not getattr(sign, m)]
         await record(conn, Entry(actor=by, action="sign.added", commune=sign.commune,
                                  cameras=[f"{sign.commune}/{c}" for c in sorted(sign.cameras)],

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from vigie.cameras.named import named_cameras
 from vigie.custody import scratch as scratch_dirs
 from vigie.custody.exports.create import check_request, hold_and_build
 from vigie.custody.exports.package import ExportConflict, ExportError, Requisition
@@ -57,13 +58,7 @@ async def request_export(pool: asyncpg.Pool, request: ExportRequest) -> int:
     check_request([f"{request.commune}/{c}" for c in request.cameras], request.start, request.end,
                   req)
     async with pool.acquire() as conn, conn.transaction():
-        known = {r["slug"] for r in await conn.fetch(
-            "SELECT slug FROM cameras WHERE commune = $1 AND slug = ANY($2::text[])",
-            request.commune, request.cameras)}
-        unknown = sorted(set(request.cameras) - known)
-        if unknown:
-            raise ExportError(f"unknown cameras in {request.commune}: {', '.join(unknown)}",
-                              code="camera.unknown", cameras=", ".join(unknown))
+        await named_cameras(conn, request.commune, request.cameras, refusal=ExportError)
         pending = needs_second_approval(len(set(request.cameras)), request.start, request.end)
         export_id = await conn.fetchval(
             "INSERT INTO exports (commune, cameras, period_start, period_end, reference, officer, "
