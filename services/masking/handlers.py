@@ -29,6 +29,8 @@ from vigie.plumbing.bus.consumer import (
     TRANSIENT_NATS_ERRORS,
     DeliveryCount,
     camera_durable,
+    give_back,
+    owned_batches,
     replayed_from_start,
     rewound_to_ack_floor,
 )
@@ -222,38 +224,36 @@ class CameraMasker:
             except BIND_RETRY as exc:  # NATS away, or RAW not there (yet, or again)
                 self._log.warning("raw_subscribe_retry", error=type(exc).__name__)
                 await sleep_or_stop(stop, 1)
+        if sub is None:
+            return False
         await self._report()
+
+        def claim_lost(msgs: list[Msg]) -> None:
+            # Frozen past the claim's life with frames in hand: they are another's now.
+            self._log.warning("camera_claim_lost", frames=len(msgs), epoch=lease.epoch)
+
         try:
-            while not stop.is_set():
-                if not await lease.still_held():
-                    return False
-                try:
-                    msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)  # type: ignore[union-attr]
-                except TRANSIENT_NATS_ERRORS:
-                    if lease.handover.is_set():
+            async with contextlib.aclosing(owned_batches(
+                    sub, self._settings.fetch_batch, stop=stop, still_owner=lease.still_held,
+                    on_lost=claim_lost)) as batches:
+                async for msgs in batches:
+                    if not msgs and lease.handover.is_set():
                         return False  # nothing flowing: nothing to hand over at a keyframe
+                    for i, msg in enumerate(msgs):
+                        if self._delivered.missed_before(msg):
+                            return True  # this one and the rest come again, after the missed
+                        if lease.handover.is_set() and _is_keyframe(msg):
+                            # Hand over at a keyframe: the next owner starts its encoder on it,
+                            # and VIDEO loses no frame.
+                            self._log.info("camera_handed_over_at_keyframe", epoch=lease.epoch)
+                            await give_back(msgs[i:])
+                            return False
+                        await self._handle(msg)
                     await self._report()
-                    continue
-                if not await lease.still_held():
-                    # Frozen past the claim's life with frames in hand: they are another's now.
-                    self._log.warning("camera_claim_lost", frames=len(msgs), epoch=lease.epoch)
-                    await _give_back(msgs)
-                    return False
-                for i, msg in enumerate(msgs):
-                    if self._delivered.missed_before(msg):
-                        return True  # this one and the rest come again, after what was missed
-                    if lease.handover.is_set() and _is_keyframe(msg):
-                        # Hand over at a keyframe: the next owner starts its encoder on it, and
-                        # VIDEO loses no frame.
-                        self._log.info("camera_handed_over_at_keyframe", epoch=lease.epoch)
-                        await _give_back(msgs[i:])
-                        return False
-                    await self._handle(msg)
-                await self._report()
             return False
         finally:
             with contextlib.suppress(*TRANSIENT_NATS_ERRORS, nats.errors.BadSubscriptionError):
-                await sub.unsubscribe()  # type: ignore[union-attr]
+                await sub.unsubscribe()
 
     async def _handle(self, msg: Msg) -> None:
         try:
@@ -589,8 +589,3 @@ def _is_keyframe(msg: Msg) -> bool:
     return bool(msg.headers and msg.headers.get("Vigie-Keyframe") == "1")
 
 
-async def _give_back(msgs: list[Msg]) -> None:
-    """Not acknowledged: redelivered at once, in order, to whoever owns the camera next."""
-    for msg in msgs:
-        with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
-            await msg.nak()

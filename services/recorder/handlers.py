@@ -24,6 +24,7 @@ from vigie.plumbing.bus.consumer import (
     TRANSIENT_NATS_ERRORS,
     DeliveryCount,
     camera_durable,
+    owned_batches,
     rewound_to_ack_floor,
 )
 from vigie.plumbing.bus.events import (
@@ -182,36 +183,30 @@ class CameraRecorder:
         keepalive = asyncio.create_task(self._keep_alive(stop, ack_wait / 3))
         last_frame = time.monotonic()
         try:
-            while not stop.is_set():
-                # Before and after each fetch: an owner frozen past its lease, woken up, must not
-                # take frames from the consumer its successor now reads (they would wait there
-                # for ack_wait, unacknowledged).
-                if not await self._still_owner():
-                    return ""
-                try:
-                    msgs = await sub.fetch(self._settings.fetch_batch, timeout=1)
-                except TRANSIENT_NATS_ERRORS:
-                    if time.monotonic() - last_frame > self._settings.quiet_flush_s:
-                        # Quiet camera: close the open segment as a capture gap would — unless
-                        # the last frames sent were never received (then they come again first).
-                        if await self._deliveries_outstanding():
-                            return "pending_count"
-                        segment = self._segmenter.flush()
-                        if segment:
-                            await self._store_until_done(segment, stop)
-                    continue
-                last_frame = time.monotonic()
-                if not await self._still_owner():
-                    for msg in msgs:  # to the new owner at once (the oldest it has to record)
-                        with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
-                            await msg.nak()
-                    return ""
-                for msg in msgs:
-                    if self._delivered.missed_before(msg):
-                        return "delivery_count"  # this one and the rest come again, after what was missed
-                    await self._handle(msg, stop)
-                    if stop.is_set():
-                        break
+            # An owner frozen past its lease, woken up, must not take frames from the consumer its
+            # successor now reads (they would wait there for ack_wait, unacknowledged).
+            async with contextlib.aclosing(owned_batches(
+                    sub, self._settings.fetch_batch, stop=stop,
+                    still_owner=self._still_owner)) as batches:
+                async for msgs in batches:
+                    if not msgs:
+                        if time.monotonic() - last_frame > self._settings.quiet_flush_s:
+                            # Quiet camera: close the open segment as a capture gap would —
+                            # unless the last frames sent were never received (then they come
+                            # again first).
+                            if await self._deliveries_outstanding():
+                                return "pending_count"
+                            segment = self._segmenter.flush()
+                            if segment:
+                                await self._store_until_done(segment, stop)
+                        continue
+                    last_frame = time.monotonic()
+                    for msg in msgs:
+                        if self._delivered.missed_before(msg):
+                            return "delivery_count"  # it and the rest come again, after the missed
+                        await self._handle(msg, stop)
+                        if stop.is_set():
+                            break
             return ""
         finally:
             keepalive.cancel()

@@ -150,3 +150,55 @@ async def test_durable_consumer_survives_a_nats_server_restart(tmp_path: Path) -
         await nc.close()
     finally:
         server.process.stop()
+
+
+async def test_an_owner_that_lost_its_camera_during_a_fetch_gives_the_frames_back_at_once(
+    probe_nc: NATS, streams: BusNames,
+) -> None:
+    """owned_batches (issue 37: masking's and the recorder's loop, once): batches come while the
+    process owns the camera; an owner frozen past its lease and woken up with frames in hand
+    gives them back, and the next reader has them at once, in order — not after ack_wait."""
+    from contextlib import aclosing
+
+    from vigie.plumbing.bus.consumer import owned_batches
+
+    await _publish(probe_nc, streams, 6)
+    js = jetstream(probe_nc)
+    config = durable_config("owned", streams.video("c", "cam"), ack_wait_s=30, max_ack_pending=100)
+    sub = await js.pull_subscribe(streams.video("c", "cam"), durable="owned",
+                                  stream=streams.video_stream, config=config)
+    checks = {"made": 0, "lapses_after": 10**9}
+    lost: list[int] = []
+
+    async def still_owner() -> bool:
+        checks["made"] += 1
+        return checks["made"] <= checks["lapses_after"]
+
+    got: list[bytes] = []
+    stop = asyncio.Event()
+    async with aclosing(owned_batches(sub, 2, stop=stop, still_owner=still_owner,
+                                      on_lost=lambda msgs: lost.append(len(msgs)))) as batches:
+        async for msgs in batches:
+            for msg in msgs:
+                got.append(msg.data)
+                await msg.ack()
+            if len(got) == 2:  # the lease lapses while the next fetch is under way
+                checks["lapses_after"] = checks["made"] + 1
+    assert got == [b"0", b"1"]
+    assert lost == [2], "the batch fetched as the lease lapsed was given back, not worked on"
+    again = await asyncio.wait_for(sub.fetch(4, timeout=2), timeout=3)  # no ack_wait to sit out
+    assert [m.data for m in again] == [b"2", b"3", b"4", b"5"]
+    await sub.unsubscribe()
+
+    quiet = await js.pull_subscribe(streams.video("c", "none"), durable="quiet",
+                                    stream=streams.video_stream)
+    stop = asyncio.Event()
+    async with aclosing(owned_batches(quiet, 2, stop=stop, still_owner=still_owner_true)) as b:
+        assert await anext(b) == []  # a quiet camera: an empty batch after a second
+        stop.set()
+        with pytest.raises(StopAsyncIteration):
+            await anext(b)
+
+
+async def still_owner_true() -> bool:
+    return True

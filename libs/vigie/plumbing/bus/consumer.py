@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import enum
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
 import nats.errors
@@ -117,6 +117,39 @@ async def replayed_from_start(js: JetStreamContext, stream: str, config: Consume
     with contextlib.suppress(nats.js.errors.NotFoundError):
         await js.delete_consumer(stream, config.durable_name)
     return config.evolve(deliver_policy=DeliverPolicy.ALL, opt_start_seq=None)
+
+
+async def give_back(msgs: list[Msg]) -> None:
+    """Not acknowledged: redelivered at once, in order, to whoever reads the consumer next."""
+    for msg in msgs:
+        with contextlib.suppress(*TRANSIENT_NATS_ERRORS):
+            await msg.nak()
+
+
+async def owned_batches(sub: JetStreamContext.PullSubscription, batch: int, *,
+                        stop: asyncio.Event, still_owner: Callable[[], Awaitable[bool]],
+                        on_lost: Callable[[list[Msg]], object] | None = None,
+                        ) -> AsyncGenerator[list[Msg], None]:
+    """A camera's durable pull consumer, batch by batch, for as long as this process owns the
+    camera (masking's RAW, the recorder's VIDEO: issue 37, the loop was written twice).
+    Ownership is checked before each fetch and again after it: an owner frozen past its lease
+    and woken up with frames in hand gives them back (redelivered at once, in order, to the new
+    owner) instead of working on frames that are another's now. An empty batch: nothing came
+    within a second (a quiet camera). Read it under `contextlib.aclosing`."""
+    while not stop.is_set():
+        if not await still_owner():
+            return
+        try:
+            msgs = await sub.fetch(batch, timeout=1)
+        except TRANSIENT_NATS_ERRORS:
+            yield []
+            continue
+        if not await still_owner():
+            if on_lost is not None:
+                on_lost(msgs)
+            await give_back(msgs)
+            return
+        yield msgs
 
 
 def camera_durable(service: str, commune: str, camera: str) -> str:
