@@ -54,13 +54,16 @@ async def test_an_order_recorded_as_ended_stops_its_camera_on_every_screen_R3_R2
         "FROM camera_health h JOIN cameras c ON c.id = h.camera_id WHERE c.slug = 'm1'"),
         timeout_s=10, message="masking did not stop m1")
 
-    # A bad order is refused with the reason, nothing recorded.
+    # A bad order is refused with the reason, in French (issue 37: it was shown in English),
+    # nothing recorded.
     await form.get_by_label("Référence de l'arrêté préfectoral").fill("AP trop long")
     await form.get_by_label("Accordée le").fill("2024-01-01")
     await form.get_by_label("Valable jusqu'au (cinq ans au plus)").fill("2031-01-01")
     await form.get_by_label("protection des bâtiments publics").check()
     await form.get_by_role("button", name="Enregistrer l'autorisation").click()
-    await expect(admin.locator("main [role=status]")).to_contain_text("five years at most")
+    await expect(admin.locator("main [role=status]")).to_have_text(
+        "Une autorisation dure cinq ans au plus (CSI L252-4) : elle prend fin le 01/01/2029 au "
+        "plus tard.")
     assert not await db.fetchval("SELECT true FROM authorisations WHERE reference = "
                                  "'AP trop long'")
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vigie.plumbing.bus.permissions import Permissions, ServerTls, all_users, render_server_config
 from vigie.plumbing.bus.subjects import BusNames
@@ -79,11 +80,11 @@ class ManagedProcess:
     argv: list[str]
     log_path: Path
     env: dict[str, str] | None = None
-    preexec: Callable[[], None] | None = None
+    run_as: tuple[int, int] | None = None  # (uid, gid): PostgreSQL refuses to run as root
     # Die with the process that started this one (the supervisor), whatever kills it. Only where
     # the starting thread lives as long as that process: the signal is tied to the forking thread.
-    # (A preexec_fn runs Python between fork and exec: it is kept to what cannot be done otherwise,
-    # demoting PostgreSQL; Python in a forked child of a threaded parent can deadlock.)
+    # (No preexec_fn: Python run between fork and exec in the child of a threaded parent can
+    # deadlock — it did, in the suite, demoting PostgreSQL. Popen's user/group are set in C.)
     lifeline: bool = False
     lifeline_python: str = sys.executable
     stdin_path: Path | None = None  # what the program reads (else nothing)
@@ -100,7 +101,7 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             stdin=script or subprocess.DEVNULL,
             env=self.env,
-            preexec_fn=self.preexec,
+            **as_user(self.run_as),
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops children in order
         )
         log.close()
@@ -283,16 +284,11 @@ def _unprivileged() -> tuple[int, int] | None:
     raise ServerStartError("running as root and no unprivileged user for PostgreSQL")
 
 
-def _demote(ids: tuple[int, int] | None) -> Callable[[], None] | None:
+def as_user(ids: tuple[int, int] | None) -> dict[str, Any]:
+    """Popen's arguments to run a program as (uid, gid) with no supplementary group."""
     if ids is None:
-        return None
-
-    def _preexec() -> None:
-        os.setgid(ids[1])
-        os.setgroups([])
-        os.setuid(ids[0])
-
-    return _preexec
+        return {}
+    return {"user": ids[0], "group": ids[1], "extra_groups": []}
 
 
 @dataclass
@@ -319,7 +315,7 @@ def _reachable(ids: tuple[int, int] | None, path: Path) -> bool:
     """Can the demoted user reach ``path``? (A root-only parent, e.g. pytest's tmp, would block.)"""
     if ids is None:
         return True
-    return subprocess.run(["test", "-x", str(path)], preexec_fn=_demote(ids), check=False).returncode == 0
+    return subprocess.run(["test", "-x", str(path)], **as_user(ids), check=False).returncode == 0
 
 
 PG_HBA_TLS = """# Written by Vigie: TCP connections only over TLS (issue 25, R37), passwords hashed.
@@ -362,7 +358,7 @@ def start_postgres(
             [pg_bin("initdb"), "-D", str(data), "-U", "vigie", "--pwfile", str(pwfile),
              "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8",
              "--locale=C.UTF-8"],
-            capture_output=True, text=True, preexec_fn=_demote(ids), check=False,
+            capture_output=True, text=True, **as_user(ids), check=False,
         )
         pwfile.unlink()
         if result.returncode != 0:
@@ -388,7 +384,7 @@ def start_postgres(
     # The lifeline's launcher runs as the demoted user: with a Python that user can run.
     python = next((p for p in (sys.executable, shutil.which("python3"), "/usr/bin/python3")
                    if p and _reachable(ids, Path(p))), None)
-    process = ManagedProcess("postgres", argv, log_path, preexec=_demote(ids),
+    process = ManagedProcess("postgres", argv, log_path, run_as=ids,
                              lifeline=lifeline and python is not None,
                              lifeline_python=python or sys.executable)
     if ids:
