@@ -221,12 +221,28 @@ async def test_a_2x2_layout_plays_four_cameras_and_an_unplugged_one_says_so_with
     masking = operator.locator("tr[data-type='masking_failed']")
     await expect(masking).to_contain_text("aucun masque approuvé")
     await shoot(operator, "alarmes")
+    # … and to its recording from a minute before the alarm (issue 38).
+    replay = row.get_by_role("link", name="relecture")
+    raised = await db.fetchval("SELECT raised_at FROM alarms WHERE kind = 'camera_lost'")
+    href = await replay.get_attribute("href") or ""
+    assert href.startswith("#/relecture/p1/")
+    assert abs((datetime.fromisoformat(href.rsplit("/", 1)[1].replace("Z", "+00:00"))
+                - (raised - timedelta(minutes=1))).total_seconds()) < 1
+    # Acknowledged with what the agent says, kept and journaled (issue 38).
     await row.get_by_role("button", name="Acquitter").click()
+    await operator.get_by_label("Commentaire (facultatif, journalisé)").fill("patrouille envoyée")
+    await operator.locator("#dialogue").get_by_role("button", name="Acquitter").click()
     await expect(row).to_contain_text("operator")
+    await expect(row).to_contain_text("patrouille envoyée")
     await expect(operator.locator("#alarmes")).to_have_attribute("data-nombre", "1")
-    lost = await db.fetch("SELECT c.slug, a.acknowledged_by, a.cleared_at FROM alarms a JOIN cameras c "
-                          "ON c.id = a.camera_id WHERE a.kind = 'camera_lost'")
-    assert [(r["slug"], r["acknowledged_by"]) for r in lost] == [("p1", "operator")], lost
+    lost = await db.fetch("SELECT c.slug, a.acknowledged_by, a.ack_comment FROM alarms a "
+                          "JOIN cameras c ON c.id = a.camera_id WHERE a.kind = 'camera_lost'")
+    assert [tuple(r) for r in lost] == [("p1", "operator", "patrouille envoyée")], lost
+    await replay.click()
+    await expect(operator.locator("body[data-ecran='relecture']")).to_be_attached()
+    aller = operator.get_by_role("form", name="Aller à").get_by_label("Aller à")
+    await expect(aller).not_to_have_value("")
+    await expect(operator.get_by_role("form", name="Période").get_by_label("Caméra")).to_have_value("p1")
 
     # The wall: the tile's last picture is dimmed and says how old it is.
     await operator.goto(f"{ui.gateway.url}/ui/#/mur")

@@ -85,8 +85,16 @@ async def test_an_alarm_is_raised_pushed_acknowledged_by_name_and_cleared(
         listed = (await operator.get("/api/alarms")).json()
         assert [(a["id"], a["kind"]) for a in listed] == [(pushed["id"], "camera_lost")]
         async with aclosing(await gateway.login("operator", )) as again:
-            acked = await again.post(f"/api/alarms/{pushed['id']}/ack")
+            long = await again.post(f"/api/alarms/{pushed['id']}/ack", json={"comment": "x" * 201})
+            assert long.status_code == 422, "a comment is one line of 200 characters at most"
+            acked = await again.post(f"/api/alarms/{pushed['id']}/ack",
+                                     json={"comment": "patrouille envoyée"})
             assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "operator"
+            assert acked.json()["ack_comment"] == "patrouille envoyée"  # issue 38
+            journaled = await db.fetchval(
+                "SELECT details->>'comment' FROM audit_log WHERE action = 'alarm.acknowledged' "
+                "ORDER BY id DESC LIMIT 1")
+            assert journaled == "patrouille envoyée"
             twice = await again.post(f"/api/alarms/{pushed['id']}/ack")
             assert twice.status_code == 409 and "operator" in twice.json()["detail"]
         await db.execute("UPDATE camera_health SET online = true WHERE camera_id = $1", gare)

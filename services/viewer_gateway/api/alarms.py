@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from vigie.plumbing.refusals import NotFound, Refusal
 from vigie.records.audit_register import Entry, record
 
 from services.viewer_gateway.api.deps import PROBLEMS, GatewayDep, LiveUser
+from services.viewer_gateway.api.models import Line
 from services.viewer_gateway.policy import ROLE_PERMISSIONS
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
@@ -31,6 +32,14 @@ class AlarmView(BaseModel):
     cleared_at: datetime | None
     acknowledged_by: str | None
     acknowledged_at: datetime | None
+    ack_comment: str | None = Field(None, description="What the agent said on acknowledging")
+
+
+class Acknowledgement(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    comment: Line | None = Field(None, description="What was seen or done "
+                                 "(« patrouille envoyée », « travaux connus »): journaled")
 
 
 # Alarms an agent at the screens cannot act on: an order about to end, a camera set below the
@@ -57,7 +66,8 @@ async def list_alarms(user: LiveUser, gw: GatewayDep,
 
 @router.post("/{alarm_id}/ack", responses=PROBLEMS, summary="Acknowledge an alarm (journaled)")
 async def acknowledge(alarm_id: Annotated[int, "alarm id"], user: LiveUser,
-                      gw: GatewayDep) -> AlarmView:
+                      gw: GatewayDep, body: Acknowledgement | None = None) -> AlarmView:
+    comment = (body.comment or None) if body else None
     if not 0 < alarm_id < 2**62:
         raise NotFound("no such alarm in your communes", code="alarm.not_found")
     async with gw.pool.acquire() as conn, conn.transaction():
@@ -68,12 +78,12 @@ async def acknowledge(alarm_id: Annotated[int, "alarm id"], user: LiveUser,
             raise Refusal(f"already acknowledged by {row['acknowledged_by']}",
                           code="alarm.already_acknowledged", by=row['acknowledged_by'],
                           kind="conflict")
-        await conn.execute("UPDATE alarms SET acknowledged_by = $2, acknowledged_at = now() "
-                           "WHERE id = $1", alarm_id, user.username)
+        await conn.execute("UPDATE alarms SET acknowledged_by = $2, acknowledged_at = now(), "
+                           "ack_comment = $3 WHERE id = $1", alarm_id, user.username, comment)
         await record(conn, Entry(actor=user.username, action="alarm.acknowledged",
                                  commune=row["commune"],
                                  cameras=[f"{row['commune']}/{row['camera']}"],
                                  details={"alarm": alarm_id, "kind": row["kind"],
-                                          "post": user.post}))
+                                          "post": user.post, "comment": comment}))
         row = await conn.fetchrow(SELECT + "WHERE a.id = $1", alarm_id)
     return AlarmView(**dict(row))

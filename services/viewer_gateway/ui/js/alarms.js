@@ -2,7 +2,7 @@
 // about to expire), acknowledged by name; then the history. New alarms arrive over the session's
 // socket (app.js rings and counts them); this screen also asks every few seconds.
 import { api, query, latest, superseded } from "./api.js";
-import { h, clear, frDate, frDateTime } from "./dom.js";
+import { h, clear, ask, frDate, frDateTime } from "./dom.js";
 import { ALARMS, fr } from "./fr.js";
 
 const POLL_MS = 3000;
@@ -28,29 +28,39 @@ export function mount(main, ctx) {
       clear(open, current.filter(here).map((a) => h("tr", { dataset: { alarme: a.id, type: a.kind }, class: a.acknowledged_by ? "" : "non-acquittee" },
         h("td", {}, frDateTime(a.raised_at)), h("td", {}, cameraLink(a)), h("td", {}, ALARMS[a.kind] || a.kind),
         h("td", { class: "info" }, alarmDetail(a)),
-        h("td", {}, a.acknowledged_by ? `${a.acknowledged_by}, ${frDateTime(a.acknowledged_at)}` : "non acquittée"),
+        h("td", {}, a.acknowledged_by ? acknowledgedBy(a) : "non acquittée"),
         h("td", {}, a.acknowledged_by ? "" : h("button", { type: "button", onclick: () => acknowledge(a) }, "Acquitter")))));
       clear(history, all.filter((a) => here(a) && a.cleared_at).map((a) => h("tr", {},
         h("td", {}, frDateTime(a.raised_at)), h("td", {}, cameraLink(a)), h("td", {}, ALARMS[a.kind] || a.kind),
-        h("td", {}, a.acknowledged_by || "—"), h("td", {}, frDateTime(a.cleared_at)))));
+        h("td", {}, a.acknowledged_by ? acknowledgedBy(a) : "—"), h("td", {}, frDateTime(a.cleared_at)))));
       status.textContent = current.filter(here).length ? "" : "Aucune alarme en cours.";
     } catch (err) {
       if (!superseded(err, turn)) status.textContent = fr(err.message);
     }
   }
 
-  /** The camera: a link to its live picture, for an agent who may watch it. */
+  /** The camera: its live picture, and its recording from a minute before the alarm (issue 38),
+   * for an agent who may watch them. */
   function cameraLink(a) {
-    return ctx.can("live") ? h("a", { href: `#/camera/${a.commune}/${a.camera}` }, a.camera_name) : a.camera_name;
+    const live = ctx.can("live") ? h("a", { href: `#/camera/${a.commune}/${a.camera}` }, a.camera_name) : a.camera_name;
+    if (!ctx.can("playback")) return live;
+    const before = new Date(new Date(a.raised_at).getTime() - 60e3).toISOString();
+    return [live, " ", h("a", { href: `#/relecture/${a.camera}/${before}`, class: "relecture",
+      title: `Relecture de ${a.camera_name} à l'heure de l'alarme` }, "relecture")];
+  }
+
+  function acknowledgedBy(a) {
+    const who = `${a.acknowledged_by}, ${frDateTime(a.acknowledged_at)}`;
+    return a.ack_comment ? [who, h("br"), h("q", {}, a.ack_comment)] : who;
   }
 
   async function acknowledge(alarm) {
-    try {
-      await api.post(`/api/alarms/${alarm.id}/ack`);
-      status.textContent = `Alarme « ${ALARMS[alarm.kind]} » (${alarm.camera_name}) acquittée par ${ctx.me.username}.`;
-    } catch (err) {
-      status.textContent = err.message;
-    }
+    const said = await ask(`Acquitter : ${ALARMS[alarm.kind] || alarm.kind} (${alarm.camera_name})`,
+      h("label", {}, "Commentaire (facultatif, journalisé)",
+        h("input", { name: "comment", maxlength: 200, placeholder: "patrouille envoyée, travaux connus…" })),
+      { submit: "Acquitter", onsubmit: (v) => api.post(`/api/alarms/${alarm.id}/ack`, { comment: v.comment || null }) });
+    if (said === null) return;
+    status.textContent = `Alarme « ${ALARMS[alarm.kind]} » (${alarm.camera_name}) acquittée par ${ctx.me.username}.`;
     await load();
     document.dispatchEvent(new CustomEvent("vigie:alarms"));
   }

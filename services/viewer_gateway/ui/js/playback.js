@@ -13,7 +13,7 @@ const PREFETCH_S = 15; // the next segment is fetched when what is buffered ends
 const FRAME_S = 0.04; // one frame at 25 fps: the step of « image suivante »
 const SPEEDS = [0.5, 1, 2, 4, 8];
 
-export function mount(main, ctx, [preset]) {
+export function mount(main, ctx, [preset, presetAt]) {
   const cameras = ctx.cameras.filter((c) => c.commune === ctx.commune && c.state !== "commissioning");
   const now = new Date();
   const picker = h("form", { class: "ligne", "aria-label": "Période" },
@@ -353,5 +353,17 @@ export function mount(main, ctx, [preset]) {
   }
 
   if (preset) picker.requestSubmit();
+  // #/relecture/<camera>/<instant> (an alarm's link, issue 38): the half hour around that instant
+  // on the timeline, « Aller à » filled in; the agent gives the reason before anything plays (R13).
+  const alarmAt = presetAt ? new Date(presetAt) : null;
+  if (alarmAt && !Number.isNaN(alarmAt.getTime()) && cameras.some((c) => c.slug === preset)) {
+    const from = new Date(alarmAt.getTime() - 1800e3);
+    const to = new Date(Math.min(Date.now(), alarmAt.getTime() + 1800e3));
+    picker.elements.start.value = localInput(from);
+    picker.elements.end.value = localInput(to);
+    goto.elements.at.value = localInput(alarmAt);
+    showPeriod(preset, from, to);
+  }
+
   return () => { for (const c of [periods, marksAsked, finds, seeks]) c.cancel(); endView(); };
 }
