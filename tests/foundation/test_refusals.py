@@ -69,7 +69,7 @@ def test_a_refusal_is_a_problem_with_its_code_params_and_status() -> None:
     assert (plain.status, plain.code) == (400, "hold.refused")  # no code yet: the domain's
     gone = NotFound("no hold 9 in your communes")
     assert isinstance(gone, LookupError) and gone.status == 404
-    assert set(KIND_STATUS.values()) <= {400, 403, 404, 409, 410, 429, 503}
+    assert set(KIND_STATUS.values()) <= {400, 403, 404, 409, 410, 422, 429, 503}
 
 
 def test_a_domain_refusal_keeps_its_code_through_the_library() -> None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Self
 
-RefusalKind = Literal["invalid", "conflict", "not_found", "forbidden", "gone", "too_many",
-                      "unavailable"]
+RefusalKind = Literal["invalid", "malformed", "conflict", "not_found", "forbidden", "gone",
+                      "too_many", "unavailable"]
 # The one place a refusal becomes an HTTP status.
-KIND_STATUS: dict[str, int] = {"invalid": 400, "forbidden": 403, "not_found": 404,
-                               "conflict": 409, "gone": 410, "too_many": 429, "unavailable": 503}
+# `malformed`: the body's shape, as FastAPI's own validation answers (a label too long, a layout
+# with more cameras than panes).
+KIND_STATUS: dict[str, int] = {"invalid": 400, "malformed": 422, "forbidden": 403,
+                               "not_found": 404, "conflict": 409, "gone": 410, "too_many": 429,
+                               "unavailable": 503}
 Param = str | int | float | None
 
 

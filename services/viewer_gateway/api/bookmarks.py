@@ -50,7 +50,7 @@ async def create(commune: str, camera: str, body: BookmarkCreate, user: Playback
     row = await recorded_camera(gw, user, commune, camera, body.at)
     if len(body.label) > 200:
         raise Refusal("label: at most 200 characters",
-                      code="bookmark.label_too_long", characters=200)
+                      code="bookmark.label_too_long", characters=200, kind="malformed")
     async with gw.pool.acquire() as conn, conn.transaction():
         mark = await conn.fetchrow(
             "INSERT INTO bookmarks (camera_id, at, label, author, post) VALUES ($1, $2, $3, $4, "

@@ -116,7 +116,7 @@ async def approve_masks(commune: str, camera: str, version: int, body: MaskAppro
         if polygons == 0 and not body.no_private_space:
             raise Refusal("a version without any polygon is approved only with "
                           "no_private_space: « aucun espace privé dans le champ »",
-                          code="mask.empty_needs_statement")
+                          code="mask.empty_needs_statement", kind="malformed")
         # The picture it is approved on: masking stops the camera if that picture changes.
         size = await conn.fetchrow("SELECT width, height FROM camera_health WHERE camera_id = $1",
                                    row["id"])

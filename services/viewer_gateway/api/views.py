@@ -60,7 +60,8 @@ async def put_view(commune: str, body: PostView, user: LiveUser, gw: GatewayDep)
     if len(body.cameras) > body.size * body.size:
         raise Refusal(f"cameras: at most {body.size * body.size} panes in a "
                       f"{body.size}×{body.size} layout",
-                      code="view.too_many_panes", panes=body.size * body.size, size=body.size)
+                      code="view.too_many_panes", panes=body.size * body.size, size=body.size,
+                      kind="malformed")
     row = await gw.pool.fetchrow(
         "INSERT INTO post_views (commune, post, size, cameras, updated_by) VALUES ($1, $2, $3, "
         "$4, $5) ON CONFLICT (commune, post) DO UPDATE SET size = EXCLUDED.size, cameras = "
