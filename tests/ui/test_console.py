@@ -122,8 +122,40 @@ async def test_relecture_plays_60_s_off_second_segments_across_boundaries_and_a_
     await eventually(lambda: past(segments[3][0] + timedelta(seconds=1)), timeout_s=10,
                      interval_s=0.1, message="playback did not go on after the gap")
 
-    # A bookmark where the agent paused: journaled, listed, on the timeline.
+    # The keyboard (issue 38): L and J change the speed, K pauses, → steps one image, Shift+→
+    # goes ten seconds on (back would fall in the gap just behind).
     await operator.get_by_role("button", name="×1", exact=True).click()
+    await operator.keyboard.press("l")
+    await expect(operator.get_by_role("button", name="×2")).to_have_attribute("aria-pressed",
+                                                                            "true")
+    await operator.keyboard.press("j")
+    await expect(operator.get_by_role("button", name="×1", exact=True)).to_have_attribute(
+        "aria-pressed", "true")
+    video = operator.locator("section[aria-label='Lecteur'] video")
+    await operator.keyboard.press("k")
+    await eventually(lambda: video.evaluate("v => v.paused"), timeout_s=5, message="K did not pause")
+    await asyncio.sleep(0.3)  # the paused picture's time settles
+    before = await played(operator)
+    assert before is not None
+    await operator.keyboard.press("ArrowRight")
+
+    async def stepped_one_image() -> bool:
+        now = await played(operator)
+        return bool(now and timedelta(milliseconds=20) < now - before < timedelta(milliseconds=60))
+
+    await eventually(stepped_one_image, timeout_s=5, message="→ did not step one image")
+    await operator.keyboard.press("Shift+ArrowRight")
+
+    async def ten_seconds_on() -> bool:
+        now = await played(operator)
+        return bool(now and abs((now - before).total_seconds() - 10) < 1)
+
+    await eventually(ten_seconds_on, timeout_s=10, message="Shift+→ did not go 10 s on")
+    await operator.keyboard.press("k")
+    await eventually(lambda: video.evaluate("v => !v.paused"), timeout_s=5,
+                     message="K did not play again")
+
+    # A bookmark where the agent paused: journaled, listed, on the timeline.
     await operator.get_by_role("button", name="Marquer cet instant…").click()
     await operator.get_by_label("Libellé (obligatoire)").fill("portière rayée")
     await operator.get_by_role("button", name="Poser le signet").click()

@@ -50,6 +50,7 @@ export function mount(main, ctx, [preset, presetAt]) {
   let at = null; // the time chosen on the timeline
   let view = null; // { id, media, camera }
   let play = null; // { video, feed, origin, nextAt, loading, clock, notice, banner }
+  let keys = null; // the player's keyboard listener, while it is open
   // Latest answer wins (api.js): a newer period, search or seek outdates the older ones' answers.
   const periods = latest();
   const marksAsked = latest();
@@ -180,17 +181,45 @@ export function mount(main, ctx, [preset, presetAt]) {
       },
     }, `×${String(s).replace(".", ",")}`));
     const step = (frames) => { video.pause(); video.currentTime = Math.max(0, video.currentTime + frames * FRAME_S); };
+    const toggle = () => (video.paused ? video.play() : video.pause());
+    const speed = (by) => {
+      const at = speeds.findIndex((b) => b.getAttribute("aria-pressed") === "true");
+      speeds[Math.min(speeds.length - 1, Math.max(0, at + by))]?.click();
+    };
     clear(player, h("div", { class: "lecteur" }, video, h("div", { class: "surimpression" }, h("span", { class: "mode mode-differe" }, "ENREGISTREMENT"), " ", clock), banner, notice),
       h("div", { class: "outils" },
-        h("button", { type: "button", onclick: () => (video.paused ? video.play() : video.pause()) }, "Lecture / pause"),
-        h("button", { type: "button", onclick: () => step(-1), "aria-label": "Image précédente" }, "◀ image"),
-        h("button", { type: "button", onclick: () => step(1), "aria-label": "Image suivante" }, "image ▶"),
+        h("button", { type: "button", onclick: toggle, "aria-keyshortcuts": "Space K", title: "Espace ou K" }, "Lecture / pause"),
+        h("button", { type: "button", onclick: () => step(-1), "aria-label": "Image précédente", "aria-keyshortcuts": "ArrowLeft", title: "←" }, "◀ image"),
+        h("button", { type: "button", onclick: () => step(1), "aria-label": "Image suivante", "aria-keyshortcuts": "ArrowRight", title: "→" }, "image ▶"),
         speeds,
         h("button", { type: "button", onclick: () => bookmark() }, "Marquer cet instant…"),
         h("button", { type: "button", onclick: () => endView() }, "Fermer l'enregistrement")));
     player.hidden = false;
+    // The keyboard, as in the anchors' clients (issue 38): Space or K plays and pauses, ← and →
+    // step one image, Shift+← / Shift+→ ten seconds, J and L slower and faster — except while
+    // typing in a field.
+    keys = (event) => {
+      if (!play || event.target.closest?.("input, select, textarea, dialog") || event.ctrlKey || event.metaKey || event.altKey) return;
+      const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+      const actions = {
+        " ": toggle, k: toggle, j: () => speed(-1), l: () => speed(1),
+        ArrowLeft: () => (event.shiftKey ? seekBy(-10) : step(-1)),
+        ArrowRight: () => (event.shiftKey ? seekBy(10) : step(1)),
+      };
+      if (!actions[key]) return;
+      event.preventDefault();
+      actions[key]();
+    };
+    document.addEventListener("keydown", keys);
     play = { video, feed: new Feed(video), origin: null, nextAt: null, loading: false, clock, notice, banner, lastCursor: 0, rate: 1 };
     play.raf = requestAnimationFrame(tick);
+  }
+
+  /** Ten seconds on or back: within what is buffered at once, else from the recording; a paused
+   * picture stays paused. */
+  function seekBy(seconds) {
+    const t = playedAt();
+    if (t !== null) seek(new Date(t + seconds * 1000), { resume: !play.video.paused });
   }
 
   function playedAt() {
@@ -255,12 +284,12 @@ export function mount(main, ctx, [preset, presetAt]) {
 
   /** Plays from t: at once when t is buffered; otherwise a fresh buffer from the segment holding
    * t, the picture shown only once it is appended (never one seconds away). */
-  async function seek(t) {
+  async function seek(t, { resume = true } = {}) {
     const p = play, ms = t.getTime(), turn = seeks.turn();
     p.notice.hidden = true;
     if (p.origin !== null && bufferedEndAround((ms - p.origin) / 1000) !== null) {
       p.video.currentTime = (ms - p.origin) / 1000;
-      p.video.play().catch(() => {});
+      if (resume) p.video.play().catch(() => {});
       return;
     }
     p.feed.close();
@@ -291,7 +320,7 @@ export function mount(main, ctx, [preset, presetAt]) {
     p.settling = false;
     p.video.classList.remove("en-recherche");
     p.video.playbackRate = p.rate;
-    p.video.play().catch(() => {});
+    if (resume) p.video.play().catch(() => {});
   }
 
   /** Sets the playhead and resolves once the picture there is decoded (or after 3 s). */
@@ -348,22 +377,21 @@ export function mount(main, ctx, [preset, presetAt]) {
     seeks.cancel(); // what was on its way belonged to the view that ends
     if (play) { cancelAnimationFrame(play.raf); play.feed.close(); }
     play = null;
+    if (keys) document.removeEventListener("keydown", keys);
+    keys = null;
     player.hidden = true;
     await fetch(`/api/playback/${ending.id}/end`, { method: "POST", keepalive: true }).catch(() => {});
   }
 
-  if (preset) picker.requestSubmit();
   // #/relecture/<camera>/<instant> (an alarm's link, issue 38): the half hour around that instant
   // on the timeline, « Aller à » filled in; the agent gives the reason before anything plays (R13).
   const alarmAt = presetAt ? new Date(presetAt) : null;
   if (alarmAt && !Number.isNaN(alarmAt.getTime()) && cameras.some((c) => c.slug === preset)) {
-    const from = new Date(alarmAt.getTime() - 1800e3);
-    const to = new Date(Math.min(Date.now(), alarmAt.getTime() + 1800e3));
-    picker.elements.start.value = localInput(from);
-    picker.elements.end.value = localInput(to);
+    picker.elements.start.value = localInput(new Date(alarmAt.getTime() - 1800e3));
+    picker.elements.end.value = localInput(new Date(Math.min(Date.now(), alarmAt.getTime() + 1800e3)));
     goto.elements.at.value = localInput(alarmAt);
-    showPeriod(preset, from, to);
   }
+  if (preset) picker.requestSubmit();
 
   return () => { for (const c of [periods, marksAsked, finds, seeks]) c.cancel(); endView(); };
 }
