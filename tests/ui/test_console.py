@@ -423,7 +423,7 @@ def _whole(box: dict[str, float]) -> bool:
             and box["right"] <= box["playerRight"] + 1)
 
 
-@pytest.mark.parametrize("viewport", [(1920, 1080), (1366, 768), (1024, 768)])
+@pytest.mark.parametrize("viewport", [(1920, 1080), (1366, 768), (1024, 768), (2560, 1440)])
 async def test_the_whole_picture_is_shown_at_every_screen_size_R1(
     ui: UiStack, stoppable_camera: servers.RtspCameras, viewport: tuple[int, int],
 ) -> None:
@@ -452,6 +452,20 @@ async def test_the_whole_picture_is_shown_at_every_screen_size_R1(
         f"vs => vs.filter(v => v.videoWidth).map({PICTURE_INSIDE})")
     assert boxes and all(_whole(b) for b in boxes), (viewport, boxes)
     await shoot(operator, f"direct-2x2-{viewport[0]}")
+
+    # The wall fills the screen (issue 38: tiles of about 365 px left most of a 1920×1080 screen
+    # empty, three quarters of a 2560×1440 one), every tile above the fold.
+    await operator.goto(f"{ui.gateway.url}/ui/#/mur")
+    await expect(operator.locator(".tuile")).to_have_count(7)
+    await expect(operator.locator(".mur")).to_have_attribute("data-colonnes", re.compile(r"\d"))
+    wall = await operator.locator(".tuile").evaluate_all("""ts => ({
+      area: ts.reduce((a, t) => a + t.getBoundingClientRect().width * t.getBoundingClientRect().height, 0),
+      bottom: Math.max(...ts.map(t => t.getBoundingClientRect().bottom)),
+      right: Math.max(...ts.map(t => t.getBoundingClientRect().right)),
+      screen: innerWidth * innerHeight, height: innerHeight, width: innerWidth })""")
+    assert wall["bottom"] <= wall["height"] and wall["right"] <= wall["width"], (viewport, wall)
+    assert wall["area"] / wall["screen"] >= 0.45, (viewport, wall)
+    await shoot(operator, f"mur-{viewport[0]}")
 
 
 async def test_a_commune_overseas_reads_and_types_its_own_legal_time(

@@ -99,23 +99,53 @@ export function mount(main, ctx) {
     items[Math.min(items.length - 1, Math.max(0, at + step))].focus();
   }
 
+  /** As many columns as make the tiles largest while all of them fit the screen below the title
+   * (issue 38: tiles of 20em left most of a 1920×1080 screen empty); past a minimum size the
+   * wall scrolls instead (a 43-camera commune). A 4:3 picture and its two-line caption. */
+  function fitColumns() {
+    const count = grid.children.length;
+    if (!count) return;
+    const width = grid.clientWidth;
+    const height = Math.max(200, window.innerHeight - grid.getBoundingClientRect().top - 48);
+    const gap = parseFloat(getComputedStyle(grid).columnGap) || 0;
+    const caption = 56;
+    const smallest = 220;
+    let best = 1, bestWidth = 0;
+    for (let columns = 1; columns <= count; columns++) {
+      const rows = Math.ceil(count / columns);
+      const byWidth = (width - gap * (columns - 1)) / columns;
+      const byHeight = ((height - gap * (rows - 1)) / rows - caption) * 4 / 3;
+      const tile = Math.min(byWidth, byHeight);
+      if (tile > bestWidth) { best = columns; bestWidth = tile; }
+    }
+    if (bestWidth < smallest) best = Math.max(1, Math.floor((width + gap) / (smallest + gap)));
+    grid.style.gridTemplateColumns = `repeat(${best}, minmax(0, 1fr))`;
+    // Not wider than the screen's height allows: the whole picture stays in view.
+    grid.style.maxWidth = bestWidth >= smallest ? `${Math.ceil(best * bestWidth + gap * (best - 1))}px` : "";
+    grid.dataset.colonnes = String(best);
+  }
+
   async function refreshTiles() {
     await Promise.all([...tiles.values()].map(loadTile));
   }
 
   render();
+  fitColumns();
+  const resized = new ResizeObserver(() => fitColumns());
+  resized.observe(main);
   grid.addEventListener("keydown", move);
   // Back from a full screen: the focus returns to the tile that was opened.
   const back = sessionStorage.getItem("vigie.focus");
   sessionStorage.removeItem("vigie.focus");
   const opened = back && [...tiles.values()].find((t) => `${t.camera.commune}/${t.camera.slug}` === back);
   (opened?.figure || grid.firstElementChild)?.focus();
-  const onRefresh = () => render();
+  const onRefresh = () => { render(); fitColumns(); };
   document.addEventListener("vigie:refresh", onRefresh);
   refreshTiles();
   const timer = setInterval(refreshTiles, TILE_MS);
   return () => {
     clearInterval(timer);
+    resized.disconnect();
     document.removeEventListener("vigie:refresh", onRefresh);
     for (const t of tiles.values()) if (t.url) URL.revokeObjectURL(t.url);
   };
