@@ -94,6 +94,14 @@ async def test_relecture_plays_60_s_off_second_segments_across_boundaries_and_a_
     first = await eventually(lambda: played(operator), timeout_s=15, interval_s=0.1,
                              message="nothing played")
     assert abs(first - aimed) < timedelta(seconds=1), (first, aimed)  # not 6–34 s before
+    # The picture and its controls in the window together (issue 38: below the fold at 1080 px).
+    seen = await operator.evaluate("""() => {
+      const v = document.querySelector("section[aria-label='Lecteur'] .lecteur").getBoundingClientRect();
+      const b = [...document.querySelectorAll("section[aria-label='Lecteur'] button")]
+        .find((x) => x.textContent === "Lecture / pause").getBoundingClientRect();
+      return { top: v.top, controls: b.bottom, height: innerHeight };
+    }""")
+    assert seen["top"] >= 0 and seen["controls"] <= seen["height"], seen
 
     # ×1 across the first boundary: the time played advances with the wall clock (±1 s).
     t0, wall0 = await played(operator), time.monotonic()

@@ -42,7 +42,7 @@ export function mount(main, ctx, [preset, presetAt]) {
     } }, "Extraire pour une réquisition…");
   const marks = h("ul", { class: "signets", "aria-label": "Signets de la période" });
   const reasonBox = h("section", { hidden: true });
-  const player = h("section", { hidden: true, "aria-label": "Lecteur" });
+  const player = h("section", { hidden: true, "aria-label": "Lecteur", class: "lecteur-relecture" });
   clear(main, h("h1", {}, "Relecture"), picker, h("div", { class: "outils" }, goto, finder, extract), found, error,
     timeline.element, chosen, marks, reasonBox, player);
 
@@ -195,6 +195,9 @@ export function mount(main, ctx, [preset, presetAt]) {
         h("button", { type: "button", onclick: () => bookmark() }, "Marquer cet instant…"),
         h("button", { type: "button", onclick: () => endView() }, "Fermer l'enregistrement")));
     player.hidden = false;
+    // The picture and its controls in view together (issue 38: at 1080 px the controls were below
+    // the fold, under the timeline): the player's bottom at the window's.
+    player.scrollIntoView({ block: "end" });
     // The keyboard, as in the anchors' clients (issue 38): Space or K plays and pauses, ← and →
     // step one image, Shift+← / Shift+→ ten seconds, J and L slower and faster — except while
     // typing in a field.
