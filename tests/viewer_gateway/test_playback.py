@@ -115,6 +115,36 @@ async def test_the_timeline_lists_segments_and_the_gaps_between_them(
         assert reversed_.status_code == 400 and "ends before it starts" in reversed_.text
 
 
+async def test_the_minute_being_recorded_is_not_a_gap_while_the_camera_sends(
+    gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
+) -> None:
+    """Issue 38: the stretch since the last stored segment — the recorder's open segment — was
+    hatched as a gap. While the camera sends and the last segment ended moments ago, it is
+    « being recorded »; once the camera is silent (or the recorder late), it is a gap again."""
+    objects, buckets = store
+    now = datetime.now(UTC)
+    start_ns = int((now - timedelta(seconds=50)).timestamp() * 1e9)
+    await record_minute(db, objects, buckets.recordings, start_ns=start_ns, seconds=20)
+    gare = await db.fetchval("SELECT id FROM cameras WHERE slug = 'gare'")
+    await db.execute("INSERT INTO camera_health (camera_id, online, last_frame_at) VALUES "
+                     "($1, true, now()) ON CONFLICT (camera_id) DO UPDATE SET online = true, "
+                     "last_frame_at = now()", gare)
+    params = {"start": (now - timedelta(minutes=5)).isoformat(),
+              "end": (now + timedelta(minutes=1)).isoformat()}
+    async with aclosing(await gateway.login("operator")) as client:
+        body = (await client.get("/api/cameras/palaiseau/gare/timeline", params=params)).json()
+        last_end = datetime.fromisoformat(body["segments"][-1]["end"])
+        assert body["recording"] is not None
+        assert datetime.fromisoformat(body["recording"]["start"]) == last_end
+        assert datetime.fromisoformat(body["recording"]["end"]) >= now
+        assert all(datetime.fromisoformat(g["start"]) < last_end for g in body["gaps"])
+        await db.execute("UPDATE camera_health SET last_frame_at = now() - interval '1 minute' "
+                         "WHERE camera_id = $1", gare)
+        silent = (await client.get("/api/cameras/palaiseau/gare/timeline", params=params)).json()
+        assert silent["recording"] is None
+        assert datetime.fromisoformat(silent["gaps"][-1]["start"]) == last_end
+
+
 async def test_every_boundary_of_off_second_segments_is_crossed_at_millisecond_precision(
     gateway: GatewayUnderTest, db: asyncpg.Pool, store: tuple[ObjectStore, Buckets],
 ) -> None:

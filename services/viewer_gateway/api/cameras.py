@@ -266,6 +266,23 @@ async def tile(commune: str, camera: str, user: LiveUser, gw: GatewayDep) -> Res
         "X-Capture-Time": datetime.fromtimestamp(captured_ns / 1e9, UTC).isoformat()})
 
 
+# A segment is stored when it ends (60 s by default) and a little after: past this, the stretch
+# since the last one is a gap (the recorder's alarm comes at 4 min).
+RECORDING_WITHIN = timedelta(seconds=150)
+
+
+async def _being_recorded(gw: GatewayDep, camera_id: int, since: datetime,
+                          now: datetime) -> bool:
+    """The camera sends (a frame within 10 s) and its last segment ended recently: the stretch
+    since is in the recorder's open segment."""
+    if now - since > RECORDING_WITHIN:
+        return False
+    fresh = await gw.pool.fetchval(
+        "SELECT online AND last_frame_at > now() - interval '10 seconds' FROM camera_health "
+        "WHERE camera_id = $1", camera_id)
+    return bool(fresh)
+
+
 @router.get("/{commune}/{camera}/timeline", summary="Recorded segments and the gaps between them "
             "over a period (no image: opening a recording needs a reason, R13)",
             responses=PROBLEMS)
@@ -289,11 +306,19 @@ async def timeline(commune: str, camera: str, user: PlaybackUser, gw: GatewayDep
         "WHERE camera_id = $1 AND start_time < $3 AND end_time > $2 ORDER BY start_time",
         row["id"], start, end)
     holes = uncovered([(s["start_time"], s["end_time"]) for s in segments], start, end)
+    now = datetime.now(UTC)
     if holes and holes[-1][1] == end:  # what lies ahead of now is not a gap yet
-        holes[-1] = (holes[-1][0], min(end, max(holes[-1][0], datetime.now(UTC))))
-    gaps = [Gap(start=a, end=b) for a, b in holes]
+        holes[-1] = (holes[-1][0], min(end, max(holes[-1][0], now)))
+    recording = None
+    if holes and holes[-1][1] >= min(end, now) - timedelta(seconds=1) and \
+            await _being_recorded(gw, row["id"], holes[-1][0], now):
+        # The minute being recorded is not a gap (issue 38): its segment is stored when it ends.
+        recording = Gap(start=holes[-1][0], end=holes[-1][1])
+        holes.pop()
+    gaps = [Gap(start=a, end=b) for a, b in holes if b > a]
     response.headers["Cache-Control"] = "no-store"
     return Timeline(commune=commune, camera=camera, start=start, end=end, gaps=gaps,
+                    recording=recording,
                     segments=[TimelineSegment(start=s["start_time"], end=s["end_time"],
                                               frames=s["frames"], size_bytes=s["size_bytes"],
                                               mask_version=s["mask_version"]) for s in segments])

@@ -257,6 +257,9 @@ class Timeline(BaseModel):
     end: datetime
     segments: list[TimelineSegment]
     gaps: list[Gap]
+    recording: Gap | None = Field(None, description="After the last stored segment, what the "
+                                  "recorder is recording now (the camera sends, the last segment "
+                                  "ended less than 150 s ago): not a gap, not playable yet")
 
 
 class VerbalisationListing(Strict):

@@ -76,7 +76,7 @@ export function mount(main, ctx, [preset, presetAt]) {
       const t = await periods.get(`/api/cameras/${ctx.commune}/${camera}/timeline${query({ start: start.toISOString(), end: end.toISOString() })}`);
       if (t === SUPERSEDED) return;
       period = { camera, start, end };
-      timeline.set(start, end, t.segments, t.gaps);
+      timeline.set(start, end, t.segments, t.gaps, t.recording);
       extract.hidden = !ctx.can("export") || !t.segments.length;
       chosen.textContent = t.segments.length ? "Cliquez sur la frise pour choisir l'instant (molette : zoom, glisser : déplacer)." : "Aucun enregistrement sur cette période.";
       await loadBookmarks();

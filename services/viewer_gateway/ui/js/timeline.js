@@ -22,6 +22,7 @@ export class Timeline {
     this.view = null; // { from, to } in ms
     this.segments = [];
     this.gaps = [];
+    this.recording = null;
     this.bookmarks = [];
     this.cursor = null;
     this.drag = null;
@@ -51,10 +52,13 @@ export class Timeline {
     new ResizeObserver(() => this.draw()).observe(this.canvas);
   }
 
-  set(start, end, segments, gaps) {
+  set(start, end, segments, gaps, recording = null) {
     this.period = { start: start.getTime(), end: end.getTime() };
     this.segments = segments.map((s) => [Date.parse(s.start), Date.parse(s.end)]);
     this.gaps = gaps.map((g) => [Date.parse(g.start), Date.parse(g.end)]);
+    // The minute being recorded: not a gap, not playable until its segment is stored (issue 38).
+    this.recording = recording ? [Date.parse(recording.start), Date.parse(recording.end)] : null;
+    this.canvas.dataset.enregistrement = recording ? recording.start : "";
     this.element.hidden = false;
     this.setView(this.period.start, this.period.end);
   }
@@ -105,7 +109,8 @@ export class Timeline {
     this.canvas.dataset.from = new Date(this.view.from).toISOString();
     this.canvas.dataset.to = new Date(this.view.to).toISOString();
     this.legend.replaceChildren(h("span", {}, frDateTime(this.view.from)),
-      h("span", {}, `${this.segments.length} segment(s), ${this.gaps.length} trou(s) sur la période`),
+      h("span", {}, `${this.segments.length} segment(s), ${this.gaps.length} trou(s) sur la période` +
+        (this.recording ? ", enregistrement en cours" : "")),
       h("span", {}, frDateTime(this.view.to)));
     this.draw();
   }
@@ -132,6 +137,11 @@ export class Timeline {
     g.fillStyle = "#2fae5b";
     for (const [a, b] of this.segments) {
       if (b < this.view.from || a > this.view.to) continue;
+      g.fillRect(x(a), 0, Math.max(1, x(b) - x(a)), band);
+    }
+    if (this.recording) {
+      const [a, b] = this.recording;
+      g.fillStyle = "#1d5c35";
       g.fillRect(x(a), 0, Math.max(1, x(b) - x(a)), band);
     }
     // Ticks: a step that gives a label every 100 px or so.
