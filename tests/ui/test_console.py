@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, WebSocketRoute, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 from vigie.local import servers
 from vigie.plumbing.storage.objects import Buckets, ObjectStore
 
 from tests.harness import eventually
 from tests.ui.conftest import UiStack, shoot
+from tests.viewer_gateway.conftest import GatewayUnderTest
 from tests.viewer_gateway.recordings import record_minute
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -511,3 +512,29 @@ async def test_a_commune_overseas_reads_and_types_its_own_legal_time(
                      "28/02/2026",  # 02:00 UTC is still the 28th in Cayenne
                      "2026-03-29T01:30:00.000Z", "2026-03-29T00:30:00.000Z"]
     await shoot(auditor, "registre-cayenne")
+
+
+async def test_a_zoom_with_nothing_chosen_lands_on_footage_not_the_empty_middle(
+    gateway: GatewayUnderTest, browser: Browser,
+) -> None:
+    """Issue 38: « 10 min » on a period recorded only at its start showed the empty middle. With
+    no instant chosen, the zoom centres on the recorded instant nearest the middle."""
+    context = await browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{gateway.url}/ui/")
+        shown = await page.evaluate("""async () => {
+          const { Timeline } = await import('/ui/js/timeline.js');
+          const t = new Timeline({ onpick: () => {} });
+          document.body.append(t.element);
+          const start = Date.parse('2026-03-01T10:00:00Z'), hour = 3600e3;
+          const iso = (ms) => new Date(ms).toISOString();
+          t.set(new Date(start), new Date(start + 2 * hour),
+                [{ start: iso(start), end: iso(start + 600e3) }],
+                [{ start: iso(start + 600e3), end: iso(start + 2 * hour) }]);
+          t.zoomTo(600e3);
+          return [t.canvas.dataset.from, t.canvas.dataset.to];
+        }""")
+    finally:
+        await context.close()
+    assert shown == ["2026-03-01T10:05:00.000Z", "2026-03-01T10:15:00.000Z"]

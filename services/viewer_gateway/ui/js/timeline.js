@@ -86,8 +86,19 @@ export class Timeline {
   zoomTo(span) {
     if (!this.period) return;
     if (span === null) return this.setView(this.period.start, this.period.end);
-    const centre = this.cursor ?? (this.view.from + this.view.to) / 2;
+    const centre = this.cursor ?? this.nearestRecorded((this.view.from + this.view.to) / 2);
     this.setView(centre - span / 2, centre + span / 2);
+  }
+
+  /** The recorded instant nearest to t (t itself when recorded): a zoom with nothing chosen
+   * lands on footage, not on the empty middle of a period (issue 38). */
+  nearestRecorded(t) {
+    let best = t, distance = Infinity;
+    for (const [a, b] of this.recording ? [...this.segments, this.recording] : this.segments) {
+      const inside = Math.min(Math.max(t, a), b);
+      if (Math.abs(inside - t) < distance) { best = inside; distance = Math.abs(inside - t); }
+    }
+    return best;
   }
 
   zoomAround(t, factor) {
