@@ -44,8 +44,13 @@ async def test_the_public_register_says_what_the_law_asks_and_nothing_internal_R
         geo = await anonymous.get("/public/palaiseau/cameras.geojson")
         other = await anonymous.get("/public/ballainvilliers/cameras")
         unknown = await anonymous.get("/public/nowhere/cameras")
+        forged = await anonymous.get("/public/<b>x</b>/cameras")
     assert page.status_code == table.status_code == geo.status_code == other.status_code == 200
-    assert unknown.status_code == 404
+    # Issue 38: a person reads the page, so its 404 is a French page, not the API's JSON.
+    assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("text/html")
+    assert "Registre public introuvable" in unknown.text and "nowhere" in unknown.text
+    assert "no commune" not in unknown.text
+    assert forged.status_code == 404 and "<b>" not in forged.text  # escaped
     assert page.headers["content-type"].startswith("text/html")
     for text in ("Vidéoprotection de la commune de palaiseau", "Gare RER", "Place de la gare",
                  "régulation des flux de transport", "AP 2024-091-0042", "15 jours",

@@ -3,6 +3,8 @@ page, CSV and GeoJSON — nothing internal (vigie.records.public_register)."""
 
 from __future__ import annotations
 
+import html
+
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from vigie.plumbing.refusals import NotFound
@@ -25,7 +27,20 @@ async def _register(gw: GatewayDep, commune: str) -> Register:
             summary="The commune's public register of cameras (R25), a page in French",
             responses={**PROBLEMS, 200: {"content": {"text/html": {}}, "description": "page"}})
 async def page(commune: str, gw: GatewayDep) -> Response:
-    return HTMLResponse(as_html(await _register(gw, commune)), headers=CACHE)
+    try:
+        register = await _register(gw, commune)
+    except NotFound:
+        # A person reads this page: a French page, not the API's JSON (issue 38).
+        return HTMLResponse(NOT_FOUND_PAGE.format(commune=html.escape(commune)), status_code=404)
+    return HTMLResponse(as_html(register), headers=CACHE)
+
+
+NOT_FOUND_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Registre public introuvable</title></head>
+<body><h1>Registre public introuvable</h1>
+<p>Aucune commune « {commune} » ne tient son registre public des caméras ici. Vérifiez l'adresse
+indiquée sur les panneaux d'information, ou adressez-vous à la mairie.</p></body></html>
+"""
 
 
 @router.get("/{commune}/cameras.csv", response_class=Response, summary="The same, as CSV",
