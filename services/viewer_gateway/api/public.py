@@ -25,7 +25,9 @@ async def _register(gw: GatewayDep, commune: str) -> Register:
 
 @router.get("/{commune}/cameras", response_class=Response,
             summary="The commune's public register of cameras (R25), a page in French",
-            responses={**PROBLEMS, 200: {"content": {"text/html": {}}, "description": "page"}})
+            responses={**PROBLEMS, 200: {"content": {"text/html": {}}, "description": "page"},
+                       404: {"content": {"text/html": {}},
+                             "description": "No such commune: a page in French"}})
 async def page(commune: str, gw: GatewayDep) -> Response:
     try:
         register = await _register(gw, commune)
